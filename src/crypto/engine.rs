@@ -1,0 +1,421 @@
+//! The operations themselves, synchronous and transport-free: unseal (through
+//! the cache), check the key's spec and usage, run the cipher.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::cache::{CacheConfig, MaterialCache, Unsealed};
+use super::{
+    CryptoError, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest, DataKeySize,
+    DecryptRequest, EncryptRequest, MAX_MESSAGE_LEN, MAX_RANDOM_LEN, MacRequest, ReEncryptRequest,
+    RootKeyInfo, SignRequest, VerifyRequest,
+};
+use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
+use crate::material::symmetric::SymmetricKey;
+use crate::material::{KeyMaterial, LoadedKey, random_bytes};
+use crate::root::RootKey;
+use crate::seal::{self, MaterialId, SealedMaterial};
+use crate::spec::{DataKeySpec, EncryptionAlgorithm, KeyUsage};
+
+/// The in-memory crypto engine: a root key and a cache of unsealed material.
+#[derive(Debug)]
+pub struct Engine {
+    root: Arc<dyn RootKey>,
+    cache: MaterialCache,
+}
+
+fn usage_error(id: &MaterialId, operation: &str) -> CryptoError {
+    CryptoError::InvalidKeyUsage(format!(
+        "key usage is {} which is not valid for {operation}.",
+        id.usage
+    ))
+}
+
+fn check_len(name: &str, len: usize, max: usize) -> Result<(), CryptoError> {
+    if len == 0 {
+        return Err(CryptoError::Validation(format!(
+            "1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        )));
+    }
+    if len > max {
+        return Err(CryptoError::Validation(format!(
+            "1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn new(root: Arc<dyn RootKey>, cache: CacheConfig) -> Self {
+        Engine {
+            root,
+            cache: MaterialCache::new(cache),
+        }
+    }
+
+    pub fn cache(&self) -> &MaterialCache {
+        &self.cache
+    }
+
+    pub fn root_key_info(&self) -> RootKeyInfo {
+        RootKeyInfo {
+            current: self.root.current_version(),
+            versions: self.root.versions(),
+        }
+    }
+
+    /// The unsealed form of `sealed`, from the cache or the root key.
+    pub fn unseal(&self, sealed: &SealedMaterial) -> Result<Arc<Unsealed>, CryptoError> {
+        if let Some(hit) = self.cache.get(sealed.as_bytes()) {
+            return Ok(hit);
+        }
+        let (id, material) = seal::unseal(self.root.as_ref(), sealed)?;
+        let key = material
+            .load()
+            .map_err(|_| CryptoError::SealedMaterialInvalid("material does not parse".into()))?;
+        let unsealed = Arc::new(Unsealed { id, key });
+        self.cache.insert(sealed.as_bytes(), unsealed.clone());
+        Ok(unsealed)
+    }
+
+    pub fn generate_material(&self, id: MaterialId) -> Result<SealedMaterial, CryptoError> {
+        check_usage_for_spec(&id)?;
+        let material = KeyMaterial::generate(id.spec)?;
+        seal::seal(self.root.as_ref(), id, &material)
+    }
+
+    pub fn import_material(
+        &self,
+        id: MaterialId,
+        bytes: Zeroizing<Vec<u8>>,
+    ) -> Result<SealedMaterial, CryptoError> {
+        check_usage_for_spec(&id)?;
+        let material = KeyMaterial::from_bytes(id.spec, bytes)?;
+        seal::seal(self.root.as_ref(), id, &material)
+    }
+
+    pub fn reseal(&self, sealed: &SealedMaterial) -> Result<SealedMaterial, CryptoError> {
+        seal::reseal(self.root.as_ref(), sealed)
+    }
+
+    fn symmetric<'a>(
+        unsealed: &'a Unsealed,
+        operation: &str,
+    ) -> Result<&'a SymmetricKey, CryptoError> {
+        match &unsealed.key {
+            LoadedKey::Symmetric(key) if unsealed.id.usage == KeyUsage::EncryptDecrypt => Ok(key),
+            _ if unsealed.id.usage != KeyUsage::EncryptDecrypt => {
+                Err(usage_error(&unsealed.id, operation))
+            }
+            _ => Err(CryptoError::InvalidKeyUsage(format!(
+                "{operation} requires a symmetric encryption key; this key's spec is {}.",
+                unsealed.id.spec
+            ))),
+        }
+    }
+
+    fn encrypt_with(
+        unsealed: &Unsealed,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        algorithm: EncryptionAlgorithm,
+        operation: &str,
+    ) -> Result<Vec<u8>, CryptoError> {
+        if unsealed.id.usage != KeyUsage::EncryptDecrypt {
+            return Err(usage_error(&unsealed.id, operation));
+        }
+        check_algorithm(&unsealed.id, algorithm)?;
+        match &unsealed.key {
+            LoadedKey::Symmetric(key) => {
+                check_len("plaintext", plaintext.len(), MAX_MESSAGE_LEN)?;
+                let header = CiphertextHeader {
+                    key_id: unsealed.id.key_id,
+                    material_version: unsealed.id.version,
+                };
+                Ok(ciphertext::encrypt(key, header, context, plaintext))
+            }
+            LoadedKey::Rsa(key) => {
+                check_no_context(context)?;
+                check_len("plaintext", plaintext.len(), MAX_MESSAGE_LEN)?;
+                key.encrypt(algorithm, plaintext)
+            }
+            _ => Err(usage_error(&unsealed.id, operation)),
+        }
+    }
+
+    fn decrypt_with(
+        unsealed: &Unsealed,
+        request: &DecryptRequest,
+        operation: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if unsealed.id.usage != KeyUsage::EncryptDecrypt {
+            return Err(usage_error(&unsealed.id, operation));
+        }
+        check_algorithm(&unsealed.id, request.algorithm)?;
+        match &unsealed.key {
+            LoadedKey::Symmetric(key) => {
+                let header = CiphertextHeader::parse(&request.ciphertext)?;
+                if header.key_id != unsealed.id.key_id
+                    || header.material_version != unsealed.id.version
+                {
+                    return Err(CryptoError::IncorrectKey);
+                }
+                ciphertext::decrypt(key, &request.ciphertext, &request.context)
+            }
+            LoadedKey::Rsa(key) => {
+                check_no_context(&request.context)?;
+                key.decrypt(request.algorithm, &request.ciphertext)
+            }
+            _ => Err(usage_error(&unsealed.id, operation)),
+        }
+    }
+
+    pub fn encrypt(&self, request: &EncryptRequest) -> Result<Vec<u8>, CryptoError> {
+        let unsealed = self.unseal(&request.material)?;
+        Self::encrypt_with(
+            &unsealed,
+            &request.plaintext,
+            &request.context,
+            request.algorithm,
+            "Encrypt",
+        )
+    }
+
+    pub fn decrypt(&self, request: &DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let unsealed = self.unseal(&request.material)?;
+        Self::decrypt_with(&unsealed, request, "Decrypt")
+    }
+
+    pub fn re_encrypt(&self, request: &ReEncryptRequest) -> Result<Vec<u8>, CryptoError> {
+        let source = self.unseal(&request.source.material)?;
+        let destination = self.unseal(&request.destination)?;
+        let plaintext = Self::decrypt_with(&source, &request.source, "ReEncrypt")?;
+        Self::encrypt_with(
+            &destination,
+            &plaintext,
+            &request.destination_context,
+            request.destination_algorithm,
+            "ReEncrypt",
+        )
+    }
+
+    pub fn generate_data_key(&self, request: &DataKeyRequest) -> Result<DataKey, CryptoError> {
+        let len = match request.size {
+            DataKeySize::Spec(DataKeySpec::Aes128) => 16,
+            DataKeySize::Spec(DataKeySpec::Aes256) => 32,
+            DataKeySize::Bytes(n) if (1..=MAX_RANDOM_LEN).contains(&n) => n as usize,
+            DataKeySize::Bytes(n) => return Err(number_of_bytes_error(n)),
+        };
+        let operation = if request.include_plaintext {
+            "GenerateDataKey"
+        } else {
+            "GenerateDataKeyWithoutPlaintext"
+        };
+        let unsealed = self.unseal(&request.material)?;
+        let key = Self::symmetric(&unsealed, operation)?;
+        let plaintext = random_bytes(len);
+        let ciphertext =
+            ciphertext::encrypt(key, header_of(&unsealed.id), &request.context, &plaintext);
+        Ok(DataKey {
+            ciphertext,
+            plaintext: request.include_plaintext.then_some(plaintext),
+        })
+    }
+
+    pub fn generate_data_key_pair(
+        &self,
+        request: &DataKeyPairRequest,
+    ) -> Result<DataKeyPair, CryptoError> {
+        let operation = if request.include_plaintext {
+            "GenerateDataKeyPair"
+        } else {
+            "GenerateDataKeyPairWithoutPlaintext"
+        };
+        let unsealed = self.unseal(&request.material)?;
+        let key = Self::symmetric(&unsealed, operation)?;
+        let pair = KeyMaterial::generate(request.spec.key_spec())?;
+        let public_key = match pair.load()? {
+            LoadedKey::Rsa(rsa) => rsa.public_key_der().to_vec(),
+            LoadedKey::Ecc(ecc) => ecc.public_key_der().to_vec(),
+            _ => {
+                return Err(CryptoError::Internal(
+                    "data key pair is not asymmetric".into(),
+                ));
+            }
+        };
+        let private_key_ciphertext = ciphertext::encrypt(
+            key,
+            header_of(&unsealed.id),
+            &request.context,
+            pair.expose(),
+        );
+        Ok(DataKeyPair {
+            private_key_ciphertext,
+            private_key_plaintext: request
+                .include_plaintext
+                .then(|| Zeroizing::new(pair.expose().to_vec())),
+            public_key,
+        })
+    }
+
+    pub fn sign(&self, request: &SignRequest) -> Result<Vec<u8>, CryptoError> {
+        check_len("message", request.message.len(), MAX_MESSAGE_LEN)?;
+        let unsealed = self.unseal(&request.material)?;
+        if unsealed.id.usage != KeyUsage::SignVerify {
+            return Err(usage_error(&unsealed.id, "Sign"));
+        }
+        check_signing_algorithm(&unsealed.id, request.algorithm)?;
+        match &unsealed.key {
+            LoadedKey::Rsa(key) => {
+                key.sign(request.algorithm, request.message_type, &request.message)
+            }
+            LoadedKey::Ecc(key) => {
+                key.sign(request.algorithm, request.message_type, &request.message)
+            }
+            _ => Err(usage_error(&unsealed.id, "Sign")),
+        }
+    }
+
+    pub fn verify(&self, request: &VerifyRequest) -> Result<(), CryptoError> {
+        check_len("message", request.message.len(), MAX_MESSAGE_LEN)?;
+        check_len("signature", request.signature.len(), 6144)?;
+        let unsealed = self.unseal(&request.material)?;
+        if unsealed.id.usage != KeyUsage::SignVerify {
+            return Err(usage_error(&unsealed.id, "Verify"));
+        }
+        check_signing_algorithm(&unsealed.id, request.algorithm)?;
+        let (algorithm, message_type) = (request.algorithm, request.message_type);
+        match &unsealed.key {
+            LoadedKey::Rsa(key) => key.verify(
+                algorithm,
+                message_type,
+                &request.message,
+                &request.signature,
+            ),
+            LoadedKey::Ecc(key) => key.verify(
+                algorithm,
+                message_type,
+                &request.message,
+                &request.signature,
+            ),
+            _ => Err(usage_error(&unsealed.id, "Verify")),
+        }
+    }
+
+    pub fn get_public_key(&self, material: &SealedMaterial) -> Result<Vec<u8>, CryptoError> {
+        let unsealed = self.unseal(material)?;
+        match &unsealed.key {
+            LoadedKey::Rsa(key) => Ok(key.public_key_der().to_vec()),
+            LoadedKey::Ecc(key) => Ok(key.public_key_der().to_vec()),
+            _ => Err(CryptoError::Unsupported(format!(
+                "{} keys have no public key.",
+                unsealed.id.spec
+            ))),
+        }
+    }
+
+    fn hmac<'a>(
+        unsealed: &'a Unsealed,
+        request: &MacRequest,
+        operation: &str,
+    ) -> Result<&'a crate::material::hmac::HmacKey, CryptoError> {
+        check_len("message", request.message.len(), MAX_MESSAGE_LEN)?;
+        let LoadedKey::Hmac(key) = &unsealed.key else {
+            return Err(usage_error(&unsealed.id, operation));
+        };
+        if key.algorithm() != request.algorithm {
+            return Err(CryptoError::InvalidKeyUsage(format!(
+                "Algorithm {} is incompatible with key spec {}.",
+                request.algorithm, unsealed.id.spec
+            )));
+        }
+        Ok(key)
+    }
+
+    pub fn generate_mac(&self, request: &MacRequest) -> Result<Vec<u8>, CryptoError> {
+        let unsealed = self.unseal(&request.material)?;
+        Ok(Self::hmac(&unsealed, request, "GenerateMac")?.mac(&request.message))
+    }
+
+    pub fn verify_mac(&self, request: &MacRequest, mac: &[u8]) -> Result<(), CryptoError> {
+        check_len("mac", mac.len(), 6144)?;
+        let unsealed = self.unseal(&request.material)?;
+        if Self::hmac(&unsealed, request, "VerifyMac")?.verify(&request.message, mac) {
+            Ok(())
+        } else {
+            Err(CryptoError::InvalidMac)
+        }
+    }
+
+    pub fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if !(1..=MAX_RANDOM_LEN).contains(&len) {
+            return Err(number_of_bytes_error(len));
+        }
+        Ok(random_bytes(len as usize))
+    }
+}
+
+fn header_of(id: &MaterialId) -> CiphertextHeader {
+    CiphertextHeader {
+        key_id: id.key_id,
+        material_version: id.version,
+    }
+}
+
+fn number_of_bytes_error(n: u32) -> CryptoError {
+    let constraint = if n == 0 {
+        "Member must have value greater than or equal to 1"
+    } else {
+        "Member must have value less than or equal to 1024"
+    };
+    CryptoError::Validation(format!(
+        "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+fn check_usage_for_spec(id: &MaterialId) -> Result<(), CryptoError> {
+    if id.spec.allows_usage(id.usage) && id.usage != KeyUsage::KeyAgreement {
+        Ok(())
+    } else {
+        Err(CryptoError::Validation(format!(
+            "KeyUsage {} is not compatible with KeySpec {}",
+            id.usage, id.spec
+        )))
+    }
+}
+
+fn check_algorithm(id: &MaterialId, algorithm: EncryptionAlgorithm) -> Result<(), CryptoError> {
+    if id.spec.encryption_algorithms(id.usage).contains(&algorithm) {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec {}.",
+            id.spec
+        )))
+    }
+}
+
+fn check_signing_algorithm(
+    id: &MaterialId,
+    algorithm: crate::spec::SigningAlgorithm,
+) -> Result<(), CryptoError> {
+    if id.spec.signing_algorithms(id.usage).contains(&algorithm) {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec {}.",
+            id.spec
+        )))
+    }
+}
+
+fn check_no_context(context: &EncryptionContext) -> Result<(), CryptoError> {
+    if context.is_empty() {
+        Ok(())
+    } else {
+        Err(CryptoError::Validation(
+            "EncryptionContext is not supported with asymmetric KMS keys.".into(),
+        ))
+    }
+}

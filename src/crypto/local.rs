@@ -1,0 +1,165 @@
+//! The crypto service in-process: the [`Engine`] behind the
+//! [`CryptoService`] trait. Slow operations (RSA key generation and private
+//! key operations, HSM round trips on a cache miss) run on tokio's blocking
+//! pool so they never stall the async workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::{
+    CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
+    DataKeyRequest, DecryptRequest, EncryptRequest, Engine, MacRequest, ReEncryptRequest,
+    RootKeyInfo, SignRequest, VerifyRequest,
+};
+use crate::root::RootKey;
+use crate::seal::{MaterialId, SealedMaterial};
+use crate::spec::Family;
+
+#[derive(Debug, Clone)]
+pub struct LocalCryptoService {
+    engine: Arc<Engine>,
+}
+
+impl LocalCryptoService {
+    pub fn new(root: Arc<dyn RootKey>, cache: CacheConfig) -> Self {
+        LocalCryptoService {
+            engine: Arc::new(Engine::new(root, cache)),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Sweeps expired material out of the cache every `every`, until the
+    /// service is dropped.
+    pub fn spawn_cache_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let engine = Arc::downgrade(&self.engine);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match engine.upgrade() {
+                    Some(engine) => engine.cache().sweep(),
+                    None => return,
+                }
+            }
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, CryptoError> + Send + 'static,
+    ) -> Result<T, CryptoError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| CryptoError::Internal(format!("crypto task failed: {e}")))?
+    }
+
+    /// Whether work with this material should leave the async workers.
+    fn is_slow(&self, material: &SealedMaterial) -> bool {
+        let rsa = material
+            .header()
+            .is_ok_and(|h| h.material.spec.family() == Family::Rsa);
+        rsa || self.engine.cache().get(material.as_bytes()).is_none()
+    }
+}
+
+#[async_trait::async_trait]
+impl CryptoService for LocalCryptoService {
+    async fn generate_material(&self, id: MaterialId) -> Result<SealedMaterial, CryptoError> {
+        self.blocking(move |e| e.generate_material(id)).await
+    }
+
+    async fn import_material(
+        &self,
+        id: MaterialId,
+        material: Zeroizing<Vec<u8>>,
+    ) -> Result<SealedMaterial, CryptoError> {
+        self.blocking(move |e| e.import_material(id, material))
+            .await
+    }
+
+    async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError> {
+        self.blocking(move |e| e.reseal(&sealed)).await
+    }
+
+    async fn encrypt(&self, request: EncryptRequest) -> Result<Vec<u8>, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.encrypt(&request)).await;
+        }
+        self.engine.encrypt(&request)
+    }
+
+    async fn decrypt(&self, request: DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.decrypt(&request)).await;
+        }
+        self.engine.decrypt(&request)
+    }
+
+    async fn re_encrypt(&self, request: ReEncryptRequest) -> Result<Vec<u8>, CryptoError> {
+        self.blocking(move |e| e.re_encrypt(&request)).await
+    }
+
+    async fn generate_data_key(&self, request: DataKeyRequest) -> Result<DataKey, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.generate_data_key(&request)).await;
+        }
+        self.engine.generate_data_key(&request)
+    }
+
+    async fn generate_data_key_pair(
+        &self,
+        request: DataKeyPairRequest,
+    ) -> Result<DataKeyPair, CryptoError> {
+        self.blocking(move |e| e.generate_data_key_pair(&request))
+            .await
+    }
+
+    async fn sign(&self, request: SignRequest) -> Result<Vec<u8>, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.sign(&request)).await;
+        }
+        self.engine.sign(&request)
+    }
+
+    async fn verify(&self, request: VerifyRequest) -> Result<(), CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.verify(&request)).await;
+        }
+        self.engine.verify(&request)
+    }
+
+    async fn get_public_key(&self, material: SealedMaterial) -> Result<Vec<u8>, CryptoError> {
+        if self.is_slow(&material) {
+            return self.blocking(move |e| e.get_public_key(&material)).await;
+        }
+        self.engine.get_public_key(&material)
+    }
+
+    async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.generate_mac(&request)).await;
+        }
+        self.engine.generate_mac(&request)
+    }
+
+    async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.verify_mac(&request, &mac)).await;
+        }
+        self.engine.verify_mac(&request, &mac)
+    }
+
+    async fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.engine.generate_random(len)
+    }
+
+    async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError> {
+        Ok(self.engine.root_key_info())
+    }
+}

@@ -1,0 +1,161 @@
+//! The crypto service: the only place plaintext key material exists.
+//!
+//! Callers hand in sealed blobs and get results out. [`CryptoService`] is
+//! the boundary; [`LocalCryptoService`] runs it in-process and
+//! [`grpc::GrpcCryptoClient`] reaches one over a unix socket, so both paths
+//! share everything but the transport.
+
+mod cache;
+mod engine;
+mod error;
+pub mod grpc;
+mod local;
+
+pub use cache::{CacheConfig, MaterialCache, Unsealed};
+pub use engine::Engine;
+pub use error::CryptoError;
+pub use local::LocalCryptoService;
+
+use zeroize::Zeroizing;
+
+use crate::ciphertext::EncryptionContext;
+use crate::seal::{MaterialId, SealedMaterial};
+use crate::spec::{
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
+};
+
+/// Largest plaintext for Encrypt, a MAC or a signed message (AWS's limit).
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Largest data key or random byte string (AWS's limit).
+pub const MAX_RANDOM_LEN: u32 = 1024;
+
+#[derive(Debug)]
+pub struct EncryptRequest {
+    pub material: SealedMaterial,
+    pub plaintext: Zeroizing<Vec<u8>>,
+    pub context: EncryptionContext,
+    pub algorithm: EncryptionAlgorithm,
+}
+
+#[derive(Debug)]
+pub struct DecryptRequest {
+    pub material: SealedMaterial,
+    pub ciphertext: Vec<u8>,
+    pub context: EncryptionContext,
+    pub algorithm: EncryptionAlgorithm,
+}
+
+/// Decrypt under one key and encrypt under another, without the plaintext
+/// leaving the service.
+#[derive(Debug)]
+pub struct ReEncryptRequest {
+    pub source: DecryptRequest,
+    pub destination: SealedMaterial,
+    pub destination_context: EncryptionContext,
+    pub destination_algorithm: EncryptionAlgorithm,
+}
+
+/// How long a data key is: AWS's `KeySpec` or `NumberOfBytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKeySize {
+    Spec(DataKeySpec),
+    Bytes(u32),
+}
+
+#[derive(Debug)]
+pub struct DataKeyRequest {
+    pub material: SealedMaterial,
+    pub size: DataKeySize,
+    pub context: EncryptionContext,
+    pub include_plaintext: bool,
+}
+
+#[derive(Debug)]
+pub struct DataKey {
+    pub ciphertext: Vec<u8>,
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+}
+
+#[derive(Debug)]
+pub struct DataKeyPairRequest {
+    pub material: SealedMaterial,
+    pub spec: DataKeyPairSpec,
+    pub context: EncryptionContext,
+    pub include_plaintext: bool,
+}
+
+#[derive(Debug)]
+pub struct DataKeyPair {
+    /// The PKCS#8 private key, encrypted like a data key.
+    pub private_key_ciphertext: Vec<u8>,
+    pub private_key_plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct SignRequest {
+    pub material: SealedMaterial,
+    pub message: Vec<u8>,
+    pub message_type: MessageType,
+    pub algorithm: SigningAlgorithm,
+}
+
+#[derive(Debug)]
+pub struct VerifyRequest {
+    pub material: SealedMaterial,
+    pub message: Vec<u8>,
+    pub message_type: MessageType,
+    pub algorithm: SigningAlgorithm,
+    pub signature: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct MacRequest {
+    pub material: SealedMaterial,
+    pub message: Vec<u8>,
+    pub algorithm: MacAlgorithm,
+}
+
+/// The root key versions a service holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootKeyInfo {
+    pub current: u32,
+    pub versions: Vec<u32>,
+}
+
+/// Everything that needs plaintext key material. Verification failures are
+/// errors (`InvalidSignature`, `InvalidMac`), as in AWS.
+#[async_trait::async_trait]
+pub trait CryptoService: Send + Sync {
+    /// New material for `id`, generated inside the service, returned sealed.
+    async fn generate_material(&self, id: MaterialId) -> Result<SealedMaterial, CryptoError>;
+    /// Seals material supplied from outside (imports, fixtures) after
+    /// checking it is well-formed for the spec.
+    async fn import_material(
+        &self,
+        id: MaterialId,
+        material: Zeroizing<Vec<u8>>,
+    ) -> Result<SealedMaterial, CryptoError>;
+    /// Re-wraps a blob under the current root key version.
+    async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError>;
+    async fn encrypt(&self, request: EncryptRequest) -> Result<Vec<u8>, CryptoError>;
+    async fn decrypt(&self, request: DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+    async fn re_encrypt(&self, request: ReEncryptRequest) -> Result<Vec<u8>, CryptoError>;
+    async fn generate_data_key(&self, request: DataKeyRequest) -> Result<DataKey, CryptoError>;
+    async fn generate_data_key_pair(
+        &self,
+        request: DataKeyPairRequest,
+    ) -> Result<DataKeyPair, CryptoError>;
+    async fn sign(&self, request: SignRequest) -> Result<Vec<u8>, CryptoError>;
+    async fn verify(&self, request: VerifyRequest) -> Result<(), CryptoError>;
+    /// SubjectPublicKeyInfo DER of an asymmetric key.
+    async fn get_public_key(&self, material: SealedMaterial) -> Result<Vec<u8>, CryptoError>;
+    async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError>;
+    async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError>;
+    async fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+    async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError>;
+}
+
+#[cfg(test)]
+mod tests;

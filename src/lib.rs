@@ -1,0 +1,12 @@
+//! kube-kms: a Kubernetes-native key management service speaking the AWS KMS
+//! API. This crate is one binary with several roles; see `docs/` and the
+//! README for the architecture.
+#![forbid(unsafe_code)]
+
+pub mod ciphertext;
+pub mod crypto;
+pub mod key_id;
+pub mod material;
+pub mod root;
+pub mod seal;
+pub mod spec;

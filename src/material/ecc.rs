@@ -1,0 +1,163 @@
+//! Elliptic-curve keys (ECC_NIST_P256/P384/P521, ECC_SECG_P256K1) for ECDSA
+//! with DER-encoded signatures, each curve with its one AWS hash.
+
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use rand_core::OsRng;
+use signature::hazmat::{PrehashSigner, PrehashVerifier};
+use signature::{Signer, Verifier};
+use zeroize::Zeroizing;
+
+use crate::crypto::CryptoError;
+use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
+
+pub fn generate_pkcs8(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    fn encode(
+        doc: pkcs8::Result<pkcs8::SecretDocument>,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let doc = doc.map_err(|_| CryptoError::Internal("EC key encoding failed".into()))?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+    match spec {
+        KeySpec::EccNistP256 => encode(p256::SecretKey::random(&mut OsRng).to_pkcs8_der()),
+        KeySpec::EccNistP384 => encode(p384::SecretKey::random(&mut OsRng).to_pkcs8_der()),
+        KeySpec::EccNistP521 => encode(p521::SecretKey::random(&mut OsRng).to_pkcs8_der()),
+        KeySpec::EccSecgP256k1 => encode(k256::SecretKey::random(&mut OsRng).to_pkcs8_der()),
+        other => Err(CryptoError::Internal(format!("{other} is not an ECC spec"))),
+    }
+}
+
+enum Signing {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
+    K256(k256::ecdsa::SigningKey),
+}
+
+/// A parsed EC private key with its public key.
+pub struct EccKey {
+    spec: KeySpec,
+    signing: Signing,
+    public_der: Vec<u8>,
+}
+
+impl EccKey {
+    pub fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Result<Self, String> {
+        fn spki(doc: spki::Result<spki::Document>) -> Result<Vec<u8>, String> {
+            doc.map(|d| d.as_bytes().to_vec())
+                .map_err(|e| e.to_string())
+        }
+        let (signing, public_der) = match spec {
+            KeySpec::EccNistP256 => {
+                let secret = p256::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
+                let public = spki(secret.public_key().to_public_key_der())?;
+                (Signing::P256(secret.into()), public)
+            }
+            KeySpec::EccNistP384 => {
+                let secret = p384::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
+                let public = spki(secret.public_key().to_public_key_der())?;
+                (Signing::P384(secret.into()), public)
+            }
+            KeySpec::EccNistP521 => {
+                let secret = p521::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
+                let public = spki(secret.public_key().to_public_key_der())?;
+                let key = p521::ecdsa::SigningKey::from_bytes(&secret.to_bytes())
+                    .map_err(|e| e.to_string())?;
+                (Signing::P521(key), public)
+            }
+            KeySpec::EccSecgP256k1 => {
+                let secret = k256::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
+                let public = spki(secret.public_key().to_public_key_der())?;
+                (Signing::K256(secret.into()), public)
+            }
+            _ => return Err("not an ECC spec".into()),
+        };
+        Ok(EccKey {
+            spec,
+            signing,
+            public_der,
+        })
+    }
+
+    /// SubjectPublicKeyInfo DER.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    fn check(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<(), CryptoError> {
+        if !self
+            .spec
+            .signing_algorithms(crate::spec::KeyUsage::SignVerify)
+            .contains(&algorithm)
+        {
+            return Err(CryptoError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
+                self.spec
+            )));
+        }
+        if message_type == MessageType::Digest && message.len() != algorithm.hash().output_len() {
+            return Err(super::rsa::digest_length_error(
+                algorithm.hash(),
+                message.len(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn sign(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.check(algorithm, message_type, message)?;
+        let failed = |_| CryptoError::Internal("ECDSA signing failed".into());
+        macro_rules! sign {
+            ($curve:ident, $key:expr) => {{
+                let sig: $curve::ecdsa::Signature = match message_type {
+                    MessageType::Raw => $key.try_sign(message).map_err(failed)?,
+                    MessageType::Digest => $key.sign_prehash(message).map_err(failed)?,
+                };
+                sig.to_der().as_bytes().to_vec()
+            }};
+        }
+        Ok(match &self.signing {
+            Signing::P256(key) => sign!(p256, key),
+            Signing::P384(key) => sign!(p384, key),
+            Signing::P521(key) => sign!(p521, key),
+            Signing::K256(key) => sign!(k256, key),
+        })
+    }
+
+    pub fn verify(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        self.check(algorithm, message_type, message)?;
+        macro_rules! verify {
+            ($curve:ident, $key:expr) => {{
+                let key = $curve::ecdsa::VerifyingKey::from($key);
+                let sig = $curve::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| CryptoError::InvalidSignature)?;
+                match message_type {
+                    MessageType::Raw => key.verify(message, &sig),
+                    MessageType::Digest => key.verify_prehash(message, &sig),
+                }
+                .map_err(|_| CryptoError::InvalidSignature)
+            }};
+        }
+        match &self.signing {
+            Signing::P256(key) => verify!(p256, key),
+            Signing::P384(key) => verify!(p384, key),
+            Signing::P521(key) => verify!(p521, key),
+            Signing::K256(key) => verify!(k256, key),
+        }
+    }
+}

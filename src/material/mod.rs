@@ -1,0 +1,116 @@
+//! Plaintext key material: generation, encoding and the parsed, ready-to-use
+//! form of each key spec. Only the crypto service ever holds these types.
+//!
+//! Encoding of the material bytes per family (what sealing wraps):
+//! symmetric: the 32-byte AES-256 key; HMAC: the raw key, as long as the
+//! hash output; RSA and ECC: the private key as PKCS#8 `PrivateKeyInfo` DER.
+
+pub mod ecc;
+pub mod hmac;
+pub mod rsa;
+pub mod symmetric;
+
+use std::fmt;
+
+use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::crypto::CryptoError;
+use crate::spec::{Family, KeySpec};
+
+/// Plaintext key material of one spec. Zeroized on drop; `Debug` redacts it.
+pub struct KeyMaterial {
+    spec: KeySpec,
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("spec", &self.spec)
+            .field("bytes", &"<redacted>")
+            .finish()
+    }
+}
+
+impl KeyMaterial {
+    /// Fresh material for `spec` from the operating system's CSPRNG.
+    pub fn generate(spec: KeySpec) -> Result<Self, CryptoError> {
+        let bytes = match spec.family() {
+            Family::Symmetric => random_bytes(symmetric::KEY_LEN),
+            Family::Hmac => random_bytes(hmac::key_len(spec)),
+            Family::Rsa => rsa::generate_pkcs8(spec)?,
+            Family::Ecc => ecc::generate_pkcs8(spec)?,
+        };
+        Ok(KeyMaterial { spec, bytes })
+    }
+
+    /// Material supplied from outside (imports, test fixtures), checked to be
+    /// well-formed for `spec` before anything seals it.
+    pub fn from_bytes(spec: KeySpec, bytes: Zeroizing<Vec<u8>>) -> Result<Self, CryptoError> {
+        let material = KeyMaterial { spec, bytes };
+        material.load()?;
+        Ok(material)
+    }
+
+    pub fn spec(&self) -> KeySpec {
+        self.spec
+    }
+
+    /// The encoded material. Callers must keep it inside zeroizing buffers.
+    pub fn expose(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Parses the material into the form operations use.
+    pub fn load(&self) -> Result<LoadedKey, CryptoError> {
+        let bad = |why: &str| {
+            CryptoError::MalformedMaterial(format!("material is not a valid {}: {why}", self.spec))
+        };
+        Ok(match self.spec.family() {
+            Family::Symmetric => LoadedKey::Symmetric(
+                symmetric::SymmetricKey::new(&self.bytes).ok_or_else(|| bad("wrong length"))?,
+            ),
+            Family::Hmac => LoadedKey::Hmac(
+                hmac::HmacKey::new(self.spec, &self.bytes).ok_or_else(|| bad("wrong length"))?,
+            ),
+            Family::Rsa => LoadedKey::Rsa(
+                rsa::RsaKey::from_pkcs8(self.spec, &self.bytes).map_err(|e| bad(&e))?,
+            ),
+            Family::Ecc => LoadedKey::Ecc(
+                ecc::EccKey::from_pkcs8(self.spec, &self.bytes).map_err(|e| bad(&e))?,
+            ),
+        })
+    }
+}
+
+/// Key material parsed for use. Each variant zeroizes its secret on drop
+/// (RustCrypto types through `zeroize`; AWS-LC clears memory it frees).
+pub enum LoadedKey {
+    Symmetric(symmetric::SymmetricKey),
+    Hmac(hmac::HmacKey),
+    Rsa(rsa::RsaKey),
+    Ecc(ecc::EccKey),
+}
+
+impl fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let family = match self {
+            LoadedKey::Symmetric(_) => "Symmetric",
+            LoadedKey::Hmac(_) => "Hmac",
+            LoadedKey::Rsa(_) => "Rsa",
+            LoadedKey::Ecc(_) => "Ecc",
+        };
+        write!(f, "LoadedKey::{family}(<redacted>)")
+    }
+}
+
+/// `len` bytes from the operating system's CSPRNG, in a zeroizing buffer.
+pub fn random_bytes(len: usize) -> Zeroizing<Vec<u8>> {
+    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! Key specs, key usages and the algorithm names of the AWS KMS API.
+//!
+//! Every enum here spells its values exactly as AWS does on the wire, and the
+//! ones that appear in binary formats carry a stable numeric code: codes are
+//! part of the sealed-material format (see `docs/formats.md`) and never change.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A value that is not one of an enum's AWS names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Value '{value}' is not a valid {kind}")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! aws_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $kind:literal { $($variant:ident = $text:literal $(, $code:literal)?;)* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant,)* }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The AWS wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(UnknownName { kind: $kind, value: s.to_owned() }),
+                }
+            }
+        }
+
+        aws_enum!(@codes $name { $($variant $(= $code)?;)* });
+    };
+    (@codes $name:ident { $($variant:ident = $code:literal;)* }) => {
+        impl $name {
+            /// The stable code used in binary formats.
+            pub fn code(self) -> u16 {
+                match self { $($name::$variant => $code,)* }
+            }
+
+            /// The value a format code stands for, if any.
+            pub fn from_code(code: u16) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)* _ => None }
+            }
+        }
+    };
+    (@codes $name:ident { $($variant:ident;)* }) => {};
+}
+
+aws_enum! {
+    /// The type of key material of a KMS key.
+    ///
+    /// Codes are grouped by family (0x00xx symmetric, 0x01xx RSA, 0x02xx ECC,
+    /// 0x03xx HMAC); `ECC_NIST_EDWARDS25519` (0x0210) and `ML_DSA_44/65/87`
+    /// (0x0401..0x0403) are reserved for when those specs are added.
+    KeySpec, "KeySpec" {
+        SymmetricDefault = "SYMMETRIC_DEFAULT", 0x0001;
+        Rsa2048 = "RSA_2048", 0x0101;
+        Rsa3072 = "RSA_3072", 0x0102;
+        Rsa4096 = "RSA_4096", 0x0103;
+        EccNistP256 = "ECC_NIST_P256", 0x0201;
+        EccNistP384 = "ECC_NIST_P384", 0x0202;
+        EccNistP521 = "ECC_NIST_P521", 0x0203;
+        EccSecgP256k1 = "ECC_SECG_P256K1", 0x0204;
+        Hmac224 = "HMAC_224", 0x0301;
+        Hmac256 = "HMAC_256", 0x0302;
+        Hmac384 = "HMAC_384", 0x0303;
+        Hmac512 = "HMAC_512", 0x0304;
+    }
+}
+
+aws_enum! {
+    /// What a KMS key may be used for; fixed when the key is created.
+    KeyUsage, "KeyUsageType" {
+        EncryptDecrypt = "ENCRYPT_DECRYPT", 1;
+        SignVerify = "SIGN_VERIFY", 2;
+        GenerateVerifyMac = "GENERATE_VERIFY_MAC", 3;
+        KeyAgreement = "KEY_AGREEMENT", 4;
+    }
+}
+
+aws_enum! {
+    EncryptionAlgorithm, "EncryptionAlgorithmSpec" {
+        SymmetricDefault = "SYMMETRIC_DEFAULT", 1;
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1", 2;
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", 3;
+    }
+}
+
+aws_enum! {
+    SigningAlgorithm, "SigningAlgorithmSpec" {
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256", 1;
+        RsassaPssSha384 = "RSASSA_PSS_SHA_384", 2;
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512", 3;
+        RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256", 4;
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384", 5;
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512", 6;
+        EcdsaSha256 = "ECDSA_SHA_256", 7;
+        EcdsaSha384 = "ECDSA_SHA_384", 8;
+        EcdsaSha512 = "ECDSA_SHA_512", 9;
+    }
+}
+
+aws_enum! {
+    MacAlgorithm, "MacAlgorithmSpec" {
+        HmacSha224 = "HMAC_SHA_224", 1;
+        HmacSha256 = "HMAC_SHA_256", 2;
+        HmacSha384 = "HMAC_SHA_384", 3;
+        HmacSha512 = "HMAC_SHA_512", 4;
+    }
+}
+
+aws_enum! {
+    DataKeySpec, "DataKeySpec" {
+        Aes128 = "AES_128", 1;
+        Aes256 = "AES_256", 2;
+    }
+}
+
+aws_enum! {
+    DataKeyPairSpec, "DataKeyPairSpec" {
+        Rsa2048 = "RSA_2048", 1;
+        Rsa3072 = "RSA_3072", 2;
+        Rsa4096 = "RSA_4096", 3;
+        EccNistP256 = "ECC_NIST_P256", 4;
+        EccNistP384 = "ECC_NIST_P384", 5;
+        EccNistP521 = "ECC_NIST_P521", 6;
+        EccSecgP256k1 = "ECC_SECG_P256K1", 7;
+    }
+}
+
+aws_enum! {
+    MessageType, "MessageType" {
+        Raw = "RAW", 1;
+        Digest = "DIGEST", 2;
+    }
+}
+
+/// The hash functions the algorithms above are built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    pub fn output_len(self) -> usize {
+        match self {
+            Hash::Sha224 => 28,
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+}
+
+/// The family a key spec belongs to, which decides how its material is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Symmetric,
+    Rsa,
+    Ecc,
+    Hmac,
+}
+
+impl KeySpec {
+    pub fn family(self) -> Family {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => Family::Symmetric,
+            Rsa2048 | Rsa3072 | Rsa4096 => Family::Rsa,
+            EccNistP256 | EccNistP384 | EccNistP521 | EccSecgP256k1 => Family::Ecc,
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => Family::Hmac,
+        }
+    }
+
+    /// The usages AWS allows for this spec. Key agreement is listed where AWS
+    /// allows it, although the operations for it come with later work.
+    pub fn usages(self) -> &'static [KeyUsage] {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            Rsa2048 | Rsa3072 | Rsa4096 => &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify],
+            EccNistP256 | EccNistP384 | EccNistP521 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            EccSecgP256k1 => &[KeyUsage::SignVerify],
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
+        }
+    }
+
+    pub fn allows_usage(self, usage: KeyUsage) -> bool {
+        self.usages().contains(&usage)
+    }
+
+    /// Encryption algorithms a key of this spec and usage supports (empty
+    /// unless the usage is ENCRYPT_DECRYPT), as DescribeKey lists them.
+    pub fn encryption_algorithms(self, usage: KeyUsage) -> &'static [EncryptionAlgorithm] {
+        if usage != KeyUsage::EncryptDecrypt {
+            return &[];
+        }
+        match self.family() {
+            Family::Symmetric => &[EncryptionAlgorithm::SymmetricDefault],
+            Family::Rsa => &[
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ],
+            Family::Ecc | Family::Hmac => &[],
+        }
+    }
+
+    /// Signing algorithms a key of this spec and usage supports.
+    pub fn signing_algorithms(self, usage: KeyUsage) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        if usage != KeyUsage::SignVerify {
+            return &[];
+        }
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            _ => &[],
+        }
+    }
+
+    /// MAC algorithms a key of this spec supports.
+    pub fn mac_algorithms(self) -> &'static [MacAlgorithm] {
+        match self {
+            KeySpec::Hmac224 => &[MacAlgorithm::HmacSha224],
+            KeySpec::Hmac256 => &[MacAlgorithm::HmacSha256],
+            KeySpec::Hmac384 => &[MacAlgorithm::HmacSha384],
+            KeySpec::Hmac512 => &[MacAlgorithm::HmacSha512],
+            _ => &[],
+        }
+    }
+
+    /// RSA modulus size in bytes.
+    pub fn rsa_modulus_len(self) -> Option<usize> {
+        match self {
+            KeySpec::Rsa2048 => Some(256),
+            KeySpec::Rsa3072 => Some(384),
+            KeySpec::Rsa4096 => Some(512),
+            _ => None,
+        }
+    }
+
+    /// The largest plaintext AWS accepts for this spec and algorithm
+    /// (RSA: modulus − 2·hash − 2, i.e. 214/190 bytes for RSA_2048).
+    pub fn max_plaintext_len(self, algorithm: EncryptionAlgorithm) -> Option<usize> {
+        match (self.family(), algorithm) {
+            (Family::Symmetric, EncryptionAlgorithm::SymmetricDefault) => Some(4096),
+            (Family::Rsa, EncryptionAlgorithm::RsaesOaepSha1) => {
+                self.rsa_modulus_len().map(|k| k - 2 * 20 - 2)
+            }
+            (Family::Rsa, EncryptionAlgorithm::RsaesOaepSha256) => {
+                self.rsa_modulus_len().map(|k| k - 2 * 32 - 2)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    pub fn hash(self) -> Hash {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Hash::Sha256,
+            RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Hash::Sha384,
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Hash::Sha512,
+        }
+    }
+}
+
+impl MacAlgorithm {
+    pub fn hash(self) -> Hash {
+        match self {
+            MacAlgorithm::HmacSha224 => Hash::Sha224,
+            MacAlgorithm::HmacSha256 => Hash::Sha256,
+            MacAlgorithm::HmacSha384 => Hash::Sha384,
+            MacAlgorithm::HmacSha512 => Hash::Sha512,
+        }
+    }
+}
+
+impl DataKeyPairSpec {
+    /// The key spec whose material a data key pair of this spec has.
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
+            DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
+            DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
+            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
+            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
+            DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
+            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
