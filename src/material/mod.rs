@@ -112,5 +112,3 @@ pub fn random_bytes(len: usize) -> Zeroizing<Vec<u8>> {
     bytes
 }
 
-#[cfg(test)]
-mod tests;
