@@ -1,0 +1,112 @@
+//! Golden vectors for the binary formats (`docs/formats.md`). If one of these
+//! fails, a format changed: every stored blob would stop working. Change a
+//! format only by adding a new format byte, never by editing these vectors.
+
+use std::collections::BTreeMap;
+
+use kube_kms::ciphertext::{self, CiphertextHeader, EncryptionContext};
+use kube_kms::key_id::KeyId;
+use kube_kms::material::KeyMaterial;
+use kube_kms::material::symmetric::SymmetricKey;
+use kube_kms::root::{FileRootKey, RootKey};
+use kube_kms::seal::{self, MaterialId, SealedMaterial};
+use kube_kms::spec::{KeySpec, KeyUsage};
+use zeroize::Zeroizing;
+
+/// Reads `tests/vectors/formats.txt`: `name = value` lines, `#` comments.
+fn vectors() -> BTreeMap<String, String> {
+    include_str!("vectors/formats.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("name = value");
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect()
+}
+
+fn hex(name: &str) -> Vec<u8> {
+    let v = &vectors()[name];
+    (0..v.len()).step_by(2).map(|i| u8::from_str_radix(&v[i..i + 2], 16).unwrap()).collect()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn array<const N: usize>(name: &str) -> [u8; N] {
+    hex(name).try_into().unwrap()
+}
+
+fn root_key() -> FileRootKey {
+    FileRootKey::from_keys([(3, Zeroizing::new(hex("root_key")))]).unwrap()
+}
+
+fn material_id() -> MaterialId {
+    MaterialId {
+        key_id: vectors()["key_id"].parse::<KeyId>().unwrap(),
+        version: 2,
+        spec: KeySpec::SymmetricDefault,
+        usage: KeyUsage::EncryptDecrypt,
+    }
+}
+
+fn context() -> EncryptionContext {
+    [("purpose", "golden"), ("app", "kube-kms")].into_iter().collect()
+}
+
+#[test]
+fn encryption_context_encoding_is_stable() {
+    assert_eq!(to_hex(&context().canonical()), vectors()["context_canonical"]);
+    assert_eq!(to_hex(&EncryptionContext::default().canonical()), "00000000");
+}
+
+#[test]
+fn sealed_material_format_1_is_stable() {
+    let root = root_key();
+    let material = KeyMaterial::from_bytes(KeySpec::SymmetricDefault, Zeroizing::new(hex("material"))).unwrap();
+    let sealed = seal::seal_with_nonce(&root, material_id(), &material, &array("seal_nonce")).unwrap();
+    assert_eq!(to_hex(sealed.as_bytes()), vectors()["sealed_material"]);
+
+    let (id, unsealed) = seal::unseal(&root, &SealedMaterial::from_bytes(hex("sealed_material"))).unwrap();
+    assert_eq!(id, material_id());
+    assert_eq!(unsealed.expose(), hex("material").as_slice());
+    assert_eq!(root.current_version(), 3);
+}
+
+#[test]
+fn ciphertext_format_1_is_stable() {
+    let key = SymmetricKey::new(&hex("material")).unwrap();
+    let header = CiphertextHeader { key_id: material_id().key_id, material_version: 2 };
+    let plaintext = vectors()["plaintext"].clone();
+    let blob = ciphertext::encrypt_with_nonce(&key, header, &context(), plaintext.as_bytes(), &array("ciphertext_nonce"));
+    assert_eq!(to_hex(&blob), vectors()["ciphertext"]);
+
+    let golden = hex("ciphertext");
+    assert_eq!(CiphertextHeader::parse(&golden).unwrap(), header);
+    let back = ciphertext::decrypt(&key, &golden, &context()).unwrap();
+    assert_eq!(back.as_slice(), plaintext.as_bytes());
+}
+
+/// The documented layouts, checked with another AES-GCM implementation: the
+/// AAD and nonce positions in docs/formats.md are what the code does.
+#[test]
+fn documented_layouts_decrypt_with_an_independent_aes_gcm() {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let open = |key: &[u8], nonce: &[u8], aad: Vec<u8>, sealed: &[u8]| {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap());
+        let mut buf = sealed.to_vec();
+        let nonce = Nonce::try_assume_unique_for_key(nonce).unwrap();
+        key.open_in_place(nonce, Aad::from(aad), &mut buf).unwrap().to_vec()
+    };
+    let sealed = hex("sealed_material");
+    let mut aad = b"kube-kms/sealed-material/1\0".to_vec();
+    aad.extend_from_slice(&sealed[..28]);
+    assert_eq!(open(&hex("root_key"), &sealed[28..40], aad, &sealed[40..]), hex("material"));
+
+    let blob = hex("ciphertext");
+    let mut aad = b"kube-kms/ciphertext/1\0".to_vec();
+    aad.extend_from_slice(&blob[..21]);
+    aad.extend_from_slice(&hex("context_canonical"));
+    assert_eq!(open(&hex("material"), &blob[21..33], aad, &blob[33..]), vectors()["plaintext"].as_bytes());
+}
