@@ -27,7 +27,10 @@ fn vectors() -> BTreeMap<String, String> {
 
 fn hex(name: &str) -> Vec<u8> {
     let v = &vectors()[name];
-    (0..v.len()).step_by(2).map(|i| u8::from_str_radix(&v[i..i + 2], 16).unwrap()).collect()
+    (0..v.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&v[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -52,23 +55,35 @@ fn material_id() -> MaterialId {
 }
 
 fn context() -> EncryptionContext {
-    [("purpose", "golden"), ("app", "kube-kms")].into_iter().collect()
+    [("purpose", "golden"), ("app", "kube-kms")]
+        .into_iter()
+        .collect()
 }
 
 #[test]
 fn encryption_context_encoding_is_stable() {
-    assert_eq!(to_hex(&context().canonical()), vectors()["context_canonical"]);
-    assert_eq!(to_hex(&EncryptionContext::default().canonical()), "00000000");
+    assert_eq!(
+        to_hex(&context().canonical()),
+        vectors()["context_canonical"]
+    );
+    assert_eq!(
+        to_hex(&EncryptionContext::default().canonical()),
+        "00000000"
+    );
 }
 
 #[test]
 fn sealed_material_format_1_is_stable() {
     let root = root_key();
-    let material = KeyMaterial::from_bytes(KeySpec::SymmetricDefault, Zeroizing::new(hex("material"))).unwrap();
-    let sealed = seal::seal_with_nonce(&root, material_id(), &material, &array("seal_nonce")).unwrap();
+    let material =
+        KeyMaterial::from_bytes(KeySpec::SymmetricDefault, Zeroizing::new(hex("material")))
+            .unwrap();
+    let sealed =
+        seal::seal_with_nonce(&root, material_id(), &material, &array("seal_nonce")).unwrap();
     assert_eq!(to_hex(sealed.as_bytes()), vectors()["sealed_material"]);
 
-    let (id, unsealed) = seal::unseal(&root, &SealedMaterial::from_bytes(hex("sealed_material"))).unwrap();
+    let (id, unsealed) =
+        seal::unseal(&root, &SealedMaterial::from_bytes(hex("sealed_material"))).unwrap();
     assert_eq!(id, material_id());
     assert_eq!(unsealed.expose(), hex("material").as_slice());
     assert_eq!(root.current_version(), 3);
@@ -77,9 +92,18 @@ fn sealed_material_format_1_is_stable() {
 #[test]
 fn ciphertext_format_1_is_stable() {
     let key = SymmetricKey::new(&hex("material")).unwrap();
-    let header = CiphertextHeader { key_id: material_id().key_id, material_version: 2 };
+    let header = CiphertextHeader {
+        key_id: material_id().key_id,
+        material_version: 2,
+    };
     let plaintext = vectors()["plaintext"].clone();
-    let blob = ciphertext::encrypt_with_nonce(&key, header, &context(), plaintext.as_bytes(), &array("ciphertext_nonce"));
+    let blob = ciphertext::encrypt_with_nonce(
+        &key,
+        header,
+        &context(),
+        plaintext.as_bytes(),
+        &array("ciphertext_nonce"),
+    );
     assert_eq!(to_hex(&blob), vectors()["ciphertext"]);
 
     let golden = hex("ciphertext");
@@ -97,16 +121,24 @@ fn documented_layouts_decrypt_with_an_independent_aes_gcm() {
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap());
         let mut buf = sealed.to_vec();
         let nonce = Nonce::try_assume_unique_for_key(nonce).unwrap();
-        key.open_in_place(nonce, Aad::from(aad), &mut buf).unwrap().to_vec()
+        key.open_in_place(nonce, Aad::from(aad), &mut buf)
+            .unwrap()
+            .to_vec()
     };
     let sealed = hex("sealed_material");
     let mut aad = b"kube-kms/sealed-material/1\0".to_vec();
     aad.extend_from_slice(&sealed[..28]);
-    assert_eq!(open(&hex("root_key"), &sealed[28..40], aad, &sealed[40..]), hex("material"));
+    assert_eq!(
+        open(&hex("root_key"), &sealed[28..40], aad, &sealed[40..]),
+        hex("material")
+    );
 
     let blob = hex("ciphertext");
     let mut aad = b"kube-kms/ciphertext/1\0".to_vec();
     aad.extend_from_slice(&blob[..21]);
     aad.extend_from_slice(&hex("context_canonical"));
-    assert_eq!(open(&hex("material"), &blob[21..33], aad, &blob[33..]), vectors()["plaintext"].as_bytes());
+    assert_eq!(
+        open(&hex("material"), &blob[21..33], aad, &blob[33..]),
+        vectors()["plaintext"].as_bytes()
+    );
 }

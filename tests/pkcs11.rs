@@ -32,7 +32,16 @@ fn module() -> PathBuf {
 fn init_token(conf: &Path, label: &str) {
     let status = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", conf)
-        .args(["--init-token", "--free", "--label", label, "--so-pin", "0000", "--pin", "1234"])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "0000",
+            "--pin",
+            "1234",
+        ])
         .status()
         .expect("softhsm2-util runs");
     assert!(status.success());
@@ -62,34 +71,75 @@ async fn root_key_in_softhsm() {
     let tokens = dir.path().join("tokens");
     std::fs::create_dir(&tokens).unwrap();
     let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
     // SAFETY: the only test in this binary, before any thread reads the environment.
     unsafe { std::env::set_var("SOFTHSM2_CONF", &conf) };
     init_token(&conf, "kube-kms-test");
-    let config = Pkcs11Config { module: module(), token_label: "kube-kms-test".into(), pin: Zeroizing::new("1234".into()) };
+    let config = Pkcs11Config {
+        module: module(),
+        token_label: "kube-kms-test".into(),
+        pin: Zeroizing::new("1234".into()),
+    };
 
     // An empty token is an error unless creation is asked for.
     let err = Pkcs11RootKey::open(&config, false).unwrap_err();
     assert!(err.to_string().contains("no root key objects"), "{err}");
-    let wrong_pin = Pkcs11Config { pin: Zeroizing::new("9999".into()), ..config.clone() };
-    assert!(matches!(Pkcs11RootKey::open(&wrong_pin, true), Err(CryptoError::RootKey(_))));
-    let wrong_token = Pkcs11Config { token_label: "nope".into(), ..config.clone() };
-    assert!(matches!(Pkcs11RootKey::open(&wrong_token, true), Err(CryptoError::RootKey(_))));
+    let wrong_pin = Pkcs11Config {
+        pin: Zeroizing::new("9999".into()),
+        ..config.clone()
+    };
+    assert!(matches!(
+        Pkcs11RootKey::open(&wrong_pin, true),
+        Err(CryptoError::RootKey(_))
+    ));
+    let wrong_token = Pkcs11Config {
+        token_label: "nope".into(),
+        ..config.clone()
+    };
+    assert!(matches!(
+        Pkcs11RootKey::open(&wrong_token, true),
+        Err(CryptoError::RootKey(_))
+    ));
 
     let (sealed_v1, blob) = {
         let root = Pkcs11RootKey::open(&config, true).unwrap();
         assert_eq!(root.versions(), vec![1]);
         let service = LocalCryptoService::new(Arc::new(root), CacheConfig::default());
-        let id = MaterialId { key_id: KeyId::random(), version: 1, spec: KeySpec::SymmetricDefault, usage: KeyUsage::EncryptDecrypt };
+        let id = MaterialId {
+            key_id: KeyId::random(),
+            version: 1,
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+        };
         let sealed = service.generate_material(id).await.unwrap();
         assert_eq!(sealed.header().unwrap().root_version, 1);
-        let blob = service.encrypt(encrypt_request(&sealed, b"hsm")).await.unwrap();
-        assert_eq!(service.decrypt(decrypt_request(&sealed, &blob)).await.unwrap().as_slice(), b"hsm");
+        let blob = service
+            .encrypt(encrypt_request(&sealed, b"hsm"))
+            .await
+            .unwrap();
+        assert_eq!(
+            service
+                .decrypt(decrypt_request(&sealed, &blob))
+                .await
+                .unwrap()
+                .as_slice(),
+            b"hsm"
+        );
         let mut tampered = sealed.as_bytes().to_vec();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         let tampered = kube_kms::seal::SealedMaterial::from_bytes(tampered);
-        assert!(matches!(service.engine().unseal(&tampered), Err(CryptoError::SealedMaterialInvalid(_))));
+        assert!(matches!(
+            service.engine().unseal(&tampered),
+            Err(CryptoError::SealedMaterialInvalid(_))
+        ));
         (sealed, blob)
     };
 
@@ -99,11 +149,31 @@ async fn root_key_in_softhsm() {
         let mut root = Pkcs11RootKey::open(&config, false).unwrap();
         assert_eq!(root.add_version().unwrap(), 2);
         let service = LocalCryptoService::new(Arc::new(root), CacheConfig::default());
-        assert_eq!(service.root_key_info().await.unwrap(), RootKeyInfo { current: 2, versions: vec![1, 2] });
+        assert_eq!(
+            service.root_key_info().await.unwrap(),
+            RootKeyInfo {
+                current: 2,
+                versions: vec![1, 2]
+            }
+        );
         let resealed = service.reseal(sealed_v1.clone()).await.unwrap();
         assert_eq!(resealed.header().unwrap().root_version, 2);
-        assert_eq!(service.decrypt(decrypt_request(&resealed, &blob)).await.unwrap().as_slice(), b"hsm");
-        assert_eq!(service.decrypt(decrypt_request(&sealed_v1, &blob)).await.unwrap().as_slice(), b"hsm");
+        assert_eq!(
+            service
+                .decrypt(decrypt_request(&resealed, &blob))
+                .await
+                .unwrap()
+                .as_slice(),
+            b"hsm"
+        );
+        assert_eq!(
+            service
+                .decrypt(decrypt_request(&sealed_v1, &blob))
+                .await
+                .unwrap()
+                .as_slice(),
+            b"hsm"
+        );
     }
 
     // The binary: `root-key add-pkcs11-version`, then `crypto` on the token.
@@ -120,7 +190,11 @@ async fn root_key_in_softhsm() {
     add.args(["root-key", "add-pkcs11-version"]);
     pkcs11_args(&mut add);
     let output = add.output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("version 3"));
 
     let socket = dir.path().join("crypto.sock");
@@ -137,8 +211,17 @@ async fn root_key_in_softhsm() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(info.expect("service came up"), RootKeyInfo { current: 3, versions: vec![1, 2, 3] });
-    let plain = client.decrypt(decrypt_request(&sealed_v1, &blob)).await.unwrap();
+    assert_eq!(
+        info.expect("service came up"),
+        RootKeyInfo {
+            current: 3,
+            versions: vec![1, 2, 3]
+        }
+    );
+    let plain = client
+        .decrypt(decrypt_request(&sealed_v1, &blob))
+        .await
+        .unwrap();
     assert_eq!(plain.as_slice(), b"hsm");
     child.kill().unwrap();
     child.wait().unwrap();

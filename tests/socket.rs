@@ -62,11 +62,21 @@ fn start() -> Service {
     let root_key = dir.path().join("root.key");
     let child = spawn(&socket, &root_key);
     wait_for_socket(&socket);
-    Service { child, socket, _dir: dir, root_key }
+    Service {
+        child,
+        socket,
+        _dir: dir,
+        root_key,
+    }
 }
 
 fn id(spec: KeySpec, usage: KeyUsage) -> MaterialId {
-    MaterialId { key_id: KeyId::random(), version: 1, spec, usage }
+    MaterialId {
+        key_id: KeyId::random(),
+        version: 1,
+        spec,
+        usage,
+    }
 }
 
 fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
@@ -93,21 +103,71 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
     assert_eq!(info, local.root_key_info().await.unwrap());
     assert_eq!(info.versions, vec![1]);
 
-    let sym = remote.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).await.unwrap();
-    let sd = EncryptionAlgorithm::SymmetricDefault;
-    let blob = remote
-        .encrypt(EncryptRequest { material: sym.clone(), plaintext: Zeroizing::new(b"hello".to_vec()), context: ctx(&[("a", "b")]), algorithm: sd })
+    let sym = remote
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
         .await
         .unwrap();
-    let decrypt = |material, ciphertext: Vec<u8>, context| DecryptRequest { material, ciphertext, context, algorithm: sd };
-    assert_eq!(local.decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[("a", "b")]))).await.unwrap().as_slice(), b"hello");
-    assert_eq!(remote.decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[("a", "b")]))).await.unwrap().as_slice(), b"hello");
+    let sd = EncryptionAlgorithm::SymmetricDefault;
+    let blob = remote
+        .encrypt(EncryptRequest {
+            material: sym.clone(),
+            plaintext: Zeroizing::new(b"hello".to_vec()),
+            context: ctx(&[("a", "b")]),
+            algorithm: sd,
+        })
+        .await
+        .unwrap();
+    let decrypt = |material, ciphertext: Vec<u8>, context| DecryptRequest {
+        material,
+        ciphertext,
+        context,
+        algorithm: sd,
+    };
+    assert_eq!(
+        local
+            .decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[("a", "b")])))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"hello"
+    );
+    assert_eq!(
+        remote
+            .decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[("a", "b")])))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"hello"
+    );
     // Errors cross the socket as the same typed errors.
-    assert_eq!(remote.decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[]))).await.unwrap_err(), CryptoError::InvalidCiphertext);
-    let other = local.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).await.unwrap();
-    assert_eq!(remote.decrypt(decrypt(other.clone(), blob.clone(), ctx(&[("a", "b")]))).await.unwrap_err(), CryptoError::IncorrectKey);
-    let too_big = EncryptRequest { material: sym.clone(), plaintext: Zeroizing::new(vec![0; 4097]), context: ctx(&[]), algorithm: sd };
-    assert!(matches!(remote.encrypt(too_big).await, Err(CryptoError::Validation(_))));
+    assert_eq!(
+        remote
+            .decrypt(decrypt(sym.clone(), blob.clone(), ctx(&[])))
+            .await
+            .unwrap_err(),
+        CryptoError::InvalidCiphertext
+    );
+    let other = local
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .await
+        .unwrap();
+    assert_eq!(
+        remote
+            .decrypt(decrypt(other.clone(), blob.clone(), ctx(&[("a", "b")])))
+            .await
+            .unwrap_err(),
+        CryptoError::IncorrectKey
+    );
+    let too_big = EncryptRequest {
+        material: sym.clone(),
+        plaintext: Zeroizing::new(vec![0; 4097]),
+        context: ctx(&[]),
+        algorithm: sd,
+    };
+    assert!(matches!(
+        remote.encrypt(too_big).await,
+        Err(CryptoError::Validation(_))
+    ));
 
     let re = remote
         .re_encrypt(ReEncryptRequest {
@@ -118,68 +178,167 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
         })
         .await
         .unwrap();
-    assert_eq!(local.decrypt(decrypt(other, re, ctx(&[("c", "d")]))).await.unwrap().as_slice(), b"hello");
+    assert_eq!(
+        local
+            .decrypt(decrypt(other, re, ctx(&[("c", "d")])))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"hello"
+    );
 
     let data_key = remote
-        .generate_data_key(DataKeyRequest { material: sym.clone(), size: DataKeySize::Spec(DataKeySpec::Aes256), context: ctx(&[]), include_plaintext: true })
+        .generate_data_key(DataKeyRequest {
+            material: sym.clone(),
+            size: DataKeySize::Spec(DataKeySpec::Aes256),
+            context: ctx(&[]),
+            include_plaintext: true,
+        })
         .await
         .unwrap();
     let plaintext = data_key.plaintext.unwrap();
     assert_eq!(plaintext.len(), 32);
-    assert_eq!(local.decrypt(decrypt(sym.clone(), data_key.ciphertext, ctx(&[]))).await.unwrap(), plaintext);
+    assert_eq!(
+        local
+            .decrypt(decrypt(sym.clone(), data_key.ciphertext, ctx(&[])))
+            .await
+            .unwrap(),
+        plaintext
+    );
     let without = remote
-        .generate_data_key(DataKeyRequest { material: sym.clone(), size: DataKeySize::Bytes(64), context: ctx(&[]), include_plaintext: false })
+        .generate_data_key(DataKeyRequest {
+            material: sym.clone(),
+            size: DataKeySize::Bytes(64),
+            context: ctx(&[]),
+            include_plaintext: false,
+        })
         .await
         .unwrap();
     assert!(without.plaintext.is_none());
 
     let pair = remote
-        .generate_data_key_pair(DataKeyPairRequest { material: sym.clone(), spec: DataKeyPairSpec::EccNistP256, context: ctx(&[]), include_plaintext: false })
+        .generate_data_key_pair(DataKeyPairRequest {
+            material: sym.clone(),
+            spec: DataKeyPairSpec::EccNistP256,
+            context: ctx(&[]),
+            include_plaintext: false,
+        })
         .await
         .unwrap();
     assert!(pair.private_key_plaintext.is_none());
     assert!(!pair.public_key.is_empty());
 
-    let ecc = remote.generate_material(id(KeySpec::EccNistP384, KeyUsage::SignVerify)).await.unwrap();
-    let sign = SignRequest { material: ecc.clone(), message: b"msg".to_vec(), message_type: MessageType::Raw, algorithm: SigningAlgorithm::EcdsaSha384 };
+    let ecc = remote
+        .generate_material(id(KeySpec::EccNistP384, KeyUsage::SignVerify))
+        .await
+        .unwrap();
+    let sign = SignRequest {
+        material: ecc.clone(),
+        message: b"msg".to_vec(),
+        message_type: MessageType::Raw,
+        algorithm: SigningAlgorithm::EcdsaSha384,
+    };
     let signature = remote.sign(sign).await.unwrap();
-    let verify = |signature| VerifyRequest { material: ecc.clone(), message: b"msg".to_vec(), message_type: MessageType::Raw, algorithm: SigningAlgorithm::EcdsaSha384, signature };
+    let verify = |signature| VerifyRequest {
+        material: ecc.clone(),
+        message: b"msg".to_vec(),
+        message_type: MessageType::Raw,
+        algorithm: SigningAlgorithm::EcdsaSha384,
+        signature,
+    };
     local.verify(verify(signature.clone())).await.unwrap();
     let mut bad = signature;
     bad[8] ^= 1;
-    assert_eq!(remote.verify(verify(bad)).await, Err(CryptoError::InvalidSignature));
-    assert_eq!(remote.get_public_key(ecc.clone()).await.unwrap(), local.get_public_key(ecc).await.unwrap());
+    assert_eq!(
+        remote.verify(verify(bad)).await,
+        Err(CryptoError::InvalidSignature)
+    );
+    assert_eq!(
+        remote.get_public_key(ecc.clone()).await.unwrap(),
+        local.get_public_key(ecc).await.unwrap()
+    );
 
-    let rsa = remote.generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt)).await.unwrap();
-    let oaep = EncryptionAlgorithm::RsaesOaepSha256;
-    let rsa_blob = local
-        .encrypt(EncryptRequest { material: rsa.clone(), plaintext: Zeroizing::new(b"rsa".to_vec()), context: ctx(&[]), algorithm: oaep })
+    let rsa = remote
+        .generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt))
         .await
         .unwrap();
-    let back = remote.decrypt(DecryptRequest { material: rsa.clone(), ciphertext: rsa_blob, context: ctx(&[]), algorithm: oaep }).await.unwrap();
+    let oaep = EncryptionAlgorithm::RsaesOaepSha256;
+    let rsa_blob = local
+        .encrypt(EncryptRequest {
+            material: rsa.clone(),
+            plaintext: Zeroizing::new(b"rsa".to_vec()),
+            context: ctx(&[]),
+            algorithm: oaep,
+        })
+        .await
+        .unwrap();
+    let back = remote
+        .decrypt(DecryptRequest {
+            material: rsa.clone(),
+            ciphertext: rsa_blob,
+            context: ctx(&[]),
+            algorithm: oaep,
+        })
+        .await
+        .unwrap();
     assert_eq!(back.as_slice(), b"rsa");
     let wrong_usage = remote
-        .sign(SignRequest { material: rsa, message: b"m".to_vec(), message_type: MessageType::Raw, algorithm: SigningAlgorithm::RsassaPssSha256 })
+        .sign(SignRequest {
+            material: rsa,
+            message: b"m".to_vec(),
+            message_type: MessageType::Raw,
+            algorithm: SigningAlgorithm::RsassaPssSha256,
+        })
         .await
         .unwrap_err();
-    assert_eq!(wrong_usage, CryptoError::InvalidKeyUsage("key usage is ENCRYPT_DECRYPT which is not valid for Sign.".into()));
+    assert_eq!(
+        wrong_usage,
+        CryptoError::InvalidKeyUsage(
+            "key usage is ENCRYPT_DECRYPT which is not valid for Sign.".into()
+        )
+    );
 
-    let hmac = remote.generate_material(id(KeySpec::Hmac512, KeyUsage::GenerateVerifyMac)).await.unwrap();
-    let mac_request = || MacRequest { material: hmac.clone(), message: b"m".to_vec(), algorithm: MacAlgorithm::HmacSha512 };
+    let hmac = remote
+        .generate_material(id(KeySpec::Hmac512, KeyUsage::GenerateVerifyMac))
+        .await
+        .unwrap();
+    let mac_request = || MacRequest {
+        material: hmac.clone(),
+        message: b"m".to_vec(),
+        algorithm: MacAlgorithm::HmacSha512,
+    };
     let mac = remote.generate_mac(mac_request()).await.unwrap();
     assert_eq!(mac, local.generate_mac(mac_request()).await.unwrap());
     remote.verify_mac(mac_request(), mac.clone()).await.unwrap();
-    assert_eq!(remote.verify_mac(mac_request(), mac[1..].to_vec()).await, Err(CryptoError::InvalidMac));
+    assert_eq!(
+        remote.verify_mac(mac_request(), mac[1..].to_vec()).await,
+        Err(CryptoError::InvalidMac)
+    );
 
     assert_eq!(remote.generate_random(1024).await.unwrap().len(), 1024);
-    assert!(matches!(remote.generate_random(0).await, Err(CryptoError::Validation(_))));
+    assert!(matches!(
+        remote.generate_random(0).await,
+        Err(CryptoError::Validation(_))
+    ));
     let imported = remote
-        .import_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt), Zeroizing::new(vec![9; 32]))
+        .import_material(
+            id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt),
+            Zeroizing::new(vec![9; 32]),
+        )
         .await
         .unwrap();
-    assert_eq!(remote.reseal(imported.clone()).await.unwrap(), imported, "one root key version: nothing to do");
+    assert_eq!(
+        remote.reseal(imported.clone()).await.unwrap(),
+        imported,
+        "one root key version: nothing to do"
+    );
     assert!(matches!(
-        remote.import_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt), Zeroizing::new(vec![9; 3])).await,
+        remote
+            .import_material(
+                id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt),
+                Zeroizing::new(vec![9; 3])
+            )
+            .await,
         Err(CryptoError::MalformedMaterial(_))
     ));
 }
@@ -188,13 +347,20 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
 async fn an_unreachable_service_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let client = GrpcCryptoClient::connect_lazy(&dir.path().join("nobody.sock")).unwrap();
-    assert!(matches!(client.generate_random(8).await, Err(CryptoError::Unavailable(_))));
+    assert!(matches!(
+        client.generate_random(8).await,
+        Err(CryptoError::Unavailable(_))
+    ));
 }
 
 #[test]
 fn sigterm_stops_the_service_gracefully_and_removes_the_socket() {
     let mut service = start();
-    let status = Command::new("kill").arg("-TERM").arg(service.child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(service.child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
@@ -231,7 +397,11 @@ fn a_stale_socket_is_replaced_but_any_other_file_is_left_alone() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not a socket"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a socket"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(std::fs::read(&socket).unwrap(), b"not a socket");
 }
 

@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use kube_kms::ciphertext::EncryptionContext;
 use kube_kms::crypto::{
-    CacheConfig, CryptoError, DecryptRequest, EncryptRequest, Engine, MacRequest, SignRequest, VerifyRequest,
+    CacheConfig, CryptoError, DecryptRequest, EncryptRequest, Engine, MacRequest, SignRequest,
+    VerifyRequest,
 };
 use kube_kms::key_id::KeyId;
 use kube_kms::material::random_bytes;
@@ -29,10 +30,21 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let root = FileRootKey::from_keys([(1, random_bytes(32))]).unwrap();
         // No cache: every operation must authenticate the blob it is given.
-        let engine = Engine::new(Arc::new(root), CacheConfig { max_entries: 0, ..CacheConfig::default() });
+        let engine = Engine::new(
+            Arc::new(root),
+            CacheConfig {
+                max_entries: 0,
+                ..CacheConfig::default()
+            },
+        );
         let generate = |spec, usage| {
             engine
-                .generate_material(MaterialId { key_id: KeyId::random(), version: 1, spec, usage })
+                .generate_material(MaterialId {
+                    key_id: KeyId::random(),
+                    version: 1,
+                    spec,
+                    usage,
+                })
                 .unwrap()
         };
         Fixture {
@@ -72,7 +84,10 @@ fn encrypt(plaintext: &[u8], context: &EncryptionContext) -> Vec<u8> {
 
 /// Flipping key-id or version bits names other material (`IncorrectKey`);
 /// every other flip is `InvalidCiphertext`.
-fn is_ciphertext_rejection(result: &Result<Zeroizing<Vec<u8>>, CryptoError>, flipped_byte: usize) -> bool {
+fn is_ciphertext_rejection(
+    result: &Result<Zeroizing<Vec<u8>>, CryptoError>,
+    flipped_byte: usize,
+) -> bool {
     match result {
         Err(CryptoError::InvalidCiphertext) => true,
         Err(CryptoError::IncorrectKey) => (1..21).contains(&flipped_byte),

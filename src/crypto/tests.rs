@@ -37,7 +37,12 @@ fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
     pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
 
-fn encrypt_req(material: &SealedMaterial, plaintext: &[u8], context: EncryptionContext, algorithm: EncryptionAlgorithm) -> EncryptRequest {
+fn encrypt_req(
+    material: &SealedMaterial,
+    plaintext: &[u8],
+    context: EncryptionContext,
+    algorithm: EncryptionAlgorithm,
+) -> EncryptRequest {
     EncryptRequest {
         material: material.clone(),
         plaintext: Zeroizing::new(plaintext.to_vec()),
@@ -46,7 +51,12 @@ fn encrypt_req(material: &SealedMaterial, plaintext: &[u8], context: EncryptionC
     }
 }
 
-fn decrypt_req(material: &SealedMaterial, ciphertext: &[u8], context: EncryptionContext, algorithm: EncryptionAlgorithm) -> DecryptRequest {
+fn decrypt_req(
+    material: &SealedMaterial,
+    ciphertext: &[u8],
+    context: EncryptionContext,
+    algorithm: EncryptionAlgorithm,
+) -> DecryptRequest {
     DecryptRequest {
         material: material.clone(),
         ciphertext: ciphertext.to_vec(),
@@ -59,7 +69,11 @@ fn decrypt_req(material: &SealedMaterial, ciphertext: &[u8], context: Encryption
 fn every_spec_generates_material_that_seals_and_loads() {
     let engine = engine();
     for &spec in KeySpec::ALL {
-        for &usage in spec.usages().iter().filter(|u| **u != KeyUsage::KeyAgreement) {
+        for &usage in spec
+            .usages()
+            .iter()
+            .filter(|u| **u != KeyUsage::KeyAgreement)
+        {
             let id = id(spec, usage);
             let sealed = engine.generate_material(id).unwrap();
             let header = sealed.header().unwrap();
@@ -80,25 +94,49 @@ fn usage_must_fit_the_spec() {
         (KeySpec::EccSecgP256k1, KeyUsage::KeyAgreement),
     ] {
         let err = engine.generate_material(id(spec, usage)).unwrap_err();
-        assert!(matches!(err, CryptoError::Validation(_)), "{spec} {usage}: {err:?}");
+        assert!(
+            matches!(err, CryptoError::Validation(_)),
+            "{spec} {usage}: {err:?}"
+        );
     }
 }
 
 #[test]
 fn symmetric_round_trip_binds_the_context_in_any_order() {
     let engine = engine();
-    let key = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
+    let key = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
     let sd = EncryptionAlgorithm::SymmetricDefault;
     let blob = engine
-        .encrypt(&encrypt_req(&key, b"attack at dawn", ctx(&[("a", "1"), ("b", "2")]), sd))
+        .encrypt(&encrypt_req(
+            &key,
+            b"attack at dawn",
+            ctx(&[("a", "1"), ("b", "2")]),
+            sd,
+        ))
         .unwrap();
     let header = CiphertextHeader::parse(&blob).unwrap();
     assert_eq!(header.key_id, key.header().unwrap().material.key_id);
     assert_eq!(blob.len(), 14 + crate::ciphertext::OVERHEAD);
-    let plain = engine.decrypt(&decrypt_req(&key, &blob, ctx(&[("b", "2"), ("a", "1")]), sd)).unwrap();
+    let plain = engine
+        .decrypt(&decrypt_req(
+            &key,
+            &blob,
+            ctx(&[("b", "2"), ("a", "1")]),
+            sd,
+        ))
+        .unwrap();
     assert_eq!(plain.as_slice(), b"attack at dawn");
-    for wrong in [ctx(&[]), ctx(&[("a", "1")]), ctx(&[("a", "1"), ("b", "3")]), ctx(&[("A", "1"), ("b", "2")])] {
-        let err = engine.decrypt(&decrypt_req(&key, &blob, wrong, sd)).unwrap_err();
+    for wrong in [
+        ctx(&[]),
+        ctx(&[("a", "1")]),
+        ctx(&[("a", "1"), ("b", "3")]),
+        ctx(&[("A", "1"), ("b", "2")]),
+    ] {
+        let err = engine
+            .decrypt(&decrypt_req(&key, &blob, wrong, sd))
+            .unwrap_err();
         assert_eq!(err, CryptoError::InvalidCiphertext);
     }
 }
@@ -106,13 +144,22 @@ fn symmetric_round_trip_binds_the_context_in_any_order() {
 #[test]
 fn symmetric_plaintext_limits() {
     let engine = engine();
-    let key = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
+    let key = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
     let sd = EncryptionAlgorithm::SymmetricDefault;
-    let max = engine.encrypt(&encrypt_req(&key, &[7; 4096], ctx(&[]), sd)).unwrap();
+    let max = engine
+        .encrypt(&encrypt_req(&key, &[7; 4096], ctx(&[]), sd))
+        .unwrap();
     assert_eq!(max.len(), 4096 + crate::ciphertext::OVERHEAD);
     for len in [0, 4097] {
-        let err = engine.encrypt(&encrypt_req(&key, &vec![7; len], ctx(&[]), sd)).unwrap_err();
-        assert!(matches!(err, CryptoError::Validation(ref m) if m.contains("'plaintext'")), "{len}: {err:?}");
+        let err = engine
+            .encrypt(&encrypt_req(&key, &vec![7; len], ctx(&[]), sd))
+            .unwrap_err();
+        assert!(
+            matches!(err, CryptoError::Validation(ref m) if m.contains("'plaintext'")),
+            "{len}: {err:?}"
+        );
     }
 }
 
@@ -122,12 +169,35 @@ fn ciphertext_of_another_key_or_version_is_incorrect_key() {
     let sd = EncryptionAlgorithm::SymmetricDefault;
     let v1 = id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
     let v2 = MaterialId { version: 2, ..v1 };
-    let (k1, k2) = (engine.generate_material(v1).unwrap(), engine.generate_material(v2).unwrap());
-    let other = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
-    let blob = engine.encrypt(&encrypt_req(&k1, b"x", ctx(&[]), sd)).unwrap();
-    assert_eq!(engine.decrypt(&decrypt_req(&k2, &blob, ctx(&[]), sd)).unwrap_err(), CryptoError::IncorrectKey);
-    assert_eq!(engine.decrypt(&decrypt_req(&other, &blob, ctx(&[]), sd)).unwrap_err(), CryptoError::IncorrectKey);
-    assert_eq!(engine.decrypt(&decrypt_req(&k1, &blob, ctx(&[]), sd)).unwrap().as_slice(), b"x");
+    let (k1, k2) = (
+        engine.generate_material(v1).unwrap(),
+        engine.generate_material(v2).unwrap(),
+    );
+    let other = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
+    let blob = engine
+        .encrypt(&encrypt_req(&k1, b"x", ctx(&[]), sd))
+        .unwrap();
+    assert_eq!(
+        engine
+            .decrypt(&decrypt_req(&k2, &blob, ctx(&[]), sd))
+            .unwrap_err(),
+        CryptoError::IncorrectKey
+    );
+    assert_eq!(
+        engine
+            .decrypt(&decrypt_req(&other, &blob, ctx(&[]), sd))
+            .unwrap_err(),
+        CryptoError::IncorrectKey
+    );
+    assert_eq!(
+        engine
+            .decrypt(&decrypt_req(&k1, &blob, ctx(&[]), sd))
+            .unwrap()
+            .as_slice(),
+        b"x"
+    );
 }
 
 #[test]
@@ -138,14 +208,25 @@ fn rsa_oaep_round_trips_within_aws_limits() {
         (KeySpec::Rsa3072, 342, 318),
         (KeySpec::Rsa4096, 470, 446),
     ] {
-        let key = engine.generate_material(id(spec, KeyUsage::EncryptDecrypt)).unwrap();
-        for (alg, max) in [(EncryptionAlgorithm::RsaesOaepSha1, sha1_max), (EncryptionAlgorithm::RsaesOaepSha256, sha256_max)] {
+        let key = engine
+            .generate_material(id(spec, KeyUsage::EncryptDecrypt))
+            .unwrap();
+        for (alg, max) in [
+            (EncryptionAlgorithm::RsaesOaepSha1, sha1_max),
+            (EncryptionAlgorithm::RsaesOaepSha256, sha256_max),
+        ] {
             let plaintext = vec![0x5a; max];
-            let blob = engine.encrypt(&encrypt_req(&key, &plaintext, ctx(&[]), alg)).unwrap();
+            let blob = engine
+                .encrypt(&encrypt_req(&key, &plaintext, ctx(&[]), alg))
+                .unwrap();
             assert_eq!(blob.len(), spec.rsa_modulus_len().unwrap());
-            let back = engine.decrypt(&decrypt_req(&key, &blob, ctx(&[]), alg)).unwrap();
+            let back = engine
+                .decrypt(&decrypt_req(&key, &blob, ctx(&[]), alg))
+                .unwrap();
             assert_eq!(back.as_slice(), plaintext.as_slice());
-            let err = engine.encrypt(&encrypt_req(&key, &vec![1; max + 1], ctx(&[]), alg)).unwrap_err();
+            let err = engine
+                .encrypt(&encrypt_req(&key, &vec![1; max + 1], ctx(&[]), alg))
+                .unwrap_err();
             assert_eq!(
                 err,
                 CryptoError::Validation(format!(
@@ -154,11 +235,30 @@ fn rsa_oaep_round_trips_within_aws_limits() {
             );
             let mut tampered = blob.clone();
             tampered[10] ^= 1;
-            assert_eq!(engine.decrypt(&decrypt_req(&key, &tampered, ctx(&[]), alg)).unwrap_err(), CryptoError::InvalidCiphertext);
+            assert_eq!(
+                engine
+                    .decrypt(&decrypt_req(&key, &tampered, ctx(&[]), alg))
+                    .unwrap_err(),
+                CryptoError::InvalidCiphertext
+            );
         }
         // Decrypting with the other OAEP hash fails cleanly.
-        let blob = engine.encrypt(&encrypt_req(&key, b"hi", ctx(&[]), EncryptionAlgorithm::RsaesOaepSha1)).unwrap();
-        let err = engine.decrypt(&decrypt_req(&key, &blob, ctx(&[]), EncryptionAlgorithm::RsaesOaepSha256)).unwrap_err();
+        let blob = engine
+            .encrypt(&encrypt_req(
+                &key,
+                b"hi",
+                ctx(&[]),
+                EncryptionAlgorithm::RsaesOaepSha1,
+            ))
+            .unwrap();
+        let err = engine
+            .decrypt(&decrypt_req(
+                &key,
+                &blob,
+                ctx(&[]),
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ))
+            .unwrap_err();
         assert_eq!(err, CryptoError::InvalidCiphertext);
     }
 }
@@ -166,15 +266,45 @@ fn rsa_oaep_round_trips_within_aws_limits() {
 #[test]
 fn algorithms_and_usages_are_enforced() {
     let engine = engine();
-    let sym = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
-    let rsa_enc = engine.generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt)).unwrap();
-    let rsa_sign = engine.generate_material(id(KeySpec::Rsa2048, KeyUsage::SignVerify)).unwrap();
-    let hmac = engine.generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac)).unwrap();
-    let usage = |r: Result<Vec<u8>, CryptoError>| assert!(matches!(r, Err(CryptoError::InvalidKeyUsage(_))), "{r:?}");
-    usage(engine.encrypt(&encrypt_req(&sym, b"x", ctx(&[]), EncryptionAlgorithm::RsaesOaepSha256)));
-    usage(engine.encrypt(&encrypt_req(&rsa_enc, b"x", ctx(&[]), EncryptionAlgorithm::SymmetricDefault)));
-    usage(engine.encrypt(&encrypt_req(&rsa_sign, b"x", ctx(&[]), EncryptionAlgorithm::RsaesOaepSha256)));
-    usage(engine.encrypt(&encrypt_req(&hmac, b"x", ctx(&[]), EncryptionAlgorithm::SymmetricDefault)));
+    let sym = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
+    let rsa_enc = engine
+        .generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt))
+        .unwrap();
+    let rsa_sign = engine
+        .generate_material(id(KeySpec::Rsa2048, KeyUsage::SignVerify))
+        .unwrap();
+    let hmac = engine
+        .generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac))
+        .unwrap();
+    let usage = |r: Result<Vec<u8>, CryptoError>| {
+        assert!(matches!(r, Err(CryptoError::InvalidKeyUsage(_))), "{r:?}")
+    };
+    usage(engine.encrypt(&encrypt_req(
+        &sym,
+        b"x",
+        ctx(&[]),
+        EncryptionAlgorithm::RsaesOaepSha256,
+    )));
+    usage(engine.encrypt(&encrypt_req(
+        &rsa_enc,
+        b"x",
+        ctx(&[]),
+        EncryptionAlgorithm::SymmetricDefault,
+    )));
+    usage(engine.encrypt(&encrypt_req(
+        &rsa_sign,
+        b"x",
+        ctx(&[]),
+        EncryptionAlgorithm::RsaesOaepSha256,
+    )));
+    usage(engine.encrypt(&encrypt_req(
+        &hmac,
+        b"x",
+        ctx(&[]),
+        EncryptionAlgorithm::SymmetricDefault,
+    )));
     let sign = |material: &SealedMaterial, algorithm| {
         engine.sign(&SignRequest {
             material: material.clone(),
@@ -187,10 +317,27 @@ fn algorithms_and_usages_are_enforced() {
     usage(sign(&sym, SigningAlgorithm::RsassaPssSha256));
     usage(sign(&rsa_sign, SigningAlgorithm::EcdsaSha256));
     let err = engine
-        .encrypt(&encrypt_req(&rsa_sign, b"x", ctx(&[]), EncryptionAlgorithm::RsaesOaepSha256))
+        .encrypt(&encrypt_req(
+            &rsa_sign,
+            b"x",
+            ctx(&[]),
+            EncryptionAlgorithm::RsaesOaepSha256,
+        ))
         .unwrap_err();
-    assert_eq!(err, CryptoError::InvalidKeyUsage("key usage is SIGN_VERIFY which is not valid for Encrypt.".into()));
-    let err = engine.encrypt(&encrypt_req(&rsa_enc, b"x", ctx(&[("a", "b")]), EncryptionAlgorithm::RsaesOaepSha256)).unwrap_err();
+    assert_eq!(
+        err,
+        CryptoError::InvalidKeyUsage(
+            "key usage is SIGN_VERIFY which is not valid for Encrypt.".into()
+        )
+    );
+    let err = engine
+        .encrypt(&encrypt_req(
+            &rsa_enc,
+            b"x",
+            ctx(&[("a", "b")]),
+            EncryptionAlgorithm::RsaesOaepSha256,
+        ))
+        .unwrap_err();
     assert!(matches!(err, CryptoError::Validation(_)));
     let dk = engine.generate_data_key(&DataKeyRequest {
         material: rsa_enc.clone(),
@@ -199,12 +346,20 @@ fn algorithms_and_usages_are_enforced() {
         include_plaintext: true,
     });
     assert!(matches!(dk, Err(CryptoError::InvalidKeyUsage(_))));
-    assert!(matches!(engine.get_public_key(&sym), Err(CryptoError::Unsupported(_))));
-    assert!(matches!(engine.get_public_key(&hmac), Err(CryptoError::Unsupported(_))));
+    assert!(matches!(
+        engine.get_public_key(&sym),
+        Err(CryptoError::Unsupported(_))
+    ));
+    assert!(matches!(
+        engine.get_public_key(&hmac),
+        Err(CryptoError::Unsupported(_))
+    ));
 }
 
 fn sign_verify_all(engine: &Engine, spec: KeySpec) {
-    let key = engine.generate_material(id(spec, KeyUsage::SignVerify)).unwrap();
+    let key = engine
+        .generate_material(id(spec, KeyUsage::SignVerify))
+        .unwrap();
     let spki = engine.get_public_key(&key).unwrap();
     let message = b"the quick brown fox".to_vec();
     for &algorithm in spec.signing_algorithms(KeyUsage::SignVerify) {
@@ -214,7 +369,8 @@ fn sign_verify_all(engine: &Engine, spec: KeySpec) {
             Hash::Sha512 => sha2::Sha512::digest(&message).to_vec(),
             Hash::Sha224 => unreachable!(),
         };
-        for (message_type, input) in [(MessageType::Raw, &message), (MessageType::Digest, &digest)] {
+        for (message_type, input) in [(MessageType::Raw, &message), (MessageType::Digest, &digest)]
+        {
             let sign = SignRequest {
                 material: key.clone(),
                 message: input.clone(),
@@ -237,9 +393,18 @@ fn sign_verify_all(engine: &Engine, spec: KeySpec) {
             let mut bad = signature.clone();
             let last = bad.len() - 1;
             bad[last] ^= 0x01;
-            assert_eq!(verify(MessageType::Raw, &message, bad), Err(CryptoError::InvalidSignature));
-            assert_eq!(verify(MessageType::Raw, &b"other".to_vec(), signature.clone()), Err(CryptoError::InvalidSignature));
-            assert_eq!(verify(MessageType::Raw, &message, vec![0x30, 0x00]), Err(CryptoError::InvalidSignature));
+            assert_eq!(
+                verify(MessageType::Raw, &message, bad),
+                Err(CryptoError::InvalidSignature)
+            );
+            assert_eq!(
+                verify(MessageType::Raw, &b"other".to_vec(), signature.clone()),
+                Err(CryptoError::InvalidSignature)
+            );
+            assert_eq!(
+                verify(MessageType::Raw, &message, vec![0x30, 0x00]),
+                Err(CryptoError::InvalidSignature)
+            );
             independent_verify(spec, algorithm, &spki, &message, &signature);
         }
         let short = engine.sign(&SignRequest {
@@ -248,31 +413,54 @@ fn sign_verify_all(engine: &Engine, spec: KeySpec) {
             message_type: MessageType::Digest,
             algorithm,
         });
-        assert!(matches!(short, Err(CryptoError::Validation(_))), "{short:?}");
+        assert!(
+            matches!(short, Err(CryptoError::Validation(_))),
+            "{short:?}"
+        );
     }
 }
 
 /// Checks a signature against the exported public key with another library.
-fn independent_verify(spec: KeySpec, algorithm: SigningAlgorithm, spki: &[u8], message: &[u8], signature: &[u8]) {
+fn independent_verify(
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    spki: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) {
     use signature::Verifier;
     match spec {
         KeySpec::EccNistP256 => {
             let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
-            key.verify(message, &p256::ecdsa::Signature::from_der(signature).unwrap()).unwrap();
+            key.verify(
+                message,
+                &p256::ecdsa::Signature::from_der(signature).unwrap(),
+            )
+            .unwrap();
         }
         KeySpec::EccNistP384 => {
             let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
-            key.verify(message, &p384::ecdsa::Signature::from_der(signature).unwrap()).unwrap();
+            key.verify(
+                message,
+                &p384::ecdsa::Signature::from_der(signature).unwrap(),
+            )
+            .unwrap();
         }
         KeySpec::EccSecgP256k1 => {
             let key = k256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
-            key.verify(message, &k256::ecdsa::Signature::from_der(signature).unwrap()).unwrap();
+            key.verify(
+                message,
+                &k256::ecdsa::Signature::from_der(signature).unwrap(),
+            )
+            .unwrap();
         }
         KeySpec::EccNistP521 => {
             let algorithm = &lc::ECDSA_P521_SHA512_ASN1;
             let point = p521::PublicKey::from_public_key_der(spki).unwrap();
             use p521::elliptic_curve::sec1::ToEncodedPoint;
-            UnparsedPublicKey::new(algorithm, point.to_encoded_point(false).as_bytes()).verify(message, signature).unwrap();
+            UnparsedPublicKey::new(algorithm, point.to_encoded_point(false).as_bytes())
+                .verify(message, signature)
+                .unwrap();
         }
         _ => {
             let parameters: &lc::RsaParameters = match algorithm {
@@ -285,7 +473,9 @@ fn independent_verify(spec: KeySpec, algorithm: SigningAlgorithm, spki: &[u8], m
             };
             let public = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki).unwrap();
             assert_eq!(public.key_size_bytes(), spec.rsa_modulus_len().unwrap());
-            UnparsedPublicKey::new(parameters, spki).verify(message, signature).unwrap();
+            UnparsedPublicKey::new(parameters, spki)
+                .verify(message, signature)
+                .unwrap();
         }
     }
 }
@@ -293,7 +483,12 @@ fn independent_verify(spec: KeySpec, algorithm: SigningAlgorithm, spki: &[u8], m
 #[test]
 fn ecdsa_sign_verify_every_curve() {
     let engine = engine();
-    for spec in [KeySpec::EccNistP256, KeySpec::EccNistP384, KeySpec::EccNistP521, KeySpec::EccSecgP256k1] {
+    for spec in [
+        KeySpec::EccNistP256,
+        KeySpec::EccNistP384,
+        KeySpec::EccNistP521,
+        KeySpec::EccSecgP256k1,
+    ] {
         sign_verify_all(&engine, spec);
     }
 }
@@ -317,7 +512,9 @@ fn hmac_matches_an_independent_implementation_and_verifies_in_constant_time() {
         (KeySpec::Hmac512, aws_lc_rs::hmac::HMAC_SHA512),
     ] {
         let raw = random_bytes(crate::material::hmac::key_len(spec));
-        let key = engine.import_material(id(spec, KeyUsage::GenerateVerifyMac), raw.clone()).unwrap();
+        let key = engine
+            .import_material(id(spec, KeyUsage::GenerateVerifyMac), raw.clone())
+            .unwrap();
         let algorithm = spec.mac_algorithms()[0];
         let request = MacRequest {
             material: key.clone(),
@@ -330,16 +527,29 @@ fn hmac_matches_an_independent_implementation_and_verifies_in_constant_time() {
         engine.verify_mac(&request, &mac).unwrap();
         let mut bad = mac.clone();
         bad[0] ^= 0x80;
-        assert_eq!(engine.verify_mac(&request, &bad), Err(CryptoError::InvalidMac));
-        assert_eq!(engine.verify_mac(&request, &mac[..mac.len() - 1]), Err(CryptoError::InvalidMac));
+        assert_eq!(
+            engine.verify_mac(&request, &bad),
+            Err(CryptoError::InvalidMac)
+        );
+        assert_eq!(
+            engine.verify_mac(&request, &mac[..mac.len() - 1]),
+            Err(CryptoError::InvalidMac)
+        );
         let wrong = MacRequest {
-            algorithm: if algorithm == MacAlgorithm::HmacSha256 { MacAlgorithm::HmacSha224 } else { MacAlgorithm::HmacSha256 },
+            algorithm: if algorithm == MacAlgorithm::HmacSha256 {
+                MacAlgorithm::HmacSha224
+            } else {
+                MacAlgorithm::HmacSha256
+            },
             ..request
         };
         let err = engine.generate_mac(&wrong).unwrap_err();
         assert_eq!(
             err,
-            CryptoError::InvalidKeyUsage(format!("Algorithm {} is incompatible with key spec {spec}.", wrong.algorithm))
+            CryptoError::InvalidKeyUsage(format!(
+                "Algorithm {} is incompatible with key spec {spec}.",
+                wrong.algorithm
+            ))
         );
     }
 }
@@ -347,7 +557,9 @@ fn hmac_matches_an_independent_implementation_and_verifies_in_constant_time() {
 #[test]
 fn data_keys_of_every_size() {
     let engine = engine();
-    let key = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
+    let key = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
     let context = ctx(&[("purpose", "test")]);
     for (size, len) in [
         (DataKeySize::Spec(DataKeySpec::Aes128), 16),
@@ -365,10 +577,20 @@ fn data_keys_of_every_size() {
         let plaintext = data_key.plaintext.unwrap();
         assert_eq!(plaintext.len(), len);
         let back = engine
-            .decrypt(&decrypt_req(&key, &data_key.ciphertext, context.clone(), EncryptionAlgorithm::SymmetricDefault))
+            .decrypt(&decrypt_req(
+                &key,
+                &data_key.ciphertext,
+                context.clone(),
+                EncryptionAlgorithm::SymmetricDefault,
+            ))
             .unwrap();
         assert_eq!(back, plaintext);
-        let without = engine.generate_data_key(&DataKeyRequest { include_plaintext: false, ..request }).unwrap();
+        let without = engine
+            .generate_data_key(&DataKeyRequest {
+                include_plaintext: false,
+                ..request
+            })
+            .unwrap();
         assert!(without.plaintext.is_none());
         assert_eq!(without.ciphertext.len(), len + crate::ciphertext::OVERHEAD);
     }
@@ -381,7 +603,10 @@ fn data_keys_of_every_size() {
                 include_plaintext: true,
             })
             .unwrap_err();
-        assert!(matches!(err, CryptoError::Validation(ref m) if m.contains("numberOfBytes")), "{err:?}");
+        assert!(
+            matches!(err, CryptoError::Validation(ref m) if m.contains("numberOfBytes")),
+            "{err:?}"
+        );
     }
 }
 
@@ -389,7 +614,9 @@ fn data_keys_of_every_size() {
 fn data_key_pairs_are_pkcs8_and_spki_of_the_right_kind() {
     use pkcs8::DecodePrivateKey;
     let engine = engine();
-    let key = engine.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).unwrap();
+    let key = engine
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
     for &spec in DataKeyPairSpec::ALL {
         let request = DataKeyPairRequest {
             material: key.clone(),
@@ -400,40 +627,73 @@ fn data_key_pairs_are_pkcs8_and_spki_of_the_right_kind() {
         let pair = engine.generate_data_key_pair(&request).unwrap();
         let private = pair.private_key_plaintext.clone().unwrap();
         let back = engine
-            .decrypt(&decrypt_req(&key, &pair.private_key_ciphertext, ctx(&[("k", "v")]), EncryptionAlgorithm::SymmetricDefault))
+            .decrypt(&decrypt_req(
+                &key,
+                &pair.private_key_ciphertext,
+                ctx(&[("k", "v")]),
+                EncryptionAlgorithm::SymmetricDefault,
+            ))
             .unwrap();
         assert_eq!(back, private);
         // The private key parses with an independent parser and matches the public key.
         let public_from_private = match spec {
             DataKeyPairSpec::EccNistP256 => {
-                let public = p256::SecretKey::from_pkcs8_der(&private).unwrap().public_key();
-                assert_eq!(public, p256::PublicKey::from_public_key_der(&pair.public_key).unwrap());
+                let public = p256::SecretKey::from_pkcs8_der(&private)
+                    .unwrap()
+                    .public_key();
+                assert_eq!(
+                    public,
+                    p256::PublicKey::from_public_key_der(&pair.public_key).unwrap()
+                );
                 continue;
             }
             DataKeyPairSpec::EccNistP384 => {
-                let public = p384::SecretKey::from_pkcs8_der(&private).unwrap().public_key();
-                assert_eq!(public, p384::PublicKey::from_public_key_der(&pair.public_key).unwrap());
+                let public = p384::SecretKey::from_pkcs8_der(&private)
+                    .unwrap()
+                    .public_key();
+                assert_eq!(
+                    public,
+                    p384::PublicKey::from_public_key_der(&pair.public_key).unwrap()
+                );
                 continue;
             }
             DataKeyPairSpec::EccNistP521 => {
-                let public = p521::SecretKey::from_pkcs8_der(&private).unwrap().public_key();
-                assert_eq!(public, p521::PublicKey::from_public_key_der(&pair.public_key).unwrap());
+                let public = p521::SecretKey::from_pkcs8_der(&private)
+                    .unwrap()
+                    .public_key();
+                assert_eq!(
+                    public,
+                    p521::PublicKey::from_public_key_der(&pair.public_key).unwrap()
+                );
                 continue;
             }
             DataKeyPairSpec::EccSecgP256k1 => {
-                let public = k256::SecretKey::from_pkcs8_der(&private).unwrap().public_key();
-                assert_eq!(public, k256::PublicKey::from_public_key_der(&pair.public_key).unwrap());
+                let public = k256::SecretKey::from_pkcs8_der(&private)
+                    .unwrap()
+                    .public_key();
+                assert_eq!(
+                    public,
+                    k256::PublicKey::from_public_key_der(&pair.public_key).unwrap()
+                );
                 continue;
             }
             _ => {
                 use aws_lc_rs::encoding::AsDer;
                 let rsa = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(&private).unwrap();
-                assert_eq!(rsa.key_size_bytes(), spec.key_spec().rsa_modulus_len().unwrap());
+                assert_eq!(
+                    rsa.key_size_bytes(),
+                    spec.key_spec().rsa_modulus_len().unwrap()
+                );
                 rsa.public_key().as_der().unwrap().as_ref().to_vec()
             }
         };
         assert_eq!(public_from_private, pair.public_key, "{spec}");
-        let without = engine.generate_data_key_pair(&DataKeyPairRequest { include_plaintext: false, ..request }).unwrap();
+        let without = engine
+            .generate_data_key_pair(&DataKeyPairRequest {
+                include_plaintext: false,
+                ..request
+            })
+            .unwrap();
         assert!(without.private_key_plaintext.is_none());
     }
 }
@@ -446,7 +706,10 @@ fn random_bytes_within_limits() {
     assert_eq!(a.len(), 1024);
     assert_ne!(a, engine.generate_random(1024).unwrap());
     for n in [0, 1025] {
-        assert!(matches!(engine.generate_random(n), Err(CryptoError::Validation(_))));
+        assert!(matches!(
+            engine.generate_random(n),
+            Err(CryptoError::Validation(_))
+        ));
     }
 }
 
@@ -457,41 +720,79 @@ fn reseal_moves_material_to_the_newest_root_key_without_changing_it() {
     let id = id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
     let sealed = old.generate_material(id).unwrap();
     let sd = EncryptionAlgorithm::SymmetricDefault;
-    let blob = old.encrypt(&encrypt_req(&sealed, b"kept", ctx(&[]), sd)).unwrap();
+    let blob = old
+        .encrypt(&encrypt_req(&sealed, b"kept", ctx(&[]), sd))
+        .unwrap();
 
     let both = Engine::new(root(&[(1, &r1), (2, &r2)]), CacheConfig::default());
     let resealed = both.reseal(&sealed).unwrap();
     assert_eq!(resealed.header().unwrap().root_version, 2);
     assert_eq!(resealed.header().unwrap().material, id);
-    assert_eq!(both.decrypt(&decrypt_req(&resealed, &blob, ctx(&[]), sd)).unwrap().as_slice(), b"kept");
-    assert_eq!(both.reseal(&resealed).unwrap(), resealed, "already current: unchanged");
+    assert_eq!(
+        both.decrypt(&decrypt_req(&resealed, &blob, ctx(&[]), sd))
+            .unwrap()
+            .as_slice(),
+        b"kept"
+    );
+    assert_eq!(
+        both.reseal(&resealed).unwrap(),
+        resealed,
+        "already current: unchanged"
+    );
 
     let only_new = Engine::new(root(&[(2, &r2)]), CacheConfig::default());
-    assert_eq!(only_new.unseal(&sealed).unwrap_err(), CryptoError::UnknownRootKey(1));
-    assert_eq!(only_new.decrypt(&decrypt_req(&resealed, &blob, ctx(&[]), sd)).unwrap().as_slice(), b"kept");
+    assert_eq!(
+        only_new.unseal(&sealed).unwrap_err(),
+        CryptoError::UnknownRootKey(1)
+    );
+    assert_eq!(
+        only_new
+            .decrypt(&decrypt_req(&resealed, &blob, ctx(&[]), sd))
+            .unwrap()
+            .as_slice(),
+        b"kept"
+    );
 
     let wrong = Engine::new(root(&[(1, &random_bytes(32))]), CacheConfig::default());
-    assert!(matches!(wrong.unseal(&sealed), Err(CryptoError::SealedMaterialInvalid(_))));
+    assert!(matches!(
+        wrong.unseal(&sealed),
+        Err(CryptoError::SealedMaterialInvalid(_))
+    ));
 }
 
 #[test]
 fn imported_material_is_checked_for_its_spec() {
     let engine = engine();
     let sym = id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
-    assert!(matches!(engine.import_material(sym, random_bytes(31)), Err(CryptoError::MalformedMaterial(_))));
     assert!(matches!(
-        engine.import_material(id(KeySpec::Rsa2048, KeyUsage::SignVerify), random_bytes(1200)),
+        engine.import_material(sym, random_bytes(31)),
+        Err(CryptoError::MalformedMaterial(_))
+    ));
+    assert!(matches!(
+        engine.import_material(
+            id(KeySpec::Rsa2048, KeyUsage::SignVerify),
+            random_bytes(1200)
+        ),
         Err(CryptoError::MalformedMaterial(_))
     ));
     // An RSA-3072 key is not RSA_2048 material.
     let rsa3072 = crate::material::KeyMaterial::generate(KeySpec::Rsa3072).unwrap();
     let err = engine
-        .import_material(id(KeySpec::Rsa2048, KeyUsage::SignVerify), Zeroizing::new(rsa3072.expose().to_vec()))
+        .import_material(
+            id(KeySpec::Rsa2048, KeyUsage::SignVerify),
+            Zeroizing::new(rsa3072.expose().to_vec()),
+        )
         .unwrap_err();
-    assert!(matches!(err, CryptoError::MalformedMaterial(ref m) if m.contains("3072")), "{err:?}");
+    assert!(
+        matches!(err, CryptoError::MalformedMaterial(ref m) if m.contains("3072")),
+        "{err:?}"
+    );
     let p256 = crate::material::KeyMaterial::generate(KeySpec::EccNistP256).unwrap();
     let err = engine
-        .import_material(id(KeySpec::EccNistP384, KeyUsage::SignVerify), Zeroizing::new(p256.expose().to_vec()))
+        .import_material(
+            id(KeySpec::EccNistP384, KeyUsage::SignVerify),
+            Zeroizing::new(p256.expose().to_vec()),
+        )
         .unwrap_err();
     assert!(matches!(err, CryptoError::MalformedMaterial(_)));
     engine.import_material(sym, random_bytes(32)).unwrap();
@@ -507,10 +808,17 @@ fn cache_is_bounded_in_entries_and_time() {
         },
     );
     let keys: Vec<_> = (0..3)
-        .map(|_| engine.generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac)).unwrap())
+        .map(|_| {
+            engine
+                .generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac))
+                .unwrap()
+        })
         .collect();
     let first = engine.unseal(&keys[0]).unwrap();
-    assert!(Arc::ptr_eq(&first, &engine.unseal(&keys[0]).unwrap()), "second use is a cache hit");
+    assert!(
+        Arc::ptr_eq(&first, &engine.unseal(&keys[0]).unwrap()),
+        "second use is a cache hit"
+    );
     for key in &keys {
         engine.unseal(key).unwrap();
     }
@@ -522,8 +830,15 @@ fn cache_is_bounded_in_entries_and_time() {
 
 #[test]
 fn secrets_never_show_in_debug_output() {
-    let material = crate::material::KeyMaterial::from_bytes(KeySpec::SymmetricDefault, Zeroizing::new(vec![0xAB; 32])).unwrap();
+    let material = crate::material::KeyMaterial::from_bytes(
+        KeySpec::SymmetricDefault,
+        Zeroizing::new(vec![0xAB; 32]),
+    )
+    .unwrap();
     let shown = format!("{material:?} {:?}", material.load().unwrap());
-    assert!(!shown.to_lowercase().contains("ab, ") && !shown.contains("171"), "{shown}");
+    assert!(
+        !shown.to_lowercase().contains("ab, ") && !shown.contains("171"),
+        "{shown}"
+    );
     assert!(shown.contains("redacted"));
 }

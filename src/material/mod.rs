@@ -111,4 +111,3 @@ pub fn random_bytes(len: usize) -> Zeroizing<Vec<u8>> {
     OsRng.fill_bytes(&mut bytes);
     bytes
 }
-

@@ -9,7 +9,10 @@ fn names_round_trip_and_unknown_names_are_rejected() {
     }
     let err = "AES_256".parse::<KeySpec>().unwrap_err();
     assert_eq!(err.to_string(), "Value 'AES_256' is not a valid KeySpec");
-    assert!("symmetric_default".parse::<KeySpec>().is_err(), "names are case-sensitive");
+    assert!(
+        "symmetric_default".parse::<KeySpec>().is_err(),
+        "names are case-sensitive"
+    );
 }
 
 /// Codes are part of the sealed-material format: this table must never change.
@@ -40,20 +43,52 @@ fn format_codes_are_stable_and_unique() {
     assert_eq!(KeyUsage::EncryptDecrypt.code(), 1);
     assert_eq!(KeyUsage::SignVerify.code(), 2);
     assert_eq!(KeyUsage::GenerateVerifyMac.code(), 3);
-    assert_eq!(KeySpec::from_code(0x0210), None, "reserved for ECC_NIST_EDWARDS25519");
+    assert_eq!(
+        KeySpec::from_code(0x0210),
+        None,
+        "reserved for ECC_NIST_EDWARDS25519"
+    );
 }
 
 #[test]
 fn algorithms_per_spec_follow_aws() {
     use SigningAlgorithm::*;
-    assert_eq!(KeySpec::EccNistP256.signing_algorithms(KeyUsage::SignVerify), &[EcdsaSha256]);
-    assert_eq!(KeySpec::EccNistP384.signing_algorithms(KeyUsage::SignVerify), &[EcdsaSha384]);
-    assert_eq!(KeySpec::EccNistP521.signing_algorithms(KeyUsage::SignVerify), &[EcdsaSha512]);
-    assert_eq!(KeySpec::EccSecgP256k1.signing_algorithms(KeyUsage::SignVerify), &[EcdsaSha256]);
-    assert_eq!(KeySpec::Rsa3072.signing_algorithms(KeyUsage::SignVerify).len(), 6);
-    assert!(KeySpec::Rsa3072.signing_algorithms(KeyUsage::EncryptDecrypt).is_empty());
-    assert!(KeySpec::Rsa2048.encryption_algorithms(KeyUsage::SignVerify).is_empty());
-    assert_eq!(KeySpec::Hmac384.mac_algorithms(), &[MacAlgorithm::HmacSha384]);
+    assert_eq!(
+        KeySpec::EccNistP256.signing_algorithms(KeyUsage::SignVerify),
+        &[EcdsaSha256]
+    );
+    assert_eq!(
+        KeySpec::EccNistP384.signing_algorithms(KeyUsage::SignVerify),
+        &[EcdsaSha384]
+    );
+    assert_eq!(
+        KeySpec::EccNistP521.signing_algorithms(KeyUsage::SignVerify),
+        &[EcdsaSha512]
+    );
+    assert_eq!(
+        KeySpec::EccSecgP256k1.signing_algorithms(KeyUsage::SignVerify),
+        &[EcdsaSha256]
+    );
+    assert_eq!(
+        KeySpec::Rsa3072
+            .signing_algorithms(KeyUsage::SignVerify)
+            .len(),
+        6
+    );
+    assert!(
+        KeySpec::Rsa3072
+            .signing_algorithms(KeyUsage::EncryptDecrypt)
+            .is_empty()
+    );
+    assert!(
+        KeySpec::Rsa2048
+            .encryption_algorithms(KeyUsage::SignVerify)
+            .is_empty()
+    );
+    assert_eq!(
+        KeySpec::Hmac384.mac_algorithms(),
+        &[MacAlgorithm::HmacSha384]
+    );
     assert!(!KeySpec::SymmetricDefault.allows_usage(KeyUsage::SignVerify));
     assert!(!KeySpec::EccSecgP256k1.allows_usage(KeyUsage::KeyAgreement));
 }
@@ -71,5 +106,8 @@ fn rsa_plaintext_limits_match_aws() {
         assert_eq!(spec.max_plaintext_len(RsaesOaepSha256), Some(sha256));
         assert_eq!(spec.max_plaintext_len(SymmetricDefault), None);
     }
-    assert_eq!(KeySpec::SymmetricDefault.max_plaintext_len(SymmetricDefault), Some(4096));
+    assert_eq!(
+        KeySpec::SymmetricDefault.max_plaintext_len(SymmetricDefault),
+        Some(4096)
+    );
 }
