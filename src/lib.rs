@@ -5,7 +5,9 @@
 
 pub mod ciphertext;
 pub mod crypto;
+pub mod key;
 pub mod key_id;
+pub mod lifecycle;
 pub mod material;
 pub mod root;
 pub mod seal;

@@ -1,0 +1,137 @@
+//! A KMS key as the stores hold it: metadata, lifecycle settings and its
+//! sealed material versions. Plain data; decisions about it live in
+//! `lifecycle`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key_id::KeyId;
+use crate::seal::SealedMaterial;
+use crate::spec::{KeySpec, KeyUsage};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// AWS's `KeyState` values this project produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// How a material version came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationType {
+    /// The key's first material.
+    Initial,
+    Automatic,
+    OnDemand,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialVersion {
+    pub version: u32,
+    pub created: Millis,
+    pub rotation_type: RotationType,
+    #[serde(with = "sealed_b64")]
+    pub sealed: SealedMaterial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub enabled: bool,
+    pub period_days: u32,
+    /// When automatic rotation next adds a version; `None` while disabled.
+    pub next: Option<Millis>,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            enabled: false,
+            period_days: 365,
+            next: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub window_days: u32,
+    pub deletion_date: Millis,
+}
+
+/// One KMS key. `materials` is never empty for a usable key and is sorted by
+/// version; the last entry is current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: KeyId,
+    /// The tenant: a Kubernetes namespace, or the local config's namespace.
+    pub namespace: String,
+    pub description: String,
+    pub spec: KeySpec,
+    pub usage: KeyUsage,
+    pub created: Millis,
+    pub enabled: bool,
+    pub deletion: Option<Deletion>,
+    pub rotation: Rotation,
+    pub on_demand_rotations: u32,
+    pub tags: BTreeMap<String, String>,
+    pub materials: Vec<MaterialVersion>,
+}
+
+impl KeyRecord {
+    pub fn state(&self) -> KeyState {
+        match (self.deletion, self.enabled) {
+            (Some(_), _) => KeyState::PendingDeletion,
+            (None, true) => KeyState::Enabled,
+            (None, false) => KeyState::Disabled,
+        }
+    }
+
+    pub fn current(&self) -> Option<&MaterialVersion> {
+        self.materials.last()
+    }
+
+    pub fn material(&self, version: u32) -> Option<&MaterialVersion> {
+        self.materials.iter().find(|m| m.version == version)
+    }
+
+    pub fn next_version(&self) -> u32 {
+        self.materials.last().map_or(1, |m| m.version + 1)
+    }
+}
+
+mod sealed_b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::seal::SealedMaterial;
+
+    pub fn serialize<S: Serializer>(sealed: &SealedMaterial, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(sealed.as_bytes()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SealedMaterial, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text)
+            .map(SealedMaterial::from_bytes)
+            .map_err(serde::de::Error::custom)
+    }
+}

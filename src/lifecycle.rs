@@ -1,0 +1,179 @@
+//! Lifecycle decisions: pure functions of (key, now). The local runtime and
+//! the Kubernetes controller only carry out what these decide.
+
+use crate::key::{DAY_MS, Deletion, KeyRecord, KeyState, Millis, RotationType};
+use crate::spec::KeySpec;
+
+/// AWS's deletion window bounds and default, in days.
+pub const MIN_PENDING_WINDOW_DAYS: u32 = 7;
+pub const MAX_PENDING_WINDOW_DAYS: u32 = 30;
+pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+/// AWS's rotation period bounds and default, in days.
+pub const MIN_ROTATION_PERIOD_DAYS: u32 = 90;
+pub const MAX_ROTATION_PERIOD_DAYS: u32 = 2560;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+/// On-demand rotations AWS allows per key.
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+
+/// The operations whose outcome depends on the key's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, Sign, Verify,
+    /// GetPublicKey, GenerateMac, VerifyMac.
+    Cryptographic,
+    /// DescribeKey, ListResourceTags, GetKeyRotationStatus, ListKeyRotations,
+    /// DeleteAlias, and an UpdateAlias away from this key.
+    Read,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    /// UpdateKeyDescription, TagResource, UntagResource, CreateAlias, and an
+    /// UpdateAlias onto this key.
+    Modify,
+    /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand.
+    Rotation,
+}
+
+/// Why a key's state refuses an operation; the endpoint words it as AWS
+/// does, with the key's ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `DisabledException: <arn> is disabled.`
+    Disabled,
+    /// `KMSInvalidStateException: <arn> is pending deletion.`
+    PendingDeletion,
+    /// `KMSInvalidStateException: <arn> is not pending deletion.`
+    NotPendingDeletion,
+}
+
+/// Whether `operation` may run on a key in `state` (AWS's key-state table).
+pub fn check(operation: Operation, state: KeyState) -> Result<(), Refusal> {
+    use KeyState::*;
+    use Operation::*;
+    match (operation, state) {
+        (Read, _) => Ok(()),
+        (CancelKeyDeletion, PendingDeletion) => Ok(()),
+        (CancelKeyDeletion, _) => Err(Refusal::NotPendingDeletion),
+        (_, PendingDeletion) => Err(Refusal::PendingDeletion),
+        (Cryptographic | Rotation, Disabled) => Err(Refusal::Disabled),
+        _ => Ok(()),
+    }
+}
+
+/// Only symmetric encryption keys rotate (as in AWS).
+pub fn supports_rotation(spec: KeySpec) -> bool {
+    spec == KeySpec::SymmetricDefault
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error(
+        "PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}, got {0}"
+    )]
+    PendingWindow(i64),
+    #[error(
+        "RotationPeriodInDays must be between {MIN_ROTATION_PERIOD_DAYS} and {MAX_ROTATION_PERIOD_DAYS}, got {0}"
+    )]
+    RotationPeriod(i64),
+}
+
+pub fn pending_window(days: Option<i64>) -> Result<u32, RangeError> {
+    match days {
+        None => Ok(DEFAULT_PENDING_WINDOW_DAYS),
+        Some(d)
+            if (MIN_PENDING_WINDOW_DAYS as i64..=MAX_PENDING_WINDOW_DAYS as i64).contains(&d) =>
+        {
+            Ok(d as u32)
+        }
+        Some(d) => Err(RangeError::PendingWindow(d)),
+    }
+}
+
+pub fn rotation_period(days: Option<i64>) -> Result<u32, RangeError> {
+    match days {
+        None => Ok(DEFAULT_ROTATION_PERIOD_DAYS),
+        Some(d)
+            if (MIN_ROTATION_PERIOD_DAYS as i64..=MAX_ROTATION_PERIOD_DAYS as i64).contains(&d) =>
+        {
+            Ok(d as u32)
+        }
+        Some(d) => Err(RangeError::RotationPeriod(d)),
+    }
+}
+
+/// The deletion a ScheduleKeyDeletion at `now` sets.
+pub fn schedule_deletion(window_days: u32, now: Millis) -> Deletion {
+    Deletion {
+        window_days,
+        deletion_date: now + window_days as Millis * DAY_MS,
+    }
+}
+
+/// Applies CancelKeyDeletion: the key comes back Disabled, as in AWS.
+pub fn cancel_deletion(key: &mut KeyRecord) {
+    key.deletion = None;
+    key.enabled = false;
+}
+
+/// Applies EnableKeyRotation: the next rotation is one period from now.
+pub fn enable_rotation(key: &mut KeyRecord, period_days: u32, now: Millis) {
+    key.rotation.enabled = true;
+    key.rotation.period_days = period_days;
+    key.rotation.next = Some(now + period_days as Millis * DAY_MS);
+}
+
+pub fn disable_rotation(key: &mut KeyRecord) {
+    key.rotation.enabled = false;
+    key.rotation.next = None;
+}
+
+/// Something the runtime must do to a key now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Add a material version of this type (new material from the crypto
+    /// service), then call [`rotated`].
+    Rotate(RotationType),
+    /// The deletion window has ended: destroy the key, its material and its
+    /// aliases.
+    Destroy,
+}
+
+/// What is due for `key` at `now`: at most one action. Keys pending deletion
+/// never rotate; disabled keys wait to rotate until they are enabled again.
+pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
+    if let Some(deletion) = key.deletion {
+        return (now >= deletion.deletion_date).then_some(Action::Destroy);
+    }
+    let due = key.rotation.enabled && key.rotation.next.is_some_and(|next| now >= next);
+    (due && key.state() == KeyState::Enabled).then_some(Action::Rotate(RotationType::Automatic))
+}
+
+/// When [`plan`] next has something to do for `key`, if ever.
+pub fn next_due(key: &KeyRecord) -> Option<Millis> {
+    match key.deletion {
+        Some(deletion) => Some(deletion.deletion_date),
+        None if key.rotation.enabled && key.state() == KeyState::Enabled => key.rotation.next,
+        None => None,
+    }
+}
+
+/// Records a rotation carried out at `now`: counts on-demand rotations and
+/// moves the next automatic rotation one period on.
+pub fn rotated(key: &mut KeyRecord, kind: RotationType, now: Millis) {
+    match kind {
+        RotationType::OnDemand => key.on_demand_rotations += 1,
+        RotationType::Automatic | RotationType::Initial => {}
+    }
+    if key.rotation.enabled && kind == RotationType::Automatic {
+        key.rotation.next = Some(now + key.rotation.period_days as Millis * DAY_MS);
+    }
+}
+
+/// Whether another on-demand rotation is allowed.
+pub fn may_rotate_on_demand(key: &KeyRecord) -> bool {
+    key.on_demand_rotations < MAX_ON_DEMAND_ROTATIONS
+}
+
+#[cfg(test)]
+mod tests;
