@@ -92,6 +92,10 @@ pub struct KeyRecord {
     pub on_demand_rotations: u32,
     pub tags: BTreeMap<String, String>,
     pub materials: Vec<MaterialVersion>,
+    /// Set by the store on every write; a write carrying a stale revision
+    /// is refused, so read-modify-write cycles never lose an update.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl KeyRecord {

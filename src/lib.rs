@@ -3,6 +3,7 @@
 //! README for the architecture.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod ciphertext;
 pub mod crypto;
 pub mod key;
@@ -12,3 +13,4 @@ pub mod material;
 pub mod root;
 pub mod seal;
 pub mod spec;
+pub mod store;

@@ -27,6 +27,7 @@ fn key() -> KeyRecord {
             rotation_type: RotationType::Initial,
             sealed: SealedMaterial::from_bytes(vec![]),
         }],
+        revision: 0,
     }
 }
 

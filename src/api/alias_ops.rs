@@ -1,0 +1,177 @@
+//! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. Alias names
+//! are unique within a namespace and point at keys of that namespace.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::key_ops::{page_response, paginate};
+use super::resolve::Accepts;
+use super::wire::{decode, required, timestamp};
+use super::{Api, ApiError, Caller};
+use crate::key::KeyRecord;
+use crate::lifecycle::Operation;
+use crate::store::{AliasRecord, StoreError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasInput {
+    alias_name: Option<String>,
+    target_key_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAliasesInput {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+/// AWS's alias name rules: `alias/` then `[a-zA-Z0-9:/_-]`, 1–256 chars in
+/// all, never `alias/aws/` (reserved for AWS managed keys).
+pub fn validate_alias_name(name: &str) -> Result<(), ApiError> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'));
+    if name.is_empty() || name.len() > 256 || !valid_chars {
+        return Err(ApiError::validation(
+            "aliasName",
+            name,
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+        ));
+    }
+    if !name.starts_with("alias/") || name.len() == "alias/".len() {
+        return Err(ApiError::InvalidAliasName(format!(
+            "Alias must start with the prefix \"alias/\": {name}"
+        )));
+    }
+    if name.starts_with("alias/aws/") {
+        return Err(ApiError::InvalidAliasName(format!(
+            "Alias {name} cannot begin with the reserved prefix alias/aws/"
+        )));
+    }
+    Ok(())
+}
+
+impl Api {
+    /// A key an alias may point at: in the caller's namespace, not pending deletion.
+    async fn alias_target(
+        &self,
+        caller: &Caller,
+        target: Option<String>,
+    ) -> Result<KeyRecord, ApiError> {
+        let target = required(target, "targetKeyId")?;
+        let key = self.resolve_key(caller, &target, Accepts::KeyOnly).await?;
+        if key.namespace != caller.namespace {
+            return Err(ApiError::NotFound(format!(
+                "Key '{}' does not exist",
+                self.arn.key_arn(key.key_id)
+            )));
+        }
+        self.check_state(&key, Operation::Modify)?;
+        Ok(key)
+    }
+
+    pub(super) async fn create_alias(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: AliasInput = decode(body)?;
+        let name = required(input.alias_name, "aliasName")?;
+        validate_alias_name(&name)?;
+        let key = self.alias_target(caller, input.target_key_id).await?;
+        let now = self.now();
+        let alias = AliasRecord {
+            namespace: caller.namespace.clone(),
+            name: name.clone(),
+            key_id: key.key_id,
+            created: now,
+            updated: now,
+        };
+        match self.store.create_alias(alias).await {
+            Ok(()) => Ok(json!({})),
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::AlreadyExists(format!(
+                "An alias with the name {} already exists",
+                self.arn.alias_arn(&name)
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn update_alias(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: AliasInput = decode(body)?;
+        let name = required(input.alias_name, "aliasName")?;
+        validate_alias_name(&name)?;
+        let mut alias = self.existing_alias(caller, &name).await?;
+        let key = self.alias_target(caller, input.target_key_id).await?;
+        if let Some(old) = self.store.get_key(alias.key_id).await? {
+            if old.spec != key.spec || old.usage != key.usage {
+                return Err(ApiError::Validation(format!(
+                    "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
+                    self.arn.key_arn(old.key_id),
+                    self.arn.key_arn(key.key_id)
+                )));
+            }
+        }
+        alias.key_id = key.key_id;
+        alias.updated = self.now();
+        self.store.update_alias(alias).await?;
+        Ok(json!({}))
+    }
+
+    async fn existing_alias(&self, caller: &Caller, name: &str) -> Result<AliasRecord, ApiError> {
+        self.store
+            .get_alias(&caller.namespace, name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("Alias {} is not found.", self.arn.alias_arn(name)))
+            })
+    }
+
+    pub(super) async fn delete_alias(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: AliasInput = decode(body)?;
+        let name = required(input.alias_name, "aliasName")?;
+        validate_alias_name(&name)?;
+        self.existing_alias(caller, &name).await?;
+        self.store.delete_alias(&caller.namespace, &name).await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn list_aliases(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: ListAliasesInput = decode(body)?;
+        let mut aliases = self.store.list_aliases(&caller.namespace).await?;
+        if let Some(key_id) = input.key_id {
+            let key = self.resolve_key(caller, &key_id, Accepts::KeyOnly).await?;
+            aliases.retain(|a| a.key_id == key.key_id);
+        }
+        let (page, next) = paginate(aliases, input.limit, input.marker.as_deref(), |a| {
+            a.name.clone()
+        })?;
+        let entries: Vec<_> = page
+            .iter()
+            .map(|a| {
+                json!({
+                    "AliasName": a.name,
+                    "AliasArn": self.arn.alias_arn(&a.name),
+                    "TargetKeyId": a.key_id.to_string(),
+                    "CreationDate": timestamp(a.created),
+                    "LastUpdatedDate": timestamp(a.updated),
+                })
+            })
+            .collect();
+        Ok(page_response(json!({ "Aliases": entries }), next))
+    }
+}

@@ -1,0 +1,678 @@
+//! Cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, random,
+//! Sign/Verify, GetPublicKey, GenerateMac/VerifyMac.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::resolve::Accepts;
+use super::wire::{
+    Blob, b64, check_grant_tokens, check_length, decode, key_material_id, parse_enum, required,
+};
+use super::{Api, ApiError, Caller};
+use crate::ciphertext::{CiphertextHeader, EncryptionContext};
+use crate::crypto::{
+    DataKeyPairRequest, DataKeyRequest, DataKeySize, DecryptRequest, EncryptRequest, MacRequest,
+    ReEncryptRequest, SignRequest, VerifyRequest,
+};
+use crate::key::{KeyRecord, MaterialVersion};
+use crate::lifecycle::Operation;
+use crate::seal::SealedMaterial;
+use crate::spec::{
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family, MacAlgorithm, MessageType,
+    SigningAlgorithm,
+};
+
+const ENCRYPTION_ALGORITHMS: &[&str] = &[
+    "SYMMETRIC_DEFAULT",
+    "RSAES_OAEP_SHA_1",
+    "RSAES_OAEP_SHA_256",
+];
+const SIGNING_ALGORITHMS: &[&str] = &[
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+    "ECDSA_SHA_256",
+    "ECDSA_SHA_384",
+    "ECDSA_SHA_512",
+];
+const MAC_ALGORITHMS: &[&str] = &[
+    "HMAC_SHA_224",
+    "HMAC_SHA_256",
+    "HMAC_SHA_384",
+    "HMAC_SHA_512",
+];
+const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST"];
+const DATA_KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+];
+
+fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
+    EncryptionContext::new(map.unwrap_or_default())
+}
+
+fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, ApiError> {
+    value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |v| {
+        parse_enum("encryptionAlgorithm", v, ENCRYPTION_ALGORITHMS)
+    })
+}
+
+fn current(key: &KeyRecord) -> Result<&MaterialVersion, ApiError> {
+    key.current()
+        .ok_or_else(|| ApiError::Internal(format!("key {} has no key material", key.key_id)))
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), ApiError> {
+    if flag == Some(true) {
+        Err(ApiError::DryRun)
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptInput {
+    key_id: Option<String>,
+    plaintext: Option<Blob>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    grant_tokens: Option<Vec<String>>,
+    encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptInput {
+    ciphertext_blob: Option<Blob>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    grant_tokens: Option<Vec<String>>,
+    key_id: Option<String>,
+    encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReEncryptInput {
+    ciphertext_blob: Option<Blob>,
+    source_encryption_context: Option<BTreeMap<String, String>>,
+    source_key_id: Option<String>,
+    destination_key_id: Option<String>,
+    destination_encryption_context: Option<BTreeMap<String, String>>,
+    source_encryption_algorithm: Option<String>,
+    destination_encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyInput {
+    key_id: Option<String>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    number_of_bytes: Option<i64>,
+    key_spec: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyPairInput {
+    key_id: Option<String>,
+    key_pair_spec: Option<String>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RandomInput {
+    number_of_bytes: Option<i64>,
+    custom_key_store_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignInput {
+    key_id: Option<String>,
+    message: Option<Blob>,
+    message_type: Option<String>,
+    signing_algorithm: Option<String>,
+    signature: Option<Blob>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyInput {
+    key_id: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MacInput {
+    key_id: Option<String>,
+    message: Option<Blob>,
+    mac_algorithm: Option<String>,
+    mac: Option<Blob>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+/// A ciphertext's key, material and the key's ARN, ready to decrypt.
+struct Source {
+    key: KeyRecord,
+    material: SealedMaterial,
+    material_version: u32,
+    algorithm: EncryptionAlgorithm,
+}
+
+impl Api {
+    /// Finds the key and material a ciphertext needs: from the blob's header
+    /// for symmetric ciphertexts, from `key_id` for asymmetric ones.
+    async fn decrypt_source(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        key_id: Option<&str>,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<Source, ApiError> {
+        check_length("ciphertextBlob", blob.len(), 1, 6144)?;
+        let named = match key_id {
+            Some(r) => Some(self.resolve_key(caller, r, Accepts::AnyForm).await?),
+            None => None,
+        };
+        if algorithm == EncryptionAlgorithm::SymmetricDefault {
+            let header = CiphertextHeader::parse(blob)
+                .map_err(|_| ApiError::InvalidCiphertext(String::new()))?;
+            let key = match named {
+                Some(key) if key.key_id != header.key_id => {
+                    return Err(ApiError::IncorrectKey(
+                        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                    ));
+                }
+                Some(key) => key,
+                // A blob naming a key that does not exist is not a ciphertext of ours.
+                None => self
+                    .store
+                    .get_key(header.key_id)
+                    .await?
+                    .ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?,
+            };
+            self.check_state(&key, Operation::Cryptographic)?;
+            let material = key
+                .material(header.material_version)
+                .ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?
+                .sealed
+                .clone();
+            return Ok(Source {
+                material,
+                material_version: header.material_version,
+                key,
+                algorithm,
+            });
+        }
+        let key = named.ok_or_else(|| {
+            ApiError::Validation(
+                "KeyId is required when decrypting with an asymmetric encryption algorithm.".into(),
+            )
+        })?;
+        self.check_state(&key, Operation::Cryptographic)?;
+        let current = current(&key)?;
+        let (material, material_version) = (current.sealed.clone(), current.version);
+        Ok(Source {
+            key,
+            material,
+            material_version,
+            algorithm,
+        })
+    }
+
+    /// Resolves a key for a cryptographic operation and checks its state.
+    async fn crypto_key(
+        &self,
+        caller: &Caller,
+        key_id: Option<String>,
+    ) -> Result<KeyRecord, ApiError> {
+        let key_id = required(key_id, "keyId")?;
+        let key = self.resolve_key(caller, &key_id, Accepts::AnyForm).await?;
+        self.check_state(&key, Operation::Cryptographic)?;
+        Ok(key)
+    }
+
+    pub(super) async fn encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let input: EncryptInput = decode(body)?;
+        let plaintext = Zeroizing::new(required(input.plaintext, "plaintext")?.0);
+        check_length("plaintext", plaintext.len(), 1, 4096)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
+        let key = self.crypto_key(caller, input.key_id).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        if let Some(max) = key
+            .spec
+            .max_plaintext_len(algorithm)
+            .filter(|max| plaintext.len() > *max)
+        {
+            return Err(ApiError::Validation(format!(
+                "Algorithm {algorithm} and key spec {} cannot encrypt data larger than {max} bytes.",
+                key.spec
+            )));
+        }
+        let material = current(&key)?.sealed.clone();
+        dry_run(input.dry_run)?;
+        let request = EncryptRequest {
+            material,
+            plaintext,
+            context: context(input.encryption_context),
+            algorithm,
+        };
+        let ciphertext = self
+            .crypto
+            .encrypt(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(
+            json!({ "CiphertextBlob": b64(&ciphertext), "KeyId": arn, "EncryptionAlgorithm": algorithm.as_str() }),
+        )
+    }
+
+    pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let input: DecryptInput = decode(body)?;
+        let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
+        check_grant_tokens(&input.grant_tokens)?;
+        let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
+        let source = self
+            .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm)
+            .await?;
+        let arn = self.arn.key_arn(source.key.key_id);
+        dry_run(input.dry_run)?;
+        let request = DecryptRequest {
+            material: source.material,
+            ciphertext: blob,
+            context: context(input.encryption_context),
+            algorithm: source.algorithm,
+        };
+        let plaintext = self
+            .crypto
+            .decrypt(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(json!({
+            "KeyId": arn,
+            "Plaintext": b64(&plaintext),
+            "EncryptionAlgorithm": algorithm.as_str(),
+            "KeyMaterialId": key_material_id(source.key.key_id, source.material_version),
+        }))
+    }
+
+    pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let input: ReEncryptInput = decode(body)?;
+        let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
+        let destination_id = required(input.destination_key_id, "destinationKeyId")?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
+        let destination_algorithm =
+            encryption_algorithm(input.destination_encryption_algorithm.as_deref())?;
+        let source = self
+            .decrypt_source(
+                caller,
+                &blob,
+                input.source_key_id.as_deref(),
+                source_algorithm,
+            )
+            .await?;
+        let destination = self.crypto_key(caller, Some(destination_id)).await?;
+        let destination_material = current(&destination)?;
+        let (source_arn, destination_arn) = (
+            self.arn.key_arn(source.key.key_id),
+            self.arn.key_arn(destination.key_id),
+        );
+        dry_run(input.dry_run)?;
+        let request = ReEncryptRequest {
+            source: DecryptRequest {
+                material: source.material,
+                ciphertext: blob,
+                context: context(input.source_encryption_context),
+                algorithm: source_algorithm,
+            },
+            destination: destination_material.sealed.clone(),
+            destination_context: context(input.destination_encryption_context),
+            destination_algorithm,
+        };
+        let ciphertext = self
+            .crypto
+            .re_encrypt(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &destination_arn))?;
+        Ok(json!({
+            "CiphertextBlob": b64(&ciphertext),
+            "SourceKeyId": source_arn,
+            "KeyId": destination_arn,
+            "SourceEncryptionAlgorithm": source_algorithm.as_str(),
+            "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
+            "SourceKeyMaterialId": key_material_id(source.key.key_id, source.material_version),
+            "DestinationKeyMaterialId": key_material_id(destination.key_id, destination_material.version),
+        }))
+    }
+
+    pub(super) async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        with_plaintext: bool,
+    ) -> Result<Value, ApiError> {
+        let input: DataKeyInput = decode(body)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let size = match (input.number_of_bytes, input.key_spec.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+            (Some(n), None) if !(1..=1024).contains(&n) => {
+                let constraint = if n < 1 {
+                    "Member must have value greater than or equal to 1"
+                } else {
+                    "Member must have value less than or equal to 1024"
+                };
+                return Err(ApiError::validation("numberOfBytes", n, constraint));
+            }
+            (Some(n), None) => DataKeySize::Bytes(n as u32),
+            (None, Some(spec)) => DataKeySize::Spec(parse_enum::<DataKeySpec>(
+                "keySpec",
+                spec,
+                &["AES_256", "AES_128"],
+            )?),
+        };
+        let key = self.crypto_key(caller, input.key_id).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let material = current(&key)?;
+        let material_id = key_material_id(key.key_id, material.version);
+        let request = DataKeyRequest {
+            material: material.sealed.clone(),
+            size,
+            context: context(input.encryption_context),
+            include_plaintext: with_plaintext,
+        };
+        self.require_symmetric(
+            &key,
+            if with_plaintext {
+                "GenerateDataKey"
+            } else {
+                "GenerateDataKeyWithoutPlaintext"
+            },
+        )?;
+        dry_run(input.dry_run)?;
+        let data_key = self
+            .crypto
+            .generate_data_key(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let mut out = json!({ "CiphertextBlob": b64(&data_key.ciphertext), "KeyId": arn, "KeyMaterialId": material_id });
+        if let Some(plaintext) = data_key.plaintext {
+            out["Plaintext"] = b64(&plaintext);
+        }
+        Ok(out)
+    }
+
+    fn require_symmetric(&self, key: &KeyRecord, operation: &str) -> Result<(), ApiError> {
+        if key.spec.family() == Family::Symmetric {
+            return Ok(());
+        }
+        Err(ApiError::InvalidKeyUsage(format!(
+            "{} key usage is {} and key spec is {} which is not valid for {operation}.",
+            self.arn.key_arn(key.key_id),
+            key.usage,
+            key.spec
+        )))
+    }
+
+    pub(super) async fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        with_plaintext: bool,
+    ) -> Result<Value, ApiError> {
+        let input: DataKeyPairInput = decode(body)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
+        let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name, DATA_KEY_PAIR_SPECS)?;
+        let key = self.crypto_key(caller, input.key_id).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let operation = if with_plaintext {
+            "GenerateDataKeyPair"
+        } else {
+            "GenerateDataKeyPairWithoutPlaintext"
+        };
+        self.require_symmetric(&key, operation)?;
+        let material = current(&key)?;
+        let material_id = key_material_id(key.key_id, material.version);
+        dry_run(input.dry_run)?;
+        let request = DataKeyPairRequest {
+            material: material.sealed.clone(),
+            spec,
+            context: context(input.encryption_context),
+            include_plaintext: with_plaintext,
+        };
+        let pair = self
+            .crypto
+            .generate_data_key_pair(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let mut out = json!({
+            "PrivateKeyCiphertextBlob": b64(&pair.private_key_ciphertext),
+            "PublicKey": b64(&pair.public_key),
+            "KeyId": arn,
+            "KeyPairSpec": spec.as_str(),
+            "KeyMaterialId": material_id,
+        });
+        if let Some(private) = pair.private_key_plaintext {
+            out["PrivateKeyPlaintext"] = b64(&private);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn generate_random(&self, body: &[u8]) -> Result<Value, ApiError> {
+        let input: RandomInput = decode(body)?;
+        if input.custom_key_store_id.is_some() {
+            return Err(ApiError::Unsupported(
+                "Custom key stores are not supported.".into(),
+            ));
+        }
+        let n = required(input.number_of_bytes, "numberOfBytes")?;
+        if !(1..=1024).contains(&n) {
+            let constraint = if n < 1 {
+                "Member must have value greater than or equal to 1"
+            } else {
+                "Member must have value less than or equal to 1024"
+            };
+            return Err(ApiError::validation("numberOfBytes", n, constraint));
+        }
+        let random = self
+            .crypto
+            .generate_random(n as u32)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, ""))?;
+        Ok(json!({ "Plaintext": b64(&random) }))
+    }
+
+    async fn sign_input(
+        &self,
+        caller: &Caller,
+        input: &mut SignInput,
+    ) -> Result<(KeyRecord, MessageType, SigningAlgorithm, Vec<u8>), ApiError> {
+        let message = required(input.message.take(), "message")?.0;
+        check_length("message", message.len(), 1, 4096)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let algorithm = required(input.signing_algorithm.as_deref(), "signingAlgorithm")?;
+        let algorithm: SigningAlgorithm =
+            parse_enum("signingAlgorithm", algorithm, SIGNING_ALGORITHMS)?;
+        let message_type = match input.message_type.as_deref() {
+            None => MessageType::Raw,
+            Some(t) => parse_enum("messageType", t, MESSAGE_TYPES)?,
+        };
+        let key = self.crypto_key(caller, input.key_id.take()).await?;
+        Ok((key, message_type, algorithm, message))
+    }
+
+    pub(super) async fn sign(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let mut input: SignInput = decode(body)?;
+        let (key, message_type, algorithm, message) = self.sign_input(caller, &mut input).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let material = current(&key)?.sealed.clone();
+        dry_run(input.dry_run)?;
+        let signature = self
+            .crypto
+            .sign(SignRequest {
+                material,
+                message,
+                message_type,
+                algorithm,
+            })
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(
+            json!({ "KeyId": arn, "Signature": b64(&signature), "SigningAlgorithm": algorithm.as_str() }),
+        )
+    }
+
+    pub(super) async fn verify(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let mut input: SignInput = decode(body)?;
+        let signature = required(input.signature.take(), "signature")?.0;
+        check_length("signature", signature.len(), 1, 6144)?;
+        let (key, message_type, algorithm, message) = self.sign_input(caller, &mut input).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let material = current(&key)?.sealed.clone();
+        dry_run(input.dry_run)?;
+        self.crypto
+            .verify(VerifyRequest {
+                material,
+                message,
+                message_type,
+                algorithm,
+                signature,
+            })
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(json!({ "KeyId": arn, "SignatureValid": true, "SigningAlgorithm": algorithm.as_str() }))
+    }
+
+    pub(super) async fn get_public_key(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: KeyInput = decode(body)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let key = self.crypto_key(caller, input.key_id).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let material = current(&key)?.sealed.clone();
+        let public_key = self
+            .crypto
+            .get_public_key(material)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let mut out = json!({
+            "KeyId": arn,
+            "PublicKey": b64(&public_key),
+            "CustomerMasterKeySpec": key.spec.as_str(),
+            "KeySpec": key.spec.as_str(),
+            "KeyUsage": key.usage.as_str(),
+        });
+        let encryption: Vec<_> = key
+            .spec
+            .encryption_algorithms(key.usage)
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        let signing: Vec<_> = key
+            .spec
+            .signing_algorithms(key.usage)
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        if !encryption.is_empty() {
+            out["EncryptionAlgorithms"] = json!(encryption);
+        }
+        if !signing.is_empty() {
+            out["SigningAlgorithms"] = json!(signing);
+        }
+        Ok(out)
+    }
+
+    async fn mac_input(
+        &self,
+        caller: &Caller,
+        input: &mut MacInput,
+    ) -> Result<(KeyRecord, MacRequest), ApiError> {
+        let message = required(input.message.take(), "message")?.0;
+        check_length("message", message.len(), 1, 4096)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let algorithm = required(input.mac_algorithm.as_deref(), "macAlgorithm")?;
+        let algorithm: MacAlgorithm = parse_enum("macAlgorithm", algorithm, MAC_ALGORITHMS)?;
+        let key = self.crypto_key(caller, input.key_id.take()).await?;
+        let material = current(&key)?.sealed.clone();
+        Ok((
+            key,
+            MacRequest {
+                material,
+                message,
+                algorithm,
+            },
+        ))
+    }
+
+    pub(super) async fn generate_mac(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let mut input: MacInput = decode(body)?;
+        let (key, request) = self.mac_input(caller, &mut input).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let algorithm = request.algorithm;
+        dry_run(input.dry_run)?;
+        let mac = self
+            .crypto
+            .generate_mac(request)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(json!({ "Mac": b64(&mac), "MacAlgorithm": algorithm.as_str(), "KeyId": arn }))
+    }
+
+    pub(super) async fn verify_mac(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let mut input: MacInput = decode(body)?;
+        let mac = required(input.mac.take(), "mac")?.0;
+        check_length("mac", mac.len(), 1, 6144)?;
+        let (key, request) = self.mac_input(caller, &mut input).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let algorithm = request.algorithm;
+        dry_run(input.dry_run)?;
+        self.crypto
+            .verify_mac(request, mac)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        Ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": algorithm.as_str() }))
+    }
+}

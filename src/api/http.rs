@@ -1,0 +1,1 @@
+//! HTTP shell: placeholder replaced below.

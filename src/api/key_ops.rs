@@ -1,0 +1,497 @@
+//! Key management: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
+//! Schedule/CancelKeyDeletion, UpdateKeyDescription, and tags.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::resolve::Accepts;
+use super::wire::{
+    check_grant_tokens, check_length, decode, key_metadata, parse_enum, required, timestamp,
+};
+use super::{Api, ApiError, Caller};
+use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
+use crate::key_id::KeyId;
+use crate::lifecycle::{self, Operation};
+use crate::seal::MaterialId;
+use crate::spec::{KeySpec, KeyUsage};
+
+const KEY_SPECS: &[&str] = &[
+    "SYMMETRIC_DEFAULT",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+];
+const KEY_USAGES: &[&str] = &[
+    "ENCRYPT_DECRYPT",
+    "SIGN_VERIFY",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+];
+/// Tags per key (AWS's quota).
+const MAX_TAGS: usize = 50;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Tag {
+    tag_key: String,
+    tag_value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateKeyInput {
+    policy: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    customer_master_key_spec: Option<String>,
+    key_spec: Option<String>,
+    origin: Option<String>,
+    custom_key_store_id: Option<String>,
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+    tags: Option<Vec<Tag>>,
+    multi_region: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyInput {
+    key_id: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ScheduleInput {
+    key_id: Option<String>,
+    pending_window_in_days: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescriptionInput {
+    key_id: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagInput {
+    key_id: Option<String>,
+    tags: Option<Vec<Tag>>,
+    tag_keys: Option<Vec<String>>,
+}
+
+fn check_description(description: &str) -> Result<(), ApiError> {
+    check_length("description", description.chars().count(), 0, 8192)
+}
+
+fn check_tag(tag: &Tag) -> Result<(), ApiError> {
+    if tag.tag_key.is_empty() || tag.tag_key.chars().count() > 128 {
+        return Err(ApiError::Tag(format!(
+            "Tag key '{}' must be 1 to 128 characters long.",
+            tag.tag_key
+        )));
+    }
+    if tag.tag_value.chars().count() > 256 {
+        return Err(ApiError::Tag(format!(
+            "Tag value for key '{}' must be at most 256 characters long.",
+            tag.tag_key
+        )));
+    }
+    if tag.tag_key.starts_with("aws:") {
+        return Err(ApiError::Tag(
+            "Tags beginning with aws: are reserved".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `Limit` (1–`max`, default `default`) and `Marker` paging over items
+/// sorted by `sort_key`: the marker is the sort key of the last item served.
+pub(super) fn paginate<T>(
+    items: Vec<T>,
+    limit: Option<i64>,
+    marker: Option<&str>,
+    sort_key: impl Fn(&T) -> String,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let limit = match limit {
+        None => 100,
+        Some(l) if (1..=1000).contains(&l) => l as usize,
+        Some(l) => {
+            let constraint = if l < 1 {
+                "Member must have value greater than or equal to 1"
+            } else {
+                "Member must have value less than or equal to 1000"
+            };
+            return Err(ApiError::validation("limit", l, constraint));
+        }
+    };
+    let mut items: Vec<(String, T)> = items.into_iter().map(|i| (sort_key(&i), i)).collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = match marker {
+        None => 0,
+        Some(m) => {
+            if m.is_empty() || m.len() > 1024 {
+                return Err(ApiError::InvalidMarker("Marker is invalid.".into()));
+            }
+            items
+                .iter()
+                .position(|(k, _)| k.as_str() > m)
+                .unwrap_or(items.len())
+        }
+    };
+    let rest: Vec<_> = items.into_iter().skip(start).collect();
+    let truncated = rest.len() > limit;
+    let page: Vec<_> = rest.into_iter().take(limit).collect();
+    let next = if truncated {
+        page.last().map(|(k, _)| k.clone())
+    } else {
+        None
+    };
+    Ok((page.into_iter().map(|(_, i)| i).collect(), next))
+}
+
+pub(super) fn page_response(mut body: Value, next: Option<String>) -> Value {
+    body["Truncated"] = json!(next.is_some());
+    if let Some(next) = next {
+        body["NextMarker"] = json!(next);
+    }
+    body
+}
+
+impl Api {
+    pub(super) async fn create_key(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let input: CreateKeyInput = decode(body)?;
+        if let Some(policy) = &input.policy {
+            check_length("policy", policy.len(), 1, 32768)?;
+        }
+        let description = input.description.unwrap_or_default();
+        check_description(&description)?;
+        if input.custom_key_store_id.is_some() {
+            return Err(ApiError::Unsupported(
+                "Custom key stores are not supported.".into(),
+            ));
+        }
+        if input.multi_region == Some(true) {
+            return Err(ApiError::Unsupported(
+                "Multi-Region keys are not supported yet.".into(),
+            ));
+        }
+        match input.origin.as_deref() {
+            None | Some("AWS_KMS") => {}
+            Some(o @ ("EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
+                return Err(ApiError::Unsupported(format!(
+                    "Origin {o} is not supported yet."
+                )));
+            }
+            Some(o) => {
+                return Err(ApiError::validation(
+                    "origin",
+                    o,
+                    "Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]",
+                ));
+            }
+        }
+        let spec = match (
+            input.key_spec.as_deref(),
+            input.customer_master_key_spec.as_deref(),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::Validation(
+                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+                ));
+            }
+            (Some(s), None) => parse_enum("keySpec", s, KEY_SPECS)?,
+            (None, Some(s)) => parse_enum("customerMasterKeySpec", s, KEY_SPECS)?,
+            (None, None) => KeySpec::SymmetricDefault,
+        };
+        let usage = match input.key_usage.as_deref() {
+            Some(u) => parse_enum("keyUsage", u, KEY_USAGES)?,
+            None => KeyUsage::EncryptDecrypt,
+        };
+        if !spec.allows_usage(usage) {
+            return Err(ApiError::Validation(format!(
+                "KeyUsage {usage} is not compatible with KeySpec {spec}"
+            )));
+        }
+        if usage == KeyUsage::KeyAgreement {
+            return Err(ApiError::Unsupported(
+                "KEY_AGREEMENT keys are not supported yet.".into(),
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        for tag in input.tags.unwrap_or_default() {
+            check_tag(&tag)?;
+            tags.insert(tag.tag_key, tag.tag_value);
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(ApiError::LimitExceeded(format!(
+                "A key can have at most {MAX_TAGS} tags."
+            )));
+        }
+        let key = self
+            .mint_key(caller, KeyId::random(), spec, usage, description, tags)
+            .await?;
+        Ok(
+            json!({ "KeyMetadata": key_metadata(&key, &self.arn.key_arn(key.key_id), &self.arn.account) }),
+        )
+    }
+
+    /// Generates first material for a new key and stores it. (The Kubernetes
+    /// store will hand this to the controller instead.)
+    pub async fn mint_key(
+        &self,
+        caller: &Caller,
+        key_id: KeyId,
+        spec: KeySpec,
+        usage: KeyUsage,
+        description: String,
+        tags: BTreeMap<String, String>,
+    ) -> Result<KeyRecord, ApiError> {
+        let arn = self.arn.key_arn(key_id);
+        let sealed = self
+            .crypto
+            .generate_material(MaterialId {
+                key_id,
+                version: 1,
+                spec,
+                usage,
+            })
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let now = self.now();
+        let key = KeyRecord {
+            key_id,
+            namespace: caller.namespace.clone(),
+            description,
+            spec,
+            usage,
+            created: now,
+            enabled: true,
+            deletion: None,
+            rotation: Rotation::default(),
+            on_demand_rotations: 0,
+            tags,
+            materials: vec![MaterialVersion {
+                version: 1,
+                created: now,
+                rotation_type: RotationType::Initial,
+                sealed,
+            }],
+            revision: 0,
+        };
+        Ok(self.store.create_key(key).await?)
+    }
+
+    pub(super) async fn describe_key(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: KeyInput = decode(body)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let key = self
+            .resolve_key(caller, &required(input.key_id, "keyId")?, Accepts::AnyForm)
+            .await?;
+        Ok(
+            json!({ "KeyMetadata": key_metadata(&key, &self.arn.key_arn(key.key_id), &self.arn.account) }),
+        )
+    }
+
+    pub(super) async fn list_keys(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let input: ListInput = decode(body)?;
+        let keys = self.store.list_keys(&caller.namespace).await?;
+        let (page, next) = paginate(keys, input.limit, input.marker.as_deref(), |k| {
+            k.key_id.to_string()
+        })?;
+        let entries: Vec<_> = page
+            .iter()
+            .map(|k| json!({ "KeyId": k.key_id.to_string(), "KeyArn": self.arn.key_arn(k.key_id) }))
+            .collect();
+        Ok(page_response(json!({ "Keys": entries }), next))
+    }
+
+    /// Resolves a management operation's key (id or ARN only).
+    pub(super) async fn managed_key(
+        &self,
+        caller: &Caller,
+        key_id: Option<String>,
+    ) -> Result<KeyId, ApiError> {
+        let reference = required(key_id, "keyId")?;
+        Ok(self
+            .resolve_key(caller, &reference, Accepts::KeyOnly)
+            .await?
+            .key_id)
+    }
+
+    pub(super) async fn set_enabled(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        enabled: bool,
+    ) -> Result<Value, ApiError> {
+        let input: KeyInput = decode(body)?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        let operation = if enabled {
+            Operation::EnableKey
+        } else {
+            Operation::DisableKey
+        };
+        self.update_key(id, |key| {
+            self.check_state(key, operation)?;
+            key.enabled = enabled;
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: ScheduleInput = decode(body)?;
+        let window = lifecycle::pending_window(input.pending_window_in_days)
+            .map_err(|e| ApiError::Validation(e.to_string()))?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        let now = self.now();
+        let (key, deletion) = self
+            .update_key(id, |key| {
+                self.check_state(key, Operation::ScheduleKeyDeletion)?;
+                let deletion = lifecycle::schedule_deletion(window, now);
+                key.deletion = Some(deletion);
+                Ok(deletion)
+            })
+            .await?;
+        Ok(json!({
+            "KeyId": self.arn.key_arn(key.key_id),
+            "DeletionDate": timestamp(deletion.deletion_date),
+            "KeyState": key.state().as_str(),
+            "PendingWindowInDays": deletion.window_days,
+        }))
+    }
+
+    pub(super) async fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: KeyInput = decode(body)?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        self.update_key(id, |key| {
+            self.check_state(key, Operation::CancelKeyDeletion)?;
+            lifecycle::cancel_deletion(key);
+            Ok(())
+        })
+        .await?;
+        Ok(json!({ "KeyId": self.arn.key_arn(id) }))
+    }
+
+    pub(super) async fn update_key_description(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: DescriptionInput = decode(body)?;
+        let description = required(input.description, "description")?;
+        check_description(&description)?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        self.update_key(id, |key| {
+            self.check_state(key, Operation::Modify)?;
+            key.description = description.clone();
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn tag_resource(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: TagInput = decode(body)?;
+        let tags = required(input.tags, "tags")?;
+        for tag in &tags {
+            check_tag(tag)?;
+        }
+        let id = self.managed_key(caller, input.key_id).await?;
+        self.update_key(id, |key| {
+            self.check_state(key, Operation::Modify)?;
+            for tag in &tags {
+                key.tags.insert(tag.tag_key.clone(), tag.tag_value.clone());
+            }
+            if key.tags.len() > MAX_TAGS {
+                return Err(ApiError::LimitExceeded(format!(
+                    "A key can have at most {MAX_TAGS} tags."
+                )));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn untag_resource(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: TagInput = decode(body)?;
+        let tag_keys = required(input.tag_keys, "tagKeys")?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        self.update_key(id, |key| {
+            self.check_state(key, Operation::Modify)?;
+            for tag_key in &tag_keys {
+                key.tags.remove(tag_key);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn list_resource_tags(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: ListInput = decode(body)?;
+        let id = self.managed_key(caller, input.key_id).await?;
+        let key = self.store.get_key(id).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
+        })?;
+        let tags: Vec<(String, String)> = key.tags.into_iter().collect();
+        let (page, next) = paginate(
+            tags,
+            input.limit.or(Some(50)).map(|l| l.min(1000)),
+            input.marker.as_deref(),
+            |(k, _)| k.clone(),
+        )?;
+        let tags: Vec<_> = page
+            .into_iter()
+            .map(|(k, v)| json!({ "TagKey": k, "TagValue": v }))
+            .collect();
+        Ok(page_response(json!({ "Tags": tags }), next))
+    }
+}

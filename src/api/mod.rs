@@ -1,0 +1,254 @@
+//! The AWS-KMS-compatible endpoint: operations over a [`KeyStore`] and a
+//! [`CryptoService`], independent of HTTP (see `http`) and of where keys are
+//! stored.
+
+mod alias_ops;
+mod crypto_ops;
+mod error;
+pub mod http;
+mod key_ops;
+mod resolve;
+mod rotation_ops;
+mod wire;
+
+pub use error::ApiError;
+pub use wire::key_material_id;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::crypto::CryptoService;
+use crate::key::{KeyRecord, Millis};
+use crate::key_id::KeyId;
+use crate::lifecycle::{self, Operation, Refusal};
+use crate::store::{KeyStore, StoreError};
+
+/// Where ARNs say keys live.
+#[derive(Debug, Clone)]
+pub struct ArnConfig {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Default for ArnConfig {
+    fn default() -> Self {
+        ArnConfig {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "111122223333".into(),
+        }
+    }
+}
+
+impl ArnConfig {
+    pub fn key_arn(&self, id: KeyId) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:key/{id}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    pub fn alias_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:{name}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    fn prefix(&self) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:",
+            self.partition, self.region, self.account
+        )
+    }
+}
+
+/// Who is calling: a principal in a namespace (its tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub namespace: String,
+    pub principal: String,
+}
+
+/// The time source; tests move it.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0)
+    })
+}
+
+pub struct Api {
+    store: Arc<dyn KeyStore>,
+    crypto: Arc<dyn CryptoService>,
+    arn: ArnConfig,
+    clock: Clock,
+}
+
+/// Every operation the endpoint serves, by its `X-Amz-Target` name.
+pub const OPERATIONS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateRandom",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "UpdateKeyDescription",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+];
+
+impl Api {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        crypto: Arc<dyn CryptoService>,
+        arn: ArnConfig,
+        clock: Clock,
+    ) -> Self {
+        Api {
+            store,
+            crypto,
+            arn,
+            clock,
+        }
+    }
+
+    pub fn arn_config(&self) -> &ArnConfig {
+        &self.arn
+    }
+
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    pub fn crypto(&self) -> &Arc<dyn CryptoService> {
+        &self.crypto
+    }
+
+    fn now(&self) -> Millis {
+        (self.clock)()
+    }
+
+    /// Runs `operation` with a JSON request body; returns the JSON response.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        match operation {
+            "Encrypt" => self.encrypt(caller, body).await,
+            "Decrypt" => self.decrypt(caller, body).await,
+            "ReEncrypt" => self.re_encrypt(caller, body).await,
+            "GenerateDataKey" => self.generate_data_key(caller, body, true).await,
+            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(caller, body, false).await,
+            "GenerateDataKeyPair" => self.generate_data_key_pair(caller, body, true).await,
+            "GenerateDataKeyPairWithoutPlaintext" => {
+                self.generate_data_key_pair(caller, body, false).await
+            }
+            "GenerateRandom" => self.generate_random(body).await,
+            "Sign" => self.sign(caller, body).await,
+            "Verify" => self.verify(caller, body).await,
+            "GetPublicKey" => self.get_public_key(caller, body).await,
+            "GenerateMac" => self.generate_mac(caller, body).await,
+            "VerifyMac" => self.verify_mac(caller, body).await,
+            "CreateKey" => self.create_key(caller, body).await,
+            "DescribeKey" => self.describe_key(caller, body).await,
+            "ListKeys" => self.list_keys(caller, body).await,
+            "EnableKey" => self.set_enabled(caller, body, true).await,
+            "DisableKey" => self.set_enabled(caller, body, false).await,
+            "ScheduleKeyDeletion" => self.schedule_key_deletion(caller, body).await,
+            "CancelKeyDeletion" => self.cancel_key_deletion(caller, body).await,
+            "UpdateKeyDescription" => self.update_key_description(caller, body).await,
+            "EnableKeyRotation" => self.enable_key_rotation(caller, body).await,
+            "DisableKeyRotation" => self.disable_key_rotation(caller, body).await,
+            "GetKeyRotationStatus" => self.get_key_rotation_status(caller, body).await,
+            "RotateKeyOnDemand" => self.rotate_key_on_demand(caller, body).await,
+            "ListKeyRotations" => self.list_key_rotations(caller, body).await,
+            "CreateAlias" => self.create_alias(caller, body).await,
+            "UpdateAlias" => self.update_alias(caller, body).await,
+            "DeleteAlias" => self.delete_alias(caller, body).await,
+            "ListAliases" => self.list_aliases(caller, body).await,
+            "TagResource" => self.tag_resource(caller, body).await,
+            "UntagResource" => self.untag_resource(caller, body).await,
+            "ListResourceTags" => self.list_resource_tags(caller, body).await,
+            other => Err(ApiError::UnknownOperation(format!(
+                "Unknown operation TrentService.{other}"
+            ))),
+        }
+    }
+
+    /// The AWS error for a key-state refusal.
+    fn refusal(&self, key: &KeyRecord, refusal: Refusal) -> ApiError {
+        let arn = self.arn.key_arn(key.key_id);
+        match refusal {
+            Refusal::Disabled => ApiError::Disabled(format!("{arn} is disabled.")),
+            Refusal::PendingDeletion => {
+                ApiError::InvalidState(format!("{arn} is pending deletion."))
+            }
+            Refusal::NotPendingDeletion => {
+                ApiError::InvalidState(format!("{arn} is not pending deletion."))
+            }
+        }
+    }
+
+    fn check_state(&self, key: &KeyRecord, operation: Operation) -> Result<(), ApiError> {
+        lifecycle::check(operation, key.state()).map_err(|r| self.refusal(key, r))
+    }
+
+    /// Read-modify-write of one key: `change` sees the latest record and may
+    /// refuse; a concurrent write makes it run again on the newer record.
+    async fn update_key<T>(
+        &self,
+        id: KeyId,
+        mut change: impl FnMut(&mut KeyRecord) -> Result<T, ApiError>,
+    ) -> Result<(KeyRecord, T), ApiError> {
+        for _ in 0..16 {
+            let mut key = self.store.get_key(id).await?.ok_or_else(|| {
+                ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
+            })?;
+            let out = change(&mut key)?;
+            match self.store.update_key(key).await {
+                Ok(stored) => return Ok((stored, out)),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Internal(
+            "too many concurrent updates to one key; retry".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,59 @@
+//! Turning a `KeyId` member into a key: key id, key ARN, alias name or alias
+//! ARN, each where AWS accepts it. Alias names resolve in the caller's
+//! namespace; other namespaces' keys are reachable by id or ARN only.
+
+use super::{Api, ApiError, Caller};
+use crate::key::KeyRecord;
+use crate::key_id::KeyId;
+
+/// Which forms an operation's `KeyId` member accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// Key id, key ARN, alias name, alias ARN (crypto operations, DescribeKey).
+    AnyForm,
+    /// Key id or key ARN (management operations).
+    KeyOnly,
+}
+
+impl Api {
+    pub(super) async fn resolve_key(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        accepts: Accepts,
+    ) -> Result<KeyRecord, ApiError> {
+        super::wire::check_length("keyId", reference.len(), 1, 2048)?;
+        let invalid = || ApiError::NotFound(format!("Invalid keyId '{reference}'"));
+        let prefix = self.arn.prefix();
+        let local = reference.strip_prefix(&prefix);
+        if reference.starts_with("arn:") && local.is_none() {
+            // Another partition, region or account: not a key of ours.
+            return Err(ApiError::NotFound(format!(
+                "Key '{reference}' does not exist"
+            )));
+        }
+        let name = local.unwrap_or(reference);
+        let id = if let Some(alias) = name.strip_prefix("alias/").map(|_| name) {
+            if accepts == Accepts::KeyOnly {
+                return Err(invalid());
+            }
+            let record = self
+                .store
+                .get_alias(&caller.namespace, alias)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("Alias {} is not found.", self.arn.alias_arn(alias)))
+                })?;
+            record.key_id
+        } else {
+            let id = name.strip_prefix("key/").unwrap_or(name);
+            if local.is_some() && !name.starts_with("key/") {
+                return Err(invalid());
+            }
+            id.parse::<KeyId>().map_err(|_| invalid())?
+        };
+        self.store.get_key(id).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Rotation: Enable/DisableKeyRotation, GetKeyRotationStatus,
+//! RotateKeyOnDemand, ListKeyRotations, and the runtime step that carries
+//! out what the lifecycle core says is due.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::key_ops::{page_response, paginate};
+use super::wire::{decode, key_material_id, timestamp};
+use super::{Api, ApiError, Caller};
+use crate::key::{KeyRecord, MaterialVersion, RotationType};
+use crate::key_id::KeyId;
+use crate::lifecycle::{self, Action, Operation};
+use crate::seal::MaterialId;
+use crate::store::StoreError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RotationInput {
+    key_id: Option<String>,
+    rotation_period_in_days: Option<i64>,
+    limit: Option<i64>,
+    marker: Option<String>,
+    include_key_material: Option<String>,
+}
+
+impl Api {
+    fn require_rotatable(&self, key: &KeyRecord) -> Result<(), ApiError> {
+        if lifecycle::supports_rotation(key.spec) {
+            return Ok(());
+        }
+        Err(ApiError::Unsupported(format!(
+            "{} key spec {} does not support key rotation; only symmetric encryption keys rotate.",
+            self.arn.key_arn(key.key_id),
+            key.spec
+        )))
+    }
+
+    async fn rotatable_key(
+        &self,
+        caller: &Caller,
+        key_id: Option<String>,
+    ) -> Result<KeyRecord, ApiError> {
+        let id = self.managed_key(caller, key_id).await?;
+        let key = self.store.get_key(id).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
+        })?;
+        self.require_rotatable(&key)?;
+        Ok(key)
+    }
+
+    pub(super) async fn enable_key_rotation(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: RotationInput = decode(body)?;
+        let period = lifecycle::rotation_period(input.rotation_period_in_days)
+            .map_err(|e| ApiError::Validation(e.to_string()))?;
+        let key = self.rotatable_key(caller, input.key_id).await?;
+        let now = self.now();
+        self.update_key(key.key_id, |key| {
+            self.check_state(key, Operation::Rotation)?;
+            lifecycle::enable_rotation(key, period, now);
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn disable_key_rotation(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: RotationInput = decode(body)?;
+        let key = self.rotatable_key(caller, input.key_id).await?;
+        self.update_key(key.key_id, |key| {
+            self.check_state(key, Operation::Rotation)?;
+            lifecycle::disable_rotation(key);
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn get_key_rotation_status(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: RotationInput = decode(body)?;
+        let key = self.rotatable_key(caller, input.key_id).await?;
+        let mut out = json!({ "KeyRotationEnabled": key.rotation.enabled, "KeyId": self.arn.key_arn(key.key_id) });
+        if key.rotation.enabled {
+            out["RotationPeriodInDays"] = json!(key.rotation.period_days);
+            if let Some(next) = key.rotation.next {
+                out["NextRotationDate"] = timestamp(next);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn rotate_key_on_demand(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: RotationInput = decode(body)?;
+        let key = self.rotatable_key(caller, input.key_id).await?;
+        self.check_state(&key, Operation::Rotation)?;
+        if !lifecycle::may_rotate_on_demand(&key) {
+            return Err(ApiError::LimitExceeded(format!(
+                "{} has reached the maximum of {} on-demand rotations.",
+                self.arn.key_arn(key.key_id),
+                lifecycle::MAX_ON_DEMAND_ROTATIONS
+            )));
+        }
+        self.add_material_version(key.key_id, RotationType::OnDemand)
+            .await?;
+        Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
+    }
+
+    /// Adds a material version: new material from the crypto service, then a
+    /// compare-and-set write. If another writer added a version meanwhile,
+    /// the new material is discarded (never stored) and the step retried.
+    pub async fn add_material_version(
+        &self,
+        id: KeyId,
+        kind: RotationType,
+    ) -> Result<KeyRecord, ApiError> {
+        let arn = self.arn.key_arn(id);
+        for _ in 0..8 {
+            let mut key = self
+                .store
+                .get_key(id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("Key '{arn}' does not exist")))?;
+            self.check_state(&key, Operation::Rotation)?;
+            if kind == RotationType::OnDemand && !lifecycle::may_rotate_on_demand(&key) {
+                return Err(ApiError::LimitExceeded(format!(
+                    "{arn} has reached the maximum on-demand rotations."
+                )));
+            }
+            let version = key.next_version();
+            let sealed = self
+                .crypto
+                .generate_material(MaterialId {
+                    key_id: id,
+                    version,
+                    spec: key.spec,
+                    usage: key.usage,
+                })
+                .await
+                .map_err(|e| ApiError::from_crypto(e, &arn))?;
+            let now = self.now();
+            key.materials.push(MaterialVersion {
+                version,
+                created: now,
+                rotation_type: kind,
+                sealed,
+            });
+            lifecycle::rotated(&mut key, kind, now);
+            match self.store.update_key(key).await {
+                Ok(stored) => return Ok(stored),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Internal(
+            "too many concurrent updates to one key; retry".into(),
+        ))
+    }
+
+    pub(super) async fn list_key_rotations(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: RotationInput = decode(body)?;
+        let include_all = match input.include_key_material.as_deref() {
+            None | Some("ROTATIONS_ONLY") => false,
+            Some("ALL_KEY_MATERIAL") => true,
+            Some(other) => {
+                return Err(ApiError::validation(
+                    "includeKeyMaterial",
+                    other,
+                    "Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]",
+                ));
+            }
+        };
+        let key = self.rotatable_key(caller, input.key_id).await?;
+        let arn = self.arn.key_arn(key.key_id);
+        let current = key.current().map(|m| m.version);
+        let versions: Vec<_> = key
+            .materials
+            .iter()
+            .filter(|m| include_all || m.rotation_type != RotationType::Initial)
+            .cloned()
+            .collect();
+        let (page, next) = paginate(versions, input.limit, input.marker.as_deref(), |m| {
+            format!("{:010}", m.version)
+        })?;
+        let rotations: Vec<_> = page
+            .iter()
+            .map(|m| {
+                let mut entry = json!({
+                    "KeyId": arn,
+                    "KeyMaterialId": key_material_id(key.key_id, m.version),
+                    "KeyMaterialState": if Some(m.version) == current { "CURRENT" } else { "NON_CURRENT" },
+                });
+                if m.rotation_type != RotationType::Initial {
+                    entry["RotationDate"] = timestamp(m.created);
+                    entry["RotationType"] = json!(if m.rotation_type == RotationType::OnDemand { "ON_DEMAND" } else { "AUTOMATIC" });
+                }
+                entry
+            })
+            .collect();
+        Ok(page_response(json!({ "Rotations": rotations }), next))
+    }
+
+    /// Carries out whatever the lifecycle core says is due now for every
+    /// key: automatic rotations and the ends of deletion windows. Returns the
+    /// actions taken.
+    pub async fn run_due(&self) -> Result<Vec<(KeyId, Action)>, ApiError> {
+        let now = self.now();
+        let mut done = Vec::new();
+        for key in self.store.all_keys().await? {
+            match lifecycle::plan(&key, now) {
+                Some(Action::Rotate(kind)) => {
+                    self.add_material_version(key.key_id, kind).await?;
+                    done.push((key.key_id, Action::Rotate(kind)));
+                }
+                Some(Action::Destroy) => {
+                    self.store.delete_key(key.key_id).await?;
+                    tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed");
+                    done.push((key.key_id, Action::Destroy));
+                }
+                None => {}
+            }
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,174 @@
+//! AWS JSON 1.1 details: base64 blobs, epoch-second timestamps, the
+//! KeyMetadata shape, and request decoding.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use crate::key::{KeyRecord, KeyState, Millis};
+use crate::key_id::KeyId;
+use crate::spec::KeyUsage;
+
+/// A base64 blob member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map(Blob)
+            .map_err(|_| serde::de::Error::custom("blob members must be base64"))
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> Value {
+    Value::String(STANDARD.encode(bytes))
+}
+
+/// AWS timestamps: epoch seconds as a JSON number.
+pub fn timestamp(ms: Millis) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+/// Decodes a request body; an empty body is `{}` (AWS JSON 1.1).
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Serialization(format!("Could not parse the request: {e}")))
+}
+
+/// A required member that was absent.
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::Validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// Length bounds on a string or blob member.
+pub fn check_length(field: &str, len: usize, min: usize, max: usize) -> Result<(), ApiError> {
+    if len < min {
+        return Err(ApiError::Validation(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
+        )));
+    }
+    if len > max {
+        return Err(ApiError::Validation(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Grant tokens are accepted (0–10, each 1–8192 chars) and otherwise unused
+/// until grants arrive.
+pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
+    let Some(tokens) = tokens else { return Ok(()) };
+    check_length("grantTokens", tokens.len(), 0, 10)?;
+    for token in tokens {
+        check_length("grantTokens", token.len(), 1, 8192)?;
+    }
+    Ok(())
+}
+
+/// Parses an AWS enum member.
+pub fn parse_enum<T: std::str::FromStr>(
+    field: &str,
+    value: &str,
+    allowed: &[&str],
+) -> Result<T, ApiError> {
+    value.parse().map_err(|_| {
+        ApiError::validation(
+            field,
+            value,
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
+        )
+    })
+}
+
+/// A 64-hex-digit id for one material version, as AWS's `KeyMaterialId`.
+pub fn key_material_id(key_id: KeyId, version: u32) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"kube-kms/key-material-id\0");
+    hash.update(key_id.as_bytes());
+    hash.update(version.to_be_bytes());
+    hex::encode(hash.finalize())
+}
+
+/// The full `KeyMetadata` structure.
+pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
+    let mut m = json!({
+        "AWSAccountId": account,
+        "KeyId": key.key_id.to_string(),
+        "Arn": arn,
+        "CreationDate": timestamp(key.created),
+        "Enabled": key.state() == KeyState::Enabled,
+        "Description": key.description,
+        "KeyUsage": key.usage.as_str(),
+        "KeyState": key.state().as_str(),
+        "Origin": "AWS_KMS",
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": key.spec.as_str(),
+        "KeySpec": key.spec.as_str(),
+        "MultiRegion": false,
+    });
+    let obj = m.as_object_mut().expect("object literal");
+    if let Some(deletion) = key.deletion {
+        obj.insert("DeletionDate".into(), timestamp(deletion.deletion_date));
+        obj.insert(
+            "PendingDeletionWindowInDays".into(),
+            json!(deletion.window_days),
+        );
+    }
+    match key.usage {
+        KeyUsage::EncryptDecrypt => {
+            let algs: Vec<_> = key
+                .spec
+                .encryption_algorithms(key.usage)
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            obj.insert("EncryptionAlgorithms".into(), json!(algs));
+        }
+        KeyUsage::SignVerify => {
+            let algs: Vec<_> = key
+                .spec
+                .signing_algorithms(key.usage)
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            obj.insert("SigningAlgorithms".into(), json!(algs));
+        }
+        KeyUsage::GenerateVerifyMac => {
+            let algs: Vec<_> = key
+                .spec
+                .mac_algorithms()
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            obj.insert("MacAlgorithms".into(), json!(algs));
+        }
+        KeyUsage::KeyAgreement => {}
+    }
+    if let Some(current) = key.current() {
+        obj.insert(
+            "CurrentKeyMaterialId".into(),
+            json!(key_material_id(key.key_id, current.version)),
+        );
+    }
+    m
+}

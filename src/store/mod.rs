@@ -1,0 +1,67 @@
+//! Where keys and aliases live. The endpoint and the lifecycle runtime see
+//! only [`KeyStore`]; `local` is the embedded default's store (redb), and the
+//! Kubernetes store will implement the same trait.
+
+mod local;
+
+pub use local::LocalStore;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::{KeyRecord, Millis};
+use crate::key_id::KeyId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub namespace: String,
+    /// The full name, `alias/...`.
+    pub name: String,
+    pub key_id: KeyId,
+    pub created: Millis,
+    pub updated: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The record changed since it was read; read again and retry.
+    #[error("{0} was changed concurrently")]
+    Conflict(String),
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// Keys and aliases. Writes are durable when they return. Updates are
+/// compare-and-set on `KeyRecord::revision`.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new key; `AlreadyExists` if its id is taken.
+    async fn create_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError>;
+    async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+    /// Keys of one namespace, ordered by key id.
+    async fn list_keys(&self, namespace: &str) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Every key, for the lifecycle runtime.
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Replaces a key if its stored revision is still `key.revision`;
+    /// returns it with its new revision.
+    async fn update_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError>;
+    /// Removes a key and every alias pointing at it.
+    async fn delete_key(&self, id: KeyId) -> Result<(), StoreError>;
+
+    async fn get_alias(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError>;
+    /// Aliases of one namespace, ordered by name.
+    async fn list_aliases(&self, namespace: &str) -> Result<Vec<AliasRecord>, StoreError>;
+    /// `AlreadyExists` if the name is taken in the namespace.
+    async fn create_alias(&self, alias: AliasRecord) -> Result<(), StoreError>;
+    /// Points an existing alias at another key; `NotFound` if it does not exist.
+    async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError>;
+    async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError>;
+}
