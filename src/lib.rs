@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod ciphertext;
 pub mod crypto;
 pub mod key;

@@ -1,0 +1,234 @@
+//! AWS Signature Version 4 verification (service `kms`), a pure function of
+//! the request, the credentials and the time.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::credentials::{Credential, Credentials};
+
+/// Requests signed more than this far from our clock are refused (AWS's limit).
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 15 * 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Missing Authentication Token")]
+    Missing,
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("The security token included in the request is invalid.")]
+    UnknownAccessKey,
+    #[error("{0}")]
+    BadSignature(String),
+}
+
+/// What SigV4 covers of an HTTP request.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    /// The raw path, as sent.
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    /// Header names (any case) and values.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+struct Authorization<'a> {
+    access_key_id: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: Vec<&'a str>,
+    signature: &'a str,
+}
+
+fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
+    let incomplete = |what: &str| AuthError::Incomplete(format!("Authorization header requires {what}. Authorization={value}"));
+    let rest = value
+        .strip_prefix("AWS4-HMAC-SHA256")
+        .ok_or_else(|| AuthError::Incomplete(format!("Unsupported authorization type: {}", value.split(' ').next().unwrap_or(""))))?;
+    let (mut credential, mut signed, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(v) = part.strip_prefix("Credential=") {
+            credential = Some(v);
+        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+            signed = Some(v);
+        } else if let Some(v) = part.strip_prefix("Signature=") {
+            signature = Some(v);
+        }
+    }
+    let credential = credential.ok_or_else(|| incomplete("'Credential' parameter"))?;
+    let signed = signed.ok_or_else(|| incomplete("'SignedHeaders' parameter"))?;
+    let signature = signature.ok_or_else(|| incomplete("'Signature' parameter"))?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    if scope.len() != 5 || scope[4] != "aws4_request" {
+        return Err(incomplete("a credential of the form <key>/<date>/<region>/<service>/aws4_request"));
+    }
+    Ok(Authorization {
+        access_key_id: scope[0],
+        date: scope[1],
+        region: scope[2],
+        service: scope[3],
+        signed_headers: signed.split(';').collect(),
+        signature,
+    })
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// Seconds since the epoch of an ISO 8601 basic timestamp (`20240101T000000Z`).
+fn parse_amz_date(value: &str) -> Option<i64> {
+    let b = value.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| value.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// RFC 3986 encoding as SigV4 wants it (unreserved characters kept).
+fn uri_encode(input: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(input.len());
+    for b in input.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(input.get(i + 1..i + 3).unwrap_or("zz"), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (uri_encode(&percent_decode(k), false), uri_encode(&percent_decode(v), false))
+        })
+        .collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The SigV4 signature of `request` under `secret` (exposed for tests and
+/// for the test client).
+pub fn signature(request: &SignedRequest<'_>, signed_headers: &[&str], amz_date: &str, region: &str, service: &str, secret: &str) -> String {
+    let mut canonical_headers = String::new();
+    for name in signed_headers {
+        let values: Vec<String> = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        canonical_headers.push_str(&format!("{}:{}\n", name.to_ascii_lowercase(), values.join(",")));
+    }
+    let path = if request.path.is_empty() { "/" } else { request.path };
+    let canonical_request = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        request.method,
+        uri_encode(&percent_decode(path), true),
+        canonical_query(request.query),
+        canonical_headers,
+        signed_headers.join(";"),
+        hex::encode(Sha256::digest(request.body)),
+    );
+    let date = &amz_date[..8.min(amz_date.len())];
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    );
+    let key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let key = hmac(&key, region.as_bytes());
+    let key = hmac(&key, service.as_bytes());
+    let key = hmac(&key, b"aws4_request");
+    hex::encode(hmac(&key, string_to_sign.as_bytes()))
+}
+
+/// Verifies a SigV4-signed request at `now` (epoch seconds); returns the
+/// credential that signed it.
+pub fn verify<'c>(request: &SignedRequest<'_>, credentials: &'c Credentials, now: i64) -> Result<&'c Credential, AuthError> {
+    let authorization = header(request.headers, "authorization").ok_or(AuthError::Missing)?;
+    let auth = parse_authorization(authorization)?;
+    if auth.service != "kms" {
+        return Err(AuthError::BadSignature(format!(
+            "Credential should be scoped to correct service: 'kms', not '{}'.",
+            auth.service
+        )));
+    }
+    if !auth.signed_headers.iter().any(|h| h.eq_ignore_ascii_case("host")) {
+        return Err(AuthError::BadSignature("'Host' must be a signed header.".into()));
+    }
+    let amz_date = header(request.headers, "x-amz-date")
+        .ok_or_else(|| AuthError::Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into()))?;
+    let signed_at = parse_amz_date(amz_date)
+        .ok_or_else(|| AuthError::Incomplete(format!("X-Amz-Date '{amz_date}' is not an ISO 8601 basic timestamp.")))?;
+    if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECONDS {
+        return Err(AuthError::BadSignature(format!(
+            "Signature expired: {amz_date} is more than {} minutes from the server's time.",
+            MAX_CLOCK_SKEW_SECONDS / 60
+        )));
+    }
+    if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
+        return Err(AuthError::BadSignature(format!(
+            "Credential should be scoped to a valid date: '{}' does not match X-Amz-Date '{amz_date}'.",
+            auth.date
+        )));
+    }
+    let credential = credentials.get(auth.access_key_id).ok_or(AuthError::UnknownAccessKey)?;
+    let expected = signature(request, &auth.signed_headers, amz_date, auth.region, auth.service, &credential.secret_access_key);
+    if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
+        Ok(credential)
+    } else {
+        Err(AuthError::BadSignature(
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
