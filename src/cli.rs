@@ -27,6 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the AWS-KMS-compatible endpoint without a cluster: in-process
+    /// crypto service, local store in a data directory.
+    Serve(ServeArgs),
     /// Run the crypto service ("the HSM") on a unix socket.
     Crypto(CryptoArgs),
     /// Create root key versions.
@@ -41,6 +44,51 @@ pub struct CryptoArgs {
     pub socket: PathBuf,
     #[command(flatten)]
     pub root: RootKeyArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KUBE_KMS_LISTEN", default_value = "127.0.0.1:4600")]
+    pub listen: std::net::SocketAddr,
+    /// Directory for the key store, and for the root key and credentials
+    /// files when they are not given.
+    #[arg(long, env = "KUBE_KMS_DATA_DIR", default_value = "kube-kms-data")]
+    pub data_dir: PathBuf,
+    /// Root key file or directory (default: DATA_DIR/root.key, created on first start).
+    #[arg(long, env = "KUBE_KMS_ROOT_KEY")]
+    pub root_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub pkcs11: Pkcs11Args,
+    /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created
+    /// with one random access key on first start).
+    #[arg(long, env = "KUBE_KMS_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+    /// Accept every request, signed or not, as the caller `local` in
+    /// --namespace. For local experiments only.
+    #[arg(long, env = "KUBE_KMS_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// The namespace unauthenticated callers belong to with --insecure-no-auth.
+    #[arg(long, env = "KUBE_KMS_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// Directory of KmsKey/KmsAlias YAML manifests applied at start.
+    #[arg(long, env = "KUBE_KMS_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+    #[arg(long, env = "KUBE_KMS_PARTITION", default_value = "aws")]
+    pub partition: String,
+    #[arg(long, env = "KUBE_KMS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    #[arg(long, env = "KUBE_KMS_ACCOUNT", default_value = "111122223333")]
+    pub account: String,
+    /// Seconds between lifecycle runs (automatic rotation, ends of deletion windows).
+    #[arg(
+        long,
+        env = "KUBE_KMS_LIFECYCLE_INTERVAL_SECONDS",
+        default_value_t = 60
+    )]
+    pub lifecycle_interval_seconds: u64,
     #[command(flatten)]
     pub cache: CacheArgs,
 }

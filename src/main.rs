@@ -1,6 +1,7 @@
 //! The `kube-kms` binary: parses the command line and runs one role.
 
 mod cli;
+mod run_serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => run_serve::run(args, shutdown_signal()).await,
         Command::Crypto(args) => {
             let root = args.root.open()?;
             let service = LocalCryptoService::new(root, args.cache.config());

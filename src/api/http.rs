@@ -1,1 +1,202 @@
-//! HTTP shell: placeholder replaced below.
+//! The HTTP shell: AWS JSON 1.1 over warp. `POST /` with
+//! `X-Amz-Target: TrentService.<Operation>`, SigV4-authenticated; errors as
+//! `{"__type", "message"}`. Also `GET /healthz`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::json;
+use warp::Filter;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+
+use super::{Api, ApiError, Caller};
+use crate::auth::{AuthError, Credentials, SignedRequest};
+
+/// Largest request body accepted. The biggest legitimate KMS request (a
+/// 32 KiB policy, or 4 KiB of plaintext as base64 with a context) is far
+/// smaller.
+pub const MAX_BODY_BYTES: u64 = 256 * 1024;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// How callers are identified.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    SigV4(Credentials),
+    /// Every request is this caller, signed or not: local experiments only.
+    Insecure(Caller),
+}
+
+pub struct Endpoint {
+    pub api: Arc<Api>,
+    pub auth: Authentication,
+}
+
+fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let body = json!({ "__type": error.aws_type(), "message": error.to_string() }).to_string();
+    let mut response = Response::new(body.into());
+    *response.status_mut() =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    set_headers(&mut response, request_id);
+    response
+}
+
+fn set_headers(response: &mut Response, request_id: &str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        warp::http::HeaderValue::from_static(CONTENT_TYPE),
+    );
+    if let Ok(id) = warp::http::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+}
+
+fn auth_error(error: AuthError) -> ApiError {
+    match error {
+        AuthError::Missing => ApiError::MissingAuthenticationToken(error.to_string()),
+        AuthError::Incomplete(m) => ApiError::IncompleteSignature(m),
+        AuthError::UnknownAccessKey => ApiError::UnrecognizedClient(error.to_string()),
+        AuthError::BadSignature(m) => ApiError::SignatureInvalid(m),
+    }
+}
+
+impl Endpoint {
+    fn authenticate(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        let credentials = match &self.auth {
+            Authentication::Insecure(caller) => return Ok(caller.clone()),
+            Authentication::SigV4(credentials) => credentials,
+        };
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let request = SignedRequest {
+            method: method.as_str(),
+            path,
+            query,
+            headers: &headers,
+            body,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let credential = crate::auth::verify(&request, credentials, now).map_err(auth_error)?;
+        Ok(Caller {
+            namespace: credential.namespace.clone(),
+            principal: credential.principal.clone(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let started = std::time::Instant::now();
+        let result = async {
+            let caller = self.authenticate(&method, path, query, &headers, &body)?;
+            let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
+                ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
+            })?;
+            let value = self.api.call(&caller, operation, &body).await?;
+            Ok::<_, ApiError>((caller, value))
+        }
+        .await;
+        match result {
+            Ok((caller, value)) => {
+                tracing::debug!(%request_id, operation = %target, principal = %caller.principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");
+                let mut response = Response::new(value.to_string().into());
+                set_headers(&mut response, &request_id);
+                response
+            }
+            Err(error) => {
+                tracing::info!(%request_id, operation = %target, error = error.aws_type(), "request failed");
+                error_response(&error, &request_id)
+            }
+        }
+    }
+}
+
+/// The routes: the KMS API on `POST /`, health on `GET /healthz`.
+pub fn routes(
+    endpoint: Arc<Endpoint>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let health = warp::get()
+        .and(warp::path!("healthz"))
+        .map(|| Response::new("ok".into()));
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let api = warp::post()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .then(
+            move |path: warp::path::FullPath, query: String, headers: HeaderMap, body: Bytes| {
+                let endpoint = endpoint.clone();
+                async move {
+                    endpoint
+                        .handle(Method::POST, path.as_str(), &query, headers, body)
+                        .await
+                }
+            },
+        );
+    health
+        .or(api)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let error = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+                ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
+            } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+                ApiError::Serialization("Content-Length is required".into())
+            } else {
+                ApiError::UnknownOperation(
+                    "Only POST / with an X-Amz-Target header is served".into(),
+                )
+            };
+            Ok::<_, Infallible>(error_response(&error, &request_id))
+        })
+        .unify()
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    endpoint: Arc<Endpoint>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "KMS endpoint listening");
+    warp::serve(routes(endpoint))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}

@@ -11,6 +11,8 @@ mod resolve;
 mod rotation_ops;
 mod wire;
 
+pub use alias_ops::validate_alias_name;
+
 pub use error::ApiError;
 pub use wire::key_material_id;
 
@@ -155,7 +157,7 @@ impl Api {
         &self.crypto
     }
 
-    fn now(&self) -> Millis {
+    pub fn now(&self) -> Millis {
         (self.clock)()
     }
 
@@ -228,7 +230,7 @@ impl Api {
 
     /// Read-modify-write of one key: `change` sees the latest record and may
     /// refuse; a concurrent write makes it run again on the newer record.
-    async fn update_key<T>(
+    pub async fn update_key<T>(
         &self,
         id: KeyId,
         mut change: impl FnMut(&mut KeyRecord) -> Result<T, ApiError>,

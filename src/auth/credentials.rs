@@ -51,19 +51,32 @@ pub struct Credentials(HashMap<String, Credential>);
 
 impl Credentials {
     pub fn new(list: impl IntoIterator<Item = Credential>) -> Self {
-        Credentials(list.into_iter().map(|c| (c.access_key_id.clone(), c)).collect())
+        Credentials(
+            list.into_iter()
+                .map(|c| (c.access_key_id.clone(), c))
+                .collect(),
+        )
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: File = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: File =
+            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut seen = std::collections::HashSet::new();
         for c in &file.credentials {
             if !seen.insert(c.access_key_id.clone()) {
-                return Err(format!("{}: access key id {} appears twice", path.display(), c.access_key_id));
+                return Err(format!(
+                    "{}: access key id {} appears twice",
+                    path.display(),
+                    c.access_key_id
+                ));
             }
             if c.secret_access_key.is_empty() {
-                return Err(format!("{}: access key id {} has an empty secret", path.display(), c.access_key_id));
+                return Err(format!(
+                    "{}: access key id {} has an empty secret",
+                    path.display(),
+                    c.access_key_id
+                ));
             }
         }
         Ok(Credentials::new(file.credentials))

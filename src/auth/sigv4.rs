@@ -44,10 +44,17 @@ struct Authorization<'a> {
 }
 
 fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
-    let incomplete = |what: &str| AuthError::Incomplete(format!("Authorization header requires {what}. Authorization={value}"));
-    let rest = value
-        .strip_prefix("AWS4-HMAC-SHA256")
-        .ok_or_else(|| AuthError::Incomplete(format!("Unsupported authorization type: {}", value.split(' ').next().unwrap_or(""))))?;
+    let incomplete = |what: &str| {
+        AuthError::Incomplete(format!(
+            "Authorization header requires {what}. Authorization={value}"
+        ))
+    };
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
+        AuthError::Incomplete(format!(
+            "Unsupported authorization type: {}",
+            value.split(' ').next().unwrap_or("")
+        ))
+    })?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -64,7 +71,9 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     let signature = signature.ok_or_else(|| incomplete("'Signature' parameter"))?;
     let scope: Vec<&str> = credential.split('/').collect();
     if scope.len() != 5 || scope[4] != "aws4_request" {
-        return Err(incomplete("a credential of the form <key>/<date>/<region>/<service>/aws4_request"));
+        return Err(incomplete(
+            "a credential of the form <key>/<date>/<region>/<service>/aws4_request",
+        ));
     }
     Ok(Authorization {
         access_key_id: scope[0],
@@ -77,7 +86,10 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Seconds since the epoch of an ISO 8601 basic timestamp (`20240101T000000Z`).
@@ -107,7 +119,9 @@ fn uri_encode(input: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len());
     for b in input.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if keep_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -139,11 +153,18 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), false), uri_encode(&percent_decode(v), false))
+            (
+                uri_encode(&percent_decode(k), false),
+                uri_encode(&percent_decode(v), false),
+            )
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -154,7 +175,14 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// The SigV4 signature of `request` under `secret` (exposed for tests and
 /// for the test client).
-pub fn signature(request: &SignedRequest<'_>, signed_headers: &[&str], amz_date: &str, region: &str, service: &str, secret: &str) -> String {
+pub fn signature(
+    request: &SignedRequest<'_>,
+    signed_headers: &[&str],
+    amz_date: &str,
+    region: &str,
+    service: &str,
+    secret: &str,
+) -> String {
     let mut canonical_headers = String::new();
     for name in signed_headers {
         let values: Vec<String> = request
@@ -163,9 +191,17 @@ pub fn signature(request: &SignedRequest<'_>, signed_headers: &[&str], amz_date:
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
-        canonical_headers.push_str(&format!("{}:{}\n", name.to_ascii_lowercase(), values.join(",")));
+        canonical_headers.push_str(&format!(
+            "{}:{}\n",
+            name.to_ascii_lowercase(),
+            values.join(",")
+        ));
     }
-    let path = if request.path.is_empty() { "/" } else { request.path };
+    let path = if request.path.is_empty() {
+        "/"
+    } else {
+        request.path
+    };
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         request.method,
@@ -190,7 +226,11 @@ pub fn signature(request: &SignedRequest<'_>, signed_headers: &[&str], amz_date:
 
 /// Verifies a SigV4-signed request at `now` (epoch seconds); returns the
 /// credential that signed it.
-pub fn verify<'c>(request: &SignedRequest<'_>, credentials: &'c Credentials, now: i64) -> Result<&'c Credential, AuthError> {
+pub fn verify<'c>(
+    request: &SignedRequest<'_>,
+    credentials: &'c Credentials,
+    now: i64,
+) -> Result<&'c Credential, AuthError> {
     let authorization = header(request.headers, "authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(authorization)?;
     if auth.service != "kms" {
@@ -199,13 +239,26 @@ pub fn verify<'c>(request: &SignedRequest<'_>, credentials: &'c Credentials, now
             auth.service
         )));
     }
-    if !auth.signed_headers.iter().any(|h| h.eq_ignore_ascii_case("host")) {
-        return Err(AuthError::BadSignature("'Host' must be a signed header.".into()));
+    if !auth
+        .signed_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case("host"))
+    {
+        return Err(AuthError::BadSignature(
+            "'Host' must be a signed header.".into(),
+        ));
     }
-    let amz_date = header(request.headers, "x-amz-date")
-        .ok_or_else(|| AuthError::Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into()))?;
-    let signed_at = parse_amz_date(amz_date)
-        .ok_or_else(|| AuthError::Incomplete(format!("X-Amz-Date '{amz_date}' is not an ISO 8601 basic timestamp.")))?;
+    let amz_date = header(request.headers, "x-amz-date").ok_or_else(|| {
+        AuthError::Incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+                .into(),
+        )
+    })?;
+    let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+        AuthError::Incomplete(format!(
+            "X-Amz-Date '{amz_date}' is not an ISO 8601 basic timestamp."
+        ))
+    })?;
     if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECONDS {
         return Err(AuthError::BadSignature(format!(
             "Signature expired: {amz_date} is more than {} minutes from the server's time.",
@@ -218,8 +271,17 @@ pub fn verify<'c>(request: &SignedRequest<'_>, credentials: &'c Credentials, now
             auth.date
         )));
     }
-    let credential = credentials.get(auth.access_key_id).ok_or(AuthError::UnknownAccessKey)?;
-    let expected = signature(request, &auth.signed_headers, amz_date, auth.region, auth.service, &credential.secret_access_key);
+    let credential = credentials
+        .get(auth.access_key_id)
+        .ok_or(AuthError::UnknownAccessKey)?;
+    let expected = signature(
+        request,
+        &auth.signed_headers,
+        amz_date,
+        auth.region,
+        auth.service,
+        &credential.secret_access_key,
+    );
     if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
         Ok(credential)
     } else {

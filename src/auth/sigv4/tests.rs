@@ -2,21 +2,50 @@ use super::*;
 use crate::auth::credentials::Credential;
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// AWS's published SigV4 test suite, "get-vanilla" and "post-vanilla".
 #[test]
 fn aws_test_suite_vectors() {
-    let h = headers(&[("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z")]);
+    let h = headers(&[
+        ("Host", "example.amazonaws.com"),
+        ("X-Amz-Date", "20150830T123600Z"),
+    ]);
     let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     let signed = ["host", "x-amz-date"];
     for (method, expected) in [
-        ("GET", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
-        ("POST", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
+        (
+            "GET",
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        ),
+        (
+            "POST",
+            "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+        ),
     ] {
-        let request = SignedRequest { method, path: "/", query: "", headers: &h, body: b"" };
-        assert_eq!(signature(&request, &signed, "20150830T123600Z", "us-east-1", "service", secret), expected, "{method}");
+        let request = SignedRequest {
+            method,
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
+        assert_eq!(
+            signature(
+                &request,
+                &signed,
+                "20150830T123600Z",
+                "us-east-1",
+                "service",
+                secret
+            ),
+            expected,
+            "{method}"
+        );
     }
 }
 
@@ -38,10 +67,33 @@ fn credentials() -> Credentials {
     }])
 }
 
-fn signed_headers(secret: &str, access_key: &str, date: &str, service: &str, body: &[u8]) -> Vec<(String, String)> {
-    let mut h = headers(&[("host", "localhost:4000"), ("x-amz-date", date), ("x-amz-target", "TrentService.ListKeys")]);
-    let request = SignedRequest { method: "POST", path: "/", query: "", headers: &h, body };
-    let sig = signature(&request, &["host", "x-amz-date", "x-amz-target"], date, "us-east-1", service, secret);
+fn signed_headers(
+    secret: &str,
+    access_key: &str,
+    date: &str,
+    service: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut h = headers(&[
+        ("host", "localhost:4000"),
+        ("x-amz-date", date),
+        ("x-amz-target", "TrentService.ListKeys"),
+    ]);
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &h,
+        body,
+    };
+    let sig = signature(
+        &request,
+        &["host", "x-amz-date", "x-amz-target"],
+        date,
+        "us-east-1",
+        service,
+        secret,
+    );
     h.push((
         "Authorization".into(),
         format!(
@@ -58,30 +110,71 @@ const DATE: &str = "20150830T123600Z";
 #[test]
 fn a_correctly_signed_request_names_its_credential() {
     let h = signed_headers("secret", "AKIDTEST", DATE, "kms", b"{}");
-    let request = SignedRequest { method: "POST", path: "/", query: "", headers: &h, body: b"{}" };
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &h,
+        body: b"{}",
+    };
     let c = credentials();
     let who = verify(&request, &c, NOW).unwrap();
-    assert_eq!((who.principal.as_str(), who.namespace.as_str()), ("alice", "team-a"));
+    assert_eq!(
+        (who.principal.as_str(), who.namespace.as_str()),
+        ("alice", "team-a")
+    );
 }
 
 #[test]
 fn bad_requests_are_refused_with_the_right_error() {
     let c = credentials();
     let check = |h: &Vec<(String, String)>, body: &[u8], now: i64| {
-        verify(&SignedRequest { method: "POST", path: "/", query: "", headers: h, body }, &c, now).map(|c| c.principal.clone())
+        verify(
+            &SignedRequest {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: h,
+                body,
+            },
+            &c,
+            now,
+        )
+        .map(|c| c.principal.clone())
     };
-    assert_eq!(check(&headers(&[("host", "x")]), b"{}", NOW), Err(AuthError::Missing));
+    assert_eq!(
+        check(&headers(&[("host", "x")]), b"{}", NOW),
+        Err(AuthError::Missing)
+    );
     let wrong_secret = signed_headers("other", "AKIDTEST", DATE, "kms", b"{}");
-    assert!(matches!(check(&wrong_secret, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("does not match")));
+    assert!(
+        matches!(check(&wrong_secret, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("does not match"))
+    );
     let good = signed_headers("secret", "AKIDTEST", DATE, "kms", b"{}");
-    assert!(matches!(check(&good, b"{\"Limit\":1}", NOW), Err(AuthError::BadSignature(_))), "body is signed");
-    assert!(matches!(check(&good, b"{}", NOW + 16 * 60), Err(AuthError::BadSignature(m)) if m.contains("expired")));
+    assert!(
+        matches!(
+            check(&good, b"{\"Limit\":1}", NOW),
+            Err(AuthError::BadSignature(_))
+        ),
+        "body is signed"
+    );
+    assert!(
+        matches!(check(&good, b"{}", NOW + 16 * 60), Err(AuthError::BadSignature(m)) if m.contains("expired"))
+    );
     assert_eq!(check(&good, b"{}", NOW + 14 * 60), Ok("alice".into()));
     let unknown = signed_headers("secret", "AKIDNOBODY", DATE, "kms", b"{}");
-    assert_eq!(check(&unknown, b"{}", NOW), Err(AuthError::UnknownAccessKey));
+    assert_eq!(
+        check(&unknown, b"{}", NOW),
+        Err(AuthError::UnknownAccessKey)
+    );
     let s3 = signed_headers("secret", "AKIDTEST", DATE, "s3", b"{}");
-    assert!(matches!(check(&s3, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("service")));
+    assert!(
+        matches!(check(&s3, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("service"))
+    );
     let mut garbled = good.clone();
     garbled.last_mut().unwrap().1 = "AWS4-HMAC-SHA256 Credential=AKIDTEST".into();
-    assert!(matches!(check(&garbled, b"{}", NOW), Err(AuthError::Incomplete(_))));
+    assert!(matches!(
+        check(&garbled, b"{}", NOW),
+        Err(AuthError::Incomplete(_))
+    ));
 }

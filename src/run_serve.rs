@@ -1,0 +1,149 @@
+//! `kube-kms serve`: wires the embedded default together from the command line.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kube_kms::api::http::{Authentication, Endpoint};
+use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
+use kube_kms::auth::{Credential, Credentials};
+use kube_kms::crypto::{CryptoService, LocalCryptoService};
+use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
+use kube_kms::store::LocalStore;
+use rand_core::{OsRng, RngCore};
+
+use crate::cli::ServeArgs;
+
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let root = open_root_key(&args)?;
+    let crypto = LocalCryptoService::new(root, args.cache.config());
+    let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
+    let crypto: Arc<dyn CryptoService> = Arc::new(crypto);
+    let store = Arc::new(LocalStore::open(&args.data_dir)?);
+    let arn = ArnConfig {
+        partition: args.partition.clone(),
+        region: args.region.clone(),
+        account: args.account.clone(),
+    };
+    let api = Arc::new(Api::new(store, crypto, arn, system_clock()));
+
+    if let Some(dir) = &args.manifests {
+        let manifests = kube_kms::manifest::load_dir(dir).map_err(anyhow::Error::msg)?;
+        kube_kms::serve::apply_manifests(&api, &manifests)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        tracing::info!(count = manifests.len(), dir = %dir.display(), "manifests applied");
+    }
+    let auth = if args.insecure_no_auth {
+        tracing::warn!(
+            namespace = %args.namespace,
+            "--insecure-no-auth: every request is accepted WITHOUT AUTHENTICATION; never expose this endpoint"
+        );
+        Authentication::Insecure(Caller {
+            namespace: args.namespace.clone(),
+            principal: "local".into(),
+        })
+    } else {
+        Authentication::SigV4(load_credentials(&args)?)
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "kube-kms endpoint on http://{addr} (region {}, account {}); every authenticated caller may use every key until key policies arrive",
+        args.region,
+        args.account
+    );
+    let _lifecycle = kube_kms::serve::spawn_lifecycle(
+        api.clone(),
+        Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
+    );
+    let endpoint = Arc::new(Endpoint { api, auth });
+    kube_kms::api::http::serve(endpoint, listener, shutdown).await;
+    tracing::info!("endpoint stopped");
+    Ok(())
+}
+
+fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
+    if let Some(config) = args.pkcs11.config()? {
+        return Ok(Arc::new(Pkcs11RootKey::open(&config, true)?));
+    }
+    let path = args
+        .root_key
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("root.key"));
+    let create = args.root_key.is_none();
+    let (root, created) = FileRootKey::load_or_create(&path, create)?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "created a new root key: it seals every key in this store; back it up and keep it secret"
+        );
+    }
+    Ok(Arc::new(root))
+}
+
+fn load_credentials(args: &ServeArgs) -> anyhow::Result<Credentials> {
+    if let Some(path) = &args.credentials {
+        return Credentials::load(path).map_err(anyhow::Error::msg);
+    }
+    let path = args.data_dir.join("credentials.yaml");
+    if !path.exists() {
+        write_first_credentials(&path, &args.namespace)?;
+    }
+    let credentials = Credentials::load(&path).map_err(anyhow::Error::msg)?;
+    tracing::info!(file = %path.display(), "SigV4 credentials loaded");
+    Ok(credentials)
+}
+
+/// A first access key for a new data directory, printed once so the user
+/// can export it.
+fn write_first_credentials(path: &Path, namespace: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut id = [0u8; 10];
+    let mut secret = [0u8; 30];
+    OsRng.fill_bytes(&mut id);
+    OsRng.fill_bytes(&mut secret);
+    let access_key_id = format!("AKKK{}", hex::encode_upper(id));
+    let secret_access_key = zeroize::Zeroizing::new(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        secret,
+    ));
+    let credential = Credential {
+        access_key_id: access_key_id.clone(),
+        secret_access_key: secret_access_key.clone(),
+        principal: "admin".into(),
+        namespace: namespace.into(),
+    };
+    let text = format!(
+        "# SigV4 access keys for kube-kms serve. Keep this file secret.\ncredentials:\n  - accessKeyId: {}\n    secretAccessKey: \"{}\"\n    principal: {}\n    namespace: {}\n",
+        credential.access_key_id,
+        *credential.secret_access_key,
+        credential.principal,
+        credential.namespace
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    eprintln!(
+        "\nCreated {} with a first access key. To use it:\n\n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION=us-east-1\n",
+        path.display(),
+        access_key_id,
+        *secret_access_key
+    );
+    Ok(())
+}
