@@ -1,0 +1,146 @@
+"""Every operation of the endpoint through boto3, errors included.
+
+Run by tests/clients.rs against `kube-kms serve` on loopback; reads the
+endpoint from KUBE_KMS_ENDPOINT and credentials from the usual AWS_* vars.
+Exits non-zero on the first failed expectation.
+"""
+import base64
+import hashlib
+import os
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    checks += 1
+    if not condition:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+
+
+def error_of(call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"].get("Message", "")
+    check(False, f"{call.__name__} should have failed")
+
+
+# Keys
+meta = kms.create_key(Description="boto3 suite", Tags=[{"TagKey": "suite", "TagValue": "boto3"}])["KeyMetadata"]
+key = meta["KeyId"]
+arn = meta["Arn"]
+check(meta["KeyState"] == "Enabled" and meta["KeySpec"] == "SYMMETRIC_DEFAULT", "CreateKey metadata")
+check(arn == f"arn:aws:kms:us-east-1:111122223333:key/{key}", "ARN shape")
+check(kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == "boto3 suite", "DescribeKey by ARN")
+kms.update_key_description(KeyId=key, Description="renamed")
+check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
+listed = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 1}) for k in page["Keys"]]
+check(key in listed, "ListKeys with pagination")
+
+# Aliases
+kms.create_alias(AliasName="alias/boto3", TargetKeyId=key)
+check(kms.describe_key(KeyId="alias/boto3")["KeyMetadata"]["KeyId"] == key, "alias resolves")
+check(any(a["AliasName"] == "alias/boto3" for a in kms.list_aliases(KeyId=key)["Aliases"]), "ListAliases")
+second = kms.create_key()["KeyMetadata"]["KeyId"]
+kms.update_alias(AliasName="alias/boto3", TargetKeyId=second)
+check(kms.describe_key(KeyId="alias/boto3")["KeyMetadata"]["KeyId"] == second, "UpdateAlias")
+kms.update_alias(AliasName="alias/boto3", TargetKeyId=key)
+check(error_of(kms.create_alias, AliasName="alias/boto3", TargetKeyId=key)[0] == "AlreadyExistsException", "duplicate alias")
+check(error_of(kms.create_alias, AliasName="alias/aws/x", TargetKeyId=key)[0] == "InvalidAliasNameException", "reserved alias")
+
+# Symmetric crypto
+ctx = {"purpose": "test", "tenant": "a"}
+ct = kms.encrypt(KeyId="alias/boto3", Plaintext=b"hello", EncryptionContext=ctx)
+check(ct["KeyId"] == arn and ct["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT", "Encrypt response")
+pt = kms.decrypt(CiphertextBlob=ct["CiphertextBlob"], EncryptionContext=dict(reversed(list(ctx.items()))))
+check(pt["Plaintext"] == b"hello" and pt["KeyId"] == arn and len(pt["KeyMaterialId"]) == 64, "Decrypt, context in another order")
+check(error_of(kms.decrypt, CiphertextBlob=ct["CiphertextBlob"])[:2] == ("InvalidCiphertextException", 400), "wrong context")
+tampered = bytearray(ct["CiphertextBlob"])
+tampered[-1] ^= 1
+check(error_of(kms.decrypt, CiphertextBlob=bytes(tampered), EncryptionContext=ctx)[0] == "InvalidCiphertextException", "tampered")
+check(error_of(kms.decrypt, CiphertextBlob=ct["CiphertextBlob"], EncryptionContext=ctx, KeyId=second)[0] == "IncorrectKeyException", "IncorrectKey")
+re = kms.re_encrypt(CiphertextBlob=ct["CiphertextBlob"], SourceEncryptionContext=ctx, DestinationKeyId=second)
+check(kms.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == b"hello", "ReEncrypt")
+check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x" * 4097)[0] == "ValidationException", "plaintext limit")
+check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x", DryRun=True)[0] == "DryRunOperationException", "DryRun")
+
+dk = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext=ctx)
+check(len(dk["Plaintext"]) == 32, "GenerateDataKey AES_256")
+check(kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == dk["Plaintext"], "data key decrypts")
+check(len(kms.generate_data_key(KeyId=key, NumberOfBytes=64)["Plaintext"]) == 64, "NumberOfBytes")
+check(error_of(kms.generate_data_key, KeyId=key, NumberOfBytes=1025)[0] == "ValidationException", "NumberOfBytes limit")
+dkw = kms.generate_data_key_without_plaintext(KeyId=key, KeySpec="AES_128")
+check("Plaintext" not in dkw and len(kms.decrypt(CiphertextBlob=dkw["CiphertextBlob"])["Plaintext"]) == 16, "WithoutPlaintext")
+pair = kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")
+check(pair["PrivateKeyPlaintext"][:1] == b"\x30" and pair["PublicKey"][:1] == b"\x30", "data key pair DER")
+check(kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"] == pair["PrivateKeyPlaintext"], "private key decrypts")
+pairw = kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="RSA_2048")
+check("PrivateKeyPlaintext" not in pairw and pairw["KeyPairSpec"] == "RSA_2048", "pair without plaintext")
+check(len(kms.generate_random(NumberOfBytes=1024)["Plaintext"]) == 1024, "GenerateRandom")
+check(error_of(kms.generate_random, NumberOfBytes=1025)[0] == "ValidationException", "GenerateRandom limit")
+
+# Asymmetric and HMAC
+signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+check(signer["SigningAlgorithms"] == ["ECDSA_SHA_256"], "signing key metadata")
+sig = kms.sign(KeyId=signer["KeyId"], Message=b"msg", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+check(kms.verify(KeyId=signer["KeyId"], Message=b"msg", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"], "Verify")
+digest = hashlib.sha256(b"msg").digest()
+check(kms.verify(KeyId=signer["KeyId"], Message=digest, MessageType="DIGEST", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"], "Verify DIGEST")
+check(error_of(kms.verify, KeyId=signer["KeyId"], Message=b"other", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")[0] == "KMSInvalidSignatureException", "bad signature")
+check(error_of(kms.encrypt, KeyId=signer["KeyId"], Plaintext=b"x")[0] == "InvalidKeyUsageException", "wrong key usage")
+pub = kms.get_public_key(KeyId=signer["KeyId"])
+check(pub["KeySpec"] == "ECC_NIST_P256" and pub["KeyUsage"] == "SIGN_VERIFY" and pub["PublicKey"][:1] == b"\x30", "GetPublicKey")
+rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+rct = kms.encrypt(KeyId=rsa, Plaintext=b"rsa secret", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+check(kms.decrypt(KeyId=rsa, CiphertextBlob=rct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"rsa secret", "RSA OAEP")
+check(error_of(kms.encrypt, KeyId=rsa, Plaintext=b"x" * 191, EncryptionAlgorithm="RSAES_OAEP_SHA_256")[0] == "ValidationException", "RSA limit")
+mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+mac = kms.generate_mac(KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+check(kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"], "VerifyMac")
+check(error_of(kms.verify_mac, KeyId=mac_key, Message=b"n", Mac=mac, MacAlgorithm="HMAC_SHA_256")[0] == "KMSInvalidMacException", "bad MAC")
+check(error_of(kms.generate_mac, KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_512")[0] == "InvalidKeyUsageException", "MAC algorithm")
+
+# Rotation
+kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+status = kms.get_key_rotation_status(KeyId=key)
+check(status["KeyRotationEnabled"] and status["RotationPeriodInDays"] == 90 and "NextRotationDate" in status, "rotation status")
+kms.rotate_key_on_demand(KeyId=key)
+rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+check(len(rotations) == 1 and rotations[0]["RotationType"] == "ON_DEMAND", "ListKeyRotations")
+check(kms.decrypt(CiphertextBlob=ct["CiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == b"hello", "old ciphertext after rotation")
+kms.disable_key_rotation(KeyId=key)
+check(not kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"], "DisableKeyRotation")
+check(error_of(kms.enable_key_rotation, KeyId=key, RotationPeriodInDays=2561)[0] == "ValidationException", "period range")
+
+# Tags
+kms.tag_resource(KeyId=key, Tags=[{"TagKey": "env", "TagValue": "test"}])
+kms.untag_resource(KeyId=key, TagKeys=["suite"])
+check(kms.list_resource_tags(KeyId=key)["Tags"] == [{"TagKey": "env", "TagValue": "test"}], "tags")
+
+# States
+kms.disable_key(KeyId=key)
+code, status_code, message = error_of(kms.encrypt, KeyId=key, Plaintext=b"x")
+check((code, status_code, message) == ("DisabledException", 400, f"{arn} is disabled."), "disabled")
+kms.enable_key(KeyId=key)
+deletion = kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+check(deletion["KeyState"] == "PendingDeletion" and deletion["PendingWindowInDays"] == 7, "ScheduleKeyDeletion")
+check(error_of(kms.decrypt, CiphertextBlob=ct["CiphertextBlob"], EncryptionContext=ctx)[0] == "KMSInvalidStateException", "pending deletion")
+check(error_of(kms.schedule_key_deletion, KeyId=key, PendingWindowInDays=31)[0] == "ValidationException", "window range")
+kms.cancel_key_deletion(KeyId=key)
+check(kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled", "CancelKeyDeletion -> Disabled")
+kms.delete_alias(AliasName="alias/boto3")
+check(error_of(kms.describe_key, KeyId="alias/boto3")[0] == "NotFoundException", "DeleteAlias")
+check(error_of(kms.describe_key, KeyId="00000000-0000-4000-8000-000000000000")[0] == "NotFoundException", "not found")
+
+# Manifest fixture (deterministic key)
+fixture = kms.encrypt(KeyId="alias/fixture", Plaintext=b"fixed")
+check(fixture["KeyId"].endswith("1234abcd-12ab-34cd-56ef-1234567890ab"), "manifest key id pinned")
+
+print(f"boto3 suite: {checks} checks passed")

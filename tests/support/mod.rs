@@ -1,0 +1,159 @@
+//! Shared by the end-to-end tests: a `kube-kms serve` process on loopback
+//! with known credentials and fixture manifests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "AKIDKUBEKMSTEST";
+pub const SECRET_KEY: &str = "kube-kms-test-secret/0123456789abcdef";
+
+pub const FIXTURES: &str = "apiVersion: kubekms.io/v1alpha1
+kind: KmsKey
+metadata: {name: fixture}
+spec:
+  description: deterministic test key
+  keyId: 1234abcd-12ab-34cd-56ef-1234567890ab
+  testMaterial: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+---
+apiVersion: kubekms.io/v1alpha1
+kind: KmsAlias
+metadata: {name: fixture}
+spec: {aliasName: alias/fixture, targetKeyRef: {name: fixture}}
+";
+
+pub struct Server {
+    pub child: Child,
+    pub endpoint: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server on a free loopback port in a new data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir)
+    }
+
+    /// Starts (or restarts) a server on the data directory `dir`.
+    pub fn start_in(dir: tempfile::TempDir) -> Server {
+        let credentials = dir.path().join("test-credentials.yaml");
+        std::fs::write(
+            &credentials,
+            format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: tester\n    namespace: default\n"),
+        )
+        .unwrap();
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(manifests.join("fixtures.yaml"), FIXTURES).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .args([
+                "--log",
+                "info",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .arg("--credentials")
+            .arg(&credentials)
+            .arg("--manifests")
+            .arg(&manifests)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kube-kms serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(rest) = line.split("kube-kms endpoint on ").nth(1) {
+                        let url = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = tx.send(url);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("KUBE_KMS_TEST_SERVER_LOG").is_some() {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed its address");
+        Server {
+            child,
+            endpoint,
+            dir,
+        }
+    }
+
+    /// Environment for AWS clients pointed at this server.
+    pub fn client_env(&self, cmd: &mut Command) {
+        cmd.env("KUBE_KMS_ENDPOINT", &self.endpoint)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    }
+}
+
+/// The Python with the test clients installed (scripts/test makes a venv
+/// and sets KUBE_KMS_PYTHON; otherwise the repository's .venv, then python3).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBE_KMS_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
+/// Runs a script of `tests/python` against `server`; panics with its output
+/// if it fails.
+pub fn run_python(server: &Server, script: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let mut cmd = Command::new(python());
+    cmd.arg(&path);
+    server.client_env(&mut cmd);
+    run(cmd, script)
+}
+
+pub fn run(mut cmd: Command, what: &str) -> String {
+    let started = Instant::now();
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "{what} failed ({:?}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    eprintln!("{what}: ok in {:?}: {}", started.elapsed(), stdout.trim());
+    stdout.into_owned()
+}
