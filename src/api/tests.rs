@@ -99,7 +99,7 @@ fn arn(id: &str) -> String {
 #[tokio::test]
 async fn create_describe_and_list_with_pagination() {
     let h = harness();
-    let mut ids = vec![
+    let mut ids = [
         h.key(json!({})).await,
         h.key(json!({})).await,
         h.key(json!({})).await,
