@@ -1,0 +1,175 @@
+//! The AWS SDK for Rust (`aws-sdk-kms`) against `kube-kms serve`.
+
+mod support;
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{
+    DataKeySpec, KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec,
+};
+use support::{ACCESS_KEY, SECRET_KEY, Server};
+
+fn client(server: &Server, secret: &str) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&server.endpoint)
+        .credentials_provider(Credentials::new(ACCESS_KEY, secret, None, None, "test"))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn sdk_for_rust_round_trips_and_errors() {
+    let server = Server::start();
+    let kms = client(&server, SECRET_KEY);
+
+    let key = kms
+        .create_key()
+        .description("rust sdk")
+        .send()
+        .await
+        .unwrap();
+    let key = key.key_metadata().unwrap();
+    let key_id = key.key_id().to_owned();
+    assert_eq!(key.key_spec(), Some(&KeySpec::SymmetricDefault));
+    kms.create_alias()
+        .alias_name("alias/rust")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+
+    let encrypted = kms
+        .encrypt()
+        .key_id("alias/rust")
+        .plaintext(Blob::new(b"from rust".to_vec()))
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    let blob = encrypted.ciphertext_blob().unwrap().clone();
+    let decrypted = kms
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decrypted.plaintext().unwrap().as_ref(), b"from rust");
+    assert_eq!(decrypted.key_id(), Some(key.arn().unwrap()));
+
+    let err = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_ciphertext_exception(), "{err:?}");
+
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&key_id)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(data_key.plaintext().unwrap().as_ref().len(), 32);
+
+    let signer = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP384)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let signature = kms
+        .sign()
+        .key_id(&signer)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+        .send()
+        .await
+        .unwrap();
+    let verify = kms
+        .verify()
+        .key_id(&signer)
+        .message(Blob::new(b"m".to_vec()))
+        .signature(signature.signature().unwrap().clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+        .send()
+        .await
+        .unwrap();
+    assert!(verify.signature_valid());
+    let bad = kms
+        .verify()
+        .key_id(&signer)
+        .message(Blob::new(b"other".to_vec()))
+        .signature(signature.signature().unwrap().clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad.is_kms_invalid_signature_exception(), "{bad:?}");
+
+    let mac_key = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let mac = kms
+        .generate_mac()
+        .key_id(&mac_key)
+        .message(Blob::new(b"m".to_vec()))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mac.mac().unwrap().as_ref().len(), 32);
+
+    kms.disable_key().key_id(&key_id).send().await.unwrap();
+    let disabled = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(disabled.is_disabled_exception(), "{disabled:?}");
+    let scheduled = kms
+        .schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scheduled.pending_window_in_days(), Some(7));
+    assert!(scheduled.deletion_date().is_some());
+
+    let missing = kms
+        .describe_key()
+        .key_id("alias/none")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(missing.is_not_found_exception(), "{missing:?}");
+
+    let wrong = client(&server, "not-the-secret");
+    let denied = wrong.list_keys().send().await.unwrap_err();
+    let raw = format!("{denied:?}");
+    assert!(raw.contains("InvalidSignatureException"), "{raw}");
+}
