@@ -27,7 +27,7 @@ spec: {aliasName: alias/fixture, targetKeyRef: {name: fixture}}
 pub struct Server {
     pub child: Child,
     pub endpoint: String,
-    pub dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -96,8 +96,16 @@ impl Server {
         Server {
             child,
             endpoint,
-            dir,
+            dir: Some(dir),
         }
+    }
+
+    /// SIGKILLs the server (no chance to flush anything) and hands back its
+    /// data directory for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+        self.dir.take().expect("data directory")
     }
 
     /// Environment for AWS clients pointed at this server.
