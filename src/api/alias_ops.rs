@@ -109,14 +109,14 @@ impl Api {
         validate_alias_name(&name)?;
         let mut alias = self.existing_alias(caller, &name).await?;
         let key = self.alias_target(caller, input.target_key_id).await?;
-        if let Some(old) = self.store.get_key(alias.key_id).await? {
-            if old.spec != key.spec || old.usage != key.usage {
-                return Err(ApiError::Validation(format!(
-                    "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
-                    self.arn.key_arn(old.key_id),
-                    self.arn.key_arn(key.key_id)
-                )));
-            }
+        if let Some(old) = self.store.get_key(alias.key_id).await?
+            && (old.spec != key.spec || old.usage != key.usage)
+        {
+            return Err(ApiError::Validation(format!(
+                "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
+                self.arn.key_arn(old.key_id),
+                self.arn.key_arn(key.key_id)
+            )));
         }
         alias.key_id = key.key_id;
         alias.updated = self.now();

@@ -126,10 +126,10 @@ fn read_key(path: &Path) -> Result<SymmetricKey, CryptoError> {
             ),
         ));
     }
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "root key file is readable by group or others; it should be mode 0600");
-        }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "root key file is readable by group or others; it should be mode 0600");
     }
     SymmetricKey::new(&bytes).ok_or_else(|| io_error(path, "invalid key"))
 }

@@ -78,10 +78,10 @@ impl LocalStore {
         };
         for entry in range {
             let (k, v) = entry.map_err(backend)?;
-            if let Some(p) = prefix {
-                if !k.value().starts_with(p) {
-                    break;
-                }
+            if let Some(p) = prefix
+                && !k.value().starts_with(p)
+            {
+                break;
             }
             out.push(decode(v.value())?);
         }

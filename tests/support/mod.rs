@@ -78,12 +78,10 @@ impl Server {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(rest) = line.split("kube-kms endpoint on ").nth(1) {
-                        let url = rest.split_whitespace().next().unwrap_or("").to_owned();
-                        let _ = tx.send(url);
-                        sent = true;
-                    }
+                if !sent && let Some(rest) = line.split("kube-kms endpoint on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(url);
+                    sent = true;
                 }
                 if std::env::var_os("KUBE_KMS_TEST_SERVER_LOG").is_some() {
                     eprintln!("server: {line}");
