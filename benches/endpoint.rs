@@ -1,0 +1,236 @@
+//! Endpoint load benchmark: signed 4 KiB Encrypt requests over keep-alive
+//! connections against `kube-kms serve`, and the same bytes against a bare
+//! HTTP server (warp returning a fixed reply) in the same run, as the floor.
+//!
+//! Run: `cargo bench --bench endpoint`. Knobs: KUBE_KMS_BENCH_SECONDS
+//! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64).
+//! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kube_kms::auth::sigv4;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ACCESS_KEY: &str = "AKIDBENCH";
+const SECRET_KEY: &str = "bench-secret";
+
+fn amz_date() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A complete signed HTTP/1.1 request for `operation` with `body`.
+fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
+    let date = amz_date();
+    let host = addr.to_string();
+    let target = format!("TrentService.{operation}");
+    let headers: Vec<(String, String)> = vec![
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("host".into(), host.clone()),
+        ("x-amz-date".into(), date.clone()),
+        ("x-amz-target".into(), target.clone()),
+    ];
+    let request = sigv4::SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };
+    let signed = ["content-type", "host", "x-amz-date", "x-amz-target"];
+    let signature = sigv4::signature(&request, &signed, &date, "us-east-1", "kms", SECRET_KEY);
+    format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-date: {date}\r\nx-amz-target: {target}\r\n\
+         authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}/us-east-1/kms/aws4_request, SignedHeaders={}, Signature={signature}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        &date[..8],
+        signed.join(";"),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends one request on `stream` and reads the whole response; returns the status.
+async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
+    stream.write_all(request).await?;
+    buffer.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            while buffer.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            return Ok((status, buffer[end + 4..end + 4 + length].to_vec()));
+        }
+    }
+}
+
+struct Result_ {
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(addr: SocketAddr, request: Arc<Vec<u8>>, connections: usize, duration: Duration) -> Result_ {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (request, stop) = (request.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                let mut buffer = Vec::new();
+                let Ok(mut stream) = TcpStream::connect(addr).await else { return (latencies, 1) };
+                let _ = stream.set_nodelay(true);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match exchange(&mut stream, &request, &mut buffer).await {
+                        Ok((200, _)) => latencies.push(t.elapsed()),
+                        Ok(_) => errors += 1,
+                        Err(_) => return (latencies, errors + 1),
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort();
+    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    Result_ { requests: all.len(), errors, seconds, p50: pick(0.50), p99: pick(0.99) }
+}
+
+fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start server");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    (child, line.trim().parse().expect("server printed its address"))
+}
+
+/// The floor: warp answering every POST with a fixed Encrypt-sized reply.
+fn run_bare_server() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let reply = format!(
+            "{{\"CiphertextBlob\":\"{}\",\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000\",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}}",
+            base64::engine::general_purpose::STANDARD.encode(vec![0u8; 4145])
+        );
+        use warp::Filter;
+        let route = warp::post().and(warp::body::bytes()).map(move |_: bytes::Bytes| {
+            warp::reply::with_header(reply.clone(), "content-type", "application/x-amz-json-1.1")
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        warp::serve(route).incoming(listener).run().await;
+    });
+}
+
+fn main() {
+    if std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() == Ok("bare") {
+        return run_bare_server();
+    }
+    let seconds: u64 = std::env::var("KUBE_KMS_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections: usize = std::env::var("KUBE_KMS_BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.yaml");
+    std::fs::write(&credentials, format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: bench\n")).unwrap();
+
+    // kube-kms serve prints its address on stderr; a tiny wrapper is simpler:
+    // start it on a fixed free port found here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut kms = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .args(["--log", "warn", "serve", "--listen", &listen, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--credentials")
+        .arg(&credentials)
+        .spawn()
+        .expect("start kube-kms serve");
+    let kms_addr: SocketAddr = listen.parse().unwrap();
+    let self_exe = std::env::current_exe().unwrap();
+    let (mut bare, bare_addr) = spawn_server(&[self_exe.to_str().unwrap()], &[("KUBE_KMS_BENCH_ROLE", "bare")]);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let key_id = loop {
+            let create = signed_request(kms_addr, "CreateKey", "{}");
+            if let Ok(mut s) = TcpStream::connect(kms_addr).await {
+                let (status, body) = exchange(&mut s, &create, &mut Vec::new()).await.unwrap();
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                break v["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "kube-kms serve did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let plaintext = base64::engine::general_purpose::STANDARD.encode(vec![0x42u8; 4096]);
+        let body = format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
+        let kms_request = Arc::new(signed_request(kms_addr, "Encrypt", &body));
+        let bare_request = Arc::new(signed_request(bare_addr, "Encrypt", &body));
+
+        let warmup = Duration::from_secs(1);
+        load(bare_addr, bare_request.clone(), connections, warmup).await;
+        load(kms_addr, kms_request.clone(), connections, warmup).await;
+        let floor = load(bare_addr, bare_request, connections, Duration::from_secs(seconds)).await;
+        let ours = load(kms_addr, kms_request, connections, Duration::from_secs(seconds)).await;
+        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator on the same 2 cores");
+        for (name, r) in [("bare HTTP server (floor)", &floor), ("kube-kms serve", &ours)] {
+            println!(
+                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {}",
+                r.requests as f64 / r.seconds,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.errors
+            );
+        }
+        let ratio = (ours.requests as f64 / ours.seconds) / (floor.requests as f64 / floor.seconds) * 100.0;
+        println!("kube-kms throughput = {ratio:.1} % of the floor (target ≥ 75 %); p99 {:.2} ms (target ≤ 2 ms)", ours.p99.as_secs_f64() * 1e3);
+        assert_eq!(ours.errors, 0, "kube-kms answered with errors");
+    });
+    let _ = kms.kill();
+    let _ = bare.kill();
+}
