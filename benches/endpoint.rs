@@ -21,7 +21,10 @@ const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret";
 
 fn amz_date() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil from days (Howard Hinnant).
     let z = days + 719_468;
@@ -33,7 +36,12 @@ fn amz_date() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// A complete signed HTTP/1.1 request for `operation` with `body`.
@@ -47,7 +55,13 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
         ("x-amz-date".into(), date.clone()),
         ("x-amz-target".into(), target.clone()),
     ];
-    let request = sigv4::SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };
+    let request = sigv4::SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
     let signed = ["content-type", "host", "x-amz-date", "x-amz-target"];
     let signature = sigv4::signature(&request, &signed, &date, "us-east-1", "kms", SECRET_KEY);
     format!(
@@ -62,7 +76,11 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
 }
 
 /// Sends one request on `stream` and reads the whole response; returns the status.
-async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<(u16, Vec<u8>)> {
     stream.write_all(request).await?;
     buffer.clear();
     let mut chunk = [0u8; 16 * 1024];
@@ -77,7 +95,10 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) 
             let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
             let length: usize = head
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buffer.len() < end + 4 + length {
                 let n = stream.read(&mut chunk).await?;
@@ -99,7 +120,12 @@ struct Result_ {
     p99: Duration,
 }
 
-async fn load(addr: SocketAddr, request: Arc<Vec<u8>>, connections: usize, duration: Duration) -> Result_ {
+async fn load(
+    addr: SocketAddr,
+    request: Arc<Vec<u8>>,
+    connections: usize,
+    duration: Duration,
+) -> Result_ {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
@@ -109,7 +135,9 @@ async fn load(addr: SocketAddr, request: Arc<Vec<u8>>, connections: usize, durat
                 let mut latencies = Vec::new();
                 let mut errors = 0;
                 let mut buffer = Vec::new();
-                let Ok(mut stream) = TcpStream::connect(addr).await else { return (latencies, 1) };
+                let Ok(mut stream) = TcpStream::connect(addr).await else {
+                    return (latencies, 1);
+                };
                 let _ = stream.set_nodelay(true);
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
@@ -134,20 +162,39 @@ async fn load(addr: SocketAddr, request: Arc<Vec<u8>>, connections: usize, durat
     }
     let seconds = started.elapsed().as_secs_f64();
     all.sort();
-    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Result_ { requests: all.len(), errors, seconds, p50: pick(0.50), p99: pick(0.99) }
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Result_ {
+        requests: all.len(),
+        errors,
+        seconds,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
 }
 
 fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(&args[1..])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start server");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    (child, line.trim().parse().expect("server printed its address"))
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (
+        child,
+        line.trim().parse().expect("server printed its address"),
+    )
 }
 
 /// The floor: warp answering every POST with a fixed Encrypt-sized reply.
@@ -172,15 +219,25 @@ fn main() {
     if std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() == Ok("bare") {
         return run_bare_server();
     }
-    let seconds: u64 = std::env::var("KUBE_KMS_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let connections: usize = std::env::var("KUBE_KMS_BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let seconds: u64 = std::env::var("KUBE_KMS_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let connections: usize = std::env::var("KUBE_KMS_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("credentials.yaml");
     std::fs::write(&credentials, format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: bench\n")).unwrap();
 
     // kube-kms serve prints its address on stderr; a tiny wrapper is simpler:
     // start it on a fixed free port found here.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let mut kms = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
         .args(["--log", "warn", "serve", "--listen", &listen, "--data-dir"])
@@ -191,9 +248,15 @@ fn main() {
         .expect("start kube-kms serve");
     let kms_addr: SocketAddr = listen.parse().unwrap();
     let self_exe = std::env::current_exe().unwrap();
-    let (mut bare, bare_addr) = spawn_server(&[self_exe.to_str().unwrap()], &[("KUBE_KMS_BENCH_ROLE", "bare")]);
+    let (mut bare, bare_addr) = spawn_server(
+        &[self_exe.to_str().unwrap()],
+        &[("KUBE_KMS_BENCH_ROLE", "bare")],
+    );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         let key_id = loop {

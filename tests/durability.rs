@@ -94,7 +94,18 @@ async fn acknowledged_writes_survive_sigkill() {
     let workers: Vec<_> = (0..8)
         .map(|w| tokio::spawn(writer(kms.clone(), w, acked.clone())))
         .collect();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Kill mid-load, once every kind of write has been acknowledged a few times.
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let a = acked.lock().unwrap();
+        let enough = a.keys.len() >= 16 && a.scheduled.len() >= 2 && a.rotations.len() >= 2;
+        if (enough && started.elapsed() >= Duration::from_secs(1))
+            || started.elapsed() >= Duration::from_secs(30)
+        {
+            break;
+        }
+    }
     let dir = server.kill();
     for w in workers {
         w.await.unwrap();

@@ -1,8 +1,11 @@
-//! The embedded default's store: redb in a data directory. Every write is
-//! one transaction committed with fsync before the call returns.
+//! The embedded default's store: redb in a data directory, with an in-memory
+//! index in front. Every write is one transaction committed with fsync before
+//! the call returns; reads come from the index, so the request path does no
+//! I/O (the counterpart of the watch caches the cluster store reads).
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
@@ -15,9 +18,21 @@ const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// `namespace` NUL `alias name` → JSON `AliasRecord`.
 const ALIASES: TableDefinition<&str, &[u8]> = TableDefinition::new("aliases");
 
+/// What is committed, in memory. Changed only after a commit succeeds,
+/// while holding the writer lock, so it never runs ahead of the disk.
+#[derive(Default)]
+struct Index {
+    keys: BTreeMap<KeyId, KeyRecord>,
+    aliases: BTreeMap<(String, String), AliasRecord>,
+}
+
 #[derive(Clone)]
 pub struct LocalStore {
     db: Arc<Database>,
+    index: Arc<RwLock<Index>>,
+    // One writer at a time: checks against the index and the commit that
+    // follows them are atomic.
+    writer: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -42,8 +57,17 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(backend)
 }
 
+/// One change, applied to redb and then to the index.
+enum Write {
+    PutKey(KeyRecord),
+    /// A key and the aliases pointing at it.
+    DeleteKey(KeyId, Vec<(String, String)>),
+    PutAlias(AliasRecord),
+    DeleteAlias(String, String),
+}
+
 impl LocalStore {
-    /// Opens (or creates) `dir/kube-kms.redb`.
+    /// Opens (or creates) `dir/kube-kms.redb` and loads its index.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
         let db = Database::create(dir.join("kube-kms.redb")).map_err(backend)?;
@@ -51,133 +75,172 @@ impl LocalStore {
         txn.open_table(KEYS).map_err(backend)?;
         txn.open_table(ALIASES).map_err(backend)?;
         txn.commit().map_err(backend)?;
-        Ok(LocalStore { db: Arc::new(db) })
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|e| backend(format!("store task failed: {e}")))?
-    }
-
-    fn scan<T: serde::de::DeserializeOwned>(
-        db: &Database,
-        table: TableDefinition<&str, &[u8]>,
-        prefix: Option<&str>,
-    ) -> Result<Vec<T>, StoreError> {
+        let mut index = Index::default();
         let txn = db.begin_read().map_err(backend)?;
-        let table = txn.open_table(table).map_err(backend)?;
-        let mut out = Vec::new();
-        let range = match prefix {
-            Some(p) => table.range(p..).map_err(backend)?,
-            None => table.iter().map_err(backend)?,
-        };
-        for entry in range {
-            let (k, v) = entry.map_err(backend)?;
-            if let Some(p) = prefix
-                && !k.value().starts_with(p)
-            {
-                break;
-            }
-            out.push(decode(v.value())?);
+        for entry in txn
+            .open_table(KEYS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let key: KeyRecord = decode(entry.map_err(backend)?.1.value())?;
+            index.keys.insert(key.key_id, key);
         }
-        Ok(out)
+        for entry in txn
+            .open_table(ALIASES)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let alias: AliasRecord = decode(entry.map_err(backend)?.1.value())?;
+            index
+                .aliases
+                .insert((alias.namespace.clone(), alias.name.clone()), alias);
+        }
+        Ok(LocalStore {
+            db: Arc::new(db),
+            index: Arc::new(RwLock::new(index)),
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a write on the blocking pool under the writer lock: `decide`
+    /// sees the committed index and returns the changes to make; they are
+    /// committed (fsync) and only then applied to the index.
+    async fn write<T: Send + 'static>(
+        &self,
+        decide: impl FnOnce(&Index) -> Result<(Vec<Write>, T), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _writer = store.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let (writes, out) = decide(&store.read())?;
+            let txn = store.db.begin_write().map_err(backend)?;
+            {
+                let mut keys = txn.open_table(KEYS).map_err(backend)?;
+                let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
+                for w in &writes {
+                    match w {
+                        Write::PutKey(k) => {
+                            keys.insert(k.key_id.to_string().as_str(), encode(k)?.as_slice())
+                                .map_err(backend)?;
+                        }
+                        Write::DeleteKey(id, doomed) => {
+                            keys.remove(id.to_string().as_str()).map_err(backend)?;
+                            for (ns, name) in doomed {
+                                aliases
+                                    .remove(alias_key(ns, name).as_str())
+                                    .map_err(backend)?;
+                            }
+                        }
+                        Write::PutAlias(a) => {
+                            aliases
+                                .insert(
+                                    alias_key(&a.namespace, &a.name).as_str(),
+                                    encode(a)?.as_slice(),
+                                )
+                                .map_err(backend)?;
+                        }
+                        Write::DeleteAlias(ns, name) => {
+                            aliases
+                                .remove(alias_key(ns, name).as_str())
+                                .map_err(backend)?;
+                        }
+                    }
+                }
+            }
+            txn.commit().map_err(backend)?;
+            let mut index = store.index.write().unwrap_or_else(|e| e.into_inner());
+            for w in writes {
+                match w {
+                    Write::PutKey(k) => {
+                        index.keys.insert(k.key_id, k);
+                    }
+                    Write::DeleteKey(id, doomed) => {
+                        index.keys.remove(&id);
+                        for d in doomed {
+                            index.aliases.remove(&d);
+                        }
+                    }
+                    Write::PutAlias(a) => {
+                        index
+                            .aliases
+                            .insert((a.namespace.clone(), a.name.clone()), a);
+                    }
+                    Write::DeleteAlias(ns, name) => {
+                        index.aliases.remove(&(ns, name));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| backend(format!("store task failed: {e}")))?
     }
 }
 
 #[async_trait::async_trait]
 impl KeyStore for LocalStore {
-    async fn create_key(&self, mut key: KeyRecord) -> Result<KeyRecord, StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut table = txn.open_table(KEYS).map_err(backend)?;
-                let id = key.key_id.to_string();
-                if table.get(id.as_str()).map_err(backend)?.is_some() {
-                    return Err(StoreError::AlreadyExists(format!("key {id}")));
-                }
-                key.revision = 1;
-                table
-                    .insert(id.as_str(), encode(&key)?.as_slice())
-                    .map_err(backend)?;
+    async fn create_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        self.write(move |index| {
+            if index.keys.contains_key(&key.key_id) {
+                return Err(StoreError::AlreadyExists(format!("key {}", key.key_id)));
             }
-            txn.commit().map_err(backend)?;
-            Ok(key)
+            let key = KeyRecord { revision: 1, ..key };
+            Ok((vec![Write::PutKey(key.clone())], key))
         })
         .await
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(KEYS).map_err(backend)?;
-            let found = table.get(id.to_string().as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        Ok(self.read().keys.get(&id).cloned())
     }
 
     async fn list_keys(&self, namespace: &str) -> Result<Vec<KeyRecord>, StoreError> {
-        let namespace = namespace.to_owned();
-        let keys = self.all_keys().await?;
-        Ok(keys
-            .into_iter()
+        Ok(self
+            .read()
+            .keys
+            .values()
             .filter(|k| k.namespace == namespace)
+            .cloned()
             .collect())
     }
 
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.run(|db| Self::scan(db, KEYS, None)).await
+        Ok(self.read().keys.values().cloned().collect())
     }
 
-    async fn update_key(&self, mut key: KeyRecord) -> Result<KeyRecord, StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut table = txn.open_table(KEYS).map_err(backend)?;
-                let id = key.key_id.to_string();
-                let stored: KeyRecord = match table.get(id.as_str()).map_err(backend)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound(format!("key {id}"))),
-                };
-                if stored.revision != key.revision {
-                    return Err(StoreError::Conflict(format!("key {id}")));
-                }
-                key.revision += 1;
-                table
-                    .insert(id.as_str(), encode(&key)?.as_slice())
-                    .map_err(backend)?;
+    async fn update_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        self.write(move |index| {
+            let stored = index
+                .keys
+                .get(&key.key_id)
+                .ok_or_else(|| StoreError::NotFound(format!("key {}", key.key_id)))?;
+            if stored.revision != key.revision {
+                return Err(StoreError::Conflict(format!("key {}", key.key_id)));
             }
-            txn.commit().map_err(backend)?;
-            Ok(key)
+            let key = KeyRecord {
+                revision: key.revision + 1,
+                ..key
+            };
+            Ok((vec![Write::PutKey(key.clone())], key))
         })
         .await
     }
 
     async fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut keys = txn.open_table(KEYS).map_err(backend)?;
-                keys.remove(id.to_string().as_str()).map_err(backend)?;
-                let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
-                let mut doomed = Vec::new();
-                for entry in aliases.iter().map_err(backend)? {
-                    let (k, v) = entry.map_err(backend)?;
-                    let alias: AliasRecord = decode(v.value())?;
-                    if alias.key_id == id {
-                        doomed.push(k.value().to_owned());
-                    }
-                }
-                for k in doomed {
-                    aliases.remove(k.as_str()).map_err(backend)?;
-                }
-            }
-            txn.commit().map_err(backend)
+        self.write(move |index| {
+            let doomed = index
+                .aliases
+                .iter()
+                .filter(|(_, a)| a.key_id == id)
+                .map(|(k, _)| k.clone())
+                .collect();
+            Ok((vec![Write::DeleteKey(id, doomed)], ()))
         })
         .await
     }
@@ -187,70 +250,59 @@ impl KeyStore for LocalStore {
         namespace: &str,
         name: &str,
     ) -> Result<Option<AliasRecord>, StoreError> {
-        let key = alias_key(namespace, name);
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(ALIASES).map_err(backend)?;
-            let found = table.get(key.as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        Ok(self
+            .read()
+            .aliases
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned())
     }
 
     async fn list_aliases(&self, namespace: &str) -> Result<Vec<AliasRecord>, StoreError> {
-        let prefix = alias_key(namespace, "");
-        self.run(move |db| Self::scan(db, ALIASES, Some(&prefix)))
-            .await
+        Ok(self
+            .read()
+            .aliases
+            .values()
+            .filter(|a| a.namespace == namespace)
+            .cloned()
+            .collect())
     }
 
     async fn create_alias(&self, alias: AliasRecord) -> Result<(), StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.write(move |index| {
+            if index
+                .aliases
+                .contains_key(&(alias.namespace.clone(), alias.name.clone()))
             {
-                let mut table = txn.open_table(ALIASES).map_err(backend)?;
-                let key = alias_key(&alias.namespace, &alias.name);
-                if table.get(key.as_str()).map_err(backend)?.is_some() {
-                    return Err(StoreError::AlreadyExists(alias.name.clone()));
-                }
-                table
-                    .insert(key.as_str(), encode(&alias)?.as_slice())
-                    .map_err(backend)?;
+                return Err(StoreError::AlreadyExists(alias.name.clone()));
             }
-            txn.commit().map_err(backend)
+            Ok((vec![Write::PutAlias(alias)], ()))
         })
         .await
     }
 
     async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.write(move |index| {
+            if !index
+                .aliases
+                .contains_key(&(alias.namespace.clone(), alias.name.clone()))
             {
-                let mut table = txn.open_table(ALIASES).map_err(backend)?;
-                let key = alias_key(&alias.namespace, &alias.name);
-                if table.get(key.as_str()).map_err(backend)?.is_none() {
-                    return Err(StoreError::NotFound(alias.name.clone()));
-                }
-                table
-                    .insert(key.as_str(), encode(&alias)?.as_slice())
-                    .map_err(backend)?;
+                return Err(StoreError::NotFound(alias.name.clone()));
             }
-            txn.commit().map_err(backend)
+            Ok((vec![Write::PutAlias(alias)], ()))
         })
         .await
     }
 
     async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
-        let key = alias_key(namespace, name);
-        let name = name.to_owned();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        self.write(move |index| {
+            if !index
+                .aliases
+                .contains_key(&(namespace.clone(), name.clone()))
             {
-                let mut table = txn.open_table(ALIASES).map_err(backend)?;
-                if table.remove(key.as_str()).map_err(backend)?.is_none() {
-                    return Err(StoreError::NotFound(name));
-                }
+                return Err(StoreError::NotFound(name));
             }
-            txn.commit().map_err(backend)
+            Ok((vec![Write::DeleteAlias(namespace, name)], ()))
         })
         .await
     }
