@@ -295,5 +295,7 @@ fn main() {
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
     });
     let _ = kms.kill();
+    let _ = kms.wait();
     let _ = bare.kill();
+    let _ = bare.wait();
 }
