@@ -62,6 +62,12 @@ pub struct ServeArgs {
     pub root_key: Option<PathBuf>,
     #[command(flatten)]
     pub pkcs11: Pkcs11Args,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "KUBE_KMS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "KUBE_KMS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created
     /// with one random access key on first start).
     #[arg(long, env = "KUBE_KMS_CREDENTIALS")]

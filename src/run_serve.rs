@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kube_kms::api::http::{Authentication, Endpoint};
+use kube_kms::api::http::{Authentication, Endpoint, TlsFiles};
 use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
@@ -53,12 +53,23 @@ pub async fn run(
     } else {
         Authentication::SigV4(load_credentials(&args)?)
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            kube_kms::api::http::tls_config(&TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        "kube-kms endpoint on http://{addr} (region {}, account {}); every authenticated caller may use every key until key policies arrive",
+        "kube-kms endpoint on {}://{addr} (region {}, account {}); every authenticated caller may use every key until key policies arrive",
+        if tls.is_some() { "https" } else { "http" },
         args.region,
         args.account
     );
@@ -67,7 +78,10 @@ pub async fn run(
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
     let endpoint = Arc::new(Endpoint { api, auth });
-    kube_kms::api::http::serve(endpoint, listener, shutdown).await;
+    match tls {
+        Some(config) => kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await,
+        None => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
+    }
     tracing::info!("endpoint stopped");
     Ok(())
 }

@@ -46,6 +46,11 @@ impl Server {
 
     /// Starts (or restarts) a server on the data directory `dir`.
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts a server on `dir` with extra `serve` flags.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[std::ffi::OsString]) -> Server {
         let credentials = dir.path().join("test-credentials.yaml");
         std::fs::write(
             &credentials,
@@ -69,6 +74,7 @@ impl Server {
             .arg(&credentials)
             .arg("--manifests")
             .arg(&manifests)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
