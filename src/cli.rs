@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the AWS-KMS-compatible endpoint without a cluster: in-process
     /// crypto service, local store in a data directory.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the crypto service ("the HSM") on a unix socket.
     Crypto(CryptoArgs),
     /// Create root key versions.

@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => run_serve::run(args, shutdown_signal()).await,
+        Command::Serve(args) => run_serve::run(*args, shutdown_signal()).await,
         Command::Crypto(args) => {
             let root = args.root.open()?;
             let service = LocalCryptoService::new(root, args.cache.config());
