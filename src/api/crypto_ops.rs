@@ -11,6 +11,7 @@ use super::resolve::Accepts;
 use super::wire::{
     Blob, b64, check_grant_tokens, check_length, decode, key_material_id, parse_enum, required,
 };
+use super::wire::{KeyInput, check_range};
 use super::{Api, ApiError, Caller};
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
 use crate::crypto::{
@@ -155,13 +156,6 @@ struct SignInput {
     signature: Option<Blob>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyInput {
-    key_id: Option<String>,
-    grant_tokens: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -390,15 +384,10 @@ impl Api {
                     "Please specify either number of bytes or key spec.".into(),
                 ));
             }
-            (Some(n), None) if !(1..=1024).contains(&n) => {
-                let constraint = if n < 1 {
-                    "Member must have value greater than or equal to 1"
-                } else {
-                    "Member must have value less than or equal to 1024"
-                };
-                return Err(ApiError::validation("numberOfBytes", n, constraint));
+            (Some(n), None) => {
+                check_range("numberOfBytes", n, 1, 1024)?;
+                DataKeySize::Bytes(n as u32)
             }
-            (Some(n), None) => DataKeySize::Bytes(n as u32),
             (None, Some(spec)) => DataKeySize::Spec(parse_enum::<DataKeySpec>(
                 "keySpec",
                 spec,
@@ -501,14 +490,7 @@ impl Api {
             ));
         }
         let n = required(input.number_of_bytes, "numberOfBytes")?;
-        if !(1..=1024).contains(&n) {
-            let constraint = if n < 1 {
-                "Member must have value greater than or equal to 1"
-            } else {
-                "Member must have value less than or equal to 1024"
-            };
-            return Err(ApiError::validation("numberOfBytes", n, constraint));
-        }
+        check_range("numberOfBytes", n, 1, 1024)?;
         let random = self
             .crypto
             .generate_random(n as u32)

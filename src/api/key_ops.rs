@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::resolve::Accepts;
+use super::wire::{KeyInput, check_range};
 use super::wire::{
     check_grant_tokens, check_length, decode, key_metadata, parse_enum, required, timestamp,
 };
@@ -61,13 +62,6 @@ struct CreateKeyInput {
     bypass_policy_lockout_safety_check: Option<bool>,
     tags: Option<Vec<Tag>>,
     multi_region: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyInput {
-    key_id: Option<String>,
-    grant_tokens: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -135,14 +129,9 @@ pub(super) fn paginate<T>(
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = match limit {
         None => 100,
-        Some(l) if (1..=1000).contains(&l) => l as usize,
         Some(l) => {
-            let constraint = if l < 1 {
-                "Member must have value greater than or equal to 1"
-            } else {
-                "Member must have value less than or equal to 1000"
-            };
-            return Err(ApiError::validation("limit", l, constraint));
+            check_range("limit", l, 1, 1000)?;
+            l as usize
         }
     };
     let mut items: Vec<(String, T)> = items.into_iter().map(|i| (sort_key(&i), i)).collect();
@@ -490,9 +479,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
         let id = self.managed_key(caller, input.key_id).await?;
-        let key = self.store.get_key(id).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
-        })?;
+        let key = self.get_key(id).await?;
         let tags: Vec<(String, String)> = key.tags.into_iter().collect();
         let (page, next) = paginate(
             tags,

@@ -228,6 +228,13 @@ impl Api {
         lifecycle::check(operation, key.state()).map_err(|r| self.refusal(key, r))
     }
 
+    /// The key with this id; `NotFoundException` as AWS words it if absent.
+    pub(super) async fn get_key(&self, id: KeyId) -> Result<KeyRecord, ApiError> {
+        self.store.get_key(id).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
+        })
+    }
+
     /// Read-modify-write of one key: `change` sees the latest record and may
     /// refuse; a concurrent write makes it run again on the newer record.
     pub async fn update_key<T>(
@@ -236,9 +243,7 @@ impl Api {
         mut change: impl FnMut(&mut KeyRecord) -> Result<T, ApiError>,
     ) -> Result<(KeyRecord, T), ApiError> {
         for _ in 0..16 {
-            let mut key = self.store.get_key(id).await?.ok_or_else(|| {
-                ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
-            })?;
+            let mut key = self.get_key(id).await?;
             let out = change(&mut key)?;
             match self.store.update_key(key).await {
                 Ok(stored) => return Ok((stored, out)),

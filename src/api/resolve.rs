@@ -52,8 +52,6 @@ impl Api {
             }
             id.parse::<KeyId>().map_err(|_| invalid())?
         };
-        self.store.get_key(id).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
-        })
+        self.get_key(id).await
     }
 }

@@ -42,9 +42,7 @@ impl Api {
         key_id: Option<String>,
     ) -> Result<KeyRecord, ApiError> {
         let id = self.managed_key(caller, key_id).await?;
-        let key = self.store.get_key(id).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("Key '{}' does not exist", self.arn.key_arn(id)))
-        })?;
+        let key = self.get_key(id).await?;
         self.require_rotatable(&key)?;
         Ok(key)
     }
@@ -131,11 +129,7 @@ impl Api {
     ) -> Result<KeyRecord, ApiError> {
         let arn = self.arn.key_arn(id);
         for _ in 0..8 {
-            let mut key = self
-                .store
-                .get_key(id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("Key '{arn}' does not exist")))?;
+            let mut key = self.get_key(id).await?;
             self.check_state(&key, Operation::Rotation)?;
             if kind == RotationType::OnDemand && !lifecycle::may_rotate_on_demand(&key) {
                 return Err(ApiError::LimitExceeded(format!(

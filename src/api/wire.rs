@@ -13,6 +13,14 @@ use crate::key::{KeyRecord, KeyState, Millis};
 use crate::key_id::KeyId;
 use crate::spec::KeyUsage;
 
+/// Requests that name just a key (DescribeKey, GetPublicKey, Enable/DisableKey, ...).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyInput {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
 /// A base64 blob member.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Blob(pub Vec<u8>);
@@ -67,6 +75,25 @@ pub fn check_length(field: &str, len: usize, min: usize, max: usize) -> Result<(
         return Err(ApiError::Validation(format!(
             "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));
+    }
+    Ok(())
+}
+
+/// A numeric member within `min..=max`, with AWS's validation message.
+pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
+    if value < min {
+        return Err(ApiError::validation(
+            field,
+            value,
+            &format!("Member must have value greater than or equal to {min}"),
+        ));
+    }
+    if value > max {
+        return Err(ApiError::validation(
+            field,
+            value,
+            &format!("Member must have value less than or equal to {max}"),
+        ));
     }
     Ok(())
 }
