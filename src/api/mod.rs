@@ -9,6 +9,7 @@ pub mod http;
 mod key_ops;
 mod resolve;
 mod rotation_ops;
+mod signing_ops;
 mod wire;
 
 pub use alias_ops::validate_alias_name;
