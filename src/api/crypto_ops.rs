@@ -1,5 +1,5 @@
-//! Cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, random,
-//! Sign/Verify, GetPublicKey, GenerateMac/VerifyMac.
+//! Symmetric and RSA encryption operations: Encrypt, Decrypt, ReEncrypt,
+//! data keys and data key pairs, GenerateRandom.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::resolve::Accepts;
-use super::wire::check_range;
 use super::wire::{
-    Blob, b64, check_grant_tokens, check_length, decode, key_material_id, parse_enum, required,
+    Blob, b64, check_grant_tokens, check_length, check_range, decode, key_material_id, parse_enum,
+    required,
 };
 use super::{Api, ApiError, Caller};
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
