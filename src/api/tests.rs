@@ -458,6 +458,19 @@ async fn crypto_errors_have_aws_types() {
         h.err("Frobnicate", json!({})).await.0,
         "UnknownOperationException"
     );
+    // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.
+    assert!(
+        h.api
+            .call(&caller("default"), "ListKeys", b"")
+            .await
+            .is_ok()
+    );
+    let garbage = h
+        .api
+        .call(&caller("default"), "ListKeys", b"{not json")
+        .await
+        .unwrap_err();
+    assert_eq!(garbage.aws_type(), "SerializationException");
 
     let signer = h
         .key(json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY" }))
