@@ -131,6 +131,13 @@ impl Api {
         for _ in 0..8 {
             let mut key = self.get_key(id).await?;
             self.check_state(&key, Operation::Rotation)?;
+            let now = self.now();
+            if kind == RotationType::Automatic
+                && lifecycle::plan(&key, now) != Some(Action::Rotate(kind))
+            {
+                // Rotation was disabled or already done since it was planned.
+                return Ok(key);
+            }
             if kind == RotationType::OnDemand && !lifecycle::may_rotate_on_demand(&key) {
                 return Err(ApiError::LimitExceeded(format!(
                     "{arn} has reached the maximum on-demand rotations."
@@ -147,7 +154,6 @@ impl Api {
                 })
                 .await
                 .map_err(|e| ApiError::from_crypto(e, &arn))?;
-            let now = self.now();
             key.materials.push(MaterialVersion {
                 version,
                 created: now,
@@ -216,21 +222,38 @@ impl Api {
     /// Carries out whatever the lifecycle core says is due now for every
     /// key: automatic rotations and the ends of deletion windows. Returns the
     /// actions taken.
+    /// A key whose action fails (or changed meanwhile) is left for the next
+    /// run; the others still get theirs.
     pub async fn run_due(&self) -> Result<Vec<(KeyId, Action)>, ApiError> {
         let now = self.now();
         let mut done = Vec::new();
         for key in self.store.all_keys().await? {
-            match lifecycle::plan(&key, now) {
-                Some(Action::Rotate(kind)) => {
-                    self.add_material_version(key.key_id, kind).await?;
-                    done.push((key.key_id, Action::Rotate(kind)));
+            let Some(action) = lifecycle::plan(&key, now) else {
+                continue;
+            };
+            let result = match action {
+                Action::Rotate(kind) => self
+                    .add_material_version(key.key_id, kind)
+                    .await
+                    .map(|_| ()),
+                // Only the revision that was planned on is destroyed: a deletion
+                // cancelled since then makes this a conflict, not a loss.
+                Action::Destroy => self
+                    .store
+                    .delete_key(key.key_id, key.revision)
+                    .await
+                    .map_err(ApiError::from),
+            };
+            match result {
+                Ok(()) => {
+                    if action == Action::Destroy {
+                        tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed");
+                    }
+                    done.push((key.key_id, action));
                 }
-                Some(Action::Destroy) => {
-                    self.store.delete_key(key.key_id).await?;
-                    tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed");
-                    done.push((key.key_id, Action::Destroy));
+                Err(e) => {
+                    tracing::warn!(key = %key.key_id, error = %e, "lifecycle action not carried out; retrying next run")
                 }
-                None => {}
             }
         }
         Ok(done)

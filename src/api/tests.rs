@@ -283,6 +283,37 @@ async fn deletion_destroys_the_key_and_its_aliases_when_the_window_ends() {
 }
 
 #[tokio::test]
+async fn a_deletion_cancelled_after_planning_destroys_nothing() {
+    let h = harness();
+    let id = h.key(json!({})).await;
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({ "KeyId": id, "PendingWindowInDays": 7 }),
+    )
+    .await;
+    let planned = h
+        .api
+        .store()
+        .get_key(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    h.ok("CancelKeyDeletion", json!({ "KeyId": id })).await;
+    let stale = h
+        .api
+        .store()
+        .delete_key(planned.key_id, planned.revision)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    h.advance(8 * DAY_MS);
+    assert!(h.api.run_due().await.unwrap().is_empty());
+    assert_eq!(
+        h.ok("DescribeKey", json!({ "KeyId": id })).await["KeyMetadata"]["KeyState"],
+        "Disabled"
+    );
+}
+
+#[tokio::test]
 async fn rotation_adds_versions_and_old_ciphertexts_still_decrypt() {
     let h = harness();
     let id = h.key(json!({})).await;

@@ -232,8 +232,15 @@ impl KeyStore for LocalStore {
         .await
     }
 
-    async fn delete_key(&self, id: KeyId) -> Result<(), StoreError> {
+    async fn delete_key(&self, id: KeyId, revision: u64) -> Result<(), StoreError> {
         self.write(move |index| {
+            match index.keys.get(&id) {
+                None => return Err(StoreError::NotFound(format!("key {id}"))),
+                Some(stored) if stored.revision != revision => {
+                    return Err(StoreError::Conflict(format!("key {id}")));
+                }
+                Some(_) => {}
+            }
             let doomed = index
                 .aliases
                 .iter()

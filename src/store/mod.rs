@@ -49,8 +49,9 @@ pub trait KeyStore: Send + Sync {
     /// Replaces a key if its stored revision is still `key.revision`;
     /// returns it with its new revision.
     async fn update_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError>;
-    /// Removes a key and every alias pointing at it.
-    async fn delete_key(&self, id: KeyId) -> Result<(), StoreError>;
+    /// Removes a key and every alias pointing at it, if its stored revision
+    /// is still `revision` (`Conflict` otherwise).
+    async fn delete_key(&self, id: KeyId, revision: u64) -> Result<(), StoreError>;
 
     async fn get_alias(
         &self,
