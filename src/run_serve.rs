@@ -111,7 +111,7 @@ fn load_credentials(args: &ServeArgs) -> anyhow::Result<Credentials> {
     }
     let path = args.data_dir.join("credentials.yaml");
     if !path.exists() {
-        write_first_credentials(&path, &args.namespace)?;
+        write_first_credentials(&path, &args.namespace, &args.region)?;
     }
     let credentials = Credentials::load(&path).map_err(anyhow::Error::msg)?;
     tracing::info!(file = %path.display(), "SigV4 credentials loaded");
@@ -120,7 +120,7 @@ fn load_credentials(args: &ServeArgs) -> anyhow::Result<Credentials> {
 
 /// A first access key for a new data directory, printed once so the user
 /// can export it.
-fn write_first_credentials(path: &Path, namespace: &str) -> anyhow::Result<()> {
+fn write_first_credentials(path: &Path, namespace: &str, region: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut id = [0u8; 10];
@@ -154,7 +154,7 @@ fn write_first_credentials(path: &Path, namespace: &str) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     eprintln!(
-        "\nCreated {} with a first access key. To use it:\n\n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION=us-east-1\n",
+        "\nCreated {} with a first access key. To use it:\n\n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY='{}' AWS_DEFAULT_REGION={region}\n",
         path.display(),
         access_key_id,
         *secret_access_key
