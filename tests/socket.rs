@@ -379,8 +379,10 @@ fn a_stale_socket_is_replaced_but_any_other_file_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("crypto.sock");
     let root_key = dir.path().join("root.key");
-    // A socket left behind by a crashed process.
-    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    // A socket file left behind by a crashed process. A datagram socket, so
+    // that no stream connect can succeed on it: a listening socket could
+    // still accept while a child forked by a parallel test holds its fd.
+    drop(std::os::unix::net::UnixDatagram::bind(&socket).unwrap());
     let mut child = spawn(&socket, &root_key);
     wait_for_socket(&socket);
     std::os::unix::net::UnixStream::connect(&socket).expect("the new service answers");
