@@ -15,6 +15,13 @@ pub struct UnknownName {
     pub value: String,
 }
 
+/// An enum of the AWS API, spelled as AWS spells it.
+pub trait AwsEnum: Sized + Copy + FromStr + 'static {
+    /// Every value this project supports, in declaration order.
+    fn all() -> &'static [Self];
+    fn name(self) -> &'static str;
+}
+
 macro_rules! aws_enum {
     (
         $(#[$meta:meta])*
@@ -31,6 +38,15 @@ macro_rules! aws_enum {
             /// The AWS wire name.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text,)* }
+            }
+        }
+
+        impl AwsEnum for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn name(self) -> &'static str {
+                self.as_str()
             }
         }
 

@@ -23,28 +23,13 @@ use crate::lifecycle::Operation;
 use crate::seal::SealedMaterial;
 use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family};
 
-const ENCRYPTION_ALGORITHMS: &[&str] = &[
-    "SYMMETRIC_DEFAULT",
-    "RSAES_OAEP_SHA_1",
-    "RSAES_OAEP_SHA_256",
-];
-const DATA_KEY_PAIR_SPECS: &[&str] = &[
-    "RSA_2048",
-    "RSA_3072",
-    "RSA_4096",
-    "ECC_NIST_P256",
-    "ECC_NIST_P384",
-    "ECC_NIST_P521",
-    "ECC_SECG_P256K1",
-];
-
 fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
     EncryptionContext::new(map.unwrap_or_default())
 }
 
 fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, ApiError> {
     value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |v| {
-        parse_enum("encryptionAlgorithm", v, ENCRYPTION_ALGORITHMS)
+        parse_enum("encryptionAlgorithm", v)
     })
 }
 
@@ -344,11 +329,7 @@ impl Api {
                 check_range("numberOfBytes", n, 1, 1024)?;
                 DataKeySize::Bytes(n as u32)
             }
-            (None, Some(spec)) => DataKeySize::Spec(parse_enum::<DataKeySpec>(
-                "keySpec",
-                spec,
-                &["AES_256", "AES_128"],
-            )?),
+            (None, Some(spec)) => DataKeySize::Spec(parse_enum::<DataKeySpec>("keySpec", spec)?),
         };
         let key = self.crypto_key(caller, input.key_id).await?;
         let arn = self.arn.key_arn(key.key_id);
@@ -402,7 +383,7 @@ impl Api {
         let input: DataKeyPairInput = decode(body)?;
         check_grant_tokens(&input.grant_tokens)?;
         let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
-        let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name, DATA_KEY_PAIR_SPECS)?;
+        let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name)?;
         let key = self.crypto_key(caller, input.key_id).await?;
         let arn = self.arn.key_arn(key.key_id);
         let operation = if with_plaintext {

@@ -18,26 +18,6 @@ use crate::lifecycle::{self, Operation};
 use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
 
-const KEY_SPECS: &[&str] = &[
-    "SYMMETRIC_DEFAULT",
-    "RSA_2048",
-    "RSA_3072",
-    "RSA_4096",
-    "ECC_NIST_P256",
-    "ECC_NIST_P384",
-    "ECC_NIST_P521",
-    "ECC_SECG_P256K1",
-    "HMAC_224",
-    "HMAC_256",
-    "HMAC_384",
-    "HMAC_512",
-];
-const KEY_USAGES: &[&str] = &[
-    "ENCRYPT_DECRYPT",
-    "SIGN_VERIFY",
-    "GENERATE_VERIFY_MAC",
-    "KEY_AGREEMENT",
-];
 /// Tags per key (AWS's quota).
 const MAX_TAGS: usize = 50;
 
@@ -209,12 +189,12 @@ impl Api {
                     "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
                 ));
             }
-            (Some(s), None) => parse_enum("keySpec", s, KEY_SPECS)?,
-            (None, Some(s)) => parse_enum("customerMasterKeySpec", s, KEY_SPECS)?,
+            (Some(s), None) => parse_enum("keySpec", s)?,
+            (None, Some(s)) => parse_enum("customerMasterKeySpec", s)?,
             (None, None) => KeySpec::SymmetricDefault,
         };
         let usage = match input.key_usage.as_deref() {
-            Some(u) => parse_enum("keyUsage", u, KEY_USAGES)?,
+            Some(u) => parse_enum("keyUsage", u)?,
             None => KeyUsage::EncryptDecrypt,
         };
         if !spec.allows_usage(usage) {

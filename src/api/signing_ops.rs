@@ -13,24 +13,6 @@ use crate::crypto::{MacRequest, SignRequest, VerifyRequest};
 use crate::key::KeyRecord;
 use crate::spec::{MacAlgorithm, MessageType, SigningAlgorithm};
 
-const SIGNING_ALGORITHMS: &[&str] = &[
-    "RSASSA_PSS_SHA_256",
-    "RSASSA_PSS_SHA_384",
-    "RSASSA_PSS_SHA_512",
-    "RSASSA_PKCS1_V1_5_SHA_256",
-    "RSASSA_PKCS1_V1_5_SHA_384",
-    "RSASSA_PKCS1_V1_5_SHA_512",
-    "ECDSA_SHA_256",
-    "ECDSA_SHA_384",
-    "ECDSA_SHA_512",
-];
-const MAC_ALGORITHMS: &[&str] = &[
-    "HMAC_SHA_224",
-    "HMAC_SHA_256",
-    "HMAC_SHA_384",
-    "HMAC_SHA_512",
-];
-const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST"];
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct SignInput {
@@ -64,11 +46,10 @@ impl Api {
         check_length("message", message.len(), 1, 4096)?;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = required(input.signing_algorithm.as_deref(), "signingAlgorithm")?;
-        let algorithm: SigningAlgorithm =
-            parse_enum("signingAlgorithm", algorithm, SIGNING_ALGORITHMS)?;
+        let algorithm: SigningAlgorithm = parse_enum("signingAlgorithm", algorithm)?;
         let message_type = match input.message_type.as_deref() {
             None => MessageType::Raw,
-            Some(t) => parse_enum("messageType", t, MESSAGE_TYPES)?,
+            Some(t) => parse_enum("messageType", t)?,
         };
         let key = self.crypto_key(caller, input.key_id.take()).await?;
         Ok((key, message_type, algorithm, message))
@@ -168,7 +149,7 @@ impl Api {
         check_length("message", message.len(), 1, 4096)?;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = required(input.mac_algorithm.as_deref(), "macAlgorithm")?;
-        let algorithm: MacAlgorithm = parse_enum("macAlgorithm", algorithm, MAC_ALGORITHMS)?;
+        let algorithm: MacAlgorithm = parse_enum("macAlgorithm", algorithm)?;
         let key = self.crypto_key(caller, input.key_id.take()).await?;
         let material = current(&key)?.sealed.clone();
         Ok((

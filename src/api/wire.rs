@@ -109,13 +109,10 @@ pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Parses an AWS enum member.
-pub fn parse_enum<T: std::str::FromStr>(
-    field: &str,
-    value: &str,
-    allowed: &[&str],
-) -> Result<T, ApiError> {
+/// Parses an AWS enum member; the error lists the values we accept.
+pub fn parse_enum<T: crate::spec::AwsEnum>(field: &str, value: &str) -> Result<T, ApiError> {
     value.parse().map_err(|_| {
+        let allowed: Vec<&str> = T::all().iter().map(|v| v.name()).collect();
         ApiError::validation(
             field,
             value,
