@@ -65,9 +65,14 @@ impl SymmetricKey {
     }
 }
 
-/// A fresh random nonce from the operating system's CSPRNG.
+/// A fresh random nonce. Nonces need uniqueness, not secrecy, and one is
+/// drawn per ciphertext, so they come from AWS-LC's DRBG (seeded from the
+/// OS, fork-safe) rather than a system call each; if that ever fails, from
+/// the OS directly.
 pub fn random_nonce() -> [u8; NONCE_LEN] {
     let mut nonce = [0u8; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
+    if aws_lc_rs::rand::fill(&mut nonce).is_err() {
+        OsRng.fill_bytes(&mut nonce);
+    }
     nonce
 }
