@@ -106,14 +106,8 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
         let key = self.rotatable_key(caller, input.key_id).await?;
-        self.check_state(&key, Operation::Rotation)?;
-        if !lifecycle::may_rotate_on_demand(&key) {
-            return Err(ApiError::LimitExceeded(format!(
-                "{} has reached the maximum of {} on-demand rotations.",
-                self.arn.key_arn(key.key_id),
-                lifecycle::MAX_ON_DEMAND_ROTATIONS
-            )));
-        }
+        // State and the on-demand limit are checked there, on the record
+        // that is written.
         self.add_material_version(key.key_id, RotationType::OnDemand)
             .await?;
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
@@ -140,7 +134,8 @@ impl Api {
             }
             if kind == RotationType::OnDemand && !lifecycle::may_rotate_on_demand(&key) {
                 return Err(ApiError::LimitExceeded(format!(
-                    "{arn} has reached the maximum on-demand rotations."
+                    "{arn} has reached the maximum of {} on-demand rotations.",
+                    lifecycle::MAX_ON_DEMAND_ROTATIONS
                 )));
             }
             let version = key.next_version();
