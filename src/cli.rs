@@ -35,6 +35,18 @@ pub enum Command {
     /// Create root key versions.
     #[command(subcommand)]
     RootKey(RootKeyCommand),
+    /// Write the CustomResourceDefinitions, generated from the Rust types.
+    Crdgen(CrdgenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrdgenArgs {
+    /// Directory to write `<plural>.<group>.yaml` files into.
+    #[arg(long, default_value = "crds")]
+    pub out: PathBuf,
+    /// Write nothing; fail if the files in --out differ from the generated ones.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

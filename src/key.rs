@@ -139,3 +139,31 @@ mod sealed_b64 {
             .map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+impl KeyRecord {
+    /// A fixture: an enabled symmetric key with one (dummy) material version
+    /// created at `now`.
+    pub fn test(now: Millis) -> KeyRecord {
+        KeyRecord {
+            key_id: KeyId::from_bytes([7; 16]),
+            namespace: "default".into(),
+            description: String::new(),
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+            created: now,
+            enabled: true,
+            deletion: None,
+            rotation: Rotation::default(),
+            on_demand_rotations: 0,
+            tags: BTreeMap::new(),
+            materials: vec![MaterialVersion {
+                version: 1,
+                created: now,
+                rotation_type: RotationType::Initial,
+                sealed: SealedMaterial::from_bytes(vec![0xA1]),
+            }],
+            revision: 0,
+        }
+    }
+}

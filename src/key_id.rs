@@ -64,3 +64,18 @@ impl<'de> serde::Deserialize<'de> for KeyId {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+impl schemars::JsonSchema for KeyId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KeyId".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        })
+    }
+}

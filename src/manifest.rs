@@ -2,16 +2,20 @@
 //! directory by the embedded default. Parsing only; applying lives in
 //! `serve`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::key_id::KeyId;
-use crate::spec::{KeySpec, KeyUsage};
+use kube::CustomResourceExt;
 
-pub const API_VERSION: &str = "kubekms.io/v1alpha1";
+use crate::key_id::KeyId;
+pub use crate::resource::API_VERSION;
+use crate::resource::{KmsAlias, KmsAliasSpec, KmsKey, KmsKeySpec};
+
+/// The one manifest field the cluster does not take: fixed key material for
+/// test fixtures, which has no place in a Kubernetes object.
+const TEST_MATERIAL: &str = "testMaterial";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Metadata {
@@ -24,67 +28,14 @@ fn default_namespace() -> String {
     "default".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RotationSpec {
-    #[serde(default)]
-    pub enabled: bool,
-    pub period_days: Option<i64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KmsKeySpec {
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "default_spec")]
-    pub key_spec: KeySpec,
-    #[serde(default = "default_usage")]
-    pub key_usage: KeyUsage,
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub rotation: RotationSpec,
-    pub pending_window_days: Option<i64>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// Pins the key id, so a rebuilt environment re-adopts the same key.
-    pub key_id: Option<KeyId>,
-    /// Fixed key material, base64 (test fixtures only: it puts key material
-    /// in a file). Symmetric: 32 bytes; HMAC: the hash length; RSA/ECC: PKCS#8 DER.
-    pub test_material: Option<String>,
-}
-
-fn default_spec() -> KeySpec {
-    KeySpec::SymmetricDefault
-}
-
-fn default_usage() -> KeyUsage {
-    KeyUsage::EncryptDecrypt
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyRef {
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KmsAliasSpec {
-    pub alias_name: String,
-    pub target_key_ref: KeyRef,
-}
-
 #[derive(Debug, Clone)]
 pub enum Manifest {
     Key {
         metadata: Metadata,
         spec: KmsKeySpec,
+        /// Fixed key material, base64 (test fixtures only). Symmetric: 32
+        /// bytes; HMAC: the hash length; RSA/ECC: PKCS#8 DER.
+        test_material: Option<String>,
     },
     Alias {
         metadata: Metadata,
@@ -98,27 +49,77 @@ struct Document {
     api_version: String,
     kind: String,
     metadata: Metadata,
+    #[serde(default)]
     spec: serde_yaml::Value,
 }
 
-impl KmsKeySpec {
-    /// The key id: pinned, or derived from namespace and name so that the
-    /// same manifest always names the same key.
-    pub fn key_id(&self, metadata: &Metadata) -> KeyId {
-        if let Some(id) = self.key_id {
-            return id;
-        }
-        let digest = Sha256::digest(format!(
-            "kube-kms/manifest-key\0{}\0{}",
-            metadata.namespace, metadata.name
-        ));
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        // Shape it as a version 8 (custom) RFC 9562 UUID.
-        bytes[6] = (bytes[6] & 0x0f) | 0x80;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        KeyId::from_bytes(bytes)
+/// The key id a manifest names: pinned, or derived from namespace and name
+/// so that the same manifest always names the same key.
+pub fn key_id(spec: &KmsKeySpec, metadata: &Metadata) -> KeyId {
+    if let Some(id) = spec.key_id {
+        return id;
     }
+    let digest = Sha256::digest(format!(
+        "kube-kms/manifest-key\0{}\0{}",
+        metadata.namespace, metadata.name
+    ));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Shape it as a version 8 (custom) RFC 9562 UUID.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    KeyId::from_bytes(bytes)
+}
+
+/// The spec's schema from the CRD, so a manifest is checked against exactly
+/// what the cluster would accept.
+fn spec_schema<K: CustomResourceExt>() -> serde_json::Value {
+    let crd = serde_json::to_value(K::crd()).expect("a CRD serializes");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+}
+
+/// The first field (as a dotted path) that the schema does not know: a
+/// typo would otherwise be silently dropped, as the API server prunes it.
+fn unknown_field(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    path: &str,
+) -> Option<String> {
+    let (serde_json::Value::Object(fields), Some(known)) =
+        (value, schema["properties"].as_object())
+    else {
+        return None;
+    };
+    for (name, child) in fields {
+        let here = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        match known.get(name) {
+            Some(child_schema) => {
+                if let Some(found) = unknown_field(child, child_schema, &here) {
+                    return Some(found);
+                }
+            }
+            None => return Some(here),
+        }
+    }
+    None
+}
+
+fn spec_of<K: CustomResourceExt, S: serde::de::DeserializeOwned>(
+    mut spec: serde_yaml::Value,
+    name: &str,
+) -> Result<S, String> {
+    if spec.is_null() {
+        spec = serde_yaml::Value::Mapping(Default::default());
+    }
+    let json = serde_json::to_value(&spec).map_err(|e| format!("{name}: {e}"))?;
+    if let Some(field) = unknown_field(&json, &spec_schema::<K>(), "") {
+        return Err(format!("{name}: unknown field `spec.{field}`"));
+    }
+    serde_json::from_value(json).map_err(|e| format!("{name}: {e}"))
 }
 
 /// Parses every `*.yaml`/`*.yml` file in `dir` (multi-document files too).
@@ -156,16 +157,24 @@ pub fn parse(text: &str) -> Result<Vec<Manifest>, String> {
         );
         match doc.kind.as_str() {
             "KmsKey" => {
-                let spec: KmsKeySpec =
-                    serde_yaml::from_value(doc.spec).map_err(|e| format!("{name}: {e}"))?;
+                let mut spec = doc.spec;
+                let test_material =
+                    match spec.as_mapping_mut().and_then(|m| m.remove(TEST_MATERIAL)) {
+                        None => None,
+                        Some(serde_yaml::Value::String(b64)) => Some(b64),
+                        Some(_) => {
+                            return Err(format!("{name}: {TEST_MATERIAL} must be a base64 string"));
+                        }
+                    };
+                let spec: KmsKeySpec = spec_of::<KmsKey, _>(spec, &name)?;
                 out.push(Manifest::Key {
                     metadata: doc.metadata,
                     spec,
+                    test_material,
                 });
             }
             "KmsAlias" => {
-                let spec: KmsAliasSpec =
-                    serde_yaml::from_value(doc.spec).map_err(|e| format!("{name}: {e}"))?;
+                let spec: KmsAliasSpec = spec_of::<KmsAlias, _>(doc.spec, &name)?;
                 out.push(Manifest::Alias {
                     metadata: doc.metadata,
                     spec,
@@ -180,6 +189,7 @@ pub fn parse(text: &str) -> Result<Vec<Manifest>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::{KeySpec, KeyUsage};
 
     #[test]
     fn keys_and_aliases_parse_with_defaults_and_stable_ids() {
@@ -211,7 +221,7 @@ spec: {}
 "#;
         let manifests = parse(text).unwrap();
         assert_eq!(manifests.len(), 3);
-        let Manifest::Key { metadata, spec } = &manifests[0] else {
+        let Manifest::Key { metadata, spec, .. } = &manifests[0] else {
             panic!()
         };
         assert_eq!(
@@ -219,18 +229,18 @@ spec: {}
             (KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt, true)
         );
         assert_eq!(spec.rotation.period_days, Some(90));
-        assert_eq!(spec.key_id(metadata), spec.key_id(metadata), "stable");
+        assert_eq!(key_id(spec, metadata), key_id(spec, metadata), "stable");
         let other = Metadata {
             name: "app".into(),
             namespace: "team-b".into(),
         };
-        assert_ne!(spec.key_id(metadata), spec.key_id(&other));
-        let Manifest::Key { metadata, spec } = &manifests[1] else {
+        assert_ne!(key_id(spec, metadata), key_id(spec, &other));
+        let Manifest::Key { metadata, spec, .. } = &manifests[1] else {
             panic!()
         };
         assert_eq!(metadata.namespace, "default");
         assert_eq!(
-            spec.key_id(metadata).to_string(),
+            key_id(spec, metadata).to_string(),
             "1234abcd-12ab-34cd-56ef-1234567890ab"
         );
         assert!(
@@ -243,6 +253,20 @@ spec: {}
         let bad_spec = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: k}\nspec: {keySpec: AES_999}\n";
         assert!(parse(bad_spec).unwrap_err().contains("KmsKey default/k"));
         let typo = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: k}\nspec: {keyspec: RSA_2048}\n";
-        assert!(parse(typo).unwrap_err().contains("unknown field"));
+        assert!(
+            parse(typo)
+                .unwrap_err()
+                .contains("unknown field `spec.keyspec`")
+        );
+        let nested = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: k}\nspec: {rotation: {period: 90}}\n";
+        assert!(
+            parse(nested)
+                .unwrap_err()
+                .contains("unknown field `spec.rotation.period`")
+        );
+        let material = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: k}\nspec: {testMaterial: QUJD}\n";
+        assert!(
+            matches!(&parse(material).unwrap()[0], Manifest::Key { test_material: Some(m), .. } if m == "QUJD")
+        );
     }
 }

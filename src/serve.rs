@@ -9,9 +9,10 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::api::{Api, ApiError, Caller};
+use crate::declared;
 use crate::key_id::KeyId;
-use crate::lifecycle;
-use crate::manifest::{KmsKeySpec, Manifest, Metadata};
+use crate::manifest::{self, Manifest, Metadata};
+use crate::resource::KmsKeySpec;
 use crate::store::{AliasRecord, StoreError};
 
 /// Applies manifests in order: keys first, then aliases. The manifest is the
@@ -20,8 +21,13 @@ use crate::store::{AliasRecord, StoreError};
 pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {
-        if let Manifest::Key { metadata, spec } = manifest {
-            let id = apply_key(api, metadata, spec)
+        if let Manifest::Key {
+            metadata,
+            spec,
+            test_material,
+        } = manifest
+        {
+            let id = apply_key(api, metadata, spec, test_material.as_deref())
                 .await
                 .map_err(|e| format!("KmsKey {}/{}: {e}", metadata.namespace, metadata.name))?;
             key_ids.insert((metadata.namespace.clone(), metadata.name.clone()), id);
@@ -75,25 +81,21 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), St
     Ok(())
 }
 
-async fn apply_key(api: &Api, metadata: &Metadata, spec: &KmsKeySpec) -> Result<KeyId, ApiError> {
-    let id = spec.key_id(metadata);
-    lifecycle::pending_window(spec.pending_window_days)
-        .map_err(|e| ApiError::Validation(e.to_string()))?;
-    let period = lifecycle::rotation_period(spec.rotation.period_days)
-        .map_err(|e| ApiError::Validation(e.to_string()))?;
-    if spec.rotation.enabled && !lifecycle::supports_rotation(spec.key_spec) {
-        return Err(ApiError::Unsupported(format!(
-            "{} keys do not rotate",
-            spec.key_spec
-        )));
-    }
+async fn apply_key(
+    api: &Api,
+    metadata: &Metadata,
+    spec: &KmsKeySpec,
+    test_material: Option<&str>,
+) -> Result<KeyId, ApiError> {
+    let id = manifest::key_id(spec, metadata);
+    declared::validate(spec).map_err(spec_error)?;
     let existing = api.store().get_key(id).await?;
     if existing.is_none() {
         let caller = Caller {
             namespace: metadata.namespace.clone(),
             principal: "manifest".into(),
         };
-        let material = match &spec.test_material {
+        let material = match test_material {
             Some(b64) => Some(Zeroizing::new(
                 base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
@@ -118,29 +120,27 @@ async fn apply_key(api: &Api, metadata: &Metadata, spec: &KmsKeySpec) -> Result<
     }
     let now = api.now();
     api.update_key(id, |key| {
-        if key.namespace != metadata.namespace || key.spec != spec.key_spec || key.usage != spec.key_usage {
+        if key.namespace != metadata.namespace {
             return Err(ApiError::Validation(format!(
-                "key {id} exists as {} {} in namespace {}; keySpec, keyUsage and namespace cannot change",
-                key.spec, key.usage, key.namespace
+                "key {id} exists in namespace {}; a key cannot move between namespaces",
+                key.namespace
             )));
         }
-        if key.deletion.is_some() {
+        let changes = declared::converge(key, spec, now).map_err(spec_error)?;
+        if changes.contains(&declared::Change::DeletionCancelled) {
             tracing::info!(key = %id, "manifest re-applied: scheduled deletion cancelled");
-            lifecycle::cancel_deletion(key);
-        }
-        key.description = spec.description.clone();
-        key.tags = spec.tags.clone();
-        key.enabled = spec.enabled;
-        match (spec.rotation.enabled, key.rotation.enabled) {
-            (true, false) => lifecycle::enable_rotation(key, period, now),
-            (true, true) if key.rotation.period_days != period => lifecycle::enable_rotation(key, period, now),
-            (false, true) => lifecycle::disable_rotation(key),
-            _ => {}
         }
         Ok(())
     })
     .await?;
     Ok(id)
+}
+
+fn spec_error(e: declared::SpecError) -> ApiError {
+    match e {
+        declared::SpecError::RotationUnsupported(_) => ApiError::Unsupported(e.to_string()),
+        _ => ApiError::Validation(e.to_string()),
+    }
 }
 
 /// Runs the lifecycle (rotations, ends of deletion windows) every `every`.

@@ -1,0 +1,120 @@
+//! What a declared key (a `KmsKey` object, or a manifest in the embedded
+//! default) asks of its record. Both runtimes call [`converge`]; neither
+//! decides these things itself. Pure.
+
+use crate::key::{KeyRecord, Millis};
+use crate::lifecycle::{self, RangeError};
+use crate::resource::KmsKeySpec;
+use crate::spec::{KeySpec, KeyUsage};
+
+/// Why a spec cannot be applied to a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error("{0} keys do not rotate; only SYMMETRIC_DEFAULT keys support automatic rotation")]
+    RotationUnsupported(KeySpec),
+    #[error(
+        "the key material is {have_spec} {have_usage}; the spec asks for {want_spec} {want_usage}, and keySpec and keyUsage cannot change"
+    )]
+    Immutable {
+        have_spec: KeySpec,
+        have_usage: KeyUsage,
+        want_spec: KeySpec,
+        want_usage: KeyUsage,
+    },
+}
+
+/// One difference between a record and its spec, as [`converge`] fixed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The key was pending deletion; declaring it again cancelled that.
+    DeletionCancelled,
+    Description,
+    Tags,
+    Enabled,
+    Disabled,
+    RotationEnabled {
+        period_days: u32,
+    },
+    RotationDisabled,
+}
+
+/// The deletion window the spec asks for, in days.
+pub fn pending_window(spec: &KmsKeySpec) -> Result<u32, SpecError> {
+    Ok(lifecycle::pending_window(spec.pending_window_days)?)
+}
+
+/// Checks a spec on its own (before any material exists).
+pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
+    pending_window(spec)?;
+    lifecycle::rotation_period(spec.rotation.period_days)?;
+    if spec.rotation.enabled && !lifecycle::supports_rotation(spec.key_spec) {
+        return Err(SpecError::RotationUnsupported(spec.key_spec));
+    }
+    Ok(())
+}
+
+/// Brings `key` to what `spec` declares at `now` and says what changed; an
+/// empty list means there is nothing to write. A key pending deletion is
+/// brought back: declaring a key again is how its deletion is cancelled.
+pub fn converge(
+    key: &mut KeyRecord,
+    spec: &KmsKeySpec,
+    now: Millis,
+) -> Result<Vec<Change>, SpecError> {
+    validate(spec)?;
+    if key.spec != spec.key_spec || key.usage != spec.key_usage {
+        return Err(SpecError::Immutable {
+            have_spec: key.spec,
+            have_usage: key.usage,
+            want_spec: spec.key_spec,
+            want_usage: spec.key_usage,
+        });
+    }
+    let period = lifecycle::rotation_period(spec.rotation.period_days)?;
+    let mut changes = Vec::new();
+    if key.deletion.is_some() {
+        lifecycle::cancel_deletion(key);
+        changes.push(Change::DeletionCancelled);
+    }
+    if key.description != spec.description {
+        key.description = spec.description.clone();
+        changes.push(Change::Description);
+    }
+    if key.tags != spec.tags {
+        key.tags = spec.tags.clone();
+        changes.push(Change::Tags);
+    }
+    if key.enabled != spec.enabled {
+        key.enabled = spec.enabled;
+        changes.push(if spec.enabled {
+            Change::Enabled
+        } else {
+            Change::Disabled
+        });
+    }
+    match (spec.rotation.enabled, key.rotation.enabled) {
+        (true, false) => {
+            lifecycle::enable_rotation(key, period, now);
+            changes.push(Change::RotationEnabled {
+                period_days: period,
+            });
+        }
+        (true, true) if key.rotation.period_days != period => {
+            lifecycle::enable_rotation(key, period, now);
+            changes.push(Change::RotationEnabled {
+                period_days: period,
+            });
+        }
+        (false, true) => {
+            lifecycle::disable_rotation(key);
+            changes.push(Change::RotationDisabled);
+        }
+        _ => {}
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests;

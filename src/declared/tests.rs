@@ -1,0 +1,100 @@
+use super::*;
+use crate::key::{DAY_MS, Deletion};
+use crate::resource::RotationSpec;
+
+const NOW: Millis = 1_700_000_000_000;
+
+fn spec() -> KmsKeySpec {
+    serde_json::from_str("{}").unwrap()
+}
+
+#[test]
+fn an_unchanged_spec_changes_nothing() {
+    let mut key = KeyRecord::test(NOW);
+    assert_eq!(converge(&mut key, &spec(), NOW), Ok(vec![]));
+    assert_eq!(key, KeyRecord::test(NOW));
+}
+
+#[test]
+fn every_declared_setting_is_applied_and_reported() {
+    let mut key = KeyRecord::test(NOW);
+    let mut want = spec();
+    want.description = "app data".into();
+    want.tags.insert("team".into(), "a".into());
+    want.enabled = false;
+    want.rotation = RotationSpec {
+        enabled: true,
+        period_days: Some(90),
+    };
+    let changes = converge(&mut key, &want, NOW).unwrap();
+    assert_eq!(
+        changes,
+        [
+            Change::Description,
+            Change::Tags,
+            Change::Disabled,
+            Change::RotationEnabled { period_days: 90 }
+        ]
+    );
+    assert_eq!(key.rotation.next, Some(NOW + 90 * DAY_MS));
+    // A second pass is a no-op: no write, no hot loop.
+    assert_eq!(converge(&mut key, &want, NOW + 1), Ok(vec![]));
+    want.rotation.period_days = Some(180);
+    assert_eq!(
+        converge(&mut key, &want, NOW),
+        Ok(vec![Change::RotationEnabled { period_days: 180 }])
+    );
+    want.rotation.enabled = false;
+    assert_eq!(
+        converge(&mut key, &want, NOW),
+        Ok(vec![Change::RotationDisabled])
+    );
+    assert_eq!(key.rotation.next, None);
+}
+
+#[test]
+fn declaring_a_key_again_cancels_its_deletion_and_keeps_it_enabled() {
+    let mut key = KeyRecord::test(NOW);
+    key.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: NOW + 7 * DAY_MS,
+    });
+    // Cancelling leaves a key Disabled (as in AWS); the spec then enables it.
+    assert_eq!(
+        converge(&mut key, &spec(), NOW),
+        Ok(vec![Change::DeletionCancelled, Change::Enabled])
+    );
+    assert_eq!((key.deletion, key.enabled), (None, true));
+}
+
+#[test]
+fn spec_and_usage_never_change_and_ranges_are_checked() {
+    let mut key = KeyRecord::test(NOW);
+    let mut want = spec();
+    want.key_spec = KeySpec::Rsa2048;
+    assert!(matches!(
+        converge(&mut key, &want, NOW),
+        Err(SpecError::Immutable { .. })
+    ));
+    let mut want = spec();
+    want.pending_window_days = Some(6);
+    assert_eq!(
+        converge(&mut key, &want, NOW),
+        Err(SpecError::Range(RangeError::PendingWindow(6)))
+    );
+    let mut want = spec();
+    want.rotation.period_days = Some(3000);
+    assert_eq!(
+        validate(&want),
+        Err(SpecError::Range(RangeError::RotationPeriod(3000)))
+    );
+    let mut want = spec();
+    want.key_spec = KeySpec::Hmac256;
+    want.key_usage = KeyUsage::GenerateVerifyMac;
+    want.rotation.enabled = true;
+    assert_eq!(
+        validate(&want),
+        Err(SpecError::RotationUnsupported(KeySpec::Hmac256))
+    );
+    assert_eq!(key, KeyRecord::test(NOW), "a refused spec changes nothing");
+}

@@ -1,0 +1,167 @@
+//! `KmsKey`: a KMS key declared as a Kubernetes object.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+use crate::key_id::KeyId;
+use crate::spec::{KeySpec, KeyUsage};
+
+/// The key as declared: type, usage and the settings the controller keeps.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kubekms.io",
+    version = "v1alpha1",
+    kind = "KmsKey",
+    plural = "kmskeys",
+    doc = "A KMS key. The controller creates its key material (sealed by the root key, stored in a Secret), rotates it and, after the deletion window, destroys it. Deleting the object schedules the key for deletion; re-applying it within the window cancels that.",
+    namespaced,
+    status = "KmsKeyStatus",
+    shortname = "kmskey",
+    category = "kubekms",
+    printcolumn(name = "Key ID", type_ = "string", json_path = ".status.keyId"),
+    printcolumn(name = "Spec", type_ = "string", json_path = ".spec.keySpec"),
+    printcolumn(name = "Usage", type_ = "string", json_path = ".spec.keyUsage"),
+    printcolumn(name = "State", type_ = "string", json_path = ".status.keyState"),
+    printcolumn(
+        name = "Version",
+        type_ = "integer",
+        json_path = ".status.currentVersion",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[cfg_attr(test, x_kube(cel))]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(oldSelf.keyId) || (has(self.keyId) && self.keyId == oldSelf.keyId)"
+).message("keyId cannot be changed or removed once set"))]
+pub struct KmsKeySpec {
+    /// What the key is for, as DescribeKey reports it (at most 8192 characters).
+    #[serde(default)]
+    #[schemars(length(max = 8192))]
+    pub description: String,
+
+    /// The type of key material (AWS KeySpec). SYMMETRIC_DEFAULT is AES-256-GCM.
+    /// Cannot be changed.
+    #[serde(default = "default_key_spec")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("keySpec is immutable"))]
+    pub key_spec: KeySpec,
+
+    /// What the key may be used for (AWS KeyUsage). Cannot be changed.
+    #[serde(default = "default_key_usage")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("keyUsage is immutable"))]
+    pub key_usage: KeyUsage,
+
+    /// Whether the key may be used. A disabled key keeps its material; it
+    /// refuses cryptographic operations with DisabledException.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+
+    /// Automatic rotation (symmetric encryption keys only).
+    #[serde(default)]
+    pub rotation: RotationSpec,
+
+    /// Days between deleting this object and destroying the key material
+    /// (7–30, default 30). Re-applying the object within the window cancels
+    /// the deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 7 && self <= 30")
+        .message("pendingWindowDays must be between 7 and 30"))]
+    pub pending_window_days: Option<i64>,
+
+    /// Tags, as TagResource would set them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+
+    /// Pins the key id (a UUID), so that a cluster rebuilt from Git adopts
+    /// the restored material of the same key instead of minting a new one.
+    /// Cannot be changed once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<KeyId>,
+}
+
+fn default_key_spec() -> KeySpec {
+    KeySpec::SymmetricDefault
+}
+
+fn default_key_usage() -> KeyUsage {
+    KeyUsage::EncryptDecrypt
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Automatic rotation settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(test, x_kube(cel))]
+#[serde(rename_all = "camelCase")]
+pub struct RotationSpec {
+    /// Whether new material is added automatically every `periodDays`.
+    /// Older versions keep decrypting what they encrypted.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// Days between automatic rotations (90–2560, default 365).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 90 && self <= 2560")
+        .message("rotation.periodDays must be between 90 and 2560"))]
+    pub period_days: Option<i64>,
+}
+
+/// What the controller last observed and did.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsKeyStatus {
+    /// The key id callers use (KeyId in the AWS API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Enabled, Disabled or PendingDeletion (AWS KeyState).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_state: Option<String>,
+    /// When the key material was first created (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<String>,
+    /// The material version new ciphertexts use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u32>,
+    /// Every material version the key holds, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<MaterialVersionStatus>,
+    /// When automatic rotation next adds a version (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<String>,
+    /// When the material will be destroyed, while pending deletion (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
+    /// The last `kubekms.io/rotate` annotation value acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotate_request: Option<String>,
+    /// `Ready` says whether the key is usable, and if not, why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One material version.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaterialVersionStatus {
+    pub version: u32,
+    /// When this version was created (RFC 3339).
+    pub created: String,
+    /// Initial, Automatic or OnDemand.
+    pub rotation_type: String,
+}

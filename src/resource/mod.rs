@@ -1,0 +1,53 @@
+//! The custom resources (`kubekms.io/v1alpha1`): `KmsKey` and `KmsAlias`.
+//! Their Rust types are the source of the CRDs in `crds/` (`kube-kms crdgen`)
+//! and of the manifests the embedded default reads.
+
+mod alias;
+mod key;
+
+use kube::CustomResourceExt;
+use serde::{Deserialize, Serialize};
+
+pub use alias::{KeyRef, KmsAlias, KmsAliasSpec, KmsAliasStatus};
+pub use key::{KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec};
+
+pub const GROUP: &str = "kubekms.io";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "kubekms.io/v1alpha1";
+
+/// Annotation whose every new value asks for one on-demand rotation.
+pub const ROTATE_ANNOTATION: &str = "kubekms.io/rotate";
+
+/// A condition as Kubernetes conventions shape it (`metav1.Condition`),
+/// kept to the fields this project writes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase reason for the condition's last transition.
+    pub reason: String,
+    /// A human-readable explanation.
+    #[serde(default)]
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The `metadata.generation` this condition was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The CRDs, as `crdgen` writes them: file name and YAML.
+pub fn crd_files() -> Vec<(&'static str, String)> {
+    let yaml = |crd| serde_yaml::to_string(&crd).expect("a CRD serializes");
+    vec![
+        ("kmskeys.kubekms.io.yaml", yaml(KmsKey::crd())),
+        ("kmsaliases.kubekms.io.yaml", yaml(KmsAlias::crd())),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn crd_json<K: CustomResourceExt>() -> Value {
+    serde_json::to_value(K::crd()).unwrap()
+}
+
+fn spec_schema(crd: &Value) -> &Value {
+    &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+}
+
+#[test]
+fn kmskey_crd_names_columns_and_subresources() {
+    let crd = crd_json::<KmsKey>();
+    assert_eq!(crd["metadata"]["name"], "kmskeys.kubekms.io");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(crd["spec"]["names"]["shortNames"], json!(["kmskey"]));
+    assert_eq!(crd["spec"]["names"]["categories"], json!(["kubekms"]));
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["name"], "v1alpha1");
+    assert!(version["subresources"]["status"].is_object());
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Key ID", "Spec", "Usage", "State", "Version", "Age"]
+    );
+    let spec = spec_schema(&crd);
+    // Enum values come from the AWS enums, so explain lists them.
+    let specs = spec["properties"]["keySpec"]["enum"].as_array().unwrap();
+    assert!(specs.contains(&json!("SYMMETRIC_DEFAULT")) && specs.contains(&json!("HMAC_512")));
+    assert_eq!(
+        spec["properties"]["keySpec"]["default"],
+        "SYMMETRIC_DEFAULT"
+    );
+    assert!(
+        spec["properties"]["description"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("What the key is for")
+    );
+}
+
+#[test]
+fn crds_are_structural_without_refs() {
+    for (name, yaml) in crd_files() {
+        assert!(!yaml.contains("$ref"), "{name} must inline every schema");
+        assert!(
+            !yaml.contains("testMaterial"),
+            "{name}: no key material in a CRD"
+        );
+    }
+}
+
+fn key_spec(extra: Value) -> Value {
+    let mut spec = json!({"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"});
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    spec
+}
+
+#[test]
+fn cel_rules_bound_windows_and_periods() {
+    for (extra, ok) in [
+        (json!({}), true),
+        (json!({"pendingWindowDays": 7}), true),
+        (json!({"pendingWindowDays": 30}), true),
+        (json!({"pendingWindowDays": 6}), false),
+        (json!({"pendingWindowDays": 31}), false),
+    ] {
+        let result = KmsKeySpec::validate_cel(&key_spec(extra.clone()), None);
+        assert_eq!(result.is_ok(), ok, "{extra}: {result:?}");
+    }
+    for (period, ok) in [(90, true), (2560, true), (89, false), (2561, false)] {
+        let rotation = json!({"enabled": true, "periodDays": period});
+        let result = RotationSpec::validate_cel(&rotation, None);
+        assert_eq!(result.is_ok(), ok, "{period}: {result:?}");
+    }
+}
+
+#[test]
+fn cel_rules_keep_spec_usage_and_pinned_id_immutable() {
+    let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    let old = key_spec(json!({"keyId": id}));
+    let check = |new: Value| KmsKeySpec::validate_cel(&new, Some(&old));
+    assert!(check(key_spec(json!({"keyId": id, "description": "x"}))).is_ok());
+    let err = check(json!({"keySpec": "RSA_2048", "keyUsage": "ENCRYPT_DECRYPT", "keyId": id}));
+    assert!(
+        format!("{err:?}").contains("keySpec is immutable"),
+        "{err:?}"
+    );
+    let err = check(
+        json!({"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "GENERATE_VERIFY_MAC", "keyId": id}),
+    );
+    assert!(
+        format!("{err:?}").contains("keyUsage is immutable"),
+        "{err:?}"
+    );
+    let err = check(key_spec(json!({})));
+    assert!(
+        format!("{err:?}").contains("keyId cannot be changed"),
+        "{err:?}"
+    );
+    let err = check(key_spec(
+        json!({"keyId": "00000000-0000-4000-8000-000000000000"}),
+    ));
+    assert!(
+        format!("{err:?}").contains("keyId cannot be changed"),
+        "{err:?}"
+    );
+    // Pinning an id that was not pinned before is allowed (the controller
+    // checks it against the material it holds).
+    let unpinned = key_spec(json!({}));
+    assert!(KmsKeySpec::validate_cel(&old, Some(&unpinned)).is_ok());
+}
+
+#[test]
+fn cel_rules_check_alias_names() {
+    let spec = |name: &str| json!({"aliasName": name, "targetKeyRef": {"name": "app"}});
+    for (name, ok) in [
+        ("alias/app", true),
+        ("alias/team-a/app_1", true),
+        ("app", false),
+        ("alias/", false),
+        ("alias/aws/s3", false),
+        ("alias/has space", false),
+    ] {
+        let result = KmsAliasSpec::validate_cel(&spec(name), None);
+        assert_eq!(result.is_ok(), ok, "{name}: {result:?}");
+    }
+    let long = format!("alias/{}", "a".repeat(251));
+    assert!(KmsAliasSpec::validate_cel(&spec(&long), None).is_err());
+}
