@@ -1,5 +1,9 @@
 //! `KmsAlias`: a friendly name for a `KmsKey` in the same namespace.
 
+// clippy reads the repeated `type_ = "string"` inside `printcolumn(...)` as
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 

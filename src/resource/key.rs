@@ -1,5 +1,9 @@
 //! `KmsKey`: a KMS key declared as a Kubernetes object.
 
+// clippy reads the repeated `type_ = "string"` inside `printcolumn(...)` as
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use kube::{CustomResource, KubeSchema};
