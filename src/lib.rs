@@ -13,6 +13,7 @@ pub mod key_id;
 pub mod lifecycle;
 pub mod manifest;
 pub mod material;
+pub mod operator;
 pub mod resource;
 pub mod root;
 pub mod seal;

@@ -1,7 +1,8 @@
 //! Lifecycle decisions: pure functions of (key, now). The local runtime and
 //! the Kubernetes controller only carry out what these decide.
 
-use crate::key::{DAY_MS, Deletion, KeyRecord, KeyState, Millis, RotationType};
+use crate::key::{DAY_MS, Deletion, KeyRecord, KeyState, MaterialVersion, Millis, RotationType};
+use crate::seal::SealedMaterial;
 use crate::spec::KeySpec;
 
 /// AWS's deletion window bounds and default, in days.
@@ -168,6 +169,19 @@ pub fn rotated(key: &mut KeyRecord, kind: RotationType, now: Millis) {
     if key.rotation.enabled && kind == RotationType::Automatic {
         key.rotation.next = Some(now + key.rotation.period_days as Millis * DAY_MS);
     }
+}
+
+/// Adds the material version a rotation of `kind` generated at `now`, and
+/// records the rotation.
+pub fn add_version(key: &mut KeyRecord, sealed: SealedMaterial, kind: RotationType, now: Millis) {
+    let version = key.next_version();
+    key.materials.push(MaterialVersion {
+        version,
+        created: now,
+        rotation_type: kind,
+        sealed,
+    });
+    rotated(key, kind, now);
 }
 
 /// Whether another on-demand rotation is allowed.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::key_ops::{page_response, paginate};
 use super::wire::{decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
-use crate::key::{KeyRecord, MaterialVersion, RotationType};
+use crate::key::{KeyRecord, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Action, Operation};
 use crate::seal::MaterialId;
@@ -149,13 +149,7 @@ impl Api {
                 })
                 .await
                 .map_err(|e| ApiError::from_crypto(e, &arn))?;
-            key.materials.push(MaterialVersion {
-                version,
-                created: now,
-                rotation_type: kind,
-                sealed,
-            });
-            lifecycle::rotated(&mut key, kind, now);
+            lifecycle::add_version(&mut key, sealed, kind, now);
             match self.store.update_key(key).await {
                 Ok(stored) => return Ok(stored),
                 Err(StoreError::Conflict(_)) => continue,

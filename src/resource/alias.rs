@@ -38,11 +38,11 @@ use super::Condition;
 #[cfg_attr(test, x_kube(cel))]
 #[serde(rename_all = "camelCase")]
 pub struct KmsAliasSpec {
-    /// The alias name: `alias/` followed by letters, digits, `/`, `_` or `-`
+    /// The alias name: `alias/` followed by letters, digits, `:`, `/`, `_` or `-`
     /// (at most 256 characters). `alias/aws/` is reserved.
     #[x_kube(validation = kube::core::Rule::new(
-        "self.matches('^alias/[a-zA-Z0-9/_-]+$') && size(self) <= 256"
-    ).message("aliasName must be alias/ followed by letters, digits, /, _ or - (at most 256 characters)"))]
+        "self.matches('^alias/[a-zA-Z0-9:/_-]+$') && size(self) <= 256"
+    ).message("aliasName must be alias/ followed by letters, digits, :, /, _ or - (at most 256 characters)"))]
     #[x_kube(validation = kube::core::Rule::new("!self.startsWith('alias/aws/')")
         .message("alias/aws/ is reserved for AWS managed keys"))]
     pub alias_name: String,

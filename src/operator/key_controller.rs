@@ -1,0 +1,318 @@
+//! Reconciles `KmsKey` objects: carries out `key_plan` against the API
+//! server and the crypto service, and reports the result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::key_plan::{self, Cleanup, KeyPlan, Refusal};
+use super::key_secret;
+use super::{
+    Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict, key_status,
+};
+use crate::declared::Change;
+use crate::key::RotationType;
+use crate::lifecycle;
+use crate::resource::{KmsKey, KmsKeyStatus};
+use crate::seal::MaterialId;
+
+const FIELD_MANAGER: &str = "kube-kms-controller";
+
+pub async fn reconcile(key: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = key
+        .namespace()
+        .ok_or_else(|| Error::NotNamespaced(key.name_any()))?;
+    let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&keys, FINALIZER, key, |event| async {
+        match event {
+            finalizer::Event::Apply(key) => apply(&key, &ctx).await,
+            finalizer::Event::Cleanup(key) => cleanup(&key, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics
+        .duration
+        .with_label_values(&["kmskey"])
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Retries errors soon; conflicts are normal (someone wrote first) and
+/// retried the same way, re-reading everything.
+pub fn error_policy(key: Arc<KmsKey>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .failures
+        .with_label_values(&["kmskey", error.category()])
+        .inc();
+    tracing::warn!(key = %key.name_any(), namespace = ?key.namespace(), category = error.category(), %error, "reconcile failed");
+    Action::requeue(ERROR_RETRY)
+}
+
+async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
+    let namespace = key.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = key_secret::secret_name(&key.name_any());
+    let found = secrets.get_opt(&name).await?;
+    let now = (ctx.clock)();
+    let written = match key_plan::plan(key, found.as_ref(), now) {
+        KeyPlan::Refuse(refusal) => return refuse(key, ctx, refusal).await,
+        KeyPlan::Create { key_id, pinned } => {
+            if pinned {
+                let others = Api::<Secret>::all(ctx.client.clone())
+                    .list_metadata(
+                        &ListParams::default()
+                            .labels(&format!("{}={key_id}", key_secret::KEY_ID_LABEL)),
+                    )
+                    .await?;
+                if let Some(other) = others.items.first() {
+                    let refusal = Refusal {
+                        reason: "KeyIdInUse",
+                        message: format!(
+                            "key {key_id} already exists as Secret {}/{}",
+                            other.namespace().unwrap_or_default(),
+                            other.name_any()
+                        ),
+                    };
+                    return refuse(key, ctx, refusal).await;
+                }
+            }
+            let sealed = ctx
+                .crypto
+                .generate_material(MaterialId {
+                    key_id,
+                    version: 1,
+                    spec: key.spec.key_spec,
+                    usage: key.spec.key_usage,
+                })
+                .await?;
+            let minted = key_plan::minted(key, key_id, sealed, now);
+            let object = key_secret::build(&key.name_any(), &uid(key), &minted);
+            match secrets.create(&PostParams::default(), &object).await {
+                Ok(_) => {}
+                // Another writer got there first. Drop what we minted and
+                // start over from what it stored: never two keys.
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_secs(1))),
+                Err(e) => return Err(e.into()),
+            }
+            event(
+                ctx,
+                key,
+                EventType::Normal,
+                "Created",
+                format!("created key {key_id}"),
+            )
+            .await;
+            minted
+        }
+        KeyPlan::Update(mut update) => {
+            if let Some(kind) = update.rotate {
+                let record = &update.secret.record;
+                let sealed = ctx
+                    .crypto
+                    .generate_material(MaterialId {
+                        key_id: record.key_id,
+                        version: record.next_version(),
+                        spec: record.spec,
+                        usage: record.usage,
+                    })
+                    .await?;
+                lifecycle::add_version(&mut update.secret.record, sealed, kind, now);
+            }
+            if update.write {
+                let object = key_secret::build(&key.name_any(), &uid(key), &update.secret);
+                match secrets
+                    .replace(&name, &PostParams::default(), &object)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_conflict(&e) => {
+                        return Ok(Action::requeue(Duration::from_secs(1)));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            report_update(ctx, key, &update).await;
+            update.secret
+        }
+    };
+    let status = key_status::reconciled(
+        key,
+        &written.record,
+        &ctx.arn,
+        written.rotate_handled.clone(),
+        now,
+    );
+    write_status(key, ctx, status).await?;
+    ctx.metrics
+        .reconciles
+        .with_label_values(&["kmskey", "reconciled"])
+        .inc();
+    let due = lifecycle::next_due(&written.record)
+        .map(|at| Duration::from_millis(at.saturating_sub(now).max(1000) as u64))
+        .unwrap_or(RESYNC);
+    Ok(Action::requeue(due.min(RESYNC)))
+}
+
+async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
+    let id = update.secret.record.key_id;
+    if update.adopted {
+        event(
+            ctx,
+            key,
+            EventType::Normal,
+            "Adopted",
+            format!("adopted the existing material of key {id}"),
+        )
+        .await;
+    }
+    for change in &update.changes {
+        let (reason, note) = match change {
+            Change::DeletionCancelled => (
+                "DeletionCancelled",
+                "the KmsKey was applied again; scheduled deletion cancelled".to_owned(),
+            ),
+            Change::Enabled => ("Enabled", "key enabled".to_owned()),
+            Change::Disabled => ("Disabled", "key disabled".to_owned()),
+            Change::RotationEnabled { period_days } => (
+                "RotationEnabled",
+                format!("automatic rotation every {period_days} days"),
+            ),
+            Change::RotationDisabled => {
+                ("RotationDisabled", "automatic rotation disabled".to_owned())
+            }
+            Change::Description | Change::Tags => continue,
+        };
+        event(ctx, key, EventType::Normal, reason, note).await;
+    }
+    if let Some(kind) = update.rotate {
+        let version = update.secret.record.current().map_or(0, |m| m.version);
+        let how = if kind == RotationType::OnDemand {
+            "on demand"
+        } else {
+            "on schedule"
+        };
+        event(
+            ctx,
+            key,
+            EventType::Normal,
+            "Rotated",
+            format!("rotated {how}: material version {version}"),
+        )
+        .await;
+    }
+    if let Some(why) = &update.rotation_refused {
+        event(
+            ctx,
+            key,
+            EventType::Warning,
+            "RotationRefused",
+            format!("on-demand rotation refused: {why}"),
+        )
+        .await;
+    }
+}
+
+async fn refuse(key: &KmsKey, ctx: &Context, refusal: Refusal) -> Result<Action, Error> {
+    let was = key
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| (c.reason.clone(), c.message.clone()));
+    if was != Some((refusal.reason.to_owned(), refusal.message.clone())) {
+        event(
+            ctx,
+            key,
+            EventType::Warning,
+            refusal.reason,
+            refusal.message.clone(),
+        )
+        .await;
+    }
+    let status = key_status::refused(key, &refusal, (ctx.clock)());
+    write_status(key, ctx, status).await?;
+    ctx.metrics
+        .reconciles
+        .with_label_values(&["kmskey", "refused"])
+        .inc();
+    Ok(Action::requeue(REFUSED_RETRY))
+}
+
+async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
+    let namespace = key.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = key_secret::secret_name(&key.name_any());
+    let found = secrets.get_opt(&name).await?;
+    match key_plan::plan_cleanup(key, found.as_ref(), (ctx.clock)()) {
+        Cleanup::Schedule(secret) => {
+            let date = secret
+                .record
+                .deletion
+                .map(|d| key_status::rfc3339(d.deletion_date));
+            let object = key_secret::build(&key.name_any(), &uid(key), &secret);
+            // A conflict fails the cleanup; the finalizer stays and we retry.
+            secrets
+                .replace(&name, &PostParams::default(), &object)
+                .await?;
+            let note = format!(
+                "key {} is pending deletion; its material will be destroyed at {}; apply the KmsKey again before then to cancel",
+                secret.record.key_id,
+                date.unwrap_or_default()
+            );
+            event(ctx, key, EventType::Normal, "DeletionScheduled", note).await;
+        }
+        Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
+    }
+    ctx.metrics
+        .reconciles
+        .with_label_values(&["kmskey", "deleted"])
+        .inc();
+    Ok(Action::await_change())
+}
+
+/// Writes status by server-side apply, only when it differs.
+async fn write_status(key: &KmsKey, ctx: &Context, status: KmsKeyStatus) -> Result<(), Error> {
+    if key.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let keys: Api<KmsKey> =
+        Api::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": KmsKey::api_version(&()),
+        "kind": KmsKey::kind(&()),
+        "status": status,
+    });
+    keys.patch_status(
+        &key.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Events are best effort: a failure to record one never fails a reconcile.
+async fn event(ctx: &Context, key: &KmsKey, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &key.object_ref(&())).await {
+        tracing::debug!(error = %e, "could not record an event");
+    }
+}
+
+fn uid(key: &KmsKey) -> String {
+    key.metadata.uid.clone().unwrap_or_default()
+}

@@ -1,0 +1,236 @@
+//! What reconciling a `KmsKey` must do, decided from the object, the Secret
+//! found in its place and the time. Pure; `key_controller` carries it out.
+//! Lifecycle rules come from `lifecycle` and `declared`, not from here.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+
+use super::key_secret::{self, KeySecret};
+use crate::declared::{self, Change};
+use crate::key::{KeyRecord, MaterialVersion, Millis, RotationType};
+use crate::key_id::KeyId;
+use crate::lifecycle::{self, Action, Operation};
+use crate::resource::{KmsKey, ROTATE_ANNOTATION};
+use crate::seal::SealedMaterial;
+
+/// A reason and message for a `Ready=False` condition and a Warning event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyPlan {
+    /// The key cannot be reconciled as declared.
+    Refuse(Refusal),
+    /// No Secret yet: mint version 1 of a key with this id and create it.
+    Create { key_id: KeyId, pinned: bool },
+    /// The Secret is ours: bring it to the spec.
+    Update(Box<Update>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The Secret as it must be written (record converged to the spec).
+    pub secret: KeySecret,
+    pub changes: Vec<Change>,
+    /// The Secret was written by an earlier object of this name (deleted
+    /// and re-applied, or restored from a backup).
+    pub adopted: bool,
+    /// Add a material version of this kind before writing.
+    pub rotate: Option<RotationType>,
+    /// An on-demand rotation was asked for and refused; why.
+    pub rotation_refused: Option<String>,
+    /// Whether anything differs from what is stored.
+    pub write: bool,
+}
+
+/// Decides the reconcile of a live (not deleting) `key`.
+pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
+    if let Err(e) = declared::validate(&key.spec) {
+        return KeyPlan::Refuse(Refusal::new("InvalidSpec", e.to_string()));
+    }
+    let Some(found) = found else {
+        let known = key.status.as_ref().and_then(|s| s.key_id.clone());
+        return match (key.spec.key_id, known) {
+            (Some(id), _) => KeyPlan::Create {
+                key_id: id,
+                pinned: true,
+            },
+            // Minting again under the same id would make every ciphertext
+            // of the lost material fail as if tampered with.
+            (None, Some(id)) => KeyPlan::Refuse(Refusal::new(
+                "MaterialMissing",
+                format!(
+                    "the Secret {} holding key {id} is gone; restore it from a backup, or delete and re-create this KmsKey to get a new key",
+                    key_secret::secret_name(&key.name_any())
+                ),
+            )),
+            (None, None) => KeyPlan::Create {
+                key_id: KeyId::random(),
+                pinned: false,
+            },
+        };
+    };
+    let stored = match key_secret::read(found) {
+        Ok(stored) => stored,
+        Err(foreign) => {
+            return KeyPlan::Refuse(Refusal::new("SecretConflict", foreign.to_string()));
+        }
+    };
+    if let Some(pinned) = key.spec.key_id
+        && pinned != stored.record.key_id
+    {
+        return KeyPlan::Refuse(Refusal::new(
+            "KeyIdMismatch",
+            format!(
+                "spec.keyId is {pinned} but the Secret {} holds key {}",
+                key_secret::secret_name(&key.name_any()),
+                stored.record.key_id
+            ),
+        ));
+    }
+    let mut secret = stored.clone();
+    let changes = match declared::converge(&mut secret.record, &key.spec, now) {
+        Ok(changes) => changes,
+        Err(e) => return KeyPlan::Refuse(Refusal::new("InvalidSpec", e.to_string())),
+    };
+    let uid = key.metadata.uid.clone();
+    let adopted = stored.owner_uid != uid;
+    secret.owner_uid = uid;
+
+    let mut rotate = None;
+    let mut rotation_refused = None;
+    let requested = key.annotations().get(ROTATE_ANNOTATION).cloned();
+    if requested.is_some() && requested != stored.rotate_handled {
+        match on_demand_refusal(&secret) {
+            None => rotate = Some(RotationType::OnDemand),
+            Some(why) => rotation_refused = Some(why),
+        }
+        secret.rotate_handled = requested;
+    } else if lifecycle::plan(&secret.record, now) == Some(Action::Rotate(RotationType::Automatic))
+    {
+        rotate = Some(RotationType::Automatic);
+    }
+    let write = secret != stored || rotate.is_some();
+    KeyPlan::Update(Box::new(Update {
+        secret,
+        changes,
+        adopted,
+        rotate,
+        rotation_refused,
+        write,
+    }))
+}
+
+/// The Secret for a key just minted: version 1 is `sealed`, and the record
+/// starts as the spec declares. A `kubekms.io/rotate` value already present
+/// counts as handled: a new key is its own first rotation.
+pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) -> KeySecret {
+    let mut record = KeyRecord {
+        key_id,
+        namespace: key.namespace().unwrap_or_default(),
+        description: String::new(),
+        spec: key.spec.key_spec,
+        usage: key.spec.key_usage,
+        created: now,
+        enabled: true,
+        deletion: None,
+        rotation: Default::default(),
+        on_demand_rotations: 0,
+        tags: Default::default(),
+        materials: vec![MaterialVersion {
+            version: 1,
+            created: now,
+            rotation_type: RotationType::Initial,
+            sealed,
+        }],
+        revision: 0,
+    };
+    // Validated by `plan` before anything was minted.
+    let _ = declared::converge(&mut record, &key.spec, now);
+    KeySecret {
+        record,
+        owner_uid: key.metadata.uid.clone(),
+        rotate_handled: key.annotations().get(ROTATE_ANNOTATION).cloned(),
+        resource_version: None,
+    }
+}
+
+/// Why an on-demand rotation may not happen now, in AWS's terms.
+fn on_demand_refusal(secret: &KeySecret) -> Option<String> {
+    let key = &secret.record;
+    if !lifecycle::supports_rotation(key.spec) {
+        return Some(format!("{} keys do not rotate", key.spec));
+    }
+    if let Err(refusal) = lifecycle::check(Operation::Rotation, key.state()) {
+        return Some(format!("the key is {} ({refusal:?})", key.state().as_str()));
+    }
+    if !lifecycle::may_rotate_on_demand(key) {
+        return Some(format!(
+            "the key has reached the maximum of {} on-demand rotations",
+            lifecycle::MAX_ON_DEMAND_ROTATIONS
+        ));
+    }
+    None
+}
+
+/// What deleting a `KmsKey` must do before its finalizer goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cleanup {
+    /// Write the Secret with the deletion scheduled.
+    Schedule(Box<KeySecret>),
+    /// Already scheduled (a retry after a crash); nothing to write.
+    AlreadyScheduled,
+    /// No material of ours to protect (never minted, or not our Secret).
+    Nothing,
+}
+
+pub fn plan_cleanup(key: &KmsKey, found: Option<&Secret>, now: Millis) -> Cleanup {
+    let Some(Ok(mut secret)) = found.map(key_secret::read) else {
+        return Cleanup::Nothing;
+    };
+    if secret.owner_uid != key.metadata.uid {
+        // Written by another object of this name: not ours to schedule.
+        return Cleanup::Nothing;
+    }
+    if secret.record.deletion.is_some() {
+        return Cleanup::AlreadyScheduled;
+    }
+    // An invalid window cannot be applied; the longest one is the safe one.
+    let window = declared::pending_window(&key.spec).unwrap_or(lifecycle::MAX_PENDING_WINDOW_DAYS);
+    secret.record.deletion = Some(lifecycle::schedule_deletion(window, now));
+    Cleanup::Schedule(Box::new(secret))
+}
+
+/// What to do with a key Secret whose `KmsKey` no longer exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphan {
+    /// The deletion window has ended: delete the Secret (and the material).
+    Destroy,
+    /// Look again at this time.
+    WaitUntil(Millis),
+    /// Not scheduled for deletion: keep the material, never guess.
+    Keep,
+}
+
+pub fn plan_orphan(secret: &KeySecret, now: Millis) -> Orphan {
+    match (secret.record.deletion, lifecycle::plan(&secret.record, now)) {
+        (_, Some(Action::Destroy)) => Orphan::Destroy,
+        (Some(deletion), _) => Orphan::WaitUntil(deletion.deletion_date),
+        (None, _) => Orphan::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests;

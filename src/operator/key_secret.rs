@@ -1,0 +1,199 @@
+//! The Secret that holds one key's record and sealed material versions.
+//! Pure: building and reading the object; the shells send it.
+//!
+//! The Secret has no ownerReference on purpose: garbage collection (or a
+//! foreground deletion of the KmsKey) must never remove key material before
+//! its deletion window ends. Ownership is recorded in labels and
+//! annotations instead, and checked before anything is written.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+use crate::key::KeyRecord;
+use crate::key_id::KeyId;
+
+pub const SECRET_TYPE: &str = "kubekms.io/key-material";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "kube-kms";
+pub const KEY_ID_LABEL: &str = "kubekms.io/key-id";
+pub const OWNER_UID_ANNOTATION: &str = "kubekms.io/owner-uid";
+pub const KEY_NAME_ANNOTATION: &str = "kubekms.io/key-name";
+/// The last `kubekms.io/rotate` value acted upon. It lives with the
+/// material, so a rotation and the record that it happened are one write.
+pub const ROTATE_HANDLED_ANNOTATION: &str = "kubekms.io/rotate-handled";
+/// While pending deletion: when the window ends (ms since the epoch). Lets
+/// the sweeper watch Secrets metadata-only.
+pub const DELETION_DATE_ANNOTATION: &str = "kubekms.io/deletion-date";
+const DATA_KEY: &str = "key.json";
+const FORMAT: u32 = 1;
+
+/// The label selector matching every key Secret.
+pub fn selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{KEY_ID_LABEL}")
+}
+
+pub fn secret_name(key_name: &str) -> String {
+    format!("kmskey-{key_name}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Document {
+    format: u32,
+    record: KeyRecord,
+}
+
+/// A key Secret as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySecret {
+    pub record: KeyRecord,
+    /// UID of the KmsKey that wrote it last.
+    pub owner_uid: Option<String>,
+    pub rotate_handled: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+/// Why a Secret in our place is not ours to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Foreign {
+    #[error("Secret {0} exists and is not managed by kube-kms; refusing to touch it")]
+    NotManaged(String),
+    #[error("Secret {0} is labelled as kube-kms key material but cannot be read: {1}")]
+    Unreadable(String, String),
+    #[error("Secret {0} holds key {1} of namespace {2}, not of this namespace")]
+    WrongNamespace(String, KeyId, String),
+}
+
+/// Reads a Secret found where a key's Secret belongs.
+pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
+    let meta = &secret.metadata;
+    let name = meta.name.clone().unwrap_or_default();
+    let labels = meta.labels.as_ref();
+    let managed = labels
+        .and_then(|l| l.get(MANAGED_BY_LABEL))
+        .map(String::as_str)
+        == Some(MANAGED_BY)
+        && secret.type_.as_deref() == Some(SECRET_TYPE);
+    if !managed {
+        return Err(Foreign::NotManaged(name));
+    }
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(DATA_KEY))
+        .ok_or_else(|| Foreign::Unreadable(name.clone(), format!("no {DATA_KEY}")))?;
+    let doc: Document = serde_json::from_slice(&bytes.0)
+        .map_err(|e| Foreign::Unreadable(name.clone(), e.to_string()))?;
+    if doc.format != FORMAT {
+        return Err(Foreign::Unreadable(
+            name,
+            format!("unknown format {}", doc.format),
+        ));
+    }
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    if doc.record.namespace != namespace {
+        return Err(Foreign::WrongNamespace(
+            name,
+            doc.record.key_id,
+            doc.record.namespace,
+        ));
+    }
+    let annotation = |k: &str| meta.annotations.as_ref().and_then(|a| a.get(k)).cloned();
+    Ok(KeySecret {
+        record: doc.record,
+        owner_uid: annotation(OWNER_UID_ANNOTATION),
+        rotate_handled: annotation(ROTATE_HANDLED_ANNOTATION),
+        resource_version: meta.resource_version.clone(),
+    })
+}
+
+/// The Secret holding `secret.record`, written by the KmsKey `key_name`
+/// with UID `owner_uid`. `resource_version` makes a replace conditional.
+pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
+    let record = &secret.record;
+    let doc = Document {
+        format: FORMAT,
+        record: record.clone(),
+    };
+    let json = serde_json::to_vec(&doc).expect("a key record serializes");
+    let mut annotations = BTreeMap::from([
+        (OWNER_UID_ANNOTATION.to_owned(), owner_uid.to_owned()),
+        (KEY_NAME_ANNOTATION.to_owned(), key_name.to_owned()),
+    ]);
+    if let Some(deletion) = record.deletion {
+        annotations.insert(
+            DELETION_DATE_ANNOTATION.to_owned(),
+            deletion.deletion_date.to_string(),
+        );
+    }
+    if let Some(handled) = &secret.rotate_handled {
+        annotations.insert(ROTATE_HANDLED_ANNOTATION.to_owned(), handled.clone());
+    }
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(key_name)),
+            namespace: Some(record.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                (KEY_ID_LABEL.to_owned(), record.key_id.to_string()),
+            ])),
+            annotations: Some(annotations),
+            resource_version: secret.resource_version.clone(),
+            ..ObjectMeta::default()
+        },
+        type_: Some(SECRET_TYPE.to_owned()),
+        immutable: Some(false),
+        data: Some(BTreeMap::from([(DATA_KEY.to_owned(), ByteString(json))])),
+        ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_built_secret_reads_back() {
+        let written = KeySecret {
+            record: KeyRecord::test(1_700_000_000_000),
+            owner_uid: Some("uid-1".into()),
+            rotate_handled: Some("1".into()),
+            resource_version: None,
+        };
+        let secret = build("app", "uid-1", &written);
+        assert_eq!(secret.metadata.name.as_deref(), Some("kmskey-app"));
+        assert_eq!(read(&secret), Ok(written));
+    }
+
+    #[test]
+    fn secrets_that_are_not_ours_are_refused() {
+        let ours = build(
+            "app",
+            "uid-1",
+            &KeySecret {
+                record: KeyRecord::test(0),
+                owner_uid: None,
+                rotate_handled: None,
+                resource_version: None,
+            },
+        );
+        let mut unlabelled = ours.clone();
+        unlabelled.metadata.labels = None;
+        assert!(matches!(read(&unlabelled), Err(Foreign::NotManaged(_))));
+        let mut other_type = ours.clone();
+        other_type.type_ = Some("Opaque".into());
+        assert!(matches!(read(&other_type), Err(Foreign::NotManaged(_))));
+        let mut garbage = ours.clone();
+        garbage.data = Some(BTreeMap::from([(
+            DATA_KEY.into(),
+            ByteString(b"{".to_vec()),
+        )]));
+        assert!(matches!(read(&garbage), Err(Foreign::Unreadable(..))));
+        let mut moved = ours;
+        moved.metadata.namespace = Some("elsewhere".into());
+        assert!(matches!(read(&moved), Err(Foreign::WrongNamespace(..))));
+    }
+}

@@ -1,0 +1,97 @@
+//! The status a `KmsKey` should show. Pure; written only when it differs
+//! from what is there, so our own status writes never start a hot loop.
+
+use super::key_plan::Refusal;
+use crate::api::ArnConfig;
+use crate::key::{KeyRecord, Millis, RotationType};
+use crate::resource::{Condition, KmsKey, KmsKeyStatus, MaterialVersionStatus};
+
+pub fn rfc3339(ms: Millis) -> String {
+    let ts = k8s_openapi::jiff::Timestamp::from_millisecond(ms).unwrap_or_default();
+    // Whole seconds, as Kubernetes writes times.
+    ts.round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or(ts)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Status for a key whose record is `record`.
+pub fn reconciled(
+    key: &KmsKey,
+    record: &KeyRecord,
+    arn: &ArnConfig,
+    rotate_handled: Option<String>,
+    now: Millis,
+) -> KmsKeyStatus {
+    let state = record.state().as_str();
+    let current = record.current().map(|m| m.version);
+    let message = match current {
+        Some(v) => format!("{state}; material version {v}"),
+        None => state.to_owned(),
+    };
+    KmsKeyStatus {
+        key_id: Some(record.key_id.to_string()),
+        arn: Some(arn.key_arn(record.key_id)),
+        key_state: Some(state.to_owned()),
+        creation_date: Some(rfc3339(record.created)),
+        current_version: current,
+        versions: record
+            .materials
+            .iter()
+            .map(|m| MaterialVersionStatus {
+                version: m.version,
+                created: rfc3339(m.created),
+                rotation_type: match m.rotation_type {
+                    RotationType::Initial => "Initial",
+                    RotationType::Automatic => "Automatic",
+                    RotationType::OnDemand => "OnDemand",
+                }
+                .to_owned(),
+            })
+            .collect(),
+        next_rotation_date: record
+            .rotation
+            .next
+            .filter(|_| record.deletion.is_none())
+            .map(rfc3339),
+        deletion_date: record.deletion.map(|d| rfc3339(d.deletion_date)),
+        last_rotate_request: rotate_handled,
+        conditions: vec![ready(key, "True", "Reconciled", message, now)],
+        observed_generation: key.metadata.generation,
+    }
+}
+
+/// Status for a key that could not be reconciled: what was known stays.
+pub fn refused(key: &KmsKey, refusal: &Refusal, now: Millis) -> KmsKeyStatus {
+    let mut status = key.status.clone().unwrap_or_default();
+    status.conditions = vec![ready(
+        key,
+        "False",
+        refusal.reason,
+        refusal.message.clone(),
+        now,
+    )];
+    status.observed_generation = key.metadata.generation;
+    status
+}
+
+/// The Ready condition, keeping the previous transition time when the
+/// status did not change.
+fn ready(key: &KmsKey, status: &str, reason: &str, message: String, now: Millis) -> Condition {
+    let previous = key
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => rfc3339(now),
+    };
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time,
+        observed_generation: key.metadata.generation,
+    }
+}

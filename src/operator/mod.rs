@@ -1,0 +1,99 @@
+//! The Kubernetes operator: controllers that turn `KmsKey` and `KmsAlias`
+//! objects into sealed key material in Secrets and keep it. Decisions are
+//! pure (`key_plan`, `key_status`, `alias_plan`, and below them `lifecycle`
+//! and `declared`); the controllers only read, carry out and report.
+
+pub mod alias_controller;
+pub mod alias_plan;
+pub mod key_controller;
+pub mod key_plan;
+pub mod key_secret;
+pub mod key_status;
+pub mod lease;
+pub mod metrics;
+pub mod sweeper;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::api::{ArnConfig, Clock};
+use crate::crypto::{CryptoError, CryptoService};
+
+/// The finalizer that makes deleting a `KmsKey` schedule its deletion.
+pub const FINALIZER: &str = "kubekms.io/scheduled-deletion";
+/// How often a reconciled object is looked at again with nothing due.
+pub const RESYNC: Duration = Duration::from_secs(3600);
+/// Retry delay after a refusal (the spec or the cluster must change first).
+pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
+/// Retry delay after an error or a write conflict.
+pub const ERROR_RETRY: Duration = Duration::from_secs(5);
+
+/// What every reconcile needs.
+pub struct Context {
+    pub client: Client,
+    pub crypto: Arc<dyn CryptoService>,
+    pub arn: ArnConfig,
+    pub recorder: Recorder,
+    pub clock: Clock,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        crypto: Arc<dyn CryptoService>,
+        arn: ArnConfig,
+        clock: Clock,
+        metrics: Arc<metrics::Metrics>,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: "kube-kms-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            crypto,
+            arn,
+            clock,
+            metrics,
+        })
+    }
+}
+
+/// A reconcile that failed; retried after [`ERROR_RETRY`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("crypto service: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0} has no namespace")]
+    NotNamespaced(String),
+}
+
+impl Error {
+    /// A low-cardinality label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(_) => "kubernetes",
+            Error::Crypto(_) => "crypto",
+            Error::Finalizer(_) => "finalizer",
+            Error::NotNamespaced(_) => "invalid_object",
+        }
+    }
+}
+
+/// Whether a kube error is the API server saying 409 Conflict/AlreadyExists.
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+#[cfg(test)]
+mod scenarios;
