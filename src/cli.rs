@@ -37,6 +37,80 @@ pub enum Command {
     RootKey(RootKeyCommand),
     /// Write the CustomResourceDefinitions, generated from the Rust types.
     Crdgen(CrdgenArgs),
+    /// Run the controller: reconcile KmsKey and KmsAlias objects into sealed
+    /// key material in Secrets (leader-elected).
+    Controller(Box<ControllerArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig to use out of cluster (default: in-cluster config, then
+    /// $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "KUBE_KMS_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl KubeArgs {
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+            }
+            None => kube::Config::infer().await?,
+        };
+        Ok(kube::Client::try_from(config)?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ArnArgs {
+    #[arg(long, env = "KUBE_KMS_PARTITION", default_value = "aws")]
+    pub partition: String,
+    #[arg(long, env = "KUBE_KMS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    #[arg(long, env = "KUBE_KMS_ACCOUNT", default_value = "111122223333")]
+    pub account: String,
+}
+
+impl ArnArgs {
+    pub fn config(&self) -> kube_kms::api::ArnConfig {
+        kube_kms::api::ArnConfig {
+            partition: self.partition.clone(),
+            region: self.region.clone(),
+            account: self.account.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// The crypto service's unix socket (the sidecar). Without it, the root
+    /// key flags run the crypto service in-process (development only).
+    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
+    pub crypto_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootKeyArgs,
+    #[command(flatten)]
+    pub arn: ArnArgs,
+    /// Namespace of the leader Lease (default: this pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-kms")]
+    pub lease_namespace: String,
+    #[arg(
+        long,
+        env = "KUBE_KMS_LEASE_NAME",
+        default_value = "kube-kms-controller"
+    )]
+    pub lease_name: String,
+    /// This replica's name in the Lease (default: the pod name, else host and pid).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Address for /metrics, /livez and /readyz.
+    #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The `kube-kms` binary: parses the command line and runs one role.
 
 mod cli;
+mod run_controller;
 mod run_serve;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Crdgen(args) => crdgen(&args),
+        Command::Controller(args) => run_controller::run(*args, shutdown_signal()).await,
         Command::RootKey(RootKeyCommand::CreateFile { path }) => {
             FileRootKey::create(&path)?;
             println!("created root key file {} (mode 0600)", path.display());

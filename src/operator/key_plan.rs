@@ -173,8 +173,8 @@ fn on_demand_refusal(secret: &KeySecret) -> Option<String> {
     if !lifecycle::supports_rotation(key.spec) {
         return Some(format!("{} keys do not rotate", key.spec));
     }
-    if let Err(refusal) = lifecycle::check(Operation::Rotation, key.state()) {
-        return Some(format!("the key is {} ({refusal:?})", key.state().as_str()));
+    if lifecycle::check(Operation::Rotation, key.state()).is_err() {
+        return Some(format!("the key is {}", key.state().as_str()));
     }
     if !lifecycle::may_rotate_on_demand(key) {
         return Some(format!(

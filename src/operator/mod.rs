@@ -11,6 +11,7 @@ pub mod key_secret;
 pub mod key_status;
 pub mod lease;
 pub mod metrics;
+pub mod runtime;
 pub mod sweeper;
 
 use std::sync::Arc;

@@ -1,0 +1,162 @@
+//! Runs the controllers: waits for the leader Lease, then reconciles until
+//! shutdown or until the Lease is lost (then exits, so that the process
+//! restarts as a follower and never writes without holding it).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::runtime::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use prometheus::Registry;
+use warp::Filter;
+
+use super::alias_controller::{self, AliasContext};
+use super::lease::{self, LeaseConfig};
+use super::{Context, key_controller, key_secret, sweeper};
+use crate::resource::{KmsAlias, KmsKey};
+
+pub struct Settings {
+    pub lease: LeaseConfig,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+pub async fn run(
+    ctx: Arc<Context>,
+    registry: Registry,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let client = ctx.client.clone();
+    let (leading_tx, leading_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = settings.metrics_listen {
+        serve_health(addr, registry, leading_rx.clone());
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease.namespace);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = Box::pin(shutdown);
+    let mut shutdown = futures::future::FutureExt::fuse(shutdown);
+    let mut leader = tokio::select! {
+        leader = lease::acquire(leases, settings.lease.clone()) => leader,
+        _ = &mut shutdown => return Ok(()),
+    };
+    let _ = leading_tx.send(true);
+    let stopped = {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let shared_stop = futures::future::FutureExt::shared(stopped);
+
+    let keys = Controller::new(
+        Api::<KmsKey>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shared_stop.clone())
+    .run(
+        key_controller::reconcile,
+        key_controller::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|_| async {});
+
+    let aliases = alias_controller_stream(&client, ctx.clone(), shared_stop.clone());
+
+    // Metadata only: the sealed bytes of every key never sit in this cache.
+    let sweep = Controller::new(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels(&key_secret::selector()),
+    )
+    .graceful_shutdown_on(shared_stop)
+    .run(sweeper::reconcile, sweeper::error_policy, ctx.clone())
+    .for_each(|_| async {});
+
+    let watchdog = async move {
+        tokio::select! {
+            _ = shutdown => Ok(()),
+            _ = leader.wait_for(|leading| !*leading) => Err("lost the leader Lease; exiting so that another replica leads".to_owned()),
+        }
+    };
+    let running = async {
+        tokio::join!(keys, aliases, sweep);
+    };
+    tokio::pin!(running);
+    let outcome = tokio::select! {
+        outcome = watchdog => outcome,
+        _ = &mut running => Err("controllers stopped unexpectedly".to_owned()),
+    };
+    let _ = leading_tx.send(false);
+    let _ = stop_tx.send(true);
+    running.await;
+    outcome
+}
+
+fn alias_controller_stream(
+    client: &Client,
+    shared: Arc<Context>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let controller = Controller::new(
+        Api::<KmsAlias>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    let by_key = store.clone();
+    controller
+        // An alias follows its key: a key becoming Ready (or going away)
+        // re-resolves every alias that names it.
+        .watches(
+            Api::<KmsKey>::all(client.clone()),
+            watcher::Config::default(),
+            move |key| {
+                let namespace = key.namespace();
+                let name = key.name_any();
+                by_key
+                    .state()
+                    .into_iter()
+                    .filter(|a| a.namespace() == namespace && a.spec.target_key_ref.name == name)
+                    .map(|a| ObjectRef::from_obj(a.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(
+            alias_controller::reconcile,
+            alias_controller::error_policy,
+            Arc::new(AliasContext {
+                shared,
+                aliases: store,
+            }),
+        )
+        .for_each(|_| async {})
+}
+
+/// `/metrics`, `/livez` (the process is up) and `/readyz` (this replica
+/// leads; followers are alive but not ready, which is expected).
+fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watch::Receiver<bool>) {
+    let metrics = warp::path("metrics").map(move || {
+        let mut text = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode_utf8(&registry.gather(), &mut text) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        warp::reply::with_header(text, "content-type", prometheus::TEXT_FORMAT)
+    });
+    let livez = warp::path("livez").map(|| "ok");
+    let readyz = warp::path("readyz").map(move || {
+        if *leading.borrow() {
+            warp::reply::with_status("leader", warp::http::StatusCode::OK)
+        } else {
+            warp::reply::with_status("follower", warp::http::StatusCode::SERVICE_UNAVAILABLE)
+        }
+    });
+    let routes = warp::get().and(metrics.or(livez).or(readyz));
+    tokio::spawn(warp::serve(routes).run(addr));
+}

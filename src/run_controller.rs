@@ -1,0 +1,61 @@
+//! `kube-kms controller`: wiring for the operator's runtime.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
+use kube_kms::operator::lease::LeaseConfig;
+use kube_kms::operator::metrics::Metrics;
+use kube_kms::operator::{Context, runtime};
+
+use crate::cli::ControllerArgs;
+
+pub async fn run(
+    args: ControllerArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let client = args.kube.client().await?;
+    let crypto: Arc<dyn CryptoService> = match &args.crypto_socket {
+        Some(socket) => Arc::new(
+            grpc::GrpcCryptoClient::connect_lazy(socket)
+                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no --crypto-socket: running the crypto service in-process (development only)"
+            );
+            let root = args.root.open()?;
+            Arc::new(LocalCryptoService::new(root, Default::default()))
+        }
+    };
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(Metrics::new(&registry));
+    let ctx = Context::new(
+        client,
+        crypto,
+        args.arn.config(),
+        kube_kms::api::system_clock(),
+        metrics,
+    );
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let settings = runtime::Settings {
+        lease: LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity,
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        },
+        metrics_listen: Some(args.metrics_listen),
+    };
+    tracing::info!(lease = %format!("{}/{}", settings.lease.namespace, settings.lease.name), "controller starting; waiting to lead");
+    runtime::run(ctx, registry, settings, shutdown)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("controller")
+}
