@@ -1,1 +1,640 @@
+//! Reconcile scenarios against a mock API server (tower-test): one per
+//! branch, asserting every request's method, path and body in order.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use http::{Request, Response};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use super::alias_controller::{self, AliasContext};
+use super::key_secret::{self, KeySecret};
+use super::metrics::Metrics;
+use super::{Context, key_controller, sweeper};
+use crate::api::ArnConfig;
+use crate::crypto::{CacheConfig, LocalCryptoService};
+use crate::key::{DAY_MS, Deletion, KeyRecord, Millis};
+use crate::resource::{KmsAlias, KmsKey};
+use crate::root::FileRootKey;
+
+const NOW: Millis = 1_700_000_000_000;
+const KEYS: &str = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys";
+const SECRETS: &str = "/api/v1/namespaces/team-a/secrets";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/team-a/events";
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// The API server side of a scenario.
+struct ApiServer(Handle);
+
+struct Seen {
+    query: String,
+    body: Value,
+}
+
+impl ApiServer {
+    /// Takes the next request, asserts its method and path, answers it.
+    async fn expect(&mut self, method: &str, path: &str, status: u16, reply: Value) -> Seen {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(2), self.0.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
+            .expect("the client is gone");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (method, path),
+            "unexpected request"
+        );
+        let query = request.uri().query().unwrap_or("").to_owned();
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        Seen { query, body }
+    }
+
+    async fn expect_event(&mut self, reason: &str) -> Value {
+        let seen = self.expect("POST", EVENTS, 201, json!({})).await;
+        assert_eq!(seen.body["reason"], reason, "{}", seen.body);
+        seen.body
+    }
+
+    /// No request may follow.
+    async fn expect_nothing_more(&mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
+        if let Ok(Some((request, _))) = next {
+            panic!("unexpected request {} {}", request.method(), request.uri());
+        }
+    }
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})
+}
+
+fn conflict() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": "exists"})
+}
+
+fn context() -> (Arc<Context>, ApiServer) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let root =
+        Arc::new(FileRootKey::from_keys([(1, zeroize::Zeroizing::new(vec![9u8; 32]))]).unwrap());
+    let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
+    let ctx = Context::new(
+        client,
+        crypto,
+        ArnConfig::default(),
+        Arc::new(|| NOW),
+        Arc::new(Metrics::unregistered()),
+    );
+    (ctx, ApiServer(handle))
+}
+
+/// The KmsKey `team-a/app` (UID `uid-1`), already carrying our finalizer.
+fn key(spec: Value) -> KmsKey {
+    serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1",
+        "kind": "KmsKey",
+        "metadata": {
+            "name": "app", "namespace": "team-a", "uid": "uid-1", "generation": 1,
+            "resourceVersion": "10", "finalizers": [super::FINALIZER]
+        },
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn stored_record() -> KeyRecord {
+    let mut record = KeyRecord::test(NOW - 100 * DAY_MS);
+    record.namespace = "team-a".into();
+    record
+}
+
+fn secret_json(record: KeyRecord, owner: &str) -> Value {
+    let stored = KeySecret {
+        record,
+        owner_uid: Some(owner.into()),
+        rotate_handled: None,
+        resource_version: Some("20".into()),
+    };
+    serde_json::to_value(key_secret::build("app", owner, &stored)).unwrap()
+}
+
+/// The record inside a Secret body the controller sent.
+fn record_in(secret: &Value) -> Value {
+    let data = secret["data"]["key.json"].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["record"].clone()
+}
+
+async fn reconcile_key(
+    key: KmsKey,
+    ctx: &Arc<Context>,
+) -> tokio::task::JoinHandle<Result<Action, super::Error>> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move { key_controller::reconcile(Arc::new(key), ctx).await })
+}
+
+async fn finish(task: tokio::task::JoinHandle<Result<Action, super::Error>>) -> Action {
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("reconcile finishes")
+        .unwrap()
+        .expect("reconcile succeeds")
+}
+
+#[tokio::test]
+async fn new_key_mints_one_secret_then_reports_ready() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"description": "app data"}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    let created = server.expect("POST", SECRETS, 201, json!({})).await;
+    let secret = &created.body;
+    assert_eq!(secret["metadata"]["name"], "kmskey-app");
+    assert_eq!(secret["type"], key_secret::SECRET_TYPE);
+    assert_eq!(
+        secret["metadata"]["labels"][key_secret::MANAGED_BY_LABEL],
+        "kube-kms"
+    );
+    assert_eq!(
+        secret["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION],
+        "uid-1"
+    );
+    assert!(
+        secret["metadata"]["ownerReferences"].is_null(),
+        "no owner: GC must never delete key material"
+    );
+    assert!(
+        secret["metadata"]["resourceVersion"].is_null(),
+        "a create, never an apply"
+    );
+    let record = record_in(secret);
+    assert_eq!(record["description"], "app data");
+    assert_eq!(record["materials"].as_array().unwrap().len(), 1);
+    let key_id = record["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        secret["metadata"]["labels"][key_secret::KEY_ID_LABEL],
+        key_id.as_str()
+    );
+    server.expect_event("Created").await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    assert!(
+        status.query.contains("fieldManager=kube-kms-controller")
+            && status.query.contains("force=true")
+    );
+    let status = &status.body["status"];
+    assert_eq!(status["keyId"], key_id.as_str());
+    assert_eq!(
+        (
+            status["keyState"].as_str(),
+            status["currentVersion"].as_u64()
+        ),
+        (Some("Enabled"), Some(1))
+    );
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(finish(task).await, Action::requeue(super::RESYNC));
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn conflict_on_create_retries_from_what_was_stored_without_a_second_key() {
+    let (ctx, mut server) = context();
+    let key = key(json!({}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    server.expect("POST", SECRETS, 409, conflict()).await;
+    assert_eq!(finish(task).await, Action::requeue(Duration::from_secs(1)));
+    // The retry finds the Secret the other writer stored and uses it.
+    let theirs = stored_record();
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(theirs.clone(), "uid-1"),
+        )
+        .await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    assert_eq!(status.body["status"]["keyId"], theirs.key_id.to_string());
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn rotation_due_adds_a_version_with_a_conditional_replace() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"rotation": {"enabled": true, "periodDays": 90}}));
+    let mut record = stored_record();
+    record.rotation.enabled = true;
+    record.rotation.period_days = 90;
+    record.rotation.next = Some(NOW - 1);
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(record, "uid-1"),
+        )
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert_eq!(
+        put.body["metadata"]["resourceVersion"], "20",
+        "conditional on what was read"
+    );
+    let written = record_in(&put.body);
+    let types: Vec<&str> = written["materials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["rotation_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Initial", "Automatic"]);
+    assert_eq!(written["rotation"]["next"], NOW + 90 * DAY_MS);
+    server.expect_event("Rotated").await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    assert_eq!(status.body["status"]["currentVersion"], 2);
+    assert_eq!(
+        finish(task).await,
+        Action::requeue(Duration::from_millis((90 * DAY_MS) as u64).min(super::RESYNC))
+    );
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn disabling_writes_the_record_and_the_state() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"enabled": false}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(stored_record(), "uid-1"),
+        )
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert_eq!(record_in(&put.body)["enabled"], false);
+    server.expect_event("Disabled").await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    assert_eq!(status.body["status"]["keyState"], "Disabled");
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_key_with_current_status_makes_no_writes() {
+    let (ctx, mut server) = context();
+    let record = stored_record();
+    let mut key = key(json!({}));
+    key.status = Some(super::key_status::reconciled(
+        &key,
+        &record,
+        &ArnConfig::default(),
+        None,
+        NOW,
+    ));
+    let task = reconcile_key(key, &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(record, "uid-1"),
+        )
+        .await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
+    let (ctx, mut server) = context();
+    let mut deleting = key(json!({"pendingWindowDays": 7}));
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
+        ));
+    let task = reconcile_key(deleting.clone(), &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(stored_record(), "uid-1"),
+        )
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    let date = NOW + 7 * DAY_MS;
+    assert_eq!(record_in(&put.body)["deletion"]["deletion_date"], date);
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::DELETION_DATE_ANNOTATION],
+        date.to_string()
+    );
+    server.expect_event("DeletionScheduled").await;
+    // Only then does the finalizer go, so the object disappears.
+    let patch = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(&deleting).unwrap(),
+        )
+        .await;
+    assert_eq!(patch.body[0]["op"], "test");
+    assert!(
+        patch
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|op| op["op"] == "remove")
+    );
+    assert_eq!(finish(task).await, Action::await_change());
+    server.expect_nothing_more().await;
+
+    // The sweeper: before the window ends it only waits.
+    let mut scheduled = stored_record();
+    scheduled.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: date,
+    });
+    let secret: Secret = serde_json::from_value(secret_json(scheduled.clone(), "uid-1")).unwrap();
+    let meta = Arc::new(PartialObjectMeta::<Secret> {
+        types: None,
+        metadata: secret.metadata.clone(),
+        _phantom: Default::default(),
+    });
+    let action = sweeper::reconcile(meta.clone(), ctx.clone()).await.unwrap();
+    assert_eq!(action, Action::requeue(super::RESYNC));
+    server.expect_nothing_more().await;
+
+    // At the end of the window: confirm the KmsKey is gone, read the
+    // Secret, delete exactly the version read.
+    let (late, mut server) = context_at(date);
+    let task = tokio::spawn(async move { sweeper::reconcile(meta, late).await });
+    server
+        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(scheduled, "uid-1"),
+        )
+        .await;
+    let delete = server
+        .expect("DELETE", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert_eq!(delete.body["preconditions"]["resourceVersion"], "20");
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    server.expect_nothing_more().await;
+}
+
+fn context_at(now: Millis) -> (Arc<Context>, ApiServer) {
+    let (ctx, server) = context();
+    let ctx = Arc::new(Context {
+        client: ctx.client.clone(),
+        crypto: ctx.crypto.clone(),
+        arn: ctx.arn.clone(),
+        recorder: ctx.recorder.clone(),
+        clock: Arc::new(move || now),
+        metrics: ctx.metrics.clone(),
+    });
+    (ctx, server)
+}
+
+#[tokio::test]
+async fn re_applying_within_the_window_adopts_and_cancels() {
+    let (ctx, mut server) = context();
+    let mut record = stored_record();
+    record.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: NOW + DAY_MS,
+    });
+    let key = key(json!({}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(record, "uid-0"),
+        )
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert!(record_in(&put.body)["deletion"].is_null());
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION],
+        "uid-1"
+    );
+    assert!(put.body["metadata"]["annotations"][key_secret::DELETION_DATE_ANNOTATION].is_null());
+    server.expect_event("Adopted").await;
+    server.expect_event("DeletionCancelled").await;
+    server.expect_event("Enabled").await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    assert_eq!(status.body["status"]["keyState"], "Enabled");
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_foreign_secret_is_refused_and_never_written() {
+    let (ctx, mut server) = context();
+    let key = key(json!({}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    let foreign = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "kmskey-app", "namespace": "team-a", "resourceVersion": "5"}, "data": {"password": "aHVudGVyMg=="}});
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, foreign)
+        .await;
+    let event = server.expect_event("SecretConflict").await;
+    assert_eq!(event["type"], "Warning");
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&key).unwrap(),
+        )
+        .await;
+    let ready = &status.body["status"]["conditions"][0];
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("SecretConflict"))
+    );
+    assert_eq!(finish(task).await, Action::requeue(super::REFUSED_RETRY));
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_new_key_object_first_gets_its_finalizer() {
+    let (ctx, mut server) = context();
+    let mut fresh = key(json!({}));
+    fresh.metadata.finalizers = None;
+    let task = reconcile_key(fresh.clone(), &ctx).await;
+    let patch = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(&fresh).unwrap(),
+        )
+        .await;
+    assert!(patch.body.to_string().contains(super::FINALIZER));
+    assert_eq!(finish(task).await, Action::await_change());
+    server.expect_nothing_more().await;
+}
+
+fn alias(name: &str, alias_name: &str, created: &str) -> KmsAlias {
+    serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
+        "metadata": {"name": name, "namespace": "team-a", "uid": format!("uid-{name}"), "generation": 1, "creationTimestamp": created},
+        "spec": {"aliasName": alias_name, "targetKeyRef": {"name": "app"}},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_alias_of_the_same_name_gets_a_conflict_condition() {
+    let (ctx, mut server) = context();
+    let first = alias("first", "alias/app", "2026-01-01T00:00:00Z");
+    let second = alias("second", "alias/app", "2026-02-01T00:00:00Z");
+    let (reader, mut writer) = reflector::store::<KmsAlias>();
+    for a in [&first, &second] {
+        writer.apply_watcher_event(&watcher::Event::Apply(a.clone()));
+    }
+    let actx = Arc::new(AliasContext {
+        shared: ctx,
+        aliases: reader,
+    });
+    let mut ready_key = key(json!({}));
+    ready_key.status = Some(super::key_status::reconciled(
+        &ready_key,
+        &stored_record(),
+        &ArnConfig::default(),
+        None,
+        NOW,
+    ));
+    let task = {
+        let (actx, second) = (actx.clone(), second.clone());
+        tokio::spawn(async move { alias_controller::reconcile(Arc::new(second), actx).await })
+    };
+    server
+        .expect(
+            "GET",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(&ready_key).unwrap(),
+        )
+        .await;
+    server.expect_event("AliasNameConflict").await;
+    let status = server
+        .expect(
+            "PATCH",
+            "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/second/status",
+            200,
+            serde_json::to_value(&second).unwrap(),
+        )
+        .await;
+    let ready = &status.body["status"]["conditions"][0];
+    assert_eq!(ready["reason"], "AliasNameConflict");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("KmsAlias first")
+    );
+    task.await.unwrap().unwrap();
+
+    // The first one resolves to the key.
+    let task =
+        tokio::spawn(async move { alias_controller::reconcile(Arc::new(first), actx).await });
+    server
+        .expect(
+            "GET",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(&ready_key).unwrap(),
+        )
+        .await;
+    let status = server
+        .expect("PATCH", "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/first/status", 200, json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias", "metadata": {"name": "first"}, "spec": {"aliasName": "alias/app", "targetKeyRef": {"name": "app"}}}))
+        .await;
+    assert_eq!(
+        status.body["status"]["targetKeyId"],
+        stored_record().key_id.to_string()
+    );
+    task.await.unwrap().unwrap();
+    server.expect_nothing_more().await;
+}
