@@ -1,0 +1,148 @@
+//! Shared by the tests that need a Kubernetes cluster: the cluster named by
+//! `KUBE_KMS_E2E_KUBECONFIG`, a fresh namespace, the CRDs, and the
+//! controller binary running out of cluster against it.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use kube_kms::resource::{KmsAlias, KmsKey};
+
+pub const KUBECONFIG_VAR: &str = "KUBE_KMS_E2E_KUBECONFIG";
+
+pub struct Cluster {
+    pub client: Client,
+    pub kubeconfig: PathBuf,
+    pub namespace: String,
+}
+
+/// The cluster to test against, or `None` with the reason printed: the
+/// test then skips (and says so) instead of failing or faking a pass.
+pub async fn cluster() -> Option<Cluster> {
+    let Some(path) = std::env::var_os(KUBECONFIG_VAR).map(PathBuf::from) else {
+        eprintln!("SKIPPED: {KUBECONFIG_VAR} is not set; no cluster to test against");
+        return None;
+    };
+    let client = match client_for(&path).await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("SKIPPED: cluster in {} not usable: {e}", path.display());
+            return None;
+        }
+    };
+    if let Err(e) = client.apiserver_version().await {
+        eprintln!("SKIPPED: cluster in {} not reachable: {e}", path.display());
+        return None;
+    }
+    let namespace = format!(
+        "kube-kms-e2e-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create the test namespace");
+    install_crds(&client).await;
+    Some(Cluster {
+        client,
+        kubeconfig: path,
+        namespace,
+    })
+}
+
+async fn client_for(path: &PathBuf) -> Result<Client, String> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// Server-side applies the CRDs and waits until they are served.
+pub async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("kube-kms-e2e").force();
+    for crd in [KmsKey::crd(), KmsAlias::crd()] {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .expect("apply CRD");
+        wait_for(
+            &format!("CRD {name} established"),
+            Duration::from_secs(30),
+            || async {
+                let crd = crds.get(&name).await.ok()?;
+                let established = crd
+                    .status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                established.then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+/// Polls `check` until it yields a value, or panics naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `kube-kms controller` process, killed on drop.
+pub struct Controller {
+    pub child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Controller {
+    pub fn start(cluster: &Cluster) -> Controller {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .arg("--root-key")
+            .arg(dir.path().join("root.key"))
+            .arg("--create-root-key")
+            .args(["--lease-namespace", &cluster.namespace])
+            .args(["--lease-name", "kube-kms-e2e"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("KUBE_KMS_LOG", "info,kube_client=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kube-kms controller");
+        Controller { child, _dir: dir }
+    }
+}

@@ -1,0 +1,185 @@
+//! End to end against a real cluster (`KUBE_KMS_E2E_KUBECONFIG`), with the
+//! controller running out of cluster. Skips, saying why, without one.
+
+mod cluster;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use kube_kms::resource::{KmsAlias, KmsKey};
+use serde_json::json;
+
+use cluster::{Controller, wait_for};
+
+const READY: Duration = Duration::from_secs(30);
+
+fn ready(key: &KmsKey) -> bool {
+    key.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+#[tokio::test]
+async fn keys_and_aliases_through_their_whole_lifecycle() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    let ns = cluster.namespace.as_str();
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), ns);
+    let aliases: Api<KmsAlias> = Api::namespaced(cluster.client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+
+    let manifest: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app"},
+        "spec": {"description": "e2e", "pendingWindowDays": 7, "rotation": {"enabled": true, "periodDays": 90}},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &manifest)
+        .await
+        .unwrap();
+    let alias: KmsAlias = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
+        "metadata": {"name": "app"},
+        "spec": {"aliasName": "alias/app", "targetKeyRef": {"name": "app"}},
+    }))
+    .unwrap();
+    aliases
+        .create(&PostParams::default(), &alias)
+        .await
+        .unwrap();
+
+    let key = wait_for("KmsKey Ready", READY, || async {
+        keys.get("app").await.ok().filter(ready)
+    })
+    .await;
+    let status = key.status.clone().unwrap();
+    let key_id = status.key_id.clone().unwrap();
+    assert_eq!(
+        (status.key_state.as_deref(), status.current_version),
+        (Some("Enabled"), Some(1))
+    );
+    assert!(status.next_rotation_date.is_some());
+    let alias = wait_for("KmsAlias resolved", READY, || async {
+        let a = aliases.get("app").await.ok()?;
+        (a.status.as_ref()?.target_key_id.as_deref() == Some(key_id.as_str())).then_some(a)
+    })
+    .await;
+    assert!(
+        alias
+            .status
+            .unwrap()
+            .alias_arn
+            .unwrap()
+            .ends_with(":alias/app")
+    );
+    let secret = secrets.get("kmskey-app").await.unwrap();
+    assert!(secret.metadata.owner_references.is_none());
+    assert_eq!(secret.labels()["kubekms.io/key-id"], key_id);
+
+    // The API server enforces the CRD's rules.
+    let err = keys
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"keySpec": "RSA_2048"}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("keySpec is immutable"), "{err}");
+    let err = keys
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"pendingWindowDays": 3}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("between 7 and 30"), "{err}");
+
+    // Rotate on demand: a new version, the key id unchanged.
+    keys.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"kubekms.io/rotate": "1"}}})),
+    )
+    .await
+    .unwrap();
+    let rotated = wait_for("version 2", READY, || async {
+        keys.get("app")
+            .await
+            .ok()
+            .filter(|k| k.status.as_ref().and_then(|s| s.current_version) == Some(2))
+    })
+    .await;
+    let status = rotated.status.unwrap();
+    assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
+    assert_eq!(
+        status
+            .versions
+            .iter()
+            .map(|v| v.rotation_type.as_str())
+            .collect::<Vec<_>>(),
+        ["Initial", "OnDemand"]
+    );
+
+    // Disable, then enable again.
+    keys.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"enabled": false}})),
+    )
+    .await
+    .unwrap();
+    wait_for("Disabled", READY, || async {
+        (keys.get("app").await.ok()?.status?.key_state.as_deref() == Some("Disabled")).then_some(())
+    })
+    .await;
+    keys.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"enabled": true}})),
+    )
+    .await
+    .unwrap();
+
+    // Delete: the object goes, the material stays, pending deletion.
+    keys.delete("app", &DeleteParams::default()).await.unwrap();
+    wait_for("KmsKey gone", READY, || async {
+        keys.get_opt("app").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let pending = secrets.get("kmskey-app").await.unwrap();
+    let date: i64 = pending.annotations()["kubekms.io/deletion-date"]
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let window = (date - now) as f64 / 86_400_000.0;
+    assert!((6.99..=7.0).contains(&window), "deletion in {window} days");
+
+    // Re-apply within the window: same key, same material, deletion cancelled.
+    keys.create(&PostParams::default(), &manifest)
+        .await
+        .unwrap();
+    let back = wait_for("re-applied key Ready", READY, || async {
+        keys.get("app").await.ok().filter(ready)
+    })
+    .await;
+    let status = back.status.unwrap();
+    assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
+    assert_eq!(
+        (status.key_state.as_deref(), status.current_version),
+        (Some("Enabled"), Some(2))
+    );
+    assert!(status.deletion_date.is_none());
+    let kept = secrets.get("kmskey-app").await.unwrap();
+    assert!(!kept.annotations().contains_key("kubekms.io/deletion-date"));
+}
