@@ -15,7 +15,8 @@ use serde_json::json;
 use super::key_plan::{self, Cleanup, KeyPlan, Refusal};
 use super::key_secret;
 use super::{
-    Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict, key_status,
+    CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
+    key_status,
 };
 use crate::declared::Change;
 use crate::key::RotationType;
@@ -49,11 +50,16 @@ pub async fn reconcile(key: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Action, Er
 /// Retries errors soon; conflicts are normal (someone wrote first) and
 /// retried the same way, re-reading everything.
 pub fn error_policy(key: Arc<KmsKey>, error: &Error, ctx: Arc<Context>) -> Action {
+    let category = error.category();
     ctx.metrics
         .failures
-        .with_label_values(&["kmskey", error.category()])
+        .with_label_values(&["kmskey", category])
         .inc();
-    tracing::warn!(key = %key.name_any(), namespace = ?key.namespace(), category = error.category(), %error, "reconcile failed");
+    if category == "conflict" {
+        tracing::debug!(key = %key.name_any(), %error, "write conflict; retrying from a fresh read");
+        return Action::requeue(CONFLICT_RETRY);
+    }
+    tracing::warn!(key = %key.name_any(), namespace = ?key.namespace(), category, %error, "reconcile failed");
     Action::requeue(ERROR_RETRY)
 }
 
@@ -100,7 +106,7 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                 Ok(_) => {}
                 // Another writer got there first. Drop what we minted and
                 // start over from what it stored: never two keys.
-                Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_secs(1))),
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(CONFLICT_RETRY)),
                 Err(e) => return Err(e.into()),
             }
             event(

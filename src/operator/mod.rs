@@ -29,8 +29,10 @@ pub const FINALIZER: &str = "kubekms.io/scheduled-deletion";
 pub const RESYNC: Duration = Duration::from_secs(3600);
 /// Retry delay after a refusal (the spec or the cluster must change first).
 pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
-/// Retry delay after an error or a write conflict.
+/// Retry delay after an error.
 pub const ERROR_RETRY: Duration = Duration::from_secs(5);
+/// Retry delay after a write conflict: someone wrote first; re-read soon.
+pub const CONFLICT_RETRY: Duration = Duration::from_secs(1);
 
 /// What every reconcile needs.
 pub struct Context {
@@ -81,11 +83,22 @@ pub enum Error {
 impl Error {
     /// A low-cardinality label for metrics.
     pub fn category(&self) -> &'static str {
+        use kube::runtime::finalizer::Error as F;
         match self {
             Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
             Error::Kube(_) => "kubernetes",
             Error::Crypto(_) => "crypto",
-            Error::Finalizer(_) => "finalizer",
+            Error::Finalizer(e) => match e.as_ref() {
+                F::ApplyFailed(inner) | F::CleanupFailed(inner) => inner.category(),
+                // The finalizer patch tests the list it read: a 422 means our
+                // view was stale, which is a conflict like any other.
+                F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s))
+                    if s.code == 409 || s.code == 422 =>
+                {
+                    "conflict"
+                }
+                _ => "finalizer",
+            },
             Error::NotNamespaced(_) => "invalid_object",
         }
     }
