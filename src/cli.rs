@@ -115,9 +115,11 @@ pub struct ControllerArgs {
 
 #[derive(Debug, Args)]
 pub struct CrdgenArgs {
-    /// Directory to write `<plural>.<group>.yaml` files into.
-    #[arg(long, default_value = "crds")]
-    pub out: PathBuf,
+    /// Directories to write `<plural>.<group>.yaml` files into: the
+    /// repository's `crds/` and the chart's (Helm installs those once and
+    /// never deletes them).
+    #[arg(long, num_args = 1.., default_values = ["crds", "charts/kube-kms/crds"])]
+    pub out: Vec<PathBuf>,
     /// Write nothing; fail if the files in --out differ from the generated ones.
     #[arg(long)]
     pub check: bool,

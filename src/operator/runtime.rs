@@ -138,9 +138,25 @@ fn alias_controller_stream(
         .for_each(|_| async {})
 }
 
-/// `/metrics`, `/livez` (the process is up) and `/readyz` (this replica
-/// leads; followers are alive but not ready, which is expected).
+/// `/metrics`, `/livez` and `/readyz`. Readiness does not depend on
+/// leading: a rollout must be able to start a follower while the old
+/// leader still holds the Lease. Who leads is the `kubekms_leader` gauge.
 fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watch::Receiver<bool>) {
+    let gauge = prometheus::IntGauge::new(
+        "kubekms_leader",
+        "1 while this replica holds the leader Lease",
+    )
+    .expect("valid metric");
+    let _ = registry.register(Box::new(gauge.clone()));
+    let mut watch_leading = leading.clone();
+    tokio::spawn(async move {
+        loop {
+            gauge.set(i64::from(*watch_leading.borrow_and_update()));
+            if watch_leading.changed().await.is_err() {
+                return;
+            }
+        }
+    });
     let metrics = warp::path("metrics").map(move || {
         let mut text = String::new();
         let encoder = prometheus::TextEncoder::new();
@@ -152,9 +168,9 @@ fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watc
     let livez = warp::path("livez").map(|| "ok");
     let readyz = warp::path("readyz").map(move || {
         if *leading.borrow() {
-            warp::reply::with_status("leader", warp::http::StatusCode::OK)
+            "ok: leader"
         } else {
-            warp::reply::with_status("follower", warp::http::StatusCode::SERVICE_UNAVAILABLE)
+            "ok: follower"
         }
     });
     let routes = warp::get().and(metrics.or(livez).or(readyz));

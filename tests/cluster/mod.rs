@@ -112,29 +112,44 @@ where
     }
 }
 
-/// A `kube-kms controller` process, killed on drop.
+/// A `kube-kms controller` process with its crypto service as a second
+/// process on a unix socket, as the chart deploys them; killed on drop.
 pub struct Controller {
     pub child: Child,
+    crypto: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in [&mut self.child, &mut self.crypto] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Controller {
     pub fn start(cluster: &Cluster) -> Controller {
         let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("crypto.sock");
+        let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .arg("crypto")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--root-key")
+            .arg(dir.path().join("root.key"))
+            .arg("--create-root-key")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kube-kms crypto");
         let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("controller")
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
-            .arg("--root-key")
-            .arg(dir.path().join("root.key"))
-            .arg("--create-root-key")
+            .arg("--crypto-socket")
+            .arg(&socket)
             .args(["--lease-namespace", &cluster.namespace])
             .args(["--lease-name", "kube-kms-e2e"])
             .args(["--metrics-listen", "127.0.0.1:0"])
@@ -143,6 +158,10 @@ impl Controller {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start kube-kms controller");
-        Controller { child, _dir: dir }
+        Controller {
+            child,
+            crypto,
+            _dir: dir,
+        }
     }
 }

@@ -1,0 +1,25 @@
+-- Argo CD health for kubekms.io/KmsKey: Healthy once the controller has
+-- reconciled the current generation and the key is usable; Degraded when it
+-- refused the spec; Progressing until then.
+local hs = { status = "Progressing", message = "Waiting for the controller" }
+if obj.status == nil or obj.status.conditions == nil then
+  return hs
+end
+if obj.status.observedGeneration ~= nil and obj.metadata.generation ~= nil
+    and obj.status.observedGeneration < obj.metadata.generation then
+  hs.message = "Waiting for the controller to observe the latest spec"
+  return hs
+end
+for _, condition in ipairs(obj.status.conditions) do
+  if condition.type == "Ready" then
+    if condition.status == "True" then
+      if obj.status.keyState == "Disabled" then
+        return { status = "Suspended", message = condition.message }
+      end
+      return { status = "Healthy", message = condition.message }
+    elseif condition.status == "False" then
+      return { status = "Degraded", message = condition.reason .. ": " .. condition.message }
+    end
+  end
+end
+return hs
