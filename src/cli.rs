@@ -111,6 +111,9 @@ pub struct ControllerArgs {
     /// Address for /metrics, /livez and /readyz.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]

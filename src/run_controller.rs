@@ -52,6 +52,7 @@ pub async fn run(
             renew_every: Duration::from_secs(5),
         },
         metrics_listen: Some(args.metrics_listen),
+        namespace: args.watch_namespace.clone(),
     };
     tracing::info!(lease = %format!("{}/{}", settings.lease.namespace, settings.lease.name), "controller starting; waiting to lead");
     runtime::run(ctx, registry, settings, shutdown)

@@ -183,3 +183,41 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let kept = secrets.get("kmskey-app").await.unwrap();
     assert!(!kept.annotations().contains_key("kubekms.io/deletion-date"));
 }
+
+#[tokio::test]
+async fn a_key_whose_secret_disappears_is_reported_at_once_and_never_reminted() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let manifest: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "doomed"}, "spec": {},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &manifest)
+        .await
+        .unwrap();
+    let key = wait_for("KmsKey Ready", READY, || async {
+        keys.get("doomed").await.ok().filter(ready)
+    })
+    .await;
+    secrets
+        .delete("kmskey-doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    // Well before the hourly resync: the Secret watch triggers the reconcile.
+    let refused = wait_for("MaterialMissing", Duration::from_secs(10), || async {
+        let k = keys.get("doomed").await.ok()?;
+        let reason = k.status.as_ref()?.conditions.first()?.reason.clone();
+        (reason == "MaterialMissing").then_some(k)
+    })
+    .await;
+    assert_eq!(refused.status.unwrap().key_id, key.status.unwrap().key_id);
+    assert!(
+        secrets.get_opt("kmskey-doomed").await.unwrap().is_none(),
+        "no new material under the old id"
+    );
+}

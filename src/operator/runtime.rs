@@ -25,6 +25,20 @@ use crate::resource::{KmsAlias, KmsKey};
 pub struct Settings {
     pub lease: LeaseConfig,
     pub metrics_listen: Option<SocketAddr>,
+    /// Watch one namespace only (a namespaced install); `None`: all.
+    pub namespace: Option<String>,
+}
+
+/// The objects of kind `K` this controller watches.
+fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 pub async fn run(
@@ -34,6 +48,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let client = ctx.client.clone();
+    let namespace = settings.namespace.clone();
     let (leading_tx, leading_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = settings.metrics_listen {
         serve_health(addr, registry, leading_rx.clone());
@@ -56,8 +71,21 @@ pub async fn run(
     let shared_stop = futures::future::FutureExt::shared(stopped);
 
     let keys = Controller::new(
-        Api::<KmsKey>::all(client.clone()),
+        scoped::<KmsKey>(&client, &namespace),
         watcher::Config::default(),
+    )
+    // A key Secret that changes or disappears under us re-reconciles its
+    // KmsKey at once (metadata only; the key's name is in an annotation).
+    .watches(
+        scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
+        watcher::Config::default().labels(&key_secret::selector()),
+        |secret| {
+            let name = secret
+                .annotations()
+                .get(key_secret::KEY_NAME_ANNOTATION)?
+                .clone();
+            Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
+        },
     )
     .graceful_shutdown_on(shared_stop.clone())
     .run(
@@ -67,11 +95,11 @@ pub async fn run(
     )
     .for_each(|_| async {});
 
-    let aliases = alias_controller_stream(&client, ctx.clone(), shared_stop.clone());
+    let aliases = alias_controller_stream(&client, &namespace, ctx.clone(), shared_stop.clone());
 
     // Metadata only: the sealed bytes of every key never sit in this cache.
     let sweep = Controller::new(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
         watcher::Config::default().labels(&key_secret::selector()),
     )
     .graceful_shutdown_on(shared_stop)
@@ -100,11 +128,12 @@ pub async fn run(
 
 fn alias_controller_stream(
     client: &Client,
+    namespace: &Option<String>,
     shared: Arc<Context>,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(
-        Api::<KmsAlias>::all(client.clone()),
+        scoped::<KmsAlias>(&client, &namespace),
         watcher::Config::default(),
     );
     let store = controller.store();
@@ -113,7 +142,7 @@ fn alias_controller_stream(
         // An alias follows its key: a key becoming Ready (or going away)
         // re-resolves every alias that names it.
         .watches(
-            Api::<KmsKey>::all(client.clone()),
+            scoped::<KmsKey>(&client, &namespace),
             watcher::Config::default(),
             move |key| {
                 let namespace = key.namespace();

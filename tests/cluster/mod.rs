@@ -151,6 +151,8 @@ impl Controller {
             .arg("--crypto-socket")
             .arg(&socket)
             .args(["--lease-namespace", &cluster.namespace])
+            // Each test has its own namespace and its own controller.
+            .args(["--watch-namespace", &cluster.namespace])
             .args(["--lease-name", "kube-kms-e2e"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
