@@ -133,7 +133,7 @@ fn alias_controller_stream(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(
-        scoped::<KmsAlias>(&client, &namespace),
+        scoped::<KmsAlias>(client, namespace),
         watcher::Config::default(),
     );
     let store = controller.store();
@@ -142,7 +142,7 @@ fn alias_controller_stream(
         // An alias follows its key: a key becoming Ready (or going away)
         // re-resolves every alias that names it.
         .watches(
-            scoped::<KmsKey>(&client, &namespace),
+            scoped::<KmsKey>(client, namespace),
             watcher::Config::default(),
             move |key| {
                 let namespace = key.namespace();
