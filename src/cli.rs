@@ -40,6 +40,33 @@ pub enum Command {
     /// Run the controller: reconcile KmsKey and KmsAlias objects into sealed
     /// key material in Secrets (leader-elected).
     Controller(Box<ControllerArgs>),
+    /// Run the AWS-KMS-compatible endpoint against a cluster: keys from the
+    /// controller's Secrets and KmsAlias objects, access keys from Secrets
+    /// labelled kubekms.io/credentials=true.
+    Api(Box<ApiArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Address to listen on.
+    #[arg(long, env = "KUBE_KMS_LISTEN", default_value = "0.0.0.0:4600")]
+    pub listen: std::net::SocketAddr,
+    /// The crypto service's unix socket (the sidecar). Without it, the root
+    /// key flags run the crypto service in-process (development only).
+    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
+    pub crypto_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootKeyArgs,
+    #[command(flatten)]
+    pub arn: ArnArgs,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "KUBE_KMS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "KUBE_KMS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

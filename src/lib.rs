@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod ciphertext;
+pub mod cluster;
 pub mod crypto;
 pub mod declared;
 pub mod key;

@@ -1,6 +1,7 @@
 //! The `kube-kms` binary: parses the command line and runs one role.
 
 mod cli;
+mod run_api;
 mod run_controller;
 mod run_serve;
 
@@ -43,6 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Crdgen(args) => crdgen(&args),
         Command::Controller(args) => run_controller::run(*args, shutdown_signal()).await,
+        Command::Api(args) => run_api::run(*args, shutdown_signal()).await,
         Command::RootKey(RootKeyCommand::CreateFile { path }) => {
             FileRootKey::create(&path)?;
             println!("created root key file {} (mode 0600)", path.display());

@@ -2,8 +2,13 @@
 //! controller running out of cluster. Skips, saying why, without one.
 
 mod cluster;
+mod support;
 
+use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
+
+use k8s_openapi::ByteString;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -28,7 +33,8 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let Some(cluster) = cluster::cluster().await else {
         return;
     };
-    let _controller = Controller::start(&cluster);
+    let mut controller = Controller::start(&cluster);
+    let endpoint = controller.start_api(&cluster);
     let ns = cluster.namespace.as_str();
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), ns);
     let aliases: Api<KmsAlias> = Api::namespaced(cluster.client.clone(), ns);
@@ -82,6 +88,70 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     assert!(secret.metadata.owner_references.is_none());
     assert_eq!(secret.labels()["kubekms.io/key-id"], key_id);
 
+    // A caller's access key, as a labelled Secret in the namespace.
+    let access: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "e2e-caller", "labels": {"kubekms.io/credentials": "true"}},
+        "type": "Opaque",
+    }))
+    .unwrap();
+    let access = Secret {
+        data: Some(BTreeMap::from([
+            (
+                "accessKeyId".to_owned(),
+                ByteString(b"AKIDE2ECLUSTER".to_vec()),
+            ),
+            (
+                "secretAccessKey".to_owned(),
+                ByteString(b"e2e-cluster-secret".to_vec()),
+            ),
+        ])),
+        ..access
+    };
+    secrets
+        .create(&PostParams::default(), &access)
+        .await
+        .unwrap();
+    let boto3 = |args: &[&str]| {
+        let mut cmd = Command::new(support::python());
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/cluster_boto3.py"
+        ))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "AKIDE2ECLUSTER")
+        .env("AWS_SECRET_ACCESS_KEY", "e2e-cluster-secret")
+        .env_remove("AWS_PROFILE");
+        let out = support::run(cmd, "cluster_boto3.py");
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+                .unwrap_or_default()
+        };
+        (field("CIPHERTEXT"), field("KEYID"), out)
+    };
+    // The endpoint learns of the access key and the alias from its watches.
+    let mut encrypted = None;
+    for _ in 0..50 {
+        let mut cmd = Command::new(support::python());
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/cluster_boto3.py"
+        ))
+        .args(["encrypt", &endpoint])
+        .env("AWS_ACCESS_KEY_ID", "AKIDE2ECLUSTER")
+        .env("AWS_SECRET_ACCESS_KEY", "e2e-cluster-secret");
+        if cmd.output().unwrap().status.success() {
+            encrypted = Some(boto3(&["encrypt", &endpoint]));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ciphertext, described_id, _) = encrypted.expect("boto3 encrypt through kube-kms api");
+    assert_eq!(described_id, key_id);
+    boto3(&["decrypt", &endpoint, &ciphertext]);
+    let (_, _, refused) = boto3(&["refused", &endpoint]);
+    assert!(refused.contains("REFUSED"));
+
     // The API server enforces the CRD's rules.
     let err = keys
         .patch(
@@ -119,6 +189,11 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     .await;
     let status = rotated.status.unwrap();
     assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
+    // Old ciphertext still decrypts after the rotation; new ones use v2.
+    boto3(&["decrypt", &endpoint, &ciphertext]);
+    let (after, _, _) = boto3(&["encrypt", &endpoint]);
+    assert_ne!(after, ciphertext);
+    boto3(&["decrypt", &endpoint, &after]);
     assert_eq!(
         status
             .versions

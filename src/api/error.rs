@@ -142,6 +142,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::AlreadyExists(m) => ApiError::AlreadyExists(format!("{m} already exists")),
             StoreError::NotFound(m) => ApiError::NotFound(format!("{m} does not exist")),
+            StoreError::ReadOnly(m) => ApiError::Unsupported(m),
             other => {
                 tracing::error!(error = %other, "key store failure");
                 ApiError::Internal(

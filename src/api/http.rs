@@ -26,6 +26,9 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 #[derive(Debug, Clone)]
 pub enum Authentication {
     SigV4(Credentials),
+    /// SigV4 against credentials that change while serving (Secrets in a
+    /// cluster).
+    SigV4Live(Arc<std::sync::RwLock<Credentials>>),
     /// Every request is this caller, signed or not: local experiments only.
     Insecure(Caller),
 }
@@ -73,9 +76,16 @@ impl Endpoint {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Caller, ApiError> {
+        let live;
         let credentials = match &self.auth {
             Authentication::Insecure(caller) => return Ok(caller.clone()),
             Authentication::SigV4(credentials) => credentials,
+            Authentication::SigV4Live(shared) => {
+                live = shared
+                    .read()
+                    .map_err(|_| ApiError::Internal("credentials unavailable".into()))?;
+                &*live
+            }
         };
         let headers: Vec<(String, String)> = headers
             .iter()

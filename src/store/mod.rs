@@ -33,6 +33,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("store: {0}")]
     Backend(String),
+    /// This store does not take this write (the message says where to
+    /// make the change instead).
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 /// Keys and aliases. Writes are durable when they return. Updates are

@@ -117,12 +117,20 @@ where
 pub struct Controller {
     pub child: Child,
     crypto: Child,
-    _dir: tempfile::TempDir,
+    api: Option<Child>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        for child in [&mut self.child, &mut self.crypto] {
+        for child in [
+            Some(&mut self.child),
+            Some(&mut self.crypto),
+            self.api.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -163,7 +171,42 @@ impl Controller {
         Controller {
             child,
             crypto,
-            _dir: dir,
+            api: None,
+            dir,
         }
+    }
+}
+
+impl Controller {
+    /// Starts `kube-kms api` (sharing the crypto service) on a free loopback
+    /// port and returns its URL once it accepts connections.
+    pub fn start_api(&mut self, cluster: &Cluster) -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .arg("api")
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .arg("--crypto-socket")
+            .arg(self.dir.path().join("crypto.sock"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("KUBE_KMS_LOG", "info,kube_client=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kube-kms api");
+        self.api = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "kube-kms api did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        format!("http://127.0.0.1:{port}")
     }
 }

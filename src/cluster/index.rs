@@ -1,0 +1,209 @@
+//! The in-memory index the cluster-mode endpoint serves from, fed by watch
+//! events. Pure: tested by feeding it events, no API server needed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::runtime::watcher::Event;
+use zeroize::Zeroizing;
+
+use crate::auth::{Credential, Credentials};
+use crate::key::KeyRecord;
+use crate::key_id::KeyId;
+use crate::operator::key_secret;
+use crate::resource::KmsAlias;
+use crate::store::AliasRecord;
+
+/// Label that marks a Secret as a SigV4 access key for the endpoint. Its
+/// data holds `accessKeyId` and `secretAccessKey`; the caller's namespace is
+/// the Secret's, its principal the `kubekms.io/principal` annotation (or the
+/// Secret's name).
+pub const CREDENTIALS_LABEL: &str = "kubekms.io/credentials";
+pub const PRINCIPAL_ANNOTATION: &str = "kubekms.io/principal";
+
+type ObjectKey = (String, String);
+
+fn object_key<K: ResourceExt>(obj: &K) -> ObjectKey {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// One kind's objects, by namespace and name, with relists applied
+/// atomically: readers never see a half-rebuilt cache.
+struct Cache<T> {
+    live: HashMap<ObjectKey, T>,
+    rebuilding: Option<HashMap<ObjectKey, T>>,
+    synced: bool,
+}
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache {
+            live: HashMap::new(),
+            rebuilding: None,
+            synced: false,
+        }
+    }
+}
+
+impl<T> Cache<T> {
+    fn handle<K: ResourceExt>(&mut self, event: &Event<K>, parse: impl Fn(&K) -> Option<T>) {
+        match event {
+            Event::Init => self.rebuilding = Some(HashMap::new()),
+            Event::InitApply(obj) => {
+                if let (Some(map), Some(value)) = (self.rebuilding.as_mut(), parse(obj)) {
+                    map.insert(object_key(obj), value);
+                }
+            }
+            Event::InitDone => {
+                if let Some(map) = self.rebuilding.take() {
+                    self.live = map;
+                }
+                self.synced = true;
+            }
+            Event::Apply(obj) => match parse(obj) {
+                Some(value) => {
+                    self.live.insert(object_key(obj), value);
+                }
+                None => {
+                    self.live.remove(&object_key(obj));
+                }
+            },
+            Event::Delete(obj) => {
+                self.live.remove(&object_key(obj));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ClusterIndex {
+    keys: Cache<KeyRecord>,
+    by_id: HashMap<KeyId, ObjectKey>,
+    aliases: Cache<AliasRecord>,
+    credentials: Cache<Credential>,
+}
+
+impl ClusterIndex {
+    pub fn key_secret_event(&mut self, event: &Event<Secret>) {
+        self.keys
+            .handle(event, |s| key_secret::read(s).ok().map(|k| k.record));
+        // Rebuilt from the live map: small, and never out of step with it.
+        self.by_id = self
+            .keys
+            .live
+            .iter()
+            .map(|(place, record)| (record.key_id, place.clone()))
+            .collect();
+    }
+
+    pub fn alias_event(&mut self, event: &Event<KmsAlias>) {
+        self.aliases.handle(event, resolved_alias);
+    }
+
+    pub fn credential_event(&mut self, event: &Event<Secret>) {
+        self.credentials.handle(event, credential);
+    }
+
+    /// Whether every cache has listed once: serve only then.
+    pub fn synced(&self) -> bool {
+        self.keys.synced && self.aliases.synced && self.credentials.synced
+    }
+
+    pub fn key(&self, id: KeyId) -> Option<KeyRecord> {
+        self.by_id
+            .get(&id)
+            .and_then(|place| self.keys.live.get(place))
+            .cloned()
+    }
+
+    /// Keys of one namespace, ordered by key id.
+    pub fn keys_in(&self, namespace: &str) -> Vec<KeyRecord> {
+        let mut keys: Vec<KeyRecord> = self
+            .keys
+            .live
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort_by_key(|k| k.key_id.to_string());
+        keys
+    }
+
+    pub fn all_keys(&self) -> Vec<KeyRecord> {
+        self.keys.live.values().cloned().collect()
+    }
+
+    pub fn alias(&self, namespace: &str, name: &str) -> Option<AliasRecord> {
+        self.aliases
+            .live
+            .values()
+            .find(|a| a.namespace == namespace && a.name == name)
+            .cloned()
+    }
+
+    /// Aliases of one namespace, ordered by name.
+    pub fn aliases_in(&self, namespace: &str) -> Vec<AliasRecord> {
+        let by_name: BTreeMap<&str, &AliasRecord> = self
+            .aliases
+            .live
+            .values()
+            .filter(|a| a.namespace == namespace)
+            .map(|a| (a.name.as_str(), a))
+            .collect();
+        by_name.into_values().cloned().collect()
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(self.credentials.live.values().cloned())
+    }
+}
+
+/// An alias the controller resolved (Ready, with a target key id); others
+/// do not resolve.
+fn resolved_alias(alias: &KmsAlias) -> Option<AliasRecord> {
+    let status = alias.status.as_ref()?;
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let key_id: KeyId = status.target_key_id.as_deref()?.parse().ok()?;
+    let created = alias
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(0, |t| t.0.as_millisecond());
+    ready.then(|| AliasRecord {
+        namespace: alias.namespace().unwrap_or_default(),
+        name: alias.spec.alias_name.clone(),
+        key_id,
+        created,
+        updated: created,
+    })
+}
+
+fn credential(secret: &Secret) -> Option<Credential> {
+    let data = secret.data.as_ref()?;
+    let text = |k: &str| {
+        data.get(k)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+    };
+    let access_key_id = text("accessKeyId")?;
+    let secret_access_key = Zeroizing::new(text("secretAccessKey")?);
+    if access_key_id.is_empty() || secret_access_key.is_empty() {
+        return None;
+    }
+    Some(Credential {
+        access_key_id,
+        secret_access_key,
+        principal: secret
+            .annotations()
+            .get(PRINCIPAL_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| secret.name_any()),
+        namespace: secret.namespace().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! The endpoint's view of a cluster (`kube-kms api`): watch caches over key
+//! Secrets, `KmsAlias` objects and credential Secrets, folded into an
+//! in-memory index that every request reads. No API request per call.
+
+pub mod index;
+pub mod store;
+pub mod watch;
+
+pub use index::ClusterIndex;
+pub use store::KubeStore;

@@ -1,0 +1,72 @@
+//! Feeds the cluster index from three watches. Key Secrets are selected by
+//! label, so only kube-kms key material (sealed) and access keys are cached,
+//! never other Secrets.
+
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+use super::ClusterIndex;
+use super::index::CREDENTIALS_LABEL;
+use crate::auth::Credentials;
+use crate::operator::key_secret;
+use crate::resource::KmsAlias;
+
+/// Starts the watches; the receiver turns `true` once all have listed.
+/// `credentials` is kept equal to the index's access keys.
+pub fn spawn(
+    client: Client,
+    index: Arc<RwLock<ClusterIndex>>,
+    credentials: Arc<RwLock<Credentials>>,
+) -> watch::Receiver<bool> {
+    let (synced_tx, synced_rx) = watch::channel(false);
+    let synced_tx = Arc::new(synced_tx);
+    let keys = watcher(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().labels(&key_secret::selector()),
+    );
+    let aliases = watcher(
+        Api::<KmsAlias>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let credential_secrets = watcher(
+        Api::<Secret>::all(client),
+        watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
+    );
+    {
+        let (index, synced) = (index.clone(), synced_tx.clone());
+        tokio::spawn(keys.default_backoff().for_each(move |event| {
+            if let Ok(event) = event {
+                let mut index = index.write().expect("cluster index lock");
+                index.key_secret_event(&event);
+                let _ = synced.send(index.synced());
+            }
+            async {}
+        }));
+    }
+    {
+        let (index, synced) = (index.clone(), synced_tx.clone());
+        tokio::spawn(aliases.default_backoff().for_each(move |event| {
+            if let Ok(event) = event {
+                let mut index = index.write().expect("cluster index lock");
+                index.alias_event(&event);
+                let _ = synced.send(index.synced());
+            }
+            async {}
+        }));
+    }
+    tokio::spawn(credential_secrets.default_backoff().for_each(move |event| {
+        if let Ok(event) = event {
+            let mut index = index.write().expect("cluster index lock");
+            index.credential_event(&event);
+            *credentials.write().expect("credentials lock") = index.credentials();
+            let _ = synced_tx.send(index.synced());
+        }
+        async {}
+    }));
+    synced_rx
+}

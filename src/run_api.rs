@@ -1,0 +1,72 @@
+//! `kube-kms api`: the endpoint in cluster mode.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kube_kms::api::http::{Authentication, Endpoint, TlsFiles};
+use kube_kms::api::{Api, system_clock};
+use kube_kms::auth::Credentials;
+use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
+use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
+
+use crate::cli::ApiArgs;
+
+/// How long to wait for the first listing before serving anyway (and
+/// answering NotFound for what is not cached yet).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn run(
+    args: ApiArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let client = args.kube.client().await?;
+    let crypto: Arc<dyn CryptoService> = match &args.crypto_socket {
+        Some(socket) => Arc::new(
+            grpc::GrpcCryptoClient::connect_lazy(socket)
+                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no --crypto-socket: running the crypto service in-process (development only)"
+            );
+            Arc::new(LocalCryptoService::new(
+                args.root.open()?,
+                Default::default(),
+            ))
+        }
+    };
+    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    let credentials = Arc::new(RwLock::new(Credentials::default()));
+    let mut synced = watch::spawn(client, index.clone(), credentials.clone());
+    if tokio::time::timeout(SYNC_TIMEOUT, synced.wait_for(|s| *s))
+        .await
+        .is_err()
+    {
+        tracing::warn!("watch caches not synced after {SYNC_TIMEOUT:?}; serving anyway");
+    }
+    let store = Arc::new(KubeStore::new(index));
+    let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
+    let endpoint = Arc::new(Endpoint {
+        api,
+        auth: Authentication::SigV4Live(credentials),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "kube-kms endpoint serving keys from the cluster");
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = kube_kms::api::http::tls_config(&TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .map_err(anyhow::Error::msg)?;
+            kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await
+        }
+        _ => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
+    }
+    tracing::info!("endpoint stopped");
+    Ok(())
+}
