@@ -39,14 +39,14 @@ pub async fn run(
     };
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
-    let mut synced = watch::spawn(client, index.clone(), credentials.clone());
+    let mut synced = watch::spawn(client.clone(), index.clone(), credentials.clone());
     if tokio::time::timeout(SYNC_TIMEOUT, synced.wait_for(|s| *s))
         .await
         .is_err()
     {
         tracing::warn!("watch caches not synced after {SYNC_TIMEOUT:?}; serving anyway");
     }
-    let store = Arc::new(KubeStore::new(index));
+    let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
     let endpoint = Arc::new(Endpoint {
         api,

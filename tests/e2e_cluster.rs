@@ -88,7 +88,9 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     assert!(secret.metadata.owner_references.is_none());
     assert_eq!(secret.labels()["kubekms.io/key-id"], key_id);
 
-    // A caller's access key, as a labelled Secret in the namespace.
+    // A caller's access key, as a labelled Secret in the namespace (unique
+    // per run: an access key id defined twice authenticates no one).
+    let access_key_id = format!("AKIDE2E{}", &ns[ns.len() - 8..].to_uppercase());
     let access: Secret = serde_json::from_value(json!({
         "metadata": {"name": "e2e-caller", "labels": {"kubekms.io/credentials": "true"}},
         "type": "Opaque",
@@ -98,7 +100,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         data: Some(BTreeMap::from([
             (
                 "accessKeyId".to_owned(),
-                ByteString(b"AKIDE2ECLUSTER".to_vec()),
+                ByteString(access_key_id.as_bytes().to_vec()),
             ),
             (
                 "secretAccessKey".to_owned(),
@@ -118,7 +120,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
             "/tests/python/cluster_boto3.py"
         ))
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "AKIDE2ECLUSTER")
+        .env("AWS_ACCESS_KEY_ID", &access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", "e2e-cluster-secret")
         .env_remove("AWS_PROFILE");
         let out = support::run(cmd, "cluster_boto3.py");
@@ -138,7 +140,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
             "/tests/python/cluster_boto3.py"
         ))
         .args(["encrypt", &endpoint])
-        .env("AWS_ACCESS_KEY_ID", "AKIDE2ECLUSTER")
+        .env("AWS_ACCESS_KEY_ID", &access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", "e2e-cluster-secret");
         if cmd.output().unwrap().status.success() {
             encrypted = Some(boto3(&["encrypt", &endpoint]));
@@ -149,8 +151,8 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (ciphertext, described_id, _) = encrypted.expect("boto3 encrypt through kube-kms api");
     assert_eq!(described_id, key_id);
     boto3(&["decrypt", &endpoint, &ciphertext]);
-    let (_, _, refused) = boto3(&["refused", &endpoint]);
-    assert!(refused.contains("REFUSED"));
+    let (_, _, managed) = boto3(&["manage", &endpoint]);
+    assert!(managed.contains("MANAGED"), "{managed}");
 
     // The API server enforces the CRD's rules.
     let err = keys

@@ -138,6 +138,9 @@ impl Api {
                     lifecycle::MAX_ON_DEMAND_ROTATIONS
                 )));
             }
+            if self.store.mints_material() {
+                return Ok(self.store.request_rotation(id).await?);
+            }
             let version = key.next_version();
             let sealed = self
                 .crypto

@@ -76,9 +76,17 @@ impl<T> Cache<T> {
     }
 }
 
+/// A key as its Secret holds it, with the `KmsKey` it belongs to.
+#[derive(Debug, Clone)]
+struct KeyEntry {
+    record: KeyRecord,
+    /// The KmsKey's name (from the Secret's annotation).
+    key_name: Option<String>,
+}
+
 #[derive(Default)]
 pub struct ClusterIndex {
-    keys: Cache<KeyRecord>,
+    keys: Cache<KeyEntry>,
     by_id: HashMap<KeyId, ObjectKey>,
     aliases: Cache<AliasRecord>,
     credentials: Cache<Credential>,
@@ -86,14 +94,30 @@ pub struct ClusterIndex {
 
 impl ClusterIndex {
     pub fn key_secret_event(&mut self, event: &Event<Secret>) {
-        self.keys
-            .handle(event, |s| key_secret::read(s).ok().map(|k| k.record));
+        self.keys.handle(event, |secret| {
+            let stored = key_secret::read(secret).ok()?;
+            let mut record = stored.record;
+            // The Secret's resourceVersion is the record's revision: writes
+            // through the API compare against it.
+            record.revision = stored
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Some(KeyEntry {
+                record,
+                key_name: secret
+                    .annotations()
+                    .get(key_secret::KEY_NAME_ANNOTATION)
+                    .cloned(),
+            })
+        });
         // Rebuilt from the live map: small, and never out of step with it.
         self.by_id = self
             .keys
             .live
             .iter()
-            .map(|(place, record)| (record.key_id, place.clone()))
+            .map(|(place, entry)| (entry.record.key_id, place.clone()))
             .collect();
     }
 
@@ -111,10 +135,28 @@ impl ClusterIndex {
     }
 
     pub fn key(&self, id: KeyId) -> Option<KeyRecord> {
+        self.entry(id).map(|e| e.record.clone())
+    }
+
+    fn entry(&self, id: KeyId) -> Option<&KeyEntry> {
         self.by_id
             .get(&id)
             .and_then(|place| self.keys.live.get(place))
-            .cloned()
+    }
+
+    /// The namespace and name of the `KmsKey` that holds key `id`.
+    pub fn key_object(&self, id: KeyId) -> Option<(String, String)> {
+        let entry = self.entry(id)?;
+        Some((entry.record.namespace.clone(), entry.key_name.clone()?))
+    }
+
+    /// The name of the `KmsAlias` object that defines `name` in `namespace`.
+    pub fn alias_object(&self, namespace: &str, name: &str) -> Option<String> {
+        self.aliases
+            .live
+            .iter()
+            .find(|(_, a)| a.namespace == namespace && a.name == name)
+            .map(|((_, object), _)| object.clone())
     }
 
     /// Keys of one namespace, ordered by key id.
@@ -124,14 +166,14 @@ impl ClusterIndex {
             .live
             .iter()
             .filter(|((ns, _), _)| ns == namespace)
-            .map(|(_, k)| k.clone())
+            .map(|(_, k)| k.record.clone())
             .collect();
         keys.sort_by_key(|k| k.key_id.to_string());
         keys
     }
 
     pub fn all_keys(&self) -> Vec<KeyRecord> {
-        self.keys.live.values().cloned().collect()
+        self.keys.live.values().map(|k| k.record.clone()).collect()
     }
 
     pub fn alias(&self, namespace: &str, name: &str) -> Option<AliasRecord> {
@@ -154,8 +196,21 @@ impl ClusterIndex {
         by_name.into_values().cloned().collect()
     }
 
+    /// The access keys. An access key id defined by more than one Secret
+    /// is ambiguous, so it authenticates no one until that is fixed: picking
+    /// one would let a Secret in one namespace take over another's callers.
     pub fn credentials(&self) -> Credentials {
-        Credentials::new(self.credentials.live.values().cloned())
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for c in self.credentials.live.values() {
+            *count.entry(c.access_key_id.as_str()).or_default() += 1;
+        }
+        Credentials::new(self.credentials.live.iter().filter_map(|((ns, name), c)| {
+            if count[c.access_key_id.as_str()] > 1 {
+                tracing::warn!(access_key_id = %c.access_key_id, secret = %format!("{ns}/{name}"), "access key id defined by more than one Secret; refusing it");
+                return None;
+            }
+            Some(c.clone())
+        }))
     }
 }
 

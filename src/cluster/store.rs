@@ -1,24 +1,130 @@
-//! `KeyStore` over the cluster index. Reads come from memory. Changes to
-//! keys and aliases are made by applying `KmsKey`/`KmsAlias` objects, which
-//! the controller (the only writer of key material) carries out; through
-//! the AWS API they are refused with a message that says so.
+//! `KeyStore` over the cluster index. Reads come from memory. Writes become
+//! changes to `KmsKey`/`KmsAlias` objects, which the controller (the only
+//! writer of key material) carries out; a write returns once the watch
+//! shows its effect where callers depend on it (new keys, aliases).
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::ClusterIndex;
-use crate::key::KeyRecord;
+use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
+use crate::resource::{KmsAlias, KmsKey, ROTATE_ANNOTATION};
 use crate::store::{AliasRecord, KeyStore, StoreError};
 
-const READ_ONLY: &str = "In a cluster, keys and aliases are managed as KmsKey and KmsAlias objects (kubectl apply); this operation is not available through the API yet.";
+/// How long a write waits for the controller to make it visible.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct KubeStore {
     index: Arc<RwLock<ClusterIndex>>,
+    client: Client,
+}
+
+/// What an API change to a key record means for its `KmsKey`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyChange {
+    /// A merge patch of the spec (`None`: nothing to patch).
+    Patch(Option<Value>),
+    /// ScheduleKeyDeletion: set the window, then delete the object.
+    Schedule { window_days: u32 },
+    /// CancelKeyDeletion: the object is gone; declare the key again.
+    Cancel,
+}
+
+/// Decides how `new` (the API's changed record) is written, given `current`.
+pub fn key_change(current: &KeyRecord, new: &KeyRecord) -> KeyChange {
+    match (current.deletion, new.deletion) {
+        (None, Some(deletion)) => {
+            return KeyChange::Schedule {
+                window_days: deletion.window_days,
+            };
+        }
+        (Some(_), None) => return KeyChange::Cancel,
+        _ => {}
+    }
+    let mut spec = serde_json::Map::new();
+    if current.description != new.description {
+        spec.insert("description".into(), json!(new.description));
+    }
+    if current.tags != new.tags {
+        // A merge patch merges maps: removed tags must be nulled.
+        let mut tags: serde_json::Map<String, Value> = current
+            .tags
+            .keys()
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+        tags.extend(new.tags.iter().map(|(k, v)| (k.clone(), json!(v))));
+        spec.insert("tags".into(), Value::Object(tags));
+    }
+    if current.enabled != new.enabled {
+        spec.insert("enabled".into(), json!(new.enabled));
+    }
+    if current.rotation.enabled != new.rotation.enabled
+        || (new.rotation.enabled && current.rotation.period_days != new.rotation.period_days)
+    {
+        spec.insert(
+            "rotation".into(),
+            json!({"enabled": new.rotation.enabled, "periodDays": new.rotation.period_days}),
+        );
+    }
+    KeyChange::Patch((!spec.is_empty()).then(|| json!({ "spec": spec })))
+}
+
+/// The declared form of a key record, for creating its `KmsKey`.
+pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
+    let mut spec = json!({
+        "description": record.description,
+        "keySpec": record.spec,
+        "keyUsage": record.usage,
+        "enabled": record.enabled,
+        "keyId": record.key_id,
+        "tags": record.tags,
+    });
+    if record.rotation.enabled {
+        spec["rotation"] = json!({"enabled": true, "periodDays": record.rotation.period_days});
+    }
+    json!({
+        "apiVersion": "kubekms.io/v1alpha1",
+        "kind": "KmsKey",
+        "metadata": {"name": name, "namespace": record.namespace},
+        "spec": spec,
+    })
+}
+
+/// A valid object name for an alias: readable, and unique per alias name.
+pub fn alias_object_name(alias_name: &str) -> String {
+    let readable: String = alias_name
+        .trim_start_matches("alias/")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(200)
+        .collect();
+    let digest = hex::encode(&Sha256::digest(alias_name.as_bytes())[..4]);
+    format!("alias-{}-{digest}", readable.trim_matches('-'))
+}
+
+fn kube_error(e: kube::Error, what: &str) -> StoreError {
+    match &e {
+        kube::Error::Api(s) if s.code == 409 => StoreError::AlreadyExists(what.to_owned()),
+        kube::Error::Api(s) if s.code == 404 => StoreError::NotFound(what.to_owned()),
+        _ => StoreError::Backend(format!("{what}: {e}")),
+    }
 }
 
 impl KubeStore {
-    pub fn new(index: Arc<RwLock<ClusterIndex>>) -> Self {
-        KubeStore { index }
+    pub fn new(index: Arc<RwLock<ClusterIndex>>, client: Client) -> Self {
+        KubeStore { index, client }
     }
 
     fn read<T>(&self, f: impl FnOnce(&ClusterIndex) -> T) -> Result<T, StoreError> {
@@ -28,16 +134,50 @@ impl KubeStore {
             .map_err(|_| StoreError::Backend("cluster index poisoned".into()))?;
         Ok(f(&index))
     }
-}
 
-fn read_only<T>() -> Result<T, StoreError> {
-    Err(StoreError::ReadOnly(READ_ONLY.into()))
+    /// Waits until the index shows what `check` looks for.
+    async fn converge<T>(
+        &self,
+        what: &str,
+        check: impl Fn(&ClusterIndex) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            if let Some(found) = self.read(&check)? {
+                return Ok(found);
+            }
+            if Instant::now() > deadline {
+                return Err(StoreError::Backend(format!(
+                    "{what}: not done by the controller within {CONVERGE_TIMEOUT:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn key_object(&self, id: KeyId) -> Result<(String, String), StoreError> {
+        self.read(|index| index.key_object(id))?
+            .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
+    }
 }
 
 #[async_trait::async_trait]
 impl KeyStore for KubeStore {
-    async fn create_key(&self, _: KeyRecord) -> Result<KeyRecord, StoreError> {
-        read_only()
+    fn mints_material(&self) -> bool {
+        true
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        let id = key.key_id;
+        let name = id.to_string();
+        let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Api::<KmsKey>::namespaced(self.client.clone(), &key.namespace)
+            .create(&PostParams::default(), &manifest)
+            .await
+            .map_err(|e| kube_error(e, &format!("KmsKey {name}")))?;
+        self.converge(&format!("key {id}"), |index| index.key(id))
+            .await
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -52,12 +192,80 @@ impl KeyStore for KubeStore {
         self.read(|index| index.all_keys())
     }
 
-    async fn update_key(&self, _: KeyRecord) -> Result<KeyRecord, StoreError> {
-        read_only()
+    async fn update_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        let id = key.key_id;
+        let current = self
+            .read(|index| index.key(id))?
+            .ok_or_else(|| StoreError::NotFound(format!("key {id}")))?;
+        if current.revision != key.revision {
+            return Err(StoreError::Conflict(format!("key {id}")));
+        }
+        let (namespace, name) = self.key_object(id)?;
+        let keys: Api<KmsKey> = Api::namespaced(self.client.clone(), &namespace);
+        let what = format!("KmsKey {namespace}/{name}");
+        match key_change(&current, &key) {
+            KeyChange::Patch(None) => {}
+            KeyChange::Patch(Some(patch)) => {
+                keys.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| kube_error(e, &what))?;
+            }
+            KeyChange::Schedule { window_days } => {
+                let patch = json!({"spec": {"pendingWindowDays": window_days}});
+                keys.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| kube_error(e, &what))?;
+                keys.delete(&name, &DeleteParams::default())
+                    .await
+                    .map_err(|e| kube_error(e, &what))?;
+                // Returns once the controller has recorded the schedule.
+                self.converge(&what, |index| {
+                    index.key(id).filter(|k| k.deletion.is_some())
+                })
+                .await?;
+            }
+            KeyChange::Cancel => {
+                let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                keys.create(&PostParams::default(), &manifest)
+                    .await
+                    .map_err(|e| match kube_error(e, &what) {
+                        // The deleted object is still finalizing; try again.
+                        StoreError::AlreadyExists(m) => StoreError::Conflict(m),
+                        other => other,
+                    })?;
+                self.converge(&what, |index| {
+                    index.key(id).filter(|k| k.deletion.is_none())
+                })
+                .await?;
+            }
+        }
+        Ok(key)
     }
 
-    async fn delete_key(&self, _: KeyId, _: u64) -> Result<(), StoreError> {
-        read_only()
+    async fn delete_key(&self, id: KeyId, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly(format!(
+            "key {id}: in a cluster, only the controller destroys key material, when a deletion window ends"
+        )))
+    }
+
+    async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
+        let (namespace, name) = self.key_object(id)?;
+        let now: Millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        // A fresh value per request: the controller rotates once per value.
+        let value = format!(
+            "api-{now}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let patch = json!({"metadata": {"annotations": {ROTATE_ANNOTATION: value}}});
+        Api::<KmsKey>::namespaced(self.client.clone(), &namespace)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
+        self.read(|index| index.key(id))?
+            .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
     }
 
     async fn get_alias(
@@ -72,15 +280,67 @@ impl KeyStore for KubeStore {
         self.read(|index| index.aliases_in(namespace))
     }
 
-    async fn create_alias(&self, _: AliasRecord) -> Result<(), StoreError> {
-        read_only()
+    async fn create_alias(&self, alias: AliasRecord) -> Result<(), StoreError> {
+        if self
+            .read(|index| index.alias_object(&alias.namespace, &alias.name))?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists(format!("alias {}", alias.name)));
+        }
+        let (_, key_name) = self.key_object(alias.key_id)?;
+        let object = alias_object_name(&alias.name);
+        let manifest: KmsAlias = serde_json::from_value(json!({
+            "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
+            "metadata": {"name": object, "namespace": alias.namespace},
+            "spec": {"aliasName": alias.name, "targetKeyRef": {"name": key_name}},
+        }))
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Api::<KmsAlias>::namespaced(self.client.clone(), &alias.namespace)
+            .create(&PostParams::default(), &manifest)
+            .await
+            .map_err(|e| kube_error(e, &format!("alias {}", alias.name)))?;
+        self.converge(&format!("alias {}", alias.name), |index| {
+            index
+                .alias(&alias.namespace, &alias.name)
+                .filter(|a| a.key_id == alias.key_id)
+        })
+        .await
+        .map(|_| ())
     }
 
-    async fn update_alias(&self, _: AliasRecord) -> Result<(), StoreError> {
-        read_only()
+    async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError> {
+        let object = self
+            .read(|index| index.alias_object(&alias.namespace, &alias.name))?
+            .ok_or_else(|| StoreError::NotFound(format!("alias {}", alias.name)))?;
+        let (_, key_name) = self.key_object(alias.key_id)?;
+        let patch = json!({"spec": {"targetKeyRef": {"name": key_name}}});
+        Api::<KmsAlias>::namespaced(self.client.clone(), &alias.namespace)
+            .patch(&object, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| kube_error(e, &format!("alias {}", alias.name)))?;
+        self.converge(&format!("alias {}", alias.name), |index| {
+            index
+                .alias(&alias.namespace, &alias.name)
+                .filter(|a| a.key_id == alias.key_id)
+        })
+        .await
+        .map(|_| ())
     }
 
-    async fn delete_alias(&self, _: &str, _: &str) -> Result<(), StoreError> {
-        read_only()
+    async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
+        let object = self
+            .read(|index| index.alias_object(namespace, name))?
+            .ok_or_else(|| StoreError::NotFound(format!("alias {name}")))?;
+        Api::<KmsAlias>::namespaced(self.client.clone(), namespace)
+            .delete(&object, &DeleteParams::default())
+            .await
+            .map_err(|e| kube_error(e, &format!("alias {name}")))?;
+        self.converge(&format!("alias {name}"), |index| {
+            index.alias_object(namespace, name).is_none().then_some(())
+        })
+        .await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,6 +97,8 @@ impl Error {
                 {
                     "conflict"
                 }
+                // The object went while we finished with it: nothing left to do.
+                F::RemoveFinalizer(kube::Error::Api(s)) if s.code == 404 => "conflict",
                 _ => "finalizer",
             },
             Error::NotNamespaced(_) => "invalid_object",

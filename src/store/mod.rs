@@ -69,4 +69,19 @@ pub trait KeyStore: Send + Sync {
     /// Points an existing alias at another key; `NotFound` if it does not exist.
     async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError>;
     async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError>;
+
+    /// Whether this store creates key material itself (a cluster, where the
+    /// controller is the only minter). Then `create_key` receives a record
+    /// without materials and returns it with version 1, and rotations go
+    /// through [`KeyStore::request_rotation`].
+    fn mints_material(&self) -> bool {
+        false
+    }
+
+    /// Asks the store's minter for one on-demand rotation of `id`.
+    async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
+        Err(StoreError::ReadOnly(format!(
+            "{id}: this store does not mint material"
+        )))
+    }
 }
