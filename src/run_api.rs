@@ -46,11 +46,13 @@ pub async fn run(
     {
         tracing::warn!("watch caches not synced after {SYNC_TIMEOUT:?}; serving anyway");
     }
+    let tokens = Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()));
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),
+        tokens: Some(tokens),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

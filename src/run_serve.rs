@@ -77,7 +77,11 @@ pub async fn run(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
-    let endpoint = Arc::new(Endpoint { api, auth });
+    let endpoint = Arc::new(Endpoint {
+        api,
+        auth,
+        tokens: None,
+    });
     match tls {
         Some(config) => kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await,
         None => kube_kms::api::http::serve(endpoint, listener, shutdown).await,

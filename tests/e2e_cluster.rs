@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_kms::resource::{KmsAlias, KmsKey};
@@ -151,6 +152,26 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (ciphertext, described_id, _) = encrypted.expect("boto3 encrypt through kube-kms api");
     assert_eq!(described_id, key_id);
     boto3(&["decrypt", &endpoint, &ciphertext]);
+    // A ServiceAccount token works too (TokenReview), in its namespace.
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), ns);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "caller"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
+    let token = accounts
+        .create_token_request("caller", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let token = token.expect("a token");
+    let (_, _, bearer) = boto3(&["bearer", &endpoint, &token]);
+    assert!(bearer.contains("BEARER"), "{bearer}");
+
     let (_, _, managed) = boto3(&["manage", &endpoint]);
     assert!(managed.contains("MANAGED"), "{managed}");
 

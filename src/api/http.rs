@@ -36,6 +36,24 @@ pub enum Authentication {
 pub struct Endpoint {
     pub api: Arc<Api>,
     pub auth: Authentication,
+    /// Verifies `Authorization: Bearer` tokens (ServiceAccount tokens in a
+    /// cluster); without one, only SigV4 is accepted.
+    pub tokens: Option<Arc<dyn TokenReviewer>>,
+}
+
+/// Turns a bearer token into a caller, or refuses it.
+#[async_trait::async_trait]
+pub trait TokenReviewer: Send + Sync {
+    async fn review(&self, token: &str) -> Result<Caller, ApiError>;
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 fn error_response(error: &ApiError, request_id: &str) -> Response {
@@ -130,7 +148,10 @@ impl Endpoint {
             .to_owned();
         let started = std::time::Instant::now();
         let result = async {
-            let caller = self.authenticate(&method, path, query, &headers, &body)?;
+            let caller = match (bearer(&headers), &self.tokens) {
+                (Some(token), Some(reviewer)) => reviewer.review(token).await?,
+                _ => self.authenticate(&method, path, query, &headers, &body)?,
+            };
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;

@@ -4,6 +4,7 @@
 
 pub mod index;
 pub mod store;
+pub mod token;
 pub mod watch;
 
 pub use index::ClusterIndex;

@@ -71,3 +71,31 @@ elif step == "manage":
     kms.cancel_key_deletion(KeyId=key_id)
     eventually(lambda: state(key_id) == "Disabled", "cancelled (Disabled, as in AWS)")
     print("MANAGED", key_id)
+
+if step == "bearer":
+    # A ServiceAccount token instead of SigV4, as curl or any HTTP client sends it.
+    import json
+    import urllib.error
+    import urllib.request
+
+    def call(token):
+        request = urllib.request.Request(
+            endpoint,
+            data=json.dumps({"KeyId": "alias/app"}).encode(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Amz-Target": "TrentService.DescribeKey",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, body = call(sys.argv[3])
+    assert status == 200 and body["KeyMetadata"]["KeyState"] == "Enabled", (status, body)
+    status, body = call("not-a-token")
+    assert status == 400 and body["__type"] == "UnrecognizedClientException", (status, body)
+    print("BEARER", body["__type"])
