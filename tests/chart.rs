@@ -1,0 +1,214 @@
+//! The Helm chart, linted and rendered by a real helm (`KUBE_KMS_HELM`, which
+//! `scripts/test` installs): properties every install must have, for several
+//! value sets. With a cluster (`KUBE_KMS_E2E_KUBECONFIG`), every rendered
+//! object is also sent to the API server as a server-side dry run.
+
+mod cluster;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/kube-kms");
+
+fn helm() -> Option<PathBuf> {
+    match std::env::var_os("KUBE_KMS_HELM") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            eprintln!("SKIPPED: KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)");
+            None
+        }
+    }
+}
+
+fn render(helm: &PathBuf, sets: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(helm);
+    cmd.args(["template", "kms", CHART, "--namespace", "kube-kms"]);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("run helm");
+    assert!(
+        out.status.success(),
+        "helm template {sets:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+use serde::Deserialize;
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn the_chart_lints_and_renders_safe_defaults() {
+    let Some(helm) = helm() else { return };
+    let lint = Command::new(&helm)
+        .args(["lint", "--strict", CHART])
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+
+    let objects = render(&helm, &[]);
+    // The root key: generated once, kept on uninstall.
+    let root = find(&objects, "Secret", "kube-kms-root-key");
+    assert_eq!(
+        root["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let v1 = root["data"]["v1"].as_str().unwrap();
+    assert_eq!(base64_len(v1), 32, "32 random bytes");
+    // Only crypto containers see it; every container is locked down.
+    for deployment in objects.iter().filter(|o| o["kind"] == "Deployment") {
+        let pod = &deployment["spec"]["template"]["spec"];
+        for container in pod["containers"].as_array().unwrap() {
+            let mounts_root = container["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "root-key");
+            assert_eq!(
+                mounts_root,
+                container["name"] == "crypto",
+                "{}",
+                container["name"]
+            );
+            let security = &container["securityContext"];
+            assert_eq!(security["runAsNonRoot"], true);
+            assert_eq!(security["readOnlyRootFilesystem"], true);
+            assert_eq!(security["allowPrivilegeEscalation"], false);
+        }
+    }
+    // CRDs are not templates: Helm installs crds/ once and never deletes it.
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["kind"] != "CustomResourceDefinition")
+    );
+    // The endpoint's RBAC cannot write Secrets.
+    let api_role = find(&objects, "ClusterRole", "kms-api");
+    for rule in api_role["rules"].as_array().unwrap() {
+        if rule["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "secrets")
+        {
+            assert_eq!(rule["verbs"], serde_json::json!(["list", "watch"]));
+        }
+    }
+}
+
+fn base64_len(text: &str) -> usize {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn chart_options_render() {
+    let Some(helm) = helm() else { return };
+    let tls = render(
+        &helm,
+        &["api.tlsSecretName=kms-tls", "serviceMonitor.enabled=true"],
+    );
+    assert_eq!(
+        find(&tls, "Service", "kms")["spec"]["ports"][0]["port"],
+        443
+    );
+    assert!(tls.iter().any(|o| o["kind"] == "ServiceMonitor"));
+    let lean = render(
+        &helm,
+        &[
+            "api.enabled=false",
+            "networkPolicy.enabled=false",
+            "podDisruptionBudget.enabled=false",
+            "rootKey.create=false",
+        ],
+    );
+    let kinds: Vec<&str> = lean.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "Deployment").count(), 1);
+    assert!(!kinds.contains(&"NetworkPolicy") && !kinds.contains(&"Secret"));
+    // values.schema.json is enforced by helm itself.
+    let out = Command::new(&helm)
+        .args(["template", "kms", CHART, "--set", "arn.account=12"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a 2-digit account must be refused");
+}
+
+#[tokio::test]
+async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
+    let Some(helm) = helm() else { return };
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    dry_run(&cluster, render(&helm, &["serviceMonitor.enabled=false"])).await;
+    // The kustomize manifests (minus the CRDs and namespace, which exist).
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
+    let mut plain = Vec::new();
+    for file in ["rbac.yaml", "controller.yaml", "api.yaml"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            plain.push(serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap());
+        }
+    }
+    dry_run(&cluster, plain).await;
+}
+
+/// Sends each object as a server-side dry-run create: the API server's
+/// own validation, with nothing stored.
+async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>) {
+    use kube::api::{DynamicObject, PostParams};
+    use kube::discovery::Discovery;
+    let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap();
+    for object in objects {
+        let kind = object["kind"].as_str().unwrap();
+        let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_owned(), v.to_owned()),
+            None => (
+                String::new(),
+                object["apiVersion"].as_str().unwrap().to_owned(),
+            ),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(&group, &version, kind);
+        let (resource, caps) = discovery
+            .resolve_gvk(&gvk)
+            .unwrap_or_else(|| panic!("{gvk:?} not served"));
+        let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            kube::Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource)
+        } else {
+            kube::Api::all_with(cluster.client.clone(), &resource)
+        };
+        let mut obj: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        obj.metadata.namespace = None;
+        let params = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        if let Err(e) = api.create(&params, &obj).await {
+            // Cluster-scoped objects of an earlier run may exist already.
+            assert!(
+                matches!(&e, kube::Error::Api(s) if s.code == 409),
+                "{kind} {}: {e}",
+                obj.metadata.name.clone().unwrap_or_default()
+            );
+        }
+    }
+}
