@@ -274,6 +274,16 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                 date.unwrap_or_default()
             );
             event(ctx, key, EventType::Normal, "DeletionScheduled", note).await;
+            // Last status of the object: PendingDeletion and when.
+            let now = (ctx.clock)();
+            let status = key_status::reconciled(
+                key,
+                &secret.record,
+                &ctx.arn,
+                secret.rotate_handled.clone(),
+                now,
+            );
+            write_status(key, ctx, status).await?;
         }
         Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
     }

@@ -392,6 +392,16 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
         date.to_string()
     );
     server.expect_event("DeletionScheduled").await;
+    let status = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(&deleting).unwrap(),
+        )
+        .await;
+    assert_eq!(status.body["status"]["keyState"], "PendingDeletion");
+    assert!(status.body["status"]["deletionDate"].is_string());
     // Only then does the finalizer go, so the object disappears.
     let patch = server
         .expect(
