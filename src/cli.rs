@@ -91,6 +91,29 @@ impl KubeArgs {
     }
 }
 
+/// The crypto service a cluster role talks to: the sidecar's socket, or
+/// (development only) an in-process one over the root key flags.
+pub fn crypto_service(
+    socket: Option<&std::path::Path>,
+    root: &RootKeyArgs,
+) -> anyhow::Result<Arc<dyn kube_kms::crypto::CryptoService>> {
+    Ok(match socket {
+        Some(socket) => Arc::new(
+            kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket)
+                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no --crypto-socket: running the crypto service in-process (development only)"
+            );
+            Arc::new(kube_kms::crypto::LocalCryptoService::new(
+                root.open()?,
+                Default::default(),
+            ))
+        }
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct ArnArgs {
     #[arg(long, env = "KUBE_KMS_PARTITION", default_value = "aws")]

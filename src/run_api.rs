@@ -9,7 +9,6 @@ use kube_kms::api::http::{Authentication, Endpoint, TlsFiles};
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
-use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
 
 use crate::cli::ApiArgs;
 
@@ -22,21 +21,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
-    let crypto: Arc<dyn CryptoService> = match &args.crypto_socket {
-        Some(socket) => Arc::new(
-            grpc::GrpcCryptoClient::connect_lazy(socket)
-                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
-        ),
-        None => {
-            tracing::warn!(
-                "no --crypto-socket: running the crypto service in-process (development only)"
-            );
-            Arc::new(LocalCryptoService::new(
-                args.root.open()?,
-                Default::default(),
-            ))
-        }
-    };
+    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
     let mut synced = watch::spawn(client.clone(), index.clone(), credentials.clone());

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
 use kube_kms::operator::lease::LeaseConfig;
 use kube_kms::operator::metrics::Metrics;
 use kube_kms::operator::{Context, runtime};
@@ -17,19 +16,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
-    let crypto: Arc<dyn CryptoService> = match &args.crypto_socket {
-        Some(socket) => Arc::new(
-            grpc::GrpcCryptoClient::connect_lazy(socket)
-                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
-        ),
-        None => {
-            tracing::warn!(
-                "no --crypto-socket: running the crypto service in-process (development only)"
-            );
-            let root = args.root.open()?;
-            Arc::new(LocalCryptoService::new(root, Default::default()))
-        }
-    };
+    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
     let registry = prometheus::Registry::new();
     let metrics = Arc::new(Metrics::new(&registry));
     let ctx = Context::new(

@@ -255,35 +255,7 @@ impl Api {
             usage,
         };
         let now = self.now();
-        if self.store.mints_material() {
-            if material.is_some() {
-                return Err(ApiError::Unsupported(
-                    "Key material cannot be supplied to this store.".into(),
-                ));
-            }
-            let declared = KeyRecord {
-                key_id,
-                namespace: caller.namespace.clone(),
-                description,
-                spec,
-                usage,
-                created: now,
-                enabled: true,
-                deletion: None,
-                rotation: Rotation::default(),
-                on_demand_rotations: 0,
-                tags,
-                materials: Vec::new(),
-                revision: 0,
-            };
-            return Ok(self.store.create_key(declared).await?);
-        }
-        let sealed = match material {
-            Some(material) => self.crypto.import_material(id, material).await,
-            None => self.crypto.generate_material(id).await,
-        }
-        .map_err(|e| ApiError::from_crypto(e, &arn))?;
-        let key = KeyRecord {
+        let mut key = KeyRecord {
             key_id,
             namespace: caller.namespace.clone(),
             description,
@@ -295,14 +267,29 @@ impl Api {
             rotation: Rotation::default(),
             on_demand_rotations: 0,
             tags,
-            materials: vec![MaterialVersion {
-                version: 1,
-                created: now,
-                rotation_type: RotationType::Initial,
-                sealed,
-            }],
+            materials: Vec::new(),
             revision: 0,
         };
+        if self.store.mints_material() {
+            if material.is_some() {
+                return Err(ApiError::Unsupported(
+                    "Key material cannot be supplied to this store.".into(),
+                ));
+            }
+            // The store mints version 1 (in a cluster: the controller).
+            return Ok(self.store.create_key(key).await?);
+        }
+        let sealed = match material {
+            Some(material) => self.crypto.import_material(id, material).await,
+            None => self.crypto.generate_material(id).await,
+        }
+        .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        key.materials.push(MaterialVersion {
+            version: 1,
+            created: now,
+            rotation_type: RotationType::Initial,
+            sealed,
+        });
         Ok(self.store.create_key(key).await?)
     }
 

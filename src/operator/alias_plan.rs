@@ -109,20 +109,13 @@ pub fn status(
 }
 
 fn ready(alias: &KmsAlias, status: &str, reason: &str, message: &str, now: Millis) -> Condition {
-    let previous = alias
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
-    let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => rfc3339(now),
-    };
-    Condition {
-        type_: "Ready".into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time,
-        observed_generation: alias.metadata.generation,
-    }
+    let previous = alias.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+    Condition::ready(
+        previous,
+        status,
+        reason,
+        message,
+        alias.metadata.generation,
+        || rfc3339(now),
+    )
 }

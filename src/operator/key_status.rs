@@ -78,20 +78,13 @@ pub fn refused(key: &KmsKey, refusal: &Refusal, now: Millis) -> KmsKeyStatus {
 /// The Ready condition, keeping the previous transition time when the
 /// status did not change.
 fn ready(key: &KmsKey, status: &str, reason: &str, message: String, now: Millis) -> Condition {
-    let previous = key
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
-    let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => rfc3339(now),
-    };
-    Condition {
-        type_: "Ready".into(),
-        status: status.into(),
-        reason: reason.into(),
-        message,
-        last_transition_time,
-        observed_generation: key.metadata.generation,
-    }
+    let previous = key.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+    Condition::ready(
+        previous,
+        status,
+        reason,
+        &message,
+        key.metadata.generation,
+        || rfc3339(now),
+    )
 }

@@ -40,6 +40,32 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
+impl Condition {
+    /// The `Ready` condition, keeping `previous`'s transition time when the
+    /// status did not change (so rewriting it is not a change).
+    pub fn ready(
+        previous: &[Condition],
+        status: &str,
+        reason: &str,
+        message: &str,
+        generation: Option<i64>,
+        now_rfc3339: impl FnOnce() -> String,
+    ) -> Condition {
+        let last_transition_time = match previous.iter().find(|c| c.type_ == "Ready") {
+            Some(p) if p.status == status => p.last_transition_time.clone(),
+            _ => now_rfc3339(),
+        };
+        Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time,
+            observed_generation: generation,
+        }
+    }
+}
+
 /// The CRDs, as `crdgen` writes them: file name and YAML.
 pub fn crd_files() -> Vec<(&'static str, String)> {
     let yaml = |crd| serde_yaml::to_string(&crd).expect("a CRD serializes");
