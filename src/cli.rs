@@ -61,12 +61,8 @@ pub struct ApiArgs {
     pub root: RootKeyArgs,
     #[command(flatten)]
     pub arn: ArnArgs,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, env = "KUBE_KMS_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, env = "KUBE_KMS_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +108,32 @@ pub fn crypto_service(
             ))
         }
     })
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "KUBE_KMS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "KUBE_KMS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The server TLS configuration, when HTTPS was asked for.
+    pub fn config(&self) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let files = kube_kms::api::http::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        Ok(Some(
+            kube_kms::api::http::tls_config(&files).map_err(anyhow::Error::msg)?,
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -203,12 +225,8 @@ pub struct ServeArgs {
     pub root_key: Option<PathBuf>,
     #[command(flatten)]
     pub pkcs11: Pkcs11Args,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, env = "KUBE_KMS_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, env = "KUBE_KMS_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created
     /// with one random access key on first start).
     #[arg(long, env = "KUBE_KMS_CREDENTIALS")]

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kube_kms::api::http::{Authentication, Endpoint, TlsFiles};
+use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
@@ -43,16 +43,9 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "kube-kms endpoint serving keys from the cluster");
-    match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let config = kube_kms::api::http::tls_config(&TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            })
-            .map_err(anyhow::Error::msg)?;
-            kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await
-        }
-        _ => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
+    match args.tls.config()? {
+        Some(config) => kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await,
+        None => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
     }
     tracing::info!("endpoint stopped");
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kube_kms::api::http::{Authentication, Endpoint, TlsFiles};
+use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
@@ -53,16 +53,7 @@ pub async fn run(
     } else {
         Authentication::SigV4(load_credentials(&args)?)
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            kube_kms::api::http::tls_config(&TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            })
-            .map_err(anyhow::Error::msg)?,
-        ),
-        _ => None,
-    };
+    let tls = args.tls.config()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

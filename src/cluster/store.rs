@@ -155,6 +155,17 @@ impl KubeStore {
         }
     }
 
+    /// Waits until `alias` resolves to its key.
+    async fn resolved(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        self.converge(&format!("alias {}", alias.name), |index| {
+            index
+                .alias(&alias.namespace, &alias.name)
+                .filter(|a| a.key_id == alias.key_id)
+        })
+        .await
+        .map(|_| ())
+    }
+
     fn key_object(&self, id: KeyId) -> Result<(String, String), StoreError> {
         self.read(|index| index.key_object(id))?
             .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
@@ -299,13 +310,7 @@ impl KeyStore for KubeStore {
             .create(&PostParams::default(), &manifest)
             .await
             .map_err(|e| kube_error(e, &format!("alias {}", alias.name)))?;
-        self.converge(&format!("alias {}", alias.name), |index| {
-            index
-                .alias(&alias.namespace, &alias.name)
-                .filter(|a| a.key_id == alias.key_id)
-        })
-        .await
-        .map(|_| ())
+        self.resolved(&alias).await
     }
 
     async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError> {
@@ -318,13 +323,7 @@ impl KeyStore for KubeStore {
             .patch(&object, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| kube_error(e, &format!("alias {}", alias.name)))?;
-        self.converge(&format!("alias {}", alias.name), |index| {
-            index
-                .alias(&alias.namespace, &alias.name)
-                .filter(|a| a.key_id == alias.key_id)
-        })
-        .await
-        .map(|_| ())
+        self.resolved(&alias).await
     }
 
     async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError> {

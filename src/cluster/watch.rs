@@ -37,36 +37,33 @@ pub fn spawn(
         Api::<Secret>::all(client),
         watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
     );
-    {
-        let (index, synced) = (index.clone(), synced_tx.clone());
-        tokio::spawn(keys.default_backoff().for_each(move |event| {
-            if let Ok(event) = event {
-                let mut index = index.write().expect("cluster index lock");
-                index.key_secret_event(&event);
-                let _ = synced.send(index.synced());
-            }
-            async {}
-        }));
-    }
-    {
-        let (index, synced) = (index.clone(), synced_tx.clone());
-        tokio::spawn(aliases.default_backoff().for_each(move |event| {
-            if let Ok(event) = event {
-                let mut index = index.write().expect("cluster index lock");
-                index.alias_event(&event);
-                let _ = synced.send(index.synced());
-            }
-            async {}
-        }));
-    }
-    tokio::spawn(credential_secrets.default_backoff().for_each(move |event| {
+    feed(keys, index.clone(), synced_tx.clone(), |index, event| {
+        index.key_secret_event(event)
+    });
+    feed(aliases, index.clone(), synced_tx.clone(), |index, event| {
+        index.alias_event(event)
+    });
+    feed(credential_secrets, index, synced_tx, move |index, event| {
+        index.credential_event(event);
+        *credentials.write().expect("credentials lock") = index.credentials();
+    });
+    synced_rx
+}
+
+/// Applies every event of one watch to the index, and says whether all
+/// caches have listed.
+fn feed<K: Clone + Send + 'static>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    index: Arc<RwLock<ClusterIndex>>,
+    synced: Arc<watch::Sender<bool>>,
+    apply: impl Fn(&mut ClusterIndex, &watcher::Event<K>) + Send + 'static,
+) {
+    tokio::spawn(events.default_backoff().for_each(move |event| {
         if let Ok(event) = event {
             let mut index = index.write().expect("cluster index lock");
-            index.credential_event(&event);
-            *credentials.write().expect("credentials lock") = index.credentials();
-            let _ = synced_tx.send(index.synced());
+            apply(&mut index, &event);
+            let _ = synced.send(index.synced());
         }
         async {}
     }));
-    synced_rx
 }

@@ -13,13 +13,13 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::key_plan::{self, Cleanup, KeyPlan, Refusal};
-use super::key_secret;
+use super::key_secret::{self, KeySecret};
 use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
     key_status,
 };
 use crate::declared::Change;
-use crate::key::RotationType;
+use crate::key::{Millis, RotationType};
 use crate::lifecycle;
 use crate::resource::{KmsKey, KmsKeyStatus};
 use crate::seal::MaterialId;
@@ -150,14 +150,7 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
             update.secret
         }
     };
-    let status = key_status::reconciled(
-        key,
-        &written.record,
-        &ctx.arn,
-        written.rotate_handled.clone(),
-        now,
-    );
-    write_status(key, ctx, status).await?;
+    write_record_status(key, ctx, &written, now).await?;
     ctx.metrics
         .reconciles
         .with_label_values(&["kmskey", "reconciled"])
@@ -275,15 +268,7 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
             );
             event(ctx, key, EventType::Normal, "DeletionScheduled", note).await;
             // Last status of the object: PendingDeletion and when.
-            let now = (ctx.clock)();
-            let status = key_status::reconciled(
-                key,
-                &secret.record,
-                &ctx.arn,
-                secret.rotate_handled.clone(),
-                now,
-            );
-            write_status(key, ctx, status).await?;
+            write_record_status(key, ctx, &secret, (ctx.clock)()).await?;
         }
         Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
     }
@@ -292,6 +277,23 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
         .with_label_values(&["kmskey", "deleted"])
         .inc();
     Ok(Action::await_change())
+}
+
+/// Writes the status that describes the stored key.
+async fn write_record_status(
+    key: &KmsKey,
+    ctx: &Context,
+    stored: &KeySecret,
+    now: Millis,
+) -> Result<(), Error> {
+    let status = key_status::reconciled(
+        key,
+        &stored.record,
+        &ctx.arn,
+        stored.rotate_handled.clone(),
+        now,
+    );
+    write_status(key, ctx, status).await
 }
 
 /// Writes status by server-side apply, only when it differs.
