@@ -1,34 +1,9 @@
-use std::collections::BTreeMap;
-
 use super::*;
-use crate::key::{MaterialVersion, Rotation};
-use crate::key_id::KeyId;
-use crate::seal::SealedMaterial;
-use crate::spec::KeyUsage;
 
 const NOW: Millis = 1_700_000_000_000;
 
 fn key() -> KeyRecord {
-    KeyRecord {
-        key_id: KeyId::random(),
-        namespace: "default".into(),
-        description: String::new(),
-        spec: KeySpec::SymmetricDefault,
-        usage: KeyUsage::EncryptDecrypt,
-        created: NOW,
-        enabled: true,
-        deletion: None,
-        rotation: Rotation::default(),
-        on_demand_rotations: 0,
-        tags: BTreeMap::new(),
-        materials: vec![MaterialVersion {
-            version: 1,
-            created: NOW,
-            rotation_type: RotationType::Initial,
-            sealed: SealedMaterial::from_bytes(vec![]),
-        }],
-        revision: 0,
-    }
+    KeyRecord::test(NOW)
 }
 
 #[test]
