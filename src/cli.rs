@@ -44,6 +44,73 @@ pub enum Command {
     /// controller's Secrets and KmsAlias objects, access keys from Secrets
     /// labelled kubekms.io/credentials=true.
     Api(Box<ApiArgs>),
+    /// Run the Kubernetes KMS v2 plugin on a unix socket: kube-apiserver
+    /// envelope-encrypts resources in etcd with the key in --key-file.
+    Plugin(PluginArgs),
+    /// Write a KmsKey's sealed material versions to a key file for the KMS
+    /// v2 plugin, from a cluster or from the embedded default's store.
+    ExportKek(ExportKekArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// Unix socket kube-apiserver dials (created with mode 0600).
+    #[arg(
+        long,
+        env = "KUBE_KMS_PLUGIN_SOCKET",
+        default_value = "/var/run/kmsplugin/kms.sock"
+    )]
+    pub socket: PathBuf,
+    /// The sealed key file `kube-kms export-kek` wrote; re-read when it changes.
+    #[arg(
+        long,
+        env = "KUBE_KMS_KEY_FILE",
+        default_value = "/etc/kubernetes/kube-kms/kek.json"
+    )]
+    pub key_file: PathBuf,
+    /// The root key that sealed the key file: a file or directory of
+    /// versions (--root-key), or the --pkcs11-* flags.
+    #[command(flatten)]
+    pub root: RootKeyArgs,
+    /// Address for /healthz, /livez and /metrics (the pod uses the host's
+    /// network, so loopback by default).
+    #[arg(long, env = "KUBE_KMS_HEALTH_LISTEN", default_value = "127.0.0.1:9787")]
+    pub health_listen: std::net::SocketAddr,
+    /// Milliseconds between checks of the key file for changes.
+    #[arg(long, env = "KUBE_KMS_RELOAD_INTERVAL_MS", default_value_t = 5000)]
+    pub reload_interval_ms: u64,
+    /// Milliseconds a health verdict (an encrypt/decrypt round trip) is reused.
+    #[arg(long, env = "KUBE_KMS_HEALTH_CACHE_MS", default_value_t = 5000)]
+    pub health_cache_ms: u64,
+    /// Threads serving calls; 1 (the default) runs everything on one
+    /// thread, which benchmarks best on small control-plane nodes.
+    #[arg(long, env = "KUBE_KMS_WORKER_THREADS", default_value_t = 1)]
+    pub worker_threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportKekArgs {
+    /// The key: in a cluster, the KmsKey's name or key id; in a local store
+    /// (--data-dir), its key id, key ARN or alias name (alias/...).
+    #[arg(long)]
+    pub key: String,
+    /// Key file to write (atomically, mode 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Wrap new seeds with this (older) version instead of the newest: the
+    /// first step of a rotation on several control-plane nodes
+    /// (docs/kms-plugin.md).
+    #[arg(long)]
+    pub write_version: Option<u32>,
+    /// Export from the embedded default's data directory instead of a
+    /// cluster (`kube-kms serve` must not be running on it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The key's namespace (in a local store: the namespace aliases resolve in).
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 mod cli;
 mod run_api;
 mod run_controller;
+mod run_export;
+mod run_plugin;
 mod run_serve;
 
 use std::sync::Arc;
@@ -24,7 +26,21 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = match &cli.command {
+        // The plugin's work per call is microseconds of AES: one thread
+        // serves tens of thousands of calls a second, and sparing the
+        // cross-thread wake-ups keeps its tail latency low.
+        Command::Plugin(args) if args.worker_threads <= 1 => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        }
+        Command::Plugin(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.worker_threads)
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Runtime::new()?,
+    };
     runtime.block_on(run(cli))
 }
 
@@ -45,6 +61,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crdgen(args) => crdgen(&args),
         Command::Controller(args) => run_controller::run(*args, shutdown_signal()).await,
         Command::Api(args) => run_api::run(*args, shutdown_signal()).await,
+        Command::Plugin(args) => run_plugin::run(args, shutdown_signal()).await,
+        Command::ExportKek(args) => run_export::run(args).await,
         Command::RootKey(RootKeyCommand::CreateFile { path }) => {
             FileRootKey::create(&path)?;
             println!("created root key file {} (mode 0600)", path.display());

@@ -159,7 +159,12 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
     let Some(cluster) = cluster::cluster().await else {
         return;
     };
-    dry_run(&cluster, render(&helm, &["serviceMonitor.enabled=false"])).await;
+    dry_run(
+        &cluster,
+        render(&helm, &["serviceMonitor.enabled=false"]),
+        &cluster.namespace,
+    )
+    .await;
     // The kustomize manifests (minus the CRDs and namespace, which exist).
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
     let mut plain = Vec::new();
@@ -169,12 +174,28 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
             plain.push(serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap());
         }
     }
-    dry_run(&cluster, plain).await;
+    dry_run(&cluster, plain, &cluster.namespace).await;
+    // The KMS v2 plugin's static pod, as its mirror pod would be created.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/kms-plugin/static-pod.yaml"
+    ))
+    .unwrap();
+    let pod =
+        serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(&text).unwrap()).unwrap();
+    // A cluster without kube-controller-manager (a bare test apiserver)
+    // has no default ServiceAccount for admission to look up.
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(cluster.client.clone(), "kube-system");
+    let default =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}})).unwrap();
+    let _ = accounts.create(&Default::default(), &default).await;
+    dry_run(&cluster, vec![pod], "kube-system").await;
 }
 
 /// Sends each object as a server-side dry-run create: the API server's
 /// own validation, with nothing stored.
-async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>) {
+async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>, namespace: &str) {
     use kube::api::{DynamicObject, PostParams};
     use kube::discovery::Discovery;
     let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap();
@@ -192,7 +213,7 @@ async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>) {
             .resolve_gvk(&gvk)
             .unwrap_or_else(|| panic!("{gvk:?} not served"));
         let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-            kube::Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource)
+            kube::Api::namespaced_with(cluster.client.clone(), namespace, &resource)
         } else {
             kube::Api::all_with(cluster.client.clone(), &resource)
         };

@@ -114,3 +114,166 @@ fn with_status_alias(alias: &KmsAlias, status: Value) -> Value {
     obj["status"] = status;
     obj
 }
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// The KMS v2 plugin's static pod, EncryptionConfiguration and kind
+/// config agree with each other and with kube-apiserver's rules.
+#[test]
+fn kms_plugin_deployment_artifacts_fit_together() {
+    let pod = yaml("config/kms-plugin/static-pod.yaml");
+    let spec = &pod["spec"];
+    assert_eq!(pod["metadata"]["namespace"], "kube-system");
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(spec["priorityClassName"], "system-node-critical");
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    assert!(spec.get("serviceAccountName").is_none());
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("config/kms-plugin/static-pod.yaml")).unwrap();
+    for forbidden in [
+        "secret:",
+        "configMap:",
+        "projected:",
+        "secretKeyRef",
+        "configMapKeyRef",
+    ] {
+        assert!(
+            !text.contains(forbidden),
+            "a static pod cannot use {forbidden}"
+        );
+    }
+    let volumes: Vec<(&str, &str)> = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap(),
+                v["hostPath"]["path"]
+                    .as_str()
+                    .expect("only hostPath volumes"),
+            )
+        })
+        .collect();
+    let container = &spec["containers"][0];
+    let mount = |name: &str| -> String {
+        let m = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap();
+        let host = volumes.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(
+            m["mountPath"], host,
+            "{name} is mounted where the host has it"
+        );
+        host.to_owned()
+    };
+    let socket_dir = mount("socket-dir");
+    let keys_dir = mount("keys");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "plugin");
+    let arg = |flag: &str| -> &str {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{flag}=")))
+            .unwrap_or_else(|| panic!("--{flag} missing"))
+    };
+    let socket = arg("socket");
+    assert!(socket.starts_with(&format!("{socket_dir}/")));
+    assert!(arg("key-file").starts_with(&format!("{keys_dir}/")));
+    assert!(arg("root-key").starts_with(&format!("{keys_dir}/")));
+    let port: u16 = arg("health-listen")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (probe, path) in [("livenessProbe", "/livez"), ("readinessProbe", "/healthz")] {
+        assert_eq!(container[probe]["httpGet"]["port"], port);
+        assert_eq!(container[probe]["httpGet"]["path"], path);
+    }
+    // Every flag is one the binary knows.
+    let help = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .args(["plugin", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for a in &args[1..] {
+        let flag = a.split('=').next().unwrap();
+        assert!(help.contains(flag), "kube-kms plugin has no {flag}");
+    }
+
+    let config = yaml("config/kms-plugin/encryption-configuration.yaml");
+    assert_eq!(config["kind"], "EncryptionConfiguration");
+    let providers = config["resources"][0]["providers"].as_array().unwrap();
+    let kms = &providers[0]["kms"];
+    assert_eq!(
+        kms["apiVersion"], "v2",
+        "v1 is the default and disabled since 1.29"
+    );
+    assert!(kms.get("cachesize").is_none(), "v2 refuses cachesize");
+    assert!(!kms["name"].as_str().unwrap().contains(':'));
+    assert_eq!(kms["endpoint"], format!("unix://{socket}"));
+    assert_eq!(
+        providers.last().unwrap(),
+        &json!({"identity": {}}),
+        "identity last"
+    );
+
+    let kind = yaml("kind/kms-plugin/cluster.yaml");
+    let kind_text =
+        std::fs::read_to_string(Path::new(ROOT).join("kind/kms-plugin/cluster.yaml")).unwrap();
+    assert!(
+        !kind_text.contains("feature-gates"),
+        "KMSv2 gates are gone since 1.32"
+    );
+    let node = &kind["nodes"][0];
+    let mounts: Vec<&str> = node["extraMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["containerPath"].as_str().unwrap())
+        .collect();
+    assert!(mounts.contains(&keys_dir.as_str()));
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.starts_with("/etc/kubernetes/manifests/"))
+    );
+    let patch: Value =
+        serde_yaml::from_str(node["kubeadmConfigPatches"][0].as_str().unwrap()).unwrap();
+    assert!(
+        patch.get("apiVersion").is_none(),
+        "kind converts patches without one"
+    );
+    let api = &patch["apiServer"];
+    let config_path = api["extraArgs"]["encryption-provider-config"]
+        .as_str()
+        .unwrap();
+    assert!(mounts.contains(&config_path));
+    let volume_paths: Vec<(&str, &str)> = api["extraVolumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["hostPath"].as_str().unwrap(),
+                v["mountPath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(volume_paths.contains(&(config_path, config_path)));
+    assert!(
+        volume_paths.contains(&(socket_dir.as_str(), socket_dir.as_str())),
+        "kube-apiserver sees the socket where the plugin makes it"
+    );
+}

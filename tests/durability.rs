@@ -8,16 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
-use support::{ACCESS_KEY, SECRET_KEY, Server};
+use support::{SECRET_KEY, Server};
 
 fn client(endpoint: &str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+    let config = support::sdk_config(endpoint, SECRET_KEY)
         // Only a response counts as an acknowledgement; no retries blur that.
         .retry_config(RetryConfig::disabled())
         .build();

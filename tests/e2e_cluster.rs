@@ -2,6 +2,7 @@
 //! controller running out of cluster. Skips, saying why, without one.
 
 mod cluster;
+mod plugin;
 mod support;
 
 use std::collections::BTreeMap;
@@ -225,6 +226,52 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
             .collect::<Vec<_>>(),
         ["Initial", "OnDemand"]
     );
+
+    // The KMS v2 plugin's key file, exported from the cluster (by KmsKey
+    // name and by key id), serves the rotated key outside the cluster.
+    let kek = tempfile::tempdir().unwrap();
+    for (key, file) in [("app", "by-name.json"), (key_id.as_str(), "by-id.json")] {
+        let mut export = Command::new(env!("CARGO_BIN_EXE_kube-kms"));
+        export
+            .args([
+                "export-kek",
+                "--key",
+                key,
+                "-n",
+                &cluster.namespace,
+                "--kubeconfig",
+            ])
+            .arg(&cluster.kubeconfig)
+            .arg("--out")
+            .arg(kek.path().join(file));
+        let printed = support::run(export, "export-kek from the cluster");
+        assert!(
+            printed.contains("versions 1, 2 (wraps with 2)"),
+            "{printed}"
+        );
+    }
+    let read = |file: &str| {
+        let bytes = std::fs::read(kek.path().join(file)).unwrap();
+        kube_kms::plugin::key_file::KeyFile::parse(&bytes).unwrap()
+    };
+    let (by_name, by_id) = (read("by-name.json"), read("by-id.json"));
+    assert_eq!(by_name.key_id.to_string(), key_id);
+    assert_eq!(by_name.versions, by_id.versions);
+    let root = controller.root_key();
+    let plugin = plugin::start(
+        &kek.path().join("kms.sock"),
+        &kek.path().join("by-name.json"),
+        &["--root-key".as_ref(), root.as_os_str()],
+    );
+    let mut apiserver = plugin::apiserver::ApiserverClient::connect(&plugin.socket);
+    let kek_id = apiserver.status().await.unwrap();
+    assert!(
+        kek_id.starts_with(&format!("kube-kms:{key_id}:v2:")),
+        "{kek_id}"
+    );
+    let wrapped = apiserver.wrap(&[3; 32]).await.unwrap();
+    assert_eq!(apiserver.unwrap(&wrapped).await.unwrap(), [3; 32]);
+    drop(plugin);
 
     // Disable, then enable again.
     keys.patch(

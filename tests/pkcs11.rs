@@ -1,6 +1,10 @@
 //! The PKCS#11 root key against a real SoftHSM2 token (Debian `softhsm2`,
 //! installed by `.ci/run`). One test function: SoftHSM reads its config from
 //! the process environment, which is set once before anything else runs.
+//! It ends with the KMS v2 plugin unsealing its key file with the token.
+
+mod plugin;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -225,4 +229,52 @@ async fn root_key_in_softhsm() {
     assert_eq!(plain.as_slice(), b"hsm");
     child.kill().unwrap();
     child.wait().unwrap();
+
+    // `kube-kms plugin` with the token as its root key.
+    let root = Pkcs11RootKey::open(&config, false).unwrap();
+    let key_id = KeyId::random();
+    let material = kube_kms::material::KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
+    let sealed = kube_kms::seal::seal(
+        &root,
+        MaterialId {
+            key_id,
+            version: 1,
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+        },
+        &material,
+    )
+    .unwrap();
+    drop(root);
+    let file = kube_kms::plugin::key_file::KeyFile {
+        kind: kube_kms::plugin::key_file::KIND.into(),
+        format: kube_kms::plugin::key_file::FORMAT,
+        key_id,
+        exported: 0,
+        source: None,
+        versions: vec![kube_kms::key::MaterialVersion {
+            version: 1,
+            created: 0,
+            rotation_type: kube_kms::key::RotationType::Initial,
+            sealed,
+        }],
+        write_version: None,
+    };
+    let kek = dir.path().join("kek.json");
+    kube_kms::plugin::key_file::write_atomic(&kek, &file.to_json()).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        "--pkcs11-module".into(),
+        module().into(),
+        "--pkcs11-token".into(),
+        "kube-kms-test".into(),
+        "--pkcs11-pin-file".into(),
+        pin_file.clone().into(),
+    ];
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let plugin = plugin::start(&dir.path().join("kms.sock"), &kek, &args);
+    let mut apiserver = plugin::apiserver::ApiserverClient::connect(&plugin.socket);
+    let status = apiserver.status().await.unwrap();
+    assert!(status.contains(&key_id.to_string()), "{status}");
+    let wrapped = apiserver.wrap(&[9; 32]).await.unwrap();
+    assert_eq!(apiserver.unwrap(&wrapped).await.unwrap(), [9; 32]);
 }

@@ -2,21 +2,14 @@
 
 mod support;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     DataKeySpec, KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec,
 };
-use support::{ACCESS_KEY, SECRET_KEY, Server};
+use support::{SECRET_KEY, Server};
 
 fn client(server: &Server, secret: &str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(Credentials::new(ACCESS_KEY, secret, None, None, "test"))
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
+    support::kms_client(&server.endpoint, secret)
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The crypto service as a process: `kube-kms crypto` on a unix socket,
 //! reached with the gRPC client, compared with the in-process service.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -43,17 +45,7 @@ fn spawn(socket: &Path, root_key: &Path) -> Child {
 }
 
 fn wait_for_socket(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        // A stale socket file exists before the service starts: only an
-        // accepted connection proves the service is up.
-        let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-        if is_socket && std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("socket {} never appeared", path.display());
+    support::wait_for_socket(path, String::new);
 }
 
 fn start() -> Service {

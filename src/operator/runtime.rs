@@ -186,14 +186,7 @@ fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watc
             }
         }
     });
-    let metrics = warp::path("metrics").map(move || {
-        let mut text = String::new();
-        let encoder = prometheus::TextEncoder::new();
-        if let Err(e) = encoder.encode_utf8(&registry.gather(), &mut text) {
-            tracing::warn!(error = %e, "cannot encode metrics");
-        }
-        warp::reply::with_header(text, "content-type", prometheus::TEXT_FORMAT)
-    });
+    let metrics = crate::telemetry::metrics_route(registry);
     let livez = warp::path("livez").map(|| "ok");
     let readyz = warp::path("readyz").map(move || {
         if *leading.borrow() {

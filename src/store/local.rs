@@ -67,10 +67,13 @@ enum Write {
 }
 
 impl LocalStore {
+    /// The database file in a data directory.
+    pub const FILE_NAME: &str = "kube-kms.redb";
+
     /// Opens (or creates) `dir/kube-kms.redb` and loads its index.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("kube-kms.redb")).map_err(backend)?;
+        let db = Database::create(dir.join(Self::FILE_NAME)).map_err(backend)?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(KEYS).map_err(backend)?;
         txn.open_table(ALIASES).map_err(backend)?;

@@ -138,6 +138,11 @@ impl Drop for Controller {
 }
 
 impl Controller {
+    /// The root key the crypto service seals with.
+    pub fn root_key(&self) -> PathBuf {
+        self.dir.path().join("root.key")
+    }
+
     pub fn start(cluster: &Cluster) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("crypto.sock");

@@ -126,6 +126,36 @@ impl Server {
     }
 }
 
+/// The AWS SDK for Rust's configuration for `endpoint`, signing with the
+/// test access key and `secret`.
+pub fn sdk_config(endpoint: &str, secret: &str) -> aws_sdk_kms::config::Builder {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(ACCESS_KEY, secret, None, None, "test"))
+}
+
+pub fn kms_client(endpoint: &str, secret: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::from_conf(sdk_config(endpoint, secret).build())
+}
+
+/// Waits until a unix socket at `path` accepts connections (a stale
+/// socket file does not count); panics with `why()` after 20 s.
+pub fn wait_for_socket(path: &std::path::Path, why: impl Fn() -> String) {
+    use std::os::unix::fs::FileTypeExt;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+        if is_socket && std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("socket {} never appeared: {}", path.display(), why());
+}
+
 /// The Python with the test clients installed (scripts/test makes a venv
 /// and sets KUBE_KMS_PYTHON; otherwise the repository's .venv, then python3).
 pub fn python() -> PathBuf {

@@ -1,10 +1,9 @@
 //! A crypto service reached over its unix socket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 use zeroize::Zeroizing;
 
 use super::convert::{context_to_pb, from_status, material_id_to_pb};
@@ -30,19 +29,7 @@ impl GrpcCryptoClient {
     /// Connects lazily to the socket at `path`: the first call dials, and a
     /// broken connection is re-dialled by later calls.
     pub fn connect_lazy(path: &Path) -> Result<Self, CryptoError> {
-        let path: PathBuf = path.to_owned();
-        // The URI is required by the API but unused: the connector dials the socket.
-        let channel = Endpoint::try_from("http://crypto.kube-kms.invalid")
-            .map_err(|e| CryptoError::Internal(e.to_string()))?
-            .timeout(CALL_TIMEOUT)
-            .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    tokio::net::UnixStream::connect(path)
-                        .await
-                        .map(TokioIo::new)
-                }
-            }));
+        let channel = super::unix_channel(path, CALL_TIMEOUT);
         Ok(GrpcCryptoClient {
             client: CryptoServiceClient::new(channel),
         })

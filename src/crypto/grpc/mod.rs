@@ -9,7 +9,7 @@ mod socket;
 
 pub use client::GrpcCryptoClient;
 pub use server::{CryptoGrpcServer, serve};
-pub use socket::bind_socket;
+pub use socket::{bind_socket, unix_channel};
 
 #[allow(clippy::all, clippy::pedantic)]
 pub(crate) mod pb {

@@ -4,7 +4,26 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// A gRPC channel to the unix socket at `path`, dialled on first use and
+/// re-dialled after a broken connection. The `:authority` is `localhost`,
+/// as kube-apiserver sends it to a KMS plugin.
+pub fn unix_channel(path: &Path, timeout: std::time::Duration) -> Channel {
+    let path = path.to_owned();
+    Endpoint::from_static("http://localhost")
+        .timeout(timeout)
+        .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                tokio::net::UnixStream::connect(path)
+                    .await
+                    .map(TokioIo::new)
+            }
+        }))
+}
 
 /// Binds `path` with mode 0600. A leftover socket from a previous run is
 /// removed; any other file at `path` is an error, never deleted.
