@@ -301,10 +301,10 @@ fn main() {
     if std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() == Ok("bare") {
         return run_bare_server();
     }
-    let seconds: u64 = std::env::var("KUBE_KMS_BENCH_SECONDS")
+    let seconds: f64 = std::env::var("KUBE_KMS_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(10.0);
     let connections: usize = std::env::var("KUBE_KMS_BENCH_CONNECTIONS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -360,8 +360,8 @@ fn main() {
         let warmup = Duration::from_secs(1);
         load(bare_addr, bare_request.clone(), connections, warmup).await;
         load(kms_addr, kms_request.clone(), connections, warmup).await;
-        let floor = load(bare_addr, bare_request, connections, Duration::from_secs(seconds)).await;
-        let ours = load(kms_addr, kms_request, connections, Duration::from_secs(seconds)).await;
+        let floor = load(bare_addr, bare_request, connections, Duration::from_secs_f64(seconds)).await;
+        let ours = load(kms_addr, kms_request, connections, Duration::from_secs_f64(seconds)).await;
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator on the same 2 cores");
         for (name, r) in [("bare HTTP server (floor)", &floor), ("kube-kms serve", &ours)] {
             println!(
