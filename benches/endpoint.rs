@@ -1,6 +1,7 @@
 //! Endpoint load benchmark: signed 4 KiB Encrypt requests over keep-alive
 //! connections against `kube-kms serve`, and the same bytes against a bare
-//! HTTP server (warp returning a fixed reply) in the same run, as the floor.
+//! HTTP server (warp returning a fixed reply) in the same run, as the floor,
+//! and that server doing only the work the request requires, as a ceiling.
 //!
 //! Run: `cargo bench --bench endpoint`. Knobs: KUBE_KMS_BENCH_SECONDS
 //! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64).
@@ -49,11 +50,11 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
     let date = amz_date();
     let host = addr.to_string();
     let target = format!("TrentService.{operation}");
-    let headers: Vec<(String, String)> = vec![
-        ("content-type".into(), "application/x-amz-json-1.1".into()),
-        ("host".into(), host.clone()),
-        ("x-amz-date".into(), date.clone()),
-        ("x-amz-target".into(), target.clone()),
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", host.as_str()),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", target.as_str()),
     ];
     let request = sigv4::SignedRequest {
         method: "POST",
@@ -198,16 +199,40 @@ fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr
 }
 
 /// The floor: warp answering every POST with a fixed Encrypt-sized reply.
-fn run_bare_server() {
+/// With `work`, the same server also does what no implementation of this
+/// request can skip: SHA-256 of the body (SigV4), base64-decode the
+/// plaintext, AES-256-GCM, base64-encode the reply. That bounds the share of
+/// the floor any endpoint can reach on this machine.
+fn run_bare_server(work: bool) {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::Digest;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let reply = format!(
-            "{{\"CiphertextBlob\":\"{}\",\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000\",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}}",
-            base64::engine::general_purpose::STANDARD.encode(vec![0u8; 4145])
-        );
+        let reply_for = |blob: &str| {
+            format!(
+                "{{\"CiphertextBlob\":\"{blob}\",\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000\",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}}"
+            )
+        };
+        let fixed = reply_for(&STANDARD.encode(vec![0u8; 4145]));
+        let key = Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap()));
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         use warp::Filter;
-        let route = warp::post().and(warp::body::bytes()).map(move |_: bytes::Bytes| {
-            warp::reply::with_header(reply.clone(), "content-type", "application/x-amz-json-1.1")
+        let route = warp::post().and(warp::body::bytes()).map(move |body: bytes::Bytes| {
+            let reply = if work {
+                std::hint::black_box(sha2::Sha256::digest(&body));
+                let start = body.windows(13).position(|w| w == b"\"Plaintext\":\"").unwrap() + 13;
+                let len = body[start..].iter().position(|&b| b == b'"').unwrap();
+                let mut data = STANDARD.decode(&body[start..start + len]).unwrap();
+                let mut nonce = [0u8; 12];
+                nonce[..8].copy_from_slice(&counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+                key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut data)
+                    .unwrap();
+                reply_for(&STANDARD.encode(&data))
+            } else {
+                fixed.clone()
+            };
+            warp::reply::with_header(reply, "content-type", "application/x-amz-json-1.1")
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap());
@@ -230,13 +255,10 @@ async fn breakdown(body: &str) {
     let raw = signed_request(addr, "Encrypt", body);
     let text = String::from_utf8(raw).unwrap();
     let (head, _) = text.split_once("\r\n\r\n").unwrap();
-    let headers: Vec<(String, String)> = head
+    let headers: Vec<(&str, &str)> = head
         .lines()
         .skip(1)
-        .filter_map(|l| {
-            l.split_once(": ")
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
+        .filter_map(|l| l.split_once(": "))
         .collect();
     let credentials = Credentials::new([Credential {
         access_key_id: ACCESS_KEY.into(),
@@ -298,8 +320,10 @@ async fn breakdown(body: &str) {
 }
 
 fn main() {
-    if std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() == Ok("bare") {
-        return run_bare_server();
+    match std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() {
+        Ok("bare") => return run_bare_server(false),
+        Ok("work") => return run_bare_server(true),
+        _ => {}
     }
     let seconds: f64 = std::env::var("KUBE_KMS_BENCH_SECONDS")
         .ok()
@@ -334,6 +358,10 @@ fn main() {
         &[self_exe.to_str().unwrap()],
         &[("KUBE_KMS_BENCH_ROLE", "bare")],
     );
+    let (mut work, work_addr) = spawn_server(
+        &[self_exe.to_str().unwrap()],
+        &[("KUBE_KMS_BENCH_ROLE", "work")],
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -356,14 +384,21 @@ fn main() {
         let body = format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
         let kms_request = Arc::new(signed_request(kms_addr, "Encrypt", &body));
         let bare_request = Arc::new(signed_request(bare_addr, "Encrypt", &body));
+        let work_request = Arc::new(signed_request(work_addr, "Encrypt", &body));
 
         let warmup = Duration::from_secs(1);
         load(bare_addr, bare_request.clone(), connections, warmup).await;
         load(kms_addr, kms_request.clone(), connections, warmup).await;
+        load(work_addr, work_request.clone(), connections, warmup).await;
         let floor = load(bare_addr, bare_request, connections, Duration::from_secs_f64(seconds)).await;
+        let ceiling = load(work_addr, work_request, connections, Duration::from_secs_f64(seconds)).await;
         let ours = load(kms_addr, kms_request, connections, Duration::from_secs_f64(seconds)).await;
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator on the same 2 cores");
-        for (name, r) in [("bare HTTP server (floor)", &floor), ("kube-kms serve", &ours)] {
+        for (name, r) in [
+            ("bare HTTP server (floor)", &floor),
+            ("floor + required work", &ceiling),
+            ("kube-kms serve", &ours),
+        ] {
             println!(
                 "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {}",
                 r.requests as f64 / r.seconds,
@@ -373,12 +408,19 @@ fn main() {
             );
         }
         let ratio = (ours.requests as f64 / ours.seconds) / (floor.requests as f64 / floor.seconds) * 100.0;
+        let rate = |r: &Result_| r.requests as f64 / r.seconds;
+        println!(
+            "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",
+            rate(&ceiling) / rate(&floor) * 100.0
+        );
         println!("kube-kms throughput = {ratio:.1} % of the floor (target ≥ 75 %); p99 {:.2} ms (target ≤ 2 ms)", ours.p99.as_secs_f64() * 1e3);
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
         breakdown(&body).await;
     });
     let _ = kms.kill();
     let _ = kms.wait();
-    let _ = bare.kill();
-    let _ = bare.wait();
+    for server in [&mut bare, &mut work] {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
 }

@@ -56,6 +56,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The `x-amzn-RequestId` of one reply: a version 4 UUID, unique within
+/// this process (a counter under a random per-process value) and
+/// unpredictable across processes, without asking the kernel for
+/// randomness on every request.
+fn request_id() -> String {
+    static BASE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Big-endian: the counter sits in the low 8 bytes, clear of the
+    // version nibble (byte 6); only its top 2 bits meet the variant bits.
+    uuid::Builder::from_random_bytes((base ^ u128::from(n)).to_be_bytes())
+        .into_uuid()
+        .to_string()
+}
+
 fn error_response(error: &ApiError, request_id: &str) -> Response {
     let body = json!({ "__type": error.aws_type(), "message": error.to_string() }).to_string();
     let mut response = Response::new(body.into());
@@ -105,14 +121,12 @@ impl Endpoint {
                 &*live
             }
         };
-        let headers: Vec<(String, String)> = headers
+        // Borrowed views: a value that is not UTF-8 cannot be part of a
+        // valid signature, so leaving it out only fails requests that
+        // would fail anyway.
+        let headers: Vec<(&str, &str)> = headers
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?)))
             .collect();
         let request = SignedRequest {
             method: method.as_str(),
@@ -140,7 +154,7 @@ impl Endpoint {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = request_id();
         let target = headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
@@ -162,7 +176,7 @@ impl Endpoint {
         match result {
             Ok((caller, value)) => {
                 tracing::debug!(%request_id, operation = %target, principal = %caller.principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");
-                let mut response = Response::new(value.to_string().into());
+                let mut response = Response::new(super::reply::to_bytes(&value).into());
                 set_headers(&mut response, &request_id);
                 response
             }
@@ -202,7 +216,7 @@ pub fn routes(
         .or(api)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
-            let request_id = uuid::Uuid::new_v4().to_string();
+            let request_id = request_id();
             let error = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
                 ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
             } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
