@@ -4,7 +4,8 @@
 //! and that server doing only the work the request requires, as a ceiling.
 //!
 //! Run: `cargo bench --bench endpoint`. Knobs: KUBE_KMS_BENCH_SECONDS
-//! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64).
+//! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64),
+//! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core).
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;
@@ -363,7 +364,14 @@ fn main() {
         &[("KUBE_KMS_BENCH_ROLE", "work")],
     );
 
+    // The load generator's threads (default: one per core). Fewer leave
+    // the servers more of the machine; every server in a run gets the same.
+    let client_threads: usize = std::env::var("KUBE_KMS_BENCH_CLIENT_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
         .enable_all()
         .build()
         .unwrap();
@@ -393,7 +401,7 @@ fn main() {
         let floor = load(bare_addr, bare_request, connections, Duration::from_secs_f64(seconds)).await;
         let ceiling = load(work_addr, work_request, connections, Duration::from_secs_f64(seconds)).await;
         let ours = load(kms_addr, kms_request, connections, Duration::from_secs_f64(seconds)).await;
-        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator on the same 2 cores");
+        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator ({client_threads} threads) on the same machine");
         for (name, r) in [
             ("bare HTTP server (floor)", &floor),
             ("floor + required work", &ceiling),
