@@ -187,6 +187,62 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// SigV4's canonical request, built in one buffer: it is hashed on every
+/// request.
+fn canonical_request(request: &SignedRequest<'_>, signed_headers: &[&str]) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str(request.method);
+    out.push('\n');
+    let path = if request.path.is_empty() {
+        "/"
+    } else {
+        request.path
+    };
+    // Unreserved characters and '/' encode to themselves.
+    if path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.~/".contains(&b))
+    {
+        out.push_str(path);
+    } else {
+        out.push_str(&uri_encode(&percent_decode(path), true));
+    }
+    out.push('\n');
+    out.push_str(&canonical_query(request.query));
+    out.push('\n');
+    for name in signed_headers {
+        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        out.push(':');
+        let values = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        for (i, (_, value)) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Trimmed, inner runs of whitespace made one space.
+            for (j, word) in value.split_whitespace().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(&hex_lower(&Sha256::digest(request.body)));
+    out
+}
+
 /// The SigV4 signature of `request` under `secret` (exposed for tests and
 /// for the test client).
 pub fn signature(
@@ -197,34 +253,7 @@ pub fn signature(
     service: &str,
     secret: &str,
 ) -> String {
-    let mut canonical_headers = String::new();
-    for name in signed_headers {
-        let values: Vec<String> = request
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        canonical_headers.push_str(&format!(
-            "{}:{}\n",
-            name.to_ascii_lowercase(),
-            values.join(",")
-        ));
-    }
-    let path = if request.path.is_empty() {
-        "/"
-    } else {
-        request.path
-    };
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        request.method,
-        uri_encode(&percent_decode(path), true),
-        canonical_query(request.query),
-        canonical_headers,
-        signed_headers.join(";"),
-        hex_lower(&Sha256::digest(request.body)),
-    );
+    let canonical_request = canonical_request(request, signed_headers);
     let date = &amz_date[..8.min(amz_date.len())];
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!(
