@@ -169,15 +169,11 @@ fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-/// Lowercase hex; `hex::encode` goes a char at a time, and every request
-/// hex-encodes three digests.
+/// Lowercase hex through `hex::encode_to_slice`: `hex::encode` goes a char
+/// at a time, and every request hex-encodes three digests.
 fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0xf)]);
-    }
+    let mut out = vec![0; bytes.len() * 2];
+    hex::encode_to_slice(bytes, &mut out).expect("the buffer is twice the input");
     String::from_utf8(out).expect("hex digits are ASCII")
 }
 
