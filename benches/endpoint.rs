@@ -312,7 +312,7 @@ async fn breakdown(body: &str) {
             .call(&caller, "Encrypt", request.as_bytes())
             .await
             .unwrap();
-        std::hint::black_box(reply.to_string());
+        std::hint::black_box(kube_kms::api::reply::to_bytes(&reply));
     }
     let api_us = per_op(t, n);
     println!(
@@ -402,6 +402,7 @@ fn main() {
         let ceiling = load(work_addr, work_request, connections, Duration::from_secs_f64(seconds)).await;
         let ours = load(kms_addr, kms_request, connections, Duration::from_secs_f64(seconds)).await;
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator ({client_threads} threads) on the same machine");
+        let rate = |r: &Result_| r.requests as f64 / r.seconds;
         for (name, r) in [
             ("bare HTTP server (floor)", &floor),
             ("floor + required work", &ceiling),
@@ -409,14 +410,13 @@ fn main() {
         ] {
             println!(
                 "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {}",
-                r.requests as f64 / r.seconds,
+                rate(r),
                 r.p50.as_secs_f64() * 1e3,
                 r.p99.as_secs_f64() * 1e3,
                 r.errors
             );
         }
-        let ratio = (ours.requests as f64 / ours.seconds) / (floor.requests as f64 / floor.seconds) * 100.0;
-        let rate = |r: &Result_| r.requests as f64 / r.seconds;
+        let ratio = rate(&ours) / rate(&floor) * 100.0;
         println!(
             "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",
             rate(&ceiling) / rate(&floor) * 100.0

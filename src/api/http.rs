@@ -73,7 +73,9 @@ fn request_id() -> String {
 }
 
 fn error_response(error: &ApiError, request_id: &str) -> Response {
-    let body = json!({ "__type": error.aws_type(), "message": error.to_string() }).to_string();
+    let body = super::reply::to_bytes(
+        &json!({ "__type": error.aws_type(), "message": error.to_string() }),
+    );
     let mut response = Response::new(body.into());
     *response.status_mut() =
         StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);

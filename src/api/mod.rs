@@ -7,7 +7,7 @@ mod crypto_ops;
 mod error;
 pub mod http;
 mod key_ops;
-mod reply;
+pub mod reply;
 mod resolve;
 mod rotation_ops;
 mod signing_ops;
