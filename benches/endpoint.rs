@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench endpoint`. Knobs: KUBE_KMS_BENCH_SECONDS
 //! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64),
-//! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core).
+//! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core), KUBE_KMS_BENCH_ROUNDS
+//! (turns each server's time is split into, default 4).
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use kube_kms::auth::sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -114,12 +114,75 @@ async fn exchange(
     }
 }
 
+/// One server's requests over one or more slices of load.
+#[derive(Default)]
 struct Result_ {
     requests: usize,
     errors: usize,
     seconds: f64,
     p50: Duration,
     p99: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Result_ {
+    fn from_latencies(mut latencies: Vec<Duration>, errors: usize, seconds: f64) -> Self {
+        latencies.sort_unstable();
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Result_ {
+            requests: latencies.len(),
+            errors,
+            seconds,
+            p50: pick(0.50),
+            p99: pick(0.99),
+            latencies,
+        }
+    }
+}
+
+/// A slice of load and the CPU time the server spent on it.
+struct Sample {
+    result: Result_,
+    cpu: f64,
+}
+
+impl Sample {
+    fn merge(samples: &[Sample]) -> Sample {
+        let latencies = samples
+            .iter()
+            .flat_map(|s| s.result.latencies.iter().copied())
+            .collect();
+        let sum = |f: fn(&Sample) -> f64| samples.iter().map(f).sum::<f64>();
+        Sample {
+            result: Result_::from_latencies(
+                latencies,
+                samples.iter().map(|s| s.result.errors).sum(),
+                sum(|s| s.result.seconds),
+            ),
+            cpu: sum(|s| s.cpu),
+        }
+    }
+}
+
+/// User + system CPU seconds a process has used so far (Linux /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the whole line, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn load(
@@ -162,20 +225,7 @@ async fn load(
         all.extend(l);
         errors += e;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort();
-    let pick = |q: f64| {
-        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Result_ {
-        requests: all.len(),
-        errors,
-        seconds,
-        p50: pick(0.50),
-        p99: pick(0.99),
-    }
+    Result_::from_latencies(all, errors, started.elapsed().as_secs_f64())
 }
 
 fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr) {
@@ -206,7 +256,7 @@ fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr
 /// the floor any endpoint can reach on this machine.
 fn run_bare_server(work: bool) {
     use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    use base64::engine::general_purpose::STANDARD;
+    use kube_kms::b64;
     use sha2::Digest;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -215,7 +265,7 @@ fn run_bare_server(work: bool) {
                 "{{\"CiphertextBlob\":\"{blob}\",\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000\",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}}"
             )
         };
-        let fixed = reply_for(&STANDARD.encode(vec![0u8; 4145]));
+        let fixed = reply_for(&b64::encode(&[0u8; 4145]));
         let key = Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap()));
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         use warp::Filter;
@@ -224,12 +274,12 @@ fn run_bare_server(work: bool) {
                 std::hint::black_box(sha2::Sha256::digest(&body));
                 let start = body.windows(13).position(|w| w == b"\"Plaintext\":\"").unwrap() + 13;
                 let len = body[start..].iter().position(|&b| b == b'"').unwrap();
-                let mut data = STANDARD.decode(&body[start..start + len]).unwrap();
+                let mut data = b64::decode(&body[start..start + len]).unwrap();
                 let mut nonce = [0u8; 12];
                 nonce[..8].copy_from_slice(&counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
                 key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut data)
                     .unwrap();
-                reply_for(&STANDARD.encode(&data))
+                reply_for(&b64::encode(&data))
             } else {
                 fixed.clone()
             };
@@ -304,7 +354,7 @@ async fn breakdown(body: &str) {
     };
     let created = api.call(&caller, "CreateKey", b"{}").await.unwrap();
     let key = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    let plaintext = base64::engine::general_purpose::STANDARD.encode(vec![0x42u8; 4096]);
+    let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
     let request = format!("{{\"KeyId\":\"{key}\",\"Plaintext\":\"{plaintext}\"}}");
     let t = Instant::now();
     for _ in 0..n {
@@ -334,6 +384,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
+    let rounds: usize = std::env::var("KUBE_KMS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+        .max(1);
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("credentials.yaml");
     std::fs::write(&credentials, format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: bench\n")).unwrap();
@@ -375,6 +430,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let pids = (bare.id(), work.id(), kms.id());
     runtime.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         let key_id = loop {
@@ -388,7 +444,7 @@ fn main() {
             assert!(Instant::now() < deadline, "kube-kms serve did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let plaintext = base64::engine::general_purpose::STANDARD.encode(vec![0x42u8; 4096]);
+        let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
         let body = format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
         let kms_request = Arc::new(signed_request(kms_addr, "Encrypt", &body));
         let bare_request = Arc::new(signed_request(bare_addr, "Encrypt", &body));
@@ -398,10 +454,26 @@ fn main() {
         load(bare_addr, bare_request.clone(), connections, warmup).await;
         load(kms_addr, kms_request.clone(), connections, warmup).await;
         load(work_addr, work_request.clone(), connections, warmup).await;
-        let floor = load(bare_addr, bare_request, connections, Duration::from_secs_f64(seconds)).await;
-        let ceiling = load(work_addr, work_request, connections, Duration::from_secs_f64(seconds)).await;
-        let ours = load(kms_addr, kms_request, connections, Duration::from_secs_f64(seconds)).await;
-        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each, load generator ({client_threads} threads) on the same machine");
+        // The servers take turns in short slices, so a noisy neighbour on
+        // this shared machine weighs on all three alike.
+        let slice = Duration::from_secs_f64(seconds / rounds as f64);
+        let mut totals: [Vec<Sample>; 3] = Default::default();
+        for _ in 0..rounds {
+            for (i, (addr, request, pid)) in [
+                (bare_addr, &bare_request, pids.0),
+                (work_addr, &work_request, pids.1),
+                (kms_addr, &kms_request, pids.2),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let cpu = cpu_seconds(pid);
+                let result = load(addr, request.clone(), connections, slice).await;
+                totals[i].push(Sample { result, cpu: cpu_seconds(pid) - cpu });
+            }
+        }
+        let [floor, ceiling, ours] = totals.map(|samples| Sample::merge(&samples));
+        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine");
         let rate = |r: &Result_| r.requests as f64 / r.seconds;
         for (name, r) in [
             ("bare HTTP server (floor)", &floor),
@@ -409,13 +481,15 @@ fn main() {
             ("kube-kms serve", &ours),
         ] {
             println!(
-                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {}",
-                rate(r),
-                r.p50.as_secs_f64() * 1e3,
-                r.p99.as_secs_f64() * 1e3,
-                r.errors
+                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   errors {}",
+                rate(&r.result),
+                r.result.p50.as_secs_f64() * 1e3,
+                r.result.p99.as_secs_f64() * 1e3,
+                r.cpu / r.result.requests.max(1) as f64 * 1e6,
+                r.result.errors
             );
         }
+        let (floor, ceiling, ours) = (floor.result, ceiling.result, ours.result);
         let ratio = rate(&ours) / rate(&floor) * 100.0;
         println!(
             "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",

@@ -121,20 +121,17 @@ impl KeyRecord {
 }
 
 mod sealed_b64 {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::seal::SealedMaterial;
 
     pub fn serialize<S: Serializer>(sealed: &SealedMaterial, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(sealed.as_bytes()))
+        s.serialize_str(&crate::b64::encode(sealed.as_bytes()))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SealedMaterial, D::Error> {
         let text = String::deserialize(d)?;
-        STANDARD
-            .decode(text)
+        crate::b64::decode(text)
             .map(SealedMaterial::from_bytes)
             .map_err(serde::de::Error::custom)
     }

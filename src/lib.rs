@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod b64;
 pub mod ciphertext;
 pub mod cluster;
 pub mod crypto;

@@ -123,10 +123,7 @@ fn write_first_credentials(path: &Path, namespace: &str, region: &str) -> anyhow
     OsRng.fill_bytes(&mut id);
     OsRng.fill_bytes(&mut secret);
     let access_key_id = format!("AKKK{}", hex::encode_upper(id));
-    let secret_access_key = zeroize::Zeroizing::new(base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        secret,
-    ));
+    let secret_access_key = zeroize::Zeroizing::new(kube_kms::b64::encode(&secret));
     let credential = Credential {
         access_key_id: access_key_id.clone(),
         secret_access_key: secret_access_key.clone(),

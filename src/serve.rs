@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::api::{Api, ApiError, Caller};
@@ -96,11 +95,9 @@ async fn apply_key(
             principal: "manifest".into(),
         };
         let material = match test_material {
-            Some(b64) => Some(Zeroizing::new(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| ApiError::Validation("testMaterial must be base64".into()))?,
-            )),
+            Some(b64) => Some(Zeroizing::new(crate::b64::decode(b64.trim()).map_err(
+                |_| ApiError::Validation("testMaterial must be base64".into()),
+            )?)),
             None => None,
         };
         if material.is_some() {

@@ -1,8 +1,6 @@
 //! AWS JSON 1.1 details: base64 blobs, epoch-second timestamps, the
 //! KeyMetadata shape, and request decoding.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -38,8 +36,7 @@ impl<'de> Deserialize<'de> for Blob {
                 f.write_str("a base64 string")
             }
             fn visit_bytes<E: serde::de::Error>(self, text: &[u8]) -> Result<Blob, E> {
-                STANDARD
-                    .decode(text)
+                crate::b64::decode(text)
                     .map(Blob)
                     .map_err(|_| E::custom("blob members must be base64"))
             }
@@ -52,7 +49,7 @@ impl<'de> Deserialize<'de> for Blob {
 }
 
 pub fn b64(bytes: &[u8]) -> Value {
-    Value::String(STANDARD.encode(bytes))
+    Value::String(crate::b64::encode(bytes))
 }
 
 /// AWS timestamps: epoch seconds as a JSON number.
