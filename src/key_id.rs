@@ -17,6 +17,10 @@ impl KeyId {
         KeyId(uuid::Uuid::from_bytes(bytes))
     }
 
+    pub fn as_uuid(&self) -> &uuid::Uuid {
+        &self.0
+    }
+
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
     }

@@ -733,3 +733,24 @@ async fn manifests_create_adopt_and_cancel_deletion() {
     );
     assert_eq!(meta["Description"], "from git");
 }
+
+#[test]
+fn arns_are_spelled_as_aws_spells_them() {
+    let config = ArnConfig {
+        partition: "aws-cn".into(),
+        region: "cn-north-1".into(),
+        account: "123456789012".into(),
+    };
+    for _ in 0..32 {
+        let id = KeyId::random();
+        assert_eq!(
+            config.key_arn(id),
+            format!("arn:aws-cn:kms:cn-north-1:123456789012:key/{id}")
+        );
+    }
+    assert_eq!(
+        config.alias_arn("alias/app"),
+        "arn:aws-cn:kms:cn-north-1:123456789012:alias/app"
+    );
+    assert_eq!(config.prefix(), "arn:aws-cn:kms:cn-north-1:123456789012:");
+}
