@@ -6,7 +6,8 @@
 //! Run: `cargo bench --bench endpoint`. Knobs: KUBE_KMS_BENCH_SECONDS
 //! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64),
 //! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core), KUBE_KMS_BENCH_ROUNDS
-//! (turns each server's time is split into, default 4).
+//! (turns each server's time is split into, default 4), KUBE_KMS_BENCH_COMPARE
+//! (another kube-kms binary to run beside this one, e.g. main's build).
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;
@@ -370,6 +371,45 @@ async fn breakdown(body: &str) {
     );
 }
 
+/// `kube-kms serve` from `binary` on a free loopback port, data under `dir/name`.
+fn start_serve(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    credentials: &std::path::Path,
+) -> (Child, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(binary)
+        .args(["--log", "warn", "serve", "--listen", &listen, "--data-dir"])
+        .arg(dir.join(name))
+        .arg("--credentials")
+        .arg(credentials)
+        .spawn()
+        .expect("start kube-kms serve");
+    (child, listen.parse().unwrap())
+}
+
+/// Creates a key on the server at `addr` once it answers; returns its id.
+async fn create_key(addr: SocketAddr) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let create = signed_request(addr, "CreateKey", "{}");
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let (status, body) = exchange(&mut s, &create, &mut Vec::new()).await.unwrap();
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            return v["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "kube-kms serve did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn main() {
     match std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() {
         Ok("bare") => return run_bare_server(false),
@@ -393,22 +433,15 @@ fn main() {
     let credentials = dir.path().join("credentials.yaml");
     std::fs::write(&credentials, format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: bench\n")).unwrap();
 
-    // kube-kms serve prints its address on stderr; a tiny wrapper is simpler:
-    // start it on a fixed free port found here.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut kms = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
-        .args(["--log", "warn", "serve", "--listen", &listen, "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--credentials")
-        .arg(&credentials)
-        .spawn()
-        .expect("start kube-kms serve");
-    let kms_addr: SocketAddr = listen.parse().unwrap();
+    let mut kms = start_serve(
+        env!("CARGO_BIN_EXE_kube-kms").as_ref(),
+        dir.path(),
+        "data",
+        &credentials,
+    );
+    // Another build of kube-kms (say, main's) to compare against in the same run.
+    let mut other = std::env::var_os("KUBE_KMS_BENCH_COMPARE")
+        .map(|bin| start_serve(bin.as_ref(), dir.path(), "other", &credentials));
     let self_exe = std::env::current_exe().unwrap();
     let (mut bare, bare_addr) = spawn_server(
         &[self_exe.to_str().unwrap()],
@@ -430,56 +463,43 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let pids = (bare.id(), work.id(), kms.id());
+    let (kms_addr, kms_pid) = (kms.1, kms.0.id());
+    let other_server = other.as_ref().map(|(child, addr)| (*addr, child.id()));
+    let (bare_pid, work_pid) = (bare.id(), work.id());
     runtime.block_on(async move {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let key_id = loop {
-            let create = signed_request(kms_addr, "CreateKey", "{}");
-            if let Ok(mut s) = TcpStream::connect(kms_addr).await {
-                let (status, body) = exchange(&mut s, &create, &mut Vec::new()).await.unwrap();
-                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                break v["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "kube-kms serve did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let key_id = create_key(kms_addr).await;
         let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
-        let body = format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
-        let kms_request = Arc::new(signed_request(kms_addr, "Encrypt", &body));
-        let bare_request = Arc::new(signed_request(bare_addr, "Encrypt", &body));
-        let work_request = Arc::new(signed_request(work_addr, "Encrypt", &body));
+        let encrypt = |key_id: &str| format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
+        let body = encrypt(&key_id);
+        // (name, address, signed request, pid): the servers in the order they take turns.
+        let mut servers = vec![
+            ("bare HTTP server (floor)", bare_addr, Arc::new(signed_request(bare_addr, "Encrypt", &body)), bare_pid),
+            ("floor + required work", work_addr, Arc::new(signed_request(work_addr, "Encrypt", &body)), work_pid),
+            ("kube-kms serve", kms_addr, Arc::new(signed_request(kms_addr, "Encrypt", &body)), kms_pid),
+        ];
+        if let Some((addr, pid)) = other_server {
+            let body = encrypt(&create_key(addr).await);
+            servers.push(("KUBE_KMS_BENCH_COMPARE", addr, Arc::new(signed_request(addr, "Encrypt", &body)), pid));
+        }
 
-        let warmup = Duration::from_secs(1);
-        load(bare_addr, bare_request.clone(), connections, warmup).await;
-        load(kms_addr, kms_request.clone(), connections, warmup).await;
-        load(work_addr, work_request.clone(), connections, warmup).await;
+        for (_, addr, request, _) in &servers {
+            load(*addr, request.clone(), connections, Duration::from_secs(1)).await;
+        }
         // The servers take turns in short slices, so a noisy neighbour on
-        // this shared machine weighs on all three alike.
+        // this shared machine weighs on all of them alike.
         let slice = Duration::from_secs_f64(seconds / rounds as f64);
-        let mut totals: [Vec<Sample>; 3] = Default::default();
+        let mut totals: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
-            for (i, (addr, request, pid)) in [
-                (bare_addr, &bare_request, pids.0),
-                (work_addr, &work_request, pids.1),
-                (kms_addr, &kms_request, pids.2),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let cpu = cpu_seconds(pid);
-                let result = load(addr, request.clone(), connections, slice).await;
-                totals[i].push(Sample { result, cpu: cpu_seconds(pid) - cpu });
+            for ((_, addr, request, pid), samples) in servers.iter().zip(&mut totals) {
+                let cpu = cpu_seconds(*pid);
+                let result = load(*addr, request.clone(), connections, slice).await;
+                samples.push(Sample { result, cpu: cpu_seconds(*pid) - cpu });
             }
         }
-        let [floor, ceiling, ours] = totals.map(|samples| Sample::merge(&samples));
+        let mut merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine");
         let rate = |r: &Result_| r.requests as f64 / r.seconds;
-        for (name, r) in [
-            ("bare HTTP server (floor)", &floor),
-            ("floor + required work", &ceiling),
-            ("kube-kms serve", &ours),
-        ] {
+        for ((name, ..), r) in servers.iter().zip(&merged) {
             println!(
                 "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   errors {}",
                 rate(&r.result),
@@ -489,7 +509,17 @@ fn main() {
                 r.result.errors
             );
         }
-        let (floor, ceiling, ours) = (floor.result, ceiling.result, ours.result);
+        if let Some(other) = merged.get(3) {
+            println!(
+                "kube-kms serve = {:.1} % of KUBE_KMS_BENCH_COMPARE's throughput, {:.1} % of its CPU per request",
+                rate(&merged[2].result) / rate(&other.result) * 100.0,
+                (merged[2].cpu / merged[2].result.requests.max(1) as f64)
+                    / (other.cpu / other.result.requests.max(1) as f64)
+                    * 100.0
+            );
+        }
+        merged.truncate(3);
+        let [floor, ceiling, ours] = <[Sample; 3]>::try_from(merged).ok().unwrap().map(|s| s.result);
         let ratio = rate(&ours) / rate(&floor) * 100.0;
         println!(
             "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",
@@ -499,9 +529,10 @@ fn main() {
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
         breakdown(&body).await;
     });
-    let _ = kms.kill();
-    let _ = kms.wait();
-    for server in [&mut bare, &mut work] {
+    for server in [&mut kms.0, &mut bare, &mut work]
+        .into_iter()
+        .chain(other.as_mut().map(|o| &mut o.0))
+    {
         let _ = server.kill();
         let _ = server.wait();
     }
