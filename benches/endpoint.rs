@@ -116,7 +116,6 @@ async fn exchange(
 }
 
 /// One server's requests over one or more slices of load.
-#[derive(Default)]
 struct Result_ {
     requests: usize,
     errors: usize,
@@ -153,6 +152,10 @@ struct Sample {
 }
 
 impl Sample {
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu / self.result.requests.max(1) as f64
+    }
+
     fn merge(samples: &[Sample]) -> Sample {
         let latencies = samples
             .iter()
@@ -496,7 +499,7 @@ fn main() {
                 samples.push(Sample { result, cpu: cpu_seconds(*pid) - cpu });
             }
         }
-        let mut merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
+        let merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine");
         let rate = |r: &Result_| r.requests as f64 / r.seconds;
         for ((name, ..), r) in servers.iter().zip(&merged) {
@@ -505,7 +508,7 @@ fn main() {
                 rate(&r.result),
                 r.result.p50.as_secs_f64() * 1e3,
                 r.result.p99.as_secs_f64() * 1e3,
-                r.cpu / r.result.requests.max(1) as f64 * 1e6,
+                r.cpu_per_request() * 1e6,
                 r.result.errors
             );
         }
@@ -513,17 +516,14 @@ fn main() {
             println!(
                 "kube-kms serve = {:.1} % of KUBE_KMS_BENCH_COMPARE's throughput, {:.1} % of its CPU per request",
                 rate(&merged[2].result) / rate(&other.result) * 100.0,
-                (merged[2].cpu / merged[2].result.requests.max(1) as f64)
-                    / (other.cpu / other.result.requests.max(1) as f64)
-                    * 100.0
+                merged[2].cpu_per_request() / other.cpu_per_request() * 100.0
             );
         }
-        merged.truncate(3);
-        let [floor, ceiling, ours] = <[Sample; 3]>::try_from(merged).ok().unwrap().map(|s| s.result);
-        let ratio = rate(&ours) / rate(&floor) * 100.0;
+        let (floor, ceiling, ours) = (&merged[0].result, &merged[1].result, &merged[2].result);
+        let ratio = rate(ours) / rate(floor) * 100.0;
         println!(
             "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",
-            rate(&ceiling) / rate(&floor) * 100.0
+            rate(ceiling) / rate(floor) * 100.0
         );
         println!("kube-kms throughput = {ratio:.1} % of the floor (target ≥ 75 %); p99 {:.2} ms (target ≤ 2 ms)", ours.p99.as_secs_f64() * 1e3);
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");

@@ -72,10 +72,7 @@ impl ArnConfig {
 
     /// `arn:<partition>:kms:<region>:<account>:`, with room for `more`.
     fn with_prefix(&self, more: usize) -> String {
-        let mut arn = String::with_capacity(
-            12 + self.partition.len() + self.region.len() + self.account.len() + more,
-        );
-        for part in [
+        let parts = [
             "arn:",
             &self.partition,
             ":kms:",
@@ -83,7 +80,9 @@ impl ArnConfig {
             ":",
             &self.account,
             ":",
-        ] {
+        ];
+        let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + more);
+        for part in parts {
             arn.push_str(part);
         }
         arn
