@@ -14,8 +14,8 @@ use kube_kms::crypto::*;
 use kube_kms::key_id::KeyId;
 use kube_kms::root::FileRootKey;
 use kube_kms::seal::{MaterialId, SealedMaterial};
+use kube_kms::secret::SecretBytes;
 use kube_kms::spec::*;
-use zeroize::Zeroizing;
 
 struct Stats {
     p50: Duration,
@@ -109,7 +109,7 @@ async fn run_op(service: &dyn CryptoService, keys: &Keys, op: &str) {
         "encrypt 4 KiB" => service
             .encrypt(EncryptRequest {
                 material: keys.aes.clone(),
-                plaintext: Zeroizing::new(vec![0x42; 4096]),
+                plaintext: SecretBytes::new(vec![0x42; 4096]),
                 context: none(),
                 algorithm: EncryptionAlgorithm::SymmetricDefault,
             })
@@ -198,11 +198,11 @@ fn main() {
         let aes = local.generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt)).await.unwrap();
         let rsa = local.generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt)).await.unwrap();
         let blob_4k = local
-            .encrypt(EncryptRequest { material: aes.clone(), plaintext: Zeroizing::new(vec![1; 4096]), context: EncryptionContext::default(), algorithm: EncryptionAlgorithm::SymmetricDefault })
+            .encrypt(EncryptRequest { material: aes.clone(), plaintext: SecretBytes::new(vec![1; 4096]), context: EncryptionContext::default(), algorithm: EncryptionAlgorithm::SymmetricDefault })
             .await
             .unwrap();
         let rsa_blob = local
-            .encrypt(EncryptRequest { material: rsa.clone(), plaintext: Zeroizing::new(vec![1; 32]), context: EncryptionContext::default(), algorithm: EncryptionAlgorithm::RsaesOaepSha256 })
+            .encrypt(EncryptRequest { material: rsa.clone(), plaintext: SecretBytes::new(vec![1; 32]), context: EncryptionContext::default(), algorithm: EncryptionAlgorithm::RsaesOaepSha256 })
             .await
             .unwrap();
         let keys = Keys {

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use crate::crypto::CryptoError;
 use crate::key_id::KeyId;
@@ -147,7 +147,7 @@ pub fn decrypt(
     key: &SymmetricKey,
     blob: &[u8],
     context: &EncryptionContext,
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+) -> Result<SecretBytes, CryptoError> {
     CiphertextHeader::parse(blob)?;
     let (header, rest) = blob.split_at(HEADER_LEN);
     let (nonce, sealed) = rest.split_at(NONCE_LEN);

@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod resource;
 pub mod root;
 pub mod seal;
+pub mod secret;
 pub mod serve;
 pub mod spec;
 pub mod store;

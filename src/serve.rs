@@ -1,11 +1,10 @@
 //! The embedded default: the endpoint with an in-process crypto service and
 //! the local store, seeded from manifests, with a lifecycle runtime.
 
+use crate::secret::SecretBytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use zeroize::Zeroizing;
 
 use crate::api::{Api, ApiError, Caller};
 use crate::declared;
@@ -95,7 +94,7 @@ async fn apply_key(
             principal: "manifest".into(),
         };
         let material = match test_material {
-            Some(b64) => Some(Zeroizing::new(crate::b64::decode(b64.trim()).map_err(
+            Some(b64) => Some(SecretBytes::new(crate::b64::decode(b64.trim()).map_err(
                 |_| ApiError::Validation("testMaterial must be base64".into()),
             )?)),
             None => None,

@@ -10,8 +10,8 @@ use kube_kms::material::KeyMaterial;
 use kube_kms::material::symmetric::SymmetricKey;
 use kube_kms::root::{FileRootKey, RootKey};
 use kube_kms::seal::{self, MaterialId, SealedMaterial};
+use kube_kms::secret::SecretBytes;
 use kube_kms::spec::{KeySpec, KeyUsage};
-use zeroize::Zeroizing;
 
 /// Reads `tests/vectors/formats.txt`: `name = value` lines, `#` comments.
 fn vectors() -> BTreeMap<String, String> {
@@ -42,7 +42,7 @@ fn array<const N: usize>(name: &str) -> [u8; N] {
 }
 
 fn root_key() -> FileRootKey {
-    FileRootKey::from_keys([(3, Zeroizing::new(hex("root_key")))]).unwrap()
+    FileRootKey::from_keys([(3, SecretBytes::new(hex("root_key")))]).unwrap()
 }
 
 fn material_id() -> MaterialId {
@@ -76,7 +76,7 @@ fn encryption_context_encoding_is_stable() {
 fn sealed_material_format_1_is_stable() {
     let root = root_key();
     let material =
-        KeyMaterial::from_bytes(KeySpec::SymmetricDefault, Zeroizing::new(hex("material")))
+        KeyMaterial::from_bytes(KeySpec::SymmetricDefault, SecretBytes::new(hex("material")))
             .unwrap();
     let sealed =
         seal::seal_with_nonce(&root, material_id(), &material, &array("seal_nonce")).unwrap();

@@ -16,8 +16,8 @@ use kube_kms::crypto::*;
 use kube_kms::key_id::KeyId;
 use kube_kms::root::{Pkcs11Config, Pkcs11RootKey, RootKey};
 use kube_kms::seal::MaterialId;
+use kube_kms::secret::SecretBytes;
 use kube_kms::spec::*;
-use zeroize::Zeroizing;
 
 const MODULE_PATHS: &[&str] = &[
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -54,7 +54,7 @@ fn init_token(conf: &Path, label: &str) {
 fn encrypt_request(material: &kube_kms::seal::SealedMaterial, plaintext: &[u8]) -> EncryptRequest {
     EncryptRequest {
         material: material.clone(),
-        plaintext: Zeroizing::new(plaintext.to_vec()),
+        plaintext: SecretBytes::new(plaintext.to_vec()),
         context: EncryptionContext::default(),
         algorithm: EncryptionAlgorithm::SymmetricDefault,
     }
@@ -89,14 +89,14 @@ async fn root_key_in_softhsm() {
     let config = Pkcs11Config {
         module: module(),
         token_label: "kube-kms-test".into(),
-        pin: Zeroizing::new("1234".into()),
+        pin: zeroize::Zeroizing::new("1234".into()),
     };
 
     // An empty token is an error unless creation is asked for.
     let err = Pkcs11RootKey::open(&config, false).unwrap_err();
     assert!(err.to_string().contains("no root key objects"), "{err}");
     let wrong_pin = Pkcs11Config {
-        pin: Zeroizing::new("9999".into()),
+        pin: zeroize::Zeroizing::new("9999".into()),
         ..config.clone()
     };
     assert!(matches!(

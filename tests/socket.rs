@@ -15,8 +15,8 @@ use kube_kms::crypto::*;
 use kube_kms::key_id::KeyId;
 use kube_kms::root::FileRootKey;
 use kube_kms::seal::MaterialId;
+use kube_kms::secret::SecretBytes;
 use kube_kms::spec::*;
-use zeroize::Zeroizing;
 
 struct Service {
     child: Child,
@@ -103,7 +103,7 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
     let blob = remote
         .encrypt(EncryptRequest {
             material: sym.clone(),
-            plaintext: Zeroizing::new(b"hello".to_vec()),
+            plaintext: SecretBytes::new(b"hello".to_vec()),
             context: ctx(&[("a", "b")]),
             algorithm: sd,
         })
@@ -152,7 +152,7 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
     );
     let too_big = EncryptRequest {
         material: sym.clone(),
-        plaintext: Zeroizing::new(vec![0; 4097]),
+        plaintext: SecretBytes::new(vec![0; 4097]),
         context: ctx(&[]),
         algorithm: sd,
     };
@@ -258,7 +258,7 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
     let rsa_blob = local
         .encrypt(EncryptRequest {
             material: rsa.clone(),
-            plaintext: Zeroizing::new(b"rsa".to_vec()),
+            plaintext: SecretBytes::new(b"rsa".to_vec()),
             context: ctx(&[]),
             algorithm: oaep,
         })
@@ -315,7 +315,7 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
     let imported = remote
         .import_material(
             id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt),
-            Zeroizing::new(vec![9; 32]),
+            SecretBytes::new(vec![9; 32]),
         )
         .await
         .unwrap();
@@ -328,7 +328,7 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
         remote
             .import_material(
                 id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt),
-                Zeroizing::new(vec![9; 3])
+                SecretBytes::new(vec![9; 3])
             )
             .await,
         Err(CryptoError::MalformedMaterial(_))

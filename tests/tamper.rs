@@ -13,10 +13,10 @@ use kube_kms::key_id::KeyId;
 use kube_kms::material::random_bytes;
 use kube_kms::root::FileRootKey;
 use kube_kms::seal::{MaterialId, SealedMaterial};
+use kube_kms::secret::SecretBytes;
 use kube_kms::spec::*;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use zeroize::Zeroizing;
 
 struct Fixture {
     engine: Engine,
@@ -60,7 +60,7 @@ fn context() -> impl Strategy<Value = EncryptionContext> {
     btree_map("[a-zA-Z0-9:/_-]{0,12}", ".{0,12}", 0..4).prop_map(EncryptionContext::new)
 }
 
-fn decrypt(blob: Vec<u8>, context: EncryptionContext) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+fn decrypt(blob: Vec<u8>, context: EncryptionContext) -> Result<SecretBytes, CryptoError> {
     let f = fixture();
     f.engine.decrypt(&DecryptRequest {
         material: f.symmetric.clone(),
@@ -75,7 +75,7 @@ fn encrypt(plaintext: &[u8], context: &EncryptionContext) -> Vec<u8> {
     f.engine
         .encrypt(&EncryptRequest {
             material: f.symmetric.clone(),
-            plaintext: Zeroizing::new(plaintext.to_vec()),
+            plaintext: SecretBytes::new(plaintext.to_vec()),
             context: context.clone(),
             algorithm: EncryptionAlgorithm::SymmetricDefault,
         })
@@ -84,10 +84,7 @@ fn encrypt(plaintext: &[u8], context: &EncryptionContext) -> Vec<u8> {
 
 /// Flipping key-id or version bits names other material (`IncorrectKey`);
 /// every other flip is `InvalidCiphertext`.
-fn is_ciphertext_rejection(
-    result: &Result<Zeroizing<Vec<u8>>, CryptoError>,
-    flipped_byte: usize,
-) -> bool {
+fn is_ciphertext_rejection(result: &Result<SecretBytes, CryptoError>, flipped_byte: usize) -> bool {
     match result {
         Err(CryptoError::InvalidCiphertext) => true,
         Err(CryptoError::IncorrectKey) => (1..21).contains(&flipped_byte),
@@ -203,7 +200,7 @@ proptest! {
         let spec = KeySpec::ALL[spec];
         let usage = spec.usages()[0];
         let id = MaterialId { key_id: KeyId::random(), version: 1, spec, usage };
-        let result = f.engine.import_material(id, Zeroizing::new(bytes.clone()));
+        let result = f.engine.import_material(id, SecretBytes::new(bytes.clone()));
         let expected_len = match spec {
             KeySpec::SymmetricDefault => Some(32),
             KeySpec::Hmac224 => Some(28),

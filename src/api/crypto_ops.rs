@@ -1,11 +1,11 @@
 //! Symmetric and RSA encryption operations: Encrypt, Decrypt, ReEncrypt,
 //! data keys and data key pairs, GenerateRandom.
 
+use crate::secret::SecretBytes;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 use super::resolve::Accepts;
 use super::wire::{
@@ -193,7 +193,7 @@ impl Api {
 
     pub(super) async fn encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: EncryptInput = decode(body)?;
-        let plaintext = Zeroizing::new(required(input.plaintext, "plaintext")?.0);
+        let plaintext = SecretBytes::new(required(input.plaintext, "plaintext")?.0);
         check_length("plaintext", plaintext.len(), 1, 4096)?;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;

@@ -245,7 +245,7 @@ impl Api {
         usage: KeyUsage,
         description: String,
         tags: BTreeMap<String, String>,
-        material: Option<zeroize::Zeroizing<Vec<u8>>>,
+        material: Option<crate::secret::SecretBytes>,
     ) -> Result<KeyRecord, ApiError> {
         let arn = self.arn.key_arn(key_id);
         let id = MaterialId {

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::secret::SecretBytes;
+
 use super::credentials::{Credential, Credentials};
 
 /// Requests signed more than this far from our clock are refused (AWS's limit).
@@ -271,13 +273,13 @@ pub fn signature(
     hex_lower(&hmac(&key[..], string_to_sign.as_bytes()))
 }
 
-type CachedKey = (Zeroizing<String>, String, Zeroizing<Vec<u8>>);
+type CachedKey = (Zeroizing<String>, String, SecretBytes);
 
 /// The key SigV4 derives from a secret for one day, region and service:
 /// four chained HMACs that were a fifth of verifying a request. Kept per
 /// thread (no lock on the request path), at most 16 per thread, looked up
 /// by the secret itself so a changed secret never meets an old key.
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizing<Vec<u8>> {
+fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> SecretBytes {
     const PER_THREAD: usize = 16;
     thread_local! {
         static KEYS: std::cell::RefCell<Vec<CachedKey>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -292,10 +294,10 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizi
         return key;
     }
     let seed = Zeroizing::new(format!("AWS4{secret}"));
-    let key = Zeroizing::new(hmac(seed.as_bytes(), date.as_bytes()));
-    let key = Zeroizing::new(hmac(&key, region.as_bytes()));
-    let key = Zeroizing::new(hmac(&key, service.as_bytes()));
-    let key = Zeroizing::new(hmac(&key, b"aws4_request"));
+    let key = SecretBytes::new(hmac(seed.as_bytes(), date.as_bytes()));
+    let key = SecretBytes::new(hmac(&key, region.as_bytes()));
+    let key = SecretBytes::new(hmac(&key, service.as_bytes()));
+    let key = SecretBytes::new(hmac(&key, b"aws4_request"));
     KEYS.with_borrow_mut(|keys| {
         if keys.len() >= PER_THREAD {
             keys.remove(0);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use super::cache::{CacheConfig, MaterialCache, Unsealed};
 use super::{
@@ -88,7 +88,7 @@ impl Engine {
     pub fn import_material(
         &self,
         id: MaterialId,
-        bytes: Zeroizing<Vec<u8>>,
+        bytes: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError> {
         check_usage_for_spec(&id)?;
         let material = KeyMaterial::from_bytes(id.spec, bytes)?;
@@ -148,7 +148,7 @@ impl Engine {
         unsealed: &Unsealed,
         request: &DecryptRequest,
         operation: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<SecretBytes, CryptoError> {
         if unsealed.id.usage != KeyUsage::EncryptDecrypt {
             return Err(usage_error(&unsealed.id, operation));
         }
@@ -182,7 +182,7 @@ impl Engine {
         )
     }
 
-    pub fn decrypt(&self, request: &DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn decrypt(&self, request: &DecryptRequest) -> Result<SecretBytes, CryptoError> {
         let unsealed = self.unseal(&request.material)?;
         Self::decrypt_with(&unsealed, request, "Decrypt")
     }
@@ -254,7 +254,7 @@ impl Engine {
             private_key_ciphertext,
             private_key_plaintext: request
                 .include_plaintext
-                .then(|| Zeroizing::new(pair.expose().to_vec())),
+                .then(|| SecretBytes::new(pair.expose().to_vec())),
             public_key,
         })
     }
@@ -348,7 +348,7 @@ impl Engine {
         }
     }
 
-    pub fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError> {
         if !(1..=MAX_RANDOM_LEN).contains(&len) {
             return Err(number_of_bytes_error(len));
         }

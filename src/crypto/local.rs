@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use super::{
     CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
@@ -77,7 +77,7 @@ impl CryptoService for LocalCryptoService {
     async fn import_material(
         &self,
         id: MaterialId,
-        material: Zeroizing<Vec<u8>>,
+        material: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError> {
         self.blocking(move |e| e.import_material(id, material))
             .await
@@ -94,7 +94,7 @@ impl CryptoService for LocalCryptoService {
         self.engine.encrypt(&request)
     }
 
-    async fn decrypt(&self, request: DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    async fn decrypt(&self, request: DecryptRequest) -> Result<SecretBytes, CryptoError> {
         if self.is_slow(&request.material) {
             return self.blocking(move |e| e.decrypt(&request)).await;
         }
@@ -155,7 +155,7 @@ impl CryptoService for LocalCryptoService {
         self.engine.verify_mac(&request, &mac)
     }
 
-    async fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError> {
         self.engine.generate_random(len)
     }
 

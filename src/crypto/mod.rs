@@ -16,7 +16,7 @@ pub use engine::Engine;
 pub use error::CryptoError;
 pub use local::LocalCryptoService;
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use crate::ciphertext::EncryptionContext;
 use crate::seal::{MaterialId, SealedMaterial};
@@ -32,7 +32,7 @@ pub const MAX_RANDOM_LEN: u32 = 1024;
 #[derive(Debug)]
 pub struct EncryptRequest {
     pub material: SealedMaterial,
-    pub plaintext: Zeroizing<Vec<u8>>,
+    pub plaintext: SecretBytes,
     pub context: EncryptionContext,
     pub algorithm: EncryptionAlgorithm,
 }
@@ -73,7 +73,7 @@ pub struct DataKeyRequest {
 #[derive(Debug)]
 pub struct DataKey {
     pub ciphertext: Vec<u8>,
-    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub plaintext: Option<SecretBytes>,
 }
 
 #[derive(Debug)]
@@ -88,7 +88,7 @@ pub struct DataKeyPairRequest {
 pub struct DataKeyPair {
     /// The PKCS#8 private key, encrypted like a data key.
     pub private_key_ciphertext: Vec<u8>,
-    pub private_key_plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub private_key_plaintext: Option<SecretBytes>,
     /// SubjectPublicKeyInfo DER.
     pub public_key: Vec<u8>,
 }
@@ -135,12 +135,12 @@ pub trait CryptoService: Send + Sync {
     async fn import_material(
         &self,
         id: MaterialId,
-        material: Zeroizing<Vec<u8>>,
+        material: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError>;
     /// Re-wraps a blob under the current root key version.
     async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError>;
     async fn encrypt(&self, request: EncryptRequest) -> Result<Vec<u8>, CryptoError>;
-    async fn decrypt(&self, request: DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+    async fn decrypt(&self, request: DecryptRequest) -> Result<SecretBytes, CryptoError>;
     async fn re_encrypt(&self, request: ReEncryptRequest) -> Result<Vec<u8>, CryptoError>;
     async fn generate_data_key(&self, request: DataKeyRequest) -> Result<DataKey, CryptoError>;
     async fn generate_data_key_pair(
@@ -153,7 +153,7 @@ pub trait CryptoService: Send + Sync {
     async fn get_public_key(&self, material: SealedMaterial) -> Result<Vec<u8>, CryptoError>;
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError>;
     async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError>;
-    async fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+    async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError>;
     async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError>;
 }
 

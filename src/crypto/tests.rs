@@ -6,7 +6,8 @@ use std::time::Duration;
 use aws_lc_rs::signature::{self as lc, UnparsedPublicKey};
 use p256::pkcs8::DecodePublicKey;
 use sha2::Digest;
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use super::*;
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
@@ -16,7 +17,7 @@ use crate::root::FileRootKey;
 use crate::seal::MaterialId;
 use crate::spec::*;
 
-fn root(versions: &[(u32, &Zeroizing<Vec<u8>>)]) -> Arc<FileRootKey> {
+fn root(versions: &[(u32, &SecretBytes)]) -> Arc<FileRootKey> {
     Arc::new(FileRootKey::from_keys(versions.iter().map(|(v, k)| (*v, (*k).clone()))).unwrap())
 }
 
@@ -45,7 +46,7 @@ fn encrypt_req(
 ) -> EncryptRequest {
     EncryptRequest {
         material: material.clone(),
-        plaintext: Zeroizing::new(plaintext.to_vec()),
+        plaintext: SecretBytes::new(plaintext.to_vec()),
         context,
         algorithm,
     }
@@ -780,7 +781,7 @@ fn imported_material_is_checked_for_its_spec() {
     let err = engine
         .import_material(
             id(KeySpec::Rsa2048, KeyUsage::SignVerify),
-            Zeroizing::new(rsa3072.expose().to_vec()),
+            SecretBytes::new(rsa3072.expose().to_vec()),
         )
         .unwrap_err();
     assert!(
@@ -791,7 +792,7 @@ fn imported_material_is_checked_for_its_spec() {
     let err = engine
         .import_material(
             id(KeySpec::EccNistP384, KeyUsage::SignVerify),
-            Zeroizing::new(p256.expose().to_vec()),
+            SecretBytes::new(p256.expose().to_vec()),
         )
         .unwrap_err();
     assert!(matches!(err, CryptoError::MalformedMaterial(_)));
@@ -832,7 +833,7 @@ fn cache_is_bounded_in_entries_and_time() {
 fn secrets_never_show_in_debug_output() {
     let material = crate::material::KeyMaterial::from_bytes(
         KeySpec::SymmetricDefault,
-        Zeroizing::new(vec![0xAB; 32]),
+        SecretBytes::new(vec![0xAB; 32]),
     )
     .unwrap();
     let shown = format!("{material:?} {:?}", material.load().unwrap());

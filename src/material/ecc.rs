@@ -5,17 +5,16 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::OsRng;
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use signature::{Signer, Verifier};
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use crate::crypto::CryptoError;
 use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
 
-pub fn generate_pkcs8(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    fn encode(
-        doc: pkcs8::Result<pkcs8::SecretDocument>,
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
+    fn encode(doc: pkcs8::Result<pkcs8::SecretDocument>) -> Result<SecretBytes, CryptoError> {
         let doc = doc.map_err(|_| CryptoError::Internal("EC key encoding failed".into()))?;
-        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+        Ok(SecretBytes::new(doc.as_bytes().to_vec()))
     }
     match spec {
         KeySpec::EccNistP256 => encode(p256::SecretKey::random(&mut OsRng).to_pkcs8_der()),

@@ -3,7 +3,8 @@
 
 use hmac::{Hmac, Mac};
 use sha2::{Sha224, Sha256, Sha384, Sha512};
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use crate::spec::{KeySpec, MacAlgorithm};
 
@@ -19,7 +20,7 @@ pub fn key_len(spec: KeySpec) -> usize {
 
 pub struct HmacKey {
     algorithm: MacAlgorithm,
-    key: Zeroizing<Vec<u8>>,
+    key: SecretBytes,
 }
 
 impl HmacKey {
@@ -27,7 +28,7 @@ impl HmacKey {
         let algorithm = *spec.mac_algorithms().first()?;
         (bytes.len() == key_len(spec)).then(|| HmacKey {
             algorithm,
-            key: Zeroizing::new(bytes.to_vec()),
+            key: SecretBytes::new(bytes.to_vec()),
         })
     }
 

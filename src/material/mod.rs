@@ -13,7 +13,8 @@ pub mod symmetric;
 use std::fmt;
 
 use rand_core::{OsRng, RngCore};
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use crate::crypto::CryptoError;
 use crate::spec::{Family, KeySpec};
@@ -21,7 +22,7 @@ use crate::spec::{Family, KeySpec};
 /// Plaintext key material of one spec. Zeroized on drop; `Debug` redacts it.
 pub struct KeyMaterial {
     spec: KeySpec,
-    bytes: Zeroizing<Vec<u8>>,
+    bytes: SecretBytes,
 }
 
 impl fmt::Debug for KeyMaterial {
@@ -47,7 +48,7 @@ impl KeyMaterial {
 
     /// Material supplied from outside (imports, test fixtures), checked to be
     /// well-formed for `spec` before anything seals it.
-    pub fn from_bytes(spec: KeySpec, bytes: Zeroizing<Vec<u8>>) -> Result<Self, CryptoError> {
+    pub fn from_bytes(spec: KeySpec, bytes: SecretBytes) -> Result<Self, CryptoError> {
         let material = KeyMaterial { spec, bytes };
         material.load()?;
         Ok(material)
@@ -106,8 +107,8 @@ impl fmt::Debug for LoadedKey {
 }
 
 /// `len` bytes from the operating system's CSPRNG, in a zeroizing buffer.
-pub fn random_bytes(len: usize) -> Zeroizing<Vec<u8>> {
-    let mut bytes = Zeroizing::new(vec![0u8; len]);
+pub fn random_bytes(len: usize) -> SecretBytes {
+    let mut bytes = SecretBytes::new(vec![0u8; len]);
     OsRng.fill_bytes(&mut bytes);
     bytes
 }

@@ -15,12 +15,13 @@ use aws_lc_rs::rsa::{
     OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaParameters, UnparsedPublicKey};
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use crate::crypto::CryptoError;
 use crate::spec::{EncryptionAlgorithm, Hash, KeySpec, MessageType, SigningAlgorithm};
 
-pub fn generate_pkcs8(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
     let size = match spec {
         KeySpec::Rsa2048 => KeySize::Rsa2048,
         KeySpec::Rsa3072 => KeySize::Rsa3072,
@@ -32,7 +33,7 @@ pub fn generate_pkcs8(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, CryptoError> 
     let der = pair
         .as_der()
         .map_err(|_| CryptoError::Internal("RSA key encoding failed".into()))?;
-    Ok(Zeroizing::new(der.as_ref().to_vec()))
+    Ok(SecretBytes::new(der.as_ref().to_vec()))
 }
 
 /// A parsed RSA private key, ready to sign and to decrypt.
@@ -104,12 +105,12 @@ impl RsaKey {
         &self,
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<SecretBytes, CryptoError> {
         let oaep = oaep(algorithm)?;
         if ciphertext.len() != self.decrypting.key_size_bytes() {
             return Err(CryptoError::InvalidCiphertext);
         }
-        let mut out = Zeroizing::new(vec![0u8; self.decrypting.min_output_size()]);
+        let mut out = SecretBytes::new(vec![0u8; self.decrypting.min_output_size()]);
         let len = self
             .decrypting
             .decrypt(oaep, ciphertext, &mut out, None)

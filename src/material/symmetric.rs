@@ -7,7 +7,8 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use rand_core::{OsRng, RngCore};
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 pub const KEY_LEN: usize = 32;
 pub const NONCE_LEN: usize = 12;
@@ -47,13 +48,8 @@ impl SymmetricKey {
     }
 
     /// Decrypts ciphertext ‖ tag; `None` if authentication fails.
-    pub fn open(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        sealed: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        let mut buffer = Zeroizing::new(sealed.to_vec());
+    pub fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], sealed: &[u8]) -> Option<SecretBytes> {
+        let mut buffer = SecretBytes::new(sealed.to_vec());
         let nonce = Nonce::assume_unique_for_key(*nonce);
         let len = self
             .0

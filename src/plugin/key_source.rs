@@ -280,7 +280,7 @@ mod tests {
             nonce: &[u8; 12],
             aad: &[u8],
             sealed: &[u8],
-        ) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::crypto::CryptoError> {
+        ) -> Result<crate::secret::SecretBytes, crate::crypto::CryptoError> {
             if self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(crate::crypto::CryptoError::RootKey("token gone".into()));
             }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use super::kek_id::{CHECK_LEN, KekId};
 use super::key_file::KeyFile;
@@ -207,7 +208,7 @@ impl Keyring {
         key_id: &str,
         ciphertext: &[u8],
         annotations_present: bool,
-    ) -> Result<Zeroizing<Vec<u8>>, SeedError> {
+    ) -> Result<SecretBytes, SeedError> {
         let kek: KekId = key_id.parse()?;
         if kek.key_id != self.key_id {
             return Err(SeedError::OtherKey(

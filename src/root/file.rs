@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use super::{RootKey, unseal_failed};
 use crate::crypto::CryptoError;
@@ -97,7 +97,7 @@ impl FileRootKey {
 
     /// From raw keys, for tests and tooling.
     pub fn from_keys(
-        keys: impl IntoIterator<Item = (u32, Zeroizing<Vec<u8>>)>,
+        keys: impl IntoIterator<Item = (u32, SecretBytes)>,
     ) -> Result<Self, CryptoError> {
         let mut map = BTreeMap::new();
         for (version, bytes) in keys {
@@ -116,7 +116,7 @@ impl FileRootKey {
 }
 
 fn read_key(path: &Path) -> Result<SymmetricKey, CryptoError> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| io_error(path, e))?);
+    let bytes = SecretBytes::new(std::fs::read(path).map_err(|e| io_error(path, e))?);
     if bytes.len() != KEY_LEN {
         return Err(io_error(
             path,
@@ -163,7 +163,7 @@ impl RootKey for FileRootKey {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<SecretBytes, CryptoError> {
         let key = self
             .keys
             .get(&version)

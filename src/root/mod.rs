@@ -7,7 +7,7 @@ mod pkcs11;
 pub use file::FileRootKey;
 pub use pkcs11::{Pkcs11Config, Pkcs11RootKey};
 
-use zeroize::Zeroizing;
+use crate::secret::SecretBytes;
 
 use crate::crypto::CryptoError;
 use crate::material::symmetric::NONCE_LEN;
@@ -37,7 +37,7 @@ pub trait RootKey: Send + Sync + std::fmt::Debug {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+    ) -> Result<SecretBytes, CryptoError>;
 }
 
 /// The error for a blob that does not authenticate under the root key.

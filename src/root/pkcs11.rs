@@ -16,6 +16,8 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
+use crate::secret::SecretBytes;
+
 use super::{RootKey, unseal_failed};
 use crate::crypto::CryptoError;
 use crate::material::symmetric::NONCE_LEN;
@@ -237,8 +239,8 @@ impl RootKey for Pkcs11RootKey {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<SecretBytes, CryptoError> {
         self.gcm(version, nonce, aad, sealed, false)
-            .map(Zeroizing::new)
+            .map(SecretBytes::new)
     }
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use tonic::transport::Channel;
-use zeroize::Zeroizing;
+
+use crate::secret::SecretBytes;
 
 use super::convert::{context_to_pb, from_status, material_id_to_pb};
 use super::pb;
@@ -70,7 +71,7 @@ impl CryptoService for GrpcCryptoClient {
     async fn import_material(
         &self,
         id: MaterialId,
-        material: Zeroizing<Vec<u8>>,
+        material: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError> {
         let request = pb::ImportMaterialRequest {
             id: Some(material_id_to_pb(&id)),
@@ -103,13 +104,13 @@ impl CryptoService for GrpcCryptoClient {
         Ok(reply.into_inner().ciphertext)
     }
 
-    async fn decrypt(&self, r: DecryptRequest) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    async fn decrypt(&self, r: DecryptRequest) -> Result<SecretBytes, CryptoError> {
         let reply = self
             .client()
             .decrypt(decrypt_to_pb(r))
             .await
             .map_err(from_status)?;
-        Ok(Zeroizing::new(reply.into_inner().plaintext))
+        Ok(SecretBytes::new(reply.into_inner().plaintext))
     }
 
     async fn re_encrypt(&self, r: ReEncryptRequest) -> Result<Vec<u8>, CryptoError> {
@@ -148,7 +149,7 @@ impl CryptoService for GrpcCryptoClient {
             .into_inner();
         Ok(DataKey {
             ciphertext: reply.ciphertext,
-            plaintext: reply.plaintext.map(Zeroizing::new),
+            plaintext: reply.plaintext.map(SecretBytes::new),
         })
     }
 
@@ -170,7 +171,7 @@ impl CryptoService for GrpcCryptoClient {
             .into_inner();
         Ok(DataKeyPair {
             private_key_ciphertext: reply.private_key_ciphertext,
-            private_key_plaintext: reply.private_key_plaintext.map(Zeroizing::new),
+            private_key_plaintext: reply.private_key_plaintext.map(SecretBytes::new),
             public_key: reply.public_key,
         })
     }
@@ -238,7 +239,7 @@ impl CryptoService for GrpcCryptoClient {
         Ok(())
     }
 
-    async fn generate_random(&self, len: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError> {
         let request = pb::RandomRequest {
             number_of_bytes: len,
         };
@@ -247,7 +248,7 @@ impl CryptoService for GrpcCryptoClient {
             .generate_random(request)
             .await
             .map_err(from_status)?;
-        Ok(Zeroizing::new(reply.into_inner().plaintext))
+        Ok(SecretBytes::new(reply.into_inner().plaintext))
     }
 
     async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError> {

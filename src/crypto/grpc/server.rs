@@ -1,12 +1,12 @@
 //! The gRPC face of a crypto service.
 
+use crate::secret::SecretBytes;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
-use zeroize::Zeroizing;
 
 use super::convert::{context_from_pb, material_id_from_pb, parse, to_status};
 use super::pb;
@@ -91,7 +91,7 @@ impl PbService for CryptoGrpcServer {
                 let id = material_id_from_pb(r.id)?;
                 let sealed = self
                     .inner
-                    .import_material(id, Zeroizing::new(r.material))
+                    .import_material(id, SecretBytes::new(r.material))
                     .await?;
                 Ok(pb::SealedMaterialReply {
                     sealed: sealed.into_bytes(),
@@ -121,7 +121,7 @@ impl PbService for CryptoGrpcServer {
                     .inner
                     .encrypt(EncryptRequest {
                         material: sealed(r.sealed),
-                        plaintext: Zeroizing::new(r.plaintext),
+                        plaintext: SecretBytes::new(r.plaintext),
                         context: context_from_pb(r.context),
                         algorithm: parse(&r.algorithm)?,
                     })

@@ -93,8 +93,9 @@ fn conflict() -> Value {
 fn context() -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let root =
-        Arc::new(FileRootKey::from_keys([(1, zeroize::Zeroizing::new(vec![9u8; 32]))]).unwrap());
+    let root = Arc::new(
+        FileRootKey::from_keys([(1, crate::secret::SecretBytes::new(vec![9u8; 32]))]).unwrap(),
+    );
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
     let ctx = Context::new(
         client,
