@@ -133,11 +133,10 @@ pub fn encrypt_with_nonce(
     nonce: &[u8; NONCE_LEN],
 ) -> Vec<u8> {
     let header = header.encode();
-    let sealed = key.seal_with_nonce(nonce, &aad(&header, context), plaintext);
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
     blob.extend_from_slice(&header);
     blob.extend_from_slice(nonce);
-    blob.extend_from_slice(&sealed);
+    key.seal_append(nonce, &aad(&header, context), plaintext, &mut blob);
     blob
 }
 

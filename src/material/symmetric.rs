@@ -35,16 +35,30 @@ impl SymmetricKey {
         plaintext: &[u8],
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        self.seal_append(nonce, aad, plaintext, &mut out);
+        out
+    }
+
+    /// Encrypts with the given nonce and appends ciphertext ‖ tag to `out`,
+    /// in place: a ciphertext blob is built in one buffer, not copied
+    /// into it.
+    pub fn seal_append(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        out.reserve(plaintext.len() + TAG_LEN);
         out.extend_from_slice(plaintext);
         let nonce = Nonce::assume_unique_for_key(*nonce);
-        // Only fails for inputs beyond GCM's 64 GiB limit, far above ours.
-        match self
+        let tag = self
             .0
-            .seal_in_place_append_tag(nonce, Aad::from(aad), &mut out)
-        {
-            Ok(()) => out,
-            Err(_) => Vec::new(),
-        }
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut out[start..])
+            // Fails only beyond GCM's 64 GiB limit; plaintexts here are KiB.
+            .expect("AES-GCM seals any plaintext under 64 GiB");
+        out.extend_from_slice(tag.as_ref());
     }
 
     /// Decrypts ciphertext ‖ tag; `None` if authentication fails.
