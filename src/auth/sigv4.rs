@@ -6,8 +6,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::secret::SecretBytes;
-
 use super::credentials::{Credential, Credentials};
 
 /// Requests signed more than this far from our clock are refused (AWS's limit).
@@ -72,17 +70,24 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     let credential = credential.ok_or_else(|| incomplete("'Credential' parameter"))?;
     let signed = signed.ok_or_else(|| incomplete("'SignedHeaders' parameter"))?;
     let signature = signature.ok_or_else(|| incomplete("'Signature' parameter"))?;
-    let scope: Vec<&str> = credential.split('/').collect();
-    if scope.len() != 5 || scope[4] != "aws4_request" {
+    let mut scope = credential.split('/');
+    let (Some(access_key_id), Some(date), Some(region), Some(service), Some("aws4_request"), None) = (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    ) else {
         return Err(incomplete(
             "a credential of the form <key>/<date>/<region>/<service>/aws4_request",
         ));
-    }
+    };
     Ok(Authorization {
-        access_key_id: scope[0],
-        date: scope[1],
-        region: scope[2],
-        service: scope[3],
+        access_key_id,
+        date,
+        region,
+        service,
         signed_headers: signed.split(';').collect(),
         signature,
     })
@@ -171,18 +176,17 @@ fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-/// Lowercase hex through `hex::encode_to_slice`: `hex::encode` goes a char
-/// at a time, and every request hex-encodes three digests.
-fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = vec![0; bytes.len() * 2];
-    hex::encode_to_slice(bytes, &mut out).expect("the buffer is twice the input");
-    String::from_utf8(out).expect("hex digits are ASCII")
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
+}
+
+/// A SHA-256 digest as 64 lowercase hex digits, on the stack.
+fn hex_digest(digest: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0; 64];
+    hex::encode_to_slice(digest, &mut out).expect("the buffer is twice the input");
+    out
 }
 
 /// SigV4's canonical request, built in one buffer: it is hashed on every
@@ -237,7 +241,8 @@ fn canonical_request(request: &SignedRequest<'_>, signed_headers: &[&str]) -> St
         out.push_str(name);
     }
     out.push('\n');
-    out.push_str(&hex_lower(&Sha256::digest(request.body)));
+    let body_hash = hex_digest(&Sha256::digest(request.body).into());
+    out.push_str(std::str::from_utf8(&body_hash).expect("hex digits are ASCII"));
     out
 }
 
@@ -251,12 +256,28 @@ pub fn signature(
     service: &str,
     secret: &str,
 ) -> String {
+    let hex = signature_hex(request, signed_headers, amz_date, region, service, secret);
+    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
+}
+
+/// The signature as hex digits. Nothing here allocates but the canonical
+/// request: this runs on every request, and its small allocations and
+/// `format!` calls showed in the endpoint's profile.
+fn signature_hex(
+    request: &SignedRequest<'_>,
+    signed_headers: &[&str],
+    amz_date: &str,
+    region: &str,
+    service: &str,
+    secret: &str,
+) -> [u8; 64] {
     let canonical_request = canonical_request(request, signed_headers);
     let date = &amz_date[..8.min(amz_date.len())];
-    // concat, not format!: this runs on every request, and the fmt
-    // machinery showed in its profile.
-    let hashed = hex_lower(&Sha256::digest(canonical_request.as_bytes()));
-    let string_to_sign = [
+    let hashed = hex_digest(&Sha256::digest(canonical_request.as_bytes()).into());
+    let key = signing_key(secret, date, region, service);
+    // The string to sign, fed to the HMAC piece by piece.
+    let mut mac = <Hmac<Sha256>>::new_from_slice(&key[..]).expect("HMAC takes any key length");
+    for part in [
         "AWS4-HMAC-SHA256\n",
         amz_date,
         "\n",
@@ -266,43 +287,60 @@ pub fn signature(
         "/",
         service,
         "/aws4_request\n",
-        &hashed,
-    ]
-    .concat();
-    let key = signing_key(secret, date, region, service);
-    hex_lower(&hmac(&key[..], string_to_sign.as_bytes()))
+    ] {
+        mac.update(part.as_bytes());
+    }
+    mac.update(&hashed);
+    hex_digest(&mac.finalize().into_bytes().into())
 }
 
-type CachedKey = (Zeroizing<String>, String, SecretBytes);
+/// A signing key and what it was derived from.
+struct CachedKey {
+    secret: Zeroizing<String>,
+    date: String,
+    region: String,
+    service: String,
+    key: Zeroizing<[u8; 32]>,
+}
 
 /// The key SigV4 derives from a secret for one day, region and service:
 /// four chained HMACs that were a fifth of verifying a request. Kept per
 /// thread (no lock on the request path), at most 16 per thread, looked up
 /// by the secret itself so a changed secret never meets an old key.
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> SecretBytes {
+fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizing<[u8; 32]> {
     const PER_THREAD: usize = 16;
     thread_local! {
         static KEYS: std::cell::RefCell<Vec<CachedKey>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let scope = [date, "/", region, "/", service].concat();
     let cached = KEYS.with_borrow(|keys| {
         keys.iter()
-            .find(|(s, sc, _)| s.as_str() == secret && *sc == scope)
-            .map(|(_, _, key)| key.clone())
+            .find(|k| {
+                k.secret.as_str() == secret
+                    && k.date == date
+                    && k.region == region
+                    && k.service == service
+            })
+            .map(|k| k.key.clone())
     });
     if let Some(key) = cached {
         return key;
     }
     let seed = Zeroizing::new(format!("AWS4{secret}"));
-    let key = SecretBytes::new(hmac(seed.as_bytes(), date.as_bytes()));
-    let key = SecretBytes::new(hmac(&key, region.as_bytes()));
-    let key = SecretBytes::new(hmac(&key, service.as_bytes()));
-    let key = SecretBytes::new(hmac(&key, b"aws4_request"));
+    let key = Zeroizing::new(hmac(seed.as_bytes(), date.as_bytes()));
+    let key = Zeroizing::new(hmac(&key[..], region.as_bytes()));
+    let key = Zeroizing::new(hmac(&key[..], service.as_bytes()));
+    let key = Zeroizing::new(hmac(&key[..], b"aws4_request"));
     KEYS.with_borrow_mut(|keys| {
         if keys.len() >= PER_THREAD {
             keys.remove(0);
         }
-        keys.push((Zeroizing::new(secret.to_owned()), scope, key.clone()));
+        keys.push(CachedKey {
+            secret: Zeroizing::new(secret.to_owned()),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            key: key.clone(),
+        });
     });
     key
 }
@@ -357,7 +395,7 @@ pub fn verify<'c>(
     let credential = credentials
         .get(auth.access_key_id)
         .ok_or(AuthError::UnknownAccessKey)?;
-    let expected = signature(
+    let expected = signature_hex(
         request,
         &auth.signed_headers,
         amz_date,
@@ -365,7 +403,7 @@ pub fn verify<'c>(
         auth.service,
         &credential.secret_access_key,
     );
-    if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
+    if expected.ct_eq(auth.signature.as_bytes()).into() {
         Ok(credential)
     } else {
         Err(AuthError::BadSignature(

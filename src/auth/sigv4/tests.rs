@@ -181,6 +181,26 @@ fn bad_requests_are_refused_with_the_right_error() {
         check(&garbled, b"{}", NOW),
         Err(AuthError::Incomplete(_))
     ));
+    // A credential scope of any other shape than key/date/region/service/aws4_request.
+    let authorization = &good.last().unwrap().1;
+    for scope in [
+        "/us-east-1/kms/aws4_request,",
+        "/us-east-1/kms/aws4_request/extra,",
+        "/us-east-1/kms/aws5_request,",
+    ] {
+        let mut reshaped = good.clone();
+        reshaped.last_mut().unwrap().1 =
+            authorization.replacen("/us-east-1/kms/aws4_request,", scope, 1);
+        let expected_ok = scope == "/us-east-1/kms/aws4_request,";
+        let result = check(&reshaped, b"{}", NOW);
+        assert_eq!(result.is_ok(), expected_ok, "{scope}: {result:?}");
+        if !expected_ok {
+            assert!(
+                matches!(&result, Err(AuthError::Incomplete(m)) if m.contains("<key>/<date>/<region>/<service>/aws4_request")),
+                "{scope}: {result:?}"
+            );
+        }
+    }
 }
 
 /// The canonical request as SigV4's specification spells it, written
