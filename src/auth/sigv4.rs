@@ -246,8 +246,32 @@ fn canonical_request(request: &SignedRequest<'_>, signed_headers: &[&str]) -> St
     out
 }
 
+/// A SigV4 signature: 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; 64]);
+
+impl Signature {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signature({})", self.as_str())
+    }
+}
+
 /// The SigV4 signature of `request` under `secret` (exposed for tests and
-/// for the test client).
+/// for the test client). Nothing here allocates but the canonical request:
+/// this runs on every request, and its small allocations and `format!`
+/// calls showed in the endpoint's profile.
 pub fn signature(
     request: &SignedRequest<'_>,
     signed_headers: &[&str],
@@ -255,22 +279,7 @@ pub fn signature(
     region: &str,
     service: &str,
     secret: &str,
-) -> String {
-    let hex = signature_hex(request, signed_headers, amz_date, region, service, secret);
-    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
-}
-
-/// The signature as hex digits. Nothing here allocates but the canonical
-/// request: this runs on every request, and its small allocations and
-/// `format!` calls showed in the endpoint's profile.
-fn signature_hex(
-    request: &SignedRequest<'_>,
-    signed_headers: &[&str],
-    amz_date: &str,
-    region: &str,
-    service: &str,
-    secret: &str,
-) -> [u8; 64] {
+) -> Signature {
     let canonical_request = canonical_request(request, signed_headers);
     let date = &amz_date[..8.min(amz_date.len())];
     let hashed = hex_digest(&Sha256::digest(canonical_request.as_bytes()).into());
@@ -291,7 +300,7 @@ fn signature_hex(
         mac.update(part.as_bytes());
     }
     mac.update(&hashed);
-    hex_digest(&mac.finalize().into_bytes().into())
+    Signature(hex_digest(&mac.finalize().into_bytes().into()))
 }
 
 /// A signing key and what it was derived from.
@@ -395,7 +404,7 @@ pub fn verify<'c>(
     let credential = credentials
         .get(auth.access_key_id)
         .ok_or(AuthError::UnknownAccessKey)?;
-    let expected = signature_hex(
+    let expected = signature(
         request,
         &auth.signed_headers,
         amz_date,
@@ -403,7 +412,7 @@ pub fn verify<'c>(
         auth.service,
         &credential.secret_access_key,
     );
-    if expected.ct_eq(auth.signature.as_bytes()).into() {
+    if expected.0.ct_eq(auth.signature.as_bytes()).into() {
         Ok(credential)
     } else {
         Err(AuthError::BadSignature(

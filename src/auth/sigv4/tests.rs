@@ -46,7 +46,8 @@ fn aws_test_suite_vectors() {
                 "us-east-1",
                 "service",
                 secret
-            ),
+            )
+            .as_str(),
             expected,
             "{method}"
         );
