@@ -16,11 +16,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::secret::SecretBytes;
-
 use crate::crypto::CryptoError;
 use crate::key_id::KeyId;
 use crate::material::symmetric::{NONCE_LEN, SymmetricKey, TAG_LEN, random_nonce};
+use crate::secret::SecretBytes;
 
 pub const FORMAT_V1: u8 = 0x01;
 const HEADER_LEN: usize = 21;

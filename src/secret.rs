@@ -1,6 +1,6 @@
 //! Secret bytes (plaintexts, key material) that are wiped when dropped.
 //!
-//! `crate::secret::SecretBytes` wipes a vector one volatile byte write at
+//! `zeroize::Zeroizing<Vec<u8>>` wipes a vector one volatile byte write at
 //! a time: for a 4 KiB plaintext that was ≈ 1 µs, more than the AES-GCM
 //! that encrypts it. `SecretBytes` wipes the same bytes (contents and spare
 //! capacity) through zeroize's slice path, one fill behind an optimisation
@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 
 use zeroize::Zeroize;
 
-/// A byte buffer holding a secret; wiped on drop. Like `SecretBytes`,
+/// A byte buffer holding a secret; wiped on drop. Like `Zeroizing<Vec<u8>>`,
 /// it cannot wipe copies a reallocation left behind: size it up front.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretBytes(Vec<u8>);

@@ -1,7 +1,6 @@
 //! The embedded default: the endpoint with an in-process crypto service and
 //! the local store, seeded from manifests, with a lifecycle runtime.
 
-use crate::secret::SecretBytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +10,7 @@ use crate::declared;
 use crate::key_id::KeyId;
 use crate::manifest::{self, Manifest, Metadata};
 use crate::resource::KmsKeySpec;
+use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
 
 /// Applies manifests in order: keys first, then aliases. The manifest is the

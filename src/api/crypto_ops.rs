@@ -1,7 +1,6 @@
 //! Symmetric and RSA encryption operations: Encrypt, Decrypt, ReEncrypt,
 //! data keys and data key pairs, GenerateRandom.
 
-use crate::secret::SecretBytes;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -21,6 +20,7 @@ use crate::crypto::{
 use crate::key::{KeyRecord, MaterialVersion};
 use crate::lifecycle::Operation;
 use crate::seal::SealedMaterial;
+use crate::secret::SecretBytes;
 use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family};
 
 fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {

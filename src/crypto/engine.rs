@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::secret::SecretBytes;
-
 use super::cache::{CacheConfig, MaterialCache, Unsealed};
 use super::{
     CryptoError, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest, DataKeySize,
@@ -16,6 +14,7 @@ use crate::material::symmetric::SymmetricKey;
 use crate::material::{KeyMaterial, LoadedKey, random_bytes};
 use crate::root::RootKey;
 use crate::seal::{self, MaterialId, SealedMaterial};
+use crate::secret::SecretBytes;
 use crate::spec::{DataKeySpec, EncryptionAlgorithm, KeyUsage};
 
 /// The in-memory crypto engine: a root key and a cache of unsealed material.

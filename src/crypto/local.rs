@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secret::SecretBytes;
-
 use super::{
     CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
     DataKeyRequest, DecryptRequest, EncryptRequest, Engine, MacRequest, ReEncryptRequest,
@@ -15,6 +13,7 @@ use super::{
 };
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
+use crate::secret::SecretBytes;
 use crate::spec::Family;
 
 #[derive(Debug, Clone)]

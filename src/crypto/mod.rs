@@ -16,10 +16,9 @@ pub use engine::Engine;
 pub use error::CryptoError;
 pub use local::LocalCryptoService;
 
-use crate::secret::SecretBytes;
-
 use crate::ciphertext::EncryptionContext;
 use crate::seal::{MaterialId, SealedMaterial};
+use crate::secret::SecretBytes;
 use crate::spec::{
     DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
 };

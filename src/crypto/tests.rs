@@ -7,14 +7,13 @@ use aws_lc_rs::signature::{self as lc, UnparsedPublicKey};
 use p256::pkcs8::DecodePublicKey;
 use sha2::Digest;
 
-use crate::secret::SecretBytes;
-
 use super::*;
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
 use crate::key_id::KeyId;
 use crate::material::random_bytes;
 use crate::root::FileRootKey;
 use crate::seal::MaterialId;
+use crate::secret::SecretBytes;
 use crate::spec::*;
 
 fn root(versions: &[(u32, &SecretBytes)]) -> Arc<FileRootKey> {

@@ -6,9 +6,8 @@ use rand_core::OsRng;
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use signature::{Signer, Verifier};
 
-use crate::secret::SecretBytes;
-
 use crate::crypto::CryptoError;
+use crate::secret::SecretBytes;
 use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
 
 pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {

@@ -5,7 +5,6 @@ use hmac::{Hmac, Mac};
 use sha2::{Sha224, Sha256, Sha384, Sha512};
 
 use crate::secret::SecretBytes;
-
 use crate::spec::{KeySpec, MacAlgorithm};
 
 /// The length of key material AWS generates for an HMAC spec.

@@ -14,9 +14,8 @@ use std::fmt;
 
 use rand_core::{OsRng, RngCore};
 
-use crate::secret::SecretBytes;
-
 use crate::crypto::CryptoError;
+use crate::secret::SecretBytes;
 use crate::spec::{Family, KeySpec};
 
 /// Plaintext key material of one spec. Zeroized on drop; `Debug` redacts it.

@@ -16,9 +16,8 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaParameters, UnparsedPublicKey};
 
-use crate::secret::SecretBytes;
-
 use crate::crypto::CryptoError;
+use crate::secret::SecretBytes;
 use crate::spec::{EncryptionAlgorithm, Hash, KeySpec, MessageType, SigningAlgorithm};
 
 pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {

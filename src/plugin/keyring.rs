@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret::SecretBytes;
-
 use super::kek_id::{CHECK_LEN, KekId};
 use super::key_file::KeyFile;
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
@@ -21,6 +19,7 @@ use crate::material::LoadedKey;
 use crate::material::symmetric::SymmetricKey;
 use crate::root::RootKey;
 use crate::seal;
+use crate::secret::SecretBytes;
 
 /// Largest seed Encrypt wraps. kube-apiserver sends 32 bytes; the bound
 /// keeps every ciphertext far below the 1024-byte limit.

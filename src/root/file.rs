@@ -8,12 +8,11 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::secret::SecretBytes;
-
 use super::{RootKey, unseal_failed};
 use crate::crypto::CryptoError;
 use crate::material::random_bytes;
 use crate::material::symmetric::{KEY_LEN, NONCE_LEN, SymmetricKey};
+use crate::secret::SecretBytes;
 
 pub struct FileRootKey {
     keys: BTreeMap<u32, SymmetricKey>,

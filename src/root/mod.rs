@@ -7,10 +7,9 @@ mod pkcs11;
 pub use file::FileRootKey;
 pub use pkcs11::{Pkcs11Config, Pkcs11RootKey};
 
-use crate::secret::SecretBytes;
-
 use crate::crypto::CryptoError;
 use crate::material::symmetric::NONCE_LEN;
+use crate::secret::SecretBytes;
 
 /// A root key source. Implementations never let the key bytes out.
 pub trait RootKey: Send + Sync + std::fmt::Debug {

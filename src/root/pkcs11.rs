@@ -16,11 +16,10 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use crate::secret::SecretBytes;
-
 use super::{RootKey, unseal_failed};
 use crate::crypto::CryptoError;
 use crate::material::symmetric::NONCE_LEN;
+use crate::secret::SecretBytes;
 
 const LABEL_PREFIX: &str = "kube-kms-root-v";
 

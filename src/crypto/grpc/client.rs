@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use crate::secret::SecretBytes;
-
 use super::convert::{context_to_pb, from_status, material_id_to_pb};
 use super::pb;
 use super::pb::crypto_service_client::CryptoServiceClient;
@@ -16,6 +14,7 @@ use crate::crypto::{
     SignRequest, VerifyRequest,
 };
 use crate::seal::{MaterialId, SealedMaterial};
+use crate::secret::SecretBytes;
 
 /// Every call gets this long before it fails as `Unavailable`; RSA-4096 key
 /// generation is the slowest operation and takes a few seconds at worst.

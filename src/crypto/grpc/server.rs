@@ -1,6 +1,5 @@
 //! The gRPC face of a crypto service.
 
-use crate::secret::SecretBytes;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use crate::crypto::{
     EncryptRequest, MacRequest, ReEncryptRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::SealedMaterial;
+use crate::secret::SecretBytes;
 
 /// Serves `service` on the unix socket at `path` until `shutdown` resolves,
 /// then stops accepting and lets in-flight calls finish.
