@@ -548,6 +548,18 @@ fn main() {
             rate(ceiling) / rate(floor) * 100.0
         );
         println!("kube-kms throughput = {ratio:.1} % of the floor (target ≥ 75 %); p99 {:.2} ms (target ≤ 2 ms)", ours.p99.as_secs_f64() * 1e3);
+        // The same ratio turn by turn: a wide spread means the host moved
+        // under the run, and the ratio above is not to be trusted.
+        let mut per_turn: Vec<f64> = totals[2]
+            .iter()
+            .zip(&totals[0])
+            .map(|(ours, floor)| rate(&ours.result) / rate(&floor.result) * 100.0)
+            .collect();
+        per_turn.sort_by(f64::total_cmp);
+        println!(
+            "  turn by turn: {}",
+            per_turn.iter().map(|r| format!("{r:.1} %")).collect::<Vec<_>>().join(", ")
+        );
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
         breakdown(&body).await;
     });
