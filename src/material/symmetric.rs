@@ -34,7 +34,7 @@ impl SymmetricKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        let mut out = Vec::new();
         self.seal_append(nonce, aad, plaintext, &mut out);
         out
     }
