@@ -385,10 +385,10 @@ async fn breakdown(body: &str) {
     let t = Instant::now();
     for _ in 0..n {
         let reply = api
-            .call(&caller, "Encrypt", request.as_bytes())
+            .respond(&caller, "Encrypt", request.as_bytes())
             .await
             .unwrap();
-        std::hint::black_box(kube_kms::api::reply::to_bytes(&reply));
+        std::hint::black_box(reply.into_body());
     }
     let api_us = per_op(t, n);
     println!(

@@ -16,6 +16,16 @@ pub fn encode(bytes: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(bytes)
 }
 
+/// Appends the base64 of `bytes` to `out` (a JSON body being written).
+pub fn encode_append(bytes: &[u8], out: &mut Vec<u8>) {
+    base64_simd::STANDARD.encode_append(bytes, out);
+}
+
+/// How long the base64 of `n` bytes is.
+pub const fn encoded_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
 pub fn decode(text: impl AsRef<[u8]>) -> Result<Vec<u8>, InvalidBase64> {
     base64_simd::STANDARD
         .decode_to_vec(text.as_ref())

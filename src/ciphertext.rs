@@ -48,8 +48,21 @@ impl EncryptionContext {
     /// `count ‖ (len ‖ key ‖ len ‖ value)*` with u32 big-endian lengths and
     /// pairs in ascending byte order of key, so equal maps encode equally.
     pub fn canonical(&self) -> Vec<u8> {
-        let size: usize = self.0.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-        let mut out = Vec::with_capacity(4 + size);
+        let mut out = Vec::with_capacity(self.canonical_len());
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn canonical_len(&self) -> usize {
+        4 + self
+            .0
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>()
+    }
+
+    /// Appends [`Self::canonical`] to `out`.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
         for (key, value) in &self.0 {
             out.extend_from_slice(&(key.len() as u32).to_be_bytes());
@@ -57,7 +70,6 @@ impl EncryptionContext {
             out.extend_from_slice(&(value.len() as u32).to_be_bytes());
             out.extend_from_slice(value.as_bytes());
         }
-        out
     }
 }
 
@@ -105,10 +117,10 @@ impl CiphertextHeader {
 }
 
 fn aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + header.len() + 64);
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + header.len() + context.canonical_len());
     aad.extend_from_slice(AAD_LABEL);
     aad.extend_from_slice(header);
-    aad.extend_from_slice(&context.canonical());
+    context.write_canonical(&mut aad);
     aad
 }
 

@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
     Blob, b64, check_grant_tokens, check_length, check_range, decode, key_material_id, parse_enum,
     required,
 };
 use super::{Api, ApiError, Caller};
+use crate::b64::encoded_len;
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
 use crate::crypto::{
     DataKeyPairRequest, DataKeyRequest, DataKeySize, DecryptRequest, EncryptRequest,
@@ -191,7 +193,7 @@ impl Api {
         Ok(key)
     }
 
-    pub(super) async fn encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+    pub(super) async fn encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: EncryptInput = decode(body)?;
         let plaintext = SecretBytes::new(required(input.plaintext, "plaintext")?.0);
         check_length("plaintext", plaintext.len(), 1, 4096)?;
@@ -223,11 +225,15 @@ impl Api {
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
         Ok(
-            json!({ "CiphertextBlob": b64(&ciphertext), "KeyId": arn, "EncryptionAlgorithm": algorithm.as_str() }),
+            Object::with_capacity(encoded_len(ciphertext.len()) + arn.len() + 64)
+                .blob("CiphertextBlob", &ciphertext)
+                .string("EncryptionAlgorithm", algorithm.as_str())
+                .string("KeyId", &arn)
+                .finish(),
         )
     }
 
-    pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+    pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
@@ -248,12 +254,17 @@ impl Api {
             .decrypt(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
-        Ok(json!({
-            "KeyId": arn,
-            "Plaintext": b64(&plaintext),
-            "EncryptionAlgorithm": algorithm.as_str(),
-            "KeyMaterialId": key_material_id(source.key.key_id, source.material_version),
-        }))
+        let material_id = key_material_id(source.key.key_id, source.material_version);
+        Ok(
+            Object::with_capacity(
+                encoded_len(plaintext.len()) + arn.len() + material_id.len() + 96,
+            )
+            .string("EncryptionAlgorithm", algorithm.as_str())
+            .string("KeyId", &arn)
+            .string("KeyMaterialId", &material_id)
+            .blob("Plaintext", &plaintext)
+            .finish(),
+        )
     }
 
     pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
@@ -311,7 +322,7 @@ impl Api {
         caller: &Caller,
         body: &[u8],
         with_plaintext: bool,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Reply, ApiError> {
         let input: DataKeyInput = decode(body)?;
         check_grant_tokens(&input.grant_tokens)?;
         let size = match (input.number_of_bytes, input.key_spec.as_deref()) {
@@ -355,11 +366,25 @@ impl Api {
             .generate_data_key(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
-        let mut out = json!({ "CiphertextBlob": b64(&data_key.ciphertext), "KeyId": arn, "KeyMaterialId": material_id });
-        if let Some(plaintext) = data_key.plaintext {
-            out["Plaintext"] = b64(&plaintext);
+        let plaintext_len = data_key
+            .plaintext
+            .as_ref()
+            .map_or(0, |p| encoded_len(p.len()));
+        let out = Object::with_capacity(
+            encoded_len(data_key.ciphertext.len())
+                + plaintext_len
+                + arn.len()
+                + material_id.len()
+                + 96,
+        )
+        .blob("CiphertextBlob", &data_key.ciphertext)
+        .string("KeyId", &arn)
+        .string("KeyMaterialId", &material_id);
+        Ok(match &data_key.plaintext {
+            Some(plaintext) => out.blob("Plaintext", plaintext),
+            None => out,
         }
-        Ok(out)
+        .finish())
     }
 
     fn require_symmetric(&self, key: &KeyRecord, operation: &str) -> Result<(), ApiError> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::json;
 use warp::Filter;
-use warp::http::{HeaderMap, Method, StatusCode};
+use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
 
 use super::{Api, ApiError, Caller};
@@ -59,20 +59,39 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The `x-amzn-RequestId` of one reply: a version 4 UUID, unique within
 /// this process (a counter under a random per-process value) and
 /// unpredictable across processes, without asking the kernel for
-/// randomness on every request.
-fn request_id() -> String {
-    static BASE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Big-endian: the counter sits in the low 8 bytes, clear of the
-    // version nibble (byte 6); only its top 2 bits meet the variant bits.
-    uuid::Builder::from_random_bytes((base ^ u128::from(n)).to_be_bytes())
-        .into_uuid()
-        .to_string()
+/// randomness on every request. Kept on the stack: it is made for every
+/// request.
+struct RequestId([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl RequestId {
+    fn next() -> Self {
+        static BASE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Big-endian: the counter sits in the low 8 bytes, clear of the
+        // version nibble (byte 6); only its top 2 bits meet the variant bits.
+        let id = uuid::Builder::from_random_bytes((base ^ u128::from(n)).to_be_bytes()).into_uuid();
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        id.hyphenated().encode_lower(&mut text);
+        RequestId(text)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a hyphenated UUID is ASCII")
+    }
 }
 
-fn error_response(error: &ApiError, request_id: &str) -> Response {
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A constant, so naming the header allocates nothing per reply.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
+
+fn error_response(error: &ApiError, request_id: &RequestId) -> Response {
     let body = super::reply::to_bytes(
         &json!({ "__type": error.aws_type(), "message": error.to_string() }),
     );
@@ -83,14 +102,14 @@ fn error_response(error: &ApiError, request_id: &str) -> Response {
     response
 }
 
-fn set_headers(response: &mut Response, request_id: &str) {
+fn set_headers(response: &mut Response, request_id: &RequestId) {
     let headers = response.headers_mut();
     headers.insert(
         "content-type",
         warp::http::HeaderValue::from_static(CONTENT_TYPE),
     );
-    if let Ok(id) = warp::http::HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
+    if let Ok(id) = warp::http::HeaderValue::from_bytes(&request_id.0) {
+        headers.insert(REQUEST_ID_HEADER, id);
     }
 }
 
@@ -126,15 +145,17 @@ impl Endpoint {
         // Borrowed views: a value that is not UTF-8 cannot be part of a
         // valid signature, so leaving it out only fails requests that
         // would fail anyway.
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?)))
-            .collect();
+        let mut views = Vec::with_capacity(headers.len());
+        views.extend(
+            headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?))),
+        );
         let request = SignedRequest {
             method: method.as_str(),
             path,
             query,
-            headers: &headers,
+            headers: &views,
             body,
         };
         let now = std::time::SystemTime::now()
@@ -156,12 +177,11 @@ impl Endpoint {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        let request_id = request_id();
+        let request_id = RequestId::next();
         let target = headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+            .unwrap_or("");
         let started = std::time::Instant::now();
         let result = async {
             let caller = match (bearer(&headers), &self.tokens) {
@@ -171,14 +191,14 @@ impl Endpoint {
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
-            let value = self.api.call(&caller, operation, &body).await?;
-            Ok::<_, ApiError>((caller, value))
+            let reply = self.api.respond(&caller, operation, &body).await?;
+            Ok::<_, ApiError>((caller, reply))
         }
         .await;
         match result {
-            Ok((caller, value)) => {
+            Ok((caller, reply)) => {
                 tracing::debug!(%request_id, operation = %target, principal = %caller.principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");
-                let mut response = Response::new(super::reply::to_bytes(&value).into());
+                let mut response = Response::new(reply.into_body().into());
                 set_headers(&mut response, &request_id);
                 response
             }
@@ -214,11 +234,11 @@ pub fn routes(
                 }
             },
         );
-    health
-        .or(api)
+    // The API first: a POST then never builds the health route's rejection.
+    api.or(health)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
-            let request_id = request_id();
+            let request_id = RequestId::next();
             let error = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
                 ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
             } else if rejection.find::<warp::reject::LengthRequired>().is_some() {

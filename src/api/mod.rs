@@ -66,13 +66,16 @@ impl ArnConfig {
         arn
     }
 
-    fn prefix(&self) -> String {
-        self.with_prefix(0)
+    /// What follows `arn:<partition>:kms:<region>:<account>:` in `arn`, if
+    /// it names this partition, region and account.
+    pub fn strip_prefix<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        self.parts()
+            .iter()
+            .try_fold(arn, |rest, part| rest.strip_prefix(part))
     }
 
-    /// `arn:<partition>:kms:<region>:<account>:`, with room for `more`.
-    fn with_prefix(&self, more: usize) -> String {
-        let parts = [
+    fn parts(&self) -> [&str; 7] {
+        [
             "arn:",
             &self.partition,
             ":kms:",
@@ -80,7 +83,12 @@ impl ArnConfig {
             ":",
             &self.account,
             ":",
-        ];
+        ]
+    }
+
+    /// `arn:<partition>:kms:<region>:<account>:`, with room for `more`.
+    fn with_prefix(&self, more: usize) -> String {
+        let parts = self.parts();
         let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + more);
         for part in parts {
             arn.push_str(part);
@@ -190,12 +198,28 @@ impl Api {
         operation: &str,
         body: &[u8],
     ) -> Result<Value, ApiError> {
-        match operation {
-            "Encrypt" => self.encrypt(caller, body).await,
-            "Decrypt" => self.decrypt(caller, body).await,
+        self.respond(caller, operation, body)
+            .await
+            .map(reply::Reply::into_value)
+    }
+
+    /// Runs `operation` with a JSON request body; returns the reply ready
+    /// to be written as the HTTP body.
+    pub async fn respond(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<reply::Reply, ApiError> {
+        // The data plane writes its replies directly (see `reply`).
+        let value = match operation {
+            "Encrypt" => return self.encrypt(caller, body).await,
+            "Decrypt" => return self.decrypt(caller, body).await,
+            "GenerateDataKey" => return self.generate_data_key(caller, body, true).await,
+            "GenerateDataKeyWithoutPlaintext" => {
+                return self.generate_data_key(caller, body, false).await;
+            }
             "ReEncrypt" => self.re_encrypt(caller, body).await,
-            "GenerateDataKey" => self.generate_data_key(caller, body, true).await,
-            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(caller, body, false).await,
             "GenerateDataKeyPair" => self.generate_data_key_pair(caller, body, true).await,
             "GenerateDataKeyPairWithoutPlaintext" => {
                 self.generate_data_key_pair(caller, body, false).await
@@ -229,7 +253,8 @@ impl Api {
             other => Err(ApiError::UnknownOperation(format!(
                 "Unknown operation TrentService.{other}"
             ))),
-        }
+        };
+        value.map(reply::Reply::Value)
     }
 
     /// The AWS error for a key-state refusal.

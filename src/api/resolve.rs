@@ -24,8 +24,7 @@ impl Api {
     ) -> Result<KeyRecord, ApiError> {
         super::wire::check_length("keyId", reference.len(), 1, 2048)?;
         let invalid = || ApiError::NotFound(format!("Invalid keyId '{reference}'"));
-        let prefix = self.arn.prefix();
-        let local = reference.strip_prefix(&prefix);
+        let local = self.arn.strip_prefix(reference);
         if reference.starts_with("arn:") && local.is_none() {
             // Another partition, region or account: not a key of ours.
             return Err(ApiError::NotFound(format!(

@@ -752,5 +752,18 @@ fn arns_are_spelled_as_aws_spells_them() {
         config.alias_arn("alias/app"),
         "arn:aws-cn:kms:cn-north-1:123456789012:alias/app"
     );
-    assert_eq!(config.prefix(), "arn:aws-cn:kms:cn-north-1:123456789012:");
+    assert_eq!(
+        config.strip_prefix("arn:aws-cn:kms:cn-north-1:123456789012:key/k"),
+        Some("key/k")
+    );
+    for other in [
+        "arn:aws:kms:cn-north-1:123456789012:key/k",
+        "arn:aws-cn:kms:cn-north-2:123456789012:key/k",
+        "arn:aws-cn:kms:cn-north-1:123456789013:key/k",
+        "arn:aws-cn:s3:cn-north-1:123456789012:key/k",
+        "arn:aws-cn:kms:cn-north-1:123456789012",
+        "key/k",
+    ] {
+        assert_eq!(config.strip_prefix(other), None, "{other}");
+    }
 }
