@@ -193,12 +193,12 @@ impl TlsArgs {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
-        let files = kube_kms::api::http::TlsFiles {
+        let files = kube_kms::api::listen::TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
         };
         Ok(Some(
-            kube_kms::api::http::tls_config(&files).map_err(anyhow::Error::msg)?,
+            kube_kms::api::listen::tls_config(&files).map_err(anyhow::Error::msg)?,
         ))
     }
 }

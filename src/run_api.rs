@@ -44,8 +44,10 @@ pub async fn run(
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "kube-kms endpoint serving keys from the cluster");
     match args.tls.config()? {
-        Some(config) => kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await,
-        None => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
+        Some(config) => {
+            kube_kms::api::listen::serve_tls(endpoint, listener, config, shutdown).await
+        }
+        None => kube_kms::api::listen::serve(endpoint, listener, shutdown).await,
     }
     tracing::info!("endpoint stopped");
     Ok(())

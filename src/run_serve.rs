@@ -74,8 +74,10 @@ pub async fn run(
         tokens: None,
     });
     match tls {
-        Some(config) => kube_kms::api::http::serve_tls(endpoint, listener, config, shutdown).await,
-        None => kube_kms::api::http::serve(endpoint, listener, shutdown).await,
+        Some(config) => {
+            kube_kms::api::listen::serve_tls(endpoint, listener, config, shutdown).await
+        }
+        None => kube_kms::api::listen::serve(endpoint, listener, shutdown).await,
     }
     tracing::info!("endpoint stopped");
     Ok(())

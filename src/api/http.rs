@@ -3,7 +3,6 @@
 //! `{"__type", "message"}`. Also `GET /healthz`.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -251,95 +250,4 @@ pub fn routes(
             Ok::<_, Infallible>(error_response(&error, &request_id))
         })
         .unify()
-}
-
-/// Serves on `listener` until `shutdown` resolves.
-pub async fn serve(
-    endpoint: Arc<Endpoint>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, "KMS endpoint listening");
-    warp::serve(routes(endpoint))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
-}
-
-/// Certificate chain and private key (PEM files) for HTTPS.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: std::path::PathBuf,
-    pub key: std::path::PathBuf,
-}
-
-/// A rustls server configuration from PEM files, on AWS-LC.
-pub fn tls_config(files: &TlsFiles) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(|certs| certs.collect())
-        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificates", files.cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| format!("{}: {e}", files.key.display()))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// Serves HTTPS on `listener` until `shutdown` resolves. Connections still
-/// open then are closed.
-pub async fn serve_tls(
-    endpoint: Arc<Endpoint>,
-    listener: tokio::net::TcpListener,
-    config: Arc<tokio_rustls::rustls::ServerConfig>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-
-    tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening (TLS)");
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let service = warp::service(routes(endpoint));
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
-        let (acceptor, service) = (acceptor.clone(), service.clone());
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let served = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }

@@ -7,6 +7,7 @@ mod crypto_ops;
 mod error;
 pub mod http;
 mod key_ops;
+pub mod listen;
 pub mod reply;
 mod resolve;
 mod rotation_ops;

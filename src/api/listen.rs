@@ -1,0 +1,148 @@
+//! Accepting connections for the endpoint: plain HTTP or HTTPS (rustls on
+//! AWS-LC), HTTP/1.1 and HTTP/2, drained gracefully on shutdown.
+//!
+//! One loop for both: connections are served by hyper with the warp routes
+//! as the service. `warp::serve` would also wrap every request to record
+//! the peer address (a type map and three allocations per request) that
+//! nothing here reads.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+
+use super::http::{Endpoint, routes};
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish.
+pub async fn serve(
+    endpoint: Arc<Endpoint>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening");
+    accept_loop(endpoint, listener, None, shutdown).await;
+}
+
+/// Serves HTTPS on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish.
+pub async fn serve_tls(
+    endpoint: Arc<Endpoint>,
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening (TLS)");
+    accept_loop(
+        endpoint,
+        listener,
+        Some(TlsAcceptor::from(config)),
+        shutdown,
+    )
+    .await;
+}
+
+async fn accept_loop(
+    endpoint: Arc<Endpoint>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let service = TowerToHyperService::new(warp::service(routes(endpoint)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Replies go out whole; Nagle would only hold back a TLS record's tail.
+        let _ = tcp.set_nodelay(true);
+        let (service, watcher, tls) = (service.clone(), graceful.watcher(), tls.clone());
+        tokio::spawn(async move {
+            let builder = Builder::new(TokioExecutor::new());
+            let served = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    let stream = match acceptor.accept(tcp).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A failed `accept` is the client's problem (it reset, say) or ours (out
+/// of file descriptors): for ours, pause instead of spinning on the error.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accept failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Certificate chain and private key (PEM files) for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// A rustls server configuration from PEM files, on AWS-LC.
+pub fn tls_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificates", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests;

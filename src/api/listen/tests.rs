@@ -1,0 +1,139 @@
+//! The accept loop over real sockets: requests are served, and a shutdown
+//! lets the request in flight finish before the server stops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::serve;
+use crate::api::http::{Authentication, Endpoint};
+use crate::api::{Api, ArnConfig, Caller, system_clock};
+use crate::crypto::{CacheConfig, LocalCryptoService};
+use crate::material::random_bytes;
+use crate::root::FileRootKey;
+use crate::store::LocalStore;
+
+fn endpoint(dir: &std::path::Path) -> Arc<Endpoint> {
+    let root = Arc::new(FileRootKey::from_keys([(1, random_bytes(32))]).unwrap());
+    let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
+    let store = Arc::new(LocalStore::open(dir).unwrap());
+    let api = Arc::new(Api::new(
+        store,
+        crypto,
+        ArnConfig::default(),
+        system_clock(),
+    ));
+    Arc::new(Endpoint {
+        api,
+        auth: Authentication::Insecure(Caller {
+            namespace: "default".into(),
+            principal: "tester".into(),
+        }),
+        tokens: None,
+    })
+}
+
+const BODY: &str = r#"{"NumberOfBytes": 16}"#;
+
+fn head() -> String {
+    format!(
+        "POST / HTTP/1.1\r\nhost: kms\r\ncontent-type: application/x-amz-json-1.1\r\n\
+         x-amz-target: TrentService.GenerateRandom\r\ncontent-length: {}\r\n\r\n",
+        BODY.len()
+    )
+}
+
+/// One HTTP/1.1 response: its head and its body.
+async fn response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let split = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    let mut body = buf[split..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed mid-body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (head, body)
+}
+
+/// Sends one whole request and checks its answer: 16 random bytes.
+async fn round_trip(stream: &mut TcpStream) {
+    stream
+        .write_all(format!("{}{BODY}", head()).as_bytes())
+        .await
+        .unwrap();
+    assert_answered(response(stream).await);
+}
+
+fn assert_answered((head, body): (String, Vec<u8>)) {
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let reply: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let plaintext = crate::b64::decode(reply["Plaintext"].as_str().unwrap()).unwrap();
+    assert_eq!(plaintext.len(), 16);
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish_then_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(endpoint(dir.path()), listener, async {
+        let _ = stopped.await;
+    }));
+
+    // Two keep-alive connections, each served once.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    round_trip(&mut idle).await;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    round_trip(&mut busy).await;
+
+    // A request in flight: its head and half its body sent, then shutdown.
+    let request = format!("{}{BODY}", head());
+    let half = request.len() - BODY.len() / 2;
+    busy.write_all(&request.as_bytes()[..half]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !server.is_finished(),
+        "the server stopped with a request in flight"
+    );
+
+    // The rest of it arrives and is answered; then the server stops.
+    busy.write_all(&request.as_bytes()[half..]).await.unwrap();
+    assert_answered(response(&mut busy).await);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops once the request in flight is answered")
+        .unwrap();
+
+    // The idle connection was closed, and nothing listens any more.
+    let mut rest = [0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut rest))
+        .await
+        .expect("the idle connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "nothing more on the idle connection");
+    assert!(TcpStream::connect(addr).await.is_err());
+}
