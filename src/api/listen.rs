@@ -20,19 +20,26 @@ use tokio_rustls::rustls::ServerConfig;
 
 use super::http::{Endpoint, routes};
 
+/// How long a shutdown waits for requests in flight: inside Kubernetes'
+/// default 30 s grace period, so the pod exits before it is killed.
+pub const DRAIN: Duration = Duration::from_secs(25);
+
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
+/// requests in flight finish (for at most [`DRAIN`]).
 pub async fn serve(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening");
-    accept_loop(endpoint, listener, None, shutdown).await;
+    accept_loop(endpoint, listener, None, shutdown, DRAIN).await;
 }
 
 /// Serves HTTPS on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
+/// requests in flight finish (for at most [`DRAIN`]).
 pub async fn serve_tls(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
@@ -40,13 +47,8 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening (TLS)");
-    accept_loop(
-        endpoint,
-        listener,
-        Some(TlsAcceptor::from(config)),
-        shutdown,
-    )
-    .await;
+    let tls = Some(TlsAcceptor::from(config));
+    accept_loop(endpoint, listener, tls, shutdown, DRAIN).await;
 }
 
 async fn accept_loop(
@@ -54,6 +56,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) {
     let service = TowerToHyperService::new(warp::service(routes(endpoint)));
     let graceful = GracefulShutdown::new();
@@ -80,10 +83,16 @@ async fn accept_loop(
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
-                    let stream = match acceptor.accept(tcp).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
+                    // Bounded: a client that never finishes its handshake
+                    // would otherwise hold this task, and a shutdown, open.
+                    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
                             return;
                         }
                     };
@@ -97,7 +106,15 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = drain.as_secs_f64(),
+            "requests still in flight after the drain period; closing their connections"
+        );
+    }
 }
 
 /// A failed `accept` is the client's problem (it reset, say) or ours (out

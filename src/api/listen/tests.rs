@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::serve;
+use super::{DRAIN, accept_loop, serve};
 use crate::api::http::{Authentication, Endpoint};
 use crate::api::{Api, ArnConfig, Caller, system_clock};
 use crate::crypto::{CacheConfig, LocalCryptoService};
@@ -136,4 +136,42 @@ async fn shutdown_lets_the_request_in_flight_finish_then_stops() {
         .unwrap_or(0);
     assert_eq!(n, 0, "nothing more on the idle connection");
     assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let drain = Duration::from_millis(500);
+    assert!(drain < DRAIN);
+    let server = tokio::spawn(accept_loop(
+        endpoint(dir.path()),
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+        drain,
+    ));
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    round_trip(&mut stalled).await;
+    let request = format!("{}{BODY}", head());
+    stalled
+        .write_all(&request.as_bytes()[..request.len() - 4])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asked = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops after the drain period")
+        .unwrap();
+    let waited = asked.elapsed();
+    assert!(
+        waited >= drain,
+        "stopped after {waited:?}, before the drain period"
+    );
 }
