@@ -318,7 +318,7 @@ fn run_bare_server(work: bool) {
 }
 
 /// Where a request's time goes without HTTP: SigV4 verification of the
-/// Encrypt request, SHA-256 of its body (part of that), and `Api::call`
+/// Encrypt request, SHA-256 of its body (part of that), and `Api::respond`
 /// (JSON, key lookup, AES-GCM, response) in-process.
 async fn breakdown(body: &str) {
     use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
@@ -392,7 +392,7 @@ async fn breakdown(body: &str) {
     }
     let api_us = per_op(t, n);
     println!(
-        "per request without HTTP: SigV4 verify {sigv4_us:.1} µs (of which SHA-256 of the body {sha_us:.1} µs), Api::call Encrypt with JSON reply {api_us:.1} µs"
+        "per request without HTTP: SigV4 verify {sigv4_us:.1} µs (of which SHA-256 of the body {sha_us:.1} µs), Api::respond Encrypt with its reply body {api_us:.1} µs"
     );
 }
 
