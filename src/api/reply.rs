@@ -15,10 +15,19 @@
 use serde_json::Value;
 
 /// What an operation answers: a JSON value, or a body [`Object`] wrote.
-#[derive(Debug)]
 pub enum Reply {
     Value(Value),
     Body(Vec<u8>),
+}
+
+/// Sizes only: a reply can carry plaintext (Decrypt, data keys).
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Value(_) => f.write_str("Reply::Value(..)"),
+            Reply::Body(body) => write!(f, "Reply::Body({} bytes)", body.len()),
+        }
+    }
 }
 
 impl Reply {
@@ -211,6 +220,16 @@ mod tests {
             prop_assert_eq!(&body, &to_bytes(&value));
             prop_assert_eq!(Reply::Body(body).into_value(), value);
         }
+    }
+
+    #[test]
+    fn debug_shows_no_contents() {
+        let reply = Object::with_capacity(0)
+            .blob("Plaintext", b"secret")
+            .finish();
+        assert_eq!(format!("{reply:?}"), "Reply::Body(24 bytes)");
+        let reply = Reply::Value(json!({ "Plaintext": "c2VjcmV0" }));
+        assert_eq!(format!("{reply:?}"), "Reply::Value(..)");
     }
 
     #[test]
