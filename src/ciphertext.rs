@@ -62,7 +62,7 @@ impl EncryptionContext {
     }
 
     /// Appends [`Self::canonical`] to `out`.
-    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
         for (key, value) in &self.0 {
             out.extend_from_slice(&(key.len() as u32).to_be_bytes());

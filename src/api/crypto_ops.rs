@@ -225,7 +225,7 @@ impl Api {
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
         Ok(
-            Object::with_capacity(encoded_len(ciphertext.len()) + arn.len() + 64)
+            Object::with_capacity(encoded_len(ciphertext.len()) + arn.len())
                 .blob("CiphertextBlob", &ciphertext)
                 .string("EncryptionAlgorithm", algorithm.as_str())
                 .string("KeyId", &arn)
@@ -256,14 +256,12 @@ impl Api {
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
         let material_id = key_material_id(source.key.key_id, source.material_version);
         Ok(
-            Object::with_capacity(
-                encoded_len(plaintext.len()) + arn.len() + material_id.len() + 96,
-            )
-            .string("EncryptionAlgorithm", algorithm.as_str())
-            .string("KeyId", &arn)
-            .string("KeyMaterialId", &material_id)
-            .blob("Plaintext", &plaintext)
-            .finish(),
+            Object::with_capacity(encoded_len(plaintext.len()) + arn.len() + material_id.len())
+                .string("EncryptionAlgorithm", algorithm.as_str())
+                .string("KeyId", &arn)
+                .string("KeyMaterialId", &material_id)
+                .blob("Plaintext", &plaintext)
+                .finish(),
         )
     }
 
@@ -371,11 +369,7 @@ impl Api {
             .as_ref()
             .map_or(0, |p| encoded_len(p.len()));
         let out = Object::with_capacity(
-            encoded_len(data_key.ciphertext.len())
-                + plaintext_len
-                + arn.len()
-                + material_id.len()
-                + 96,
+            encoded_len(data_key.ciphertext.len()) + plaintext_len + arn.len() + material_id.len(),
         )
         .blob("CiphertextBlob", &data_key.ciphertext)
         .string("KeyId", &arn)

@@ -56,11 +56,11 @@ impl Reply {
 pub struct Object(Vec<u8>);
 
 impl Object {
-    /// An object whose members' names and values come to about `size`
-    /// bytes (base64 blobs at their encoded length: see
-    /// [`crate::b64::encoded_len`]).
-    pub fn with_capacity(size: usize) -> Self {
-        let mut out = Vec::with_capacity(size + 32);
+    /// An object whose members' values come to about `values` bytes
+    /// (blobs at their encoded length: [`crate::b64::encoded_len`]); the
+    /// names and punctuation of a reply's few members fit in what is added.
+    pub fn with_capacity(values: usize) -> Self {
+        let mut out = Vec::with_capacity(values + 128);
         out.push(b'{');
         Object(out)
     }
