@@ -20,26 +20,35 @@ use tokio_rustls::rustls::ServerConfig;
 
 use super::http::{Endpoint, routes};
 
-/// How long a shutdown waits for requests in flight: inside Kubernetes'
-/// default 30 s grace period, so the pod exits before it is killed.
-pub const DRAIN: Duration = Duration::from_secs(25);
+/// The loop's time limits.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// How long a shutdown waits for requests in flight.
+    drain: Duration,
+    /// How long a client has to complete the TLS handshake.
+    handshake: Duration,
+}
 
-/// How long a client has to complete the TLS handshake.
-const HANDSHAKE: Duration = Duration::from_secs(10);
+/// A drain inside Kubernetes' default 30 s grace period, so the pod exits
+/// before it is killed.
+const LIMITS: Limits = Limits {
+    drain: Duration::from_secs(25),
+    handshake: Duration::from_secs(10),
+};
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish (for at most [`DRAIN`]).
+/// requests in flight finish (for at most 25 s).
 pub async fn serve(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening");
-    accept_loop(endpoint, listener, None, shutdown, DRAIN).await;
+    accept_loop(endpoint, listener, None, shutdown, LIMITS).await;
 }
 
 /// Serves HTTPS on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish (for at most [`DRAIN`]).
+/// requests in flight finish (for at most 25 s).
 pub async fn serve_tls(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
@@ -48,7 +57,7 @@ pub async fn serve_tls(
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening (TLS)");
     let tls = Some(TlsAcceptor::from(config));
-    accept_loop(endpoint, listener, tls, shutdown, DRAIN).await;
+    accept_loop(endpoint, listener, tls, shutdown, LIMITS).await;
 }
 
 async fn accept_loop(
@@ -56,7 +65,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    drain: Duration,
+    limits: Limits,
 ) {
     let service = TowerToHyperService::new(warp::service(routes(endpoint)));
     let graceful = GracefulShutdown::new();
@@ -85,17 +94,18 @@ async fn accept_loop(
                 Some(acceptor) => {
                     // Bounded: a client that never finishes its handshake
                     // would otherwise hold this task, and a shutdown, open.
-                    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     watcher.watch(conn).await
                 }
@@ -106,12 +116,12 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            seconds = drain.as_secs_f64(),
+            seconds = limits.drain.as_secs_f64(),
             "requests still in flight after the drain period; closing their connections"
         );
     }

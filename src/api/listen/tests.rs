@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{DRAIN, accept_loop, serve};
+use super::{LIMITS, Limits, accept_loop, serve};
 use crate::api::http::{Authentication, Endpoint};
 use crate::api::{Api, ArnConfig, Caller, system_clock};
 use crate::crypto::{CacheConfig, LocalCryptoService};
@@ -145,7 +145,7 @@ async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let drain = Duration::from_millis(500);
-    assert!(drain < DRAIN);
+    let limits = Limits { drain, ..LIMITS };
     let server = tokio::spawn(accept_loop(
         endpoint(dir.path()),
         listener,
@@ -153,7 +153,7 @@ async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only
         async {
             let _ = stopped.await;
         },
-        drain,
+        limits,
     ));
     let mut stalled = TcpStream::connect(addr).await.unwrap();
     round_trip(&mut stalled).await;
@@ -174,4 +174,42 @@ async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only
         waited >= drain,
         "stopped after {waited:?}, before the drain period"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let files = super::TlsFiles {
+        cert: dir.path().join("tls.crt"),
+        key: dir.path().join("tls.key"),
+    };
+    std::fs::write(&files.cert, cert.cert.pem()).unwrap();
+    std::fs::write(&files.key, cert.signing_key.serialize_pem()).unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(super::tls_config(&files).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handshake = Duration::from_millis(300);
+    let limits = Limits {
+        handshake,
+        ..LIMITS
+    };
+    tokio::spawn(accept_loop(
+        endpoint(dir.path()),
+        listener,
+        Some(tls),
+        std::future::pending(),
+        limits,
+    ));
+
+    // Connected, and silent: no ClientHello.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let connected = std::time::Instant::now();
+    let mut buf = [0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+        .await
+        .expect("the server closes a connection that never completes its handshake")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "nothing but a close");
+    assert!(connected.elapsed() >= handshake);
 }
