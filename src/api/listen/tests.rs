@@ -35,6 +35,30 @@ fn endpoint(dir: &std::path::Path) -> Arc<Endpoint> {
     })
 }
 
+/// A running server on a loopback port: where it listens, what stops it,
+/// and its task.
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The accept loop on a loopback port, with the endpoint's data in `dir`.
+async fn start(
+    dir: &std::path::Path,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
+) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(accept_loop(endpoint(dir), listener, tls, shutdown, limits));
+    Running { addr, stop, task }
+}
+
 const BODY: &str = r#"{"NumberOfBytes": 16}"#;
 
 fn head() -> String {
@@ -141,20 +165,8 @@ async fn shutdown_lets_the_request_in_flight_finish_then_stops() {
 #[tokio::test]
 async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let drain = Duration::from_millis(500);
-    let limits = Limits { drain, ..LIMITS };
-    let server = tokio::spawn(accept_loop(
-        endpoint(dir.path()),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-        limits,
-    ));
+    let Running { addr, stop, task } = start(dir.path(), None, Limits { drain, ..LIMITS }).await;
     let mut stalled = TcpStream::connect(addr).await.unwrap();
     round_trip(&mut stalled).await;
     let request = format!("{}{BODY}", head());
@@ -165,7 +177,7 @@ async fn a_request_that_never_completes_holds_shutdown_for_the_drain_period_only
     tokio::time::sleep(Duration::from_millis(50)).await;
     let asked = std::time::Instant::now();
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("the server stops after the drain period")
         .unwrap();
@@ -187,23 +199,20 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
     std::fs::write(&files.cert, cert.cert.pem()).unwrap();
     std::fs::write(&files.key, cert.signing_key.serialize_pem()).unwrap();
     let tls = tokio_rustls::TlsAcceptor::from(super::tls_config(&files).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let handshake = Duration::from_millis(300);
-    let limits = Limits {
-        handshake,
-        ..LIMITS
-    };
-    tokio::spawn(accept_loop(
-        endpoint(dir.path()),
-        listener,
+    // Held to the end: dropping its stop sender would shut the server down.
+    let server = start(
+        dir.path(),
         Some(tls),
-        std::future::pending(),
-        limits,
-    ));
+        Limits {
+            handshake,
+            ..LIMITS
+        },
+    )
+    .await;
 
     // Connected, and silent: no ClientHello.
-    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
     let connected = std::time::Instant::now();
     let mut buf = [0; 64];
     let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
