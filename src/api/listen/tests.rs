@@ -100,6 +100,17 @@ async fn response(stream: &mut TcpStream) -> (String, Vec<u8>) {
     (head, body)
 }
 
+/// Waits (at most 5 s) for the server to close `stream`, with nothing
+/// more sent on it first.
+async fn assert_closed(stream: &mut TcpStream, what: &str) {
+    let mut buf = [0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("the server did not close {what}"))
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{what}: data where a close was expected");
+}
+
 /// Sends one whole request and checks its answer: 16 random bytes.
 async fn round_trip(stream: &mut TcpStream) {
     stream
@@ -153,12 +164,7 @@ async fn shutdown_lets_the_request_in_flight_finish_then_stops() {
         .unwrap();
 
     // The idle connection was closed, and nothing listens any more.
-    let mut rest = [0; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut rest))
-        .await
-        .expect("the idle connection is closed")
-        .unwrap_or(0);
-    assert_eq!(n, 0, "nothing more on the idle connection");
+    assert_closed(&mut idle, "the idle connection").await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
 
@@ -214,11 +220,10 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
     // Connected, and silent: no ClientHello.
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     let connected = std::time::Instant::now();
-    let mut buf = [0; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
-        .await
-        .expect("the server closes a connection that never completes its handshake")
-        .unwrap_or(0);
-    assert_eq!(n, 0, "nothing but a close");
+    assert_closed(
+        &mut silent,
+        "a connection that never completes its handshake",
+    )
+    .await;
     assert!(connected.elapsed() >= handshake);
 }
