@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::key_ops::{page_response, paginate};
+use super::page;
 use super::resolve::Accepts;
 use super::wire::{decode, required, timestamp};
 use super::{Api, ApiError, Caller};
@@ -157,10 +157,11 @@ impl Api {
             let key = self.resolve_key(caller, &key_id, Accepts::KeyOnly).await?;
             aliases.retain(|a| a.key_id == key.key_id);
         }
-        let (page, next) = paginate(aliases, input.limit, input.marker.as_deref(), |a| {
+        let page = page::ALIASES.page(aliases, input.limit, input.marker.as_deref(), |a| {
             a.name.clone()
         })?;
         let entries: Vec<_> = page
+            .items
             .iter()
             .map(|a| {
                 json!({
@@ -172,6 +173,6 @@ impl Api {
                 })
             })
             .collect();
-        Ok(page_response(json!({ "Aliases": entries }), next))
+        Ok(page::response(json!({ "Aliases": entries }), page.next))
     }
 }

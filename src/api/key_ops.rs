@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::page;
 use super::resolve::Accepts;
-use super::wire::{KeyInput, check_range};
+use super::wire::KeyInput;
 use super::wire::{
     check_grant_tokens, check_length, decode, key_metadata, parse_enum, required, timestamp,
 };
@@ -78,6 +79,20 @@ fn check_description(description: &str) -> Result<(), ApiError> {
     check_length("description", description.chars().count(), 0, 8192)
 }
 
+/// The tags of one request: each well formed, no key named twice (which
+/// value would win is then only the order of application; AWS refuses it).
+fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
+    for tag in tags {
+        check_tag(tag)?;
+    }
+    let mut names: Vec<&str> = tags.iter().map(|t| t.tag_key.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::Tag("Duplicate tag keys".into()));
+    }
+    Ok(())
+}
+
 fn check_tag(tag: &Tag) -> Result<(), ApiError> {
     if tag.tag_key.is_empty() || tag.tag_key.chars().count() > 128 {
         return Err(ApiError::Tag(format!(
@@ -97,54 +112,6 @@ fn check_tag(tag: &Tag) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// `Limit` (1–`max`, default `default`) and `Marker` paging over items
-/// sorted by `sort_key`: the marker is the sort key of the last item served.
-pub(super) fn paginate<T>(
-    items: Vec<T>,
-    limit: Option<i64>,
-    marker: Option<&str>,
-    sort_key: impl Fn(&T) -> String,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let limit = match limit {
-        None => 100,
-        Some(l) => {
-            check_range("limit", l, 1, 1000)?;
-            l as usize
-        }
-    };
-    let mut items: Vec<(String, T)> = items.into_iter().map(|i| (sort_key(&i), i)).collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let start = match marker {
-        None => 0,
-        Some(m) => {
-            if m.is_empty() || m.len() > 1024 {
-                return Err(ApiError::InvalidMarker("Marker is invalid.".into()));
-            }
-            items
-                .iter()
-                .position(|(k, _)| k.as_str() > m)
-                .unwrap_or(items.len())
-        }
-    };
-    let rest: Vec<_> = items.into_iter().skip(start).collect();
-    let truncated = rest.len() > limit;
-    let page: Vec<_> = rest.into_iter().take(limit).collect();
-    let next = if truncated {
-        page.last().map(|(k, _)| k.clone())
-    } else {
-        None
-    };
-    Ok((page.into_iter().map(|(_, i)| i).collect(), next))
-}
-
-pub(super) fn page_response(mut body: Value, next: Option<String>) -> Value {
-    body["Truncated"] = json!(next.is_some());
-    if let Some(next) = next {
-        body["NextMarker"] = json!(next);
-    }
-    body
 }
 
 impl Api {
@@ -207,11 +174,9 @@ impl Api {
                 "KEY_AGREEMENT keys are not supported yet.".into(),
             ));
         }
-        let mut tags = BTreeMap::new();
-        for tag in input.tags.unwrap_or_default() {
-            check_tag(&tag)?;
-            tags.insert(tag.tag_key, tag.tag_value);
-        }
+        let tags = input.tags.unwrap_or_default();
+        check_tags(&tags)?;
+        let tags: BTreeMap<_, _> = tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
         if tags.len() > MAX_TAGS {
             return Err(ApiError::LimitExceeded(format!(
                 "A key can have at most {MAX_TAGS} tags."
@@ -311,14 +276,15 @@ impl Api {
     pub(super) async fn list_keys(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
         let keys = self.store.list_keys(&caller.namespace).await?;
-        let (page, next) = paginate(keys, input.limit, input.marker.as_deref(), |k| {
+        let page = page::KEYS.page(keys, input.limit, input.marker.as_deref(), |k| {
             k.key_id.to_string()
         })?;
         let entries: Vec<_> = page
+            .items
             .iter()
             .map(|k| json!({ "KeyId": k.key_id.to_string(), "KeyArn": self.arn.key_arn(k.key_id) }))
             .collect();
-        Ok(page_response(json!({ "Keys": entries }), next))
+        Ok(page::response(json!({ "Keys": entries }), page.next))
     }
 
     /// Resolves a management operation's key (id or ARN only).
@@ -423,9 +389,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
         let tags = required(input.tags, "tags")?;
-        for tag in &tags {
-            check_tag(tag)?;
-        }
+        check_tags(&tags)?;
         let id = self.managed_key(caller, input.key_id).await?;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
@@ -471,16 +435,14 @@ impl Api {
         let id = self.managed_key(caller, input.key_id).await?;
         let key = self.get_key(id).await?;
         let tags: Vec<(String, String)> = key.tags.into_iter().collect();
-        let (page, next) = paginate(
-            tags,
-            input.limit.or(Some(50)).map(|l| l.min(1000)),
-            input.marker.as_deref(),
-            |(k, _)| k.clone(),
-        )?;
+        let page = page::TAGS.page(tags, input.limit, input.marker.as_deref(), |(k, _)| {
+            k.clone()
+        })?;
         let tags: Vec<_> = page
+            .items
             .into_iter()
             .map(|(k, v)| json!({ "TagKey": k, "TagValue": v }))
             .collect();
-        Ok(page_response(json!({ "Tags": tags }), next))
+        Ok(page::response(json!({ "Tags": tags }), page.next))
     }
 }

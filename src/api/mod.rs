@@ -8,6 +8,7 @@ mod error;
 pub mod http;
 mod key_ops;
 pub mod listen;
+mod page;
 pub mod reply;
 mod resolve;
 mod rotation_ops;

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::key_ops::{page_response, paginate};
+use super::page;
 use super::wire::{decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, RotationType};
@@ -190,10 +190,11 @@ impl Api {
             .filter(|m| include_all || m.rotation_type != RotationType::Initial)
             .cloned()
             .collect();
-        let (page, next) = paginate(versions, input.limit, input.marker.as_deref(), |m| {
+        let page = page::ROTATIONS.page(versions, input.limit, input.marker.as_deref(), |m| {
             format!("{:010}", m.version)
         })?;
         let rotations: Vec<_> = page
+            .items
             .iter()
             .map(|m| {
                 let mut entry = json!({
@@ -208,7 +209,7 @@ impl Api {
                 entry
             })
             .collect();
-        Ok(page_response(json!({ "Rotations": rotations }), next))
+        Ok(page::response(json!({ "Rotations": rotations }), page.next))
     }
 
     /// Carries out whatever the lifecycle core says is due now for every

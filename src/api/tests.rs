@@ -128,6 +128,27 @@ async fn create_describe_and_list_with_pagination() {
     assert_eq!(rest["Truncated"], false);
     assert_eq!(rest["Keys"][0]["KeyId"], ids[2]);
     assert_eq!(rest["Keys"][0]["KeyArn"], arn(&ids[2]));
+    // A marker is ours to make: one made up, or one from another listing, is refused.
+    let alias_marker = {
+        h.ok(
+            "CreateAlias",
+            json!({ "AliasName": "alias/a", "TargetKeyId": ids[0] }),
+        )
+        .await;
+        h.ok(
+            "CreateAlias",
+            json!({ "AliasName": "alias/b", "TargetKeyId": ids[0] }),
+        )
+        .await;
+        h.ok("ListAliases", json!({ "Limit": 1 })).await["NextMarker"].clone()
+    };
+    for marker in [json!(ids[0]), json!("zzz"), alias_marker] {
+        assert_eq!(
+            h.err("ListKeys", json!({ "Marker": marker })).await.0,
+            "InvalidMarkerException",
+            "{marker}"
+        );
+    }
     assert_eq!(
         h.err("ListKeys", json!({ "Limit": 0 })).await.0,
         "ValidationException"
@@ -688,6 +709,24 @@ async fn tags_round_trip_and_reserved_prefixes_are_refused() {
         .await
         .0,
         "TagException"
+    );
+    let twice = json!([{ "TagKey": "env", "TagValue": "a" }, { "TagKey": "env", "TagValue": "b" }]);
+    let refused = h
+        .err("TagResource", json!({ "KeyId": id, "Tags": twice }))
+        .await;
+    assert_eq!(
+        refused,
+        ("TagException".into(), "Duplicate tag keys".into())
+    );
+    assert_eq!(
+        h.err("CreateKey", json!({ "Tags": twice })).await.0,
+        "TagException"
+    );
+    // Nothing of the refused request was applied.
+    let tags = h.ok("ListResourceTags", json!({ "KeyId": id })).await;
+    assert_eq!(
+        tags["Tags"],
+        json!([{ "TagKey": "env", "TagValue": "prod" }])
     );
 }
 

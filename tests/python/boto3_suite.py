@@ -123,6 +123,9 @@ check(error_of(kms.enable_key_rotation, KeyId=key, RotationPeriodInDays=2561)[0]
 kms.tag_resource(KeyId=key, Tags=[{"TagKey": "env", "TagValue": "test"}])
 kms.untag_resource(KeyId=key, TagKeys=["suite"])
 check(kms.list_resource_tags(KeyId=key)["Tags"] == [{"TagKey": "env", "TagValue": "test"}], "tags")
+twice = [{"TagKey": "team", "TagValue": "a"}, {"TagKey": "team", "TagValue": "b"}]
+check(error_of(kms.tag_resource, KeyId=key, Tags=twice)[::2] == ("TagException", "Duplicate tag keys"), "a tag key twice")
+check(error_of(kms.list_keys, Marker="made-up")[0] == "InvalidMarkerException", "a marker we did not issue")
 
 # States
 kms.disable_key(KeyId=key)
