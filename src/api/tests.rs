@@ -523,6 +523,19 @@ async fn crypto_errors_have_aws_types() {
         .await
         .unwrap_err();
     assert_eq!(garbage.aws_type(), "SerializationException");
+    // An array is not a request, though serde would read one into a struct.
+    let array = h
+        .api
+        .call(&caller("default"), "ListKeys", b"[null, 2, null]")
+        .await
+        .unwrap_err();
+    assert_eq!(array.aws_type(), "SerializationException");
+    assert!(
+        h.api
+            .call(&caller("default"), "ListKeys", b" \n{}")
+            .await
+            .is_ok()
+    );
 
     let signer = h
         .key(json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY" }))

@@ -59,10 +59,15 @@ pub fn timestamp(ms: Millis) -> Value {
 
 /// Decodes a request body; an empty body is `{}` (AWS JSON 1.1).
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
+    let body: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => body,
+        // serde would read an array into a struct member by member.
+        Some(_) => {
+            return Err(ApiError::Serialization(
+                "Could not parse the request: the body must be a JSON object".into(),
+            ));
+        }
     };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::Serialization(format!("Could not parse the request: {e}")))
