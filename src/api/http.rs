@@ -161,7 +161,9 @@ impl Endpoint {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let credential = crate::auth::verify(&request, credentials, now).map_err(auth_error)?;
+        let region = &self.api.arn_config().region;
+        let credential =
+            crate::auth::verify(&request, credentials, region, now).map_err(auth_error)?;
         Ok(Caller {
             namespace: credential.namespace.clone(),
             principal: credential.principal.clone(),

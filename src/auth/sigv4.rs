@@ -354,11 +354,12 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizi
     key
 }
 
-/// Verifies a SigV4-signed request at `now` (epoch seconds); returns the
-/// credential that signed it.
+/// Verifies a SigV4-signed request at `now` (epoch seconds) for this
+/// endpoint's `region`; returns the credential that signed it.
 pub fn verify<'c>(
     request: &SignedRequest<'_>,
     credentials: &'c Credentials,
+    region: &str,
     now: i64,
 ) -> Result<&'c Credential, AuthError> {
     let authorization = header(request.headers, "authorization").ok_or(AuthError::Missing)?;
@@ -367,6 +368,14 @@ pub fn verify<'c>(
         return Err(AuthError::BadSignature(format!(
             "Credential should be scoped to correct service: 'kms', not '{}'.",
             auth.service
+        )));
+    }
+    // A signature is bound to one region, as on AWS: a client set up for
+    // another region is told so instead of getting ARNs it did not expect.
+    if auth.region != region {
+        return Err(AuthError::BadSignature(format!(
+            "Credential should be scoped to a valid region, not '{}'.",
+            auth.region
         )));
     }
     if !auth

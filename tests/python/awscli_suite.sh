@@ -28,4 +28,6 @@ if err=$(AWS_SECRET_ACCESS_KEY=wrong kms list-keys 2>&1); then fail "bad secret 
 grep -q InvalidSignatureException <<<"$err" || fail "expected InvalidSignatureException: $err"
 if err=$(AWS_ACCESS_KEY_ID=AKIDNOBODY kms list-keys 2>&1); then fail "unknown key accepted"; fi
 grep -q UnrecognizedClientException <<<"$err" || fail "expected UnrecognizedClientException: $err"
+if err=$(kms list-keys --region eu-west-1 2>&1); then fail "a signature for another region accepted"; fi
+grep -q "InvalidSignatureException.*scoped to a valid region, not 'eu-west-1'" <<<"$err" || fail "expected the region error: $err"
 echo "aws cli suite ok"

@@ -76,6 +76,7 @@ fn signed_headers(
     secret: &str,
     access_key: &str,
     date: &str,
+    region: &str,
     service: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
@@ -95,14 +96,14 @@ fn signed_headers(
         &request,
         &["host", "x-amz-date", "x-amz-target"],
         date,
-        "us-east-1",
+        region,
         service,
         secret,
     );
     h.push((
         "Authorization".into(),
         format!(
-            "AWS4-HMAC-SHA256 Credential={access_key}/{}/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature={sig}",
+            "AWS4-HMAC-SHA256 Credential={access_key}/{}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature={sig}",
             &date[..8]
         ),
     ));
@@ -114,7 +115,7 @@ const DATE: &str = "20150830T123600Z";
 
 #[test]
 fn a_correctly_signed_request_names_its_credential() {
-    let h = signed_headers("secret", "AKIDTEST", DATE, "kms", b"{}");
+    let h = signed_headers("secret", "AKIDTEST", DATE, "us-east-1", "kms", b"{}");
     let request = SignedRequest {
         method: "POST",
         path: "/",
@@ -123,7 +124,7 @@ fn a_correctly_signed_request_names_its_credential() {
         body: b"{}",
     };
     let c = credentials();
-    let who = verify(&request, &c, NOW).unwrap();
+    let who = verify(&request, &c, "us-east-1", NOW).unwrap();
     assert_eq!(
         (who.principal.as_str(), who.namespace.as_str()),
         ("alice", "team-a")
@@ -143,6 +144,7 @@ fn bad_requests_are_refused_with_the_right_error() {
                 body,
             },
             &c,
+            "us-east-1",
             now,
         )
         .map(|c| c.principal.clone())
@@ -151,11 +153,11 @@ fn bad_requests_are_refused_with_the_right_error() {
         check(&headers(&[("host", "x")]), b"{}", NOW),
         Err(AuthError::Missing)
     );
-    let wrong_secret = signed_headers("other", "AKIDTEST", DATE, "kms", b"{}");
+    let wrong_secret = signed_headers("other", "AKIDTEST", DATE, "us-east-1", "kms", b"{}");
     assert!(
         matches!(check(&wrong_secret, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("does not match"))
     );
-    let good = signed_headers("secret", "AKIDTEST", DATE, "kms", b"{}");
+    let good = signed_headers("secret", "AKIDTEST", DATE, "us-east-1", "kms", b"{}");
     assert!(
         matches!(
             check(&good, b"{\"Limit\":1}", NOW),
@@ -167,12 +169,20 @@ fn bad_requests_are_refused_with_the_right_error() {
         matches!(check(&good, b"{}", NOW + 16 * 60), Err(AuthError::BadSignature(m)) if m.contains("expired"))
     );
     assert_eq!(check(&good, b"{}", NOW + 14 * 60), Ok("alice".into()));
-    let unknown = signed_headers("secret", "AKIDNOBODY", DATE, "kms", b"{}");
+    let unknown = signed_headers("secret", "AKIDNOBODY", DATE, "us-east-1", "kms", b"{}");
     assert_eq!(
         check(&unknown, b"{}", NOW),
         Err(AuthError::UnknownAccessKey)
     );
-    let s3 = signed_headers("secret", "AKIDTEST", DATE, "s3", b"{}");
+    let s3 = signed_headers("secret", "AKIDTEST", DATE, "us-east-1", "s3", b"{}");
+    // Correctly signed, but for another region than the endpoint's.
+    let elsewhere = signed_headers("secret", "AKIDTEST", DATE, "eu-west-1", "kms", b"{}");
+    assert_eq!(
+        check(&elsewhere, b"{}", NOW),
+        Err(AuthError::BadSignature(
+            "Credential should be scoped to a valid region, not 'eu-west-1'.".into()
+        ))
+    );
     assert!(
         matches!(check(&s3, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("service"))
     );
