@@ -186,10 +186,122 @@ pub fn parse(text: &str) -> Result<Vec<Manifest>, String> {
     Ok(out)
 }
 
+/// Mistakes only a whole set of manifests shows, found before any of it is
+/// applied (so a bad set changes nothing): the same object twice, two keys
+/// pinning one key id, one alias name claimed twice in a namespace, an alias
+/// whose key is not in the set. Each would otherwise have the later manifest
+/// quietly win over the earlier one.
+pub fn check_set(manifests: &[Manifest]) -> Result<(), String> {
+    use std::collections::HashMap;
+    let object = |kind: &str, m: &Metadata| format!("{kind} {}/{}", m.namespace, m.name);
+    let mut keys: HashMap<(&str, &str), String> = HashMap::new();
+    let mut key_ids: HashMap<KeyId, String> = HashMap::new();
+    for manifest in manifests {
+        if let Manifest::Key { metadata, spec, .. } = manifest {
+            let this = object("KmsKey", metadata);
+            if keys
+                .insert((&metadata.namespace, &metadata.name), this.clone())
+                .is_some()
+            {
+                return Err(format!("{this} appears twice"));
+            }
+            let id = key_id(spec, metadata);
+            if let Some(first) = key_ids.insert(id, this.clone()) {
+                return Err(format!("{this}: key id {id} is already {first}'s"));
+            }
+        }
+    }
+    let mut aliases: HashMap<(&str, &str), String> = HashMap::new();
+    let mut alias_names: HashMap<(&str, &str), String> = HashMap::new();
+    for manifest in manifests {
+        if let Manifest::Alias { metadata, spec } = manifest {
+            let this = object("KmsAlias", metadata);
+            if aliases
+                .insert((&metadata.namespace, &metadata.name), this.clone())
+                .is_some()
+            {
+                return Err(format!("{this} appears twice"));
+            }
+            if let Some(first) =
+                alias_names.insert((&metadata.namespace, &spec.alias_name), this.clone())
+            {
+                return Err(format!("{this}: {} is already {first}'s", spec.alias_name));
+            }
+            let target = spec.target_key_ref.name.as_str();
+            if !keys.contains_key(&(metadata.namespace.as_str(), target)) {
+                return Err(format!(
+                    "{this}: no KmsKey named {target} in namespace {}",
+                    metadata.namespace
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::spec::{KeySpec, KeyUsage};
+
+    #[test]
+    fn a_set_that_would_have_one_manifest_overwrite_another_is_refused() {
+        let key = |name: &str, extra: &str| {
+            format!(
+                "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: {name}}}\nspec: {{{extra}}}\n---\n"
+            )
+        };
+        let alias = |name: &str, alias: &str, target: &str| {
+            format!(
+                "apiVersion: kubekms.io/v1alpha1\nkind: KmsAlias\nmetadata: {{name: {name}}}\nspec: {{aliasName: {alias}, targetKeyRef: {{name: {target}}}}}\n---\n"
+            )
+        };
+        let pinned = "keyId: 1234abcd-12ab-34cd-56ef-1234567890ab";
+        let check = |docs: &[String]| check_set(&parse(&docs.concat()).unwrap());
+        let fine = [
+            key("a", pinned),
+            key("b", ""),
+            alias("x", "alias/x", "a"),
+            alias("y", "alias/y", "a"),
+        ];
+        assert_eq!(check(&fine), Ok(()));
+        for (docs, expected) in [
+            (
+                vec![key("a", ""), key("a", "description: again")],
+                "KmsKey default/a appears twice",
+            ),
+            (
+                vec![key("a", pinned), key("b", pinned)],
+                "KmsKey default/b: key id 1234abcd-12ab-34cd-56ef-1234567890ab is already KmsKey default/a's",
+            ),
+            (
+                vec![
+                    key("a", ""),
+                    alias("x", "alias/x", "a"),
+                    alias("x", "alias/y", "a"),
+                ],
+                "KmsAlias default/x appears twice",
+            ),
+            (
+                vec![
+                    key("a", ""),
+                    key("b", ""),
+                    alias("x", "alias/x", "a"),
+                    alias("y", "alias/x", "b"),
+                ],
+                "KmsAlias default/y: alias/x is already KmsAlias default/x's",
+            ),
+            (
+                vec![key("a", ""), alias("x", "alias/x", "nope")],
+                "KmsAlias default/x: no KmsKey named nope in namespace default",
+            ),
+        ] {
+            assert_eq!(check(&docs), Err(expected.to_owned()));
+        }
+        // The same names in two namespaces are two objects.
+        let elsewhere = key("a", "").replace("{name: a}", "{name: a, namespace: other}");
+        assert_eq!(check(&[key("a", ""), elsewhere]), Ok(()));
+    }
 
     #[test]
     fn keys_and_aliases_parse_with_defaults_and_stable_ids() {

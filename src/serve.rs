@@ -17,6 +17,7 @@ use crate::store::{AliasRecord, StoreError};
 /// source of truth: existing keys take its description, tags, enabled flag
 /// and rotation, and a pending deletion is cancelled.
 pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
+    manifest::check_set(manifests)?;
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {
         if let Manifest::Key {
@@ -38,12 +39,7 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), St
                 .map_err(|e| format!("{what}: {e}"))?;
             let key_id = key_ids
                 .get(&(metadata.namespace.clone(), spec.target_key_ref.name.clone()))
-                .ok_or_else(|| {
-                    format!(
-                        "{what}: no KmsKey named {} in namespace {}",
-                        spec.target_key_ref.name, metadata.namespace
-                    )
-                })?;
+                .ok_or_else(|| format!("{what}: its KmsKey was not applied"))?;
             let now = api.now();
             let alias = AliasRecord {
                 namespace: metadata.namespace.clone(),

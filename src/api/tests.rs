@@ -784,6 +784,18 @@ async fn manifests_create_adopt_and_cancel_deletion() {
         "re-applying the manifest cancels the deletion and re-enables"
     );
     assert_eq!(meta["Description"], "from git");
+    // A set in which one manifest would overwrite another changes nothing.
+    let other = text.replace("{name: app}\nspec:\n", "{name: other}\nspec:\n");
+    assert_ne!(other, text);
+    let clash = other + "---\n" + &text.replace("from git", "overwritten");
+    let h3 = harness();
+    let refused = crate::serve::apply_manifests(&h3.api, &parse(&clash).unwrap()).await;
+    assert!(
+        refused
+            .unwrap_err()
+            .contains("is already KmsKey default/other's")
+    );
+    assert_eq!(h3.ok("ListKeys", json!({})).await["Keys"], json!([]));
 }
 
 #[test]
