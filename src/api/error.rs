@@ -61,6 +61,10 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     DependencyTimeout(String),
+    /// The request's body did not arrive in time (HTTP 408, as the common
+    /// AWS `RequestTimeout` errors are for slow clients).
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl ApiError {
@@ -93,6 +97,7 @@ impl ApiError {
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::Internal(_) => "KMSInternalException",
             ApiError::DependencyTimeout(_) => "DependencyTimeoutException",
+            ApiError::RequestTimeout(_) => "RequestTimeoutException",
         }
     }
 
@@ -103,6 +108,7 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::DependencyTimeout(_) => 503,
             ApiError::MissingAuthenticationToken(_) => 403,
+            ApiError::RequestTimeout(_) => 408,
             _ => 400,
         }
     }

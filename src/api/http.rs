@@ -211,6 +211,14 @@ impl Endpoint {
     }
 }
 
+/// A request body that failed to arrive whole: it stopped coming (the
+/// listener's deadline) or the client went away, in which case no one reads
+/// the answer. Its length was checked before, so nothing else fails there.
+#[derive(Debug)]
+struct BodyIncomplete;
+
+impl warp::reject::Reject for BodyIncomplete {}
+
 /// The routes: the KMS API on `POST /`, health on `GET /healthz`.
 pub fn routes(
     endpoint: Arc<Endpoint>,
@@ -224,7 +232,7 @@ pub fn routes(
         .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
+        .and(warp::body::bytes().or_else(|_| async { Err(warp::reject::custom(BodyIncomplete)) }))
         .then(
             move |path: warp::path::FullPath, query: String, headers: HeaderMap, body: Bytes| {
                 let endpoint = endpoint.clone();
@@ -244,6 +252,10 @@ pub fn routes(
                 ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
             } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
                 ApiError::Serialization("Content-Length is required".into())
+            } else if rejection.find::<BodyIncomplete>().is_some() {
+                ApiError::RequestTimeout(
+                    "The request body did not arrive in time; the connection is closed.".into(),
+                )
             } else {
                 ApiError::UnknownOperation(
                     "Only POST / with an X-Amz-Target header is served".into(),

@@ -10,30 +10,44 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use tower::ServiceExt;
+use warp::http::Request;
+use warp::hyper::body::Incoming;
 
+use super::deadline::Deadline;
 use super::http::{Endpoint, routes};
 
-/// The loop's time limits.
+/// The loop's time limits: without them a client that stops half way (or
+/// never starts) holds a connection and a task for as long as it likes.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     /// How long a shutdown waits for requests in flight.
     drain: Duration,
     /// How long a client has to complete the TLS handshake.
     handshake: Duration,
+    /// How long an HTTP/1 connection may wait for a request's headers,
+    /// counted from the end of the previous request: so also how long a
+    /// keep-alive connection may sit idle.
+    headers: Duration,
+    /// How long a request's body may take to arrive.
+    body: Duration,
 }
 
 /// A drain inside Kubernetes' default 30 s grace period, so the pod exits
-/// before it is killed.
+/// before it is killed. Headers and body: hyper's and Vault's defaults are
+/// of this order; AWS SDKs reopen a connection the server closed while idle.
 const LIMITS: Limits = Limits {
     drain: Duration::from_secs(25),
     handshake: Duration::from_secs(10),
+    headers: Duration::from_secs(30),
+    body: Duration::from_secs(30),
 };
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets the
@@ -67,7 +81,15 @@ async fn accept_loop(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) {
-    let service = TowerToHyperService::new(warp::service(routes(endpoint)));
+    let service = TowerToHyperService::new(warp::service(routes(endpoint)).map_request(
+        move |request: Request<Incoming>| request.map(|body| Deadline::new(body, limits.body)),
+    ));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -84,8 +106,8 @@ async fn accept_loop(
         // Replies go out whole; Nagle would only hold back a TLS record's tail.
         let _ = tcp.set_nodelay(true);
         let (service, watcher, tls) = (service.clone(), graceful.watcher(), tls.clone());
+        let builder = builder.clone();
         tokio::spawn(async move {
-            let builder = Builder::new(TokioExecutor::new());
             let served = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(tcp), service);

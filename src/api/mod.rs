@@ -4,6 +4,7 @@
 
 mod alias_ops;
 mod crypto_ops;
+mod deadline;
 mod error;
 pub mod http;
 mod key_ops;

@@ -227,3 +227,86 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
     .await;
     assert!(connected.elapsed() >= handshake);
 }
+
+/// Reads until the server closes `stream` (at most 5 s); returns what it
+/// sent first, if anything.
+async fn read_to_close(stream: &mut TcpStream, what: &str) -> Vec<u8> {
+    let mut sent = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut sent))
+        .await
+        .unwrap_or_else(|_| panic!("the server did not close {what}"))
+        .unwrap();
+    sent
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_cut_off_and_busy_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = Duration::from_millis(400);
+    // Held to the end: dropping its stop sender would shut the server down.
+    let server = start(
+        dir.path(),
+        None,
+        Limits {
+            headers: limit,
+            body: limit,
+            ..LIMITS
+        },
+    )
+    .await;
+
+    // Headers that stop half way.
+    let mut slow_head = TcpStream::connect(server.addr).await.unwrap();
+    slow_head
+        .write_all(b"POST / HTTP/1.1\r\nhost: kms\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    read_to_close(&mut slow_head, "a connection whose headers stopped").await;
+    assert!(
+        started.elapsed() >= limit,
+        "cut off after {:?}",
+        started.elapsed()
+    );
+
+    // A body that stops half way is answered with RequestTimeoutException.
+    let mut slow_body = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!("{}{BODY}", head());
+    slow_body
+        .write_all(&request.as_bytes()[..request.len() - 4])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let sent = read_to_close(&mut slow_body, "a connection whose body stopped").await;
+    assert!(
+        started.elapsed() >= limit,
+        "cut off after {:?}",
+        started.elapsed()
+    );
+    let sent = String::from_utf8_lossy(&sent);
+    assert!(sent.starts_with("HTTP/1.1 408"), "{sent}");
+    assert!(
+        sent.contains(r#""__type":"RequestTimeoutException""#),
+        "{sent}"
+    );
+
+    // A busy keep-alive connection is served past the limit, request by
+    // request; once idle for the limit, it is closed.
+    let mut busy = TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let idle = loop {
+        round_trip(&mut busy).await;
+        let answered = std::time::Instant::now();
+        if started.elapsed() >= limit * 2 {
+            break answered;
+        }
+        tokio::time::sleep(limit / 4).await;
+    };
+    let sent = read_to_close(&mut busy, "an idle keep-alive connection").await;
+    assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
+    assert!(
+        idle.elapsed() >= limit * 3 / 4,
+        "closed after {:?}",
+        idle.elapsed()
+    );
+}
