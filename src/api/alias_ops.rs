@@ -12,6 +12,9 @@ use crate::key::KeyRecord;
 use crate::lifecycle::Operation;
 use crate::store::{AliasRecord, StoreError};
 
+/// Aliases per key (AWS's default quota).
+const MAX_ALIASES_PER_KEY: usize = 50;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AliasInput {
@@ -72,6 +75,28 @@ impl Api {
         Ok(key)
     }
 
+    /// Refuses a 51st alias for `key`; `moving` is an alias that already
+    /// points at it, which does not count twice.
+    async fn check_alias_quota(
+        &self,
+        caller: &Caller,
+        key: &KeyRecord,
+        moving: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let aliases = self.store.list_aliases(&caller.namespace).await?;
+        let count = aliases
+            .iter()
+            .filter(|a| a.key_id == key.key_id && Some(a.name.as_str()) != moving)
+            .count();
+        if count >= MAX_ALIASES_PER_KEY {
+            return Err(ApiError::LimitExceeded(format!(
+                "{} already has {MAX_ALIASES_PER_KEY} aliases, the most a key can have.",
+                self.arn.key_arn(key.key_id)
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) async fn create_alias(
         &self,
         caller: &Caller,
@@ -81,6 +106,7 @@ impl Api {
         let name = required(input.alias_name, "aliasName")?;
         validate_alias_name(&name)?;
         let key = self.alias_target(caller, input.target_key_id).await?;
+        self.check_alias_quota(caller, &key, None).await?;
         let now = self.now();
         let alias = AliasRecord {
             namespace: caller.namespace.clone(),
@@ -118,6 +144,7 @@ impl Api {
                 self.arn.key_arn(key.key_id)
             )));
         }
+        self.check_alias_quota(caller, &key, Some(&name)).await?;
         alias.key_id = key.key_id;
         alias.updated = self.now();
         self.store.update_alias(alias).await?;

@@ -598,6 +598,48 @@ async fn crypto_errors_have_aws_types() {
 }
 
 #[tokio::test]
+async fn a_key_has_at_most_fifty_aliases() {
+    let h = harness();
+    let (full, other) = (h.key(json!({})).await, h.key(json!({})).await);
+    for i in 0..50 {
+        h.ok(
+            "CreateAlias",
+            json!({ "AliasName": format!("alias/a{i}"), "TargetKeyId": full }),
+        )
+        .await;
+    }
+    h.ok(
+        "CreateAlias",
+        json!({ "AliasName": "alias/spare", "TargetKeyId": other }),
+    )
+    .await;
+    for (operation, name) in [("CreateAlias", "alias/a50"), ("UpdateAlias", "alias/spare")] {
+        let (error, message) = h
+            .err(operation, json!({ "AliasName": name, "TargetKeyId": full }))
+            .await;
+        assert_eq!(error, "LimitExceededException", "{operation}");
+        assert!(message.contains("already has 50 aliases"), "{message}");
+    }
+    // Re-pointing one of its own aliases at it is no 51st.
+    h.ok(
+        "UpdateAlias",
+        json!({ "AliasName": "alias/a0", "TargetKeyId": full }),
+    )
+    .await;
+    // Once one moves away, there is room again.
+    h.ok(
+        "UpdateAlias",
+        json!({ "AliasName": "alias/a0", "TargetKeyId": other }),
+    )
+    .await;
+    h.ok(
+        "UpdateAlias",
+        json!({ "AliasName": "alias/spare", "TargetKeyId": full }),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn aliases_are_validated_and_scoped_to_a_namespace() {
     let h = harness();
     let id = h.key(json!({})).await;
