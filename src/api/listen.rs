@@ -42,7 +42,7 @@ struct Limits {
 
 /// A drain inside Kubernetes' default 30 s grace period, so the pod exits
 /// before it is killed. Headers and body: hyper's and Vault's defaults are
-/// of this order; AWS SDKs reopen a connection the server closed while idle.
+/// of this order; boto3 reconnects when the server closed an idle connection.
 const LIMITS: Limits = Limits {
     drain: Duration::from_secs(25),
     handshake: Duration::from_secs(10),
