@@ -1,5 +1,6 @@
 //! Accepting connections for the endpoint: plain HTTP or HTTPS (rustls on
-//! AWS-LC), HTTP/1.1 and HTTP/2, drained gracefully on shutdown.
+//! AWS-LC), HTTP/1.1 and HTTP/2, with time limits for slow and idle
+//! clients, drained gracefully on shutdown.
 //!
 //! One loop for both: connections are served by hyper with the warp routes
 //! as the service. `warp::serve` would also wrap every request to record
