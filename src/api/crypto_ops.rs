@@ -23,7 +23,7 @@ use crate::key::{KeyRecord, MaterialVersion};
 use crate::lifecycle::Operation;
 use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
-use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family};
+use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family, KeyUsage};
 
 fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
     EncryptionContext::new(map.unwrap_or_default())
@@ -48,6 +48,24 @@ pub(super) fn dry_run(flag: Option<bool>) -> Result<(), ApiError> {
     }
 }
 
+/// Whether a Decrypt or ReEncrypt is a dry run that leaves the ciphertext
+/// out (`DryRunModifiers: [IGNORE_CIPHERTEXT]`, which counts only with
+/// `DryRun`): then the key named in the request is checked instead.
+fn ignores_ciphertext(
+    dry_run: Option<bool>,
+    modifiers: Option<&[String]>,
+) -> Result<bool, ApiError> {
+    let modifiers = modifiers.unwrap_or_default();
+    if let Some(other) = modifiers.iter().find(|m| *m != "IGNORE_CIPHERTEXT") {
+        return Err(ApiError::validation(
+            "dryRunModifiers",
+            other,
+            "Member must satisfy enum value set: [IGNORE_CIPHERTEXT]",
+        ));
+    }
+    Ok(dry_run == Some(true) && !modifiers.is_empty())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct EncryptInput {
@@ -68,6 +86,7 @@ struct DecryptInput {
     key_id: Option<String>,
     encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +101,7 @@ struct ReEncryptInput {
     destination_encryption_algorithm: Option<String>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +201,34 @@ impl Api {
         })
     }
 
+    /// The dry run of a decryption without its ciphertext: the key must be
+    /// named, usable now, and one that decrypts.
+    async fn dry_run_without_ciphertext(
+        &self,
+        caller: &Caller,
+        key_id: Option<String>,
+        field: &str,
+        operation: &str,
+    ) -> ApiError {
+        let Some(key_id) = key_id else {
+            return ApiError::Validation(format!(
+                "{field} is required when DryRunModifiers is IGNORE_CIPHERTEXT."
+            ));
+        };
+        let key = match self.crypto_key(caller, Some(key_id)).await {
+            Ok(key) => key,
+            Err(e) => return e,
+        };
+        if key.usage != KeyUsage::EncryptDecrypt {
+            return ApiError::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for {operation}.",
+                self.arn.key_arn(key.key_id),
+                key.usage
+            ));
+        }
+        ApiError::DryRun
+    }
+
     /// Resolves a key for a cryptographic operation and checks its state.
     pub(super) async fn crypto_key(
         &self,
@@ -235,6 +283,11 @@ impl Api {
 
     pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
+        if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
+            return Err(self
+                .dry_run_without_ciphertext(caller, input.key_id, "KeyId", "Decrypt")
+                .await);
+        }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
@@ -267,8 +320,24 @@ impl Api {
 
     pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: ReEncryptInput = decode(body)?;
-        let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         let destination_id = required(input.destination_key_id, "destinationKeyId")?;
+        if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
+            let source = self
+                .dry_run_without_ciphertext(caller, input.source_key_id, "SourceKeyId", "ReEncrypt")
+                .await;
+            if source != ApiError::DryRun {
+                return Err(source);
+            }
+            return Err(self
+                .dry_run_without_ciphertext(
+                    caller,
+                    Some(destination_id),
+                    "DestinationKeyId",
+                    "ReEncrypt",
+                )
+                .await);
+        }
+        let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
         let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
         let destination_algorithm =

@@ -598,6 +598,74 @@ async fn crypto_errors_have_aws_types() {
 }
 
 #[tokio::test]
+async fn a_dry_run_may_leave_the_ciphertext_out_and_then_checks_the_key() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let signer = h
+        .key(json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY" }))
+        .await;
+    let ignore = json!(["IGNORE_CIPHERTEXT"]);
+    let decrypt = |key: &str| json!({ "KeyId": key, "DryRun": true, "DryRunModifiers": ignore });
+    assert_eq!(
+        h.err("Decrypt", decrypt(&key)).await.0,
+        "DryRunOperationException"
+    );
+    assert_eq!(
+        h.err("Decrypt", decrypt(&signer)).await.0,
+        "InvalidKeyUsageException"
+    );
+    let missing = "00000000-0000-4000-8000-000000000000";
+    assert_eq!(
+        h.err("Decrypt", decrypt(missing)).await.0,
+        "NotFoundException"
+    );
+    let (error, message) = h
+        .err(
+            "Decrypt",
+            json!({ "DryRun": true, "DryRunModifiers": ignore }),
+        )
+        .await;
+    assert_eq!(
+        (error.as_str(), message.as_str()),
+        (
+            "ValidationException",
+            "KeyId is required when DryRunModifiers is IGNORE_CIPHERTEXT."
+        )
+    );
+    let reencrypt = |source: &str, destination: &str| json!({ "SourceKeyId": source, "DestinationKeyId": destination, "DryRun": true, "DryRunModifiers": ignore });
+    assert_eq!(
+        h.err("ReEncrypt", reencrypt(&key, &key)).await.0,
+        "DryRunOperationException"
+    );
+    assert_eq!(
+        h.err("ReEncrypt", reencrypt(&key, &signer)).await.0,
+        "InvalidKeyUsageException"
+    );
+    // Without DryRun the modifier changes nothing: the ciphertext is required.
+    assert_eq!(
+        h.err(
+            "Decrypt",
+            json!({ "KeyId": key, "DryRunModifiers": ignore })
+        )
+        .await
+        .0,
+        "ValidationException"
+    );
+    assert_eq!(
+        h.err(
+            "Decrypt",
+            json!({ "KeyId": key, "DryRun": true, "DryRunModifiers": ["SKIP_ALL"] })
+        )
+        .await
+        .0,
+        "ValidationException"
+    );
+    // A disabled key fails the dry run as it would fail the real call.
+    h.ok("DisableKey", json!({ "KeyId": key })).await;
+    assert_eq!(h.err("Decrypt", decrypt(&key)).await.0, "DisabledException");
+}
+
+#[tokio::test]
 async fn a_key_has_at_most_fifty_aliases() {
     let h = harness();
     let (full, other) = (h.key(json!({})).await, h.key(json!({})).await);

@@ -70,6 +70,7 @@ re = kms.re_encrypt(CiphertextBlob=ct["CiphertextBlob"], SourceEncryptionContext
 check(kms.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == b"hello", "ReEncrypt")
 check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x" * 4097)[0] == "ValidationException", "plaintext limit")
 check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x", DryRun=True)[0] == "DryRunOperationException", "DryRun")
+check(error_of(kms.decrypt, KeyId=key, DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"])[0] == "DryRunOperationException", "DryRun without a ciphertext")
 
 dk = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext=ctx)
 check(len(dk["Plaintext"]) == 32, "GenerateDataKey AES_256")
