@@ -205,10 +205,13 @@ impl TlsArgs {
 
 #[derive(Debug, Args)]
 pub struct ArnArgs {
+    /// The partition key and alias ARNs name.
     #[arg(long, env = "KUBE_KMS_PARTITION", default_value = "aws")]
     pub partition: String,
+    /// The region ARNs name; SigV4 requests must be signed for it.
     #[arg(long, env = "KUBE_KMS_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// The account id ARNs name.
     #[arg(long, env = "KUBE_KMS_ACCOUNT", default_value = "111122223333")]
     pub account: String,
 }
@@ -308,12 +311,8 @@ pub struct ServeArgs {
     /// Directory of KmsKey/KmsAlias YAML manifests applied at start.
     #[arg(long, env = "KUBE_KMS_MANIFESTS")]
     pub manifests: Option<PathBuf>,
-    #[arg(long, env = "KUBE_KMS_PARTITION", default_value = "aws")]
-    pub partition: String,
-    #[arg(long, env = "KUBE_KMS_REGION", default_value = "us-east-1")]
-    pub region: String,
-    #[arg(long, env = "KUBE_KMS_ACCOUNT", default_value = "111122223333")]
-    pub account: String,
+    #[command(flatten)]
+    pub arn: ArnArgs,
     /// Seconds between lifecycle runs (automatic rotation, ends of deletion windows).
     #[arg(
         long,

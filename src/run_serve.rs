@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kube_kms::api::http::{Authentication, Endpoint};
-use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
+use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
@@ -27,12 +27,7 @@ pub async fn run(
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
     let crypto: Arc<dyn CryptoService> = Arc::new(crypto);
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
-    let arn = ArnConfig {
-        partition: args.partition.clone(),
-        region: args.region.clone(),
-        account: args.account.clone(),
-    };
-    let api = Arc::new(Api::new(store, crypto, arn, system_clock()));
+    let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
 
     if let Some(dir) = &args.manifests {
         let manifests = kube_kms::manifest::load_dir(dir).map_err(anyhow::Error::msg)?;
@@ -61,8 +56,8 @@ pub async fn run(
     tracing::info!(
         "kube-kms endpoint on {}://{addr} (region {}, account {}); every authenticated caller may use every key until key policies arrive",
         if tls.is_some() { "https" } else { "http" },
-        args.region,
-        args.account
+        args.arn.region,
+        args.arn.account
     );
     let _lifecycle = kube_kms::serve::spawn_lifecycle(
         api.clone(),
@@ -108,7 +103,7 @@ fn load_credentials(args: &ServeArgs) -> anyhow::Result<Credentials> {
     }
     let path = args.data_dir.join("credentials.yaml");
     if !path.exists() {
-        write_first_credentials(&path, &args.namespace, &args.region)?;
+        write_first_credentials(&path, &args.namespace, &args.arn.region)?;
     }
     let credentials = Credentials::load(&path).map_err(anyhow::Error::msg)?;
     tracing::info!(file = %path.display(), "SigV4 credentials loaded");
