@@ -1,5 +1,6 @@
 //! Real AWS clients against `kube-kms serve` on loopback: boto3, the aws
-//! CLI, the AWS Encryption SDK for Python, and the AWS SDK for Rust.
+//! CLI, the AWS Encryption SDK for Python, the AWS SDK for Rust, and
+//! OpenSSL (Python `cryptography`) checking what the endpoint makes.
 
 mod support;
 
@@ -9,6 +10,13 @@ use support::{Server, run, run_python};
 fn boto3_every_operation_and_error() {
     let server = Server::start();
     let out = run_python(&server, "boto3_suite.py");
+    assert!(out.contains("checks passed"), "{out}");
+}
+
+#[test]
+fn signatures_ciphertexts_and_key_pairs_interoperate_with_openssl() {
+    let server = Server::start();
+    let out = run_python(&server, "interop.py");
     assert!(out.contains("checks passed"), "{out}");
 }
 

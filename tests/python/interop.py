@@ -1,0 +1,75 @@
+"""What kube-kms makes, checked by an independent implementation.
+
+OpenSSL, through the `cryptography` package, verifies every signature
+algorithm of every signing key spec against the public key GetPublicKey
+returns, encrypts under RSA public keys for kube-kms to decrypt, and loads
+the key pairs GenerateDataKeyPair returns. This is what users do when they
+verify KMS signatures offline or encrypt to a KMS public key.
+
+Run by tests/clients.rs against `kube-kms serve` on loopback.
+"""
+import os
+import sys
+
+import boto3
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
+HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    checks += 1
+    if not condition:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+
+
+def public_key(key_id):
+    return serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+
+
+def verifies(public, algorithm, message, signature):
+    digest = HASHES[algorithm[-3:]]
+    try:
+        if algorithm.startswith("RSASSA_PSS"):
+            public.verify(signature, message, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
+        elif algorithm.startswith("RSASSA_PKCS1"):
+            public.verify(signature, message, padding.PKCS1v15(), digest)
+        else:
+            public.verify(signature, message, ec.ECDSA(digest))
+        return True
+    except Exception:
+        return False
+
+
+for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"]:
+    meta = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    public = public_key(meta["KeyId"])
+    for algorithm in meta["SigningAlgorithms"]:
+        message = f"signed by {spec} with {algorithm}".encode()
+        signature = kms.sign(KeyId=meta["KeyId"], Message=message, SigningAlgorithm=algorithm)["Signature"]
+        check(verifies(public, algorithm, message, signature), f"{spec} {algorithm}: OpenSSL verifies")
+        check(not verifies(public, algorithm, message + b"!", signature), f"{spec} {algorithm}: OpenSSL refuses another message")
+
+for spec in ["RSA_2048", "RSA_3072"]:
+    key_id = kms.create_key(KeySpec=spec, KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    public = public_key(key_id)
+    for algorithm, digest in [("RSAES_OAEP_SHA_1", hashes.SHA1()), ("RSAES_OAEP_SHA_256", hashes.SHA256())]:
+        ciphertext = public.encrypt(b"to kube-kms", padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None))
+        plaintext = kms.decrypt(KeyId=key_id, CiphertextBlob=ciphertext, EncryptionAlgorithm=algorithm)["Plaintext"]
+        check(plaintext == b"to kube-kms", f"{spec} {algorithm}: decrypts what OpenSSL encrypted")
+
+wrapping = kms.create_key()["KeyMetadata"]["KeyId"]
+for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"]:
+    pair = kms.generate_data_key_pair(KeyId=wrapping, KeyPairSpec=spec)
+    private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], None)
+    spki = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    check(spki == pair["PublicKey"], f"{spec} pair: the PKCS#8 private key matches the SPKI public key")
+    unwrapped = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
+    check(unwrapped == pair["PrivateKeyPlaintext"], f"{spec} pair: the wrapped private key decrypts to it")
+
+print(f"interop: {checks} checks passed")
