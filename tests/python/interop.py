@@ -3,11 +3,13 @@
 OpenSSL, through the `cryptography` package, verifies every signature
 algorithm of every signing key spec against the public key GetPublicKey
 returns, encrypts under RSA public keys for kube-kms to decrypt, and loads
-the key pairs GenerateDataKeyPair returns. This is what users do when they
+the key pairs GenerateDataKeyPair returns; Python's hmac computes the MACs
+of a key whose material a fixture fixes. This is what users do when they
 verify KMS signatures offline or encrypt to a KMS public key.
 
 Run by tests/clients.rs against `kube-kms serve` on loopback.
 """
+import hmac
 import os
 import sys
 
@@ -71,5 +73,15 @@ for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC
     check(spki == pair["PublicKey"], f"{spec} pair: the PKCS#8 private key matches the SPKI public key")
     unwrapped = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
     check(unwrapped == pair["PrivateKeyPlaintext"], f"{spec} pair: the wrapped private key decrypts to it")
+
+# HMAC: the fixture key's material is known (tests/support/mod.rs), so the
+# standard library computes the same MACs.
+material = bytes(range(0x20, 0x40))
+for message in [b"m", bytes(range(256)) * 16]:
+    expected = hmac.new(material, message, "sha256").digest()
+    mac = kms.generate_mac(KeyId="alias/mac-fixture", Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
+    check(mac == expected, f"HMAC_SHA_256 of {len(message)} bytes: Python's hmac computes the same")
+    verified = kms.verify_mac(KeyId="alias/mac-fixture", Message=message, Mac=expected, MacAlgorithm="HMAC_SHA_256")
+    check(verified["MacValid"], f"VerifyMac of {len(message)} bytes accepts Python's MAC")
 
 print(f"interop: {checks} checks passed")

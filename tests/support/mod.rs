@@ -22,6 +22,21 @@ apiVersion: kubekms.io/v1alpha1
 kind: KmsAlias
 metadata: {name: fixture}
 spec: {aliasName: alias/fixture, targetKeyRef: {name: fixture}}
+---
+apiVersion: kubekms.io/v1alpha1
+kind: KmsKey
+metadata: {name: mac-fixture}
+spec:
+  description: deterministic HMAC key (bytes 0x20..0x3f)
+  keySpec: HMAC_256
+  keyUsage: GENERATE_VERIFY_MAC
+  keyId: 1234abcd-12ab-34cd-56ef-1234567890ac
+  testMaterial: ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=
+---
+apiVersion: kubekms.io/v1alpha1
+kind: KmsAlias
+metadata: {name: mac-fixture}
+spec: {aliasName: alias/mac-fixture, targetKeyRef: {name: mac-fixture}}
 ";
 
 pub struct Server {
