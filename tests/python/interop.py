@@ -4,18 +4,22 @@ OpenSSL, through the `cryptography` package, verifies every signature
 algorithm of every signing key spec against the public key GetPublicKey
 returns, encrypts under RSA public keys for kube-kms to decrypt, and loads
 the key pairs GenerateDataKeyPair returns; Python's hmac computes the MACs
-of a key whose material a fixture fixes. This is what users do when they
+of a key whose material a fixture fixes, and AES-GCM reads and writes the
+symmetric ciphertext blob from docs/formats.md alone. This is what users do when they
 verify KMS signatures offline or encrypt to a KMS public key.
 
 Run by tests/clients.rs against `kube-kms serve` on loopback.
 """
 import hmac
 import os
+import struct
 import sys
+import uuid
 
 import boto3
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
 HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
@@ -83,5 +87,27 @@ for message in [b"m", bytes(range(256)) * 16]:
     check(mac == expected, f"HMAC_SHA_256 of {len(message)} bytes: Python's hmac computes the same")
     verified = kms.verify_mac(KeyId="alias/mac-fixture", Message=message, Mac=expected, MacAlgorithm="HMAC_SHA_256")
     check(verified["MacValid"], f"VerifyMac of {len(message)} bytes accepts Python's MAC")
+
+# The symmetric ciphertext blob, read and written from docs/formats.md alone
+# with the fixture key's known material (bytes 0x00..0x1f).
+aes = AESGCM(bytes(range(32)))
+context = {"tenant": "a", "purpose": "interop"}
+
+
+def canonical(context):
+    out = struct.pack(">I", len(context))
+    for key, value in sorted((k.encode(), v.encode()) for k, v in context.items()):
+        out += struct.pack(">I", len(key)) + key + struct.pack(">I", len(value)) + value
+    return out
+
+
+blob = kms.encrypt(KeyId="alias/fixture", Plaintext=b"read by the spec", EncryptionContext=context)["CiphertextBlob"]
+header, nonce, sealed = blob[:21], blob[21:33], blob[33:]
+check(blob[0] == 0x01 and blob[1:17] == uuid.UUID("1234abcd-12ab-34cd-56ef-1234567890ab").bytes, "blob header: format and key id")
+aad = b"kube-kms/ciphertext/1\0" + header + canonical(context)
+check(aes.decrypt(nonce, sealed, aad) == b"read by the spec", "AES-GCM with the documented AAD decrypts an Encrypt blob")
+nonce = os.urandom(12)
+made = header + nonce + aes.encrypt(nonce, b"written by the spec", aad)
+check(kms.decrypt(CiphertextBlob=made, EncryptionContext=context)["Plaintext"] == b"written by the spec", "Decrypt opens a blob made from the documented format")
 
 print(f"interop: {checks} checks passed")
