@@ -24,6 +24,7 @@ use warp::hyper::body::Incoming;
 
 use super::deadline::Deadline;
 use super::http::{Endpoint, routes};
+use super::idle::{Activity, serve_until_idle};
 
 /// The loop's time limits: without them a client that stops half way (or
 /// never starts) holds a connection and a task for as long as it likes.
@@ -39,6 +40,8 @@ struct Limits {
     headers: Duration,
     /// How long a request's body may take to arrive.
     body: Duration,
+    /// How long a connection of any protocol may carry no request.
+    idle: Duration,
 }
 
 /// A drain inside Kubernetes' default 30 s grace period, so the pod exits
@@ -49,6 +52,7 @@ const LIMITS: Limits = Limits {
     handshake: Duration::from_secs(10),
     headers: Duration::from_secs(30),
     body: Duration::from_secs(30),
+    idle: Duration::from_secs(30),
 };
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets the
@@ -82,9 +86,9 @@ async fn accept_loop(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) {
-    let service = TowerToHyperService::new(warp::service(routes(endpoint)).map_request(
-        move |request: Request<Incoming>| request.map(|body| Deadline::new(body, limits.body)),
-    ));
+    let service = warp::service(routes(endpoint)).map_request(move |request: Request<Incoming>| {
+        request.map(|body| Deadline::new(body, limits.body))
+    });
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -108,11 +112,23 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let (service, watcher, tls) = (service.clone(), graceful.watcher(), tls.clone());
         let builder = builder.clone();
+        let activity = Activity::new();
+        let service = {
+            let activity = activity.clone();
+            TowerToHyperService::new(service.map_future(move |response| {
+                let request = activity.begin();
+                async move {
+                    let response = response.await;
+                    drop(request);
+                    response
+                }
+            }))
+        };
         tokio::spawn(async move {
             let served = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(tcp), service);
-                    watcher.watch(conn).await
+                    serve_until_idle(watcher.watch(conn), &activity, limits.idle).await
                 }
                 Some(acceptor) => {
                     // Bounded: a client that never finishes its handshake
@@ -130,11 +146,15 @@ async fn accept_loop(
                             }
                         };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
+                    serve_until_idle(watcher.watch(conn), &activity, limits.idle).await
                 }
             };
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match served {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error")
+                }
+                None => tracing::debug!(%peer, "idle connection closed"),
             }
         });
     }

@@ -7,6 +7,7 @@ mod crypto_ops;
 mod deadline;
 mod error;
 pub mod http;
+mod idle;
 mod key_ops;
 pub mod listen;
 mod page;

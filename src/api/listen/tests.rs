@@ -310,3 +310,51 @@ async fn slow_and_idle_clients_are_cut_off_and_busy_ones_are_not() {
         idle.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_http2_connection_is_closed_once_it_carries_no_request_for_the_idle_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let idle = Duration::from_millis(400);
+    // Held to the end: dropping its stop sender would shut the server down.
+    let server = start(dir.path(), None, Limits { idle, ..LIMITS }).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let connection = tokio::spawn(connection);
+
+    // Busy for twice the limit, a request every quarter of it: kept open.
+    let started = std::time::Instant::now();
+    let last = loop {
+        client = client.ready().await.unwrap();
+        let request = http::Request::post("http://kms/")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "TrentService.GenerateRandom")
+            .header("content-length", BODY.len())
+            .body(())
+            .unwrap();
+        let (response, mut body) = client.send_request(request, false).unwrap();
+        body.send_data(bytes::Bytes::from_static(BODY.as_bytes()), true)
+            .unwrap();
+        let response = response.await.expect("served while busy");
+        assert_eq!(response.status(), 200);
+        let mut data = response.into_body();
+        while let Some(chunk) = data.data().await {
+            let chunk = chunk.unwrap();
+            let _ = data.flow_control().release_capacity(chunk.len());
+        }
+        let answered = std::time::Instant::now();
+        if started.elapsed() >= idle * 2 {
+            break answered;
+        }
+        tokio::time::sleep(idle / 4).await;
+    };
+
+    // Then idle: the server closes it.
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection)
+        .await
+        .expect("the server did not close an idle HTTP/2 connection");
+    assert!(
+        last.elapsed() >= idle * 3 / 4,
+        "closed after {:?}",
+        last.elapsed()
+    );
+}
