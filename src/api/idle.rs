@@ -1,6 +1,8 @@
 //! Closing connections that carry no request for a while, whatever their
-//! protocol. hyper's header read timeout does this for HTTP/1 only; an
-//! HTTP/2 connection with no stream open would otherwise stay for ever.
+//! protocol: a new one before its first request, a keep-alive one between
+//! requests, one whose request head is still arriving. (hyper's header read
+//! timeout covers those for HTTP/1 only, with a boxed timer per request; an
+//! HTTP/2 connection with no stream open would otherwise stay for ever.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use tokio::time::Instant;
 pub struct Activity {
     origin: Instant,
     in_flight: AtomicUsize,
-    /// Milliseconds after `origin`.
+    /// When the last request ended, in milliseconds after `origin`.
     last: AtomicU64,
 }
 
@@ -35,10 +37,11 @@ impl Activity {
         self.last.store(now, Ordering::Relaxed);
     }
 
-    /// A request begins; it counts until the returned guard is dropped.
+    /// A request begins; it counts until the returned guard is dropped
+    /// (idleness is measured from the end of the last request, so only the
+    /// end reads the clock).
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.touch();
         InFlight(self.clone())
     }
 

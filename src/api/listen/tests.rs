@@ -248,7 +248,7 @@ async fn slow_and_idle_clients_are_cut_off_and_busy_ones_are_not() {
         dir.path(),
         None,
         Limits {
-            headers: limit,
+            idle: limit,
             body: limit,
             ..LIMITS
         },
