@@ -7,21 +7,14 @@ Exits non-zero on the first failed expectation.
 import base64
 import hashlib
 import os
-import sys
 
 import boto3
 from botocore.exceptions import ClientError
 
+import checks
+from checks import check
+
 kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    checks += 1
-    if not condition:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
 
 
 def error_of(call, **kwargs):
@@ -147,4 +140,4 @@ check(error_of(kms.describe_key, KeyId="00000000-0000-4000-8000-000000000000")[0
 fixture = kms.encrypt(KeyId="alias/fixture", Plaintext=b"fixed")
 check(fixture["KeyId"].endswith("1234abcd-12ab-34cd-56ef-1234567890ab"), "manifest key id pinned")
 
-print(f"boto3 suite: {checks} checks passed")
+print(f"boto3 suite: {checks.passed} checks passed")
