@@ -201,32 +201,29 @@ impl Api {
         })
     }
 
-    /// The dry run of a decryption without its ciphertext: the key must be
-    /// named, usable now, and one that decrypts.
-    async fn dry_run_without_ciphertext(
+    /// What a dry run without its ciphertext checks instead: the key must
+    /// be named, usable now, and one that decrypts.
+    async fn check_dry_run_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
         field: &str,
         operation: &str,
-    ) -> ApiError {
-        let Some(key_id) = key_id else {
-            return ApiError::Validation(format!(
+    ) -> Result<(), ApiError> {
+        let key_id = key_id.ok_or_else(|| {
+            ApiError::Validation(format!(
                 "{field} is required when DryRunModifiers is IGNORE_CIPHERTEXT."
-            ));
-        };
-        let key = match self.crypto_key(caller, Some(key_id)).await {
-            Ok(key) => key,
-            Err(e) => return e,
-        };
+            ))
+        })?;
+        let key = self.crypto_key(caller, Some(key_id)).await?;
         if key.usage != KeyUsage::EncryptDecrypt {
-            return ApiError::InvalidKeyUsage(format!(
+            return Err(ApiError::InvalidKeyUsage(format!(
                 "{} key usage is {} which is not valid for {operation}.",
                 self.arn.key_arn(key.key_id),
                 key.usage
-            ));
+            )));
         }
-        ApiError::DryRun
+        Ok(())
     }
 
     /// Resolves a key for a cryptographic operation and checks its state.
@@ -284,9 +281,9 @@ impl Api {
     pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
-            return Err(self
-                .dry_run_without_ciphertext(caller, input.key_id, "KeyId", "Decrypt")
-                .await);
+            self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt")
+                .await?;
+            return Err(ApiError::DryRun);
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
@@ -322,20 +319,16 @@ impl Api {
         let input: ReEncryptInput = decode(body)?;
         let destination_id = required(input.destination_key_id, "destinationKeyId")?;
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
-            let source = self
-                .dry_run_without_ciphertext(caller, input.source_key_id, "SourceKeyId", "ReEncrypt")
-                .await;
-            if source != ApiError::DryRun {
-                return Err(source);
-            }
-            return Err(self
-                .dry_run_without_ciphertext(
-                    caller,
-                    Some(destination_id),
-                    "DestinationKeyId",
-                    "ReEncrypt",
-                )
-                .await);
+            self.check_dry_run_key(caller, input.source_key_id, "SourceKeyId", "ReEncrypt")
+                .await?;
+            self.check_dry_run_key(
+                caller,
+                Some(destination_id),
+                "DestinationKeyId",
+                "ReEncrypt",
+            )
+            .await?;
+            return Err(ApiError::DryRun);
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
