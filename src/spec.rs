@@ -118,8 +118,8 @@ aws_enum! {
     /// The type of key material of a KMS key.
     ///
     /// Codes are grouped by family (0x00xx symmetric, 0x01xx RSA, 0x02xx ECC,
-    /// 0x03xx HMAC); `ECC_NIST_EDWARDS25519` (0x0210) and `ML_DSA_44/65/87`
-    /// (0x0401..0x0403) are reserved for when those specs are added.
+    /// 0x03xx HMAC); `ML_DSA_44/65/87` (0x0401..0x0403) are reserved for when
+    /// those specs are added.
     KeySpec, "KeySpec" {
         SymmetricDefault = "SYMMETRIC_DEFAULT", 0x0001;
         Rsa2048 = "RSA_2048", 0x0101;
@@ -129,6 +129,7 @@ aws_enum! {
         EccNistP384 = "ECC_NIST_P384", 0x0202;
         EccNistP521 = "ECC_NIST_P521", 0x0203;
         EccSecgP256k1 = "ECC_SECG_P256K1", 0x0204;
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519", 0x0210;
         Hmac224 = "HMAC_224", 0x0301;
         Hmac256 = "HMAC_256", 0x0302;
         Hmac384 = "HMAC_384", 0x0303;
@@ -165,6 +166,8 @@ aws_enum! {
         EcdsaSha256 = "ECDSA_SHA_256", 7;
         EcdsaSha384 = "ECDSA_SHA_384", 8;
         EcdsaSha512 = "ECDSA_SHA_512", 9;
+        Ed25519Sha512 = "ED25519_SHA_512", 10;
+        Ed25519PhSha512 = "ED25519_PH_SHA_512", 11;
     }
 }
 
@@ -193,6 +196,7 @@ aws_enum! {
         EccNistP384 = "ECC_NIST_P384", 5;
         EccNistP521 = "ECC_NIST_P521", 6;
         EccSecgP256k1 = "ECC_SECG_P256K1", 7;
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519", 8;
     }
 }
 
@@ -229,6 +233,8 @@ pub enum Family {
     Symmetric,
     Rsa,
     Ecc,
+    /// Edwards curves (Ed25519): PKCS#8 material like `Ecc`, but EdDSA.
+    Edwards,
     Hmac,
 }
 
@@ -239,6 +245,7 @@ impl KeySpec {
             SymmetricDefault => Family::Symmetric,
             Rsa2048 | Rsa3072 | Rsa4096 => Family::Rsa,
             EccNistP256 | EccNistP384 | EccNistP521 | EccSecgP256k1 => Family::Ecc,
+            EccNistEdwards25519 => Family::Edwards,
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => Family::Hmac,
         }
     }
@@ -253,8 +260,17 @@ impl KeySpec {
             EccNistP256 | EccNistP384 | EccNistP521 => {
                 &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
             }
-            EccSecgP256k1 => &[KeyUsage::SignVerify],
+            EccSecgP256k1 | EccNistEdwards25519 => &[KeyUsage::SignVerify],
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
+        }
+    }
+
+    /// The spec's name in the deprecated `CustomerMasterKeySpec` enum, which
+    /// AWS did not extend when it added Ed25519 (and ML-DSA) to `KeySpec`.
+    pub fn customer_master_key_spec(self) -> Option<&'static str> {
+        match self {
+            KeySpec::EccNistEdwards25519 => None,
+            other => Some(other.as_str()),
         }
     }
 
@@ -274,7 +290,7 @@ impl KeySpec {
                 EncryptionAlgorithm::RsaesOaepSha1,
                 EncryptionAlgorithm::RsaesOaepSha256,
             ],
-            Family::Ecc | Family::Hmac => &[],
+            Family::Ecc | Family::Edwards | Family::Hmac => &[],
         }
     }
 
@@ -296,6 +312,7 @@ impl KeySpec {
             KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
             KeySpec::EccNistP384 => &[EcdsaSha384],
             KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
             _ => &[],
         }
     }
@@ -344,6 +361,7 @@ impl SigningAlgorithm {
             RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Hash::Sha256,
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Hash::Sha384,
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Hash::Sha512,
+            Ed25519Sha512 | Ed25519PhSha512 => Hash::Sha512,
         }
     }
 }
@@ -370,6 +388,7 @@ impl DataKeyPairSpec {
             DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
             DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
             DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
         }
     }
 }

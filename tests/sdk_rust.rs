@@ -111,6 +111,41 @@ async fn sdk_for_rust_round_trips_and_errors() {
         .into_service_error();
     assert!(bad.is_kms_invalid_signature_exception(), "{bad:?}");
 
+    let edwards = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistEdwards25519)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let edwards = edwards.key_metadata().unwrap();
+    assert_eq!(
+        edwards.signing_algorithms(),
+        &[
+            SigningAlgorithmSpec::Ed25519Sha512,
+            SigningAlgorithmSpec::Ed25519PhSha512
+        ]
+    );
+    let signed = kms
+        .sign()
+        .key_id(edwards.key_id())
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::Ed25519Sha512)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.signature().unwrap().as_ref().len(), 64);
+    let verified = kms
+        .verify()
+        .key_id(edwards.key_id())
+        .message(Blob::new(b"m".to_vec()))
+        .signature(signed.signature().unwrap().clone())
+        .signing_algorithm(SigningAlgorithmSpec::Ed25519Sha512)
+        .send()
+        .await
+        .unwrap();
+    assert!(verified.signature_valid());
+
     let mac_key = kms
         .create_key()
         .key_spec(KeySpec::Hmac256)

@@ -22,6 +22,7 @@ struct Fixture {
     engine: Engine,
     symmetric: SealedMaterial,
     ecdsa: SealedMaterial,
+    ed25519: SealedMaterial,
     hmac: SealedMaterial,
 }
 
@@ -50,6 +51,7 @@ fn fixture() -> &'static Fixture {
         Fixture {
             symmetric: generate(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt),
             ecdsa: generate(KeySpec::EccNistP256, KeyUsage::SignVerify),
+            ed25519: generate(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify),
             hmac: generate(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
             engine,
         }
@@ -161,22 +163,27 @@ proptest! {
     }
 
     #[test]
-    fn any_change_to_a_signature_is_rejected(message in vec(any::<u8>(), 1..256), bit in any::<prop::sample::Index>()) {
+    fn any_change_to_a_signature_is_rejected(message in vec(any::<u8>(), 1..256), bit in any::<prop::sample::Index>(), edwards in any::<bool>()) {
         let f = fixture();
+        let (material, algorithm) = if edwards {
+            (&f.ed25519, SigningAlgorithm::Ed25519Sha512)
+        } else {
+            (&f.ecdsa, SigningAlgorithm::EcdsaSha256)
+        };
         let signature = f.engine.sign(&SignRequest {
-            material: f.ecdsa.clone(),
+            material: material.clone(),
             message: message.clone(),
             message_type: MessageType::Raw,
-            algorithm: SigningAlgorithm::EcdsaSha256,
+            algorithm,
         }).unwrap();
         let mut bad = signature.clone();
         let bit = bit.index(bad.len() * 8);
         bad[bit / 8] ^= 1 << (bit % 8);
         let verify = |signature: Vec<u8>| f.engine.verify(&VerifyRequest {
-            material: f.ecdsa.clone(),
+            material: material.clone(),
             message: message.clone(),
             message_type: MessageType::Raw,
-            algorithm: SigningAlgorithm::EcdsaSha256,
+            algorithm,
             signature,
         });
         prop_assert_eq!(verify(signature), Ok(()));
@@ -195,7 +202,7 @@ proptest! {
     }
 
     #[test]
-    fn malformed_material_and_signatures_never_panic(bytes in vec(any::<u8>(), 0..600), spec in 0usize..12) {
+    fn malformed_material_and_signatures_never_panic(bytes in vec(any::<u8>(), 0..600), spec in 0..KeySpec::ALL.len()) {
         let f = fixture();
         let spec = KeySpec::ALL[spec];
         let usage = spec.usages()[0];

@@ -10,7 +10,8 @@ use super::page;
 use super::resolve::Accepts;
 use super::wire::KeyInput;
 use super::wire::{
-    check_grant_tokens, check_length, decode, key_metadata, parse_enum, required, timestamp,
+    check_grant_tokens, check_length, decode, key_metadata, not_in_enum, parse_enum, required,
+    timestamp,
 };
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
@@ -157,7 +158,16 @@ impl Api {
                 ));
             }
             (Some(s), None) => parse_enum("keySpec", s)?,
-            (None, Some(s)) => parse_enum("customerMasterKeySpec", s)?,
+            (None, Some(s)) => {
+                let spec: KeySpec = parse_enum("customerMasterKeySpec", s)?;
+                if spec.customer_master_key_spec().is_none() {
+                    let names = KeySpec::ALL
+                        .iter()
+                        .filter_map(|s| s.customer_master_key_spec());
+                    return Err(not_in_enum("customerMasterKeySpec", s, names));
+                }
+                spec
+            }
             (None, None) => KeySpec::SymmetricDefault,
         };
         let usage = match input.key_usage.as_deref() {

@@ -115,10 +115,12 @@ impl Api {
         let mut out = json!({
             "KeyId": arn,
             "PublicKey": b64(&public_key),
-            "CustomerMasterKeySpec": key.spec.as_str(),
             "KeySpec": key.spec.as_str(),
             "KeyUsage": key.usage.as_str(),
         });
+        if let Some(spec) = key.spec.customer_master_key_spec() {
+            out["CustomerMasterKeySpec"] = json!(spec);
+        }
         let encryption: Vec<_> = key
             .spec
             .encryption_algorithms(key.usage)

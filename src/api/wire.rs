@@ -129,17 +129,26 @@ pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> 
 
 /// Parses an AWS enum member; the error lists the values we accept.
 pub fn parse_enum<T: crate::spec::AwsEnum>(field: &str, value: &str) -> Result<T, ApiError> {
-    value.parse().map_err(|_| {
-        let allowed: Vec<&str> = T::all().iter().map(|v| v.name()).collect();
-        ApiError::validation(
-            field,
-            value,
-            &format!(
-                "Member must satisfy enum value set: [{}]",
-                allowed.join(", ")
-            ),
-        )
-    })
+    value
+        .parse()
+        .map_err(|_| not_in_enum(field, value, T::all().iter().map(|v| v.name())))
+}
+
+/// AWS's error for a value outside an enum's set.
+pub fn not_in_enum<'a>(
+    field: &str,
+    value: &str,
+    allowed: impl Iterator<Item = &'a str>,
+) -> ApiError {
+    let allowed: Vec<&str> = allowed.collect();
+    ApiError::validation(
+        field,
+        value,
+        &format!(
+            "Member must satisfy enum value set: [{}]",
+            allowed.join(", ")
+        ),
+    )
 }
 
 /// A 64-hex-digit id for one material version, as AWS's `KeyMaterialId`.
@@ -164,11 +173,13 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
         "KeyState": key.state().as_str(),
         "Origin": "AWS_KMS",
         "KeyManager": "CUSTOMER",
-        "CustomerMasterKeySpec": key.spec.as_str(),
         "KeySpec": key.spec.as_str(),
         "MultiRegion": false,
     });
     let obj = m.as_object_mut().expect("object literal");
+    if let Some(spec) = key.spec.customer_master_key_spec() {
+        obj.insert("CustomerMasterKeySpec".into(), json!(spec));
+    }
     if let Some(deletion) = key.deletion {
         obj.insert("DeletionDate".into(), timestamp(deletion.deletion_date));
         obj.insert(

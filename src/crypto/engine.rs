@@ -234,15 +234,11 @@ impl Engine {
         let unsealed = self.unseal(&request.material)?;
         let key = Self::symmetric(&unsealed, operation)?;
         let pair = KeyMaterial::generate(request.spec.key_spec())?;
-        let public_key = match pair.load()? {
-            LoadedKey::Rsa(rsa) => rsa.public_key_der().to_vec(),
-            LoadedKey::Ecc(ecc) => ecc.public_key_der().to_vec(),
-            _ => {
-                return Err(CryptoError::Internal(
-                    "data key pair is not asymmetric".into(),
-                ));
-            }
-        };
+        let public_key = pair
+            .load()?
+            .public_key_der()
+            .ok_or_else(|| CryptoError::Internal("data key pair is not asymmetric".into()))?
+            .to_vec();
         let private_key_ciphertext = ciphertext::encrypt(
             key,
             header_of(&unsealed.id),
@@ -272,6 +268,9 @@ impl Engine {
             LoadedKey::Ecc(key) => {
                 key.sign(request.algorithm, request.message_type, &request.message)
             }
+            LoadedKey::Ed25519(key) => {
+                key.sign(request.algorithm, request.message_type, &request.message)
+            }
             _ => Err(usage_error(&unsealed.id, "Sign")),
         }
     }
@@ -298,16 +297,21 @@ impl Engine {
                 &request.message,
                 &request.signature,
             ),
+            LoadedKey::Ed25519(key) => key.verify(
+                algorithm,
+                message_type,
+                &request.message,
+                &request.signature,
+            ),
             _ => Err(usage_error(&unsealed.id, "Verify")),
         }
     }
 
     pub fn get_public_key(&self, material: &SealedMaterial) -> Result<Vec<u8>, CryptoError> {
         let unsealed = self.unseal(material)?;
-        match &unsealed.key {
-            LoadedKey::Rsa(key) => Ok(key.public_key_der().to_vec()),
-            LoadedKey::Ecc(key) => Ok(key.public_key_der().to_vec()),
-            _ => Err(CryptoError::Unsupported(format!(
+        match unsealed.key.public_key_der() {
+            Some(der) => Ok(der.to_vec()),
+            None => Err(CryptoError::Unsupported(format!(
                 "{} keys have no public key.",
                 unsealed.id.spec
             ))),

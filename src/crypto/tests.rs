@@ -92,6 +92,8 @@ fn usage_must_fit_the_spec() {
         (KeySpec::Hmac256, KeyUsage::EncryptDecrypt),
         (KeySpec::EccNistP256, KeyUsage::EncryptDecrypt),
         (KeySpec::EccSecgP256k1, KeyUsage::KeyAgreement),
+        (KeySpec::EccNistEdwards25519, KeyUsage::KeyAgreement),
+        (KeySpec::EccNistEdwards25519, KeyUsage::EncryptDecrypt),
     ] {
         let err = engine.generate_material(id(spec, usage)).unwrap_err();
         assert!(
@@ -494,6 +496,80 @@ fn ecdsa_sign_verify_every_curve() {
 }
 
 #[test]
+fn ed25519_signs_through_sealed_material_as_rfc_8032_and_aws_lc_expect() {
+    let engine = engine();
+    // RFC 8032 §7.1 test 2, imported as PKCS#8 v1 the way a manifest supplies it.
+    let der = hex::decode(
+        "302e020100300506032b6570042204204ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+    )
+    .unwrap();
+    let key = engine
+        .import_material(
+            id(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify),
+            SecretBytes::new(der),
+        )
+        .unwrap();
+    let spki = engine.get_public_key(&key).unwrap();
+    assert_eq!(
+        hex::encode(&spki[12..]),
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+    );
+    let sign = |algorithm, message_type, message: &[u8]| {
+        engine.sign(&SignRequest {
+            material: key.clone(),
+            message: message.to_vec(),
+            message_type,
+            algorithm,
+        })
+    };
+    let signature = sign(SigningAlgorithm::Ed25519Sha512, MessageType::Raw, &[0x72]).unwrap();
+    assert_eq!(
+        hex::encode(&signature),
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+    );
+    UnparsedPublicKey::new(&lc::ED25519, &spki[12..])
+        .verify(&[0x72], &signature)
+        .unwrap();
+
+    let digest = sha2::Sha512::digest(b"large message").to_vec();
+    let ph = sign(
+        SigningAlgorithm::Ed25519PhSha512,
+        MessageType::Digest,
+        &digest,
+    )
+    .unwrap();
+    let verify = |algorithm, message_type, message: &[u8], signature: &[u8]| {
+        engine.verify(&VerifyRequest {
+            material: key.clone(),
+            message: message.to_vec(),
+            message_type,
+            algorithm,
+            signature: signature.to_vec(),
+        })
+    };
+    verify(
+        SigningAlgorithm::Ed25519PhSha512,
+        MessageType::Digest,
+        &digest,
+        &ph,
+    )
+    .unwrap();
+    assert_eq!(
+        verify(
+            SigningAlgorithm::Ed25519Sha512,
+            MessageType::Raw,
+            &digest,
+            &ph
+        ),
+        Err(CryptoError::InvalidSignature)
+    );
+    assert!(matches!(
+        sign(SigningAlgorithm::EcdsaSha256, MessageType::Raw, b"m"),
+        Err(CryptoError::InvalidKeyUsage(_))
+    ));
+}
+
+#[test]
 fn rsa_sign_verify_every_size_and_padding() {
     let engine = engine();
     for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096] {
@@ -675,6 +751,14 @@ fn data_key_pairs_are_pkcs8_and_spki_of_the_right_kind() {
                     public,
                     k256::PublicKey::from_public_key_der(&pair.public_key).unwrap()
                 );
+                continue;
+            }
+            DataKeyPairSpec::EccNistEdwards25519 => {
+                use aws_lc_rs::signature::KeyPair;
+                let pair_lc = lc::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&private).unwrap();
+                // SPKI DER for Ed25519: a 12-byte header, then the point.
+                assert_eq!(&pair.public_key[12..], pair_lc.public_key().as_ref());
+                assert_eq!(pair.public_key.len(), 44);
                 continue;
             }
             _ => {

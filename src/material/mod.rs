@@ -3,9 +3,11 @@
 //!
 //! Encoding of the material bytes per family (what sealing wraps):
 //! symmetric: the 32-byte AES-256 key; HMAC: the raw key, as long as the
-//! hash output; RSA and ECC: the private key as PKCS#8 `PrivateKeyInfo` DER.
+//! hash output; RSA, ECC and Ed25519: the private key as PKCS#8
+//! `PrivateKeyInfo` DER.
 
 pub mod ecc;
+pub mod eddsa;
 pub mod hmac;
 pub mod rsa;
 pub mod symmetric;
@@ -41,6 +43,7 @@ impl KeyMaterial {
             Family::Hmac => random_bytes(hmac::key_len(spec)),
             Family::Rsa => rsa::generate_pkcs8(spec)?,
             Family::Ecc => ecc::generate_pkcs8(spec)?,
+            Family::Edwards => eddsa::generate_pkcs8()?,
         };
         Ok(KeyMaterial { spec, bytes })
     }
@@ -80,6 +83,9 @@ impl KeyMaterial {
             Family::Ecc => LoadedKey::Ecc(
                 ecc::EccKey::from_pkcs8(self.spec, &self.bytes).map_err(|e| bad(&e))?,
             ),
+            Family::Edwards => {
+                LoadedKey::Ed25519(eddsa::Ed25519Key::from_pkcs8(&self.bytes).map_err(|e| bad(&e))?)
+            }
         })
     }
 }
@@ -91,6 +97,7 @@ pub enum LoadedKey {
     Hmac(hmac::HmacKey),
     Rsa(rsa::RsaKey),
     Ecc(ecc::EccKey),
+    Ed25519(eddsa::Ed25519Key),
 }
 
 impl fmt::Debug for LoadedKey {
@@ -100,8 +107,21 @@ impl fmt::Debug for LoadedKey {
             LoadedKey::Hmac(_) => "Hmac",
             LoadedKey::Rsa(_) => "Rsa",
             LoadedKey::Ecc(_) => "Ecc",
+            LoadedKey::Ed25519(_) => "Ed25519",
         };
         write!(f, "LoadedKey::{family}(<redacted>)")
+    }
+}
+
+impl LoadedKey {
+    /// The SubjectPublicKeyInfo DER of an asymmetric key.
+    pub fn public_key_der(&self) -> Option<&[u8]> {
+        match self {
+            LoadedKey::Rsa(key) => Some(key.public_key_der()),
+            LoadedKey::Ecc(key) => Some(key.public_key_der()),
+            LoadedKey::Ed25519(key) => Some(key.public_key_der()),
+            LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) => None,
+        }
     }
 }
 

@@ -27,6 +27,7 @@ fn format_codes_are_stable_and_unique() {
         ("ECC_NIST_P384", 0x0202),
         ("ECC_NIST_P521", 0x0203),
         ("ECC_SECG_P256K1", 0x0204),
+        ("ECC_NIST_EDWARDS25519", 0x0210),
         ("HMAC_224", 0x0301),
         ("HMAC_256", 0x0302),
         ("HMAC_384", 0x0303),
@@ -43,11 +44,13 @@ fn format_codes_are_stable_and_unique() {
     assert_eq!(KeyUsage::EncryptDecrypt.code(), 1);
     assert_eq!(KeyUsage::SignVerify.code(), 2);
     assert_eq!(KeyUsage::GenerateVerifyMac.code(), 3);
-    assert_eq!(
-        KeySpec::from_code(0x0210),
-        None,
-        "reserved for ECC_NIST_EDWARDS25519"
-    );
+    for reserved in 0x0401..=0x0403 {
+        assert_eq!(KeySpec::from_code(reserved), None, "reserved for ML_DSA_*");
+    }
+    let algorithms: HashSet<_> = SigningAlgorithm::ALL.iter().map(|a| a.code()).collect();
+    assert_eq!(algorithms.len(), SigningAlgorithm::ALL.len());
+    assert_eq!(SigningAlgorithm::Ed25519Sha512.code(), 10);
+    assert_eq!(SigningAlgorithm::Ed25519PhSha512.code(), 11);
 }
 
 #[test]
@@ -91,6 +94,19 @@ fn algorithms_per_spec_follow_aws() {
     );
     assert!(!KeySpec::SymmetricDefault.allows_usage(KeyUsage::SignVerify));
     assert!(!KeySpec::EccSecgP256k1.allows_usage(KeyUsage::KeyAgreement));
+    assert_eq!(
+        KeySpec::EccNistEdwards25519.signing_algorithms(KeyUsage::SignVerify),
+        &[Ed25519Sha512, Ed25519PhSha512]
+    );
+    assert_eq!(
+        KeySpec::EccNistEdwards25519.usages(),
+        &[KeyUsage::SignVerify],
+        "AWS: SIGN_VERIFY only"
+    );
+    assert_eq!(
+        DataKeyPairSpec::EccNistEdwards25519.key_spec(),
+        KeySpec::EccNistEdwards25519
+    );
 }
 
 #[test]

@@ -91,6 +91,12 @@ check(error_of(kms.verify, KeyId=signer["KeyId"], Message=b"other", Signature=si
 check(error_of(kms.encrypt, KeyId=signer["KeyId"], Plaintext=b"x")[0] == "InvalidKeyUsageException", "wrong key usage")
 pub = kms.get_public_key(KeyId=signer["KeyId"])
 check(pub["KeySpec"] == "ECC_NIST_P256" and pub["KeyUsage"] == "SIGN_VERIFY" and pub["PublicKey"][:1] == b"\x30", "GetPublicKey")
+edwards = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+check(edwards["SigningAlgorithms"] == ["ED25519_SHA_512", "ED25519_PH_SHA_512"] and "CustomerMasterKeySpec" not in edwards, "Ed25519 key metadata")
+check(error_of(kms.sign, KeyId=edwards["KeyId"], Message=hashlib.sha512(b"m").digest(), MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512")[0] == "ValidationException", "ED25519_SHA_512 takes RAW only")
+check(error_of(kms.sign, KeyId=edwards["KeyId"], Message=b"m", SigningAlgorithm="ED25519_PH_SHA_512")[0] == "ValidationException", "ED25519_PH_SHA_512 takes DIGEST only")
+check(error_of(kms.create_key, CustomerMasterKeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")[0] == "ValidationException", "CustomerMasterKeySpec has no Ed25519")
+check(error_of(kms.create_key, KeySpec="ECC_NIST_EDWARDS25519")[0] == "ValidationException", "Ed25519 keys are SIGN_VERIFY only")
 rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
 rct = kms.encrypt(KeyId=rsa, Plaintext=b"rsa secret", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
 check(kms.decrypt(KeyId=rsa, CiphertextBlob=rct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"rsa secret", "RSA OAEP")

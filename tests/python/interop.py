@@ -2,7 +2,8 @@
 
 OpenSSL, through the `cryptography` package, verifies every signature
 algorithm of every signing key spec against the public key GetPublicKey
-returns, encrypts under RSA public keys for kube-kms to decrypt, and loads
+returns (Ed25519ph, which OpenSSL 3.0 lacks, only as distinct from pure
+Ed25519; src/material/eddsa tests it against RFC 8032), encrypts under RSA public keys for kube-kms to decrypt, and loads
 the key pairs GenerateDataKeyPair returns; Python's hmac computes the MACs
 of a key whose material a fixture fixes, and AES-GCM reads and writes the
 symmetric ciphertext blob from docs/formats.md alone. This is what users do
@@ -10,6 +11,7 @@ when they verify KMS signatures offline or encrypt to a KMS public key.
 
 Run by tests/clients.rs against `kube-kms serve` on loopback.
 """
+import hashlib
 import hmac
 import os
 import struct
@@ -34,7 +36,9 @@ def public_key(key_id):
 def verifies(public, algorithm, message, signature):
     digest = HASHES[algorithm[-3:]]
     try:
-        if algorithm.startswith("RSASSA_PSS"):
+        if algorithm == "ED25519_SHA_512":
+            public.verify(signature, message)
+        elif algorithm.startswith("RSASSA_PSS"):
             public.verify(signature, message, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
         elif algorithm.startswith("RSASSA_PKCS1"):
             public.verify(signature, message, padding.PKCS1v15(), digest)
@@ -45,10 +49,12 @@ def verifies(public, algorithm, message, signature):
         return False
 
 
-for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"]:
+SIGNING_SPECS = ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]
+for spec in SIGNING_SPECS:
     meta = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     public = public_key(meta["KeyId"])
-    for algorithm in meta["SigningAlgorithms"]:
+    # Ed25519ph (HashEdDSA) is not in OpenSSL 3.0; it is checked below.
+    for algorithm in [a for a in meta["SigningAlgorithms"] if a != "ED25519_PH_SHA_512"]:
         message = f"signed by {spec} with {algorithm}".encode()
         signature = kms.sign(KeyId=meta["KeyId"], Message=message, SigningAlgorithm=algorithm)["Signature"]
         check(verifies(public, algorithm, message, signature), f"{spec} {algorithm}: OpenSSL verifies")
@@ -62,8 +68,21 @@ for spec in ["RSA_2048", "RSA_3072"]:
         plaintext = kms.decrypt(KeyId=key_id, CiphertextBlob=ciphertext, EncryptionAlgorithm=algorithm)["Plaintext"]
         check(plaintext == b"to kube-kms", f"{spec} {algorithm}: decrypts what OpenSSL encrypted")
 
+# Ed25519ph over the caller's SHA-512 digest: Verify accepts it, and it is
+# not a pure Ed25519 signature of the message or of the digest.
+ed25519 = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+message = b"too long to send, so sent as a digest" * 200
+digest = hashlib.sha512(message).digest()
+signature = kms.sign(KeyId=ed25519, Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")["Signature"]
+check(len(signature) == 64, "ED25519_PH_SHA_512: a 64-byte signature")
+verified = kms.verify(KeyId=ed25519, Message=digest, MessageType="DIGEST", Signature=signature, SigningAlgorithm="ED25519_PH_SHA_512")
+check(verified["SignatureValid"], "ED25519_PH_SHA_512: Verify accepts it")
+public = public_key(ed25519)
+check(not verifies(public, "ED25519_SHA_512", message, signature), "ED25519_PH_SHA_512: not a pure Ed25519 signature of the message")
+check(not verifies(public, "ED25519_SHA_512", digest, signature), "ED25519_PH_SHA_512: nor of the digest")
+
 wrapping = kms.create_key()["KeyMetadata"]["KeyId"]
-for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"]:
+for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]:
     pair = kms.generate_data_key_pair(KeyId=wrapping, KeyPairSpec=spec)
     private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], None)
     spki = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
