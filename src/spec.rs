@@ -117,9 +117,8 @@ macro_rules! aws_enum {
 aws_enum! {
     /// The type of key material of a KMS key.
     ///
-    /// Codes are grouped by family (0x00xx symmetric, 0x01xx RSA, 0x02xx ECC,
-    /// 0x03xx HMAC); `ML_DSA_44/65/87` (0x0401..0x0403) are reserved for when
-    /// those specs are added.
+    /// Codes are grouped by family (0x00xx symmetric, 0x01xx RSA, 0x02xx ECC
+    /// and Edwards, 0x03xx HMAC, 0x04xx ML-DSA).
     KeySpec, "KeySpec" {
         SymmetricDefault = "SYMMETRIC_DEFAULT", 0x0001;
         Rsa2048 = "RSA_2048", 0x0101;
@@ -134,6 +133,9 @@ aws_enum! {
         Hmac256 = "HMAC_256", 0x0302;
         Hmac384 = "HMAC_384", 0x0303;
         Hmac512 = "HMAC_512", 0x0304;
+        MlDsa44 = "ML_DSA_44", 0x0401;
+        MlDsa65 = "ML_DSA_65", 0x0402;
+        MlDsa87 = "ML_DSA_87", 0x0403;
     }
 }
 
@@ -168,6 +170,7 @@ aws_enum! {
         EcdsaSha512 = "ECDSA_SHA_512", 9;
         Ed25519Sha512 = "ED25519_SHA_512", 10;
         Ed25519PhSha512 = "ED25519_PH_SHA_512", 11;
+        MlDsaShake256 = "ML_DSA_SHAKE_256", 12;
     }
 }
 
@@ -204,6 +207,8 @@ aws_enum! {
     MessageType, "MessageType" {
         Raw = "RAW", 1;
         Digest = "DIGEST", 2;
+        // ML-DSA's 64-byte message representative μ (FIPS 204 §6.2).
+        ExternalMu = "EXTERNAL_MU", 3;
     }
 }
 
@@ -214,6 +219,8 @@ pub enum Hash {
     Sha256,
     Sha384,
     Sha512,
+    /// ML-DSA's hash; a 64-byte output where one is taken (μ).
+    Shake256,
 }
 
 impl Hash {
@@ -222,7 +229,7 @@ impl Hash {
             Hash::Sha224 => 28,
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
-            Hash::Sha512 => 64,
+            Hash::Sha512 | Hash::Shake256 => 64,
         }
     }
 }
@@ -236,6 +243,8 @@ pub enum Family {
     /// Edwards curves (Ed25519): PKCS#8 material like `Ecc`, but EdDSA.
     Edwards,
     Hmac,
+    /// ML-DSA (FIPS 204): PKCS#8 material, post-quantum signatures.
+    MlDsa,
 }
 
 impl KeySpec {
@@ -247,6 +256,7 @@ impl KeySpec {
             EccNistP256 | EccNistP384 | EccNistP521 | EccSecgP256k1 => Family::Ecc,
             EccNistEdwards25519 => Family::Edwards,
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => Family::Hmac,
+            MlDsa44 | MlDsa65 | MlDsa87 => Family::MlDsa,
         }
     }
 
@@ -261,6 +271,7 @@ impl KeySpec {
                 &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
             }
             EccSecgP256k1 | EccNistEdwards25519 => &[KeyUsage::SignVerify],
+            MlDsa44 | MlDsa65 | MlDsa87 => &[KeyUsage::SignVerify],
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
         }
     }
@@ -270,6 +281,7 @@ impl KeySpec {
     pub fn customer_master_key_spec(self) -> Option<&'static str> {
         match self {
             KeySpec::EccNistEdwards25519 => None,
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => None,
             other => Some(other.as_str()),
         }
     }
@@ -290,7 +302,7 @@ impl KeySpec {
                 EncryptionAlgorithm::RsaesOaepSha1,
                 EncryptionAlgorithm::RsaesOaepSha256,
             ],
-            Family::Ecc | Family::Edwards | Family::Hmac => &[],
+            Family::Ecc | Family::Edwards | Family::Hmac | Family::MlDsa => &[],
         }
     }
 
@@ -313,6 +325,7 @@ impl KeySpec {
             KeySpec::EccNistP384 => &[EcdsaSha384],
             KeySpec::EccNistP521 => &[EcdsaSha512],
             KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
             _ => &[],
         }
     }
@@ -362,6 +375,44 @@ impl SigningAlgorithm {
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Hash::Sha384,
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Hash::Sha512,
             Ed25519Sha512 | Ed25519PhSha512 => Hash::Sha512,
+            MlDsaShake256 => Hash::Shake256,
+        }
+    }
+
+    /// The message types AWS accepts with this algorithm.
+    pub fn message_types(self) -> &'static [MessageType] {
+        use MessageType::*;
+        match self {
+            SigningAlgorithm::Ed25519Sha512 => &[Raw],
+            SigningAlgorithm::Ed25519PhSha512 => &[Digest],
+            SigningAlgorithm::MlDsaShake256 => &[Raw, ExternalMu],
+            _ => &[Raw, Digest],
+        }
+    }
+
+    /// Checks `message_type` is one this algorithm takes and that a digest
+    /// (or μ) has the length the algorithm's hash gives.
+    pub fn check_message(self, message_type: MessageType, message: &[u8]) -> Result<(), String> {
+        let allowed = self.message_types();
+        if !allowed.contains(&message_type) {
+            let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+            return Err(format!(
+                "MessageType {message_type} is not valid with signing algorithm {self}; use {}.",
+                names.join(" or ")
+            ));
+        }
+        let expected = self.hash().output_len();
+        match message_type {
+            MessageType::Raw => Ok(()),
+            MessageType::Digest if message.len() != expected => Err(format!(
+                "Digest is invalid length for algorithm: expected {expected} bytes, got {}.",
+                message.len()
+            )),
+            MessageType::ExternalMu if message.len() != expected => Err(format!(
+                "EXTERNAL_MU must be {expected} bytes, got {}.",
+                message.len()
+            )),
+            MessageType::Digest | MessageType::ExternalMu => Ok(()),
         }
     }
 }

@@ -271,6 +271,9 @@ impl Engine {
             LoadedKey::Ed25519(key) => {
                 key.sign(request.algorithm, request.message_type, &request.message)
             }
+            LoadedKey::MlDsa(key) => {
+                key.sign(request.algorithm, request.message_type, &request.message)
+            }
             _ => Err(usage_error(&unsealed.id, "Sign")),
         }
     }
@@ -298,6 +301,12 @@ impl Engine {
                 &request.signature,
             ),
             LoadedKey::Ed25519(key) => key.verify(
+                algorithm,
+                message_type,
+                &request.message,
+                &request.signature,
+            ),
+            LoadedKey::MlDsa(key) => key.verify(
                 algorithm,
                 message_type,
                 &request.message,

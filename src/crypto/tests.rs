@@ -369,7 +369,7 @@ fn sign_verify_all(engine: &Engine, spec: KeySpec) {
             Hash::Sha256 => sha2::Sha256::digest(&message).to_vec(),
             Hash::Sha384 => sha2::Sha384::digest(&message).to_vec(),
             Hash::Sha512 => sha2::Sha512::digest(&message).to_vec(),
-            Hash::Sha224 => unreachable!(),
+            Hash::Sha224 | Hash::Shake256 => unreachable!(),
         };
         for (message_type, input) in [(MessageType::Raw, &message), (MessageType::Digest, &digest)]
         {

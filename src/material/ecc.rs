@@ -97,13 +97,9 @@ impl EccKey {
                 self.spec
             )));
         }
-        if message_type == MessageType::Digest && message.len() != algorithm.hash().output_len() {
-            return Err(super::rsa::digest_length_error(
-                algorithm.hash(),
-                message.len(),
-            ));
-        }
-        Ok(())
+        algorithm
+            .check_message(message_type, message)
+            .map_err(CryptoError::Validation)
     }
 
     pub fn sign(
@@ -119,6 +115,7 @@ impl EccKey {
                 let sig: $curve::ecdsa::Signature = match message_type {
                     MessageType::Raw => $key.try_sign(message).map_err(failed)?,
                     MessageType::Digest => $key.sign_prehash(message).map_err(failed)?,
+                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
                 };
                 sig.to_der().as_bytes().to_vec()
             }};
@@ -147,6 +144,7 @@ impl EccKey {
                 match message_type {
                     MessageType::Raw => key.verify(message, &sig),
                     MessageType::Digest => key.verify_prehash(message, &sig),
+                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
                 }
                 .map_err(|_| CryptoError::InvalidSignature)
             }};

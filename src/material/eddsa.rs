@@ -73,22 +73,9 @@ impl Ed25519Key {
                 "Algorithm {algorithm} is incompatible with key spec {spec}."
             )));
         }
-        let required = match algorithm {
-            SigningAlgorithm::Ed25519Sha512 => MessageType::Raw,
-            _ => MessageType::Digest,
-        };
-        if message_type != required {
-            return Err(CryptoError::Validation(format!(
-                "Signing algorithm {algorithm} requires MessageType {required}."
-            )));
-        }
-        if message_type == MessageType::Digest && message.len() != algorithm.hash().output_len() {
-            return Err(super::rsa::digest_length_error(
-                algorithm.hash(),
-                message.len(),
-            ));
-        }
-        Ok(())
+        algorithm
+            .check_message(message_type, message)
+            .map_err(CryptoError::Validation)
     }
 
     pub fn sign(
@@ -101,6 +88,7 @@ impl Ed25519Key {
         let signature = match message_type {
             MessageType::Raw => ed25519_dalek::Signer::sign(&self.signing, message),
             MessageType::Digest => self.sign_ph(message)?,
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         };
         Ok(signature.to_bytes().to_vec())
     }
@@ -132,6 +120,7 @@ impl Ed25519Key {
                 None,
                 &signature,
             ),
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         }
         .map_err(|_| CryptoError::InvalidSignature)
     }

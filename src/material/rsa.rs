@@ -126,6 +126,9 @@ impl RsaKey {
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         let (encoding, _) = algorithms(algorithm)?;
+        algorithm
+            .check_message(message_type, message)
+            .map_err(CryptoError::Validation)?;
         let mut signature = vec![0u8; self.signing.public_modulus_len()];
         let failed = |_| CryptoError::Internal("RSA signing failed".into());
         match message_type {
@@ -141,6 +144,7 @@ impl RsaKey {
                     &mut signature,
                 )
                 .map_err(failed)?,
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         }
         Ok(signature)
     }
@@ -153,12 +157,16 @@ impl RsaKey {
         signature: &[u8],
     ) -> Result<(), CryptoError> {
         let (_, parameters) = algorithms(algorithm)?;
+        algorithm
+            .check_message(message_type, message)
+            .map_err(CryptoError::Validation)?;
         let public = UnparsedPublicKey::new(parameters, self.signing.public_key().as_ref());
         let result = match message_type {
             MessageType::Raw => public.verify(message, signature),
             MessageType::Digest => {
                 public.verify_digest(&imported_digest(algorithm.hash(), message)?, signature)
             }
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         };
         result.map_err(|_| CryptoError::InvalidSignature)
     }
@@ -218,12 +226,13 @@ fn imported_digest(hash: Hash, bytes: &[u8]) -> Result<digest::Digest, CryptoErr
         Hash::Sha256 => &digest::SHA256,
         Hash::Sha384 => &digest::SHA384,
         Hash::Sha512 => &digest::SHA512,
+        Hash::Shake256 => return Err(super::not_ml_dsa()),
     };
     digest::Digest::import_less_safe(bytes, algorithm)
         .map_err(|_| digest_length_error(hash, bytes.len()))
 }
 
-pub(crate) fn digest_length_error(hash: Hash, got: usize) -> CryptoError {
+fn digest_length_error(hash: Hash, got: usize) -> CryptoError {
     CryptoError::Validation(format!(
         "Digest is invalid length for algorithm: expected {} bytes, got {got}.",
         hash.output_len()

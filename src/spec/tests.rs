@@ -32,6 +32,9 @@ fn format_codes_are_stable_and_unique() {
         ("HMAC_256", 0x0302),
         ("HMAC_384", 0x0303),
         ("HMAC_512", 0x0304),
+        ("ML_DSA_44", 0x0401),
+        ("ML_DSA_65", 0x0402),
+        ("ML_DSA_87", 0x0403),
     ];
     assert_eq!(KeySpec::ALL.len(), expected.len());
     for (name, code) in expected {
@@ -44,13 +47,11 @@ fn format_codes_are_stable_and_unique() {
     assert_eq!(KeyUsage::EncryptDecrypt.code(), 1);
     assert_eq!(KeyUsage::SignVerify.code(), 2);
     assert_eq!(KeyUsage::GenerateVerifyMac.code(), 3);
-    for reserved in 0x0401..=0x0403 {
-        assert_eq!(KeySpec::from_code(reserved), None, "reserved for ML_DSA_*");
-    }
     let algorithms: HashSet<_> = SigningAlgorithm::ALL.iter().map(|a| a.code()).collect();
     assert_eq!(algorithms.len(), SigningAlgorithm::ALL.len());
     assert_eq!(SigningAlgorithm::Ed25519Sha512.code(), 10);
     assert_eq!(SigningAlgorithm::Ed25519PhSha512.code(), 11);
+    assert_eq!(SigningAlgorithm::MlDsaShake256.code(), 12);
 }
 
 #[test]
@@ -106,6 +107,57 @@ fn algorithms_per_spec_follow_aws() {
     assert_eq!(
         DataKeyPairSpec::EccNistEdwards25519.key_spec(),
         KeySpec::EccNistEdwards25519
+    );
+    for spec in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87] {
+        assert_eq!(spec.usages(), &[KeyUsage::SignVerify]);
+        assert_eq!(
+            spec.signing_algorithms(KeyUsage::SignVerify),
+            &[MlDsaShake256]
+        );
+        assert_eq!(spec.customer_master_key_spec(), None);
+    }
+    assert_eq!(
+        KeySpec::Rsa2048.customer_master_key_spec(),
+        Some("RSA_2048")
+    );
+}
+
+#[test]
+fn message_types_follow_aws() {
+    use MessageType::*;
+    use SigningAlgorithm::*;
+    for &algorithm in SigningAlgorithm::ALL {
+        let expected: &[MessageType] = match algorithm {
+            Ed25519Sha512 => &[Raw],
+            Ed25519PhSha512 => &[Digest],
+            MlDsaShake256 => &[Raw, ExternalMu],
+            _ => &[Raw, Digest],
+        };
+        for &message_type in MessageType::ALL {
+            let input = vec![0u8; algorithm.hash().output_len()];
+            let result = algorithm.check_message(message_type, &input);
+            assert_eq!(
+                result.is_ok(),
+                expected.contains(&message_type),
+                "{algorithm} {message_type}: {result:?}"
+            );
+        }
+    }
+    assert_eq!(
+        EcdsaSha384.check_message(Digest, &[0; 32]),
+        Err("Digest is invalid length for algorithm: expected 48 bytes, got 32.".into())
+    );
+    assert_eq!(EcdsaSha384.check_message(Raw, &[0; 32]), Ok(()));
+    assert_eq!(
+        MlDsaShake256.check_message(ExternalMu, &[0; 63]),
+        Err("EXTERNAL_MU must be 64 bytes, got 63.".into())
+    );
+    assert_eq!(
+        EcdsaSha256.check_message(ExternalMu, &[0; 64]),
+        Err(
+            "MessageType EXTERNAL_MU is not valid with signing algorithm ECDSA_SHA_256; use RAW or DIGEST."
+                .into()
+        )
     );
 }
 

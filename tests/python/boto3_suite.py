@@ -97,6 +97,15 @@ check(error_of(kms.sign, KeyId=edwards["KeyId"], Message=hashlib.sha512(b"m").di
 check(error_of(kms.sign, KeyId=edwards["KeyId"], Message=b"m", SigningAlgorithm="ED25519_PH_SHA_512")[0] == "ValidationException", "ED25519_PH_SHA_512 takes DIGEST only")
 check(error_of(kms.create_key, CustomerMasterKeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")[0] == "ValidationException", "CustomerMasterKeySpec has no Ed25519")
 check(error_of(kms.create_key, KeySpec="ECC_NIST_EDWARDS25519")[0] == "ValidationException", "Ed25519 keys are SIGN_VERIFY only")
+lattice = kms.create_key(KeySpec="ML_DSA_65", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+check(lattice["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"] and "CustomerMasterKeySpec" not in lattice, "ML-DSA key metadata")
+pq_sig = kms.sign(KeyId=lattice["KeyId"], Message=b"post-quantum", SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+check(len(pq_sig) == 3309, "ML_DSA_65 signature size (FIPS 204)")
+check(kms.verify(KeyId=lattice["KeyId"], Message=b"post-quantum", Signature=pq_sig, SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"], "ML-DSA Verify")
+check(error_of(kms.verify, KeyId=lattice["KeyId"], Message=b"pre-quantum", Signature=pq_sig, SigningAlgorithm="ML_DSA_SHAKE_256")[0] == "KMSInvalidSignatureException", "ML-DSA bad signature")
+check(error_of(kms.sign, KeyId=lattice["KeyId"], Message=bytes(64), MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")[0] == "UnsupportedOperationException", "EXTERNAL_MU is refused as unsupported")
+check(error_of(kms.sign, KeyId=lattice["KeyId"], Message=bytes(64), MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")[0] == "ValidationException", "ML-DSA takes no DIGEST")
+check(kms.get_public_key(KeyId=lattice["KeyId"])["KeySpec"] == "ML_DSA_65", "ML-DSA GetPublicKey")
 rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
 rct = kms.encrypt(KeyId=rsa, Plaintext=b"rsa secret", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
 check(kms.decrypt(KeyId=rsa, CiphertextBlob=rct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"rsa secret", "RSA OAEP")

@@ -3,7 +3,8 @@
 OpenSSL, through the `cryptography` package, verifies every signature
 algorithm of every signing key spec against the public key GetPublicKey
 returns (Ed25519ph, which OpenSSL 3.0 lacks, only as distinct from pure
-Ed25519; src/material/eddsa tests it against RFC 8032), encrypts under RSA public keys for kube-kms to decrypt, and loads
+Ed25519; src/material/eddsa tests it against RFC 8032; ML-DSA, which it
+lacks too, is checked by RustCrypto's ml-dsa in src/material/mldsa), encrypts under RSA public keys for kube-kms to decrypt, and loads
 the key pairs GenerateDataKeyPair returns; Python's hmac computes the MACs
 of a key whose material a fixture fixes, and AES-GCM reads and writes the
 symmetric ciphertext blob from docs/formats.md alone. This is what users do

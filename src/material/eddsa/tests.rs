@@ -121,12 +121,13 @@ fn each_algorithm_takes_only_its_message_type_and_signatures_do_not_cross() {
     for (algorithm, message_type, input) in [
         (pure, MessageType::Digest, &digest),
         (ph, MessageType::Raw, &message),
+        (pure, MessageType::ExternalMu, &digest),
     ] {
         let err = key.sign(algorithm, message_type, input).unwrap_err();
         assert_eq!(
             err,
             CryptoError::Validation(format!(
-                "Signing algorithm {algorithm} requires MessageType {}.",
+                "MessageType {message_type} is not valid with signing algorithm {algorithm}; use {}.",
                 if algorithm == pure { "RAW" } else { "DIGEST" }
             ))
         );
