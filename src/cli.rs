@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use kube_kms::crypto::CacheConfig;
 use kube_kms::root::{FileRootKey, Pkcs11Config, Pkcs11RootKey, RootKey};
@@ -130,6 +131,8 @@ pub struct ApiArgs {
     pub arn: ArnArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +178,15 @@ pub fn crypto_service(
             ))
         }
     })
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Most connections open at once; past it, new clients wait in the
+    /// listen backlog until one closes. Keep it below the file descriptor limit.
+    #[arg(long, env = "KUBE_KMS_MAX_CONNECTIONS", default_value_t = kube_kms::api::listen::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +309,8 @@ pub struct ServeArgs {
     pub pkcs11: Pkcs11Args,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created
     /// with one random access key on first start).
     #[arg(long, env = "KUBE_KMS_CREDENTIALS")]

@@ -43,12 +43,14 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "kube-kms endpoint serving keys from the cluster");
-    match args.tls.config()? {
-        Some(config) => {
-            kube_kms::api::listen::serve_tls(endpoint, listener, config, shutdown).await
-        }
-        None => kube_kms::api::listen::serve(endpoint, listener, shutdown).await,
-    }
+    kube_kms::api::listen::serve(
+        endpoint,
+        listener,
+        args.tls.config()?,
+        args.connections.max_connections,
+        shutdown,
+    )
+    .await;
     tracing::info!("endpoint stopped");
     Ok(())
 }

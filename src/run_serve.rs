@@ -68,12 +68,14 @@ pub async fn run(
         auth,
         tokens: None,
     });
-    match tls {
-        Some(config) => {
-            kube_kms::api::listen::serve_tls(endpoint, listener, config, shutdown).await
-        }
-        None => kube_kms::api::listen::serve(endpoint, listener, shutdown).await,
-    }
+    kube_kms::api::listen::serve(
+        endpoint,
+        listener,
+        tls,
+        args.connections.max_connections,
+        shutdown,
+    )
+    .await;
     tracing::info!("endpoint stopped");
     Ok(())
 }

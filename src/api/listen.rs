@@ -1,6 +1,6 @@
 //! Accepting connections for the endpoint: plain HTTP or HTTPS (rustls on
 //! AWS-LC), HTTP/1.1 and HTTP/2, with time limits for slow and idle
-//! clients, drained gracefully on shutdown.
+//! clients and a cap on open connections, drained gracefully on shutdown.
 //!
 //! One loop for both: connections are served by hyper with the warp routes
 //! as the service. `warp::serve` would also wrap every request to record
@@ -9,13 +9,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt;
@@ -26,10 +27,16 @@ use super::deadline::Deadline;
 use super::http::{Endpoint, routes};
 use super::idle::{Activity, serve_until_idle};
 
-/// The loop's time limits: without them a client that stops half way (or
-/// never starts) holds a connection and a task for as long as it likes.
+/// The default for `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The loop's limits: without the time limits a client that stops half way
+/// (or never starts) holds a connection and a task for as long as it likes;
+/// without the cap, many clients together can.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
+    /// How many connections may be open at once.
+    connections: usize,
     /// How long a shutdown waits for requests in flight.
     drain: Duration,
     /// How long a client has to complete the TLS handshake.
@@ -47,34 +54,35 @@ struct Limits {
 /// header and read timeouts are of this order; boto3 reconnects when the
 /// server closed an idle connection.
 const LIMITS: Limits = Limits {
+    connections: DEFAULT_MAX_CONNECTIONS,
     drain: Duration::from_secs(25),
     handshake: Duration::from_secs(10),
     body: Duration::from_secs(30),
     idle: Duration::from_secs(30),
 };
 
-/// Serves HTTP on `listener` until `shutdown` resolves, then lets the
+/// Serves HTTP, or HTTPS with `tls`, on `listener` with at most
+/// `max_connections` open at once, until `shutdown` resolves; then lets the
 /// requests in flight finish (for at most 25 s).
 pub async fn serve(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening");
-    accept_loop(endpoint, listener, None, shutdown, LIMITS).await;
-}
-
-/// Serves HTTPS on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish (for at most 25 s).
-pub async fn serve_tls(
-    endpoint: Arc<Endpoint>,
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    tracing::info!(addr = ?listener.local_addr().ok(), "KMS endpoint listening (TLS)");
-    let tls = Some(TlsAcceptor::from(config));
-    accept_loop(endpoint, listener, tls, shutdown, LIMITS).await;
+    tracing::info!(
+        addr = ?listener.local_addr().ok(),
+        tls = tls.is_some(),
+        max_connections,
+        "KMS endpoint listening"
+    );
+    let limits = Limits {
+        connections: max_connections.max(1),
+        ..LIMITS
+    };
+    let tls = tls.map(TlsAcceptor::from);
+    accept_loop(endpoint, listener, tls, shutdown, limits).await;
 }
 
 async fn accept_loop(
@@ -92,8 +100,28 @@ async fn accept_loop(
     // hyper arms for every request (2-5 % of an Encrypt's CPU).
     let builder = Arc::new(Builder::new(TokioExecutor::new()));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.connections));
+    let mut warned: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
+        // At the cap, stop accepting: new clients wait in the kernel's
+        // backlog instead of taking file descriptors and tasks.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    warned = Some(Instant::now());
+                    tracing::warn!(
+                        limit = limits.connections,
+                        "connection limit reached; new connections wait until one closes (--max-connections)"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -121,6 +149,7 @@ async fn accept_loop(
             }))
         };
         tokio::spawn(async move {
+            let _slot = slot;
             let served = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(tcp), service);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{LIMITS, Limits, accept_loop, serve};
+use super::{DEFAULT_MAX_CONNECTIONS, LIMITS, Limits, accept_loop, serve};
 use crate::api::http::{Authentication, Endpoint};
 use crate::api::{Api, ArnConfig, Caller, system_clock};
 use crate::crypto::{CacheConfig, LocalCryptoService};
@@ -133,9 +133,15 @@ async fn shutdown_lets_the_request_in_flight_finish_then_stops() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(endpoint(dir.path()), listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve(
+        endpoint(dir.path()),
+        listener,
+        None,
+        DEFAULT_MAX_CONNECTIONS,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     // Two keep-alive connections, each served once.
     let mut idle = TcpStream::connect(addr).await.unwrap();
@@ -226,6 +232,44 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
     )
     .await;
     assert!(connected.elapsed() >= handshake);
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_clients_wait_until_one_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held to the end: dropping its stop sender would shut the server down.
+    let server = start(
+        dir.path(),
+        None,
+        Limits {
+            connections: 2,
+            ..LIMITS
+        },
+    )
+    .await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    round_trip(&mut first).await;
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    round_trip(&mut second).await;
+
+    // The kernel completes the third handshake, but nobody serves it.
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    third
+        .write_all(format!("{}{BODY}", head()).as_bytes())
+        .await
+        .unwrap();
+    let mut byte = [0; 1];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
+    assert!(early.is_err(), "a third connection was served: {early:?}");
+
+    // One closes; the waiting request is answered, and so is the next.
+    drop(first);
+    let answered = tokio::time::timeout(Duration::from_secs(5), response(&mut third))
+        .await
+        .expect("the waiting connection is served once a slot frees");
+    assert_answered(answered);
+    round_trip(&mut third).await;
+    round_trip(&mut second).await;
 }
 
 /// Reads until the server closes `stream` (at most 5 s); returns what it
