@@ -27,9 +27,14 @@ impl Api {
         let local = self.arn.strip_prefix(reference);
         if reference.starts_with("arn:") && local.is_none() {
             // Another partition, region or account: not a key of ours.
-            return Err(ApiError::NotFound(format!(
-                "Key '{reference}' does not exist"
-            )));
+            let alias = reference
+                .rsplit_once(':')
+                .is_some_and(|(_, resource)| resource.starts_with("alias/"));
+            return Err(ApiError::NotFound(if alias {
+                format!("Alias {reference} is not found.")
+            } else {
+                format!("Key '{reference}' does not exist")
+            }));
         }
         let name = local.unwrap_or(reference);
         let id = if let Some(alias) = name.strip_prefix("alias/").map(|_| name) {

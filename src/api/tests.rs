@@ -195,6 +195,17 @@ async fn key_ids_are_accepted_in_the_forms_aws_accepts() {
         (t.as_str(), m.contains("does not exist")),
         ("NotFoundException", true)
     );
+    let foreign_alias = "arn:aws:kms:us-east-1:444455556666:alias/app";
+    let (t, m) = h
+        .err("DescribeKey", json!({ "KeyId": foreign_alias }))
+        .await;
+    assert_eq!(
+        (t.as_str(), m),
+        (
+            "NotFoundException",
+            format!("Alias {foreign_alias} is not found.")
+        )
+    );
     let (t, m) = h
         .err("DescribeKey", json!({ "KeyId": "fake-key-id" }))
         .await;
