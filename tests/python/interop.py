@@ -82,6 +82,13 @@ public = public_key(ed25519)
 check(not verifies(public, "ED25519_SHA_512", message, signature), "ED25519_PH_SHA_512: not a pure Ed25519 signature of the message")
 check(not verifies(public, "ED25519_SHA_512", digest, signature), "ED25519_PH_SHA_512: nor of the digest")
 
+# The fixture key's material is RFC 8032's test 2 key (tests/support/mod.rs):
+# signing its message gives the RFC's signature, byte for byte.
+rfc = kms.sign(KeyId="alias/ed25519-fixture", Message=bytes([0x72]), SigningAlgorithm="ED25519_SHA_512")["Signature"]
+check(rfc.hex() == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00", "ED25519_SHA_512 of a manifest's key: RFC 8032's signature")
+rfc_public = kms.get_public_key(KeyId="alias/ed25519-fixture")["PublicKey"][12:]
+check(rfc_public.hex() == "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "GetPublicKey of a manifest's Ed25519 key: RFC 8032's public key")
+
 wrapping = kms.create_key()["KeyMetadata"]["KeyId"]
 for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]:
     pair = kms.generate_data_key_pair(KeyId=wrapping, KeyPairSpec=spec)

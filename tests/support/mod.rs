@@ -37,6 +37,21 @@ apiVersion: kubekms.io/v1alpha1
 kind: KmsAlias
 metadata: {name: mac-fixture}
 spec: {aliasName: alias/mac-fixture, targetKeyRef: {name: mac-fixture}}
+---
+apiVersion: kubekms.io/v1alpha1
+kind: KmsKey
+metadata: {name: ed25519-fixture}
+spec:
+  description: the Ed25519 key of RFC 8032 section 7.1, test 2 (PKCS#8)
+  keySpec: ECC_NIST_EDWARDS25519
+  keyUsage: SIGN_VERIFY
+  keyId: 1234abcd-12ab-34cd-56ef-1234567890ad
+  testMaterial: MC4CAQAwBQYDK2VwBCIEIEzNCJso/5banbbDRuwRTg9bijGfNaumJNqM9u1PuKb7
+---
+apiVersion: kubekms.io/v1alpha1
+kind: KmsAlias
+metadata: {name: ed25519-fixture}
+spec: {aliasName: alias/ed25519-fixture, targetKeyRef: {name: ed25519-fixture}}
 ";
 
 pub struct Server {
