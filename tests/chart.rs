@@ -126,8 +126,20 @@ fn chart_options_render() {
     let Some(helm) = helm() else { return };
     let tls = render(
         &helm,
-        &["api.tlsSecretName=kms-tls", "serviceMonitor.enabled=true"],
+        &[
+            "api.tlsSecretName=kms-tls",
+            "serviceMonitor.enabled=true",
+            "api.maxConnections=100",
+        ],
     );
+    let env =
+        &find(&tls, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0]["env"];
+    let max = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "KUBE_KMS_MAX_CONNECTIONS");
+    assert_eq!(max.map(|e| &e["value"]), Some(&Value::from("100")));
     assert_eq!(
         find(&tls, "Service", "kms")["spec"]["ports"][0]["port"],
         443
@@ -151,6 +163,14 @@ fn chart_options_render() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "a 2-digit account must be refused");
+    let out = Command::new(&helm)
+        .args(["template", "kms", CHART, "--set", "api.maxConnections=0"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "no connections at all must be refused"
+    );
 }
 
 #[tokio::test]
