@@ -98,6 +98,8 @@ struct Keys {
     aes: SealedMaterial,
     rsa: SealedMaterial,
     ecc: SealedMaterial,
+    ed25519: SealedMaterial,
+    mldsa: SealedMaterial,
     hmac: SealedMaterial,
     blob_4k: Vec<u8>,
     rsa_blob: Vec<u8>,
@@ -148,6 +150,24 @@ async fn run_op(service: &dyn CryptoService, keys: &Keys, op: &str) {
                 message: b"benchmark message".to_vec(),
                 message_type: MessageType::Raw,
                 algorithm: SigningAlgorithm::EcdsaSha256,
+            })
+            .await
+            .map(drop),
+        "Ed25519 sign" => service
+            .sign(SignRequest {
+                material: keys.ed25519.clone(),
+                message: b"benchmark message".to_vec(),
+                message_type: MessageType::Raw,
+                algorithm: SigningAlgorithm::Ed25519Sha512,
+            })
+            .await
+            .map(drop),
+        "ML-DSA-65 sign" => service
+            .sign(SignRequest {
+                material: keys.mldsa.clone(),
+                message: b"benchmark message".to_vec(),
+                message_type: MessageType::Raw,
+                algorithm: SigningAlgorithm::MlDsaShake256,
             })
             .await
             .map(drop),
@@ -209,6 +229,8 @@ fn main() {
             aes,
             rsa,
             ecc: local.generate_material(id(KeySpec::EccNistP256, KeyUsage::SignVerify)).await.unwrap(),
+            ed25519: local.generate_material(id(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify)).await.unwrap(),
+            mldsa: local.generate_material(id(KeySpec::MlDsa65, KeyUsage::SignVerify)).await.unwrap(),
             hmac: local.generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac)).await.unwrap(),
             blob_4k,
             rsa_blob,
@@ -231,6 +253,8 @@ fn main() {
             ("data key AES_256", 20_000),
             ("RSA-2048 OAEP decrypt", 1_000),
             ("ECDSA P-256 sign", 5_000),
+            ("Ed25519 sign", 5_000),
+            ("ML-DSA-65 sign", 2_000),
             ("HMAC-SHA-256", 20_000),
         ] {
             let n = ((iterations as f64 * scale) as usize).max(50);
