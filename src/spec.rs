@@ -184,6 +184,12 @@ aws_enum! {
 }
 
 aws_enum! {
+    KeyAgreementAlgorithm, "KeyAgreementAlgorithmSpec" {
+        Ecdh = "ECDH", 1;
+    }
+}
+
+aws_enum! {
     DataKeySpec, "DataKeySpec" {
         Aes128 = "AES_128", 1;
         Aes256 = "AES_256", 2;
@@ -260,8 +266,7 @@ impl KeySpec {
         }
     }
 
-    /// The usages AWS allows for this spec. Key agreement is listed where AWS
-    /// allows it, although the operations for it come with later work.
+    /// The usages AWS allows for this spec.
     pub fn usages(self) -> &'static [KeyUsage] {
         use KeySpec::*;
         match self {
@@ -327,6 +332,16 @@ impl KeySpec {
             KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
             _ => &[],
+        }
+    }
+
+    /// Key agreement algorithms a key of this spec and usage supports: ECDH
+    /// for the NIST curves (secp256k1 and Ed25519 keys cannot agree keys).
+    pub fn key_agreement_algorithms(self, usage: KeyUsage) -> &'static [KeyAgreementAlgorithm] {
+        if usage == KeyUsage::KeyAgreement && self.allows_usage(usage) {
+            &[KeyAgreementAlgorithm::Ecdh]
+        } else {
+            &[]
         }
     }
 

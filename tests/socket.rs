@@ -250,6 +250,43 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
         local.get_public_key(ecc).await.unwrap()
     );
 
+    // ECDH across the socket: each side derives from the other's public key.
+    let (a, b) = (
+        remote
+            .generate_material(id(KeySpec::EccNistP521, KeyUsage::KeyAgreement))
+            .await
+            .unwrap(),
+        local
+            .generate_material(id(KeySpec::EccNistP521, KeyUsage::KeyAgreement))
+            .await
+            .unwrap(),
+    );
+    let agree = |material: &kube_kms::seal::SealedMaterial, public_key| SharedSecretRequest {
+        material: material.clone(),
+        algorithm: KeyAgreementAlgorithm::Ecdh,
+        public_key,
+    };
+    let (a_public, b_public) = (
+        remote.get_public_key(a.clone()).await.unwrap(),
+        local.get_public_key(b.clone()).await.unwrap(),
+    );
+    let over_socket = remote
+        .derive_shared_secret(agree(&a, b_public))
+        .await
+        .unwrap();
+    let in_process = local
+        .derive_shared_secret(agree(&b, a_public))
+        .await
+        .unwrap();
+    assert_eq!(over_socket.len(), 66);
+    assert_eq!(over_socket.to_vec(), in_process.to_vec());
+    assert!(matches!(
+        remote
+            .derive_shared_secret(agree(&a, b"junk".to_vec()))
+            .await,
+        Err(CryptoError::Validation(_))
+    ));
+
     let rsa = remote
         .generate_material(id(KeySpec::Rsa2048, KeyUsage::EncryptDecrypt))
         .await

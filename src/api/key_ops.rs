@@ -179,11 +179,6 @@ impl Api {
                 "KeyUsage {usage} is not compatible with KeySpec {spec}"
             )));
         }
-        if usage == KeyUsage::KeyAgreement {
-            return Err(ApiError::Unsupported(
-                "KEY_AGREEMENT keys are not supported yet.".into(),
-            ));
-        }
         let tags = input.tags.unwrap_or_default();
         check_tags(&tags)?;
         let tags: BTreeMap<_, _> = tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();

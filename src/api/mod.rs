@@ -2,6 +2,7 @@
 //! [`CryptoService`], independent of HTTP (see `http`) and of where keys are
 //! stored.
 
+mod agreement_ops;
 mod alias_ops;
 mod crypto_ops;
 mod deadline;
@@ -140,6 +141,7 @@ pub const OPERATIONS: &[&str] = &[
     "Sign",
     "Verify",
     "GetPublicKey",
+    "DeriveSharedSecret",
     "GenerateMac",
     "VerifyMac",
     "CreateKey",
@@ -232,6 +234,7 @@ impl Api {
             "Sign" => self.sign(caller, body).await,
             "Verify" => self.verify(caller, body).await,
             "GetPublicKey" => self.get_public_key(caller, body).await,
+            "DeriveSharedSecret" => self.derive_shared_secret(caller, body).await,
             "GenerateMac" => self.generate_mac(caller, body).await,
             "VerifyMac" => self.verify_mac(caller, body).await,
             "CreateKey" => self.create_key(caller, body).await,

@@ -139,6 +139,15 @@ impl Api {
         if !signing.is_empty() {
             out["SigningAlgorithms"] = json!(signing);
         }
+        let agreement: Vec<_> = key
+            .spec
+            .key_agreement_algorithms(key.usage)
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        if !agreement.is_empty() {
+            out["KeyAgreementAlgorithms"] = json!(agreement);
+        }
         Ok(out)
     }
 

@@ -215,7 +215,15 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
                 .collect();
             obj.insert("MacAlgorithms".into(), json!(algs));
         }
-        KeyUsage::KeyAgreement => {}
+        KeyUsage::KeyAgreement => {
+            let algs: Vec<_> = key
+                .spec
+                .key_agreement_algorithms(key.usage)
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            obj.insert("KeyAgreementAlgorithms".into(), json!(algs));
+        }
     }
     if let Some(current) = key.current() {
         obj.insert(

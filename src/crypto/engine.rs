@@ -7,7 +7,7 @@ use super::cache::{CacheConfig, MaterialCache, Unsealed};
 use super::{
     CryptoError, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest, DataKeySize,
     DecryptRequest, EncryptRequest, MAX_MESSAGE_LEN, MAX_RANDOM_LEN, MacRequest, ReEncryptRequest,
-    RootKeyInfo, SignRequest, VerifyRequest,
+    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
 use crate::material::symmetric::SymmetricKey;
@@ -316,6 +316,20 @@ impl Engine {
         }
     }
 
+    pub fn derive_shared_secret(
+        &self,
+        request: &SharedSecretRequest,
+    ) -> Result<SecretBytes, CryptoError> {
+        let unsealed = self.unseal(&request.material)?;
+        if unsealed.id.usage != KeyUsage::KeyAgreement {
+            return Err(usage_error(&unsealed.id, "DeriveSharedSecret"));
+        }
+        match &unsealed.key {
+            LoadedKey::Ecc(key) => key.shared_secret(request.algorithm, &request.public_key),
+            _ => Err(usage_error(&unsealed.id, "DeriveSharedSecret")),
+        }
+    }
+
     pub fn get_public_key(&self, material: &SealedMaterial) -> Result<Vec<u8>, CryptoError> {
         let unsealed = self.unseal(material)?;
         match unsealed.key.public_key_der() {
@@ -387,7 +401,7 @@ fn number_of_bytes_error(n: u32) -> CryptoError {
 }
 
 fn check_usage_for_spec(id: &MaterialId) -> Result<(), CryptoError> {
-    if id.spec.allows_usage(id.usage) && id.usage != KeyUsage::KeyAgreement {
+    if id.spec.allows_usage(id.usage) {
         Ok(())
     } else {
         Err(CryptoError::Validation(format!(

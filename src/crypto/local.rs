@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{
     CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
     DataKeyRequest, DecryptRequest, EncryptRequest, Engine, MacRequest, ReEncryptRequest,
-    RootKeyInfo, SignRequest, VerifyRequest,
+    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
@@ -138,6 +138,18 @@ impl CryptoService for LocalCryptoService {
             return self.blocking(move |e| e.get_public_key(&material)).await;
         }
         self.engine.get_public_key(&material)
+    }
+
+    async fn derive_shared_secret(
+        &self,
+        request: SharedSecretRequest,
+    ) -> Result<SecretBytes, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self
+                .blocking(move |e| e.derive_shared_secret(&request))
+                .await;
+        }
+        self.engine.derive_shared_secret(&request)
     }
 
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError> {

@@ -20,7 +20,8 @@ use crate::ciphertext::EncryptionContext;
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 use crate::spec::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyAgreementAlgorithm, MacAlgorithm,
+    MessageType, SigningAlgorithm,
 };
 
 /// Largest plaintext for Encrypt, a MAC or a signed message (AWS's limit).
@@ -109,6 +110,15 @@ pub struct VerifyRequest {
     pub signature: Vec<u8>,
 }
 
+/// Key agreement between a KEY_AGREEMENT key and a peer's public key.
+#[derive(Debug)]
+pub struct SharedSecretRequest {
+    pub material: SealedMaterial,
+    pub algorithm: KeyAgreementAlgorithm,
+    /// The peer's SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+}
+
 #[derive(Debug)]
 pub struct MacRequest {
     pub material: SealedMaterial,
@@ -150,6 +160,11 @@ pub trait CryptoService: Send + Sync {
     async fn verify(&self, request: VerifyRequest) -> Result<(), CryptoError>;
     /// SubjectPublicKeyInfo DER of an asymmetric key.
     async fn get_public_key(&self, material: SealedMaterial) -> Result<Vec<u8>, CryptoError>;
+    /// The raw shared secret of ECDH between the key and a peer.
+    async fn derive_shared_secret(
+        &self,
+        request: SharedSecretRequest,
+    ) -> Result<SecretBytes, CryptoError>;
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError>;
     async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError>;
     async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError>;

@@ -1,14 +1,15 @@
 //! Elliptic-curve keys (ECC_NIST_P256/P384/P521, ECC_SECG_P256K1) for ECDSA
-//! with DER-encoded signatures, each curve with its one AWS hash.
+//! with DER-encoded signatures, each curve with its one AWS hash, and ECDH
+//! on the NIST curves (DeriveSharedSecret).
 
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::OsRng;
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use signature::{Signer, Verifier};
 
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
+use crate::spec::{KeyAgreementAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
     fn encode(doc: pkcs8::Result<pkcs8::SecretDocument>) -> Result<SecretBytes, CryptoError> {
@@ -125,6 +126,50 @@ impl EccKey {
             Signing::P384(key) => sign!(p384, key),
             Signing::P521(key) => sign!(p521, key),
             Signing::K256(key) => sign!(k256, key),
+        })
+    }
+
+    /// ECDH with a peer's SubjectPublicKeyInfo on this key's curve: the
+    /// raw shared secret (the x-coordinate), which AWS returns as is.
+    pub fn shared_secret(
+        &self,
+        algorithm: KeyAgreementAlgorithm,
+        peer: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        if !self
+            .spec
+            .key_agreement_algorithms(KeyUsage::KeyAgreement)
+            .contains(&algorithm)
+        {
+            return Err(CryptoError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
+                self.spec
+            )));
+        }
+        let bad_peer = |_| {
+            CryptoError::Validation(format!(
+                "PublicKey must be a DER-encoded SubjectPublicKeyInfo of an {} public key.",
+                self.spec
+            ))
+        };
+        macro_rules! agree {
+            ($curve:ident, $key:expr) => {{
+                let peer = $curve::PublicKey::from_public_key_der(peer).map_err(bad_peer)?;
+                let shared =
+                    $curve::ecdh::diffie_hellman($key.as_nonzero_scalar(), peer.as_affine());
+                SecretBytes::new(shared.raw_secret_bytes().to_vec())
+            }};
+        }
+        Ok(match &self.signing {
+            Signing::P256(key) => agree!(p256, key),
+            Signing::P384(key) => agree!(p384, key),
+            Signing::P521(key) => agree!(p521, key),
+            Signing::K256(_) => {
+                return Err(CryptoError::InvalidKeyUsage(format!(
+                    "Algorithm {algorithm} is incompatible with key spec {}.",
+                    self.spec
+                )));
+            }
         })
     }
 

@@ -106,6 +106,24 @@ check(error_of(kms.verify, KeyId=lattice["KeyId"], Message=b"pre-quantum", Signa
 check(error_of(kms.sign, KeyId=lattice["KeyId"], Message=bytes(64), MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")[0] == "UnsupportedOperationException", "EXTERNAL_MU is refused as unsupported")
 check(error_of(kms.sign, KeyId=lattice["KeyId"], Message=bytes(64), MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")[0] == "ValidationException", "ML-DSA takes no DIGEST")
 check(kms.get_public_key(KeyId=lattice["KeyId"])["KeySpec"] == "ML_DSA_65", "ML-DSA GetPublicKey")
+agreement = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+check(agreement["KeyAgreementAlgorithms"] == ["ECDH"] and "SigningAlgorithms" not in agreement, "key agreement key metadata")
+agreement_pub = kms.get_public_key(KeyId=agreement["KeyId"])
+check(agreement_pub["KeyAgreementAlgorithms"] == ["ECDH"] and agreement_pub["KeyUsage"] == "KEY_AGREEMENT", "GetPublicKey of a key agreement key")
+peer = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
+peer_pub = kms.get_public_key(KeyId=peer)["PublicKey"]
+ab = kms.derive_shared_secret(KeyId=agreement["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub)
+ba = kms.derive_shared_secret(KeyId=peer, KeyAgreementAlgorithm="ECDH", PublicKey=agreement_pub["PublicKey"])
+check(ab["SharedSecret"] == ba["SharedSecret"] and len(ab["SharedSecret"]) == 48, "DeriveSharedSecret: both sides agree on 48 bytes")
+check(ab["KeyAgreementAlgorithm"] == "ECDH" and ab["KeyOrigin"] == "AWS_KMS" and ab["KeyId"] == agreement["Arn"], "DeriveSharedSecret reply")
+check(error_of(kms.derive_shared_secret, KeyId=agreement["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=pub["PublicKey"])[0] == "ValidationException", "a peer on another curve")
+check(error_of(kms.derive_shared_secret, KeyId=signer["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub)[0] == "InvalidKeyUsageException", "a signing key cannot agree")
+check(error_of(kms.sign, KeyId=peer, Message=b"m", SigningAlgorithm="ECDSA_SHA_384")[0] == "InvalidKeyUsageException", "a key agreement key cannot sign")
+check(error_of(kms.derive_shared_secret, KeyId=peer, KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub, DryRun=True)[0] == "DryRunOperationException", "DeriveSharedSecret DryRun")
+check(error_of(kms.derive_shared_secret, KeyId=peer, KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub, Recipient={"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"doc"})[0] == "UnsupportedOperationException", "Recipient is refused, not answered in plaintext")
+check(error_of(kms.create_key, KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT")[0] == "ValidationException", "secp256k1 keys cannot agree")
+kms.disable_key(KeyId=peer)
+check(error_of(kms.derive_shared_secret, KeyId=peer, KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub)[0] == "DisabledException", "DeriveSharedSecret with a disabled key")
 rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
 rct = kms.encrypt(KeyId=rsa, Plaintext=b"rsa secret", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
 check(kms.decrypt(KeyId=rsa, CiphertextBlob=rct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"rsa secret", "RSA OAEP")

@@ -4,8 +4,9 @@ OpenSSL, through the `cryptography` package, verifies every signature
 algorithm of every signing key spec against the public key GetPublicKey
 returns (Ed25519ph, which OpenSSL 3.0 lacks, only as distinct from pure
 Ed25519; src/material/eddsa tests it against RFC 8032; ML-DSA, which it
-lacks too, is checked by RustCrypto's ml-dsa in src/material/mldsa), encrypts under RSA public keys for kube-kms to decrypt, and loads
-the key pairs GenerateDataKeyPair returns; Python's hmac computes the MACs
+lacks too, is checked by RustCrypto's ml-dsa in src/material/mldsa), encrypts under RSA public keys for kube-kms to decrypt, derives the same
+ECDH secrets as DeriveSharedSecret, and loads the key pairs
+GenerateDataKeyPair returns; Python's hmac computes the MACs
 of a key whose material a fixture fixes, and AES-GCM reads and writes the
 symmetric ciphertext blob from docs/formats.md alone. This is what users do
 when they verify KMS signatures offline or encrypt to a KMS public key.
@@ -88,6 +89,15 @@ rfc = kms.sign(KeyId="alias/ed25519-fixture", Message=bytes([0x72]), SigningAlgo
 check(rfc.hex() == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00", "ED25519_SHA_512 of a manifest's key: RFC 8032's signature")
 rfc_public = kms.get_public_key(KeyId="alias/ed25519-fixture")["PublicKey"][12:]
 check(rfc_public.hex() == "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "GetPublicKey of a manifest's Ed25519 key: RFC 8032's public key")
+
+# ECDH: OpenSSL computes the same shared secret from its own private key
+# and the KMS key's public key as DeriveSharedSecret does from the other two.
+for spec, curve in [("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1()), ("ECC_NIST_P521", ec.SECP521R1())]:
+    key_id = kms.create_key(KeySpec=spec, KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
+    theirs = ec.generate_private_key(curve)
+    their_public = theirs.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    derived = kms.derive_shared_secret(KeyId=key_id, KeyAgreementAlgorithm="ECDH", PublicKey=their_public)["SharedSecret"]
+    check(derived == theirs.exchange(ec.ECDH(), public_key(key_id)), f"{spec} ECDH: OpenSSL derives the same secret")
 
 wrapping = kms.create_key()["KeyMetadata"]["KeyId"]
 for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]:

@@ -11,7 +11,7 @@ use super::pb::crypto_service_client::CryptoServiceClient;
 use crate::crypto::{
     CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest,
     DataKeySize, DecryptRequest, EncryptRequest, MacRequest, ReEncryptRequest, RootKeyInfo,
-    SignRequest, VerifyRequest,
+    SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -208,6 +208,23 @@ impl CryptoService for GrpcCryptoClient {
             .await
             .map_err(from_status)?;
         Ok(reply.into_inner().public_key)
+    }
+
+    async fn derive_shared_secret(
+        &self,
+        r: SharedSecretRequest,
+    ) -> Result<SecretBytes, CryptoError> {
+        let request = pb::SharedSecretRequest {
+            sealed: bytes(r.material),
+            algorithm: r.algorithm.as_str().to_owned(),
+            public_key: r.public_key,
+        };
+        let reply = self
+            .client()
+            .derive_shared_secret(request)
+            .await
+            .map_err(from_status)?;
+        Ok(SecretBytes::new(reply.into_inner().plaintext))
     }
 
     async fn generate_mac(&self, r: MacRequest) -> Result<Vec<u8>, CryptoError> {

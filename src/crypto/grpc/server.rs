@@ -12,7 +12,7 @@ use super::pb;
 use super::pb::crypto_service_server::{CryptoService as PbService, CryptoServiceServer};
 use crate::crypto::{
     CryptoError, CryptoService, DataKeyPairRequest, DataKeyRequest, DataKeySize, DecryptRequest,
-    EncryptRequest, MacRequest, ReEncryptRequest, SignRequest, VerifyRequest,
+    EncryptRequest, MacRequest, ReEncryptRequest, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
@@ -269,6 +269,29 @@ impl PbService for CryptoGrpcServer {
                     .get_public_key(sealed(r.into_inner().sealed))
                     .await?;
                 Ok(pb::PublicKeyReply { public_key })
+            }
+            .await,
+        )
+    }
+
+    async fn derive_shared_secret(
+        &self,
+        r: Request<pb::SharedSecretRequest>,
+    ) -> Reply<pb::PlaintextReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let secret = self
+                    .inner
+                    .derive_shared_secret(SharedSecretRequest {
+                        material: sealed(r.sealed),
+                        algorithm: parse(&r.algorithm)?,
+                        public_key: r.public_key,
+                    })
+                    .await?;
+                Ok(pb::PlaintextReply {
+                    plaintext: secret.to_vec(),
+                })
             }
             .await,
         )
