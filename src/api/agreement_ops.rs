@@ -1,10 +1,14 @@
 //! Key agreement: DeriveSharedSecret (ECDH with a KEY_AGREEMENT key).
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::crypto_ops::{current, dry_run};
-use super::wire::{Blob, b64, check_grant_tokens, check_length, decode, parse_enum, required};
+use super::wire::{
+    Blob, b64, check_grant_tokens, check_length, decode, parse_enum, recipient_unsupported,
+    required,
+};
 use super::{Api, ApiError, Caller};
 use crate::crypto::SharedSecretRequest;
 use crate::secret::SecretBytes;
@@ -18,7 +22,7 @@ struct DeriveSharedSecretInput {
     public_key: Option<Blob>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
-    recipient: Option<Value>,
+    recipient: Option<IgnoredAny>,
 }
 
 impl Api {
@@ -59,12 +63,4 @@ impl Api {
             "KeyOrigin": "AWS_KMS",
         }))
     }
-}
-
-/// `Recipient` asks for the result encrypted to a Nitro Enclave's attested
-/// key; answering in plaintext instead would defeat its purpose.
-pub(super) fn recipient_unsupported() -> ApiError {
-    ApiError::Unsupported(
-        "Recipient (Nitro Enclaves attestation) is not supported by this endpoint.".into(),
-    )
 }

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
     Blob, b64, check_grant_tokens, check_length, check_range, decode, key_material_id, parse_enum,
-    required,
+    recipient_unsupported, required,
 };
 use super::{Api, ApiError, Caller};
 use crate::b64::encoded_len;
@@ -87,6 +88,7 @@ struct DecryptInput {
     encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
     dry_run_modifiers: Option<Vec<String>>,
+    recipient: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,7 @@ struct DataKeyInput {
     key_spec: Option<String>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
+    recipient: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +126,7 @@ struct DataKeyPairInput {
     encryption_context: Option<BTreeMap<String, String>>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
+    recipient: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +134,7 @@ struct DataKeyPairInput {
 struct RandomInput {
     number_of_bytes: Option<i64>,
     custom_key_store_id: Option<String>,
+    recipient: Option<IgnoredAny>,
 }
 
 /// A ciphertext's key, material and the key's ARN, ready to decrypt.
@@ -280,6 +285,9 @@ impl Api {
 
     pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
+        if input.recipient.is_some() {
+            return Err(recipient_unsupported());
+        }
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
             self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt")
                 .await?;
@@ -384,6 +392,10 @@ impl Api {
         with_plaintext: bool,
     ) -> Result<Reply, ApiError> {
         let input: DataKeyInput = decode(body)?;
+        // Only the operations that return plaintext take a Recipient.
+        if with_plaintext && input.recipient.is_some() {
+            return Err(recipient_unsupported());
+        }
         check_grant_tokens(&input.grant_tokens)?;
         let size = match (input.number_of_bytes, input.key_spec.as_deref()) {
             (Some(_), Some(_)) => {
@@ -462,6 +474,9 @@ impl Api {
         with_plaintext: bool,
     ) -> Result<Value, ApiError> {
         let input: DataKeyPairInput = decode(body)?;
+        if with_plaintext && input.recipient.is_some() {
+            return Err(recipient_unsupported());
+        }
         check_grant_tokens(&input.grant_tokens)?;
         let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
         let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name)?;
@@ -502,6 +517,9 @@ impl Api {
 
     pub(super) async fn generate_random(&self, body: &[u8]) -> Result<Value, ApiError> {
         let input: RandomInput = decode(body)?;
+        if input.recipient.is_some() {
+            return Err(recipient_unsupported());
+        }
         if input.custom_key_store_id.is_some() {
             return Err(ApiError::Unsupported(
                 "Custom key stores are not supported.".into(),

@@ -233,3 +233,11 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
     }
     m
 }
+
+/// `Recipient` asks for the result encrypted to a Nitro Enclave's attested
+/// key; answering in plaintext instead would defeat its purpose.
+pub fn recipient_unsupported() -> ApiError {
+    ApiError::Unsupported(
+        "Recipient (Nitro Enclaves attestation) is not supported by this endpoint.".into(),
+    )
+}

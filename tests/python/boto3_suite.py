@@ -64,6 +64,16 @@ check(kms.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == b"hello",
 check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x" * 4097)[0] == "ValidationException", "plaintext limit")
 check(error_of(kms.encrypt, KeyId=key, Plaintext=b"x", DryRun=True)[0] == "DryRunOperationException", "DryRun")
 check(error_of(kms.decrypt, KeyId=key, DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"])[0] == "DryRunOperationException", "DryRun without a ciphertext")
+# Recipient (Nitro Enclaves) wants the result encrypted to an attested key:
+# refused, never answered in plaintext.
+enclave = {"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"attestation"}
+for call, kwargs in [
+    (kms.decrypt, {"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": ctx}),
+    (kms.generate_data_key, {"KeyId": key, "KeySpec": "AES_256"}),
+    (kms.generate_data_key_pair, {"KeyId": key, "KeyPairSpec": "ECC_NIST_P256"}),
+    (kms.generate_random, {"NumberOfBytes": 16}),
+]:
+    check(error_of(call, Recipient=enclave, **kwargs)[0] == "UnsupportedOperationException", f"{call.__name__} with a Recipient")
 
 dk = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext=ctx)
 check(len(dk["Plaintext"]) == 32, "GenerateDataKey AES_256")
