@@ -11,7 +11,7 @@ use super::{
 };
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
 use crate::material::symmetric::SymmetricKey;
-use crate::material::{KeyMaterial, LoadedKey, random_bytes};
+use crate::material::{KeyMaterial, LoadedKey, SignatureKey, random_bytes};
 use crate::root::RootKey;
 use crate::seal::{self, MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -257,62 +257,33 @@ impl Engine {
     pub fn sign(&self, request: &SignRequest) -> Result<Vec<u8>, CryptoError> {
         check_len("message", request.message.len(), MAX_MESSAGE_LEN)?;
         let unsealed = self.unseal(&request.material)?;
-        if unsealed.id.usage != KeyUsage::SignVerify {
-            return Err(usage_error(&unsealed.id, "Sign"));
-        }
+        let key = Self::signature_key(&unsealed, "Sign")?;
         check_signing_algorithm(&unsealed.id, request.algorithm)?;
-        match &unsealed.key {
-            LoadedKey::Rsa(key) => {
-                key.sign(request.algorithm, request.message_type, &request.message)
-            }
-            LoadedKey::Ecc(key) => {
-                key.sign(request.algorithm, request.message_type, &request.message)
-            }
-            LoadedKey::Ed25519(key) => {
-                key.sign(request.algorithm, request.message_type, &request.message)
-            }
-            LoadedKey::MlDsa(key) => {
-                key.sign(request.algorithm, request.message_type, &request.message)
-            }
-            _ => Err(usage_error(&unsealed.id, "Sign")),
-        }
+        key.sign(request.algorithm, request.message_type, &request.message)
     }
 
     pub fn verify(&self, request: &VerifyRequest) -> Result<(), CryptoError> {
         check_len("message", request.message.len(), MAX_MESSAGE_LEN)?;
         check_len("signature", request.signature.len(), 6144)?;
         let unsealed = self.unseal(&request.material)?;
-        if unsealed.id.usage != KeyUsage::SignVerify {
-            return Err(usage_error(&unsealed.id, "Verify"));
-        }
+        let key = Self::signature_key(&unsealed, "Verify")?;
         check_signing_algorithm(&unsealed.id, request.algorithm)?;
-        let (algorithm, message_type) = (request.algorithm, request.message_type);
-        match &unsealed.key {
-            LoadedKey::Rsa(key) => key.verify(
-                algorithm,
-                message_type,
-                &request.message,
-                &request.signature,
-            ),
-            LoadedKey::Ecc(key) => key.verify(
-                algorithm,
-                message_type,
-                &request.message,
-                &request.signature,
-            ),
-            LoadedKey::Ed25519(key) => key.verify(
-                algorithm,
-                message_type,
-                &request.message,
-                &request.signature,
-            ),
-            LoadedKey::MlDsa(key) => key.verify(
-                algorithm,
-                message_type,
-                &request.message,
-                &request.signature,
-            ),
-            _ => Err(usage_error(&unsealed.id, "Verify")),
+        key.verify(
+            request.algorithm,
+            request.message_type,
+            &request.message,
+            &request.signature,
+        )
+    }
+
+    /// The unsealed key as a signing key, if its usage is SIGN_VERIFY.
+    fn signature_key<'a>(
+        unsealed: &'a Unsealed,
+        operation: &str,
+    ) -> Result<&'a dyn SignatureKey, CryptoError> {
+        match unsealed.key.signature_key() {
+            Some(key) if unsealed.id.usage == KeyUsage::SignVerify => Ok(key),
+            _ => Err(usage_error(&unsealed.id, operation)),
         }
     }
 

@@ -7,6 +7,7 @@ use rand_core::OsRng;
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use signature::{Signer, Verifier};
 
+use super::SignatureKey;
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
 use crate::spec::{KeyAgreementAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
@@ -88,45 +89,7 @@ impl EccKey {
         message_type: MessageType,
         message: &[u8],
     ) -> Result<(), CryptoError> {
-        if !self
-            .spec
-            .signing_algorithms(crate::spec::KeyUsage::SignVerify)
-            .contains(&algorithm)
-        {
-            return Err(CryptoError::InvalidKeyUsage(format!(
-                "Algorithm {algorithm} is incompatible with key spec {}.",
-                self.spec
-            )));
-        }
-        algorithm
-            .check_message(message_type, message)
-            .map_err(CryptoError::Validation)
-    }
-
-    pub fn sign(
-        &self,
-        algorithm: SigningAlgorithm,
-        message_type: MessageType,
-        message: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        self.check(algorithm, message_type, message)?;
-        let failed = |_| CryptoError::Internal("ECDSA signing failed".into());
-        macro_rules! sign {
-            ($curve:ident, $key:expr) => {{
-                let sig: $curve::ecdsa::Signature = match message_type {
-                    MessageType::Raw => $key.try_sign(message).map_err(failed)?,
-                    MessageType::Digest => $key.sign_prehash(message).map_err(failed)?,
-                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
-                };
-                sig.to_der().as_bytes().to_vec()
-            }};
-        }
-        Ok(match &self.signing {
-            Signing::P256(key) => sign!(p256, key),
-            Signing::P384(key) => sign!(p384, key),
-            Signing::P521(key) => sign!(p521, key),
-            Signing::K256(key) => sign!(k256, key),
-        })
+        super::check_signing(self.spec, algorithm, message_type, message)
     }
 
     /// ECDH with a peer's SubjectPublicKeyInfo on this key's curve: the
@@ -172,8 +135,36 @@ impl EccKey {
             }
         })
     }
+}
 
-    pub fn verify(
+impl SignatureKey for EccKey {
+    fn sign(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.check(algorithm, message_type, message)?;
+        let failed = |_| CryptoError::Internal("ECDSA signing failed".into());
+        macro_rules! sign {
+            ($curve:ident, $key:expr) => {{
+                let sig: $curve::ecdsa::Signature = match message_type {
+                    MessageType::Raw => $key.try_sign(message).map_err(failed)?,
+                    MessageType::Digest => $key.sign_prehash(message).map_err(failed)?,
+                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
+                };
+                sig.to_der().as_bytes().to_vec()
+            }};
+        }
+        Ok(match &self.signing {
+            Signing::P256(key) => sign!(p256, key),
+            Signing::P384(key) => sign!(p384, key),
+            Signing::P521(key) => sign!(p521, key),
+            Signing::K256(key) => sign!(k256, key),
+        })
+    }
+
+    fn verify(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,

@@ -10,9 +10,10 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, 
 use ed25519_dalek::{Sha512, Signature, SigningKey};
 use sha2::Digest;
 
+use super::SignatureKey;
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{KeySpec, KeyUsage, MessageType, SigningAlgorithm};
+use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
 
 /// A fresh key as PKCS#8 v1 (RFC 8410 `PrivateKeyInfo`, no public key), the
 /// form GenerateDataKeyPair hands out and OpenSSL reads.
@@ -64,21 +65,24 @@ impl Ed25519Key {
         message_type: MessageType,
         message: &[u8],
     ) -> Result<(), CryptoError> {
-        let spec = KeySpec::EccNistEdwards25519;
-        if !spec
-            .signing_algorithms(KeyUsage::SignVerify)
-            .contains(&algorithm)
-        {
-            return Err(CryptoError::InvalidKeyUsage(format!(
-                "Algorithm {algorithm} is incompatible with key spec {spec}."
-            )));
-        }
-        algorithm
-            .check_message(message_type, message)
-            .map_err(CryptoError::Validation)
+        super::check_signing(
+            KeySpec::EccNistEdwards25519,
+            algorithm,
+            message_type,
+            message,
+        )
     }
 
-    pub fn sign(
+    /// Ed25519ph of `message`, with an empty context (RFC 8032 §5.1).
+    fn sign_ph(&self, message: &[u8]) -> Result<Signature, CryptoError> {
+        self.signing
+            .sign_prehashed(Sha512::new().chain_update(message), None)
+            .map_err(|_| CryptoError::Internal("Ed25519ph signing failed".into()))
+    }
+}
+
+impl SignatureKey for Ed25519Key {
+    fn sign(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,
@@ -93,14 +97,7 @@ impl Ed25519Key {
         Ok(signature.to_bytes().to_vec())
     }
 
-    /// Ed25519ph of `message`, with an empty context (RFC 8032 §5.1).
-    fn sign_ph(&self, message: &[u8]) -> Result<Signature, CryptoError> {
-        self.signing
-            .sign_prehashed(Sha512::new().chain_update(message), None)
-            .map_err(|_| CryptoError::Internal("Ed25519ph signing failed".into()))
-    }
-
-    pub fn verify(
+    fn verify(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,

@@ -10,9 +10,10 @@ use aws_lc_rs::signature::{
     self as lc, KeyPair, PqdsaKeyPair, PqdsaSigningAlgorithm, UnparsedPublicKey,
 };
 
+use super::SignatureKey;
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{KeySpec, KeyUsage, MessageType, SigningAlgorithm};
+use crate::spec::{KeySpec, MessageType, SigningAlgorithm};
 
 fn algorithm(spec: KeySpec) -> Result<&'static PqdsaSigningAlgorithm, CryptoError> {
     match spec {
@@ -70,19 +71,7 @@ impl MlDsaKey {
         message_type: MessageType,
         message: &[u8],
     ) -> Result<(), CryptoError> {
-        if !self
-            .spec
-            .signing_algorithms(KeyUsage::SignVerify)
-            .contains(&algorithm)
-        {
-            return Err(CryptoError::InvalidKeyUsage(format!(
-                "Algorithm {algorithm} is incompatible with key spec {}.",
-                self.spec
-            )));
-        }
-        algorithm
-            .check_message(message_type, message)
-            .map_err(CryptoError::Validation)?;
+        super::check_signing(self.spec, algorithm, message_type, message)?;
         if message_type == MessageType::ExternalMu {
             return Err(CryptoError::Unsupported(
                 "MessageType EXTERNAL_MU is not supported by this crypto service; send the RAW message.".into(),
@@ -90,8 +79,10 @@ impl MlDsaKey {
         }
         Ok(())
     }
+}
 
-    pub fn sign(
+impl SignatureKey for MlDsaKey {
+    fn sign(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,
@@ -107,7 +98,7 @@ impl MlDsaKey {
         Ok(signature)
     }
 
-    pub fn verify(
+    fn verify(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,

@@ -19,7 +19,7 @@ use rand_core::{OsRng, RngCore};
 
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{Family, KeySpec};
+use crate::spec::{Family, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 /// Plaintext key material of one spec. Zeroized on drop; `Debug` redacts it.
 pub struct KeyMaterial {
@@ -121,6 +121,17 @@ impl fmt::Debug for LoadedKey {
 }
 
 impl LoadedKey {
+    /// The key as a signing key, if it is one.
+    pub fn signature_key(&self) -> Option<&dyn SignatureKey> {
+        match self {
+            LoadedKey::Rsa(key) => Some(key),
+            LoadedKey::Ecc(key) => Some(key),
+            LoadedKey::Ed25519(key) => Some(key),
+            LoadedKey::MlDsa(key) => Some(key),
+            LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) => None,
+        }
+    }
+
     /// The SubjectPublicKeyInfo DER of an asymmetric key.
     pub fn public_key_der(&self) -> Option<&[u8]> {
         match self {
@@ -131,6 +142,45 @@ impl LoadedKey {
             LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) => None,
         }
     }
+}
+
+/// What every SIGN_VERIFY key does, whatever its family. Verification
+/// failure is `InvalidSignature`, as in AWS.
+pub trait SignatureKey {
+    fn sign(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    fn verify(
+        &self,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError>;
+}
+
+/// Checks `spec` signs with `algorithm`, and `message` fits `message_type`.
+fn check_signing(
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<(), CryptoError> {
+    if !spec
+        .signing_algorithms(KeyUsage::SignVerify)
+        .contains(&algorithm)
+    {
+        return Err(CryptoError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec {spec}."
+        )));
+    }
+    algorithm
+        .check_message(message_type, message)
+        .map_err(CryptoError::Validation)
 }
 
 /// A message type or hash only ML-DSA takes reached another family: the

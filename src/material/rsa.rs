@@ -16,6 +16,7 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaParameters, UnparsedPublicKey};
 
+use super::SignatureKey;
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
 use crate::spec::{EncryptionAlgorithm, Hash, KeySpec, MessageType, SigningAlgorithm};
@@ -118,8 +119,10 @@ impl RsaKey {
         out.truncate(len);
         Ok(out)
     }
+}
 
-    pub fn sign(
+impl SignatureKey for RsaKey {
+    fn sign(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,
@@ -149,7 +152,7 @@ impl RsaKey {
         Ok(signature)
     }
 
-    pub fn verify(
+    fn verify(
         &self,
         algorithm: SigningAlgorithm,
         message_type: MessageType,
