@@ -4,7 +4,8 @@ mod support;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    DataKeySpec, KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec,
+    DataKeySpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, OriginType,
+    SigningAlgorithmSpec,
 };
 use support::{SECRET_KEY, Server};
 
@@ -145,6 +146,48 @@ async fn sdk_for_rust_round_trips_and_errors() {
         .await
         .unwrap();
     assert!(verified.signature_valid());
+
+    // Key agreement: two KEY_AGREEMENT keys derive the same secret.
+    let mut agreeing = Vec::new();
+    for _ in 0..2 {
+        let created = kms
+            .create_key()
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::KeyAgreement)
+            .send()
+            .await
+            .unwrap();
+        let metadata = created.key_metadata().unwrap();
+        assert_eq!(
+            metadata.key_agreement_algorithms(),
+            &[KeyAgreementAlgorithmSpec::Ecdh]
+        );
+        let public = kms
+            .get_public_key()
+            .key_id(metadata.key_id())
+            .send()
+            .await
+            .unwrap();
+        agreeing.push((
+            metadata.key_id().to_owned(),
+            public.public_key().unwrap().clone(),
+        ));
+    }
+    let mut secrets = Vec::new();
+    for (mine, theirs) in [(0, 1), (1, 0)] {
+        let derived = kms
+            .derive_shared_secret()
+            .key_id(&agreeing[mine].0)
+            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(agreeing[theirs].1.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(derived.key_origin(), Some(&OriginType::AwsKms));
+        secrets.push(derived.shared_secret().unwrap().as_ref().to_vec());
+    }
+    assert_eq!(secrets[0].len(), 32);
+    assert_eq!(secrets[0], secrets[1]);
 
     let mac_key = kms
         .create_key()
