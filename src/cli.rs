@@ -182,8 +182,9 @@ pub fn crypto_service(
 
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// Most connections open at once; past it, new clients wait in the
-    /// listen backlog until one closes. Keep it below the file descriptor limit.
+    /// Most connections open at once, and requests in flight; past it, new
+    /// clients wait in the listen backlog until one closes (and requests,
+    /// unread, until one is answered). Keep it below the file descriptor limit.
     #[arg(long, env = "KUBE_KMS_MAX_CONNECTIONS", default_value_t = kube_kms::api::listen::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_connections: usize,

@@ -1,6 +1,7 @@
 //! Accepting connections for the endpoint: plain HTTP or HTTPS (rustls on
 //! AWS-LC), HTTP/1.1 and HTTP/2, with time limits for slow and idle
-//! clients and a cap on open connections, drained gracefully on shutdown.
+//! clients and caps on open connections and requests in flight, drained
+//! gracefully on shutdown.
 //!
 //! One loop for both: connections are served by hyper with the warp routes
 //! as the service. `warp::serve` would also wrap every request to record
@@ -32,11 +33,17 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// The loop's limits: without the time limits a client that stops half way
 /// (or never starts) holds a connection and a task for as long as it likes;
-/// without the cap, many clients together can.
+/// without the caps, many clients together can, or one HTTP/2 client with
+/// many streams.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    /// How many connections may be open at once.
+    /// How many connections may be open at once, and how many requests
+    /// may be in flight at once: HTTP/1 carries one at a time, HTTP/2 many,
+    /// and each may buffer a body of up to 256 KiB.
     connections: usize,
+    /// How many streams one HTTP/2 connection may have open at once
+    /// (hyper's default is 200).
+    streams: u32,
     /// How long a shutdown waits for requests in flight.
     drain: Duration,
     /// How long a client has to complete the TLS handshake.
@@ -55,6 +62,7 @@ struct Limits {
 /// server closed an idle connection.
 const LIMITS: Limits = Limits {
     connections: DEFAULT_MAX_CONNECTIONS,
+    streams: 32,
     drain: Duration::from_secs(25),
     handshake: Duration::from_secs(10),
     body: Duration::from_secs(30),
@@ -62,8 +70,9 @@ const LIMITS: Limits = Limits {
 };
 
 /// Serves HTTP, or HTTPS with `tls`, on `listener` with at most
-/// `max_connections` open at once, until `shutdown` resolves; then lets the
-/// requests in flight finish (for at most 25 s).
+/// `max_connections` open at once and as many requests in flight, until
+/// `shutdown` resolves; then lets the requests in flight finish (for at
+/// most 25 s).
 pub async fn serve(
     endpoint: Arc<Endpoint>,
     listener: TcpListener,
@@ -98,9 +107,15 @@ async fn accept_loop(
     // No hyper timer: the idle limit below bounds a slow head as hyper's
     // header read timeout would, for HTTP/2 too, without the boxed timer
     // hyper arms for every request (2-5 % of an Encrypt's CPU).
-    let builder = Arc::new(Builder::new(TokioExecutor::new()));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(limits.streams);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.connections));
+    // A request waits for one of these before its body is read, so bodies
+    // buffered at once stay within the same bound as over HTTP/1; what an
+    // HTTP/2 client sends meanwhile stays within hyper's 1 MiB window.
+    let in_flight = Arc::new(Semaphore::new(limits.connections));
     let mut warned: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -138,12 +153,14 @@ async fn accept_loop(
         let builder = builder.clone();
         let activity = Activity::new();
         let service = {
-            let activity = activity.clone();
+            let (activity, in_flight) = (activity.clone(), in_flight.clone());
             TowerToHyperService::new(service.map_future(move |response| {
                 let request = activity.begin();
+                let in_flight = in_flight.clone();
                 async move {
+                    let permit = in_flight.acquire().await;
                     let response = response.await;
-                    drop(request);
+                    drop((permit, request));
                     response
                 }
             }))

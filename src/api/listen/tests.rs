@@ -402,3 +402,71 @@ async fn an_http2_connection_is_closed_once_it_carries_no_request_for_the_idle_l
         last.elapsed()
     );
 }
+
+/// An HTTP/2 request for GenerateRandom on `client` whose body is sent
+/// only `if complete`; returns the response to come and the body's sender.
+fn h2_request(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    complete: bool,
+) -> (h2::client::ResponseFuture, h2::SendStream<bytes::Bytes>) {
+    let request = http::Request::post("http://kms/")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "TrentService.GenerateRandom")
+        .header("content-length", BODY.len())
+        .body(())
+        .unwrap();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    if complete {
+        body.send_data(bytes::Bytes::from_static(BODY.as_bytes()), true)
+            .unwrap();
+    }
+    (response, body)
+}
+
+#[tokio::test]
+async fn an_http2_client_gets_a_few_streams_and_no_more_requests_in_flight_than_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held to the end: dropping its stop sender would shut the server down.
+    let server = start(
+        dir.path(),
+        None,
+        Limits {
+            connections: 2,
+            ..LIMITS
+        },
+    )
+    .await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let (response, _) = h2_request(&mut client, true);
+    assert_eq!(response.await.unwrap().status(), 200);
+    // The server's SETTINGS have arrived with its first reply.
+    assert_eq!(client.current_max_send_streams(), LIMITS.streams as usize);
+
+    // Two requests whose bodies have not arrived hold both places...
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        client = client.ready().await.unwrap();
+        stalled.push(h2_request(&mut client, false));
+    }
+    // ...so a complete third waits, though its stream is open...
+    client = client.ready().await.unwrap();
+    let (mut third, _third_body) = h2_request(&mut client, true);
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut third).await;
+    assert!(early.is_err(), "a third request was served: {early:?}");
+
+    // ...until one of the first two completes: both are then answered.
+    let (first, mut first_body) = stalled.remove(0);
+    first_body
+        .send_data(bytes::Bytes::from_static(BODY.as_bytes()), true)
+        .unwrap();
+    for (what, response) in [("the first", first), ("the third", third)] {
+        let response = tokio::time::timeout(Duration::from_secs(5), response)
+            .await
+            .unwrap_or_else(|_| panic!("{what} request was not answered"))
+            .unwrap();
+        assert_eq!(response.status(), 200, "{what}");
+    }
+}
