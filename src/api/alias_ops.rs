@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::page;
 use super::resolve::Accepts;
-use super::wire::{decode, required, timestamp};
+use super::wire::{check_length, decode, required, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
 use crate::lifecycle::Operation;
@@ -133,6 +133,10 @@ impl Api {
         let input: AliasInput = decode(body)?;
         let name = required(input.alias_name, "aliasName")?;
         validate_alias_name(&name)?;
+        // The request's shape is checked before anything is looked up.
+        if let Some(target) = &input.target_key_id {
+            check_length("targetKeyId", target.len(), 1, 2048)?;
+        }
         let mut alias = self.existing_alias(caller, &name).await?;
         let key = self.alias_target(caller, input.target_key_id).await?;
         if let Some(old) = self.store.get_key(alias.key_id).await?

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
-    Blob, b64, check_grant_tokens, check_length, check_range, decode, key_material_id, parse_enum,
-    recipient_unsupported, required,
+    Blob, b64, check_grant_tokens, check_length, check_range, custom_key_store_unsupported, decode,
+    key_material_id, parse_enum, recipient_unsupported, required,
 };
 use super::{Api, ApiError, Caller};
 use crate::b64::encoded_len;
@@ -520,10 +520,8 @@ impl Api {
         if input.recipient.is_some() {
             return Err(recipient_unsupported());
         }
-        if input.custom_key_store_id.is_some() {
-            return Err(ApiError::Unsupported(
-                "Custom key stores are not supported.".into(),
-            ));
+        if let Some(store) = &input.custom_key_store_id {
+            return Err(custom_key_store_unsupported(store));
         }
         let n = required(input.number_of_bytes, "numberOfBytes")?;
         check_range("numberOfBytes", n, 1, 1024)?;

@@ -10,8 +10,8 @@ use super::page;
 use super::resolve::Accepts;
 use super::wire::KeyInput;
 use super::wire::{
-    check_grant_tokens, check_length, decode, key_metadata, not_in_enum, parse_enum, required,
-    timestamp,
+    check_grant_tokens, check_length, custom_key_store_unsupported, decode, key_metadata,
+    not_in_enum, parse_enum, required, timestamp,
 };
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
@@ -44,6 +44,7 @@ struct CreateKeyInput {
     bypass_policy_lockout_safety_check: Option<bool>,
     tags: Option<Vec<Tag>>,
     multi_region: Option<bool>,
+    xks_key_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +75,19 @@ struct TagInput {
     key_id: Option<String>,
     tags: Option<Vec<Tag>>,
     tag_keys: Option<Vec<String>>,
+}
+
+/// The model allows 131,072 characters; AWS's quota on a key policy is
+/// 32 KB, and a policy between the two is over a limit, not malformed.
+fn check_policy_size(policy: &str) -> Result<(), ApiError> {
+    check_length("policy", policy.chars().count(), 1, 131_072)?;
+    if policy.len() > 32_768 {
+        return Err(ApiError::LimitExceeded(format!(
+            "The key policy is {} bytes; the maximum is 32768.",
+            policy.len()
+        )));
+    }
+    Ok(())
 }
 
 fn check_description(description: &str) -> Result<(), ApiError> {
@@ -119,14 +133,20 @@ impl Api {
     pub(super) async fn create_key(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: CreateKeyInput = decode(body)?;
         if let Some(policy) = &input.policy {
-            check_length("policy", policy.len(), 1, 32768)?;
+            check_policy_size(policy)?;
         }
         let description = input.description.unwrap_or_default();
         check_description(&description)?;
-        if input.custom_key_store_id.is_some() {
-            return Err(ApiError::Unsupported(
-                "Custom key stores are not supported.".into(),
-            ));
+        if let Some(store) = &input.custom_key_store_id {
+            return Err(custom_key_store_unsupported(store));
+        }
+        if let Some(xks) = &input.xks_key_id {
+            check_length("xksKeyId", xks.len(), 1, 128)?;
+            if input.origin.as_deref() != Some("EXTERNAL_KEY_STORE") {
+                return Err(ApiError::Validation(
+                    "XksKeyId is valid only for KMS keys with Origin EXTERNAL_KEY_STORE.".into(),
+                ));
+            }
         }
         if input.multi_region == Some(true) {
             return Err(ApiError::Unsupported(

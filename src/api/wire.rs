@@ -236,6 +236,14 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
 
 /// `Recipient` asks for the result encrypted to a Nitro Enclave's attested
 /// key; answering in plaintext instead would defeat its purpose.
+/// A custom key store id, once it is well formed: there are none here.
+pub fn custom_key_store_unsupported(id: &str) -> ApiError {
+    match check_length("customKeyStoreId", id.len(), 1, 64) {
+        Err(e) => e,
+        Ok(()) => ApiError::Unsupported("Custom key stores are not supported.".into()),
+    }
+}
+
 pub fn recipient_unsupported() -> ApiError {
     ApiError::Unsupported(
         "Recipient (Nitro Enclaves attestation) is not supported by this endpoint.".into(),
