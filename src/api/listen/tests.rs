@@ -369,15 +369,7 @@ async fn an_http2_connection_is_closed_once_it_carries_no_request_for_the_idle_l
     let started = std::time::Instant::now();
     let last = loop {
         client = client.ready().await.unwrap();
-        let request = http::Request::post("http://kms/")
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", "TrentService.GenerateRandom")
-            .header("content-length", BODY.len())
-            .body(())
-            .unwrap();
-        let (response, mut body) = client.send_request(request, false).unwrap();
-        body.send_data(bytes::Bytes::from_static(BODY.as_bytes()), true)
-            .unwrap();
+        let (response, _) = h2_request(&mut client, true);
         let response = response.await.expect("served while busy");
         assert_eq!(response.status(), 200);
         let mut data = response.into_body();
