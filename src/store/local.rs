@@ -2,9 +2,15 @@
 //! index in front. Every write is one transaction committed with fsync before
 //! the call returns; reads come from the index, so the request path does no
 //! I/O (the counterpart of the watch caches the cluster store reads).
+//!
+//! A write that fails in redb (a full disk, say) closes the database: redb
+//! refuses every later write on a handle that saw an I/O error. The next
+//! write opens it again and reloads the index from what is on disk, so
+//! writes resume once the cause is gone, without a restart; reads go on
+//! being served from the index meanwhile.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -28,11 +34,16 @@ struct Index {
 
 #[derive(Clone)]
 pub struct LocalStore {
-    db: Arc<Database>,
     index: Arc<RwLock<Index>>,
     // One writer at a time: checks against the index and the commit that
     // follows them are atomic.
-    writer: Arc<Mutex<()>>,
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// The database, open unless a write failed since it was last opened.
+struct Writer {
+    path: PathBuf,
+    db: Option<Database>,
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -73,37 +84,12 @@ impl LocalStore {
     /// Opens (or creates) `dir/kube-kms.redb` and loads its index.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
-        let db = Database::create(dir.join(Self::FILE_NAME)).map_err(backend)?;
-        let txn = db.begin_write().map_err(backend)?;
-        txn.open_table(KEYS).map_err(backend)?;
-        txn.open_table(ALIASES).map_err(backend)?;
-        txn.commit().map_err(backend)?;
-        let mut index = Index::default();
-        let txn = db.begin_read().map_err(backend)?;
-        for entry in txn
-            .open_table(KEYS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let key: KeyRecord = decode(entry.map_err(backend)?.1.value())?;
-            index.keys.insert(key.key_id, key);
-        }
-        for entry in txn
-            .open_table(ALIASES)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let alias: AliasRecord = decode(entry.map_err(backend)?.1.value())?;
-            index
-                .aliases
-                .insert((alias.namespace.clone(), alias.name.clone()), alias);
-        }
+        let path = dir.join(Self::FILE_NAME);
+        let db = open_database(&path)?;
+        let index = load_index(&db)?;
         Ok(LocalStore {
-            db: Arc::new(db),
             index: Arc::new(RwLock::new(index)),
-            writer: Arc::new(Mutex::new(())),
+            writer: Arc::new(Mutex::new(Writer { path, db: Some(db) })),
         })
     }
 
@@ -120,43 +106,29 @@ impl LocalStore {
     ) -> Result<T, StoreError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _writer = store.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let (writes, out) = decide(&store.read())?;
-            let txn = store.db.begin_write().map_err(backend)?;
-            {
-                let mut keys = txn.open_table(KEYS).map_err(backend)?;
-                let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
-                for w in &writes {
-                    match w {
-                        Write::PutKey(k) => {
-                            keys.insert(k.key_id.to_string().as_str(), encode(k)?.as_slice())
-                                .map_err(backend)?;
-                        }
-                        Write::DeleteKey(id, doomed) => {
-                            keys.remove(id.to_string().as_str()).map_err(backend)?;
-                            for (ns, name) in doomed {
-                                aliases
-                                    .remove(alias_key(ns, name).as_str())
-                                    .map_err(backend)?;
-                            }
-                        }
-                        Write::PutAlias(a) => {
-                            aliases
-                                .insert(
-                                    alias_key(&a.namespace, &a.name).as_str(),
-                                    encode(a)?.as_slice(),
-                                )
-                                .map_err(backend)?;
-                        }
-                        Write::DeleteAlias(ns, name) => {
-                            aliases
-                                .remove(alias_key(ns, name).as_str())
-                                .map_err(backend)?;
-                        }
-                    }
+            let mut writer = store.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let db = match writer.db.take() {
+                Some(db) => db,
+                None => {
+                    // The last write failed: what is on disk is the truth
+                    // (that write may or may not have reached it).
+                    let db = open_database(&writer.path)?;
+                    let index = load_index(&db)?;
+                    *store.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+                    tracing::info!(path = %writer.path.display(), "key store reopened after a failed write");
+                    db
                 }
-            }
-            txn.commit().map_err(backend)?;
+            };
+            let (writes, out) = match decide(&store.read()) {
+                Ok(decided) => decided,
+                Err(e) => {
+                    writer.db = Some(db);
+                    return Err(e);
+                }
+            };
+            // Kept closed if the commit fails; see the module comment.
+            commit(&db, &writes)?;
+            writer.db = Some(db);
             let mut index = store.index.write().unwrap_or_else(|e| e.into_inner());
             for w in writes {
                 match w {
@@ -184,6 +156,82 @@ impl LocalStore {
         .await
         .map_err(|e| backend(format!("store task failed: {e}")))?
     }
+}
+
+/// Commits `writes` in one transaction (fsync before it returns).
+fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(backend)?;
+    {
+        let mut keys = txn.open_table(KEYS).map_err(backend)?;
+        let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
+        for w in writes {
+            match w {
+                Write::PutKey(k) => {
+                    keys.insert(k.key_id.to_string().as_str(), encode(k)?.as_slice())
+                        .map_err(backend)?;
+                }
+                Write::DeleteKey(id, doomed) => {
+                    keys.remove(id.to_string().as_str()).map_err(backend)?;
+                    for (ns, name) in doomed {
+                        aliases
+                            .remove(alias_key(ns, name).as_str())
+                            .map_err(backend)?;
+                    }
+                }
+                Write::PutAlias(a) => {
+                    aliases
+                        .insert(
+                            alias_key(&a.namespace, &a.name).as_str(),
+                            encode(a)?.as_slice(),
+                        )
+                        .map_err(backend)?;
+                }
+                Write::DeleteAlias(ns, name) => {
+                    aliases
+                        .remove(alias_key(ns, name).as_str())
+                        .map_err(backend)?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(backend)?;
+    Ok(())
+}
+
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+    let txn = db.begin_write().map_err(backend)?;
+    txn.open_table(KEYS).map_err(backend)?;
+    txn.open_table(ALIASES).map_err(backend)?;
+    txn.commit().map_err(backend)?;
+    Ok(db)
+}
+
+/// Everything committed, read into memory.
+fn load_index(db: &Database) -> Result<Index, StoreError> {
+    let mut index = Index::default();
+    let txn = db.begin_read().map_err(backend)?;
+    for entry in txn
+        .open_table(KEYS)
+        .map_err(backend)?
+        .iter()
+        .map_err(backend)?
+    {
+        let key: KeyRecord = decode(entry.map_err(backend)?.1.value())?;
+        index.keys.insert(key.key_id, key);
+    }
+    for entry in txn
+        .open_table(ALIASES)
+        .map_err(backend)?
+        .iter()
+        .map_err(backend)?
+    {
+        let alias: AliasRecord = decode(entry.map_err(backend)?.1.value())?;
+        index
+            .aliases
+            .insert((alias.namespace.clone(), alias.name.clone()), alias);
+    }
+    Ok(index)
 }
 
 #[async_trait::async_trait]

@@ -1,0 +1,162 @@
+//! A disk that refuses writes: writes fail with a clear error and store
+//! nothing, reads and cryptography go on, and writes resume once the disk
+//! takes them again, without a restart; nothing stored before is lost.
+//!
+//! The refusal is a file size limit of 0 set on the running server with
+//! `prlimit` (util-linux): every write to its files then fails with EFBIG,
+//! as with ENOSPC on a full disk.
+
+mod support;
+
+use std::process::Command;
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::primitives::Blob;
+use support::{SECRET_KEY, Server};
+
+fn client(endpoint: &str) -> aws_sdk_kms::Client {
+    let config = support::sdk_config(endpoint, SECRET_KEY)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+fn set_file_size_limit(pid: u32, limit: &str) {
+    let out = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={limit}"))
+        .output()
+        .expect("prlimit (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "prlimit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn key_ids(kms: &aws_sdk_kms::Client) -> Vec<String> {
+    let listed = kms.list_keys().send().await.expect("ListKeys");
+    let mut ids: Vec<String> = listed
+        .keys()
+        .iter()
+        .filter_map(|k| k.key_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn writes_refused_by_the_disk_fail_cleanly_and_resume_when_it_takes_them_again() {
+    let server = Server::start_ignoring_file_size_signals(tempfile::tempdir().unwrap());
+    let pid = server.child.id();
+    let kms = client(&server.endpoint);
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let ciphertext = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("before the disk filled"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    let before = key_ids(&kms).await;
+
+    set_file_size_limit(pid, "0:unlimited");
+    for attempt in 0..3 {
+        let refused = kms
+            .create_key()
+            .description(format!("refused {attempt}"))
+            .send()
+            .await;
+        let error = refused.expect_err("CreateKey while the disk refuses writes");
+        assert_eq!(
+            error.into_service_error().meta().code(),
+            Some("KMSInternalException")
+        );
+    }
+    let refused = kms
+        .create_alias()
+        .alias_name("alias/refused")
+        .target_key_id(&key)
+        .send()
+        .await;
+    assert_eq!(
+        refused
+            .expect_err("CreateAlias")
+            .into_service_error()
+            .meta()
+            .code(),
+        Some("KMSInternalException")
+    );
+    // Reads and cryptography need no writes.
+    assert_eq!(key_ids(&kms).await, before, "nothing was stored");
+    let decrypted = kms
+        .decrypt()
+        .ciphertext_blob(ciphertext.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypted.plaintext().unwrap().as_ref(),
+        b"before the disk filled"
+    );
+    kms.encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("still"))
+        .send()
+        .await
+        .unwrap();
+
+    // The disk takes writes again: so does the store, without a restart.
+    set_file_size_limit(pid, "unlimited:unlimited");
+    let after = kms
+        .create_key()
+        .description("after")
+        .send()
+        .await
+        .expect("CreateKey once the disk has room");
+    let after = after.key_metadata().unwrap().key_id().to_owned();
+    kms.create_alias()
+        .alias_name("alias/after")
+        .target_key_id(&after)
+        .send()
+        .await
+        .unwrap();
+    let mut expected = before.clone();
+    expected.push(after.clone());
+    expected.sort();
+    assert_eq!(key_ids(&kms).await, expected);
+
+    // And all of it is on disk: a restart finds every key and the alias,
+    // and the first ciphertext still decrypts.
+    let server = Server::start_in(server.kill());
+    let kms = client(&server.endpoint);
+    assert_eq!(key_ids(&kms).await, expected);
+    let described = kms
+        .describe_key()
+        .key_id("alias/after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.key_metadata().unwrap().key_id(), after);
+    let decrypted = kms
+        .decrypt()
+        .ciphertext_blob(ciphertext)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypted.plaintext().unwrap().as_ref(),
+        b"before the disk filled"
+    );
+}
