@@ -60,8 +60,10 @@ fn alias_key(namespace: &str, name: &str) -> String {
     format!("{namespace}\0{name}")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+/// A stored record; `what` names it in the error if it is damaged.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Backend(format!("damaged record {what}: {e}")))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -199,7 +201,22 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
 }
 
 fn open_database(path: &Path) -> Result<Database, StoreError> {
-    let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+    // redb asserts, rather than returning an error, on some damaged files
+    // (a truncated one among them): say which file, and what to do.
+    let db = match std::panic::catch_unwind(|| Database::create(path)) {
+        Ok(opened) => opened.map_err(|e| backend(format!("{}: {e}", path.display())))?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            return Err(backend(format!(
+                "{}: the file is damaged ({why}); restore it from a backup",
+                path.display()
+            )));
+        }
+    };
     let txn = db.begin_write().map_err(backend)?;
     txn.open_table(KEYS).map_err(backend)?;
     txn.open_table(ALIASES).map_err(backend)?;
@@ -217,7 +234,8 @@ fn load_index(db: &Database) -> Result<Index, StoreError> {
         .iter()
         .map_err(backend)?
     {
-        let key: KeyRecord = decode(entry.map_err(backend)?.1.value())?;
+        let (id, record) = entry.map_err(backend)?;
+        let key: KeyRecord = decode(record.value(), &format!("of key {}", id.value()))?;
         index.keys.insert(key.key_id, key);
     }
     for entry in txn
@@ -226,7 +244,9 @@ fn load_index(db: &Database) -> Result<Index, StoreError> {
         .iter()
         .map_err(backend)?
     {
-        let alias: AliasRecord = decode(entry.map_err(backend)?.1.value())?;
+        let (name, record) = entry.map_err(backend)?;
+        let name = name.value().replace('\0', "/");
+        let alias: AliasRecord = decode(record.value(), &format!("of alias {name}"))?;
         index
             .aliases
             .insert((alias.namespace.clone(), alias.name.clone()), alias);
@@ -363,5 +383,46 @@ impl KeyStore for LocalStore {
             Ok((vec![Write::DeleteAlias(namespace, name)], ()))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_file_is_an_error_that_names_it_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(LocalStore::open(dir.path()).unwrap());
+        let path = dir.path().join(LocalStore::FILE_NAME);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let error = LocalStore::open(dir.path()).expect_err("a truncated store");
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("restore it from a backup"), "{message}");
+    }
+
+    #[test]
+    fn a_damaged_record_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LocalStore::FILE_NAME);
+        let db = open_database(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(KEYS)
+            .unwrap()
+            .insert("1234abcd-12ab-34cd-56ef-1234567890ab", b"{}".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let message = LocalStore::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("damaged record of key 1234abcd-12ab-34cd-56ef-1234567890ab"),
+            "{message}"
+        );
     }
 }
