@@ -19,6 +19,7 @@ pub mod operator;
 pub mod plugin;
 pub mod resource;
 pub mod root;
+pub mod root_check;
 pub mod seal;
 pub mod secret;
 pub mod serve;

@@ -27,6 +27,7 @@ pub async fn run(
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
     let crypto: Arc<dyn CryptoService> = Arc::new(crypto);
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
+    check_root_key(store.as_ref(), crypto.as_ref()).await?;
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
 
     if let Some(dir) = &args.manifests {
@@ -150,5 +151,22 @@ fn write_first_credentials(path: &Path, namespace: &str, region: &str) -> anyhow
         access_key_id,
         *secret_access_key
     );
+    Ok(())
+}
+
+/// Refuses to start with a root key that does not open the store's
+/// material (see `root_check`); names material that alone does not open.
+async fn check_root_key(store: &LocalStore, crypto: &dyn CryptoService) -> anyhow::Result<()> {
+    use kube_kms::store::KeyStore;
+    let keys = store.all_keys().await?;
+    let check = kube_kms::root_check::check_root_key(&keys, crypto)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    for (key, version, why) in &check.damaged {
+        tracing::error!(key, version, %why, "key material does not open; requests with it will fail");
+    }
+    if !check.versions.is_empty() {
+        tracing::info!(root_key_versions = ?check.versions, "the root key opens the store's key material");
+    }
     Ok(())
 }

@@ -1,14 +1,19 @@
-//! A disk that refuses writes: writes fail with a clear error and store
-//! nothing, reads and cryptography go on, and writes resume once the disk
-//! takes them again, without a restart; nothing stored before is lost.
+//! What goes wrong around the embedded store, through the real server:
 //!
-//! The refusal is a file size limit of 0 set on the running server with
-//! `prlimit` (util-linux): every write to its files then fails with EFBIG,
-//! as with ENOSPC on a full disk.
+//! - a disk that refuses writes: writes fail with a clear error and store
+//!   nothing, reads and cryptography go on, and writes resume once the disk
+//!   takes them again, without a restart; nothing stored before is lost. The
+//!   refusal is a file size limit of 0 set on the running server with
+//!   `prlimit` (util-linux): every write to its files then fails with EFBIG,
+//!   as with ENOSPC on a full disk;
+//! - a root key other than the store's: `serve` refuses to start, and
+//!   nothing is sealed under the wrong key.
 
 mod support;
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::primitives::Blob;
@@ -159,4 +164,74 @@ async fn writes_refused_by_the_disk_fail_cleanly_and_resume_when_it_takes_them_a
         decrypted.plaintext().unwrap().as_ref(),
         b"before the disk filled"
     );
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_with_a_root_key_that_does_not_open_its_store() {
+    let server = Server::start();
+    let kms = client(&server.endpoint);
+    kms.create_key().send().await.unwrap();
+    let before = key_ids(&kms).await;
+    let dir = server.kill();
+    let data = dir.path().join("data");
+    let right = std::fs::read(data.join("root.key")).unwrap();
+
+    // Another root key in its place, as a wrong Secret or file would be.
+    let mut wrong = right.clone();
+    wrong.iter_mut().for_each(|b| *b = !*b);
+    std::fs::write(data.join("root.key"), &wrong).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-no-auth",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A serve that starts anyway runs until stopped; give it time to refuse.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve started with the wrong root key: {stderr}"
+    );
+    assert!(
+        stderr.contains("the root key does not open this store's key material"),
+        "{stderr}"
+    );
+
+    // With its own root key back, it serves every key, fixtures included,
+    // and nothing was added meanwhile.
+    std::fs::write(data.join("root.key"), &right).unwrap();
+    let server = Server::start_in(dir);
+    let kms = client(&server.endpoint);
+    assert_eq!(key_ids(&kms).await, before);
+    kms.encrypt()
+        .key_id("alias/fixture")
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
 }

@@ -1,0 +1,79 @@
+//! Before serving: does the root key open what the store holds?
+//!
+//! A root key other than the one a store was sealed under (another file, a
+//! wrong Secret mounted) would otherwise start cleanly, fail every
+//! cryptographic request with an internal error, and seal every key created
+//! meanwhile under the wrong root key: a store split between two root keys.
+
+use std::collections::BTreeMap;
+
+use crate::crypto::{CryptoError, CryptoService};
+use crate::key::KeyRecord;
+
+/// Material versions tried per root key version: one damaged blob should
+/// not stop the service, a root key that opens none of them should.
+const PROBES: usize = 3;
+
+/// What the check found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RootKeyCheck {
+    /// Root key versions the store's material is sealed under, each opened.
+    pub versions: Vec<u32>,
+    /// Material that did not open though other material under the same root
+    /// key version did: damaged blobs, as `(key id, material version, why)`.
+    pub damaged: Vec<(String, u32, String)>,
+}
+
+/// Opens (and discards the result of resealing) up to three material
+/// versions sealed under each root key version found in `keys`. An error
+/// when, for some root key version, none opens.
+pub async fn check_root_key(
+    keys: &[KeyRecord],
+    crypto: &dyn CryptoService,
+) -> Result<RootKeyCheck, String> {
+    let mut by_version: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+    for key in keys {
+        for material in &key.materials {
+            let root_version = material
+                .sealed
+                .header()
+                .map_err(|e| format!("key {}: {e}", key.key_id))?
+                .root_version;
+            let probes = by_version.entry(root_version).or_default();
+            if probes.len() < PROBES {
+                probes.push((key.key_id.to_string(), material));
+            }
+        }
+    }
+    let mut check = RootKeyCheck::default();
+    for (root_version, probes) in by_version {
+        let mut failures = Vec::new();
+        for (key_id, material) in &probes {
+            match crypto.reseal(material.sealed.clone()).await {
+                Ok(_) => {}
+                Err(
+                    e @ (CryptoError::SealedMaterialInvalid(_)
+                    | CryptoError::UnknownRootKey(_)
+                    | CryptoError::MalformedMaterial(_)),
+                ) => failures.push((key_id.clone(), material.version, e.to_string())),
+                Err(e) => return Err(format!("checking the root key: {e}")),
+            }
+        }
+        if failures.len() == probes.len() {
+            let (key_id, version, why) = &failures[0];
+            return Err(format!(
+                "the root key does not open this store's key material sealed under root key \
+                 version {root_version} ({} of {} tried; key {key_id} version {version}: {why}). \
+                 Is this the root key the store was created with?",
+                failures.len(),
+                probes.len()
+            ));
+        }
+        check.versions.push(root_version);
+        check.damaged.extend(failures);
+    }
+    Ok(check)
+}
+
+#[cfg(test)]
+mod tests;
