@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod material;
 pub mod operator;
 pub mod plugin;
+pub mod policy;
 pub mod resource;
 pub mod root;
 pub mod root_check;

@@ -41,6 +41,8 @@ pub enum ApiError {
     Unsupported(String),
     #[error("{0}")]
     Tag(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
     #[error("{0}")]
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Unsupported(_) => "UnsupportedOperationException",
             ApiError::Tag(_) => "TagException",
+            ApiError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             ApiError::DryRun => "DryRunOperationException",
             ApiError::AccessDenied(_) => "AccessDeniedException",
             ApiError::UnrecognizedClient(_) => "UnrecognizedClientException",

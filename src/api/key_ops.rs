@@ -17,6 +17,7 @@ use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Operation};
+use crate::policy::{self, PolicyDocument};
 use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
 
@@ -77,17 +78,27 @@ struct TagInput {
     tag_keys: Option<Vec<String>>,
 }
 
-/// The model allows 131,072 characters; AWS's quota on a key policy is
-/// 32 KB, and a policy between the two is over a limit, not malformed.
-fn check_policy_size(policy: &str) -> Result<(), ApiError> {
+/// A key policy as AWS checks one: the model's length and characters
+/// (ValidationException), the 32 KB quota (the model allows 131,072
+/// characters, and a policy between the two is over a limit, not
+/// malformed), then the policy grammar (MalformedPolicyDocumentException).
+/// Policies are not evaluated yet; one that could not be is refused now.
+fn check_policy(policy: &str) -> Result<(), ApiError> {
     check_length("policy", policy.chars().count(), 1, 131_072)?;
+    if !policy::has_allowed_characters(policy) {
+        return Err(ApiError::Validation(
+            "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".into(),
+        ));
+    }
     if policy.len() > 32_768 {
         return Err(ApiError::LimitExceeded(format!(
             "The key policy is {} bytes; the maximum is 32768.",
             policy.len()
         )));
     }
-    Ok(())
+    PolicyDocument::parse(policy)
+        .map(drop)
+        .map_err(|e| ApiError::MalformedPolicyDocument(e.0))
 }
 
 fn check_description(description: &str) -> Result<(), ApiError> {
@@ -133,7 +144,7 @@ impl Api {
     pub(super) async fn create_key(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: CreateKeyInput = decode(body)?;
         if let Some(policy) = &input.policy {
-            check_policy_size(policy)?;
+            check_policy(policy)?;
         }
         let description = input.description.unwrap_or_default();
         check_description(&description)?;

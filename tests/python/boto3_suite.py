@@ -34,6 +34,16 @@ check(arn == f"arn:aws:kms:us-east-1:111122223333:key/{key}", "ARN shape")
 check(kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == "boto3 suite", "DescribeKey by ARN")
 kms.update_key_description(KeyId=key, Description="renamed")
 check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
+# A key policy is checked as AWS checks one (it is not enforced yet).
+policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
+check(kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]["KeyState"] == "Enabled", "CreateKey with AWS's default policy")
+check(error_of(kms.create_key, Policy="{not json")[:2] == ("MalformedPolicyDocumentException", 400), "CreateKey with a policy that is not JSON")
+check(error_of(kms.create_key, Policy=policy.replace('"Effect":"Allow",', ""))[0] == "MalformedPolicyDocumentException", "CreateKey with a statement without Effect")
+try:
+    kms.create_key(Policy="{}")
+    check(False, "CreateKey with an empty policy document should have failed")
+except kms.exceptions.MalformedPolicyDocumentException:
+    pass
 listed = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 1}) for k in page["Keys"]]
 check(key in listed, "ListKeys with pagination")
 

@@ -55,6 +55,22 @@ async fn malformed_members_are_validation_errors_before_anything_else() {
         .err("CreateKey", json!({ "Policy": "p".repeat(32_769) }))
         .await;
     assert_eq!(kind, "LimitExceededException", "{message}");
+    let (kind, message) = h
+        .err("CreateKey", json!({ "Policy": policy_of_length(32_769) }))
+        .await;
+    assert_eq!(kind, "LimitExceededException", "{message}");
+    // A policy that is not one, or has characters the model's pattern
+    // refuses, is refused before any key is made.
+    let (kind, message) = h.err("CreateKey", json!({ "Policy": "p" })).await;
+    assert_eq!(kind, "MalformedPolicyDocumentException", "{message}");
+    let (kind, message) = h
+        .err(
+            "CreateKey",
+            json!({ "Policy": policy_of_length(200).replace("key-", "k€y") }),
+        )
+        .await;
+    assert_eq!(kind, "ValidationException", "{message}");
+    assert!(message.contains("regular expression pattern"), "{message}");
     // An XksKeyId belongs to an external key store key only; such keys are
     // not supported, and one is never made as an ordinary key instead.
     let (kind, _) = h.err("CreateKey", json!({ "XksKeyId": "ext-1" })).await;
@@ -73,7 +89,7 @@ async fn malformed_members_are_validation_errors_before_anything_else() {
     assert_eq!(before, 1, "only the first key was created");
 
     // At the limits themselves, accepted.
-    h.ok("CreateKey", json!({ "Policy": "p".repeat(32_768) }))
+    h.ok("CreateKey", json!({ "Policy": policy_of_length(32_768) }))
         .await;
     h.ok(
         "CreateAlias",
@@ -85,6 +101,19 @@ async fn malformed_members_are_validation_errors_before_anything_else() {
         json!({ "AliasName": "alias/shape", "TargetKeyId": key }),
     )
     .await;
+}
+
+/// A well-formed key policy of exactly `len` bytes (its Id is the padding).
+fn policy_of_length(len: usize) -> String {
+    let policy = |id: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Id":"{id}","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+        )
+    };
+    let id = format!("key-{}", "p".repeat(len - policy("key-").len()));
+    let policy = policy(&id);
+    assert_eq!(policy.len(), len);
+    policy
 }
 
 #[derive(Clone, Copy)]
