@@ -20,6 +20,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    catch_file_size_signals()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let root = open_root_key(&args)?;
@@ -168,5 +169,22 @@ async fn check_root_key(store: &LocalStore, crypto: &dyn CryptoService) -> anyho
     if !check.versions.is_empty() {
         tracing::info!(root_key_versions = ?check.versions, "the root key opens the store's key material");
     }
+    Ok(())
+}
+
+/// A store write past the process's file size limit (`ulimit -f`,
+/// systemd's `LimitFSIZE=`) raises SIGXFSZ, whose default action kills the
+/// process. Caught, the write fails with EFBIG instead, which the store
+/// reports and recovers from as from a full disk.
+fn catch_file_size_signals() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut signals = signal(SignalKind::from_raw(libc::SIGXFSZ)).context("catching SIGXFSZ")?;
+    tokio::spawn(async move {
+        while signals.recv().await.is_some() {
+            tracing::warn!(
+                "a write went past the process's file size limit (SIGXFSZ); it failed and stored nothing"
+            );
+        }
+    });
     Ok(())
 }

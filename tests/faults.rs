@@ -5,7 +5,8 @@
 //!   takes them again, without a restart; nothing stored before is lost. The
 //!   refusal is a file size limit of 0 set on the running server with
 //!   `prlimit` (util-linux): every write to its files then fails with EFBIG,
-//!   as with ENOSPC on a full disk;
+//!   as with ENOSPC on a full disk (`serve` catches the SIGXFSZ that would
+//!   otherwise kill it);
 //! - a root key other than the store's: `serve` refuses to start, and
 //!   nothing is sealed under the wrong key.
 
@@ -52,7 +53,7 @@ async fn key_ids(kms: &aws_sdk_kms::Client) -> Vec<String> {
 
 #[tokio::test]
 async fn writes_refused_by_the_disk_fail_cleanly_and_resume_when_it_takes_them_again() {
-    let server = Server::start_ignoring_file_size_signals(tempfile::tempdir().unwrap());
+    let server = Server::start();
     let pid = server.child.id();
     let kms = client(&server.endpoint);
     let key = kms

@@ -81,21 +81,6 @@ impl Server {
 
     /// Starts a server on `dir` with extra `serve` flags.
     pub fn start_with(dir: tempfile::TempDir, extra: &[std::ffi::OsString]) -> Server {
-        Self::spawn(dir, extra, Command::new(env!("CARGO_BIN_EXE_kube-kms")))
-    }
-
-    /// Starts a server on `dir` (through `sh`, which execs it in place)
-    /// with SIGXFSZ ignored: a file size limit set on it later (`prlimit`)
-    /// then fails its writes with EFBIG instead of killing it, as a disk
-    /// that refuses writes would.
-    pub fn start_ignoring_file_size_signals(dir: tempfile::TempDir) -> Server {
-        let mut sh = Command::new("sh");
-        sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
-            .arg(env!("CARGO_BIN_EXE_kube-kms"));
-        Self::spawn(dir, &[], sh)
-    }
-
-    fn spawn(dir: tempfile::TempDir, extra: &[std::ffi::OsString], mut program: Command) -> Server {
         let credentials = dir.path().join("test-credentials.yaml");
         std::fs::write(
             &credentials,
@@ -105,7 +90,7 @@ impl Server {
         let manifests = dir.path().join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
         std::fs::write(manifests.join("fixtures.yaml"), FIXTURES).unwrap();
-        let mut child = program
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .args([
                 "--log",
                 "info",
