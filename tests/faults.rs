@@ -40,6 +40,19 @@ fn set_file_size_limit(pid: u32, limit: &str) {
     );
 }
 
+async fn assert_decrypts(kms: &aws_sdk_kms::Client, ciphertext: &Blob) {
+    let decrypted = kms
+        .decrypt()
+        .ciphertext_blob(ciphertext.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypted.plaintext().unwrap().as_ref(),
+        b"before the disk filled"
+    );
+}
+
 async fn key_ids(kms: &aws_sdk_kms::Client) -> Vec<String> {
     let listed = kms.list_keys().send().await.expect("ListKeys");
     let mut ids: Vec<String> = listed
@@ -106,16 +119,7 @@ async fn writes_refused_by_the_disk_fail_cleanly_and_resume_when_it_takes_them_a
     );
     // Reads and cryptography need no writes.
     assert_eq!(key_ids(&kms).await, before, "nothing was stored");
-    let decrypted = kms
-        .decrypt()
-        .ciphertext_blob(ciphertext.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        decrypted.plaintext().unwrap().as_ref(),
-        b"before the disk filled"
-    );
+    assert_decrypts(&kms, &ciphertext).await;
     kms.encrypt()
         .key_id(&key)
         .plaintext(Blob::new("still"))
@@ -155,16 +159,7 @@ async fn writes_refused_by_the_disk_fail_cleanly_and_resume_when_it_takes_them_a
         .await
         .unwrap();
     assert_eq!(described.key_metadata().unwrap().key_id(), after);
-    let decrypted = kms
-        .decrypt()
-        .ciphertext_blob(ciphertext)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        decrypted.plaintext().unwrap().as_ref(),
-        b"before the disk filled"
-    );
+    assert_decrypts(&kms, &ciphertext).await;
 }
 
 #[tokio::test]

@@ -44,6 +44,19 @@ struct Running {
 }
 
 /// The accept loop on a loopback port, with the endpoint's data in `dir`.
+/// A plain HTTP server holding at most `connections` connections.
+async fn start_with_connection_cap(dir: &std::path::Path, connections: usize) -> Running {
+    start(
+        dir,
+        None,
+        Limits {
+            connections,
+            ..LIMITS
+        },
+    )
+    .await
+}
+
 async fn start(
     dir: &std::path::Path,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -238,15 +251,7 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
 async fn past_the_connection_cap_new_clients_wait_until_one_closes() {
     let dir = tempfile::tempdir().unwrap();
     // Held to the end: dropping its stop sender would shut the server down.
-    let server = start(
-        dir.path(),
-        None,
-        Limits {
-            connections: 2,
-            ..LIMITS
-        },
-    )
-    .await;
+    let server = start_with_connection_cap(dir.path(), 2).await;
     let mut first = TcpStream::connect(server.addr).await.unwrap();
     round_trip(&mut first).await;
     let mut second = TcpStream::connect(server.addr).await.unwrap();
@@ -419,15 +424,7 @@ fn h2_request(
 async fn an_http2_client_gets_a_few_streams_and_no_more_requests_in_flight_than_the_cap() {
     let dir = tempfile::tempdir().unwrap();
     // Held to the end: dropping its stop sender would shut the server down.
-    let server = start(
-        dir.path(),
-        None,
-        Limits {
-            connections: 2,
-            ..LIMITS
-        },
-    )
-    .await;
+    let server = start_with_connection_cap(dir.path(), 2).await;
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
