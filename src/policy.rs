@@ -2,12 +2,13 @@
 //!
 //! A key policy is JSON with `Version`, `Id` and `Statement`; each statement
 //! has `Sid`, `Effect`, `Principal` (or `NotPrincipal`), `Action` (or
-//! `NotAction`), `Resource` (or `NotResource`) and `Condition`. In a key
-//! policy `Effect`, a principal, an action and a resource are required (the
-//! KMS developer guide's "Elements in a key policy statement"). A document
-//! that breaks the grammar is refused when it is set, as AWS refuses it with
-//! `MalformedPolicyDocumentException`, so that what is stored can later be
-//! evaluated without second-guessing. Evaluation is not here.
+//! `NotAction`), `Resource` (or `NotResource`) and `Condition`. A key policy
+//! statement needs `Effect` and a principal; one without an action or a
+//! resource is accepted, as AWS accepts it, and allows or denies nothing. A
+//! document that breaks the grammar is refused when it is set, as AWS
+//! refuses it with `MalformedPolicyDocumentException`, so that what is
+//! stored can later be evaluated without second-guessing. Evaluation is not
+//! here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,8 +66,10 @@ pub struct Statement {
     pub sid: Option<String>,
     pub effect: Effect,
     pub principal: Match<Principals>,
-    pub action: Match<Vec<String>>,
-    pub resource: Match<Vec<String>>,
+    /// None: the statement names no action, so it applies to none.
+    pub action: Option<Match<Vec<String>>>,
+    /// None: the statement names no resource, so it applies to none.
+    pub resource: Option<Match<Vec<String>>>,
     /// Operator (`StringEquals`, `ForAnyValue:StringLike`, …) to condition
     /// key to the values, each as written (strings, booleans and numbers as
     /// their JSON text without quotes).
@@ -166,7 +169,9 @@ impl Statement {
             }
             None => return Err(malformed("the statement has no Effect.")),
         };
-        let principal = one_of(statement, "Principal", parse_principals)?;
+        let principal = one_of(statement, "Principal", parse_principals)?.ok_or_else(|| {
+            malformed("the statement has no Principal; a key policy statement needs one.")
+        })?;
         let action = one_of(statement, "Action", |name, v| {
             let actions = strings(name, v)?;
             match actions.iter().find(|a| !is_action(a)) {
@@ -206,22 +211,20 @@ fn optional_string(
     }
 }
 
-/// Exactly one of `name` and `Not<name>`, parsed with `parse`.
+/// At most one of `name` and `Not<name>`, parsed with `parse`.
 fn one_of<T>(
     statement: &Map<String, Value>,
     name: &str,
     parse: impl Fn(&str, &Value) -> Result<T, MalformedPolicy>,
-) -> Result<Match<T>, MalformedPolicy> {
+) -> Result<Option<Match<T>>, MalformedPolicy> {
     let not = format!("Not{name}");
     match (statement.get(name), statement.get(&not)) {
         (Some(_), Some(_)) => Err(malformed(format!(
             "a statement has {name} or {not}, not both."
         ))),
-        (Some(v), None) => Ok(Match::Is(parse(name, v)?)),
-        (None, Some(v)) => Ok(Match::Not(parse(&not, v)?)),
-        (None, None) => Err(malformed(format!(
-            "the statement has no {name}; a key policy statement needs one."
-        ))),
+        (Some(v), None) => Ok(Some(Match::Is(parse(name, v)?))),
+        (None, Some(v)) => Ok(Some(Match::Not(parse(&not, v)?))),
+        (None, None) => Ok(None),
     }
 }
 

@@ -37,8 +37,8 @@ fn the_default_key_policy_parses_into_its_parts() {
                 "AWS".into(),
                 vec!["arn:aws:iam::111122223333:root".into()]
             )]))),
-            action: Match::Is(vec!["kms:*".into()]),
-            resource: Match::Is(vec!["*".into()]),
+            action: Some(Match::Is(vec!["kms:*".into()])),
+            resource: Some(Match::Is(vec!["*".into()])),
             condition: BTreeMap::new(),
         }]
     );
@@ -57,15 +57,29 @@ fn a_single_statement_lists_not_elements_and_conditions_parse() {
     assert_eq!(s.principal, Match::Not(Principals::Anyone));
     assert_eq!(
         s.action,
-        Match::Not(vec!["kms:Decrypt".into(), "kms:Generate*".into()])
+        Some(Match::Not(vec![
+            "kms:Decrypt".into(),
+            "kms:Generate*".into()
+        ]))
     );
-    assert_eq!(s.resource, Match::Not(vec!["*".into()]));
+    assert_eq!(s.resource, Some(Match::Not(vec!["*".into()])));
     assert_eq!(
         s.condition["StringEquals"]["kms:EncryptionContext:app"],
         ["a", "b"]
     );
     assert_eq!(s.condition["Bool"]["kms:GrantIsForAWSResource"], ["true"]);
     assert_eq!(s.condition["NumericLessThan"]["kms:x"], ["3"]);
+}
+
+/// AWS accepts a statement without Action or Resource; it has no effect.
+#[test]
+fn a_statement_without_action_or_resource_is_accepted_and_names_nothing() {
+    let policy = PolicyDocument::parse(&statement(
+        r#"[{"Effect":"Allow","Principal":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"kms:*"}]"#,
+    ))
+    .unwrap();
+    assert_eq!(policy.statements[0].action, None);
+    assert_eq!(policy.statements[1].resource, None);
 }
 
 #[test]
@@ -103,14 +117,6 @@ fn every_break_of_the_grammar_is_refused_with_what_is_wrong() {
         (
             statement(r#"{"Effect":"Allow","Action":"kms:*","Resource":"*"}"#),
             "no Principal",
-        ),
-        (
-            statement(r#"{"Effect":"Allow","Principal":"*","Resource":"*"}"#),
-            "no Action",
-        ),
-        (
-            statement(r#"{"Effect":"Allow","Principal":"*","Action":"kms:*"}"#),
-            "no Resource",
         ),
         (
             statement(&format!(r#"[{{{ok},"NotAction":"kms:Decrypt"}}]"#)),
