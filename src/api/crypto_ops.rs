@@ -1,8 +1,6 @@
 //! Symmetric and RSA encryption operations: Encrypt, Decrypt, ReEncrypt,
 //! data keys and data key pairs, GenerateRandom.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -10,8 +8,9 @@ use serde_json::{Value, json};
 use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
-    Blob, b64, check_grant_tokens, check_length, check_range, custom_key_store_unsupported, decode,
-    key_material_id, parse_enum, recipient_unsupported, required,
+    Blob, ContextMap, b64, check_grant_tokens, check_length, check_range,
+    custom_key_store_unsupported, decode, key_material_id, parse_enum, recipient_unsupported,
+    required,
 };
 use super::{Api, ApiError, Caller};
 use crate::b64::encoded_len;
@@ -26,8 +25,8 @@ use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
 use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family, KeyUsage};
 
-fn context(map: Option<BTreeMap<String, String>>) -> EncryptionContext {
-    EncryptionContext::new(map.unwrap_or_default())
+fn context(map: Option<ContextMap>) -> EncryptionContext {
+    EncryptionContext::new(map.map(|m| m.0).unwrap_or_default())
 }
 
 fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, ApiError> {
@@ -72,7 +71,7 @@ fn ignores_ciphertext(
 struct EncryptInput {
     key_id: Option<String>,
     plaintext: Option<Blob>,
-    encryption_context: Option<BTreeMap<String, String>>,
+    encryption_context: Option<ContextMap>,
     grant_tokens: Option<Vec<String>>,
     encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
@@ -82,7 +81,7 @@ struct EncryptInput {
 #[serde(rename_all = "PascalCase")]
 struct DecryptInput {
     ciphertext_blob: Option<Blob>,
-    encryption_context: Option<BTreeMap<String, String>>,
+    encryption_context: Option<ContextMap>,
     grant_tokens: Option<Vec<String>>,
     key_id: Option<String>,
     encryption_algorithm: Option<String>,
@@ -95,10 +94,10 @@ struct DecryptInput {
 #[serde(rename_all = "PascalCase")]
 struct ReEncryptInput {
     ciphertext_blob: Option<Blob>,
-    source_encryption_context: Option<BTreeMap<String, String>>,
+    source_encryption_context: Option<ContextMap>,
     source_key_id: Option<String>,
     destination_key_id: Option<String>,
-    destination_encryption_context: Option<BTreeMap<String, String>>,
+    destination_encryption_context: Option<ContextMap>,
     source_encryption_algorithm: Option<String>,
     destination_encryption_algorithm: Option<String>,
     grant_tokens: Option<Vec<String>>,
@@ -110,7 +109,7 @@ struct ReEncryptInput {
 #[serde(rename_all = "PascalCase")]
 struct DataKeyInput {
     key_id: Option<String>,
-    encryption_context: Option<BTreeMap<String, String>>,
+    encryption_context: Option<ContextMap>,
     number_of_bytes: Option<i64>,
     key_spec: Option<String>,
     grant_tokens: Option<Vec<String>>,
@@ -123,7 +122,7 @@ struct DataKeyInput {
 struct DataKeyPairInput {
     key_id: Option<String>,
     key_pair_spec: Option<String>,
-    encryption_context: Option<BTreeMap<String, String>>,
+    encryption_context: Option<ContextMap>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
     recipient: Option<IgnoredAny>,

@@ -1,6 +1,8 @@
 //! AWS JSON 1.1 details: base64 blobs, epoch-second timestamps, the
 //! KeyMetadata shape, and request decoding.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -45,6 +47,29 @@ impl<'de> Deserialize<'de> for Blob {
             }
         }
         d.deserialize_bytes(Base64)
+    }
+}
+
+/// An `EncryptionContext` member: strings to strings, where a number given
+/// as a value is taken as its text, as AWS takes it (reference §4.1:
+/// non-string values are coerced to strings). Anything else is refused.
+#[derive(Debug, Default)]
+pub struct ContextMap(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for ContextMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        BTreeMap::<String, Value>::deserialize(d)?
+            .into_iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => Ok((name, text)),
+                Value::Number(number) => Ok((name, number.to_string())),
+                other => Err(D::Error::custom(format!(
+                    "encryption context values must be strings; '{name}' is {other}"
+                ))),
+            })
+            .collect::<Result<_, _>>()
+            .map(ContextMap)
     }
 }
 

@@ -238,3 +238,44 @@ async fn a_dry_run_may_leave_the_ciphertext_out_and_then_checks_the_key() {
     h.ok("DisableKey", json!({ "KeyId": key })).await;
     assert_eq!(h.err("Decrypt", decrypt(&key)).await.0, "DisabledException");
 }
+
+/// AWS takes a number given as a context value as its text; other
+/// non-string values are refused.
+#[tokio::test]
+async fn a_number_in_the_encryption_context_is_taken_as_its_text() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let blob = h
+        .ok(
+            "Encrypt",
+            json!({ "KeyId": key, "Plaintext": b64(b"x"),
+                    "EncryptionContext": { "count": 7, "department": 10103.0 } }),
+        )
+        .await["CiphertextBlob"]
+        .clone();
+    let decrypted = h
+        .ok(
+            "Decrypt",
+            json!({ "CiphertextBlob": blob,
+                    "EncryptionContext": { "count": "7", "department": "10103.0" } }),
+        )
+        .await;
+    assert_eq!(decrypted["Plaintext"], b64(b"x"));
+    let (kind, _) = h
+        .err(
+            "Decrypt",
+            json!({ "CiphertextBlob": blob, "EncryptionContext": { "count": "7.0", "department": "10103.0" } }),
+        )
+        .await;
+    assert_eq!(kind, "InvalidCiphertextException");
+    for value in [json!(true), json!(null), json!(["7"]), json!({ "a": "b" })] {
+        let (kind, message) = h
+            .err(
+                "Encrypt",
+                json!({ "KeyId": key, "Plaintext": b64(b"x"), "EncryptionContext": { "count": value } }),
+            )
+            .await;
+        assert_eq!(kind, "SerializationException", "{value}: {message}");
+        assert!(message.contains("'count'"), "{message}");
+    }
+}
