@@ -6,6 +6,8 @@
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
+#[path = "../tests/skip/mod.rs"]
+mod skip;
 
 use std::time::{Duration, Instant};
 

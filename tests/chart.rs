@@ -4,6 +4,7 @@
 //! object is also sent to the API server as a server-side dry run.
 
 mod cluster;
+mod skip;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,7 +17,9 @@ fn helm() -> Option<PathBuf> {
     match std::env::var_os("KUBE_KMS_HELM") {
         Some(path) => Some(PathBuf::from(path)),
         None => {
-            eprintln!("SKIPPED: KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)");
+            skip::skipped(format_args!(
+                "KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)"
+            ));
             None
         }
     }

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod plugin;
+mod skip;
 mod support;
 
 use std::collections::BTreeMap;

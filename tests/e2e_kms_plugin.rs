@@ -9,6 +9,7 @@
 //! the socket path changed, so the shipped example is what gets tested.
 
 mod plugin;
+mod skip;
 mod support;
 
 use std::collections::HashMap;
@@ -77,9 +78,9 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
     match (apiserver, etcd) {
         (Some(a), Some(e)) if a.exists() && e.exists() => Some((a, e)),
         _ => {
-            println!(
-                "SKIPPED: set KUBE_KMS_E2E_APISERVER and KUBE_KMS_E2E_ETCD to kube-apiserver and etcd binaries to run the KMS v2 plugin end-to-end test"
-            );
+            skip::skipped(format_args!(
+                "set KUBE_KMS_E2E_APISERVER and KUBE_KMS_E2E_ETCD to kube-apiserver and etcd binaries to run the KMS v2 plugin end-to-end test"
+            ));
             None
         }
     }

@@ -14,6 +14,8 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use kube_kms::resource::{KmsAlias, KmsKey};
 
+use crate::skip::skipped;
+
 pub const KUBECONFIG_VAR: &str = "KUBE_KMS_E2E_KUBECONFIG";
 
 pub struct Cluster {
@@ -26,18 +28,26 @@ pub struct Cluster {
 /// test then skips (and says so) instead of failing or faking a pass.
 pub async fn cluster() -> Option<Cluster> {
     let Some(path) = std::env::var_os(KUBECONFIG_VAR).map(PathBuf::from) else {
-        eprintln!("SKIPPED: {KUBECONFIG_VAR} is not set; no cluster to test against");
+        skipped(format_args!(
+            "{KUBECONFIG_VAR} is not set; no cluster to test against"
+        ));
         return None;
     };
     let client = match client_for(&path).await {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("SKIPPED: cluster in {} not usable: {e}", path.display());
+            skipped(format_args!(
+                "cluster in {} not usable: {e}",
+                path.display()
+            ));
             return None;
         }
     };
     if let Err(e) = client.apiserver_version().await {
-        eprintln!("SKIPPED: cluster in {} not reachable: {e}", path.display());
+        skipped(format_args!(
+            "cluster in {} not reachable: {e}",
+            path.display()
+        ));
         return None;
     }
     let namespace = format!(
