@@ -20,8 +20,34 @@ pub struct RootKeyCheck {
     /// Root key versions the store's material is sealed under, each opened.
     pub versions: Vec<u32>,
     /// Material that did not open though other material under the same root
-    /// key version did: damaged blobs, as `(key id, material version, why)`.
+    /// key version did, or whose header does not parse: damaged blobs, as
+    /// `(key id, material version, why)`.
     pub damaged: Vec<(String, u32, String)>,
+}
+
+impl RootKeyCheck {
+    /// Logs what was opened, and each blob that alone did not open.
+    pub fn log(&self) {
+        for (key, version, why) in &self.damaged {
+            tracing::error!(key, version, %why, "key material does not open; requests with it will fail");
+        }
+        if !self.versions.is_empty() {
+            tracing::info!(root_key_versions = ?self.versions, "the root key opens the stored key material");
+        }
+    }
+}
+
+/// Why the check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The root key opens none of the material sealed under one of the
+    /// root key versions in use: not the store's root key.
+    #[error("{0}")]
+    Refused(String),
+    /// The crypto service failed otherwise (unreachable, say): nothing was
+    /// learnt about the root key.
+    #[error("checking the root key: {0}")]
+    Crypto(CryptoError),
 }
 
 /// Opens (and discards the result of resealing) up to three material
@@ -30,22 +56,26 @@ pub struct RootKeyCheck {
 pub async fn check_root_key(
     keys: &[KeyRecord],
     crypto: &dyn CryptoService,
-) -> Result<RootKeyCheck, String> {
+) -> Result<RootKeyCheck, CheckError> {
+    let mut check = RootKeyCheck::default();
     let mut by_version: BTreeMap<u32, Vec<_>> = BTreeMap::new();
     for key in keys {
         for material in &key.materials {
-            let root_version = material
-                .sealed
-                .header()
-                .map_err(|e| format!("key {}: {e}", key.key_id))?
-                .root_version;
+            let root_version = match material.sealed.header() {
+                Ok(header) => header.root_version,
+                Err(e) => {
+                    check
+                        .damaged
+                        .push((key.key_id.to_string(), material.version, e.to_string()));
+                    continue;
+                }
+            };
             let probes = by_version.entry(root_version).or_default();
             if probes.len() < PROBES {
                 probes.push((key.key_id.to_string(), material));
             }
         }
     }
-    let mut check = RootKeyCheck::default();
     for (root_version, probes) in by_version {
         let mut failures = Vec::new();
         for (key_id, material) in &probes {
@@ -56,18 +86,18 @@ pub async fn check_root_key(
                     | CryptoError::UnknownRootKey(_)
                     | CryptoError::MalformedMaterial(_)),
                 ) => failures.push((key_id.clone(), material.version, e.to_string())),
-                Err(e) => return Err(format!("checking the root key: {e}")),
+                Err(e) => return Err(CheckError::Crypto(e)),
             }
         }
         if failures.len() == probes.len() {
             let (key_id, version, why) = &failures[0];
-            return Err(format!(
+            return Err(CheckError::Refused(format!(
                 "the root key does not open this store's key material sealed under root key \
                  version {root_version} ({} of {} tried; key {key_id} version {version}: {why}). \
                  Is this the root key the store was created with?",
                 failures.len(),
                 probes.len()
-            ));
+            )));
         }
         check.versions.push(root_version);
         check.damaged.extend(failures);

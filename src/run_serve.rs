@@ -162,13 +162,8 @@ async fn check_root_key(store: &LocalStore, crypto: &dyn CryptoService) -> anyho
     let keys = store.all_keys().await?;
     let check = kube_kms::root_check::check_root_key(&keys, crypto)
         .await
-        .map_err(anyhow::Error::msg)?;
-    for (key, version, why) in &check.damaged {
-        tracing::error!(key, version, %why, "key material does not open; requests with it will fail");
-    }
-    if !check.versions.is_empty() {
-        tracing::info!(root_key_versions = ?check.versions, "the root key opens the store's key material");
-    }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    check.log();
     Ok(())
 }
 

@@ -7,7 +7,7 @@ mod skip;
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -366,4 +366,56 @@ async fn a_key_whose_secret_disappears_is_reported_at_once_and_never_reminted() 
         secrets.get_opt("kmskey-doomed").await.unwrap().is_none(),
         "no new material under the old id"
     );
+}
+
+#[tokio::test]
+async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let manifest = |name: &str| -> KmsKey {
+        serde_json::from_value(json!({
+            "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": name}, "spec": {},
+        }))
+        .unwrap()
+    };
+    let first = Controller::start(&cluster);
+    keys.create(&PostParams::default(), &manifest("first"))
+        .await
+        .unwrap();
+    wait_for("KmsKey Ready", READY, || async {
+        keys.get("first").await.ok().filter(ready)
+    })
+    .await;
+    drop(first);
+
+    // A new crypto service with a root key of its own (a wrong Secret
+    // mounted), and a key waiting for material.
+    keys.create(&PostParams::default(), &manifest("second"))
+        .await
+        .unwrap();
+    let mut wrong = Controller::start_with(&cluster, "kube-kms-e2e-wrong", Stdio::piped());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = wrong.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the controller went on with another root key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut wrong.child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("does not open"), "{log}");
+    assert!(
+        secrets.get_opt("kmskey-second").await.unwrap().is_none(),
+        "nothing sealed under the wrong root key"
+    );
+    assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
 }

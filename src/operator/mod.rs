@@ -11,6 +11,7 @@ pub mod key_secret;
 pub mod key_status;
 pub mod lease;
 pub mod metrics;
+pub mod root_probe;
 pub mod runtime;
 pub mod sweeper;
 

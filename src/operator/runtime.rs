@@ -19,7 +19,7 @@ use warp::Filter;
 
 use super::alias_controller::{self, AliasContext};
 use super::lease::{self, LeaseConfig};
-use super::{Context, key_controller, key_secret, sweeper};
+use super::{Context, key_controller, key_secret, root_probe, sweeper};
 use crate::resource::{KmsAlias, KmsKey};
 
 pub struct Settings {
@@ -61,6 +61,13 @@ pub async fn run(
         leader = lease::acquire(leases, settings.lease.clone()) => leader,
         _ = &mut shutdown => return Ok(()),
     };
+    // Nothing is sealed before the root key is known to be the store's.
+    let secrets = scoped::<Secret>(&client, &namespace);
+    let check = tokio::select! {
+        check = root_probe::ensure(&secrets, ctx.crypto.as_ref()) => check?,
+        _ = &mut shutdown => return Ok(()),
+    };
+    check.log();
     let _ = leading_tx.send(true);
     let stopped = {
         let mut stop_rx = stop_rx.clone();

@@ -38,6 +38,14 @@ async fn keys(crypto: &LocalCryptoService, count: usize) -> Vec<KeyRecord> {
     keys
 }
 
+/// The message of a refusal; any other outcome fails the test.
+fn refused(error: CheckError) -> String {
+    match error {
+        CheckError::Refused(message) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn the_root_key_that_sealed_the_store_opens_it_and_another_does_not() {
     let (one, other) = (random_bytes(32), random_bytes(32));
@@ -64,6 +72,7 @@ async fn the_root_key_that_sealed_the_store_opens_it_and_another_does_not() {
     let error = check_root_key(&stored, &service(&[(1, &other)]))
         .await
         .unwrap_err();
+    let error = refused(error);
     assert!(error.contains("does not open"), "{error}");
     assert!(error.contains("root key version 1"), "{error}");
     assert!(error.contains("3 of 3 tried"), "{error}");
@@ -71,6 +80,7 @@ async fn the_root_key_that_sealed_the_store_opens_it_and_another_does_not() {
     let error = check_root_key(&stored, &service(&[(2, &one)]))
         .await
         .unwrap_err();
+    let error = refused(error);
     assert!(error.contains("root key version 1"), "{error}");
 }
 
@@ -89,6 +99,7 @@ async fn after_a_root_key_rotation_every_version_in_use_is_checked() {
     let error = check_root_key(&stored, &service(&[(2, &v2)]))
         .await
         .unwrap_err();
+    let error = refused(error);
     assert!(error.contains("root key version 1"), "{error}");
 }
 
@@ -105,4 +116,20 @@ async fn one_damaged_blob_is_reported_without_stopping_the_service() {
     assert_eq!(check.versions, vec![1]);
     assert_eq!(check.damaged.len(), 1);
     assert_eq!(check.damaged[0].0, stored[0].key_id.to_string());
+}
+
+#[tokio::test]
+async fn a_blob_whose_header_does_not_parse_is_reported_and_the_rest_checked() {
+    let root = random_bytes(32);
+    let crypto = service(&[(1, &root)]);
+    let mut stored = keys(&crypto, 2).await;
+    stored[1].materials[0].sealed = SealedMaterial::from_bytes(vec![0xff; 3]);
+
+    let check = check_root_key(&stored, &crypto).await.unwrap();
+    assert_eq!(check.versions, vec![1]);
+    assert_eq!(check.damaged.len(), 1);
+    assert_eq!(check.damaged[0].0, stored[1].key_id.to_string());
+    // Another root key is still refused by the material that does parse.
+    let other = service(&[(1, &random_bytes(32))]);
+    refused(check_root_key(&stored, &other).await.unwrap_err());
 }

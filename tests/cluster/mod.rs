@@ -154,6 +154,12 @@ impl Controller {
     }
 
     pub fn start(cluster: &Cluster) -> Controller {
+        Controller::start_with(cluster, "kube-kms-e2e", Stdio::inherit())
+    }
+
+    /// `start` with its own root key, holding Lease `lease`, its log to
+    /// `stderr`.
+    pub fn start_with(cluster: &Cluster, lease: &str, stderr: Stdio) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("crypto.sock");
         let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
@@ -176,11 +182,11 @@ impl Controller {
             .args(["--lease-namespace", &cluster.namespace])
             // Each test has its own namespace and its own controller.
             .args(["--watch-namespace", &cluster.namespace])
-            .args(["--lease-name", "kube-kms-e2e"])
+            .args(["--lease-name", lease])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start kube-kms controller");
         Controller {

@@ -42,7 +42,20 @@ struct Seen {
 impl ApiServer {
     /// Takes the next request, asserts its method and path, answers it.
     async fn expect(&mut self, method: &str, path: &str, status: u16, reply: Value) -> Seen {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(2), self.0.next_request())
+        self.expect_within(Duration::from_secs(2), method, path, status, reply)
+            .await
+    }
+
+    /// `expect`, for a request that may come only after `wait`.
+    async fn expect_within(
+        &mut self,
+        wait: Duration,
+        method: &str,
+        path: &str,
+        status: u16,
+        reply: Value,
+    ) -> Seen {
+        let (request, send) = tokio::time::timeout(wait, self.0.next_request())
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
             .expect("the client is gone");
@@ -568,3 +581,4 @@ async fn a_new_key_object_first_gets_its_finalizer() {
 }
 
 mod alias;
+mod root_probe;
