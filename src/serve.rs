@@ -83,17 +83,20 @@ async fn apply_key(
 ) -> Result<KeyId, ApiError> {
     let id = manifest::key_id(spec, metadata);
     declared::validate(spec).map_err(spec_error)?;
+    let material = match test_material {
+        Some(b64) => Some(SecretBytes::new(crate::b64::decode(b64.trim()).map_err(
+            |_| ApiError::Validation("testMaterial must be base64".into()),
+        )?)),
+        None => None,
+    };
     let existing = api.store().get_key(id).await?;
+    if let (Some(key), Some(material)) = (&existing, &material) {
+        check_test_material(api, key, material.clone()).await?;
+    }
     if existing.is_none() {
         let caller = Caller {
             namespace: metadata.namespace.clone(),
             principal: "manifest".into(),
-        };
-        let material = match test_material {
-            Some(b64) => Some(SecretBytes::new(crate::b64::decode(b64.trim()).map_err(
-                |_| ApiError::Validation("testMaterial must be base64".into()),
-            )?)),
-            None => None,
         };
         if material.is_some() {
             tracing::warn!(key = %id, "key material taken from a manifest: for test fixtures only");
@@ -126,6 +129,38 @@ async fn apply_key(
     })
     .await?;
     Ok(id)
+}
+
+/// A fixture's material cannot change under a key that exists: its
+/// ciphertexts would no longer open, or the fixture's ciphertexts would
+/// not. Compared with the key's first material version (the one
+/// `testMaterial` made), inside the crypto service.
+async fn check_test_material(
+    api: &Api,
+    key: &crate::key::KeyRecord,
+    material: SecretBytes,
+) -> Result<(), ApiError> {
+    let Some(first) = key.material(1) else {
+        return Ok(());
+    };
+    let id = crate::seal::MaterialId {
+        key_id: key.key_id,
+        version: 1,
+        spec: key.spec,
+        usage: key.usage,
+    };
+    let arn = api.arn_config().key_arn(key.key_id);
+    let same = crate::crypto::compare::holds(api.crypto().as_ref(), &first.sealed, id, material)
+        .await
+        .map_err(|e| ApiError::from_crypto(e, &arn))?;
+    if same {
+        return Ok(());
+    }
+    Err(ApiError::Validation(format!(
+        "testMaterial is not the material key {} holds in this store, and key material cannot \
+         change; give the manifest another keyId, or start from an empty --data-dir",
+        key.key_id
+    )))
 }
 
 fn spec_error(e: declared::SpecError) -> ApiError {

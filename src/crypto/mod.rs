@@ -6,6 +6,7 @@
 //! share everything but the transport.
 
 mod cache;
+pub mod compare;
 mod engine;
 mod error;
 pub mod grpc;

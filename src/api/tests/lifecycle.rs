@@ -180,6 +180,25 @@ async fn manifests_create_adopt_and_cancel_deletion() {
         h2.ok("Decrypt", json!({ "CiphertextBlob": blob })).await["Plaintext"],
         b64(b"fixture")
     );
+    // Other material under the same pinned id is refused, and changes nothing.
+    let changed = text
+        .replace(&material, &b64(&[8u8; 32]))
+        .replace("from git", "changed");
+    let refused = crate::serve::apply_manifests(&h1.api, &parse(&changed).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains(
+            "testMaterial is not the material key 1234abcd-12ab-34cd-56ef-1234567890ab holds"
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        h1.ok("Decrypt", json!({ "CiphertextBlob": blob })).await["Plaintext"],
+        b64(b"fixture")
+    );
+    let meta = h1.ok("DescribeKey", json!({ "KeyId": "alias/app" })).await["KeyMetadata"].clone();
+    assert_eq!(meta["Description"], "from git");
     h1.ok(
         "ScheduleKeyDeletion",
         json!({ "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab" }),

@@ -66,6 +66,7 @@ fn decrypt_req(
 }
 
 mod agreement;
+mod compare;
 mod data_keys;
 mod encryption;
 mod material;
