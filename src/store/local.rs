@@ -204,6 +204,12 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     // redb asserts, rather than returning an error, on some damaged files
     // (a truncated one among them): say which file, and what to do.
     let db = match std::panic::catch_unwind(|| Database::create(path)) {
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+            return Err(backend(format!(
+                "{} is in use by another process (another kube-kms serve with the same --data-dir?)",
+                path.display()
+            )));
+        }
         Ok(opened) => opened.map_err(|e| backend(format!("{}: {e}", path.display())))?,
         Err(panic) => {
             let why = panic
@@ -405,6 +411,19 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("restore it from a backup"), "{message}");
+    }
+
+    #[test]
+    fn a_store_in_use_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let _open = LocalStore::open(dir.path()).unwrap();
+        let message = LocalStore::open(dir.path())
+            .expect_err("the file is locked")
+            .to_string();
+        assert!(
+            message.contains("is in use by another process"),
+            "{message}"
+        );
     }
 
     #[test]
