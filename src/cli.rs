@@ -133,6 +133,9 @@ pub struct ApiArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    /// Address for /metrics and /livez.
+    #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +340,9 @@ pub struct ServeArgs {
     pub lifecycle_interval_seconds: u64,
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// Serve /metrics (Prometheus) and /livez on this address; none by default.
+    #[arg(long, env = "KUBE_KMS_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

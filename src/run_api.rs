@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kube_kms::api::http::{Authentication, Endpoint};
+use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
@@ -34,10 +35,17 @@ pub async fn run(
     let tokens = Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()));
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
+    let registry = prometheus::Registry::new();
+    let metrics = Arc::new(EndpointMetrics::new(&registry));
+    let bound = kube_kms::telemetry::serve_metrics(args.metrics_listen, registry)
+        .await
+        .with_context(|| format!("binding {} for metrics", args.metrics_listen))?;
+    tracing::info!(addr = %bound, "metrics on /metrics");
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),
         tokens: Some(tokens),
+        metrics: Some(metrics),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

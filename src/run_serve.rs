@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kube_kms::api::http::{Authentication, Endpoint};
+use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
@@ -65,10 +66,23 @@ pub async fn run(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let registry = prometheus::Registry::new();
+            let metrics = Arc::new(EndpointMetrics::new(&registry));
+            let bound = kube_kms::telemetry::serve_metrics(addr, registry)
+                .await
+                .with_context(|| format!("binding {addr} for metrics"))?;
+            tracing::info!(addr = %bound, "metrics on /metrics");
+            Some(metrics)
+        }
+        None => None,
+    };
     let endpoint = Arc::new(Endpoint {
         api,
         auth,
         tokens: None,
+        metrics,
     });
     kube_kms::api::listen::serve(
         endpoint,

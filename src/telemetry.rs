@@ -1,5 +1,7 @@
 //! What every role's local HTTP port shares: the Prometheus text route.
 
+use std::net::SocketAddr;
+
 use prometheus::Registry;
 use warp::Filter;
 
@@ -15,4 +17,15 @@ pub fn metrics_route(
         }
         warp::reply::with_header(text, "content-type", prometheus::TEXT_FORMAT)
     })
+}
+
+/// Serves `GET /metrics` from `registry` and `GET /livez` on `addr` in the
+/// background; returns the address bound (`addr` may ask for port 0).
+pub async fn serve_metrics(addr: SocketAddr, registry: Registry) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let livez = warp::path("livez").and(warp::path::end()).map(|| "ok");
+    let routes = warp::get().and(metrics_route(registry).or(livez));
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    Ok(bound)
 }

@@ -102,6 +102,33 @@ fn the_chart_lints_and_renders_safe_defaults() {
             .iter()
             .all(|o| o["kind"] != "CustomResourceDefinition")
     );
+    // The endpoint's metrics: their own port and Service, reachable from
+    // the monitoring namespace only.
+    let api = &find(&objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        api["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "KUBE_KMS_METRICS_LISTEN" && e["value"] == "0.0.0.0:9090"),
+        "{api}"
+    );
+    assert_eq!(api["livenessProbe"]["httpGet"]["path"], "/livez");
+    let metrics = find(&objects, "Service", "kms-api-metrics");
+    assert_eq!(metrics["spec"]["ports"][0]["port"], 9090);
+    assert_eq!(
+        find(&objects, "Service", "kms")["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let ingress = &find(&objects, "NetworkPolicy", "kms-api")["spec"]["ingress"];
+    assert_eq!(ingress[1]["ports"][0]["port"], 9090);
+    assert_eq!(
+        ingress[1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
     // The endpoint's RBAC cannot write Secrets.
     let api_role = find(&objects, "ClusterRole", "kms-api");
     for rule in api_role["rules"].as_array().unwrap() {
@@ -147,7 +174,16 @@ fn chart_options_render() {
         find(&tls, "Service", "kms")["spec"]["ports"][0]["port"],
         443
     );
-    assert!(tls.iter().any(|o| o["kind"] == "ServiceMonitor"));
+    let monitors: Vec<_> = tls
+        .iter()
+        .filter(|o| o["kind"] == "ServiceMonitor")
+        .collect();
+    assert_eq!(monitors.len(), 2, "the controller's and the endpoint's");
+    let api_monitor = find(&tls, "ServiceMonitor", "kms-api");
+    assert_eq!(
+        api_monitor["spec"]["selector"]["matchLabels"]["kubekms.io/metrics"], "true",
+        "selects the metrics Service, not the KMS one"
+    );
     let lean = render(
         &helm,
         &[

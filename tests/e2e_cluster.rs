@@ -219,6 +219,17 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (after, _, _) = boto3(&["encrypt", &endpoint]);
     assert_ne!(after, ciphertext);
     boto3(&["decrypt", &endpoint, &after]);
+    // The endpoint counted them.
+    let metrics = scrape(controller.api_metrics.unwrap());
+    let series =
+        "kubekms_api_request_duration_seconds_count{operation=\"Decrypt\",outcome=\"ok\"} ";
+    let decrypts: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("no {series}in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(decrypts >= 3.0, "{metrics}");
     assert_eq!(
         status
             .versions
@@ -418,4 +429,17 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         "nothing sealed under the wrong root key"
     );
     assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
+}
+
+/// `GET /metrics` from `addr`, the body only.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
 }

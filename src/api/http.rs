@@ -11,6 +11,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
 
+use super::metrics::EndpointMetrics;
 use super::{Api, ApiError, Caller};
 use crate::auth::{AuthError, Credentials, SignedRequest};
 
@@ -38,6 +39,8 @@ pub struct Endpoint {
     /// Verifies `Authorization: Bearer` tokens (ServiceAccount tokens in a
     /// cluster); without one, only SigV4 is accepted.
     pub tokens: Option<Arc<dyn TokenReviewer>>,
+    /// Where requests are counted, if anywhere.
+    pub metrics: Option<Arc<EndpointMetrics>>,
 }
 
 /// Turns a bearer token into a caller, or refuses it.
@@ -184,6 +187,7 @@ impl Endpoint {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let started = std::time::Instant::now();
+        let _in_flight = self.metrics.as_ref().map(|m| m.begin());
         let result = async {
             let caller = match (bearer(&headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
@@ -196,6 +200,10 @@ impl Endpoint {
             Ok::<_, ApiError>((caller, reply))
         }
         .await;
+        if let Some(metrics) = &self.metrics {
+            let error = result.as_ref().err().map(ApiError::aws_type);
+            metrics.observe(target, error, started.elapsed().as_secs_f64());
+        }
         match result {
             Ok((caller, reply)) => {
                 tracing::debug!(%request_id, operation = %target, principal = %caller.principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");

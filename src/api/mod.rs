@@ -11,6 +11,7 @@ pub mod http;
 mod idle;
 mod key_ops;
 pub mod listen;
+pub mod metrics;
 mod page;
 pub mod reply;
 mod resolve;

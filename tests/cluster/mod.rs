@@ -128,6 +128,8 @@ pub struct Controller {
     pub child: Child,
     crypto: Child,
     api: Option<Child>,
+    /// Where `kube-kms api` serves /metrics, once started.
+    pub api_metrics: Option<std::net::SocketAddr>,
     dir: tempfile::TempDir,
 }
 
@@ -193,6 +195,7 @@ impl Controller {
             child,
             crypto,
             api: None,
+            api_metrics: None,
             dir,
         }
     }
@@ -202,11 +205,15 @@ impl Controller {
     /// Starts `kube-kms api` (sharing the crypto service) on a free loopback
     /// port and returns its URL once it accepts connections.
     pub fn start_api(&mut self, cluster: &Cluster) -> String {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, metrics) = (free_port(), free_port());
+        self.api_metrics = Some(([127, 0, 0, 1], metrics).into());
         let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
@@ -214,6 +221,7 @@ impl Controller {
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -32,6 +32,7 @@ fn endpoint(dir: &std::path::Path) -> Arc<Endpoint> {
             principal: "tester".into(),
         }),
         tokens: None,
+        metrics: None,
     })
 }
 

@@ -1,0 +1,102 @@
+//! `serve --metrics-listen`: requests counted by operation and outcome, as
+//! Prometheus scrapes them.
+
+mod support;
+
+use std::io::{Read, Write};
+
+use aws_sdk_kms::primitives::Blob;
+use support::{SECRET_KEY, Server};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+/// The value of the sample `series` (name and labels, as exposed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_operation_and_outcome() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir,
+        &[
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}").into(),
+        ],
+    );
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    for _ in 0..2 {
+        kms.encrypt()
+            .key_id("alias/fixture")
+            .plaintext(Blob::new(b"counted".to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let refused = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(vec![1, 2, 3]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.into_service_error().meta().code(),
+        Some("InvalidCiphertextException")
+    );
+    let stranger = support::kms_client(&server.endpoint, "not-the-secret");
+    assert!(stranger.list_keys().send().await.is_err());
+
+    let text = scrape(port);
+    let count = |labels: &str| {
+        sample(
+            &text,
+            &format!("kubekms_api_request_duration_seconds_count{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        count("operation=\"Encrypt\",outcome=\"ok\""),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("operation=\"Decrypt\",outcome=\"InvalidCiphertextException\""),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("operation=\"ListKeys\",outcome=\"InvalidSignatureException\""),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("operation=\"Decrypt\",outcome=\"ok\""),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "kubekms_api_requests_in_flight"),
+        Some(0.0),
+        "{text}"
+    );
+}
