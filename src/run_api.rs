@@ -10,6 +10,7 @@ use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
+use kube_kms::crypto::metered::MeteredCrypto;
 
 use crate::cli::ApiArgs;
 
@@ -22,7 +23,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
+    let registry = prometheus::Registry::new();
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
+    let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
     let mut synced = watch::spawn(client.clone(), index.clone(), credentials.clone());
@@ -35,7 +38,6 @@ pub async fn run(
     let tokens = Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()));
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
-    let registry = prometheus::Registry::new();
     let metrics = Arc::new(EndpointMetrics::new(&registry));
     let bound = kube_kms::telemetry::serve_metrics(args.metrics_listen, registry)
         .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::operator::lease::LeaseConfig;
 use kube_kms::operator::metrics::Metrics;
 use kube_kms::operator::{Context, runtime};
@@ -16,8 +17,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
-    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
     let registry = prometheus::Registry::new();
+    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
+    let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let metrics = Arc::new(Metrics::new(&registry));
     let ctx = Context::new(
         client,

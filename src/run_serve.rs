@@ -10,6 +10,7 @@ use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
+use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
 use kube_kms::store::LocalStore;
@@ -27,7 +28,11 @@ pub async fn run(
     let root = open_root_key(&args)?;
     let crypto = LocalCryptoService::new(root, args.cache.config());
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
-    let crypto: Arc<dyn CryptoService> = Arc::new(crypto);
+    let registry = args.metrics_listen.map(|_| prometheus::Registry::new());
+    let crypto: Arc<dyn CryptoService> = match &registry {
+        Some(registry) => Arc::new(MeteredCrypto::new(Arc::new(crypto), registry)),
+        None => Arc::new(crypto),
+    };
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
     check_root_key(store.as_ref(), crypto.as_ref()).await?;
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
@@ -66,9 +71,8 @@ pub async fn run(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
-    let metrics = match args.metrics_listen {
-        Some(addr) => {
-            let registry = prometheus::Registry::new();
+    let metrics = match (args.metrics_listen, registry) {
+        (Some(addr), Some(registry)) => {
             let metrics = Arc::new(EndpointMetrics::new(&registry));
             let bound = kube_kms::telemetry::serve_metrics(addr, registry)
                 .await
@@ -76,7 +80,7 @@ pub async fn run(
             tracing::info!(addr = %bound, "metrics on /metrics");
             Some(metrics)
         }
-        None => None,
+        _ => None,
     };
     let endpoint = Arc::new(Endpoint {
         api,

@@ -230,6 +230,12 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         .parse()
         .unwrap();
     assert!(decrypts >= 3.0, "{metrics}");
+    assert!(
+        metrics.contains(
+            "kubekms_crypto_call_duration_seconds_count{operation=\"Decrypt\",outcome=\"ok\"}"
+        ),
+        "the crypto sidecar's calls too: {metrics}"
+    );
     assert_eq!(
         status
             .versions

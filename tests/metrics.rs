@@ -99,4 +99,21 @@ async fn requests_are_counted_by_operation_and_outcome() {
         Some(0.0),
         "{text}"
     );
+    // And the crypto service's calls under them: the two encryptions, and
+    // the manifests' keys minted at start.
+    let calls = |labels: &str| {
+        sample(
+            &text,
+            &format!("kubekms_crypto_call_duration_seconds_count{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        calls("operation=\"Encrypt\",outcome=\"ok\""),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        calls("operation=\"ImportMaterial\",outcome=\"ok\"").unwrap() >= 1.0,
+        "{text}"
+    );
 }

@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod grpc;
 mod local;
+pub mod metered;
 
 pub use cache::{CacheConfig, MaterialCache, Unsealed};
 pub use engine::Engine;
