@@ -220,7 +220,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     assert_ne!(after, ciphertext);
     boto3(&["decrypt", &endpoint, &after]);
     // The endpoint counted them.
-    let metrics = scrape(controller.api_metrics.unwrap());
+    let metrics = cluster::scrape(controller.api_metrics.unwrap()).expect("the endpoint's metrics");
     let series =
         "kubekms_api_request_duration_seconds_count{operation=\"Decrypt\",outcome=\"ok\"} ";
     let decrypts: f64 = metrics
@@ -312,6 +312,11 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     .unwrap();
 
     // Delete: the object goes, the material stays, pending deletion.
+    let pending_keys = || async {
+        let text = cluster::scrape(controller.metrics)?;
+        cluster::sample(&text, "kubekms_keys{state=\"PendingDeletion\"}")
+    };
+    let pending_before = pending_keys().await.expect("the controller counts keys");
     keys.delete("app", &DeleteParams::default()).await.unwrap();
     wait_for("KmsKey gone", READY, || async {
         keys.get_opt("app").await.ok()?.is_none().then_some(())
@@ -327,6 +332,10 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         .as_millis() as i64;
     let window = (date - now) as f64 / 86_400_000.0;
     assert!((6.99..=7.0).contains(&window), "deletion in {window} days");
+    wait_for("counted as pending deletion", READY, || async {
+        (pending_keys().await? == pending_before + 1.0).then_some(())
+    })
+    .await;
 
     // Re-apply within the window: same key, same material, deletion cancelled.
     keys.create(&PostParams::default(), &manifest)
@@ -343,6 +352,10 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         (Some("Enabled"), Some(2))
     );
     assert!(status.deletion_date.is_none());
+    wait_for("no longer counted as pending deletion", READY, || async {
+        (pending_keys().await? == pending_before).then_some(())
+    })
+    .await;
     let kept = secrets.get("kmskey-app").await.unwrap();
     assert!(!kept.annotations().contains_key("kubekms.io/deletion-date"));
 }
@@ -435,17 +448,4 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         "nothing sealed under the wrong root key"
     );
     assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
-}
-
-/// `GET /metrics` from `addr`, the body only.
-fn scrape(addr: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
 }

@@ -5,6 +5,7 @@
 
 pub mod alias_controller;
 pub mod alias_plan;
+pub mod key_census;
 pub mod key_controller;
 pub mod key_plan;
 pub mod key_secret;

@@ -18,6 +18,7 @@ use prometheus::Registry;
 use warp::Filter;
 
 use super::alias_controller::{self, AliasContext};
+use super::key_census::KeyCensus;
 use super::lease::{self, LeaseConfig};
 use super::{Context, key_controller, key_secret, root_probe, sweeper};
 use crate::resource::{KmsAlias, KmsKey};
@@ -51,7 +52,7 @@ pub async fn run(
     let namespace = settings.namespace.clone();
     let (leading_tx, leading_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = settings.metrics_listen {
-        serve_health(addr, registry, leading_rx.clone());
+        serve_health(addr, registry.clone(), leading_rx.clone());
     }
     let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease.namespace);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -80,27 +81,29 @@ pub async fn run(
     let keys = Controller::new(
         scoped::<KmsKey>(&client, &namespace),
         watcher::Config::default(),
-    )
-    // A key Secret that changes or disappears under us re-reconciles its
-    // KmsKey at once (metadata only; the key's name is in an annotation).
-    .watches(
-        scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
-        watcher::Config::default().labels(&key_secret::selector()),
-        |secret| {
-            let name = secret
-                .annotations()
-                .get(key_secret::KEY_NAME_ANNOTATION)?
-                .clone();
-            Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
-        },
-    )
-    .graceful_shutdown_on(shared_stop.clone())
-    .run(
-        key_controller::reconcile,
-        key_controller::error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+    );
+    let key_cache = keys.store();
+    let keys = keys
+        // A key Secret that changes or disappears under us re-reconciles its
+        // KmsKey at once (metadata only; the key's name is in an annotation).
+        .watches(
+            scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
+            watcher::Config::default().labels(&key_secret::selector()),
+            |secret| {
+                let name = secret
+                    .annotations()
+                    .get(key_secret::KEY_NAME_ANNOTATION)?
+                    .clone();
+                Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
+            },
+        )
+        .graceful_shutdown_on(shared_stop.clone())
+        .run(
+            key_controller::reconcile,
+            key_controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
 
     let aliases = alias_controller_stream(&client, &namespace, ctx.clone(), shared_stop.clone());
 
@@ -108,10 +111,16 @@ pub async fn run(
     let sweep = Controller::new(
         scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
         watcher::Config::default().labels(&key_secret::selector()),
-    )
-    .graceful_shutdown_on(shared_stop)
-    .run(sweeper::reconcile, sweeper::error_policy, ctx.clone())
-    .for_each(|_| async {});
+    );
+    // Only the leader counts keys: its caches are the ones kept current.
+    let census = KeyCensus::new(key_cache, sweep.store());
+    if let Err(e) = registry.register(Box::new(census)) {
+        tracing::warn!(error = %e, "kubekms_keys not registered");
+    }
+    let sweep = sweep
+        .graceful_shutdown_on(shared_stop)
+        .run(sweeper::reconcile, sweeper::error_policy, ctx.clone())
+        .for_each(|_| async {});
 
     let watchdog = async move {
         tokio::select! {

@@ -130,6 +130,8 @@ pub struct Controller {
     api: Option<Child>,
     /// Where `kube-kms api` serves /metrics, once started.
     pub api_metrics: Option<std::net::SocketAddr>,
+    /// Where the controller serves /metrics.
+    pub metrics: std::net::SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -163,6 +165,7 @@ impl Controller {
     /// `stderr`.
     pub fn start_with(cluster: &Cluster, lease: &str, stderr: Stdio) -> Controller {
         let dir = tempfile::tempdir().unwrap();
+        let metrics = free_port();
         let socket = dir.path().join("crypto.sock");
         let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("crypto")
@@ -185,7 +188,7 @@ impl Controller {
             // Each test has its own namespace and its own controller.
             .args(["--watch-namespace", &cluster.namespace])
             .args(["--lease-name", lease])
-            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", &metrics.to_string()])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -196,6 +199,7 @@ impl Controller {
             crypto,
             api: None,
             api_metrics: None,
+            metrics,
             dir,
         }
     }
@@ -205,15 +209,8 @@ impl Controller {
     /// Starts `kube-kms api` (sharing the crypto service) on a free loopback
     /// port and returns its URL once it accepts connections.
     pub fn start_api(&mut self, cluster: &Cluster) -> String {
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (port, metrics) = (free_port(), free_port());
-        self.api_metrics = Some(([127, 0, 0, 1], metrics).into());
+        let (port, metrics) = (free_port().port(), free_port());
+        self.api_metrics = Some(metrics);
         let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
@@ -221,7 +218,7 @@ impl Controller {
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+            .args(["--metrics-listen", &metrics.to_string()])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -238,4 +235,31 @@ impl Controller {
         }
         format!("http://127.0.0.1:{port}")
     }
+}
+
+/// A loopback address with a port free now.
+fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `GET /metrics` from `addr`, or `None` while nothing answers there.
+pub fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// The value of the sample `series` (name and labels, as exposed).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
 }
