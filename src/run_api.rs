@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
+use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
@@ -29,6 +30,17 @@ pub async fn run(
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
     let mut synced = watch::spawn(client.clone(), index.clone(), credentials.clone());
+    // Up before the caches list, so that /livez answers while they do and
+    // /readyz says why the replica is not ready yet.
+    let metrics = Arc::new(EndpointMetrics::new(&registry));
+    let readiness = Arc::new(EndpointReadiness {
+        synced: Some(synced.clone()),
+        crypto: crypto.clone(),
+    });
+    let bound = kube_kms::telemetry::serve_metrics(args.metrics_listen, registry, readiness)
+        .await
+        .with_context(|| format!("binding {} for metrics", args.metrics_listen))?;
+    tracing::info!(addr = %bound, "metrics on /metrics, health on /livez and /readyz");
     if tokio::time::timeout(SYNC_TIMEOUT, synced.wait_for(|s| *s))
         .await
         .is_err()
@@ -38,11 +50,6 @@ pub async fn run(
     let tokens = Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()));
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
-    let metrics = Arc::new(EndpointMetrics::new(&registry));
-    let bound = kube_kms::telemetry::serve_metrics(args.metrics_listen, registry)
-        .await
-        .with_context(|| format!("binding {} for metrics", args.metrics_listen))?;
-    tracing::info!(addr = %bound, "metrics on /metrics");
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),

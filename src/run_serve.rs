@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
+use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
@@ -56,6 +57,21 @@ pub async fn run(
     } else {
         Authentication::SigV4(load_credentials(&args)?)
     };
+    let metrics = match (args.metrics_listen, registry) {
+        (Some(addr), Some(registry)) => {
+            let metrics = Arc::new(EndpointMetrics::new(&registry));
+            let readiness = Arc::new(EndpointReadiness {
+                synced: None,
+                crypto: api.crypto().clone(),
+            });
+            let bound = kube_kms::telemetry::serve_metrics(addr, registry, readiness)
+                .await
+                .with_context(|| format!("binding {addr} for metrics"))?;
+            tracing::info!(addr = %bound, "metrics on /metrics");
+            Some(metrics)
+        }
+        _ => None,
+    };
     let tls = args.tls.config()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -71,17 +87,6 @@ pub async fn run(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
-    let metrics = match (args.metrics_listen, registry) {
-        (Some(addr), Some(registry)) => {
-            let metrics = Arc::new(EndpointMetrics::new(&registry));
-            let bound = kube_kms::telemetry::serve_metrics(addr, registry)
-                .await
-                .with_context(|| format!("binding {addr} for metrics"))?;
-            tracing::info!(addr = %bound, "metrics on /metrics");
-            Some(metrics)
-        }
-        _ => None,
-    };
     let endpoint = Arc::new(Endpoint {
         api,
         auth,

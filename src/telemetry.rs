@@ -1,9 +1,11 @@
 //! What every role's local HTTP port shares: the Prometheus text route.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use prometheus::Registry;
 use warp::Filter;
+use warp::http::StatusCode;
 
 /// `GET /metrics`: everything in `registry`, in Prometheus text format.
 pub fn metrics_route(
@@ -19,13 +21,88 @@ pub fn metrics_route(
     })
 }
 
-/// Serves `GET /metrics` from `registry` and `GET /livez` on `addr` in the
+/// What `/readyz` asks.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync {
+    /// `Err` says what is not ready.
+    async fn ready(&self) -> Result<(), String>;
+}
+
+/// Serves `GET /metrics` from `registry`, `GET /livez`, and `GET /readyz`
+/// from `probe` (503 with the reason while it fails) on `addr` in the
 /// background; returns the address bound (`addr` may ask for port 0).
-pub async fn serve_metrics(addr: SocketAddr, registry: Registry) -> std::io::Result<SocketAddr> {
+pub async fn serve_metrics(
+    addr: SocketAddr,
+    registry: Registry,
+    probe: Arc<dyn Probe>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let livez = warp::path("livez").and(warp::path::end()).map(|| "ok");
-    let routes = warp::get().and(metrics_route(registry).or(livez));
+    let readyz = warp::path("readyz").and(warp::path::end()).then(move || {
+        let probe = probe.clone();
+        async move {
+            match probe.ready().await {
+                Ok(()) => warp::reply::with_status("ok".to_owned(), StatusCode::OK),
+                Err(why) => {
+                    tracing::debug!(%why, "not ready");
+                    warp::reply::with_status(
+                        format!("not ready: {why}"),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    )
+                }
+            }
+        }
+    });
+    let routes = warp::get().and(metrics_route(registry).or(livez).or(readyz));
     tokio::spawn(warp::serve(routes).incoming(listener).run());
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    struct Fixed(Result<(), String>);
+
+    #[async_trait::async_trait]
+    impl Probe for Fixed {
+        async fn ready(&self) -> Result<(), String> {
+            self.0.clone()
+        }
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        text
+    }
+
+    #[tokio::test]
+    async fn readyz_answers_503_with_the_reason_until_the_probe_passes() {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let failing = Arc::new(Fixed(Err("crypto service: unavailable".into())));
+        let addr = serve_metrics(any, Registry::new(), failing).await.unwrap();
+        let text = get(addr, "/readyz").await;
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(
+            text.ends_with("not ready: crypto service: unavailable"),
+            "{text}"
+        );
+        // Liveness does not depend on it.
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
+
+        let passing = Arc::new(Fixed(Ok(())));
+        let addr = serve_metrics(any, Registry::new(), passing).await.unwrap();
+        let text = get(addr, "/readyz").await;
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("ok"),
+            "{text}"
+        );
+    }
 }

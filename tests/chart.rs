@@ -114,6 +114,8 @@ fn the_chart_lints_and_renders_safe_defaults() {
         "{api}"
     );
     assert_eq!(api["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(api["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(api["readinessProbe"]["httpGet"]["port"], "metrics");
     let metrics = find(&objects, "Service", "kms-api-metrics");
     assert_eq!(metrics["spec"]["ports"][0]["port"], 9090);
     assert_eq!(

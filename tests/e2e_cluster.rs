@@ -221,6 +221,9 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     boto3(&["decrypt", &endpoint, &after]);
     // The endpoint counted them.
     let metrics = cluster::scrape(controller.api_metrics.unwrap()).expect("the endpoint's metrics");
+    // Listening on the KMS port means its caches have listed: ready.
+    let readyz = cluster::get(controller.api_metrics.unwrap(), "/readyz").unwrap();
+    assert!(readyz.starts_with("HTTP/1.1 200"), "{readyz}");
     let series =
         "kubekms_api_request_duration_seconds_count{operation=\"Decrypt\",outcome=\"ok\"} ";
     let decrypts: f64 = metrics

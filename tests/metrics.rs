@@ -16,13 +16,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn scrape(port: u16) -> String {
+/// `GET path` on the metrics port: the whole response.
+fn get(port: u16, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
-        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn scrape(port: u16) -> String {
+    let text = get(port, "/metrics");
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text
 }
@@ -115,5 +123,28 @@ async fn requests_are_counted_by_operation_and_outcome() {
     assert!(
         calls("operation=\"ImportMaterial\",outcome=\"ok\"").unwrap() >= 1.0,
         "{text}"
+    );
+}
+
+#[test]
+fn the_metrics_port_says_live_and_ready() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _server = Server::start_with(
+        dir,
+        &[
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}").into(),
+        ],
+    );
+    let live = get(port, "/livez");
+    assert!(
+        live.starts_with("HTTP/1.1 200") && live.ends_with("ok"),
+        "{live}"
+    );
+    let ready = get(port, "/readyz");
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.ends_with("ok"),
+        "{ready}"
     );
 }

@@ -13,6 +13,7 @@ mod key_ops;
 pub mod listen;
 pub mod metrics;
 mod page;
+pub mod readiness;
 pub mod reply;
 mod resolve;
 mod rotation_ops;

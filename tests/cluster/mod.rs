@@ -245,16 +245,24 @@ fn free_port() -> std::net::SocketAddr {
         .unwrap()
 }
 
-/// `GET /metrics` from `addr`, or `None` while nothing answers there.
-pub fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+/// `GET path` from `addr`: the whole response, or `None` while nothing
+/// answers there.
+pub fn get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n")
-        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then_some(text)
+    Some(text)
+}
+
+/// `GET /metrics` from `addr`, or `None` while it does not answer 200.
+pub fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+    get(addr, "/metrics").filter(|text| text.starts_with("HTTP/1.1 200"))
 }
 
 /// The value of the sample `series` (name and labels, as exposed).
