@@ -4,9 +4,11 @@
 //! shows its effect where callers depend on it (new keys, aliases).
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use tokio::time::Instant;
+
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -114,6 +116,36 @@ pub fn alias_object_name(alias_name: &str) -> String {
     format!("alias-{}-{digest}", readable.trim_matches('-'))
 }
 
+/// Takes back a `KmsKey` that CreateKey made and the controller did not
+/// mint in time: the caller is told the key was not created, and a client
+/// retrying the call (boto3 retries a 503) must not leave a key behind per
+/// attempt. Deleted as any key is: had the controller minted it meanwhile,
+/// it waits out the shortest window, 7 days, then its material goes.
+async fn withdraw(keys: &Api<KmsKey>, created: &KmsKey) {
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let shortest = json!({"spec": {"pendingWindowDays": 7}});
+    let only_this_one = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: created.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let withdrawn = async {
+        keys.patch(&name, &PatchParams::default(), &Patch::Merge(&shortest))
+            .await?;
+        keys.delete(&name, &only_this_one).await
+    }
+    .await;
+    match withdrawn {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => {
+            tracing::error!(key = %name, error = %e, "could not withdraw a KmsKey the controller did not mint in time")
+        }
+    }
+}
+
 fn kube_error(e: kube::Error, what: &str) -> StoreError {
     match &e {
         kube::Error::Api(s) if s.code == 409 => StoreError::AlreadyExists(what.to_owned()),
@@ -147,8 +179,9 @@ impl KubeStore {
                 return Ok(found);
             }
             if Instant::now() > deadline {
-                return Err(StoreError::Backend(format!(
-                    "{what}: not done by the controller within {CONVERGE_TIMEOUT:?}"
+                return Err(StoreError::Timeout(format!(
+                    "{what}: not done by the controller within {CONVERGE_TIMEOUT:?}; \
+                     it is still asked for and will be carried out when the controller runs"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -183,12 +216,24 @@ impl KeyStore for KubeStore {
         let name = id.to_string();
         let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Api::<KmsKey>::namespaced(self.client.clone(), &key.namespace)
+        let keys = Api::<KmsKey>::namespaced(self.client.clone(), &key.namespace);
+        let created = keys
             .create(&PostParams::default(), &manifest)
             .await
             .map_err(|e| kube_error(e, &format!("KmsKey {name}")))?;
-        self.converge(&format!("key {id}"), |index| index.key(id))
+        match self
+            .converge(&format!("key {id}"), |index| index.key(id))
             .await
+        {
+            Err(StoreError::Timeout(_)) => {
+                withdraw(&keys, &created).await;
+                Err(StoreError::Timeout(format!(
+                    "key {id} was not created: the controller did not mint it within \
+                     {CONVERGE_TIMEOUT:?}, and the request for it was withdrawn. Retry later."
+                )))
+            }
+            converged => converged,
+        }
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {

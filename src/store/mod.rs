@@ -33,6 +33,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("store: {0}")]
     Backend(String),
+    /// The change was asked for but not carried out in time (in a
+    /// cluster: by the controller); the message says what became of it.
+    #[error("{0}")]
+    Timeout(String),
     /// This store does not take this write (the message says where to
     /// make the change instead).
     #[error("{0}")]
