@@ -67,7 +67,7 @@ pub async fn run(
             let bound = kube_kms::telemetry::serve_metrics(addr, registry, readiness)
                 .await
                 .with_context(|| format!("binding {addr} for metrics"))?;
-            tracing::info!(addr = %bound, "metrics on /metrics");
+            tracing::info!("metrics on http://{bound}/metrics, health on /livez and /readyz");
             Some(metrics)
         }
         _ => None,

@@ -8,17 +8,24 @@ use std::io::{Read, Write};
 use aws_sdk_kms::primitives::Blob;
 use support::{SECRET_KEY, Server};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A server with metrics on a port of its choosing.
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    Server::start_with(dir, &["--metrics-listen".into(), "127.0.0.1:0".into()])
+}
+
+/// Where `server` serves its metrics.
+fn metrics_addr(server: &Server) -> String {
+    let url = server
+        .metrics
+        .as_deref()
+        .expect("the server logged its metrics address");
+    url.strip_prefix("http://").unwrap().to_owned()
 }
 
 /// `GET path` on the metrics port: the whole response.
-fn get(port: u16, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n"
@@ -29,8 +36,8 @@ fn get(port: u16, path: &str) -> String {
     text
 }
 
-fn scrape(port: u16) -> String {
-    let text = get(port, "/metrics");
+fn scrape(addr: &str) -> String {
+    let text = get(addr, "/metrics");
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text
 }
@@ -44,15 +51,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn requests_are_counted_by_operation_and_outcome() {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(
-        dir,
-        &[
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}").into(),
-        ],
-    );
+    let server = start();
+    let addr = metrics_addr(&server);
     let kms = support::kms_client(&server.endpoint, SECRET_KEY);
     for _ in 0..2 {
         kms.encrypt()
@@ -75,7 +75,7 @@ async fn requests_are_counted_by_operation_and_outcome() {
     let stranger = support::kms_client(&server.endpoint, "not-the-secret");
     assert!(stranger.list_keys().send().await.is_err());
 
-    let text = scrape(port);
+    let text = scrape(&addr);
     let count = |labels: &str| {
         sample(
             &text,
@@ -128,21 +128,14 @@ async fn requests_are_counted_by_operation_and_outcome() {
 
 #[test]
 fn the_metrics_port_says_live_and_ready() {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let _server = Server::start_with(
-        dir,
-        &[
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}").into(),
-        ],
-    );
-    let live = get(port, "/livez");
+    let server = start();
+    let addr = metrics_addr(&server);
+    let live = get(&addr, "/livez");
     assert!(
         live.starts_with("HTTP/1.1 200") && live.ends_with("ok"),
         "{live}"
     );
-    let ready = get(port, "/readyz");
+    let ready = get(&addr, "/readyz");
     assert!(
         ready.starts_with("HTTP/1.1 200") && ready.ends_with("ok"),
         "{ready}"

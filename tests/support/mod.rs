@@ -57,6 +57,8 @@ spec: {aliasName: alias/ed25519-fixture, targetKeyRef: {name: ed25519-fixture}}
 pub struct Server {
     pub child: Child,
     pub endpoint: String,
+    /// `http://ADDR` of /metrics, /livez and /readyz, with `--metrics-listen`.
+    pub metrics: Option<String>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -112,11 +114,16 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
+            let (mut sent, mut metrics) = (false, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged before the endpoint's address.
+                if let Some(rest) = line.split("metrics on ").nth(1) {
+                    let url = rest.split("/metrics").next().unwrap_or("").to_owned();
+                    metrics = Some(url);
+                }
                 if !sent && let Some(rest) = line.split("kube-kms endpoint on ").nth(1) {
                     let url = rest.split_whitespace().next().unwrap_or("").to_owned();
-                    let _ = tx.send(url);
+                    let _ = tx.send((url, metrics.take()));
                     sent = true;
                 }
                 if std::env::var_os("KUBE_KMS_TEST_SERVER_LOG").is_some() {
@@ -124,12 +131,13 @@ impl Server {
                 }
             }
         });
-        let endpoint = rx
+        let (endpoint, metrics) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server printed its address");
         Server {
             child,
             endpoint,
+            metrics,
             dir: Some(dir),
         }
     }
