@@ -21,6 +21,27 @@ pub fn metrics_route(
     })
 }
 
+/// How many observations the histogram `name` holds for `operation` and
+/// `outcome`, in `registry`: for tests of the metrics that use them.
+#[cfg(test)]
+pub fn observed(registry: &Registry, name: &str, operation: &str, outcome: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            let labels: Vec<_> = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            labels == [("operation", operation), ("outcome", outcome)]
+        })
+        .map(|m| m.get_histogram().get_sample_count())
+        .sum()
+}
+
 /// What `/readyz` asks.
 #[async_trait::async_trait]
 pub trait Probe: Send + Sync {

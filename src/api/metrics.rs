@@ -92,21 +92,12 @@ mod tests {
     use super::*;
 
     fn count(registry: &Registry, operation: &str, outcome: &str) -> u64 {
-        registry
-            .gather()
-            .iter()
-            .filter(|f| f.name() == "kubekms_api_request_duration_seconds")
-            .flat_map(|f| f.get_metric())
-            .filter(|m| {
-                let labels: Vec<_> = m
-                    .get_label()
-                    .iter()
-                    .map(|l| (l.name(), l.value()))
-                    .collect();
-                labels == [("operation", operation), ("outcome", outcome)]
-            })
-            .map(|m| m.get_histogram().get_sample_count())
-            .sum()
+        crate::telemetry::observed(
+            registry,
+            "kubekms_api_request_duration_seconds",
+            operation,
+            outcome,
+        )
     }
 
     #[test]

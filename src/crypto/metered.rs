@@ -197,20 +197,12 @@ mod tests {
     use crate::spec::{KeySpec, KeyUsage};
 
     fn count(registry: &Registry, operation: &str, outcome: &str) -> u64 {
-        registry
-            .gather()
-            .iter()
-            .flat_map(|f| f.get_metric())
-            .filter(|m| {
-                let labels: Vec<_> = m
-                    .get_label()
-                    .iter()
-                    .map(|l| (l.name(), l.value()))
-                    .collect();
-                labels == [("operation", operation), ("outcome", outcome)]
-            })
-            .map(|m| m.get_histogram().get_sample_count())
-            .sum()
+        crate::telemetry::observed(
+            registry,
+            "kubekms_crypto_call_duration_seconds",
+            operation,
+            outcome,
+        )
     }
 
     #[tokio::test]
