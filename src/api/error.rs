@@ -47,6 +47,9 @@ pub enum ApiError {
     DryRun,
     #[error("{0}")]
     AccessDenied(String),
+    /// Too many requests of some kind; SDKs retry with backoff.
+    #[error("{0}")]
+    Throttling(String),
     /// Unknown access key id.
     #[error("{0}")]
     UnrecognizedClient(String),
@@ -93,6 +96,7 @@ impl ApiError {
             ApiError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             ApiError::DryRun => "DryRunOperationException",
             ApiError::AccessDenied(_) => "AccessDeniedException",
+            ApiError::Throttling(_) => "ThrottlingException",
             ApiError::UnrecognizedClient(_) => "UnrecognizedClientException",
             ApiError::SignatureInvalid(_) => "InvalidSignatureException",
             ApiError::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",

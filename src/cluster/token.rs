@@ -17,8 +17,61 @@ use crate::api::{ApiError, Caller};
 /// expired token stops working within this time.
 const ACCEPTED_TTL: Duration = Duration::from_secs(60);
 const REFUSED_TTL: Duration = Duration::from_secs(10);
-/// Bound on cached verdicts; the cache is emptied when it is reached.
+/// Bound on each cache of verdicts; a full cache is emptied. Accepted and
+/// refused verdicts are kept apart, so a client sending made-up tokens
+/// cannot push real callers' verdicts out.
 const MAX_CACHED: usize = 10_000;
+/// TokenReviews per second one replica may ask the API server for, with
+/// bursts of up to `REVIEW_BURST`: anyone can send a bearer token, and
+/// without a bound every made-up one would become a request to the API
+/// server. 10,000 client pods, each token reviewed once a minute, need
+/// under 200 a second; past the bound, new tokens get ThrottlingException,
+/// which SDKs retry, and cached ones are unaffected.
+const REVIEWS_PER_SECOND: f64 = 200.0;
+const REVIEW_BURST: f64 = 400.0;
+/// ServiceAccount tokens are JWTs of a few KiB; anything else is refused
+/// without asking.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Whether `token` has a JWT's shape (three non-empty base64url segments):
+/// only those are worth a TokenReview.
+fn looks_like_jwt(token: &str) -> bool {
+    let segments: Vec<&str> = token.split('.').collect();
+    token.len() <= MAX_TOKEN_LEN
+        && segments.len() == 3
+        && segments.iter().all(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// A token bucket: `take` says whether one more review fits.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Bucket {
+            tokens: REVIEW_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * REVIEWS_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(REVIEW_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// The caller a ServiceAccount username names; other users have no
 /// namespace, so they are not callers.
@@ -33,17 +86,51 @@ pub fn caller_from_username(username: &str) -> Option<Caller> {
 
 type Verdict = Result<Caller, String>;
 
+/// Verdicts by the token's SHA-256, with when they were given.
+type Cache = HashMap<[u8; 32], (Verdict, Instant)>;
+
+#[derive(Default)]
+struct Caches {
+    accepted: Cache,
+    refused: Cache,
+}
+
 pub struct TokenReviews {
     client: Client,
-    cache: Mutex<HashMap<[u8; 32], (Verdict, Instant)>>,
+    caches: Mutex<Caches>,
+    bucket: Mutex<Bucket>,
 }
 
 impl TokenReviews {
     pub fn new(client: Client) -> Self {
         TokenReviews {
             client,
-            cache: Mutex::new(HashMap::new()),
+            caches: Mutex::new(Caches::default()),
+            bucket: Mutex::new(Bucket::new()),
         }
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<Verdict> {
+        let caches = self.caches.lock().expect("token cache lock");
+        let fresh = |cache: &Cache, ttl: Duration| {
+            cache
+                .get(hash)
+                .filter(|(_, at)| at.elapsed() < ttl)
+                .map(|(verdict, _)| verdict.clone())
+        };
+        fresh(&caches.accepted, ACCEPTED_TTL).or_else(|| fresh(&caches.refused, REFUSED_TTL))
+    }
+
+    fn remember(&self, hash: [u8; 32], verdict: &Verdict) {
+        let mut caches = self.caches.lock().expect("token cache lock");
+        let cache = match verdict {
+            Ok(_) => &mut caches.accepted,
+            Err(_) => &mut caches.refused,
+        };
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(hash, (verdict.clone(), Instant::now()));
     }
 
     async fn ask(&self, token: &str) -> Result<Verdict, ApiError> {
@@ -72,30 +159,27 @@ impl TokenReviews {
 #[async_trait::async_trait]
 impl TokenReviewer for TokenReviews {
     async fn review(&self, token: &str) -> Result<Caller, ApiError> {
+        if !looks_like_jwt(token) {
+            return Err(ApiError::UnrecognizedClient(
+                "The bearer token is not a ServiceAccount token.".into(),
+            ));
+        }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cached = self
-            .cache
-            .lock()
-            .expect("token cache lock")
-            .get(&hash)
-            .filter(|(verdict, at)| {
-                at.elapsed()
-                    < if verdict.is_ok() {
-                        ACCEPTED_TTL
-                    } else {
-                        REFUSED_TTL
-                    }
-            })
-            .map(|(verdict, _)| verdict.clone());
-        let verdict = match cached {
+        let verdict = match self.cached(&hash) {
             Some(verdict) => verdict,
             None => {
-                let verdict = self.ask(token).await?;
-                let mut cache = self.cache.lock().expect("token cache lock");
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
+                if !self
+                    .bucket
+                    .lock()
+                    .expect("bucket lock")
+                    .take(Instant::now())
+                {
+                    return Err(ApiError::Throttling(
+                        "You have exceeded the rate at which new tokens are verified. Reduce the frequency of your calls.".into(),
+                    ));
                 }
-                cache.insert(hash, (verdict.clone(), Instant::now()));
+                let verdict = self.ask(token).await?;
+                self.remember(hash, &verdict);
                 verdict
             }
         };
@@ -105,7 +189,133 @@ impl TokenReviewer for TokenReviews {
 
 #[cfg(test)]
 mod tests {
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
     use super::*;
+
+    const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    fn reviews() -> (TokenReviews, Handle) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        (TokenReviews::new(Client::new(service, "default")), handle)
+    }
+
+    /// Answers the next TokenReview with `username` authenticated; returns
+    /// the token it asked about.
+    async fn answer(handle: &mut Handle, username: &str) -> String {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+            .await
+            .expect("a TokenReview")
+            .unwrap();
+        assert_eq!(
+            request.uri().path(),
+            "/apis/authentication.k8s.io/v1/tokenreviews"
+        );
+        let body: Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        let reply = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": body["spec"], "status": {"authenticated": true, "user": {"username": username}}});
+        send.send_response(
+            Response::builder()
+                .status(201)
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        body["spec"]["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn nothing_asked(handle: &mut Handle) {
+        let next = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+        assert!(next.is_err(), "no TokenReview expected");
+    }
+
+    #[tokio::test]
+    async fn a_service_account_token_is_reviewed_once_then_its_verdict_reused() {
+        let (reviews, mut handle) = reviews();
+        let reviews = std::sync::Arc::new(reviews);
+        let first = tokio::spawn({
+            let reviews = reviews.clone();
+            async move { reviews.review(JWT).await }
+        });
+        assert_eq!(
+            answer(&mut handle, "system:serviceaccount:team-a:app").await,
+            JWT
+        );
+        let caller = first.await.unwrap().unwrap();
+        assert_eq!(caller.namespace, "team-a");
+        assert_eq!(reviews.review(JWT).await.unwrap(), caller);
+        nothing_asked(&mut handle).await;
+    }
+
+    #[tokio::test]
+    async fn what_is_not_a_jwt_is_refused_without_asking_the_api_server() {
+        let (reviews, mut handle) = reviews();
+        let long = format!("a.{}.c", "b".repeat(MAX_TOKEN_LEN));
+        for token in [
+            "",
+            "opaque",
+            "a.b",
+            "a..c",
+            "a.b.c.d",
+            "a.b+c.d",
+            "a.b c.d",
+            long.as_str(),
+        ] {
+            let refused = reviews.review(token).await.unwrap_err();
+            assert!(
+                matches!(refused, ApiError::UnrecognizedClient(_)),
+                "{token:?}: {refused:?}"
+            );
+        }
+        nothing_asked(&mut handle).await;
+    }
+
+    #[tokio::test]
+    async fn past_the_review_rate_new_tokens_are_throttled_and_cached_ones_are_not() {
+        let (reviews, mut handle) = reviews();
+        let reviews = std::sync::Arc::new(reviews);
+        let first = tokio::spawn({
+            let reviews = reviews.clone();
+            async move { reviews.review(JWT).await }
+        });
+        answer(&mut handle, "system:serviceaccount:team-a:app").await;
+        first.await.unwrap().unwrap();
+        reviews.bucket.lock().unwrap().tokens = 0.0;
+        let other = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ5In0.c2lnbmF0dXJl";
+        let throttled = reviews.review(other).await.unwrap_err();
+        assert_eq!(throttled.aws_type(), "ThrottlingException");
+        reviews.review(JWT).await.unwrap();
+        nothing_asked(&mut handle).await;
+    }
+
+    #[test]
+    fn the_bucket_allows_its_burst_then_its_rate() {
+        let mut bucket = Bucket::new();
+        let start = bucket.at;
+        let burst = (0..1000).take_while(|_| bucket.take(start)).count();
+        assert_eq!(burst, REVIEW_BURST as usize);
+        let later = start + Duration::from_secs(1);
+        let refilled = (0..1000).take_while(|_| bucket.take(later)).count();
+        assert_eq!(refilled, REVIEWS_PER_SECOND as usize);
+    }
+
+    #[tokio::test]
+    async fn made_up_tokens_cannot_push_real_callers_out_of_the_cache() {
+        let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let reviews = TokenReviews::new(Client::new(service, "default"));
+        let caller = caller_from_username("system:serviceaccount:team-a:app").unwrap();
+        reviews.remember([0; 32], &Ok(caller.clone()));
+        for n in 0..=MAX_CACHED as u32 {
+            let mut hash = [1; 32];
+            hash[..4].copy_from_slice(&n.to_be_bytes());
+            reviews.remember(hash, &Err("The token is not valid.".into()));
+        }
+        assert_eq!(reviews.cached(&[0; 32]), Some(Ok(caller)));
+    }
 
     #[test]
     fn only_service_accounts_are_callers() {
