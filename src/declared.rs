@@ -14,6 +14,8 @@ pub enum SpecError {
     Range(#[from] RangeError),
     #[error("{0} keys do not rotate; only SYMMETRIC_DEFAULT keys support automatic rotation")]
     RotationUnsupported(KeySpec),
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     #[error(
         "the key material is {have_spec} {have_usage}; the spec asks for {want_spec} {want_usage}, and keySpec and keyUsage cannot change"
     )]
@@ -38,6 +40,7 @@ pub enum Change {
         period_days: u32,
     },
     RotationDisabled,
+    Policy,
 }
 
 /// The deletion window the spec asks for, in days.
@@ -51,6 +54,9 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
     lifecycle::rotation_period(spec.rotation.period_days)?;
     if spec.rotation.enabled && !lifecycle::supports_rotation(spec.key_spec) {
         return Err(SpecError::RotationUnsupported(spec.key_spec));
+    }
+    if let Some(policy) = &spec.policy {
+        crate::policy::check(policy)?;
     }
     Ok(())
 }
@@ -85,6 +91,10 @@ pub fn converge(
     if key.tags != spec.tags {
         key.tags = spec.tags.clone();
         changes.push(Change::Tags);
+    }
+    if key.policy != spec.policy {
+        key.policy = spec.policy.clone();
+        changes.push(Change::Policy);
     }
     if key.enabled != spec.enabled {
         key.enabled = spec.enabled;

@@ -92,6 +92,10 @@ pub struct KeyRecord {
     pub on_demand_rotations: u32,
     pub tags: BTreeMap<String, String>,
     pub materials: Vec<MaterialVersion>,
+    /// The key policy document as given (CreateKey, PutKeyPolicy, a
+    /// manifest's `policy`); `None`: the default policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Set by the store on every write; a write carrying a stale revision
     /// is refused, so read-modify-write cycles never lose an update.
     #[serde(default)]
@@ -160,6 +164,7 @@ impl KeyRecord {
                 rotation_type: RotationType::Initial,
                 sealed: SealedMaterial::from_bytes(vec![0xA1]),
             }],
+            policy: None,
             revision: 0,
         }
     }

@@ -25,6 +25,45 @@ impl std::fmt::Display for MalformedPolicy {
     }
 }
 
+/// A key policy's size quota (the API model allows up to 131,072
+/// characters; past 32 KB it is over a limit, not malformed).
+pub const MAX_POLICY_BYTES: usize = 32_768;
+
+/// The policy a key has when none was given (AWS's, reference §5.2): the
+/// account may do everything, and so whatever the account's own access
+/// control allows (IAM on AWS; Kubernetes RBAC here, once policies are
+/// evaluated).
+pub fn default_policy(partition: &str, account: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Id":"key-default-1","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:{partition}:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    )
+}
+
+/// Why a text is not a key policy to keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "the policy holds characters other than tab, line feed, carriage return and U+0020 to U+00FF"
+    )]
+    Characters,
+    #[error("the key policy is {0} bytes; the maximum is 32768")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Malformed(MalformedPolicy),
+}
+
+/// Checks a key policy as AWS does when it is set: its characters, its
+/// size, then its grammar.
+pub fn check(text: &str) -> Result<PolicyDocument, PolicyError> {
+    if !has_allowed_characters(text) {
+        return Err(PolicyError::Characters);
+    }
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::TooLarge(text.len()));
+    }
+    PolicyDocument::parse(text).map_err(PolicyError::Malformed)
+}
+
 /// Whether `text` holds only the characters a key policy may: tab, line
 /// feed, carriage return and U+0020 to U+00FF (the API model's pattern).
 pub fn has_allowed_characters(text: &str) -> bool {

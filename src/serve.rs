@@ -108,6 +108,7 @@ async fn apply_key(
             spec.key_usage,
             spec.description.clone(),
             spec.tags.clone(),
+            spec.policy.clone(),
             material,
         )
         .await?;
@@ -166,6 +167,7 @@ async fn check_test_material(
 fn spec_error(e: declared::SpecError) -> ApiError {
     match e {
         declared::SpecError::RotationUnsupported(_) => ApiError::Unsupported(e.to_string()),
+        declared::SpecError::Policy(_) => ApiError::MalformedPolicyDocument(e.to_string()),
         _ => ApiError::Validation(e.to_string()),
     }
 }

@@ -17,7 +17,7 @@ use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Operation};
-use crate::policy::{self, PolicyDocument};
+use crate::policy::{self, PolicyError};
 use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
 
@@ -83,22 +83,18 @@ struct TagInput {
 /// characters, and a policy between the two is over a limit, not
 /// malformed), then the policy grammar (MalformedPolicyDocumentException).
 /// Policies are not evaluated yet; one that could not be is refused now.
-fn check_policy(policy: &str) -> Result<(), ApiError> {
+pub(super) fn check_policy(policy: &str) -> Result<(), ApiError> {
     check_length("policy", policy.chars().count(), 1, 131_072)?;
-    if !policy::has_allowed_characters(policy) {
-        return Err(ApiError::Validation(
+    match policy::check(policy) {
+        Ok(_) => Ok(()),
+        Err(PolicyError::Characters) => Err(ApiError::Validation(
             "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".into(),
-        ));
+        )),
+        Err(PolicyError::TooLarge(bytes)) => Err(ApiError::LimitExceeded(format!(
+            "The key policy is {bytes} bytes; the maximum is 32768."
+        ))),
+        Err(PolicyError::Malformed(e)) => Err(ApiError::MalformedPolicyDocument(e.0)),
     }
-    if policy.len() > 32_768 {
-        return Err(ApiError::LimitExceeded(format!(
-            "The key policy is {} bytes; the maximum is 32768.",
-            policy.len()
-        )));
-    }
-    PolicyDocument::parse(policy)
-        .map(drop)
-        .map_err(|e| ApiError::MalformedPolicyDocument(e.0))
 }
 
 fn check_description(description: &str) -> Result<(), ApiError> {
@@ -226,6 +222,7 @@ impl Api {
                 usage,
                 description,
                 tags,
+                input.policy,
                 None,
             )
             .await?;
@@ -246,6 +243,7 @@ impl Api {
         usage: KeyUsage,
         description: String,
         tags: BTreeMap<String, String>,
+        policy: Option<String>,
         material: Option<crate::secret::SecretBytes>,
     ) -> Result<KeyRecord, ApiError> {
         let arn = self.arn.key_arn(key_id);
@@ -269,6 +267,7 @@ impl Api {
             on_demand_rotations: 0,
             tags,
             materials: Vec::new(),
+            policy,
             revision: 0,
         };
         if self.store.mints_material() {

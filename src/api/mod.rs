@@ -13,6 +13,7 @@ mod key_ops;
 pub mod listen;
 pub mod metrics;
 mod page;
+mod policy_ops;
 pub mod readiness;
 pub mod reply;
 mod resolve;
@@ -166,6 +167,9 @@ pub const OPERATIONS: &[&str] = &[
     "TagResource",
     "UntagResource",
     "ListResourceTags",
+    "GetKeyPolicy",
+    "PutKeyPolicy",
+    "ListKeyPolicies",
 ];
 
 impl Api {
@@ -259,6 +263,9 @@ impl Api {
             "TagResource" => self.tag_resource(caller, body).await,
             "UntagResource" => self.untag_resource(caller, body).await,
             "ListResourceTags" => self.list_resource_tags(caller, body).await,
+            "GetKeyPolicy" => self.get_key_policy(caller, body).await,
+            "PutKeyPolicy" => self.put_key_policy(caller, body).await,
+            "ListKeyPolicies" => self.list_key_policies(caller, body).await,
             other => Err(ApiError::UnknownOperation(format!(
                 "Unknown operation TrentService.{other}"
             ))),

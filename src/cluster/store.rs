@@ -66,6 +66,9 @@ pub fn key_change(current: &KeyRecord, new: &KeyRecord) -> KeyChange {
     if current.enabled != new.enabled {
         spec.insert("enabled".into(), json!(new.enabled));
     }
+    if current.policy != new.policy {
+        spec.insert("policy".into(), json!(new.policy));
+    }
     if current.rotation.enabled != new.rotation.enabled
         || (new.rotation.enabled && current.rotation.period_days != new.rotation.period_days)
     {
@@ -89,6 +92,9 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
     });
     if record.rotation.enabled {
         spec["rotation"] = json!({"enabled": true, "periodDays": record.rotation.period_days});
+    }
+    if let Some(policy) = &record.policy {
+        spec["policy"] = json!(policy);
     }
     json!({
         "apiVersion": "kubekms.io/v1alpha1",
@@ -261,6 +267,15 @@ impl KeyStore for KubeStore {
         let what = format!("KmsKey {namespace}/{name}");
         match key_change(&current, &key) {
             KeyChange::Patch(None) => {}
+            // AWS lets a key pending deletion take a new policy; here what a
+            // key declares lives in its KmsKey, which is deleted by then.
+            KeyChange::Patch(Some(_)) if current.deletion.is_some() => {
+                return Err(StoreError::ReadOnly(format!(
+                    "key {id} is pending deletion: its KmsKey {namespace}/{name} is deleted, so \
+                     nothing it declares can change until CancelKeyDeletion (or applying the \
+                     KmsKey again) declares it again"
+                )));
+            }
             KeyChange::Patch(Some(patch)) => {
                 keys.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await

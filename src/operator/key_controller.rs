@@ -188,6 +188,7 @@ async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
             Change::RotationDisabled => {
                 ("RotationDisabled", "automatic rotation disabled".to_owned())
             }
+            Change::Policy => ("PolicyChanged", "key policy changed".to_owned()),
             Change::Description | Change::Tags => continue,
         };
         event(ctx, key, EventType::Normal, reason, note).await;

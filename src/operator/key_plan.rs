@@ -155,6 +155,7 @@ pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) 
             rotation_type: RotationType::Initial,
             sealed,
         }],
+        policy: None,
         revision: 0,
     };
     // Validated by `plan` before anything was minted.

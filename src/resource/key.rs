@@ -84,6 +84,14 @@ pub struct KmsKeySpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
 
+    /// The key policy: a JSON document in the AWS grammar (Version,
+    /// Statement, Sid, Effect, Principal, Action, Resource, Condition), as
+    /// PutKeyPolicy takes it; at most 32768 bytes. Without one, the default
+    /// policy. Kept and returned by GetKeyPolicy; not yet enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32768))]
+    pub policy: Option<String>,
+
     /// Pins the key id (a UUID), so that a cluster rebuilt from Git adopts
     /// the restored material of the same key instead of minting a new one.
     /// Cannot be changed once set.

@@ -6,6 +6,7 @@ Exits non-zero on the first failed expectation.
 """
 import base64
 import hashlib
+import json
 import os
 
 import boto3
@@ -36,7 +37,18 @@ kms.update_key_description(KeyId=key, Description="renamed")
 check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
 # A key policy is checked as AWS checks one (it is not enforced yet).
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
-check(kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]["KeyState"] == "Enabled", "CreateKey with AWS's default policy")
+with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]
+check(with_policy["KeyState"] == "Enabled", "CreateKey with AWS's default policy")
+check(kms.get_key_policy(KeyId=with_policy["KeyId"])["Policy"] == policy, "GetKeyPolicy returns the policy CreateKey was given")
+default = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+check(default["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}, "GetKeyPolicy: the default policy names the account")
+narrower = policy.replace('"kms:*"', '["kms:Encrypt","kms:Decrypt"]')
+kms.put_key_policy(KeyId=arn, Policy=narrower, PolicyName="default")
+check(kms.get_key_policy(KeyId=key)["Policy"] == narrower, "PutKeyPolicy then GetKeyPolicy")
+check(error_of(kms.put_key_policy, KeyId=key, Policy="{}")[0] == "MalformedPolicyDocumentException", "PutKeyPolicy with no statement")
+check(error_of(kms.get_key_policy, KeyId=key, PolicyName="other")[0] == "NotFoundException", "GetKeyPolicy of a policy name other than default")
+listed_policies = kms.list_key_policies(KeyId=key)
+check(listed_policies["PolicyNames"] == ["default"] and not listed_policies["Truncated"], "ListKeyPolicies")
 check(error_of(kms.create_key, Policy="{not json")[:2] == ("MalformedPolicyDocumentException", 400), "CreateKey with a policy that is not JSON")
 check(error_of(kms.create_key, Policy=policy.replace('"Effect":"Allow",', ""))[0] == "MalformedPolicyDocumentException", "CreateKey with a statement without Effect")
 try:

@@ -44,7 +44,12 @@ elif step == "manage":
             time.sleep(0.1)
         raise SystemExit(f"timed out waiting for {what}")
 
-    key_id = kms.create_key(Description="made through the API", Tags=[{"TagKey": "via", "TagValue": "boto3"}])["KeyMetadata"]["KeyId"]
+    policy = '{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
+    key_id = kms.create_key(Description="made through the API", Policy=policy, Tags=[{"TagKey": "via", "TagValue": "boto3"}])["KeyMetadata"]["KeyId"]
+    assert kms.get_key_policy(KeyId=key_id)["Policy"] == policy
+    narrower = policy.replace('"kms:*"', '"kms:Decrypt"')
+    kms.put_key_policy(KeyId=key_id, Policy=narrower)
+    eventually(lambda: kms.get_key_policy(KeyId=key_id)["Policy"] == narrower, "the new key policy")
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"api key")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"api key"
     kms.create_alias(AliasName="alias/api-made", TargetKeyId=key_id)

@@ -100,4 +100,5 @@ mod aliases_and_tags;
 mod crypto;
 mod keys;
 mod lifecycle;
+mod policies;
 mod shapes;

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// A policy PutKeyPolicy takes, for requests where another member is wrong.
+const POLICY: &str =
+    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#;
+
 #[tokio::test]
 async fn malformed_members_are_validation_errors_before_anything_else() {
     let h = harness();
@@ -224,6 +228,14 @@ const CONSTRAINTS: &[(&str, &str, Member, i64, i64)] = &[
     ("ListResourceTags", "KeyId", Str, 1, 2048),
     ("ListResourceTags", "Limit", Int, 1, 1000),
     ("ListResourceTags", "Marker", Str, 1, 1024),
+    ("GetKeyPolicy", "KeyId", Str, 1, 2048),
+    ("GetKeyPolicy", "PolicyName", Str, 1, 128),
+    ("PutKeyPolicy", "KeyId", Str, 1, 2048),
+    ("PutKeyPolicy", "PolicyName", Str, 1, 128),
+    ("PutKeyPolicy", "Policy", Str, 1, 131072),
+    ("ListKeyPolicies", "KeyId", Str, 1, 2048),
+    ("ListKeyPolicies", "Limit", Int, 1, 1000),
+    ("ListKeyPolicies", "Marker", Str, 1, 1024),
 ];
 
 /// Values just outside `[lo..hi]` for a member of this kind.
@@ -303,6 +315,7 @@ async fn every_member_just_outside_its_constraint_is_a_validation_error() {
             "DeleteAlias" => json!({ "AliasName": "alias/shape" }),
             "TagResource" => json!({ "KeyId": sym, "Tags": [{ "TagKey": "a", "TagValue": "b" }] }),
             "UntagResource" => json!({ "KeyId": sym, "TagKeys": ["a"] }),
+            "PutKeyPolicy" => json!({ "KeyId": sym, "Policy": POLICY }),
             _ => json!({ "KeyId": sym }),
         }
     };
@@ -332,5 +345,5 @@ async fn every_member_just_outside_its_constraint_is_a_validation_error() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert!(checked >= 160, "{checked}");
+    assert!(checked >= 175, "{checked}");
 }

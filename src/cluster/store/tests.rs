@@ -18,13 +18,14 @@ fn api_changes_become_spec_patches() {
     new.tags.insert("new".into(), "2".into());
     new.rotation.enabled = true;
     new.rotation.period_days = 90;
+    new.policy = Some("{}".into());
     let KeyChange::Patch(Some(patch)) = key_change(&current, &new) else {
         panic!()
     };
     assert_eq!(
         patch,
         json!({"spec": {"enabled": false, "description": "d", "tags": {"old": null, "new": "2"},
-            "rotation": {"enabled": true, "periodDays": 90}}})
+            "rotation": {"enabled": true, "periodDays": 90}, "policy": "{}"}})
     );
 }
 
@@ -42,6 +43,18 @@ fn scheduling_and_cancelling_deletion_are_object_deletion_and_recreation() {
     );
     assert_eq!(key_change(&scheduled, &current), KeyChange::Cancel);
     let manifest = key_manifest("app", &current);
+    assert!(
+        manifest["spec"]["policy"].is_null(),
+        "the default policy is not written"
+    );
+    let with_policy = KeyRecord {
+        policy: Some("{\"Statement\": []}".into()),
+        ..current.clone()
+    };
+    assert_eq!(
+        key_manifest("app", &with_policy)["spec"]["policy"],
+        "{\"Statement\": []}"
+    );
     assert_eq!(manifest["spec"]["keyId"], current.key_id.to_string());
     assert_eq!(manifest["spec"]["keySpec"], "SYMMETRIC_DEFAULT");
 }
@@ -136,4 +149,45 @@ mod withdrawal {
         assert!(message.contains("was not created"), "{message}");
         assert!(message.contains("withdrawn"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone() {
+    use crate::operator::key_secret::{KeySecret, build};
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let mut pending = record();
+    pending.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: 1,
+    });
+    let secret = build(
+        "app",
+        "uid",
+        &KeySecret {
+            record: pending.clone(),
+            owner_uid: None,
+            rotate_handled: None,
+            resource_version: None,
+        },
+    );
+    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&kube::runtime::watcher::Event::Apply(secret));
+    let store = KubeStore::new(index, kube::Client::new(service, "default"));
+    let stored = store.get_key(pending.key_id).await.unwrap().unwrap();
+    let mut changed = stored.clone();
+    changed.policy = Some("{}".into());
+    let refused = store.update_key(changed).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly(_)), "{refused:?}");
+    assert!(
+        refused.to_string().contains("pending deletion"),
+        "{refused}"
+    );
+    let asked = tokio::time::timeout(std::time::Duration::from_millis(100), handle.next_request());
+    assert!(asked.await.is_err(), "no request to the API server");
 }

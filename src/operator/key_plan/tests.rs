@@ -226,3 +226,31 @@ fn orphans_are_destroyed_only_when_their_window_ends() {
     );
     assert_eq!(plan_orphan(&stored(record), NOW + 5), Orphan::Destroy);
 }
+
+#[test]
+fn the_declared_policy_is_kept_with_the_material_and_a_malformed_one_refused() {
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}]}"#;
+    let mut key = key();
+    key.spec.policy = Some(policy.into());
+    let update = update(plan(&key, Some(&secret_of(&stored(record()))), NOW));
+    assert!(update.write);
+    assert_eq!(update.changes, [Change::Policy]);
+    assert_eq!(update.secret.record.policy.as_deref(), Some(policy));
+    // Before anything is minted, too.
+    let minted = minted(
+        &key,
+        KeyId::random(),
+        SealedMaterial::from_bytes(vec![1]),
+        NOW,
+    );
+    assert_eq!(minted.record.policy.as_deref(), Some(policy));
+
+    key.spec.policy = Some(r#"{"Statement":[{"Effect":"Maybe"}]}"#.into());
+    for existing in [None, Some(secret_of(&stored(record())))] {
+        let KeyPlan::Refuse(refusal) = plan(&key, existing.as_ref(), NOW) else {
+            panic!("a malformed policy is refused")
+        };
+        assert_eq!(refusal.reason, "InvalidSpec");
+        assert!(refusal.message.contains("policy"), "{}", refusal.message);
+    }
+}

@@ -1,0 +1,124 @@
+//! GetKeyPolicy, PutKeyPolicy and ListKeyPolicies: a key's policy document,
+//! kept as it was given (or the default policy when none was), checked as
+//! AWS checks it when set. Not evaluated yet: every authenticated caller may
+//! use every key (README).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::key_ops::check_policy;
+use super::wire::{check_length, decode, required};
+use super::{Api, ApiError, Caller};
+use crate::key::KeyRecord;
+
+/// A key's one policy: the only name AWS has ever used.
+const POLICY_NAME: &str = "default";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetInput {
+    key_id: Option<String>,
+    policy_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutInput {
+    key_id: Option<String>,
+    policy: Option<String>,
+    policy_name: Option<String>,
+    // Accepted, as AWS takes it; there is no lockout to check until
+    // policies are evaluated.
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+/// `PolicyName`: the model's constraints, then the only name there is.
+fn check_policy_name(name: Option<&str>) -> Result<(), ApiError> {
+    let Some(name) = name else { return Ok(()) };
+    check_length("policyName", name.chars().count(), 1, 128)?;
+    if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(ApiError::validation(
+            "policyName",
+            name,
+            "Member must satisfy regular expression pattern: [\\w]+",
+        ));
+    }
+    if name != POLICY_NAME {
+        return Err(ApiError::NotFound("No such policy exists".into()));
+    }
+    Ok(())
+}
+
+impl Api {
+    /// The policy `key` has: the one it was given, or the default.
+    fn policy_of(&self, key: &KeyRecord) -> String {
+        key.policy.clone().unwrap_or_else(|| {
+            crate::policy::default_policy(&self.arn.partition, &self.arn.account)
+        })
+    }
+
+    pub(super) async fn get_key_policy(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: GetInput = decode(body)?;
+        let key_id = required(input.key_id, "keyId")?;
+        check_length("keyId", key_id.len(), 1, 2048)?;
+        check_policy_name(input.policy_name.as_deref())?;
+        let id = self.managed_key(caller, Some(key_id)).await?;
+        let key = self.get_key(id).await?;
+        Ok(json!({ "Policy": self.policy_of(&key), "PolicyName": POLICY_NAME }))
+    }
+
+    pub(super) async fn put_key_policy(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: PutInput = decode(body)?;
+        let key_id = required(input.key_id, "keyId")?;
+        check_length("keyId", key_id.len(), 1, 2048)?;
+        let policy = required(input.policy, "policy")?;
+        check_policy_name(input.policy_name.as_deref())?;
+        check_policy(&policy)?;
+        let id = self.managed_key(caller, Some(key_id)).await?;
+        // Every key state takes a new policy (AWS's key state table).
+        self.update_key(id, |key| {
+            key.policy = Some(policy.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn list_key_policies(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: ListInput = decode(body)?;
+        let key_id = required(input.key_id, "keyId")?;
+        check_length("keyId", key_id.len(), 1, 2048)?;
+        let page = super::page::POLICIES.page(
+            vec![POLICY_NAME],
+            input.limit,
+            input.marker.as_deref(),
+            |name| (*name).to_owned(),
+        )?;
+        self.managed_key(caller, Some(key_id)).await?;
+        Ok(super::page::response(
+            json!({ "PolicyNames": page.items }),
+            page.next,
+        ))
+    }
+}
