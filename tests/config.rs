@@ -29,6 +29,19 @@ fn sample_manifests_are_valid_kmskeys_and_aliases() {
         .filter(|m| matches!(m, Manifest::Alias { .. }))
         .count();
     assert_eq!((keys, aliases), (2, 1));
+    // Each as the controller would take it, policy included.
+    for manifest in &manifests {
+        if let Manifest::Key { spec, metadata, .. } = manifest {
+            kube_kms::declared::validate(spec)
+                .unwrap_or_else(|e| panic!("sample KmsKey {}: {e}", metadata.name));
+        }
+    }
+    assert!(
+        manifests
+            .iter()
+            .any(|m| matches!(m, Manifest::Key { spec, .. } if spec.policy.is_some())),
+        "a sample shows a key policy"
+    );
 }
 
 fn key_object(generation: i64) -> KmsKey {
