@@ -62,6 +62,39 @@ async fn sdk_for_rust_round_trips_and_errors() {
         .into_service_error();
     assert!(err.is_invalid_ciphertext_exception(), "{err:?}");
 
+    // Key policies: the default, then one put and read back, and a
+    // malformed one refused with the SDK's modelled error.
+    let default = kms.get_key_policy().key_id(&key_id).send().await.unwrap();
+    assert!(default.policy().unwrap().contains(":root"), "{default:?}");
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    kms.put_key_policy()
+        .key_id(&key_id)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let got = kms.get_key_policy().key_id(&key_id).send().await.unwrap();
+    assert_eq!(
+        (got.policy(), got.policy_name()),
+        (Some(policy), Some("default"))
+    );
+    let err = kms
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy("{}")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_malformed_policy_document_exception(), "{err:?}");
+    let names = kms
+        .list_key_policies()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.policy_names(), ["default"]);
+
     let data_key = kms
         .generate_data_key()
         .key_id(&key_id)

@@ -18,6 +18,19 @@ cmp -s "$work/plain" "$work/back" || fail "decrypt returned other bytes"
 [ "$(kms describe-key --key-id alias/cli-demo --query KeyMetadata.KeyState)" = "Enabled" ] || fail "describe"
 kms list-aliases --query 'Aliases[].AliasName' | grep -q alias/cli-demo || fail "list-aliases"
 kms list-keys --query 'Keys[].KeyId' | grep -q "$key" || fail "list-keys"
+# A key policy from a file, as Terraform and the console write them.
+cat > "$work/policy.json" <<'POLICY'
+{
+  "Version": "2012-10-17",
+  "Statement": [{"Sid": "Account", "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]
+}
+POLICY
+kms put-key-policy --key-id "$key" --policy-name default --policy "file://$work/policy.json"
+kms get-key-policy --key-id "$key" --policy-name default --query Policy > "$work/policy.back"
+# Byte for byte, but for the newline text output ends with.
+[ "$(cat "$work/policy.json")" = "$(cat "$work/policy.back")" ] || fail "get-key-policy: $(cat "$work/policy.back")"
+[ "$(kms list-key-policies --key-id "$key" --query 'PolicyNames[0]')" = "default" ] || fail "list-key-policies"
 
 if err=$(kms decrypt --ciphertext-blob "fileb://$work/cipher" 2>&1); then fail "decrypt without context succeeded"; fi
 grep -q InvalidCiphertextException <<<"$err" || fail "expected InvalidCiphertextException: $err"
