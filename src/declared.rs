@@ -92,8 +92,8 @@ pub fn converge(
         key.tags = spec.tags.clone();
         changes.push(Change::Tags);
     }
-    if key.policy != spec.policy {
-        key.policy = spec.policy.clone();
+    if key.policy.as_deref() != spec.policy.as_deref() {
+        key.policy = spec.policy.as_deref().map(Into::into);
         changes.push(Change::Policy);
     }
     if key.enabled != spec.enabled {

@@ -93,9 +93,11 @@ pub struct KeyRecord {
     pub tags: BTreeMap<String, String>,
     pub materials: Vec<MaterialVersion>,
     /// The key policy document as given (CreateKey, PutKeyPolicy, a
-    /// manifest's `policy`); `None`: the default policy.
+    /// manifest's `policy`); `None`: the default policy. Shared, not
+    /// copied: records are cloned on every request, and a policy may be
+    /// 32 KB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
+    pub policy: Option<std::sync::Arc<str>>,
     /// Set by the store on every write; a write carrying a stale revision
     /// is refused, so read-modify-write cycles never lose an update.
     #[serde(default)]

@@ -267,7 +267,7 @@ impl Api {
             on_demand_rotations: 0,
             tags,
             materials: Vec::new(),
-            policy,
+            policy: policy.map(Into::into),
             revision: 0,
         };
         if self.store.mints_material() {

@@ -61,9 +61,10 @@ fn check_policy_name(name: Option<&str>) -> Result<(), ApiError> {
 impl Api {
     /// The policy `key` has: the one it was given, or the default.
     fn policy_of(&self, key: &KeyRecord) -> String {
-        key.policy.clone().unwrap_or_else(|| {
-            crate::policy::default_policy(&self.arn.partition, &self.arn.account)
-        })
+        key.policy.as_deref().map_or_else(
+            || crate::policy::default_policy(&self.arn.partition, &self.arn.account),
+            str::to_owned,
+        )
     }
 
     pub(super) async fn get_key_policy(
@@ -93,6 +94,7 @@ impl Api {
         check_policy(&policy)?;
         let id = self.managed_key(caller, Some(key_id)).await?;
         // Every key state takes a new policy (AWS's key state table).
+        let policy: std::sync::Arc<str> = policy.into();
         self.update_key(id, |key| {
             key.policy = Some(policy.clone());
             Ok(())
