@@ -48,12 +48,13 @@ struct CreateKeyInput {
     xks_key_id: Option<String>,
 }
 
+/// A key's listing: `KeyId`, `Limit`, `Marker`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ListInput {
-    key_id: Option<String>,
-    limit: Option<i64>,
-    marker: Option<String>,
+pub(super) struct ListInput {
+    pub key_id: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::key_ops::check_policy;
+use super::key_ops::{ListInput, check_policy};
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
@@ -31,14 +31,6 @@ struct PutInput {
     // policies are evaluated.
     #[allow(dead_code)]
     bypass_policy_lockout_safety_check: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListInput {
-    key_id: Option<String>,
-    limit: Option<i64>,
-    marker: Option<String>,
 }
 
 /// `PolicyName`: the model's constraints, then the only name there is.
