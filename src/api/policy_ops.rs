@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::key_ops::{ListInput, check_policy};
+use super::resolve::Accepts;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
@@ -68,8 +69,7 @@ impl Api {
         let key_id = required(input.key_id, "keyId")?;
         check_length("keyId", key_id.len(), 1, 2048)?;
         check_policy_name(input.policy_name.as_deref())?;
-        let id = self.managed_key(caller, Some(key_id)).await?;
-        let key = self.get_key(id).await?;
+        let key = self.resolve_key(caller, &key_id, Accepts::KeyOnly).await?;
         Ok(json!({ "Policy": self.policy_of(&key), "PolicyName": POLICY_NAME }))
     }
 
