@@ -1,11 +1,12 @@
 //! Real AWS clients against `kube-kms serve` on loopback: boto3, the aws
-//! CLI, the AWS Encryption SDK for Python, the AWS SDK for Rust, and
-//! independent implementations (OpenSSL through Python `cryptography`,
-//! Python's hmac) checking what the endpoint makes.
+//! CLI, the AWS Encryption SDKs for Python and JavaScript, the AWS SDK for
+//! JavaScript, the AWS SDK for Rust, and independent implementations
+//! (OpenSSL through Python `cryptography` and Node.js, Python's hmac)
+//! checking what the endpoint makes.
 
 mod support;
 
-use support::{Server, run, run_python};
+use support::{Server, run, run_node, run_python};
 
 #[test]
 fn boto3_every_operation_and_error() {
@@ -29,6 +30,41 @@ fn aws_encryption_sdk_round_trip_through_a_kms_keyring() {
 }
 
 #[test]
+fn aws_sdk_for_javascript_every_operation_and_error() {
+    let server = Server::start();
+    let out = run_node(&server, "kms_suite.mjs", &[]);
+    assert!(out.contains("checks passed"), "{out}");
+}
+
+/// Each language's SDK opens the other's messages: the message format and
+/// the KMS calls behind both keyrings agree.
+#[test]
+fn aws_encryption_sdks_for_python_and_javascript_open_each_others_messages() {
+    let server = Server::start();
+    let exchange = tempfile::tempdir().unwrap();
+    let dir = exchange.path().as_os_str();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/encryption_sdk.py");
+    let python = |what| {
+        let mut cmd = std::process::Command::new(support::python());
+        cmd.arg(&script).arg(dir);
+        server.client_env(&mut cmd);
+        run(cmd, what)
+    };
+    python("encryption_sdk.py (first)");
+    let js = run_node(&server, "encryption_sdk.mjs", &[dir]);
+    assert!(
+        js.contains("round trip ok") && js.contains("decrypted the Python SDK's message"),
+        "{js}"
+    );
+    let py = python("encryption_sdk.py (second)");
+    assert!(
+        py.contains("decrypted the JavaScript SDK's message"),
+        "{py}"
+    );
+}
+
+#[test]
 fn aws_cli_walkthrough() {
     let server = Server::start();
     let script =
@@ -36,17 +72,36 @@ fn aws_cli_walkthrough() {
     let mut cmd = std::process::Command::new("bash");
     cmd.arg(script);
     server.client_env(&mut cmd);
-    // The venv's `aws` first on PATH.
+    cmd.env("PATH", venv_first_on_path());
+    let out = run(cmd, "awscli_suite.sh");
+    assert!(out.contains("aws cli suite ok"), "{out}");
+}
+
+/// SOPS, which GitOps repositories use to keep secrets files encrypted
+/// with KMS keys; its AWS SDK for Go finds the endpoint in
+/// AWS_ENDPOINT_URL.
+#[test]
+fn sops_keeps_secrets_files_encrypted_with_our_keys() {
+    let server = Server::start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/sops_suite.py");
+    let mut cmd = std::process::Command::new(support::python());
+    cmd.arg(script);
+    server.client_env(&mut cmd);
+    cmd.env("PATH", venv_first_on_path());
+    let out = run(cmd, "sops_suite.py");
+    assert!(out.contains("checks passed"), "{out}");
+}
+
+/// PATH with the venv's scripts (`aws`, `sops`) first.
+fn venv_first_on_path() -> String {
     let venv_bin = support::python()
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let path = format!(
+    format!(
         "{}:{}",
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
-    );
-    cmd.env("PATH", path);
-    let out = run(cmd, "awscli_suite.sh");
-    assert!(out.contains("aws cli suite ok"), "{out}");
+    )
 }

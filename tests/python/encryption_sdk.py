@@ -1,6 +1,10 @@
 """AWS Encryption SDK for Python: encrypt and decrypt through an AWS KMS
-keyring whose boto3 client points at the endpoint."""
+keyring whose boto3 client points at the endpoint. With a directory
+argument, it also exchanges messages with the AWS Encryption SDK for
+JavaScript (tests/js/encryption_sdk.mjs): it leaves `py.msg` there and
+decrypts `js.msg` if JavaScript left one."""
 import os
+import sys
 
 import aws_encryption_sdk
 import boto3
@@ -31,4 +35,20 @@ try:
 except Exception:  # the SDK raises InvalidTag from `cryptography` here
     tampered_decrypted = False
 assert not tampered_decrypted, "FAILED: tampered message decrypted"
+
+if len(sys.argv) > 1:
+    exchange = sys.argv[1]
+    from_js = os.path.join(exchange, "js.msg")
+    if os.path.exists(from_js):
+        with open(os.path.join(exchange, "js.key")) as f:
+            js_key = f.read().strip()
+        js_keyring = providers.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=js_key, kms_client=kms))
+        with open(from_js, "rb") as f:
+            js_plaintext, _ = client.decrypt(source=f.read(), keyring=js_keyring)
+        with open(os.path.join(exchange, "js.plain"), "rb") as f:
+            assert js_plaintext == f.read(), "FAILED: the JavaScript SDK's message decrypted to something else"
+        print("decrypted the JavaScript SDK's message")
+    for name, data in [("py.msg", ciphertext), ("py.plain", message), ("py.key", key_arn.encode())]:
+        with open(os.path.join(exchange, name), "wb") as f:
+            f.write(data)
 print("round trip ok")

@@ -220,6 +220,20 @@ pub fn run_python(server: &Server, script: &str) -> String {
     run(cmd, script)
 }
 
+/// Runs a script of `tests/js` with Node.js (KUBE_KMS_NODE, else `node`)
+/// against `server`; its packages are in `tests/js/node_modules`, which
+/// scripts/test installs. Panics with its output if it fails.
+pub fn run_node(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js")
+        .join(script);
+    let node = std::env::var_os("KUBE_KMS_NODE").unwrap_or_else(|| "node".into());
+    let mut cmd = Command::new(node);
+    cmd.arg(&path).args(args);
+    server.client_env(&mut cmd);
+    run(cmd, script)
+}
+
 pub fn run(mut cmd: Command, what: &str) -> String {
     let started = Instant::now();
     let output = cmd
