@@ -90,6 +90,10 @@ pub struct KmsKeySpec {
     /// policy. Kept and returned by GetKeyPolicy; not yet enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32768))]
+    // maxLength counts characters; the quota is bytes, and a policy may hold
+    // Latin-1 characters of two bytes each.
+    #[x_kube(validation = kube::core::Rule::new("size(bytes(self)) <= 32768")
+        .message("policy is at most 32768 bytes (UTF-8)"))]
     pub policy: Option<String>,
 
     /// Pins the key id (a UUID), so that a cluster rebuilt from Git adopts

@@ -85,6 +85,29 @@ fn cel_rules_bound_windows_and_periods() {
     }
 }
 
+/// The API server refuses a policy over the byte quota that maxLength, which
+/// counts characters, lets through; the controller would only mark it
+/// InvalidSpec.
+#[test]
+fn cel_rules_bound_the_policy_in_bytes() {
+    for (policy, ok) in [
+        ("a".repeat(32768), true),
+        ("é".repeat(16384), true),
+        ("é".repeat(16385), false),
+        (format!("{}é", "a".repeat(32767)), false),
+    ] {
+        let spec = key_spec(json!({ "policy": policy }));
+        let result = KmsKeySpec::validate_cel(&spec, None);
+        assert_eq!(
+            result.is_ok(),
+            ok,
+            "{} characters, {} bytes: {result:?}",
+            policy.chars().count(),
+            policy.len()
+        );
+    }
+}
+
 #[test]
 fn cel_rules_keep_spec_usage_and_pinned_id_immutable() {
     let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
