@@ -323,17 +323,15 @@ impl Api {
         Ok(page::response(json!({ "Keys": entries }), page.next))
     }
 
-    /// Resolves a management operation's key (id or ARN only).
+    /// Resolves a management operation's key (id or ARN only) to its
+    /// record, read once: writes re-read it in `update_key`.
     pub(super) async fn managed_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
-    ) -> Result<KeyId, ApiError> {
+    ) -> Result<KeyRecord, ApiError> {
         let reference = required(key_id, "keyId")?;
-        Ok(self
-            .resolve_key(caller, &reference, Accepts::KeyOnly)
-            .await?
-            .key_id)
+        self.resolve_key(caller, &reference, Accepts::KeyOnly).await
     }
 
     pub(super) async fn set_enabled(
@@ -343,7 +341,7 @@ impl Api {
         enabled: bool,
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         let operation = if enabled {
             Operation::EnableKey
         } else {
@@ -366,7 +364,7 @@ impl Api {
         let input: ScheduleInput = decode(body)?;
         let window = lifecycle::pending_window(input.pending_window_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         let now = self.now();
         let (key, deletion) = self
             .update_key(id, |key| {
@@ -390,7 +388,7 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::CancelKeyDeletion)?;
             lifecycle::cancel_deletion(key);
@@ -408,7 +406,7 @@ impl Api {
         let input: DescriptionInput = decode(body)?;
         let description = required(input.description, "description")?;
         check_description(&description)?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             key.description = description.clone();
@@ -426,7 +424,7 @@ impl Api {
         let input: TagInput = decode(body)?;
         let tags = required(input.tags, "tags")?;
         check_tags(&tags)?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for tag in &tags {
@@ -450,7 +448,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
         let tag_keys = required(input.tag_keys, "tagKeys")?;
-        let id = self.managed_key(caller, input.key_id).await?;
+        let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for tag_key in &tag_keys {
@@ -468,8 +466,7 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
-        let id = self.managed_key(caller, input.key_id).await?;
-        let key = self.get_key(id).await?;
+        let key = self.managed_key(caller, input.key_id).await?;
         let tags: Vec<(String, String)> = key.tags.into_iter().collect();
         let page = page::TAGS.page(tags, input.limit, input.marker.as_deref(), |(k, _)| {
             k.clone()

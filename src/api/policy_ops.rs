@@ -84,7 +84,7 @@ impl Api {
         let policy = required(input.policy, "policy")?;
         check_policy_name(input.policy_name.as_deref())?;
         check_policy(&policy)?;
-        let id = self.managed_key(caller, Some(key_id)).await?;
+        let id = self.managed_key(caller, Some(key_id)).await?.key_id;
         // Every key state takes a new policy (AWS's key state table).
         let policy: std::sync::Arc<str> = policy.into();
         self.update_key(id, |key| {

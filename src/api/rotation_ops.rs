@@ -41,8 +41,7 @@ impl Api {
         caller: &Caller,
         key_id: Option<String>,
     ) -> Result<KeyRecord, ApiError> {
-        let id = self.managed_key(caller, key_id).await?;
-        let key = self.get_key(id).await?;
+        let key = self.managed_key(caller, key_id).await?;
         self.require_rotatable(&key)?;
         Ok(key)
     }
