@@ -154,6 +154,8 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (ciphertext, described_id, _) = encrypted.expect("boto3 encrypt through kube-kms api");
     assert_eq!(described_id, key_id);
     boto3(&["decrypt", &endpoint, &ciphertext]);
+    let (_, _, sops) = boto3(&["sops", &endpoint]);
+    assert!(sops.contains("SOPS arn:aws:kms:"), "{sops}");
     // A ServiceAccount token works too (TokenReview), in its namespace.
     let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), ns);
     let account: ServiceAccount =

