@@ -37,6 +37,11 @@ if (Buffer.from(result).includes(message.subarray(0, 64))) fail("the message is 
 const opened = await decrypt(keyring, result);
 if (!opened.plaintext.equals(message)) fail("the round trip changed the message");
 if (opened.messageHeader.encryptionContext.purpose !== "esdk-js-test") fail("the encryption context was lost");
+// A discovery keyring names no key: it asks KMS to decrypt with the key
+// ARN the message records.
+const discovery = new KmsKeyringNode({ discovery: true, clientProvider });
+const discovered = await decrypt(discovery, result);
+if (!discovered.plaintext.equals(message)) fail("a discovery keyring decrypted something else");
 const tampered = Buffer.from(result);
 tampered[tampered.length >> 1] ^= 1;
 let tamperedOpened = true;
