@@ -13,7 +13,7 @@ use std::time::Duration;
 use k8s_openapi::ByteString;
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ResourceQuota, Secret, ServiceAccount};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_kms::resource::{KmsAlias, KmsKey};
@@ -178,6 +178,24 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
 
     let (_, _, managed) = boto3(&["manage", &endpoint]);
     assert!(managed.contains("MANAGED"), "{managed}");
+
+    // A ResourceQuota on KmsKeys bounds CreateKey in the namespace.
+    let held = keys.list(&Default::default()).await.unwrap().items.len();
+    let quota = limit_kms_keys(&cluster.client, ns, held).await;
+    let (_, _, refused) = boto3(&["quota", &endpoint]);
+    assert!(
+        refused.contains("QUOTA LimitExceededException"),
+        "{refused}"
+    );
+    assert_eq!(
+        keys.list(&Default::default()).await.unwrap().items.len(),
+        held,
+        "no KmsKey beyond the quota"
+    );
+    Api::<ResourceQuota>::namespaced(cluster.client.clone(), ns)
+        .delete(&quota, &DeleteParams::default())
+        .await
+        .unwrap();
 
     // The API server enforces the CRD's rules.
     let err = keys
@@ -453,4 +471,33 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         "nothing sealed under the wrong root key"
     );
     assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
+}
+
+/// A ResourceQuota allowing `count` KmsKeys in `ns`, in force when this
+/// returns; its name. kube-controller-manager fills in a quota's status,
+/// which admission needs; where none runs (a bare API server), the test
+/// writes the status it would have written.
+async fn limit_kms_keys(client: &kube::Client, ns: &str, count: usize) -> String {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), ns);
+    let hard = json!({"count/kmskeys.kubekms.io": count.to_string()});
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "kms-keys"},
+        "spec": {"hard": hard},
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    for _ in 0..50 {
+        let status = quotas.get_status("kms-keys").await.unwrap().status;
+        if status.and_then(|s| s.hard).is_some() {
+            return "kms-keys".into();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status =
+        json!({"status": {"hard": hard, "used": {"count/kmskeys.kubekms.io": count.to_string()}}});
+    quotas
+        .patch_status("kms-keys", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    "kms-keys".into()
 }

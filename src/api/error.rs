@@ -156,6 +156,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(m) => ApiError::AlreadyExists(format!("{m} already exists")),
             StoreError::NotFound(m) => ApiError::NotFound(format!("{m} does not exist")),
             StoreError::ReadOnly(m) => ApiError::Unsupported(m),
+            StoreError::LimitExceeded(m) => ApiError::LimitExceeded(m),
             StoreError::Timeout(m) => {
                 tracing::warn!(error = %m, "key store change not carried out in time");
                 ApiError::DependencyTimeout(m)

@@ -156,6 +156,17 @@ fn kube_error(e: kube::Error, what: &str) -> StoreError {
     match &e {
         kube::Error::Api(s) if s.code == 409 => StoreError::AlreadyExists(what.to_owned()),
         kube::Error::Api(s) if s.code == 404 => StoreError::NotFound(what.to_owned()),
+        // The ResourceQuota admission plugin's refusal: the namespace's
+        // `count/kmskeys.kubekms.io` (or aliases) is used up. The caller
+        // can act on it, so it is told, in AWS's terms, with the numbers.
+        kube::Error::Api(s) if s.code == 403 && s.message.contains("exceeded quota") => {
+            StoreError::LimitExceeded(format!(
+                "{what} would exceed the namespace's ResourceQuota ({})",
+                s.message
+                    .split_once("exceeded quota: ")
+                    .map_or(s.message.as_str(), |(_, quota)| quota)
+            ))
+        }
         _ => StoreError::Backend(format!("{what}: {e}")),
     }
 }

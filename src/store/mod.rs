@@ -41,6 +41,10 @@ pub enum StoreError {
     /// make the change instead).
     #[error("{0}")]
     ReadOnly(String),
+    /// A quota on the store's side (in a cluster: the namespace's
+    /// ResourceQuota) leaves no room for this record.
+    #[error("{0}")]
+    LimitExceeded(String),
 }
 
 /// Keys and aliases. Writes are durable when they return. Updates are

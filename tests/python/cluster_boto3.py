@@ -1,5 +1,5 @@
 """boto3 (and SOPS) against `kube-kms api` serving keys the controller made.
-Usage: cluster_boto3.py encrypt|decrypt|sops|manage|bearer ENDPOINT [ARG]
+Usage: cluster_boto3.py encrypt|decrypt|sops|quota|manage|bearer ENDPOINT [ARG]
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
 import base64
 import sys
@@ -46,6 +46,16 @@ elif step == "sops":
     assert decrypted.returncode == 0, decrypted.stderr
     assert decrypted.stdout == secret, decrypted.stdout
     print("SOPS", alias_arn)
+elif step == "quota":
+    # The namespace's ResourceQuota has no room for another KmsKey.
+    try:
+        kms.create_key(Description="one too many")
+        raise SystemExit("CreateKey beyond the namespace's quota succeeded")
+    except botocore.exceptions.ClientError as e:
+        error = e.response["Error"]
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+        assert "ResourceQuota" in error["Message"] and "count/kmskeys.kubekms.io" in error["Message"], error
+        print("QUOTA", error["Code"], error["Message"])
 elif step == "manage":
     # Changes through the API become KmsKey/KmsAlias objects the controller
     # carries out; the API answers once they show.

@@ -114,6 +114,50 @@ mod withdrawal {
         body
     }
 
+    /// CreateKey in a namespace whose quota is used up: one POST, refused,
+    /// and nothing to withdraw.
+    #[tokio::test]
+    async fn a_key_the_namespace_quota_has_no_room_for_is_refused_as_limit_exceeded() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let store = KubeStore::new(
+            Arc::new(RwLock::new(ClusterIndex::default())),
+            kube::Client::new(service, "default"),
+        );
+        let mut key = record();
+        key.namespace = "team-a".into();
+        let id = key.key_id;
+        let created = tokio::spawn(async move { store.create_key(key).await });
+        let (request, send) = handle.next_request().await.expect("a request");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (
+                "POST",
+                "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys"
+            )
+        );
+        let kube::Error::Api(status) = quota_refusal("kmskeys.kubekms.io", &id.to_string()) else {
+            unreachable!()
+        };
+        send.send_response(
+            Response::builder()
+                .status(403)
+                .body(Body::from(serde_json::to_vec(&status).unwrap()))
+                .unwrap(),
+        );
+        let error = created.await.unwrap().unwrap_err();
+        assert!(matches!(error, StoreError::LimitExceeded(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("limited: count/kmskeys.kubekms.io=2"),
+            "{error}"
+        );
+        // Nothing more asked of the API server (the store is gone by now:
+        // no request, or none waiting).
+        let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+        assert!(!matches!(more, Ok(Some(_))), "nothing to withdraw");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_key_the_controller_does_not_mint_in_time_is_withdrawn_and_the_caller_told_so() {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -149,6 +193,46 @@ mod withdrawal {
         assert!(message.contains("was not created"), "{message}");
         assert!(message.contains("withdrawn"), "{message}");
     }
+}
+
+/// The ResourceQuota admission plugin's refusal, as kube-apiserver words it.
+fn quota_refusal(resource: &str, name: &str) -> kube::Error {
+    kube::Error::Api(Box::new(kube::core::Status {
+        status: Some(kube::core::response::StatusSummary::Failure),
+        code: 403,
+        reason: "Forbidden".into(),
+        message: format!(
+            "{resource} \"{name}\" is forbidden: exceeded quota: kms, requested: \
+             count/{resource}=1, used: count/{resource}=2, limited: count/{resource}=2"
+        ),
+        ..Default::default()
+    }))
+}
+
+#[test]
+fn a_namespace_quota_used_up_is_limit_exceeded_and_other_refusals_are_not() {
+    let error = kube_error(quota_refusal("kmskeys.kubekms.io", "k"), "KmsKey k");
+    assert!(matches!(error, StoreError::LimitExceeded(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "KmsKey k would exceed the namespace's ResourceQuota (kms, requested: \
+         count/kmskeys.kubekms.io=1, used: count/kmskeys.kubekms.io=2, limited: \
+         count/kmskeys.kubekms.io=2)"
+    );
+    let api = crate::api::ApiError::from(error);
+    assert_eq!(api.aws_type(), "LimitExceededException");
+    // RBAC's refusal (the endpoint's ServiceAccount may not create here) is
+    // the install's fault, not the caller's: an internal error, logged.
+    let rbac = kube::Error::Api(Box::new(kube::core::Status {
+        code: 403,
+        reason: "Forbidden".into(),
+        message: "kmskeys.kubekms.io is forbidden: User \"system:serviceaccount:kms:api\" \
+                  cannot create resource \"kmskeys\""
+            .into(),
+        ..Default::default()
+    }));
+    let error = kube_error(rbac, "KmsKey k");
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
 }
 
 #[tokio::test]
