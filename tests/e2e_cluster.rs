@@ -7,7 +7,7 @@ mod skip;
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -450,7 +450,7 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
     keys.create(&PostParams::default(), &manifest("second"))
         .await
         .unwrap();
-    let mut wrong = Controller::start_with(&cluster, "kube-kms-e2e-wrong", Stdio::piped());
+    let mut wrong = Controller::start_with(&cluster, "kube-kms-e2e-wrong");
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = wrong.child.try_wait().unwrap() {
@@ -462,8 +462,16 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut wrong.child.stderr.take().unwrap(), &mut log).unwrap();
+    // What it logged before it exited (its reader may still be draining).
+    let log = cluster::wait_for(
+        "the controller's last words",
+        Duration::from_secs(10),
+        || {
+            let text = wrong.log.text();
+            async move { text.contains("does not open").then_some(text) }
+        },
+    )
+    .await;
     assert!(!status.success(), "{log}");
     assert!(log.contains("does not open"), "{log}");
     assert!(

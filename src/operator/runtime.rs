@@ -52,7 +52,12 @@ pub async fn run(
     let namespace = settings.namespace.clone();
     let (leading_tx, leading_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = settings.metrics_listen {
-        serve_health(addr, registry.clone(), leading_rx.clone());
+        // Bound here, so that a port already taken stops the controller
+        // with the reason instead of leaving it running without metrics.
+        let bound = serve_health(addr, registry.clone(), leading_rx.clone())
+            .await
+            .map_err(|e| format!("binding {addr} for metrics: {e}"))?;
+        tracing::info!(addr = %bound, "metrics on /metrics, health on /livez and /readyz");
     }
     let leases: Api<Lease> = Api::namespaced(client.clone(), &settings.lease.namespace);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -186,7 +191,13 @@ fn alias_controller_stream(
 /// `/metrics`, `/livez` and `/readyz`. Readiness does not depend on
 /// leading: a rollout must be able to start a follower while the old
 /// leader still holds the Lease. Who leads is the `kubekms_leader` gauge.
-fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watch::Receiver<bool>) {
+async fn serve_health(
+    addr: SocketAddr,
+    registry: Registry,
+    leading: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
     let gauge = prometheus::IntGauge::new(
         "kubekms_leader",
         "1 while this replica holds the leader Lease",
@@ -212,5 +223,43 @@ fn serve_health(addr: SocketAddr, registry: Registry, leading: tokio::sync::watc
         }
     });
     let routes = warp::get().and(metrics.or(livez).or(readyz));
-    tokio::spawn(warp::serve(routes).run(addr));
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `warp::serve(..).run(addr)` panicked inside its task on a taken port
+    /// and the controller ran on without metrics; now the bind is an error
+    /// the controller exits with.
+    #[tokio::test]
+    async fn a_metrics_port_already_taken_is_an_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (_leading, leading_rx) = tokio::sync::watch::channel(false);
+        let error = serve_health(taken.local_addr().unwrap(), Registry::new(), leading_rx)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    #[tokio::test]
+    async fn metrics_served_where_bound() {
+        let (_leading, leading_rx) = tokio::sync::watch::channel(true);
+        let bound = serve_health("127.0.0.1:0".parse().unwrap(), Registry::new(), leading_rx)
+            .await
+            .unwrap();
+        assert_ne!(bound.port(), 0);
+        let mut stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.contains("kubekms_leader 1"), "{reply}");
+    }
 }

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -124,8 +127,12 @@ where
 
 /// A `kube-kms controller` process with its crypto service as a second
 /// process on a unix socket, as the chart deploys them; killed on drop.
+/// Each process binds port 0 and the test reads from its log where it
+/// listens, so tests running side by side never race for a port.
 pub struct Controller {
     pub child: Child,
+    /// The controller's log so far (also echoed to the test's output).
+    pub log: Log,
     crypto: Child,
     api: Option<Child>,
     /// Where `kube-kms api` serves /metrics, once started.
@@ -151,6 +158,66 @@ impl Drop for Controller {
     }
 }
 
+/// A child process's stderr, read line by line as it comes.
+#[derive(Clone)]
+pub struct Log {
+    lines: Arc<Mutex<Vec<String>>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl Log {
+    fn follow(child: &mut Child, name: &'static str) -> Log {
+        let log = Log {
+            lines: Arc::default(),
+            ended: Arc::default(),
+        };
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (lines, ended) = (log.lines.clone(), log.ended.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{name}: {line}");
+                lines.lock().unwrap().push(line);
+            }
+            ended.store(true, Ordering::SeqCst);
+        });
+        log
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The `addr=` of the first line saying `message`, waiting for it.
+    fn address(&self, message: &str) -> std::net::SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self.lines.lock().unwrap().iter().find_map(|line| {
+                let (_, rest) = line.split_once(message)?;
+                rest.split("addr=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                !self.ended.load(Ordering::SeqCst) && Instant::now() < deadline,
+                "never logged {message:?}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// What `kube-kms controller` and `kube-kms api` log, with `addr=`, once
+/// their metrics port is bound.
+const METRICS_LINE: &str = "metrics on /metrics";
+
 impl Controller {
     /// The root key the crypto service seals with.
     pub fn root_key(&self) -> PathBuf {
@@ -158,14 +225,12 @@ impl Controller {
     }
 
     pub fn start(cluster: &Cluster) -> Controller {
-        Controller::start_with(cluster, "kube-kms-e2e", Stdio::inherit())
+        Controller::start_with(cluster, "kube-kms-e2e")
     }
 
-    /// `start` with its own root key, holding Lease `lease`, its log to
-    /// `stderr`.
-    pub fn start_with(cluster: &Cluster, lease: &str, stderr: Stdio) -> Controller {
+    /// `start` with its own root key, holding Lease `lease`.
+    pub fn start_with(cluster: &Cluster, lease: &str) -> Controller {
         let dir = tempfile::tempdir().unwrap();
-        let metrics = free_port();
         let socket = dir.path().join("crypto.sock");
         let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("crypto")
@@ -178,7 +243,7 @@ impl Controller {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start kube-kms crypto");
-        let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("controller")
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
@@ -188,14 +253,18 @@ impl Controller {
             // Each test has its own namespace and its own controller.
             .args(["--watch-namespace", &cluster.namespace])
             .args(["--lease-name", lease])
-            .args(["--metrics-listen", &metrics.to_string()])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
-            .stderr(stderr)
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start kube-kms controller");
+        let log = Log::follow(&mut child, "controller");
+        // Bound before the controller does anything else.
+        let metrics = log.address(METRICS_LINE);
         Controller {
             child,
+            log,
             crypto,
             api: None,
             api_metrics: None,
@@ -206,43 +275,28 @@ impl Controller {
 }
 
 impl Controller {
-    /// Starts `kube-kms api` (sharing the crypto service) on a free loopback
-    /// port and returns its URL once it accepts connections.
+    /// Starts `kube-kms api` (sharing the crypto service) on a loopback port
+    /// of its choosing and returns its URL once it listens.
     pub fn start_api(&mut self, cluster: &Cluster) -> String {
-        let (port, metrics) = (free_port().port(), free_port());
-        self.api_metrics = Some(metrics);
-        let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-listen", &metrics.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start kube-kms api");
+        let log = Log::follow(&mut child, "api");
         self.api = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "kube-kms api did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        format!("http://127.0.0.1:{port}")
+        self.api_metrics = Some(log.address(METRICS_LINE));
+        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
+        format!("http://{endpoint}")
     }
-}
-
-/// A loopback address with a port free now.
-fn free_port() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// `GET path` from `addr`: the whole response, or `None` while nothing
