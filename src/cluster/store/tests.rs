@@ -114,11 +114,14 @@ mod withdrawal {
         body
     }
 
-    /// CreateKey in a namespace whose quota is used up: one POST, refused,
-    /// and nothing to withdraw.
-    #[tokio::test]
-    async fn a_key_the_namespace_quota_has_no_room_for_is_refused_as_limit_exceeded() {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    /// A store on a mock API server, creating a key in namespace team-a in
+    /// a task: the server's handle, the key's id, and the task.
+    fn create_key_in_team_a() -> (
+        Handle,
+        KeyId,
+        tokio::task::JoinHandle<Result<KeyRecord, StoreError>>,
+    ) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let store = KubeStore::new(
             Arc::new(RwLock::new(ClusterIndex::default())),
             kube::Client::new(service, "default"),
@@ -126,7 +129,18 @@ mod withdrawal {
         let mut key = record();
         key.namespace = "team-a".into();
         let id = key.key_id;
-        let created = tokio::spawn(async move { store.create_key(key).await });
+        (
+            handle,
+            id,
+            tokio::spawn(async move { store.create_key(key).await }),
+        )
+    }
+
+    /// CreateKey in a namespace whose quota is used up: one POST, refused,
+    /// and nothing to withdraw.
+    #[tokio::test]
+    async fn a_key_the_namespace_quota_has_no_room_for_is_refused_as_limit_exceeded() {
+        let (mut handle, id, created) = create_key_in_team_a();
         let (request, send) = handle.next_request().await.expect("a request");
         assert_eq!(
             (request.method().as_str(), request.uri().path()),
@@ -160,15 +174,7 @@ mod withdrawal {
 
     #[tokio::test(start_paused = true)]
     async fn a_key_the_controller_does_not_mint_in_time_is_withdrawn_and_the_caller_told_so() {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let store = KubeStore::new(
-            Arc::new(RwLock::new(ClusterIndex::default())),
-            kube::Client::new(service, "default"),
-        );
-        let mut key = record();
-        key.namespace = "team-a".into();
-        let id = key.key_id;
-        let created = tokio::spawn(async move { store.create_key(key).await });
+        let (mut handle, id, created) = create_key_in_team_a();
 
         let keys = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys";
         let stored = |object: &Value| {
