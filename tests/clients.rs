@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{Server, run, run_node, run_python};
+use support::{Server, python_command, run, run_node, run_python};
 
 #[test]
 fn boto3_every_operation_and_error() {
@@ -43,12 +43,9 @@ fn aws_encryption_sdks_for_python_and_javascript_open_each_others_messages() {
     let server = Server::start();
     let exchange = tempfile::tempdir().unwrap();
     let dir = exchange.path().as_os_str();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/encryption_sdk.py");
     let python = |what| {
-        let mut cmd = std::process::Command::new(support::python());
-        cmd.arg(&script).arg(dir);
-        server.client_env(&mut cmd);
+        let mut cmd = python_command(&server, "encryption_sdk.py");
+        cmd.arg(dir);
         run(cmd, what)
     };
     python("encryption_sdk.py (first)");
@@ -83,11 +80,7 @@ fn aws_cli_walkthrough() {
 #[test]
 fn sops_keeps_secrets_files_encrypted_with_our_keys() {
     let server = Server::start();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/sops_suite.py");
-    let mut cmd = std::process::Command::new(support::python());
-    cmd.arg(script);
-    server.client_env(&mut cmd);
+    let mut cmd = python_command(&server, "sops_suite.py");
     cmd.env("PATH", venv_first_on_path());
     let out = run(cmd, "sops_suite.py");
     assert!(out.contains("checks passed"), "{out}");

@@ -181,7 +181,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
 
     // A ResourceQuota on KmsKeys bounds CreateKey in the namespace.
     let held = keys.list(&Default::default()).await.unwrap().items.len();
-    let quota = limit_kms_keys(&cluster.client, ns, held).await;
+    limit_kms_keys(&cluster.client, ns, held).await;
     let (_, _, refused) = boto3(&["quota", &endpoint]);
     assert!(
         refused.contains("QUOTA LimitExceededException"),
@@ -193,7 +193,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         "no KmsKey beyond the quota"
     );
     Api::<ResourceQuota>::namespaced(cluster.client.clone(), ns)
-        .delete(&quota, &DeleteParams::default())
+        .delete(QUOTA, &DeleteParams::default())
         .await
         .unwrap();
 
@@ -481,31 +481,33 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
     assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
 }
 
-/// A ResourceQuota allowing `count` KmsKeys in `ns`, in force when this
-/// returns; its name. kube-controller-manager fills in a quota's status,
+/// The ResourceQuota `limit_kms_keys` makes.
+const QUOTA: &str = "kms-keys";
+
+/// A ResourceQuota (`QUOTA`) allowing `count` KmsKeys in `ns`, in force
+/// when this returns. kube-controller-manager fills in a quota's status,
 /// which admission needs; where none runs (a bare API server), the test
 /// writes the status it would have written.
-async fn limit_kms_keys(client: &kube::Client, ns: &str, count: usize) -> String {
+async fn limit_kms_keys(client: &kube::Client, ns: &str, count: usize) {
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), ns);
     let hard = json!({"count/kmskeys.kubekms.io": count.to_string()});
     let quota: ResourceQuota = serde_json::from_value(json!({
-        "metadata": {"name": "kms-keys"},
+        "metadata": {"name": QUOTA},
         "spec": {"hard": hard},
     }))
     .unwrap();
     quotas.create(&PostParams::default(), &quota).await.unwrap();
     for _ in 0..50 {
-        let status = quotas.get_status("kms-keys").await.unwrap().status;
+        let status = quotas.get_status(QUOTA).await.unwrap().status;
         if status.and_then(|s| s.hard).is_some() {
-            return "kms-keys".into();
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let status =
         json!({"status": {"hard": hard, "used": {"count/kmskeys.kubekms.io": count.to_string()}}});
     quotas
-        .patch_status("kms-keys", &PatchParams::default(), &Patch::Merge(&status))
+        .patch_status(QUOTA, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .unwrap();
-    "kms-keys".into()
 }

@@ -208,16 +208,21 @@ pub fn python() -> PathBuf {
     }
 }
 
-/// Runs a script of `tests/python` against `server`; panics with its output
-/// if it fails.
-pub fn run_python(server: &Server, script: &str) -> String {
+/// A script of `tests/python` ready to run against `server`.
+pub fn python_command(server: &Server, script: &str) -> Command {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);
     let mut cmd = Command::new(python());
     cmd.arg(&path);
     server.client_env(&mut cmd);
-    run(cmd, script)
+    cmd
+}
+
+/// Runs a script of `tests/python` against `server`; panics with its output
+/// if it fails.
+pub fn run_python(server: &Server, script: &str) -> String {
+    run(python_command(server, script), script)
 }
 
 /// Runs a script of `tests/js` with Node.js (KUBE_KMS_NODE, else `node`)
