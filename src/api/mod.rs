@@ -12,6 +12,7 @@ mod idle;
 mod key_ops;
 pub mod listen;
 pub mod metrics;
+mod not_served;
 mod page;
 mod policy_ops;
 pub mod readiness;
@@ -266,9 +267,14 @@ impl Api {
             "GetKeyPolicy" => self.get_key_policy(caller, body).await,
             "PutKeyPolicy" => self.put_key_policy(caller, body).await,
             "ListKeyPolicies" => self.list_key_policies(caller, body).await,
-            other => Err(ApiError::UnknownOperation(format!(
-                "Unknown operation TrentService.{other}"
-            ))),
+            other => Err(match not_served::reason(other) {
+                Some(why) => {
+                    ApiError::Unsupported(format!("{other} is not served by this endpoint: {why}."))
+                }
+                None => {
+                    ApiError::UnknownOperation(format!("Unknown operation TrentService.{other}"))
+                }
+            }),
         };
         value.map(reply::Reply::Value)
     }

@@ -26,6 +26,16 @@ def error_of(call, **kwargs):
     check(False, f"{call.__name__} should have failed")
 
 
+def _raises(call, exception, **kwargs):
+    try:
+        call(**kwargs)
+    except exception:
+        return True
+    except ClientError:
+        return False
+    return False
+
+
 # Keys
 meta = kms.create_key(Description="boto3 suite", Tags=[{"TagKey": "suite", "TagValue": "boto3"}])["KeyMetadata"]
 key = meta["KeyId"]
@@ -35,6 +45,11 @@ check(arn == f"arn:aws:kms:us-east-1:111122223333:key/{key}", "ARN shape")
 check(kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == "boto3 suite", "DescribeKey by ARN")
 kms.update_key_description(KeyId=key, Description="renamed")
 check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
+# An AWS operation the endpoint does not serve says so, as a modelled error.
+code, status, message = error_of(kms.list_grants, KeyId=key)
+check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ListGrants is not served"), f"ListGrants: {code} {status} {message}")
+check(_raises(kms.create_grant, kms.exceptions.UnsupportedOperationException, KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Decrypt"]),
+      "CreateGrant raises the modelled UnsupportedOperationException")
 # A key policy is checked as AWS checks one (it is not enforced yet).
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
 with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]

@@ -84,6 +84,15 @@ async fn crypto_errors_have_aws_types() {
         h.err("Frobnicate", json!({})).await.0,
         "UnknownOperationException"
     );
+    assert_eq!(
+        h.err("CreateGrant", json!({ "KeyId": a })).await,
+        (
+            "UnsupportedOperationException".into(),
+            "CreateGrant is not served by this endpoint: grants are not supported yet; \
+             they come with key policy evaluation."
+                .into()
+        )
+    );
     // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.
     assert!(
         h.api
