@@ -65,6 +65,46 @@ impl Process {
         Process(child, log)
     }
 
+    /// Starts a server that takes `N` ports on its command line. They are
+    /// free when picked but may be taken before the server binds them (the
+    /// server is not ours and cannot report a port 0 binding), so a server
+    /// that exits with "address already in use" is started again on others.
+    /// Returns once `ready` holds for the ports.
+    fn start_on_free_ports<const N: usize>(
+        what: &'static str,
+        log: PathBuf,
+        command: impl Fn([u16; N]) -> Command,
+        ready: impl Fn([u16; N]) -> bool,
+    ) -> (Process, [u16; N]) {
+        for _attempt in 0..5 {
+            let ports = [(); N].map(|()| plugin::free_port());
+            let mut process = Process::spawn(what, command(ports), log.clone());
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
+                if ready(ports) {
+                    return (process, ports);
+                }
+                if process.0.try_wait().unwrap().is_some() {
+                    let log = std::fs::read_to_string(&process.1).unwrap_or_default();
+                    assert!(
+                        log.contains("address already in use"),
+                        "{what} exited:\n{}",
+                        process.tail()
+                    );
+                    eprintln!("{what}: a port of {ports:?} was taken meanwhile; again on others");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what} not ready:\n{}",
+                    process.tail()
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        panic!("{what}: no free ports in 5 attempts");
+    }
+
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.1).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -99,7 +139,8 @@ struct Cluster {
     dir: PathBuf,
     apiserver_bin: PathBuf,
     etcd_url: String,
-    port: u16,
+    /// The apiserver's secure port, picked again at each start.
+    port: std::cell::Cell<u16>,
     config: PathBuf,
 }
 
@@ -118,49 +159,56 @@ impl Cluster {
                 .expect("openssl");
             assert!(status.success());
         }
-        let mut cmd = Command::new(&self.apiserver_bin);
-        cmd.arg(format!("--etcd-servers={}", self.etcd_url))
-            .arg(format!("--secure-port={}", self.port))
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
-            .arg(format!("--cert-dir={}", self.dir.join("certs").display()))
-            .arg(format!("--token-auth-file={}", tokens.display()))
-            .arg("--authorization-mode=RBAC")
-            .arg("--service-account-issuer=https://kubernetes.default.svc")
-            .arg(format!("--service-account-key-file={}", sa_key.display()))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                sa_key.display()
-            ))
-            .arg("--service-cluster-ip-range=10.96.0.0/16")
-            .arg(format!(
-                "--encryption-provider-config={}",
-                self.config.display()
-            ));
-        let process = Process::spawn("kube-apiserver", cmd, self.dir.join("apiserver.log"));
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let ready = Command::new("curl")
-                .args(["-skf", "-H", "Authorization: Bearer e2e-token"])
-                .arg(format!("https://127.0.0.1:{}/readyz", self.port))
+        let command = |[port]: [u16; 1]| {
+            let mut cmd = Command::new(&self.apiserver_bin);
+            cmd.arg(format!("--etcd-servers={}", self.etcd_url))
+                .arg(format!("--secure-port={port}"))
+                .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+                .arg(format!("--cert-dir={}", self.dir.join("certs").display()))
+                .arg(format!("--token-auth-file={}", tokens.display()))
+                .arg("--authorization-mode=RBAC")
+                .arg("--service-account-issuer=https://kubernetes.default.svc")
+                .arg(format!("--service-account-key-file={}", sa_key.display()))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    sa_key.display()
+                ))
+                .arg("--service-cluster-ip-range=10.96.0.0/16")
+                .arg(format!(
+                    "--encryption-provider-config={}",
+                    self.config.display()
+                ));
+            cmd
+        };
+        // Ready only with our token: another server on the port is not it.
+        let ready = |[port]: [u16; 1]| {
+            Command::new("curl")
+                .args([
+                    "-skf",
+                    "--max-time",
+                    "5",
+                    "-H",
+                    "Authorization: Bearer e2e-token",
+                ])
+                .arg(format!("https://127.0.0.1:{port}/readyz"))
                 .stdout(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return process;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver not ready:\n{}",
-                process.tail()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+                .is_ok_and(|s| s.success())
+        };
+        let (process, [port]) = Process::start_on_free_ports(
+            "kube-apiserver",
+            self.dir.join("apiserver.log"),
+            command,
+            ready,
+        );
+        self.port.set(port);
+        process
     }
 
     async fn client(&self) -> kube::Client {
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters: [{{name: e2e, cluster: {{server: \"https://127.0.0.1:{}\", insecure-skip-tls-verify: true}}}}]\nusers: [{{name: admin, user: {{token: e2e-token}}}}]\ncontexts: [{{name: e2e, context: {{cluster: e2e, user: admin}}}}]\ncurrent-context: e2e\n",
-            self.port
+            self.port.get()
         );
         let kubeconfig: kube::config::Kubeconfig = serde_yaml::from_str(&kubeconfig).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
@@ -276,25 +324,36 @@ async fn secrets_are_envelope_encrypted_in_etcd_and_follow_a_rotation() {
     )
     .unwrap();
 
-    let etcd_port = plugin::free_port();
+    let (_etcd, [etcd_port, _]) = Process::start_on_free_ports(
+        "etcd",
+        dir.join("etcd.log"),
+        |[client, peer]| {
+            let mut cmd = Command::new(&etcd_bin);
+            cmd.arg(format!("--data-dir={}", dir.join("etcd").display()))
+                .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+                .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+                .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+                .arg(format!(
+                    "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+                ))
+                .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"));
+            cmd
+        },
+        |[client, _]| {
+            Command::new("curl")
+                .args(["-sf", "--max-time", "5"])
+                .arg(format!("http://127.0.0.1:{client}/health"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        },
+    );
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-    let mut etcd_cmd = Command::new(&etcd_bin);
-    let peer = plugin::free_port();
-    etcd_cmd
-        .arg(format!("--data-dir={}", dir.join("etcd").display()))
-        .arg(format!("--listen-client-urls={etcd_url}"))
-        .arg(format!("--advertise-client-urls={etcd_url}"))
-        .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-        .arg(format!(
-            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
-        ))
-        .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"));
-    let _etcd = Process::spawn("etcd", etcd_cmd, dir.join("etcd.log"));
     let cluster = Cluster {
         dir: dir.clone(),
         apiserver_bin,
         etcd_url,
-        port: plugin::free_port(),
+        port: std::cell::Cell::new(0),
         config,
     };
     let apiserver = cluster.start_apiserver();
