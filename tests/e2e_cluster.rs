@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ResourceQuota, Secret, ServiceAccount};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -196,6 +199,22 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         .delete(QUOTA, &DeleteParams::default())
         .await
         .unwrap();
+
+    // The cluster's admission policies bound what callers may declare; a
+    // refusal reaches them as AWS would send it, with the policy's message.
+    let policy = deny_key_descriptions(&cluster.client, ns).await;
+    let (_, _, refused) = boto3(&["admission", &endpoint]);
+    assert!(
+        refused.contains("ADMISSION AccessDeniedException")
+            && refused.contains("ADMISSION ValidationException"),
+        "{refused}"
+    );
+    assert_eq!(
+        keys.list(&Default::default()).await.unwrap().items.len(),
+        held,
+        "no KmsKey the policy refused"
+    );
+    policy.remove(&cluster.client).await;
 
     // The API server enforces the CRD's rules.
     let err = keys
@@ -510,4 +529,84 @@ async fn limit_kms_keys(client: &kube::Client, ns: &str, count: usize) {
         .patch_status(QUOTA, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .unwrap();
+}
+
+/// A ValidatingAdmissionPolicy and its binding, cluster-scoped objects.
+struct AdmissionPolicy(String);
+
+impl AdmissionPolicy {
+    async fn remove(self, client: &kube::Client) {
+        let params = DeleteParams::default();
+        Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+            .delete(&self.0, &params)
+            .await
+            .unwrap();
+        Api::<ValidatingAdmissionPolicy>::all(client.clone())
+            .delete(&self.0, &params)
+            .await
+            .unwrap();
+    }
+}
+
+/// An admission policy refusing new KmsKeys in `ns` whose description
+/// starts with `denied:` (reason Forbidden) or `invalid:` (the default
+/// reason, Invalid), in force when this returns.
+async fn deny_key_descriptions(client: &kube::Client, ns: &str) -> AdmissionPolicy {
+    let name = format!("kms-key-descriptions-{ns}");
+    let rule = |prefix: &str| {
+        format!("!has(object.spec.description) || !object.spec.description.startsWith('{prefix}')")
+    };
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["kubekms.io"], "apiVersions": ["*"],
+                "operations": ["CREATE"], "resources": ["kmskeys"],
+            }]},
+            "validations": [
+                {"expression": rule("denied:"), "reason": "Forbidden",
+                 "message": "descriptions starting with 'denied:' are not allowed"},
+                {"expression": rule("invalid:"),
+                 "message": "descriptions starting with 'invalid:' are not allowed"},
+            ],
+        },
+    }))
+    .unwrap();
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}},
+        },
+    }))
+    .unwrap();
+    let params = PostParams::default();
+    Api::<ValidatingAdmissionPolicy>::all(client.clone())
+        .create(&params, &policy)
+        .await
+        .unwrap();
+    Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+        .create(&params, &binding)
+        .await
+        .unwrap();
+    // The API server takes up new policies from a watch: in force once a
+    // dry run of a refused key is refused.
+    let keys: Api<KmsKey> = Api::namespaced(client.clone(), ns);
+    let probe: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "admission-probe"},
+        "spec": {"description": "denied: probe"},
+    }))
+    .unwrap();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    wait_for("admission policy in force", READY, || async {
+        keys.create(&dry_run, &probe).await.is_err().then_some(())
+    })
+    .await;
+    AdmissionPolicy(name)
 }

@@ -157,6 +157,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(format!("{m} does not exist")),
             StoreError::ReadOnly(m) => ApiError::Unsupported(m),
             StoreError::LimitExceeded(m) => ApiError::LimitExceeded(m),
+            StoreError::Forbidden(m) => ApiError::AccessDenied(m),
+            StoreError::Invalid(m) => ApiError::Validation(m),
             StoreError::Timeout(m) => {
                 tracing::warn!(error = %m, "key store change not carried out in time");
                 ApiError::DependencyTimeout(m)

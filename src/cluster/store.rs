@@ -167,8 +167,25 @@ fn kube_error(e: kube::Error, what: &str) -> StoreError {
                     .map_or(s.message.as_str(), |(_, quota)| quota)
             ))
         }
+        // An admission webhook or ValidatingAdmissionPolicy refusing the
+        // object: the cluster's rule about what may be declared, which the
+        // caller can act on (RBAC's refusal, the install's fault, says
+        // "cannot" and stays an internal error).
+        kube::Error::Api(s) if s.code == 403 && is_admission_denial(&s.message) => {
+            StoreError::Forbidden(format!("{what} refused by the cluster: {}", s.message))
+        }
+        // The CRD's schema or rules, or a policy whose reason is Invalid.
+        kube::Error::Api(s) if s.code == 422 => {
+            StoreError::Invalid(format!("{what} refused by the cluster: {}", s.message))
+        }
         _ => StoreError::Backend(format!("{what}: {e}")),
     }
+}
+
+/// kube-apiserver's wording when admission (not RBAC) refuses a request.
+fn is_admission_denial(message: &str) -> bool {
+    message.contains("admission webhook") && message.contains("denied the request")
+        || message.contains("ValidatingAdmissionPolicy") && message.contains("denied request")
 }
 
 impl KubeStore {

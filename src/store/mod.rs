@@ -45,6 +45,15 @@ pub enum StoreError {
     /// ResourceQuota) leaves no room for this record.
     #[error("{0}")]
     LimitExceeded(String),
+    /// A policy on the store's side forbids this write (in a cluster: an
+    /// admission webhook or ValidatingAdmissionPolicy); the message is the
+    /// policy's.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The store's schema refuses the record (in a cluster: the CRD's rules
+    /// or a ValidatingAdmissionPolicy whose reason is Invalid).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Keys and aliases. Writes are durable when they return. Updates are

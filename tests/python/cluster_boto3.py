@@ -1,5 +1,5 @@
 """boto3 (and SOPS) against `kube-kms api` serving keys the controller made.
-Usage: cluster_boto3.py encrypt|decrypt|sops|quota|manage|bearer ENDPOINT [ARG]
+Usage: cluster_boto3.py encrypt|decrypt|sops|quota|admission|manage|bearer ENDPOINT [ARG]
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
 import base64
 import sys
@@ -56,6 +56,20 @@ elif step == "quota":
         assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
         assert "ResourceQuota" in error["Message"] and "count/kmskeys.kubekms.io" in error["Message"], error
         print("QUOTA", error["Code"], error["Message"])
+elif step == "admission":
+    # An admission policy refuses these descriptions: with reason Forbidden
+    # (AccessDeniedException) and with the default reason (ValidationException).
+    for description, expected in [("denied: by policy", "AccessDeniedException"), ("invalid: by policy", "ValidationException")]:
+        try:
+            kms.create_key(Description=description)
+            raise SystemExit(f"CreateKey with {description!r} succeeded")
+        except botocore.exceptions.ClientError as e:
+            error = e.response["Error"]
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+            assert error["Code"] == expected, error
+            prefix = description.split(" ")[0]
+            assert f"descriptions starting with '{prefix}' are not allowed" in error["Message"], error
+            print("ADMISSION", error["Code"], error["Message"])
 elif step == "manage":
     # Changes through the API become KmsKey/KmsAlias objects the controller
     # carries out; the API answers once they show.

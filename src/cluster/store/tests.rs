@@ -241,6 +241,71 @@ fn a_namespace_quota_used_up_is_limit_exceeded_and_other_refusals_are_not() {
     assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
 }
 
+/// A refusal as kube-apiserver sends it.
+fn refusal(code: u16, reason: &str, message: &str) -> kube::Error {
+    kube::Error::Api(Box::new(kube::core::Status {
+        status: Some(kube::core::response::StatusSummary::Failure),
+        code,
+        reason: reason.into(),
+        message: message.into(),
+        ..Default::default()
+    }))
+}
+
+#[test]
+fn admission_refusals_reach_the_caller_as_aws_errors_with_the_policy_message() {
+    use crate::api::ApiError;
+    let cases = [
+        // A ValidatingAdmissionPolicy whose validation's reason is Forbidden.
+        (
+            refusal(
+                403,
+                "Forbidden",
+                "kmskeys.kubekms.io \"k\" is forbidden: ValidatingAdmissionPolicy \
+                 'kms-keys' with binding 'kms-keys' denied request: no RSA keys here",
+            ),
+            "AccessDeniedException",
+        ),
+        // An admission webhook.
+        (
+            refusal(
+                403,
+                "Forbidden",
+                "admission webhook \"validate.kyverno.svc\" denied the request: \
+                 no RSA keys here",
+            ),
+            "AccessDeniedException",
+        ),
+        // A policy without a reason (Invalid), or the CRD's own rules.
+        (
+            refusal(
+                422,
+                "Invalid",
+                "KmsKey.kubekms.io \"k\" is invalid: spec.description: Invalid value: \
+                 \"string\": no RSA keys here",
+            ),
+            "ValidationException",
+        ),
+    ];
+    for (error, aws_type) in cases {
+        let error = ApiError::from(kube_error(error, "KmsKey k"));
+        assert_eq!(error.aws_type(), aws_type, "{error}");
+        assert_eq!(error.status(), 400);
+        let message = error.to_string();
+        assert!(
+            message.starts_with("KmsKey k refused by the cluster: ")
+                && message.ends_with("no RSA keys here"),
+            "{message}"
+        );
+    }
+    // A server error stays internal.
+    let error = ApiError::from(kube_error(
+        refusal(500, "InternalError", "etcd down"),
+        "KmsKey k",
+    ));
+    assert_eq!(error.aws_type(), "KMSInternalException");
+}
+
 #[tokio::test]
 async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone() {
     use crate::operator::key_secret::{KeySecret, build};
