@@ -98,6 +98,7 @@ fn arn(id: &str) -> String {
 
 mod aliases_and_tags;
 mod crypto;
+mod hostile;
 mod keys;
 mod lifecycle;
 mod policies;
