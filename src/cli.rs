@@ -136,6 +136,10 @@ pub struct ApiArgs {
     /// Address for /metrics and /livez.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
+    /// Serve only this namespace's keys and callers (default: every
+    /// namespace), as the controller of the same install watches it.
+    #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 //! meanwhile under the wrong root key: a store split between two root keys.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::crypto::{CryptoError, CryptoService};
 use crate::key::KeyRecord;
@@ -48,6 +49,50 @@ pub enum CheckError {
     /// learnt about the root key.
     #[error("checking the root key: {0}")]
     Crypto(CryptoError),
+}
+
+/// Why a check that runs until it is made did not pass.
+#[derive(Debug)]
+pub enum Failure {
+    /// The root key is not the one the material was sealed under: final.
+    Refused(String),
+    /// The check could not be made (the API server or the crypto service
+    /// not reachable yet, the sidecar still starting): worth retrying.
+    Unchecked(String),
+}
+
+impl From<CheckError> for Failure {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Crypto(_) => Failure::Unchecked(e.to_string()),
+            CheckError::Refused(_) => Failure::Refused(e.to_string()),
+        }
+    }
+}
+
+/// Waits between attempts while the check cannot be made, doubling up to
+/// the last.
+const RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// Runs `attempt` until the check is made: its result, or why the root key
+/// was refused.
+pub async fn until_made<F, Fut>(mut attempt: F) -> Result<RootKeyCheck, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<RootKeyCheck, Failure>>,
+{
+    let mut wait = RETRY.0;
+    loop {
+        match attempt().await {
+            Ok(check) => return Ok(check),
+            Err(Failure::Refused(why)) => return Err(why),
+            Err(Failure::Unchecked(why)) => {
+                tracing::warn!(%why, retry_in_s = wait.as_secs(), "cannot check the root key yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY.1);
+            }
+        }
+    }
 }
 
 /// Opens (and discards the result of resealing) up to three material

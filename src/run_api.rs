@@ -11,7 +11,9 @@ use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
+use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
+use kube_kms::root_check::{Failure, RootKeyCheck, until_made};
 
 use crate::cli::ApiArgs;
 
@@ -29,7 +31,8 @@ pub async fn run(
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
-    let mut synced = watch::spawn(client.clone(), index.clone(), credentials.clone());
+    let scope = args.watch_namespace.as_deref();
+    let mut synced = watch::spawn(client.clone(), scope, index.clone(), credentials.clone());
     // Up before the caches list, so that /livez answers while they do and
     // /readyz says why the replica is not ready yet.
     let metrics = Arc::new(EndpointMetrics::new(&registry));
@@ -47,7 +50,18 @@ pub async fn run(
     {
         tracing::warn!("watch caches not synced after {SYNC_TIMEOUT:?}; serving anyway");
     }
-    let tokens = Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()));
+    // Not a request served with a root key that opens none of the material
+    // (a wrong Secret mounted in the sidecar): every one would fail.
+    let mut shutdown = Box::pin(shutdown);
+    let check = tokio::select! {
+        check = check_root_key(&index, crypto.as_ref()) => check.map_err(anyhow::Error::msg)?,
+        _ = &mut shutdown => return Ok(()),
+    };
+    check.log();
+    let tokens = Arc::new(
+        kube_kms::cluster::token::TokenReviews::new(client.clone())
+            .scoped(args.watch_namespace.clone()),
+    );
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
     let endpoint = Arc::new(Endpoint {
@@ -70,4 +84,20 @@ pub async fn run(
     .await;
     tracing::info!("endpoint stopped");
     Ok(())
+}
+
+/// The root key against the key material the watch caches hold, once the
+/// check can be made (see `root_check`).
+async fn check_root_key(
+    index: &RwLock<ClusterIndex>,
+    crypto: &dyn CryptoService,
+) -> Result<RootKeyCheck, String> {
+    until_made(|| async {
+        let keys = index
+            .read()
+            .map_err(|_| Failure::Unchecked("cluster index poisoned".into()))?
+            .all_keys();
+        Ok(kube_kms::root_check::check_root_key(&keys, crypto).await?)
+    })
+    .await
 }

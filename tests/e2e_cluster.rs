@@ -498,6 +498,28 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         "nothing sealed under the wrong root key"
     );
     assert!(secrets.get_opt("kmskey-first").await.unwrap().is_some());
+
+    // Nor does the endpoint serve with it: every request would fail.
+    let (mut api, log) = wrong.spawn_api(&cluster);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = api.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the endpoint served with another root key:\n{}",
+            log.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = cluster::wait_for("the endpoint's last words", Duration::from_secs(10), || {
+        let text = log.text();
+        async move { text.contains("does not open").then_some(text) }
+    })
+    .await;
+    assert!(!status.success(), "{log}");
+    assert!(!log.contains("serving keys from the cluster"), "{log}");
 }
 
 /// The ResourceQuota `limit_kms_keys` makes.

@@ -97,6 +97,8 @@ struct Caches {
 
 pub struct TokenReviews {
     client: Client,
+    /// The one namespace whose ServiceAccounts are callers, if scoped.
+    scope: Option<String>,
     caches: Mutex<Caches>,
     bucket: Mutex<Bucket>,
 }
@@ -105,8 +107,18 @@ impl TokenReviews {
     pub fn new(client: Client) -> Self {
         TokenReviews {
             client,
+            scope: None,
             caches: Mutex::new(Caches::default()),
             bucket: Mutex::new(Bucket::new()),
+        }
+    }
+
+    /// Accepts only ServiceAccounts of `namespace` (an endpoint serving one
+    /// namespace has no keys or credentials for others).
+    pub fn scoped(self, namespace: Option<String>) -> Self {
+        TokenReviews {
+            scope: namespace,
+            ..self
         }
     }
 
@@ -150,8 +162,14 @@ impl TokenReviews {
             return Ok(Err("The token is not valid.".into()));
         }
         let username = status.user.and_then(|u| u.username).unwrap_or_default();
-        Ok(caller_from_username(&username).ok_or_else(|| {
+        let caller = caller_from_username(&username).ok_or_else(|| {
             format!("{username} is not a ServiceAccount; only ServiceAccount tokens are accepted.")
+        });
+        Ok(caller.and_then(|caller| match &self.scope {
+            Some(scope) if *scope != caller.namespace => Err(format!(
+                "{username} is not served here: this endpoint serves namespace {scope}."
+            )),
+            _ => Ok(caller),
         }))
     }
 }
@@ -249,6 +267,34 @@ mod tests {
         assert_eq!(caller.namespace, "team-a");
         assert_eq!(reviews.review(JWT).await.unwrap(), caller);
         nothing_asked(&mut handle).await;
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_serving_one_namespace_refuses_service_accounts_of_others() {
+        let (reviews, mut handle) = reviews();
+        let reviews = std::sync::Arc::new(reviews.scoped(Some("team-b".into())));
+        let other = tokio::spawn({
+            let reviews = reviews.clone();
+            async move { reviews.review(JWT).await }
+        });
+        answer(&mut handle, "system:serviceaccount:team-a:app").await;
+        let error = other.await.unwrap().unwrap_err();
+        assert_eq!(error.aws_type(), "UnrecognizedClientException");
+        assert_eq!(
+            error.to_string(),
+            "system:serviceaccount:team-a:app is not served here: this endpoint serves namespace team-b."
+        );
+        // The verdict is cached like any other.
+        assert!(reviews.review(JWT).await.is_err());
+        nothing_asked(&mut handle).await;
+
+        const OTHER_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ5In0.c2lnbmF0dXJl";
+        let own = tokio::spawn({
+            let reviews = reviews.clone();
+            async move { reviews.review(OTHER_JWT).await }
+        });
+        answer(&mut handle, "system:serviceaccount:team-b:app").await;
+        assert_eq!(own.await.unwrap().unwrap().namespace, "team-b");
     }
 
     #[tokio::test]

@@ -18,23 +18,25 @@ use crate::resource::KmsAlias;
 
 /// Starts the watches; the receiver turns `true` once all have listed.
 /// `credentials` is kept equal to the index's access keys.
+/// `namespace` scopes the watches to one namespace (else all of them).
 pub fn spawn(
     client: Client,
+    namespace: Option<&str>,
     index: Arc<RwLock<ClusterIndex>>,
     credentials: Arc<RwLock<Credentials>>,
 ) -> watch::Receiver<bool> {
     let (synced_tx, synced_rx) = watch::channel(false);
     let synced_tx = Arc::new(synced_tx);
     let keys = watcher(
-        Api::<Secret>::all(client.clone()),
+        scoped::<Secret>(&client, namespace),
         watcher::Config::default().labels(&key_secret::selector()),
     );
     let aliases = watcher(
-        Api::<KmsAlias>::all(client.clone()),
+        scoped::<KmsAlias>(&client, namespace),
         watcher::Config::default(),
     );
     let credential_secrets = watcher(
-        Api::<Secret>::all(client),
+        scoped::<Secret>(&client, namespace),
         watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
     );
     feed(keys, index.clone(), synced_tx.clone(), |index, event| {
@@ -66,4 +68,16 @@ fn feed<K: Clone + Send + 'static>(
         }
         async {}
     }));
+}
+
+/// The objects of kind `K` in `namespace`, or in every namespace.
+pub fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }

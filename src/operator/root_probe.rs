@@ -8,33 +8,17 @@
 //! split between two root keys. So it checks first, as `serve` does, and
 //! refuses to lead with a root key that opens none of what is stored.
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::ListParams;
 
 use super::key_secret;
 use crate::crypto::CryptoService;
-use crate::root_check::{CheckError, RootKeyCheck, check_root_key};
+use crate::root_check::{Failure, RootKeyCheck, check_root_key, until_made};
 
 /// Secrets asked for per list request: a full page of key Secrets is a few
 /// MiB at most.
 const PAGE: u32 = 250;
-
-/// Waits between attempts while the check cannot be made, doubling up to
-/// the last.
-const RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
-
-/// Why the controller may not go on.
-#[derive(Debug)]
-enum Failure {
-    /// The root key is not the one the material was sealed under: final.
-    Refused(String),
-    /// The check could not be made (the API server or the crypto service
-    /// not reachable yet, the sidecar still starting): worth retrying.
-    Unchecked(String),
-}
 
 /// Checks the root key against the key material in `secrets`' scope,
 /// waiting while the check cannot be made; an error only when the root
@@ -43,18 +27,7 @@ pub async fn ensure(
     secrets: &Api<Secret>,
     crypto: &dyn CryptoService,
 ) -> Result<RootKeyCheck, String> {
-    let mut wait = RETRY.0;
-    loop {
-        match check(secrets, crypto).await {
-            Ok(check) => return Ok(check),
-            Err(Failure::Refused(why)) => return Err(why),
-            Err(Failure::Unchecked(why)) => {
-                tracing::warn!(%why, retry_in_s = wait.as_secs(), "cannot check the root key yet");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RETRY.1);
-            }
-        }
-    }
+    until_made(|| check(secrets, crypto)).await
 }
 
 /// Reads every key Secret `secrets` reaches (a page at a time) and probes
@@ -81,8 +54,5 @@ async fn check(secrets: &Api<Secret>, crypto: &dyn CryptoService) -> Result<Root
             None => break,
         }
     }
-    check_root_key(&records, crypto).await.map_err(|e| match e {
-        CheckError::Crypto(_) => Failure::Unchecked(e.to_string()),
-        CheckError::Refused(_) => Failure::Refused(e.to_string()),
-    })
+    Ok(check_root_key(&records, crypto).await?)
 }

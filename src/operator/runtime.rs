@@ -21,6 +21,7 @@ use super::alias_controller::{self, AliasContext};
 use super::key_census::KeyCensus;
 use super::lease::{self, LeaseConfig};
 use super::{Context, key_controller, key_secret, root_probe, sweeper};
+use crate::cluster::watch::scoped;
 use crate::resource::{KmsAlias, KmsKey};
 
 pub struct Settings {
@@ -28,18 +29,6 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Watch one namespace only (a namespaced install); `None`: all.
     pub namespace: Option<String>,
-}
-
-/// The objects of kind `K` this controller watches.
-fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as kube::Resource>::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 pub async fn run(
@@ -68,7 +57,7 @@ pub async fn run(
         _ = &mut shutdown => return Ok(()),
     };
     // Nothing is sealed before the root key is known to be the store's.
-    let secrets = scoped::<Secret>(&client, &namespace);
+    let secrets = scoped::<Secret>(&client, namespace.as_deref());
     let check = tokio::select! {
         check = root_probe::ensure(&secrets, ctx.crypto.as_ref()) => check?,
         _ = &mut shutdown => return Ok(()),
@@ -84,7 +73,7 @@ pub async fn run(
     let shared_stop = futures::future::FutureExt::shared(stopped);
 
     let keys = Controller::new(
-        scoped::<KmsKey>(&client, &namespace),
+        scoped::<KmsKey>(&client, namespace.as_deref()),
         watcher::Config::default(),
     );
     let key_cache = keys.store();
@@ -92,7 +81,7 @@ pub async fn run(
         // A key Secret that changes or disappears under us re-reconciles its
         // KmsKey at once (metadata only; the key's name is in an annotation).
         .watches(
-            scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
+            scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
             watcher::Config::default().labels(&key_secret::selector()),
             |secret| {
                 let name = secret
@@ -114,7 +103,7 @@ pub async fn run(
 
     // Metadata only: the sealed bytes of every key never sit in this cache.
     let sweep = Controller::new(
-        scoped::<PartialObjectMeta<Secret>>(&client, &namespace),
+        scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
         watcher::Config::default().labels(&key_secret::selector()),
     );
     // Only the leader counts keys: its caches are the ones kept current.
@@ -154,7 +143,7 @@ fn alias_controller_stream(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(
-        scoped::<KmsAlias>(client, namespace),
+        scoped::<KmsAlias>(client, namespace.as_deref()),
         watcher::Config::default(),
     );
     let store = controller.store();
@@ -163,7 +152,7 @@ fn alias_controller_stream(
         // An alias follows its key: a key becoming Ready (or going away)
         // re-resolves every alias that names it.
         .watches(
-            scoped::<KmsKey>(client, namespace),
+            scoped::<KmsKey>(client, namespace.as_deref()),
             watcher::Config::default(),
             move |key| {
                 let namespace = key.namespace();

@@ -278,12 +278,23 @@ impl Controller {
     /// Starts `kube-kms api` (sharing the crypto service) on a loopback port
     /// of its choosing and returns its URL once it listens.
     pub fn start_api(&mut self, cluster: &Cluster) -> String {
+        let (child, log) = self.spawn_api(cluster);
+        self.api = Some(child);
+        self.api_metrics = Some(log.address(METRICS_LINE));
+        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
+        format!("http://{endpoint}")
+    }
+
+    /// `kube-kms api` with this controller's crypto service, serving the
+    /// test's namespace (as the controller watches only it), just started.
+    pub fn spawn_api(&self, cluster: &Cluster) -> (Child, Log) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
+            .args(["--watch-namespace", &cluster.namespace])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
@@ -292,10 +303,7 @@ impl Controller {
             .spawn()
             .expect("start kube-kms api");
         let log = Log::follow(&mut child, "api");
-        self.api = Some(child);
-        self.api_metrics = Some(log.address(METRICS_LINE));
-        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
-        format!("http://{endpoint}")
+        (child, log)
     }
 }
 
