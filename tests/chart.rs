@@ -186,6 +186,24 @@ fn chart_options_render() {
         api_monitor["spec"]["selector"]["matchLabels"]["kubekms.io/metrics"], "true",
         "selects the metrics Service, not the KMS one"
     );
+    // Scoped to one namespace: both roles watch only it.
+    let scoped = render(&helm, &["watchNamespace=team-a"]);
+    for deployment in ["kms-api", "kms-controller"] {
+        let env = &find(&scoped, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+            [0]["env"];
+        let scope = |objects: &Value| {
+            objects
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == "KUBE_KMS_WATCH_NAMESPACE")
+                .map(|e| e["value"].clone())
+        };
+        assert_eq!(scope(env), Some(Value::from("team-a")), "{deployment}");
+        let unscoped = &find(&tls, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+            [0]["env"];
+        assert_eq!(scope(unscoped), None, "{deployment}");
+    }
     let lean = render(
         &helm,
         &[
