@@ -133,6 +133,8 @@ pub struct ApiArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
     /// Address for /metrics and /livez.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
@@ -195,6 +197,45 @@ pub struct ConnectionArgs {
     #[arg(long, env = "KUBE_KMS_MAX_CONNECTIONS", default_value_t = kube_kms::api::listen::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_connections: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Request quotas per namespace (AWS: per account): `aws`, AWS KMS's
+    /// default rates, or `off`. Default: `aws` for `api`, `off` for `serve`.
+    #[arg(long, env = "KUBE_KMS_REQUEST_QUOTAS", value_parser = ["aws", "off"])]
+    pub request_quotas: Option<String>,
+    /// One quota's requests per second, QUOTA=RATE (an operation's name, or
+    /// `cryptographic` / `asymmetric` for the shared ones); repeatable or
+    /// comma-separated. Turns quotas on.
+    #[arg(
+        long = "request-quota",
+        env = "KUBE_KMS_REQUEST_QUOTA",
+        value_delimiter = ','
+    )]
+    pub request_quota: Vec<String>,
+}
+
+impl QuotaArgs {
+    /// The quotas to enforce, if any; `on_by_default` for the role.
+    pub fn quotas(
+        &self,
+        on_by_default: bool,
+    ) -> anyhow::Result<Option<Arc<kube_kms::api::quota::RequestQuotas>>> {
+        use kube_kms::api::quota::{QuotaConfig, RequestQuotas};
+        let on = match self.request_quotas.as_deref() {
+            Some("off") if !self.request_quota.is_empty() => {
+                anyhow::bail!("--request-quota sets a quota, but --request-quotas is off")
+            }
+            Some(mode) => mode == "aws",
+            None => on_by_default || !self.request_quota.is_empty(),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let config = QuotaConfig::aws_with(&self.request_quota).map_err(anyhow::Error::msg)?;
+        Ok(Some(Arc::new(RequestQuotas::new(config))))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -317,6 +358,8 @@ pub struct ServeArgs {
     pub pkcs11: Pkcs11Args,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
     /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created

@@ -25,6 +25,7 @@ pub async fn run(
     args: ApiArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let quotas = args.quotas.quotas(true)?;
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
@@ -69,6 +70,7 @@ pub async fn run(
         auth: Authentication::SigV4Live(credentials),
         tokens: Some(tokens),
         metrics: Some(metrics),
+        quotas,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -23,6 +23,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let quotas = args.quotas.quotas(false)?;
     catch_file_size_signals()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -92,6 +93,7 @@ pub async fn run(
         auth,
         tokens: None,
         metrics,
+        quotas,
     });
     kube_kms::api::listen::serve(
         endpoint,

@@ -186,6 +186,28 @@ fn chart_options_render() {
         api_monitor["spec"]["selector"]["matchLabels"]["kubekms.io/metrics"], "true",
         "selects the metrics Service, not the KMS one"
     );
+    // Request quotas: AWS's by default, rates changed as a list.
+    let quota = |objects: &[Value], name: &str| {
+        find(objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        quota(&tls, "KUBE_KMS_REQUEST_QUOTAS"),
+        Some(Value::from("aws"))
+    );
+    assert_eq!(quota(&tls, "KUBE_KMS_REQUEST_QUOTA"), None);
+    let changed = render(
+        &helm,
+        &["api.requestQuota={CreateKey=50,cryptographic=20000}"],
+    );
+    assert_eq!(
+        quota(&changed, "KUBE_KMS_REQUEST_QUOTA"),
+        Some(Value::from("CreateKey=50,cryptographic=20000"))
+    );
     // Scoped to one namespace: both roles watch only it.
     let scoped = render(&helm, &["watchNamespace=team-a"]);
     for deployment in ["kms-api", "kms-controller"] {

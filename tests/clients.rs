@@ -87,6 +87,19 @@ fn sops_keeps_secrets_files_encrypted_with_our_keys() {
 }
 
 /// PATH with the venv's scripts (`aws`, `sops`) first.
+#[test]
+fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &[
+            "--request-quota".into(),
+            "CreateKey=2,cryptographic=1".into(),
+        ],
+    );
+    let out = run_python(&server, "quota_suite.py");
+    assert!(out.contains("quota suite:"), "{out}");
+}
+
 fn venv_first_on_path() -> String {
     let venv_bin = support::python()
         .parent()

@@ -12,6 +12,7 @@ use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
 
 use super::metrics::EndpointMetrics;
+use super::quota::RequestQuotas;
 use super::{Api, ApiError, Caller};
 use crate::auth::{AuthError, Credentials, SignedRequest};
 
@@ -41,6 +42,8 @@ pub struct Endpoint {
     pub tokens: Option<Arc<dyn TokenReviewer>>,
     /// Where requests are counted, if anywhere.
     pub metrics: Option<Arc<EndpointMetrics>>,
+    /// Request quotas per namespace, if enforced.
+    pub quotas: Option<Arc<RequestQuotas>>,
 }
 
 /// Turns a bearer token into a caller, or refuses it.
@@ -196,6 +199,9 @@ impl Endpoint {
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
+            if let Some(quotas) = &self.quotas {
+                quotas.admit(&caller.namespace, operation, started)?;
+            }
             let reply = self.api.respond(&caller, operation, &body).await?;
             Ok::<_, ApiError>((caller, reply))
         }

@@ -15,6 +15,7 @@ pub mod metrics;
 mod not_served;
 mod page;
 mod policy_ops;
+pub mod quota;
 pub mod readiness;
 pub mod reply;
 mod resolve;

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 pub const ACCESS_KEY: &str = "AKIDKUBEKMSTEST";
 pub const SECRET_KEY: &str = "kube-kms-test-secret/0123456789abcdef";
+/// A second caller, in namespace `other`.
+pub const OTHER_ACCESS_KEY: &str = "AKIDKUBEKMSOTHER";
+pub const OTHER_SECRET_KEY: &str = "kube-kms-test-other/0123456789abcdef";
 
 pub const FIXTURES: &str = "apiVersion: kubekms.io/v1alpha1
 kind: KmsKey
@@ -86,7 +89,10 @@ impl Server {
         let credentials = dir.path().join("test-credentials.yaml");
         std::fs::write(
             &credentials,
-            format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: tester\n    namespace: default\n"),
+            format!(
+                "credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: tester\n    namespace: default\n\
+                 \x20 - accessKeyId: {OTHER_ACCESS_KEY}\n    secretAccessKey: {OTHER_SECRET_KEY}\n    principal: other\n    namespace: other\n"
+            ),
         )
         .unwrap();
         let manifests = dir.path().join("manifests");
@@ -160,7 +166,9 @@ impl Server {
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_PROFILE")
             .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("KUBE_KMS_OTHER_ACCESS_KEY_ID", OTHER_ACCESS_KEY)
+            .env("KUBE_KMS_OTHER_SECRET_ACCESS_KEY", OTHER_SECRET_KEY);
     }
 }
 

@@ -1,0 +1,318 @@
+//! Request quotas: requests per second per namespace (AWS: per account),
+//! one quota per operation except the cryptographic operations, which share
+//! theirs, as AWS KMS sets them (reference §4.3). Past a quota a request is
+//! refused with `ThrottlingException`, which the AWS SDKs retry with backoff,
+//! so one tenant's runaway job slows itself down, not the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::ApiError;
+
+/// What AWS answers past a quota.
+const MESSAGE: &str =
+    "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.";
+
+/// The symmetric cryptographic operations' shared quota.
+pub const CRYPTOGRAPHIC: &str = "cryptographic";
+/// Sign, Verify and DeriveSharedSecret share one, as AWS's asymmetric ones do.
+pub const ASYMMETRIC: &str = "asymmetric";
+
+/// The quota an operation counts against, and AWS's default rate for it.
+/// RotateKeyOnDemand and ListKeyRotations have no published figure; they
+/// take their neighbours' (a write's 5, a list's 100).
+pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
+    Some(match operation {
+        "Encrypt"
+        | "Decrypt"
+        | "ReEncrypt"
+        | "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateMac"
+        | "VerifyMac"
+        | "GenerateRandom" => (CRYPTOGRAPHIC, 10_000.0),
+        "Sign" | "Verify" | "DeriveSharedSecret" => (ASYMMETRIC, 500.0),
+        // AWS sets these per key pair spec (RSA_4096: 0.1/s … ECC P-256:
+        // 25/s); one quota at the highest.
+        "GenerateDataKeyPair" => ("GenerateDataKeyPair", 25.0),
+        "GenerateDataKeyPairWithoutPlaintext" => ("GenerateDataKeyPairWithoutPlaintext", 25.0),
+        "DescribeKey" => ("DescribeKey", 2000.0),
+        "GetPublicKey" => ("GetPublicKey", 2000.0),
+        "ListResourceTags" => ("ListResourceTags", 2000.0),
+        "GetKeyPolicy" => ("GetKeyPolicy", 1000.0),
+        "GetKeyRotationStatus" => ("GetKeyRotationStatus", 1000.0),
+        "ListAliases" => ("ListAliases", 500.0),
+        "ListKeys" => ("ListKeys", 500.0),
+        "ListKeyPolicies" => ("ListKeyPolicies", 100.0),
+        "ListKeyRotations" => ("ListKeyRotations", 100.0),
+        "DeleteAlias" => ("DeleteAlias", 15.0),
+        "EnableKeyRotation" => ("EnableKeyRotation", 15.0),
+        "PutKeyPolicy" => ("PutKeyPolicy", 15.0),
+        "ScheduleKeyDeletion" => ("ScheduleKeyDeletion", 15.0),
+        "TagResource" => ("TagResource", 10.0),
+        "CancelKeyDeletion" => ("CancelKeyDeletion", 5.0),
+        "CreateAlias" => ("CreateAlias", 5.0),
+        "CreateKey" => ("CreateKey", 5.0),
+        "DisableKey" => ("DisableKey", 5.0),
+        "DisableKeyRotation" => ("DisableKeyRotation", 5.0),
+        "EnableKey" => ("EnableKey", 5.0),
+        "RotateKeyOnDemand" => ("RotateKeyOnDemand", 5.0),
+        "UntagResource" => ("UntagResource", 5.0),
+        "UpdateAlias" => ("UpdateAlias", 5.0),
+        "UpdateKeyDescription" => ("UpdateKeyDescription", 5.0),
+        _ => return None,
+    })
+}
+
+/// Rates per quota, AWS's defaults with some changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaConfig {
+    rates: BTreeMap<&'static str, f64>,
+}
+
+impl QuotaConfig {
+    /// AWS's defaults, with `overrides` (`QUOTA=RATE`: an operation's name,
+    /// or `cryptographic` / `asymmetric` for the shared ones).
+    pub fn aws_with(overrides: &[String]) -> Result<QuotaConfig, String> {
+        let mut rates: BTreeMap<&'static str, f64> = super::OPERATIONS
+            .iter()
+            .filter_map(|operation| default_quota(operation))
+            .collect();
+        for spec in overrides {
+            let (name, rate) = spec
+                .split_once('=')
+                .ok_or_else(|| format!("request quota {spec:?}: expected QUOTA=RATE"))?;
+            let quota = rates
+                .keys()
+                .copied()
+                .find(|known| *known == name)
+                .ok_or_else(|| {
+                    format!(
+                        "request quota {name:?}: not a quota (an operation with a quota of its own, \
+                         or {CRYPTOGRAPHIC}: Encrypt, Decrypt, ReEncrypt, GenerateDataKey…, \
+                         or {ASYMMETRIC}: Sign, Verify, DeriveSharedSecret)"
+                    )
+                })?;
+            let rate: f64 = rate
+                .parse()
+                .ok()
+                .filter(|r: &f64| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    format!("request quota {spec:?}: the rate must be a positive number per second")
+                })?;
+            rates.insert(quota, rate);
+        }
+        Ok(QuotaConfig { rates })
+    }
+
+    pub fn rate(&self, quota: &str) -> Option<f64> {
+        self.rates.get(quota).copied()
+    }
+}
+
+/// A token bucket holding up to one second's worth of requests.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A bucket holds a second's worth of requests, and at least one.
+fn capacity(rate: f64) -> f64 {
+    rate.max(1.0)
+}
+
+/// Namespaces tracked before idle ones are forgotten: bounds memory
+/// whatever callers do.
+const MAX_NAMESPACES: usize = 4096;
+
+type Buckets = HashMap<&'static str, Bucket>;
+
+/// Admits requests within their namespace's quotas.
+pub struct RequestQuotas {
+    config: QuotaConfig,
+    namespaces: Mutex<HashMap<String, Buckets>>,
+}
+
+impl RequestQuotas {
+    pub fn new(config: QuotaConfig) -> Self {
+        RequestQuotas {
+            config,
+            namespaces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one `operation` request from `namespace` at `now`;
+    /// `ThrottlingException` past its quota. Operations without one
+    /// (unknown targets) are not counted.
+    pub fn admit(&self, namespace: &str, operation: &str, now: Instant) -> Result<(), ApiError> {
+        let Some((quota, _)) = default_quota(operation) else {
+            return Ok(());
+        };
+        let Some(rate) = self.config.rate(quota) else {
+            return Ok(());
+        };
+        let mut namespaces = self.namespaces.lock().expect("quota lock");
+        // Looked up by &str: no allocation but for a namespace's first request.
+        if !namespaces.contains_key(namespace) {
+            if namespaces.len() >= MAX_NAMESPACES {
+                // A namespace whose buckets are all full again is one that
+                // has been idle: forgetting it changes nothing.
+                namespaces.retain(|_, buckets| !buckets.iter().all(|(q, b)| self.full(q, b, now)));
+            }
+            namespaces.insert(namespace.to_owned(), Buckets::new());
+        }
+        let buckets = namespaces.get_mut(namespace).expect("inserted above");
+        let bucket = buckets.entry(quota).or_insert(Bucket {
+            tokens: capacity(rate),
+            at: now,
+        });
+        let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * rate;
+        bucket.tokens = (bucket.tokens + refill).min(capacity(rate));
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(ApiError::Throttling(MESSAGE.into()))
+        }
+    }
+
+    /// Whether `bucket` of `quota` has refilled to its capacity by `now`.
+    fn full(&self, quota: &str, bucket: &Bucket, now: Instant) -> bool {
+        let rate = self.config.rate(quota).unwrap_or(f64::INFINITY);
+        bucket.tokens + now.saturating_duration_since(bucket.at).as_secs_f64() * rate
+            >= capacity(rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn quotas(overrides: &[&str]) -> RequestQuotas {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        RequestQuotas::new(QuotaConfig::aws_with(&overrides).unwrap())
+    }
+
+    #[test]
+    fn every_served_operation_has_a_quota_and_the_crypto_ones_share_one() {
+        for operation in super::super::OPERATIONS {
+            assert!(default_quota(operation).is_some(), "{operation}");
+        }
+        assert_eq!(default_quota("Encrypt"), default_quota("Decrypt"));
+        assert_eq!(
+            default_quota("GenerateMac"),
+            Some((CRYPTOGRAPHIC, 10_000.0))
+        );
+        assert_eq!(default_quota("Sign"), Some((ASYMMETRIC, 500.0)));
+        assert_eq!(default_quota("CreateKey"), Some(("CreateKey", 5.0)));
+        assert_eq!(default_quota("Frobnicate"), None);
+    }
+
+    #[test]
+    fn a_burst_of_one_second_then_the_rate() {
+        let q = quotas(&[]);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            q.admit("team-a", "CreateKey", t0).unwrap();
+        }
+        let refused = q.admit("team-a", "CreateKey", t0).unwrap_err();
+        assert_eq!(refused.aws_type(), "ThrottlingException");
+        assert_eq!(refused.status(), 400);
+        assert_eq!(refused.to_string(), MESSAGE);
+        // 5 a second: one more every 200 ms, and no more than 5 saved up.
+        q.admit("team-a", "CreateKey", t0 + Duration::from_millis(200))
+            .unwrap();
+        assert!(
+            q.admit("team-a", "CreateKey", t0 + Duration::from_millis(250))
+                .is_err()
+        );
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..5 {
+            q.admit("team-a", "CreateKey", later).unwrap();
+        }
+        assert!(q.admit("team-a", "CreateKey", later).is_err());
+    }
+
+    #[test]
+    fn namespaces_and_quotas_are_counted_apart_and_shared_ones_together() {
+        let q = quotas(&["cryptographic=3"]);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            q.admit("team-a", "CreateKey", t0).unwrap();
+        }
+        assert!(q.admit("team-a", "CreateKey", t0).is_err());
+        // Another namespace, another operation: untouched.
+        q.admit("team-b", "CreateKey", t0).unwrap();
+        q.admit("team-a", "DescribeKey", t0).unwrap();
+        // Encrypt, Decrypt and GenerateDataKey draw on one quota.
+        q.admit("team-a", "Encrypt", t0).unwrap();
+        q.admit("team-a", "Decrypt", t0).unwrap();
+        q.admit("team-a", "GenerateDataKey", t0).unwrap();
+        assert!(q.admit("team-a", "Encrypt", t0).is_err());
+        q.admit("team-a", "Sign", t0).unwrap();
+        // Targets that name no operation are not counted.
+        for _ in 0..100 {
+            q.admit("team-a", "Frobnicate", t0).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_rate_below_one_a_second_still_admits_one_request() {
+        let q = quotas(&["GenerateDataKeyPair=0.1"]);
+        let t0 = Instant::now();
+        q.admit("ns", "GenerateDataKeyPair", t0).unwrap();
+        assert!(
+            q.admit("ns", "GenerateDataKeyPair", t0 + Duration::from_secs(5))
+                .is_err()
+        );
+        q.admit("ns", "GenerateDataKeyPair", t0 + Duration::from_secs(11))
+            .unwrap();
+    }
+
+    #[test]
+    fn overrides_name_a_quota_and_a_positive_rate() {
+        let config =
+            QuotaConfig::aws_with(&["CreateKey=50".into(), "asymmetric=1e3".into()]).unwrap();
+        assert_eq!(config.rate("CreateKey"), Some(50.0));
+        assert_eq!(config.rate(ASYMMETRIC), Some(1000.0));
+        assert_eq!(config.rate(CRYPTOGRAPHIC), Some(10_000.0));
+        for bad in [
+            "CreateKey",
+            "Nope=1",
+            "Encrypt=5",
+            "CreateKey=0",
+            "CreateKey=-1",
+            "CreateKey=inf",
+            "CreateKey=x",
+        ] {
+            assert!(QuotaConfig::aws_with(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn idle_buckets_are_forgotten_when_there_are_too_many() {
+        let q = quotas(&[]);
+        let t0 = Instant::now();
+        for i in 0..MAX_NAMESPACES {
+            q.admit(&format!("ns-{i}"), "CreateKey", t0).unwrap();
+        }
+        // A second on, every bucket is full again: all forgotten for the new one.
+        q.admit("newcomer", "CreateKey", t0 + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(q.namespaces.lock().unwrap().len(), 1);
+        // A namespace still short of tokens is remembered.
+        for _ in 0..5 {
+            q.admit("busy", "CreateKey", t0 + Duration::from_secs(1))
+                .unwrap();
+        }
+        assert!(
+            q.admit("busy", "CreateKey", t0 + Duration::from_secs(1))
+                .is_err()
+        );
+    }
+}

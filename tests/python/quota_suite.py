@@ -1,0 +1,69 @@
+"""Request quotas through boto3: `serve` started with
+--request-quota CreateKey=2,cryptographic=1. Past a quota, requests are
+ThrottlingException (400, AWS's message); quotas are per namespace and per
+operation (the cryptographic ones shared); boto3's retries get through."""
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import checks
+from checks import check
+
+endpoint = os.environ["KUBE_KMS_ENDPOINT"]
+once = Config(retries={"total_max_attempts": 1, "mode": "standard"})  # no retries
+kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1", config=once)
+other = boto3.client(
+    "kms", endpoint_url=endpoint, region_name="us-east-1", config=once,
+    aws_access_key_id=os.environ["KUBE_KMS_OTHER_ACCESS_KEY_ID"],
+    aws_secret_access_key=os.environ["KUBE_KMS_OTHER_SECRET_ACCESS_KEY"],
+)
+MESSAGE = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+
+
+def attempt(call, **kwargs):
+    """The call's result, or the error's code, status and message."""
+    try:
+        return call(**kwargs)
+    except ClientError as e:
+        return (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Message"])
+
+
+def at_once(n, call, **kwargs):
+    """n calls sent together, so that the quota cannot refill meanwhile."""
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: attempt(call, **kwargs), range(n)))
+
+
+# CreateKey: 2 a second in this namespace.
+outcomes = at_once(6, kms.create_key, Description="quota")
+created = [o for o in outcomes if isinstance(o, dict)]
+throttled = [o for o in outcomes if isinstance(o, tuple)]
+check(1 <= len(created) <= 3, f"CreateKey within the quota: {len(created)} of 6")
+check(throttled and all(t == ("ThrottlingException", 400, MESSAGE) for t in throttled), f"past it, ThrottlingException: {throttled}")
+key = created[0]["KeyMetadata"]["KeyId"]
+# Another namespace has its own quota; another operation its own too.
+check(isinstance(attempt(other.create_key, Description="other"), dict), "another namespace's CreateKey is not throttled")
+check(isinstance(attempt(kms.describe_key, KeyId=key), dict), "DescribeKey has its own quota")
+
+# The cryptographic operations share one quota: 1 a second here.
+blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+results = at_once(10, kms.encrypt, KeyId=key, Plaintext=b"x")
+check(sum(isinstance(r, tuple) and r[0] == "ThrottlingException" for r in results) >= 7, f"Encrypt past the cryptographic quota is throttled: {results}")
+decrypted = at_once(5, kms.decrypt, CiphertextBlob=blob)
+check(any(isinstance(d, tuple) and d[0] == "ThrottlingException" for d in decrypted), f"Decrypt shares Encrypt's quota: {decrypted}")
+check(isinstance(attempt(other.generate_random, NumberOfBytes=8), dict), "another namespace's cryptographic quota is its own")
+
+# boto3 retries ThrottlingException with backoff, and gets through.
+while not isinstance(attempt(kms.create_key, Description="drain"), tuple):
+    pass
+retrying = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
+                        config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+started = time.monotonic()
+response = retrying.create_key(Description="after a retry")
+check(response["ResponseMetadata"]["RetryAttempts"] >= 1, f"retried: {response['ResponseMetadata']}")
+print(f"retried {response['ResponseMetadata']['RetryAttempts']} times over {time.monotonic() - started:.2f} s")
+print(f"quota suite: {checks.passed} checks passed")
