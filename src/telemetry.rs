@@ -45,8 +45,8 @@ pub fn observed(registry: &Registry, name: &str, operation: &str, outcome: &str)
 /// What `/readyz` asks.
 #[async_trait::async_trait]
 pub trait Probe: Send + Sync {
-    /// `Err` says what is not ready.
-    async fn ready(&self) -> Result<(), String>;
+    /// The body to answer with (`ok`, or more), or what is not ready.
+    async fn ready(&self) -> Result<&'static str, String>;
 }
 
 /// Serves `GET /metrics` from `registry`, `GET /livez`, and `GET /readyz`
@@ -64,7 +64,7 @@ pub async fn serve_metrics(
         let probe = probe.clone();
         async move {
             match probe.ready().await {
-                Ok(()) => warp::reply::with_status("ok".to_owned(), StatusCode::OK),
+                Ok(body) => warp::reply::with_status(body.to_owned(), StatusCode::OK),
                 Err(why) => {
                     tracing::debug!(%why, "not ready");
                     warp::reply::with_status(
@@ -86,11 +86,11 @@ mod tests {
 
     use super::*;
 
-    struct Fixed(Result<(), String>);
+    struct Fixed(Result<&'static str, String>);
 
     #[async_trait::async_trait]
     impl Probe for Fixed {
-        async fn ready(&self) -> Result<(), String> {
+        async fn ready(&self) -> Result<&'static str, String> {
             self.0.clone()
         }
     }
@@ -118,7 +118,7 @@ mod tests {
         // Liveness does not depend on it.
         assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
 
-        let passing = Arc::new(Fixed(Ok(())));
+        let passing = Arc::new(Fixed(Ok("ok")));
         let addr = serve_metrics(any, Registry::new(), passing).await.unwrap();
         let text = get(addr, "/readyz").await;
         assert!(

@@ -23,14 +23,14 @@ pub struct EndpointReadiness {
 
 #[async_trait::async_trait]
 impl Probe for EndpointReadiness {
-    async fn ready(&self) -> Result<(), String> {
+    async fn ready(&self) -> Result<&'static str, String> {
         if let Some(synced) = &self.synced
             && !*synced.borrow()
         {
             return Err("watch caches have not listed yet".into());
         }
         match tokio::time::timeout(CRYPTO_TIMEOUT, self.crypto.root_key_info()).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => Ok("ok"),
             Ok(Err(e)) => Err(format!("crypto service: {e}")),
             Err(_) => Err(format!(
                 "crypto service: no answer within {CRYPTO_TIMEOUT:?}"

@@ -15,7 +15,6 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use prometheus::Registry;
-use warp::Filter;
 
 use super::alias_controller::{self, AliasContext};
 use super::key_census::KeyCensus;
@@ -185,8 +184,6 @@ async fn serve_health(
     registry: Registry,
     leading: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
     let gauge = prometheus::IntGauge::new(
         "kubekms_leader",
         "1 while this replica holds the leader Lease",
@@ -202,18 +199,22 @@ async fn serve_health(
             }
         }
     });
-    let metrics = crate::telemetry::metrics_route(registry);
-    let livez = warp::path("livez").map(|| "ok");
-    let readyz = warp::path("readyz").map(move || {
-        if *leading.borrow() {
+    crate::telemetry::serve_metrics(addr, registry, Arc::new(Leadership(leading))).await
+}
+
+/// `/readyz` of a controller replica: ready whether it leads or not (a
+/// follower stands by), saying which.
+struct Leadership(tokio::sync::watch::Receiver<bool>);
+
+#[async_trait::async_trait]
+impl crate::telemetry::Probe for Leadership {
+    async fn ready(&self) -> Result<&'static str, String> {
+        Ok(if *self.0.borrow() {
             "ok: leader"
         } else {
             "ok: follower"
-        }
-    });
-    let routes = warp::get().and(metrics.or(livez).or(readyz));
-    tokio::spawn(warp::serve(routes).incoming(listener).run());
-    Ok(bound)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -233,22 +234,46 @@ mod tests {
         assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
     }
 
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        reply
+    }
+
     #[tokio::test]
-    async fn metrics_served_where_bound() {
-        let (_leading, leading_rx) = tokio::sync::watch::channel(true);
+    async fn metrics_and_health_served_where_bound_ready_as_leader_or_follower() {
+        let (leading, leading_rx) = tokio::sync::watch::channel(false);
         let bound = serve_health("127.0.0.1:0".parse().unwrap(), Registry::new(), leading_rx)
             .await
             .unwrap();
         assert_ne!(bound.port(), 0);
-        let mut stream = tokio::net::TcpStream::connect(bound).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        assert!(reply.contains("kubekms_leader 1"), "{reply}");
+        let ready = get(bound, "/readyz").await;
+        assert!(
+            ready.starts_with("HTTP/1.1 200") && ready.ends_with("ok: follower"),
+            "{ready}"
+        );
+        assert!(get(bound, "/metrics").await.contains("kubekms_leader 0"));
+        leading.send(true).unwrap();
+        let ready = get(bound, "/readyz").await;
+        assert!(
+            ready.starts_with("HTTP/1.1 200") && ready.ends_with("ok: leader"),
+            "{ready}"
+        );
+        // The gauge follows on its own task.
+        let mut metrics = String::new();
+        for _ in 0..50 {
+            metrics = get(bound, "/metrics").await;
+            if metrics.contains("kubekms_leader 1") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(metrics.contains("kubekms_leader 1"), "{metrics}");
+        assert!(get(bound, "/livez").await.ends_with("ok"));
     }
 }
