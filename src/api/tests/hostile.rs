@@ -343,6 +343,14 @@ fn apply(body: &mut Value, change: &Change, values: &[Value]) {
     }
 }
 
+/// Cases to run: `default`, or KUBE_KMS_HOSTILE_CASES for a longer hunt.
+pub(super) fn cases(default: u32) -> u32 {
+    std::env::var("KUBE_KMS_HOSTILE_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn hostile_bodies_get_client_errors_and_leave_the_store_intact() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -358,10 +366,7 @@ fn hostile_bodies_get_client_errors_and_leave_the_store_intact() {
         (any::<usize>(), any::<usize>()).prop_map(|(m, v)| Change::Set(m, v)),
     ];
     let strategy = (0..seeds.len(), proptest::collection::vec(change, 1..4));
-    let cases = std::env::var("KUBE_KMS_HOSTILE_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1500);
+    let cases = cases(1500);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,

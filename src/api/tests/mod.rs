@@ -99,6 +99,7 @@ fn arn(id: &str) -> String {
 mod aliases_and_tags;
 mod crypto;
 mod hostile;
+mod hostile_http;
 mod keys;
 mod lifecycle;
 mod policies;

@@ -63,6 +63,20 @@ fn amz_dates_parse_to_epoch_seconds() {
     assert_eq!(parse_amz_date("20151330T123600Z"), None);
 }
 
+proptest::proptest! {
+    #[test]
+    fn formatted_amz_dates_parse_back(secs in 0i64..253_402_300_799) {
+        let formatted = format_amz_date(secs);
+        proptest::prop_assert_eq!(parse_amz_date(&formatted), Some(secs), "{}", formatted);
+    }
+}
+
+#[test]
+fn amz_dates_format_as_signers_write_them() {
+    assert_eq!(format_amz_date(0), "19700101T000000Z");
+    assert_eq!(format_amz_date(1_709_251_199), "20240229T235959Z");
+}
+
 fn credentials() -> Credentials {
     Credentials::new([Credential {
         access_key_id: "AKIDTEST".into(),
