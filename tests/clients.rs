@@ -88,6 +88,28 @@ fn sops_keeps_secrets_files_encrypted_with_our_keys() {
 
 /// PATH with the venv's scripts (`aws`, `sops`) first.
 #[test]
+fn manifests_seed_every_asymmetric_key_spec_with_fixed_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let mut write = std::process::Command::new(support::python());
+    write
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/fixture_material.py"
+        ))
+        .arg("write")
+        .arg(&manifests);
+    run(write, "fixture_material.py write");
+    // The server applies every manifest in the directory, ours beside the suite's.
+    let server = Server::start_with(dir, &[]);
+    let mut check = python_command(&server, "fixture_material.py");
+    check.arg("check").arg(&manifests);
+    let out = run(check, "fixture_material.py check");
+    assert!(out.contains("fixture material: 16 checks passed"), "{out}");
+}
+
+#[test]
 fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
     let server = Server::start_with(
         tempfile::tempdir().unwrap(),
