@@ -50,13 +50,18 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
         body: body.as_bytes(),
     };
     let signed = ["content-type", "host", "x-amz-date", "x-amz-target"];
-    let signature = sigv4::signature(&request, &signed, &date, "us-east-1", "kms", SECRET_KEY);
+    let authorization = sigv4::authorization(
+        &request,
+        &signed,
+        &date,
+        "us-east-1",
+        "kms",
+        ACCESS_KEY,
+        SECRET_KEY,
+    );
     format!(
         "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-date: {date}\r\nx-amz-target: {target}\r\n\
-         authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}/us-east-1/kms/aws4_request, SignedHeaders={}, Signature={signature}\r\n\
-         content-length: {}\r\n\r\n{body}",
-        &date[..8],
-        signed.join(";"),
+         authorization: {authorization}\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -325,6 +325,25 @@ pub fn signature(
     Signature(hex_digest(&mac.finalize().into_bytes().into()))
 }
 
+/// The `Authorization` header value a SigV4 signer sends with `request`
+/// (for tests, the bench and the test client).
+pub fn authorization(
+    request: &SignedRequest<'_>,
+    signed_headers: &[&str],
+    amz_date: &str,
+    region: &str,
+    service: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> String {
+    let signature = signature(request, signed_headers, amz_date, region, service, secret);
+    format!(
+        "AWS4-HMAC-SHA256 Credential={access_key_id}/{}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
+        &amz_date[..8.min(amz_date.len())],
+        signed_headers.join(";")
+    )
+}
+
 /// A signing key and what it was derived from.
 struct CachedKey {
     secret: Zeroizing<String>,

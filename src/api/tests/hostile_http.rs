@@ -61,11 +61,14 @@ fn signed(key: &str) -> (Vec<(String, Vec<u8>)>, String) {
         body: body.as_bytes(),
     };
     let names = ["content-type", "host", "x-amz-date", "x-amz-target"];
-    let signature = sigv4::signature(&request, &names, &date, "us-east-1", "kms", SECRET);
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}/us-east-1/kms/aws4_request, SignedHeaders={}, Signature={signature}",
-        &date[..8],
-        names.join(";")
+    let authorization = sigv4::authorization(
+        &request,
+        &names,
+        &date,
+        "us-east-1",
+        "kms",
+        ACCESS_KEY,
+        SECRET,
     );
     let mut all: Vec<(String, Vec<u8>)> = headers
         .iter()

@@ -106,21 +106,16 @@ fn signed_headers(
         headers: &view(&h),
         body,
     };
-    let sig = signature(
+    let value = authorization(
         &request,
         &["host", "x-amz-date", "x-amz-target"],
         date,
         region,
         service,
+        access_key,
         secret,
     );
-    h.push((
-        "Authorization".into(),
-        format!(
-            "AWS4-HMAC-SHA256 Credential={access_key}/{}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature={sig}",
-            &date[..8]
-        ),
-    ));
+    h.push(("Authorization".into(), value));
     h
 }
 
