@@ -23,48 +23,22 @@ use tokio::net::TcpStream;
 const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret";
 
-fn amz_date() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    sigv4::format_amz_date(secs)
-}
-
 /// A complete signed HTTP/1.1 request for `operation` with `body`.
 fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
-    let date = amz_date();
-    let host = addr.to_string();
-    let target = format!("TrentService.{operation}");
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", host.as_str()),
-        ("x-amz-date", date.as_str()),
-        ("x-amz-target", target.as_str()),
-    ];
-    let request = sigv4::SignedRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body: body.as_bytes(),
-    };
-    let signed = ["content-type", "host", "x-amz-date", "x-amz-target"];
-    let authorization = sigv4::authorization(
-        &request,
-        &signed,
-        &date,
+    let headers = sigv4::signed_kms_headers(
+        operation,
+        &addr.to_string(),
+        body.as_bytes(),
         "us-east-1",
-        "kms",
         ACCESS_KEY,
         SECRET_KEY,
     );
-    format!(
-        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-date: {date}\r\nx-amz-target: {target}\r\n\
-         authorization: {authorization}\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    let mut request = String::from("POST / HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    request.into_bytes()
 }
 
 /// Sends one request on `stream` and reads the whole response; returns the status.

@@ -344,6 +344,47 @@ pub fn authorization(
     )
 }
 
+/// The headers an AWS SDK sends with a KMS `operation` on `body` to `host`,
+/// signed now (for the bench and tests): `authorization` last.
+pub fn signed_kms_headers(
+    operation: &str,
+    host: &str,
+    body: &[u8],
+    region: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut headers = vec![
+        ("content-type", "application/x-amz-json-1.1".to_owned()),
+        ("host", host.to_owned()),
+        ("x-amz-date", format_amz_date(now)),
+        ("x-amz-target", format!("TrentService.{operation}")),
+    ];
+    let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
+    let views: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &views,
+        body,
+    };
+    let value = authorization(
+        &request,
+        &names,
+        &headers[2].1,
+        region,
+        "kms",
+        access_key_id,
+        secret,
+    );
+    headers.push(("authorization", value));
+    headers
+}
+
 /// A signing key and what it was derived from.
 struct CachedKey {
     secret: Zeroizing<String>,

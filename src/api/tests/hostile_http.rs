@@ -35,47 +35,22 @@ fn endpoint(h: &Harness) -> Arc<Endpoint> {
     })
 }
 
-fn amz_date() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    sigv4::format_amz_date(secs)
-}
-
 /// A signed Encrypt: its headers, with `authorization` last.
 fn signed(key: &str) -> (Vec<(String, Vec<u8>)>, String) {
     let body = json!({ "KeyId": key, "Plaintext": b64(b"hostile") }).to_string();
-    let date = amz_date();
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", "localhost"),
-        ("x-amz-date", date.as_str()),
-        ("x-amz-target", "TrentService.Encrypt"),
-    ];
-    let request = sigv4::SignedRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body: body.as_bytes(),
-    };
-    let names = ["content-type", "host", "x-amz-date", "x-amz-target"];
-    let authorization = sigv4::authorization(
-        &request,
-        &names,
-        &date,
+    let headers = sigv4::signed_kms_headers(
+        "Encrypt",
+        "localhost",
+        body.as_bytes(),
         "us-east-1",
-        "kms",
         ACCESS_KEY,
         SECRET,
     );
-    let mut all: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    let headers = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_bytes()))
         .collect();
-    all.push(("authorization".into(), authorization.into_bytes()));
-    (all, body)
+    (headers, body)
 }
 
 /// Headers to change, the signature's most often.
