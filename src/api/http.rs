@@ -200,7 +200,7 @@ impl Endpoint {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
             if let Some(quotas) = &self.quotas {
-                quotas.admit(&caller.namespace, operation, started)?;
+                quotas.admit(&caller.namespace, operation, &body, started)?;
             }
             let reply = self.api.respond(&caller, operation, &body).await?;
             Ok::<_, ApiError>((caller, reply))

@@ -33,10 +33,6 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         | "VerifyMac"
         | "GenerateRandom" => (CRYPTOGRAPHIC, 10_000.0),
         "Sign" | "Verify" | "DeriveSharedSecret" => (ASYMMETRIC, 500.0),
-        // AWS sets these per key pair spec (RSA_4096: 0.1/s … ECC P-256:
-        // 25/s); one quota at the highest.
-        "GenerateDataKeyPair" => ("GenerateDataKeyPair", 25.0),
-        "GenerateDataKeyPairWithoutPlaintext" => ("GenerateDataKeyPairWithoutPlaintext", 25.0),
         "DescribeKey" => ("DescribeKey", 2000.0),
         "GetPublicKey" => ("GetPublicKey", 2000.0),
         "ListResourceTags" => ("ListResourceTags", 2000.0),
@@ -65,6 +61,54 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
     })
 }
 
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext share a
+/// quota per key pair spec, AWS's rates: an RSA_4096 pair costs a core
+/// hundreds of milliseconds, so it has the smallest. Ed25519 has no
+/// published figure; it takes P-256's.
+fn key_pair_quota(spec: &str) -> Option<(&'static str, f64)> {
+    Some(match spec {
+        "RSA_2048" => ("GenerateDataKeyPair/RSA_2048", 1.0),
+        "RSA_3072" => ("GenerateDataKeyPair/RSA_3072", 0.5),
+        "RSA_4096" => ("GenerateDataKeyPair/RSA_4096", 0.1),
+        "ECC_NIST_P256" => ("GenerateDataKeyPair/ECC_NIST_P256", 25.0),
+        "ECC_NIST_P384" => ("GenerateDataKeyPair/ECC_NIST_P384", 10.0),
+        "ECC_NIST_P521" => ("GenerateDataKeyPair/ECC_NIST_P521", 5.0),
+        "ECC_SECG_P256K1" => ("GenerateDataKeyPair/ECC_SECG_P256K1", 25.0),
+        "ECC_NIST_EDWARDS25519" => ("GenerateDataKeyPair/ECC_NIST_EDWARDS25519", 25.0),
+        _ => return None,
+    })
+}
+
+const KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "ECC_NIST_EDWARDS25519",
+];
+
+/// The quota a request counts against and its default rate: by operation,
+/// and for data key pairs by the `KeyPairSpec` in `body` (a request
+/// without a valid one is refused before it costs anything, so it is not
+/// counted).
+pub fn quota_of(operation: &str, body: &[u8]) -> Option<(&'static str, f64)> {
+    match operation {
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            #[derive(serde::Deserialize)]
+            struct Pair<'a> {
+                #[serde(rename = "KeyPairSpec", borrow)]
+                spec: Option<std::borrow::Cow<'a, str>>,
+            }
+            let pair: Pair<'_> = serde_json::from_slice(body).ok()?;
+            key_pair_quota(&pair.spec?)
+        }
+        _ => default_quota(operation),
+    }
+}
+
 /// Rates per quota, AWS's defaults with some changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaConfig {
@@ -78,6 +122,11 @@ impl QuotaConfig {
         let mut rates: BTreeMap<&'static str, f64> = super::OPERATIONS
             .iter()
             .filter_map(|operation| default_quota(operation))
+            .chain(
+                KEY_PAIR_SPECS
+                    .iter()
+                    .filter_map(|spec| key_pair_quota(spec)),
+            )
             .collect();
         for spec in overrides {
             let (name, rate) = spec
@@ -90,8 +139,9 @@ impl QuotaConfig {
                 .ok_or_else(|| {
                     format!(
                         "request quota {name:?}: not a quota (an operation with a quota of its own, \
-                         or {CRYPTOGRAPHIC}: Encrypt, Decrypt, ReEncrypt, GenerateDataKey…, \
-                         or {ASYMMETRIC}: Sign, Verify, DeriveSharedSecret)"
+                         {CRYPTOGRAPHIC}: Encrypt, Decrypt, ReEncrypt, GenerateDataKey…, \
+                         {ASYMMETRIC}: Sign, Verify, DeriveSharedSecret, \
+                         or GenerateDataKeyPair/<KeyPairSpec>)"
                     )
                 })?;
             let rate: f64 = rate
@@ -146,8 +196,14 @@ impl RequestQuotas {
     /// Counts one `operation` request from `namespace` at `now`;
     /// `ThrottlingException` past its quota. Operations without one
     /// (unknown targets) are not counted.
-    pub fn admit(&self, namespace: &str, operation: &str, now: Instant) -> Result<(), ApiError> {
-        let Some((quota, _)) = default_quota(operation) else {
+    pub fn admit(
+        &self,
+        namespace: &str,
+        operation: &str,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        let Some((quota, _)) = quota_of(operation, body) else {
             return Ok(());
         };
         let Some(rate) = self.config.rate(quota) else {
@@ -201,7 +257,11 @@ mod tests {
     #[test]
     fn every_served_operation_has_a_quota_and_the_crypto_ones_share_one() {
         for operation in super::super::OPERATIONS {
-            assert!(default_quota(operation).is_some(), "{operation}");
+            let pair = operation.starts_with("GenerateDataKeyPair");
+            assert_eq!(default_quota(operation).is_some(), !pair, "{operation}");
+        }
+        for spec in KEY_PAIR_SPECS {
+            assert!(key_pair_quota(spec).is_some(), "{spec}");
         }
         assert_eq!(default_quota("Encrypt"), default_quota("Decrypt"));
         assert_eq!(
@@ -218,24 +278,34 @@ mod tests {
         let q = quotas(&[]);
         let t0 = Instant::now();
         for _ in 0..5 {
-            q.admit("team-a", "CreateKey", t0).unwrap();
+            q.admit("team-a", "CreateKey", b"{}", t0).unwrap();
         }
-        let refused = q.admit("team-a", "CreateKey", t0).unwrap_err();
+        let refused = q.admit("team-a", "CreateKey", b"{}", t0).unwrap_err();
         assert_eq!(refused.aws_type(), "ThrottlingException");
         assert_eq!(refused.status(), 400);
         assert_eq!(refused.to_string(), MESSAGE);
         // 5 a second: one more every 200 ms, and no more than 5 saved up.
-        q.admit("team-a", "CreateKey", t0 + Duration::from_millis(200))
-            .unwrap();
+        q.admit(
+            "team-a",
+            "CreateKey",
+            b"{}",
+            t0 + Duration::from_millis(200),
+        )
+        .unwrap();
         assert!(
-            q.admit("team-a", "CreateKey", t0 + Duration::from_millis(250))
-                .is_err()
+            q.admit(
+                "team-a",
+                "CreateKey",
+                b"{}",
+                t0 + Duration::from_millis(250)
+            )
+            .is_err()
         );
         let later = t0 + Duration::from_secs(60);
         for _ in 0..5 {
-            q.admit("team-a", "CreateKey", later).unwrap();
+            q.admit("team-a", "CreateKey", b"{}", later).unwrap();
         }
-        assert!(q.admit("team-a", "CreateKey", later).is_err());
+        assert!(q.admit("team-a", "CreateKey", b"{}", later).is_err());
     }
 
     #[test]
@@ -243,41 +313,71 @@ mod tests {
         let q = quotas(&["cryptographic=3"]);
         let t0 = Instant::now();
         for _ in 0..5 {
-            q.admit("team-a", "CreateKey", t0).unwrap();
+            q.admit("team-a", "CreateKey", b"{}", t0).unwrap();
         }
-        assert!(q.admit("team-a", "CreateKey", t0).is_err());
+        assert!(q.admit("team-a", "CreateKey", b"{}", t0).is_err());
         // Another namespace, another operation: untouched.
-        q.admit("team-b", "CreateKey", t0).unwrap();
-        q.admit("team-a", "DescribeKey", t0).unwrap();
+        q.admit("team-b", "CreateKey", b"{}", t0).unwrap();
+        q.admit("team-a", "DescribeKey", b"{}", t0).unwrap();
         // Encrypt, Decrypt and GenerateDataKey draw on one quota.
-        q.admit("team-a", "Encrypt", t0).unwrap();
-        q.admit("team-a", "Decrypt", t0).unwrap();
-        q.admit("team-a", "GenerateDataKey", t0).unwrap();
-        assert!(q.admit("team-a", "Encrypt", t0).is_err());
-        q.admit("team-a", "Sign", t0).unwrap();
+        q.admit("team-a", "Encrypt", b"{}", t0).unwrap();
+        q.admit("team-a", "Decrypt", b"{}", t0).unwrap();
+        q.admit("team-a", "GenerateDataKey", b"{}", t0).unwrap();
+        assert!(q.admit("team-a", "Encrypt", b"{}", t0).is_err());
+        q.admit("team-a", "Sign", b"{}", t0).unwrap();
         // Targets that name no operation are not counted.
         for _ in 0..100 {
-            q.admit("team-a", "Frobnicate", t0).unwrap();
+            q.admit("team-a", "Frobnicate", b"{}", t0).unwrap();
         }
     }
 
     #[test]
-    fn a_rate_below_one_a_second_still_admits_one_request() {
-        let q = quotas(&["GenerateDataKeyPair=0.1"]);
+    fn data_key_pairs_count_per_key_pair_spec_and_a_rate_below_one_still_admits_one() {
+        let q = quotas(&[]);
+        let rsa = br#"{"KeyId": "k", "KeyPairSpec": "RSA_4096"}"#;
+        let p256 = br#"{"KeyId": "k", "KeyPairSpec": "ECC_NIST_P256"}"#;
         let t0 = Instant::now();
-        q.admit("ns", "GenerateDataKeyPair", t0).unwrap();
+        // RSA_4096: 0.1 a second, shared by both operations.
+        q.admit("ns", "GenerateDataKeyPair", rsa, t0).unwrap();
+        let later = t0 + Duration::from_secs(5);
         assert!(
-            q.admit("ns", "GenerateDataKeyPair", t0 + Duration::from_secs(5))
+            q.admit("ns", "GenerateDataKeyPairWithoutPlaintext", rsa, later)
                 .is_err()
         );
-        q.admit("ns", "GenerateDataKeyPair", t0 + Duration::from_secs(11))
-            .unwrap();
+        assert!(q.admit("ns", "GenerateDataKeyPair", rsa, later).is_err());
+        q.admit(
+            "ns",
+            "GenerateDataKeyPair",
+            rsa,
+            t0 + Duration::from_secs(11),
+        )
+        .unwrap();
+        // ECC_NIST_P256 has its own, 25 a second.
+        for _ in 0..25 {
+            q.admit("ns", "GenerateDataKeyPair", p256, later).unwrap();
+        }
+        assert!(q.admit("ns", "GenerateDataKeyPair", p256, later).is_err());
+        // No spec, or not one: not counted (the operation refuses it).
+        for body in [&b"{}"[..], br#"{"KeyPairSpec": "RSA_1024"}"#, b"not json"] {
+            for _ in 0..30 {
+                q.admit("ns", "GenerateDataKeyPair", body, later).unwrap();
+            }
+        }
+        assert_eq!(
+            quota_of("GenerateDataKeyPair", rsa),
+            Some(("GenerateDataKeyPair/RSA_4096", 0.1))
+        );
     }
 
     #[test]
     fn overrides_name_a_quota_and_a_positive_rate() {
-        let config =
-            QuotaConfig::aws_with(&["CreateKey=50".into(), "asymmetric=1e3".into()]).unwrap();
+        let config = QuotaConfig::aws_with(&[
+            "CreateKey=50".into(),
+            "asymmetric=1e3".into(),
+            "GenerateDataKeyPair/RSA_4096=2".into(),
+        ])
+        .unwrap();
+        assert_eq!(config.rate("GenerateDataKeyPair/RSA_4096"), Some(2.0));
         assert_eq!(config.rate("CreateKey"), Some(50.0));
         assert_eq!(config.rate(ASYMMETRIC), Some(1000.0));
         assert_eq!(config.rate(CRYPTOGRAPHIC), Some(10_000.0));
@@ -285,6 +385,7 @@ mod tests {
             "CreateKey",
             "Nope=1",
             "Encrypt=5",
+            "GenerateDataKeyPair=5",
             "CreateKey=0",
             "CreateKey=-1",
             "CreateKey=inf",
@@ -299,19 +400,19 @@ mod tests {
         let q = quotas(&[]);
         let t0 = Instant::now();
         for i in 0..MAX_NAMESPACES {
-            q.admit(&format!("ns-{i}"), "CreateKey", t0).unwrap();
+            q.admit(&format!("ns-{i}"), "CreateKey", b"{}", t0).unwrap();
         }
         // A second on, every bucket is full again: all forgotten for the new one.
-        q.admit("newcomer", "CreateKey", t0 + Duration::from_secs(1))
+        q.admit("newcomer", "CreateKey", b"{}", t0 + Duration::from_secs(1))
             .unwrap();
         assert_eq!(q.namespaces.lock().unwrap().len(), 1);
         // A namespace still short of tokens is remembered.
         for _ in 0..5 {
-            q.admit("busy", "CreateKey", t0 + Duration::from_secs(1))
+            q.admit("busy", "CreateKey", b"{}", t0 + Duration::from_secs(1))
                 .unwrap();
         }
         assert!(
-            q.admit("busy", "CreateKey", t0 + Duration::from_secs(1))
+            q.admit("busy", "CreateKey", b"{}", t0 + Duration::from_secs(1))
                 .is_err()
         );
     }

@@ -57,6 +57,14 @@ decrypted = at_once(5, kms.decrypt, CiphertextBlob=blob)
 check(any(isinstance(d, tuple) and d[0] == "ThrottlingException" for d in decrypted), f"Decrypt shares Encrypt's quota: {decrypted}")
 check(isinstance(attempt(other.generate_random, NumberOfBytes=8), dict), "another namespace's cryptographic quota is its own")
 
+# Data key pairs: a quota per key pair spec, shared by both operations
+# (RSA_2048: 1 a second).
+pairs = at_once(3, kms.generate_data_key_pair_without_plaintext, KeyId=key, KeyPairSpec="RSA_2048")
+check(sum(isinstance(p, tuple) and p[0] == "ThrottlingException" for p in pairs) >= 1 and any(isinstance(p, dict) for p in pairs), f"RSA_2048 pairs past their quota are throttled: {pairs}")
+rsa = at_once(3, kms.generate_data_key_pair, KeyId=key, KeyPairSpec="RSA_2048")
+check(sum(isinstance(r, tuple) and r[0] == "ThrottlingException" for r in rsa) >= 2, f"GenerateDataKeyPair shares it: {rsa}")
+check(isinstance(attempt(kms.generate_data_key_pair, KeyId=key, KeyPairSpec="ECC_NIST_P256"), dict), "an ECC_NIST_P256 pair has its own quota")
+
 # boto3 retries ThrottlingException with backoff, and gets through.
 while not isinstance(attempt(kms.create_key, Description="drain"), tuple):
     pass
