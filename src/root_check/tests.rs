@@ -133,3 +133,33 @@ async fn a_blob_whose_header_does_not_parse_is_reported_and_the_rest_checked() {
     let other = service(&[(1, &random_bytes(32))]);
     refused(check_root_key(&stored, &other).await.unwrap_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_cannot_be_made_yet_is_retried_and_a_refusal_is_final() {
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let started = tokio::time::Instant::now();
+    let check = until_made(|| {
+        let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if n < 2 {
+                Err(Failure::Unchecked("the crypto service is starting".into()))
+            } else {
+                Ok(RootKeyCheck::default())
+            }
+        }
+    })
+    .await;
+    assert_eq!(check, Ok(RootKeyCheck::default()));
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // Waited 1 s, then 2 s.
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(3));
+
+    let refusals = std::sync::atomic::AtomicU32::new(0);
+    let refused = until_made(|| {
+        refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Err(Failure::Refused("not this store's root key".into())) }
+    })
+    .await;
+    assert_eq!(refused, Err("not this store's root key".into()));
+    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
