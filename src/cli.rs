@@ -231,9 +231,11 @@ impl QuotaArgs {
             None => on_by_default || !self.request_quota.is_empty(),
         };
         if !on {
+            tracing::info!("request quotas off");
             return Ok(None);
         }
         let config = QuotaConfig::aws_with(&self.request_quota).map_err(anyhow::Error::msg)?;
+        tracing::info!(changed = ?self.request_quota, "request quotas per namespace: AWS KMS's rates");
         Ok(Some(Arc::new(RequestQuotas::new(config))))
     }
 }
