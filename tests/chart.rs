@@ -226,6 +226,48 @@ fn chart_options_render() {
             [0]["env"];
         assert_eq!(scope(unscoped), None, "{deployment}");
     }
+    // A scoped install's RBAC reaches that namespace only; TokenReview,
+    // cluster-scoped, stays a ClusterRole.
+    let kinds = |objects: &[Value], kind: &str| -> Vec<(String, String)> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .map(|o| {
+                let meta = &o["metadata"];
+                let name = meta["name"].as_str().unwrap().to_owned();
+                (name, meta["namespace"].as_str().unwrap_or("").to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&scoped, "ClusterRole"),
+        [("kms-api".to_owned(), String::new())]
+    );
+    let api_rules = &find(&scoped, "ClusterRole", "kms-api")["rules"];
+    assert_eq!(api_rules.as_array().unwrap().len(), 1, "{api_rules}");
+    assert_eq!(api_rules[0]["resources"][0], "tokenreviews");
+    for (kind, name) in [
+        ("Role", "kms-controller"),
+        ("Role", "kms-api"),
+        ("RoleBinding", "kms-controller"),
+        ("RoleBinding", "kms-api"),
+    ] {
+        assert_eq!(
+            find(&scoped, kind, name)["metadata"]["namespace"],
+            "team-a",
+            "{kind} {name}"
+        );
+    }
+    assert!(
+        kinds(&scoped, "ClusterRoleBinding")
+            .iter()
+            .all(|(name, _)| name == "kms-api")
+    );
+    assert_eq!(
+        kinds(&tls, "ClusterRole").len(),
+        2,
+        "unscoped: the controller's and the endpoint's"
+    );
     let lean = render(
         &helm,
         &[
@@ -263,6 +305,13 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
     dry_run(
         &cluster,
         render(&helm, &["serviceMonitor.enabled=false"]),
+        &cluster.namespace,
+    )
+    .await;
+    let scoped = format!("watchNamespace={}", cluster.namespace);
+    dry_run(
+        &cluster,
+        render(&helm, &["serviceMonitor.enabled=false", &scoped]),
         &cluster.namespace,
     )
     .await;

@@ -22,3 +22,19 @@ runAsUser: 65532
 capabilities: {drop: [ALL]}
 seccompProfile: {type: RuntimeDefault}
 {{- end -}}
+
+{{/* What the endpoint may do with keys, aliases and Secrets: cluster-wide,
+     or in watchNamespace only. */}}
+{{- define "kube-kms.apiRules" -}}
+- apiGroups: [kubekms.io]
+  resources: [kmskeys, kmsaliases]
+  verbs: [get, list, watch]
+# Watched with label selectors: key Secrets and access-key Secrets only.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
+# Changes through the AWS API become objects the controller carries out.
+- apiGroups: [kubekms.io]
+  resources: [kmskeys, kmsaliases]
+  verbs: [create, patch, delete]
+{{- end -}}
