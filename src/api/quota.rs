@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::ApiError;
+use crate::spec::DataKeyPairSpec;
 
 /// What AWS answers past a quota.
 const MESSAGE: &str =
@@ -65,30 +66,18 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
 /// quota per key pair spec, AWS's rates: an RSA_4096 pair costs a core
 /// hundreds of milliseconds, so it has the smallest. Ed25519 has no
 /// published figure; it takes P-256's.
-fn key_pair_quota(spec: &str) -> Option<(&'static str, f64)> {
-    Some(match spec {
-        "RSA_2048" => ("GenerateDataKeyPair/RSA_2048", 1.0),
-        "RSA_3072" => ("GenerateDataKeyPair/RSA_3072", 0.5),
-        "RSA_4096" => ("GenerateDataKeyPair/RSA_4096", 0.1),
-        "ECC_NIST_P256" => ("GenerateDataKeyPair/ECC_NIST_P256", 25.0),
-        "ECC_NIST_P384" => ("GenerateDataKeyPair/ECC_NIST_P384", 10.0),
-        "ECC_NIST_P521" => ("GenerateDataKeyPair/ECC_NIST_P521", 5.0),
-        "ECC_SECG_P256K1" => ("GenerateDataKeyPair/ECC_SECG_P256K1", 25.0),
-        "ECC_NIST_EDWARDS25519" => ("GenerateDataKeyPair/ECC_NIST_EDWARDS25519", 25.0),
-        _ => return None,
-    })
+fn key_pair_quota(spec: DataKeyPairSpec) -> (&'static str, f64) {
+    match spec {
+        DataKeyPairSpec::Rsa2048 => ("GenerateDataKeyPair/RSA_2048", 1.0),
+        DataKeyPairSpec::Rsa3072 => ("GenerateDataKeyPair/RSA_3072", 0.5),
+        DataKeyPairSpec::Rsa4096 => ("GenerateDataKeyPair/RSA_4096", 0.1),
+        DataKeyPairSpec::EccNistP256 => ("GenerateDataKeyPair/ECC_NIST_P256", 25.0),
+        DataKeyPairSpec::EccNistP384 => ("GenerateDataKeyPair/ECC_NIST_P384", 10.0),
+        DataKeyPairSpec::EccNistP521 => ("GenerateDataKeyPair/ECC_NIST_P521", 5.0),
+        DataKeyPairSpec::EccSecgP256k1 => ("GenerateDataKeyPair/ECC_SECG_P256K1", 25.0),
+        DataKeyPairSpec::EccNistEdwards25519 => ("GenerateDataKeyPair/ECC_NIST_EDWARDS25519", 25.0),
+    }
 }
-
-const KEY_PAIR_SPECS: &[&str] = &[
-    "RSA_2048",
-    "RSA_3072",
-    "RSA_4096",
-    "ECC_NIST_P256",
-    "ECC_NIST_P384",
-    "ECC_NIST_P521",
-    "ECC_SECG_P256K1",
-    "ECC_NIST_EDWARDS25519",
-];
 
 /// The quota a request counts against and its default rate: by operation,
 /// and for data key pairs by the `KeyPairSpec` in `body` (a request
@@ -103,7 +92,7 @@ pub fn quota_of(operation: &str, body: &[u8]) -> Option<(&'static str, f64)> {
                 spec: Option<std::borrow::Cow<'a, str>>,
             }
             let pair: Pair<'_> = serde_json::from_slice(body).ok()?;
-            key_pair_quota(&pair.spec?)
+            Some(key_pair_quota(pair.spec?.parse().ok()?))
         }
         _ => default_quota(operation),
     }
@@ -123,9 +112,9 @@ impl QuotaConfig {
             .iter()
             .filter_map(|operation| default_quota(operation))
             .chain(
-                KEY_PAIR_SPECS
+                DataKeyPairSpec::ALL
                     .iter()
-                    .filter_map(|spec| key_pair_quota(spec)),
+                    .map(|spec| key_pair_quota(*spec)),
             )
             .collect();
         for spec in overrides {
@@ -260,8 +249,8 @@ mod tests {
             let pair = operation.starts_with("GenerateDataKeyPair");
             assert_eq!(default_quota(operation).is_some(), !pair, "{operation}");
         }
-        for spec in KEY_PAIR_SPECS {
-            assert!(key_pair_quota(spec).is_some(), "{spec}");
+        for spec in DataKeyPairSpec::ALL {
+            assert!(key_pair_quota(*spec).0.ends_with(spec.as_str()), "{spec:?}");
         }
         assert_eq!(default_quota("Encrypt"), default_quota("Decrypt"));
         assert_eq!(
