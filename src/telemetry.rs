@@ -80,10 +80,21 @@ pub async fn serve_metrics(
     Ok(bound)
 }
 
+/// `GET path` from `addr`, the whole response (tests of what
+/// `serve_metrics` serves).
+#[cfg(test)]
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}
+
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
 
     struct Fixed(Result<&'static str, String>);
@@ -93,15 +104,6 @@ mod tests {
         async fn ready(&self) -> Result<&'static str, String> {
             self.0.clone()
         }
-    }
-
-    async fn get(addr: SocketAddr, path: &str) -> String {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.unwrap();
-        text
     }
 
     #[tokio::test]

@@ -220,6 +220,7 @@ impl crate::telemetry::Probe for Leadership {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::get;
 
     /// `warp::serve(..).run(addr)` panicked inside its task on a taken port
     /// and the controller ran on without metrics; now the bind is an error
@@ -232,16 +233,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
-    }
-
-    async fn get(addr: SocketAddr, path: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.unwrap();
-        reply
     }
 
     #[tokio::test]
