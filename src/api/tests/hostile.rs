@@ -343,20 +343,31 @@ fn apply(body: &mut Value, change: &Change, values: &[Value]) {
     }
 }
 
-/// Cases to run: `default`, or KUBE_KMS_HOSTILE_CASES for a longer hunt.
-pub(super) fn cases(default: u32) -> u32 {
-    std::env::var("KUBE_KMS_HOSTILE_CASES")
+/// A runner of `default` cases, or KUBE_KMS_HOSTILE_CASES for a longer
+/// hunt; failures are reported shrunk, not persisted.
+pub(super) fn runner(default: u32) -> TestRunner {
+    let cases = std::env::var("KUBE_KMS_HOSTILE_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
+        .unwrap_or(default);
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// The runtime the cases' requests run on, one at a time.
+pub(super) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
 fn hostile_bodies_get_client_errors_and_leave_the_store_intact() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let h = harness();
     let f = runtime.block_on(fixture(&h));
     let seeds = seeds(&f);
@@ -366,12 +377,7 @@ fn hostile_bodies_get_client_errors_and_leave_the_store_intact() {
         (any::<usize>(), any::<usize>()).prop_map(|(m, v)| Change::Set(m, v)),
     ];
     let strategy = (0..seeds.len(), proptest::collection::vec(change, 1..4));
-    let cases = cases(1500);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(1500);
     let outcomes = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
     runner
         .run(&strategy, |(op, changes)| {

@@ -5,7 +5,7 @@
 //! success, an AWS JSON error.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::api::http::{Authentication, Endpoint, routes};
@@ -135,10 +135,7 @@ enum Change {
 
 #[test]
 fn hostile_requests_get_aws_errors_below_500() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = super::hostile::runtime();
     let h = harness();
     let key = runtime.block_on(h.key(json!({})));
     let filter = routes(endpoint(&h));
@@ -176,11 +173,7 @@ fn hostile_requests_get_aws_errors_below_500() {
         prop_oneof![9 => Just(0usize), 1 => 0..paths.len()],
         prop_oneof![4 => Just(0usize), 1 => 0..bodies.len()],
     );
-    let mut runner = TestRunner::new(Config {
-        cases: super::hostile::cases(2000),
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = super::hostile::runner(2000);
     let outcomes = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
     runner
         .run(&strategy, |(changes, method, path, body)| {
