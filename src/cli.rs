@@ -205,9 +205,10 @@ pub struct QuotaArgs {
     /// default rates, or `off`. Default: `aws` for `api`, `off` for `serve`.
     #[arg(long, env = "KUBE_KMS_REQUEST_QUOTAS", value_parser = ["aws", "off"])]
     pub request_quotas: Option<String>,
-    /// One quota's requests per second, QUOTA=RATE (an operation's name, or
-    /// `cryptographic` / `asymmetric` for the shared ones); repeatable or
-    /// comma-separated. Turns quotas on.
+    /// One quota's requests per second, QUOTA=RATE (an operation's name,
+    /// `cryptographic` / `asymmetric` for the shared ones, or
+    /// `GenerateDataKeyPair/<KeyPairSpec>`); repeatable or comma-separated.
+    /// Turns quotas on.
     #[arg(
         long = "request-quota",
         env = "KUBE_KMS_REQUEST_QUOTA",
