@@ -206,8 +206,9 @@ pub struct QuotaArgs {
     #[arg(long, env = "KUBE_KMS_REQUEST_QUOTAS", value_parser = ["aws", "off"])]
     pub request_quotas: Option<String>,
     /// One quota's requests per second, QUOTA=RATE (an operation's name,
-    /// `cryptographic` / `asymmetric` for the shared ones, or
-    /// `GenerateDataKeyPair/<KeyPairSpec>`); repeatable or comma-separated.
+    /// `cryptographic` for the symmetric ones, `rsa` / `ecc` / `ml-dsa` for
+    /// those with such keys, or `GenerateDataKeyPair/<KeyPairSpec>`);
+    /// repeatable or comma-separated.
     /// Turns quotas on.
     #[arg(
         long = "request-quota",

@@ -64,7 +64,9 @@ pub async fn run(
             .scoped(args.watch_namespace.clone()),
     );
     let store = Arc::new(KubeStore::new(index, client));
-    let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
+    let api = Arc::new(
+        Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
+    );
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),

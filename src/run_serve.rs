@@ -37,7 +37,9 @@ pub async fn run(
     };
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
     check_root_key(store.as_ref(), crypto.as_ref()).await?;
-    let api = Arc::new(Api::new(store, crypto, args.arn.config(), system_clock()));
+    let api = Arc::new(
+        Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
+    );
 
     if let Some(dir) = &args.manifests {
         let manifests = kube_kms::manifest::load_dir(dir).map_err(anyhow::Error::msg)?;

@@ -44,6 +44,7 @@ impl Api {
             return Err(recipient_unsupported());
         }
         let key = self.crypto_key(caller, input.key_id).await?;
+        self.admit_key_type(caller, &key)?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
         dry_run(input.dry_run)?;

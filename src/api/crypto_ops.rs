@@ -230,6 +230,19 @@ impl Api {
         Ok(())
     }
 
+    /// Counts a cryptographic request against `key`'s type's quota, if
+    /// quotas are on and it has one (RSA, ECC, ML-DSA).
+    pub(super) fn admit_key_type(&self, caller: &Caller, key: &KeyRecord) -> Result<(), ApiError> {
+        match &self.quotas {
+            Some(quotas) => quotas.admit_key_type(
+                &caller.namespace,
+                key.spec.family(),
+                std::time::Instant::now(),
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// Resolves a key for a cryptographic operation and checks its state.
     pub(super) async fn crypto_key(
         &self,
@@ -260,6 +273,7 @@ impl Api {
                 key.spec
             )));
         }
+        self.admit_key_type(caller, &key)?;
         let material = current(&key)?.sealed.clone();
         dry_run(input.dry_run)?;
         let request = EncryptRequest {
@@ -298,6 +312,7 @@ impl Api {
         let source = self
             .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm)
             .await?;
+        self.admit_key_type(caller, &source.key)?;
         let arn = self.arn.key_arn(source.key.key_id);
         dry_run(input.dry_run)?;
         let request = DecryptRequest {
@@ -351,6 +366,13 @@ impl Api {
             )
             .await?;
         let destination = self.crypto_key(caller, Some(destination_id)).await?;
+        // One request, counted once: against the asymmetric key's type if
+        // either key is one.
+        let counted = match source.key.spec.family() {
+            Family::Symmetric => &destination,
+            _ => &source.key,
+        };
+        self.admit_key_type(caller, counted)?;
         let destination_material = current(&destination)?;
         let (source_arn, destination_arn) = (
             self.arn.key_arn(source.key.key_id),

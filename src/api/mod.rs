@@ -131,6 +131,8 @@ pub struct Api {
     crypto: Arc<dyn CryptoService>,
     arn: ArnConfig,
     clock: Clock,
+    /// Key type quotas, if enforced: counted once a request's key is known.
+    quotas: Option<Arc<quota::RequestQuotas>>,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -186,7 +188,16 @@ impl Api {
             crypto,
             arn,
             clock,
+            quotas: None,
         }
+    }
+
+    /// Counts cryptographic requests with asymmetric keys against their key
+    /// type's quotas (the HTTP shell counts every request against its
+    /// operation's with the same `quotas`).
+    pub fn with_quotas(mut self, quotas: Option<Arc<quota::RequestQuotas>>) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     pub fn arn_config(&self) -> &ArnConfig {

@@ -1,15 +1,25 @@
 //! Request quotas: requests per second per namespace (AWS: per account),
 //! one quota per operation except the cryptographic operations, which share
-//! theirs, as AWS KMS sets them (reference §4.3). Past a quota a request is
-//! refused with `ThrottlingException`, which the AWS SDKs retry with backoff,
-//! so one tenant's runaway job slows itself down, not the others.
+//! theirs per key type, as AWS KMS sets them (reference §4.3). Past a quota
+//! a request is refused with `ThrottlingException`, which the AWS SDKs retry
+//! with backoff, so one tenant's runaway job slows itself down, not the
+//! others.
+//!
+//! A request is counted on arrival against its operation's quota, and a
+//! cryptographic one with an RSA, elliptic curve or ML-DSA key again against
+//! its key type's once the key is known: an RSA Decrypt costs a core a
+//! thousand times an AES one. So an RSA Encrypt, Decrypt or ReEncrypt also
+//! draws on the symmetric quota (AWS counts the two apart; the endpoint
+//! cannot know the key before it reads the request), and Sign, Verify and
+//! DeriveSharedSecret, which only asymmetric keys do, are counted when their
+//! key is found: one refused before that did no cryptography.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use super::ApiError;
-use crate::spec::DataKeyPairSpec;
+use crate::spec::{DataKeyPairSpec, Family};
 
 /// What AWS answers past a quota.
 const MESSAGE: &str =
@@ -17,12 +27,18 @@ const MESSAGE: &str =
 
 /// The symmetric cryptographic operations' shared quota.
 pub const CRYPTOGRAPHIC: &str = "cryptographic";
-/// Sign, Verify and DeriveSharedSecret share one, as AWS's asymmetric ones do.
-pub const ASYMMETRIC: &str = "asymmetric";
+/// The cryptographic operations with RSA keys share one.
+pub const RSA: &str = "rsa";
+/// Those with elliptic curve keys (NIST, secp256k1, Ed25519) share one.
+pub const ECC: &str = "ecc";
+/// Those with ML-DSA keys share one.
+pub const ML_DSA: &str = "ml-dsa";
 
-/// The quota an operation counts against, and AWS's default rate for it.
-/// RotateKeyOnDemand and ListKeyRotations have no published figure; they
-/// take their neighbours' (a write's 5, a list's 100).
+/// The quota an operation counts against on arrival, and AWS's default
+/// rate for it. RotateKeyOnDemand and ListKeyRotations have no published
+/// figure; they take their neighbours' (a write's 5, a list's 100). Sign,
+/// Verify and DeriveSharedSecret have none: they count against their key
+/// type's ([`key_type_quota`]).
 pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
     Some(match operation {
         "Encrypt"
@@ -33,7 +49,6 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         | "GenerateMac"
         | "VerifyMac"
         | "GenerateRandom" => (CRYPTOGRAPHIC, 10_000.0),
-        "Sign" | "Verify" | "DeriveSharedSecret" => (ASYMMETRIC, 500.0),
         "DescribeKey" => ("DescribeKey", 2000.0),
         "GetPublicKey" => ("GetPublicKey", 2000.0),
         "ListResourceTags" => ("ListResourceTags", 2000.0),
@@ -60,6 +75,19 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         "UpdateKeyDescription" => ("UpdateKeyDescription", 5.0),
         _ => return None,
     })
+}
+
+/// The quota a cryptographic request with a key of `family` counts against
+/// once the key is known, and AWS's rate for it: none for symmetric and
+/// HMAC keys, whose operations' quota is theirs. ML-DSA has no published
+/// figure; it takes RSA's.
+pub fn key_type_quota(family: Family) -> Option<(&'static str, f64)> {
+    match family {
+        Family::Symmetric | Family::Hmac => None,
+        Family::Rsa => Some((RSA, 500.0)),
+        Family::Ecc | Family::Edwards => Some((ECC, 300.0)),
+        Family::MlDsa => Some((ML_DSA, 500.0)),
+    }
 }
 
 /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext share a
@@ -106,7 +134,7 @@ pub struct QuotaConfig {
 
 impl QuotaConfig {
     /// AWS's defaults, with `overrides` (`QUOTA=RATE`: an operation's name,
-    /// or `cryptographic` / `asymmetric` for the shared ones).
+    /// or `cryptographic`, `rsa`, `ecc`, `ml-dsa` for the shared ones).
     pub fn aws_with(overrides: &[String]) -> Result<QuotaConfig, String> {
         let mut rates: BTreeMap<&'static str, f64> = super::OPERATIONS
             .iter()
@@ -115,6 +143,11 @@ impl QuotaConfig {
                 DataKeyPairSpec::ALL
                     .iter()
                     .map(|spec| key_pair_quota(*spec)),
+            )
+            .chain(
+                crate::spec::KeySpec::ALL
+                    .iter()
+                    .filter_map(|spec| key_type_quota(spec.family())),
             )
             .collect();
         for spec in overrides {
@@ -129,7 +162,7 @@ impl QuotaConfig {
                     format!(
                         "request quota {name:?}: not a quota (an operation with a quota of its own, \
                          {CRYPTOGRAPHIC}: Encrypt, Decrypt, ReEncrypt, GenerateDataKey…, \
-                         {ASYMMETRIC}: Sign, Verify, DeriveSharedSecret, \
+                         {RSA} / {ECC} / {ML_DSA}: the cryptographic operations with such keys, \
                          or GenerateDataKeyPair/<KeyPairSpec>)"
                     )
                 })?;
@@ -182,8 +215,8 @@ impl RequestQuotas {
         }
     }
 
-    /// Counts one `operation` request from `namespace` at `now`;
-    /// `ThrottlingException` past its quota. Operations without one
+    /// Counts one `operation` request from `namespace` on its arrival at
+    /// `now`; `ThrottlingException` past its quota. Operations without one
     /// (unknown targets) are not counted.
     pub fn admit(
         &self,
@@ -192,9 +225,28 @@ impl RequestQuotas {
         body: &[u8],
         now: Instant,
     ) -> Result<(), ApiError> {
-        let Some((quota, _)) = quota_of(operation, body) else {
-            return Ok(());
-        };
+        match quota_of(operation, body) {
+            Some((quota, _)) => self.take(namespace, quota, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a cryptographic request from `namespace` with a key of
+    /// `family`, found at `now`, against its key type's quota, if it has one.
+    pub fn admit_key_type(
+        &self,
+        namespace: &str,
+        family: Family,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        match key_type_quota(family) {
+            Some((quota, _)) => self.take(namespace, quota, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a token from `namespace`'s bucket of `quota`, or refuses.
+    fn take(&self, namespace: &str, quota: &'static str, now: Instant) -> Result<(), ApiError> {
         let Some(rate) = self.config.rate(quota) else {
             return Ok(());
         };
@@ -247,7 +299,12 @@ mod tests {
     fn every_served_operation_has_a_quota_and_the_crypto_ones_share_one() {
         for operation in super::super::OPERATIONS {
             let pair = operation.starts_with("GenerateDataKeyPair");
-            assert_eq!(default_quota(operation).is_some(), !pair, "{operation}");
+            let key_typed = ["Sign", "Verify", "DeriveSharedSecret"].contains(operation);
+            assert_eq!(
+                default_quota(operation).is_some(),
+                !pair && !key_typed,
+                "{operation}"
+            );
         }
         for spec in DataKeyPairSpec::ALL {
             assert!(key_pair_quota(*spec).0.ends_with(spec.as_str()), "{spec:?}");
@@ -257,7 +314,7 @@ mod tests {
             default_quota("GenerateMac"),
             Some((CRYPTOGRAPHIC, 10_000.0))
         );
-        assert_eq!(default_quota("Sign"), Some((ASYMMETRIC, 500.0)));
+        assert_eq!(default_quota("Sign"), None);
         assert_eq!(default_quota("CreateKey"), Some(("CreateKey", 5.0)));
         assert_eq!(default_quota("Frobnicate"), None);
     }
@@ -313,11 +370,54 @@ mod tests {
         q.admit("team-a", "Decrypt", b"{}", t0).unwrap();
         q.admit("team-a", "GenerateDataKey", b"{}", t0).unwrap();
         assert!(q.admit("team-a", "Encrypt", b"{}", t0).is_err());
-        q.admit("team-a", "Sign", b"{}", t0).unwrap();
+        q.admit("team-a", "GetPublicKey", b"{}", t0).unwrap();
         // Targets that name no operation are not counted.
         for _ in 0..100 {
             q.admit("team-a", "Frobnicate", b"{}", t0).unwrap();
         }
+    }
+
+    #[test]
+    fn asymmetric_keys_count_per_key_type_and_symmetric_ones_only_per_operation() {
+        use crate::spec::KeySpec;
+        let q = quotas(&["rsa=2", "ecc=1", "ml-dsa=3", "cryptographic=4"]);
+        let t0 = Instant::now();
+        let family = |name: &str| name.parse::<KeySpec>().unwrap().family();
+        // RSA keys of every size share one quota, whatever the operation.
+        q.admit_key_type("ns", family("RSA_2048"), t0).unwrap();
+        q.admit_key_type("ns", family("RSA_4096"), t0).unwrap();
+        let refused = q.admit_key_type("ns", family("RSA_3072"), t0).unwrap_err();
+        assert_eq!(refused.aws_type(), "ThrottlingException");
+        // NIST curves, secp256k1 and Ed25519 share another.
+        q.admit_key_type("ns", family("ECC_NIST_P256"), t0).unwrap();
+        for spec in ["ECC_NIST_P384", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"] {
+            assert!(q.admit_key_type("ns", family(spec), t0).is_err(), "{spec}");
+        }
+        for _ in 0..3 {
+            q.admit_key_type("ns", family("ML_DSA_65"), t0).unwrap();
+        }
+        assert!(q.admit_key_type("ns", family("ML_DSA_44"), t0).is_err());
+        // Another namespace has its own.
+        q.admit_key_type("other", family("RSA_2048"), t0).unwrap();
+        // Symmetric and HMAC keys count only on arrival, per operation.
+        for _ in 0..100 {
+            q.admit_key_type("ns", family("SYMMETRIC_DEFAULT"), t0)
+                .unwrap();
+            q.admit_key_type("ns", family("HMAC_256"), t0).unwrap();
+        }
+        for _ in 0..4 {
+            q.admit("ns", "Encrypt", b"{}", t0).unwrap();
+        }
+        assert!(q.admit("ns", "Encrypt", b"{}", t0).is_err());
+        // Sign and Verify wait for their key.
+        for _ in 0..100 {
+            q.admit("ns", "Sign", b"{}", t0).unwrap();
+        }
+        // AWS's rates.
+        assert_eq!(key_type_quota(family("RSA_2048")), Some((RSA, 500.0)));
+        assert_eq!(key_type_quota(family("ECC_NIST_P521")), Some((ECC, 300.0)));
+        assert_eq!(key_type_quota(family("ML_DSA_87")), Some((ML_DSA, 500.0)));
+        assert_eq!(key_type_quota(family("SYMMETRIC_DEFAULT")), None);
     }
 
     #[test]
@@ -362,19 +462,23 @@ mod tests {
     fn overrides_name_a_quota_and_a_positive_rate() {
         let config = QuotaConfig::aws_with(&[
             "CreateKey=50".into(),
-            "asymmetric=1e3".into(),
+            "ecc=1e3".into(),
             "GenerateDataKeyPair/RSA_4096=2".into(),
         ])
         .unwrap();
         assert_eq!(config.rate("GenerateDataKeyPair/RSA_4096"), Some(2.0));
         assert_eq!(config.rate("CreateKey"), Some(50.0));
-        assert_eq!(config.rate(ASYMMETRIC), Some(1000.0));
+        assert_eq!(config.rate(ECC), Some(1000.0));
+        assert_eq!(config.rate(RSA), Some(500.0));
+        assert_eq!(config.rate(ML_DSA), Some(500.0));
         assert_eq!(config.rate(CRYPTOGRAPHIC), Some(10_000.0));
         for bad in [
             "CreateKey",
             "Nope=1",
             "Encrypt=5",
             "GenerateDataKeyPair=5",
+            "asymmetric=5",
+            "Sign=5",
             "CreateKey=0",
             "CreateKey=-1",
             "CreateKey=inf",

@@ -52,6 +52,7 @@ impl Api {
             Some(t) => parse_enum("messageType", t)?,
         };
         let key = self.crypto_key(caller, input.key_id.take()).await?;
+        self.admit_key_type(caller, &key)?;
         Ok((key, message_type, algorithm, message))
     }
 
