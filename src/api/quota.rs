@@ -1,6 +1,8 @@
 //! Request quotas: requests per second per namespace (AWS: per account),
 //! one quota per operation except the cryptographic operations, which share
-//! theirs per key type, as AWS KMS sets them (reference §4.3). Past a quota
+//! theirs per key type, at AWS KMS's default rates (its developer guide's
+//! request quotas page as of 2026; reference §4.3 has the 2023 figures,
+//! lower for asymmetric keys and data key pairs). Past a quota
 //! a request is refused with `ThrottlingException`, which the AWS SDKs retry
 //! with backoff, so one tenant's runaway job slows itself down, not the
 //! others.
@@ -36,8 +38,7 @@ pub const ECC: &str = "ecc";
 pub const ML_DSA: &str = "ml-dsa";
 
 /// The quota an operation counts against on arrival, and AWS's default
-/// rate for it. RotateKeyOnDemand and ListKeyRotations have no published
-/// figure; they take their neighbours' (a write's 5, a list's 100). Sign,
+/// rate for it (the symmetric one is its smallest regional figure). Sign,
 /// Verify and DeriveSharedSecret have none: they count against their key
 /// type's ([`key_type_quota`]).
 pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
@@ -80,31 +81,31 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
 
 /// The quota a cryptographic request with a key of `family` counts against
 /// once the key is known, and AWS's rate for it: none for symmetric and
-/// HMAC keys, whose operations' quota is theirs. ML-DSA has no published
-/// figure; it takes RSA's.
+/// HMAC keys, whose operations' quota is theirs.
 pub fn key_type_quota(family: Family) -> Option<(&'static str, f64)> {
     match family {
         Family::Symmetric | Family::Hmac => None,
-        Family::Rsa => Some((RSA, 500.0)),
-        Family::Ecc | Family::Edwards => Some((ECC, 300.0)),
-        Family::MlDsa => Some((ML_DSA, 500.0)),
+        Family::Rsa => Some((RSA, 1000.0)),
+        Family::Ecc | Family::Edwards => Some((ECC, 1000.0)),
+        Family::MlDsa => Some((ML_DSA, 1000.0)),
     }
 }
 
 /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext share a
 /// quota per key pair spec, AWS's rates: an RSA_4096 pair costs a core
-/// hundreds of milliseconds, so it has the smallest. Ed25519 has no
-/// published figure; it takes P-256's.
+/// hundreds of milliseconds, so it has the smallest.
 fn key_pair_quota(spec: DataKeyPairSpec) -> (&'static str, f64) {
     match spec {
-        DataKeyPairSpec::Rsa2048 => ("GenerateDataKeyPair/RSA_2048", 1.0),
-        DataKeyPairSpec::Rsa3072 => ("GenerateDataKeyPair/RSA_3072", 0.5),
-        DataKeyPairSpec::Rsa4096 => ("GenerateDataKeyPair/RSA_4096", 0.1),
-        DataKeyPairSpec::EccNistP256 => ("GenerateDataKeyPair/ECC_NIST_P256", 25.0),
-        DataKeyPairSpec::EccNistP384 => ("GenerateDataKeyPair/ECC_NIST_P384", 10.0),
-        DataKeyPairSpec::EccNistP521 => ("GenerateDataKeyPair/ECC_NIST_P521", 5.0),
-        DataKeyPairSpec::EccSecgP256k1 => ("GenerateDataKeyPair/ECC_SECG_P256K1", 25.0),
-        DataKeyPairSpec::EccNistEdwards25519 => ("GenerateDataKeyPair/ECC_NIST_EDWARDS25519", 25.0),
+        DataKeyPairSpec::Rsa2048 => ("GenerateDataKeyPair/RSA_2048", 20.0),
+        DataKeyPairSpec::Rsa3072 => ("GenerateDataKeyPair/RSA_3072", 4.0),
+        DataKeyPairSpec::Rsa4096 => ("GenerateDataKeyPair/RSA_4096", 1.0),
+        DataKeyPairSpec::EccNistP256 => ("GenerateDataKeyPair/ECC_NIST_P256", 100.0),
+        DataKeyPairSpec::EccNistP384 => ("GenerateDataKeyPair/ECC_NIST_P384", 100.0),
+        DataKeyPairSpec::EccNistP521 => ("GenerateDataKeyPair/ECC_NIST_P521", 100.0),
+        DataKeyPairSpec::EccSecgP256k1 => ("GenerateDataKeyPair/ECC_SECG_P256K1", 100.0),
+        DataKeyPairSpec::EccNistEdwards25519 => {
+            ("GenerateDataKeyPair/ECC_NIST_EDWARDS25519", 100.0)
+        }
     }
 }
 
@@ -415,15 +416,15 @@ mod tests {
             q.admit("ns", "Sign", b"{}", t0).unwrap();
         }
         // AWS's rates.
-        assert_eq!(key_type_quota(family("RSA_2048")), Some((RSA, 500.0)));
-        assert_eq!(key_type_quota(family("ECC_NIST_P521")), Some((ECC, 300.0)));
-        assert_eq!(key_type_quota(family("ML_DSA_87")), Some((ML_DSA, 500.0)));
+        assert_eq!(key_type_quota(family("RSA_2048")), Some((RSA, 1000.0)));
+        assert_eq!(key_type_quota(family("ECC_NIST_P521")), Some((ECC, 1000.0)));
+        assert_eq!(key_type_quota(family("ML_DSA_87")), Some((ML_DSA, 1000.0)));
         assert_eq!(key_type_quota(family("SYMMETRIC_DEFAULT")), None);
     }
 
     #[test]
     fn data_key_pairs_count_per_key_pair_spec_and_a_rate_below_one_still_admits_one() {
-        let q = quotas(&[]);
+        let q = quotas(&["GenerateDataKeyPair/RSA_4096=0.1"]);
         let rsa = br#"{"KeyId": "k", "KeyPairSpec": "RSA_4096"}"#;
         let p256 = br#"{"KeyId": "k", "KeyPairSpec": "ECC_NIST_P256"}"#;
         let t0 = Instant::now();
@@ -442,8 +443,8 @@ mod tests {
             t0 + Duration::from_secs(11),
         )
         .unwrap();
-        // ECC_NIST_P256 has its own, 25 a second.
-        for _ in 0..25 {
+        // ECC_NIST_P256 has its own, AWS's 100 a second.
+        for _ in 0..100 {
             q.admit("ns", "GenerateDataKeyPair", p256, later).unwrap();
         }
         assert!(q.admit("ns", "GenerateDataKeyPair", p256, later).is_err());
@@ -455,7 +456,7 @@ mod tests {
         }
         assert_eq!(
             quota_of("GenerateDataKeyPair", rsa),
-            Some(("GenerateDataKeyPair/RSA_4096", 0.1))
+            Some(("GenerateDataKeyPair/RSA_4096", 1.0))
         );
     }
 
@@ -463,15 +464,15 @@ mod tests {
     fn overrides_name_a_quota_and_a_positive_rate() {
         let config = QuotaConfig::aws_with(&[
             "CreateKey=50".into(),
-            "ecc=1e3".into(),
+            "ecc=2e3".into(),
             "GenerateDataKeyPair/RSA_4096=2".into(),
         ])
         .unwrap();
         assert_eq!(config.rate("GenerateDataKeyPair/RSA_4096"), Some(2.0));
         assert_eq!(config.rate("CreateKey"), Some(50.0));
-        assert_eq!(config.rate(ECC), Some(1000.0));
-        assert_eq!(config.rate(RSA), Some(500.0));
-        assert_eq!(config.rate(ML_DSA), Some(500.0));
+        assert_eq!(config.rate(ECC), Some(2000.0));
+        assert_eq!(config.rate(RSA), Some(1000.0));
+        assert_eq!(config.rate(ML_DSA), Some(1000.0));
         assert_eq!(config.rate(CRYPTOGRAPHIC), Some(10_000.0));
         for bad in [
             "CreateKey",

@@ -1,5 +1,6 @@
 """Request quotas through boto3: `serve` started with
---request-quota CreateKey=2,cryptographic=1,rsa=0.2,ecc=1. Past a quota,
+--request-quota CreateKey=2,cryptographic=1,rsa=0.2,ecc=1,
+GenerateDataKeyPair/RSA_2048=1. Past a quota,
 requests are ThrottlingException (400, AWS's message); quotas are per
 namespace and per operation (the cryptographic ones shared, and per key type
 for asymmetric keys); boto3's retries get through."""
