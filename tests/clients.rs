@@ -115,7 +115,7 @@ fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
         tempfile::tempdir().unwrap(),
         &[
             "--request-quota".into(),
-            "CreateKey=2,cryptographic=1,rsa=0.2,ecc=1,GenerateDataKeyPair/RSA_2048=1".into(),
+            "CreateKey=2,cryptographic=1,rsa=0.1,ecc=1,GenerateDataKeyPair/RSA_2048=1".into(),
         ],
     );
     let out = run_python(&server, "quota_suite.py");
