@@ -19,6 +19,8 @@ use kube_kms::resource::{KmsAlias, KmsKey};
 
 use crate::skip::skipped;
 
+pub mod admission;
+
 pub const KUBECONFIG_VAR: &str = "KUBE_KMS_E2E_KUBECONFIG";
 
 pub struct Cluster {
