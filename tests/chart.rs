@@ -202,11 +202,15 @@ fn chart_options_render() {
     assert_eq!(quota(&tls, "KUBE_KMS_REQUEST_QUOTA"), None);
     let changed = render(
         &helm,
-        &["api.requestQuota={CreateKey=50,cryptographic=20000}"],
+        &[
+            "api.requestQuota={CreateKey=50,cryptographic=20000,ml-dsa=100,GenerateDataKeyPair/RSA_4096=0.5}",
+        ],
     );
     assert_eq!(
         quota(&changed, "KUBE_KMS_REQUEST_QUOTA"),
-        Some(Value::from("CreateKey=50,cryptographic=20000"))
+        Some(Value::from(
+            "CreateKey=50,cryptographic=20000,ml-dsa=100,GenerateDataKeyPair/RSA_4096=0.5"
+        ))
     );
     // Scoped to one namespace: both roles watch only it.
     let scoped = render(&helm, &["watchNamespace=team-a"]);
@@ -293,6 +297,20 @@ fn chart_options_render() {
     assert!(
         !out.status.success(),
         "no connections at all must be refused"
+    );
+    let out = Command::new(&helm)
+        .args([
+            "template",
+            "kms",
+            CHART,
+            "--set",
+            "api.requestQuota={CreateKey}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a quota without a rate must be refused"
     );
 }
 
