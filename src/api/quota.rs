@@ -2,10 +2,9 @@
 //! one quota per operation except the cryptographic operations, which share
 //! theirs per key type, at AWS KMS's default rates (its developer guide's
 //! request quotas page as of 2026; reference §4.3 has the 2023 figures,
-//! lower for asymmetric keys and data key pairs). Past a quota
-//! a request is refused with `ThrottlingException`, which the AWS SDKs retry
-//! with backoff, so one tenant's runaway job slows itself down, not the
-//! others.
+//! lower for asymmetric keys and data key pairs). Past a quota a request is
+//! refused with `ThrottlingException`, which the AWS SDKs retry with backoff,
+//! so one tenant's runaway job slows itself down, not the others.
 //!
 //! A request is counted on arrival against its operation's quota, and a
 //! cryptographic one with an RSA, elliptic curve or ML-DSA key again against
