@@ -29,6 +29,15 @@ fn aws_encryption_sdk_round_trip_through_a_kms_keyring() {
     assert!(out.contains("round trip ok"), "{out}");
 }
 
+/// The SDK's other keyrings: multi, discovery, MRK-aware, RSA (Decrypt with
+/// RSAES_OAEP), ECDH (DeriveSharedSecret) and the legacy master key provider.
+#[test]
+fn aws_encryption_sdk_keyrings_of_every_kind() {
+    let server = Server::start();
+    let out = run_python(&server, "encryption_sdk_keyrings.py");
+    assert!(out.contains("keyrings: 15 checks passed"), "{out}");
+}
+
 #[test]
 fn aws_sdk_for_javascript_every_operation_and_error() {
     let server = Server::start();
