@@ -5,8 +5,9 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde_json::json;
+use tokio_stream::{Stream, StreamExt};
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
@@ -227,11 +228,60 @@ impl Endpoint {
 
 /// A request body that failed to arrive whole: it stopped coming (the
 /// listener's deadline) or the client went away, in which case no one reads
-/// the answer. Its length was checked before, so nothing else fails there.
+/// the answer.
 #[derive(Debug)]
 struct BodyIncomplete;
 
 impl warp::reject::Reject for BodyIncomplete {}
+
+/// A request body over [`MAX_BODY_BYTES`].
+#[derive(Debug)]
+struct BodyTooLarge;
+
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`]. One that declares
+/// more in `Content-Length` is refused before any of it is read; one without
+/// a length (chunked, or HTTP/2 without the header), which HTTP allows, is
+/// refused as soon as it grows past the limit, so it never takes more
+/// memory than an accepted one.
+async fn read_body<B: Buf>(
+    length: Option<u64>,
+    body: impl Stream<Item = Result<B, warp::Error>>,
+) -> Result<Bytes, warp::Rejection> {
+    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(warp::reject::custom(BodyTooLarge));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut next = async || match body.next().await {
+        Some(Ok(mut chunk)) => Ok(Some(chunk.copy_to_bytes(chunk.remaining()))),
+        Some(Err(_)) => Err(warp::reject::custom(BodyIncomplete)),
+        None => Ok(None),
+    };
+    let too_large = |n: usize| n as u64 > MAX_BODY_BYTES;
+    let Some(first) = next().await? else {
+        return Ok(Bytes::new());
+    };
+    if too_large(first.len()) {
+        return Err(warp::reject::custom(BodyTooLarge));
+    }
+    // A body that came in one piece (the usual case) is passed on uncopied.
+    let Some(mut piece) = next().await? else {
+        return Ok(first);
+    };
+    let mut whole = bytes::BytesMut::with_capacity(length.map_or(first.len(), |n| n as usize));
+    whole.extend_from_slice(&first);
+    loop {
+        if too_large(whole.len() + piece.len()) {
+            return Err(warp::reject::custom(BodyTooLarge));
+        }
+        whole.extend_from_slice(&piece);
+        match next().await? {
+            Some(more) => piece = more,
+            None => return Ok(whole.freeze()),
+        }
+    }
+}
 
 /// The routes: the KMS API on `POST /`, health on `GET /healthz`.
 pub fn routes(
@@ -245,8 +295,11 @@ pub fn routes(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes().or_else(|_| async { Err(warp::reject::custom(BodyIncomplete)) }))
+        .and(
+            warp::header::optional::<u64>("content-length")
+                .and(warp::body::stream())
+                .and_then(read_body),
+        )
         .then(
             move |path: warp::path::FullPath, query: String, headers: HeaderMap, body: Bytes| {
                 let endpoint = endpoint.clone();
@@ -262,10 +315,8 @@ pub fn routes(
         .unify()
         .recover(|rejection: warp::Rejection| async move {
             let request_id = RequestId::next();
-            let error = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+            let error = if rejection.find::<BodyTooLarge>().is_some() {
                 ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
-            } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-                ApiError::Serialization("Content-Length is required".into())
             } else if rejection.find::<BodyIncomplete>().is_some() {
                 ApiError::RequestTimeout(
                     "The request body did not arrive in time; the connection is closed.".into(),

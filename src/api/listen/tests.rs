@@ -85,7 +85,7 @@ fn head() -> String {
 }
 
 /// One HTTP/1.1 response: its head and its body.
-async fn response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+async fn response(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> (String, Vec<u8>) {
     let mut buf = Vec::new();
     let split = loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -461,3 +461,5 @@ async fn an_http2_client_gets_a_few_streams_and_no_more_requests_in_flight_than_
         assert_eq!(response.status(), 200, "{what}");
     }
 }
+
+mod bodies;
