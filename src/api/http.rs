@@ -47,6 +47,14 @@ pub struct Endpoint {
     pub quotas: Option<Arc<RequestQuotas>>,
 }
 
+/// The `:authority` of an HTTP/2 request. It stands in for `Host` there
+/// (RFC 9113 §8.3.1), and HTTP/2 signers (the AWS SDK for JavaScript's
+/// HTTP/2 handler) sign it under that name instead of `host`. hyper keeps
+/// it in the URI, not among the headers; the listener hands it on in the
+/// request's extensions.
+#[derive(Debug, Clone)]
+pub struct Http2Authority(pub String);
+
 /// Turns a bearer token into a caller, or refuses it.
 #[async_trait::async_trait]
 pub trait TokenReviewer: Send + Sync {
@@ -131,9 +139,7 @@ fn auth_error(error: AuthError) -> ApiError {
 impl Endpoint {
     fn authenticate(
         &self,
-        method: &Method,
-        path: &str,
-        query: &str,
+        request: &Request<'_>,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Caller, ApiError> {
@@ -151,16 +157,19 @@ impl Endpoint {
         // Borrowed views: a value that is not UTF-8 cannot be part of a
         // valid signature, so leaving it out only fails requests that
         // would fail anyway.
-        let mut views = Vec::with_capacity(headers.len());
+        let mut views = Vec::with_capacity(headers.len() + 1);
         views.extend(
             headers
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?))),
         );
+        if let Some(Http2Authority(authority)) = request.authority {
+            views.push((":authority", authority));
+        }
         let request = SignedRequest {
-            method: method.as_str(),
-            path,
-            query,
+            method: request.method.as_str(),
+            path: request.path,
+            query: request.query,
             headers: &views,
             body,
         };
@@ -177,14 +186,7 @@ impl Endpoint {
         })
     }
 
-    async fn handle(
-        &self,
-        method: Method,
-        path: &str,
-        query: &str,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
+    async fn handle(&self, request: Request<'_>, headers: HeaderMap, body: Bytes) -> Response {
         let request_id = RequestId::next();
         let target = headers
             .get("x-amz-target")
@@ -195,7 +197,7 @@ impl Endpoint {
         let result = async {
             let caller = match (bearer(&headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
-                _ => self.authenticate(&method, path, query, &headers, &body)?,
+                _ => self.authenticate(&request, &headers, &body)?,
             };
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
@@ -224,6 +226,14 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// What is signed of a request besides its headers and body.
+struct Request<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a str,
+    authority: Option<&'a Http2Authority>,
 }
 
 /// A request body that failed to arrive whole: it stopped coming (the
@@ -295,18 +305,27 @@ pub fn routes(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Http2Authority>())
         .and(
             warp::header::optional::<u64>("content-length")
                 .and(warp::body::stream())
                 .and_then(read_body),
         )
         .then(
-            move |path: warp::path::FullPath, query: String, headers: HeaderMap, body: Bytes| {
+            move |path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  authority: Option<Http2Authority>,
+                  body: Bytes| {
                 let endpoint = endpoint.clone();
                 async move {
-                    endpoint
-                        .handle(Method::POST, path.as_str(), &query, headers, body)
-                        .await
+                    let request = Request {
+                        method: Method::POST,
+                        path: path.as_str(),
+                        query: &query,
+                        authority: authority.as_ref(),
+                    };
+                    endpoint.handle(request, headers, body).await
                 }
             },
         );

@@ -21,11 +21,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt;
-use warp::http::Request;
+use warp::http::{Request, Version};
 use warp::hyper::body::Incoming;
 
 use super::deadline::Deadline;
-use super::http::{Endpoint, routes};
+use super::http::{Endpoint, Http2Authority, routes};
 use super::idle::{Activity, serve_until_idle};
 
 /// The default for `--max-connections`.
@@ -102,7 +102,14 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let service = warp::service(routes(endpoint)).map_request(move |request: Request<Incoming>| {
-        request.map(|body| Deadline::new(body, limits.body))
+        let mut request = request.map(|body| Deadline::new(body, limits.body));
+        if request.version() == Version::HTTP_2
+            && let Some(authority) = request.uri().authority()
+        {
+            let authority = Http2Authority(authority.as_str().to_owned());
+            request.extensions_mut().insert(authority);
+        }
+        request
     });
     // No hyper timer: the idle limit below bounds a slow head as hyper's
     // header read timeout would, for HTTP/2 too, without the boxed timer

@@ -460,10 +460,11 @@ pub fn verify<'c>(
             auth.region
         )));
     }
+    // Over HTTP/2, `:authority` stands in for `Host`.
     if !auth
         .signed_headers
         .iter()
-        .any(|h| h.eq_ignore_ascii_case("host"))
+        .any(|h| h.eq_ignore_ascii_case("host") || *h == ":authority")
     {
         return Err(AuthError::BadSignature(
             "'Host' must be a signed header.".into(),

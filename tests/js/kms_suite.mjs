@@ -7,6 +7,7 @@
 // failed expectation.
 import { createHash } from "node:crypto";
 import * as kms from "@aws-sdk/client-kms";
+import { NodeHttp2Handler } from "@smithy/node-http-handler";
 
 const client = new kms.KMSClient({
   endpoint: process.env.KUBE_KMS_ENDPOINT,
@@ -255,5 +256,30 @@ try {
 } catch (e) {
   check(e.name === "InvalidSignatureException" && e.$metadata.httpStatusCode === 400, `wrong secret: got ${e.name} (${e.$metadata?.httpStatusCode})`);
 }
+
+// HTTP/2: the SDK's HTTP/2 handler signs `:authority` where HTTP/1.1 signs
+// `host`.
+const overHttp2 = (secretAccessKey) =>
+  new kms.KMSClient({
+    endpoint: process.env.KUBE_KMS_ENDPOINT,
+    region: "us-east-1",
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey },
+    requestHandler: new NodeHttp2Handler(),
+    maxAttempts: 1,
+  });
+const h2 = overHttp2(process.env.AWS_SECRET_ACCESS_KEY);
+const h2Key = (await h2.send(new kms.CreateKeyCommand({}))).KeyMetadata.KeyId;
+const h2Sealed = await h2.send(new kms.EncryptCommand({ KeyId: h2Key, Plaintext: bytes("over h2") }));
+const h2Opened = await h2.send(new kms.DecryptCommand({ CiphertextBlob: h2Sealed.CiphertextBlob }));
+check(text(h2Opened.Plaintext) === "over h2", "Encrypt and Decrypt over HTTP/2");
+const h2Impostor = overHttp2("not-the-secret");
+try {
+  await h2Impostor.send(new kms.ListKeysCommand({}));
+  check(false, "a request over HTTP/2 signed with the wrong secret should have failed");
+} catch (e) {
+  check(e.name === "InvalidSignatureException", `wrong secret over HTTP/2: got ${e.name}`);
+}
+h2.destroy();
+h2Impostor.destroy();
 
 console.log(`javascript suite: ${passed} checks passed`);

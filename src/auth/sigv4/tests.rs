@@ -275,3 +275,60 @@ proptest::proptest! {
         );
     }
 }
+
+/// Over HTTP/2 a signer signs `:authority` instead of `host`; a request
+/// that signs neither is refused as AWS refuses an unsigned `Host`.
+#[test]
+fn authority_stands_in_for_host_and_one_of_them_must_be_signed() {
+    let c = credentials();
+    let sign = |names: &[&str]| {
+        let mut h = headers(&[
+            (":authority", "localhost:4000"),
+            ("x-amz-date", DATE),
+            ("x-amz-target", "TrentService.ListKeys"),
+        ]);
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &view(&h),
+            body: b"{}",
+        };
+        let value = authorization(
+            &request,
+            names,
+            DATE,
+            "us-east-1",
+            "kms",
+            "AKIDTEST",
+            "secret",
+        );
+        h.push(("Authorization".into(), value));
+        h
+    };
+    let verify_with = |h: &Vec<(String, String)>| {
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &view(h),
+            body: b"{}",
+        };
+        verify(&request, &c, "us-east-1", NOW).map(|c| c.principal.clone())
+    };
+    let h2 = sign(&[":authority", "x-amz-date", "x-amz-target"]);
+    assert_eq!(verify_with(&h2), Ok("alice".to_owned()));
+    // The authority is part of what is signed.
+    let mut moved = h2.clone();
+    moved[0].1 = "elsewhere:4000".into();
+    assert!(
+        matches!(verify_with(&moved), Err(AuthError::BadSignature(m)) if m.contains("does not match"))
+    );
+    let neither = sign(&["x-amz-date", "x-amz-target"]);
+    assert_eq!(
+        verify_with(&neither),
+        Err(AuthError::BadSignature(
+            "'Host' must be a signed header.".into()
+        ))
+    );
+}
