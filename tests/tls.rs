@@ -1,5 +1,6 @@
-//! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3 verifies, and no
-//! plain HTTP on the same port.
+//! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3 and the AWS SDK
+//! for JavaScript (HTTP/1.1 and HTTP/2) verify, and no plain HTTP on the
+//! same port.
 
 mod support;
 
@@ -36,6 +37,51 @@ fn boto3_over_https_with_a_verified_certificate() {
     server.client_env(&mut cmd);
     cmd.env("KUBE_KMS_CA", &cert_path);
     assert!(run(cmd, "tls_check.py").contains("tls ok"));
+
+    // The AWS SDK for JavaScript, over HTTP/1.1 and over HTTP/2.
+    let mut cmd = support::node_command(&server, "tls_check.mjs");
+    cmd.env("NODE_EXTRA_CA_CERTS", &cert_path);
+    let out = run(cmd, "tls_check.mjs");
+    assert!(out.contains("tls ok: HTTP/1.1, HTTP/2"), "{out}");
+
+    // The AWS SDK for Rust, whose client offers HTTP/2 and HTTP/1.1.
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty().with_pem_certificate(cert.cert.pem());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let config = support::sdk_config(&server.endpoint, support::SECRET_KEY)
+        .http_client(http)
+        .build();
+    let kms = aws_sdk_kms::Client::from_conf(config);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let key = kms.create_key().send().await.unwrap();
+        let key = key.key_metadata().unwrap().key_id();
+        let message = aws_sdk_kms::primitives::Blob::new("over TLS from Rust");
+        let sealed = kms
+            .encrypt()
+            .key_id(key)
+            .plaintext(message.clone())
+            .send()
+            .await
+            .unwrap();
+        let opened = kms
+            .decrypt()
+            .ciphertext_blob(sealed.ciphertext_blob().unwrap().clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext().unwrap().as_ref(), message.as_ref());
+    });
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let addr = server.endpoint.trim_start_matches("https://").to_owned();

@@ -9,6 +9,7 @@ use bytes::{Buf, Bytes};
 use serde_json::json;
 use tokio_stream::{Stream, StreamExt};
 use warp::Filter;
+use warp::http::header::HOST;
 use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
 
@@ -157,14 +158,19 @@ impl Endpoint {
         // Borrowed views: a value that is not UTF-8 cannot be part of a
         // valid signature, so leaving it out only fails requests that
         // would fail anyway.
-        let mut views = Vec::with_capacity(headers.len() + 1);
+        let mut views = Vec::with_capacity(headers.len() + 2);
         views.extend(
             headers
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?))),
         );
         if let Some(Http2Authority(authority)) = request.authority {
+            // Signers name it `:authority` (the JavaScript SDK) or `host`
+            // (the Rust SDK, whose HTTP/2 client then sends no `Host`).
             views.push((":authority", authority));
+            if !headers.contains_key(HOST) {
+                views.push(("host", authority));
+            }
         }
         let request = SignedRequest {
             method: request.method.as_str(),

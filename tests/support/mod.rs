@@ -237,14 +237,21 @@ pub fn run_python(server: &Server, script: &str) -> String {
 /// against `server`; its packages are in `tests/js/node_modules`, which
 /// scripts/test installs. Panics with its output if it fails.
 pub fn run_node(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let mut cmd = node_command(server, script);
+    cmd.args(args);
+    run(cmd, script)
+}
+
+/// The command that runs a script of `tests/js` against `server`.
+pub fn node_command(server: &Server, script: &str) -> Command {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/js")
         .join(script);
     let node = std::env::var_os("KUBE_KMS_NODE").unwrap_or_else(|| "node".into());
     let mut cmd = Command::new(node);
-    cmd.arg(&path).args(args);
+    cmd.arg(&path);
     server.client_env(&mut cmd);
-    run(cmd, script)
+    cmd
 }
 
 pub fn run(mut cmd: Command, what: &str) -> String {
