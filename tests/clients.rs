@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{Server, python_command, run, run_node, run_python};
+use support::{Server, python_command, run, run_node, run_python, venv_first_on_path};
 
 #[test]
 fn boto3_every_operation_and_error() {
@@ -95,7 +95,6 @@ fn sops_keeps_secrets_files_encrypted_with_our_keys() {
     assert!(out.contains("checks passed"), "{out}");
 }
 
-/// PATH with the venv's scripts (`aws`, `sops`) first.
 #[test]
 fn manifests_seed_every_asymmetric_key_spec_with_fixed_material() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,16 +128,4 @@ fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
     );
     let out = run_python(&server, "quota_suite.py");
     assert!(out.contains("quota suite:"), "{out}");
-}
-
-fn venv_first_on_path() -> String {
-    let venv_bin = support::python()
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }

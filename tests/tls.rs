@@ -1,6 +1,6 @@
-//! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3 and the AWS SDK
-//! for JavaScript (HTTP/1.1 and HTTP/2) verify, and no plain HTTP on the
-//! same port.
+//! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3, SOPS (the AWS
+//! SDK for Go), the AWS SDK for JavaScript (HTTP/1.1 and HTTP/2) and the AWS
+//! SDK for Rust verify, and no plain HTTP on the same port.
 
 mod support;
 
@@ -35,7 +35,8 @@ fn boto3_over_https_with_a_verified_certificate() {
     let mut cmd = std::process::Command::new(support::python());
     cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tls_check.py"));
     server.client_env(&mut cmd);
-    cmd.env("KUBE_KMS_CA", &cert_path);
+    cmd.env("KUBE_KMS_CA", &cert_path)
+        .env("PATH", support::venv_first_on_path());
     assert!(run(cmd, "tls_check.py").contains("tls ok"));
 
     // The AWS SDK for JavaScript, over HTTP/1.1 and over HTTP/2.

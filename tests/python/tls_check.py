@@ -1,10 +1,33 @@
-"""boto3 over HTTPS, verifying the endpoint's certificate against KUBE_KMS_CA."""
+"""boto3 and SOPS (the AWS SDK for Go v2 inside, which takes HTTP/2 when
+the server offers it) over HTTPS, verifying the endpoint's certificate
+against KUBE_KMS_CA."""
 import os
+import subprocess
+import tempfile
 
 import boto3
 
 kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1", verify=os.environ["KUBE_KMS_CA"])
-key = kms.create_key()["KeyMetadata"]["KeyId"]
-blob = kms.encrypt(KeyId=key, Plaintext=b"over tls")["CiphertextBlob"]
+key = kms.create_key()["KeyMetadata"]
+blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"over tls")["CiphertextBlob"]
 assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"over tls"
+
+# The AWS SDKs take the trusted certificates from AWS_CA_BUNDLE.
+work = tempfile.mkdtemp()
+with open(os.path.join(work, "secret.yaml"), "w") as f:
+    f.write("password: hunter2\n")
+env = dict(os.environ, AWS_CA_BUNDLE=os.environ["KUBE_KMS_CA"])
+
+
+def sops(*args):
+    done = subprocess.run(["sops", *args], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"sops {args[0]} over HTTPS: {done.stderr}"
+    return done.stdout
+
+
+encrypted = sops("encrypt", "--kms", key["Arn"], "secret.yaml")
+assert "hunter2" not in encrypted and key["Arn"] in encrypted, encrypted
+with open(os.path.join(work, "secret.enc.yaml"), "w") as f:
+    f.write(encrypted)
+assert sops("decrypt", "secret.enc.yaml") == "password: hunter2\n"
 print("tls ok")

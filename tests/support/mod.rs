@@ -242,6 +242,19 @@ pub fn run_node(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> Str
     run(cmd, script)
 }
 
+/// PATH with the venv's scripts (`aws`, `sops`) first.
+pub fn venv_first_on_path() -> String {
+    let venv_bin = python()
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// The command that runs a script of `tests/js` against `server`.
 pub fn node_command(server: &Server, script: &str) -> Command {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
