@@ -436,6 +436,26 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizi
     key
 }
 
+/// AWS's message for a signature made too long before or after `now`, in
+/// its words: SDKs match them (the JavaScript SDK retries on "Signature
+/// expired") and read the server's time from them.
+fn skew_error(amz_date: &str, signed_at: i64, now: i64) -> Option<String> {
+    let (minutes, server) = (MAX_CLOCK_SKEW_SECONDS / 60, format_amz_date(now));
+    if now - signed_at > MAX_CLOCK_SKEW_SECONDS {
+        let earliest = format_amz_date(now - MAX_CLOCK_SKEW_SECONDS);
+        Some(format!(
+            "Signature expired: {amz_date} is now earlier than {earliest} ({server} - {minutes} min.)"
+        ))
+    } else if signed_at - now > MAX_CLOCK_SKEW_SECONDS {
+        let latest = format_amz_date(now + MAX_CLOCK_SKEW_SECONDS);
+        Some(format!(
+            "Signature not yet current: {amz_date} is still later than {latest} ({server} + {minutes} min.)"
+        ))
+    } else {
+        None
+    }
+}
+
 /// Verifies a SigV4-signed request at `now` (epoch seconds) for this
 /// endpoint's `region`; returns the credential that signed it.
 pub fn verify<'c>(
@@ -481,11 +501,8 @@ pub fn verify<'c>(
             "X-Amz-Date '{amz_date}' is not an ISO 8601 basic timestamp."
         ))
     })?;
-    if (now - signed_at).abs() > MAX_CLOCK_SKEW_SECONDS {
-        return Err(AuthError::BadSignature(format!(
-            "Signature expired: {amz_date} is more than {} minutes from the server's time.",
-            MAX_CLOCK_SKEW_SECONDS / 60
-        )));
+    if let Some(message) = skew_error(amz_date, signed_at, now) {
+        return Err(AuthError::BadSignature(message));
     }
     if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
         return Err(AuthError::BadSignature(format!(

@@ -257,6 +257,19 @@ try {
   check(e.name === "InvalidSignatureException" && e.$metadata.httpStatusCode === 400, `wrong secret: got ${e.name} (${e.$metadata?.httpStatusCode})`);
 }
 
+// A client whose clock is 20 minutes slow: the first call is refused as
+// AWS refuses it, and the SDK corrects its clock from the reply and retries.
+const slow = new kms.KMSClient({
+  endpoint: process.env.KUBE_KMS_ENDPOINT,
+  region: "us-east-1",
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
+  systemClockOffset: -20 * 60 * 1000,
+  maxAttempts: 2,
+});
+const corrected = await slow.send(new kms.ListKeysCommand({ Limit: 1 }));
+check(corrected.$metadata.attempts === 2, `a skewed clock is corrected on the second attempt: ${corrected.$metadata.attempts} attempts`);
+check(Math.abs(slow.config.systemClockOffset) < 60 * 1000, `the SDK took the server's time: offset ${slow.config.systemClockOffset} ms`);
+
 // HTTP/2: the SDK's HTTP/2 handler signs `:authority` where HTTP/1.1 signs
 // `host`.
 const overHttp2 = (secretAccessKey) =>
