@@ -8,17 +8,9 @@
 import { createHash } from "node:crypto";
 import * as kms from "@aws-sdk/client-kms";
 import { NodeHttp2Handler } from "@smithy/node-http-handler";
+import { endpointClient } from "./endpoint.mjs";
 
-const client = new kms.KMSClient({
-  endpoint: process.env.KUBE_KMS_ENDPOINT,
-  region: "us-east-1",
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-  },
-  // One attempt: a retried call would hide an error we mean to see.
-  maxAttempts: 1,
-});
+const client = endpointClient();
 
 let passed = 0;
 function check(condition, what) {
@@ -244,12 +236,7 @@ const fixture = await send(kms.EncryptCommand, { KeyId: "alias/fixture", Plainte
 check(fixture.KeyId.endsWith("/1234abcd-12ab-34cd-56ef-1234567890ab"), "the manifest pins the key id");
 
 // Signing: a request signed with another secret is refused as AWS refuses it.
-const impostor = new kms.KMSClient({
-  endpoint: process.env.KUBE_KMS_ENDPOINT,
-  region: "us-east-1",
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: "not-the-secret" },
-  maxAttempts: 1,
-});
+const impostor = endpointClient({ secretAccessKey: "not-the-secret" });
 try {
   await impostor.send(new kms.ListKeysCommand({}));
   check(false, "a request signed with the wrong secret should have failed");
@@ -259,28 +246,15 @@ try {
 
 // A client whose clock is 20 minutes slow: the first call is refused as
 // AWS refuses it, and the SDK corrects its clock from the reply and retries.
-const slow = new kms.KMSClient({
-  endpoint: process.env.KUBE_KMS_ENDPOINT,
-  region: "us-east-1",
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
-  systemClockOffset: -20 * 60 * 1000,
-  maxAttempts: 2,
-});
+const slow = endpointClient({ systemClockOffset: -20 * 60 * 1000, maxAttempts: 2 });
 const corrected = await slow.send(new kms.ListKeysCommand({ Limit: 1 }));
 check(corrected.$metadata.attempts === 2, `a skewed clock is corrected on the second attempt: ${corrected.$metadata.attempts} attempts`);
 check(Math.abs(slow.config.systemClockOffset) < 60 * 1000, `the SDK took the server's time: offset ${slow.config.systemClockOffset} ms`);
 
 // HTTP/2: the SDK's HTTP/2 handler signs `:authority` where HTTP/1.1 signs
 // `host`.
-const overHttp2 = (secretAccessKey) =>
-  new kms.KMSClient({
-    endpoint: process.env.KUBE_KMS_ENDPOINT,
-    region: "us-east-1",
-    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey },
-    requestHandler: new NodeHttp2Handler(),
-    maxAttempts: 1,
-  });
-const h2 = overHttp2(process.env.AWS_SECRET_ACCESS_KEY);
+const overHttp2 = (secretAccessKey) => endpointClient({ secretAccessKey, requestHandler: new NodeHttp2Handler() });
+const h2 = overHttp2();
 const h2Key = (await h2.send(new kms.CreateKeyCommand({}))).KeyMetadata.KeyId;
 const h2Sealed = await h2.send(new kms.EncryptCommand({ KeyId: h2Key, Plaintext: bytes("over h2") }));
 const h2Opened = await h2.send(new kms.DecryptCommand({ CiphertextBlob: h2Sealed.CiphertextBlob }));

@@ -3,22 +3,14 @@
 // from NODE_EXTRA_CA_CERTS; run by tests/tls.rs.
 import * as kms from "@aws-sdk/client-kms";
 import { NodeHttp2Handler, NodeHttpHandler } from "@smithy/node-http-handler";
+import { endpointClient } from "./endpoint.mjs";
 
 const handlers = [
   ["HTTP/1.1", new NodeHttpHandler()],
   ["HTTP/2", new NodeHttp2Handler()],
 ];
 for (const [protocol, requestHandler] of handlers) {
-  const client = new kms.KMSClient({
-    endpoint: process.env.KUBE_KMS_ENDPOINT,
-    region: "us-east-1",
-    credentials: {
-      accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-    },
-    requestHandler,
-    maxAttempts: 1,
-  });
+  const client = endpointClient({ requestHandler });
   const key = (await client.send(new kms.CreateKeyCommand({}))).KeyMetadata.KeyId;
   const message = new TextEncoder().encode(`over ${protocol}`);
   const sealed = await client.send(new kms.EncryptCommand({ KeyId: key, Plaintext: message }));

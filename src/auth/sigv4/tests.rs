@@ -94,8 +94,22 @@ fn signed_headers(
     service: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
+    signed_with_host_as("host", secret, access_key, date, region, service, body)
+}
+
+/// A signed request whose host travels in the header `host_name` (`host`
+/// over HTTP/1.1, `:authority` over HTTP/2), which is signed.
+fn signed_with_host_as(
+    host_name: &str,
+    secret: &str,
+    access_key: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
     let mut h = headers(&[
-        ("host", "localhost:4000"),
+        (host_name, "localhost:4000"),
         ("x-amz-date", date),
         ("x-amz-target", "TrentService.ListKeys"),
     ]);
@@ -108,7 +122,7 @@ fn signed_headers(
     };
     let value = authorization(
         &request,
-        &["host", "x-amz-date", "x-amz-target"],
+        &[host_name, "x-amz-date", "x-amz-target"],
         date,
         region,
         service,
@@ -140,24 +154,21 @@ fn a_correctly_signed_request_names_its_credential() {
     );
 }
 
+/// Verifies `POST /` with headers `h` and `body` at `now`; the signer's
+/// principal.
+fn check(h: &[(String, String)], body: &[u8], now: i64) -> Result<String, AuthError> {
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &view(h),
+        body,
+    };
+    verify(&request, &credentials(), "us-east-1", now).map(|c| c.principal.clone())
+}
+
 #[test]
 fn bad_requests_are_refused_with_the_right_error() {
-    let c = credentials();
-    let check = |h: &Vec<(String, String)>, body: &[u8], now: i64| {
-        verify(
-            &SignedRequest {
-                method: "POST",
-                path: "/",
-                query: "",
-                headers: &view(h),
-                body,
-            },
-            &c,
-            "us-east-1",
-            now,
-        )
-        .map(|c| c.principal.clone())
-    };
     assert_eq!(
         check(&headers(&[("host", "x")]), b"{}", NOW),
         Err(AuthError::Missing)
@@ -291,53 +302,18 @@ proptest::proptest! {
 /// that signs neither is refused as AWS refuses an unsigned `Host`.
 #[test]
 fn authority_stands_in_for_host_and_one_of_them_must_be_signed() {
-    let c = credentials();
-    let sign = |names: &[&str]| {
-        let mut h = headers(&[
-            (":authority", "localhost:4000"),
-            ("x-amz-date", DATE),
-            ("x-amz-target", "TrentService.ListKeys"),
-        ]);
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &view(&h),
-            body: b"{}",
-        };
-        let value = authorization(
-            &request,
-            names,
-            DATE,
-            "us-east-1",
-            "kms",
-            "AKIDTEST",
-            "secret",
-        );
-        h.push(("Authorization".into(), value));
-        h
-    };
-    let verify_with = |h: &Vec<(String, String)>| {
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &view(h),
-            body: b"{}",
-        };
-        verify(&request, &c, "us-east-1", NOW).map(|c| c.principal.clone())
-    };
-    let h2 = sign(&[":authority", "x-amz-date", "x-amz-target"]);
-    assert_eq!(verify_with(&h2), Ok("alice".to_owned()));
+    let sign =
+        |name| signed_with_host_as(name, "secret", "AKIDTEST", DATE, "us-east-1", "kms", b"{}");
+    let h2 = sign(":authority");
+    assert_eq!(check(&h2, b"{}", NOW), Ok("alice".to_owned()));
     // The authority is part of what is signed.
     let mut moved = h2.clone();
     moved[0].1 = "elsewhere:4000".into();
     assert!(
-        matches!(verify_with(&moved), Err(AuthError::BadSignature(m)) if m.contains("does not match"))
+        matches!(check(&moved, b"{}", NOW), Err(AuthError::BadSignature(m)) if m.contains("does not match"))
     );
-    let neither = sign(&["x-amz-date", "x-amz-target"]);
     assert_eq!(
-        verify_with(&neither),
+        check(&sign("x-forwarded-host"), b"{}", NOW),
         Err(AuthError::BadSignature(
             "'Host' must be a signed header.".into()
         ))
