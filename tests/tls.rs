@@ -1,6 +1,7 @@
 //! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3, SOPS (the AWS
-//! SDK for Go), the AWS SDK for JavaScript (HTTP/1.1 and HTTP/2) and the AWS
-//! SDK for Rust verify, and no plain HTTP on the same port.
+//! SDK for Go), the AWS SDK for JavaScript and curl (each over HTTP/1.1 and
+//! HTTP/2) and the AWS SDK for Rust verify, and no plain HTTP on the same
+//! port.
 
 mod support;
 
@@ -44,6 +45,31 @@ fn boto3_over_https_with_a_verified_certificate() {
     cmd.env("NODE_EXTRA_CA_CERTS", &cert_path);
     let out = run(cmd, "tls_check.mjs");
     assert!(out.contains("tls ok: HTTP/1.1, HTTP/2"), "{out}");
+
+    // curl's own SigV4 signer, over HTTP/1.1 and HTTP/2.
+    for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-sS", flag, "--cacert"])
+            .arg(&cert_path)
+            .args(["--aws-sigv4", "aws:amz:us-east-1:kms", "--user"])
+            .arg(format!("{}:{}", support::ACCESS_KEY, support::SECRET_KEY))
+            .args([
+                "-H",
+                "X-Amz-Target: TrentService.GenerateRandom",
+                "-H",
+                "Content-Type: application/x-amz-json-1.1",
+                "-d",
+                r#"{"NumberOfBytes": 8}"#,
+                "-w",
+                "\nHTTP/%{http_version} %{http_code}",
+            ])
+            .arg(&server.endpoint);
+        let out = run(curl, "curl --aws-sigv4");
+        assert!(
+            out.contains("\"Plaintext\"") && out.ends_with(&format!("HTTP/{version} 200")),
+            "curl {flag}: {out}"
+        );
+    }
 
     // The AWS SDK for Rust, whose client offers HTTP/2 and HTTP/1.1.
     use aws_smithy_http_client::tls;
