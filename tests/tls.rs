@@ -6,11 +6,13 @@
 mod support;
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
-use support::{Server, run};
+use support::{Server, python_command, run};
 
-#[test]
-fn boto3_over_https_with_a_verified_certificate() {
+/// `serve` over HTTPS with a self-signed certificate for 127.0.0.1; the
+/// certificate's file (a client's trusted CA) and its PEM.
+fn https_server() -> (Server, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let cert =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
@@ -32,21 +34,31 @@ fn boto3_over_https_with_a_verified_certificate() {
         "{}",
         server.endpoint
     );
+    (server, cert_path, cert.cert.pem())
+}
 
-    let mut cmd = std::process::Command::new(support::python());
-    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tls_check.py"));
-    server.client_env(&mut cmd);
+#[test]
+fn boto3_and_sops_over_https_with_a_verified_certificate() {
+    let (server, cert_path, _) = https_server();
+    let mut cmd = python_command(&server, "tls_check.py");
     cmd.env("KUBE_KMS_CA", &cert_path)
         .env("PATH", support::venv_first_on_path());
     assert!(run(cmd, "tls_check.py").contains("tls ok"));
+}
 
-    // The AWS SDK for JavaScript, over HTTP/1.1 and over HTTP/2.
+#[test]
+fn the_javascript_sdk_over_https_with_http1_and_http2() {
+    let (server, cert_path, _) = https_server();
     let mut cmd = support::node_command(&server, "tls_check.mjs");
     cmd.env("NODE_EXTRA_CA_CERTS", &cert_path);
     let out = run(cmd, "tls_check.mjs");
     assert!(out.contains("tls ok: HTTP/1.1, HTTP/2"), "{out}");
+}
 
-    // curl's own SigV4 signer, over HTTP/1.1 and HTTP/2.
+#[test]
+fn curl_signs_over_https_with_http1_and_http2() {
+    let (server, cert_path, _) = https_server();
+    // curl's own SigV4 signer.
     for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
         let mut curl = std::process::Command::new("curl");
         curl.args(["-sS", flag, "--cacert"])
@@ -70,10 +82,14 @@ fn boto3_over_https_with_a_verified_certificate() {
             "curl {flag}: {out}"
         );
     }
+}
 
-    // The AWS SDK for Rust, whose client offers HTTP/2 and HTTP/1.1.
+/// The AWS SDK for Rust, whose client offers HTTP/2 and HTTP/1.1.
+#[test]
+fn the_rust_sdk_over_https() {
     use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty().with_pem_certificate(cert.cert.pem());
+    let (server, _, pem) = https_server();
+    let trust = tls::TrustStore::empty().with_pem_certificate(pem);
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
@@ -109,8 +125,11 @@ fn boto3_over_https_with_a_verified_certificate() {
             .unwrap();
         assert_eq!(opened.plaintext().unwrap().as_ref(), message.as_ref());
     });
+}
 
-    // Plain HTTP to the TLS port gets no HTTP answer.
+#[test]
+fn plain_http_to_the_https_port_gets_no_answer() {
+    let (server, _, _) = https_server();
     let addr = server.endpoint.trim_start_matches("https://").to_owned();
     let mut plain = std::net::TcpStream::connect(addr).unwrap();
     plain
