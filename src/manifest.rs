@@ -11,6 +11,7 @@ use kube::CustomResourceExt;
 
 use crate::key_id::KeyId;
 pub use crate::resource::API_VERSION;
+use crate::resource::GROUP;
 use crate::resource::{KmsAlias, KmsAliasSpec, KmsKey, KmsKeySpec};
 
 /// The one manifest field the cluster does not take: fixed key material for
@@ -46,7 +47,6 @@ pub enum Manifest {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Document {
-    api_version: String,
     kind: String,
     metadata: Metadata,
     #[serde(default)]
@@ -122,68 +122,132 @@ fn spec_of<K: CustomResourceExt, S: serde::de::DeserializeOwned>(
     serde_json::from_value(json).map_err(|e| format!("{name}: {e}"))
 }
 
-/// Parses every `*.yaml`/`*.yml` file in `dir` (multi-document files too).
-/// Documents of other kinds are skipped; malformed ones are errors.
+/// Parses every `*.yaml`, `*.yml` and `*.json` file in `dir` (multi-document
+/// files and `List`s too), as `kubectl apply -f DIR` reads it. Objects of
+/// other API groups are skipped, whatever their shape; ours that are
+/// malformed are errors.
 pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, String> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        })
         .collect();
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        out.extend(parse(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+        let parsed = parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if parsed.kustomization {
+            // Its transformations (a `namespace:` above all) would change
+            // what the objects say; running kustomize is not our job.
+            tracing::warn!(
+                file = %path.display(),
+                "a kustomization is not run: the manifests are applied as the files say \
+                 (render it first with `kubectl kustomize` to apply what it makes)"
+            );
+        }
+        out.extend(parsed.manifests);
     }
     Ok(out)
 }
 
+/// What one file holds.
+struct File {
+    manifests: Vec<Manifest>,
+    /// Whether it is a kustomization (`kind: Kustomization`).
+    kustomization: bool,
+}
+
 pub fn parse(text: &str) -> Result<Vec<Manifest>, String> {
-    let mut out = Vec::new();
+    parse_file(text).map(|file| file.manifests)
+}
+
+fn parse_file(text: &str) -> Result<File, String> {
+    let mut file = File {
+        manifests: Vec::new(),
+        kustomization: false,
+    };
     for document in serde_yaml::Deserializer::from_str(text) {
         let value = serde_yaml::Value::deserialize(document).map_err(|e| e.to_string())?;
-        if value.is_null() {
-            continue;
-        }
-        let doc: Document = serde_yaml::from_value(value).map_err(|e| e.to_string())?;
-        if doc.api_version != API_VERSION {
-            continue;
-        }
-        let name = format!(
-            "{} {}/{}",
-            doc.kind, doc.metadata.namespace, doc.metadata.name
-        );
-        match doc.kind.as_str() {
-            "KmsKey" => {
-                let mut spec = doc.spec;
-                let test_material =
-                    match spec.as_mapping_mut().and_then(|m| m.remove(TEST_MATERIAL)) {
-                        None => None,
-                        Some(serde_yaml::Value::String(b64)) => Some(b64),
-                        Some(_) => {
-                            return Err(format!("{name}: {TEST_MATERIAL} must be a base64 string"));
-                        }
-                    };
-                let spec: KmsKeySpec = spec_of::<KmsKey, _>(spec, &name)?;
-                out.push(Manifest::Key {
-                    metadata: doc.metadata,
-                    spec,
-                    test_material,
-                });
-            }
-            "KmsAlias" => {
-                let spec: KmsAliasSpec = spec_of::<KmsAlias, _>(doc.spec, &name)?;
-                out.push(Manifest::Alias {
-                    metadata: doc.metadata,
-                    spec,
-                });
-            }
-            _ => {}
-        }
+        collect(value, &mut file)?;
     }
-    Ok(out)
+    Ok(file)
+}
+
+fn text_field<'a>(value: &'a serde_yaml::Value, field: &str) -> &'a str {
+    value
+        .get(field)
+        .and_then(serde_yaml::Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Adds the manifests in one object (or in a list's items) to `file`.
+fn collect(value: serde_yaml::Value, file: &mut File) -> Result<(), String> {
+    if value.is_null() {
+        return Ok(());
+    }
+    let api_version = text_field(&value, "apiVersion").to_owned();
+    let kind = text_field(&value, "kind").to_owned();
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    // `kubectl get -o yaml` writes a `v1` `List`; a typed list
+    // (`KmsKeyList`) is one too.
+    if kind.ends_with("List") && (api_version == "v1" || group == GROUP) {
+        let Some(items) = value.get("items").and_then(serde_yaml::Value::as_sequence) else {
+            return Err(format!("{kind}: `items` must be a list"));
+        };
+        for item in items.clone() {
+            collect(item, file)?;
+        }
+        return Ok(());
+    }
+    if kind == "Kustomization" && group == "kustomize.config.k8s.io" {
+        file.kustomization = true;
+    }
+    if group != GROUP {
+        return Ok(());
+    }
+    if api_version != API_VERSION {
+        return Err(format!(
+            "{kind}: apiVersion {api_version} is not one this kube-kms reads (it reads {API_VERSION})"
+        ));
+    }
+    if kind != "KmsKey" && kind != "KmsAlias" {
+        return Err(format!(
+            "kind `{kind}` is not one this kube-kms applies (KmsKey, KmsAlias)"
+        ));
+    }
+    let doc: Document = serde_yaml::from_value(value).map_err(|e| format!("{kind}: {e}"))?;
+    let name = format!(
+        "{} {}/{}",
+        doc.kind, doc.metadata.namespace, doc.metadata.name
+    );
+    if doc.kind == "KmsKey" {
+        let mut spec = doc.spec;
+        let test_material = match spec.as_mapping_mut().and_then(|m| m.remove(TEST_MATERIAL)) {
+            None => None,
+            Some(serde_yaml::Value::String(b64)) => Some(b64),
+            Some(_) => {
+                return Err(format!("{name}: {TEST_MATERIAL} must be a base64 string"));
+            }
+        };
+        let spec: KmsKeySpec = spec_of::<KmsKey, _>(spec, &name)?;
+        file.manifests.push(Manifest::Key {
+            metadata: doc.metadata,
+            spec,
+            test_material,
+        });
+    } else {
+        let spec: KmsAliasSpec = spec_of::<KmsAlias, _>(doc.spec, &name)?;
+        file.manifests.push(Manifest::Alias {
+            metadata: doc.metadata,
+            spec,
+        });
+    }
+    Ok(())
 }
 
 /// Mistakes only a whole set of manifests shows, found before any of it is
@@ -358,6 +422,88 @@ spec: {}
         assert!(
             matches!(&manifests[2], Manifest::Alias { spec, .. } if spec.alias_name == "alias/app")
         );
+    }
+
+    #[test]
+    fn a_directory_is_read_as_kubectl_apply_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        // A kustomization has no metadata; it and the other tools' files
+        // are skipped, whatever their shape.
+        write(
+            "kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [keys.yaml]\n",
+        );
+        write("values.yaml", "replicas: 3\n");
+        write(
+            "notes.txt",
+            "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\n",
+        );
+        // What `kubectl get kmskeys -o yaml` writes: a v1 List whose items
+        // carry status and server-set metadata.
+        write(
+            "backup.yaml",
+            r#"apiVersion: v1
+kind: List
+metadata: {resourceVersion: ""}
+items:
+- apiVersion: kubekms.io/v1alpha1
+  kind: KmsKey
+  metadata: {name: app, namespace: team-a, uid: 5a0c, resourceVersion: "81", generation: 2}
+  spec: {description: app data}
+  status: {keyId: 1234abcd-12ab-34cd-56ef-1234567890ab, keyState: Enabled}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: cm}
+"#,
+        );
+        write(
+            "alias.json",
+            r#"{"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAliasList", "items": [
+                {"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
+                 "metadata": {"name": "app", "namespace": "team-a"},
+                 "spec": {"aliasName": "alias/app", "targetKeyRef": {"name": "app"}}}]}"#,
+        );
+        let manifests = load_dir(dir.path()).unwrap();
+        assert_eq!(manifests.len(), 2, "{manifests:?}");
+        assert!(matches!(&manifests[0], Manifest::Alias { metadata, spec }
+            if metadata.namespace == "team-a" && spec.alias_name == "alias/app"));
+        assert!(matches!(&manifests[1], Manifest::Key { metadata, spec, .. }
+            if metadata.name == "app" && spec.description == "app data"));
+        assert_eq!(check_set(&manifests), Ok(()));
+        assert!(
+            parse_file(&std::fs::read_to_string(dir.path().join("kustomization.yaml")).unwrap())
+                .unwrap()
+                .kustomization
+        );
+    }
+
+    #[test]
+    fn objects_of_our_group_that_we_do_not_apply_are_errors() {
+        for (text, expected) in [
+            (
+                "apiVersion: kubekms.io/v1\nkind: KmsKey\nmetadata: {name: k}\n",
+                "KmsKey: apiVersion kubekms.io/v1 is not one this kube-kms reads (it reads kubekms.io/v1alpha1)",
+            ),
+            (
+                "apiVersion: kubekms.io/v1alpha1\nkind: KmsGrant\nmetadata: {name: g}\n",
+                "kind `KmsGrant` is not one this kube-kms applies (KmsKey, KmsAlias)",
+            ),
+            (
+                "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nspec: {}\n",
+                "KmsKey: missing field `metadata`",
+            ),
+            (
+                "apiVersion: v1\nkind: List\nitems: {a: b}\n",
+                "List: `items` must be a list",
+            ),
+            (
+                "apiVersion: v1\nkind: List\nitems:\n- apiVersion: kubekms.io/v1alpha1\n  kind: KmsAlias\n  metadata: {name: a}\n  spec: {aliasName: alias/a}\n",
+                "KmsAlias default/a: missing field `targetKeyRef`",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
     }
 
     #[test]
