@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 )]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `kube_kms=debug`.
+    /// rustls logs only its errors unless the filter names it (`info,rustls=debug`).
     #[arg(long, env = "KUBE_KMS_LOG", default_value = "info", global = true)]
     pub log: String,
     #[command(subcommand)]

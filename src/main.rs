@@ -20,9 +20,7 @@ use cli::{Cli, Command, RootKeyCommand};
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid --log filter")?,
-        )
+        .with_env_filter(log_filter(&cli.log)?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -42,6 +40,20 @@ fn main() -> anyhow::Result<()> {
         _ => tokio::runtime::Runtime::new()?,
     };
     runtime.block_on(run(cli))
+}
+
+/// `--log`, with rustls held to its errors unless the filter names it:
+/// rustls warns, once per connection, about harmless choices of its peers
+/// (OpenSSL-based clients such as Ruby's put the address they connect to
+/// in SNI, which RFC 6066 forbids and rustls ignores), which would fill
+/// the log of an endpoint such clients use.
+fn log_filter(spec: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    let filter = tracing_subscriber::EnvFilter::try_new(spec).context("invalid --log filter")?;
+    Ok(if spec.contains("rustls") {
+        filter
+    } else {
+        filter.add_directive("rustls=error".parse()?)
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

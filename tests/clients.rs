@@ -1,6 +1,6 @@
 //! Real AWS clients against `kube-kms serve` on loopback: boto3, the aws
-//! CLI, the AWS Encryption SDKs for Python and JavaScript, the AWS SDK for
-//! JavaScript, the AWS SDK for Rust, and independent implementations
+//! CLI, the AWS Encryption SDKs for Python and JavaScript, the AWS SDKs for
+//! JavaScript, Ruby and Rust, and independent implementations
 //! (OpenSSL through Python `cryptography` and Node.js, Python's hmac)
 //! checking what the endpoint makes.
 
@@ -42,6 +42,18 @@ fn aws_encryption_sdk_keyrings_of_every_kind() {
 fn aws_sdk_for_javascript_every_operation_and_error() {
     let server = Server::start();
     let out = run_node(&server, "kms_suite.mjs", &[]);
+    assert!(out.contains("checks passed"), "{out}");
+}
+
+/// The AWS SDK for Ruby as Debian packages it: another SigV4 signer, and
+/// an older KMS model than the endpoint's replies.
+#[test]
+fn aws_sdk_for_ruby_every_operation_it_knows_and_errors() {
+    let server = Server::start();
+    let out = run(
+        support::ruby_command(&server, "kms_suite.rb"),
+        "kms_suite.rb",
+    );
     assert!(out.contains("checks passed"), "{out}");
 }
 

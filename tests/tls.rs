@@ -1,7 +1,7 @@
 //! `kube-kms serve --tls-cert --tls-key`: HTTPS that boto3, SOPS (the AWS
 //! SDK for Go), the AWS SDK for JavaScript and curl (each over HTTP/1.1 and
-//! HTTP/2) and the AWS SDK for Rust verify, and no plain HTTP on the same
-//! port.
+//! HTTP/2) and the AWS SDKs for Ruby and Rust verify, and no plain HTTP on
+//! the same port.
 
 mod support;
 
@@ -82,6 +82,26 @@ fn curl_signs_over_https_with_http1_and_http2() {
             "curl {flag}: {out}"
         );
     }
+}
+
+/// The AWS SDK for Ruby (Net::HTTP on OpenSSL), which connects to an
+/// address with the address as its SNI host name: RFC 6066 says not to,
+/// rustls ignores it, and it must not cost a warning in the log for every
+/// connection.
+#[test]
+fn the_ruby_sdk_over_https_without_a_warning_per_connection() {
+    let (server, cert_path, _) = https_server();
+    let mut cmd = support::ruby_command(&server, "kms_suite.rb");
+    cmd.env("AWS_CA_BUNDLE", &cert_path);
+    let out = run(cmd, "kms_suite.rb over HTTPS");
+    assert!(
+        out.contains("checks passed") && out.contains(", https)"),
+        "{out}"
+    );
+    let log = server.log();
+    let serving = log.split("kube-kms endpoint on").nth(1).unwrap_or_default();
+    let warnings: Vec<_> = serving.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
 }
 
 /// The AWS SDK for Rust, whose client offers HTTP/2 and HTTP/1.1.

@@ -62,6 +62,8 @@ pub struct Server {
     pub endpoint: String,
     /// `http://ADDR` of /metrics, /livez and /readyz, with `--metrics-listen`.
     pub metrics: Option<String>,
+    /// What the server has logged so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -119,6 +121,8 @@ impl Server {
             .expect("start kube-kms serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             let (mut sent, mut metrics) = (false, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -135,6 +139,9 @@ impl Server {
                 if std::env::var_os("KUBE_KMS_TEST_SERVER_LOG").is_some() {
                     eprintln!("server: {line}");
                 }
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
             }
         });
         let (endpoint, metrics) = rx
@@ -144,8 +151,14 @@ impl Server {
             child,
             endpoint,
             metrics,
+            log,
             dir: Some(dir),
         }
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// SIGKILLs the server (no chance to flush anything) and hands back its
@@ -240,6 +253,20 @@ pub fn run_node(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> Str
     let mut cmd = node_command(server, script);
     cmd.args(args);
     run(cmd, script)
+}
+
+/// The command that runs a script of `tests/ruby` with Ruby (KUBE_KMS_RUBY,
+/// else `ruby`) against `server`; the AWS SDK for Ruby is Debian's
+/// ruby-aws-sdk-kms.
+pub fn ruby_command(server: &Server, script: &str) -> Command {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ruby")
+        .join(script);
+    let ruby = std::env::var_os("KUBE_KMS_RUBY").unwrap_or_else(|| "ruby".into());
+    let mut cmd = Command::new(ruby);
+    cmd.arg(&path);
+    server.client_env(&mut cmd);
+    cmd
 }
 
 /// PATH with the venv's scripts (`aws`, `sops`) first.
