@@ -41,6 +41,7 @@ pub async fn run(
             renew_every: Duration::from_secs(5),
         },
         metrics_listen: Some(args.metrics_listen),
+        concurrency: args.max_concurrent_reconciles,
         namespace: args.watch_namespace.clone(),
     };
     tracing::info!(lease = %format!("{}/{}", settings.lease.namespace, settings.lease.name), "controller starting; waiting to lead");

@@ -162,8 +162,17 @@ fn chart_options_render() {
             "api.tlsSecretName=kms-tls",
             "serviceMonitor.enabled=true",
             "api.maxConnections=100",
+            "controller.maxConcurrentReconciles=2",
         ],
     );
+    let controller_env = &find(&tls, "Deployment", "kms-controller")["spec"]["template"]["spec"]["containers"]
+        [0]["env"];
+    let concurrency = controller_env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "KUBE_KMS_MAX_CONCURRENT_RECONCILES");
+    assert_eq!(concurrency.map(|e| &e["value"]), Some(&Value::from("2")));
     let env =
         &find(&tls, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0]["env"];
     let max = env
