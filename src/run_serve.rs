@@ -25,8 +25,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let quotas = args.quotas.quotas(false)?;
     catch_file_size_signals()?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    // It holds the root key and the credentials: private when we make it.
+    kube_kms::store::LocalStore::create_private_dir(&args.data_dir)?;
     let root = open_root_key(&args)?;
     let crypto = LocalCryptoService::new(root, args.cache.config());
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));

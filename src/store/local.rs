@@ -10,6 +10,7 @@
 //! being served from the index meanwhile.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -85,8 +86,22 @@ impl LocalStore {
 
     /// Opens (or creates) `dir/kube-kms.redb` and loads its index.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
+        Self::create_private_dir(dir)?;
         let path = dir.join(Self::FILE_NAME);
+        // The keys' descriptions, tags and policies are nobody else's
+        // business: a new store is created private (redb would create it
+        // 0644); an existing one keeps its mode. redb takes an empty file
+        // as a new database, so a crash right after this is harmless.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
+        }
         let db = open_database(&path)?;
         let index = load_index(&db)?;
         Ok(LocalStore {
@@ -198,6 +213,18 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
     }
     txn.commit().map_err(backend)?;
     Ok(())
+}
+
+impl LocalStore {
+    /// Creates `dir` and its missing parents, mode 0700 (an existing one is
+    /// left as it is).
+    pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| backend(format!("{}: {e}", dir.display())))
+    }
 }
 
 fn open_database(path: &Path) -> Result<Database, StoreError> {
@@ -411,6 +438,42 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("restore it from a backup"), "{message}");
+    }
+
+    #[test]
+    fn a_new_store_is_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("new/data");
+        let store = LocalStore::open(&dir).unwrap();
+        let path = dir.join(LocalStore::FILE_NAME);
+        assert_eq!((mode(&dir), mode(&path)), (0o700, 0o600));
+        // The file redb was handed empty is a working store.
+        let key = KeyRecord::test(1_700_000_000_000);
+        runtime().block_on(store.create_key(key.clone())).unwrap();
+        drop(store);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let store = LocalStore::open(&dir).unwrap();
+        assert!(
+            runtime()
+                .block_on(store.get_key(key.key_id))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(mode(&path), 0o640);
+        // An empty file left by a crash before redb wrote to it opens as a
+        // new store.
+        drop(store);
+        std::fs::write(&path, b"").unwrap();
+        let store = LocalStore::open(&dir).unwrap();
+        assert!(runtime().block_on(store.all_keys()).unwrap().is_empty());
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     #[test]
