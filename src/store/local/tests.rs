@@ -1,0 +1,181 @@
+//! The local store against real files.
+
+use super::*;
+
+#[test]
+fn a_damaged_file_is_an_error_that_names_it_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(LocalStore::open(dir.path()).unwrap());
+    let path = dir.path().join(LocalStore::FILE_NAME);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let error = LocalStore::open(dir.path()).expect_err("a truncated store");
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("restore it from a backup"), "{message}");
+}
+
+#[test]
+fn a_new_store_is_private_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new/data");
+    let store = LocalStore::open(&dir).unwrap();
+    let path = dir.join(LocalStore::FILE_NAME);
+    assert_eq!((mode(&dir), mode(&path)), (0o700, 0o600));
+    // The file redb was handed empty is a working store.
+    let key = KeyRecord::test(1_700_000_000_000);
+    runtime().block_on(store.create_key(key.clone())).unwrap();
+    drop(store);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = LocalStore::open(&dir).unwrap();
+    assert!(
+        runtime()
+            .block_on(store.get_key(key.key_id))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(mode(&path), 0o640);
+    // An empty file left by a crash before redb wrote to it opens as a
+    // new store.
+    drop(store);
+    std::fs::write(&path, b"").unwrap();
+    let store = LocalStore::open(&dir).unwrap();
+    assert!(runtime().block_on(store.all_keys()).unwrap().is_empty());
+}
+
+/// Records as this version writes them, under the table names and keys
+/// it uses: a later version must still read a store written now, so
+/// changing any of this needs a migration, not an edit of this test.
+const STORED_KEY: &str = r#"{"key_id":"1234abcd-12ab-34cd-56ef-1234567890ab","namespace":"team-a","description":"app data","spec":"RSA_2048","usage":"SIGN_VERIFY","created":1700000000000,"enabled":false,"deletion":{"window_days":7,"deletion_date":1700604800000},"rotation":{"enabled":true,"period_days":90,"next":1707776000000},"on_demand_rotations":1,"tags":{"team":"a"},"materials":[{"version":1,"created":1700000000000,"rotation_type":"Initial","sealed":"AAEC"},{"version":2,"created":1700086400000,"rotation_type":"OnDemand","sealed":"AwQF"}],"policy":"{\"Version\":\"2012-10-17\"}","revision":3}"#;
+const STORED_ALIAS: &str = r#"{"namespace":"team-a","name":"alias/app","key_id":"1234abcd-12ab-34cd-56ef-1234567890ab","created":1700000000000,"updated":1700086400000}"#;
+
+#[test]
+fn a_store_written_in_format_1_is_read() {
+    use crate::key::{Deletion, MaterialVersion, Rotation, RotationType};
+    use crate::seal::SealedMaterial;
+    use crate::spec::{KeySpec, KeyUsage};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(TableDefinition::<&str, &[u8]>::new("keys"))
+        .unwrap()
+        .insert(
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            STORED_KEY.as_bytes(),
+        )
+        .unwrap();
+    txn.open_table(TableDefinition::<&str, &[u8]>::new("aliases"))
+        .unwrap()
+        .insert("team-a\0alias/app", STORED_ALIAS.as_bytes())
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = LocalStore::open(dir.path()).unwrap();
+    let id: KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap();
+    let key = runtime().block_on(store.get_key(id)).unwrap().unwrap();
+    let expected = KeyRecord {
+        key_id: id,
+        namespace: "team-a".into(),
+        description: "app data".into(),
+        spec: KeySpec::Rsa2048,
+        usage: KeyUsage::SignVerify,
+        created: 1_700_000_000_000,
+        enabled: false,
+        deletion: Some(Deletion {
+            window_days: 7,
+            deletion_date: 1_700_604_800_000,
+        }),
+        rotation: Rotation {
+            enabled: true,
+            period_days: 90,
+            next: Some(1_707_776_000_000),
+        },
+        on_demand_rotations: 1,
+        tags: [("team".to_owned(), "a".to_owned())].into(),
+        materials: vec![
+            MaterialVersion {
+                version: 1,
+                created: 1_700_000_000_000,
+                rotation_type: RotationType::Initial,
+                sealed: SealedMaterial::from_bytes(vec![0, 1, 2]),
+            },
+            MaterialVersion {
+                version: 2,
+                created: 1_700_086_400_000,
+                rotation_type: RotationType::OnDemand,
+                sealed: SealedMaterial::from_bytes(vec![3, 4, 5]),
+            },
+        ],
+        policy: Some(r#"{"Version":"2012-10-17"}"#.into()),
+        revision: 3,
+    };
+    assert_eq!(key, expected);
+    // And this version writes what it reads.
+    assert_eq!(
+        String::from_utf8(encode(&expected).unwrap()).unwrap(),
+        STORED_KEY
+    );
+    let alias = runtime()
+        .block_on(store.get_alias("team-a", "alias/app"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        alias,
+        AliasRecord {
+            namespace: "team-a".into(),
+            name: "alias/app".into(),
+            key_id: id,
+            created: 1_700_000_000_000,
+            updated: 1_700_086_400_000,
+        }
+    );
+    assert_eq!(
+        String::from_utf8(encode(&alias).unwrap()).unwrap(),
+        STORED_ALIAS
+    );
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_store_in_use_is_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let _open = LocalStore::open(dir.path()).unwrap();
+    let message = LocalStore::open(dir.path())
+        .expect_err("the file is locked")
+        .to_string();
+    assert!(
+        message.contains("is in use by another process"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_damaged_record_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LocalStore::FILE_NAME);
+    let db = open_database(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(KEYS)
+        .unwrap()
+        .insert("1234abcd-12ab-34cd-56ef-1234567890ab", b"{}".as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let message = LocalStore::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("damaged record of key 1234abcd-12ab-34cd-56ef-1234567890ab"),
+        "{message}"
+    );
+}
