@@ -145,6 +145,52 @@ mod sealed_b64 {
 
 #[cfg(test)]
 impl KeyRecord {
+    /// A record as this version writes it (the local store's value, and the
+    /// `record` of a key Secret): a later version must still read what is
+    /// stored now, so changing it needs a migration, not an edit of a test.
+    pub const FORMAT_1: &str = r#"{"key_id":"1234abcd-12ab-34cd-56ef-1234567890ab","namespace":"team-a","description":"app data","spec":"RSA_2048","usage":"SIGN_VERIFY","created":1700000000000,"enabled":false,"deletion":{"window_days":7,"deletion_date":1700604800000},"rotation":{"enabled":true,"period_days":90,"next":1707776000000},"on_demand_rotations":1,"tags":{"team":"a"},"materials":[{"version":1,"created":1700000000000,"rotation_type":"Initial","sealed":"AAEC"},{"version":2,"created":1700086400000,"rotation_type":"OnDemand","sealed":"AwQF"}],"policy":"{\"Version\":\"2012-10-17\"}","revision":3}"#;
+
+    /// What `FORMAT_1` holds.
+    pub fn format_1() -> KeyRecord {
+        use crate::seal::SealedMaterial;
+        KeyRecord {
+            key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap(),
+            namespace: "team-a".into(),
+            description: "app data".into(),
+            spec: KeySpec::Rsa2048,
+            usage: KeyUsage::SignVerify,
+            created: 1_700_000_000_000,
+            enabled: false,
+            deletion: Some(Deletion {
+                window_days: 7,
+                deletion_date: 1_700_604_800_000,
+            }),
+            rotation: Rotation {
+                enabled: true,
+                period_days: 90,
+                next: Some(1_707_776_000_000),
+            },
+            on_demand_rotations: 1,
+            tags: [("team".to_owned(), "a".to_owned())].into(),
+            materials: vec![
+                MaterialVersion {
+                    version: 1,
+                    created: 1_700_000_000_000,
+                    rotation_type: RotationType::Initial,
+                    sealed: SealedMaterial::from_bytes(vec![0, 1, 2]),
+                },
+                MaterialVersion {
+                    version: 2,
+                    created: 1_700_086_400_000,
+                    rotation_type: RotationType::OnDemand,
+                    sealed: SealedMaterial::from_bytes(vec![3, 4, 5]),
+                },
+            ],
+            policy: Some(r#"{"Version":"2012-10-17"}"#.into()),
+            revision: 3,
+        }
+    }
+
     /// A fixture: an enabled symmetric key with one (dummy) material version
     /// created at `now`.
     pub fn test(now: Millis) -> KeyRecord {

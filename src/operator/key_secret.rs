@@ -168,6 +168,49 @@ mod tests {
         assert_eq!(read(&secret), Ok(written));
     }
 
+    /// A key Secret as this version writes it: a later version must still
+    /// read the Secrets in clusters now, so changing any of this needs a
+    /// migration, not an edit of this test.
+    #[test]
+    fn a_secret_written_in_format_1_is_read() {
+        let json = format!(r#"{{"format":1,"record":{}}}"#, KeyRecord::FORMAT_1);
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "kmskey-app",
+                "namespace": "team-a",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kube-kms",
+                    "kubekms.io/key-id": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                },
+                "annotations": {
+                    "kubekms.io/owner-uid": "uid-1",
+                    "kubekms.io/key-name": "app",
+                    "kubekms.io/deletion-date": "1700604800000",
+                    "kubekms.io/rotate-handled": "2024-01-01",
+                },
+                "resourceVersion": "42",
+            },
+            "type": "kubekms.io/key-material",
+            "data": {"key.json": crate::b64::encode(json.as_bytes())},
+        }))
+        .unwrap();
+        let read = read(&secret).unwrap();
+        assert_eq!(
+            read,
+            KeySecret {
+                record: KeyRecord::format_1(),
+                owner_uid: Some("uid-1".into()),
+                rotate_handled: Some("2024-01-01".into()),
+                resource_version: Some("42".into()),
+            }
+        );
+        // And this version writes the same Secret.
+        let mut written = build("app", "uid-1", &read);
+        assert_eq!(written.data.take(), secret.data);
+        assert_eq!(written.metadata, secret.metadata);
+        assert_eq!(written.type_, secret.type_);
+    }
+
     #[test]
     fn secrets_that_are_not_ours_are_refused() {
         let ours = build(

@@ -49,17 +49,14 @@ fn a_new_store_is_private_and_an_existing_one_keeps_its_mode() {
     assert!(runtime().block_on(store.all_keys()).unwrap().is_empty());
 }
 
-/// Records as this version writes them, under the table names and keys
-/// it uses: a later version must still read a store written now, so
-/// changing any of this needs a migration, not an edit of this test.
-const STORED_KEY: &str = r#"{"key_id":"1234abcd-12ab-34cd-56ef-1234567890ab","namespace":"team-a","description":"app data","spec":"RSA_2048","usage":"SIGN_VERIFY","created":1700000000000,"enabled":false,"deletion":{"window_days":7,"deletion_date":1700604800000},"rotation":{"enabled":true,"period_days":90,"next":1707776000000},"on_demand_rotations":1,"tags":{"team":"a"},"materials":[{"version":1,"created":1700000000000,"rotation_type":"Initial","sealed":"AAEC"},{"version":2,"created":1700086400000,"rotation_type":"OnDemand","sealed":"AwQF"}],"policy":"{\"Version\":\"2012-10-17\"}","revision":3}"#;
+/// An alias as this version writes it, under the table names and keys it
+/// uses (the key beside it is `KeyRecord::FORMAT_1`): a later version must
+/// still read a store written now, so changing any of this needs a
+/// migration, not an edit of this test.
 const STORED_ALIAS: &str = r#"{"namespace":"team-a","name":"alias/app","key_id":"1234abcd-12ab-34cd-56ef-1234567890ab","created":1700000000000,"updated":1700086400000}"#;
 
 #[test]
 fn a_store_written_in_format_1_is_read() {
-    use crate::key::{Deletion, MaterialVersion, Rotation, RotationType};
-    use crate::seal::SealedMaterial;
-    use crate::spec::{KeySpec, KeyUsage};
     let dir = tempfile::tempdir().unwrap();
     let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
     let txn = db.begin_write().unwrap();
@@ -67,7 +64,7 @@ fn a_store_written_in_format_1_is_read() {
         .unwrap()
         .insert(
             "1234abcd-12ab-34cd-56ef-1234567890ab",
-            STORED_KEY.as_bytes(),
+            KeyRecord::FORMAT_1.as_bytes(),
         )
         .unwrap();
     txn.open_table(TableDefinition::<&str, &[u8]>::new("aliases"))
@@ -80,47 +77,12 @@ fn a_store_written_in_format_1_is_read() {
     let store = LocalStore::open(dir.path()).unwrap();
     let id: KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap();
     let key = runtime().block_on(store.get_key(id)).unwrap().unwrap();
-    let expected = KeyRecord {
-        key_id: id,
-        namespace: "team-a".into(),
-        description: "app data".into(),
-        spec: KeySpec::Rsa2048,
-        usage: KeyUsage::SignVerify,
-        created: 1_700_000_000_000,
-        enabled: false,
-        deletion: Some(Deletion {
-            window_days: 7,
-            deletion_date: 1_700_604_800_000,
-        }),
-        rotation: Rotation {
-            enabled: true,
-            period_days: 90,
-            next: Some(1_707_776_000_000),
-        },
-        on_demand_rotations: 1,
-        tags: [("team".to_owned(), "a".to_owned())].into(),
-        materials: vec![
-            MaterialVersion {
-                version: 1,
-                created: 1_700_000_000_000,
-                rotation_type: RotationType::Initial,
-                sealed: SealedMaterial::from_bytes(vec![0, 1, 2]),
-            },
-            MaterialVersion {
-                version: 2,
-                created: 1_700_086_400_000,
-                rotation_type: RotationType::OnDemand,
-                sealed: SealedMaterial::from_bytes(vec![3, 4, 5]),
-            },
-        ],
-        policy: Some(r#"{"Version":"2012-10-17"}"#.into()),
-        revision: 3,
-    };
+    let expected = KeyRecord::format_1();
     assert_eq!(key, expected);
     // And this version writes what it reads.
     assert_eq!(
         String::from_utf8(encode(&expected).unwrap()).unwrap(),
-        STORED_KEY
+        KeyRecord::FORMAT_1
     );
     let alias = runtime()
         .block_on(store.get_alias("team-a", "alias/app"))
