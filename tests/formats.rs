@@ -112,6 +112,56 @@ fn ciphertext_format_1_is_stable() {
     assert_eq!(back.as_slice(), plaintext.as_bytes());
 }
 
+/// What kube-apiserver stores in etcd with every object the KMS v2 plugin
+/// encrypted: the plugin's key_id and its wrapped seed. A later version
+/// that named the same material differently, or could not unwrap this
+/// seed, would leave every such object unreadable.
+#[test]
+fn kms_v2_plugin_key_id_and_wrapped_seed_format_1_are_stable() {
+    use kube_kms::key::{MaterialVersion, RotationType};
+    use kube_kms::plugin::key_file::{FORMAT, KIND, KeyFile};
+    use kube_kms::plugin::keyring::Keyring;
+    let file = KeyFile {
+        kind: KIND.into(),
+        format: FORMAT,
+        key_id: material_id().key_id,
+        exported: 0,
+        source: None,
+        versions: vec![MaterialVersion {
+            version: 2,
+            created: 0,
+            rotation_type: RotationType::Initial,
+            sealed: SealedMaterial::from_bytes(hex("sealed_material")),
+        }],
+        write_version: None,
+    };
+    let ring = Keyring::load(&file, &root_key()).unwrap();
+    assert_eq!(ring.current_name(), vectors()["plugin_key_id"]);
+    let seed = ring
+        .decrypt(
+            &vectors()["plugin_key_id"],
+            &hex("plugin_ciphertext"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(seed.as_slice(), hex("plugin_seed").as_slice());
+    // The seed is an ordinary format 1 ciphertext under this context.
+    let seed_context: EncryptionContext = [("kubekms.io/use", "kubernetes-kms-v2-seed")]
+        .into_iter()
+        .collect();
+    let blob = ciphertext::encrypt_with_nonce(
+        &SymmetricKey::new(&hex("material")).unwrap(),
+        CiphertextHeader {
+            key_id: material_id().key_id,
+            material_version: 2,
+        },
+        &seed_context,
+        &hex("plugin_seed"),
+        &array("plugin_nonce"),
+    );
+    assert_eq!(to_hex(&blob), vectors()["plugin_ciphertext"]);
+}
+
 /// The documented layouts, checked with another AES-GCM implementation: the
 /// AAD and nonce positions in docs/formats.md are what the code does.
 #[test]
