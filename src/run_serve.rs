@@ -1,7 +1,7 @@
 //! `kube-kms serve`: wires the embedded default together from the command line.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +58,14 @@ pub async fn run(
             principal: "local".into(),
         })
     } else {
-        Authentication::SigV4(load_credentials(&args)?)
+        let (credentials, path) = load_credentials(&args)?;
+        let live = Arc::new(std::sync::RwLock::new(credentials));
+        tokio::spawn(Credentials::follow(
+            path,
+            live.clone(),
+            CREDENTIALS_CHECK_INTERVAL,
+        ));
+        Authentication::SigV4Live(live)
     };
     let metrics = match (args.metrics_listen, registry) {
         (Some(addr), Some(registry)) => {
@@ -128,17 +135,24 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
     Ok(Arc::new(root))
 }
 
-fn load_credentials(args: &ServeArgs) -> anyhow::Result<Credentials> {
-    if let Some(path) = &args.credentials {
-        return Credentials::load(path).map_err(anyhow::Error::msg);
-    }
-    let path = args.data_dir.join("credentials.yaml");
-    if !path.exists() {
-        write_first_credentials(&path, &args.namespace, &args.arn.region)?;
-    }
+/// How often `serve` looks for changes to its credentials file.
+const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The credentials, and the file they came from.
+fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {
+    let path = match &args.credentials {
+        Some(path) => path.clone(),
+        None => {
+            let path = args.data_dir.join("credentials.yaml");
+            if !path.exists() {
+                write_first_credentials(&path, &args.namespace, &args.arn.region)?;
+            }
+            path
+        }
+    };
     let credentials = Credentials::load(&path).map_err(anyhow::Error::msg)?;
-    tracing::info!(file = %path.display(), "SigV4 credentials loaded");
-    Ok(credentials)
+    tracing::info!(file = %path.display(), "SigV4 credentials loaded; changes to the file apply while serving");
+    Ok((credentials, path))
 }
 
 /// A first access key for a new data directory, printed once so the user

@@ -277,3 +277,85 @@ async fn sdk_for_rust_round_trips_and_errors() {
     let raw = format!("{denied:?}");
     assert!(raw.contains("InvalidSignatureException"), "{raw}");
 }
+
+/// The credentials file is followed while serving: a changed secret and a
+/// removed access key take effect within seconds, and a file that does not
+/// load leaves the keys in force as they were.
+#[tokio::test]
+async fn access_keys_change_while_serving() {
+    use std::time::{Duration, Instant};
+    let server = Server::start();
+    let path = server.credentials_path();
+    let old = client(&server, SECRET_KEY);
+    old.list_keys()
+        .send()
+        .await
+        .expect("the first secret works");
+    let code = |e: &aws_sdk_kms::error::SdkError<_>| {
+        use aws_sdk_kms::error::ProvideErrorMetadata;
+        e.code().unwrap_or_default().to_owned()
+    };
+    // Within the check interval (2 s), with room for a busy machine.
+    async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(done) = check().await {
+                return done;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Rotate the secret (written to a temporary file and renamed over, as
+    // editors and Kubernetes volume updates do), and drop the other key.
+    let rotated = "kube-kms-rotated-secret/0123456789";
+    let next = path.with_extension("next");
+    std::fs::write(
+        &next,
+        format!(
+            "credentials:\n  - accessKeyId: {}\n    secretAccessKey: {rotated}\n    principal: tester\n",
+            support::ACCESS_KEY
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&next, &path).unwrap();
+    let new = client(&server, rotated);
+    until("the rotated secret to apply", async || {
+        new.list_keys().send().await.ok()
+    })
+    .await;
+    let refused = old.list_keys().send().await.unwrap_err();
+    assert_eq!(code(&refused), "InvalidSignatureException");
+    let other = aws_sdk_kms::Client::from_conf(
+        support::sdk_config(&server.endpoint, support::OTHER_SECRET_KEY)
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                support::OTHER_ACCESS_KEY,
+                support::OTHER_SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    let removed = other.list_keys().send().await.unwrap_err();
+    assert_eq!(code(&removed), "UnrecognizedClientException");
+
+    // A broken file, written in place: the rotated secret stays in force.
+    std::fs::write(&path, "credentials: [{accessKeyId: AKIDHALF").unwrap();
+    until("the refusal to be logged", async || {
+        server
+            .log()
+            .contains("SigV4 credentials not reloaded")
+            .then_some(())
+    })
+    .await;
+    new.list_keys()
+        .send()
+        .await
+        .expect("the keys in force stay");
+    assert_eq!(
+        code(&old.list_keys().send().await.unwrap_err()),
+        "InvalidSignatureException"
+    );
+}

@@ -40,6 +40,14 @@ fn default_namespace() -> String {
     "default".into()
 }
 
+/// What tells a changed file from the one last read: a rewrite in place
+/// changes its time or length, a rename over it its inode.
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
+}
+
 #[derive(Deserialize)]
 struct File {
     credentials: Vec<Credential>,
@@ -80,6 +88,37 @@ impl Credentials {
             }
         }
         Ok(Credentials::new(file.credentials))
+    }
+
+    /// Keeps `live` equal to the file at `path`, checking it every
+    /// `every`: access keys are added and revoked without a restart. A file
+    /// that does not load leaves the keys in force as they were, and says
+    /// why.
+    pub async fn follow(
+        path: std::path::PathBuf,
+        live: std::sync::Arc<std::sync::RwLock<Credentials>>,
+        every: std::time::Duration,
+    ) {
+        let mut seen = stamp(&path);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match Credentials::load(&path) {
+                Ok(credentials) => {
+                    let count = credentials.0.len();
+                    *live.write().unwrap_or_else(|e| e.into_inner()) = credentials;
+                    tracing::info!(file = %path.display(), count, "SigV4 credentials reloaded");
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "SigV4 credentials not reloaded; the access keys loaded before stay in force"
+                ),
+            }
+        }
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<&Credential> {

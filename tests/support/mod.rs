@@ -156,6 +156,15 @@ impl Server {
         }
     }
 
+    /// The credentials file the server reads (and follows while serving).
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir
+            .as_ref()
+            .expect("data directory")
+            .path()
+            .join("test-credentials.yaml")
+    }
+
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
