@@ -254,18 +254,22 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// The server TLS configuration, when HTTPS was asked for.
+    /// The server TLS configuration, when HTTPS was asked for. The files
+    /// are checked every 10 s while serving, and a renewed certificate is
+    /// served from the next handshake on.
     pub fn config(&self) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+        use kube_kms::api::certificate::{Certificate, TlsFiles};
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
-        let files = kube_kms::api::listen::TlsFiles {
+        let certificate = Certificate::load(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
-        };
-        Ok(Some(
-            kube_kms::api::listen::tls_config(&files).map_err(anyhow::Error::msg)?,
-        ))
+        })
+        .map_err(anyhow::Error::msg)?;
+        let config = certificate.server_config().map_err(anyhow::Error::msg)?;
+        tokio::spawn(certificate.follow(std::time::Duration::from_secs(10)));
+        Ok(Some(config))
     }
 }
 

@@ -147,6 +147,50 @@ fn the_rust_sdk_over_https() {
     });
 }
 
+/// A certificate renewed in place (as cert-manager renews the Secret the
+/// chart mounts) is served from the next handshake on, without a restart.
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart() {
+    let (server, cert_path, _) = https_server();
+    let dir = cert_path.parent().unwrap().to_owned();
+    let renewed =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let renewed_ca = dir.join("renewed-ca.crt");
+    std::fs::write(&renewed_ca, renewed.cert.pem()).unwrap();
+    // curl trusting only the renewed certificate: refused until it is served.
+    let health = || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&renewed_ca)
+            .arg(format!("{}/healthz", server.endpoint))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(health(), "000", "the renewed certificate is not served yet");
+    // Written beside and renamed over, key first, as a volume update swaps
+    // its files.
+    for (name, pem) in [
+        ("tls.key", renewed.signing_key.serialize_pem()),
+        ("tls.crt", renewed.cert.pem()),
+    ] {
+        std::fs::write(dir.join("next"), pem).unwrap();
+        std::fs::rename(dir.join("next"), dir.join(name)).unwrap();
+    }
+    // The files are checked every 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while health() != "200" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was never served:\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(server.log().contains("TLS certificate reloaded"));
+}
+
 #[test]
 fn plain_http_to_the_https_port_gets_no_answer() {
     let (server, _, _) = https_server();

@@ -4,6 +4,7 @@
 
 mod agreement_ops;
 mod alias_ops;
+pub mod certificate;
 mod crypto_ops;
 mod deadline;
 mod error;
