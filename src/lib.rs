@@ -18,6 +18,7 @@ pub mod material;
 pub mod operator;
 pub mod plugin;
 pub mod policy;
+pub mod reseal;
 pub mod resource;
 pub mod root;
 pub mod root_check;

@@ -198,6 +198,7 @@ fn write_first_credentials(path: &Path, namespace: &str, region: &str) -> anyhow
 
 /// Refuses to start with a root key that does not open the store's
 /// material (see `root_check`); names material that alone does not open.
+/// Then seals under the newest root key version what is not yet.
 async fn check_root_key(store: &LocalStore, crypto: &dyn CryptoService) -> anyhow::Result<()> {
     use kube_kms::store::KeyStore;
     let keys = store.all_keys().await?;
@@ -205,6 +206,21 @@ async fn check_root_key(store: &LocalStore, crypto: &dyn CryptoService) -> anyho
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     check.log();
+    // A root key version added since the last start: move the material to
+    // it now, so the older versions stop being needed.
+    let resealed = kube_kms::reseal::reseal_store(store, crypto).await?;
+    for (key, version, why) in &resealed.refused {
+        tracing::error!(%key, version, %why, "key material not resealed");
+    }
+    if resealed.materials > 0 {
+        tracing::info!(
+            materials = resealed.materials,
+            keys = resealed.keys,
+            root_key_version = resealed.root_version,
+            "key material resealed under the newest root key version; \
+             older versions are no longer needed by this store"
+        );
+    }
     Ok(())
 }
 

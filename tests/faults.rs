@@ -8,7 +8,9 @@
 //!   as with ENOSPC on a full disk (`serve` catches the SIGXFSZ that would
 //!   otherwise kill it);
 //! - a root key other than the store's: `serve` refuses to start, and
-//!   nothing is sealed under the wrong key.
+//!   nothing is sealed under the wrong key;
+//! - a root key rotation: a new version takes over at the next start and
+//!   the old one can then be removed.
 
 mod support;
 
@@ -224,6 +226,118 @@ async fn serve_refuses_to_start_with_a_root_key_that_does_not_open_its_store() {
     let server = Server::start_in(dir);
     let kms = client(&server.endpoint);
     assert_eq!(key_ids(&kms).await, before);
+    kms.encrypt()
+        .key_id("alias/fixture")
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Rotating the root key: a version added while `serve` is stopped takes
+/// over at the next start, which seals every key's material under it, so
+/// the old version can then be removed and nothing stops working.
+#[tokio::test]
+async fn a_new_root_key_version_takes_over_and_the_old_one_can_go() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+    let outside = tempfile::tempdir().unwrap();
+    let root = outside.path().join("root");
+    let create = |version: &str| {
+        let status = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .args(["root-key", "create-file"])
+            .arg(root.join(version))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::create_dir(&root).unwrap();
+    create("v1");
+    let args = ["--root-key".into(), root.clone().into_os_string()];
+
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &args);
+    let kms = client(&server.endpoint);
+    let key = kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().key_id().to_owned();
+    let encrypt = async |text: &'static str| {
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(text))
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob()
+            .unwrap()
+            .clone()
+    };
+    let before_rotation = encrypt("material version 1").await;
+    kms.rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let after_rotation = encrypt("material version 2").await;
+    let signer = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let signer = signer.key_metadata().unwrap().key_id().to_owned();
+    let signature = kms
+        .sign()
+        .key_id(&signer)
+        .message(Blob::new("signed under root v1"))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap()
+        .signature()
+        .unwrap()
+        .clone();
+    let keys = key_ids(&kms).await;
+    let dir = server.kill();
+
+    create("v2");
+    let server = Server::start_with(dir, &args);
+    let log = server.log();
+    // The two material versions of `key`, the signer's and the fixtures'.
+    assert!(
+        log.contains("key material resealed under the newest root key version")
+            && log.contains("root_key_version=2"),
+        "{log}"
+    );
+    let dir = server.kill();
+
+    std::fs::remove_file(root.join("v1")).unwrap();
+    let server = Server::start_with(dir, &args);
+    assert!(!server.log().contains("resealed"), "nothing left to move");
+    let kms = client(&server.endpoint);
+    assert_eq!(key_ids(&kms).await, keys);
+    for (ciphertext, text) in [
+        (&before_rotation, "material version 1"),
+        (&after_rotation, "material version 2"),
+    ] {
+        let plain = kms
+            .decrypt()
+            .ciphertext_blob(ciphertext.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.plaintext().unwrap().as_ref(), text.as_bytes());
+    }
+    let verified = kms
+        .verify()
+        .key_id(&signer)
+        .message(Blob::new("signed under root v1"))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .signature(signature)
+        .send()
+        .await
+        .unwrap();
+    assert!(verified.signature_valid());
     kms.encrypt()
         .key_id("alias/fixture")
         .plaintext(Blob::new("x"))

@@ -18,11 +18,12 @@ use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
     key_status,
 };
+use crate::crypto::CryptoError;
 use crate::declared::Change;
-use crate::key::{Millis, RotationType};
-use crate::lifecycle;
+use crate::key::{KeyRecord, Millis, RotationType};
 use crate::resource::{KmsKey, KmsKeyStatus};
 use crate::seal::MaterialId;
+use crate::{lifecycle, reseal};
 
 const FIELD_MANAGER: &str = "kube-kms-controller";
 
@@ -133,6 +134,8 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                     .await?;
                 lifecycle::add_version(&mut update.secret.record, sealed, kind, now);
             }
+            let resealed = reseal_stale(ctx, &mut update.secret.record).await?;
+            update.write |= resealed.is_some();
             if update.write {
                 let object = key_secret::build(&key.name_any(), &uid(key), &update.secret);
                 match secrets
@@ -147,6 +150,13 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                 }
             }
             report_update(ctx, key, &update).await;
+            if let Some((versions, root_version)) = resealed {
+                let message = format!(
+                    "material versions {versions:?} sealed again under root key version {root_version}"
+                );
+                tracing::info!(key = %key.name_any(), namespace, %message, "resealed");
+                event(ctx, key, EventType::Normal, "Resealed", message).await;
+            }
             update.secret
         }
     };
@@ -159,6 +169,40 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
         .map(|at| Duration::from_millis(at.saturating_sub(now).max(1000) as u64))
         .unwrap_or(RESYNC);
     Ok(Action::requeue(due.min(RESYNC)))
+}
+
+/// Seals again, under the crypto service's newest root key version, the
+/// material versions of `record` sealed under an older one (a root key
+/// version was added), so that the older versions stop being needed.
+/// Returns the versions moved and the root key version, if any moved.
+/// Material that does not open stays as it is (the root key check at
+/// start reports it), rather than stopping every reconcile of the key.
+async fn reseal_stale(
+    ctx: &Context,
+    record: &mut KeyRecord,
+) -> Result<Option<(Vec<u32>, u32)>, Error> {
+    let current = ctx.crypto.root_key_info().await?.current;
+    let mut moved = Vec::new();
+    for version in reseal::stale_versions(record, current) {
+        let Some(material) = record.materials.iter_mut().find(|m| m.version == version) else {
+            continue;
+        };
+        match ctx.crypto.reseal(material.sealed.clone()).await {
+            Ok(sealed) => {
+                material.sealed = sealed;
+                moved.push(version);
+            }
+            Err(
+                e @ (CryptoError::SealedMaterialInvalid(_)
+                | CryptoError::UnknownRootKey(_)
+                | CryptoError::MalformedMaterial(_)),
+            ) => {
+                tracing::error!(key_id = %record.key_id, version, error = %e, "key material not resealed");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((!moved.is_empty()).then_some((moved, current)))
 }
 
 async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {

@@ -104,11 +104,25 @@ fn conflict() -> Value {
 }
 
 fn context() -> (Arc<Context>, ApiServer) {
+    context_with_root(&[1])
+}
+
+/// Root key version N is N+8 repeated (version 1: bytes of 9).
+fn root_key(versions: &[u32]) -> Arc<FileRootKey> {
+    Arc::new(
+        FileRootKey::from_keys(
+            versions
+                .iter()
+                .map(|&v| (v, crate::secret::SecretBytes::new(vec![v as u8 + 8; 32]))),
+        )
+        .unwrap(),
+    )
+}
+
+fn context_with_root(versions: &[u32]) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let root = Arc::new(
-        FileRootKey::from_keys([(1, crate::secret::SecretBytes::new(vec![9u8; 32]))]).unwrap(),
-    );
+    let root = root_key(versions);
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
     let ctx = Context::new(
         client,
@@ -581,4 +595,5 @@ async fn a_new_key_object_first_gets_its_finalizer() {
 }
 
 mod alias;
+mod reseal;
 mod root_probe;
