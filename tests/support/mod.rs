@@ -268,14 +268,7 @@ pub fn run_node(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> Str
 /// else `ruby`) against `server`; the AWS SDK for Ruby is Debian's
 /// ruby-aws-sdk-kms.
 pub fn ruby_command(server: &Server, script: &str) -> Command {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/ruby")
-        .join(script);
-    let ruby = std::env::var_os("KUBE_KMS_RUBY").unwrap_or_else(|| "ruby".into());
-    let mut cmd = Command::new(ruby);
-    cmd.arg(&path);
-    server.client_env(&mut cmd);
-    cmd
+    script_command(server, "ruby", ("KUBE_KMS_RUBY", "ruby"), script)
 }
 
 /// PATH with the venv's scripts (`aws`, `sops`) first.
@@ -293,11 +286,23 @@ pub fn venv_first_on_path() -> String {
 
 /// The command that runs a script of `tests/js` against `server`.
 pub fn node_command(server: &Server, script: &str) -> Command {
+    script_command(server, "js", ("KUBE_KMS_NODE", "node"), script)
+}
+
+/// `tests/<dir>/<script>` run by the interpreter the environment variable
+/// names (else the default), with `server`'s client environment.
+fn script_command(
+    server: &Server,
+    dir: &str,
+    (variable, default): (&str, &str),
+    script: &str,
+) -> Command {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/js")
+        .join("tests")
+        .join(dir)
         .join(script);
-    let node = std::env::var_os("KUBE_KMS_NODE").unwrap_or_else(|| "node".into());
-    let mut cmd = Command::new(node);
+    let interpreter = std::env::var_os(variable).unwrap_or_else(|| default.into());
+    let mut cmd = Command::new(interpreter);
     cmd.arg(&path);
     server.client_env(&mut cmd);
     cmd
