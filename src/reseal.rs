@@ -45,6 +45,46 @@ pub enum ResealError {
     Store(StoreError),
 }
 
+/// What resealing one key did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KeyResealed {
+    /// Material versions now sealed under the newest root key version.
+    pub moved: Vec<u32>,
+    /// Material that does not open (damaged), as `(material version, why)`:
+    /// it stays as it was, for the root key check to report, rather than
+    /// stopping everything else.
+    pub refused: Vec<(u32, String)>,
+}
+
+/// Seals the material versions of `key` that are sealed under a root key
+/// version other than `current` again, through `crypto` (whose newest
+/// version `current` is).
+pub async fn reseal_key(
+    key: &mut KeyRecord,
+    current: u32,
+    crypto: &dyn CryptoService,
+) -> Result<KeyResealed, CryptoError> {
+    let mut done = KeyResealed::default();
+    for version in stale_versions(key, current) {
+        let Some(material) = key.materials.iter_mut().find(|m| m.version == version) else {
+            continue;
+        };
+        match crypto.reseal(material.sealed.clone()).await {
+            Ok(sealed) => {
+                material.sealed = sealed;
+                done.moved.push(version);
+            }
+            Err(
+                e @ (CryptoError::SealedMaterialInvalid(_)
+                | CryptoError::UnknownRootKey(_)
+                | CryptoError::MalformedMaterial(_)),
+            ) => done.refused.push((version, e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Seals every stale material version in `store` again under the crypto
 /// service's newest root key version, one key (one store write) at a time.
 pub async fn reseal_store(
@@ -60,40 +100,25 @@ pub async fn reseal_store(
         root_version: current,
         ..Resealed::default()
     };
-    for key in store.all_keys().await.map_err(ResealError::Store)? {
-        let stale = stale_versions(&key, current);
-        if stale.is_empty() {
-            continue;
-        }
+    for mut key in store.all_keys().await.map_err(ResealError::Store)? {
         let key_id = key.key_id;
-        let mut updated = key;
-        let mut changed = 0;
-        for material in updated
-            .materials
-            .iter_mut()
-            .filter(|m| stale.contains(&m.version))
-        {
-            match crypto.reseal(material.sealed.clone()).await {
-                Ok(sealed) => {
-                    material.sealed = sealed;
-                    changed += 1;
-                }
-                Err(
-                    e @ (CryptoError::SealedMaterialInvalid(_)
-                    | CryptoError::UnknownRootKey(_)
-                    | CryptoError::MalformedMaterial(_)),
-                ) => done.refused.push((key_id, material.version, e.to_string())),
-                Err(e) => return Err(ResealError::Crypto(e)),
-            }
-        }
-        if changed == 0 {
+        let resealed = reseal_key(&mut key, current, crypto)
+            .await
+            .map_err(ResealError::Crypto)?;
+        done.refused.extend(
+            resealed
+                .refused
+                .into_iter()
+                .map(|(version, why)| (key_id, version, why)),
+        );
+        if resealed.moved.is_empty() {
             continue;
         }
         // The revision check makes this a no-op, not a lost update, if the
         // key changed meanwhile; the next pass picks it up.
-        match store.update_key(updated).await {
+        match store.update_key(key).await {
             Ok(_) => {
-                done.materials += changed;
+                done.materials += resealed.moved.len();
                 done.keys += 1;
             }
             Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => {}

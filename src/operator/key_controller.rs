@@ -18,7 +18,6 @@ use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
     key_status,
 };
-use crate::crypto::CryptoError;
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, RotationType};
 use crate::resource::{KmsKey, KmsKeyStatus};
@@ -175,34 +174,16 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
 /// material versions of `record` sealed under an older one (a root key
 /// version was added), so that the older versions stop being needed.
 /// Returns the versions moved and the root key version, if any moved.
-/// Material that does not open stays as it is (the root key check at
-/// start reports it), rather than stopping every reconcile of the key.
 async fn reseal_stale(
     ctx: &Context,
     record: &mut KeyRecord,
 ) -> Result<Option<(Vec<u32>, u32)>, Error> {
     let current = ctx.crypto.root_key_info().await?.current;
-    let mut moved = Vec::new();
-    for version in reseal::stale_versions(record, current) {
-        let Some(material) = record.materials.iter_mut().find(|m| m.version == version) else {
-            continue;
-        };
-        match ctx.crypto.reseal(material.sealed.clone()).await {
-            Ok(sealed) => {
-                material.sealed = sealed;
-                moved.push(version);
-            }
-            Err(
-                e @ (CryptoError::SealedMaterialInvalid(_)
-                | CryptoError::UnknownRootKey(_)
-                | CryptoError::MalformedMaterial(_)),
-            ) => {
-                tracing::error!(key_id = %record.key_id, version, error = %e, "key material not resealed");
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let resealed = reseal::reseal_key(record, current, ctx.crypto.as_ref()).await?;
+    for (version, why) in &resealed.refused {
+        tracing::error!(key_id = %record.key_id, version, %why, "key material not resealed");
     }
-    Ok((!moved.is_empty()).then_some((moved, current)))
+    Ok((!resealed.moved.is_empty()).then_some((resealed.moved, current)))
 }
 
 async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
