@@ -44,6 +44,10 @@ pub struct Context {
     pub recorder: Recorder,
     pub clock: Clock,
     pub metrics: Arc<metrics::Metrics>,
+    /// The sweeper's memory of the key Secrets pending deletion it found
+    /// sealed under the newest root key version: UID → (resourceVersion,
+    /// root key version). Spares a read of each one on every wake-up.
+    pub pending_sealed: std::sync::Mutex<std::collections::HashMap<String, (String, u32)>>,
 }
 
 impl Context {
@@ -65,6 +69,7 @@ impl Context {
             arn,
             clock,
             metrics,
+            pending_sealed: Default::default(),
         })
     }
 }

@@ -2,18 +2,24 @@
 //! Secrets metadata-only (the deletion date is an annotation), so no
 //! sealed bytes sit in this cache; the Secret itself is read only to
 //! confirm, and deleted only at the resourceVersion that was confirmed.
+//!
+//! Until then it also keeps pending material sealed under the newest root
+//! key version, as the key controller does for live keys: otherwise a key
+//! in a 30-day window would hold an old root key version in use that long.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, PartialObjectMeta, Preconditions};
+use kube::api::{DeleteParams, PartialObjectMeta, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::key_plan::{self, Orphan};
 use super::key_secret::{self, DELETION_DATE_ANNOTATION, KEY_NAME_ANNOTATION};
-use super::{Context, ERROR_RETRY, Error, RESYNC};
+use super::{Context, ERROR_RETRY, Error, RESYNC, is_conflict};
+use crate::reseal;
 use crate::resource::KmsKey;
 
 pub async fn reconcile(
@@ -28,12 +34,13 @@ pub async fn reconcile(
     else {
         return Ok(Action::await_change());
     };
-    if date > now {
-        return Ok(Action::requeue(wait(date - now)));
-    }
     let namespace = meta
         .namespace()
         .ok_or_else(|| Error::NotNamespaced(meta.name_any()))?;
+    if date > now {
+        reseal_pending(&meta, &namespace, &ctx).await?;
+        return Ok(Action::requeue(wait(date - now)));
+    }
     // A KmsKey of this name exists again: its controller cancels the
     // deletion; destroying now would race it.
     if let Some(key_name) = meta.annotations().get(KEY_NAME_ANNOTATION) {
@@ -59,6 +66,7 @@ pub async fn reconcile(
                 ..DeleteParams::default()
             };
             secrets.delete(&meta.name_any(), &params).await?;
+            forget(&ctx, &meta);
             tracing::info!(key = %stored.record.key_id, namespace = %namespace, "deletion window ended; key material destroyed");
             ctx.metrics
                 .reconciles
@@ -69,6 +77,74 @@ pub async fn reconcile(
         Orphan::WaitUntil(at) => Ok(Action::requeue(wait(at - now))),
         Orphan::Keep => Ok(Action::await_change()),
     }
+}
+
+/// Seals the material of a key pending deletion again under the newest
+/// root key version, if it is under an older one. Reads the Secret once per
+/// resourceVersion and root key version; replaces it conditionally, so a
+/// key applied again meanwhile (its controller wrote first) is left to
+/// that controller.
+async fn reseal_pending(
+    meta: &PartialObjectMeta<Secret>,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let current = ctx.crypto.root_key_info().await?.current;
+    let uid = meta.uid().unwrap_or_default();
+    let seen = (meta.resource_version().unwrap_or_default(), current);
+    if lock(ctx).get(&uid) == Some(&seen) {
+        return Ok(());
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = meta.name_any();
+    let Some(secret) = secrets.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let Ok(mut stored) = key_secret::read(&secret) else {
+        return Ok(());
+    };
+    let key_id = stored.record.key_id;
+    let resealed = reseal::reseal_key(&mut stored.record, current, ctx.crypto.as_ref()).await?;
+    for (version, why) in &resealed.refused {
+        tracing::error!(key_id = %key_id, version, %why, "key material not resealed");
+    }
+    let mut version = stored.resource_version.clone().unwrap_or_default();
+    if !resealed.moved.is_empty() {
+        let key_name = meta
+            .annotations()
+            .get(KEY_NAME_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| name.trim_start_matches("kmskey-").to_owned());
+        let owner = stored.owner_uid.clone().unwrap_or_default();
+        let object = key_secret::build(&key_name, &owner, &stored);
+        match secrets
+            .replace(&name, &PostParams::default(), &object)
+            .await
+        {
+            Ok(written) => version = written.resource_version().unwrap_or_default(),
+            // Written meanwhile: the watch brings that version here again.
+            Err(e) if is_conflict(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(key = %key_id, %namespace, versions = ?resealed.moved, root_key_version = current, "material of a key pending deletion sealed again under the newest root key version");
+        ctx.metrics
+            .reconciles
+            .with_label_values(&["keysecret", "resealed"])
+            .inc();
+    }
+    lock(ctx).insert(uid, (version, current));
+    Ok(())
+}
+
+fn lock(ctx: &Context) -> std::sync::MutexGuard<'_, HashMap<String, (String, u32)>> {
+    // Only a cache: a panic while it was held leaves nothing to distrust.
+    ctx.pending_sealed
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn forget(ctx: &Context, meta: &PartialObjectMeta<Secret>) {
+    lock(ctx).remove(&meta.uid().unwrap_or_default());
 }
 
 fn wait(ms: i64) -> Duration {

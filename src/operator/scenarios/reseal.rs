@@ -66,3 +66,84 @@ async fn material_under_an_older_root_key_version_is_resealed() {
     finish(task).await;
     server.expect_nothing_more().await;
 }
+
+/// A key pending deletion (its KmsKey gone, so no reconcile of its own):
+/// the sweeper reseals its material too, with a conditional replace that
+/// keeps the deletion date, so the old root key version can go before the
+/// window ends. Once done it reads the Secret no more.
+#[tokio::test]
+async fn material_of_a_key_pending_deletion_is_resealed_by_the_sweeper() {
+    use crate::crypto::CryptoService;
+    let old = LocalCryptoService::new(root_key(&[1]), CacheConfig::default());
+    let mut record = stored_record();
+    let id = crate::seal::MaterialId {
+        key_id: record.key_id,
+        version: 1,
+        spec: record.spec,
+        usage: record.usage,
+    };
+    record.materials[0].sealed = old.generate_material(id).await.unwrap();
+    let date = NOW + 3 * DAY_MS;
+    record.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: date,
+    });
+    let (ctx, mut server) = context_with_root(&[1, 2]);
+    let meta = pending_meta(&record);
+
+    // Someone else wrote first: nothing is taken for done.
+    let task = sweep(&meta, &ctx);
+    let stored = secret_json(record.clone(), "uid-1");
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, stored.clone())
+        .await;
+    server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 409, conflict())
+        .await;
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(Duration::from_millis(3 * DAY_MS as u64).min(super::super::RESYNC))
+    );
+
+    let task = sweep(&meta, &ctx);
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, stored)
+        .await;
+    let mut written_back = secret_json(record.clone(), "uid-1");
+    written_back["metadata"]["resourceVersion"] = json!("21");
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, written_back)
+        .await;
+    task.await.unwrap().unwrap();
+    server.expect_nothing_more().await;
+    assert_eq!(put.body["metadata"]["resourceVersion"], "20");
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::DELETION_DATE_ANNOTATION],
+        date.to_string()
+    );
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::KEY_NAME_ANNOTATION],
+        "app"
+    );
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION],
+        "uid-1"
+    );
+    let written: KeyRecord = serde_json::from_value(record_in(&put.body)).unwrap();
+    assert_eq!(
+        written.materials[0].sealed.header().unwrap().root_version,
+        2
+    );
+    let mut unchanged = written.clone();
+    unchanged.materials = record.materials.clone();
+    assert_eq!(unchanged, record, "nothing else changed");
+
+    // The watch brings the version it wrote: nothing more to read.
+    let mut after = written;
+    after.materials[0].sealed = record.materials[0].sealed.clone();
+    let mut meta = (*pending_meta(&after)).clone();
+    meta.metadata.resource_version = Some("21".into());
+    let task = sweep(&Arc::new(meta), &ctx);
+    server.expect_nothing_more().await;
+    task.await.unwrap().unwrap();
+}
