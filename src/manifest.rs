@@ -2,7 +2,7 @@
 //! directory by the embedded default. Parsing only; applying lives in
 //! `serve`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -127,32 +127,54 @@ fn spec_of<K: CustomResourceExt, S: serde::de::DeserializeOwned>(
 /// other API groups are skipped, whatever their shape; ours that are
 /// malformed are errors.
 pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, String> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
-        })
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let parsed = parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if parsed.kustomization {
-            // Its transformations (a `namespace:` above all) would change
-            // what the objects say; running kustomize is not our job.
-            tracing::warn!(
-                file = %path.display(),
-                "a kustomization is not run: the manifests are applied as the files say \
-                 (render it first with `kubectl kustomize` to apply what it makes)"
-            );
+    Snapshot::read(dir)?.parse()
+}
+
+/// The manifest files of a directory as read at one moment: the files
+/// `kubectl apply -f DIR` reads, in its order, and what they held. Two
+/// snapshots differ when the directory changed; what is parsed is what was
+/// compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot(Vec<(PathBuf, Vec<u8>)>);
+
+impl Snapshot {
+    pub fn read(dir: &Path) -> Result<Snapshot, String> {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
+            .collect();
+        paths.sort();
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            files.push((path, bytes));
         }
-        out.extend(parsed.manifests);
+        Ok(Snapshot(files))
     }
-    Ok(out)
+
+    pub fn parse(&self) -> Result<Vec<Manifest>, String> {
+        let mut out = Vec::new();
+        for (path, bytes) in &self.0 {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+            let parsed = parse_file(text).map_err(|e| format!("{}: {e}", path.display()))?;
+            if parsed.kustomization {
+                // Its transformations (a `namespace:` above all) would change
+                // what the objects say; running kustomize is not our job.
+                tracing::warn!(
+                    file = %path.display(),
+                    "a kustomization is not run: the manifests are applied as the files say \
+                     (render it first with `kubectl kustomize` to apply what it makes)"
+                );
+            }
+            out.extend(parsed.manifests);
+        }
+        Ok(out)
+    }
 }
 
 /// What one file holds.
@@ -526,5 +548,38 @@ items:
         assert!(
             matches!(&parse(material).unwrap()[0], Manifest::Key { test_material: Some(m), .. } if m == "QUJD")
         );
+    }
+
+    /// What tells `serve` that DIR changed: the manifest files it reads and
+    /// their bytes, not other files.
+    #[test]
+    fn a_snapshot_changes_with_the_manifest_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: a}\n";
+        std::fs::write(dir.path().join("a.yaml"), key).unwrap();
+        let first = Snapshot::read(dir.path()).unwrap();
+        assert_eq!(Snapshot::read(dir.path()).unwrap(), first);
+        std::fs::write(dir.path().join("README.md"), "notes").unwrap();
+        std::fs::write(dir.path().join(".a.yaml.swp"), "editor state").unwrap();
+        assert_eq!(Snapshot::read(dir.path()).unwrap(), first);
+
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            key.replace("{name: a}", "{name: b}"),
+        )
+        .unwrap();
+        let edited = Snapshot::read(dir.path()).unwrap();
+        assert_ne!(edited, first);
+        assert!(
+            matches!(&edited.parse().unwrap()[0], Manifest::Key { metadata, .. } if metadata.name == "b")
+        );
+        std::fs::write(dir.path().join("b.yml"), "").unwrap();
+        assert_ne!(Snapshot::read(dir.path()).unwrap(), edited);
+        std::fs::remove_file(dir.path().join("b.yml")).unwrap();
+        assert_eq!(Snapshot::read(dir.path()).unwrap(), edited);
+
+        std::fs::write(dir.path().join("c.json"), [0xff, 0xfe]).unwrap();
+        let err = Snapshot::read(dir.path()).unwrap().parse().unwrap_err();
+        assert!(err.ends_with("c.json: not UTF-8 text"), "{err}");
     }
 }

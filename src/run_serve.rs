@@ -13,6 +13,7 @@ use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
+use kube_kms::manifest::Snapshot;
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
 use kube_kms::store::LocalStore;
 use rand_core::{OsRng, RngCore};
@@ -42,11 +43,19 @@ pub async fn run(
     );
 
     if let Some(dir) = &args.manifests {
-        let manifests = kube_kms::manifest::load_dir(dir).map_err(anyhow::Error::msg)?;
+        let snapshot = Snapshot::read(dir).map_err(anyhow::Error::msg)?;
+        let manifests = snapshot.parse().map_err(anyhow::Error::msg)?;
         kube_kms::serve::apply_manifests(&api, &manifests)
             .await
             .map_err(anyhow::Error::msg)?;
-        tracing::info!(count = manifests.len(), dir = %dir.display(), "manifests applied");
+        tracing::info!(count = manifests.len(), dir = %dir.display(), "manifests applied; following changes to them");
+        tokio::spawn(kube_kms::serve::follow_manifests(
+            api.clone(),
+            dir.clone(),
+            snapshot,
+            manifests,
+            MANIFESTS_CHECK_INTERVAL,
+        ));
     }
     let auth = if args.insecure_no_auth {
         tracing::warn!(
@@ -137,6 +146,7 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
 
 /// How often `serve` looks for changes to its credentials file.
 const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+const MANIFESTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The credentials, and the file they came from.
 fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {

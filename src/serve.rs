@@ -1,14 +1,15 @@
 //! The embedded default: the endpoint with an in-process crypto service and
 //! the local store, seeded from manifests, with a lifecycle runtime.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Api, ApiError, Caller};
 use crate::declared;
 use crate::key_id::KeyId;
-use crate::manifest::{self, Manifest, Metadata};
+use crate::manifest::{self, Manifest, Metadata, Snapshot};
 use crate::resource::KmsKeySpec;
 use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
@@ -17,7 +18,7 @@ use crate::store::{AliasRecord, StoreError};
 /// source of truth: existing keys take its description, tags, enabled flag
 /// and rotation, and a pending deletion is cancelled.
 pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
-    manifest::check_set(manifests)?;
+    check(manifests)?;
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {
         if let Manifest::Key {
@@ -75,6 +76,40 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), St
     Ok(())
 }
 
+/// What can be known wrong with a set of manifests before the store is
+/// asked, checked before anything is written: a mistake in the last file
+/// changes nothing rather than half the set.
+fn check(manifests: &[Manifest]) -> Result<(), String> {
+    manifest::check_set(manifests)?;
+    for manifest in manifests {
+        let (what, result) = match manifest {
+            Manifest::Key {
+                metadata,
+                spec,
+                test_material,
+            } => (
+                format!("KmsKey {}/{}", metadata.namespace, metadata.name),
+                declared::validate(spec)
+                    .map_err(|e| spec_error(e).to_string())
+                    .and_then(|()| match test_material {
+                        Some(b64) if crate::b64::decode(b64.trim()).is_err() => {
+                            Err(TEST_MATERIAL_NOT_BASE64.to_owned())
+                        }
+                        _ => Ok(()),
+                    }),
+            ),
+            Manifest::Alias { metadata, spec } => (
+                format!("KmsAlias {}/{}", metadata.namespace, metadata.name),
+                crate::api::validate_alias_name(&spec.alias_name).map_err(|e| e.to_string()),
+            ),
+        };
+        result.map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(())
+}
+
+const TEST_MATERIAL_NOT_BASE64: &str = "testMaterial must be base64";
+
 async fn apply_key(
     api: &Api,
     metadata: &Metadata,
@@ -84,9 +119,10 @@ async fn apply_key(
     let id = manifest::key_id(spec, metadata);
     declared::validate(spec).map_err(spec_error)?;
     let material = match test_material {
-        Some(b64) => Some(SecretBytes::new(crate::b64::decode(b64.trim()).map_err(
-            |_| ApiError::Validation("testMaterial must be base64".into()),
-        )?)),
+        Some(b64) => Some(SecretBytes::new(
+            crate::b64::decode(b64.trim())
+                .map_err(|_| ApiError::Validation(TEST_MATERIAL_NOT_BASE64.into()))?,
+        )),
         None => None,
     };
     let existing = api.store().get_key(id).await?;
@@ -170,6 +206,78 @@ fn spec_error(e: declared::SpecError) -> ApiError {
         declared::SpecError::Policy(_) => ApiError::MalformedPolicyDocument(e.to_string()),
         _ => ApiError::Validation(e.to_string()),
     }
+}
+
+/// Keeps the store applied with the manifests in `dir`: when what its
+/// files hold differs from `seen`, the snapshot `applied` was parsed from
+/// (checked every `every`), the set is applied again. Objects taken out of the manifests stay, as they do
+/// across a restart (a key goes by ScheduleKeyDeletion, an alias by
+/// DeleteAlias), and a warning says so. A set that does not load or apply
+/// is reported and the next change awaited; what was applied stays.
+pub async fn follow_manifests(
+    api: Arc<Api>,
+    dir: PathBuf,
+    mut seen: Snapshot,
+    applied: Vec<Manifest>,
+    every: Duration,
+) {
+    let mut applied = objects(&applied);
+    let mut unreadable: Option<String> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = match Snapshot::read(&dir) {
+            Ok(now) => now,
+            // Said once per distinct reason, not every few seconds.
+            Err(why) => {
+                if unreadable.as_ref() != Some(&why) {
+                    tracing::error!(error = %why, "manifests not read; what was applied stays");
+                    unreadable = Some(why);
+                }
+                continue;
+            }
+        };
+        unreadable = None;
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let manifests = match seen.parse() {
+            Ok(manifests) => manifests,
+            Err(why) => {
+                tracing::error!(error = %why, "manifests changed but were not applied; what was applied stays");
+                continue;
+            }
+        };
+        if let Err(why) = apply_manifests(&api, &manifests).await {
+            tracing::error!(error = %why, "manifests changed but were not applied; what was applied stays");
+            continue;
+        }
+        let now_applied = objects(&manifests);
+        for gone in applied.difference(&now_applied) {
+            tracing::warn!(
+                object = %gone,
+                "no longer in the manifests; it stays (ScheduleKeyDeletion deletes a key, DeleteAlias an alias)"
+            );
+        }
+        applied = now_applied;
+        tracing::info!(count = manifests.len(), dir = %dir.display(), "manifests changed; applied again");
+    }
+}
+
+/// The objects a set of manifests names, as `KmsKey namespace/name`.
+fn objects(manifests: &[Manifest]) -> BTreeSet<String> {
+    manifests
+        .iter()
+        .map(|m| match m {
+            Manifest::Key { metadata, .. } => {
+                format!("KmsKey {}/{}", metadata.namespace, metadata.name)
+            }
+            Manifest::Alias { metadata, spec } => format!(
+                "KmsAlias {}/{} ({})",
+                metadata.namespace, metadata.name, spec.alias_name
+            ),
+        })
+        .collect()
 }
 
 /// Runs the lifecycle (rotations, ends of deletion windows) every `every`.

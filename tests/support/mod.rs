@@ -157,6 +157,15 @@ impl Server {
     }
 
     /// The credentials file the server reads (and follows while serving).
+    /// The directory given to `--manifests`.
+    pub fn manifests_path(&self) -> PathBuf {
+        self.dir
+            .as_ref()
+            .expect("data directory")
+            .path()
+            .join("manifests")
+    }
+
     pub fn credentials_path(&self) -> PathBuf {
         self.dir
             .as_ref()
