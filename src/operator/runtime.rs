@@ -53,15 +53,26 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = Box::pin(shutdown);
     let mut shutdown = futures::future::FutureExt::fuse(shutdown);
-    let mut leader = tokio::select! {
-        leader = lease::acquire(leases, settings.lease.clone()) => leader,
+    let held = tokio::select! {
+        held = lease::acquire(leases.clone(), settings.lease.clone()) => held,
         _ = &mut shutdown => return Ok(()),
     };
+    let mut leader = held.leading.clone();
     // Nothing is sealed before the root key is known to be the store's.
     let secrets = scoped::<Secret>(&client, namespace.as_deref());
     let check = tokio::select! {
-        check = root_probe::ensure(&secrets, ctx.crypto.as_ref()) => check?,
-        _ = &mut shutdown => return Ok(()),
+        check = root_probe::ensure(&secrets, ctx.crypto.as_ref()) => check,
+        _ = &mut shutdown => {
+            held.release(&leases, &settings.lease).await;
+            return Ok(());
+        }
+    };
+    let check = match check {
+        Ok(check) => check,
+        Err(why) => {
+            held.release(&leases, &settings.lease).await;
+            return Err(why);
+        }
     };
     check.log();
     let _ = leading_tx.send(true);
@@ -146,6 +157,10 @@ pub async fn run(
     let _ = leading_tx.send(false);
     let _ = stop_tx.send(true);
     running.await;
+    // Every reconcile has finished: nothing more is written under the Lease.
+    if outcome.is_ok() {
+        held.release(&leases, &settings.lease).await;
+    }
     outcome
 }
 
