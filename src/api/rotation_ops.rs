@@ -87,7 +87,10 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
-        let key = self.rotatable_key(caller, input.key_id).await?;
+        // A key that cannot rotate is reported as not rotating, as AWS does
+        // now (it used to refuse): Terraform's AWS provider reads the status
+        // of every key it manages, asymmetric and HMAC keys too.
+        let key = self.managed_key(caller, input.key_id).await?;
         let mut out = json!({ "KeyRotationEnabled": key.rotation.enabled, "KeyId": self.arn.key_arn(key.key_id) });
         if key.rotation.enabled {
             out["RotationPeriodInDays"] = json!(key.rotation.period_days);

@@ -151,6 +151,20 @@ async fn rotation_adds_versions_and_old_ciphertexts_still_decrypt() {
         h.err("RotateKeyOnDemand", json!({ "KeyId": rsa })).await.0,
         "UnsupportedOperationException"
     );
+    assert_eq!(
+        h.err("DisableKeyRotation", json!({ "KeyId": rsa })).await.0,
+        "UnsupportedOperationException"
+    );
+    // Its status is read like any key's: not rotating.
+    let hmac = h
+        .key(json!({ "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC" }))
+        .await;
+    for key in [&rsa, &hmac] {
+        let status = h.ok("GetKeyRotationStatus", json!({ "KeyId": key })).await;
+        assert_eq!(status["KeyRotationEnabled"], false, "{status}");
+        assert!(status.get("RotationPeriodInDays").is_none(), "{status}");
+        assert!(status["KeyId"].as_str().unwrap().ends_with(key.as_str()));
+    }
 }
 
 #[tokio::test]
