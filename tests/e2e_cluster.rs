@@ -5,6 +5,9 @@ mod cluster;
 mod plugin;
 mod skip;
 mod support;
+#[path = "e2e/terraform.rs"]
+mod terraform;
+mod tf;
 
 use std::collections::BTreeMap;
 use std::process::Command;

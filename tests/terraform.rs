@@ -9,109 +9,12 @@
 
 mod skip;
 mod support;
-
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod tf;
 
 use aws_sdk_kms::types::KeyState;
 use serde_json::Value;
 use support::{ACCESS_KEY, SECRET_KEY, Server};
-
-const CONFIG: &str = include_str!("terraform/main.tf");
-
-struct Terraform {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Terraform {
-    /// Terraform and a mirror holding the AWS provider, if this machine has
-    /// them.
-    fn find() -> Result<Terraform, String> {
-        let bin = match std::env::var_os("KUBE_KMS_TERRAFORM") {
-            Some(bin) => PathBuf::from(bin),
-            None => which("terraform").ok_or("no terraform on PATH (KUBE_KMS_TERRAFORM)")?,
-        };
-        let plugins = std::env::var_os("KUBE_KMS_TERRAFORM_PLUGINS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "/opt/tf-plugins".into());
-        let provider = plugins.join("registry.terraform.io/hashicorp/aws");
-        if !provider.is_dir() {
-            return Err(format!(
-                "no AWS provider under {} (KUBE_KMS_TERRAFORM_PLUGINS)",
-                plugins.display()
-            ));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("main.tf"), CONFIG).unwrap();
-        std::fs::write(
-            dir.path().join("cli.tfrc"),
-            format!(
-                "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
-                plugins.display()
-            ),
-        )
-        .unwrap();
-        Ok(Terraform { bin, dir })
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
-            .args(args)
-            .arg("-no-color")
-            .current_dir(self.dir.path())
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0")
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .expect("run terraform")
-    }
-
-    /// `args`, then the configuration's variables.
-    fn run_with(&self, args: &[&str], vars: &[String]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(vars.iter().map(String::as_str));
-        self.run(&all)
-    }
-
-    /// `run_with`, asserting success.
-    fn ok(&self, args: &[&str], vars: &[String]) -> Output {
-        let out = self.run_with(args, vars);
-        assert!(out.status.success(), "terraform {args:?}:\n{}", text(&out));
-        out
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn vars(endpoint: &str, description: &str, rotation_days: u32, team: &str) -> Vec<String> {
-    [
-        ("endpoint", endpoint),
-        ("access_key", ACCESS_KEY),
-        ("secret_key", SECRET_KEY),
-        ("description", description),
-        ("rotation_days", &rotation_days.to_string()),
-        ("team", team),
-    ]
-    .iter()
-    .flat_map(|(k, v)| ["-var".to_owned(), format!("{k}={v}")])
-    .collect()
-}
+use tf::{Terraform, text, vars};
 
 #[tokio::test]
 async fn terraform_manages_keys_through_the_endpoint() {
@@ -126,7 +29,13 @@ async fn terraform_manages_keys_through_the_endpoint() {
     let kms = support::kms_client(&server.endpoint, SECRET_KEY);
     tf.ok(&["init", "-input=false"], &[]);
 
-    let first = vars(&server.endpoint, "first", 180, "a");
+    let first = vars(
+        &server.endpoint,
+        (ACCESS_KEY, SECRET_KEY),
+        "first",
+        180,
+        "a",
+    );
     tf.ok(&["apply", "-auto-approve"], &first);
     let out = tf.ok(&["output", "-json"], &[]);
     let outputs: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -150,13 +59,25 @@ async fn terraform_manages_keys_through_the_endpoint() {
 
     tf.ok(
         &["apply", "-auto-approve"],
-        &vars(&server.endpoint, "second", 365, "b"),
+        &vars(
+            &server.endpoint,
+            (ACCESS_KEY, SECRET_KEY),
+            "second",
+            365,
+            "b",
+        ),
     );
     assert_key(&kms, app, "second", 365, "b").await;
 
     tf.ok(
         &["destroy", "-auto-approve"],
-        &vars(&server.endpoint, "second", 365, "b"),
+        &vars(
+            &server.endpoint,
+            (ACCESS_KEY, SECRET_KEY),
+            "second",
+            365,
+            "b",
+        ),
     );
     for (id, window_days) in ids.iter().zip([7, 30, 30, 30]) {
         let key = kms.describe_key().key_id(id).send().await.unwrap();
