@@ -1,6 +1,6 @@
 //! Real AWS clients against `kube-kms serve` on loopback: boto3, the aws
-//! CLI, the AWS Encryption SDKs for Python and JavaScript, the AWS SDKs for
-//! JavaScript, Ruby and Rust, and independent implementations
+//! CLI, Ansible, the AWS Encryption SDKs for Python and JavaScript, the AWS
+//! SDKs for JavaScript, Ruby and Rust, and independent implementations
 //! (OpenSSL through Python `cryptography` and Node.js, Python's hmac)
 //! checking what the endpoint makes.
 
@@ -13,6 +13,32 @@ fn boto3_every_operation_and_error() {
     let server = Server::start();
     let out = run_python(&server, "boto3_suite.py");
     assert!(out.contains("checks passed"), "{out}");
+}
+
+/// Ansible's `amazon.aws.kms_key` and `kms_key_info` (PyPI `ansible`):
+/// create, stay idempotent, change, disable and delete keys.
+#[test]
+fn ansible_manages_keys_idempotently() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let python = support::python();
+    let mut cmd = std::process::Command::new(python.with_file_name("ansible-playbook"));
+    cmd.args(["--connection", "local", "--inventory", "localhost,"])
+        .arg("--extra-vars")
+        .arg(format!("ansible_python_interpreter={}", python.display()))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/ansible/kms_keys.yml"
+        ))
+        .env("ANSIBLE_HOME", home.path())
+        .env("ANSIBLE_LOCAL_TEMP", home.path().join("tmp"))
+        .env("ANSIBLE_NOCOLOR", "1");
+    server.client_env(&mut cmd);
+    let out = run(cmd, "ansible kms_keys.yml");
+    assert!(
+        out.contains("ok=14 ") && out.contains("changed=4 ") && out.contains("failed=0 "),
+        "{out}"
+    );
 }
 
 #[test]

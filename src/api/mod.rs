@@ -8,6 +8,7 @@ pub mod certificate;
 mod crypto_ops;
 mod deadline;
 mod error;
+mod grant_ops;
 pub mod http;
 mod idle;
 mod key_ops;
@@ -175,6 +176,8 @@ pub const OPERATIONS: &[&str] = &[
     "GetKeyPolicy",
     "PutKeyPolicy",
     "ListKeyPolicies",
+    "ListGrants",
+    "ListRetirableGrants",
 ];
 
 impl Api {
@@ -280,6 +283,8 @@ impl Api {
             "GetKeyPolicy" => self.get_key_policy(caller, body).await,
             "PutKeyPolicy" => self.put_key_policy(caller, body).await,
             "ListKeyPolicies" => self.list_key_policies(caller, body).await,
+            "ListGrants" => self.list_grants(caller, body).await,
+            "ListRetirableGrants" => self.list_retirable_grants(caller, body).await,
             other => Err(match not_served::reason(other) {
                 Some(why) => {
                     ApiError::Unsupported(format!("{other} is not served by this endpoint: {why}."))

@@ -6,7 +6,7 @@
 /// served, or `None` if it is not an AWS KMS operation this endpoint knows.
 pub fn reason(operation: &str) -> Option<&'static str> {
     Some(match operation {
-        "CreateGrant" | "ListGrants" | "ListRetirableGrants" | "RetireGrant" | "RevokeGrant" => {
+        "CreateGrant" | "RetireGrant" | "RevokeGrant" => {
             "grants are not supported yet; they come with key policy evaluation"
         }
         "GetParametersForImport" | "ImportKeyMaterial" | "DeleteImportedKeyMaterial" => {

@@ -45,9 +45,13 @@ check(arn == f"arn:aws:kms:us-east-1:111122223333:key/{key}", "ARN shape")
 check(kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == "boto3 suite", "DescribeKey by ARN")
 kms.update_key_description(KeyId=key, Description="renamed")
 check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
+# Grants cannot be created yet: every key has none, and the paginator says so.
+grants = kms.get_paginator("list_grants").paginate(KeyId=key).build_full_result()
+check(grants["Grants"] == [], f"ListGrants: {grants}")
+check(kms.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/app")["Grants"] == [], "ListRetirableGrants")
 # An AWS operation the endpoint does not serve says so, as a modelled error.
-code, status, message = error_of(kms.list_grants, KeyId=key)
-check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ListGrants is not served"), f"ListGrants: {code} {status} {message}")
+code, status, message = error_of(kms.revoke_grant, KeyId=key, GrantId="0" * 64)
+check(code == "UnsupportedOperationException" and status == 400 and message.startswith("RevokeGrant is not served"), f"RevokeGrant: {code} {status} {message}")
 check(_raises(kms.create_grant, kms.exceptions.UnsupportedOperationException, KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Decrypt"]),
       "CreateGrant raises the modelled UnsupportedOperationException")
 # A key policy is checked as AWS checks one (it is not enforced yet).

@@ -185,6 +185,11 @@ fn seeds(f: &Fixture) -> Vec<(&'static str, Value)> {
             json!({ "KeyId": f.sym, "PolicyName": "default", "Policy": "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\",\"Resource\":\"*\"}]}" }),
         ),
         ("ListKeyPolicies", json!({ "KeyId": f.sym })),
+        ("ListGrants", json!({ "KeyId": f.sym })),
+        (
+            "ListRetirableGrants",
+            json!({ "RetiringPrincipal": "arn:aws:iam::111122223333:role/app" }),
+        ),
     ]
 }
 

@@ -152,3 +152,59 @@ async fn a_manifest_declares_the_policy_and_a_malformed_one_is_refused() {
     let got = h.ok("GetKeyPolicy", json!({ "KeyId": id })).await;
     assert_eq!(got["Policy"], POLICY, "a refused manifest changes nothing");
 }
+
+/// Grants cannot be created yet, so every key has none: the listings say
+/// so after AWS's checks, in every key state, so that tools reading a key's
+/// grants with the key work.
+#[tokio::test]
+async fn grants_are_listed_as_none_with_awss_checks() {
+    let h = harness();
+    let id = h.key(json!({})).await;
+    let none = json!({ "Grants": [], "Truncated": false });
+    assert_eq!(h.ok("ListGrants", json!({ "KeyId": id })).await, none);
+    let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{id}");
+    let filtered = json!({ "KeyId": arn, "Limit": 100, "GrantId": "0123abcd",
+                           "GranteePrincipal": "arn:aws:iam::111122223333:role/app" });
+    assert_eq!(h.ok("ListGrants", filtered).await, none);
+    h.ok("DisableKey", json!({ "KeyId": id })).await;
+    h.ok("ScheduleKeyDeletion", json!({ "KeyId": id })).await;
+    assert_eq!(h.ok("ListGrants", json!({ "KeyId": id })).await, none);
+
+    let refused = [
+        (json!({}), "ValidationException"),
+        (json!({ "KeyId": "alias/app" }), "NotFoundException"),
+        (
+            json!({ "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ff" }),
+            "NotFoundException",
+        ),
+        (
+            json!({ "KeyId": id, "Marker": "not-ours" }),
+            "InvalidMarkerException",
+        ),
+        (json!({ "KeyId": id, "Limit": 1001 }), "ValidationException"),
+    ];
+    for (body, error) in refused {
+        assert_eq!(h.err("ListGrants", body.clone()).await.0, error, "{body}");
+    }
+
+    let retiring = json!({ "RetiringPrincipal": "arn:aws:iam::111122223333:role/app" });
+    assert_eq!(h.ok("ListRetirableGrants", retiring).await, none);
+    assert_eq!(h.ok("ListRetirableGrants", json!({})).await, none);
+    let (error, message) = h
+        .err("ListRetirableGrants", json!({ "RetiringPrincipal": "app" }))
+        .await;
+    assert_eq!(error, "InvalidArnException", "{message}");
+    // Creating one is still refused, saying why.
+    let (error, message) = h
+        .err(
+            "CreateGrant",
+            json!({ "KeyId": id, "GranteePrincipal": "arn:aws:iam::111122223333:role/app",
+                    "Operations": ["Decrypt"] }),
+        )
+        .await;
+    assert_eq!(error, "UnsupportedOperationException");
+    assert!(
+        message.contains("grants are not supported yet"),
+        "{message}"
+    );
+}

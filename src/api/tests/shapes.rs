@@ -236,6 +236,22 @@ const CONSTRAINTS: &[(&str, &str, Member, i64, i64)] = &[
     ("ListKeyPolicies", "KeyId", Str, 1, 2048),
     ("ListKeyPolicies", "Limit", Int, 1, 1000),
     ("ListKeyPolicies", "Marker", Str, 1, 1024),
+    ("ListGrants", "KeyId", Str, 1, 2048),
+    ("ListGrants", "Limit", Int, 1, 1000),
+    ("ListGrants", "Marker", Str, 1, 1024),
+    ("ListGrants", "GrantId", Str, 1, 128),
+    ("ListGrants", "GranteePrincipal", Str, 1, 256),
+    ("ListGrants", "GranteeServicePrincipal", Str, 1, 128),
+    ("ListRetirableGrants", "Limit", Int, 1, 1000),
+    ("ListRetirableGrants", "Marker", Str, 1, 1024),
+    ("ListRetirableGrants", "RetiringPrincipal", Str, 1, 256),
+    (
+        "ListRetirableGrants",
+        "RetiringServicePrincipal",
+        Str,
+        1,
+        128,
+    ),
 ];
 
 /// Values just outside `[lo..hi]` for a member of this kind.
@@ -308,7 +324,7 @@ async fn every_member_just_outside_its_constraint_is_a_validation_error() {
             "DeriveSharedSecret" => {
                 json!({ "KeyId": agree, "KeyAgreementAlgorithm": "ECDH", "PublicKey": peer })
             }
-            "CreateKey" | "ListKeys" | "ListAliases" => json!({}),
+            "CreateKey" | "ListKeys" | "ListAliases" | "ListRetirableGrants" => json!({}),
             "UpdateKeyDescription" => json!({ "KeyId": sym, "Description": "d" }),
             "CreateAlias" => json!({ "AliasName": "alias/other", "TargetKeyId": sym }),
             "UpdateAlias" => json!({ "AliasName": "alias/shape", "TargetKeyId": sym }),
