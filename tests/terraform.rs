@@ -57,28 +57,17 @@ async fn terraform_manages_keys_through_the_endpoint() {
     let plan = tf.run_with(&["plan", "-detailed-exitcode"], &first);
     assert_eq!(plan.status.code(), Some(0), "drift:\n{}", text(&plan));
 
-    tf.ok(
-        &["apply", "-auto-approve"],
-        &vars(
-            &server.endpoint,
-            (ACCESS_KEY, SECRET_KEY),
-            "second",
-            365,
-            "b",
-        ),
+    let second = vars(
+        &server.endpoint,
+        (ACCESS_KEY, SECRET_KEY),
+        "second",
+        365,
+        "b",
     );
+    tf.ok(&["apply", "-auto-approve"], &second);
     assert_key(&kms, app, "second", 365, "b").await;
 
-    tf.ok(
-        &["destroy", "-auto-approve"],
-        &vars(
-            &server.endpoint,
-            (ACCESS_KEY, SECRET_KEY),
-            "second",
-            365,
-            "b",
-        ),
-    );
+    tf.ok(&["destroy", "-auto-approve"], &second);
     for (id, window_days) in ids.iter().zip([7, 30, 30, 30]) {
         let key = kms.describe_key().key_id(id).send().await.unwrap();
         let key = key.key_metadata().unwrap();

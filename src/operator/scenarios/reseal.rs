@@ -2,11 +2,8 @@
 
 use super::*;
 
-/// A root key version was added: the key's material, sealed under the
-/// older one, is sealed again under it with a conditional replace, and an
-/// Event says so. The material (so every ciphertext) stays the same.
-#[tokio::test]
-async fn material_under_an_older_root_key_version_is_resealed() {
+/// The stored record with real material, sealed under root key version 1.
+async fn sealed_under_version_1() -> KeyRecord {
     use crate::crypto::CryptoService;
     let old = LocalCryptoService::new(root_key(&[1]), CacheConfig::default());
     let mut record = stored_record();
@@ -17,6 +14,15 @@ async fn material_under_an_older_root_key_version_is_resealed() {
         usage: record.usage,
     };
     record.materials[0].sealed = old.generate_material(id).await.unwrap();
+    record
+}
+
+/// A root key version was added: the key's material, sealed under the
+/// older one, is sealed again under it with a conditional replace, and an
+/// Event says so. The material (so every ciphertext) stays the same.
+#[tokio::test]
+async fn material_under_an_older_root_key_version_is_resealed() {
+    let record = sealed_under_version_1().await;
     let (ctx, mut server) = context_with_root(&[1, 2]);
     let key = key(json!({}));
     let task = reconcile_key(key.clone(), &ctx).await;
@@ -73,16 +79,7 @@ async fn material_under_an_older_root_key_version_is_resealed() {
 /// window ends. Once done it reads the Secret no more.
 #[tokio::test]
 async fn material_of_a_key_pending_deletion_is_resealed_by_the_sweeper() {
-    use crate::crypto::CryptoService;
-    let old = LocalCryptoService::new(root_key(&[1]), CacheConfig::default());
-    let mut record = stored_record();
-    let id = crate::seal::MaterialId {
-        key_id: record.key_id,
-        version: 1,
-        spec: record.spec,
-        usage: record.usage,
-    };
-    record.materials[0].sealed = old.generate_material(id).await.unwrap();
+    let mut record = sealed_under_version_1().await;
     let date = NOW + 3 * DAY_MS;
     record.deletion = Some(Deletion {
         window_days: 7,
