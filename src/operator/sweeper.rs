@@ -32,6 +32,8 @@ pub async fn reconcile(
         .get(DELETION_DATE_ANNOTATION)
         .and_then(|d| d.parse::<i64>().ok())
     else {
+        // Not (or no longer: the deletion was cancelled) pending.
+        forget(&ctx, &meta);
         return Ok(Action::await_change());
     };
     let namespace = meta
