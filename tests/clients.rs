@@ -21,18 +21,7 @@ fn boto3_every_operation_and_error() {
 fn ansible_manages_keys_idempotently() {
     let server = Server::start();
     let home = tempfile::tempdir().unwrap();
-    let python = support::python();
-    let mut cmd = std::process::Command::new(python.with_file_name("ansible-playbook"));
-    cmd.args(["--connection", "local", "--inventory", "localhost,"])
-        .arg("--extra-vars")
-        .arg(format!("ansible_python_interpreter={}", python.display()))
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/ansible/kms_keys.yml"
-        ))
-        .env("ANSIBLE_HOME", home.path())
-        .env("ANSIBLE_LOCAL_TEMP", home.path().join("tmp"))
-        .env("ANSIBLE_NOCOLOR", "1");
+    let mut cmd = support::ansible_playbook("kms_keys.yml", home.path());
     server.client_env(&mut cmd);
     let out = run(cmd, "ansible kms_keys.yml");
     assert!(

@@ -1,12 +1,12 @@
 //! End to end against a real cluster (`KUBE_KMS_E2E_KUBECONFIG`), with the
 //! controller running out of cluster. Skips, saying why, without one.
 
+#[path = "e2e/clients.rs"]
+mod clients;
 mod cluster;
 mod plugin;
 mod skip;
 mod support;
-#[path = "e2e/terraform.rs"]
-mod terraform;
 mod tf;
 
 use std::collections::BTreeMap;

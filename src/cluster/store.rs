@@ -21,6 +21,9 @@ use crate::store::{AliasRecord, KeyStore, StoreError};
 
 /// How long a write waits for the controller to make it visible.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a change to what a key declares (description, tags, enabled,
+/// policy, rotation) waits to show in reads before the call returns anyway.
+const DECLARED_VISIBLE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct KubeStore {
     index: Arc<RwLock<ClusterIndex>>,
@@ -207,14 +210,24 @@ impl KubeStore {
         what: &str,
         check: impl Fn(&ClusterIndex) -> Option<T>,
     ) -> Result<T, StoreError> {
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        self.converge_within(CONVERGE_TIMEOUT, what, check).await
+    }
+
+    /// `converge`, giving up after `within`.
+    async fn converge_within<T>(
+        &self,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&ClusterIndex) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(found) = self.read(&check)? {
                 return Ok(found);
             }
             if Instant::now() > deadline {
                 return Err(StoreError::Timeout(format!(
-                    "{what}: not done by the controller within {CONVERGE_TIMEOUT:?}; \
+                    "{what}: not done by the controller within {within:?}; \
                      it is still asked for and will be carried out when the controller runs"
                 )));
             }
@@ -308,6 +321,21 @@ impl KeyStore for KubeStore {
                 keys.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(|e| kube_error(e, &what))?;
+                // The caller's next read shows its change (Ansible reports
+                // the key as it reads it right after changing it). AWS KMS is
+                // eventually consistent too, so past a short wait the call
+                // returns anyway: the change is in the KmsKey, and the
+                // controller carries it out when it runs.
+                let shown = self
+                    .converge_within(DECLARED_VISIBLE_WAIT, &what, |index| {
+                        index
+                            .key(id)
+                            .filter(|shown| key_change(shown, &key) == KeyChange::Patch(None))
+                    })
+                    .await;
+                if let Err(e) = shown {
+                    tracing::debug!(error = %e, "a declared change is not visible yet");
+                }
             }
             KeyChange::Schedule { window_days } => {
                 let patch = json!({"spec": {"pendingWindowDays": window_days}});

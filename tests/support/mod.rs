@@ -334,3 +334,23 @@ pub fn run(mut cmd: Command, what: &str) -> String {
     eprintln!("{what}: ok in {:?}: {}", started.elapsed(), stdout.trim());
     stdout.into_owned()
 }
+
+/// `ansible-playbook` (from the venv's PyPI `ansible`) running
+/// `tests/ansible/<playbook>` on this machine, with its state in `home`;
+/// the caller adds the endpoint and credentials to its environment.
+pub fn ansible_playbook(playbook: &str, home: &std::path::Path) -> Command {
+    let python = python();
+    let mut cmd = Command::new(python.with_file_name("ansible-playbook"));
+    cmd.args(["--connection", "local", "--inventory", "localhost,"])
+        .arg("--extra-vars")
+        .arg(format!("ansible_python_interpreter={}", python.display()))
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/ansible")
+                .join(playbook),
+        )
+        .env("ANSIBLE_HOME", home)
+        .env("ANSIBLE_LOCAL_TEMP", home.join("tmp"))
+        .env("ANSIBLE_NOCOLOR", "1");
+    cmd
+}

@@ -346,3 +346,90 @@ async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone
     let asked = tokio::time::timeout(std::time::Duration::from_millis(100), handle.next_request());
     assert!(asked.await.is_err(), "no request to the API server");
 }
+
+/// A change to what a key declares returns once reads show it, so the
+/// caller reads its own write; if the controller does not carry it out
+/// soon, the call returns anyway (the change is recorded in the KmsKey).
+#[tokio::test(start_paused = true)]
+async fn a_declared_change_returns_once_reads_show_it() {
+    use crate::operator::key_secret::{KeySecret, build};
+    use kube::runtime::watcher::Event;
+    use std::time::Duration;
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let secret = |record: &KeyRecord| {
+        build(
+            "app",
+            "uid",
+            &KeySecret {
+                record: record.clone(),
+                owner_uid: None,
+                rotate_handled: None,
+                resource_version: None,
+            },
+        )
+    };
+    let live = record();
+    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&Event::Apply(secret(&live)));
+    let store = Arc::new(KubeStore::new(
+        index.clone(),
+        kube::Client::new(service, "default"),
+    ));
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+    let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+                        "metadata": {"name": "app", "namespace": "default"}, "spec": {}});
+    let update = |description: &str| {
+        let store = store.clone();
+        let mut changed = live.clone();
+        changed.description = description.into();
+        tokio::spawn(async move { store.update_key(changed).await })
+    };
+    let mut answer_patch = async || {
+        let (request, send) = handle.next_request().await.expect("a request");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            ("PATCH", path)
+        );
+        send.send_response(http::Response::new(kube::client::Body::from(
+            serde_json::to_vec(&object).unwrap(),
+        )));
+    };
+
+    let task = update("new");
+    answer_patch().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!task.is_finished(), "it waits for the change to show");
+    // The controller writes the record; the watch brings it.
+    let mut written = live.clone();
+    written.description = "new".into();
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&Event::Apply(secret(&written)));
+    let done = tokio::time::timeout(Duration::from_millis(200), task)
+        .await
+        .expect("returns once the change shows");
+    assert_eq!(done.unwrap().unwrap().description, "new");
+
+    // The controller is down: the call returns after the wait, successful.
+    let started = Instant::now();
+    let task = update("newer");
+    answer_patch().await;
+    assert_eq!(task.await.unwrap().unwrap().description, "newer");
+    assert!(started.elapsed() >= DECLARED_VISIBLE_WAIT);
+    assert_eq!(
+        store
+            .get_key(live.key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .description,
+        "new"
+    );
+}
