@@ -12,14 +12,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
             k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
         ));
     let task = reconcile_key(deleting.clone(), &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(stored_record(), "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&stored_record()).await;
     let put = server
         .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
@@ -30,14 +23,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
         date.to_string()
     );
     server.expect_event("DeletionScheduled").await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&deleting).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&deleting).await;
     assert_eq!(status.body["status"]["keyState"], "PendingDeletion");
     assert!(status.body["status"]["deletionDate"].is_string());
     // Only then does the finalizer go, so the object disappears.
@@ -70,14 +56,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     });
     let meta = pending_meta(&scheduled);
     let task = sweep(&meta, &ctx);
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(scheduled.clone(), "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&scheduled).await;
     assert_eq!(
         task.await.unwrap().unwrap(),
         Action::requeue(super::super::RESYNC)
@@ -97,14 +76,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     server
         .expect("GET", &format!("{KEYS}/app"), 404, not_found())
         .await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(scheduled, "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&scheduled).await;
     let delete = server
         .expect("DELETE", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
@@ -157,14 +129,7 @@ async fn re_applying_within_the_window_adopts_and_cancels() {
     server.expect_event("Adopted").await;
     server.expect_event("DeletionCancelled").await;
     server.expect_event("Enabled").await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["keyState"], "Enabled");
     finish(task).await;
     server.expect_nothing_more().await;

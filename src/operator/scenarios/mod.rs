@@ -80,6 +80,29 @@ impl ApiServer {
         Seen { query, body }
     }
 
+    /// Answers the GET of the key Secret `kmskey-app` with `record`, as
+    /// the KmsKey `uid-1` wrote it.
+    async fn expect_key_secret(&mut self, record: &KeyRecord) {
+        self.expect(
+            "GET",
+            &format!("{SECRETS}/kmskey-app"),
+            200,
+            secret_json(record.clone(), "uid-1"),
+        )
+        .await;
+    }
+
+    /// Answers the status patch of the KmsKey `app` with `key`.
+    async fn expect_status(&mut self, key: &KmsKey) -> Seen {
+        self.expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            200,
+            serde_json::to_value(key).unwrap(),
+        )
+        .await
+    }
+
     async fn expect_event(&mut self, reason: &str) -> Value {
         let seen = self.expect("POST", EVENTS, 201, json!({})).await;
         assert_eq!(seen.body["reason"], reason, "{}", seen.body);
@@ -244,14 +267,7 @@ async fn new_key_mints_one_secret_then_reports_ready() {
         key_id.as_str()
     );
     server.expect_event("Created").await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&key).await;
     assert!(
         status.query.contains("fieldManager=kube-kms-controller")
             && status.query.contains("force=true")
@@ -284,22 +300,8 @@ async fn conflict_on_create_retries_from_what_was_stored_without_a_second_key() 
     // The retry finds the Secret the other writer stored and uses it.
     let theirs = stored_record();
     let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(theirs.clone(), "uid-1"),
-        )
-        .await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    server.expect_key_secret(&theirs).await;
+    let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["keyId"], theirs.key_id.to_string());
     finish(task).await;
     server.expect_nothing_more().await;
@@ -314,14 +316,7 @@ async fn rotation_due_adds_a_version_with_a_conditional_replace() {
     record.rotation.period_days = 90;
     record.rotation.next = Some(NOW - 1);
     let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(record, "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&record).await;
     let put = server
         .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
@@ -339,14 +334,7 @@ async fn rotation_due_adds_a_version_with_a_conditional_replace() {
     assert_eq!(types, ["Initial", "Automatic"]);
     assert_eq!(written["rotation"]["next"], NOW + 90 * DAY_MS);
     server.expect_event("Rotated").await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["currentVersion"], 2);
     assert_eq!(
         finish(task).await,
@@ -360,27 +348,13 @@ async fn disabling_writes_the_record_and_the_state() {
     let (ctx, mut server) = context();
     let key = key(json!({"enabled": false}));
     let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(stored_record(), "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&stored_record()).await;
     let put = server
         .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
     assert_eq!(record_in(&put.body)["enabled"], false);
     server.expect_event("Disabled").await;
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["keyState"], "Disabled");
     finish(task).await;
     server.expect_nothing_more().await;
@@ -399,14 +373,7 @@ async fn an_unchanged_key_with_current_status_makes_no_writes() {
         NOW,
     ));
     let task = reconcile_key(key, &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(record, "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&record).await;
     finish(task).await;
     server.expect_nothing_more().await;
 }
@@ -423,14 +390,7 @@ async fn a_foreign_secret_is_refused_and_never_written() {
         .await;
     let event = server.expect_event("SecretConflict").await;
     assert_eq!(event["type"], "Warning");
-    let status = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    let status = server.expect_status(&key).await;
     let ready = &status.body["status"]["conditions"][0];
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),

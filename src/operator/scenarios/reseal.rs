@@ -26,14 +26,7 @@ async fn material_under_an_older_root_key_version_is_resealed() {
     let (ctx, mut server) = context_with_root(&[1, 2]);
     let key = key(json!({}));
     let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect(
-            "GET",
-            &format!("{SECRETS}/kmskey-app"),
-            200,
-            secret_json(record.clone(), "uid-1"),
-        )
-        .await;
+    server.expect_key_secret(&record).await;
     let put = server
         .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
@@ -61,14 +54,7 @@ async fn material_under_an_older_root_key_version_is_resealed() {
         event["note"],
         "material versions [1] sealed again under root key version 2"
     );
-    server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app/status"),
-            200,
-            serde_json::to_value(&key).unwrap(),
-        )
-        .await;
+    server.expect_status(&key).await;
     finish(task).await;
     server.expect_nothing_more().await;
 }
@@ -90,10 +76,7 @@ async fn material_of_a_key_pending_deletion_is_resealed_by_the_sweeper() {
 
     // Someone else wrote first: nothing is taken for done.
     let task = sweep(&meta, &ctx);
-    let stored = secret_json(record.clone(), "uid-1");
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, stored.clone())
-        .await;
+    server.expect_key_secret(&record).await;
     server
         .expect("PUT", &format!("{SECRETS}/kmskey-app"), 409, conflict())
         .await;
@@ -103,9 +86,7 @@ async fn material_of_a_key_pending_deletion_is_resealed_by_the_sweeper() {
     );
 
     let task = sweep(&meta, &ctx);
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, stored)
-        .await;
+    server.expect_key_secret(&record).await;
     let mut written_back = secret_json(record.clone(), "uid-1");
     written_back["metadata"]["resourceVersion"] = json!("21");
     let put = server
