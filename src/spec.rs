@@ -20,12 +20,17 @@ pub trait AwsEnum: Sized + Copy + FromStr + 'static {
     /// Every value this project supports, in declaration order.
     fn all() -> &'static [Self];
     fn name(self) -> &'static str;
+    /// Values AWS's API model has for this enum that this project does not
+    /// serve, each with why: a request naming one is well formed, and is
+    /// refused as unsupported rather than as malformed.
+    fn elsewhere() -> &'static [(&'static str, &'static str)];
 }
 
 macro_rules! aws_enum {
     (
         $(#[$meta:meta])*
         $name:ident, $kind:literal { $($variant:ident = $text:literal $(, $code:literal)?;)* }
+        $(elsewhere { $($other:literal => $why:expr;)* })?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +52,9 @@ macro_rules! aws_enum {
             }
             fn name(self) -> &'static str {
                 self.as_str()
+            }
+            fn elsewhere() -> &'static [(&'static str, &'static str)] {
+                &[$($(($other, $why),)*)?]
             }
         }
 
@@ -137,7 +145,18 @@ aws_enum! {
         MlDsa65 = "ML_DSA_65", 0x0402;
         MlDsa87 = "ML_DSA_87", 0x0403;
     }
+    elsewhere {
+        "SM2" => SM2;
+        "ML_KEM_512" => ML_KEM;
+        "ML_KEM_768" => ML_KEM;
+        "ML_KEM_1024" => ML_KEM;
+    }
 }
+
+/// Why SM2 (keys, SM2DSA, SM2PKE) is not served.
+const SM2: &str = "SM2, which AWS offers in its China Regions, is not implemented here";
+/// Why ML-KEM (keys, key pairs, Encapsulate and Decapsulate) is not served.
+pub const ML_KEM: &str = "ML-KEM is not implemented yet";
 
 aws_enum! {
     /// What a KMS key may be used for; fixed when the key is created.
@@ -147,6 +166,9 @@ aws_enum! {
         GenerateVerifyMac = "GENERATE_VERIFY_MAC", 3;
         KeyAgreement = "KEY_AGREEMENT", 4;
     }
+    elsewhere {
+        "ENCAPSULATE_DECAPSULATE" => ML_KEM;
+    }
 }
 
 aws_enum! {
@@ -154,6 +176,9 @@ aws_enum! {
         SymmetricDefault = "SYMMETRIC_DEFAULT", 1;
         RsaesOaepSha1 = "RSAES_OAEP_SHA_1", 2;
         RsaesOaepSha256 = "RSAES_OAEP_SHA_256", 3;
+    }
+    elsewhere {
+        "SM2PKE" => SM2;
     }
 }
 
@@ -171,6 +196,9 @@ aws_enum! {
         Ed25519Sha512 = "ED25519_SHA_512", 10;
         Ed25519PhSha512 = "ED25519_PH_SHA_512", 11;
         MlDsaShake256 = "ML_DSA_SHAKE_256", 12;
+    }
+    elsewhere {
+        "SM2DSA" => SM2;
     }
 }
 
@@ -206,6 +234,12 @@ aws_enum! {
         EccNistP521 = "ECC_NIST_P521", 6;
         EccSecgP256k1 = "ECC_SECG_P256K1", 7;
         EccNistEdwards25519 = "ECC_NIST_EDWARDS25519", 8;
+    }
+    elsewhere {
+        "SM2" => SM2;
+        "ML_KEM_512" => ML_KEM;
+        "ML_KEM_768" => ML_KEM;
+        "ML_KEM_1024" => ML_KEM;
     }
 }
 

@@ -30,6 +30,15 @@ fn ansible_manages_keys_idempotently() {
     );
 }
 
+/// Every constraint of AWS's API model as botocore ships it: a request
+/// breaking one is a ValidationException, a request within them never is.
+#[test]
+fn requests_are_checked_as_aws_s_api_model_says() {
+    let server = Server::start();
+    let out = run_python(&server, "model_conformance.py");
+    assert!(out.contains("model conformance: "), "{out}");
+}
+
 #[test]
 fn independent_implementations_check_what_the_endpoint_makes() {
     let server = Server::start();

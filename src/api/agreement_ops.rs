@@ -1,12 +1,11 @@
 //! Key agreement: DeriveSharedSecret (ECDH with a KEY_AGREEMENT key).
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::crypto_ops::{current, dry_run};
 use super::wire::{
-    Blob, b64, check_grant_tokens, check_length, decode, parse_enum, recipient_unsupported,
+    Blob, Recipient, b64, check_grant_tokens, check_length, decode, parse_enum, refuse_recipient,
     required,
 };
 use super::{Api, ApiError, Caller};
@@ -22,7 +21,7 @@ struct DeriveSharedSecretInput {
     public_key: Option<Blob>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
-    recipient: Option<IgnoredAny>,
+    recipient: Option<Recipient>,
 }
 
 impl Api {
@@ -40,9 +39,7 @@ impl Api {
         let public_key = required(input.public_key, "publicKey")?.0;
         check_length("publicKey", public_key.len(), 1, 8192)?;
         check_grant_tokens(&input.grant_tokens)?;
-        if input.recipient.is_some() {
-            return Err(recipient_unsupported());
-        }
+        refuse_recipient(&input.recipient)?;
         let key = self.crypto_key(caller, input.key_id).await?;
         self.admit_key_type(caller, &key)?;
         let arn = self.arn.key_arn(key.key_id);

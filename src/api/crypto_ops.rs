@@ -2,15 +2,13 @@
 //! data keys and data key pairs, GenerateRandom.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
-    Blob, ContextMap, b64, check_grant_tokens, check_length, check_range,
-    custom_key_store_unsupported, decode, key_material_id, parse_enum, recipient_unsupported,
-    required,
+    Blob, ContextMap, Recipient, b64, check_grant_tokens, check_length, check_range,
+    custom_key_store_unsupported, decode, key_material_id, parse_enum, refuse_recipient, required,
 };
 use super::{Api, ApiError, Caller};
 use crate::b64::encoded_len;
@@ -87,7 +85,7 @@ struct DecryptInput {
     encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
     dry_run_modifiers: Option<Vec<String>>,
-    recipient: Option<IgnoredAny>,
+    recipient: Option<Recipient>,
 }
 
 #[derive(Deserialize)]
@@ -114,7 +112,7 @@ struct DataKeyInput {
     key_spec: Option<String>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
-    recipient: Option<IgnoredAny>,
+    recipient: Option<Recipient>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +123,7 @@ struct DataKeyPairInput {
     encryption_context: Option<ContextMap>,
     grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
-    recipient: Option<IgnoredAny>,
+    recipient: Option<Recipient>,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +131,7 @@ struct DataKeyPairInput {
 struct RandomInput {
     number_of_bytes: Option<i64>,
     custom_key_store_id: Option<String>,
-    recipient: Option<IgnoredAny>,
+    recipient: Option<Recipient>,
 }
 
 /// A ciphertext's key, material and the key's ARN, ready to decrypt.
@@ -298,9 +296,7 @@ impl Api {
 
     pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
-        if input.recipient.is_some() {
-            return Err(recipient_unsupported());
-        }
+        refuse_recipient(&input.recipient)?;
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
             self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt")
                 .await?;
@@ -414,26 +410,25 @@ impl Api {
     ) -> Result<Reply, ApiError> {
         let input: DataKeyInput = decode(body)?;
         // Only the operations that return plaintext take a Recipient.
-        if with_plaintext && input.recipient.is_some() {
-            return Err(recipient_unsupported());
+        if with_plaintext {
+            refuse_recipient(&input.recipient)?;
         }
         check_grant_tokens(&input.grant_tokens)?;
-        let size = match (input.number_of_bytes, input.key_spec.as_deref()) {
-            (Some(_), Some(_)) => {
+        // Each member's shape first, then whether they go together.
+        if let Some(n) = input.number_of_bytes {
+            check_range("numberOfBytes", n, 1, 1024)?;
+        }
+        let spec = (input.key_spec.as_deref())
+            .map(|spec| parse_enum::<DataKeySpec>("keySpec", spec))
+            .transpose()?;
+        let size = match (input.number_of_bytes, spec) {
+            (Some(n), None) => DataKeySize::Bytes(n as u32),
+            (None, Some(spec)) => DataKeySize::Spec(spec),
+            _ => {
                 return Err(ApiError::Validation(
                     "Please specify either number of bytes or key spec.".into(),
                 ));
             }
-            (None, None) => {
-                return Err(ApiError::Validation(
-                    "Please specify either number of bytes or key spec.".into(),
-                ));
-            }
-            (Some(n), None) => {
-                check_range("numberOfBytes", n, 1, 1024)?;
-                DataKeySize::Bytes(n as u32)
-            }
-            (None, Some(spec)) => DataKeySize::Spec(parse_enum::<DataKeySpec>("keySpec", spec)?),
         };
         let key = self.crypto_key(caller, input.key_id).await?;
         let arn = self.arn.key_arn(key.key_id);
@@ -495,8 +490,8 @@ impl Api {
         with_plaintext: bool,
     ) -> Result<Value, ApiError> {
         let input: DataKeyPairInput = decode(body)?;
-        if with_plaintext && input.recipient.is_some() {
-            return Err(recipient_unsupported());
+        if with_plaintext {
+            refuse_recipient(&input.recipient)?;
         }
         check_grant_tokens(&input.grant_tokens)?;
         let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
@@ -538,9 +533,7 @@ impl Api {
 
     pub(super) async fn generate_random(&self, body: &[u8]) -> Result<Value, ApiError> {
         let input: RandomInput = decode(body)?;
-        if input.recipient.is_some() {
-            return Err(recipient_unsupported());
-        }
+        refuse_recipient(&input.recipient)?;
         if let Some(store) = &input.custom_key_store_id {
             return Err(custom_key_store_unsupported(store));
         }

@@ -41,6 +41,39 @@ fn check_optional(field: &str, value: Option<&str>, max: usize) -> Result<(), Ap
     value.map_or(Ok(()), |v| check_length(field, v.chars().count(), 1, max))
 }
 
+/// A principal member (AWS's `PrincipalIdType`): 1–256 characters of
+/// `^[\w+=,.@:/-]+$`.
+fn check_principal(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    check_optional(field, value, 256)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
+    match value {
+        Some(v) if !v.chars().all(allowed) => Err(ApiError::validation(
+            field,
+            v,
+            "Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A service principal member (AWS's `ServicePrincipalType`): 1–128
+/// characters, three or more dot-separated labels of letters, digits and
+/// hyphens.
+fn check_service_principal(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    check_optional(field, value, 128)?;
+    let label = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    match value {
+        Some(v) if !(v.split('.').count() >= 3 && v.split('.').all(label)) => {
+            Err(ApiError::validation(
+                field,
+                v,
+                "Member must satisfy regular expression pattern: ^([A-Za-z0-9\\-]+)\\.([A-Za-z0-9\\-]+)(\\.[A-Za-z0-9\\-]+)+$",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Api {
     pub(super) async fn list_grants(
         &self,
@@ -49,11 +82,10 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListGrantsInput = decode(body)?;
         check_optional("grantId", input.grant_id.as_deref(), 128)?;
-        check_optional("granteePrincipal", input.grantee_principal.as_deref(), 256)?;
-        check_optional(
+        check_principal("granteePrincipal", input.grantee_principal.as_deref())?;
+        check_service_principal(
             "granteeServicePrincipal",
             input.grantee_service_principal.as_deref(),
-            128,
         )?;
         let grants = no_grants(input.limit, input.marker.as_deref())?;
         // Every key state lists its grants (AWS's key state table).
@@ -68,12 +100,12 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListRetirableInput = decode(body)?;
         let principal = input.retiring_principal.as_deref();
-        check_optional("retiringPrincipal", principal, 256)?;
-        check_optional(
+        check_principal("retiringPrincipal", principal)?;
+        check_service_principal(
             "retiringServicePrincipal",
             input.retiring_service_principal.as_deref(),
-            128,
         )?;
+        let grants = no_grants(input.limit, input.marker.as_deref())?;
         // A retiring principal is an ARN: a role, a user, an account.
         if let Some(principal) = principal
             && !(principal.starts_with("arn:") && principal.split(':').count() >= 6)
@@ -82,6 +114,6 @@ impl Api {
                 "{principal} is not a valid ARN."
             )));
         }
-        no_grants(input.limit, input.marker.as_deref())
+        Ok(grants)
     }
 }

@@ -10,8 +10,8 @@ use super::page;
 use super::resolve::Accepts;
 use super::wire::KeyInput;
 use super::wire::{
-    check_grant_tokens, check_length, custom_key_store_unsupported, decode, key_metadata,
-    not_in_enum, parse_enum, required, timestamp,
+    check_grant_tokens, check_length, check_range, custom_key_store_unsupported, decode,
+    key_metadata, not_in_enum, parse_enum, required, timestamp,
 };
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
@@ -27,8 +27,8 @@ const MAX_TAGS: usize = 50;
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct Tag {
-    tag_key: String,
-    tag_value: String,
+    tag_key: Option<String>,
+    tag_value: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +46,42 @@ struct CreateKeyInput {
     tags: Option<Vec<Tag>>,
     multi_region: Option<bool>,
     xks_key_id: Option<String>,
+}
+
+/// ListKeys: `Limit`, `Marker`, and whose keys.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListKeysInput {
+    limit: Option<i64>,
+    marker: Option<String>,
+    resource_owners: Option<Vec<String>>,
+}
+
+/// Whose keys ListKeys lists.
+enum Owners {
+    SelfIncluded,
+    OthersOnly,
+}
+
+/// ListKeys' `ResourceOwners`: one or two of SELF and OTHER_ACCOUNTS_VIA_RAM
+/// (AWS's default: SELF).
+fn owners(owners: Option<Vec<String>>) -> Result<Owners, ApiError> {
+    let Some(owners) = owners else {
+        return Ok(Owners::SelfIncluded);
+    };
+    check_length("resourceOwners", owners.len(), 1, 2)?;
+    const NAMES: [&str; 2] = ["SELF", "OTHER_ACCOUNTS_VIA_RAM"];
+    for (i, owner) in owners.iter().enumerate() {
+        if !NAMES.contains(&owner.as_str()) {
+            let field = format!("resourceOwners.{}.member", i + 1);
+            return Err(not_in_enum(&field, owner, NAMES.into_iter()));
+        }
+    }
+    Ok(if owners.iter().any(|o| o == "SELF") {
+        Owners::SelfIncluded
+    } else {
+        Owners::OthersOnly
+    })
 }
 
 /// A key's listing: `KeyId`, `Limit`, `Marker`.
@@ -102,37 +138,48 @@ fn check_description(description: &str) -> Result<(), ApiError> {
     check_length("description", description.chars().count(), 0, 8192)
 }
 
-/// The tags of one request: each well formed, no key named twice (which
-/// value would win is then only the order of application; AWS refuses it).
-fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
-    for tag in tags {
-        check_tag(tag)?;
+/// The tags of one request as (key, value), checked as AWS checks them:
+/// every member's shape first (ValidationException naming its place), then
+/// what makes a tag set invalid (TagException): a reserved key, or a key
+/// named twice (which value would win is then only the order of
+/// application; AWS refuses it).
+fn checked_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut checked = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.into_iter().enumerate() {
+        let at = |member: &str| format!("tags.{}.member.{member}", i + 1);
+        let key = required(tag.tag_key, &at("tagKey"))?;
+        let value = required(tag.tag_value, &at("tagValue"))?;
+        check_text(&at("tagKey"), &key, 1, 128)?;
+        check_text(&at("tagValue"), &value, 0, 256)?;
+        checked.push((key, value));
     }
-    let mut names: Vec<&str> = tags.iter().map(|t| t.tag_key.as_str()).collect();
+    // "aws:" in any case (AWS's tagging rules).
+    if checked
+        .iter()
+        .any(|(key, _)| key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")))
+    {
+        return Err(ApiError::Tag(
+            "Tags beginning with aws: are reserved".into(),
+        ));
+    }
+    let mut names: Vec<&str> = checked.iter().map(|(key, _)| key.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
         return Err(ApiError::Tag("Duplicate tag keys".into()));
     }
-    Ok(())
+    Ok(checked)
 }
 
-fn check_tag(tag: &Tag) -> Result<(), ApiError> {
-    if tag.tag_key.is_empty() || tag.tag_key.chars().count() > 128 {
-        return Err(ApiError::Tag(format!(
-            "Tag key '{}' must be 1 to 128 characters long.",
-            tag.tag_key
-        )));
+/// A string member's length in characters, with AWS's message naming the value.
+fn check_text(field: &str, text: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let len = text.chars().count();
+    if len < min {
+        let constraint = format!("Member must have length greater than or equal to {min}");
+        return Err(ApiError::validation(field, text, &constraint));
     }
-    if tag.tag_value.chars().count() > 256 {
-        return Err(ApiError::Tag(format!(
-            "Tag value for key '{}' must be at most 256 characters long.",
-            tag.tag_key
-        )));
-    }
-    if tag.tag_key.starts_with("aws:") {
-        return Err(ApiError::Tag(
-            "Tags beginning with aws: are reserved".into(),
-        ));
+    if len > max {
+        let constraint = format!("Member must have length less than or equal to {max}");
+        return Err(ApiError::validation(field, text, &constraint));
     }
     Ok(())
 }
@@ -150,6 +197,13 @@ impl Api {
         }
         if let Some(xks) = &input.xks_key_id {
             check_length("xksKeyId", xks.len(), 1, 128)?;
+            if !xks
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                let pattern = "Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$";
+                return Err(ApiError::validation("xksKeyId", xks, pattern));
+            }
             if input.origin.as_deref() != Some("EXTERNAL_KEY_STORE") {
                 return Err(ApiError::Validation(
                     "XksKeyId is valid only for KMS keys with Origin EXTERNAL_KEY_STORE.".into(),
@@ -187,14 +241,18 @@ impl Api {
             }
             (Some(s), None) => parse_enum("keySpec", s)?,
             (None, Some(s)) => {
-                let spec: KeySpec = parse_enum("customerMasterKeySpec", s)?;
-                if spec.customer_master_key_spec().is_none() {
-                    let names = KeySpec::ALL
-                        .iter()
-                        .filter_map(|s| s.customer_master_key_spec());
-                    return Err(not_in_enum("customerMasterKeySpec", s, names));
+                match s.parse::<KeySpec>() {
+                    Ok(spec) if spec.customer_master_key_spec().is_some() => spec,
+                    // The deprecated enum has SM2 too, but no ML-KEM.
+                    _ if s == "SM2" => parse_enum("customerMasterKeySpec", s)?,
+                    _ => {
+                        let names = KeySpec::ALL
+                            .iter()
+                            .filter_map(|s| s.customer_master_key_spec())
+                            .chain(["SM2"]);
+                        return Err(not_in_enum("customerMasterKeySpec", s, names));
+                    }
                 }
-                spec
             }
             (None, None) => KeySpec::SymmetricDefault,
         };
@@ -207,9 +265,9 @@ impl Api {
                 "KeyUsage {usage} is not compatible with KeySpec {spec}"
             )));
         }
-        let tags = input.tags.unwrap_or_default();
-        check_tags(&tags)?;
-        let tags: BTreeMap<_, _> = tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+        let tags: BTreeMap<_, _> = checked_tags(input.tags.unwrap_or_default())?
+            .into_iter()
+            .collect();
         if tags.len() > MAX_TAGS {
             return Err(ApiError::LimitExceeded(format!(
                 "A key can have at most {MAX_TAGS} tags."
@@ -310,8 +368,13 @@ impl Api {
     }
 
     pub(super) async fn list_keys(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
-        let input: ListInput = decode(body)?;
-        let keys = self.store.list_keys(&caller.namespace).await?;
+        let input: ListKeysInput = decode(body)?;
+        // Keys shared by other accounts through AWS RAM: there are none
+        // here, so a listing of only those is empty.
+        let keys = match owners(input.resource_owners)? {
+            Owners::SelfIncluded => self.store.list_keys(&caller.namespace).await?,
+            Owners::OthersOnly => Vec::new(),
+        };
         let page = page::KEYS.page(keys, input.limit, input.marker.as_deref(), |k| {
             k.key_id.to_string()
         })?;
@@ -362,6 +425,10 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: ScheduleInput = decode(body)?;
+        // The model allows 1–365 days; the service, 7–30.
+        if let Some(days) = input.pending_window_in_days {
+            check_range("pendingWindowInDays", days, 1, 365)?;
+        }
         let window = lifecycle::pending_window(input.pending_window_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
         let id = self.managed_key(caller, input.key_id).await?.key_id;
@@ -422,13 +489,12 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
-        let tags = required(input.tags, "tags")?;
-        check_tags(&tags)?;
+        let tags = checked_tags(required(input.tags, "tags")?)?;
         let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
-            for tag in &tags {
-                key.tags.insert(tag.tag_key.clone(), tag.tag_value.clone());
+            for (name, value) in &tags {
+                key.tags.insert(name.clone(), value.clone());
             }
             if key.tags.len() > MAX_TAGS {
                 return Err(ApiError::LimitExceeded(format!(
@@ -448,6 +514,9 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
         let tag_keys = required(input.tag_keys, "tagKeys")?;
+        for (i, name) in tag_keys.iter().enumerate() {
+            check_text(&format!("tagKeys.{}.member", i + 1), name, 1, 128)?;
+        }
         let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;

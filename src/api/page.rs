@@ -79,6 +79,13 @@ impl Listing {
 
     fn decode(&self, marker: &str) -> Result<String, ApiError> {
         check_length("marker", marker.chars().count(), 1, 1024)?;
+        if marker.chars().any(|c| !('\u{20}'..='\u{ff}').contains(&c)) {
+            return Err(ApiError::validation(
+                "marker",
+                marker,
+                "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]*",
+            ));
+        }
         let invalid = || ApiError::InvalidMarker("Marker is invalid.".into());
         let bytes = b64::decode(marker).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::page;
-use super::wire::{decode, key_material_id, timestamp};
+use super::wire::{check_range, decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, RotationType};
 use crate::key_id::KeyId;
@@ -52,6 +52,9 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
+        if let Some(days) = input.rotation_period_in_days {
+            check_range("rotationPeriodInDays", days, 90, 2560)?;
+        }
         let period = lifecycle::rotation_period(input.rotation_period_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
         let key = self.rotatable_key(caller, input.key_id).await?;

@@ -152,11 +152,24 @@ pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Parses an AWS enum member; the error lists the values we accept.
+/// Parses an AWS enum member. A value of AWS's model that is not served
+/// here is unsupported; any other is malformed, and the error lists the
+/// model's values, as AWS's does.
 pub fn parse_enum<T: crate::spec::AwsEnum>(field: &str, value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|_| not_in_enum(field, value, T::all().iter().map(|v| v.name())))
+    if let Ok(parsed) = value.parse() {
+        return Ok(parsed);
+    }
+    if let Some((_, why)) = T::elsewhere().iter().find(|(name, _)| *name == value) {
+        return Err(ApiError::Unsupported(format!(
+            "{value} is not supported: {why}."
+        )));
+    }
+    let names = T::all().iter().map(|v| v.name());
+    Err(not_in_enum(
+        field,
+        value,
+        names.chain(T::elsewhere().iter().map(|(name, _)| *name)),
+    ))
 }
 
 /// AWS's error for a value outside an enum's set.
@@ -269,8 +282,39 @@ pub fn custom_key_store_unsupported(id: &str) -> ApiError {
     }
 }
 
-pub fn recipient_unsupported() -> ApiError {
-    ApiError::Unsupported(
+/// A `Recipient` member (Nitro Enclaves attestation).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Recipient {
+    key_encryption_algorithm: Option<String>,
+    attestation_document: Option<Blob>,
+}
+
+/// Refuses a `Recipient`, which is not supported, once its shape is
+/// checked: a malformed one is a ValidationException, as AWS answers.
+pub fn refuse_recipient(recipient: &Option<Recipient>) -> Result<(), ApiError> {
+    let Some(recipient) = recipient else {
+        return Ok(());
+    };
+    if let Some(algorithm) = &recipient.key_encryption_algorithm
+        && algorithm != "RSAES_OAEP_SHA_256"
+    {
+        let field = "recipient.keyEncryptionAlgorithm";
+        return Err(not_in_enum(
+            field,
+            algorithm,
+            ["RSAES_OAEP_SHA_256"].into_iter(),
+        ));
+    }
+    if let Some(document) = &recipient.attestation_document {
+        check_length(
+            "recipient.attestationDocument",
+            document.0.len(),
+            1,
+            262_144,
+        )?;
+    }
+    Err(ApiError::Unsupported(
         "Recipient (Nitro Enclaves attestation) is not supported by this endpoint.".into(),
-    )
+    ))
 }

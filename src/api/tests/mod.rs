@@ -102,5 +102,6 @@ mod hostile;
 mod hostile_http;
 mod keys;
 mod lifecycle;
+mod model;
 mod policies;
 mod shapes;
