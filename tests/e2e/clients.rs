@@ -1,6 +1,6 @@
-//! Terraform and Ansible against `kube-kms api` in a cluster, where every
-//! change becomes an object the controller carries out and every read comes
-//! from a watch cache.
+//! Terraform, Ansible and AWS's API model against `kube-kms api` in a
+//! cluster, where every change becomes an object the controller carries
+//! out and every read comes from a watch cache.
 
 use super::*;
 use crate::tf::{Terraform, text, vars};
@@ -62,6 +62,32 @@ async fn ansible_manages_keys_through_the_cluster_endpoint() {
         out.contains("ok=14 ") && out.contains("changed=4 ") && out.contains("failed=0 "),
         "{out}"
     );
+}
+
+/// The cluster endpoint checks requests and answers as AWS's API model
+/// says (tests/python/model_conformance.py), as `serve` does: its store
+/// refuses and answers through other code.
+#[tokio::test]
+async fn the_cluster_endpoint_answers_as_aws_s_api_model_says() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let mut controller = Controller::start(&cluster);
+    let endpoint = controller.start_api(&cluster);
+    let (access_key_id, secret_key) = caller(&cluster, &endpoint, "AKIDMODEL").await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/model_conformance.py"
+    );
+    let mut cmd = std::process::Command::new(support::python());
+    cmd.arg(script)
+        .env("KUBE_KMS_ENDPOINT", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", &access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret_key)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    let out = support::run(cmd, "model_conformance.py");
+    assert!(out.contains("model conformance: "), "{out}");
 }
 
 #[tokio::test]

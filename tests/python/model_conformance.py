@@ -17,10 +17,13 @@ saying why, not UnknownOperationException).
 A newer botocore brings a newer model: a member or a value AWS adds shows
 up here. Run by tests/clients.rs against `kube-kms serve` on loopback.
 """
+import base64
+import binascii
 import json
 import os
 import re
 import sys
+import uuid
 
 import boto3
 import botocore.session
@@ -43,12 +46,87 @@ raw = boto3.client(
 )
 model = botocore.session.get_session().get_service_model("kms")
 
+# Every answer, before botocore parses it (its parser drops what the model
+# does not name, so a misspelt member would be lost without a word): a
+# reply must be the operation's output shape, an error one of the errors
+# the model gives the operation, or one every AWS JSON service may send.
+ANY_OPERATION = {
+    "ValidationException",
+    "SerializationException",
+    "ThrottlingException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "UnsupportedOperationException",
+}
+answers = []
+
+
+def wrong_in(shape, value, at):
+    """What in value does not fit shape, as a list of sentences."""
+    t = shape.type_name
+    kinds = {
+        "structure": dict,
+        "map": dict,
+        "list": list,
+        "string": str,
+        "blob": str,
+        "boolean": bool,
+        "integer": int,
+        "long": int,
+        "timestamp": (int, float),
+    }
+    if not isinstance(value, kinds[t]) or (t != "boolean" and isinstance(value, bool)):
+        return [f"{at}: {json.dumps(value)[:60]} is no {t}"]
+    wrong = []
+    if t == "structure":
+        for name, member in value.items():
+            if name not in shape.members:
+                wrong.append(f"{at}.{name}: not a member of {shape.name}")
+            else:
+                wrong += wrong_in(shape.members[name], member, f"{at}.{name}")
+        wrong += [f"{at}.{name}: required, absent" for name in shape.required_members if name not in value]
+    elif t == "list":
+        for i, element in enumerate(value):
+            wrong += wrong_in(shape.member, element, f"{at}[{i}]")
+    elif t == "map":
+        for name, member in value.items():
+            wrong += wrong_in(shape.value, member, f"{at}.{name}")
+    elif t == "string" and getattr(shape, "enum", None) and value not in shape.enum:
+        wrong.append(f"{at}: {value} is not in {shape.name}")
+    elif t == "blob":
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error:
+            wrong.append(f"{at}: not base64")
+    return wrong
+
+
+def answer_as_modeled(operation_model, response_dict, **_):
+    op = operation_model.name
+    body = json.loads(response_dict["body"] or b"{}")
+    if response_dict["status_code"] < 300:
+        wrong = wrong_in(operation_model.output_shape, body, op) if operation_model.output_shape else []
+    else:
+        code = body.get("__type", "").rsplit("#", 1)[-1]
+        modeled = {e.name for e in operation_model.error_shapes} | ANY_OPERATION
+        wrong = [] if code in modeled else [f"{op}: {code} is not an error of {op}"]
+        if not isinstance(body.get("message", body.get("Message")), str):
+            wrong.append(f"{op} {code}: no message")
+    answers.append(op)
+    failures.extend(wrong)
+
+
+failures = []
+for client in (kms, raw):
+    client.meta.events.register("before-parse.kms.*", answer_as_modeled)
+
 sym = kms.create_key()["KeyMetadata"]["KeyId"]
 rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
 hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
 ecdh = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
 blob = kms.encrypt(KeyId=sym, Plaintext=b"x")["CiphertextBlob"]
-kms.create_alias(AliasName="alias/conformance", TargetKeyId=sym)
+ALIAS = f"alias/conformance-{uuid.uuid4()}"
+kms.create_alias(AliasName=ALIAS, TargetKeyId=sym)
 peer = (
     ec.generate_private_key(ec.SECP256R1())
     .public_key()
@@ -95,8 +173,8 @@ BASE = {
     "GetKeyRotationStatus": {"KeyId": sym},
     "RotateKeyOnDemand": {"KeyId": NO_SUCH_KEY},
     "ListKeyRotations": {"KeyId": sym},
-    "CreateAlias": {"AliasName": "alias/conformance", "TargetKeyId": sym},
-    "UpdateAlias": {"AliasName": "alias/conformance", "TargetKeyId": sym},
+    "CreateAlias": {"AliasName": ALIAS, "TargetKeyId": sym},
+    "UpdateAlias": {"AliasName": ALIAS, "TargetKeyId": sym},
     "DeleteAlias": {"AliasName": "alias/none"},
     "ListAliases": {},
     "TagResource": {"KeyId": sym, "Tags": [{"TagKey": "k", "TagValue": "v"}]},
@@ -227,7 +305,6 @@ def refused_as_malformed(code, message):
     )
 
 
-failures = []
 cases = 0
 for op in model.operation_names:
     if op not in BASE:
@@ -255,9 +332,62 @@ for op in model.operation_names:
         if refused_as_malformed(code, message) or code == "UnknownOperationException":
             failures.append(f"{op} {what}: {code} {message[:160]}")
 
+# Successful answers of every kind, for the check of what is answered:
+# keys of each family, with their public keys, rotations, a pending
+# deletion, a disabled key, tags, aliases, policies.
+for spec, usage in [
+    ("RSA_3072", "ENCRYPT_DECRYPT"),
+    ("ECC_NIST_P384", "SIGN_VERIFY"),
+    ("ECC_SECG_P256K1", "SIGN_VERIFY"),
+    ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY"),
+    ("ML_DSA_44", "SIGN_VERIFY"),
+    ("HMAC_512", "GENERATE_VERIFY_MAC"),
+]:
+    key = kms.create_key(KeySpec=spec, KeyUsage=usage, Tags=[{"TagKey": "spec", "TagValue": spec}])
+    key = key["KeyMetadata"]["KeyId"]
+    kms.describe_key(KeyId=key)
+    if usage == "GENERATE_VERIFY_MAC":
+        mac = kms.generate_mac(KeyId=key, Message=b"m", MacAlgorithm="HMAC_SHA_512")["Mac"]
+        kms.verify_mac(KeyId=key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_512")
+        continue
+    kms.get_public_key(KeyId=key)
+    if usage == "ENCRYPT_DECRYPT":
+        sealed = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        kms.decrypt(
+            KeyId=key,
+            CiphertextBlob=sealed["CiphertextBlob"],
+            EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        )
+    else:
+        algorithm = kms.describe_key(KeyId=key)["KeyMetadata"]["SigningAlgorithms"][0]
+        signature = kms.sign(KeyId=key, Message=b"m", SigningAlgorithm=algorithm)["Signature"]
+        kms.verify(KeyId=key, Message=b"m", Signature=signature, SigningAlgorithm=algorithm)
+kms.generate_data_key_pair_without_plaintext(KeyId=sym, KeyPairSpec="RSA_2048")
+kms.enable_key_rotation(KeyId=sym, RotationPeriodInDays=90)
+kms.get_key_rotation_status(KeyId=sym)
+kms.rotate_key_on_demand(KeyId=sym)
+kms.list_key_rotations(KeyId=sym)
+kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=sym)
+doomed = kms.create_key(Description="pending deletion")["KeyMetadata"]["KeyId"]
+kms.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
+kms.describe_key(KeyId=doomed)
+kms.cancel_key_deletion(KeyId=doomed)
+kms.disable_key(KeyId=doomed)
+kms.describe_key(KeyId=doomed)
+kms.tag_resource(KeyId=sym, Tags=[{"TagKey": "team", "TagValue": ""}])
+kms.list_resource_tags(KeyId=sym)
+kms.list_aliases()
+kms.list_aliases(KeyId=sym)
+kms.get_key_policy(KeyId=sym)
+kms.list_key_policies(KeyId=sym)
+kms.list_keys(Limit=2)
+
 for failure in failures:
     print("NOT AS THE MODEL SAYS:", failure, file=sys.stderr)
-print(f"botocore {botocore.__version__}: {len(model.operation_names)} operations, {cases} cases")
+print(
+    f"botocore {botocore.__version__}: {len(model.operation_names)} operations, "
+    f"{cases} requests, {len(answers)} answers checked"
+)
 if failures:
     sys.exit(1)
 print(f"model conformance: {cases} cases as AWS's model says")
