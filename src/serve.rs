@@ -19,6 +19,7 @@ use crate::store::{AliasRecord, StoreError};
 /// and rotation, and a pending deletion is cancelled.
 pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
     check(manifests)?;
+    check_against_store(api, manifests).await?;
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {
         if let Manifest::Key {
@@ -110,6 +111,59 @@ fn check(manifests: &[Manifest]) -> Result<(), String> {
 
 const TEST_MATERIAL_NOT_BASE64: &str = "testMaterial must be base64";
 
+/// What only the store can refuse, asked of every key of the set before
+/// anything is written: a key id already used in another namespace, a
+/// `testMaterial` that is not the stored material, a change `converge`
+/// refuses (another key spec, say). So a set the store would refuse
+/// halfway changes nothing. (A change made between this check and the
+/// writes is still refused key by key, by the same checks.)
+async fn check_against_store(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
+    let now = api.now();
+    for manifest in manifests {
+        let Manifest::Key {
+            metadata,
+            spec,
+            test_material,
+        } = manifest
+        else {
+            continue;
+        };
+        let what = || format!("KmsKey {}/{}", metadata.namespace, metadata.name);
+        let id = manifest::key_id(spec, metadata);
+        let existing = api
+            .store()
+            .get_key(id)
+            .await
+            .map_err(|e| format!("{}: {e}", what()))?;
+        let Some(mut key) = existing else { continue };
+        if let Some(b64) = test_material {
+            let material = crate::b64::decode(b64.trim())
+                .map_err(|_| format!("{}: {TEST_MATERIAL_NOT_BASE64}", what()))?;
+            check_test_material(api, &key, SecretBytes::new(material))
+                .await
+                .map_err(|e| format!("{}: {e}", what()))?;
+        }
+        converge_declared(&mut key, metadata, spec, now).map_err(|e| format!("{}: {e}", what()))?;
+    }
+    Ok(())
+}
+
+/// Brings a stored key to what its manifest declares, within its namespace.
+fn converge_declared(
+    key: &mut crate::key::KeyRecord,
+    metadata: &Metadata,
+    spec: &KmsKeySpec,
+    now: crate::key::Millis,
+) -> Result<Vec<declared::Change>, ApiError> {
+    if key.namespace != metadata.namespace {
+        return Err(ApiError::Validation(format!(
+            "key {} exists in namespace {}; a key cannot move between namespaces",
+            key.key_id, key.namespace
+        )));
+    }
+    declared::converge(key, spec, now).map_err(spec_error)
+}
+
 async fn apply_key(
     api: &Api,
     metadata: &Metadata,
@@ -152,13 +206,7 @@ async fn apply_key(
     }
     let now = api.now();
     api.update_key(id, |key| {
-        if key.namespace != metadata.namespace {
-            return Err(ApiError::Validation(format!(
-                "key {id} exists in namespace {}; a key cannot move between namespaces",
-                key.namespace
-            )));
-        }
-        let changes = declared::converge(key, spec, now).map_err(spec_error)?;
+        let changes = converge_declared(key, metadata, spec, now)?;
         if changes.contains(&declared::Change::DeletionCancelled) {
             tracing::info!(key = %id, "manifest re-applied: scheduled deletion cancelled");
         }
@@ -264,14 +312,19 @@ pub async fn follow_manifests(
     }
 }
 
-/// The objects a set of manifests names, as `KmsKey namespace/name`.
+/// The objects a set of manifests names, as `KmsKey namespace/name (key
+/// id)`: a manifest whose keyId changed names another key, and the one it
+/// named before is reported as no longer in the manifests.
 fn objects(manifests: &[Manifest]) -> BTreeSet<String> {
     manifests
         .iter()
         .map(|m| match m {
-            Manifest::Key { metadata, .. } => {
-                format!("KmsKey {}/{}", metadata.namespace, metadata.name)
-            }
+            Manifest::Key { metadata, spec, .. } => format!(
+                "KmsKey {}/{} (key {})",
+                metadata.namespace,
+                metadata.name,
+                manifest::key_id(spec, metadata)
+            ),
             Manifest::Alias { metadata, spec } => format!(
                 "KmsAlias {}/{} ({})",
                 metadata.namespace, metadata.name, spec.alias_name

@@ -443,15 +443,53 @@ async fn manifests_change_while_serving() {
     std::fs::remove_file(dir.join("broken.yaml")).unwrap();
     described("the repaired set", "third", "Enabled").await;
 
-    std::fs::remove_file(dir.join("app.yaml")).unwrap();
-    until("the warning", async || {
-        server
-            .log()
-            .contains("no longer in the manifests")
+    // What only the store refuses (another key spec for a key that exists)
+    // is asked of every key before anything is written, too.
+    let other = |spec: &str| {
+        format!(
+            "---\napiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: other}}\n\
+             spec: {{keySpec: {spec}}}\n"
+        )
+    };
+    put(
+        "app.yaml",
+        &(app("fourth", true) + &other("SYMMETRIC_DEFAULT")),
+    );
+    described("the set with another key", "fourth", "Enabled").await;
+    put("app.yaml", &(app("fifth", true) + &other("RSA_2048")));
+    until("the set to be refused by the store", async || {
+        (refusals() == 3).then_some(())
+    })
+    .await;
+    let key = kms.describe_key().key_id("alias/app").send().await.unwrap();
+    assert_eq!(
+        key.key_metadata().unwrap().description(),
+        Some("fourth"),
+        "the key before the refused one was not changed"
+    );
+    put("app.yaml", &app("third", true));
+    described("the set without the other key", "third", "Enabled").await;
+    until("the warning that names the key left out", async || {
+        let log = server.log();
+        log.lines()
+            .any(|l| {
+                l.contains("no longer in the manifests") && l.contains("KmsKey default/other (key ")
+            })
             .then_some(())
     })
     .await;
-    assert!(server.log().contains("KmsAlias default/app (alias/app)"));
+
+    std::fs::remove_file(dir.join("app.yaml")).unwrap();
+    until("the warning", async || {
+        let log = server.log();
+        log.lines()
+            .any(|l| {
+                l.contains("no longer in the manifests")
+                    && l.contains("KmsAlias default/app (alias/app)")
+            })
+            .then_some(())
+    })
+    .await;
     let decrypted = kms
         .decrypt()
         .ciphertext_blob(encrypted.ciphertext_blob().unwrap().clone())
