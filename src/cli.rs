@@ -207,7 +207,7 @@ pub struct QuotaArgs {
     #[arg(long, env = "KUBE_KMS_REQUEST_QUOTAS", value_parser = ["aws", "off"])]
     pub request_quotas: Option<String>,
     /// One quota's requests per second, QUOTA=RATE (an operation's name,
-    /// `cryptographic` for the symmetric ones, `rsa` / `ecc` / `ml-dsa` for
+    /// `cryptographic` for the symmetric ones, `rsa` / `ecc` / `ml-dsa` / `ml-kem` for
     /// those with such keys, or `GenerateDataKeyPair/<KeyPairSpec>`);
     /// repeatable or comma-separated.
     /// Turns quotas on.

@@ -126,7 +126,7 @@ aws_enum! {
     /// The type of key material of a KMS key.
     ///
     /// Codes are grouped by family (0x00xx symmetric, 0x01xx RSA, 0x02xx ECC
-    /// and Edwards, 0x03xx HMAC, 0x04xx ML-DSA).
+    /// and Edwards, 0x03xx HMAC, 0x04xx ML-DSA, 0x05xx ML-KEM).
     KeySpec, "KeySpec" {
         SymmetricDefault = "SYMMETRIC_DEFAULT", 0x0001;
         Rsa2048 = "RSA_2048", 0x0101;
@@ -144,19 +144,17 @@ aws_enum! {
         MlDsa44 = "ML_DSA_44", 0x0401;
         MlDsa65 = "ML_DSA_65", 0x0402;
         MlDsa87 = "ML_DSA_87", 0x0403;
+        MlKem512 = "ML_KEM_512", 0x0501;
+        MlKem768 = "ML_KEM_768", 0x0502;
+        MlKem1024 = "ML_KEM_1024", 0x0503;
     }
     elsewhere {
         "SM2" => SM2;
-        "ML_KEM_512" => ML_KEM;
-        "ML_KEM_768" => ML_KEM;
-        "ML_KEM_1024" => ML_KEM;
     }
 }
 
 /// Why SM2 (keys, SM2DSA, SM2PKE) is not served.
 const SM2: &str = "SM2, which AWS offers in its China Regions, is not implemented here";
-/// Why ML-KEM (keys, key pairs, Encapsulate and Decapsulate) is not served.
-pub const ML_KEM: &str = "ML-KEM is not implemented yet";
 
 aws_enum! {
     /// What a KMS key may be used for; fixed when the key is created.
@@ -165,9 +163,13 @@ aws_enum! {
         SignVerify = "SIGN_VERIFY", 2;
         GenerateVerifyMac = "GENERATE_VERIFY_MAC", 3;
         KeyAgreement = "KEY_AGREEMENT", 4;
+        EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE", 5;
     }
-    elsewhere {
-        "ENCAPSULATE_DECAPSULATE" => ML_KEM;
+}
+
+aws_enum! {
+    EncapsulationAlgorithm, "EncapsulationAlgorithmSpec" {
+        MlKem = "ML_KEM", 1;
     }
 }
 
@@ -234,12 +236,12 @@ aws_enum! {
         EccNistP521 = "ECC_NIST_P521", 6;
         EccSecgP256k1 = "ECC_SECG_P256K1", 7;
         EccNistEdwards25519 = "ECC_NIST_EDWARDS25519", 8;
+        MlKem512 = "ML_KEM_512", 9;
+        MlKem768 = "ML_KEM_768", 10;
+        MlKem1024 = "ML_KEM_1024", 11;
     }
     elsewhere {
         "SM2" => SM2;
-        "ML_KEM_512" => ML_KEM;
-        "ML_KEM_768" => ML_KEM;
-        "ML_KEM_1024" => ML_KEM;
     }
 }
 
@@ -285,6 +287,9 @@ pub enum Family {
     Hmac,
     /// ML-DSA (FIPS 204): PKCS#8 material, post-quantum signatures.
     MlDsa,
+    /// ML-KEM (FIPS 203): PKCS#8 material (seed form), post-quantum key
+    /// encapsulation.
+    MlKem,
 }
 
 impl KeySpec {
@@ -297,6 +302,7 @@ impl KeySpec {
             EccNistEdwards25519 => Family::Edwards,
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => Family::Hmac,
             MlDsa44 | MlDsa65 | MlDsa87 => Family::MlDsa,
+            MlKem512 | MlKem768 | MlKem1024 => Family::MlKem,
         }
     }
 
@@ -311,16 +317,19 @@ impl KeySpec {
             }
             EccSecgP256k1 | EccNistEdwards25519 => &[KeyUsage::SignVerify],
             MlDsa44 | MlDsa65 | MlDsa87 => &[KeyUsage::SignVerify],
+            MlKem512 | MlKem768 | MlKem1024 => &[KeyUsage::EncapsulateDecapsulate],
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
         }
     }
 
     /// The spec's name in the deprecated `CustomerMasterKeySpec` enum, which
-    /// AWS did not extend when it added Ed25519 (and ML-DSA) to `KeySpec`.
+    /// AWS did not extend when it added Ed25519 (and ML-DSA, ML-KEM) to
+    /// `KeySpec`.
     pub fn customer_master_key_spec(self) -> Option<&'static str> {
         match self {
             KeySpec::EccNistEdwards25519 => None,
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => None,
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => None,
             other => Some(other.as_str()),
         }
     }
@@ -341,7 +350,25 @@ impl KeySpec {
                 EncryptionAlgorithm::RsaesOaepSha1,
                 EncryptionAlgorithm::RsaesOaepSha256,
             ],
-            Family::Ecc | Family::Edwards | Family::Hmac | Family::MlDsa => &[],
+            Family::Ecc | Family::Edwards | Family::Hmac | Family::MlDsa | Family::MlKem => &[],
+        }
+    }
+
+    /// Encapsulation algorithms a key of this spec supports: ML-KEM's.
+    pub fn encapsulation_algorithms(self) -> &'static [EncapsulationAlgorithm] {
+        match self.family() {
+            Family::MlKem => &[EncapsulationAlgorithm::MlKem],
+            _ => &[],
+        }
+    }
+
+    /// The length of an ML-KEM ciphertext (FIPS 203 §8, Table 3).
+    pub fn ml_kem_ciphertext_len(self) -> Option<usize> {
+        match self {
+            KeySpec::MlKem512 => Some(768),
+            KeySpec::MlKem768 => Some(1088),
+            KeySpec::MlKem1024 => Some(1568),
+            _ => None,
         }
     }
 
@@ -489,6 +516,9 @@ impl DataKeyPairSpec {
             DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
             DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
             DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            DataKeyPairSpec::MlKem512 => KeySpec::MlKem512,
+            DataKeyPairSpec::MlKem768 => KeySpec::MlKem768,
+            DataKeyPairSpec::MlKem1024 => KeySpec::MlKem1024,
         }
     }
 }

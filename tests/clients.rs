@@ -150,7 +150,7 @@ fn manifests_seed_every_asymmetric_key_spec_with_fixed_material() {
     let mut check = python_command(&server, "fixture_material.py");
     check.arg("check").arg(&manifests);
     let out = run(check, "fixture_material.py check");
-    assert!(out.contains("fixture material: 16 checks passed"), "{out}");
+    assert!(out.contains("fixture material: 18 checks passed"), "{out}");
 }
 
 #[test]

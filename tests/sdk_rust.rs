@@ -281,6 +281,65 @@ async fn sdk_for_rust_round_trips_and_errors() {
 /// The credentials file is followed while serving: a changed secret and a
 /// removed access key take effect within seconds, and a file that does not
 /// load leaves the keys in force as they were.
+/// ML-KEM through the SDK: a key, its public key (AWS-LC encapsulates to
+/// it, the endpoint decapsulates), Encapsulate and Decapsulate.
+#[tokio::test]
+async fn sdk_for_rust_encapsulates_with_ml_kem_keys() {
+    use aws_lc_rs::kem;
+    use aws_sdk_kms::types::EncapsulationAlgorithmSpec;
+    let server = Server::start();
+    let kms = client(&server, SECRET_KEY);
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::MlKem768)
+        .key_usage(KeyUsageType::EncapsulateDecapsulate)
+        .send()
+        .await
+        .unwrap();
+    let key = key.key_metadata().unwrap();
+    assert_eq!(
+        key.encapsulation_algorithms(),
+        [EncapsulationAlgorithmSpec::MlKem]
+    );
+    let public = kms
+        .get_public_key()
+        .key_id(key.key_id())
+        .send()
+        .await
+        .unwrap();
+    let spki = public.public_key().unwrap().as_ref();
+    let (ciphertext, secret) =
+        kem::EncapsulationKey::new(&kem::ML_KEM_768, &spki[spki.len() - 1184..])
+            .unwrap()
+            .encapsulate()
+            .unwrap();
+    let decapsulate = |ciphertext: &[u8]| {
+        kms.decapsulate()
+            .key_id(key.key_id())
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .shared_secret_ciphertext_blob(Blob::new(ciphertext.to_vec()))
+            .send()
+    };
+    let opened = decapsulate(ciphertext.as_ref()).await.unwrap();
+    assert_eq!(opened.shared_secret().unwrap().as_ref(), secret.as_ref());
+    let made = kms
+        .encapsulate()
+        .key_id(key.key_id())
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .unwrap();
+    let blob = made.shared_secret_ciphertext_blob().unwrap().as_ref();
+    assert_eq!(blob.len(), 1088);
+    let again = decapsulate(blob).await.unwrap();
+    assert_eq!(again.shared_secret(), made.shared_secret());
+    let short = decapsulate(&blob[..100]).await.unwrap_err();
+    assert!(
+        short.into_service_error().is_invalid_ciphertext_exception(),
+        "a ciphertext of the wrong length"
+    );
+}
+
 #[tokio::test]
 async fn access_keys_change_while_serving() {
     let server = Server::start();

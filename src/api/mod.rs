@@ -11,6 +11,7 @@ mod error;
 mod grant_ops;
 pub mod http;
 mod idle;
+mod kem_ops;
 mod key_ops;
 pub mod listen;
 pub mod metrics;
@@ -151,6 +152,8 @@ pub const OPERATIONS: &[&str] = &[
     "Verify",
     "GetPublicKey",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
     "GenerateMac",
     "VerifyMac",
     "CreateKey",
@@ -258,6 +261,8 @@ impl Api {
             "Verify" => self.verify(caller, body).await,
             "GetPublicKey" => self.get_public_key(caller, body).await,
             "DeriveSharedSecret" => self.derive_shared_secret(caller, body).await,
+            "Encapsulate" => self.encapsulate(caller, body).await,
+            "Decapsulate" => self.decapsulate(caller, body).await,
             "GenerateMac" => self.generate_mac(caller, body).await,
             "VerifyMac" => self.verify_mac(caller, body).await,
             "CreateKey" => self.create_key(caller, body).await,

@@ -20,7 +20,6 @@ pub fn reason(operation: &str) -> Option<&'static str> {
         | "DescribeCustomKeyStores"
         | "UpdateCustomKeyStore" => "there are no custom key stores",
         "GetKeyLastUsage" => "key usage is not tracked",
-        "Encapsulate" | "Decapsulate" => crate::spec::ML_KEM,
         _ => return None,
     })
 }

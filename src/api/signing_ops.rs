@@ -149,6 +149,11 @@ impl Api {
         if !agreement.is_empty() {
             out["KeyAgreementAlgorithms"] = json!(agreement);
         }
+        let encapsulation = key.spec.encapsulation_algorithms();
+        if !encapsulation.is_empty() {
+            let names: Vec<_> = encapsulation.iter().map(|a| a.as_str()).collect();
+            out["EncapsulationAlgorithms"] = json!(names);
+        }
         Ok(out)
     }
 

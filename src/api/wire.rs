@@ -253,6 +253,15 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
                 .collect();
             obj.insert("MacAlgorithms".into(), json!(algs));
         }
+        KeyUsage::EncapsulateDecapsulate => {
+            let algs: Vec<_> = key
+                .spec
+                .encapsulation_algorithms()
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            obj.insert("EncapsulationAlgorithms".into(), json!(algs));
+        }
         KeyUsage::KeyAgreement => {
             let algs: Vec<_> = key
                 .spec

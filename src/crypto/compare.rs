@@ -55,7 +55,7 @@ pub async fn holds(
             };
             Ok(mac(imported).await? == mac(stored.clone()).await?)
         }
-        Family::Rsa | Family::Ecc | Family::Edwards | Family::MlDsa => {
+        Family::Rsa | Family::Ecc | Family::Edwards | Family::MlDsa | Family::MlKem => {
             Ok(crypto.get_public_key(imported).await?
                 == crypto.get_public_key(stored.clone()).await?)
         }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use super::cache::{CacheConfig, MaterialCache, Unsealed};
 use super::{
     CryptoError, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest, DataKeySize,
-    DecryptRequest, EncryptRequest, MAX_MESSAGE_LEN, MAX_RANDOM_LEN, MacRequest, ReEncryptRequest,
-    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
+    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MAX_MESSAGE_LEN,
+    MAX_RANDOM_LEN, MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest,
+    VerifyRequest,
 };
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
 use crate::material::symmetric::SymmetricKey;
@@ -298,6 +299,27 @@ impl Engine {
         match &unsealed.key {
             LoadedKey::Ecc(key) => key.shared_secret(request.algorithm, &request.public_key),
             _ => Err(usage_error(&unsealed.id, "DeriveSharedSecret")),
+        }
+    }
+
+    pub fn encapsulate(&self, material: &SealedMaterial) -> Result<Encapsulated, CryptoError> {
+        let unsealed = self.unseal(material)?;
+        match &unsealed.key {
+            LoadedKey::MlKem(key) if unsealed.id.usage == KeyUsage::EncapsulateDecapsulate => {
+                let (ciphertext, secret) = key.encapsulate();
+                Ok(Encapsulated { ciphertext, secret })
+            }
+            _ => Err(usage_error(&unsealed.id, "Encapsulate")),
+        }
+    }
+
+    pub fn decapsulate(&self, request: &DecapsulateRequest) -> Result<SecretBytes, CryptoError> {
+        let unsealed = self.unseal(&request.material)?;
+        match &unsealed.key {
+            LoadedKey::MlKem(key) if unsealed.id.usage == KeyUsage::EncapsulateDecapsulate => {
+                key.decapsulate(&request.ciphertext)
+            }
+            _ => Err(usage_error(&unsealed.id, "Decapsulate")),
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::{
     CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
-    DataKeyRequest, DecryptRequest, EncryptRequest, Engine, MacRequest, ReEncryptRequest,
-    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
+    DataKeyRequest, DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, Engine,
+    MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
@@ -150,6 +150,20 @@ impl CryptoService for LocalCryptoService {
                 .await;
         }
         self.engine.derive_shared_secret(&request)
+    }
+
+    async fn encapsulate(&self, material: SealedMaterial) -> Result<Encapsulated, CryptoError> {
+        if self.is_slow(&material) {
+            return self.blocking(move |e| e.encapsulate(&material)).await;
+        }
+        self.engine.encapsulate(&material)
+    }
+
+    async fn decapsulate(&self, request: DecapsulateRequest) -> Result<SecretBytes, CryptoError> {
+        if self.is_slow(&request.material) {
+            return self.blocking(move |e| e.decapsulate(&request)).await;
+        }
+        self.engine.decapsulate(&request)
     }
 
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError> {

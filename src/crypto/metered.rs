@@ -12,8 +12,8 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
 
 use super::{
     CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest,
-    DecryptRequest, EncryptRequest, MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest,
-    SignRequest, VerifyRequest,
+    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MacRequest, ReEncryptRequest,
+    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -31,6 +31,8 @@ const OPERATIONS: &[&str] = &[
     "Verify",
     "GetPublicKey",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
     "GenerateMac",
     "VerifyMac",
     "GenerateRandom",
@@ -166,6 +168,16 @@ impl CryptoService for MeteredCrypto {
             self.inner.derive_shared_secret(request),
         )
         .await
+    }
+
+    async fn encapsulate(&self, material: SealedMaterial) -> Result<Encapsulated, CryptoError> {
+        self.timed("Encapsulate", self.inner.encapsulate(material))
+            .await
+    }
+
+    async fn decapsulate(&self, request: DecapsulateRequest) -> Result<SecretBytes, CryptoError> {
+        self.timed("Decapsulate", self.inner.decapsulate(request))
+            .await
     }
 
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError> {

@@ -121,6 +121,20 @@ pub struct SharedSecretRequest {
     pub public_key: Vec<u8>,
 }
 
+/// A shared secret and its ML-KEM ciphertext (Encapsulate).
+#[derive(Debug)]
+pub struct Encapsulated {
+    pub ciphertext: Vec<u8>,
+    pub secret: SecretBytes,
+}
+
+/// Decapsulation of an ML-KEM ciphertext with an ENCAPSULATE_DECAPSULATE key.
+#[derive(Debug)]
+pub struct DecapsulateRequest {
+    pub material: SealedMaterial,
+    pub ciphertext: Vec<u8>,
+}
+
 #[derive(Debug)]
 pub struct MacRequest {
     pub material: SealedMaterial,
@@ -167,6 +181,11 @@ pub trait CryptoService: Send + Sync {
         &self,
         request: SharedSecretRequest,
     ) -> Result<SecretBytes, CryptoError>;
+    /// A fresh shared secret under an ML-KEM key's public key.
+    async fn encapsulate(&self, material: SealedMaterial) -> Result<Encapsulated, CryptoError>;
+    /// The shared secret an ML-KEM ciphertext holds; implicit rejection:
+    /// only a ciphertext of the wrong length is an error.
+    async fn decapsulate(&self, request: DecapsulateRequest) -> Result<SecretBytes, CryptoError>;
     async fn generate_mac(&self, request: MacRequest) -> Result<Vec<u8>, CryptoError>;
     async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError>;
     async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError>;

@@ -3,13 +3,14 @@
 //!
 //! Encoding of the material bytes per family (what sealing wraps):
 //! symmetric: the 32-byte AES-256 key; HMAC: the raw key, as long as the
-//! hash output; RSA, ECC, Ed25519 and ML-DSA: the private key as PKCS#8
-//! `PrivateKeyInfo` DER.
+//! hash output; RSA, ECC, Ed25519, ML-DSA and ML-KEM: the private key as
+//! PKCS#8 `PrivateKeyInfo` DER (ML-KEM: its seed form).
 
 pub mod ecc;
 pub mod eddsa;
 pub mod hmac;
 pub mod mldsa;
+pub mod mlkem;
 pub mod rsa;
 pub mod symmetric;
 
@@ -46,6 +47,7 @@ impl KeyMaterial {
             Family::Ecc => ecc::generate_pkcs8(spec)?,
             Family::Edwards => eddsa::generate_pkcs8()?,
             Family::MlDsa => mldsa::generate_pkcs8(spec)?,
+            Family::MlKem => mlkem::generate_pkcs8(spec)?,
         };
         Ok(KeyMaterial { spec, bytes })
     }
@@ -91,6 +93,9 @@ impl KeyMaterial {
             Family::MlDsa => LoadedKey::MlDsa(
                 mldsa::MlDsaKey::from_pkcs8(self.spec, &self.bytes).map_err(|e| bad(&e))?,
             ),
+            Family::MlKem => LoadedKey::MlKem(
+                mlkem::MlKemKey::from_pkcs8(self.spec, &self.bytes).map_err(|e| bad(&e))?,
+            ),
         })
     }
 }
@@ -104,6 +109,7 @@ pub enum LoadedKey {
     Ecc(ecc::EccKey),
     Ed25519(eddsa::Ed25519Key),
     MlDsa(mldsa::MlDsaKey),
+    MlKem(mlkem::MlKemKey),
 }
 
 impl fmt::Debug for LoadedKey {
@@ -115,6 +121,7 @@ impl fmt::Debug for LoadedKey {
             LoadedKey::Ecc(_) => "Ecc",
             LoadedKey::Ed25519(_) => "Ed25519",
             LoadedKey::MlDsa(_) => "MlDsa",
+            LoadedKey::MlKem(_) => "MlKem",
         };
         write!(f, "LoadedKey::{family}(<redacted>)")
     }
@@ -128,7 +135,7 @@ impl LoadedKey {
             LoadedKey::Ecc(key) => Some(key),
             LoadedKey::Ed25519(key) => Some(key),
             LoadedKey::MlDsa(key) => Some(key),
-            LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) => None,
+            LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) | LoadedKey::MlKem(_) => None,
         }
     }
 
@@ -139,6 +146,7 @@ impl LoadedKey {
             LoadedKey::Ecc(key) => Some(key.public_key_der()),
             LoadedKey::Ed25519(key) => Some(key.public_key_der()),
             LoadedKey::MlDsa(key) => Some(key.public_key_der()),
+            LoadedKey::MlKem(key) => Some(key.public_key_der()),
             LoadedKey::Symmetric(_) | LoadedKey::Hmac(_) => None,
         }
     }

@@ -35,6 +35,9 @@ fn format_codes_are_stable_and_unique() {
         ("ML_DSA_44", 0x0401),
         ("ML_DSA_65", 0x0402),
         ("ML_DSA_87", 0x0403),
+        ("ML_KEM_512", 0x0501),
+        ("ML_KEM_768", 0x0502),
+        ("ML_KEM_1024", 0x0503),
     ];
     assert_eq!(KeySpec::ALL.len(), expected.len());
     for (name, code) in expected {
@@ -47,6 +50,7 @@ fn format_codes_are_stable_and_unique() {
     assert_eq!(KeyUsage::EncryptDecrypt.code(), 1);
     assert_eq!(KeyUsage::SignVerify.code(), 2);
     assert_eq!(KeyUsage::GenerateVerifyMac.code(), 3);
+    assert_eq!(KeyUsage::EncapsulateDecapsulate.code(), 5);
     let algorithms: HashSet<_> = SigningAlgorithm::ALL.iter().map(|a| a.code()).collect();
     assert_eq!(algorithms.len(), SigningAlgorithm::ALL.len());
     assert_eq!(SigningAlgorithm::Ed25519Sha512.code(), 10);

@@ -16,7 +16,7 @@ import os
 import sys
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem, padding, rsa
 
 import checks
 from checks import check
@@ -32,6 +32,7 @@ FIXTURES = [
     ("secp256k1", "ECC_SECG_P256K1", "SIGN_VERIFY", "2234abcd-12ab-34cd-56ef-1234567890a6"),
     ("p256-agree", "ECC_NIST_P256", "KEY_AGREEMENT", "2234abcd-12ab-34cd-56ef-1234567890a7"),
     ("ed25519", "ECC_NIST_EDWARDS25519", "SIGN_VERIFY", "2234abcd-12ab-34cd-56ef-1234567890a8"),
+    ("ml-kem", "ML_KEM_768", "ENCAPSULATE_DECAPSULATE", "2234abcd-12ab-34cd-56ef-1234567890a9"),
 ]
 CURVES = {"ECC_NIST_P256": ec.SECP256R1(), "ECC_NIST_P384": ec.SECP384R1(), "ECC_NIST_P521": ec.SECP521R1(), "ECC_SECG_P256K1": ec.SECP256K1()}
 
@@ -41,6 +42,8 @@ def generate(spec):
         return rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:]))
     if spec == "ECC_NIST_EDWARDS25519":
         return ed25519.Ed25519PrivateKey.generate()
+    if spec == "ML_KEM_768":
+        return mlkem.MLKEM768PrivateKey.generate()
     return ec.generate_private_key(CURVES[spec])
 
 
@@ -92,6 +95,10 @@ for name, spec, usage, key_id in FIXTURES:
         ciphertext = public.encrypt(message, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
         plain = kms.decrypt(KeyId=key_id, CiphertextBlob=ciphertext, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"]
         check(plain == message, f"{name}: decrypts what was encrypted to the fixture's public key")
+    elif usage == "ENCAPSULATE_DECAPSULATE":
+        shared, ciphertext = public.encapsulate()
+        opened = kms.decapsulate(KeyId=key_id, SharedSecretCiphertextBlob=ciphertext, EncapsulationAlgorithm="ML_KEM")
+        check(opened["SharedSecret"] == shared, f"{name}: decapsulates what was encapsulated to the fixture's public key")
     else:
         peer = ec.generate_private_key(ec.SECP256R1())
         peer_public = peer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

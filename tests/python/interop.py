@@ -21,7 +21,7 @@ import uuid
 
 import boto3
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import checks
@@ -107,6 +107,27 @@ for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC
     check(spki == pair["PublicKey"], f"{spec} pair: the PKCS#8 private key matches the SPKI public key")
     unwrapped = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
     check(unwrapped == pair["PrivateKeyPlaintext"], f"{spec} pair: the wrapped private key decrypts to it")
+
+# ML-KEM: OpenSSL encapsulates to the public key GetPublicKey returns and
+# Decapsulate recovers its secret; what Encapsulate makes, Decapsulate
+# opens; a data key pair's PKCS#8 (the seed) and SPKI load in OpenSSL and
+# belong together. (OpenSSL through `cryptography` has no ML-KEM-512.)
+for spec, private_class in [("ML_KEM_768", mlkem.MLKEM768PrivateKey), ("ML_KEM_1024", mlkem.MLKEM1024PrivateKey)]:
+    key = kms.create_key(KeySpec=spec, KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]["KeyId"]
+    public = public_key(key)
+    shared, ciphertext = public.encapsulate()
+    opened = kms.decapsulate(KeyId=key, SharedSecretCiphertextBlob=ciphertext, EncapsulationAlgorithm="ML_KEM")
+    check(opened["SharedSecret"] == shared, f"{spec}: Decapsulate recovers what OpenSSL encapsulated")
+    made = kms.encapsulate(KeyId=key, EncapsulationAlgorithm="ML_KEM")
+    again = kms.decapsulate(KeyId=key, SharedSecretCiphertextBlob=made["SharedSecretCiphertextBlob"], EncapsulationAlgorithm="ML_KEM")
+    check(again["SharedSecret"] == made["SharedSecret"] and len(made["SharedSecret"]) == 32, f"{spec}: Encapsulate, then Decapsulate")
+    pair = kms.generate_data_key_pair(KeyId="alias/fixture", KeyPairSpec=spec)
+    private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
+    check(isinstance(private, private_class), f"{spec}: OpenSSL reads the data key pair's PKCS#8")
+    spki = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    check(spki == pair["PublicKey"], f"{spec}: the pair's public key is its private key's")
+    shared, ciphertext = serialization.load_der_public_key(pair["PublicKey"]).encapsulate()
+    check(private.decapsulate(ciphertext) == shared, f"{spec}: the pair encapsulates and decapsulates in OpenSSL")
 
 # HMAC: the fixture key's material is known (tests/support/mod.rs), so the
 # standard library computes the same MACs.

@@ -124,6 +124,7 @@ sym = kms.create_key()["KeyMetadata"]["KeyId"]
 rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
 hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
 ecdh = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
+kem = kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]["KeyId"]
 blob = kms.encrypt(KeyId=sym, Plaintext=b"x")["CiphertextBlob"]
 ALIAS = f"alias/conformance-{uuid.uuid4()}"
 kms.create_alias(AliasName=ALIAS, TargetKeyId=sym)
@@ -160,6 +161,12 @@ BASE = {
     "GenerateMac": {"KeyId": hmac, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
     "VerifyMac": {"KeyId": hmac, "Message": b"m", "Mac": b"m", "MacAlgorithm": "HMAC_SHA_256"},
     "DeriveSharedSecret": {"KeyId": ecdh, "KeyAgreementAlgorithm": "ECDH", "PublicKey": peer},
+    "Encapsulate": {"KeyId": kem, "EncapsulationAlgorithm": "ML_KEM"},
+    "Decapsulate": {
+        "KeyId": kem,
+        "EncapsulationAlgorithm": "ML_KEM",
+        "SharedSecretCiphertextBlob": b"c" * 1088,
+    },
     "CreateKey": {},
     "DescribeKey": {"KeyId": sym},
     "ListKeys": {},
@@ -363,6 +370,9 @@ for spec, usage in [
         signature = kms.sign(KeyId=key, Message=b"m", SigningAlgorithm=algorithm)["Signature"]
         kms.verify(KeyId=key, Message=b"m", Signature=signature, SigningAlgorithm=algorithm)
 kms.generate_data_key_pair_without_plaintext(KeyId=sym, KeyPairSpec="RSA_2048")
+kms.generate_data_key_pair(KeyId=sym, KeyPairSpec="ML_KEM_512")
+kms.describe_key(KeyId=kem)
+kms.get_public_key(KeyId=kem)
 kms.enable_key_rotation(KeyId=sym, RotationPeriodInDays=90)
 kms.get_key_rotation_status(KeyId=sym)
 kms.rotate_key_on_demand(KeyId=sym)

@@ -100,6 +100,7 @@ mod aliases_and_tags;
 mod crypto;
 mod hostile;
 mod hostile_http;
+mod kem;
 mod keys;
 mod lifecycle;
 mod model;

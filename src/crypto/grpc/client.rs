@@ -10,8 +10,8 @@ use super::pb;
 use super::pb::crypto_service_client::CryptoServiceClient;
 use crate::crypto::{
     CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest,
-    DataKeySize, DecryptRequest, EncryptRequest, MacRequest, ReEncryptRequest, RootKeyInfo,
-    SharedSecretRequest, SignRequest, VerifyRequest,
+    DataKeySize, DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MacRequest,
+    ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -222,6 +222,35 @@ impl CryptoService for GrpcCryptoClient {
         let reply = self
             .client()
             .derive_shared_secret(request)
+            .await
+            .map_err(from_status)?;
+        Ok(SecretBytes::new(reply.into_inner().plaintext))
+    }
+
+    async fn encapsulate(&self, material: SealedMaterial) -> Result<Encapsulated, CryptoError> {
+        let request = pb::EncapsulateRequest {
+            sealed: bytes(material),
+        };
+        let reply = self
+            .client()
+            .encapsulate(request)
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(Encapsulated {
+            ciphertext: reply.ciphertext,
+            secret: SecretBytes::new(reply.shared_secret),
+        })
+    }
+
+    async fn decapsulate(&self, r: DecapsulateRequest) -> Result<SecretBytes, CryptoError> {
+        let request = pb::DecapsulateRequest {
+            sealed: bytes(r.material),
+            ciphertext: r.ciphertext,
+        };
+        let reply = self
+            .client()
+            .decapsulate(request)
             .await
             .map_err(from_status)?;
         Ok(SecretBytes::new(reply.into_inner().plaintext))

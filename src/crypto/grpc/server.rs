@@ -11,8 +11,9 @@ use super::convert::{context_from_pb, material_id_from_pb, parse, to_status};
 use super::pb;
 use super::pb::crypto_service_server::{CryptoService as PbService, CryptoServiceServer};
 use crate::crypto::{
-    CryptoError, CryptoService, DataKeyPairRequest, DataKeyRequest, DataKeySize, DecryptRequest,
-    EncryptRequest, MacRequest, ReEncryptRequest, SharedSecretRequest, SignRequest, VerifyRequest,
+    CryptoError, CryptoService, DataKeyPairRequest, DataKeyRequest, DataKeySize,
+    DecapsulateRequest, DecryptRequest, EncryptRequest, MacRequest, ReEncryptRequest,
+    SharedSecretRequest, SignRequest, VerifyRequest,
 };
 use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
@@ -287,6 +288,39 @@ impl PbService for CryptoGrpcServer {
                         material: sealed(r.sealed),
                         algorithm: parse(&r.algorithm)?,
                         public_key: r.public_key,
+                    })
+                    .await?;
+                Ok(pb::PlaintextReply {
+                    plaintext: secret.to_vec(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn encapsulate(&self, r: Request<pb::EncapsulateRequest>) -> Reply<pb::EncapsulateReply> {
+        reply(
+            async {
+                let material = sealed(r.into_inner().sealed);
+                let encapsulated = self.inner.encapsulate(material).await?;
+                Ok(pb::EncapsulateReply {
+                    ciphertext: encapsulated.ciphertext,
+                    shared_secret: encapsulated.secret.to_vec(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn decapsulate(&self, r: Request<pb::DecapsulateRequest>) -> Reply<pb::PlaintextReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let secret = self
+                    .inner
+                    .decapsulate(DecapsulateRequest {
+                        material: sealed(r.sealed),
+                        ciphertext: r.ciphertext,
                     })
                     .await?;
                 Ok(pb::PlaintextReply {

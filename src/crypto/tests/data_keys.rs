@@ -125,6 +125,30 @@ fn data_key_pairs_are_pkcs8_and_spki_of_the_right_kind() {
                 );
                 continue;
             }
+            DataKeyPairSpec::MlKem512 | DataKeyPairSpec::MlKem768 | DataKeyPairSpec::MlKem1024 => {
+                // AWS-LC encapsulates to the public key (its SPKI ends with
+                // the raw encapsulation key); the private key, read from its
+                // seed, must open what it made.
+                use aws_lc_rs::kem;
+                let (algorithm, raw_len) = match spec {
+                    DataKeyPairSpec::MlKem512 => (&kem::ML_KEM_512, 800),
+                    DataKeyPairSpec::MlKem768 => (&kem::ML_KEM_768, 1184),
+                    _ => (&kem::ML_KEM_1024, 1568),
+                };
+                let raw = &pair.public_key[pair.public_key.len() - raw_len..];
+                let (ciphertext, secret) = kem::EncapsulationKey::new(algorithm, raw)
+                    .unwrap()
+                    .encapsulate()
+                    .unwrap();
+                let key = crate::material::mlkem::MlKemKey::from_pkcs8(spec.key_spec(), &private)
+                    .unwrap();
+                assert_eq!(key.public_key_der(), &pair.public_key[..]);
+                let opened = key.decapsulate(ciphertext.as_ref()).unwrap();
+                assert_eq!(&opened[..], secret.as_ref(), "{spec}");
+                // Seed form: 86 bytes whatever the parameter set (AWS's docs).
+                assert_eq!(private.len(), 86, "{spec}");
+                continue;
+            }
             DataKeyPairSpec::EccNistEdwards25519 => {
                 use aws_lc_rs::signature::KeyPair;
                 let pair_lc = lc::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&private).unwrap();
