@@ -42,6 +42,8 @@ pub enum ApiError {
     #[error("{0}")]
     Tag(String),
     #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    #[error("{0}")]
     MalformedPolicyDocument(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
@@ -93,6 +95,7 @@ impl ApiError {
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Unsupported(_) => "UnsupportedOperationException",
             ApiError::Tag(_) => "TagException",
+            ApiError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             ApiError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             ApiError::DryRun => "DryRunOperationException",
             ApiError::AccessDenied(_) => "AccessDeniedException",

@@ -6,6 +6,7 @@ mod agreement_ops;
 mod alias_ops;
 pub mod certificate;
 mod crypto_ops;
+mod custom_key_store_ops;
 mod deadline;
 mod error;
 mod grant_ops;
@@ -181,6 +182,7 @@ pub const OPERATIONS: &[&str] = &[
     "ListKeyPolicies",
     "ListGrants",
     "ListRetirableGrants",
+    "DescribeCustomKeyStores",
 ];
 
 impl Api {
@@ -290,6 +292,7 @@ impl Api {
             "ListKeyPolicies" => self.list_key_policies(caller, body).await,
             "ListGrants" => self.list_grants(caller, body).await,
             "ListRetirableGrants" => self.list_retirable_grants(caller, body).await,
+            "DescribeCustomKeyStores" => self.describe_custom_key_stores(body).await,
             other => Err(match not_served::reason(other) {
                 Some(why) => {
                     ApiError::Unsupported(format!("{other} is not served by this endpoint: {why}."))

@@ -17,7 +17,6 @@ pub fn reason(operation: &str) -> Option<&'static str> {
         | "ConnectCustomKeyStore"
         | "DisconnectCustomKeyStore"
         | "DeleteCustomKeyStore"
-        | "DescribeCustomKeyStores"
         | "UpdateCustomKeyStore" => "there are no custom key stores",
         "GetKeyLastUsage" => "key usage is not tracked",
         _ => return None,

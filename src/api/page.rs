@@ -30,6 +30,7 @@ pub(super) const ROTATIONS: Listing = Listing::new("rotations", 100, 1000);
 pub(super) const TAGS: Listing = Listing::new("tags", 50, 50);
 pub(super) const POLICIES: Listing = Listing::new("policies", 100, 1000);
 pub(super) const GRANTS: Listing = Listing::new("grants", 50, 100);
+pub(super) const CUSTOM_KEY_STORES: Listing = Listing::new("custom-key-stores", 100, 1000);
 
 /// One page of a listing and the marker for the next, if there is more.
 pub(super) struct Page<T> {

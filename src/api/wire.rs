@@ -281,8 +281,6 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
     m
 }
 
-/// `Recipient` asks for the result encrypted to a Nitro Enclave's attested
-/// key; answering in plaintext instead would defeat its purpose.
 /// A custom key store id, once it is well formed: there are none here.
 pub fn custom_key_store_unsupported(id: &str) -> ApiError {
     match check_length("customKeyStoreId", id.len(), 1, 64) {
@@ -301,6 +299,8 @@ pub struct Recipient {
 
 /// Refuses a `Recipient`, which is not supported, once its shape is
 /// checked: a malformed one is a ValidationException, as AWS answers.
+/// `Recipient` asks for the result encrypted to a Nitro Enclave's attested
+/// key; answering in plaintext instead would defeat its purpose.
 pub fn refuse_recipient(recipient: &Option<Recipient>) -> Result<(), ApiError> {
     let Some(recipient) = recipient else {
         return Ok(());

@@ -192,6 +192,7 @@ BASE = {
     "ListKeyPolicies": {"KeyId": sym},
     "ListGrants": {"KeyId": sym},
     "ListRetirableGrants": {"RetiringPrincipal": "arn:aws:iam::111122223333:role/r"},
+    "DescribeCustomKeyStores": {},
 }
 
 

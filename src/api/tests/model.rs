@@ -247,3 +247,33 @@ async fn a_member_s_shape_is_checked_before_the_members_go_together() {
         assert!(is_shape_error(&refused), "{days}: {refused:?}");
     }
 }
+
+#[tokio::test]
+async fn there_are_no_custom_key_stores_to_describe() {
+    let h = harness();
+    let listed = h.ok("DescribeCustomKeyStores", json!({})).await;
+    assert_eq!(listed, json!({ "CustomKeyStores": [], "Truncated": false }));
+    for body in [
+        json!({ "CustomKeyStoreId": "cks-1234567890abcdef0" }),
+        json!({ "CustomKeyStoreName": "ExampleKeyStore" }),
+    ] {
+        let (kind, _) = h.err("DescribeCustomKeyStores", body.clone()).await;
+        assert_eq!(kind, "CustomKeyStoreNotFoundException", "{body}");
+    }
+    for body in [
+        json!({ "CustomKeyStoreId": "c".repeat(65) }),
+        json!({ "CustomKeyStoreName": "" }),
+        json!({ "Limit": 0 }),
+        json!({ "Marker": "a\u{1}" }),
+    ] {
+        let refused = h.err("DescribeCustomKeyStores", body.clone()).await;
+        assert!(is_shape_error(&refused), "{body}: {refused:?}");
+    }
+    let (kind, _) = h
+        .err(
+            "DescribeCustomKeyStores",
+            json!({ "Marker": "bm90IG91cnM=" }),
+        )
+        .await;
+    assert_eq!(kind, "InvalidMarkerException");
+}
