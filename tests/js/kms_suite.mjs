@@ -192,6 +192,25 @@ const shared = await send(kms.DeriveSharedSecretCommand, {
 const expected = diffieHellman({ privateKey: bob.privateKey, publicKey: createPublicKey({ key: Buffer.from(alicePublic), format: "der", type: "spki" }) });
 check(same(shared.SharedSecret, expected), "DeriveSharedSecret agrees with Node's ECDH");
 
+// Key encapsulation (ML-KEM)
+const kem = (await send(kms.CreateKeyCommand, { KeySpec: "ML_KEM_1024", KeyUsage: "ENCAPSULATE_DECAPSULATE" })).KeyMetadata;
+check(kem.EncapsulationAlgorithms?.[0] === "ML_KEM", "DescribeKey lists ML_KEM for an ML-KEM key");
+const encapsulated = await send(kms.EncapsulateCommand, { KeyId: kem.KeyId, EncapsulationAlgorithm: "ML_KEM" });
+check(encapsulated.SharedSecretCiphertextBlob.length === 1568 && encapsulated.SharedSecret.length === 32, "Encapsulate: an ML_KEM_1024 ciphertext and a 32-byte secret");
+const decapsulated = await send(kms.DecapsulateCommand, {
+  KeyId: kem.KeyId,
+  EncapsulationAlgorithm: "ML_KEM",
+  SharedSecretCiphertextBlob: encapsulated.SharedSecretCiphertextBlob,
+});
+check(same(decapsulated.SharedSecret, encapsulated.SharedSecret), "Decapsulate recovers Encapsulate's secret");
+await expectError(
+  kms.DecapsulateCommand,
+  { KeyId: kem.KeyId, EncapsulationAlgorithm: "ML_KEM", SharedSecretCiphertextBlob: encapsulated.SharedSecretCiphertextBlob.subarray(1) },
+  kms.InvalidCiphertextException,
+  "a ciphertext of the wrong length",
+);
+await expectError(kms.EncapsulateCommand, { KeyId: alice.KeyId, EncapsulationAlgorithm: "ML_KEM" }, kms.InvalidKeyUsageException, "Encapsulate with a KEY_AGREEMENT key");
+
 // Rotation
 await send(kms.EnableKeyRotationCommand, { KeyId: key, RotationPeriodInDays: 90 });
 const rotation = await send(kms.GetKeyRotationStatusCommand, { KeyId: key });
