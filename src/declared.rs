@@ -16,6 +16,8 @@ pub enum SpecError {
     RotationUnsupported(KeySpec),
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
+    #[error("tags: {0}")]
+    Tags(#[from] crate::tag::TagError),
     #[error(
         "the key material is {have_spec} {have_usage}; the spec asks for {want_spec} {want_usage}, and keySpec and keyUsage cannot change"
     )]
@@ -58,6 +60,7 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
     if let Some(policy) = &spec.policy {
         crate::policy::check(policy)?;
     }
+    crate::tag::check(&spec.tags)?;
     Ok(())
 }
 

@@ -27,4 +27,5 @@ pub mod secret;
 pub mod serve;
 pub mod spec;
 pub mod store;
+pub mod tag;
 pub mod telemetry;

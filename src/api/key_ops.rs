@@ -20,9 +20,7 @@ use crate::lifecycle::{self, Operation};
 use crate::policy::{self, PolicyError};
 use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
-
-/// Tags per key (AWS's quota).
-const MAX_TAGS: usize = 50;
+use crate::tag::MAX_TAGS;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -149,15 +147,11 @@ fn checked_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
         let at = |member: &str| format!("tags.{}.member.{member}", i + 1);
         let key = required(tag.tag_key, &at("tagKey"))?;
         let value = required(tag.tag_value, &at("tagValue"))?;
-        check_text(&at("tagKey"), &key, 1, 128)?;
-        check_text(&at("tagValue"), &value, 0, 256)?;
+        check_text(&at("tagKey"), &key, 1, crate::tag::MAX_KEY_CHARS)?;
+        check_text(&at("tagValue"), &value, 0, crate::tag::MAX_VALUE_CHARS)?;
         checked.push((key, value));
     }
-    // "aws:" in any case (AWS's tagging rules).
-    if checked
-        .iter()
-        .any(|(key, _)| key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")))
-    {
+    if checked.iter().any(|(key, _)| crate::tag::reserved(key)) {
         return Err(ApiError::Tag(
             "Tags beginning with aws: are reserved".into(),
         ));

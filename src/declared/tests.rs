@@ -98,3 +98,20 @@ fn spec_and_usage_never_change_and_ranges_are_checked() {
     );
     assert_eq!(key, KeyRecord::test(NOW), "a refused spec changes nothing");
 }
+
+#[test]
+fn tags_follow_aws_s_rules_before_anything_is_stored() {
+    let mut key = KeyRecord::test(NOW);
+    let mut want = spec();
+    want.tags.insert("AWS:owner".into(), "me".into());
+    assert_eq!(
+        converge(&mut key, &want, NOW),
+        Err(SpecError::Tags(crate::tag::TagError::Reserved(
+            "AWS:owner".into()
+        )))
+    );
+    want.tags.clear();
+    want.tags.insert("k".repeat(129), String::new());
+    assert!(matches!(validate(&want), Err(SpecError::Tags(_))));
+    assert_eq!(key, KeyRecord::test(NOW), "a refused spec changes nothing");
+}

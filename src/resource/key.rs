@@ -80,8 +80,16 @@ pub struct KmsKeySpec {
         .message("pendingWindowDays must be between 7 and 30"))]
     pub pending_window_days: Option<i64>,
 
-    /// Tags, as TagResource would set them.
+    /// Tags, as TagResource would set them: at most 50, each key 1–128
+    /// characters and not beginning with `aws:`, each value at most 256.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    // Sizes only in the schema: a CEL rule reading the keys' text costs, by
+    // the API server's estimate, what the longest key could; the `aws:`
+    // prefix is refused by the controller (InvalidSpec) and `serve`.
+    #[schemars(extend("maxProperties" = 50))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.all(k, size(k) >= 1 && size(k) <= 128 && size(self[k]) <= 256)"
+    ).message("tag keys are 1 to 128 characters, values at most 256"))]
     pub tags: BTreeMap<String, String>,
 
     /// The key policy: a JSON document in the AWS grammar (Version,

@@ -33,16 +33,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 endpoint = os.environ["KUBE_KMS_ENDPOINT"]
-# botocore's default retries: a refusal of what was sent is never retried,
-# a dropped connection is.
-kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
+# A refusal of what was sent is never retried; a dropped connection and a
+# ThrottlingException are, and botocore's adaptive mode slows down to the
+# endpoint's request quotas (`kube-kms api` has AWS's: 5/s for UpdateAlias).
+retries = Config(retries={"mode": "adaptive", "max_attempts": 10})
+kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1", config=retries)
 # The same client without botocore's own checks, so malformed requests
 # reach the endpoint.
 raw = boto3.client(
     "kms",
     endpoint_url=endpoint,
     region_name="us-east-1",
-    config=Config(parameter_validation=False),
+    config=retries.merge(Config(parameter_validation=False)),
 )
 model = botocore.session.get_session().get_service_model("kms")
 
