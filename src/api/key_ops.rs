@@ -509,7 +509,12 @@ impl Api {
         let input: TagInput = decode(body)?;
         let tag_keys = required(input.tag_keys, "tagKeys")?;
         for (i, name) in tag_keys.iter().enumerate() {
-            check_text(&format!("tagKeys.{}.member", i + 1), name, 1, 128)?;
+            check_text(
+                &format!("tagKeys.{}.member", i + 1),
+                name,
+                1,
+                crate::tag::MAX_KEY_CHARS,
+            )?;
         }
         let id = self.managed_key(caller, input.key_id).await?.key_id;
         self.update_key(id, |key| {
