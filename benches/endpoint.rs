@@ -337,10 +337,7 @@ async fn breakdown(body: &str) {
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
     let store = Arc::new(kube_kms::store::LocalStore::open(dir.path()).unwrap());
     let api = Api::new(store, crypto, ArnConfig::default(), system_clock());
-    let caller = Caller {
-        namespace: "default".into(),
-        principal: "bench".into(),
-    };
+    let caller = Caller::new("default", "bench");
     let created = api.call(&caller, "CreateKey", b"{}").await.unwrap();
     let key = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);

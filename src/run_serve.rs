@@ -62,10 +62,7 @@ pub async fn run(
             namespace = %args.namespace,
             "--insecure-no-auth: every request is accepted WITHOUT AUTHENTICATION; never expose this endpoint"
         );
-        Authentication::Insecure(Caller {
-            namespace: args.namespace.clone(),
-            principal: "local".into(),
-        })
+        Authentication::Insecure(Caller::new(args.namespace.clone(), "local"))
     } else {
         let (credentials, path) = load_credentials(&args)?;
         let live = Arc::new(std::sync::RwLock::new(credentials));
@@ -106,8 +103,9 @@ pub async fn run(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
+    let _usage_writer = api.spawn_usage_writer(USAGE_WRITE_INTERVAL);
     let endpoint = Arc::new(Endpoint {
-        api,
+        api: api.clone(),
         auth,
         tokens: None,
         metrics,
@@ -121,6 +119,10 @@ pub async fn run(
         shutdown,
     )
     .await;
+    // The uses since the last batch; a kill before this loses them.
+    if let Err(e) = api.write_usage().await {
+        tracing::warn!(error = %e, "the last key usage was not written");
+    }
     tracing::info!("endpoint stopped");
     Ok(())
 }
@@ -147,6 +149,9 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
 /// How often `serve` looks for changes to its credentials file.
 const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const MANIFESTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often key uses recorded in memory are written to the store
+/// (GetKeyLastUsage answers from memory meanwhile).
+const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The credentials, and the file they came from.
 fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {

@@ -183,10 +183,7 @@ async fn apply_key(
     // material never changes, so that answer holds here.
     let existing = api.store().get_key(id).await?;
     if existing.is_none() {
-        let caller = Caller {
-            namespace: metadata.namespace.clone(),
-            principal: "manifest".into(),
-        };
+        let caller = Caller::new(metadata.namespace.clone(), "manifest");
         if material.is_some() {
             tracing::warn!(key = %id, "key material taken from a manifest: for test fixtures only");
         }

@@ -176,3 +176,63 @@ async fn acknowledged_writes_survive_sigkill() {
         assert_eq!(out.plaintext().unwrap().as_ref(), plaintext.as_slice());
     }
 }
+
+/// The last use of `id`, as GetKeyLastUsage reports it: (operation, request id).
+async fn last_use(kms: &aws_sdk_kms::Client, id: &str) -> Option<(String, String)> {
+    let out = kms.get_key_last_usage().key_id(id).send().await.unwrap();
+    let used = out.key_last_usage()?;
+    Some((
+        used.operation()?.as_str().to_owned(),
+        used.kms_request_id()?.to_owned(),
+    ))
+}
+
+async fn encrypt_with(kms: &aws_sdk_kms::Client, id: &str) -> String {
+    use aws_sdk_kms::operation::RequestId;
+    let out = kms
+        .encrypt()
+        .key_id(id)
+        .plaintext(Blob::new(b"used".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    out.request_id().expect("x-amzn-RequestId").to_owned()
+}
+
+/// Key usage is kept in memory and written in batches: a clean stop writes
+/// what is pending, and a kill loses at most the uses since the last batch
+/// (serve writes every 10 s).
+#[tokio::test]
+async fn key_usage_survives_a_restart_and_a_kill_after_its_batch() {
+    let server = Server::start();
+    let kms = client(&server.endpoint);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let key = kms.create_key().send().await.unwrap();
+        ids.push(key.key_metadata().unwrap().key_id().to_owned());
+    }
+    let first = Some(("Encrypt".to_owned(), encrypt_with(&kms, &ids[0]).await));
+    assert_eq!(last_use(&kms, &ids[0]).await, first);
+
+    let server = Server::start_in(server.stop());
+    let kms = client(&server.endpoint);
+    assert_eq!(last_use(&kms, &ids[0]).await, first, "written at the stop");
+    assert_eq!(last_use(&kms, &ids[1]).await, None);
+
+    let second = Some(("Encrypt".to_owned(), encrypt_with(&kms, &ids[1]).await));
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let third = Some(("Encrypt".to_owned(), encrypt_with(&kms, &ids[2]).await));
+    let server = Server::start_in(server.kill());
+    let kms = client(&server.endpoint);
+    assert_eq!(last_use(&kms, &ids[0]).await, first);
+    assert_eq!(
+        last_use(&kms, &ids[1]).await,
+        second,
+        "written by a batch before the kill"
+    );
+    let last = last_use(&kms, &ids[2]).await;
+    assert!(
+        last.is_none() || last == third,
+        "{last:?}: lost or kept, never another"
+    );
+}

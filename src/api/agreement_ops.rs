@@ -12,6 +12,7 @@ use super::{Api, ApiError, Caller};
 use crate::crypto::SharedSecretRequest;
 use crate::secret::SecretBytes;
 use crate::spec::KeyAgreementAlgorithm;
+use crate::usage::UsedFor;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -54,6 +55,7 @@ impl Api {
             })
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::DeriveSharedSecret);
         Ok(json!({
             "KeyId": arn,
             "SharedSecret": b64(&secret),

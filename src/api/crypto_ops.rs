@@ -22,6 +22,7 @@ use crate::lifecycle::Operation;
 use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
 use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family, KeyUsage};
+use crate::usage::UsedFor;
 
 fn context(map: Option<ContextMap>) -> EncryptionContext {
     EncryptionContext::new(map.map(|m| m.0).unwrap_or_default())
@@ -285,6 +286,7 @@ impl Api {
             .encrypt(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::Encrypt);
         Ok(
             Object::with_capacity(encoded_len(ciphertext.len()) + arn.len())
                 .blob("CiphertextBlob", &ciphertext)
@@ -322,6 +324,7 @@ impl Api {
             .decrypt(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, source.key.key_id, UsedFor::Decrypt);
         let material_id = key_material_id(source.key.key_id, source.material_version);
         Ok(
             Object::with_capacity(encoded_len(plaintext.len()) + arn.len() + material_id.len())
@@ -391,6 +394,8 @@ impl Api {
             .re_encrypt(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &destination_arn))?;
+        self.used(caller, source.key.key_id, UsedFor::ReEncrypt);
+        self.used(caller, destination.key_id, UsedFor::ReEncrypt);
         Ok(json!({
             "CiphertextBlob": b64(&ciphertext),
             "SourceKeyId": source_arn,
@@ -454,6 +459,12 @@ impl Api {
             .generate_data_key(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let used_for = if with_plaintext {
+            UsedFor::GenerateDataKey
+        } else {
+            UsedFor::GenerateDataKeyWithoutPlaintext
+        };
+        self.used(caller, key.key_id, used_for);
         let plaintext_len = data_key
             .plaintext
             .as_ref()
@@ -518,6 +529,12 @@ impl Api {
             .generate_data_key_pair(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let used_for = if with_plaintext {
+            UsedFor::GenerateDataKeyPair
+        } else {
+            UsedFor::GenerateDataKeyPairWithoutPlaintext
+        };
+        self.used(caller, key.key_id, used_for);
         let mut out = json!({
             "PrivateKeyCiphertextBlob": b64(&pair.private_key_ciphertext),
             "PublicKey": b64(&pair.public_key),

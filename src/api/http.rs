@@ -17,6 +17,7 @@ use super::metrics::EndpointMetrics;
 use super::quota::RequestQuotas;
 use super::{Api, ApiError, Caller};
 use crate::auth::{AuthError, Credentials, SignedRequest};
+use crate::request_id::RequestId;
 
 /// Largest request body accepted. The biggest legitimate KMS request (a
 /// 32 KiB policy, or 4 KiB of plaintext as base64 with a context) is far
@@ -71,38 +72,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The `x-amzn-RequestId` of one reply: a version 4 UUID, unique within
-/// this process (a counter under a random per-process value) and
-/// unpredictable across processes, without asking the kernel for
-/// randomness on every request. Kept on the stack: it is made for every
-/// request.
-struct RequestId([u8; uuid::fmt::Hyphenated::LENGTH]);
-
-impl RequestId {
-    fn next() -> Self {
-        static BASE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Big-endian: the counter sits in the low 8 bytes, clear of the
-        // version nibble (byte 6); only its top 2 bits meet the variant bits.
-        let id = uuid::Builder::from_random_bytes((base ^ u128::from(n)).to_be_bytes()).into_uuid();
-        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
-        id.hyphenated().encode_lower(&mut text);
-        RequestId(text)
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("a hyphenated UUID is ASCII")
-    }
-}
-
-impl std::fmt::Display for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A constant, so naming the header allocates nothing per reply.
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
@@ -123,7 +92,7 @@ fn set_headers(response: &mut Response, request_id: &RequestId) {
         "content-type",
         warp::http::HeaderValue::from_static(CONTENT_TYPE),
     );
-    if let Ok(id) = warp::http::HeaderValue::from_bytes(&request_id.0) {
+    if let Ok(id) = warp::http::HeaderValue::from_bytes(request_id.as_str().as_bytes()) {
         headers.insert(REQUEST_ID_HEADER, id);
     }
 }
@@ -186,10 +155,10 @@ impl Endpoint {
         let region = &self.api.arn_config().region;
         let credential =
             crate::auth::verify(&request, credentials, region, now).map_err(auth_error)?;
-        Ok(Caller {
-            namespace: credential.namespace.clone(),
-            principal: credential.principal.clone(),
-        })
+        Ok(Caller::new(
+            credential.namespace.clone(),
+            credential.principal.clone(),
+        ))
     }
 
     async fn handle(&self, request: Request<'_>, headers: HeaderMap, body: Bytes) -> Response {
@@ -201,10 +170,11 @@ impl Endpoint {
         let started = std::time::Instant::now();
         let _in_flight = self.metrics.as_ref().map(|m| m.begin());
         let result = async {
-            let caller = match (bearer(&headers), &self.tokens) {
+            let mut caller = match (bearer(&headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
                 _ => self.authenticate(&request, &headers, &body)?,
             };
+            caller.request_id = request_id;
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;

@@ -10,6 +10,7 @@ use super::{Api, ApiError, Caller};
 use crate::crypto::DecapsulateRequest;
 use crate::key::KeyRecord;
 use crate::spec::{EncapsulationAlgorithm, KeyUsage};
+use crate::usage::UsedFor;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -49,6 +50,7 @@ impl Api {
             .encapsulate(material)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::Encapsulate);
         Ok(json!({
             "KeyId": arn,
             "SharedSecret": b64(&encapsulated.secret),
@@ -89,6 +91,7 @@ impl Api {
             })
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::Decapsulate);
         Ok(json!({
             "KeyId": arn,
             "SharedSecret": b64(&secret),

@@ -25,6 +25,7 @@ pub mod reply;
 mod resolve;
 mod rotation_ops;
 mod signing_ops;
+mod usage_ops;
 mod wire;
 
 pub use alias_ops::validate_alias_name;
@@ -40,7 +41,9 @@ use crate::crypto::CryptoService;
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Operation, Refusal};
+use crate::request_id::RequestId;
 use crate::store::{KeyStore, StoreError};
+use crate::usage::UsageLog;
 
 /// Where ARNs say keys live.
 #[derive(Debug, Clone)]
@@ -116,6 +119,19 @@ impl ArnConfig {
 pub struct Caller {
     pub namespace: String,
     pub principal: String,
+    /// This request's id, as its reply's `x-amzn-RequestId` gives it.
+    pub request_id: RequestId,
+}
+
+impl Caller {
+    /// `principal` in `namespace`, in a request of its own.
+    pub fn new(namespace: impl Into<String>, principal: impl Into<String>) -> Self {
+        Caller {
+            namespace: namespace.into(),
+            principal: principal.into(),
+            request_id: RequestId::next(),
+        }
+    }
 }
 
 /// The time source; tests move it.
@@ -137,6 +153,8 @@ pub struct Api {
     clock: Clock,
     /// Key type quotas, if enforced: counted once a request's key is known.
     quotas: Option<Arc<quota::RequestQuotas>>,
+    /// Keys' last uses, if the store keeps them (GetKeyLastUsage).
+    usage: Option<Arc<UsageLog>>,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -165,6 +183,7 @@ pub const OPERATIONS: &[&str] = &[
     "ScheduleKeyDeletion",
     "CancelKeyDeletion",
     "UpdateKeyDescription",
+    "GetKeyLastUsage",
     "EnableKeyRotation",
     "DisableKeyRotation",
     "GetKeyRotationStatus",
@@ -192,12 +211,16 @@ impl Api {
         arn: ArnConfig,
         clock: Clock,
     ) -> Self {
+        let usage = store
+            .usage_tracked_since()
+            .map(|_| Arc::new(UsageLog::default()));
         Api {
             store,
             crypto,
             arn,
             clock,
             quotas: None,
+            usage,
         }
     }
 
@@ -275,6 +298,7 @@ impl Api {
             "ScheduleKeyDeletion" => self.schedule_key_deletion(caller, body).await,
             "CancelKeyDeletion" => self.cancel_key_deletion(caller, body).await,
             "UpdateKeyDescription" => self.update_key_description(caller, body).await,
+            "GetKeyLastUsage" => self.get_key_last_usage(caller, body).await,
             "EnableKeyRotation" => self.enable_key_rotation(caller, body).await,
             "DisableKeyRotation" => self.disable_key_rotation(caller, body).await,
             "GetKeyRotationStatus" => self.get_key_rotation_status(caller, body).await,

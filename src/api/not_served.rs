@@ -18,7 +18,6 @@ pub fn reason(operation: &str) -> Option<&'static str> {
         | "DisconnectCustomKeyStore"
         | "DeleteCustomKeyStore"
         | "UpdateCustomKeyStore" => "there are no custom key stores",
-        "GetKeyLastUsage" => "key usage is not tracked",
         _ => return None,
     })
 }

@@ -58,6 +58,9 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         "ListResourceTags" => ("ListResourceTags", 2000.0),
         "GetKeyPolicy" => ("GetKeyPolicy", 1000.0),
         "GetKeyRotationStatus" => ("GetKeyRotationStatus", 1000.0),
+        // Not in our reference; GetKeyRotationStatus's, another read of
+        // one key's record, is taken.
+        "GetKeyLastUsage" => ("GetKeyLastUsage", 1000.0),
         "ListAliases" => ("ListAliases", 500.0),
         "ListKeys" => ("ListKeys", 500.0),
         "ListGrants" => ("ListGrants", 100.0),

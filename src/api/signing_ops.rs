@@ -12,6 +12,7 @@ use super::{Api, ApiError, Caller};
 use crate::crypto::{MacRequest, SignRequest, VerifyRequest};
 use crate::key::KeyRecord;
 use crate::spec::{MacAlgorithm, MessageType, SigningAlgorithm};
+use crate::usage::UsedFor;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -72,6 +73,7 @@ impl Api {
             })
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::Sign);
         Ok(
             json!({ "KeyId": arn, "Signature": b64(&signature), "SigningAlgorithm": algorithm.as_str() }),
         )
@@ -95,6 +97,7 @@ impl Api {
             })
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::Verify);
         Ok(json!({ "KeyId": arn, "SignatureValid": true, "SigningAlgorithm": algorithm.as_str() }))
     }
 
@@ -194,6 +197,7 @@ impl Api {
             .generate_mac(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::GenerateMac);
         Ok(json!({ "Mac": b64(&mac), "MacAlgorithm": algorithm.as_str(), "KeyId": arn }))
     }
 
@@ -209,6 +213,7 @@ impl Api {
             .verify_mac(request, mac)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        self.used(caller, key.key_id, UsedFor::VerifyMac);
         Ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": algorithm.as_str() }))
     }
 }

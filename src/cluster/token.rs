@@ -78,10 +78,7 @@ impl Bucket {
 pub fn caller_from_username(username: &str) -> Option<Caller> {
     let rest = username.strip_prefix("system:serviceaccount:")?;
     let (namespace, name) = rest.split_once(':')?;
-    (!namespace.is_empty() && !name.is_empty()).then(|| Caller {
-        namespace: namespace.to_owned(),
-        principal: username.to_owned(),
-    })
+    (!namespace.is_empty() && !name.is_empty()).then(|| Caller::new(namespace, username))
 }
 
 type Verdict = Result<Caller, String>;

@@ -17,13 +17,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use redb::{Database, ReadableTable, TableDefinition};
 
 use super::{AliasRecord, KeyStore, StoreError};
-use crate::key::KeyRecord;
+use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
+use crate::usage::KeyUsage;
 
 /// key id → JSON `KeyRecord`.
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// `namespace` NUL `alias name` → JSON `AliasRecord`.
 const ALIASES: TableDefinition<&str, &[u8]> = TableDefinition::new("aliases");
+/// key id → JSON `KeyUsage`, the key's last use.
+const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("key_usage");
+/// The store's own facts: [`USAGE_SINCE`].
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// When the store began keeping key usage (JSON epoch milliseconds): when
+/// it was created, or when a version that keeps it first opened it.
+const USAGE_SINCE: &str = "usage_tracked_since";
 
 /// What is committed, in memory. Changed only after a commit succeeds,
 /// while holding the writer lock, so it never runs ahead of the disk.
@@ -31,6 +39,8 @@ const ALIASES: TableDefinition<&str, &[u8]> = TableDefinition::new("aliases");
 struct Index {
     keys: BTreeMap<KeyId, KeyRecord>,
     aliases: BTreeMap<(String, String), AliasRecord>,
+    usage: BTreeMap<KeyId, KeyUsage>,
+    usage_since: Millis,
 }
 
 #[derive(Clone)]
@@ -74,8 +84,9 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 /// One change, applied to redb and then to the index.
 enum Write {
     PutKey(KeyRecord),
-    /// A key and the aliases pointing at it.
+    /// A key, its usage and the aliases pointing at it.
     DeleteKey(KeyId, Vec<(String, String)>),
+    PutUsage(KeyId, KeyUsage),
     PutAlias(AliasRecord),
     DeleteAlias(String, String),
 }
@@ -144,7 +155,9 @@ impl LocalStore {
                 }
             };
             // Kept closed if the commit fails; see the module comment.
-            commit(&db, &writes)?;
+            if !writes.is_empty() {
+                commit(&db, &writes)?;
+            }
             writer.db = Some(db);
             let mut index = store.index.write().unwrap_or_else(|e| e.into_inner());
             for w in writes {
@@ -154,6 +167,7 @@ impl LocalStore {
                     }
                     Write::DeleteKey(id, doomed) => {
                         index.keys.remove(&id);
+                        index.usage.remove(&id);
                         for d in doomed {
                             index.aliases.remove(&d);
                         }
@@ -165,6 +179,9 @@ impl LocalStore {
                     }
                     Write::DeleteAlias(ns, name) => {
                         index.aliases.remove(&(ns, name));
+                    }
+                    Write::PutUsage(id, usage) => {
+                        index.usage.insert(id, usage);
                     }
                 }
             }
@@ -181,6 +198,7 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
     {
         let mut keys = txn.open_table(KEYS).map_err(backend)?;
         let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
+        let mut usage = txn.open_table(USAGE).map_err(backend)?;
         for w in writes {
             match w {
                 Write::PutKey(k) => {
@@ -189,6 +207,7 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
                 }
                 Write::DeleteKey(id, doomed) => {
                     keys.remove(id.to_string().as_str()).map_err(backend)?;
+                    usage.remove(id.to_string().as_str()).map_err(backend)?;
                     for (ns, name) in doomed {
                         aliases
                             .remove(alias_key(ns, name).as_str())
@@ -206,6 +225,11 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
                 Write::DeleteAlias(ns, name) => {
                     aliases
                         .remove(alias_key(ns, name).as_str())
+                        .map_err(backend)?;
+                }
+                Write::PutUsage(id, used) => {
+                    usage
+                        .insert(id.to_string().as_str(), encode(used)?.as_slice())
                         .map_err(backend)?;
                 }
             }
@@ -253,6 +277,17 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     let txn = db.begin_write().map_err(backend)?;
     txn.open_table(KEYS).map_err(backend)?;
     txn.open_table(ALIASES).map_err(backend)?;
+    txn.open_table(USAGE).map_err(backend)?;
+    {
+        let mut meta = txn.open_table(META).map_err(backend)?;
+        if meta.get(USAGE_SINCE).map_err(backend)?.is_none() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as Millis);
+            meta.insert(USAGE_SINCE, encode(&now)?.as_slice())
+                .map_err(backend)?;
+        }
+    }
     txn.commit().map_err(backend)?;
     Ok(db)
 }
@@ -284,6 +319,26 @@ fn load_index(db: &Database) -> Result<Index, StoreError> {
             .aliases
             .insert((alias.namespace.clone(), alias.name.clone()), alias);
     }
+    for entry in txn
+        .open_table(USAGE)
+        .map_err(backend)?
+        .iter()
+        .map_err(backend)?
+    {
+        let (id, record) = entry.map_err(backend)?;
+        let what = format!("of key {}'s usage", id.value());
+        let key = id
+            .value()
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("damaged record {what}: {e}")))?;
+        index.usage.insert(key, decode(record.value(), &what)?);
+    }
+    let meta = txn.open_table(META).map_err(backend)?;
+    let since = meta
+        .get(USAGE_SINCE)
+        .map_err(backend)?
+        .ok_or_else(|| backend(format!("{USAGE_SINCE} missing")))?;
+    index.usage_since = decode(since.value(), USAGE_SINCE)?;
     Ok(index)
 }
 
@@ -352,6 +407,32 @@ impl KeyStore for LocalStore {
                 .map(|(k, _)| k.clone())
                 .collect();
             Ok((vec![Write::DeleteKey(id, doomed)], ()))
+        })
+        .await
+    }
+
+    fn usage_tracked_since(&self) -> Option<Millis> {
+        Some(self.read().usage_since)
+    }
+
+    async fn key_usage(&self, id: KeyId) -> Result<Option<KeyUsage>, StoreError> {
+        Ok(self.read().usage.get(&id).copied())
+    }
+
+    async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.write(move |index| {
+            let writes = uses
+                .into_iter()
+                .filter(|(id, used)| {
+                    index.keys.contains_key(id)
+                        && index.usage.get(id).is_none_or(|stored| used.at > stored.at)
+                })
+                .map(|(id, used)| Write::PutUsage(id, used))
+                .collect();
+            Ok((writes, ()))
         })
         .await
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
+use crate::usage::KeyUsage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasRecord {
@@ -93,6 +94,26 @@ pub trait KeyStore: Send + Sync {
     /// through [`KeyStore::request_rotation`].
     fn mints_material(&self) -> bool {
         false
+    }
+
+    /// When this store began keeping key usage (GetKeyLastUsage's
+    /// `TrackingStartDate` for keys created before it), or `None` if it
+    /// does not keep it.
+    fn usage_tracked_since(&self) -> Option<Millis> {
+        None
+    }
+
+    /// The last use of `id` the store holds.
+    async fn key_usage(&self, _id: KeyId) -> Result<Option<KeyUsage>, StoreError> {
+        Ok(None)
+    }
+
+    /// Keeps each key's latest use, durably: a use earlier than the one
+    /// stored is ignored, and uses of keys that no longer exist are dropped.
+    async fn record_usage(&self, _uses: Vec<(KeyId, KeyUsage)>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly(
+            "this store does not keep key usage".into(),
+        ))
     }
 
     /// Asks the store's minter for one on-demand rotation of `id`.

@@ -185,6 +185,20 @@ check(kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SH
 check(error_of(kms.verify_mac, KeyId=mac_key, Message=b"n", Mac=mac, MacAlgorithm="HMAC_SHA_256")[0] == "KMSInvalidMacException", "bad MAC")
 check(error_of(kms.generate_mac, KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_512")[0] == "InvalidKeyUsageException", "MAC algorithm")
 
+# Last usage: a Decrypt is the last use of `second`, named by the request
+# id its reply carried; a refused Decrypt is no use.
+opened = kms.decrypt(CiphertextBlob=re["CiphertextBlob"])
+usage = kms.get_key_last_usage(KeyId=second)
+check(usage["KeyId"] == second and usage["KeyLastUsage"]["Operation"] == "Decrypt", f"GetKeyLastUsage: {usage}")
+check(usage["KeyLastUsage"]["KmsRequestId"] == opened["ResponseMetadata"]["RequestId"], "the use names its request")
+check(usage["TrackingStartDate"] == usage["KeyCreationDate"] <= usage["KeyLastUsage"]["Timestamp"], "tracked since the key was made")
+check(error_of(kms.decrypt, CiphertextBlob=ct["CiphertextBlob"], KeyId=second)[0] == "IncorrectKeyException", "a refused Decrypt")
+second_arn = f"arn:aws:kms:us-east-1:111122223333:key/{second}"
+check(kms.get_key_last_usage(KeyId=second_arn)["KeyLastUsage"] == usage["KeyLastUsage"], "by ARN, and a refusal is no use")
+unused = kms.create_key()["KeyMetadata"]["KeyId"]
+check(kms.get_key_last_usage(KeyId=unused)["KeyLastUsage"] == {}, "a key never used")
+check(error_of(kms.get_key_last_usage, KeyId="alias/boto3")[0] == "NotFoundException", "GetKeyLastUsage takes no alias")
+
 # Rotation
 kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
 status = kms.get_key_rotation_status(KeyId=key)

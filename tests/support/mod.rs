@@ -187,6 +187,17 @@ impl Server {
         self.dir.take().expect("data directory")
     }
 
+    /// Stops the server as Kubernetes or Ctrl-C would (SIGTERM), waits for
+    /// it to exit, and hands back its data directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child's pid, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM");
+        let status = self.child.wait().expect("reap");
+        assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+        self.dir.take().expect("data directory")
+    }
+
     /// Environment for AWS clients pointed at this server.
     pub fn client_env(&self, cmd: &mut Command) {
         cmd.env("KUBE_KMS_ENDPOINT", &self.endpoint)

@@ -27,10 +27,7 @@ fn endpoint(dir: &std::path::Path) -> Arc<Endpoint> {
     ));
     Arc::new(Endpoint {
         api,
-        auth: Authentication::Insecure(Caller {
-            namespace: "default".into(),
-            principal: "tester".into(),
-        }),
+        auth: Authentication::Insecure(Caller::new("default", "tester")),
         tokens: None,
         metrics: None,
         quotas: None,

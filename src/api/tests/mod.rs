@@ -44,10 +44,7 @@ fn harness() -> Harness {
 }
 
 fn caller(namespace: &str) -> Caller {
-    Caller {
-        namespace: namespace.into(),
-        principal: "tester".into(),
-    }
+    Caller::new(namespace, "tester")
 }
 
 impl Harness {
@@ -106,3 +103,4 @@ mod lifecycle;
 mod model;
 mod policies;
 mod shapes;
+mod usage;

@@ -141,3 +141,87 @@ fn a_damaged_record_is_named() {
         "{message}"
     );
 }
+
+fn used(operation: crate::usage::UsedFor, at: Millis) -> KeyUsage {
+    KeyUsage {
+        operation,
+        at,
+        request_id: crate::request_id::RequestId::next(),
+    }
+}
+
+#[test]
+fn key_usage_is_kept_across_restarts_and_goes_with_its_key() {
+    use crate::usage::UsedFor;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let since = store
+        .usage_tracked_since()
+        .expect("the local store keeps usage");
+    let key = rt
+        .block_on(store.create_key(KeyRecord::test(1_700_000_000_000)))
+        .unwrap();
+    let gone = KeyId::random();
+    let first = used(UsedFor::Encrypt, 2_000);
+    rt.block_on(store.record_usage(vec![(key.key_id, first), (gone, first)]))
+        .unwrap();
+    // An earlier use, written late (another batch), does not replace it.
+    rt.block_on(store.record_usage(vec![(key.key_id, used(UsedFor::Sign, 1_000))]))
+        .unwrap();
+    drop(store);
+
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.usage_tracked_since(),
+        Some(since),
+        "set once, when first opened"
+    );
+    assert_eq!(
+        rt.block_on(store.key_usage(key.key_id)).unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        rt.block_on(store.key_usage(gone)).unwrap(),
+        None,
+        "no such key"
+    );
+    let later = used(UsedFor::Decrypt, 3_000);
+    rt.block_on(store.record_usage(vec![(key.key_id, later)]))
+        .unwrap();
+    assert_eq!(
+        rt.block_on(store.key_usage(key.key_id)).unwrap(),
+        Some(later)
+    );
+
+    rt.block_on(store.delete_key(key.key_id, key.revision))
+        .unwrap();
+    assert_eq!(rt.block_on(store.key_usage(key.key_id)).unwrap(), None);
+    drop(store);
+    let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let rows = txn.open_table(USAGE).unwrap().iter().unwrap().count();
+    assert_eq!(rows, 0, "the deleted key's usage row went with it");
+}
+
+#[test]
+fn a_store_from_before_usage_tracking_begins_it_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    // A store as versions without usage tracking left it: no meta table.
+    let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(KEYS).unwrap();
+    txn.open_table(ALIASES).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as Millis;
+    let store = LocalStore::open(dir.path()).unwrap();
+    let since = store.usage_tracked_since().unwrap();
+    assert!(
+        since >= before && since < before + 60_000,
+        "{since} vs {before}"
+    );
+}
