@@ -5,6 +5,8 @@
 mod clients;
 mod cluster;
 mod plugin;
+#[path = "e2e/rotation.rs"]
+mod rotation;
 mod skip;
 mod support;
 mod tf;

@@ -42,6 +42,8 @@ pub enum ApiError {
     #[error("{0}")]
     Tag(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
     MalformedPolicyDocument(String),
@@ -95,6 +97,7 @@ impl ApiError {
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Unsupported(_) => "UnsupportedOperationException",
             ApiError::Tag(_) => "TagException",
+            ApiError::Conflict(_) => "ConflictException",
             ApiError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             ApiError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             ApiError::DryRun => "DryRunOperationException",
@@ -162,6 +165,7 @@ impl From<StoreError> for ApiError {
             StoreError::LimitExceeded(m) => ApiError::LimitExceeded(m),
             StoreError::Forbidden(m) => ApiError::AccessDenied(m),
             StoreError::Invalid(m) => ApiError::Validation(m),
+            StoreError::InProgress(m) => ApiError::Conflict(m),
             StoreError::Timeout(m) => {
                 tracing::warn!(error = %m, "key store change not carried out in time");
                 ApiError::DependencyTimeout(m)

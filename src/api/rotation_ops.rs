@@ -101,6 +101,12 @@ impl Api {
                 out["NextRotationDate"] = timestamp(next);
             }
         }
+        if lifecycle::supports_rotation(key.spec)
+            && let Some(pending) = self.store.pending_rotation(key.key_id).await?
+            && let Some(since) = pending.since
+        {
+            out["OnDemandRotationStartDate"] = timestamp(since);
+        }
         Ok(out)
     }
 

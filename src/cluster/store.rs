@@ -13,11 +13,11 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::ClusterIndex;
+use super::{ClusterIndex, rotation};
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
-use crate::resource::{KmsAlias, KmsKey, ROTATE_ANNOTATION};
-use crate::store::{AliasRecord, KeyStore, StoreError};
+use crate::resource::{KmsAlias, KmsKey};
+use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError};
 
 /// How long a write waits for the controller to make it visible.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -155,7 +155,7 @@ async fn withdraw(keys: &Api<KmsKey>, created: &KmsKey) {
     }
 }
 
-fn kube_error(e: kube::Error, what: &str) -> StoreError {
+pub(super) fn kube_error(e: kube::Error, what: &str) -> StoreError {
     match &e {
         kube::Error::Api(s) if s.code == 409 => StoreError::AlreadyExists(what.to_owned()),
         kube::Error::Api(s) if s.code == 404 => StoreError::NotFound(what.to_owned()),
@@ -376,21 +376,22 @@ impl KeyStore for KubeStore {
         )))
     }
 
+    async fn pending_rotation(&self, id: KeyId) -> Result<Option<PendingRotation>, StoreError> {
+        let (namespace, name) = self.key_object(id)?;
+        let key = Api::<KmsKey>::namespaced(self.client.clone(), &namespace)
+            .get(&name)
+            .await
+            .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
+        Ok(rotation::pending(&key))
+    }
+
     async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
         let (namespace, name) = self.key_object(id)?;
         let now: Millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as Millis);
-        // A fresh value per request: the controller rotates once per value.
-        let value = format!(
-            "api-{now}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let patch = json!({"metadata": {"annotations": {ROTATE_ANNOTATION: value}}});
-        Api::<KmsKey>::namespaced(self.client.clone(), &namespace)
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
+        let keys = Api::<KmsKey>::namespaced(self.client.clone(), &namespace);
+        rotation::request(&keys, &name, now).await?;
         self.read(|index| index.key(id))?
             .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
     }

@@ -55,6 +55,19 @@ pub enum StoreError {
     /// or a ValidatingAdmissionPolicy whose reason is Invalid).
     #[error("{0}")]
     Invalid(String),
+    /// An earlier change of the same kind is still being carried out (in a
+    /// cluster: an on-demand rotation the controller has not made yet).
+    #[error("{0}")]
+    InProgress(String),
+}
+
+/// An on-demand rotation asked for and not made yet: in a cluster, the
+/// controller rotates after RotateKeyOnDemand has returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRotation {
+    /// When it was asked for, if known (the endpoint's requests say; an
+    /// annotation set by hand does not).
+    pub since: Option<Millis>,
 }
 
 /// Keys and aliases. Writes are durable when they return. Updates are
@@ -116,7 +129,14 @@ pub trait KeyStore: Send + Sync {
         ))
     }
 
-    /// Asks the store's minter for one on-demand rotation of `id`.
+    /// The on-demand rotation of `id` asked for and not made yet, if any
+    /// (only a store whose minter rotates later has one).
+    async fn pending_rotation(&self, _id: KeyId) -> Result<Option<PendingRotation>, StoreError> {
+        Ok(None)
+    }
+
+    /// Asks the store's minter for one on-demand rotation of `id`;
+    /// `InProgress` while an earlier one is pending.
     async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
         Err(StoreError::ReadOnly(format!(
             "{id}: this store does not mint material"

@@ -8,7 +8,11 @@ use crate::tf::{Terraform, text, vars};
 /// A caller's access key as a labelled Secret in the test's namespace
 /// (an id unique per run: one defined twice authenticates no one), once the
 /// endpoint at `endpoint` knows it: `(access key id, secret)`.
-async fn caller(cluster: &cluster::Cluster, endpoint: &str, prefix: &str) -> (String, String) {
+pub(crate) async fn caller(
+    cluster: &cluster::Cluster,
+    endpoint: &str,
+    prefix: &str,
+) -> (String, String) {
     let ns = &cluster.namespace;
     let access_key_id = format!("{prefix}{}", &ns[ns.len() - 8..].to_uppercase());
     let secret_key = format!("e2e-{prefix}-secret").to_lowercase();

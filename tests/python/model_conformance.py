@@ -383,6 +383,8 @@ kms.get_public_key(KeyId=kem)
 kms.enable_key_rotation(KeyId=sym, RotationPeriodInDays=90)
 kms.get_key_rotation_status(KeyId=sym)
 kms.rotate_key_on_demand(KeyId=sym)
+# In a cluster the controller rotates after the call returns: in progress.
+kms.get_key_rotation_status(KeyId=sym)
 kms.list_key_rotations(KeyId=sym)
 kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=sym)
 doomed = kms.create_key(Description="pending deletion")["KeyMetadata"]["KeyId"]
