@@ -52,6 +52,9 @@ pub enum Command {
     /// Write a KmsKey's sealed material versions to a key file for the KMS
     /// v2 plugin, from a cluster or from the embedded default's store.
     ExportKek(ExportKekArgs),
+    /// Work with an audit trail.
+    #[command(subcommand)]
+    Audit(crate::run_audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +139,8 @@ pub struct ApiArgs {
     pub connections: ConnectionArgs,
     #[command(flatten)]
     pub quotas: QuotaArgs,
+    #[command(flatten)]
+    pub audit: crate::run_audit::AuditArgs,
     /// Address for /metrics and /livez.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
@@ -375,6 +380,8 @@ pub struct ServeArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub quotas: QuotaArgs,
+    #[command(flatten)]
+    pub audit: crate::run_audit::AuditArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
     /// SigV4 credentials file (default: DATA_DIR/credentials.yaml, created

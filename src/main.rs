@@ -2,6 +2,7 @@
 
 mod cli;
 mod run_api;
+mod run_audit;
 mod run_controller;
 mod run_export;
 mod run_plugin;
@@ -75,6 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => run_api::run(*args, shutdown_signal()).await,
         Command::Plugin(args) => run_plugin::run(args, shutdown_signal()).await,
         Command::ExportKek(args) => run_export::run(args).await,
+        Command::Audit(command) => run_audit::run(command),
         Command::RootKey(RootKeyCommand::CreateFile { path }) => {
             FileRootKey::create(&path)?;
             println!("created root key file {} (mode 0600)", path.display());

@@ -10,6 +10,7 @@ use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, Caller, system_clock};
+use kube_kms::audit::Destination;
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
@@ -104,12 +105,17 @@ pub async fn run(
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
     );
     let _usage_writer = api.spawn_usage_writer(USAGE_WRITE_INTERVAL);
+    let audit = args.audit.open(
+        Destination::File(args.data_dir.join("audit.jsonl")),
+        args.arn.config(),
+    )?;
     let endpoint = Arc::new(Endpoint {
         api: api.clone(),
         auth,
         tokens: None,
         metrics,
         quotas,
+        audit: audit.clone(),
     });
     kube_kms::api::listen::serve(
         endpoint,
@@ -122,6 +128,9 @@ pub async fn run(
     // The uses since the last batch; a kill before this loses them.
     if let Err(e) = api.write_usage().await {
         tracing::warn!(error = %e, "the last key usage was not written");
+    }
+    if let Some(audit) = audit {
+        audit.flush();
     }
     tracing::info!("endpoint stopped");
     Ok(())

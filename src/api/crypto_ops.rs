@@ -169,11 +169,12 @@ impl Api {
                 }
                 Some(key) => key,
                 // A blob naming a key that does not exist is not a ciphertext of ours.
-                None => self
-                    .store
-                    .get_key(header.key_id)
-                    .await?
-                    .ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?,
+                None => {
+                    let key = self.store.get_key(header.key_id).await?;
+                    let key = key.ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?;
+                    caller.keys.add(key.key_id);
+                    key
+                }
             };
             self.check_state(&key, Operation::Cryptographic)?;
             let material = key

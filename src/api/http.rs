@@ -9,13 +9,14 @@ use bytes::{Buf, Bytes};
 use serde_json::json;
 use tokio_stream::{Stream, StreamExt};
 use warp::Filter;
-use warp::http::header::HOST;
+use warp::http::header::{HOST, USER_AGENT};
 use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
 use warp::reply::Response;
 
 use super::metrics::EndpointMetrics;
 use super::quota::RequestQuotas;
 use super::{Api, ApiError, Caller};
+use crate::audit::{AuditLog, Call};
 use crate::auth::{AuthError, Credentials, SignedRequest};
 use crate::request_id::RequestId;
 
@@ -47,6 +48,8 @@ pub struct Endpoint {
     pub metrics: Option<Arc<EndpointMetrics>>,
     /// Request quotas per namespace, if enforced.
     pub quotas: Option<Arc<RequestQuotas>>,
+    /// Where every call is recorded, if anywhere.
+    pub audit: Option<AuditLog>,
 }
 
 /// The `:authority` of an HTTP/2 request. It stands in for `Host` there
@@ -169,11 +172,12 @@ impl Endpoint {
             .unwrap_or("");
         let started = std::time::Instant::now();
         let _in_flight = self.metrics.as_ref().map(|m| m.begin());
+        let mut caller = None;
         let result = async {
-            let mut caller = match (bearer(&headers), &self.tokens) {
+            let caller = caller.insert(match (bearer(&headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
                 _ => self.authenticate(&request, &headers, &body)?,
-            };
+            });
             caller.request_id = request_id;
             let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
@@ -181,17 +185,38 @@ impl Endpoint {
             if let Some(quotas) = &self.quotas {
                 quotas.admit(&caller.namespace, operation, &body, started)?;
             }
-            let reply = self.api.respond(&caller, operation, &body).await?;
-            Ok::<_, ApiError>((caller, reply))
+            self.api.respond(caller, operation, &body).await
         }
         .await;
         if let Some(metrics) = &self.metrics {
             let error = result.as_ref().err().map(ApiError::aws_type);
             metrics.observe(target, error, started.elapsed().as_secs_f64());
         }
+        if let Some(audit) = &self.audit {
+            audit.record(Call {
+                time: self.api.now(),
+                operation: target
+                    .strip_prefix("TrentService.")
+                    .unwrap_or(target)
+                    .to_owned(),
+                request_id,
+                keys: caller.as_ref().map(|c| c.keys.take()).unwrap_or_default(),
+                caller: caller
+                    .as_ref()
+                    .map(|c| (c.namespace.clone(), c.principal.clone())),
+                source: request.peer.map(|p| p.0),
+                user_agent: headers
+                    .get(USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                body,
+                error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
+            });
+        }
         match result {
-            Ok((caller, reply)) => {
-                tracing::debug!(%request_id, operation = %target, principal = %caller.principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");
+            Ok(reply) => {
+                let principal = caller.as_ref().map_or("", |c| c.principal.as_str());
+                tracing::debug!(%request_id, operation = %target, %principal, elapsed_us = started.elapsed().as_micros() as u64, "ok");
                 let mut response = Response::new(reply.into_body().into());
                 set_headers(&mut response, &request_id);
                 response
@@ -204,13 +229,20 @@ impl Endpoint {
     }
 }
 
-/// What is signed of a request besides its headers and body.
+/// What is signed of a request besides its headers and body, and where
+/// it came from.
 struct Request<'a> {
     method: Method,
     path: &'a str,
     query: &'a str,
     authority: Option<&'a Http2Authority>,
+    peer: Option<Peer>,
 }
+
+/// The address a request came from (the connection's peer), for its audit
+/// record; the listener hands it on in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// A request body that failed to arrive whole: it stopped coming (the
 /// listener's deadline) or the client went away, in which case no one reads
@@ -282,6 +314,7 @@ pub fn routes(
         .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<Http2Authority>())
+        .and(warp::ext::optional::<Peer>())
         .and(
             warp::header::optional::<u64>("content-length")
                 .and(warp::body::stream())
@@ -292,6 +325,7 @@ pub fn routes(
                   query: String,
                   headers: HeaderMap,
                   authority: Option<Http2Authority>,
+                  peer: Option<Peer>,
                   body: Bytes| {
                 let endpoint = endpoint.clone();
                 async move {
@@ -300,6 +334,7 @@ pub fn routes(
                         path: path.as_str(),
                         query: &query,
                         authority: authority.as_ref(),
+                        peer,
                     };
                     endpoint.handle(request, headers, body).await
                 }

@@ -300,6 +300,7 @@ impl Api {
         material: Option<crate::secret::SecretBytes>,
     ) -> Result<KeyRecord, ApiError> {
         let arn = self.arn.key_arn(key_id);
+        caller.keys.add(key_id);
         let id = MaterialId {
             key_id,
             version: 1,

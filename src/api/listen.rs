@@ -25,7 +25,7 @@ use warp::http::{Request, Version};
 use warp::hyper::body::Incoming;
 
 use super::deadline::Deadline;
-use super::http::{Endpoint, Http2Authority, routes};
+use super::http::{Endpoint, Http2Authority, Peer, routes};
 use super::idle::{Activity, serve_until_idle};
 
 /// The default for `--max-connections`.
@@ -161,6 +161,11 @@ async fn accept_loop(
         let activity = Activity::new();
         let service = {
             let (activity, in_flight) = (activity.clone(), in_flight.clone());
+            let peer = Peer(peer.ip());
+            let service = service.map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(peer);
+                request
+            });
             TowerToHyperService::new(service.map_future(move |response| {
                 let request = activity.begin();
                 let in_flight = in_flight.clone();

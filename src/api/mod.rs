@@ -121,7 +121,46 @@ pub struct Caller {
     pub principal: String,
     /// This request's id, as its reply's `x-amzn-RequestId` gives it.
     pub request_id: RequestId,
+    /// The keys this request resolved, for its audit record.
+    pub keys: Touched,
 }
+
+/// Keys one request resolved, in order. A clone is another request's:
+/// empty.
+#[derive(Debug, Default)]
+pub struct Touched(std::sync::Mutex<Vec<KeyId>>);
+
+impl Touched {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<KeyId>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, id: KeyId) {
+        let mut keys = self.lock();
+        if !keys.contains(&id) {
+            keys.push(id);
+        }
+    }
+
+    pub fn take(&self) -> Vec<KeyId> {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+impl Clone for Touched {
+    fn clone(&self) -> Self {
+        Touched::default()
+    }
+}
+
+impl PartialEq for Touched {
+    /// Not part of who is calling.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Touched {}
 
 impl Caller {
     /// `principal` in `namespace`, in a request of its own.
@@ -130,6 +169,7 @@ impl Caller {
             namespace: namespace.into(),
             principal: principal.into(),
             request_id: RequestId::next(),
+            keys: Touched::default(),
         }
     }
 }

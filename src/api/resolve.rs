@@ -56,6 +56,8 @@ impl Api {
             }
             id.parse::<KeyId>().map_err(|_| invalid())?
         };
-        self.get_key(id).await
+        let key = self.get_key(id).await?;
+        caller.keys.add(id);
+        Ok(key)
     }
 }

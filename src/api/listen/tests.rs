@@ -31,6 +31,7 @@ fn endpoint(dir: &std::path::Path) -> Arc<Endpoint> {
         tokens: None,
         metrics: None,
         quotas: None,
+        audit: None,
     })
 }
 

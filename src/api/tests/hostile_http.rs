@@ -32,6 +32,7 @@ fn endpoint(h: &Harness) -> Arc<Endpoint> {
         tokens: None,
         metrics: None,
         quotas: None,
+        audit: None,
     })
 }
 

@@ -1,0 +1,212 @@
+//! The hash chain through an audit trail: each record carries its sequence
+//! number and the SHA-256 of the line before it, so removing, reordering or
+//! altering a record breaks the chain at the record after it. The last
+//! record has no successor to vouch for it: [`Verified::last_hash`] is what
+//! to keep elsewhere (or compare with a later run) to cover it too.
+
+use std::io::BufRead;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The member of each record that holds its link.
+pub const MEMBER: &str = "kubeKmsChain";
+
+/// The chain's state after a line: the next record's sequence and the
+/// hash it must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub next_sequence: u64,
+    pub previous_hash: String,
+}
+
+impl Link {
+    /// The start of a new trail.
+    pub fn genesis() -> Self {
+        Link {
+            next_sequence: 1,
+            previous_hash: "0".repeat(64),
+        }
+    }
+
+    /// Writes `record` as the next line (without its newline) and moves on.
+    pub fn append(&mut self, mut record: Value) -> Vec<u8> {
+        record[MEMBER] = json!({
+            "sequence": self.next_sequence,
+            "previousHash": self.previous_hash,
+        });
+        let line = serde_json::to_vec(&record).expect("a JSON value serializes");
+        *self = self.after(&line);
+        line
+    }
+
+    fn after(&self, line: &[u8]) -> Link {
+        Link {
+            next_sequence: self.next_sequence + 1,
+            previous_hash: hash(line),
+        }
+    }
+
+    /// The chain after `line`, the last line of an existing trail; `None`
+    /// if it is not a record of one.
+    pub fn following(line: &[u8]) -> Option<Link> {
+        let (sequence, _) = link_of(line)?;
+        Some(Link {
+            next_sequence: sequence + 1,
+            previous_hash: hash(line),
+        })
+    }
+}
+
+fn hash(line: &[u8]) -> String {
+    hex::encode(Sha256::digest(line))
+}
+
+/// A record's `(sequence, previousHash)`.
+fn link_of(line: &[u8]) -> Option<(u64, String)> {
+    let record: Value = serde_json::from_slice(line).ok()?;
+    let link = record.get(MEMBER)?;
+    Some((
+        link.get("sequence")?.as_u64()?,
+        link.get("previousHash")?.as_str()?.to_owned(),
+    ))
+}
+
+/// A trail whose chain holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub records: u64,
+    /// The first record's sequence: above 1 when older records were
+    /// rotated away (the first record's own link is then taken on trust).
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    pub last_hash: String,
+}
+
+/// Where the chain breaks: the 1-based line, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {why}")]
+pub struct Broken {
+    pub line: u64,
+    pub why: String,
+}
+
+/// Checks every link of a trail read from `lines`.
+pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
+    let mut expected: Option<Link> = None;
+    let mut verified: Option<Verified> = None;
+    for (n, line) in lines.split(b'\n').enumerate() {
+        let number = n as u64 + 1;
+        let broken = |why: String| Broken { line: number, why };
+        let line = line.map_err(|e| broken(format!("unreadable: {e}")))?;
+        let (sequence, previous) = link_of(&line)
+            .ok_or_else(|| broken(format!("not a chained audit record (no {MEMBER})")))?;
+        if let Some(expected) = &expected {
+            if sequence != expected.next_sequence {
+                return Err(broken(format!(
+                    "sequence {sequence} where {} was due: records are missing or out of order",
+                    expected.next_sequence
+                )));
+            }
+            if previous != expected.previous_hash {
+                return Err(broken(format!(
+                    "sequence {sequence} does not follow the line before it: that line was altered, or records removed"
+                )));
+            }
+        }
+        let link = Link {
+            next_sequence: sequence,
+            previous_hash: previous,
+        }
+        .after(&line);
+        verified = Some(Verified {
+            records: verified.as_ref().map_or(0, |v| v.records) + 1,
+            first_sequence: verified.as_ref().map_or(sequence, |v| v.first_sequence),
+            last_sequence: sequence,
+            last_hash: link.previous_hash.clone(),
+        });
+        expected = Some(link);
+    }
+    verified.ok_or(Broken {
+        line: 0,
+        why: "no records".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trail(n: usize) -> Vec<Vec<u8>> {
+        let mut link = Link::genesis();
+        (0..n)
+            .map(|i| link.append(json!({"eventName": "Encrypt", "i": i})))
+            .collect()
+    }
+
+    fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
+        lines
+            .iter()
+            .flat_map(|l| l.iter().copied().chain([b'\n']))
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_trail_verifies_and_names_its_last_hash() {
+        let lines = trail(3);
+        let verified = verify(joined(&lines).as_slice()).unwrap();
+        assert_eq!(
+            (
+                verified.records,
+                verified.first_sequence,
+                verified.last_sequence
+            ),
+            (3, 1, 3)
+        );
+        assert_eq!(verified.last_hash, hash(&lines[2]));
+        // A trail continued after a restart is one chain.
+        let mut link = Link::following(&lines[2]).unwrap();
+        let mut longer = lines.clone();
+        longer.push(link.append(json!({"eventName": "Decrypt"})));
+        assert_eq!(verify(joined(&longer).as_slice()).unwrap().last_sequence, 4);
+        // One whose older records were rotated away verifies from its first.
+        assert_eq!(
+            verify(joined(&longer[2..]).as_slice())
+                .unwrap()
+                .first_sequence,
+            3
+        );
+    }
+
+    #[test]
+    fn a_removed_altered_or_reordered_record_breaks_the_chain_after_it() {
+        let lines = trail(4);
+        let mut removed = lines.clone();
+        removed.remove(1);
+        let broken = verify(joined(&removed).as_slice()).unwrap_err();
+        assert_eq!(broken.line, 2);
+        assert!(
+            broken.why.contains("sequence 3 where 2 was due"),
+            "{broken}"
+        );
+
+        let mut altered = lines.clone();
+        altered[1] = String::from_utf8(altered[1].clone())
+            .unwrap()
+            .replace("Encrypt", "Decrypt")
+            .into_bytes();
+        let broken = verify(joined(&altered).as_slice()).unwrap_err();
+        assert_eq!(broken.line, 3, "the record after the altered one");
+        assert!(broken.why.contains("altered"), "{broken}");
+
+        let mut swapped = lines.clone();
+        swapped.swap(1, 2);
+        assert_eq!(verify(joined(&swapped).as_slice()).unwrap_err().line, 2);
+
+        let mut garbage = joined(&lines);
+        garbage.extend_from_slice(b"{\"eventName\":\"Encrypt\"}\n");
+        let broken = verify(garbage.as_slice()).unwrap_err();
+        assert_eq!(broken.line, 5);
+        assert_eq!(verify(b"".as_slice()).unwrap_err().why, "no records");
+    }
+}

@@ -1,0 +1,11 @@
+//! The audit trail: one record per endpoint call, shaped like the
+//! CloudTrail record AWS KMS writes (`record`), as JSON lines chained by
+//! hashes so that `kube-kms audit verify` finds a removed or altered
+//! record (`chain`), written off the request path (`writer`).
+
+pub mod chain;
+pub mod record;
+mod writer;
+
+pub use record::Call;
+pub use writer::{AuditLog, Destination};

@@ -1,0 +1,183 @@
+//! Writing the audit trail: the request path hands each [`Call`] to a
+//! queue and goes on; one thread turns calls into chained records and
+//! appends them, a batch per write. The file is synced once a second and
+//! when the log is finished, so a crash loses at most the last second's
+//! records, never a record's middle: a line cut short by one is removed
+//! when the trail is opened again, and the chain goes on from the last
+//! whole record.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use super::chain::Link;
+use super::record::{Call, record};
+use crate::api::ArnConfig;
+
+/// Calls waiting to be written before the request path waits for the
+/// writer (a disk that cannot keep up slows requests; none is dropped).
+const QUEUE: usize = 16 * 1024;
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A file, created 0600, continued if it exists.
+    File(PathBuf),
+    /// Standard output (in a cluster, the container log), a chain per
+    /// process start.
+    Stdout,
+}
+
+enum Message {
+    Call(Box<Call>),
+    /// Write and sync what is queued, then say so.
+    Flush(SyncSender<()>),
+}
+
+/// The handle the endpoint records calls with.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: SyncSender<Message>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditLog")
+    }
+}
+
+impl AuditLog {
+    /// Opens the trail at `destination` and starts its writer thread.
+    pub fn open(destination: &Destination, arn: ArnConfig) -> std::io::Result<AuditLog> {
+        let (out, file, link): (Box<dyn Write + Send>, _, _) = match destination {
+            Destination::Stdout => (Box::new(std::io::stdout()), None, Link::genesis()),
+            Destination::File(path) => {
+                let (file, link) = open_trail(path)?;
+                let synced = file.try_clone()?;
+                (Box::new(file), Some(synced), link)
+            }
+        };
+        let (queue, calls) = std::sync::mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_records(calls, out, file, link, arn))?;
+        Ok(AuditLog { queue })
+    }
+
+    /// Queues `call` for the trail.
+    pub fn record(&self, call: Call) {
+        // Only a writer that died (its error is logged) closes the queue.
+        let _ = self.queue.send(Message::Call(Box::new(call)));
+    }
+
+    /// Returns once every call recorded before it is written and synced.
+    pub fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+/// Opens `path` for appending, after removing a last line a crash cut
+/// short; returns the chain's state after its last record.
+fn open_trail(path: &Path) -> std::io::Result<(File, Link)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < text.len() {
+        tracing::warn!(
+            path = %path.display(),
+            bytes = text.len() - whole,
+            "the audit trail's last line was cut short (a crash while writing it); removing it"
+        );
+        file.set_len(whole as u64)?;
+        file.seek(SeekFrom::End(0))?;
+        file.sync_data()?;
+    }
+    let last = text[..whole.saturating_sub(1)]
+        .rsplit(|b| *b == b'\n')
+        .next()
+        .filter(|l| !l.is_empty());
+    let link = match last {
+        None => Link::genesis(),
+        Some(line) => Link::following(line).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{}: its last line is not a chained audit record; move the file aside to start a new trail",
+                path.display()
+            ))
+        })?,
+    };
+    Ok((file, link))
+}
+
+fn write_records(
+    calls: Receiver<Message>,
+    mut out: Box<dyn Write + Send>,
+    file: Option<File>,
+    mut link: Link,
+    arn: ArnConfig,
+) {
+    let mut synced = Instant::now();
+    let mut batch = Vec::with_capacity(64 * 1024);
+    let mut flushed = Vec::new();
+    loop {
+        let first = match calls.recv_timeout(SYNC_EVERY) {
+            Ok(message) => Some(message),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // What has queued meanwhile goes in the same write.
+        for message in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| calls.try_recv().ok()))
+        {
+            match message {
+                Message::Call(call) => {
+                    let line = link.append(record(&call, &arn, uuid::Uuid::new_v4()));
+                    batch.extend_from_slice(&line);
+                    batch.push(b'\n');
+                }
+                Message::Flush(done) => flushed.push(done),
+            }
+            if batch.len() >= 1024 * 1024 {
+                break;
+            }
+        }
+        let wrote = out.write_all(&batch).and_then(|()| out.flush());
+        batch.clear();
+        let due = !flushed.is_empty() || synced.elapsed() >= SYNC_EVERY;
+        let synced_now = match (&wrote, &file) {
+            (Ok(()), Some(file)) if due => file.sync_data().map(|()| true),
+            _ => Ok(due),
+        };
+        if let Err(e) = wrote.and(synced_now.map(|_| ())) {
+            // Refusing calls we cannot account for would be safer still,
+            // but would take the endpoint down with a disk; say so loudly.
+            tracing::error!(error = %e, "audit records could not be written");
+        }
+        if due {
+            synced = Instant::now();
+        }
+        for done in flushed.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    let _ = out.flush();
+    if let Some(file) = &file {
+        let _ = file.sync_data();
+    }
+}
+
+#[cfg(test)]
+mod tests;

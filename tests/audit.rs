@@ -1,0 +1,169 @@
+//! The audit trail `kube-kms serve` writes: a CloudTrail-shaped record per
+//! call through the AWS SDK for Rust, no data in it, and a hash chain that
+//! `kube-kms audit verify` checks, across restarts.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_sdk_kms::operation::RequestId;
+use aws_sdk_kms::primitives::Blob;
+use base64::Engine;
+use serde_json::Value;
+use support::{SECRET_KEY, Server};
+
+const PLAINTEXT: &[u8] = b"a secret the audit trail must never hold";
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn verify(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .args(["audit", "verify"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering() {
+    let server = Server::start();
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    let created = kms
+        .create_key()
+        .description("audited")
+        .send()
+        .await
+        .unwrap();
+    let key_id = created.key_metadata().unwrap().key_id().to_owned();
+    kms.create_alias()
+        .alias_name("alias/audited")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let sealed = kms
+        .encrypt()
+        .key_id("alias/audited")
+        .plaintext(Blob::new(PLAINTEXT))
+        .encryption_context("tenant", "a")
+        .send()
+        .await
+        .unwrap();
+    let encrypt_id = sealed.request_id().unwrap().to_owned();
+    // Refused: the context differs.
+    kms.decrypt()
+        .ciphertext_blob(sealed.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .expect_err("no context");
+    let dir = server.stop();
+    let path = dir.path().join("data/audit.jsonl");
+    let trail = records(&path);
+    let names: Vec<_> = trail
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["CreateKey", "CreateAlias", "Encrypt", "Decrypt"]);
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PLAINTEXT);
+    assert!(
+        !text.contains("never hold") && !text.contains(&encoded),
+        "data in the trail"
+    );
+    let ciphertext =
+        base64::engine::general_purpose::STANDARD.encode(sealed.ciphertext_blob().unwrap());
+    assert!(!text.contains(&ciphertext), "ciphertext in the trail");
+
+    let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{key_id}");
+    let encrypt = &trail[2];
+    assert_eq!(encrypt["requestID"], encrypt_id.as_str());
+    assert_eq!(encrypt["eventSource"], "kms.amazonaws.com");
+    assert_eq!(encrypt["readOnly"], true);
+    assert_eq!(encrypt["requestParameters"]["keyId"], "alias/audited");
+    assert_eq!(
+        encrypt["requestParameters"]["encryptionContext"]["tenant"],
+        "a"
+    );
+    assert_eq!(
+        encrypt["resources"][0]["ARN"],
+        arn.as_str(),
+        "the alias resolved"
+    );
+    assert_eq!(encrypt["userIdentity"]["principalId"], "tester");
+    assert_eq!(encrypt["userIdentity"]["namespace"], "default");
+    assert_eq!(encrypt["sourceIPAddress"], "127.0.0.1");
+    assert!(
+        encrypt["userAgent"]
+            .as_str()
+            .unwrap()
+            .contains("aws-sdk-rust"),
+        "{encrypt}"
+    );
+    assert!(encrypt.get("errorCode").is_none());
+    assert_eq!(trail[0]["readOnly"], false);
+    assert_eq!(
+        trail[0]["resources"][0]["ARN"],
+        arn.as_str(),
+        "the key created"
+    );
+    let decrypt = &trail[3];
+    assert_eq!(decrypt["errorCode"], "InvalidCiphertextException");
+    assert_eq!(
+        decrypt["resources"][0]["ARN"],
+        arn.as_str(),
+        "named by the ciphertext"
+    );
+
+    let (ok, out) = verify(&path);
+    assert!(ok && out.contains("4 records, sequence 1 to 4"), "{out}");
+
+    // A restart goes on with the same chain.
+    let server = Server::start_in(dir);
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    kms.describe_key().key_id(&key_id).send().await.unwrap();
+    let dir = server.stop();
+    let (ok, out) = verify(&path);
+    assert!(ok && out.contains("5 records, sequence 1 to 5"), "{out}");
+
+    // A record removed, then one altered: verify names where it breaks.
+    let all = std::fs::read_to_string(&path).unwrap();
+    let mut removed: Vec<&str> = all.lines().collect();
+    removed.remove(1);
+    let tampered = dir.path().join("tampered.jsonl");
+    std::fs::write(&tampered, removed.join("\n") + "\n").unwrap();
+    let (ok, out) = verify(&tampered);
+    assert!(!ok && out.contains("line 2"), "{out}");
+    let altered = all.replacen(
+        "\"errorCode\":\"InvalidCiphertextException\"",
+        "\"errorCode\":null",
+        1,
+    );
+    assert_ne!(altered, all);
+    std::fs::write(&tampered, altered).unwrap();
+    let (ok, out) = verify(&tampered);
+    assert!(!ok && out.contains("line 5"), "{out}");
+}
+
+#[tokio::test]
+async fn audit_log_off_writes_no_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir, &["--audit-log".into(), "off".into()]);
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    kms.list_keys().send().await.unwrap();
+    let dir = server.stop();
+    assert!(!dir.path().join("data/audit.jsonl").exists());
+}
