@@ -6,7 +6,8 @@
 
 use std::io::BufRead;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The member of each record that holds its link.
@@ -29,14 +30,24 @@ impl Link {
         }
     }
 
+    /// The link the next record carries, as its [`MEMBER`].
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            sequence: self.next_sequence,
+            previous_hash: &self.previous_hash,
+        }
+    }
+
+    /// Moves on past `line`, the record just written with [`Link::fields`].
+    pub fn advance(&mut self, line: &[u8]) {
+        *self = self.after(line);
+    }
+
     /// Writes `record` as the next line (without its newline) and moves on.
     pub fn append(&mut self, mut record: Value) -> Vec<u8> {
-        record[MEMBER] = json!({
-            "sequence": self.next_sequence,
-            "previousHash": self.previous_hash,
-        });
+        record[MEMBER] = serde_json::to_value(self.fields()).expect("a link serializes");
         let line = serde_json::to_vec(&record).expect("a JSON value serializes");
-        *self = self.after(&line);
+        self.advance(&line);
         line
     }
 
@@ -60,6 +71,14 @@ impl Link {
 
 fn hash(line: &[u8]) -> String {
     hex::encode(Sha256::digest(line))
+}
+
+/// A record's link, as it is written.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fields<'a> {
+    sequence: u64,
+    previous_hash: &'a str,
 }
 
 /// A record's `(sequence, previousHash)`.
@@ -136,6 +155,8 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::json;
 
     fn trail(n: usize) -> Vec<Vec<u8>> {
         let mut link = Link::genesis();

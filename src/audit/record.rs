@@ -4,8 +4,12 @@
 
 use std::net::IpAddr;
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::api::ArnConfig;
 use crate::key::Millis;
@@ -48,34 +52,57 @@ const WITHHELD: &[&str] = &[
     "GrantTokens",
 ];
 
+/// One member of `requestParameters`: as sent, or with its structures'
+/// member names in camelCase.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Parameter<'a> {
+    AsSent(&'a RawValue),
+    Renamed(Value),
+}
+
 /// The request's members as CloudTrail's `requestParameters` shows them:
 /// camelCase names, withheld members left out, encryption contexts as
-/// sent. `None` for a body that is not a JSON object.
-pub fn request_parameters(body: &[u8]) -> Option<Value> {
+/// sent; `None` for a body that is not a JSON object. Borrowed from the
+/// body: a withheld member (4 KiB of plaintext, say) is skipped, never
+/// copied.
+fn parameters(body: &[u8]) -> Option<Vec<(String, Parameter<'_>)>> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(json!({}));
+        return Some(Vec::new());
     }
-    // Borrowed: a withheld member (4 KiB of plaintext, say) is skipped
-    // over, never copied.
-    let members: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
-        serde_json::from_slice(body).ok()?;
-    let mut out = Map::new();
+    let members: BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::with_capacity(members.len());
     for (name, raw) in members {
         if WITHHELD.contains(&name.as_str()) {
             continue;
         }
-        let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
-            continue;
-        };
+        let structured = raw.get().starts_with(['{', '[']);
         // An encryption context's keys are the caller's own.
-        let value = if name.ends_with("EncryptionContext") {
-            value
+        let value = if structured && !name.ends_with("EncryptionContext") {
+            match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => Parameter::Renamed(camel_case_members(value)),
+                Err(_) => continue,
+            }
         } else {
-            camel_case_members(value)
+            Parameter::AsSent(raw)
         };
-        out.insert(camel_case(&name), value);
+        out.push((camel_case(&name), value));
     }
-    Some(Value::Object(out))
+    Some(out)
+}
+
+/// [`parameters`] as a JSON value.
+pub fn request_parameters(body: &[u8]) -> Option<Value> {
+    let members = parameters(body)?;
+    Some(Value::Object(
+        members
+            .into_iter()
+            .map(|(name, value)| {
+                let value = serde_json::to_value(&value).unwrap_or(Value::Null);
+                (name, value)
+            })
+            .collect(),
+    ))
 }
 
 fn camel_case(name: &str) -> String {
@@ -125,57 +152,133 @@ pub fn read_only(operation: &str) -> bool {
     !CHANGING.iter().any(|prefix| operation.starts_with(prefix))
 }
 
-/// The CloudTrail-shaped record of `call` (without the chain's fields).
-pub fn record(call: &Call, arn: &ArnConfig, event_id: uuid::Uuid) -> Value {
-    let identity = match &call.caller {
-        Some((namespace, principal)) => json!({
-            "type": "KubeKmsPrincipal",
-            "principalId": principal,
-            "accountId": arn.account,
-            "namespace": namespace,
-        }),
-        None => Value::Null,
-    };
-    let resources: Vec<Value> = call
-        .keys
-        .iter()
-        .map(|id| {
-            json!({
-                "accountId": arn.account,
-                "type": "AWS::KMS::Key",
-                "ARN": arn.key_arn(*id),
-            })
-        })
-        .collect();
-    let mut record = json!({
-        "eventVersion": "1.11",
-        "userIdentity": identity,
-        "eventTime": rfc3339(call.time),
-        "eventSource": "kms.amazonaws.com",
-        "eventName": call.operation,
-        "awsRegion": arn.region,
-        "sourceIPAddress": call.source.map(|ip| ip.to_string()),
-        "userAgent": call.user_agent,
-        "requestParameters": request_parameters(&call.body),
-        "responseElements": Value::Null,
-        "requestID": call.request_id.as_str(),
-        "eventID": event_id.to_string(),
-        "readOnly": read_only(&call.operation),
-        "resources": resources,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": arn.account,
-        "eventCategory": "Management",
-    });
-    if let Some((code, message)) = &call.error {
-        record["errorCode"] = json!(code);
-        record["errorMessage"] = json!(message);
+/// A request's parameters, serialized as a JSON object.
+struct Parameters<'a>(Vec<(String, Parameter<'a>)>);
+
+impl Serialize for Parameters<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
-    record
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: &'a str,
+    account_id: &'a str,
+    namespace: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a> {
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ARN")]
+    arn: String,
+}
+
+/// The record's members, in CloudTrail's order, then the chain's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a, L: Serialize> {
+    event_version: &'static str,
+    user_identity: Option<Identity<'a>>,
+    event_time: &'a str,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<IpAddr>,
+    user_agent: Option<&'a str>,
+    request_parameters: Option<Parameters<'a>>,
+    response_elements: Option<()>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    resources: Vec<Resource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    kube_kms_chain: L,
+}
+
+/// Appends the CloudTrail-shaped record of `call` to `out`, as one line
+/// without its newline: made at `event_time` (RFC 3339), with an event id
+/// of its own (unique as request ids are, without asking the kernel for
+/// randomness per record) and `chain` as its link.
+pub fn write(
+    call: &Call,
+    arn: &ArnConfig,
+    event_time: &str,
+    chain: impl Serialize,
+    out: &mut Vec<u8>,
+) {
+    let event_id = RequestId::next();
+    let record = Record {
+        event_version: "1.11",
+        user_identity: call.caller.as_ref().map(|(namespace, principal)| Identity {
+            kind: "KubeKmsPrincipal",
+            principal_id: principal,
+            account_id: &arn.account,
+            namespace,
+        }),
+        event_time,
+        event_source: "kms.amazonaws.com",
+        event_name: &call.operation,
+        aws_region: &arn.region,
+        source_ip_address: call.source,
+        user_agent: call.user_agent.as_deref(),
+        request_parameters: parameters(&call.body).map(Parameters),
+        response_elements: None,
+        request_id: call.request_id.as_str(),
+        event_id: event_id.as_str(),
+        read_only: read_only(&call.operation),
+        resources: call
+            .keys
+            .iter()
+            .map(|id| Resource {
+                account_id: &arn.account,
+                kind: "AWS::KMS::Key",
+                arn: arn.key_arn(*id),
+            })
+            .collect(),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &arn.account,
+        event_category: "Management",
+        error_code: call.error.as_ref().map(|(code, _)| *code),
+        error_message: call.error.as_ref().map(|(_, message)| message.as_str()),
+        kube_kms_chain: chain,
+    };
+    serde_json::to_writer(out, &record).expect("writing to a Vec does not fail");
+}
+
+/// The record of `call` as a JSON value, without a chain (tests, tools).
+pub fn record(call: &Call, arn: &ArnConfig) -> Value {
+    let mut line = Vec::new();
+    write(call, arn, &rfc3339(call.time), (), &mut line);
+    let mut value: Value = serde_json::from_slice(&line).expect("a record is JSON");
+    if let Some(members) = value.as_object_mut() {
+        members.remove("kubeKmsChain");
+    }
+    value
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -240,11 +343,11 @@ mod tests {
             keys: vec![key],
             error: Some(("DisabledException", "disabled".into())),
         };
-        let event_id = uuid::Uuid::new_v4();
-        let record = record(&call, &arn, event_id);
+        let record = record(&call, &arn);
         assert_eq!(record["eventTime"], "2027-01-15T08:00:00Z");
         assert_eq!(record["eventName"], "Encrypt");
-        assert_eq!(record["eventID"], event_id.to_string());
+        let event_id = record["eventID"].as_str().unwrap();
+        assert!(event_id.parse::<uuid::Uuid>().is_ok() && event_id != call.request_id.as_str());
         assert_eq!(record["requestID"], call.request_id.as_str());
         assert_eq!(record["userIdentity"]["principalId"], "alice");
         assert_eq!(record["userIdentity"]["namespace"], "team-a");
@@ -258,7 +361,7 @@ mod tests {
             error: None,
             ..call
         };
-        let record = super::record(&unsigned, &arn, event_id);
+        let record = super::record(&unsigned, &arn);
         assert!(record["userIdentity"].is_null());
         assert!(record.get("errorCode").is_none());
     }

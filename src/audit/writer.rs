@@ -14,13 +14,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::chain::Link;
-use super::record::{Call, record};
+use super::record::{Call, write};
 use crate::api::ArnConfig;
+use crate::key::Millis;
+use crate::operator::key_status::rfc3339;
 
 /// Calls waiting to be written before the request path waits for the
 /// writer (a disk that cannot keep up slows requests; none is dropped).
 const QUEUE: usize = 16 * 1024;
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How long the writer lets calls gather after the first of a batch.
+const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
 /// Where records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +125,24 @@ fn open_trail(path: &Path) -> std::io::Result<(File, Link)> {
     Ok((file, link))
 }
 
+/// The event time of records made in one second, formatted once.
+#[derive(Default)]
+struct EventTime {
+    second: Option<i64>,
+    text: String,
+}
+
+impl EventTime {
+    fn at(&mut self, millis: Millis) -> &str {
+        let second = millis.div_euclid(1000);
+        if self.second != Some(second) {
+            self.second = Some(second);
+            self.text = rfc3339(second * 1000);
+        }
+        &self.text
+    }
+}
+
 fn write_records(
     calls: Receiver<Message>,
     mut out: Box<dyn Write + Send>,
@@ -129,23 +151,30 @@ fn write_records(
     arn: ArnConfig,
 ) {
     let mut synced = Instant::now();
-    let mut batch = Vec::with_capacity(64 * 1024);
+    let mut batch = Vec::with_capacity(256 * 1024);
     let mut flushed = Vec::new();
+    let mut time = EventTime::default();
     loop {
         let first = match calls.recv_timeout(SYNC_EVERY) {
-            Ok(message) => Some(message),
+            Ok(Message::Call(call)) => {
+                // Let a batch gather: one wake-up and one write for many
+                // calls, rather than one each.
+                std::thread::sleep(BATCH_WINDOW);
+                Some(Message::Call(call))
+            }
+            Ok(flush) => Some(flush),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        // What has queued meanwhile goes in the same write.
         for message in first
             .into_iter()
             .chain(std::iter::from_fn(|| calls.try_recv().ok()))
         {
             match message {
                 Message::Call(call) => {
-                    let line = link.append(record(&call, &arn, uuid::Uuid::new_v4()));
-                    batch.extend_from_slice(&line);
+                    let start = batch.len();
+                    write(&call, &arn, time.at(call.time), link.fields(), &mut batch);
+                    link.advance(&batch[start..]);
                     batch.push(b'\n');
                 }
                 Message::Flush(done) => flushed.push(done),
@@ -158,10 +187,10 @@ fn write_records(
         batch.clear();
         let due = !flushed.is_empty() || synced.elapsed() >= SYNC_EVERY;
         let synced_now = match (&wrote, &file) {
-            (Ok(()), Some(file)) if due => file.sync_data().map(|()| true),
-            _ => Ok(due),
+            (Ok(()), Some(file)) if due => file.sync_data(),
+            _ => Ok(()),
         };
-        if let Err(e) = wrote.and(synced_now.map(|_| ())) {
+        if let Err(e) = wrote.and(synced_now) {
             // Refusing calls we cannot account for would be safer still,
             // but would take the endpoint down with a disk; say so loudly.
             tracing::error!(error = %e, "audit records could not be written");
