@@ -355,6 +355,7 @@ async fn breakdown(body: &str) {
     // What the audit writer does per call, off the request path but on
     // the same cores.
     let call = kube_kms::audit::Call {
+        event_source: kube_kms::audit::record::ENDPOINT,
         time: 1_800_000_000_000,
         operation: "Encrypt".into(),
         request_id: kube_kms::request_id::RequestId::next(),

@@ -91,6 +91,11 @@ pub struct PluginArgs {
     /// thread, which benchmarks best on small control-plane nodes.
     #[arg(long, env = "KUBE_KMS_WORKER_THREADS", default_value_t = 1)]
     pub worker_threads: usize,
+    /// What the audit records' ARNs say.
+    #[command(flatten)]
+    pub arn: ArnArgs,
+    #[command(flatten)]
+    pub audit: crate::run_audit::AuditArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use kube_kms::audit::Destination;
+
 use crate::cli::PluginArgs;
 
 pub async fn run(
@@ -14,12 +16,14 @@ pub async fn run(
         "the plugin unseals with the root key that sealed the key file; it never creates one"
     );
     let root = args.root.open()?;
+    let audit = args.audit.open(Destination::Stdout, args.arn.config())?;
     let settings = kube_kms::plugin::Settings {
         socket: args.socket,
         key_file: args.key_file,
         health_listen: args.health_listen,
         reload_interval: Duration::from_millis(args.reload_interval_ms.max(100)),
         health_ttl: Duration::from_millis(args.health_cache_ms),
+        audit,
     };
     kube_kms::plugin::run(root, settings, shutdown).await
 }

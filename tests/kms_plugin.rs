@@ -448,3 +448,72 @@ fn an_independent_grpcio_client_round_trips() {
         "{out}"
     );
 }
+
+/// Every call kube-apiserver makes is an audit record: its request uid
+/// and the KEK, never a seed or a wrapped seed; the trail's chain holds.
+#[tokio::test]
+async fn every_plugin_call_is_audited_without_seeds() {
+    let dir = with_server(tempfile::tempdir().unwrap(), |_| async {}).await;
+    let kek = dir.path().join("kek.json");
+    export(&dir.path().join("data"), "alias/fixture", &kek);
+    let trail = dir.path().join("plugin-audit.jsonl");
+    let mut args = root_args(dir.path());
+    args.extend(["--audit-log".into(), trail.clone().into_os_string()]);
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let plugin = plugin::start(&dir.path().join("audited.sock"), &kek, &args);
+    let mut apiserver = ApiserverClient::connect(&plugin.socket);
+    let seed = seed();
+    // Status, then Encrypt.
+    let wrapped = apiserver.wrap(&seed).await.unwrap();
+    assert_eq!(apiserver.unwrap(&wrapped).await.unwrap(), seed);
+    let mut tampered = wrapped.clone();
+    tampered.ciphertext[0] ^= 1;
+    apiserver.unwrap(&tampered).await.expect_err("tampered");
+
+    let records: Vec<serde_json::Value> =
+        eventually("four audit records", Duration::from_secs(10), || {
+            let text = std::fs::read_to_string(&trail).unwrap_or_default();
+            async move {
+                let lines: Vec<_> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                (lines.len() >= 4).then_some(lines)
+            }
+        })
+        .await;
+    let names: Vec<_> = records
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Status", "Encrypt", "Decrypt", "Decrypt"]);
+    let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{FIXTURE_KEY}");
+    for record in &records {
+        assert_eq!(record["eventSource"], "kms-v2-plugin.kubekms.io");
+        assert_eq!(record["userIdentity"]["principalId"], "kube-apiserver");
+        assert_eq!(record["resources"][0]["ARN"], arn.as_str(), "{record}");
+        assert_eq!(
+            record["requestParameters"]["keyId"],
+            wrapped.key_id.as_str()
+        );
+    }
+    assert!(records[1]["requestParameters"]["uid"].is_string());
+    assert!(records[2].get("errorCode").is_none());
+    assert_eq!(records[3]["errorCode"], "InvalidArgument");
+    let text = std::fs::read_to_string(&trail).unwrap();
+    for secret in [&seed, &wrapped.ciphertext] {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
+        assert!(!text.contains(&encoded) && !text.contains(&hex::encode(secret)));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .args(["audit", "verify"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.contains("4 records"),
+        "{printed}"
+    );
+}

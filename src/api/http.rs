@@ -194,6 +194,7 @@ impl Endpoint {
         }
         if let Some(audit) = &self.audit {
             audit.record(Call {
+                event_source: crate::audit::record::ENDPOINT,
                 time: self.api.now(),
                 operation: target
                     .strip_prefix("TrentService.")

@@ -17,9 +17,16 @@ use crate::key_id::KeyId;
 use crate::operator::key_status::rfc3339;
 use crate::request_id::RequestId;
 
-/// What the endpoint knows of one call when it has answered.
+/// The `eventSource` of the endpoint's records, AWS KMS's own.
+pub const ENDPOINT: &str = "kms.amazonaws.com";
+/// The `eventSource` of the KMS v2 plugin's records.
+pub const PLUGIN: &str = "kms-v2-plugin.kubekms.io";
+
+/// What the endpoint (or the plugin) knows of one call when it has answered.
 #[derive(Debug, Clone)]
 pub struct Call {
+    /// [`ENDPOINT`] or [`PLUGIN`].
+    pub event_source: &'static str,
     pub time: Millis,
     /// The operation (`Encrypt`), or the `X-Amz-Target` as sent when it
     /// names none.
@@ -168,6 +175,7 @@ struct Identity<'a> {
     kind: &'static str,
     principal_id: &'a str,
     account_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     namespace: &'a str,
 }
 
@@ -234,7 +242,7 @@ pub fn write(
             namespace,
         }),
         event_time,
-        event_source: "kms.amazonaws.com",
+        event_source: call.event_source,
         event_name: &call.operation,
         aws_region: &arn.region,
         source_ip_address: call.source,
@@ -333,6 +341,7 @@ mod tests {
         let arn = ArnConfig::default();
         let key = KeyId::from_bytes([7; 16]);
         let call = Call {
+            event_source: ENDPOINT,
             time: 1_800_000_000_000,
             operation: "Encrypt".into(),
             request_id: RequestId::next(),

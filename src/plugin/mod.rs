@@ -47,6 +47,8 @@ pub struct Settings {
     pub reload_interval: Duration,
     /// How long a health verdict is reused.
     pub health_ttl: Duration,
+    /// Where every call is recorded, if anywhere.
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 /// Runs the plugin until `shutdown` resolves: in-flight calls finish, the
@@ -87,12 +89,16 @@ pub async fn run(
     let socket = crate::crypto::grpc::bind_socket(&settings.socket)
         .map_err(|e| anyhow::anyhow!("socket {}: {e}", settings.socket.display()))?;
     tracing::info!(socket = %settings.socket.display(), "KMS v2 plugin listening");
-    let service = KmsService::new(source, health, metrics);
+    let audit = settings.audit.clone();
+    let service = KmsService::new(source, health, metrics, settings.audit);
     let result = tonic::transport::Server::builder()
         .add_service(pb::key_management_service_server::KeyManagementServiceServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(socket), shutdown)
         .await;
     let _ = std::fs::remove_file(&settings.socket);
+    if let Some(audit) = audit {
+        audit.flush();
+    }
     result?;
     tracing::info!("KMS v2 plugin stopped");
     Ok(())

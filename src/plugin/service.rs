@@ -8,10 +8,14 @@ use std::time::Instant;
 use tonic::{Code, Request, Response, Status};
 
 use super::health::{Health, Verdict};
+use super::kek_id::KekId;
 use super::key_source::KeySource;
 use super::keyring::Keyring;
 use super::metrics::{Method, PluginMetrics};
 use super::pb;
+use crate::audit::record::PLUGIN;
+use crate::audit::{AuditLog, Call};
+use crate::request_id::RequestId;
 
 /// The API version Status reports (kube-apiserver 1.29+).
 pub const VERSION: &str = "v2";
@@ -20,15 +24,60 @@ pub struct KmsService {
     source: Arc<KeySource>,
     health: Arc<Health>,
     metrics: Arc<PluginMetrics>,
+    audit: Option<AuditLog>,
 }
 
 impl KmsService {
-    pub fn new(source: Arc<KeySource>, health: Arc<Health>, metrics: Arc<PluginMetrics>) -> Self {
+    pub fn new(
+        source: Arc<KeySource>,
+        health: Arc<Health>,
+        metrics: Arc<PluginMetrics>,
+        audit: Option<AuditLog>,
+    ) -> Self {
         KmsService {
             source,
             health,
             metrics,
+            audit,
         }
+    }
+
+    /// Records a call in the audit trail: kube-apiserver's request uid and
+    /// the KEK named (never a seed or a ciphertext).
+    fn audit<T>(&self, method: Method, uid: &str, kek: Option<&str>, result: &Result<T, Status>) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let mut parameters = serde_json::Map::new();
+        if !uid.is_empty() {
+            parameters.insert("Uid".into(), uid.into());
+        }
+        if let Some(kek) = kek {
+            parameters.insert("KeyId".into(), kek.into());
+        }
+        let body = serde_json::to_vec(&parameters).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        audit.record(Call {
+            event_source: PLUGIN,
+            time: now,
+            operation: method.as_str().to_owned(),
+            request_id: RequestId::next(),
+            caller: Some((String::new(), "kube-apiserver".into())),
+            source: None,
+            user_agent: None,
+            body: body.into(),
+            keys: kek
+                .and_then(|k| k.parse::<KekId>().ok())
+                .map(|k| k.key_id)
+                .into_iter()
+                .collect(),
+            error: result
+                .as_ref()
+                .err()
+                .map(|s| (grpc_code(s.code()), s.message().to_owned())),
+        });
     }
 
     fn keyring(&self) -> Result<Arc<Keyring>, Status> {
@@ -57,7 +106,7 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        self.timed(Method::Status, || {
+        let result = self.timed(Method::Status, || {
             let (key_id, healthz) = match self.health.check(&self.source, &self.metrics) {
                 Verdict::Healthy(key_id) => (key_id, "ok".to_owned()),
                 Verdict::Unhealthy { key_id, why } => (key_id, why),
@@ -68,7 +117,10 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
                 healthz,
                 key_id,
             }))
-        })
+        });
+        let kek = result.as_ref().ok().map(|r| r.get_ref().key_id.clone());
+        self.audit(Method::Status, "", kek.as_deref(), &result);
+        result
     }
 
     async fn encrypt(
@@ -76,7 +128,7 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
         request: Request<pb::EncryptRequest>,
     ) -> Result<Response<pb::EncryptResponse>, Status> {
         let request = request.into_inner();
-        self.timed(Method::Encrypt, || {
+        let result = self.timed(Method::Encrypt, || {
             let ring = self.keyring()?;
             let (ciphertext, key_id) = ring
                 .encrypt(&request.plaintext)
@@ -87,7 +139,10 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
                 key_id: key_id.to_owned(),
                 annotations: Default::default(),
             }))
-        })
+        });
+        let kek = result.as_ref().ok().map(|r| r.get_ref().key_id.clone());
+        self.audit(Method::Encrypt, &request.uid, kek.as_deref(), &result);
+        result
     }
 
     async fn decrypt(
@@ -95,7 +150,7 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
         request: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
         let request = request.into_inner();
-        self.timed(Method::Decrypt, || {
+        let result = self.timed(Method::Decrypt, || {
             let ring = self.keyring()?;
             let plaintext = ring
                 .decrypt(
@@ -112,6 +167,36 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
                 // zeroizing buffer is cleared once copied out.
                 plaintext: plaintext.to_vec(),
             }))
-        })
+        });
+        self.audit(
+            Method::Decrypt,
+            &request.uid,
+            Some(&request.key_id),
+            &result,
+        );
+        result
+    }
+}
+
+/// A gRPC status code's name, as an audit record's `errorCode`.
+fn grpc_code(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }

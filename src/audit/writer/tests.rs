@@ -10,6 +10,7 @@ use crate::request_id::RequestId;
 
 fn call(operation: &str) -> Call {
     Call {
+        event_source: crate::audit::record::ENDPOINT,
         time: 1_800_000_000_000,
         operation: operation.into(),
         request_id: RequestId::next(),
