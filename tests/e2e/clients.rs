@@ -26,23 +26,32 @@ pub(crate) async fn caller(
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let kms = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(endpoint, &secret_key)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                &access_key_id,
-                &secret_key,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let kms = kms_client(endpoint, &access_key_id, &secret_key);
     // The endpoint learns of the access key through its watch.
     wait_for("the access key to be known", READY, || async {
         kms.list_keys().send().await.ok()
     })
     .await;
     (access_key_id, secret_key)
+}
+
+/// The AWS SDK for Rust at `endpoint` with this access key.
+pub(crate) fn kms_client(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_key: &str,
+) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::from_conf(
+        support::sdk_config(endpoint, secret_key)
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                access_key_id,
+                secret_key,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    )
 }
 
 /// Ansible's `kms_key` reads a key back right after changing it and

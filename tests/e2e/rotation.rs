@@ -46,17 +46,7 @@ async fn an_on_demand_rotation_is_in_progress_until_the_controller_makes_it() {
     let mut controller = Controller::start(&cluster);
     let endpoint = controller.start_api(&cluster);
     let (access_key_id, secret_key) = clients::caller(&cluster, &endpoint, "AKIDROTATE").await;
-    let kms = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(&endpoint, &secret_key)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                &access_key_id,
-                &secret_key,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let kms = clients::kms_client(&endpoint, &access_key_id, &secret_key);
     let created = kms.create_key().send().await.unwrap();
     let key_id = created.key_metadata().unwrap().key_id().to_owned();
     let rotations = |kms: aws_sdk_kms::Client, key_id: String| async move {
