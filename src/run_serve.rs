@@ -100,15 +100,16 @@ pub async fn run(
         args.arn.region,
         args.arn.account
     );
-    let _lifecycle = kube_kms::serve::spawn_lifecycle(
-        api.clone(),
-        Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
-    );
-    let _usage_writer = api.spawn_usage_writer(USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(
         Destination::File(args.data_dir.join("audit.jsonl")),
         args.arn.config(),
     )?;
+    let _lifecycle = kube_kms::serve::spawn_lifecycle(
+        api.clone(),
+        Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
+        audit.clone(),
+    );
+    let _usage_writer = api.spawn_usage_writer(USAGE_WRITE_INTERVAL);
     let endpoint = Arc::new(Endpoint {
         api: api.clone(),
         auth,

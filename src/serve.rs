@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Api, ApiError, Caller};
+use crate::audit::{AuditLog, Call};
 use crate::declared;
 use crate::key_id::KeyId;
+use crate::lifecycle::Action;
 use crate::manifest::{self, Manifest, Metadata, Snapshot};
+use crate::request_id::RequestId;
 use crate::resource::KmsKeySpec;
 use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
@@ -330,18 +333,53 @@ fn objects(manifests: &[Manifest]) -> BTreeSet<String> {
 }
 
 /// Runs the lifecycle (rotations, ends of deletion windows) every `every`.
-pub fn spawn_lifecycle(api: Arc<Api>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_lifecycle(
+    api: Arc<Api>,
+    every: Duration,
+    audit: Option<AuditLog>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match api.run_due().await {
-                Ok(done) if !done.is_empty() => {
-                    tracing::info!(actions = ?done, "lifecycle actions carried out")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "lifecycle run failed; retrying next tick"),
-            }
+            run_lifecycle(&api, audit.as_ref()).await;
         }
     })
+}
+
+/// One lifecycle run: what is due is done, and each action is an audit
+/// record, as AWS records its own `RotateKey` and `DeleteKey`.
+pub async fn run_lifecycle(api: &Api, audit: Option<&AuditLog>) {
+    match api.run_due().await {
+        Ok(done) if !done.is_empty() => {
+            tracing::info!(actions = ?done, "lifecycle actions carried out");
+            if let Some(audit) = audit {
+                for (key, action) in &done {
+                    audit.record(lifecycle_call(api.now(), *key, *action));
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "lifecycle run failed; retrying next tick"),
+    }
+}
+
+/// The audit record of a lifecycle action, done by kube-kms itself.
+fn lifecycle_call(time: crate::key::Millis, key: KeyId, action: Action) -> Call {
+    Call {
+        event_source: crate::audit::record::ENDPOINT,
+        time,
+        operation: match action {
+            Action::Rotate(_) => "RotateKey",
+            Action::Destroy => "DeleteKey",
+        }
+        .into(),
+        request_id: RequestId::next(),
+        caller: Some((String::new(), "kube-kms".into())),
+        source: None,
+        user_agent: None,
+        body: bytes::Bytes::new(),
+        keys: vec![key],
+        error: None,
+    }
 }

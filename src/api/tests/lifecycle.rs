@@ -240,3 +240,57 @@ async fn manifests_create_adopt_and_cancel_deletion() {
     );
     assert_eq!(h3.ok("ListKeys", json!({})).await["Keys"], json!([]));
 }
+
+/// Automatic rotations and ends of deletion windows are audit records, as
+/// AWS's own `RotateKey` and `DeleteKey` are.
+#[tokio::test]
+async fn lifecycle_actions_are_audit_records() {
+    let h = harness();
+    let rotating = h.key(json!({})).await;
+    h.ok(
+        "EnableKeyRotation",
+        json!({ "KeyId": rotating, "RotationPeriodInDays": 90 }),
+    )
+    .await;
+    let doomed = h.key(json!({})).await;
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({ "KeyId": doomed, "PendingWindowInDays": 30 }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = crate::audit::AuditLog::open(
+        &crate::audit::Destination::File(path.clone()),
+        ArnConfig::default(),
+    )
+    .unwrap();
+    crate::serve::run_lifecycle(&h.api, Some(&audit)).await;
+    h.advance(90 * DAY_MS);
+    crate::serve::run_lifecycle(&h.api, Some(&audit)).await;
+    audit.flush();
+    let mut records: Vec<(String, String)> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(
+                record["userIdentity"]["principalId"], "kube-kms",
+                "{record}"
+            );
+            assert_eq!(record["readOnly"], false);
+            (
+                record["eventName"].as_str().unwrap().to_owned(),
+                record["resources"][0]["ARN"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    records.sort();
+    assert_eq!(
+        records,
+        [
+            ("DeleteKey".to_owned(), arn(&doomed)),
+            ("RotateKey".to_owned(), arn(&rotating)),
+        ]
+    );
+}
