@@ -46,9 +46,10 @@ impl AuditArgs {
 pub enum AuditCommand {
     /// Check an audit trail's hash chain: every record follows the one
     /// before it, none removed, reordered or altered. Exits 1 where it
-    /// breaks.
+    /// breaks. Other lines (a container log's) are passed over.
     Verify {
-        /// The trail (JSON lines, as `serve --audit-log` writes them).
+        /// The trail (JSON lines, as `--audit-log` writes them, or a
+        /// container log holding them).
         file: PathBuf,
     },
 }
@@ -63,8 +64,12 @@ fn verify(path: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
     let verified = chain::verify(std::io::BufReader::new(file))
         .map_err(|broken| anyhow::anyhow!("{}: the chain breaks at {broken}", path.display()))?;
+    let others = match verified.other_lines {
+        0 => String::new(),
+        n => format!(" ({n} other lines, not records, passed over)"),
+    };
     println!(
-        "{}: {} records, sequence {} to {}, chain intact; the last record's hash is {} (keep it to check later that no record was cut from the end)",
+        "{}: {} records, sequence {} to {}, chain intact{others}; the last record's hash is {} (keep it to check later that no record was cut from the end)",
         path.display(),
         verified.records,
         verified.first_sequence,

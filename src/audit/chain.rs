@@ -95,6 +95,10 @@ fn link_of(line: &[u8]) -> Option<(u64, String)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub records: u64,
+    /// Lines that are not records (a container log interleaves the
+    /// process's own log lines with them), passed over: a record altered
+    /// into one still breaks the chain at the record after it.
+    pub other_lines: u64,
     /// The first record's sequence: above 1 when older records were
     /// rotated away (the first record's own link is then taken on trust).
     pub first_sequence: u64,
@@ -114,12 +118,15 @@ pub struct Broken {
 pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
     let mut expected: Option<Link> = None;
     let mut verified: Option<Verified> = None;
+    let mut other_lines = 0;
     for (n, line) in lines.split(b'\n').enumerate() {
         let number = n as u64 + 1;
         let broken = |why: String| Broken { line: number, why };
         let line = line.map_err(|e| broken(format!("unreadable: {e}")))?;
-        let (sequence, previous) = link_of(&line)
-            .ok_or_else(|| broken(format!("not a chained audit record (no {MEMBER})")))?;
+        let Some((sequence, previous)) = link_of(&line) else {
+            other_lines += 1;
+            continue;
+        };
         if let Some(expected) = &expected {
             if sequence != expected.next_sequence {
                 return Err(broken(format!(
@@ -140,16 +147,19 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
         .after(&line);
         verified = Some(Verified {
             records: verified.as_ref().map_or(0, |v| v.records) + 1,
+            other_lines,
             first_sequence: verified.as_ref().map_or(sequence, |v| v.first_sequence),
             last_sequence: sequence,
             last_hash: link.previous_hash.clone(),
         });
         expected = Some(link);
     }
-    verified.ok_or(Broken {
+    let mut verified = verified.ok_or(Broken {
         line: 0,
         why: "no records".into(),
-    })
+    })?;
+    verified.other_lines = other_lines;
+    Ok(verified)
 }
 
 #[cfg(test)]
@@ -224,10 +234,25 @@ mod tests {
         swapped.swap(1, 2);
         assert_eq!(verify(joined(&swapped).as_slice()).unwrap_err().line, 2);
 
-        let mut garbage = joined(&lines);
-        garbage.extend_from_slice(b"{\"eventName\":\"Encrypt\"}\n");
-        let broken = verify(garbage.as_slice()).unwrap_err();
-        assert_eq!(broken.line, 5);
+        // A record made into something else is passed over, and the
+        // record after it breaks.
+        let mut garbled = lines.clone();
+        garbled[1] = b"{\"eventName\":\"Encrypt\"}".to_vec();
+        let broken = verify(joined(&garbled).as_slice()).unwrap_err();
+        assert_eq!(broken.line, 3);
         assert_eq!(verify(b"".as_slice()).unwrap_err().why, "no records");
+    }
+
+    #[test]
+    fn log_lines_between_records_are_passed_over() {
+        let lines = trail(3);
+        let mut log = Vec::new();
+        for line in &lines {
+            log.extend_from_slice(b"2026-12-04T09:00:00Z  INFO kube_kms: a log line\n");
+            log.extend_from_slice(line);
+            log.push(b'\n');
+        }
+        let verified = verify(log.as_slice()).unwrap();
+        assert_eq!((verified.records, verified.other_lines), (3, 3));
     }
 }
