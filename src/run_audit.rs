@@ -64,10 +64,16 @@ fn verify(path: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
     let verified = chain::verify(std::io::BufReader::new(file))
         .map_err(|broken| anyhow::anyhow!("{}: the chain breaks at {broken}", path.display()))?;
-    let others = match verified.other_lines {
+    let mut others = match verified.other_lines {
         0 => String::new(),
         n => format!(" ({n} other lines, not records, passed over)"),
     };
+    if verified.chains > 1 {
+        others.push_str(&format!(
+            "; {} chains, one per start of the process that wrote them",
+            verified.chains
+        ));
+    }
     println!(
         "{}: {} records, sequence {} to {}, chain intact{others}; the last record's hash is {} (keep it to check later that no record was cut from the end)",
         path.display(),

@@ -99,6 +99,10 @@ pub struct Verified {
     /// process's own log lines with them), passed over: a record altered
     /// into one still breaks the chain at the record after it.
     pub other_lines: u64,
+    /// Chains in the trail: one, plus one per restart of a process that
+    /// began a new one (records cut from the end of one chain before the
+    /// next begins go unseen, as from the end of a trail).
+    pub chains: u64,
     /// The first record's sequence: above 1 when older records were
     /// rotated away (the first record's own link is then taken on trust).
     pub first_sequence: u64,
@@ -119,6 +123,7 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
     let mut expected: Option<Link> = None;
     let mut verified: Option<Verified> = None;
     let mut other_lines = 0;
+    let mut chains = 1;
     for (n, line) in lines.split(b'\n').enumerate() {
         let number = n as u64 + 1;
         let broken = |why: String| Broken { line: number, why };
@@ -127,7 +132,13 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
             other_lines += 1;
             continue;
         };
-        if let Some(expected) = &expected {
+        // A process that writes to standard output starts a chain of its
+        // own each time it starts: a container log holds one per start.
+        let restart = sequence == 1 && previous == Link::genesis().previous_hash;
+        if restart && expected.is_some() {
+            chains += 1;
+        }
+        if let Some(expected) = expected.as_ref().filter(|_| !restart) {
             if sequence != expected.next_sequence {
                 return Err(broken(format!(
                     "sequence {sequence} where {} was due: records are missing or out of order",
@@ -148,6 +159,7 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
         verified = Some(Verified {
             records: verified.as_ref().map_or(0, |v| v.records) + 1,
             other_lines,
+            chains,
             first_sequence: verified.as_ref().map_or(sequence, |v| v.first_sequence),
             last_sequence: sequence,
             last_hash: link.previous_hash.clone(),
@@ -159,6 +171,7 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
         why: "no records".into(),
     })?;
     verified.other_lines = other_lines;
+    verified.chains = chains;
     Ok(verified)
 }
 
@@ -254,5 +267,12 @@ mod tests {
         }
         let verified = verify(log.as_slice()).unwrap();
         assert_eq!((verified.records, verified.other_lines), (3, 3));
+        // The process started again: a new chain in the same log.
+        log.extend_from_slice(&joined(&trail(2)));
+        let verified = verify(log.as_slice()).unwrap();
+        assert_eq!(
+            (verified.records, verified.chains, verified.last_sequence),
+            (5, 2, 2)
+        );
     }
 }
