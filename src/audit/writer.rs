@@ -151,6 +151,8 @@ fn write_records(
     arn: ArnConfig,
 ) {
     let mut synced = Instant::now();
+    // Written since the last sync: an idle trail is not synced again.
+    let mut unsynced = false;
     let mut batch = Vec::with_capacity(256 * 1024);
     let mut flushed = Vec::new();
     let mut time = EventTime::default();
@@ -184,8 +186,9 @@ fn write_records(
             }
         }
         let wrote = out.write_all(&batch).and_then(|()| out.flush());
+        unsynced |= !batch.is_empty();
         batch.clear();
-        let due = !flushed.is_empty() || synced.elapsed() >= SYNC_EVERY;
+        let due = unsynced && (!flushed.is_empty() || synced.elapsed() >= SYNC_EVERY);
         let synced_now = match (&wrote, &file) {
             (Ok(()), Some(file)) if due => file.sync_data(),
             _ => Ok(()),
@@ -197,6 +200,7 @@ fn write_records(
         }
         if due {
             synced = Instant::now();
+            unsynced = false;
         }
         for done in flushed.drain(..) {
             let _ = done.send(());
