@@ -83,9 +83,9 @@ impl Api {
         Ok(())
     }
 
-    /// Writes recorded uses every `interval` until the returned handle is
-    /// dropped or aborted; [`Api::write_usage`] once more at shutdown
-    /// keeps the last ones.
+    /// Writes recorded uses every `interval` while the runtime runs (or
+    /// until the returned task is aborted); [`Api::write_usage`] once more
+    /// at shutdown keeps the last ones.
     pub fn spawn_usage_writer(
         self: &std::sync::Arc<Self>,
         interval: std::time::Duration,

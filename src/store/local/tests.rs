@@ -225,3 +225,28 @@ fn a_store_from_before_usage_tracking_begins_it_when_opened() {
         "{since} vs {before}"
     );
 }
+
+/// A key's last use as this version stores it (under the key id in table
+/// `key_usage`) and when tracking began (`usage_tracked_since` in `meta`):
+/// a later version must read them, so changing either needs a migration.
+const STORED_USAGE: &str = r#"{"operation":"GenerateDataKeyPairWithoutPlaintext","at":1700000000123,"request_id":"6f1b2c9e-4d3a-4b7c-9e2f-0a1b2c3d4e5f"}"#;
+
+#[test]
+fn key_usage_written_now_is_read_later() {
+    let usage: KeyUsage = decode(STORED_USAGE.as_bytes(), "usage").unwrap();
+    assert_eq!(
+        usage.operation,
+        crate::usage::UsedFor::GenerateDataKeyPairWithoutPlaintext
+    );
+    assert_eq!(usage.at, 1_700_000_000_123);
+    assert_eq!(
+        usage.request_id.as_str(),
+        "6f1b2c9e-4d3a-4b7c-9e2f-0a1b2c3d4e5f"
+    );
+    assert_eq!(
+        String::from_utf8(encode(&usage).unwrap()).unwrap(),
+        STORED_USAGE
+    );
+    let since: Millis = decode(b"1700000000000", USAGE_SINCE).unwrap();
+    assert_eq!(since, 1_700_000_000_000);
+}
