@@ -446,26 +446,19 @@ impl Api {
             context: context(input.encryption_context),
             include_plaintext: with_plaintext,
         };
-        self.require_symmetric(
-            &key,
-            if with_plaintext {
-                "GenerateDataKey"
-            } else {
-                "GenerateDataKeyWithoutPlaintext"
-            },
-        )?;
+        let operation = if with_plaintext {
+            UsedFor::GenerateDataKey
+        } else {
+            UsedFor::GenerateDataKeyWithoutPlaintext
+        };
+        self.require_symmetric(&key, operation.as_str())?;
         dry_run(input.dry_run)?;
         let data_key = self
             .crypto
             .generate_data_key(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
-        let used_for = if with_plaintext {
-            UsedFor::GenerateDataKey
-        } else {
-            UsedFor::GenerateDataKeyWithoutPlaintext
-        };
-        self.used(caller, key.key_id, used_for);
+        self.used(caller, key.key_id, operation);
         let plaintext_len = data_key
             .plaintext
             .as_ref()
@@ -511,11 +504,11 @@ impl Api {
         let key = self.crypto_key(caller, input.key_id).await?;
         let arn = self.arn.key_arn(key.key_id);
         let operation = if with_plaintext {
-            "GenerateDataKeyPair"
+            UsedFor::GenerateDataKeyPair
         } else {
-            "GenerateDataKeyPairWithoutPlaintext"
+            UsedFor::GenerateDataKeyPairWithoutPlaintext
         };
-        self.require_symmetric(&key, operation)?;
+        self.require_symmetric(&key, operation.as_str())?;
         let material = current(&key)?;
         let material_id = key_material_id(key.key_id, material.version);
         dry_run(input.dry_run)?;
@@ -530,12 +523,7 @@ impl Api {
             .generate_data_key_pair(request)
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
-        let used_for = if with_plaintext {
-            UsedFor::GenerateDataKeyPair
-        } else {
-            UsedFor::GenerateDataKeyPairWithoutPlaintext
-        };
-        self.used(caller, key.key_id, used_for);
+        self.used(caller, key.key_id, operation);
         let mut out = json!({
             "PrivateKeyCiphertextBlob": b64(&pair.private_key_ciphertext),
             "PublicKey": b64(&pair.public_key),
