@@ -15,6 +15,13 @@ pub type Millis = i64;
 
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
+/// The wall clock now (0 on a clock set before 1970).
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
 /// AWS's `KeyState` values this project produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {

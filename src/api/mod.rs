@@ -178,12 +178,7 @@ impl Caller {
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as Millis)
-            .unwrap_or(0)
-    })
+    Arc::new(crate::key::now_millis)
 }
 
 pub struct Api {

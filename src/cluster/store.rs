@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ClusterIndex, rotation};
-use crate::key::{KeyRecord, Millis};
+use crate::key::KeyRecord;
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey};
 use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError};
@@ -387,11 +387,8 @@ impl KeyStore for KubeStore {
 
     async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {
         let (namespace, name) = self.key_object(id)?;
-        let now: Millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as Millis);
         let keys = Api::<KmsKey>::namespaced(self.client.clone(), &namespace);
-        rotation::request(&keys, &name, now).await?;
+        rotation::request(&keys, &name, crate::key::now_millis()).await?;
         self.read(|index| index.key(id))?
             .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
     }

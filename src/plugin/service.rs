@@ -56,12 +56,9 @@ impl KmsService {
             parameters.insert("KeyId".into(), kek.into());
         }
         let body = serde_json::to_vec(&parameters).unwrap_or_default();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         audit.record(Call {
             event_source: PLUGIN,
-            time: now,
+            time: crate::key::now_millis(),
             operation: method.as_str().to_owned(),
             request_id: RequestId::next(),
             caller: Some((String::new(), "kube-apiserver".into())),

@@ -281,9 +281,7 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     {
         let mut meta = txn.open_table(META).map_err(backend)?;
         if meta.get(USAGE_SINCE).map_err(backend)?.is_none() {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as Millis);
+            let now = crate::key::now_millis();
             meta.insert(USAGE_SINCE, encode(&now)?.as_slice())
                 .map_err(backend)?;
         }

@@ -214,10 +214,7 @@ fn a_store_from_before_usage_tracking_begins_it_when_opened() {
     txn.open_table(ALIASES).unwrap();
     txn.commit().unwrap();
     drop(db);
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as Millis;
+    let before = crate::key::now_millis();
     let store = LocalStore::open(dir.path()).unwrap();
     let since = store.usage_tracked_since().unwrap();
     assert!(
