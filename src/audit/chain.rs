@@ -40,20 +40,13 @@ impl Link {
 
     /// Moves on past `line`, the record just written with [`Link::fields`].
     pub fn advance(&mut self, line: &[u8]) {
-        *self = self.after(line);
+        *self = Link::past(self.next_sequence, line);
     }
 
-    /// Writes `record` as the next line (without its newline) and moves on.
-    pub fn append(&mut self, mut record: Value) -> Vec<u8> {
-        record[MEMBER] = serde_json::to_value(self.fields()).expect("a link serializes");
-        let line = serde_json::to_vec(&record).expect("a JSON value serializes");
-        self.advance(&line);
-        line
-    }
-
-    fn after(&self, line: &[u8]) -> Link {
+    /// The chain after `line`, the record numbered `sequence`.
+    fn past(sequence: u64, line: &[u8]) -> Link {
         Link {
-            next_sequence: self.next_sequence + 1,
+            next_sequence: sequence + 1,
             previous_hash: hash(line),
         }
     }
@@ -62,10 +55,7 @@ impl Link {
     /// if it is not a record of one.
     pub fn following(line: &[u8]) -> Option<Link> {
         let (sequence, _) = link_of(line)?;
-        Some(Link {
-            next_sequence: sequence + 1,
-            previous_hash: hash(line),
-        })
+        Some(Link::past(sequence, line))
     }
 }
 
@@ -120,10 +110,11 @@ pub struct Broken {
 
 /// Checks every link of a trail read from `lines`.
 pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
+    let genesis = Link::genesis().previous_hash;
+    // The chain after the last record read, and the first one's sequence.
     let mut expected: Option<Link> = None;
-    let mut verified: Option<Verified> = None;
-    let mut other_lines = 0;
-    let mut chains = 1;
+    let mut first_sequence = None;
+    let (mut records, mut other_lines, mut chains) = (0, 0, 1);
     for (n, line) in lines.split(b'\n').enumerate() {
         let number = n as u64 + 1;
         let broken = |why: String| Broken { line: number, why };
@@ -134,7 +125,7 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
         };
         // A process that writes to standard output starts a chain of its
         // own each time it starts: a container log holds one per start.
-        let restart = sequence == 1 && previous == Link::genesis().previous_hash;
+        let restart = sequence == 1 && previous == genesis;
         if restart && expected.is_some() {
             chains += 1;
         }
@@ -151,28 +142,24 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
                 )));
             }
         }
-        let link = Link {
-            next_sequence: sequence,
-            previous_hash: previous,
-        }
-        .after(&line);
-        verified = Some(Verified {
-            records: verified.as_ref().map_or(0, |v| v.records) + 1,
-            other_lines,
-            chains,
-            first_sequence: verified.as_ref().map_or(sequence, |v| v.first_sequence),
-            last_sequence: sequence,
-            last_hash: link.previous_hash.clone(),
-        });
-        expected = Some(link);
+        first_sequence.get_or_insert(sequence);
+        records += 1;
+        expected = Some(Link::past(sequence, &line));
     }
-    let mut verified = verified.ok_or(Broken {
-        line: 0,
-        why: "no records".into(),
-    })?;
-    verified.other_lines = other_lines;
-    verified.chains = chains;
-    Ok(verified)
+    let (Some(first_sequence), Some(last)) = (first_sequence, expected) else {
+        return Err(Broken {
+            line: 0,
+            why: "no records".into(),
+        });
+    };
+    Ok(Verified {
+        records,
+        other_lines,
+        chains,
+        first_sequence,
+        last_sequence: last.next_sequence - 1,
+        last_hash: last.previous_hash,
+    })
 }
 
 #[cfg(test)]
@@ -181,10 +168,19 @@ mod tests {
 
     use serde_json::json;
 
+    /// Writes `record` as the next line of `link`'s chain (without its
+    /// newline).
+    fn append(link: &mut Link, mut record: Value) -> Vec<u8> {
+        record[MEMBER] = serde_json::to_value(link.fields()).unwrap();
+        let line = serde_json::to_vec(&record).unwrap();
+        link.advance(&line);
+        line
+    }
+
     fn trail(n: usize) -> Vec<Vec<u8>> {
         let mut link = Link::genesis();
         (0..n)
-            .map(|i| link.append(json!({"eventName": "Encrypt", "i": i})))
+            .map(|i| append(&mut link, json!({"eventName": "Encrypt", "i": i})))
             .collect()
     }
 
@@ -211,7 +207,7 @@ mod tests {
         // A trail continued after a restart is one chain.
         let mut link = Link::following(&lines[2]).unwrap();
         let mut longer = lines.clone();
-        longer.push(link.append(json!({"eventName": "Decrypt"})));
+        longer.push(append(&mut link, json!({"eventName": "Decrypt"})));
         assert_eq!(verify(joined(&longer).as_slice()).unwrap().last_sequence, 4);
         // One whose older records were rotated away verifies from its first.
         assert_eq!(
