@@ -71,16 +71,18 @@ impl Api {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.store.record_usage(batch.clone()).await {
-            log.unwritten(&batch);
-            return Err(e);
-        }
-        for (id, _) in &batch {
-            if self.store.get_key(*id).await?.is_none() {
-                log.forget(*id);
+        match self.store.record_usage(batch.clone()).await {
+            Ok(gone) => {
+                for id in gone {
+                    log.forget(id);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log.unwritten(&batch);
+                Err(e)
             }
         }
-        Ok(())
     }
 
     /// Writes recorded uses every `interval` while the runtime runs (or

@@ -417,20 +417,20 @@ impl KeyStore for LocalStore {
         Ok(self.read().usage.get(&id).copied())
     }
 
-    async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<(), StoreError> {
+    async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<Vec<KeyId>, StoreError> {
         if uses.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.write(move |index| {
-            let writes = uses
+            let (kept, gone): (Vec<_>, Vec<_>) = uses
                 .into_iter()
-                .filter(|(id, used)| {
-                    index.keys.contains_key(id)
-                        && index.usage.get(id).is_none_or(|stored| used.at > stored.at)
-                })
+                .partition(|(id, _)| index.keys.contains_key(id));
+            let writes = kept
+                .into_iter()
+                .filter(|(id, used)| index.usage.get(id).is_none_or(|stored| used.at > stored.at))
                 .map(|(id, used)| Write::PutUsage(id, used))
                 .collect();
-            Ok((writes, ()))
+            Ok((writes, gone.into_iter().map(|(id, _)| id).collect()))
         })
         .await
     }

@@ -122,8 +122,9 @@ pub trait KeyStore: Send + Sync {
     }
 
     /// Keeps each key's latest use, durably: a use earlier than the one
-    /// stored is ignored, and uses of keys that no longer exist are dropped.
-    async fn record_usage(&self, _uses: Vec<(KeyId, KeyUsage)>) -> Result<(), StoreError> {
+    /// stored is ignored, and uses of keys that no longer exist are dropped;
+    /// returns those keys.
+    async fn record_usage(&self, _uses: Vec<(KeyId, KeyUsage)>) -> Result<Vec<KeyId>, StoreError> {
         Err(StoreError::ReadOnly(
             "this store does not keep key usage".into(),
         ))

@@ -164,8 +164,10 @@ fn key_usage_is_kept_across_restarts_and_goes_with_its_key() {
         .unwrap();
     let gone = KeyId::random();
     let first = used(UsedFor::Encrypt, 2_000);
-    rt.block_on(store.record_usage(vec![(key.key_id, first), (gone, first)]))
+    let dropped = rt
+        .block_on(store.record_usage(vec![(key.key_id, first), (gone, first)]))
         .unwrap();
+    assert_eq!(dropped, vec![gone], "the use of a key that does not exist");
     // An earlier use, written late (another batch), does not replace it.
     rt.block_on(store.record_usage(vec![(key.key_id, used(UsedFor::Sign, 1_000))]))
         .unwrap();
