@@ -90,7 +90,7 @@ pub async fn run(
     )
     .await;
     if let Some(audit) = audit {
-        audit.flush();
+        audit.flush().await;
     }
     tracing::info!("endpoint stopped");
     Ok(())

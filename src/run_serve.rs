@@ -131,7 +131,7 @@ pub async fn run(
         tracing::warn!(error = %e, "the last key usage was not written");
     }
     if let Some(audit) = audit {
-        audit.flush();
+        audit.flush().await;
     }
     tracing::info!("endpoint stopped");
     Ok(())

@@ -355,7 +355,7 @@ pub async fn run_lifecycle(api: &Api, audit: Option<&AuditLog>) {
             tracing::info!(actions = ?done, "lifecycle actions carried out");
             if let Some(audit) = audit {
                 for (key, action) in &done {
-                    audit.record(lifecycle_call(api.now(), *key, *action));
+                    audit.record(lifecycle_call(api.now(), *key, *action)).await;
                 }
             }
         }

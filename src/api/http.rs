@@ -193,26 +193,28 @@ impl Endpoint {
             metrics.observe(target, error, started.elapsed().as_secs_f64());
         }
         if let Some(audit) = &self.audit {
-            audit.record(Call {
-                event_source: crate::audit::record::ENDPOINT,
-                time: self.api.now(),
-                operation: target
-                    .strip_prefix("TrentService.")
-                    .unwrap_or(target)
-                    .to_owned(),
-                request_id,
-                keys: caller.as_ref().map(|c| c.keys.take()).unwrap_or_default(),
-                caller: caller
-                    .as_ref()
-                    .map(|c| (c.namespace.clone(), c.principal.clone())),
-                source: request.peer.map(|p| p.0),
-                user_agent: headers
-                    .get(USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                body,
-                error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
-            });
+            audit
+                .record(Call {
+                    event_source: crate::audit::record::ENDPOINT,
+                    time: self.api.now(),
+                    operation: target
+                        .strip_prefix("TrentService.")
+                        .unwrap_or(target)
+                        .to_owned(),
+                    request_id,
+                    keys: caller.as_ref().map(|c| c.keys.take()).unwrap_or_default(),
+                    caller: caller
+                        .as_ref()
+                        .map(|c| (c.namespace.clone(), c.principal.clone())),
+                    source: request.peer.map(|p| p.0),
+                    user_agent: headers
+                        .get(USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    body,
+                    error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
+                })
+                .await;
         }
         match result {
             Ok(reply) => {

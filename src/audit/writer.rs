@@ -1,6 +1,8 @@
 //! Writing the audit trail: the request path hands each [`Call`] to a
 //! queue and goes on; one thread turns calls into chained records and
-//! appends them, a batch per write. The file is synced once a second and
+//! appends them, a batch per write. When the writer falls behind (a slow
+//! disk), callers wait for room in the queue asynchronously: the request
+//! waits, the runtime's threads go on serving everything else. The file is synced once a second and
 //! when the log is finished, so a crash loses at most the last second's
 //! records, never a record's middle: a line cut short by one is removed
 //! when the trail is opened again, and the chain goes on from the last
@@ -10,8 +12,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Link;
 use super::record::{Call, write};
@@ -39,13 +42,13 @@ pub enum Destination {
 enum Message {
     Call(Box<Call>),
     /// Write and sync what is queued, then say so.
-    Flush(SyncSender<()>),
+    Flush(oneshot::Sender<()>),
 }
 
 /// The handle the endpoint records calls with.
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: SyncSender<Message>,
+    queue: mpsc::Sender<Message>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -65,24 +68,36 @@ impl AuditLog {
                 (Box::new(file), Some(synced), link)
             }
         };
-        let (queue, calls) = std::sync::mpsc::sync_channel(QUEUE);
+        AuditLog::start(out, file, link, arn, QUEUE)
+    }
+
+    /// Starts the writer thread appending to `out` (and syncing `file`)
+    /// after `link`, with room for `queue` calls.
+    fn start(
+        out: Box<dyn Write + Send>,
+        file: Option<File>,
+        link: Link,
+        arn: ArnConfig,
+        queue: usize,
+    ) -> std::io::Result<AuditLog> {
+        let (queue, calls) = mpsc::channel(queue);
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || write_records(calls, out, file, link, arn))?;
         Ok(AuditLog { queue })
     }
 
-    /// Queues `call` for the trail.
-    pub fn record(&self, call: Call) {
+    /// Queues `call` for the trail; waits only while the queue is full.
+    pub async fn record(&self, call: Call) {
         // Only a writer that died (its error is logged) closes the queue.
-        let _ = self.queue.send(Message::Call(Box::new(call)));
+        let _ = self.queue.send(Message::Call(Box::new(call))).await;
     }
 
     /// Returns once every call recorded before it is written and synced.
-    pub fn flush(&self) {
-        let (done, wait) = std::sync::mpsc::sync_channel(1);
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv();
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
         }
     }
 }
@@ -144,7 +159,7 @@ impl EventTime {
 }
 
 fn write_records(
-    calls: Receiver<Message>,
+    mut calls: mpsc::Receiver<Message>,
     mut out: Box<dyn Write + Send>,
     file: Option<File>,
     mut link: Link,
@@ -156,17 +171,29 @@ fn write_records(
     let mut batch = Vec::with_capacity(256 * 1024);
     let mut flushed = Vec::new();
     let mut time = EventTime::default();
+    // Only to wait for the queue with a timeout; the writing is blocking.
+    let waiting = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "the audit writer could not start; no records are written");
+            return;
+        }
+    };
     loop {
-        let first = match calls.recv_timeout(SYNC_EVERY) {
-            Ok(Message::Call(call)) => {
+        let next = waiting.block_on(async { tokio::time::timeout(SYNC_EVERY, calls.recv()).await });
+        let first = match next {
+            Ok(Some(Message::Call(call))) => {
                 // Let a batch gather: one wake-up and one write for many
                 // calls, rather than one each.
                 std::thread::sleep(BATCH_WINDOW);
                 Some(Message::Call(call))
             }
-            Ok(flush) => Some(flush),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Some(flush)) => Some(flush),
+            Err(_elapsed) => None,
+            Ok(None) => break,
         };
         for message in first
             .into_iter()

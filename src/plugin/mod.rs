@@ -97,7 +97,7 @@ pub async fn run(
         .await;
     let _ = std::fs::remove_file(&settings.socket);
     if let Some(audit) = audit {
-        audit.flush();
+        audit.flush().await;
     }
     result?;
     tracing::info!("KMS v2 plugin stopped");

@@ -44,7 +44,13 @@ impl KmsService {
 
     /// Records a call in the audit trail: kube-apiserver's request uid and
     /// the KEK named (never a seed or a ciphertext).
-    fn audit<T>(&self, method: Method, uid: &str, kek: Option<&str>, result: &Result<T, Status>) {
+    async fn audit<T>(
+        &self,
+        method: Method,
+        uid: &str,
+        kek: Option<&str>,
+        result: &Result<T, Status>,
+    ) {
         let Some(audit) = &self.audit else {
             return;
         };
@@ -56,25 +62,27 @@ impl KmsService {
             parameters.insert("KeyId".into(), kek.into());
         }
         let body = serde_json::to_vec(&parameters).unwrap_or_default();
-        audit.record(Call {
-            event_source: PLUGIN,
-            time: crate::key::now_millis(),
-            operation: method.as_str().to_owned(),
-            request_id: RequestId::next(),
-            caller: Some((String::new(), "kube-apiserver".into())),
-            source: None,
-            user_agent: None,
-            body: body.into(),
-            keys: kek
-                .and_then(|k| k.parse::<KekId>().ok())
-                .map(|k| k.key_id)
-                .into_iter()
-                .collect(),
-            error: result
-                .as_ref()
-                .err()
-                .map(|s| (grpc_code(s.code()), s.message().to_owned())),
-        });
+        audit
+            .record(Call {
+                event_source: PLUGIN,
+                time: crate::key::now_millis(),
+                operation: method.as_str().to_owned(),
+                request_id: RequestId::next(),
+                caller: Some((String::new(), "kube-apiserver".into())),
+                source: None,
+                user_agent: None,
+                body: body.into(),
+                keys: kek
+                    .and_then(|k| k.parse::<KekId>().ok())
+                    .map(|k| k.key_id)
+                    .into_iter()
+                    .collect(),
+                error: result
+                    .as_ref()
+                    .err()
+                    .map(|s| (grpc_code(s.code()), s.message().to_owned())),
+            })
+            .await;
     }
 
     fn keyring(&self) -> Result<Arc<Keyring>, Status> {
@@ -116,7 +124,8 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
             }))
         });
         let kek = result.as_ref().ok().map(|r| r.get_ref().key_id.clone());
-        self.audit(Method::Status, "", kek.as_deref(), &result);
+        self.audit(Method::Status, "", kek.as_deref(), &result)
+            .await;
         result
     }
 
@@ -138,7 +147,8 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
             }))
         });
         let kek = result.as_ref().ok().map(|r| r.get_ref().key_id.clone());
-        self.audit(Method::Encrypt, &request.uid, kek.as_deref(), &result);
+        self.audit(Method::Encrypt, &request.uid, kek.as_deref(), &result)
+            .await;
         result
     }
 
@@ -170,7 +180,8 @@ impl pb::key_management_service_server::KeyManagementService for KmsService {
             &request.uid,
             Some(&request.key_id),
             &result,
-        );
+        )
+        .await;
         result
     }
 }

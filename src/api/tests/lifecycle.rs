@@ -268,7 +268,7 @@ async fn lifecycle_actions_are_audit_records() {
     crate::serve::run_lifecycle(&h.api, Some(&audit)).await;
     h.advance(90 * DAY_MS);
     crate::serve::run_lifecycle(&h.api, Some(&audit)).await;
-    audit.flush();
+    audit.flush().await;
     let mut records: Vec<(String, String)> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()

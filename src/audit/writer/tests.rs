@@ -1,6 +1,7 @@
 //! The writer against real files.
 
 use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
 
@@ -28,16 +29,16 @@ fn written(path: &Path) -> crate::audit::chain::Verified {
     verify(text.as_slice()).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&text)))
 }
 
-#[test]
-fn records_are_chained_across_restarts_and_a_cut_line_is_removed() {
+#[tokio::test]
+async fn records_are_chained_across_restarts_and_a_cut_line_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let destination = Destination::File(path.clone());
     let log = AuditLog::open(&destination, ArnConfig::default()).unwrap();
     for op in ["CreateKey", "Encrypt", "Decrypt"] {
-        log.record(call(op));
+        log.record(call(op)).await;
     }
-    log.flush();
+    log.flush().await;
     let first = written(&path);
     assert_eq!((first.records, first.last_sequence), (3, 3));
     assert_eq!(
@@ -56,8 +57,8 @@ fn records_are_chained_across_restarts_and_a_cut_line_is_removed() {
         .write_all(b"{\"eventName\":\"Enc")
         .unwrap();
     let log = AuditLog::open(&destination, ArnConfig::default()).unwrap();
-    log.record(call("GenerateDataKey"));
-    log.flush();
+    log.record(call("GenerateDataKey")).await;
+    log.flush().await;
     let second = written(&path);
     assert_eq!(
         (second.records, second.first_sequence, second.last_sequence),
@@ -74,4 +75,79 @@ fn a_trail_whose_last_line_is_not_ours_is_not_continued() {
         .expect_err("not a trail");
     assert!(error.to_string().contains("move the file aside"), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), b"some other log\n");
+}
+
+/// Output that takes nothing until it is opened, like a disk that stalls.
+#[derive(Clone)]
+struct Stalled {
+    open: Arc<(Mutex<bool>, Condvar)>,
+    written: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Write for Stalled {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let (open, opened) = &*self.open;
+        let _open = opened
+            .wait_while(open.lock().unwrap(), |open| !*open)
+            .unwrap();
+        self.written.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn callers_wait_for_a_stalled_writer_without_holding_the_runtime() {
+    let out = Stalled {
+        open: Arc::default(),
+        written: Arc::default(),
+    };
+    let log = AuditLog::start(
+        Box::new(out.clone()),
+        None,
+        Link::genesis(),
+        ArnConfig::default(),
+        1,
+    )
+    .unwrap();
+    let (said, heard) = std::sync::mpsc::channel();
+    // One thread runs everything, so a caller that blocked it would stop
+    // the timer below as well; the test thread only listens.
+    let runtime = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let callers = tokio::spawn({
+                let log = log.clone();
+                async move {
+                    for _ in 0..64 {
+                        log.record(call("Encrypt")).await;
+                    }
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            said.send(callers.is_finished()).unwrap();
+            let (open, opened) = &*out.open;
+            *open.lock().unwrap() = true;
+            opened.notify_all();
+            callers.await.unwrap();
+            log.flush().await;
+        });
+    });
+    let finished = heard
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the runtime went on while the writer was stalled");
+    assert!(
+        !finished,
+        "64 calls cannot fit a queue of one while nothing is written"
+    );
+    runtime.join().unwrap();
+    let written = out.written.lock().unwrap().clone();
+    let trail = verify(written.as_slice()).unwrap();
+    assert_eq!((trail.records, trail.last_sequence), (64, 64));
 }
