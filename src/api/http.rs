@@ -170,6 +170,8 @@ impl Endpoint {
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        // The operation's name; none when the target names none.
+        let operation = target.strip_prefix("TrentService.");
         let started = std::time::Instant::now();
         let _in_flight = self.metrics.as_ref().map(|m| m.begin());
         let mut caller = None;
@@ -179,7 +181,7 @@ impl Endpoint {
                 _ => self.authenticate(&request, &headers, &body)?,
             });
             caller.request_id = request_id;
-            let operation = target.strip_prefix("TrentService.").ok_or_else(|| {
+            let operation = operation.ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
             if let Some(quotas) = &self.quotas {
@@ -197,10 +199,7 @@ impl Endpoint {
                 .record(Call {
                     event_source: crate::audit::record::ENDPOINT,
                     time: self.api.now(),
-                    operation: target
-                        .strip_prefix("TrentService.")
-                        .unwrap_or(target)
-                        .to_owned(),
+                    operation: operation.unwrap_or(target).to_owned(),
                     request_id,
                     keys: caller.as_ref().map(|c| c.keys.take()).unwrap_or_default(),
                     caller: caller

@@ -308,6 +308,10 @@ mod tests {
             request_parameters(verify),
             Some(json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"}))
         );
+        // An escaped name is still the member it names: escaping never lets
+        // a withheld member in; a repeated one keeps its last value.
+        let escaped = br#"{"Key\u0049d":"a","KeyId":"b","Plaint\u0065xt":"c2VjcmV0"}"#;
+        assert_eq!(request_parameters(escaped), Some(json!({"keyId": "b"})));
         assert_eq!(request_parameters(b""), Some(json!({})));
         assert_eq!(request_parameters(b"[1]"), None);
         assert_eq!(request_parameters(b"{not json"), None);
