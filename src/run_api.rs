@@ -9,7 +9,6 @@ use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
-use kube_kms::audit::Destination;
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
 use kube_kms::crypto::CryptoService;
@@ -68,7 +67,7 @@ pub async fn run(
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
     );
-    let audit = args.audit.open(Destination::Stdout, args.arn.config())?;
+    let audit = args.audit.open(None, args.arn.config())?;
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),

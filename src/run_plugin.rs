@@ -3,8 +3,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use kube_kms::audit::Destination;
-
 use crate::cli::PluginArgs;
 
 pub async fn run(
@@ -16,7 +14,7 @@ pub async fn run(
         "the plugin unseals with the root key that sealed the key file; it never creates one"
     );
     let root = args.root.open()?;
-    let audit = args.audit.open(Destination::Stdout, args.arn.config())?;
+    let audit = args.audit.open(None, args.arn.config())?;
     let settings = kube_kms::plugin::Settings {
         socket: args.socket,
         key_file: args.key_file,

@@ -10,7 +10,6 @@ use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, Caller, system_clock};
-use kube_kms::audit::Destination;
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
@@ -100,10 +99,9 @@ pub async fn run(
         args.arn.region,
         args.arn.account
     );
-    let audit = args.audit.open(
-        Destination::File(args.data_dir.join("audit.jsonl")),
-        args.arn.config(),
-    )?;
+    let audit = args
+        .audit
+        .open(Some(args.data_dir.join("audit.jsonl")), args.arn.config())?;
     let _lifecycle = kube_kms::serve::spawn_lifecycle(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),

@@ -24,9 +24,14 @@ fn records(path: &Path) -> Vec<Value> {
 }
 
 fn verify(path: &Path) -> (bool, String) {
+    verify_files(&[path])
+}
+
+/// `kube-kms audit verify` over `files`, in order.
+fn verify_files(files: &[&Path]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
         .args(["audit", "verify"])
-        .arg(path)
+        .args(files)
         .output()
         .unwrap();
     let text = format!(
@@ -156,6 +161,33 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     std::fs::write(&tampered, altered).unwrap();
     let (ok, out) = verify(&tampered);
     assert!(!ok && out.contains("line 5"), "{out}");
+
+    // A trail in several files (as rotation leaves it) is one chain read
+    // in order; a file missing between two is named where it shows.
+    let lines: Vec<&str> = all.lines().collect();
+    let part = |name: &str, lines: &[&str]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let (first, second, third) = (
+        part("audit.jsonl.1", &lines[..2]),
+        part("audit.jsonl.2", &lines[2..3]),
+        part("audit.jsonl", &lines[3..]),
+    );
+    let (ok, out) = verify_files(&[&first, &second, &third]);
+    assert!(ok && out.contains("5 records, sequence 1 to 5"), "{out}");
+    let (ok, out) = verify_files(&[&second, &third]);
+    assert!(ok && out.contains("3 records, sequence 3 to 5"), "{out}");
+    let (ok, out) = verify_files(&[&first, &third]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: the chain breaks at line 1: sequence 4 where 3 was due",
+            third.display()
+        )),
+        "{out}"
+    );
 }
 
 #[tokio::test]

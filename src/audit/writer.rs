@@ -8,16 +8,15 @@
 //! when the trail is opened again, and the chain goes on from the last
 //! whole record.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Link;
 use super::record::{Call, write};
+use super::trail::{Rotation, TrailFile};
 use crate::api::ArnConfig;
 use crate::key::Millis;
 use crate::operator::key_status::rfc3339;
@@ -32,8 +31,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(2);
 /// Where records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// A file, created 0600, continued if it exists.
-    File(PathBuf),
+    /// A file, created 0600, continued if it exists, rotated as told.
+    File(PathBuf, Rotation),
     /// Standard output (in a cluster, the container log), a chain per
     /// process start.
     Stdout,
@@ -60,30 +59,23 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// Opens the trail at `destination` and starts its writer thread.
     pub fn open(destination: &Destination, arn: ArnConfig) -> std::io::Result<AuditLog> {
-        let (out, file, link): (Box<dyn Write + Send>, _, _) = match destination {
-            Destination::Stdout => (Box::new(std::io::stdout()), None, Link::genesis()),
-            Destination::File(path) => {
-                let (file, link) = open_trail(path)?;
-                let synced = file.try_clone()?;
-                (Box::new(file), Some(synced), link)
+        let (out, link) = match destination {
+            Destination::Stdout => (Sink::Stream(Box::new(std::io::stdout())), Link::genesis()),
+            Destination::File(path, rotation) => {
+                let (trail, link) = TrailFile::open(path, *rotation)?;
+                (Sink::Trail(trail), link)
             }
         };
-        AuditLog::start(out, file, link, arn, QUEUE)
+        AuditLog::start(out, link, arn, QUEUE)
     }
 
-    /// Starts the writer thread appending to `out` (and syncing `file`)
-    /// after `link`, with room for `queue` calls.
-    fn start(
-        out: Box<dyn Write + Send>,
-        file: Option<File>,
-        link: Link,
-        arn: ArnConfig,
-        queue: usize,
-    ) -> std::io::Result<AuditLog> {
+    /// Starts the writer thread appending to `out` after `link`, with room
+    /// for `queue` calls.
+    fn start(out: Sink, link: Link, arn: ArnConfig, queue: usize) -> std::io::Result<AuditLog> {
         let (queue, calls) = mpsc::channel(queue);
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_records(calls, out, file, link, arn))?;
+            .spawn(move || write_records(calls, out, link, arn))?;
         Ok(AuditLog { queue })
     }
 
@@ -100,44 +92,6 @@ impl AuditLog {
             let _ = wait.await;
         }
     }
-}
-
-/// Opens `path` for appending, after removing a last line a crash cut
-/// short; returns the chain's state after its last record.
-fn open_trail(path: &Path) -> std::io::Result<(File, Link)> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
-    let mut text = Vec::new();
-    file.read_to_end(&mut text)?;
-    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if whole < text.len() {
-        tracing::warn!(
-            path = %path.display(),
-            bytes = text.len() - whole,
-            "the audit trail's last line was cut short (a crash while writing it); removing it"
-        );
-        file.set_len(whole as u64)?;
-        file.seek(SeekFrom::End(0))?;
-        file.sync_data()?;
-    }
-    let last = text[..whole.saturating_sub(1)]
-        .rsplit(|b| *b == b'\n')
-        .next()
-        .filter(|l| !l.is_empty());
-    let link = match last {
-        None => Link::genesis(),
-        Some(line) => Link::following(line).ok_or_else(|| {
-            std::io::Error::other(format!(
-                "{}: its last line is not a chained audit record; move the file aside to start a new trail",
-                path.display()
-            ))
-        })?,
-    };
-    Ok((file, link))
 }
 
 /// The event time of records made in one second, formatted once.
@@ -158,10 +112,39 @@ impl EventTime {
     }
 }
 
+/// Where the writer appends batches of lines.
+enum Sink {
+    /// Standard output, or a test's writer: never synced or rotated.
+    Stream(Box<dyn Write + Send>),
+    Trail(TrailFile),
+}
+
+impl Sink {
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Stream(out) => out.write_all(lines).and_then(|()| out.flush()),
+            Sink::Trail(trail) => trail.write_all(lines),
+        }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stream(out) => out.flush(),
+            Sink::Trail(trail) => trail.sync(),
+        }
+    }
+
+    fn rotate_if_full(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stream(_) => Ok(()),
+            Sink::Trail(trail) => trail.rotate_if_full(crate::key::now_millis()),
+        }
+    }
+}
+
 fn write_records(
     mut calls: mpsc::Receiver<Message>,
-    mut out: Box<dyn Write + Send>,
-    file: Option<File>,
+    mut out: Sink,
     mut link: Link,
     arn: ArnConfig,
 ) {
@@ -212,14 +195,17 @@ fn write_records(
                 break;
             }
         }
-        let wrote = out.write_all(&batch).and_then(|()| out.flush());
+        let wrote = out.append(&batch);
         unsynced |= !batch.is_empty();
         batch.clear();
         let due = unsynced && (!flushed.is_empty() || synced.elapsed() >= SYNC_EVERY);
-        let synced_now = match (&wrote, &file) {
-            (Ok(()), Some(file)) if due => file.sync_data(),
+        let synced_now = match &wrote {
+            Ok(()) if due => out.sync(),
             _ => Ok(()),
         };
+        if let Err(e) = out.rotate_if_full() {
+            tracing::error!(error = %e, "the audit trail could not be rotated; records go on into the full file");
+        }
         if let Err(e) = wrote.and(synced_now) {
             // Refusing calls we cannot account for would be safer still,
             // but would take the endpoint down with a disk; say so loudly.
@@ -233,10 +219,7 @@ fn write_records(
             let _ = done.send(());
         }
     }
-    let _ = out.flush();
-    if let Some(file) = &file {
-        let _ = file.sync_data();
-    }
+    let _ = out.sync();
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ async fn lifecycle_actions_are_audit_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let audit = crate::audit::AuditLog::open(
-        &crate::audit::Destination::File(path.clone()),
+        &crate::audit::Destination::File(path.clone(), crate::audit::Rotation::NEVER),
         ArnConfig::default(),
     )
     .unwrap();

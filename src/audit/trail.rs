@@ -1,0 +1,219 @@
+//! The audit trail as a file: opened for appending after removing a last
+//! line a crash cut short, and rotated by size. A full file is renamed
+//! `<name>.<UTC time of rotation>` (names that sort in the order written)
+//! and a new one begun; the chain goes on across them, also when the
+//! process starts again with an empty file. Rotated files beyond a count,
+//! oldest first, are removed, if a count is set.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::chain::Link;
+use crate::key::Millis;
+
+/// When the trail's file is rotated, and how many rotated files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate once the file holds this many bytes; 0: never.
+    pub max_bytes: u64,
+    /// Rotated files kept, newest first; 0: all.
+    pub keep: usize,
+}
+
+impl Rotation {
+    pub const NEVER: Rotation = Rotation {
+        max_bytes: 0,
+        keep: 0,
+    };
+}
+
+/// The open trail: where records are appended.
+pub struct TrailFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+}
+
+impl TrailFile {
+    /// Opens `path` for appending; returns it with the chain's state after
+    /// its last record, or after the newest rotated file's when `path` is
+    /// empty.
+    pub fn open(path: &Path, rotation: Rotation) -> std::io::Result<(TrailFile, Link)> {
+        let (file, size, last) = open_for_append(path)?;
+        let last = match last {
+            Some(line) => Some((path.to_owned(), line)),
+            None => match rotated(path)?.pop() {
+                Some(newest) => last_line(&newest)?.map(|line| (newest, line)),
+                None => None,
+            },
+        };
+        let link = match last {
+            None => Link::genesis(),
+            Some((file, line)) => Link::following(&line).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{}: its last line is not a chained audit record; move the file aside to start a new trail",
+                    file.display()
+                ))
+            })?,
+        };
+        let trail = TrailFile {
+            path: path.to_owned(),
+            file,
+            size,
+            rotation,
+        };
+        Ok((trail, link))
+    }
+
+    /// Appends whole lines.
+    pub fn write_all(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(lines)?;
+        self.size += lines.len() as u64;
+        Ok(())
+    }
+
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Rotates the file if it is full (after a whole batch, so no record
+    /// is split across files), made at `now`. The full file is synced
+    /// before it is renamed: rotation is never where records are lost.
+    pub fn rotate_if_full(&mut self, now: Millis) -> std::io::Result<()> {
+        if self.rotation.max_bytes == 0 || self.size < self.rotation.max_bytes {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        let name = self.rotated_name(now);
+        match std::fs::rename(&self.path, &name) {
+            Ok(()) => {}
+            // Renamed on an earlier try whose new file could not be made.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let (file, size, _) = open_for_append(&self.path)?;
+        sync_directory(&self.path)?;
+        self.file = file;
+        self.size = size;
+        tracing::info!(rotated = %name.display(), "audit trail rotated");
+        if self.rotation.keep > 0 {
+            let mut old = rotated(&self.path)?;
+            let excess = old.len().saturating_sub(self.rotation.keep);
+            for file in old.drain(..excess) {
+                std::fs::remove_file(&file)?;
+                tracing::info!(removed = %file.display(), keep = self.rotation.keep, "old audit trail file removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// `<path>.<UTC time, to the millisecond>`, with `-<n>` if that is taken.
+    fn rotated_name(&self, now: Millis) -> PathBuf {
+        let stamp = k8s_openapi::jiff::Timestamp::from_millisecond(now)
+            .unwrap_or_default()
+            .strftime("%Y%m%dT%H%M%S%3fZ")
+            .to_string();
+        let base = format!("{}.{stamp}", self.path.display());
+        (0..)
+            .map(|n| match n {
+                0 => PathBuf::from(&base),
+                n => PathBuf::from(format!("{base}-{n}")),
+            })
+            .find(|name| !name.exists())
+            .expect("some name is free")
+    }
+}
+
+/// Opens (creating, 0600) `path` for appending; removes a last line a crash
+/// cut short; returns the file, its size and its last line.
+fn open_for_append(path: &Path) -> std::io::Result<(File, u64, Option<Vec<u8>>)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < text.len() {
+        tracing::warn!(
+            path = %path.display(),
+            bytes = text.len() - whole,
+            "the audit trail's last line was cut short (a crash while writing it); removing it"
+        );
+        file.set_len(whole as u64)?;
+        file.seek(SeekFrom::End(0))?;
+        file.sync_data()?;
+    }
+    let last = last_of(&text[..whole]);
+    Ok((file, whole as u64, last))
+}
+
+fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let text = std::fs::read(path)?;
+    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    Ok(last_of(&text[..whole]))
+}
+
+/// The last of whole `lines`.
+fn last_of(lines: &[u8]) -> Option<Vec<u8>> {
+    lines[..lines.len().saturating_sub(1)]
+        .rsplit(|b| *b == b'\n')
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+}
+
+/// The rotated files of the trail at `path`, oldest first.
+pub fn rotated(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(order) = file_name.strip_prefix(&prefix).and_then(rotation_order) else {
+            continue;
+        };
+        found.push((order, dir.join(&file_name)));
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, path)| path).collect())
+}
+
+/// `(stamp, n)` of a rotated file's suffix, `20261204T114512345Z[-n]`.
+fn rotation_order(suffix: &str) -> Option<(String, u32)> {
+    let (stamp, n) = match suffix.split_once('-') {
+        Some((stamp, n)) => (stamp, n.parse().ok()?),
+        None => (suffix, 0),
+    };
+    let shaped = stamp.len() == 19
+        && stamp.ends_with('Z')
+        && stamp.as_bytes()[8] == b'T'
+        && stamp
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 18) || b.is_ascii_digit());
+    shaped.then(|| (stamp.to_owned(), n))
+}
+
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => File::open(".")?.sync_all(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
