@@ -99,13 +99,22 @@ impl TrailFile {
         self.file = file;
         self.size = size;
         tracing::info!(rotated = %name.display(), "audit trail rotated");
-        if self.rotation.keep > 0 {
-            let mut old = rotated(&self.path)?;
-            let excess = old.len().saturating_sub(self.rotation.keep);
-            for file in old.drain(..excess) {
-                std::fs::remove_file(&file)?;
-                tracing::info!(removed = %file.display(), keep = self.rotation.keep, "old audit trail file removed");
-            }
+        if let Err(e) = self.remove_oldest() {
+            tracing::warn!(error = %e, "old rotated audit trail files could not be removed");
+        }
+        Ok(())
+    }
+
+    /// Removes the rotated files beyond the count kept, oldest first.
+    fn remove_oldest(&self) -> std::io::Result<()> {
+        if self.rotation.keep == 0 {
+            return Ok(());
+        }
+        let mut old = rotated(&self.path)?;
+        let excess = old.len().saturating_sub(self.rotation.keep);
+        for file in old.drain(..excess) {
+            std::fs::remove_file(&file)?;
+            tracing::info!(removed = %file.display(), keep = self.rotation.keep, "old audit trail file removed");
         }
         Ok(())
     }
