@@ -75,34 +75,44 @@ pub enum AuditCommand {
         /// `audit.jsonl.2* audit.jsonl`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The last hash an earlier verify printed: fails unless the
+        /// record it names is still in the trail, so records cut from
+        /// the end since then show.
+        #[arg(long, value_name = "HASH")]
+        kept_hash: Option<String>,
     },
 }
 
 pub fn run(command: AuditCommand) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify { files } => verify(&files),
+        AuditCommand::Verify { files, kept_hash } => verify(&files, kept_hash.as_deref()),
     }
 }
 
-fn verify(paths: &[PathBuf]) -> anyhow::Result<()> {
+fn verify(paths: &[PathBuf], kept_hash: Option<&str>) -> anyhow::Result<()> {
     let mut trail: Box<dyn std::io::Read> = Box::new(std::io::empty());
     for path in paths {
         let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
         trail = Box::new(std::io::Read::chain(trail, file));
     }
-    let verified = chain::verify(std::io::BufReader::new(trail)).map_err(|broken| {
-        let (path, line) = locate(paths, broken.line);
-        anyhow::anyhow!(
-            "{}: the chain breaks at line {line}: {}",
-            path.display(),
-            broken.why
-        )
-    })?;
-    let path = match paths {
+    let trail_name = match paths {
         [one] => one.display().to_string(),
         [first, .., last] => format!("{} to {}", first.display(), last.display()),
         [] => unreachable!("clap requires a file"),
     };
+    let verified =
+        chain::verify_holding(std::io::BufReader::new(trail), kept_hash).map_err(|broken| {
+            if broken.line == 0 {
+                // Of the whole trail, not of a line.
+                return anyhow::anyhow!("{trail_name}: {}", broken.why);
+            }
+            let (path, line) = locate(paths, broken.line);
+            anyhow::anyhow!(
+                "{}: the chain breaks at line {line}: {}",
+                path.display(),
+                broken.why
+            )
+        })?;
     let mut others = match verified.other_lines {
         0 => String::new(),
         n => format!(" ({n} other lines, not records, passed over)"),
@@ -114,7 +124,7 @@ fn verify(paths: &[PathBuf]) -> anyhow::Result<()> {
         ));
     }
     println!(
-        "{path}: {} records, sequence {} to {}, chain intact{others}; the last record's hash is {} (keep it to check later that no record was cut from the end)",
+        "{trail_name}: {} records, sequence {} to {}, chain intact{others}; the last record's hash is {} (keep it: --kept-hash checks later that no record was cut from the end)",
         verified.records, verified.first_sequence, verified.last_sequence, verified.last_hash
     );
     Ok(())

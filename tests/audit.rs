@@ -29,8 +29,14 @@ fn verify(path: &Path) -> (bool, String) {
 
 /// `kube-kms audit verify` over `files`, in order.
 fn verify_files(files: &[&Path]) -> (bool, String) {
+    verify_files_holding(files, None)
+}
+
+/// [`verify_files`], with `--kept-hash` if one is given.
+fn verify_files_holding(files: &[&Path], kept: Option<&str>) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
         .args(["audit", "verify"])
+        .args(kept.map(|hash| format!("--kept-hash={hash}")))
         .args(files)
         .output()
         .unwrap();
@@ -135,6 +141,13 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
 
     let (ok, out) = verify(&path);
     assert!(ok && out.contains("4 records, sequence 1 to 4"), "{out}");
+    let kept = out
+        .split("the last record's hash is ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(kept.len(), 64, "{out}");
 
     // A restart goes on with the same chain.
     let server = Server::start_in(dir);
@@ -143,6 +156,17 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     let dir = server.stop();
     let (ok, out) = verify(&path);
     assert!(ok && out.contains("5 records, sequence 1 to 5"), "{out}");
+    // The hash kept at four records covers them still; cut back to three,
+    // the trail verifies on its own, and the kept hash shows the cut.
+    let (ok, out) = verify_files_holding(&[&path], Some(&kept));
+    assert!(ok, "{out}");
+    let cut = dir.path().join("cut.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let three: Vec<&str> = whole.lines().take(3).collect();
+    std::fs::write(&cut, three.join("\n") + "\n").unwrap();
+    assert!(verify(&cut).0);
+    let (ok, out) = verify_files_holding(&[&cut], Some(&kept));
+    assert!(!ok && out.contains("cut from the end"), "{out}");
 
     // A record removed, then one altered: verify names where it breaks.
     let all = std::fs::read_to_string(&path).unwrap();

@@ -110,6 +110,14 @@ pub struct Broken {
 
 /// Checks every link of a trail read from `lines`.
 pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
+    verify_holding(lines, None)
+}
+
+/// [`verify`], and that the trail still holds the record whose hash is
+/// `kept` (the last hash an earlier check printed): that covers the end
+/// of the trail as it was then, which no later record vouched for.
+pub fn verify_holding(lines: impl BufRead, kept: Option<&str>) -> Result<Verified, Broken> {
+    let mut held = kept.is_none();
     let genesis = Link::genesis().previous_hash;
     // The chain after the last record read, and the first one's sequence.
     let mut expected: Option<Link> = None;
@@ -144,7 +152,9 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
         }
         first_sequence.get_or_insert(sequence);
         records += 1;
-        expected = Some(Link::past(sequence, &line));
+        let past = Link::past(sequence, &line);
+        held |= kept == Some(past.previous_hash.as_str());
+        expected = Some(past);
     }
     let (Some(first_sequence), Some(last)) = (first_sequence, expected) else {
         return Err(Broken {
@@ -152,6 +162,15 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
             why: "no records".into(),
         });
     };
+    if !held {
+        return Err(Broken {
+            line: 0,
+            why: format!(
+                "no record's hash is {}: records were cut from the end the trail had when that hash was kept (or it is another trail)",
+                kept.unwrap_or_default()
+            ),
+        });
+    }
     Ok(Verified {
         records,
         other_lines,
@@ -216,6 +235,20 @@ mod tests {
                 .first_sequence,
             3
         );
+    }
+
+    #[test]
+    fn a_kept_hash_shows_records_cut_from_the_end() {
+        let lines = trail(5);
+        let then = verify(joined(&lines[..4]).as_slice()).unwrap().last_hash;
+        let now = |lines: &[Vec<u8>]| verify_holding(joined(lines).as_slice(), Some(&then));
+        assert_eq!(now(&lines).unwrap().last_sequence, 5, "grown since");
+        assert_eq!(now(&lines[..4]).unwrap().last_sequence, 4, "as it was");
+        let cut = now(&lines[..3]).unwrap_err();
+        assert!(cut.why.contains("cut from the end"), "{cut}");
+        // Not merely a chain that ends somewhere: the kept record itself.
+        assert!(now(&lines[1..3]).is_err());
+        assert!(now(&lines[3..]).is_ok(), "older records rotated away");
     }
 
     #[test]
