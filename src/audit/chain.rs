@@ -2,7 +2,7 @@
 //! number and the SHA-256 of the line before it, so removing, reordering or
 //! altering a record breaks the chain at the record after it. The last
 //! record has no successor to vouch for it: [`Verified::last_hash`] is what
-//! to keep elsewhere (or compare with a later run) to cover it too.
+//! to keep elsewhere, for [`verify_holding`] to cover it later.
 
 use std::io::BufRead;
 
