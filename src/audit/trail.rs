@@ -6,8 +6,8 @@
 //! oldest first, are removed, if a count is set.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::chain::Link;
@@ -137,44 +137,61 @@ impl TrailFile {
 }
 
 /// Opens (creating, 0600) `path` for appending; removes a last line a crash
-/// cut short; returns the file, its size and its last line.
+/// cut short; returns the file, its size and its last line. Reads only the
+/// end of the file, however long the trail.
 fn open_for_append(path: &Path) -> std::io::Result<(File, u64, Option<Vec<u8>>)> {
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .mode(0o600)
         .open(path)?;
-    let mut text = Vec::new();
-    file.read_to_end(&mut text)?;
-    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if whole < text.len() {
+    let len = file.metadata()?.len();
+    let (whole, last) = tail(&file, len)?;
+    if whole < len {
         tracing::warn!(
             path = %path.display(),
-            bytes = text.len() - whole,
+            bytes = len - whole,
             "the audit trail's last line was cut short (a crash while writing it); removing it"
         );
-        file.set_len(whole as u64)?;
-        file.seek(SeekFrom::End(0))?;
+        file.set_len(whole)?;
         file.sync_data()?;
     }
-    let last = last_of(&text[..whole]);
-    Ok((file, whole as u64, last))
+    Ok((file, whole, last))
 }
 
 fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    let text = std::fs::read(path)?;
-    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    Ok(last_of(&text[..whole]))
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok(tail(&file, len)?.1)
 }
 
-/// The last of whole `lines`.
-fn last_of(lines: &[u8]) -> Option<Vec<u8>> {
-    lines[..lines.len().saturating_sub(1)]
-        .rsplit(|b| *b == b'\n')
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
+/// Where the whole lines of `file` (`len` bytes) end, and the last of them
+/// (`None` if there is none, or it is empty), read backwards a block at a
+/// time from the end.
+fn tail(file: &File, len: u64) -> std::io::Result<(u64, Option<Vec<u8>>)> {
+    const BLOCK: u64 = 64 * 1024;
+    // file[start..len], read so far.
+    let mut start = len;
+    let mut read = Vec::new();
+    loop {
+        if let Some(end) = read.iter().rposition(|b| *b == b'\n') {
+            let begins = read[..end].iter().rposition(|b| *b == b'\n');
+            if begins.is_some() || start == 0 {
+                let line = &read[begins.map_or(0, |i| i + 1)..end];
+                let last = (!line.is_empty()).then(|| line.to_vec());
+                return Ok((start + end as u64 + 1, last));
+            }
+        } else if start == 0 {
+            return Ok((0, None));
+        }
+        let n = BLOCK.min(start);
+        start -= n;
+        let mut block = vec![0; n as usize];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&read);
+        read = block;
+    }
 }
 
 /// The rotated files of the trail at `path`, oldest first.

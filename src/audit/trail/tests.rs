@@ -167,3 +167,43 @@ fn rotated_names_sort_in_the_order_written() {
     assert_eq!(rotation_order("20270115T080000123Z.gz"), None);
     assert_eq!(rotation_order("bak"), None);
 }
+
+#[tokio::test]
+async fn a_trail_is_continued_from_its_end_past_long_records_and_a_long_cut_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let destination = Destination::File(path.clone(), Rotation::NEVER);
+    let log = AuditLog::open(&destination, ArnConfig::default()).unwrap();
+    record(&log, 3, 3).await;
+    // A record longer than the blocks the end is read in (a policy of
+    // 200 KB is in its parameters), then a crash in the middle of another.
+    let policy = "x".repeat(200 * 1024);
+    let body = serde_json::to_vec(&serde_json::json!({"KeyId": "k", "Policy": policy})).unwrap();
+    log.record(Call {
+        body: body.into(),
+        ..call("PutKeyPolicy")
+    })
+    .await;
+    log.flush().await;
+    drop(log);
+    let whole = std::fs::metadata(&path).unwrap().len();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(&[b'{'; 150 * 1024]).unwrap();
+
+    let log = AuditLog::open(&destination, ArnConfig::default()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        whole,
+        "the cut line removed"
+    );
+    record(&log, 1, 1).await;
+    drop(log);
+    let (_, trail) = whole_trail(&path);
+    assert_eq!(
+        (trail.records, trail.chains, trail.last_sequence),
+        (5, 1, 5)
+    );
+}
