@@ -284,10 +284,27 @@ pub fn record(call: &Call, arn: &ArnConfig) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A call from a known caller naming `alias/app`, with data the trail
+    /// must leave out (the writer's and rotation's tests).
+    pub(crate) fn call(operation: &str) -> Call {
+        Call {
+            event_source: ENDPOINT,
+            time: 1_800_000_000_000,
+            operation: operation.into(),
+            request_id: RequestId::next(),
+            caller: Some(("default".into(), "tester".into())),
+            source: None,
+            user_agent: None,
+            body: Bytes::from_static(br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0"}"#),
+            keys: Vec::new(),
+            error: None,
+        }
+    }
 
     #[test]
     fn parameters_keep_what_cloudtrail_shows_and_never_data() {

@@ -2,28 +2,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use bytes::Bytes;
-
 use super::*;
 use crate::api::ArnConfig;
 use crate::audit::chain::{Verified, verify};
+use crate::audit::record::tests::call;
 use crate::audit::{AuditLog, Call, Destination};
-use crate::request_id::RequestId;
-
-fn call(operation: &str) -> Call {
-    Call {
-        event_source: crate::audit::record::ENDPOINT,
-        time: 1_800_000_000_000,
-        operation: operation.into(),
-        request_id: RequestId::next(),
-        caller: Some(("default".into(), "tester".into())),
-        source: None,
-        user_agent: None,
-        body: Bytes::from_static(br#"{"KeyId":"alias/app"}"#),
-        keys: Vec::new(),
-        error: None,
-    }
-}
 
 /// The trail's files, rotated ones first, read one after another.
 fn whole_trail(path: &Path) -> (Vec<PathBuf>, Verified) {

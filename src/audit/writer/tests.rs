@@ -5,26 +5,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use bytes::Bytes;
-
 use super::*;
 use crate::audit::chain::verify;
-use crate::request_id::RequestId;
-
-fn call(operation: &str) -> Call {
-    Call {
-        event_source: crate::audit::record::ENDPOINT,
-        time: 1_800_000_000_000,
-        operation: operation.into(),
-        request_id: RequestId::next(),
-        caller: Some(("default".into(), "tester".into())),
-        source: None,
-        user_agent: None,
-        body: Bytes::from_static(br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0"}"#),
-        keys: Vec::new(),
-        error: None,
-    }
-}
+use crate::audit::record::tests::call;
 
 fn written(path: &Path) -> crate::audit::chain::Verified {
     let text = std::fs::read(path).unwrap();
