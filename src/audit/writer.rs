@@ -2,11 +2,11 @@
 //! queue and goes on; one thread turns calls into chained records and
 //! appends them, a batch per write. When the writer falls behind (a slow
 //! disk), callers wait for room in the queue asynchronously: the request
-//! waits, the runtime's threads go on serving everything else. The file is synced once a second and
-//! when the log is finished, so a crash loses at most the last second's
-//! records, never a record's middle: a line cut short by one is removed
-//! when the trail is opened again, and the chain goes on from the last
-//! whole record.
+//! waits, the runtime's threads go on serving everything else. A file is
+//! synced once a second and when the log is finished, so a crash loses at
+//! most the last second's records, never a record's middle: a line cut
+//! short by one is removed when the trail is opened again, and the chain
+//! goes on from the last whole record (`trail`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,9 +73,13 @@ impl AuditLog {
     /// for `queue` calls.
     fn start(out: Sink, link: Link, arn: ArnConfig, queue: usize) -> std::io::Result<AuditLog> {
         let (queue, calls) = mpsc::channel(queue);
+        // Only to wait for the queue with a timeout; the writing is blocking.
+        let waiting = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_records(calls, out, link, arn))?;
+            .spawn(move || write_records(waiting, calls, out, link, arn))?;
         Ok(AuditLog { queue })
     }
 
@@ -143,6 +147,7 @@ impl Sink {
 }
 
 fn write_records(
+    waiting: tokio::runtime::Runtime,
     mut calls: mpsc::Receiver<Message>,
     mut out: Sink,
     mut link: Link,
@@ -154,17 +159,6 @@ fn write_records(
     let mut batch = Vec::with_capacity(256 * 1024);
     let mut flushed = Vec::new();
     let mut time = EventTime::default();
-    // Only to wait for the queue with a timeout; the writing is blocking.
-    let waiting = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "the audit writer could not start; no records are written");
-            return;
-        }
-    };
     loop {
         let next = waiting.block_on(async { tokio::time::timeout(SYNC_EVERY, calls.recv()).await });
         let first = match next {
