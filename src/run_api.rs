@@ -41,9 +41,10 @@ pub async fn run(
         synced: Some(synced.clone()),
         crypto: crypto.clone(),
     });
-    let bound = kube_kms::telemetry::serve_metrics(args.metrics_listen, registry, readiness)
-        .await
-        .with_context(|| format!("binding {} for metrics", args.metrics_listen))?;
+    let bound =
+        kube_kms::telemetry::serve_metrics(args.metrics_listen, registry.clone(), readiness)
+            .await
+            .with_context(|| format!("binding {} for metrics", args.metrics_listen))?;
     tracing::info!(addr = %bound, "metrics on /metrics, health on /livez and /readyz");
     if tokio::time::timeout(SYNC_TIMEOUT, synced.wait_for(|s| *s))
         .await
@@ -67,7 +68,7 @@ pub async fn run(
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
     );
-    let audit = args.audit.open(None, args.arn.config())?;
+    let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let endpoint = Arc::new(Endpoint {
         api,
         auth: Authentication::SigV4Live(credentials),

@@ -30,10 +30,12 @@ pub struct AuditArgs {
 impl AuditArgs {
     /// Opens the trail: the file `default`, or standard output if none,
     /// unless told otherwise.
+    /// Its counters go to `registry`, if metrics are served.
     pub fn open(
         &self,
         default: Option<PathBuf>,
         arn: ArnConfig,
+        registry: Option<&prometheus::Registry>,
     ) -> anyhow::Result<Option<AuditLog>> {
         let rotation = Rotation {
             max_bytes: self.audit_log_max_size_mib.saturating_mul(1024 * 1024),
@@ -53,6 +55,9 @@ impl AuditArgs {
         };
         let log = AuditLog::open(&destination, arn)
             .with_context(|| format!("opening the audit trail {destination:?}"))?;
+        if let Some(registry) = registry {
+            log.register(registry);
+        }
         match &destination {
             Destination::File(path, _) => {
                 tracing::info!(path = %path.display(), "audit trail: a record per call")

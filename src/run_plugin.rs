@@ -14,7 +14,8 @@ pub async fn run(
         "the plugin unseals with the root key that sealed the key file; it never creates one"
     );
     let root = args.root.open()?;
-    let audit = args.audit.open(None, args.arn.config())?;
+    // Its counters join the plugin's metrics when it starts.
+    let audit = args.audit.open(None, args.arn.config(), None)?;
     let settings = kube_kms::plugin::Settings {
         socket: args.socket,
         key_file: args.key_file,

@@ -73,7 +73,7 @@ pub async fn run(
         ));
         Authentication::SigV4Live(live)
     };
-    let metrics = match (args.metrics_listen, registry) {
+    let metrics = match (args.metrics_listen, registry.clone()) {
         (Some(addr), Some(registry)) => {
             let metrics = Arc::new(EndpointMetrics::new(&registry));
             let readiness = Arc::new(EndpointReadiness {
@@ -99,9 +99,11 @@ pub async fn run(
         args.arn.region,
         args.arn.account
     );
-    let audit = args
-        .audit
-        .open(Some(args.data_dir.join("audit.jsonl")), args.arn.config())?;
+    let audit = args.audit.open(
+        Some(args.data_dir.join("audit.jsonl")),
+        args.arn.config(),
+        registry.as_ref(),
+    )?;
     let _lifecycle = kube_kms::serve::spawn_lifecycle(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use prometheus::{IntCounter, Registry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Link;
@@ -48,6 +49,32 @@ enum Message {
 #[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Message>,
+    counters: Counters,
+}
+
+/// What the writer did, for Prometheus: an alert on failures is how an
+/// operator learns that records are not reaching the disk.
+#[derive(Clone)]
+struct Counters {
+    records: IntCounter,
+    failures: IntCounter,
+}
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            records: IntCounter::new(
+                "kubekms_audit_records_total",
+                "Audit records written (a file's are synced within a second)",
+            )
+            .expect("valid metric"),
+            failures: IntCounter::new(
+                "kubekms_audit_write_failures_total",
+                "Failed writes, syncs and rotations of the audit trail; records may be lost",
+            )
+            .expect("valid metric"),
+        }
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -73,14 +100,22 @@ impl AuditLog {
     /// for `queue` calls.
     fn start(out: Sink, link: Link, arn: ArnConfig, queue: usize) -> std::io::Result<AuditLog> {
         let (queue, calls) = mpsc::channel(queue);
+        let counters = Counters::new();
+        let counted = counters.clone();
         // Only to wait for the queue with a timeout; the writing is blocking.
         let waiting = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_records(waiting, calls, out, link, arn))?;
-        Ok(AuditLog { queue })
+            .spawn(move || write_records(waiting, calls, out, link, arn, counted))?;
+        Ok(AuditLog { queue, counters })
+    }
+
+    /// Adds the writer's counters to `registry`.
+    pub fn register(&self, registry: &Registry) {
+        let _ = registry.register(Box::new(self.counters.records.clone()));
+        let _ = registry.register(Box::new(self.counters.failures.clone()));
     }
 
     /// Queues `call` for the trail; waits only while the queue is full.
@@ -152,6 +187,7 @@ fn write_records(
     mut out: Sink,
     mut link: Link,
     arn: ArnConfig,
+    counters: Counters,
 ) {
     let mut synced = Instant::now();
     // Written since the last sync: an idle trail is not synced again.
@@ -159,6 +195,8 @@ fn write_records(
     let mut batch = Vec::with_capacity(256 * 1024);
     let mut flushed = Vec::new();
     let mut time = EventTime::default();
+    // Records in `batch`.
+    let mut batched = 0;
     loop {
         let next = waiting.block_on(async { tokio::time::timeout(SYNC_EVERY, calls.recv()).await });
         let first = match next {
@@ -182,6 +220,7 @@ fn write_records(
                     write(&call, &arn, time.at(call.time), link.fields(), &mut batch);
                     link.advance(&batch[start..]);
                     batch.push(b'\n');
+                    batched += 1;
                 }
                 Message::Flush(done) => flushed.push(done),
             }
@@ -190,6 +229,10 @@ fn write_records(
             }
         }
         let wrote = out.append(&batch);
+        if wrote.is_ok() {
+            counters.records.inc_by(batched);
+        }
+        batched = 0;
         unsynced |= !batch.is_empty();
         batch.clear();
         let due = unsynced && (!flushed.is_empty() || synced.elapsed() >= SYNC_EVERY);
@@ -198,9 +241,11 @@ fn write_records(
             _ => Ok(()),
         };
         if let Err(e) = out.rotate_if_full() {
+            counters.failures.inc();
             tracing::error!(error = %e, "the audit trail could not be rotated; records go on into the full file");
         }
         if let Err(e) = wrote.and(synced_now) {
+            counters.failures.inc();
             // Refusing calls we cannot account for would be safer still,
             // but would take the endpoint down with a disk; say so loudly.
             tracing::error!(error = %e, "audit records could not be written");

@@ -60,6 +60,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = Arc::new(PluginMetrics::new(&registry));
+    if let Some(audit) = &settings.audit {
+        audit.register(&registry);
+    }
     let source = Arc::new(KeySource::new(
         settings.key_file.clone(),
         root,

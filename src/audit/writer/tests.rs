@@ -148,3 +148,46 @@ fn callers_wait_for_a_stalled_writer_without_holding_the_runtime() {
     let trail = verify(written.as_slice()).unwrap();
     assert_eq!((trail.records, trail.last_sequence), (4, 4));
 }
+
+/// A disk that refuses every write.
+struct Refusing;
+
+impl Write for Refusing {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("no space left on device"))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writer's counters as Prometheus shows them, after `calls` calls.
+async fn counted(out: Sink, calls: usize) -> String {
+    let log = AuditLog::start(out, Link::genesis(), ArnConfig::default(), 16).unwrap();
+    let registry = prometheus::Registry::new();
+    log.register(&registry);
+    for _ in 0..calls {
+        log.record(call("Encrypt")).await;
+    }
+    log.flush().await;
+    prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_writer_counts_records_written_and_failures() {
+    let text = counted(Sink::Stream(Box::new(std::io::sink())), 3).await;
+    assert!(text.contains("kubekms_audit_records_total 3\n"), "{text}");
+    assert!(
+        text.contains("kubekms_audit_write_failures_total 0\n"),
+        "{text}"
+    );
+    let text = counted(Sink::Stream(Box::new(Refusing)), 3).await;
+    assert!(text.contains("kubekms_audit_records_total 0\n"), "{text}");
+    assert!(
+        !text.contains("kubekms_audit_write_failures_total 0\n"),
+        "{text}"
+    );
+}
