@@ -70,7 +70,8 @@ impl Counters {
             .expect("valid metric"),
             failures: IntCounter::new(
                 "kubekms_audit_write_failures_total",
-                "Failed writes, syncs and rotations of the audit trail; records may be lost",
+                "Failed writes, syncs and rotations of the audit trail, and calls lost to a \
+                 stopped writer; records may be lost",
             )
             .expect("valid metric"),
         }
@@ -120,8 +121,19 @@ impl AuditLog {
 
     /// Queues `call` for the trail; waits only while the queue is full.
     pub async fn record(&self, call: Call) {
-        // Only a writer that died (its error is logged) closes the queue.
-        let _ = self.queue.send(Message::Call(Box::new(call))).await;
+        // Only a writer that died (a panic) closes the queue: each record
+        // lost to it is a failure, so an alert sees it.
+        if self
+            .queue
+            .send(Message::Call(Box::new(call)))
+            .await
+            .is_err()
+        {
+            if self.counters.failures.get() == 0 {
+                tracing::error!("the audit writer has stopped; calls are no longer recorded");
+            }
+            self.counters.failures.inc();
+        }
     }
 
     /// Returns once every call recorded before it is written and synced.

@@ -193,3 +193,35 @@ async fn the_writer_counts_records_written_and_failures() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(failures >= 1, "{text}");
 }
+
+/// A writer that fails as a bug would.
+struct Panicking;
+
+impl Write for Panicking {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        panic!("a bug in the writer");
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn records_lost_to_a_dead_writer_are_failures() {
+    let log = AuditLog::start(
+        Sink::Stream(Box::new(Panicking)),
+        Link::genesis(),
+        ArnConfig::default(),
+        16,
+    )
+    .unwrap();
+    // The first call takes the writer down; the next find the queue closed.
+    log.record(call("Encrypt")).await;
+    while !log.queue.is_closed() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    log.record(call("Encrypt")).await;
+    log.record(call("Decrypt")).await;
+    assert_eq!(log.counters.failures.get(), 2);
+}
