@@ -10,6 +10,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, Registry};
@@ -58,6 +60,8 @@ pub struct AuditLog {
 struct Counters {
     records: IntCounter,
     failures: IntCounter,
+    /// Whether a caller has found the writer stopped (said once).
+    stopped: Arc<AtomicBool>,
 }
 
 impl Counters {
@@ -74,6 +78,7 @@ impl Counters {
                  stopped writer; records may be lost",
             )
             .expect("valid metric"),
+            stopped: Arc::default(),
         }
     }
 }
@@ -129,7 +134,7 @@ impl AuditLog {
             .await
             .is_err()
         {
-            if self.counters.failures.get() == 0 {
+            if !self.counters.stopped.swap(true, Ordering::Relaxed) {
                 tracing::error!("the audit writer has stopped; calls are no longer recorded");
             }
             self.counters.failures.inc();
