@@ -196,14 +196,10 @@ fn tail(file: &File, len: u64) -> std::io::Result<(u64, Option<Vec<u8>>)> {
 
 /// The rotated files of the trail at `path`, oldest first.
 pub fn rotated(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let Some(name) = path.file_name() else {
         return Ok(Vec::new());
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = directory(path);
     let prefix = format!("{}.", name.to_string_lossy());
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -234,11 +230,15 @@ fn rotation_order(suffix: &str) -> Option<(String, u32)> {
     shaped.then(|| (stamp.to_owned(), n))
 }
 
+/// The directory `path` is in (`.` for a bare file name).
+fn directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 fn sync_directory(path: &Path) -> std::io::Result<()> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => File::open(".")?.sync_all(),
-    }
+    File::open(directory(path))?.sync_all()
 }
 
 #[cfg(test)]
