@@ -362,14 +362,16 @@ async fn breakdown(body: &str) {
         caller: Some(("default".into(), "bench".into())),
         source: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         user_agent: Some("kube-kms-bench".into()),
-        body: bytes::Bytes::from(request.clone().into_bytes()),
+        parameters: kube_kms::audit::RequestParameters::of_body(request.as_bytes()),
         keys: vec![key.parse().unwrap()],
         error: None,
     };
     let arn = ArnConfig::default();
     let t = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(kube_kms::audit::record::request_parameters(&call.body));
+        std::hint::black_box(kube_kms::audit::RequestParameters::of_body(
+            request.as_bytes(),
+        ));
     }
     let parameters_us = per_op(t, n);
     let mut link = kube_kms::audit::chain::Link::genesis();

@@ -378,7 +378,7 @@ fn lifecycle_call(time: crate::key::Millis, key: KeyId, action: Action) -> Call 
         caller: Some((String::new(), "kube-kms".into())),
         source: None,
         user_agent: None,
-        body: bytes::Bytes::new(),
+        parameters: crate::audit::RequestParameters::of_body(b""),
         keys: vec![key],
         error: None,
     }

@@ -16,7 +16,7 @@ use warp::reply::Response;
 use super::metrics::EndpointMetrics;
 use super::quota::RequestQuotas;
 use super::{Api, ApiError, Caller};
-use crate::audit::{AuditLog, Call};
+use crate::audit::{AuditLog, Call, RequestParameters};
 use crate::auth::{AuthError, Credentials, SignedRequest};
 use crate::request_id::RequestId;
 
@@ -210,7 +210,7 @@ impl Endpoint {
                         .get(USER_AGENT)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
-                    body,
+                    parameters: RequestParameters::of_body(&body),
                     error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
                 })
                 .await;

@@ -4,12 +4,11 @@
 
 use std::net::IpAddr;
 
-use std::collections::BTreeMap;
-
-use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use super::parameters::RequestParameters;
 
 use crate::api::ArnConfig;
 use crate::key::Millis;
@@ -36,103 +35,12 @@ pub struct Call {
     pub caller: Option<(String, String)>,
     pub source: Option<IpAddr>,
     pub user_agent: Option<String>,
-    /// The request body as sent; only [`request_parameters`] of it is kept.
-    pub body: Bytes,
+    /// What the trail keeps of the request body.
+    pub parameters: RequestParameters,
     /// The keys the call resolved, in order.
     pub keys: Vec<KeyId>,
     /// The AWS error type and message, if the call failed.
     pub error: Option<(&'static str, String)>,
-}
-
-/// Request members never written to the audit trail: data, ciphertexts,
-/// signatures, MACs, peers' public keys, attestation documents, grant
-/// tokens. CloudTrail leaves them out too.
-const WITHHELD: &[&str] = &[
-    "Plaintext",
-    "CiphertextBlob",
-    "Message",
-    "Signature",
-    "Mac",
-    "PublicKey",
-    "SharedSecretCiphertextBlob",
-    "Recipient",
-    "GrantTokens",
-];
-
-/// One member of `requestParameters`: as sent, or with its structures'
-/// member names in camelCase.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum Parameter<'a> {
-    AsSent(&'a RawValue),
-    Renamed(Value),
-}
-
-/// The request's members as CloudTrail's `requestParameters` shows them:
-/// camelCase names, withheld members left out, encryption contexts as
-/// sent; `None` for a body that is not a JSON object. Borrowed from the
-/// body: a withheld member (4 KiB of plaintext, say) is skipped, never
-/// copied.
-fn parameters(body: &[u8]) -> Option<Vec<(String, Parameter<'_>)>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(Vec::new());
-    }
-    let members: BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
-    let mut out = Vec::with_capacity(members.len());
-    for (name, raw) in members {
-        if WITHHELD.contains(&name.as_str()) {
-            continue;
-        }
-        let structured = raw.get().starts_with(['{', '[']);
-        // An encryption context's keys are the caller's own.
-        let value = if structured && !name.ends_with("EncryptionContext") {
-            match serde_json::from_str::<Value>(raw.get()) {
-                Ok(value) => Parameter::Renamed(camel_case_members(value)),
-                Err(_) => continue,
-            }
-        } else {
-            Parameter::AsSent(raw)
-        };
-        out.push((camel_case(&name), value));
-    }
-    Some(out)
-}
-
-/// [`parameters`] as a JSON value.
-pub fn request_parameters(body: &[u8]) -> Option<Value> {
-    let members = parameters(body)?;
-    Some(Value::Object(
-        members
-            .into_iter()
-            .map(|(name, value)| {
-                let value = serde_json::to_value(&value).unwrap_or(Value::Null);
-                (name, value)
-            })
-            .collect(),
-    ))
-}
-
-fn camel_case(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// Structures' member names in camelCase, at any depth (tags, say).
-fn camel_case_members(value: Value) -> Value {
-    match value {
-        Value::Object(members) => Value::Object(
-            members
-                .into_iter()
-                .filter(|(name, _)| !WITHHELD.contains(&name.as_str()))
-                .map(|(name, v)| (camel_case(&name), camel_case_members(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_members).collect()),
-        other => other,
-    }
 }
 
 /// Whether an operation changes nothing, as CloudTrail's `readOnly` says.
@@ -157,15 +65,6 @@ pub fn read_only(operation: &str) -> bool {
         "Disconnect",
     ];
     !CHANGING.iter().any(|prefix| operation.starts_with(prefix))
-}
-
-/// A request's parameters, serialized as a JSON object.
-struct Parameters<'a>(Vec<(String, Parameter<'a>)>);
-
-impl Serialize for Parameters<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
 }
 
 #[derive(Serialize)]
@@ -202,7 +101,7 @@ struct Record<'a, L: Serialize> {
     #[serde(rename = "sourceIPAddress")]
     source_ip_address: Option<IpAddr>,
     user_agent: Option<&'a str>,
-    request_parameters: Option<Parameters<'a>>,
+    request_parameters: Option<&'a RawValue>,
     response_elements: Option<()>,
     #[serde(rename = "requestID")]
     request_id: &'a str,
@@ -247,7 +146,7 @@ pub fn write(
         aws_region: &arn.region,
         source_ip_address: call.source,
         user_agent: call.user_agent.as_deref(),
-        request_parameters: parameters(&call.body).map(Parameters),
+        request_parameters: call.parameters.as_raw(),
         response_elements: None,
         request_id: call.request_id.as_str(),
         event_id: event_id.as_str(),
@@ -300,38 +199,12 @@ pub(crate) mod tests {
             caller: Some(("default".into(), "tester".into())),
             source: None,
             user_agent: None,
-            body: Bytes::from_static(br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0"}"#),
+            parameters: RequestParameters::of_body(
+                br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0"}"#,
+            ),
             keys: Vec::new(),
             error: None,
         }
-    }
-
-    #[test]
-    fn parameters_keep_what_cloudtrail_shows_and_never_data() {
-        let body = br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a","KeyId":"x"},
-            "GrantTokens":["t"],"Tags":[{"TagKey":"team","TagValue":"a"}],"Recipient":{"AttestationDocument":"YQ=="},
-            "DryRun":false}"#;
-        assert_eq!(
-            request_parameters(body),
-            Some(json!({
-                "keyId": "alias/app",
-                "encryptionContext": {"Tenant": "a", "KeyId": "x"},
-                "tags": [{"tagKey": "team", "tagValue": "a"}],
-                "dryRun": false,
-            }))
-        );
-        let verify = br#"{"KeyId":"k","Message":"bQ==","Signature":"cw==","SigningAlgorithm":"ECDSA_SHA_256","MessageType":"RAW"}"#;
-        assert_eq!(
-            request_parameters(verify),
-            Some(json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"}))
-        );
-        // An escaped name is still the member it names: escaping never lets
-        // a withheld member in; a repeated one keeps its last value.
-        let escaped = br#"{"Key\u0049d":"a","KeyId":"b","Plaint\u0065xt":"c2VjcmV0"}"#;
-        assert_eq!(request_parameters(escaped), Some(json!({"keyId": "b"})));
-        assert_eq!(request_parameters(b""), Some(json!({})));
-        assert_eq!(request_parameters(b"[1]"), None);
-        assert_eq!(request_parameters(b"{not json"), None);
     }
 
     #[test]
@@ -369,7 +242,7 @@ pub(crate) mod tests {
             caller: Some(("team-a".into(), "alice".into())),
             source: Some("127.0.0.1".parse().unwrap()),
             user_agent: Some("aws-cli/1".into()),
-            body: Bytes::from_static(br#"{"KeyId":"alias/app","Plaintext":"eA=="}"#),
+            parameters: RequestParameters::of_body(br#"{"KeyId":"alias/app","Plaintext":"eA=="}"#),
             keys: vec![key],
             error: Some(("DisabledException", "disabled".into())),
         };

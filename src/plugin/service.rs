@@ -14,7 +14,7 @@ use super::keyring::Keyring;
 use super::metrics::{Method, PluginMetrics};
 use super::pb;
 use crate::audit::record::PLUGIN;
-use crate::audit::{AuditLog, Call};
+use crate::audit::{AuditLog, Call, RequestParameters};
 use crate::request_id::RequestId;
 
 /// The API version Status reports (kube-apiserver 1.29+).
@@ -61,6 +61,7 @@ impl KmsService {
         if let Some(kek) = kek {
             parameters.insert("KeyId".into(), kek.into());
         }
+        // Named as a request body would name them; the trail camel-cases.
         let body = serde_json::to_vec(&parameters).unwrap_or_default();
         audit
             .record(Call {
@@ -71,7 +72,7 @@ impl KmsService {
                 caller: Some((String::new(), "kube-apiserver".into())),
                 source: None,
                 user_agent: None,
-                body: body.into(),
+                parameters: RequestParameters::of_body(&body),
                 keys: kek
                     .and_then(|k| k.parse::<KekId>().ok())
                     .map(|k| k.key_id)

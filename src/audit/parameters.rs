@@ -1,0 +1,248 @@
+//! What the audit trail keeps of a request body: CloudTrail's
+//! `requestParameters`. Made where the request is handled, from the body
+//! while it is still in cache, so the body (kilobytes of plaintext, say)
+//! goes with the request rather than waiting in the writer's queue.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Request members never written to the audit trail: data, ciphertexts,
+/// signatures, MACs, peers' public keys, attestation documents, grant
+/// tokens. CloudTrail leaves them out too.
+const WITHHELD: &[&str] = &[
+    "Plaintext",
+    "CiphertextBlob",
+    "Message",
+    "Signature",
+    "Mac",
+    "PublicKey",
+    "SharedSecretCiphertextBlob",
+    "Recipient",
+    "GrantTokens",
+];
+
+/// A request's `requestParameters`, rendered once: `None` for a body that
+/// is not a JSON object (the record then says `null`).
+#[derive(Debug, Clone)]
+pub struct RequestParameters(Option<Box<RawValue>>);
+
+impl RequestParameters {
+    /// The parameters of `body`: camelCase names, withheld members left
+    /// out, encryption contexts as sent.
+    pub fn of_body(body: &[u8]) -> RequestParameters {
+        RequestParameters(
+            parameters(body).and_then(|members| serde_json::value::to_raw_value(&members).ok()),
+        )
+    }
+
+    /// The rendered JSON object, if the body was one.
+    pub fn as_raw(&self) -> Option<&RawValue> {
+        self.0.as_deref()
+    }
+}
+
+/// [`RequestParameters::of_body`] as a JSON value (tests, tools).
+pub fn request_parameters(body: &[u8]) -> Option<Value> {
+    let parameters = RequestParameters::of_body(body);
+    serde_json::from_str(parameters.as_raw()?.get()).ok()
+}
+
+/// One member of `requestParameters`: as sent, or with its structures'
+/// member names in camelCase.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Parameter<'a> {
+    AsSent(&'a RawValue),
+    Renamed(Value),
+}
+
+/// Members in name order, serialized as one JSON object.
+struct Parameters<'a>(Vec<(String, Parameter<'a>)>);
+
+impl Serialize for Parameters<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+fn parameters(body: &[u8]) -> Option<Parameters<'_>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(Parameters(Vec::new()));
+    }
+    let members = members(std::str::from_utf8(body).ok()?)?;
+    let mut out = Vec::with_capacity(members.len());
+    for (name, raw) in members {
+        let structured = raw.get().starts_with(['{', '[']);
+        // An encryption context's keys are the caller's own.
+        let value = if structured && !name.ends_with("EncryptionContext") {
+            match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => Parameter::Renamed(camel_case_members(value)),
+                Err(_) => continue,
+            }
+        } else {
+            Parameter::AsSent(raw)
+        };
+        out.push((camel_case(&name), value));
+    }
+    Some(Parameters(out))
+}
+
+/// The members of the JSON object `body` that are not withheld, by name
+/// (the last of a repeated name wins, as serde_json's maps have it), or
+/// `None` when `body` is not one JSON object. A withheld string (4 KiB of
+/// base64 plaintext, say) is checked and skipped a vector at a time,
+/// never parsed or copied; everything else is serde_json's to read.
+fn members(body: &str) -> Option<BTreeMap<Cow<'_, str>, &RawValue>> {
+    let mut scan = Scan { text: body, at: 0 };
+    let mut members = BTreeMap::new();
+    scan.whitespace();
+    scan.expect(b'{')?;
+    scan.whitespace();
+    if scan.peek() == Some(b'}') {
+        scan.at += 1;
+    } else {
+        loop {
+            let name = scan.name()?;
+            scan.whitespace();
+            scan.expect(b':')?;
+            scan.whitespace();
+            let withheld = WITHHELD.contains(&name.as_ref());
+            if withheld && scan.peek() == Some(b'"') {
+                scan.skip_string()?;
+            } else {
+                let raw = scan.value()?;
+                if !withheld {
+                    members.insert(name, raw);
+                }
+            }
+            scan.whitespace();
+            match scan.next()? {
+                b',' => scan.whitespace(),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    scan.whitespace();
+    (scan.at == body.len()).then_some(members)
+}
+
+/// A cursor over JSON text, for the top level of an object.
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// JSON's whitespace (not Unicode's, nor a form feed).
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// A member name, its escapes decoded (`"Plaint\u0065xt"` is `Plaintext`).
+    fn name(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at;
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.skip_string()?;
+        let quoted = &self.text[start..self.at];
+        if quoted.contains('\\') {
+            serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(&quoted[1..quoted.len() - 1]))
+        }
+    }
+
+    /// Moves past the string that starts here, checking it as serde_json
+    /// does: no control characters, only JSON's escapes. (The text is
+    /// already known to be UTF-8.)
+    fn skip_string(&mut self) -> Option<()> {
+        let bytes = self.text.as_bytes();
+        let mut from = self.at + 1;
+        loop {
+            let found = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+            // A fold rather than `any`: without an early exit it vectorizes.
+            if bytes[from..found]
+                .iter()
+                .fold(false, |c, &b| c | (b < 0x20))
+            {
+                return None;
+            }
+            if bytes[found] == b'"' {
+                self.at = found + 1;
+                return Some(());
+            }
+            from = match bytes.get(found + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => found + 2,
+                b'u' if bytes
+                    .get(found + 2..found + 6)?
+                    .iter()
+                    .all(u8::is_ascii_hexdigit) =>
+                {
+                    found + 6
+                }
+                _ => return None,
+            };
+        }
+    }
+
+    /// The JSON value that starts here, read by serde_json.
+    fn value(&mut self) -> Option<&'a RawValue> {
+        let rest = &self.text[self.at..];
+        let mut reader = serde_json::Deserializer::from_str(rest);
+        let raw = <&RawValue>::deserialize(&mut reader).ok()?;
+        // Whitespace was skipped already, so the value starts here.
+        if !std::ptr::eq(raw.get().as_ptr(), rest.as_ptr()) {
+            return None;
+        }
+        self.at += raw.get().len();
+        Some(raw)
+    }
+}
+
+fn camel_case(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Structures' member names in camelCase, at any depth (tags, say).
+fn camel_case_members(value: Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .filter(|(name, _)| !WITHHELD.contains(&name.as_str()))
+                .map(|(name, v)| (camel_case(&name), camel_case_members(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_members).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

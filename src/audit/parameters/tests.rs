@@ -1,0 +1,102 @@
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn parameters_keep_what_cloudtrail_shows_and_never_data() {
+    let body = br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a","KeyId":"x"},
+        "GrantTokens":["t"],"Tags":[{"TagKey":"team","TagValue":"a"}],"Recipient":{"AttestationDocument":"YQ=="},
+        "DryRun":false}"#;
+    assert_eq!(
+        request_parameters(body),
+        Some(json!({
+            "keyId": "alias/app",
+            "encryptionContext": {"Tenant": "a", "KeyId": "x"},
+            "tags": [{"tagKey": "team", "tagValue": "a"}],
+            "dryRun": false,
+        }))
+    );
+    let verify = br#"{"KeyId":"k","Message":"bQ==","Signature":"cw==","SigningAlgorithm":"ECDSA_SHA_256","MessageType":"RAW"}"#;
+    assert_eq!(
+        request_parameters(verify),
+        Some(json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"}))
+    );
+    // An escaped name is still the member it names: escaping never lets
+    // a withheld member in; a repeated one keeps its last value.
+    let escaped = br#"{"Key\u0049d":"a","KeyId":"b","Plaint\u0065xt":"c2VjcmV0"}"#;
+    assert_eq!(request_parameters(escaped), Some(json!({"keyId": "b"})));
+    assert_eq!(request_parameters(b""), Some(json!({})));
+    assert_eq!(request_parameters(b" \n"), Some(json!({})));
+    assert_eq!(request_parameters(b"{}"), Some(json!({})));
+    assert_eq!(request_parameters(b"[1]"), None);
+    assert_eq!(request_parameters(b"{not json"), None);
+    // Invalid UTF-8 inside a withheld string makes the body no JSON at all.
+    assert_eq!(request_parameters(b"{\"Plaintext\":\"\xff\"}"), None);
+}
+
+/// What serde_json makes of `body` as a map, withheld members left out:
+/// the reading `members` must agree with.
+fn as_serde_json_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
+    let all: BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
+    Some(
+        all.into_iter()
+            .filter(|(name, _)| !WITHHELD.contains(&name.as_str()))
+            .map(|(name, raw)| (name, raw.get().to_owned()))
+            .collect(),
+    )
+}
+
+fn as_members_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
+    Some(
+        members(body)?
+            .into_iter()
+            .map(|(name, raw)| (name.into_owned(), raw.get().to_owned()))
+            .collect(),
+    )
+}
+
+/// The fast reading of withheld strings accepts exactly what serde_json
+/// accepts and keeps exactly what it keeps: checked on bodies of every
+/// shape, and on every one of them cut short and with a byte changed or
+/// added at every position.
+#[test]
+fn members_are_read_as_serde_json_reads_them() {
+    let plaintext = "QUJD".repeat(40);
+    let bodies = [
+        format!(r#"{{"KeyId":"alias/app","Plaintext":"{plaintext}"}}"#),
+        format!(r#" {{ "Plaintext" : "{plaintext}" , "KeyId" : "k" }} "#),
+        r#"{"Plaintext":"a\"b\\c\/d\b\f\n\r\t\u00e9\uD83D\uDE00","KeyId":1.5e3}"#.into(),
+        r#"{"Plaint\u0065xt":"x","Key\u0049d":"a","KeyId":"b","DryRun":true}"#.into(),
+        r#"{"GrantTokens":["t1","t2"],"Recipient":{"A":"b"},"Limit":10,"Marker":null}"#.into(),
+        r#"{"EncryptionContext":{"Plaintext":"kept as sent"},"Tags":[{"TagKey":"k"}]}"#.into(),
+        "{\"Plaintext\":\"é ü \u{1F600}\",\"KeyId\":\"ключ\"}".into(),
+        "{}".into(),
+        "\t{\r\n}\n".into(),
+    ];
+    let mut checked = 0;
+    for body in &bodies {
+        assert!(as_serde_json_reads_it(body).is_some(), "{body}");
+        let mut variants = vec![body.clone()];
+        for at in (0..=body.len()).filter(|&i| body.is_char_boundary(i)) {
+            variants.push(body[..at].to_owned());
+            for byte in ["\"", "\\", "\u{1}", "}", ",", ":", "u", "0", " ", "\u{c}"] {
+                variants.push(format!("{}{byte}{}", &body[..at], &body[at..]));
+                if let Some(next) = body[at..].chars().next() {
+                    let after = at + next.len_utf8();
+                    variants.push(format!("{}{byte}{}", &body[..at], &body[after..]));
+                }
+            }
+        }
+        for variant in variants {
+            assert_eq!(
+                as_members_reads_it(&variant),
+                as_serde_json_reads_it(&variant),
+                "{variant:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+}
