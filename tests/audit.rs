@@ -223,3 +223,53 @@ async fn audit_log_off_writes_no_trail() {
     let dir = server.stop();
     assert!(!dir.path().join("data/audit.jsonl").exists());
 }
+
+/// Sends `head` (and no body) on a fresh connection; returns the answer's
+/// status line.
+async fn status_of(addr: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A call refused before it could be read (its body over the limit) is
+/// still a call: it gets a record, with no caller (nothing was verified)
+/// and no parameters (nothing was read). A request that is no API call
+/// (not a POST) gets none.
+#[tokio::test]
+async fn a_call_refused_for_its_size_is_recorded_and_other_requests_are_not() {
+    let server = Server::start();
+    let addr = server.endpoint.trim_start_matches("http://").to_owned();
+    let too_large = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\nuser-agent: refused-test\r\n\
+         x-amz-target: TrentService.Encrypt\r\ncontent-length: {}\r\n\r\n",
+        256 * 1024 + 1
+    );
+    assert!(
+        status_of(&addr, &too_large)
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    let get = format!("GET /favicon.ico HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    assert!(status_of(&addr, &get).await.starts_with("HTTP/1.1 400"));
+    let dir = server.stop();
+    let path = dir.path().join("data/audit.jsonl");
+    let trail = records(&path);
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    let refused = &trail[0];
+    assert_eq!(refused["eventName"], "Encrypt");
+    assert_eq!(refused["errorCode"], "ValidationException");
+    assert_eq!(refused["errorMessage"], "Request body exceeds 262144 bytes");
+    assert!(refused["userIdentity"].is_null(), "{refused}");
+    assert!(refused["requestParameters"].is_null(), "{refused}");
+    assert_eq!(refused["sourceIPAddress"], "127.0.0.1");
+    assert_eq!(refused["userAgent"], "refused-test");
+    assert!(verify(&path).0);
+}

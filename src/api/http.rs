@@ -164,7 +164,14 @@ impl Endpoint {
         ))
     }
 
-    async fn handle(&self, request: Request<'_>, headers: HeaderMap, body: Bytes) -> Response {
+    /// Answers one call. A body that was refused (too large, cut off) is
+    /// answered with its error, and recorded like any failed call.
+    async fn handle(
+        &self,
+        request: Request<'_>,
+        headers: HeaderMap,
+        body: Result<Bytes, Refused>,
+    ) -> Response {
         let request_id = RequestId::next();
         let target = headers
             .get("x-amz-target")
@@ -176,18 +183,19 @@ impl Endpoint {
         let _in_flight = self.metrics.as_ref().map(|m| m.begin());
         let mut caller = None;
         let result = async {
+            let body = body.as_ref().map_err(|refused| refused.error())?;
             let caller = caller.insert(match (bearer(&headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
-                _ => self.authenticate(&request, &headers, &body)?,
+                _ => self.authenticate(&request, &headers, body)?,
             });
             caller.request_id = request_id;
             let operation = operation.ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
             if let Some(quotas) = &self.quotas {
-                quotas.admit(&caller.namespace, operation, &body, started)?;
+                quotas.admit(&caller.namespace, operation, body, started)?;
             }
-            self.api.respond(caller, operation, &body).await
+            self.api.respond(caller, operation, body).await
         }
         .await;
         if let Some(metrics) = &self.metrics {
@@ -210,7 +218,10 @@ impl Endpoint {
                         .get(USER_AGENT)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
-                    parameters: RequestParameters::of_body(&body),
+                    parameters: body.as_ref().map_or_else(
+                        |_| RequestParameters::none(),
+                        |b| RequestParameters::of_body(b),
+                    ),
                     error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
                 })
                 .await;
@@ -246,19 +257,27 @@ struct Request<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::IpAddr);
 
-/// A request body that failed to arrive whole: it stopped coming (the
-/// listener's deadline) or the client went away, in which case no one reads
-/// the answer.
-#[derive(Debug)]
-struct BodyIncomplete;
+/// Why a request body was not read: it stopped coming (the listener's
+/// deadline) or the client went away, in which case no one reads the
+/// answer; or it was over [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Incomplete,
+    TooLarge,
+}
 
-impl warp::reject::Reject for BodyIncomplete {}
-
-/// A request body over [`MAX_BODY_BYTES`].
-#[derive(Debug)]
-struct BodyTooLarge;
-
-impl warp::reject::Reject for BodyTooLarge {}
+impl Refused {
+    fn error(self) -> ApiError {
+        match self {
+            Refused::TooLarge => {
+                ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
+            }
+            Refused::Incomplete => ApiError::RequestTimeout(
+                "The request body did not arrive in time; the connection is closed.".into(),
+            ),
+        }
+    }
+}
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`]. One that declares
 /// more in `Content-Length` is refused before any of it is read; one without
@@ -268,14 +287,14 @@ impl warp::reject::Reject for BodyTooLarge {}
 async fn read_body<B: Buf>(
     length: Option<u64>,
     body: impl Stream<Item = Result<B, warp::Error>>,
-) -> Result<Bytes, warp::Rejection> {
+) -> Result<Bytes, Refused> {
     if length.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(warp::reject::custom(BodyTooLarge));
+        return Err(Refused::TooLarge);
     }
     let mut body = std::pin::pin!(body);
     let mut next = async || match body.next().await {
         Some(Ok(mut chunk)) => Ok(Some(chunk.copy_to_bytes(chunk.remaining()))),
-        Some(Err(_)) => Err(warp::reject::custom(BodyIncomplete)),
+        Some(Err(_)) => Err(Refused::Incomplete),
         None => Ok(None),
     };
     let too_large = |n: usize| n as u64 > MAX_BODY_BYTES;
@@ -283,7 +302,7 @@ async fn read_body<B: Buf>(
         return Ok(Bytes::new());
     };
     if too_large(first.len()) {
-        return Err(warp::reject::custom(BodyTooLarge));
+        return Err(Refused::TooLarge);
     }
     // A body that came in one piece (the usual case) is passed on uncopied.
     let Some(mut piece) = next().await? else {
@@ -293,7 +312,7 @@ async fn read_body<B: Buf>(
     whole.extend_from_slice(&first);
     loop {
         if too_large(whole.len() + piece.len()) {
-            return Err(warp::reject::custom(BodyTooLarge));
+            return Err(Refused::TooLarge);
         }
         whole.extend_from_slice(&piece);
         match next().await? {
@@ -320,7 +339,7 @@ pub fn routes(
         .and(
             warp::header::optional::<u64>("content-length")
                 .and(warp::body::stream())
-                .and_then(read_body),
+                .then(read_body),
         )
         .then(
             move |path: warp::path::FullPath,
@@ -328,7 +347,7 @@ pub fn routes(
                   headers: HeaderMap,
                   authority: Option<Http2Authority>,
                   peer: Option<Peer>,
-                  body: Bytes| {
+                  body: Result<Bytes, Refused>| {
                 let endpoint = endpoint.clone();
                 async move {
                     let request = Request {
@@ -345,19 +364,12 @@ pub fn routes(
     // The API first: a POST then never builds the health route's rejection.
     api.or(health)
         .unify()
-        .recover(|rejection: warp::Rejection| async move {
+        // Only what is not a POST: not an API call, so not for the trail.
+        .recover(|_: warp::Rejection| async move {
             let request_id = RequestId::next();
-            let error = if rejection.find::<BodyTooLarge>().is_some() {
-                ApiError::Validation(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
-            } else if rejection.find::<BodyIncomplete>().is_some() {
-                ApiError::RequestTimeout(
-                    "The request body did not arrive in time; the connection is closed.".into(),
-                )
-            } else {
-                ApiError::UnknownOperation(
-                    "Only POST / with an X-Amz-Target header is served".into(),
-                )
-            };
+            let error = ApiError::UnknownOperation(
+                "Only POST / with an X-Amz-Target header is served".into(),
+            );
             Ok::<_, Infallible>(error_response(&error, &request_id))
         })
         .unify()

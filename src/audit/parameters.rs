@@ -39,6 +39,11 @@ impl RequestParameters {
         )
     }
 
+    /// No parameters: the body was never read (it was too large, say).
+    pub fn none() -> RequestParameters {
+        RequestParameters(None)
+    }
+
     /// The rendered JSON object, if the body was one.
     pub fn as_raw(&self) -> Option<&RawValue> {
         self.0.as_deref()
