@@ -87,7 +87,7 @@ impl TrailFile {
             return Ok(());
         }
         self.file.sync_data()?;
-        let name = self.rotated_name(now);
+        let name = self.rotated_name(now)?;
         match std::fs::rename(&self.path, &name) {
             Ok(()) => {}
             // Renamed on an earlier try whose new file could not be made.
@@ -119,20 +119,28 @@ impl TrailFile {
         Ok(())
     }
 
-    /// `<path>.<UTC time, to the millisecond>`, with `-<n>` if that is taken.
-    fn rotated_name(&self, now: Millis) -> PathBuf {
+    /// `<path>.<UTC time, to the millisecond>`, with `-<n>` if that is
+    /// taken. Never a name that sorts before a rotated file already there:
+    /// after the clock stepped back, the newest file's time is used again
+    /// with the next `-<n>`, so the oldest files are still the ones removed
+    /// and a restart still continues the chain from the newest.
+    fn rotated_name(&self, now: Millis) -> std::io::Result<PathBuf> {
         let stamp = k8s_openapi::jiff::Timestamp::from_millisecond(now)
             .unwrap_or_default()
             .strftime("%Y%m%dT%H%M%S%3fZ")
             .to_string();
+        let (stamp, first) = match rotated_in_order(&self.path)?.pop() {
+            Some(((newest, n), _)) if newest >= stamp => (newest, n + 1),
+            _ => (stamp, 0),
+        };
         let base = format!("{}.{stamp}", self.path.display());
-        (0..)
+        Ok((first..)
             .map(|n| match n {
                 0 => PathBuf::from(&base),
                 n => PathBuf::from(format!("{base}-{n}")),
             })
             .find(|name| !name.exists())
-            .expect("some name is free")
+            .expect("some name is free"))
     }
 }
 
@@ -196,6 +204,14 @@ fn tail(file: &File, len: u64) -> std::io::Result<(u64, Option<Vec<u8>>)> {
 
 /// The rotated files of the trail at `path`, oldest first.
 pub fn rotated(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(rotated_in_order(path)?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect())
+}
+
+/// [`rotated`], each with the order its name gives it.
+fn rotated_in_order(path: &Path) -> std::io::Result<Vec<((String, u32), PathBuf)>> {
     let Some(name) = path.file_name() else {
         return Ok(Vec::new());
     };
@@ -211,7 +227,7 @@ pub fn rotated(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         found.push((order, dir.join(&file_name)));
     }
     found.sort();
-    Ok(found.into_iter().map(|(_, path)| path).collect())
+    Ok(found)
 }
 
 /// `(stamp, n)` of a rotated file's suffix, `20261204T114512345Z[-n]`.

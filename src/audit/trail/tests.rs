@@ -147,6 +147,19 @@ fn rotated_names_sort_in_the_order_written() {
         .map(|f| std::fs::read_to_string(f).unwrap())
         .collect();
     assert_eq!(contents, names, "oldest first, -10 after -9");
+
+    // The clock stepped back an hour: the next name still sorts last.
+    trail.write_all(b"after the step\n").unwrap();
+    trail.rotate_if_full(now - 3_600_000).unwrap();
+    let files = rotated(&path).unwrap();
+    assert_eq!(
+        files.last().unwrap().file_name().unwrap(),
+        "audit.jsonl.20270115T080001123Z-1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(files.last().unwrap()).unwrap(),
+        "after the step\n"
+    );
     assert_eq!(rotation_order("20270115T080000123Z.gz"), None);
     assert_eq!(rotation_order("bak"), None);
 }
