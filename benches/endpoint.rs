@@ -136,6 +136,17 @@ impl Sample {
     }
 }
 
+/// Per-turn percentages, lowest first.
+fn spread(per_turn: impl Iterator<Item = f64>) -> String {
+    let mut per_turn: Vec<f64> = per_turn.collect();
+    per_turn.sort_by(f64::total_cmp);
+    per_turn
+        .iter()
+        .map(|r| format!("{r:.1} %"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// User + system CPU seconds a process has used so far (Linux /proc).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -533,6 +544,14 @@ fn main() {
                 rate(&merged[2].result) / rate(&other.result) * 100.0,
                 merged[2].cpu_per_request() / other.cpu_per_request() * 100.0
             );
+            // Its spread says how far a difference of a few per cent can
+            // be trusted on this host.
+            println!(
+                "  turn by turn: {}",
+                spread(totals[2].iter().zip(&totals[3]).map(|(ours, other)| {
+                    rate(&ours.result) / rate(&other.result) * 100.0
+                }))
+            );
         }
         let (floor, ceiling, ours) = (&merged[0].result, &merged[1].result, &merged[2].result);
         let ratio = rate(ours) / rate(floor) * 100.0;
@@ -543,15 +562,11 @@ fn main() {
         println!("kube-kms throughput = {ratio:.1} % of the floor (target ≥ 75 %); p99 {:.2} ms (target ≤ 2 ms)", ours.p99.as_secs_f64() * 1e3);
         // The same ratio turn by turn: a wide spread means the host moved
         // under the run, and the ratio above is not to be trusted.
-        let mut per_turn: Vec<f64> = totals[2]
-            .iter()
-            .zip(&totals[0])
-            .map(|(ours, floor)| rate(&ours.result) / rate(&floor.result) * 100.0)
-            .collect();
-        per_turn.sort_by(f64::total_cmp);
         println!(
             "  turn by turn: {}",
-            per_turn.iter().map(|r| format!("{r:.1} %")).collect::<Vec<_>>().join(", ")
+            spread(totals[2].iter().zip(&totals[0]).map(|(ours, floor)| {
+                rate(&ours.result) / rate(&floor.result) * 100.0
+            }))
         );
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
         breakdown(&body).await;
