@@ -42,12 +42,19 @@ pub async fn run(
         Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
     );
 
+    // Opened first: what the manifests change is recorded too.
+    let audit = args.audit.open(
+        Some(args.data_dir.join("audit.jsonl")),
+        args.arn.config(),
+        registry.as_ref(),
+    )?;
     if let Some(dir) = &args.manifests {
         let snapshot = Snapshot::read(dir).map_err(anyhow::Error::msg)?;
         let manifests = snapshot.parse().map_err(anyhow::Error::msg)?;
-        kube_kms::serve::apply_manifests(&api, &manifests)
+        let changed = kube_kms::serve::apply_manifests(&api, &manifests)
             .await
             .map_err(anyhow::Error::msg)?;
+        kube_kms::serve::record_applied(&api, audit.as_ref(), &changed).await;
         tracing::info!(count = manifests.len(), dir = %dir.display(), "manifests applied; following changes to them");
         tokio::spawn(kube_kms::serve::follow_manifests(
             api.clone(),
@@ -55,6 +62,7 @@ pub async fn run(
             snapshot,
             manifests,
             MANIFESTS_CHECK_INTERVAL,
+            audit.clone(),
         ));
     }
     let auth = if args.insecure_no_auth {
@@ -99,11 +107,6 @@ pub async fn run(
         args.arn.region,
         args.arn.account
     );
-    let audit = args.audit.open(
-        Some(args.data_dir.join("audit.jsonl")),
-        args.arn.config(),
-        registry.as_ref(),
-    )?;
     let _lifecycle = kube_kms::serve::spawn_lifecycle(
         api.clone(),
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),

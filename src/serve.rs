@@ -17,12 +17,18 @@ use crate::resource::KmsKeySpec;
 use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
 
+mod applied;
+
+pub use applied::Applied;
+
 /// Applies manifests in order: keys first, then aliases. The manifest is the
 /// source of truth: existing keys take its description, tags, enabled flag
-/// and rotation, and a pending deletion is cancelled.
-pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), String> {
+/// and rotation, and a pending deletion is cancelled. Returns what changed,
+/// for the audit trail.
+pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Applied>, String> {
     check(manifests)?;
     check_against_store(api, manifests).await?;
+    let mut changed = Vec::new();
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {
         if let Manifest::Key {
@@ -31,7 +37,7 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), St
             test_material,
         } = manifest
         {
-            let id = apply_key(api, metadata, spec, test_material.as_deref())
+            let id = apply_key(api, metadata, spec, test_material.as_deref(), &mut changed)
                 .await
                 .map_err(|e| format!("KmsKey {}/{}: {e}", metadata.namespace, metadata.name))?;
             key_ids.insert((metadata.namespace.clone(), metadata.name.clone()), id);
@@ -69,15 +75,27 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<(), St
                         .update_alias(moved)
                         .await
                         .map_err(|e| format!("{what}: {e}"))?;
+                    changed.push(applied::alias(
+                        &metadata.namespace,
+                        &spec.alias_name,
+                        *key_id,
+                        false,
+                    ));
                 }
                 None => match api.store().create_alias(alias).await {
-                    Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+                    Ok(()) => changed.push(applied::alias(
+                        &metadata.namespace,
+                        &spec.alias_name,
+                        *key_id,
+                        true,
+                    )),
+                    Err(StoreError::AlreadyExists(_)) => {}
                     Err(e) => return Err(format!("{what}: {e}")),
                 },
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// What can be known wrong with a set of manifests before the store is
@@ -172,6 +190,7 @@ async fn apply_key(
     metadata: &Metadata,
     spec: &KmsKeySpec,
     test_material: Option<&str>,
+    changed: &mut Vec<Applied>,
 ) -> Result<KeyId, ApiError> {
     let id = manifest::key_id(spec, metadata);
     declared::validate(spec).map_err(spec_error)?;
@@ -190,28 +209,33 @@ async fn apply_key(
         if material.is_some() {
             tracing::warn!(key = %id, "key material taken from a manifest: for test fixtures only");
         }
-        api.mint_key(
-            &caller,
-            id,
-            spec.key_spec,
-            spec.key_usage,
-            spec.description.clone(),
-            spec.tags.clone(),
-            spec.policy.clone(),
-            material,
-        )
-        .await?;
+        let created = api
+            .mint_key(
+                &caller,
+                id,
+                spec.key_spec,
+                spec.key_usage,
+                spec.description.clone(),
+                spec.tags.clone(),
+                spec.policy.clone(),
+                material,
+            )
+            .await?;
+        changed.push(applied::key_created(&created));
         tracing::info!(key = %id, namespace = %metadata.namespace, name = %metadata.name, "created key from manifest");
     }
     let now = api.now();
-    api.update_key(id, |key| {
-        let changes = converge_declared(key, metadata, spec, now)?;
-        if changes.contains(&declared::Change::DeletionCancelled) {
-            tracing::info!(key = %id, "manifest re-applied: scheduled deletion cancelled");
-        }
-        Ok(())
-    })
-    .await?;
+    let (key, (tags_before, changes)) = api
+        .update_key(id, |key| {
+            let tags_before = key.tags.clone();
+            let changes = converge_declared(key, metadata, spec, now)?;
+            if changes.contains(&declared::Change::DeletionCancelled) {
+                tracing::info!(key = %id, "manifest re-applied: scheduled deletion cancelled");
+            }
+            Ok((tags_before, changes))
+        })
+        .await?;
+    changed.extend(applied::key_changed(&key, &tags_before, &changes));
     Ok(id)
 }
 
@@ -267,6 +291,7 @@ pub async fn follow_manifests(
     mut seen: Snapshot,
     applied: Vec<Manifest>,
     every: Duration,
+    audit: Option<AuditLog>,
 ) {
     let mut applied = objects(&applied);
     let mut unreadable: Option<String> = None;
@@ -295,9 +320,12 @@ pub async fn follow_manifests(
                 continue;
             }
         };
-        if let Err(why) = apply_manifests(&api, &manifests).await {
-            tracing::error!(error = %why, "manifests changed but were not applied; what was applied stays");
-            continue;
+        match apply_manifests(&api, &manifests).await {
+            Ok(changed) => record_applied(&api, audit.as_ref(), &changed).await,
+            Err(why) => {
+                tracing::error!(error = %why, "manifests changed but were not applied; what was applied stays");
+                continue;
+            }
         }
         let now_applied = objects(&manifests);
         for gone in applied.difference(&now_applied) {
@@ -330,6 +358,15 @@ fn objects(manifests: &[Manifest]) -> BTreeSet<String> {
             ),
         })
         .collect()
+}
+
+/// Records what applying manifests changed, in order.
+pub async fn record_applied(api: &Api, audit: Option<&AuditLog>, changed: &[Applied]) {
+    if let Some(audit) = audit {
+        for change in changed {
+            audit.record(change.call(api.now())).await;
+        }
+    }
 }
 
 /// Runs the lifecycle (rotations, ends of deletion windows) every `every`.

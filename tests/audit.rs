@@ -87,7 +87,29 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
         .iter()
         .map(|r| r["eventName"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["CreateKey", "CreateAlias", "Encrypt", "Decrypt"]);
+    // First what the fixture manifests made, as their manifests' calls.
+    assert_eq!(
+        names,
+        [
+            "CreateKey",
+            "CreateKey",
+            "CreateKey",
+            "CreateAlias",
+            "CreateAlias",
+            "CreateAlias",
+            "CreateKey",
+            "CreateAlias",
+            "Encrypt",
+            "Decrypt"
+        ]
+    );
+    for applied in &trail[..6] {
+        assert_eq!(applied["userIdentity"]["principalId"], "manifest");
+        assert_eq!(applied["userIdentity"]["namespace"], "default");
+        assert_eq!(applied["userAgent"], "kube-kms manifests");
+    }
+    assert_eq!(trail[3]["requestParameters"]["aliasName"], "alias/fixture");
+    let trail = &trail[6..];
 
     let text = std::fs::read_to_string(&path).unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(PLAINTEXT);
@@ -140,7 +162,7 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     );
 
     let (ok, out) = verify(&path);
-    assert!(ok && out.contains("4 records, sequence 1 to 4"), "{out}");
+    assert!(ok && out.contains("10 records, sequence 1 to 10"), "{out}");
     let kept = out
         .split("the last record's hash is ")
         .nth(1)
@@ -155,8 +177,8 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     kms.describe_key().key_id(&key_id).send().await.unwrap();
     let dir = server.stop();
     let (ok, out) = verify(&path);
-    assert!(ok && out.contains("5 records, sequence 1 to 5"), "{out}");
-    // The hash kept at four records covers them still; cut back to three,
+    assert!(ok && out.contains("11 records, sequence 1 to 11"), "{out}");
+    // The hash kept at ten records covers them still; cut back to three,
     // the trail verifies on its own, and the kept hash shows the cut.
     let (ok, out) = verify_files_holding(&[&path], Some(&kept));
     assert!(ok, "{out}");
@@ -184,7 +206,7 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     assert_ne!(altered, all);
     std::fs::write(&tampered, altered).unwrap();
     let (ok, out) = verify(&tampered);
-    assert!(!ok && out.contains("line 5"), "{out}");
+    assert!(!ok && out.contains("line 11"), "{out}");
 
     // A trail in several files (as rotation leaves it) is one chain read
     // in order; a file missing between two is named where it shows.
@@ -200,9 +222,9 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
         part("audit.jsonl", &lines[3..]),
     );
     let (ok, out) = verify_files(&[&first, &second, &third]);
-    assert!(ok && out.contains("5 records, sequence 1 to 5"), "{out}");
+    assert!(ok && out.contains("11 records, sequence 1 to 11"), "{out}");
     let (ok, out) = verify_files(&[&second, &third]);
-    assert!(ok && out.contains("3 records, sequence 3 to 5"), "{out}");
+    assert!(ok && out.contains("9 records, sequence 3 to 11"), "{out}");
     let (ok, out) = verify_files(&[&first, &third]);
     assert!(!ok, "{out}");
     assert!(
@@ -262,8 +284,9 @@ async fn a_call_refused_for_its_size_is_recorded_and_other_requests_are_not() {
     let dir = server.stop();
     let path = dir.path().join("data/audit.jsonl");
     let trail = records(&path);
-    assert_eq!(trail.len(), 1, "{trail:?}");
-    let refused = &trail[0];
+    // After the fixture manifests' six.
+    assert_eq!(trail.len(), 7, "{trail:?}");
+    let refused = &trail[6];
     assert_eq!(refused["eventName"], "Encrypt");
     assert_eq!(refused["errorCode"], "ValidationException");
     assert_eq!(refused["errorMessage"], "Request body exceeds 262144 bytes");
@@ -272,4 +295,53 @@ async fn a_call_refused_for_its_size_is_recorded_and_other_requests_are_not() {
     assert_eq!(refused["sourceIPAddress"], "127.0.0.1");
     assert_eq!(refused["userAgent"], "refused-test");
     assert!(verify(&path).0);
+}
+
+/// A manifest changed while serve runs is applied, and the change is in
+/// the trail as the calls that would have made it.
+#[tokio::test]
+async fn a_changed_manifest_is_recorded_as_the_calls_that_change_the_key() {
+    let server = Server::start();
+    let fixtures = server.manifests_path().join("fixtures.yaml");
+    let changed = support::FIXTURES.replacen(
+        "description: deterministic test key",
+        "description: changed by its manifest\n  tags: {team: a}",
+        1,
+    );
+    assert_ne!(changed, support::FIXTURES);
+    std::fs::write(&fixtures, changed).unwrap();
+    let path = server.manifests_path().join("../data/audit.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let applied = loop {
+        let trail = records(&path);
+        let found: Vec<Value> = trail
+            .into_iter()
+            .skip(6)
+            .filter(|r| r["userIdentity"]["principalId"] == "manifest")
+            .collect();
+        if found.len() >= 2 || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let calls: Vec<(&str, &Value)> = applied
+        .iter()
+        .map(|r| (r["eventName"].as_str().unwrap(), &r["requestParameters"]))
+        .collect();
+    let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    assert_eq!(
+        calls,
+        [
+            (
+                "UpdateKeyDescription",
+                &serde_json::json!({"keyId": id, "description": "changed by its manifest"})
+            ),
+            (
+                "TagResource",
+                &serde_json::json!({"keyId": id, "tags": [{"tagKey": "team", "tagValue": "a"}]})
+            ),
+        ]
+    );
+    let dir = server.stop();
+    assert!(verify(&dir.path().join("data/audit.jsonl")).0);
 }
