@@ -310,6 +310,10 @@ impl ArnArgs {
 pub struct ControllerArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
+    /// The controller's own lifecycle actions (automatic rotations, ends of
+    /// deletion windows) are audit records, on standard output by default.
+    #[command(flatten)]
+    pub audit: crate::run_audit::AuditArgs,
     /// The crypto service's unix socket (the sidecar). Without it, the root
     /// key flags run the crypto service in-process (development only).
     #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]

@@ -13,7 +13,7 @@ pub struct AuditArgs {
     /// Where the audit trail goes, a record per call: a file (created with
     /// mode 0600 and continued across restarts), `-` for standard output,
     /// or `off`. Default: `audit.jsonl` in the data directory for `serve`,
-    /// `-` for `api` and `plugin`.
+    /// `-` for `api`, `plugin` and `controller`.
     #[arg(long, env = "KUBE_KMS_AUDIT_LOG")]
     pub audit_log: Option<String>,
     /// A file trail is rotated once it holds this many MiB: renamed

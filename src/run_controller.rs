@@ -21,12 +21,14 @@ pub async fn run(
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let metrics = Arc::new(Metrics::new(&registry));
+    let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let ctx = Context::new(
         client,
         crypto,
         args.arn.config(),
         kube_kms::api::system_clock(),
         metrics,
+        audit,
     );
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();

@@ -10,9 +10,7 @@ use crate::api::{Api, ApiError, Caller};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
 use crate::key_id::KeyId;
-use crate::lifecycle::Action;
 use crate::manifest::{self, Manifest, Metadata, Snapshot};
-use crate::request_id::RequestId;
 use crate::resource::KmsKeySpec;
 use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
@@ -392,31 +390,13 @@ pub async fn run_lifecycle(api: &Api, audit: Option<&AuditLog>) {
             tracing::info!(actions = ?done, "lifecycle actions carried out");
             if let Some(audit) = audit {
                 for (key, action) in &done {
-                    audit.record(lifecycle_call(api.now(), *key, *action)).await;
+                    audit
+                        .record(Call::lifecycle(api.now(), *key, *action, ""))
+                        .await;
                 }
             }
         }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "lifecycle run failed; retrying next tick"),
-    }
-}
-
-/// The audit record of a lifecycle action, done by kube-kms itself.
-fn lifecycle_call(time: crate::key::Millis, key: KeyId, action: Action) -> Call {
-    Call {
-        event_source: crate::audit::record::ENDPOINT,
-        time,
-        operation: match action {
-            Action::Rotate(_) => "RotateKey",
-            Action::Destroy => "DeleteKey",
-        }
-        .into(),
-        request_id: RequestId::next(),
-        caller: Some((String::new(), "kube-kms".into())),
-        source: None,
-        user_agent: None,
-        parameters: crate::audit::RequestParameters::of_body(b""),
-        keys: vec![key],
-        error: None,
     }
 }

@@ -13,6 +13,7 @@ use super::parameters::RequestParameters;
 use crate::api::ArnConfig;
 use crate::key::Millis;
 use crate::key_id::KeyId;
+use crate::lifecycle::Action;
 use crate::operator::key_status::rfc3339;
 use crate::request_id::RequestId;
 
@@ -41,6 +42,31 @@ pub struct Call {
     pub keys: Vec<KeyId>,
     /// The AWS error type and message, if the call failed.
     pub error: Option<(&'static str, String)>,
+}
+
+impl Call {
+    /// The record of a lifecycle action kube-kms carries out itself, as AWS
+    /// records its own: `RotateKey` for an automatic rotation, `DeleteKey`
+    /// when a deletion window ends (principal `kube-kms`, in the key's
+    /// namespace).
+    pub fn lifecycle(time: Millis, key: KeyId, action: Action, namespace: &str) -> Call {
+        Call {
+            event_source: ENDPOINT,
+            time,
+            operation: match action {
+                Action::Rotate(_) => "RotateKey",
+                Action::Destroy => "DeleteKey",
+            }
+            .into(),
+            request_id: RequestId::next(),
+            caller: Some((namespace.to_owned(), "kube-kms".into())),
+            source: None,
+            user_agent: None,
+            parameters: RequestParameters::of_body(b""),
+            keys: vec![key],
+            error: None,
+        }
+    }
 }
 
 /// Whether an operation changes nothing, as CloudTrail's `readOnly` says.

@@ -148,6 +148,11 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            if update.write && update.rotate == Some(RotationType::Automatic) {
+                let action = lifecycle::Action::Rotate(RotationType::Automatic);
+                ctx.record_lifecycle(update.secret.record.key_id, &namespace, action)
+                    .await;
+            }
             report_update(ctx, key, &update).await;
             if let Some((versions, root_version)) = resealed {
                 let message = format!(

@@ -23,7 +23,10 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::api::{ArnConfig, Clock};
+use crate::audit::{AuditLog, Call};
 use crate::crypto::{CryptoError, CryptoService};
+use crate::key_id::KeyId;
+use crate::lifecycle;
 
 /// The finalizer that makes deleting a `KmsKey` schedule its deletion.
 pub const FINALIZER: &str = "kubekms.io/scheduled-deletion";
@@ -48,6 +51,8 @@ pub struct Context {
     /// sealed under the newest root key version: UID → (resourceVersion,
     /// root key version). Spares a read of each one on every wake-up.
     pub pending_sealed: std::sync::Mutex<std::collections::HashMap<String, (String, u32)>>,
+    /// Where the controller's own lifecycle actions are recorded.
+    pub audit: Option<AuditLog>,
 }
 
 impl Context {
@@ -57,6 +62,7 @@ impl Context {
         arn: ArnConfig,
         clock: Clock,
         metrics: Arc<metrics::Metrics>,
+        audit: Option<AuditLog>,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "kube-kms-controller".into(),
@@ -70,7 +76,16 @@ impl Context {
             clock,
             metrics,
             pending_sealed: Default::default(),
+            audit,
         })
+    }
+
+    /// Records a lifecycle action the controller carried out on `key`.
+    pub async fn record_lifecycle(&self, key: KeyId, namespace: &str, action: lifecycle::Action) {
+        if let Some(audit) = &self.audit {
+            let call = Call::lifecycle((self.clock)(), key, action, namespace);
+            audit.record(call).await;
+        }
     }
 }
 

@@ -70,6 +70,12 @@ pub async fn reconcile(
             secrets.delete(&meta.name_any(), &params).await?;
             forget(&ctx, &meta);
             tracing::info!(key = %stored.record.key_id, namespace = %namespace, "deletion window ended; key material destroyed");
+            ctx.record_lifecycle(
+                stored.record.key_id,
+                &namespace,
+                crate::lifecycle::Action::Destroy,
+            )
+            .await;
             ctx.metrics
                 .reconciles
                 .with_label_values(&["keysecret", "destroyed"])

@@ -71,8 +71,10 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
 
     // At the end of the window: confirm the KmsKey is gone, read the
     // Secret, delete exactly the version read.
-    let (late, mut server) = context_at(date);
-    let task = tokio::spawn(async move { sweeper::reconcile(meta, late).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (late, mut server) = context_at(date, dir.path());
+    let sweeping = late.clone();
+    let task = tokio::spawn(async move { sweeper::reconcile(meta, sweeping).await });
     server
         .expect("GET", &format!("{KEYS}/app"), 404, not_found())
         .await;
@@ -83,10 +85,19 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     assert_eq!(delete.body["preconditions"]["resourceVersion"], "20");
     assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
     server.expect_nothing_more().await;
+    let trail = audit_records(&late, dir.path()).await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["eventName"], "DeleteKey");
+    assert_eq!(trail[0]["userIdentity"]["namespace"], "team-a");
+    assert_eq!(
+        trail[0]["resources"][0]["ARN"],
+        ArnConfig::default().key_arn(scheduled.key_id)
+    );
 }
 
-fn context_at(now: Millis) -> (Arc<Context>, ApiServer) {
-    let (ctx, server) = context();
+/// A context whose clock reads `now`, auditing into `audit_dir`.
+fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiServer) {
+    let (ctx, server) = audited_context(audit_dir);
     let ctx = Arc::new(Context {
         client: ctx.client.clone(),
         crypto: ctx.crypto.clone(),
@@ -95,6 +106,7 @@ fn context_at(now: Millis) -> (Arc<Context>, ApiServer) {
         clock: Arc::new(move || now),
         metrics: ctx.metrics.clone(),
         pending_sealed: Default::default(),
+        audit: ctx.audit.clone(),
     });
     (ctx, server)
 }

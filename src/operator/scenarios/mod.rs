@@ -19,6 +19,7 @@ use super::key_secret::{self, KeySecret};
 use super::metrics::Metrics;
 use super::{Context, key_controller, sweeper};
 use crate::api::ArnConfig;
+use crate::audit::{AuditLog, Destination, Rotation};
 use crate::crypto::{CacheConfig, LocalCryptoService};
 use crate::key::{DAY_MS, Deletion, KeyRecord, Millis};
 use crate::resource::{KmsAlias, KmsKey};
@@ -143,6 +144,27 @@ fn root_key(versions: &[u32]) -> Arc<FileRootKey> {
 }
 
 fn context_with_root(versions: &[u32]) -> (Arc<Context>, ApiServer) {
+    context_auditing(versions, None)
+}
+
+/// A context whose lifecycle actions go to an audit trail in `dir`, and
+/// that trail's records, read after a flush.
+fn audited_context(dir: &std::path::Path) -> (Arc<Context>, ApiServer) {
+    let destination = Destination::File(dir.join("audit.jsonl"), Rotation::NEVER);
+    let audit = AuditLog::open(&destination, ArnConfig::default()).unwrap();
+    context_auditing(&[1], Some(audit))
+}
+
+async fn audit_records(ctx: &Context, dir: &std::path::Path) -> Vec<Value> {
+    ctx.audit.as_ref().unwrap().flush().await;
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn context_auditing(versions: &[u32], audit: Option<AuditLog>) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let root = root_key(versions);
@@ -153,6 +175,7 @@ fn context_with_root(versions: &[u32]) -> (Arc<Context>, ApiServer) {
         ArnConfig::default(),
         Arc::new(|| NOW),
         Arc::new(Metrics::unregistered()),
+        audit,
     );
     (ctx, ApiServer(handle))
 }
@@ -309,7 +332,8 @@ async fn conflict_on_create_retries_from_what_was_stored_without_a_second_key() 
 
 #[tokio::test]
 async fn rotation_due_adds_a_version_with_a_conditional_replace() {
-    let (ctx, mut server) = context();
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut server) = audited_context(dir.path());
     let key = key(json!({"rotation": {"enabled": true, "periodDays": 90}}));
     let mut record = stored_record();
     record.rotation.enabled = true;
@@ -341,6 +365,16 @@ async fn rotation_due_adds_a_version_with_a_conditional_replace() {
         Action::requeue(Duration::from_millis((90 * DAY_MS) as u64).min(super::RESYNC))
     );
     server.expect_nothing_more().await;
+    // Recorded as AWS records its own rotations.
+    let trail = audit_records(&ctx, dir.path()).await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["eventName"], "RotateKey");
+    assert_eq!(trail[0]["userIdentity"]["principalId"], "kube-kms");
+    assert_eq!(trail[0]["userIdentity"]["namespace"], "team-a");
+    assert_eq!(
+        trail[0]["resources"][0]["ARN"],
+        ArnConfig::default().key_arn(record.key_id)
+    );
 }
 
 #[tokio::test]
