@@ -74,6 +74,19 @@ async fn requests_are_counted_by_operation_and_outcome() {
     );
     let stranger = support::kms_client(&server.endpoint, "not-the-secret");
     assert!(stranger.list_keys().send().await.is_err());
+    // Refused for its size before it is read: counted all the same.
+    let endpoint = server.endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(endpoint).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: {endpoint}\r\nx-amz-target: TrentService.GenerateRandom\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        256 * 1024 + 1
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
     let text = scrape(&addr);
     let count = |labels: &str| {
@@ -100,6 +113,11 @@ async fn requests_are_counted_by_operation_and_outcome() {
     assert_eq!(
         count("operation=\"Decrypt\",outcome=\"ok\""),
         Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("operation=\"GenerateRandom\",outcome=\"ValidationException\""),
+        Some(1.0),
         "{text}"
     );
     assert_eq!(
