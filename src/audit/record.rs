@@ -47,8 +47,9 @@ pub struct Call {
 impl Call {
     /// The record of a lifecycle action kube-kms carries out itself, as AWS
     /// records its own: `RotateKey` for an automatic rotation, `DeleteKey`
-    /// when a deletion window ends (principal `kube-kms`, in the key's
-    /// namespace).
+    /// when a deletion window ends (principal `kube-kms`, in `namespace`:
+    /// the key's for the controller, none for `serve`, which learns only
+    /// the key's id of what its lifecycle run did).
     pub fn lifecycle(time: Millis, key: KeyId, action: Action, namespace: &str) -> Call {
         Call {
             event_source: ENDPOINT,
