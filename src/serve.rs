@@ -57,13 +57,14 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Ap
                 created: now,
                 updated: now,
             };
-            match api
+            // Whether the alias was made (true) or pointed elsewhere (false).
+            let made = match api
                 .store()
                 .get_alias(&alias.namespace, &alias.name)
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Some(existing) if existing.key_id == alias.key_id => {}
+                Some(existing) if existing.key_id == alias.key_id => None,
                 Some(existing) => {
                     let moved = AliasRecord {
                         created: existing.created,
@@ -73,23 +74,21 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Ap
                         .update_alias(moved)
                         .await
                         .map_err(|e| format!("{what}: {e}"))?;
-                    changed.push(applied::alias(
-                        &metadata.namespace,
-                        &spec.alias_name,
-                        *key_id,
-                        false,
-                    ));
+                    Some(false)
                 }
                 None => match api.store().create_alias(alias).await {
-                    Ok(()) => changed.push(applied::alias(
-                        &metadata.namespace,
-                        &spec.alias_name,
-                        *key_id,
-                        true,
-                    )),
-                    Err(StoreError::AlreadyExists(_)) => {}
+                    Ok(()) => Some(true),
+                    Err(StoreError::AlreadyExists(_)) => None,
                     Err(e) => return Err(format!("{what}: {e}")),
                 },
+            };
+            if let Some(created) = made {
+                changed.push(applied::alias(
+                    &metadata.namespace,
+                    &spec.alias_name,
+                    *key_id,
+                    created,
+                ));
             }
         }
     }

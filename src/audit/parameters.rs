@@ -50,12 +50,6 @@ impl RequestParameters {
     }
 }
 
-/// [`RequestParameters::of_body`] as a JSON value (tests, tools).
-pub fn request_parameters(body: &[u8]) -> Option<Value> {
-    let parameters = RequestParameters::of_body(body);
-    serde_json::from_str(parameters.as_raw()?.get()).ok()
-}
-
 /// One member of `requestParameters`: as sent, or with its structures'
 /// member names in camelCase.
 #[derive(Debug, Serialize)]

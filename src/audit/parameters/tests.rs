@@ -4,6 +4,12 @@ use serde_json::json;
 
 use super::*;
 
+/// [`RequestParameters::of_body`] as a JSON value.
+fn request_parameters(body: &[u8]) -> Option<Value> {
+    let parameters = RequestParameters::of_body(body);
+    serde_json::from_str(parameters.as_raw()?.get()).ok()
+}
+
 #[test]
 fn parameters_keep_what_cloudtrail_shows_and_never_data() {
     let body = br#"{"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a","KeyId":"x"},
