@@ -8,6 +8,8 @@
 //! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core), KUBE_KMS_BENCH_ROUNDS
 //! (turns each server's time is split into, default 4), KUBE_KMS_BENCH_COMPARE
 //! (another kube-kms binary to run beside this one, e.g. main's build).
+//! With KUBE_KMS_BENCH_INSTRUCTIONS=N it instead counts instructions per
+//! request under callgrind over N requests (`instructions`).
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;
@@ -17,6 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube_kms::auth::sigv4;
+
+#[path = "endpoint/instructions.rs"]
+mod instructions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -400,8 +405,10 @@ async fn breakdown(body: &str) {
     );
 }
 
-/// `kube-kms serve` from `binary` on a free loopback port, data under `dir/name`.
+/// `kube-kms serve` from `binary` on a free loopback port, data under
+/// `dir/name`, started by `runner` (valgrind, say) if there is one.
 fn start_serve(
+    runner: &[String],
     binary: &std::path::Path,
     dir: &std::path::Path,
     name: &str,
@@ -413,7 +420,15 @@ fn start_serve(
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(binary)
+    let mut command = match runner.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .args(["--log", "warn", "serve", "--listen", &listen, "--data-dir"])
         .arg(dir.join(name))
         .arg("--credentials")
@@ -425,7 +440,7 @@ fn start_serve(
 
 /// Creates a key on the server at `addr` once it answers; returns its id.
 async fn create_key(addr: SocketAddr) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let create = signed_request(addr, "CreateKey", "{}");
         if let Ok(mut s) = TcpStream::connect(addr).await {
@@ -462,7 +477,14 @@ fn main() {
     let credentials = dir.path().join("credentials.yaml");
     std::fs::write(&credentials, format!("credentials:\n  - accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n    principal: bench\n")).unwrap();
 
+    if let Ok(requests) = std::env::var("KUBE_KMS_BENCH_INSTRUCTIONS") {
+        let requests = requests
+            .parse()
+            .expect("KUBE_KMS_BENCH_INSTRUCTIONS is a count");
+        return instructions::run(requests, dir.path(), &credentials);
+    }
     let mut kms = start_serve(
+        &[],
         env!("CARGO_BIN_EXE_kube-kms").as_ref(),
         dir.path(),
         "data",
@@ -470,7 +492,7 @@ fn main() {
     );
     // Another build of kube-kms (say, main's) to compare against in the same run.
     let mut other = std::env::var_os("KUBE_KMS_BENCH_COMPARE")
-        .map(|bin| start_serve(bin.as_ref(), dir.path(), "other", &credentials));
+        .map(|bin| start_serve(&[], bin.as_ref(), dir.path(), "other", &credentials));
     let self_exe = std::env::current_exe().unwrap();
     let (mut bare, bare_addr) = spawn_server(
         &[self_exe.to_str().unwrap()],
