@@ -1,6 +1,7 @@
-//! Instructions per request, counted by callgrind: the same figures on
-//! every run whatever else the machine is doing, where the timings of a
-//! shared two-core host move by ±20 % from one turn to the next. Each
+//! Instructions per request, counted by callgrind: figures that agree
+//! within about 1 % from run to run whatever else the machine is doing
+//! (how requests meet in the runtime varies a little), where the timings
+//! of a shared two-core host move by ±20 % from one turn to the next. Each
 //! server runs under valgrind in turn; after a warm-up its counters are
 //! zeroed, it serves a fixed number of signed 4 KiB Encrypts, and its
 //! counters are dumped and read with `callgrind_annotate`.
@@ -109,7 +110,7 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
         });
     }
     println!(
-        "instructions per signed 4 KiB Encrypt under callgrind ({requests} requests over {CONNECTIONS} connections; the same on every run)"
+        "instructions per signed 4 KiB Encrypt under callgrind ({requests} requests over {CONNECTIONS} connections; runs agree within about 1 %)"
     );
     for count in &counts {
         println!(
