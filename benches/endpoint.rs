@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube_kms::auth::sigv4;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[path = "endpoint/instructions.rs"]
 mod instructions;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret";
@@ -440,6 +440,7 @@ fn start_serve(
 
 /// Creates a key on the server at `addr` once it answers; returns its id.
 async fn create_key(addr: SocketAddr) -> String {
+    // Long: under valgrind (`instructions`) serve takes a while to start.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let create = signed_request(addr, "CreateKey", "{}");
