@@ -46,6 +46,12 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
     request.into_bytes()
 }
 
+/// The body of an Encrypt of 4 KiB under `key_id`, as every server gets it.
+fn encrypt_body(key_id: &str) -> String {
+    let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
+    format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}")
+}
+
 /// Sends one request on `stream` and reads the whole response; returns the status.
 async fn exchange(
     stream: &mut TcpStream,
@@ -356,8 +362,7 @@ async fn breakdown(body: &str) {
     let caller = Caller::new("default", "bench");
     let created = api.call(&caller, "CreateKey", b"{}").await.unwrap();
     let key = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
-    let request = format!("{{\"KeyId\":\"{key}\",\"Plaintext\":\"{plaintext}\"}}");
+    let request = encrypt_body(&key);
     let t = Instant::now();
     for _ in 0..n {
         let reply = api
@@ -520,9 +525,7 @@ fn main() {
     let (bare_pid, work_pid) = (bare.id(), work.id());
     runtime.block_on(async move {
         let key_id = create_key(kms_addr).await;
-        let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
-        let encrypt = |key_id: &str| format!("{{\"KeyId\":\"{key_id}\",\"Plaintext\":\"{plaintext}\"}}");
-        let body = encrypt(&key_id);
+        let body = encrypt_body(&key_id);
         // (name, address, signed request, pid): the servers in the order they take turns.
         let mut servers = vec![
             ("bare HTTP server (floor)", bare_addr, Arc::new(signed_request(bare_addr, "Encrypt", &body)), bare_pid),
@@ -530,7 +533,7 @@ fn main() {
             ("kube-kms serve", kms_addr, Arc::new(signed_request(kms_addr, "Encrypt", &body)), kms_pid),
         ];
         if let Some((addr, pid)) = other_server {
-            let body = encrypt(&create_key(addr).await);
+            let body = encrypt_body(&create_key(addr).await);
             servers.push(("KUBE_KMS_BENCH_COMPARE", addr, Arc::new(signed_request(addr, "Encrypt", &body)), pid));
         }
 

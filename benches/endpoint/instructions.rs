@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use super::{create_key, exchange, signed_request, spawn_server, start_serve};
+use super::{create_key, encrypt_body, exchange, signed_request, spawn_server, start_serve};
 
 const CONNECTIONS: usize = 4;
 const WARM_UP: usize = 50;
@@ -87,13 +87,12 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
         let pid = child.id();
         runtime.block_on(async {
             // The bare servers read no key id.
-            let key = match kms {
-                true => create_key(addr).await,
-                false => "00000000-0000-4000-8000-000000000000".to_owned(),
+            let key = if kms {
+                create_key(addr).await
+            } else {
+                "00000000-0000-4000-8000-000000000000".to_owned()
             };
-            let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
-            let body = format!("{{\"KeyId\":\"{key}\",\"Plaintext\":\"{plaintext}\"}}");
-            let request = Arc::new(signed_request(addr, "Encrypt", &body));
+            let request = Arc::new(signed_request(addr, "Encrypt", &encrypt_body(&key)));
             send(addr, &request, WARM_UP).await;
             callgrind_control(pid, "-z");
             send(addr, &request, requests).await;
