@@ -148,7 +148,9 @@ fn write(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, text: &str) {
+/// Appends `text` as a JSON string, the bytes serde_json would write: most
+/// strings need no escape and are copied (the audit record's too).
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     if needs_no_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push(b'"');

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::parameters::RequestParameters;
 
 use crate::api::ArnConfig;
+use crate::api::reply::write_str;
 use crate::key::Millis;
 use crate::key_id::KeyId;
 use crate::lifecycle::Action;
@@ -99,8 +100,9 @@ pub fn read_only(operation: &str) -> bool {
 /// randomness per record) and `chain` as its link. Members in CloudTrail's
 /// order, then the chain's. Written by hand rather than by a derived
 /// `Serialize`: the writer thread makes one per call, and serde's map
-/// machinery and byte-at-a-time escaping were most of its cost. The bytes
-/// are serde_json's all the same (a test holds it to that).
+/// machinery and byte-at-a-time escaping were most of its cost. Strings go
+/// through the replies' `write_str`, so the bytes are serde_json's all the
+/// same (a test holds it to that).
 pub fn write(
     call: &Call,
     arn: &ArnConfig,
@@ -113,25 +115,25 @@ pub fn write(
     match &call.caller {
         Some((namespace, principal)) => {
             out.extend_from_slice(br#"{"type":"KubeKmsPrincipal","principalId":"#);
-            string(out, principal);
+            write_str(out, principal);
             out.extend_from_slice(br#","accountId":"#);
-            string(out, &arn.account);
+            write_str(out, &arn.account);
             if !namespace.is_empty() {
                 out.extend_from_slice(br#","namespace":"#);
-                string(out, namespace);
+                write_str(out, namespace);
             }
             out.push(b'}');
         }
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","eventTime":"#);
-    string(out, event_time);
+    write_str(out, event_time);
     out.extend_from_slice(br#","eventSource":"#);
-    string(out, call.event_source);
+    write_str(out, call.event_source);
     out.extend_from_slice(br#","eventName":"#);
-    string(out, &call.operation);
+    write_str(out, &call.operation);
     out.extend_from_slice(br#","awsRegion":"#);
-    string(out, &arn.region);
+    write_str(out, &arn.region);
     out.extend_from_slice(br#","sourceIPAddress":"#);
     match call.source {
         // An address's text needs no escaping.
@@ -143,7 +145,7 @@ pub fn write(
     }
     out.extend_from_slice(br#","userAgent":"#);
     match &call.user_agent {
-        Some(agent) => string(out, agent),
+        Some(agent) => write_str(out, agent),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","requestParameters":"#);
@@ -152,9 +154,9 @@ pub fn write(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","responseElements":null,"requestID":"#);
-    string(out, call.request_id.as_str());
+    write_str(out, call.request_id.as_str());
     out.extend_from_slice(br#","eventID":"#);
-    string(out, event_id.as_str());
+    write_str(out, event_id.as_str());
     out.extend_from_slice(match read_only(&call.operation) {
         true => br#","readOnly":true,"resources":["#,
         false => br#","readOnly":false,"resources":["#,
@@ -164,42 +166,25 @@ pub fn write(
             out.push(b',');
         }
         out.extend_from_slice(br#"{"accountId":"#);
-        string(out, &arn.account);
+        write_str(out, &arn.account);
         out.extend_from_slice(br#","type":"AWS::KMS::Key","ARN":"#);
-        string(out, &arn.key_arn(*id));
+        write_str(out, &arn.key_arn(*id));
         out.push(b'}');
     }
     out.extend_from_slice(
         br#"],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"#,
     );
-    string(out, &arn.account);
+    write_str(out, &arn.account);
     out.extend_from_slice(br#","eventCategory":"Management""#);
     if let Some((code, message)) = &call.error {
         out.extend_from_slice(br#","errorCode":"#);
-        string(out, code);
+        write_str(out, code);
         out.extend_from_slice(br#","errorMessage":"#);
-        string(out, message);
+        write_str(out, message);
     }
     out.extend_from_slice(br#","kubeKmsChain":"#);
     serde_json::to_writer(&mut *out, &chain).expect("writing to a Vec does not fail");
     out.push(b'}');
-}
-
-/// Appends `text` as a JSON string. Most (ids, ARNs, times) need no
-/// escape: that is checked a vector at a time and they are copied; the
-/// rest are serde_json's to escape.
-fn string(out: &mut Vec<u8>, text: &str) {
-    // A fold rather than `any`: without an early exit it vectorizes.
-    let escapes = text
-        .bytes()
-        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if escapes {
-        serde_json::to_writer(&mut *out, text).expect("writing to a Vec does not fail");
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-    }
 }
 
 /// The record of `call` as a JSON value, without a chain (tests, tools).
