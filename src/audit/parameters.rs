@@ -56,6 +56,8 @@ impl RequestParameters {
 #[serde(untagged)]
 enum Parameter<'a> {
     AsSent(&'a RawValue),
+    /// As sent, less the whitespace between tokens.
+    Compacted(Box<RawValue>),
     Renamed(Value),
 }
 
@@ -82,12 +84,45 @@ fn parameters(body: &[u8]) -> Option<Parameters<'_>> {
                 Ok(value) => Parameter::Renamed(camel_case_members(value)),
                 Err(_) => continue,
             }
+        } else if structured {
+            compact(raw).map_or(Parameter::AsSent(raw), Parameter::Compacted)
         } else {
             Parameter::AsSent(raw)
         };
         out.push((camel_case(&name), value));
     }
     Some(Parameters(out))
+}
+
+/// `raw` without the whitespace between its tokens, if it has any. A
+/// record is one line of the trail: a newline the caller put between an
+/// encryption context's members would otherwise split it, and break the
+/// chain at the record after it.
+fn compact(raw: &RawValue) -> Option<Box<RawValue>> {
+    let text = raw.get();
+    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    if !text.contains(space) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if space(c) {
+            continue;
+        }
+        out.push(c);
+    }
+    RawValue::from_string(out).ok()
 }
 
 /// The members of the JSON object `body` that are not withheld, by name

@@ -42,6 +42,24 @@ fn parameters_keep_what_cloudtrail_shows_and_never_data() {
     assert_eq!(request_parameters(b"{\"Plaintext\":\"\xff\"}"), None);
 }
 
+/// A record is one line: a caller's layout of an encryption context
+/// (newlines, indentation) is not kept, its strings are, spaces and
+/// escapes included.
+#[test]
+fn parameters_are_one_line_whatever_the_layout_sent() {
+    let body = b"{\"KeyId\": \"k\",\r\n \"EncryptionContext\": {\n\t\"purpose\" : \"a \\\"quoted\\\" test\",\n  \"b\": \"\\\\\" \n}\n}";
+    let parameters = RequestParameters::of_body(body);
+    let raw = parameters.as_raw().unwrap().get();
+    assert_eq!(
+        raw,
+        r#"{"encryptionContext":{"purpose":"a \"quoted\" test","b":"\\"},"keyId":"k"}"#
+    );
+    assert_eq!(
+        request_parameters(body),
+        Some(json!({"keyId": "k", "encryptionContext": {"purpose": "a \"quoted\" test", "b": "\\"}}))
+    );
+}
+
 /// What serde_json makes of `body` as a map, withheld members left out:
 /// the reading `members` must agree with.
 fn as_serde_json_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
