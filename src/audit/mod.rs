@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod parameters;
+mod queue;
 pub mod record;
 pub mod trail;
 mod writer;

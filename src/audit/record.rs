@@ -110,6 +110,14 @@ pub fn write(
     chain: impl Serialize,
     out: &mut Vec<u8>,
 ) {
+    write_unlinked(call, arn, event_time, out);
+    link(chain, out);
+}
+
+/// The record of `call` without its link and closing brace: all of it that
+/// does not depend on the records before it, so it can be made where the
+/// call was answered.
+pub fn write_unlinked(call: &Call, arn: &ArnConfig, event_time: &str, out: &mut Vec<u8>) {
     let event_id = RequestId::next();
     out.extend_from_slice(br#"{"eventVersion":"1.11","userIdentity":"#);
     match &call.caller {
@@ -182,6 +190,10 @@ pub fn write(
         out.extend_from_slice(br#","errorMessage":"#);
         write_str(out, message);
     }
+}
+
+/// Ends a record begun by [`write_unlinked`] with its link.
+pub fn link(chain: impl Serialize, out: &mut Vec<u8>) {
     out.extend_from_slice(br#","kubeKmsChain":"#);
     serde_json::to_writer(&mut *out, &chain).expect("writing to a Vec does not fail");
     out.push(b'}');

@@ -1,13 +1,14 @@
-//! Writing the audit trail: the request path hands each [`Call`] to a
-//! queue and goes on; one thread turns calls into chained records and
-//! appends them, a batch per write. When the writer falls behind (a slow
-//! disk), callers wait for room in the queue asynchronously: the request
-//! waits, the runtime's threads go on serving everything else. A file is
-//! synced once a second and when the log is finished, so a crash loses at
-//! most the last second's records, never a record's middle: a line cut
-//! short by one is removed when the trail is opened again, and the chain
-//! goes on from the last whole record (`trail`).
+//! Writing the audit trail: the request path writes each [`Call`]'s record
+//! (all but its link) and queues it (`queue`); one thread chains the
+//! records and appends them, a batch per write. When the writer falls
+//! behind (a slow disk), callers wait for room in the queue asynchronously:
+//! the request waits, the runtime's threads go on serving everything else.
+//! A file is synced once a second and when the log is finished, so a crash
+//! loses at most the last second's records, never a record's middle: a line
+//! cut short by one is removed when the trail is opened again, and the
+//! chain goes on from the last whole record (`trail`).
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, Registry};
-use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Link;
-use super::record::{Call, write};
+use super::queue::{Queue, Refused, Taken};
+use super::record::{Call, write_unlinked};
 use super::trail::{Rotation, TrailFile};
 use crate::api::ArnConfig;
 use crate::key::Millis;
@@ -41,17 +42,23 @@ pub enum Destination {
     Stdout,
 }
 
-enum Message {
-    Call(Box<Call>),
-    /// Write and sync what is queued, then say so.
-    Flush(oneshot::Sender<()>),
-}
-
 /// The handle the endpoint records calls with.
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Message>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Arc<Queue>,
     counters: Counters,
+    arn: ArnConfig,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the writer writes what is queued and ends.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// What the writer did, for Prometheus: an alert on failures is how an
@@ -105,47 +112,63 @@ impl AuditLog {
     /// Starts the writer thread appending to `out` after `link`, with room
     /// for `queue` calls.
     fn start(out: Sink, link: Link, arn: ArnConfig, queue: usize) -> std::io::Result<AuditLog> {
-        let (queue, calls) = mpsc::channel(queue);
+        let queue = Arc::new(Queue::new(queue));
         let counters = Counters::new();
-        let counted = counters.clone();
-        // Only to wait for the queue with a timeout; the writing is blocking.
-        let waiting = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
+        let (taking, counted) = (queue.clone(), counters.clone());
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_records(waiting, calls, out, link, arn, counted))?;
-        Ok(AuditLog { queue, counters })
+            .spawn(move || write_records(&taking, out, link, counted))?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                queue,
+                counters,
+                arn,
+            }),
+        })
     }
 
     /// Adds the writer's counters to `registry`.
     pub fn register(&self, registry: &Registry) {
-        let _ = registry.register(Box::new(self.counters.records.clone()));
-        let _ = registry.register(Box::new(self.counters.failures.clone()));
+        let counters = &self.inner.counters;
+        let _ = registry.register(Box::new(counters.records.clone()));
+        let _ = registry.register(Box::new(counters.failures.clone()));
     }
 
-    /// Queues `call` for the trail; waits only while the queue is full.
+    /// Queues the record of `call` for the trail; waits only while the
+    /// queue is full. The record is written here, on the caller's thread,
+    /// all but its link, which only the writer knows.
     pub async fn record(&self, call: Call) {
-        // Only a writer that died (a panic) closes the queue: each record
+        thread_local! {
+            static LINE: RefCell<(EventTime, Vec<u8>)> = RefCell::default();
+        }
+        let inner = &*self.inner;
+        let queued = LINE.with_borrow_mut(|(time, line)| {
+            line.clear();
+            write_unlinked(&call, &inner.arn, time.at(call.time), line);
+            inner.queue.push(line).map_err(|refused| match refused {
+                Refused::Full => Some(line.clone()),
+                Refused::Stopped => None,
+            })
+        });
+        let stopped = match queued {
+            Ok(()) => false,
+            Err(Some(line)) => inner.queue.push_waiting(&line).await.is_err(),
+            Err(None) => true,
+        };
+        // Only a writer that died (a panic) stops the queue: each record
         // lost to it is a failure, so an alert sees it.
-        if self
-            .queue
-            .send(Message::Call(Box::new(call)))
-            .await
-            .is_err()
-        {
-            if !self.counters.stopped.swap(true, Ordering::Relaxed) {
+        if stopped {
+            if !inner.counters.stopped.swap(true, Ordering::Relaxed) {
                 tracing::error!("the audit writer has stopped; calls are no longer recorded");
             }
-            self.counters.failures.inc();
+            inner.counters.failures.inc();
         }
     }
 
     /// Returns once every call recorded before it is written and synced.
     pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.queue.send(Message::Flush(done)).await.is_ok() {
-            let _ = wait.await;
+        if let Some(done) = self.inner.queue.flush() {
+            let _ = done.await;
         }
     }
 }
@@ -198,61 +221,50 @@ impl Sink {
     }
 }
 
-fn write_records(
-    waiting: tokio::runtime::Runtime,
-    mut calls: mpsc::Receiver<Message>,
-    mut out: Sink,
-    mut link: Link,
-    arn: ArnConfig,
-    counters: Counters,
-) {
+/// Stops the queue when the writer ends, by a panic too.
+struct Stopping<'a>(&'a Queue);
+
+impl Drop for Stopping<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+fn write_records(queue: &Queue, mut out: Sink, mut link: Link, counters: Counters) {
+    let _stopping = Stopping(queue);
     let mut synced = Instant::now();
     // Written since the last sync: an idle trail is not synced again.
     let mut unsynced = false;
+    let mut taken = Vec::with_capacity(256 * 1024);
     let mut batch = Vec::with_capacity(256 * 1024);
-    let mut flushed = Vec::new();
-    let mut time = EventTime::default();
-    // Records in `batch`.
-    let mut batched = 0;
     loop {
-        let next = waiting.block_on(async { tokio::time::timeout(SYNC_EVERY, calls.recv()).await });
-        let first = match next {
-            Ok(Some(Message::Call(call))) => {
-                // Let a batch gather: one wake-up and one write for many
-                // calls, rather than one each.
-                std::thread::sleep(BATCH_WINDOW);
-                Some(Message::Call(call))
-            }
-            Ok(Some(flush)) => Some(flush),
-            Err(_elapsed) => None,
-            Ok(None) => break,
-        };
-        for message in first
-            .into_iter()
-            .chain(std::iter::from_fn(|| calls.try_recv().ok()))
-        {
-            match message {
-                Message::Call(call) => {
-                    let start = batch.len();
-                    write(&call, &arn, time.at(call.time), link.fields(), &mut batch);
-                    link.advance(&batch[start..]);
-                    batch.push(b'\n');
-                    batched += 1;
-                }
-                Message::Flush(done) => flushed.push(done),
-            }
-            if batch.len() >= 1024 * 1024 {
-                break;
-            }
+        let Taken {
+            records,
+            flushes,
+            closed,
+        } = queue.take(&mut taken, SYNC_EVERY, BATCH_WINDOW);
+        let mut from = 0;
+        // A vector at a time: a byte-at-a-time split cost more than the
+        // rest of the loop.
+        for end in memchr::memchr_iter(b'\n', &taken) {
+            let start = batch.len();
+            batch.extend_from_slice(&taken[from..end]);
+            from = end + 1;
+            super::record::link(link.fields(), &mut batch);
+            link.advance(&batch[start..]);
+            batch.push(b'\n');
         }
         let wrote = out.append(&batch);
         if wrote.is_ok() {
-            counters.records.inc_by(batched);
+            counters.records.inc_by(records);
         }
-        batched = 0;
         unsynced |= !batch.is_empty();
-        batch.clear();
-        let due = unsynced && (!flushed.is_empty() || synced.elapsed() >= SYNC_EVERY);
+        for buffer in [&mut taken, &mut batch] {
+            buffer.clear();
+            // What a stalled disk let pile up is not kept for good.
+            buffer.shrink_to(4 * 1024 * 1024);
+        }
+        let due = unsynced && (!flushes.is_empty() || synced.elapsed() >= SYNC_EVERY);
         let synced_now = match &wrote {
             Ok(()) if due => out.sync(),
             _ => Ok(()),
@@ -271,8 +283,11 @@ fn write_records(
             synced = Instant::now();
             unsynced = false;
         }
-        for done in flushed.drain(..) {
+        for done in flushes {
             let _ = done.send(());
+        }
+        if closed {
+            break;
         }
     }
     let _ = out.sync();

@@ -56,7 +56,9 @@ fn parameters_are_one_line_whatever_the_layout_sent() {
     );
     assert_eq!(
         request_parameters(body),
-        Some(json!({"keyId": "k", "encryptionContext": {"purpose": "a \"quoted\" test", "b": "\\"}}))
+        Some(
+            json!({"keyId": "k", "encryptionContext": {"purpose": "a \"quoted\" test", "b": "\\"}})
+        )
     );
 }
 

@@ -216,12 +216,12 @@ async fn records_lost_to_a_dead_writer_are_failures() {
         16,
     )
     .unwrap();
-    // The first call takes the writer down; the next find the queue closed.
+    // The first call takes the writer down; the next find the queue stopped.
     log.record(call("Encrypt")).await;
-    while !log.queue.is_closed() {
+    while !log.inner.queue.is_stopped() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     log.record(call("Encrypt")).await;
     log.record(call("Decrypt")).await;
-    assert_eq!(log.counters.failures.get(), 2);
+    assert_eq!(log.inner.counters.failures.get(), 2);
 }
