@@ -345,3 +345,57 @@ async fn a_changed_manifest_is_recorded_as_the_calls_that_change_the_key() {
     let dir = server.stop();
     assert!(verify(&dir.path().join("data/audit.jsonl")).0);
 }
+
+/// A record is one line of the trail whatever the layout of the request:
+/// an encryption context sent across lines (JSON allows any whitespace
+/// between tokens) once split its call's record into several lines, and
+/// the chain broke at the next record.
+#[tokio::test]
+async fn a_request_laid_out_across_lines_is_one_record() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start();
+    let addr = server.endpoint.trim_start_matches("http://").to_owned();
+    let body = "{\n  \"KeyId\": \"alias/fixture\",\n  \"Plaintext\": \"c2VjcmV0\",\n  \
+                \"EncryptionContext\": {\n    \"purpose\": \"line\\nbreak\",\r\n    \"team\" : \"a b\"\n  }\n}\n";
+    let headers = kube_kms::auth::sigv4::signed_kms_headers(
+        "Encrypt",
+        &addr,
+        body.as_bytes(),
+        "us-east-1",
+        support::ACCESS_KEY,
+        SECRET_KEY,
+    );
+    let mut request = "POST / HTTP/1.1\r\nconnection: close\r\n".to_owned();
+    for (name, value) in &headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += &format!("content-length: {}\r\n\r\n{body}", body.len());
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // One more call after it, whose link vouches for it.
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    kms.list_aliases().send().await.unwrap();
+    let dir = server.stop();
+    let path = dir.path().join("data/audit.jsonl");
+    // After the fixture manifests' six: every line a record.
+    let trail = records(&path);
+    assert_eq!(trail.len(), 8, "{trail:?}");
+    assert_eq!(trail[6]["eventName"], "Encrypt");
+    assert_eq!(
+        trail[6]["requestParameters"],
+        serde_json::json!({
+            "keyId": "alias/fixture",
+            "encryptionContext": {"purpose": "line\nbreak", "team": "a b"},
+        })
+    );
+    assert_eq!(trail[7]["eventName"], "ListAliases");
+    let (intact, text) = verify(&path);
+    assert!(intact, "{text}");
+    assert!(
+        text.contains("8 records") && !text.contains("other lines"),
+        "{text}"
+    );
+}
