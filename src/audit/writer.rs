@@ -230,59 +230,26 @@ impl Drop for Stopping<'_> {
     }
 }
 
-fn write_records(queue: &Queue, mut out: Sink, mut link: Link, counters: Counters) {
+fn write_records(queue: &Queue, out: Sink, link: Link, counters: Counters) {
     let _stopping = Stopping(queue);
-    let mut synced = Instant::now();
-    // Written since the last sync: an idle trail is not synced again.
-    let mut unsynced = false;
+    let mut writer = Writer {
+        out,
+        link,
+        counters,
+        batch: Vec::with_capacity(256 * 1024),
+        synced: Instant::now(),
+        unsynced: false,
+    };
     let mut taken = Vec::with_capacity(256 * 1024);
-    let mut batch = Vec::with_capacity(256 * 1024);
     loop {
         let Taken {
-            records,
-            flushes,
-            closed,
+            flushes, closed, ..
         } = queue.take(&mut taken, SYNC_EVERY, BATCH_WINDOW);
-        let mut from = 0;
-        // A vector at a time: a byte-at-a-time split cost more than the
-        // rest of the loop.
-        for end in memchr::memchr_iter(b'\n', &taken) {
-            let start = batch.len();
-            batch.extend_from_slice(&taken[from..end]);
-            from = end + 1;
-            super::record::link(link.fields(), &mut batch);
-            link.advance(&batch[start..]);
-            batch.push(b'\n');
-        }
-        let wrote = out.append(&batch);
-        if wrote.is_ok() {
-            counters.records.inc_by(records);
-        }
-        unsynced |= !batch.is_empty();
-        for buffer in [&mut taken, &mut batch] {
-            buffer.clear();
-            // What a stalled disk let pile up is not kept for good.
-            buffer.shrink_to(4 * 1024 * 1024);
-        }
-        let due = unsynced && (!flushes.is_empty() || synced.elapsed() >= SYNC_EVERY);
-        let synced_now = match &wrote {
-            Ok(()) if due => out.sync(),
-            _ => Ok(()),
-        };
-        if let Err(e) = out.rotate_if_full() {
-            counters.failures.inc();
-            tracing::error!(error = %e, "the audit trail could not be rotated; records go on into the full file");
-        }
-        if let Err(e) = wrote.and(synced_now) {
-            counters.failures.inc();
-            // Refusing calls we cannot account for would be safer still,
-            // but would take the endpoint down with a disk; say so loudly.
-            tracing::error!(error = %e, "audit records could not be written");
-        }
-        if due {
-            synced = Instant::now();
-            unsynced = false;
-        }
+        let wrote = writer.append(&taken);
+        taken.clear();
+        // What a stalled disk let pile up is not kept for good.
+        taken.shrink_to(KEPT_CAPACITY);
+        writer.sync_if_due(wrote, !flushes.is_empty());
         for done in flushes {
             let _ = done.send(());
         }
@@ -290,7 +257,89 @@ fn write_records(queue: &Queue, mut out: Sink, mut link: Link, counters: Counter
             break;
         }
     }
-    let _ = out.sync();
+    let _ = writer.out.sync();
+}
+
+/// Bytes written at once, at most (and a record): the trail is rotated
+/// between writes, so it outgrows its size by no more than this.
+const WRITE_SIZE: usize = 1024 * 1024;
+/// Buffer capacity kept after a batch larger than it.
+const KEPT_CAPACITY: usize = 4 * 1024 * 1024;
+
+/// The writer thread's state between batches.
+struct Writer {
+    out: Sink,
+    link: Link,
+    counters: Counters,
+    /// Chained records not yet written.
+    batch: Vec<u8>,
+    synced: Instant,
+    /// Written since the last sync: an idle trail is not synced again.
+    unsynced: bool,
+}
+
+impl Writer {
+    /// Chains `lines` (records without their links, each ended by a
+    /// newline) and appends them; whether every write succeeded.
+    fn append(&mut self, lines: &[u8]) -> bool {
+        let mut wrote = true;
+        let (mut from, mut batched) = (0, 0);
+        // A vector at a time: a byte-at-a-time split cost more than the
+        // rest of the loop.
+        for end in memchr::memchr_iter(b'\n', lines) {
+            let start = self.batch.len();
+            self.batch.extend_from_slice(&lines[from..end]);
+            from = end + 1;
+            super::record::link(self.link.fields(), &mut self.batch);
+            self.link.advance(&self.batch[start..]);
+            self.batch.push(b'\n');
+            batched += 1;
+            if self.batch.len() >= WRITE_SIZE {
+                wrote &= self.write(batched);
+                batched = 0;
+            }
+        }
+        // Even with nothing to write: a stream is flushed, a full trail
+        // whose rotation failed is tried again.
+        self.write(batched) && wrote
+    }
+
+    /// Writes the batch of `records`, then rotates the trail if it is full.
+    fn write(&mut self, records: u64) -> bool {
+        let wrote = self.out.append(&self.batch);
+        match &wrote {
+            Ok(()) => self.counters.records.inc_by(records),
+            Err(e) => {
+                self.counters.failures.inc();
+                // Refusing calls we cannot account for would be safer
+                // still, but would take the endpoint down with a disk;
+                // say so loudly.
+                tracing::error!(error = %e, "audit records could not be written");
+            }
+        }
+        self.unsynced |= !self.batch.is_empty();
+        self.batch.clear();
+        self.batch.shrink_to(KEPT_CAPACITY);
+        if let Err(e) = self.out.rotate_if_full() {
+            self.counters.failures.inc();
+            tracing::error!(error = %e, "the audit trail could not be rotated; records go on into the full file");
+        }
+        wrote.is_ok()
+    }
+
+    /// Syncs what was written, once a second or when a caller asks; not
+    /// after a failed write.
+    fn sync_if_due(&mut self, wrote: bool, asked: bool) {
+        if !self.unsynced || !asked && self.synced.elapsed() < SYNC_EVERY {
+            return;
+        }
+        if wrote && let Err(e) = self.out.sync() {
+            self.counters.failures.inc();
+            tracing::error!(error = %e, "audit records could not be synced");
+        }
+        self.synced = Instant::now();
+        self.unsynced = false;
+    }
 }
 
 #[cfg(test)]

@@ -225,3 +225,50 @@ async fn records_lost_to_a_dead_writer_are_failures() {
     log.record(call("Decrypt")).await;
     assert_eq!(log.inner.counters.failures.get(), 2);
 }
+
+/// What piled up while the disk stalled is taken as one batch, but still
+/// written about a mebibyte at a time, the trail rotated between writes:
+/// a file outgrows its limit by at most one write.
+#[test]
+fn a_large_batch_is_written_a_mebibyte_at_a_time_rotating_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let rotation = Rotation {
+        max_bytes: 1,
+        keep: 0,
+    };
+    let (trail, link) = TrailFile::open(&path, rotation).unwrap();
+    let mut writer = Writer {
+        out: Sink::Trail(trail),
+        link,
+        counters: Counters::new(),
+        batch: Vec::new(),
+        synced: Instant::now(),
+        unsynced: false,
+    };
+    let mut one = Vec::new();
+    let arn = ArnConfig::default();
+    write_unlinked(&call("Encrypt"), &arn, "2027-01-15T08:00:00Z", &mut one);
+    let n = 3 * WRITE_SIZE / one.len() + 1;
+    let mut lines = Vec::new();
+    for _ in 0..n {
+        lines.extend_from_slice(&one);
+        lines.push(b'\n');
+    }
+    assert!(writer.append(&lines));
+    writer.sync_if_due(true, true);
+    assert_eq!(writer.counters.records.get(), n as u64);
+    let mut files = crate::audit::trail::rotated(&path).unwrap();
+    files.push(path.clone());
+    assert!(files.len() >= 4, "{files:?}");
+    let mut text = Vec::new();
+    for file in &files {
+        let size = std::fs::metadata(file).unwrap().len() as usize;
+        // A write ends with the record that took it past WRITE_SIZE, and
+        // each record carries its link (under 200 bytes).
+        assert!(size < WRITE_SIZE + one.len() + 200, "{file:?}: {size}");
+        text.extend(std::fs::read(file).unwrap());
+    }
+    let trail = verify(text.as_slice()).unwrap();
+    assert_eq!((trail.records, trail.chains), (n as u64, 1));
+}
