@@ -2,6 +2,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::task::JoinHandle;
+
 use super::*;
 
 const NO_WAIT: Duration = Duration::ZERO;
@@ -62,14 +64,20 @@ fn a_full_queue_refuses_until_the_writer_takes() {
     queue.push(b"c").unwrap();
 }
 
-#[tokio::test]
-async fn a_caller_waiting_for_room_goes_on_when_the_writer_takes() {
+/// A queue of one holding `first`, and a caller waiting to push `second`.
+fn full_with_a_caller_waiting() -> (Arc<Queue>, JoinHandle<Result<(), Refused>>) {
     let queue = Arc::new(Queue::new(1));
     queue.push(b"first").unwrap();
     let waiting = tokio::spawn({
         let queue = queue.clone();
         async move { queue.push_waiting(b"second").await }
     });
+    (queue, waiting)
+}
+
+#[tokio::test]
+async fn a_caller_waiting_for_room_goes_on_when_the_writer_takes() {
+    let (queue, waiting) = full_with_a_caller_waiting();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!waiting.is_finished(), "no room yet");
     let mut lines = Vec::new();
@@ -88,12 +96,7 @@ async fn a_caller_waiting_for_room_goes_on_when_the_writer_takes() {
 
 #[tokio::test]
 async fn when_the_writer_stops_callers_are_refused_and_no_one_waits() {
-    let queue = Arc::new(Queue::new(1));
-    queue.push(b"first").unwrap();
-    let waiting = tokio::spawn({
-        let queue = queue.clone();
-        async move { queue.push_waiting(b"second").await }
-    });
+    let (queue, waiting) = full_with_a_caller_waiting();
     let flushed = queue.flush().unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     queue.stop();
