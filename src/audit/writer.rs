@@ -266,7 +266,8 @@ fn write_records(queue: &Queue, out: Sink, link: Link, counters: Counters) {
 /// Bytes written at once, at most (and a record): the trail is rotated
 /// between writes, so it outgrows its size by no more than this.
 const WRITE_SIZE: usize = 1024 * 1024;
-/// Buffer capacity kept after a batch larger than it.
+/// Capacity the taken batch keeps after a larger one (the chained batch
+/// never outgrows a write: it is written at [`WRITE_SIZE`]).
 const KEPT_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// The writer thread's state between batches.
@@ -322,7 +323,6 @@ impl Writer {
         }
         self.unsynced |= !self.batch.is_empty();
         self.batch.clear();
-        self.batch.shrink_to(KEPT_CAPACITY);
         if let Err(e) = self.out.rotate_if_full() {
             self.counters.failures.inc();
             tracing::error!(error = %e, "the audit trail could not be rotated; records go on into the full file");
