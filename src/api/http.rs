@@ -1,16 +1,14 @@
-//! The HTTP shell: AWS JSON 1.1 over warp. `POST /` with
+//! The HTTP shell: AWS JSON 1.1 over hyper. `POST /` with
 //! `X-Amz-Target: TrentService.<Operation>`, SigV4-authenticated; errors as
 //! `{"__type", "message"}`. Also `GET /healthz`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
+use http_body::Body;
 use serde_json::json;
-use tokio_stream::{Stream, StreamExt};
-use warp::Filter;
-use warp::http::header::{HOST, USER_AGENT};
-use warp::http::{HeaderMap, HeaderName, Method, StatusCode};
+use warp::http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
+use warp::http::{self as http, HeaderMap, HeaderName, Method, StatusCode, Version};
 use warp::reply::Response;
 
 use super::metrics::EndpointMetrics;
@@ -51,14 +49,6 @@ pub struct Endpoint {
     /// Where every call is recorded, if anywhere.
     pub audit: Option<AuditLog>,
 }
-
-/// The `:authority` of an HTTP/2 request. It stands in for `Host` there
-/// (RFC 9113 §8.3.1), and HTTP/2 signers (the AWS SDK for JavaScript's
-/// HTTP/2 handler) sign it under that name instead of `host`. hyper keeps
-/// it in the URI, not among the headers; the listener hands it on in the
-/// request's extensions.
-#[derive(Debug, Clone)]
-pub struct Http2Authority(pub String);
 
 /// Turns a bearer token into a caller, or refuses it.
 #[async_trait::async_trait]
@@ -136,7 +126,7 @@ impl Endpoint {
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?))),
         );
-        if let Some(Http2Authority(authority)) = request.authority {
+        if let Some(authority) = request.authority {
             // Signers name it `:authority` (the JavaScript SDK) or `host`
             // (the Rust SDK, whose HTTP/2 client then sends no `Host`).
             views.push((":authority", authority));
@@ -169,7 +159,7 @@ impl Endpoint {
     async fn handle(
         &self,
         request: Request<'_>,
-        headers: HeaderMap,
+        headers: &HeaderMap,
         body: Result<Bytes, Refused>,
     ) -> Response {
         let request_id = RequestId::next();
@@ -184,9 +174,9 @@ impl Endpoint {
         let mut caller = None;
         let result = async {
             let body = body.as_ref().map_err(|refused| refused.error())?;
-            let caller = caller.insert(match (bearer(&headers), &self.tokens) {
+            let caller = caller.insert(match (bearer(headers), &self.tokens) {
                 (Some(token), Some(reviewer)) => reviewer.review(token).await?,
-                _ => self.authenticate(&request, &headers, body)?,
+                _ => self.authenticate(&request, headers, body)?,
             });
             caller.request_id = request_id;
             let operation = operation.ok_or_else(|| {
@@ -248,7 +238,8 @@ struct Request<'a> {
     method: Method,
     path: &'a str,
     query: &'a str,
-    authority: Option<&'a Http2Authority>,
+    /// HTTP/2's `:authority`.
+    authority: Option<&'a str>,
     peer: Option<Peer>,
 }
 
@@ -284,18 +275,22 @@ impl Refused {
 /// a length (chunked, or HTTP/2 without the header), which HTTP allows, is
 /// refused as soon as it grows past the limit, so it never takes more
 /// memory than an accepted one.
-async fn read_body<B: Buf>(
-    length: Option<u64>,
-    body: impl Stream<Item = Result<B, warp::Error>>,
-) -> Result<Bytes, Refused> {
+async fn read_body<B: Body>(length: Option<u64>, body: B) -> Result<Bytes, Refused> {
     if length.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(Refused::TooLarge);
     }
     let mut body = std::pin::pin!(body);
-    let mut next = async || match body.next().await {
-        Some(Ok(mut chunk)) => Ok(Some(chunk.copy_to_bytes(chunk.remaining()))),
-        Some(Err(_)) => Err(Refused::Incomplete),
-        None => Ok(None),
+    // The next piece of data; trailers are skipped.
+    let mut next = async || loop {
+        match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            Some(Ok(frame)) => {
+                if let Ok(mut chunk) = frame.into_data() {
+                    return Ok(Some(chunk.copy_to_bytes(chunk.remaining())));
+                }
+            }
+            Some(Err(_)) => return Err(Refused::Incomplete),
+            None => return Ok(None),
+        }
     };
     let too_large = |n: usize| n as u64 > MAX_BODY_BYTES;
     let Some(first) = next().await? else {
@@ -322,55 +317,40 @@ async fn read_body<B: Buf>(
     }
 }
 
-/// The routes: the KMS API on `POST /`, health on `GET /healthz`.
-pub fn routes(
-    endpoint: Arc<Endpoint>,
-) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let health = warp::get()
-        .and(warp::path!("healthz"))
-        .map(|| Response::new("ok".into()));
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    let api = warp::post()
-        .and(warp::path::full())
-        .and(query)
-        .and(warp::header::headers_cloned())
-        .and(warp::ext::optional::<Http2Authority>())
-        .and(warp::ext::optional::<Peer>())
-        .and(
-            warp::header::optional::<u64>("content-length")
-                .and(warp::body::stream())
-                .then(read_body),
-        )
-        .then(
-            move |path: warp::path::FullPath,
-                  query: String,
-                  headers: HeaderMap,
-                  authority: Option<Http2Authority>,
-                  peer: Option<Peer>,
-                  body: Result<Bytes, Refused>| {
-                let endpoint = endpoint.clone();
-                async move {
-                    let request = Request {
-                        method: Method::POST,
-                        path: path.as_str(),
-                        query: &query,
-                        authority: authority.as_ref(),
-                        peer,
-                    };
-                    endpoint.handle(request, headers, body).await
-                }
-            },
-        );
-    // The API first: a POST then never builds the health route's rejection.
-    api.or(health)
-        .unify()
-        // Only what is not a POST: not an API call, so not for the trail.
-        .recover(|_: warp::Rejection| async move {
-            let request_id = RequestId::next();
+impl Endpoint {
+    /// Answers one HTTP request from `peer`: the KMS API on `POST` (any
+    /// path, which the signature covers), health on `GET /healthz`, and an
+    /// AWS error for anything else, which is not an API call and so not for
+    /// the trail. Written against hyper directly: warp's filters cloned
+    /// every request's headers and allocated a rejection for a request
+    /// without a query.
+    pub async fn serve<B: Body>(&self, request: http::Request<B>, peer: Option<Peer>) -> Response {
+        let (parts, body) = request.into_parts();
+        if parts.method != Method::POST {
+            if parts.method == Method::GET && parts.uri.path() == "/healthz" {
+                return Response::new("ok".into());
+            }
             let error = ApiError::UnknownOperation(
                 "Only POST / with an X-Amz-Target header is served".into(),
             );
-            Ok::<_, Infallible>(error_response(&error, &request_id))
-        })
-        .unify()
+            return error_response(&error, &RequestId::next());
+        }
+        let length = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body = read_body(length, body).await;
+        let request = Request {
+            method: Method::POST,
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            // hyper keeps HTTP/2's `:authority` in the URI, not the headers.
+            authority: match parts.version {
+                Version::HTTP_2 => parts.uri.authority().map(|a| a.as_str()),
+                _ => None,
+            },
+            peer,
+        };
+        self.handle(request, &parts.headers, body).await
+    }
 }

@@ -3,11 +3,10 @@
 //! clients and caps on open connections and requests in flight, drained
 //! gracefully on shutdown.
 //!
-//! One loop for both: connections are served by hyper with the warp routes
-//! as the service. `warp::serve` would also wrap every request to record
-//! the peer address (a type map and three allocations per request) that
-//! nothing here reads.
+//! One loop for both: connections are served by hyper, with
+//! [`Endpoint::serve`] as the service.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,17 +14,16 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
-use tower::ServiceExt;
-use warp::http::{Request, Version};
+use warp::http::Request;
 use warp::hyper::body::Incoming;
+use warp::hyper::service::service_fn;
 
 use super::deadline::Deadline;
-use super::http::{Endpoint, Http2Authority, Peer, routes};
+use super::http::{Endpoint, Peer};
 use super::idle::{Activity, serve_until_idle};
 
 /// The default for `--max-connections`.
@@ -101,16 +99,6 @@ async fn accept_loop(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: Limits,
 ) {
-    let service = warp::service(routes(endpoint)).map_request(move |request: Request<Incoming>| {
-        let mut request = request.map(|body| Deadline::new(body, limits.body));
-        if request.version() == Version::HTTP_2
-            && let Some(authority) = request.uri().authority()
-        {
-            let authority = Http2Authority(authority.as_str().to_owned());
-            request.extensions_mut().insert(authority);
-        }
-        request
-    });
     // No hyper timer: the idle limit below bounds a slow head as hyper's
     // header read timeout would, for HTTP/2 too, without the boxed timer
     // hyper arms for every request (2-5 % of an Encrypt's CPU).
@@ -156,26 +144,24 @@ async fn accept_loop(
         };
         // Replies go out whole; Nagle would only hold back a TLS record's tail.
         let _ = tcp.set_nodelay(true);
-        let (service, watcher, tls) = (service.clone(), graceful.watcher(), tls.clone());
+        let (watcher, tls) = (graceful.watcher(), tls.clone());
         let builder = builder.clone();
         let activity = Activity::new();
         let service = {
-            let (activity, in_flight) = (activity.clone(), in_flight.clone());
-            let peer = Peer(peer.ip());
-            let service = service.map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(peer);
-                request
-            });
-            TowerToHyperService::new(service.map_future(move |response| {
-                let request = activity.begin();
-                let in_flight = in_flight.clone();
+            let (endpoint, activity, in_flight) =
+                (endpoint.clone(), activity.clone(), in_flight.clone());
+            let peer = Some(Peer(peer.ip()));
+            service_fn(move |request: Request<Incoming>| {
+                let request_begun = activity.begin();
+                let (endpoint, in_flight) = (endpoint.clone(), in_flight.clone());
                 async move {
                     let permit = in_flight.acquire().await;
-                    let response = response.await;
-                    drop((permit, request));
-                    response
+                    let request = request.map(|body| Deadline::new(body, limits.body));
+                    let response = endpoint.serve(request, peer).await;
+                    drop((permit, request_begun));
+                    Ok::<_, Infallible>(response)
                 }
-            }))
+            })
         };
         tokio::spawn(async move {
             let _slot = slot;
