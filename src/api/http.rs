@@ -197,17 +197,17 @@ impl Endpoint {
                 .record(Call {
                     event_source: crate::audit::record::ENDPOINT,
                     time: self.api.now(),
-                    operation: operation.unwrap_or(target).to_owned(),
+                    operation: operation.unwrap_or(target).into(),
                     request_id,
                     keys: caller.as_ref().map(|c| c.keys.take()).unwrap_or_default(),
                     caller: caller
                         .as_ref()
-                        .map(|c| (c.namespace.clone(), c.principal.clone())),
+                        .map(|c| (c.namespace.as_str().into(), c.principal.as_str().into())),
                     source: request.peer.map(|p| p.0),
                     user_agent: headers
                         .get(USER_AGENT)
                         .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned),
+                        .map(Into::into),
                     parameters: body.as_ref().map_or_else(
                         |_| RequestParameters::none(),
                         |b| RequestParameters::of_body(b),

@@ -2,6 +2,7 @@
 //! writes for it, so tools that read CloudTrail read ours. Pure: built off
 //! the request path from what the endpoint gathered ([`Call`]).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -24,18 +25,18 @@ pub const PLUGIN: &str = "kms-v2-plugin.kubekms.io";
 
 /// What the endpoint (or the plugin) knows of one call when it has answered.
 #[derive(Debug, Clone)]
-pub struct Call {
+pub struct Call<'a> {
     /// [`ENDPOINT`] or [`PLUGIN`].
     pub event_source: &'static str,
     pub time: Millis,
     /// The operation (`Encrypt`), or the `X-Amz-Target` as sent when it
     /// names none.
-    pub operation: String,
+    pub operation: Cow<'a, str>,
     pub request_id: RequestId,
     /// `(namespace, principal)`, once the caller is known.
-    pub caller: Option<(String, String)>,
+    pub caller: Option<(Cow<'a, str>, Cow<'a, str>)>,
     pub source: Option<IpAddr>,
-    pub user_agent: Option<String>,
+    pub user_agent: Option<Cow<'a, str>>,
     /// What the trail keeps of the request body.
     pub parameters: RequestParameters,
     /// The keys the call resolved, in order.
@@ -44,13 +45,13 @@ pub struct Call {
     pub error: Option<(&'static str, String)>,
 }
 
-impl Call {
+impl Call<'_> {
     /// The record of a lifecycle action kube-kms carries out itself, as AWS
     /// records its own: `RotateKey` for an automatic rotation, `DeleteKey`
     /// when a deletion window ends (principal `kube-kms`, in `namespace`:
     /// the key's for the controller, none for `serve`, which learns only
     /// the key's id of what its lifecycle run did).
-    pub fn lifecycle(time: Millis, key: KeyId, action: Action, namespace: &str) -> Call {
+    pub fn lifecycle(time: Millis, key: KeyId, action: Action, namespace: &str) -> Call<'_> {
         Call {
             event_source: ENDPOINT,
             time,
@@ -60,7 +61,7 @@ impl Call {
             }
             .into(),
             request_id: RequestId::next(),
-            caller: Some((namespace.to_owned(), "kube-kms".into())),
+            caller: Some((namespace.into(), "kube-kms".into())),
             source: None,
             user_agent: None,
             parameters: RequestParameters::of_body(b""),

@@ -137,7 +137,7 @@ impl AuditLog {
     /// Queues the record of `call` for the trail; waits only while the
     /// queue is full. The record is written here, on the caller's thread,
     /// all but its link, which only the writer knows.
-    pub async fn record(&self, call: Call) {
+    pub async fn record(&self, call: Call<'_>) {
         thread_local! {
             static LINE: RefCell<(EventTime, Vec<u8>)> = RefCell::default();
         }

@@ -67,9 +67,9 @@ impl KmsService {
             .record(Call {
                 event_source: PLUGIN,
                 time: crate::key::now_millis(),
-                operation: method.as_str().to_owned(),
+                operation: method.as_str().into(),
                 request_id: RequestId::next(),
-                caller: Some((String::new(), "kube-apiserver".into())),
+                caller: Some(("".into(), "kube-apiserver".into())),
                 source: None,
                 user_agent: None,
                 parameters: RequestParameters::of_body(&body),

@@ -30,13 +30,13 @@ pub struct Applied {
 
 impl Applied {
     /// The audit record's call, made at `time`.
-    pub fn call(&self, time: Millis) -> Call {
+    pub fn call(&self, time: Millis) -> Call<'_> {
         Call {
             event_source: crate::audit::record::ENDPOINT,
             time,
             operation: self.operation.into(),
             request_id: RequestId::next(),
-            caller: Some((self.namespace.clone(), PRINCIPAL.into())),
+            caller: Some((self.namespace.as_str().into(), PRINCIPAL.into())),
             source: None,
             user_agent: Some("kube-kms manifests".into()),
             parameters: RequestParameters::of_body(

@@ -132,15 +132,15 @@ fn records_are_the_bytes_serde_json_writes() {
         calls.push(Call {
             event_source: [ENDPOINT, PLUGIN][i % 2],
             time: 1_800_000_000_000,
-            operation: format!("Encrypt{text}"),
+            operation: format!("Encrypt{text}").into(),
             request_id: RequestId::next(),
-            caller: Some(((*text).into(), format!("p{text}"))),
+            caller: Some(((*text).into(), format!("p{text}").into())),
             source: [
                 None,
                 Some("127.0.0.1".parse().unwrap()),
                 Some("::1".parse().unwrap()),
             ][i % 3],
-            user_agent: Some(format!("aws-cli/2 {text}")),
+            user_agent: Some(format!("aws-cli/2 {text}").into()),
             parameters: RequestParameters::of_body(
                 serde_json::to_string(&json!({"KeyId": text, "Plaintext": "eA=="}))
                     .unwrap()
@@ -187,7 +187,7 @@ fn records_are_the_bytes_serde_json_writes() {
 
 /// A call from a known caller naming `alias/app`, with data the trail
 /// must leave out (the writer's and rotation's tests).
-pub(crate) fn call(operation: &str) -> Call {
+pub(crate) fn call(operation: &str) -> Call<'_> {
     Call {
         event_source: ENDPOINT,
         time: 1_800_000_000_000,
