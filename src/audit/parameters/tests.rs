@@ -64,8 +64,8 @@ fn parameters_are_one_line_whatever_the_layout_sent() {
 
 /// What serde_json makes of `body` as a map, withheld members left out:
 /// the reading `members` must agree with.
-fn as_serde_json_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
-    let all: BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
+fn as_serde_json_reads_it(body: &[u8]) -> Option<BTreeMap<String, String>> {
+    let all: BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
     Some(
         all.into_iter()
             .filter(|(name, _)| !WITHHELD.contains(&name.as_str()))
@@ -74,7 +74,7 @@ fn as_serde_json_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
     )
 }
 
-fn as_members_reads_it(body: &str) -> Option<BTreeMap<String, String>> {
+fn as_members_reads_it(body: &[u8]) -> Option<BTreeMap<String, String>> {
     Some(
         members(body)?
             .into_iter()
@@ -103,7 +103,7 @@ fn members_are_read_as_serde_json_reads_them() {
     ];
     let mut checked = 0;
     for body in &bodies {
-        assert!(as_serde_json_reads_it(body).is_some(), "{body}");
+        assert!(as_serde_json_reads_it(body.as_bytes()).is_some(), "{body}");
         let mut variants = vec![body.clone()];
         for at in (0..=body.len()).filter(|&i| body.is_char_boundary(i)) {
             variants.push(body[..at].to_owned());
@@ -117,12 +117,59 @@ fn members_are_read_as_serde_json_reads_them() {
         }
         for variant in variants {
             assert_eq!(
-                as_members_reads_it(&variant),
-                as_serde_json_reads_it(&variant),
+                as_members_reads_it(variant.as_bytes()),
+                as_serde_json_reads_it(variant.as_bytes()),
                 "{variant:?}"
             );
             checked += 1;
         }
     }
     assert!(checked > 10_000, "{checked}");
+}
+
+/// Bytes that are not UTF-8 (a lone continuation byte, a cut sequence, an
+/// overlong form, a surrogate, bytes past U+10FFFF) are refused wherever
+/// they stand, in a withheld string or out of one, as serde_json refuses
+/// them; valid multi-byte characters are kept. The body is longer than the
+/// scanner's 32-byte step, so every position within and across steps is
+/// tried.
+#[test]
+fn bodies_that_are_not_utf8_are_refused_wherever_the_bytes_stand() {
+    let body = format!(
+        r#"{{"Plaintext":"{}","KeyId":"alias/ü","EncryptionContext":{{"a":"é"}}}}"#,
+        "QUJD".repeat(20)
+    )
+    .into_bytes();
+    let inserts: [&[u8]; 9] = [
+        &[0x80],
+        &[0xC3],
+        &[0xE2, 0x82],
+        &[0xC0, 0xAF],
+        &[0xED, 0xA0, 0x80],
+        &[0xF4, 0x90, 0x80, 0x80],
+        &[0xF5, 0x80, 0x80, 0x80],
+        &[0xFF],
+        "€😀".as_bytes(),
+    ];
+    let (mut refused, mut kept) = (0, 0);
+    for at in 0..=body.len() {
+        for insert in inserts {
+            for replace in [0, 1] {
+                let mut variant = body[..at].to_vec();
+                variant.extend_from_slice(insert);
+                variant.extend_from_slice(body.get(at + replace..).unwrap_or_default());
+                let expected = as_serde_json_reads_it(&variant);
+                assert_eq!(as_members_reads_it(&variant), expected, "{variant:?}");
+                match expected {
+                    Some(_) => kept += 1,
+                    None => refused += 1,
+                }
+            }
+        }
+    }
+    // Valid characters inside strings are kept, everything else refused.
+    assert!(
+        kept > 100 && refused > 1000,
+        "kept {kept}, refused {refused}"
+    );
 }
