@@ -238,7 +238,8 @@ struct Request<'a> {
     method: Method,
     path: &'a str,
     query: &'a str,
-    /// HTTP/2's `:authority`.
+    /// HTTP/2's `:authority`: it stands in for `Host` there (RFC 9113
+    /// §8.3.1), and HTTP/2 signers sign it under that name or as `host`.
     authority: Option<&'a str>,
     peer: Option<Peer>,
 }

@@ -153,10 +153,11 @@ async fn accept_loop(
             let peer = Some(Peer(peer.ip()));
             service_fn(move |request: Request<Incoming>| {
                 let request_begun = activity.begin();
+                // The body's time runs from its arrival, wait for a slot included.
+                let request = request.map(|body| Deadline::new(body, limits.body));
                 let (endpoint, in_flight) = (endpoint.clone(), in_flight.clone());
                 async move {
                     let permit = in_flight.acquire().await;
-                    let request = request.map(|body| Deadline::new(body, limits.body));
                     let response = endpoint.serve(request, peer).await;
                     drop((permit, request_begun));
                     Ok::<_, Infallible>(response)
