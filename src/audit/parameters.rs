@@ -202,7 +202,8 @@ impl<'a> Scan<'a> {
             return None;
         }
         self.skip_string()?;
-        // Checked as UTF-8 by skip_string.
+        // skip_string checked it; names are short, so checking again to
+        // have a str costs nothing that shows.
         let quoted = std::str::from_utf8(&self.text[start..self.at]).ok()?;
         if quoted.contains('\\') {
             serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
@@ -217,8 +218,7 @@ impl<'a> Scan<'a> {
         let bytes = self.text;
         let mut from = self.at + 1;
         loop {
-            from += plain_prefix(bytes.get(from..)?);
-            let found = from;
+            let found = from + plain_prefix(bytes.get(from..)?);
             match *bytes.get(found)? {
                 b'"' => {
                     self.at = found + 1;
