@@ -3,7 +3,9 @@ of ours: the proto is compiled here, at test time, with grpcio-tools.
 
 Usage: kms_plugin_grpcio.py SOCKET PROTO_ROOT
 """
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -13,6 +15,7 @@ from grpc_tools import protoc
 
 socket, proto_root = sys.argv[1], sys.argv[2]
 out = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, out, ignore_errors=True)
 proto = os.path.join(proto_root, "k8s/kms/v2/api.proto")
 rc = protoc.main(["protoc", f"-I{proto_root}", f"--python_out={out}",
                   f"--grpc_python_out={out}", proto])

@@ -5,7 +5,9 @@ Run by tests/clients.rs with the venv's `sops` on PATH, AWS_ENDPOINT_URL
 pointing at `kube-kms serve` and the usual AWS_* variables. Exits non-zero
 on the first failed expectation.
 """
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -17,6 +19,8 @@ from checks import check
 
 kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
 work = tempfile.mkdtemp()
+# Its files hold test secrets in plaintext: gone when the script ends.
+atexit.register(shutil.rmtree, work, ignore_errors=True)
 
 
 def sops(*args, config=None):

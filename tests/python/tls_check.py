@@ -1,7 +1,9 @@
 """boto3 and SOPS (the AWS SDK for Go v2 inside, which takes HTTP/2 when
 the server offers it) over HTTPS, verifying the endpoint's certificate
 against KUBE_KMS_CA."""
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -14,6 +16,8 @@ assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"over tls"
 
 # The AWS SDKs take the trusted certificates from AWS_CA_BUNDLE.
 work = tempfile.mkdtemp()
+# Its files hold a test secret in plaintext: gone when the script ends.
+atexit.register(shutil.rmtree, work, ignore_errors=True)
 with open(os.path.join(work, "secret.yaml"), "w") as f:
     f.write("password: hunter2\n")
 env = dict(os.environ, AWS_CA_BUNDLE=os.environ["KUBE_KMS_CA"])

@@ -330,7 +330,12 @@ fn script_command(
 
 pub fn run(mut cmd: Command, what: &str) -> String {
     let started = Instant::now();
+    // A temporary directory of its own, which must be empty again when it
+    // is done: the clients write plaintext test secrets to files, and a
+    // suite run should leave none of them behind in the machine's /tmp.
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     let output = cmd
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
     let (stdout, stderr) = (
@@ -341,6 +346,14 @@ pub fn run(mut cmd: Command, what: &str) -> String {
         output.status.success(),
         "{what} failed ({:?}):\n{stdout}\n{stderr}",
         output.status
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("the temporary directory")
+        .map(|entry| entry.expect("an entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{what} left files in its temporary directory: {left:?}"
     );
     eprintln!("{what}: ok in {:?}: {}", started.elapsed(), stdout.trim());
     stdout.into_owned()
