@@ -51,12 +51,16 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
     }
     let out = dir.join("callgrind");
     std::fs::create_dir_all(&out).unwrap();
+    // valgrind's pipes for callgrind_control, in the run's directory: the
+    // servers are killed, and would leave them in /tmp.
+    let vgdb = format!("--vgdb-prefix={}/vgdb", dir.display());
     let runner = |name: &str| {
         vec![
             "valgrind".to_owned(),
             "--tool=callgrind".into(),
             // A KUBE_KMS_BENCH_COMPARE wrapper script execs the binary.
             "--trace-children=yes".into(),
+            vgdb.clone(),
             format!("--callgrind-out-file={}/{name}.%p", out.display()),
         ]
     };
@@ -94,9 +98,9 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
             };
             let request = Arc::new(signed_request(addr, "Encrypt", &encrypt_body(&key)));
             send(addr, &request, WARM_UP).await;
-            callgrind_control(pid, "-z");
+            callgrind_control(&vgdb, pid, "-z");
             send(addr, &request, requests).await;
-            callgrind_control(pid, "-d");
+            callgrind_control(&vgdb, pid, "-d");
         });
         let _ = child.kill();
         let _ = child.wait();
@@ -159,9 +163,9 @@ async fn send(addr: SocketAddr, request: &Arc<Vec<u8>>, requests: usize) {
     }
 }
 
-fn callgrind_control(pid: u32, what: &str) {
+fn callgrind_control(vgdb: &str, pid: u32, what: &str) {
     let status = Command::new("callgrind_control")
-        .args([what, &pid.to_string()])
+        .args([vgdb, what, &pid.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
