@@ -119,15 +119,21 @@ impl Result_ {
     }
 }
 
-/// A slice of load and the CPU time the server spent on it.
+/// A slice of load and the CPU time the server and the load generator
+/// spent on it.
 struct Sample {
     result: Result_,
     cpu: f64,
+    client_cpu: f64,
 }
 
 impl Sample {
     fn cpu_per_request(&self) -> f64 {
         self.cpu / self.result.requests.max(1) as f64
+    }
+
+    fn client_cpu_per_request(&self) -> f64 {
+        self.client_cpu / self.result.requests.max(1) as f64
     }
 
     fn merge(samples: &[Sample]) -> Sample {
@@ -143,6 +149,7 @@ impl Sample {
                 sum(|s| s.result.seconds),
             ),
             cpu: sum(|s| s.cpu),
+            client_cpu: sum(|s| s.client_cpu),
         }
     }
 }
@@ -546,9 +553,13 @@ fn main() {
         let mut totals: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for ((_, addr, request, pid), samples) in servers.iter().zip(&mut totals) {
-                let cpu = cpu_seconds(*pid);
+                let (cpu, client_cpu) = (cpu_seconds(*pid), cpu_seconds(std::process::id()));
                 let result = load(*addr, request.clone(), connections, slice).await;
-                samples.push(Sample { result, cpu: cpu_seconds(*pid) - cpu });
+                samples.push(Sample {
+                    result,
+                    cpu: cpu_seconds(*pid) - cpu,
+                    client_cpu: cpu_seconds(std::process::id()) - client_cpu,
+                });
             }
         }
         let merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
@@ -556,11 +567,12 @@ fn main() {
         let rate = |r: &Result_| r.requests as f64 / r.seconds;
         for ((name, ..), r) in servers.iter().zip(&merged) {
             println!(
-                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   errors {}",
+                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   load generator {:>5.1} µs/req   errors {}",
                 rate(&r.result),
                 r.result.p50.as_secs_f64() * 1e3,
                 r.result.p99.as_secs_f64() * 1e3,
                 r.cpu_per_request() * 1e6,
+                r.client_cpu_per_request() * 1e6,
                 r.result.errors
             );
         }
@@ -593,6 +605,19 @@ fn main() {
             spread(totals[2].iter().zip(&totals[0]).map(|(ours, floor)| {
                 rate(&ours.result) / rate(&floor.result) * 100.0
             }))
+        );
+        // What the target means in CPU. The servers and the load generator
+        // share the machine: at the cores serve's turn kept busy, 75 % of
+        // the floor's rate leaves serve this much CPU per request.
+        let busy = |s: &Sample| rate(&s.result) * (s.cpu_per_request() + s.client_cpu_per_request());
+        let (cpu, client) = (merged[2].cpu_per_request(), merged[2].client_cpu_per_request());
+        println!(
+            "  cores busy (server + load generator): floor {:.2}, kube-kms serve {:.2} of {}; at serve's, 75 % of the floor leaves it {:.1} µs of CPU per request (it used {:.1})",
+            busy(&merged[0]),
+            busy(&merged[2]),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            (ratio / 75.0 * (cpu + client) - client) * 1e6,
+            cpu * 1e6,
         );
         assert_eq!(ours.errors, 0, "kube-kms answered with errors");
         breakdown(&body).await;
