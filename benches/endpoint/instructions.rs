@@ -78,11 +78,24 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
         servers.push((name, role, child, addr, false));
     }
     let ours = env!("CARGO_BIN_EXE_kube-kms");
-    let (child, addr) = start_serve(&runner("serve"), ours.as_ref(), dir, "data", credentials);
+    let (child, addr) = start_serve(
+        &runner("serve"),
+        ours.as_ref(),
+        dir,
+        "data",
+        credentials,
+        &[],
+    );
     servers.push(("kube-kms serve", "serve", child, addr, true));
     if let Some(other) = std::env::var_os("KUBE_KMS_BENCH_COMPARE") {
-        let (child, addr) =
-            start_serve(&runner("other"), other.as_ref(), dir, "other", credentials);
+        let (child, addr) = start_serve(
+            &runner("other"),
+            other.as_ref(),
+            dir,
+            "other",
+            credentials,
+            &[],
+        );
         servers.push(("KUBE_KMS_BENCH_COMPARE", "other", child, addr, true));
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
