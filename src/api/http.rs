@@ -208,10 +208,12 @@ impl Endpoint {
                         .get(USER_AGENT)
                         .and_then(|v| v.to_str().ok())
                         .map(Into::into),
-                    parameters: body.as_ref().map_or_else(
-                        |_| RequestParameters::none(),
-                        |b| RequestParameters::of_body(b),
-                    ),
+                    parameters: match (&body, &result) {
+                        (Err(_), _) => RequestParameters::none(),
+                        // Answered: its parser read the whole body.
+                        (Ok(b), Ok(_)) => RequestParameters::of_accepted_body(b),
+                        (Ok(b), Err(_)) => RequestParameters::of_body(&b[..]),
+                    },
                     error: result.as_ref().err().map(|e| (e.aws_type(), e.to_string())),
                 })
                 .await;

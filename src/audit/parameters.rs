@@ -1,14 +1,18 @@
 //! What the audit trail keeps of a request body: CloudTrail's
-//! `requestParameters`. Made where the request is handled, from the body
-//! while it is still in cache, so the body (kilobytes of plaintext, say)
-//! goes with the request rather than waiting in the writer's queue.
+//! `requestParameters`. Written straight into the record where the request
+//! is handled, from the body while it is still in cache: no members are
+//! gathered or rendered on their own first, and the body (kilobytes of
+//! plaintext, say) goes with the request rather than waiting in the
+//! writer's queue.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::api::reply::write_str;
 
 /// Request members never written to the audit trail: data, ciphertexts,
 /// signatures, MACs, peers' public keys, attestation documents, grant
@@ -25,114 +29,174 @@ const WITHHELD: &[&str] = &[
     "GrantTokens",
 ];
 
-/// A request's `requestParameters`, rendered once: `None` for a body that
-/// is not a JSON object (the record then says `null`).
+/// The body a record's `requestParameters` are written from.
 #[derive(Debug, Clone)]
-pub struct RequestParameters(Option<Box<RawValue>>);
+pub struct RequestParameters<'a> {
+    /// `None` when the body was never read (it was too large, say).
+    body: Option<Cow<'a, [u8]>>,
+    strings: Strings,
+}
 
-impl RequestParameters {
+/// How withheld strings are passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strings {
+    /// Checked as serde_json checks them: a body that is not JSON has no
+    /// parameters (the record says `null`).
+    Checked,
+    /// Only their ends found: the endpoint's parser read the whole body
+    /// already. Were it not JSON after all, the record would still be: a
+    /// withheld string is never copied into it, everything copied is read
+    /// by serde_json.
+    Accepted,
+}
+
+impl<'a> RequestParameters<'a> {
     /// The parameters of `body`: camelCase names, withheld members left
     /// out, encryption contexts as sent.
-    pub fn of_body(body: &[u8]) -> RequestParameters {
-        RequestParameters(
-            parameters(body).and_then(|members| serde_json::value::to_raw_value(&members).ok()),
-        )
+    pub fn of_body(body: impl Into<Cow<'a, [u8]>>) -> Self {
+        RequestParameters {
+            body: Some(body.into()),
+            strings: Strings::Checked,
+        }
+    }
+
+    /// [`RequestParameters::of_body`] of a body the endpoint's parser
+    /// accepted as JSON (the call was answered): its withheld strings,
+    /// kilobytes of base64, are not checked a second time.
+    pub fn of_accepted_body(body: &'a [u8]) -> Self {
+        RequestParameters {
+            body: Some(body.into()),
+            strings: Strings::Accepted,
+        }
     }
 
     /// No parameters: the body was never read (it was too large, say).
-    pub fn none() -> RequestParameters {
-        RequestParameters(None)
+    pub fn none() -> Self {
+        RequestParameters {
+            body: None,
+            strings: Strings::Checked,
+        }
     }
 
-    /// The rendered JSON object, if the body was one.
-    pub fn as_raw(&self) -> Option<&RawValue> {
-        self.0.as_deref()
+    /// Appends the parameters as one JSON object, or `null` for a body
+    /// that is not a JSON object or was never read.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let written = self
+            .body
+            .as_deref()
+            .is_some_and(|body| write_object(body, self.strings, out));
+        if !written {
+            out.truncate(start);
+            out.extend_from_slice(b"null");
+        }
+    }
+
+    /// What [`RequestParameters::write`] writes, unless `null` (tests).
+    #[cfg(test)]
+    pub(crate) fn rendered(&self) -> Option<Box<RawValue>> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        let text = String::from_utf8(out).expect("parameters are UTF-8");
+        (text != "null").then(|| RawValue::from_string(text).expect("parameters are JSON"))
     }
 }
 
-/// One member of `requestParameters`: as sent, or with its structures'
-/// member names in camelCase.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum Parameter<'a> {
-    AsSent(&'a RawValue),
-    /// As sent, less the whitespace between tokens.
-    Compacted(Box<RawValue>),
-    Renamed(Value),
-}
-
-/// Members in name order, serialized as one JSON object.
-struct Parameters<'a>(Vec<(String, Parameter<'a>)>);
-
-impl Serialize for Parameters<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
-}
-
-fn parameters(body: &[u8]) -> Option<Parameters<'_>> {
+/// Writes the members of `body` that are not withheld, in name order, as
+/// one JSON object; false, with part of one written, when `body` is not a
+/// JSON object in UTF-8.
+fn write_object(body: &[u8], strings: Strings, out: &mut Vec<u8>) -> bool {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(Parameters(Vec::new()));
+        out.extend_from_slice(b"{}");
+        return true;
     }
-    let members = members(body)?;
-    let mut out = Vec::with_capacity(members.len());
+    let Some(members) = members(body, strings) else {
+        return false;
+    };
+    out.push(b'{');
+    let mut first = true;
     for (name, raw) in members {
-        let structured = raw.get().starts_with(['{', '[']);
+        let start = out.len();
+        if !first {
+            out.push(b',');
+        }
+        write_camel_case(out, &name);
+        out.push(b':');
+        let text = raw.get();
+        let structured = text.starts_with(['{', '[']);
         // An encryption context's keys are the caller's own.
-        let value = if structured && !name.ends_with("EncryptionContext") {
-            match serde_json::from_str::<Value>(raw.get()) {
-                Ok(value) => Parameter::Renamed(camel_case_members(value)),
-                Err(_) => continue,
+        if structured && !name.ends_with("EncryptionContext") {
+            match serde_json::from_str::<Value>(text) {
+                Ok(value) => serde_json::to_writer(&mut *out, &camel_case_members(value))
+                    .expect("writing to a Vec does not fail"),
+                Err(_) => {
+                    out.truncate(start);
+                    continue;
+                }
             }
         } else if structured {
-            compact(raw).map_or(Parameter::AsSent(raw), Parameter::Compacted)
+            write_compacted(out, text);
         } else {
-            Parameter::AsSent(raw)
-        };
-        out.push((camel_case(&name), value));
+            out.extend_from_slice(text.as_bytes());
+        }
+        first = false;
     }
-    Some(Parameters(out))
+    out.push(b'}');
+    true
 }
 
-/// `raw` without the whitespace between its tokens, if it has any. A
-/// record is one line of the trail: a newline the caller put between an
-/// encryption context's members would otherwise split it, and break the
-/// chain at the record after it.
-fn compact(raw: &RawValue) -> Option<Box<RawValue>> {
-    let text = raw.get();
-    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
-    if !text.contains(space) {
-        return None;
+/// Appends `name` as a JSON string, its first letter in lower case.
+fn write_camel_case(out: &mut Vec<u8>, name: &str) {
+    if name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        // An ASCII letter is written as it is, right after the quote.
+        let at = out.len() + 1;
+        write_str(out, name);
+        out[at].make_ascii_lowercase();
+    } else {
+        write_str(out, &camel_case(name));
     }
-    let mut out = String::with_capacity(text.len());
+}
+
+/// Appends `text` without the whitespace between its tokens. A record is
+/// one line of the trail: a newline the caller put between an encryption
+/// context's members would otherwise split it, and break the chain at the
+/// record after it.
+fn write_compacted(out: &mut Vec<u8>, text: &str) {
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    if !text.bytes().any(space) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    // Byte by byte: JSON's whitespace, quotes and backslashes are ASCII,
+    // never part of a longer character.
     let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
+    for b in text.bytes() {
         if in_string {
             if escaped {
                 escaped = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 escaped = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 in_string = false;
             }
-        } else if c == '"' {
+        } else if b == b'"' {
             in_string = true;
-        } else if space(c) {
+        } else if space(b) {
             continue;
         }
-        out.push(c);
+        out.push(b);
     }
-    RawValue::from_string(out).ok()
 }
 
 /// The members of the JSON object `body` that are not withheld, by name
 /// (the last of a repeated name wins, as serde_json's maps have it), or
 /// `None` when `body` is not one JSON object in UTF-8. A withheld string
-/// (4 KiB of base64 plaintext, say) is checked and skipped in one pass, a
-/// vector at a time, never parsed or copied; everything else is
-/// serde_json's to read. Each byte is checked once: the body as a whole is
-/// never run through a UTF-8 check of its own.
-fn members(body: &[u8]) -> Option<BTreeMap<Cow<'_, str>, &RawValue>> {
+/// (4 KiB of base64 plaintext, say) is skipped in one pass, a vector at a
+/// time, never parsed or copied: checked as it goes, unless the body was
+/// `Accepted`; everything else is serde_json's to read. Each byte is
+/// checked once at most: the body as a whole is never run through a UTF-8
+/// check of its own.
+fn members(body: &[u8], strings: Strings) -> Option<BTreeMap<Cow<'_, str>, &RawValue>> {
     let mut scan = Scan { text: body, at: 0 };
     let mut members = BTreeMap::new();
     scan.whitespace();
@@ -148,7 +212,10 @@ fn members(body: &[u8]) -> Option<BTreeMap<Cow<'_, str>, &RawValue>> {
             scan.whitespace();
             let withheld = WITHHELD.contains(&name.as_ref());
             if withheld && scan.peek() == Some(b'"') {
-                scan.skip_string()?;
+                match strings {
+                    Strings::Checked => scan.skip_string()?,
+                    Strings::Accepted => scan.pass_string()?,
+                }
             } else {
                 let raw = scan.value()?;
                 if !withheld {
@@ -251,6 +318,20 @@ impl<'a> Scan<'a> {
                 }
                 _ => return None,
             };
+        }
+    }
+
+    /// Moves past the string that starts here, finding only its end.
+    fn pass_string(&mut self) -> Option<()> {
+        let bytes = self.text;
+        let mut from = self.at + 1;
+        loop {
+            let found = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+            if bytes[found] == b'"' {
+                self.at = found + 1;
+                return Some(());
+            }
+            from = found + 2;
         }
     }
 

@@ -38,7 +38,7 @@ pub struct Call<'a> {
     pub source: Option<IpAddr>,
     pub user_agent: Option<Cow<'a, str>>,
     /// What the trail keeps of the request body.
-    pub parameters: RequestParameters,
+    pub parameters: RequestParameters<'a>,
     /// The keys the call resolved, in order.
     pub keys: Vec<KeyId>,
     /// The AWS error type and message, if the call failed.
@@ -64,7 +64,7 @@ impl Call<'_> {
             caller: Some((namespace.into(), "kube-kms".into())),
             source: None,
             user_agent: None,
-            parameters: RequestParameters::of_body(b""),
+            parameters: RequestParameters::of_body(&b""[..]),
             keys: vec![key],
             error: None,
         }
@@ -158,10 +158,7 @@ pub fn write_unlinked(call: &Call, arn: &ArnConfig, event_time: &str, out: &mut 
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(br#","requestParameters":"#);
-    match call.parameters.as_raw() {
-        Some(raw) => out.extend_from_slice(raw.get().as_bytes()),
-        None => out.extend_from_slice(b"null"),
-    }
+    call.parameters.write(out);
     out.extend_from_slice(br#","responseElements":null,"requestID":"#);
     write_str(out, call.request_id.as_str());
     out.extend_from_slice(br#","eventID":"#);

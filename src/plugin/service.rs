@@ -72,7 +72,7 @@ impl KmsService {
                 caller: Some(("".into(), "kube-apiserver".into())),
                 source: None,
                 user_agent: None,
-                parameters: RequestParameters::of_body(&body),
+                parameters: RequestParameters::of_body(&body[..]),
                 keys: kek
                     .and_then(|k| k.parse::<KekId>().ok())
                     .map(|k| k.key_id)

@@ -40,7 +40,7 @@ impl Applied {
             source: None,
             user_agent: Some("kube-kms manifests".into()),
             parameters: RequestParameters::of_body(
-                &serde_json::to_vec(&self.parameters).unwrap_or_default(),
+                serde_json::to_vec(&self.parameters).unwrap_or_default(),
             ),
             keys: vec![self.key],
             error: None,

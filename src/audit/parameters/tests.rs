@@ -7,7 +7,7 @@ use super::*;
 /// [`RequestParameters::of_body`] as a JSON value.
 fn request_parameters(body: &[u8]) -> Option<Value> {
     let parameters = RequestParameters::of_body(body);
-    serde_json::from_str(parameters.as_raw()?.get()).ok()
+    serde_json::from_str(parameters.rendered()?.get()).ok()
 }
 
 #[test]
@@ -48,10 +48,10 @@ fn parameters_keep_what_cloudtrail_shows_and_never_data() {
 #[test]
 fn parameters_are_one_line_whatever_the_layout_sent() {
     let body = b"{\"KeyId\": \"k\",\r\n \"EncryptionContext\": {\n\t\"purpose\" : \"a \\\"quoted\\\" test\",\n  \"b\": \"\\\\\" \n}\n}";
-    let parameters = RequestParameters::of_body(body);
-    let raw = parameters.as_raw().unwrap().get();
+    let parameters = RequestParameters::of_body(&body[..]);
+    let raw = parameters.rendered().unwrap();
     assert_eq!(
-        raw,
+        raw.get(),
         r#"{"encryptionContext":{"purpose":"a \"quoted\" test","b":"\\"},"keyId":"k"}"#
     );
     assert_eq!(
@@ -74,11 +74,47 @@ fn as_serde_json_reads_it(body: &[u8]) -> Option<BTreeMap<String, String>> {
     )
 }
 
-fn as_members_reads_it(body: &[u8]) -> Option<BTreeMap<String, String>> {
+fn as_members_reads_it(body: &[u8], strings: Strings) -> Option<BTreeMap<String, String>> {
     Some(
-        members(body)?
+        members(body, strings)?
             .into_iter()
             .map(|(name, raw)| (name.into_owned(), raw.get().to_owned()))
+            .collect(),
+    )
+}
+
+/// What a record says of `body`, read back as a JSON value (`Null` for
+/// `null`); panics if what was written is not JSON.
+fn written(body: &[u8], strings: Strings) -> Value {
+    let parameters = RequestParameters {
+        body: Some(body.into()),
+        strings,
+    };
+    let mut out = b"[".to_vec();
+    parameters.write(&mut out);
+    out.push(b']');
+    let mut read: Vec<Value> = serde_json::from_slice(&out).expect("parameters are JSON");
+    read.pop().expect("one value")
+}
+
+/// The `requestParameters` serde_json's own reading of `body` gives, as a
+/// value: withheld members left out, names camel-cased, structures' member
+/// names too but for encryption contexts'.
+fn as_cloudtrail_shows_it(body: &[u8]) -> Value {
+    let Some(members) = as_serde_json_reads_it(body) else {
+        return Value::Null;
+    };
+    Value::Object(
+        members
+            .into_iter()
+            .map(|(name, raw)| {
+                let value: Value = serde_json::from_str(&raw).expect("a member is JSON");
+                let value = match name.ends_with("EncryptionContext") {
+                    true => value,
+                    false => camel_case_members(value),
+                };
+                (camel_case(&name), value)
+            })
             .collect(),
     )
 }
@@ -116,11 +152,19 @@ fn members_are_read_as_serde_json_reads_them() {
             }
         }
         for variant in variants {
-            assert_eq!(
-                as_members_reads_it(variant.as_bytes()),
-                as_serde_json_reads_it(variant.as_bytes()),
-                "{variant:?}"
-            );
+            let expected = as_serde_json_reads_it(variant.as_bytes());
+            let read = |strings| as_members_reads_it(variant.as_bytes(), strings);
+            assert_eq!(read(Strings::Checked), expected, "{variant:?}");
+            if expected.is_some() {
+                assert_eq!(read(Strings::Accepted), expected, "{variant:?}");
+                assert_eq!(
+                    written(variant.as_bytes(), Strings::Accepted),
+                    as_cloudtrail_shows_it(variant.as_bytes()),
+                    "{variant:?}"
+                );
+            }
+            // Whatever the body, what is written is JSON (`written` reads it).
+            written(variant.as_bytes(), Strings::Accepted);
             checked += 1;
         }
     }
@@ -159,7 +203,8 @@ fn bodies_that_are_not_utf8_are_refused_wherever_the_bytes_stand() {
                 variant.extend_from_slice(insert);
                 variant.extend_from_slice(body.get(at + replace..).unwrap_or_default());
                 let expected = as_serde_json_reads_it(&variant);
-                assert_eq!(as_members_reads_it(&variant), expected, "{variant:?}");
+                let read = as_members_reads_it(&variant, Strings::Checked);
+                assert_eq!(read, expected, "{variant:?}");
                 match expected {
                     Some(_) => kept += 1,
                     None => refused += 1,

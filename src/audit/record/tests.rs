@@ -44,7 +44,7 @@ mod oracle {
         #[serde(rename = "sourceIPAddress")]
         source_ip_address: Option<IpAddr>,
         user_agent: Option<&'a str>,
-        request_parameters: Option<&'a RawValue>,
+        request_parameters: Option<Box<RawValue>>,
         response_elements: Option<()>,
         #[serde(rename = "requestID")]
         request_id: &'a str,
@@ -87,7 +87,7 @@ mod oracle {
             aws_region: &arn.region,
             source_ip_address: call.source,
             user_agent: call.user_agent.as_deref(),
-            request_parameters: call.parameters.as_raw(),
+            request_parameters: call.parameters.rendered(),
             response_elements: None,
             request_id: call.request_id.as_str(),
             event_id: event_id.as_str(),
@@ -142,9 +142,7 @@ fn records_are_the_bytes_serde_json_writes() {
             ][i % 3],
             user_agent: Some(format!("aws-cli/2 {text}").into()),
             parameters: RequestParameters::of_body(
-                serde_json::to_string(&json!({"KeyId": text, "Plaintext": "eA=="}))
-                    .unwrap()
-                    .as_bytes(),
+                serde_json::to_vec(&json!({"KeyId": text, "Plaintext": "eA=="})).unwrap(),
             ),
             keys: keys[..i % 3].to_vec(),
             error: Some(("NotFoundException", format!("Key {text} not found"))),

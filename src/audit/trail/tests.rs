@@ -176,7 +176,7 @@ async fn a_trail_is_continued_from_its_end_past_long_records_and_a_long_cut_line
     let policy = "x".repeat(200 * 1024);
     let body = serde_json::to_vec(&serde_json::json!({"KeyId": "k", "Policy": policy})).unwrap();
     log.record(Call {
-        parameters: crate::audit::RequestParameters::of_body(&body),
+        parameters: crate::audit::RequestParameters::of_body(&body[..]),
         ..call("PutKeyPolicy")
     })
     .await;
