@@ -1,9 +1,8 @@
 //! What the audit trail keeps of a request body: CloudTrail's
-//! `requestParameters`. Written straight into the record where the request
-//! is handled, from the body while it is still in cache: no members are
-//! gathered or rendered on their own first, and the body (kilobytes of
-//! plaintext, say) goes with the request rather than waiting in the
-//! writer's queue.
+//! `requestParameters`. Written straight into the record (not rendered on
+//! their own first) where the request is handled, from the body while it is
+//! still in cache, so the body (kilobytes of plaintext, say) goes with the
+//! request rather than waiting in the writer's queue.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
