@@ -80,13 +80,11 @@ impl<'a> RequestParameters<'a> {
     /// Appends the parameters as one JSON object, or `null` for a body
     /// that is not a JSON object or was never read.
     pub fn write(&self, out: &mut Vec<u8>) {
-        let start = out.len();
         let written = self
             .body
             .as_deref()
             .is_some_and(|body| write_object(body, self.strings, out));
         if !written {
-            out.truncate(start);
             out.extend_from_slice(b"null");
         }
     }
@@ -102,8 +100,8 @@ impl<'a> RequestParameters<'a> {
 }
 
 /// Writes the members of `body` that are not withheld, in name order, as
-/// one JSON object; false, with part of one written, when `body` is not a
-/// JSON object in UTF-8.
+/// one JSON object; false, with nothing written, when `body` is not a JSON
+/// object in UTF-8 (it is read whole before anything is written).
 fn write_object(body: &[u8], strings: Strings, out: &mut Vec<u8>) -> bool {
     if body.iter().all(u8::is_ascii_whitespace) {
         out.extend_from_slice(b"{}");

@@ -155,16 +155,13 @@ fn members_are_read_as_serde_json_reads_them() {
             let expected = as_serde_json_reads_it(variant.as_bytes());
             let read = |strings| as_members_reads_it(variant.as_bytes(), strings);
             assert_eq!(read(Strings::Checked), expected, "{variant:?}");
+            // Whatever the body, what is written is JSON (`written` reads it).
+            let shown = written(variant.as_bytes(), Strings::Accepted);
             if expected.is_some() {
                 assert_eq!(read(Strings::Accepted), expected, "{variant:?}");
-                assert_eq!(
-                    written(variant.as_bytes(), Strings::Accepted),
-                    as_cloudtrail_shows_it(variant.as_bytes()),
-                    "{variant:?}"
-                );
+                let oracle = as_cloudtrail_shows_it(variant.as_bytes());
+                assert_eq!(shown, oracle, "{variant:?}");
             }
-            // Whatever the body, what is written is JSON (`written` reads it).
-            written(variant.as_bytes(), Strings::Accepted);
             checked += 1;
         }
     }
