@@ -24,8 +24,12 @@ use kube_kms::auth::sigv4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "endpoint/breakdown.rs"]
+mod breakdown;
 #[path = "endpoint/cpu.rs"]
 mod cpu;
+#[path = "endpoint/floor.rs"]
+mod floor;
 #[path = "endpoint/instructions.rs"]
 mod instructions;
 
@@ -239,179 +243,6 @@ fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr
     )
 }
 
-/// The floor: warp answering every POST with a fixed Encrypt-sized reply.
-/// With `work`, the same server also does what no implementation of this
-/// request can skip: SHA-256 of the body (SigV4), base64-decode the
-/// plaintext, AES-256-GCM, base64-encode the reply. It does that work as
-/// cheaply as it can be done (no JSON parser, no copy it can avoid, buffers
-/// sized once), so what it reaches bounds the share of the floor any
-/// endpoint can reach on this machine.
-fn run_bare_server(work: bool) {
-    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    use sha2::Digest;
-    const PREFIX: &str = "{\"CiphertextBlob\":\"";
-    const SUFFIX: &str = "\",\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000\",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}";
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let fixed = [PREFIX, &kube_kms::b64::encode(&[0u8; 4145]), SUFFIX].concat();
-        let key = Arc::new(LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap(),
-        ));
-        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        use warp::Filter;
-        let route = warp::post()
-            .and(warp::body::bytes())
-            .map(move |body: bytes::Bytes| {
-                let reply = if work {
-                    std::hint::black_box(sha2::Sha256::digest(&body));
-                    // The plaintext is the body's last member, so its end is
-                    // known without scanning for the closing quote.
-                    let start = body
-                        .windows(13)
-                        .position(|w| w == b"\"Plaintext\":\"")
-                        .unwrap()
-                        + 13;
-                    let text = &body[start..body.len() - 2];
-                    let mut data = Vec::with_capacity(text.len() / 4 * 3 + 16);
-                    base64_simd::STANDARD
-                        .decode_append(text, &mut data)
-                        .unwrap();
-                    let mut nonce = [0u8; 12];
-                    nonce[..8]
-                        .copy_from_slice(&counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-                    key.seal_in_place_append_tag(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::empty(),
-                        &mut data,
-                    )
-                    .unwrap();
-                    let mut reply = String::with_capacity(
-                        PREFIX.len() + data.len().div_ceil(3) * 4 + SUFFIX.len(),
-                    );
-                    reply.push_str(PREFIX);
-                    base64_simd::STANDARD.encode_append(&data, &mut reply);
-                    reply.push_str(SUFFIX);
-                    reply
-                } else {
-                    fixed.clone()
-                };
-                warp::reply::with_header(reply, "content-type", "application/x-amz-json-1.1")
-            });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
-        warp::serve(route).incoming(listener).run().await;
-    });
-}
-
-/// Where a request's time goes without HTTP: SigV4 verification of the
-/// Encrypt request, SHA-256 of its body (part of that), and `Api::respond`
-/// (JSON, key lookup, AES-GCM, response) in-process.
-async fn breakdown(body: &str) {
-    use kube_kms::api::{Api, ArnConfig, Caller, system_clock};
-    use kube_kms::auth::{Credential, Credentials};
-    use kube_kms::crypto::{CacheConfig, LocalCryptoService};
-    use sha2::Digest;
-    let per_op = |start: Instant, n: u32| start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-    let n = 20_000;
-
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let raw = signed_request(addr, "Encrypt", body);
-    let text = String::from_utf8(raw).unwrap();
-    let (head, _) = text.split_once("\r\n\r\n").unwrap();
-    let headers: Vec<(&str, &str)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(": "))
-        .collect();
-    let credentials = Credentials::new([Credential {
-        access_key_id: ACCESS_KEY.into(),
-        secret_access_key: zeroize::Zeroizing::new(SECRET_KEY.into()),
-        principal: "bench".into(),
-        namespace: "default".into(),
-    }]);
-    let request = sigv4::SignedRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body: body.as_bytes(),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    sigv4::verify(&request, &credentials, "us-east-1", now).expect("the bench request verifies");
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(sigv4::verify(&request, &credentials, "us-east-1", now).unwrap());
-    }
-    let sigv4_us = per_op(t, n);
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(sha2::Sha256::digest(body.as_bytes()));
-    }
-    let sha_us = per_op(t, n);
-
-    let dir = tempfile::tempdir().unwrap();
-    let root = Arc::new(
-        kube_kms::root::FileRootKey::from_keys([(1, kube_kms::material::random_bytes(32))])
-            .unwrap(),
-    );
-    let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
-    let store = Arc::new(kube_kms::store::LocalStore::open(dir.path()).unwrap());
-    let api = Api::new(store, crypto, ArnConfig::default(), system_clock());
-    let caller = Caller::new("default", "bench");
-    let created = api.call(&caller, "CreateKey", b"{}").await.unwrap();
-    let key = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    let request = encrypt_body(&key);
-    let t = Instant::now();
-    for _ in 0..n {
-        let reply = api
-            .respond(&caller, "Encrypt", request.as_bytes())
-            .await
-            .unwrap();
-        std::hint::black_box(reply.into_body());
-    }
-    let api_us = per_op(t, n);
-
-    // What the audit writer does per call, off the request path but on
-    // the same cores.
-    let call = kube_kms::audit::Call {
-        event_source: kube_kms::audit::record::ENDPOINT,
-        time: 1_800_000_000_000,
-        operation: "Encrypt".into(),
-        request_id: kube_kms::request_id::RequestId::next(),
-        caller: Some(("default".into(), "bench".into())),
-        source: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        user_agent: Some("kube-kms-bench".into()),
-        parameters: kube_kms::audit::RequestParameters::of_accepted_body(request.as_bytes()),
-        keys: vec![key.parse().unwrap()],
-        error: None,
-    };
-    let arn = ArnConfig::default();
-    let mut written = Vec::new();
-    let t = Instant::now();
-    for _ in 0..n {
-        written.clear();
-        call.parameters.write(&mut written);
-        std::hint::black_box(&written);
-    }
-    let parameters_us = per_op(t, n);
-    let mut link = kube_kms::audit::chain::Link::genesis();
-    let mut line = Vec::new();
-    let t = Instant::now();
-    for _ in 0..n {
-        line.clear();
-        let time = "2027-01-15T08:00:00Z";
-        kube_kms::audit::record::write(&call, &arn, time, link.fields(), &mut line);
-        link.advance(&line);
-    }
-    let audit_us = per_op(t, n);
-    println!(
-        "per request without HTTP: SigV4 verify {sigv4_us:.1} µs (of which SHA-256 of the body {sha_us:.1} µs), Api::respond Encrypt with its reply body {api_us:.1} µs, its audit record {audit_us:.1} µs (of which request parameters {parameters_us:.1} µs)"
-    );
-}
-
 /// `kube-kms serve` from `binary` on a free loopback port, data under
 /// `dir/name`, started by `runner` (valgrind, say) if there is one.
 fn start_serve(
@@ -466,8 +297,8 @@ async fn create_key(addr: SocketAddr) -> String {
 
 fn main() {
     match std::env::var("KUBE_KMS_BENCH_ROLE").as_deref() {
-        Ok("bare") => return run_bare_server(false),
-        Ok("work") => return run_bare_server(true),
+        Ok("bare") => return floor::run_bare_server(false),
+        Ok("work") => return floor::run_bare_server(true),
         _ => {}
     }
     let seconds: f64 = std::env::var("KUBE_KMS_BENCH_SECONDS")
@@ -541,7 +372,13 @@ fn main() {
     runtime.block_on(async move {
         let key_id = create_key(kms_addr).await;
         let body = encrypt_body(&key_id);
-        // (name, address, signed request, pid): the servers in the order they take turns.
+        // (name, address, signed request, pid): the servers in the order they
+        // take turns, each at its index below.
+        const FLOOR: usize = 0;
+        const WORK: usize = 1;
+        const SERVE: usize = 2;
+        const UNTRAILED: usize = 3;
+        const OTHER: usize = 4;
         let mut servers = vec![
             ("bare HTTP server (floor)", bare_addr, Arc::new(signed_request(bare_addr, "Encrypt", &body)), bare_pid),
             ("floor + required work", work_addr, Arc::new(signed_request(work_addr, "Encrypt", &body)), work_pid),
@@ -589,24 +426,24 @@ fn main() {
                 r.result.errors
             );
         }
-        if let Some(other) = merged.get(4) {
+        if let Some(other) = merged.get(OTHER) {
             println!(
                 "kube-kms serve = {:.1} % of KUBE_KMS_BENCH_COMPARE's throughput, {:.1} % of its CPU per request; audit writer thread {:.1} µs per request against its {:.1}",
-                rate(&merged[2].result) / rate(&other.result) * 100.0,
-                merged[2].cpu_per_request() / other.cpu_per_request() * 100.0,
-                merged[2].writer_cpu_per_request() * 1e6,
+                rate(&merged[SERVE].result) / rate(&other.result) * 100.0,
+                merged[SERVE].cpu_per_request() / other.cpu_per_request() * 100.0,
+                merged[SERVE].writer_cpu_per_request() * 1e6,
                 other.writer_cpu_per_request() * 1e6,
             );
             // Its spread says how far a difference of a few per cent can
             // be trusted on this host.
             println!(
                 "  turn by turn: {}",
-                spread(totals[2].iter().zip(&totals[4]).map(|(ours, other)| {
+                spread(totals[SERVE].iter().zip(&totals[OTHER]).map(|(ours, other)| {
                     rate(&ours.result) / rate(&other.result) * 100.0
                 }))
             );
         }
-        let (floor, ceiling, ours) = (&merged[0].result, &merged[1].result, &merged[2].result);
+        let (floor, ceiling, ours) = (&merged[FLOOR].result, &merged[WORK].result, &merged[SERVE].result);
         let ratio = rate(ours) / rate(floor) * 100.0;
         println!(
             "required work alone (SHA-256 of the body, base64 both ways, AES-GCM) reaches {:.1} % of the floor",
@@ -617,7 +454,7 @@ fn main() {
         // under the run, and the ratio above is not to be trusted.
         println!(
             "  turn by turn: {}",
-            spread(totals[2].iter().zip(&totals[0]).map(|(ours, floor)| {
+            spread(totals[SERVE].iter().zip(&totals[FLOOR]).map(|(ours, floor)| {
                 rate(&ours.result) / rate(&floor.result) * 100.0
             }))
         );
@@ -625,28 +462,28 @@ fn main() {
         // share the machine: at the cores serve's turn kept busy, 75 % of
         // the floor's rate leaves serve this much CPU per request.
         let busy = |s: &Sample| rate(&s.result) * (s.cpu_per_request() + s.client_cpu_per_request());
-        let (cpu, client) = (merged[2].cpu_per_request(), merged[2].client_cpu_per_request());
+        let (cpu, client) = (merged[SERVE].cpu_per_request(), merged[SERVE].client_cpu_per_request());
         println!(
             "  cores busy (server + load generator): floor {:.2}, kube-kms serve {:.2} of {}; at serve's, 75 % of the floor leaves it {:.1} µs of CPU per request (it used {:.1})",
-            busy(&merged[0]),
-            busy(&merged[2]),
+            busy(&merged[FLOOR]),
+            busy(&merged[SERVE]),
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             (ratio / 75.0 * (cpu + client) - client) * 1e6,
             cpu * 1e6,
         );
         // The trail (issue #3 came before it) is the largest cost serve has
         // besides the required work; its share is printed every run.
-        let untrailed = &merged[3];
+        let untrailed = &merged[UNTRAILED];
         println!(
             "without its audit trail (--audit-log off), kube-kms serve reaches {:.1} % of the floor, p99 {:.2} ms; the trail costs {:.1} µs of serve's CPU per request ({:.0} %), of which its writer thread {:.1} µs",
             rate(&untrailed.result) / rate(floor) * 100.0,
             untrailed.result.p99.as_secs_f64() * 1e3,
             (cpu - untrailed.cpu_per_request()) * 1e6,
             (cpu - untrailed.cpu_per_request()) / cpu * 100.0,
-            merged[2].writer_cpu_per_request() * 1e6,
+            merged[SERVE].writer_cpu_per_request() * 1e6,
         );
         assert_eq!(ours.errors + untrailed.result.errors, 0, "kube-kms answered with errors");
-        breakdown(&body).await;
+        breakdown::breakdown(&body).await;
     });
     for server in [&mut kms.0, &mut untrailed.0, &mut bare, &mut work]
         .into_iter()
