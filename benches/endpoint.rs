@@ -9,7 +9,9 @@
 //! (default 10), KUBE_KMS_BENCH_CONNECTIONS (default 64),
 //! KUBE_KMS_BENCH_CLIENT_THREADS (default: one per core), KUBE_KMS_BENCH_ROUNDS
 //! (turns each server's time is split into, default 4), KUBE_KMS_BENCH_COMPARE
-//! (another kube-kms binary to run beside this one, e.g. main's build).
+//! (another kube-kms binary to run beside this one, e.g. main's build),
+//! KUBE_KMS_BENCH_PIN (servers on all cores but the last, the load
+//! generator alone on that one: `pin`).
 //! With KUBE_KMS_BENCH_INSTRUCTIONS=N it instead counts instructions per
 //! request under callgrind over N requests (`instructions`).
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
@@ -32,6 +34,8 @@ mod cpu;
 mod floor;
 #[path = "endpoint/instructions.rs"]
 mod instructions;
+#[path = "endpoint/pin.rs"]
+mod pin;
 
 const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret";
@@ -324,8 +328,14 @@ fn main() {
             .expect("KUBE_KMS_BENCH_INSTRUCTIONS is a count");
         return instructions::run(requests, dir.path(), &credentials);
     }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pinning = pin::Pinning::from_env(cores);
+    let runner = pinning
+        .as_ref()
+        .map(pin::Pinning::server_prefix)
+        .unwrap_or_default();
     let mut kms = start_serve(
-        &[],
+        &runner,
         env!("CARGO_BIN_EXE_kube-kms").as_ref(),
         dir.path(),
         "data",
@@ -334,7 +344,7 @@ fn main() {
     );
     // The same build without its audit trail: what the trail costs.
     let mut untrailed = start_serve(
-        &[],
+        &runner,
         env!("CARGO_BIN_EXE_kube-kms").as_ref(),
         dir.path(),
         "untrailed",
@@ -342,20 +352,28 @@ fn main() {
         &["--audit-log", "off"],
     );
     // Another build of kube-kms (say, main's) to compare against in the same run.
-    let mut other = std::env::var_os("KUBE_KMS_BENCH_COMPARE")
-        .map(|bin| start_serve(&[], bin.as_ref(), dir.path(), "other", &credentials, &[]));
+    let mut other = std::env::var_os("KUBE_KMS_BENCH_COMPARE").map(|bin| {
+        start_serve(
+            &runner,
+            bin.as_ref(),
+            dir.path(),
+            "other",
+            &credentials,
+            &[],
+        )
+    });
     let self_exe = std::env::current_exe().unwrap();
-    let (mut bare, bare_addr) = spawn_server(
-        &[self_exe.to_str().unwrap()],
-        &[("KUBE_KMS_BENCH_ROLE", "bare")],
-    );
-    let (mut work, work_addr) = spawn_server(
-        &[self_exe.to_str().unwrap()],
-        &[("KUBE_KMS_BENCH_ROLE", "work")],
-    );
+    let mut bare_command: Vec<&str> = runner.iter().map(String::as_str).collect();
+    bare_command.push(self_exe.to_str().unwrap());
+    let (mut bare, bare_addr) = spawn_server(&bare_command, &[("KUBE_KMS_BENCH_ROLE", "bare")]);
+    let (mut work, work_addr) = spawn_server(&bare_command, &[("KUBE_KMS_BENCH_ROLE", "work")]);
+    if let Some(pinning) = &pinning {
+        pinning.pin_load_generator();
+    }
 
-    // The load generator's threads (default: one per core). Fewer leave
-    // the servers more of the machine; every server in a run gets the same.
+    // The load generator's threads (default: one per core it may use).
+    // Fewer leave the servers more of the machine; every server in a run
+    // gets the same.
     let client_threads: usize = std::env::var("KUBE_KMS_BENCH_CLIENT_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -413,7 +431,8 @@ fn main() {
             }
         }
         let merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
-        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine");
+        let placement = pinning.as_ref().map_or("sharing every core".to_owned(), pin::Pinning::describe);
+        println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine, {placement}");
         let rate = |r: &Result_| r.requests as f64 / r.seconds;
         for ((name, ..), r) in servers.iter().zip(&merged) {
             println!(
@@ -460,19 +479,34 @@ fn main() {
                 rate(&ours.result) / rate(&floor.result) * 100.0
             }))
         );
-        // What the target means in CPU. The servers and the load generator
-        // share the machine: at the cores serve's turn kept busy, 75 % of
-        // the floor's rate leaves serve this much CPU per request.
-        let busy = |s: &Sample| rate(&s.result) * (s.cpu_per_request() + s.client_cpu_per_request());
         let (cpu, client) = (merged[SERVE].cpu_per_request(), merged[SERVE].client_cpu_per_request());
-        println!(
-            "  cores busy (server + load generator): floor {:.2}, kube-kms serve {:.2} of {}; at serve's, 75 % of the floor leaves it {:.1} µs of CPU per request (it used {:.1})",
-            busy(&merged[FLOOR]),
-            busy(&merged[SERVE]),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            (ratio / 75.0 * (cpu + client) - client) * 1e6,
-            cpu * 1e6,
-        );
+        if let Some(pinning) = &pinning {
+            // What the target means in CPU: the servers' cores, all theirs,
+            // at 75 % of the floor's rate.
+            let server_busy = |s: &Sample| rate(&s.result) * s.cpu_per_request();
+            println!(
+                "  servers' cores busy: floor {:.2}, kube-kms serve {:.2} of {}; 75 % of the floor leaves serve {:.1} µs of CPU per request (it used {:.1}; the required work {:.1})",
+                server_busy(&merged[FLOOR]),
+                server_busy(&merged[SERVE]),
+                pinning.server_cores,
+                pinning.server_cores as f64 / (0.75 * rate(floor)) * 1e6,
+                cpu * 1e6,
+                merged[WORK].cpu_per_request() * 1e6,
+            );
+        } else {
+            // What the target means in CPU. The servers and the load
+            // generator share the machine: at the cores serve's turn kept
+            // busy, 75 % of the floor's rate leaves serve this much CPU per
+            // request.
+            let busy = |s: &Sample| rate(&s.result) * (s.cpu_per_request() + s.client_cpu_per_request());
+            println!(
+                "  cores busy (server + load generator): floor {:.2}, kube-kms serve {:.2} of {cores}; at serve's, 75 % of the floor leaves it {:.1} µs of CPU per request (it used {:.1})",
+                busy(&merged[FLOOR]),
+                busy(&merged[SERVE]),
+                (ratio / 75.0 * (cpu + client) - client) * 1e6,
+                cpu * 1e6,
+            );
+        }
         // The trail (issue #3 came before it) is the largest cost serve has
         // besides the required work; its share is printed every run.
         let untrailed = &merged[UNTRAILED];

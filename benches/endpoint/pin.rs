@@ -1,0 +1,67 @@
+//! KUBE_KMS_BENCH_PIN: the servers on all cores but the last, the load
+//! generator alone on the last (util-linux's `taskset`), so the load
+//! generator's own CPU no longer shares the servers' cores. Without it the
+//! two share every core, and the load generator's cost, the same for every
+//! server, narrows the gap between a cheap server and a costly one.
+
+use std::process::Command;
+
+pub struct Pinning {
+    /// The servers' cores, as `taskset -c` takes them.
+    server_cpus: String,
+    pub server_cores: usize,
+    pub client_cpu: usize,
+}
+
+impl Pinning {
+    /// The pinning KUBE_KMS_BENCH_PIN asks for on a machine of `cores`, if
+    /// it asks and the machine has the two cores it needs.
+    pub fn from_env(cores: usize) -> Option<Pinning> {
+        std::env::var_os("KUBE_KMS_BENCH_PIN")?;
+        if cores < 2 {
+            println!(
+                "KUBE_KMS_BENCH_PIN needs at least 2 cores, this machine has {cores}: not pinned"
+            );
+            return None;
+        }
+        let last = cores - 1;
+        Some(Pinning {
+            server_cpus: if last == 1 {
+                "0".into()
+            } else {
+                format!("0-{}", last - 1)
+            },
+            server_cores: last,
+            client_cpu: last,
+        })
+    }
+
+    /// What a server's command line starts with.
+    pub fn server_prefix(&self) -> Vec<String> {
+        vec!["taskset".into(), "-c".into(), self.server_cpus.clone()]
+    }
+
+    /// Moves this process onto the load generator's core; threads started
+    /// afterwards (the load generator's runtime) stay there.
+    pub fn pin_load_generator(&self) {
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", &self.client_cpu.to_string()])
+            .arg(std::process::id().to_string())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("taskset (util-linux)");
+        assert!(status.success(), "taskset could not pin the load generator");
+    }
+
+    pub fn describe(&self) -> String {
+        let cpus = if self.server_cores == 1 {
+            "cpu"
+        } else {
+            "cpus"
+        };
+        format!(
+            "servers on {cpus} {}, load generator alone on cpu {}",
+            self.server_cpus, self.client_cpu
+        )
+    }
+}
