@@ -2,7 +2,8 @@
 //! generator alone on the last (util-linux's `taskset`), so the load
 //! generator's own CPU no longer shares the servers' cores. Without it the
 //! two share every core, and the load generator's cost, the same for every
-//! server, narrows the gap between a cheap server and a costly one.
+//! server, narrows the gap between a cheap server and a costly one. CPUs
+//! are taken to be numbered 0 to n-1, as on a machine or VM of its own.
 
 use std::process::Command;
 
@@ -10,7 +11,7 @@ pub struct Pinning {
     /// The servers' cores, as `taskset -c` takes them.
     server_cpus: String,
     pub server_cores: usize,
-    pub client_cpu: usize,
+    client_cpu: usize,
 }
 
 impl Pinning {
