@@ -488,8 +488,8 @@ fn main() {
                 "  servers' cores busy: floor {:.2}, kube-kms serve {:.2} of {}; 75 % of the floor leaves serve {:.1} µs of CPU per request (it used {:.1}; the required work {:.1})",
                 server_busy(&merged[FLOOR]),
                 server_busy(&merged[SERVE]),
-                pinning.server_cores,
-                pinning.server_cores as f64 / (0.75 * rate(floor)) * 1e6,
+                pinning.server_cores(),
+                pinning.server_cores() as f64 / (0.75 * rate(floor)) * 1e6,
                 cpu * 1e6,
                 merged[WORK].cpu_per_request() * 1e6,
             );

@@ -8,9 +8,8 @@
 use std::process::Command;
 
 pub struct Pinning {
-    /// The servers' cores, as `taskset -c` takes them.
-    server_cpus: String,
-    pub server_cores: usize,
+    /// The load generator's core, the last one; the servers have every
+    /// core before it.
     client_cpu: usize,
 }
 
@@ -25,21 +24,26 @@ impl Pinning {
             );
             return None;
         }
-        let last = cores - 1;
         Some(Pinning {
-            server_cpus: if last == 1 {
-                "0".into()
-            } else {
-                format!("0-{}", last - 1)
-            },
-            server_cores: last,
-            client_cpu: last,
+            client_cpu: cores - 1,
         })
+    }
+
+    pub fn server_cores(&self) -> usize {
+        self.client_cpu
+    }
+
+    /// The servers' cores, as `taskset -c` takes them.
+    fn server_cpus(&self) -> String {
+        match self.server_cores() {
+            1 => "0".into(),
+            n => format!("0-{}", n - 1),
+        }
     }
 
     /// What a server's command line starts with.
     pub fn server_prefix(&self) -> Vec<String> {
-        vec!["taskset".into(), "-c".into(), self.server_cpus.clone()]
+        vec!["taskset".into(), "-c".into(), self.server_cpus()]
     }
 
     /// Moves this process onto the load generator's core; threads started
@@ -55,14 +59,15 @@ impl Pinning {
     }
 
     pub fn describe(&self) -> String {
-        let cpus = if self.server_cores == 1 {
+        let cpus = if self.server_cores() == 1 {
             "cpu"
         } else {
             "cpus"
         };
         format!(
             "servers on {cpus} {}, load generator alone on cpu {}",
-            self.server_cpus, self.client_cpu
+            self.server_cpus(),
+            self.client_cpu
         )
     }
 }
