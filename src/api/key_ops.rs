@@ -436,6 +436,8 @@ impl Api {
                 Ok(deletion)
             })
             .await?;
+        // As the store recorded it: in a cluster, the controller sets it.
+        let deletion = key.deletion.unwrap_or(deletion);
         Ok(json!({
             "KeyId": self.arn.key_arn(key.key_id),
             "DeletionDate": timestamp(deletion.deletion_date),

@@ -345,11 +345,14 @@ impl KeyStore for KubeStore {
                 keys.delete(&name, &DeleteParams::default())
                     .await
                     .map_err(|e| kube_error(e, &what))?;
-                // Returns once the controller has recorded the schedule.
-                self.converge(&what, |index| {
-                    index.key(id).filter(|k| k.deletion.is_some())
-                })
-                .await?;
+                // Returns once the controller has recorded the schedule, with
+                // the deletion date it recorded (a few ms after this call's
+                // own clock), so the reply says what DescribeKey will.
+                return self
+                    .converge(&what, |index| {
+                        index.key(id).filter(|k| k.deletion.is_some())
+                    })
+                    .await;
             }
             KeyChange::Cancel => {
                 let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
@@ -361,10 +364,11 @@ impl KeyStore for KubeStore {
                         StoreError::AlreadyExists(m) => StoreError::Conflict(m),
                         other => other,
                     })?;
-                self.converge(&what, |index| {
-                    index.key(id).filter(|k| k.deletion.is_none())
-                })
-                .await?;
+                return self
+                    .converge(&what, |index| {
+                        index.key(id).filter(|k| k.deletion.is_none())
+                    })
+                    .await;
             }
         }
         Ok(key)

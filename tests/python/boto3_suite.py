@@ -226,6 +226,7 @@ check((code, status_code, message) == ("DisabledException", 400, f"{arn} is disa
 kms.enable_key(KeyId=key)
 deletion = kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
 check(deletion["KeyState"] == "PendingDeletion" and deletion["PendingWindowInDays"] == 7, "ScheduleKeyDeletion")
+check(kms.describe_key(KeyId=key)["KeyMetadata"]["DeletionDate"] == deletion["DeletionDate"], "DeletionDate as described")
 check(error_of(kms.decrypt, CiphertextBlob=ct["CiphertextBlob"], EncryptionContext=ctx)[0] == "KMSInvalidStateException", "pending deletion")
 check(error_of(kms.schedule_key_deletion, KeyId=key, PendingWindowInDays=31)[0] == "ValidationException", "window range")
 kms.cancel_key_deletion(KeyId=key)

@@ -113,7 +113,10 @@ elif step == "manage":
     assert "alias/api-made" not in [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
     out = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     assert out["KeyState"] == "PendingDeletion", out
-    assert state(key_id) == "PendingDeletion"
+    described = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert described["KeyState"] == "PendingDeletion", described
+    # The date the controller recorded, not one the endpoint computed apart.
+    assert described["DeletionDate"] == out["DeletionDate"], (described, out)
     kms.cancel_key_deletion(KeyId=key_id)
     eventually(lambda: state(key_id) == "Disabled", "cancelled (Disabled, as in AWS)")
     print("MANAGED", key_id)

@@ -433,3 +433,86 @@ async fn a_declared_change_returns_once_reads_show_it() {
         "new"
     );
 }
+
+/// ScheduleKeyDeletion through a cluster: a PATCH of the window and a
+/// DELETE of the `KmsKey`, then the call returns the deletion the
+/// controller recorded (its clock, not the caller's), which DescribeKey
+/// shows from then on.
+#[tokio::test]
+async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
+    use crate::operator::key_secret::{KeySecret, build};
+    use kube::runtime::watcher::Event;
+    use std::time::Duration;
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let secret = |record: &KeyRecord| {
+        build(
+            "app",
+            "uid",
+            &KeySecret {
+                record: record.clone(),
+                owner_uid: None,
+                rotate_handled: None,
+                resource_version: None,
+            },
+        )
+    };
+    let live = record();
+    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&Event::Apply(secret(&live)));
+    let store = KubeStore::new(index.clone(), kube::Client::new(service, "default"));
+    let mut asked = live.clone();
+    asked.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: 1_000,
+    });
+    let task = tokio::spawn(async move { store.update_key(asked).await });
+
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+    let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+                        "metadata": {"name": "app", "namespace": "default"}, "spec": {}});
+    for (method, answer) in [
+        ("PATCH", object),
+        (
+            "DELETE",
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ),
+    ] {
+        let (request, send) = handle.next_request().await.expect("a request");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (method, path)
+        );
+        if method == "PATCH" {
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let patch: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(patch, json!({"spec": {"pendingWindowDays": 7}}));
+        }
+        send.send_response(http::Response::new(kube::client::Body::from(
+            serde_json::to_vec(&answer).unwrap(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "it waits for the controller's record");
+    // The controller records the schedule a moment later, by its clock.
+    let mut recorded = live.clone();
+    recorded.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: 1_017,
+    });
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&Event::Apply(secret(&recorded)));
+    let returned = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("returns once the schedule shows")
+        .unwrap()
+        .unwrap();
+    assert_eq!(returned.deletion, recorded.deletion);
+}
