@@ -308,32 +308,12 @@ fn admission_refusals_reach_the_caller_as_aws_errors_with_the_policy_message() {
 
 #[tokio::test]
 async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone() {
-    use crate::operator::key_secret::{KeySecret, build};
-    let (service, mut handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
     let mut pending = record();
     pending.deletion = Some(Deletion {
         window_days: 7,
         deletion_date: 1,
     });
-    let secret = build(
-        "app",
-        "uid",
-        &KeySecret {
-            record: pending.clone(),
-            owner_uid: None,
-            rotate_handled: None,
-            resource_version: None,
-        },
-    );
-    let index = Arc::new(RwLock::new(ClusterIndex::default()));
-    index
-        .write()
-        .unwrap()
-        .key_secret_event(&kube::runtime::watcher::Event::Apply(secret));
-    let store = KubeStore::new(index, kube::Client::new(service, "default"));
+    let (store, _, mut handle) = store_holding(&pending);
     let stored = store.get_key(pending.key_id).await.unwrap().unwrap();
     let mut changed = stored.clone();
     changed.policy = Some("{}".into());
@@ -347,40 +327,54 @@ async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone
     assert!(asked.await.is_err(), "no request to the API server");
 }
 
+/// The key Secret the controller writes for `record` (object `app`).
+fn key_secret(record: &KeyRecord) -> k8s_openapi::api::core::v1::Secret {
+    use crate::operator::key_secret::{KeySecret, build};
+    build(
+        "app",
+        "uid",
+        &KeySecret {
+            record: record.clone(),
+            owner_uid: None,
+            rotate_handled: None,
+            resource_version: None,
+        },
+    )
+}
+
+/// The key Secret's watch event for `record` reaches `index`.
+fn watch_brings(index: &RwLock<ClusterIndex>, record: &KeyRecord) {
+    index
+        .write()
+        .unwrap()
+        .key_secret_event(&kube::runtime::watcher::Event::Apply(key_secret(record)));
+}
+
+type MockHandle =
+    tower_test::mock::Handle<http::Request<kube::client::Body>, http::Response<kube::client::Body>>;
+
+/// A store on a mock API server whose watch has brought `live`'s Secret:
+/// the store, its index (for the watch's next events) and the server.
+fn store_holding(live: &KeyRecord) -> (KubeStore, Arc<RwLock<ClusterIndex>>, MockHandle) {
+    let (service, handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    watch_brings(&index, live);
+    let store = KubeStore::new(index.clone(), kube::Client::new(service, "default"));
+    (store, index, handle)
+}
+
 /// A change to what a key declares returns once reads show it, so the
 /// caller reads its own write; if the controller does not carry it out
 /// soon, the call returns anyway (the change is recorded in the KmsKey).
 #[tokio::test(start_paused = true)]
 async fn a_declared_change_returns_once_reads_show_it() {
-    use crate::operator::key_secret::{KeySecret, build};
-    use kube::runtime::watcher::Event;
     use std::time::Duration;
-    let (service, mut handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
-    let secret = |record: &KeyRecord| {
-        build(
-            "app",
-            "uid",
-            &KeySecret {
-                record: record.clone(),
-                owner_uid: None,
-                rotate_handled: None,
-                resource_version: None,
-            },
-        )
-    };
     let live = record();
-    let index = Arc::new(RwLock::new(ClusterIndex::default()));
-    index
-        .write()
-        .unwrap()
-        .key_secret_event(&Event::Apply(secret(&live)));
-    let store = Arc::new(KubeStore::new(
-        index.clone(),
-        kube::Client::new(service, "default"),
-    ));
+    let (store, index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
     let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
     let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
                         "metadata": {"name": "app", "namespace": "default"}, "spec": {}});
@@ -408,10 +402,7 @@ async fn a_declared_change_returns_once_reads_show_it() {
     // The controller writes the record; the watch brings it.
     let mut written = live.clone();
     written.description = "new".into();
-    index
-        .write()
-        .unwrap()
-        .key_secret_event(&Event::Apply(secret(&written)));
+    watch_brings(&index, &written);
     let done = tokio::time::timeout(Duration::from_millis(200), task)
         .await
         .expect("returns once the change shows");
@@ -440,32 +431,9 @@ async fn a_declared_change_returns_once_reads_show_it() {
 /// shows from then on.
 #[tokio::test]
 async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
-    use crate::operator::key_secret::{KeySecret, build};
-    use kube::runtime::watcher::Event;
     use std::time::Duration;
-    let (service, mut handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
-    let secret = |record: &KeyRecord| {
-        build(
-            "app",
-            "uid",
-            &KeySecret {
-                record: record.clone(),
-                owner_uid: None,
-                rotate_handled: None,
-                resource_version: None,
-            },
-        )
-    };
     let live = record();
-    let index = Arc::new(RwLock::new(ClusterIndex::default()));
-    index
-        .write()
-        .unwrap()
-        .key_secret_event(&Event::Apply(secret(&live)));
-    let store = KubeStore::new(index.clone(), kube::Client::new(service, "default"));
+    let (store, index, mut handle) = store_holding(&live);
     let mut asked = live.clone();
     asked.deletion = Some(Deletion {
         window_days: 7,
@@ -505,10 +473,7 @@ async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
         window_days: 7,
         deletion_date: 1_017,
     });
-    index
-        .write()
-        .unwrap()
-        .key_secret_event(&Event::Apply(secret(&recorded)));
+    watch_brings(&index, &recorded);
     let returned = tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .expect("returns once the schedule shows")
