@@ -380,6 +380,9 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         (pending_keys().await? == pending_before + 1.0).then_some(())
     })
     .await;
+    // Through the endpoint: pending deletion, still named by its alias.
+    let (_, _, out) = boto3(&["pending", &endpoint]);
+    assert!(out.contains(&format!("PENDING {key_id}")), "{out}");
 
     // Re-apply within the window: same key, same material, deletion cancelled.
     keys.create(&PostParams::default(), &manifest)

@@ -9,9 +9,9 @@ use kube::runtime::watcher::Event;
 use zeroize::Zeroizing;
 
 use crate::auth::{Credential, Credentials};
-use crate::key::KeyRecord;
+use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
-use crate::operator::key_secret;
+use crate::operator::{alias_plan, key_secret};
 use crate::resource::KmsAlias;
 use crate::store::AliasRecord;
 
@@ -88,7 +88,7 @@ struct KeyEntry {
 pub struct ClusterIndex {
     keys: Cache<KeyEntry>,
     by_id: HashMap<KeyId, ObjectKey>,
-    aliases: Cache<AliasRecord>,
+    aliases: Cache<AliasEntry>,
     credentials: Cache<Credential>,
 }
 
@@ -122,7 +122,7 @@ impl ClusterIndex {
     }
 
     pub fn alias_event(&mut self, event: &Event<KmsAlias>) {
-        self.aliases.handle(event, resolved_alias);
+        self.aliases.handle(event, alias_entry);
     }
 
     pub fn credential_event(&mut self, event: &Event<Secret>) {
@@ -156,6 +156,7 @@ impl ClusterIndex {
             .live
             .iter()
             .find(|(_, a)| a.namespace == namespace && a.name == name)
+            .filter(|(_, a)| self.resolve(a).is_some())
             .map(|((_, object), _)| object.clone())
     }
 
@@ -181,19 +182,40 @@ impl ClusterIndex {
             .live
             .values()
             .find(|a| a.namespace == namespace && a.name == name)
-            .cloned()
+            .and_then(|a| self.resolve(a))
     }
 
     /// Aliases of one namespace, ordered by name.
     pub fn aliases_in(&self, namespace: &str) -> Vec<AliasRecord> {
-        let by_name: BTreeMap<&str, &AliasRecord> = self
+        let by_name: BTreeMap<&str, AliasRecord> = self
             .aliases
             .live
             .values()
             .filter(|a| a.namespace == namespace)
-            .map(|a| (a.name.as_str(), a))
+            .filter_map(|a| Some((a.name.as_str(), self.resolve(a)?)))
             .collect();
-        by_name.into_values().cloned().collect()
+        by_name.into_values().collect()
+    }
+
+    /// The key `alias` names now, if any.
+    fn resolve(&self, alias: &AliasEntry) -> Option<AliasRecord> {
+        let key_id = match &alias.target {
+            AliasTarget::Resolved(key_id) => *key_id,
+            AliasTarget::PendingKey(key_name) => {
+                let place = (alias.namespace.clone(), key_secret::secret_name(key_name));
+                let entry = self.keys.live.get(&place)?;
+                let pending = entry.record.deletion.is_some()
+                    && entry.key_name.as_deref() == Some(key_name.as_str());
+                pending.then_some(entry.record.key_id)?
+            }
+        };
+        Some(AliasRecord {
+            namespace: alias.namespace.clone(),
+            name: alias.name.clone(),
+            key_id,
+            created: alias.created,
+            updated: alias.created,
+        })
     }
 
     /// The access keys. An access key id defined by more than one Secret
@@ -214,26 +236,51 @@ impl ClusterIndex {
     }
 }
 
-/// An alias the controller resolved (Ready, with a target key id); others
-/// do not resolve.
-fn resolved_alias(alias: &KmsAlias) -> Option<AliasRecord> {
+/// A `KmsAlias` as the endpoint reads it.
+#[derive(Debug, Clone)]
+struct AliasEntry {
+    namespace: String,
+    /// The full name, `alias/...`.
+    name: String,
+    created: Millis,
+    target: AliasTarget,
+}
+
+#[derive(Debug, Clone)]
+enum AliasTarget {
+    /// The controller resolved it (Ready, with a target key id).
+    Resolved(KeyId),
+    /// Not Ready only because the `KmsKey` it names is gone or not usable:
+    /// if that key is pending deletion (its object deleted, its Secret
+    /// kept), the alias still names it, as an AWS alias names a key
+    /// pending deletion until the key is deleted.
+    PendingKey(String),
+}
+
+/// An alias the controller resolved, or one that waits on its key; others
+/// (an invalid name, a name another alias holds, no status yet) do not
+/// resolve.
+fn alias_entry(alias: &KmsAlias) -> Option<AliasEntry> {
     let status = alias.status.as_ref()?;
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    let key_id: KeyId = status.target_key_id.as_deref()?.parse().ok()?;
-    let created = alias
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or(0, |t| t.0.as_millisecond());
-    ready.then(|| AliasRecord {
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    let target = if ready.status == "True" {
+        AliasTarget::Resolved(status.target_key_id.as_deref()?.parse().ok()?)
+    } else if [alias_plan::KEY_NOT_FOUND, alias_plan::KEY_NOT_READY]
+        .contains(&ready.reason.as_str())
+    {
+        AliasTarget::PendingKey(alias.spec.target_key_ref.name.clone())
+    } else {
+        return None;
+    };
+    Some(AliasEntry {
         namespace: alias.namespace().unwrap_or_default(),
         name: alias.spec.alias_name.clone(),
-        key_id,
-        created,
-        updated: created,
+        created: alias
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_millisecond()),
+        target,
     })
 }
 

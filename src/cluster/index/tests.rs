@@ -4,12 +4,24 @@ use k8s_openapi::ByteString;
 use serde_json::json;
 
 use super::*;
+use crate::operator::alias_plan;
 use crate::operator::key_secret::{KeySecret, build};
 
 fn key_secret(name: &str, namespace: &str, id: u8) -> Secret {
+    key_secret_pending(name, namespace, id, None)
+}
+
+/// The Secret of key `id`, scheduled for `deletion` if given.
+fn key_secret_pending(
+    name: &str,
+    namespace: &str,
+    id: u8,
+    deletion: Option<crate::key::Deletion>,
+) -> Secret {
     let mut record = KeyRecord::test(0);
     record.key_id = KeyId::from_bytes([id; 16]);
     record.namespace = namespace.into();
+    record.deletion = deletion;
     build(
         name,
         "uid",
@@ -23,6 +35,11 @@ fn key_secret(name: &str, namespace: &str, id: u8) -> Secret {
 }
 
 fn alias(name: &str, alias_name: &str, ready: bool, target: u8) -> KmsAlias {
+    alias_because(name, alias_name, ready, target, "r")
+}
+
+/// An alias of key object `app` whose Ready condition has `reason`.
+fn alias_because(name: &str, alias_name: &str, ready: bool, target: u8, reason: &str) -> KmsAlias {
     serde_json::from_value(json!({
         "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
         "metadata": {"name": name, "namespace": "team-a"},
@@ -30,7 +47,7 @@ fn alias(name: &str, alias_name: &str, ready: bool, target: u8) -> KmsAlias {
         "status": {
             "targetKeyId": KeyId::from_bytes([target; 16]).to_string(),
             "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
-                "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "reason": reason, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
         },
     }))
     .unwrap()
@@ -80,6 +97,68 @@ fn only_resolved_aliases_resolve() {
         "aliases are per namespace"
     );
     assert_eq!(index.aliases_in("team-a").len(), 1);
+}
+
+/// As in AWS, an alias names a key pending deletion until the key is
+/// deleted, though the `KmsKey` it targets is gone (so the controller
+/// leaves it not Ready); an alias whose name is refused never resolves.
+#[test]
+fn an_alias_still_names_its_key_while_the_key_is_pending_deletion() {
+    let mut index = ClusterIndex::default();
+    let creating = key_secret("app", "team-a", 7);
+    let deletion = crate::key::Deletion {
+        window_days: 7,
+        deletion_date: 1,
+    };
+    let pending = key_secret_pending("app", "team-a", 7, Some(deletion));
+    index.alias_event(&Event::Apply(alias_because(
+        "app",
+        "alias/app",
+        false,
+        1,
+        alias_plan::KEY_NOT_FOUND,
+    )));
+    index.alias_event(&Event::Apply(alias_because(
+        "other",
+        "alias/taken",
+        false,
+        1,
+        "AliasNameConflict",
+    )));
+    // The key is being created, not pending deletion: no alias yet.
+    index.key_secret_event(&Event::Apply(creating));
+    assert!(index.alias("team-a", "alias/app").is_none());
+
+    index.key_secret_event(&Event::Apply(pending.clone()));
+    let key_id = KeyId::from_bytes([7; 16]);
+    assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
+    let listed: Vec<_> = index
+        .aliases_in("team-a")
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(listed, ["alias/app"], "a refused name is never listed");
+    assert_eq!(
+        index.alias_object("team-a", "alias/app").as_deref(),
+        Some("app"),
+        "DeleteAlias and UpdateAlias find it"
+    );
+    assert!(index.alias("team-a", "alias/taken").is_none());
+    // Not Ready because its KmsKey has no usable key: the same.
+    index.alias_event(&Event::Apply(alias_because(
+        "app",
+        "alias/app",
+        false,
+        1,
+        alias_plan::KEY_NOT_READY,
+    )));
+    assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
+
+    // The window ends: the key and its Secret go, and the alias with them.
+    index.key_secret_event(&Event::Delete(pending));
+    assert!(index.alias("team-a", "alias/app").is_none());
+    assert!(index.aliases_in("team-a").is_empty());
+    assert!(index.alias_object("team-a", "alias/app").is_none());
 }
 
 #[test]
