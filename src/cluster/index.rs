@@ -155,8 +155,7 @@ impl ClusterIndex {
         self.aliases
             .live
             .iter()
-            .find(|(_, a)| a.namespace == namespace && a.name == name)
-            .filter(|(_, a)| self.resolve(a).is_some())
+            .find(|(_, a)| a.namespace == namespace && a.name == name && self.resolve(a).is_some())
             .map(|((_, object), _)| object.clone())
     }
 
@@ -181,8 +180,8 @@ impl ClusterIndex {
         self.aliases
             .live
             .values()
-            .find(|a| a.namespace == namespace && a.name == name)
-            .and_then(|a| self.resolve(a))
+            .filter(|a| a.namespace == namespace && a.name == name)
+            .find_map(|a| self.resolve(a))
     }
 
     /// Aliases of one namespace, ordered by name.

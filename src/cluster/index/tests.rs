@@ -154,6 +154,19 @@ fn an_alias_still_names_its_key_while_the_key_is_pending_deletion() {
     )));
     assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
 
+    // Another object declaring the name, waiting on a key that is not
+    // pending deletion, does not hide the one that resolves.
+    let mut stale = alias_because("stale", "alias/app", false, 1, alias_plan::KEY_NOT_FOUND);
+    stale.spec.target_key_ref.name = "other".into();
+    index.alias_event(&Event::Apply(stale));
+    for _ in 0..8 {
+        assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
+        assert_eq!(
+            index.alias_object("team-a", "alias/app").as_deref(),
+            Some("app")
+        );
+    }
+
     // The window ends: the key and its Secret go, and the alias with them.
     index.key_secret_event(&Event::Delete(pending));
     assert!(index.alias("team-a", "alias/app").is_none());
