@@ -408,7 +408,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
 }
 
 #[tokio::test]
-async fn a_key_whose_secret_disappears_is_reported_at_once_and_never_reminted() {
+async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminted() {
     let Some(cluster) = cluster::cluster().await else {
         return;
     };
@@ -427,8 +427,28 @@ async fn a_key_whose_secret_disappears_is_reported_at_once_and_never_reminted() 
         keys.get("doomed").await.ok().filter(ready)
     })
     .await;
+    // Deleting the Secret (or its namespace) destroys nothing: the
+    // finalizer holds it, material and all, and the key keeps working.
     secrets
         .delete("kmskey-doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    let held = secrets.get("kmskey-doomed").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        held.finalizers(),
+        [kube_kms::operator::key_secret::MATERIAL_FINALIZER]
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = keys.get("doomed").await.unwrap();
+    assert!(ready(&still), "{:?}", still.status);
+    // Only taking the finalizer off by hand lets the Secret go.
+    secrets
+        .patch(
+            "kmskey-doomed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
         .await
         .unwrap();
     // Well before the hourly resync: the Secret watch triggers the reconcile.

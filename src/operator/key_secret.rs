@@ -28,6 +28,10 @@ pub const ROTATE_HANDLED_ANNOTATION: &str = "kubekms.io/rotate-handled";
 /// While pending deletion: when the window ends (ms since the epoch). Lets
 /// the sweeper watch Secrets metadata-only.
 pub const DELETION_DATE_ANNOTATION: &str = "kubekms.io/deletion-date";
+/// Holds every key Secret until the controller destroys its material when
+/// a deletion window ends. Without it, deleting the Secret (or its whole
+/// namespace) would destroy the key at once, with no window at all.
+pub const MATERIAL_FINALIZER: &str = "kubekms.io/key-material";
 const DATA_KEY: &str = "key.json";
 const FORMAT: u32 = 1;
 
@@ -141,6 +145,7 @@ pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
                 (KEY_ID_LABEL.to_owned(), record.key_id.to_string()),
             ])),
             annotations: Some(annotations),
+            finalizers: Some(vec![MATERIAL_FINALIZER.to_owned()]),
             resource_version: secret.resource_version.clone(),
             ..ObjectMeta::default()
         },
@@ -204,10 +209,13 @@ mod tests {
                 resource_version: Some("42".into()),
             }
         );
-        // And this version writes the same Secret.
+        // And this version writes the same Secret, now held by the
+        // finalizer (Secrets written before it get it on the next write).
         let mut written = build("app", "uid-1", &read);
         assert_eq!(written.data.take(), secret.data);
-        assert_eq!(written.metadata, secret.metadata);
+        let mut guarded = secret.metadata.clone();
+        guarded.finalizers = Some(vec![MATERIAL_FINALIZER.into()]);
+        assert_eq!(written.metadata, guarded);
         assert_eq!(written.type_, secret.type_);
     }
 

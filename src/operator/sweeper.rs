@@ -60,14 +60,7 @@ pub async fn reconcile(
     };
     match key_plan::plan_orphan(&stored, now) {
         Orphan::Destroy => {
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    resource_version: stored.resource_version.clone(),
-                    uid: secret.metadata.uid.clone(),
-                }),
-                ..DeleteParams::default()
-            };
-            secrets.delete(&meta.name_any(), &params).await?;
+            destroy(&secrets, secret).await?;
             forget(&ctx, &meta);
             tracing::info!(key = %stored.record.key_id, namespace = %namespace, "deletion window ended; key material destroyed");
             ctx.record_lifecycle(
@@ -87,8 +80,41 @@ pub async fn reconcile(
     }
 }
 
+/// Deletes the Secret `secret` as confirmed (its resourceVersion), letting
+/// go of the finalizer that held it: first the finalizer, by a replace
+/// conditional on that version, then the Secret, conditional on the version
+/// the replace made. A Secret already being deleted (its namespace is) goes
+/// once the finalizer is off.
+async fn destroy(secrets: &Api<Secret>, mut secret: Secret) -> Result<(), Error> {
+    let name = secret.name_any();
+    let terminating = secret.metadata.deletion_timestamp.is_some();
+    if let Some(finalizers) = secret.metadata.finalizers.as_mut()
+        && finalizers
+            .iter()
+            .any(|f| f == key_secret::MATERIAL_FINALIZER)
+    {
+        finalizers.retain(|f| f != key_secret::MATERIAL_FINALIZER);
+        secret = secrets
+            .replace(&name, &PostParams::default(), &secret)
+            .await?;
+    }
+    if terminating {
+        return Ok(());
+    }
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: secret.metadata.resource_version.clone(),
+            uid: secret.metadata.uid.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    secrets.delete(&name, &params).await?;
+    Ok(())
+}
+
 /// Seals the material of a key pending deletion again under the newest
-/// root key version, if it is under an older one. Reads the Secret once per
+/// root key version, if it is under an older one, and gives its Secret the
+/// finalizer if an older controller wrote it without. Reads the Secret once per
 /// resourceVersion and root key version; replaces it conditionally, so a
 /// key applied again meanwhile (its controller wrote first) is left to
 /// that controller.
@@ -117,7 +143,14 @@ async fn reseal_pending(
         tracing::error!(key_id = %key_id, version, %why, "key material not resealed");
     }
     let mut version = stored.resource_version.clone().unwrap_or_default();
-    if !resealed.moved.is_empty() {
+    // Written by a controller from before the finalizer: add it, or
+    // deleting the namespace would destroy this key before its window ends.
+    let unguarded = secret.metadata.deletion_timestamp.is_none()
+        && !secret
+            .finalizers()
+            .iter()
+            .any(|f| f == key_secret::MATERIAL_FINALIZER);
+    if !resealed.moved.is_empty() || unguarded {
         let key_name = meta
             .annotations()
             .get(KEY_NAME_ANNOTATION)
@@ -134,11 +167,13 @@ async fn reseal_pending(
             Err(e) if is_conflict(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(key = %key_id, %namespace, versions = ?resealed.moved, root_key_version = current, "material of a key pending deletion sealed again under the newest root key version");
-        ctx.metrics
-            .reconciles
-            .with_label_values(&["keysecret", "resealed"])
-            .inc();
+        if !resealed.moved.is_empty() {
+            tracing::info!(key = %key_id, %namespace, versions = ?resealed.moved, root_key_version = current, "material of a key pending deletion sealed again under the newest root key version");
+            ctx.metrics
+                .reconciles
+                .with_label_values(&["keysecret", "resealed"])
+                .inc();
+        }
     }
     lock(ctx).insert(uid, (version, current));
     Ok(())

@@ -70,7 +70,8 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     );
 
     // At the end of the window: confirm the KmsKey is gone, read the
-    // Secret, delete exactly the version read.
+    // Secret, let go of its finalizer in exactly the version read, then
+    // delete exactly the version that made.
     let dir = tempfile::tempdir().unwrap();
     let (late, mut server) = context_at(date, dir.path());
     let sweeping = late.clone();
@@ -79,10 +80,12 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
         .expect("GET", &format!("{KEYS}/app"), 404, not_found())
         .await;
     server.expect_key_secret(&scheduled).await;
+    let released = released(&mut server, &scheduled).await;
+    assert!(released.body["metadata"]["deletionTimestamp"].is_null());
     let delete = server
         .expect("DELETE", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
         .await;
-    assert_eq!(delete.body["preconditions"]["resourceVersion"], "20");
+    assert_eq!(delete.body["preconditions"]["resourceVersion"], "21");
     assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
     server.expect_nothing_more().await;
     let trail = audit_records(&late, dir.path()).await;
@@ -92,6 +95,129 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     assert_eq!(
         trail[0]["resources"][0]["ARN"],
         ArnConfig::default().key_arn(scheduled.key_id)
+    );
+}
+
+/// Answers the sweeper's replace of the Secret holding `record` that lets
+/// go of the finalizer (checking it does only that, in the version read)
+/// with that Secret at resourceVersion 21.
+async fn released(server: &mut ApiServer, record: &KeyRecord) -> Seen {
+    let mut after = secret_json(record.clone(), "uid-1");
+    after["metadata"]["finalizers"] = json!([]);
+    after["metadata"]["resourceVersion"] = json!("21");
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, after)
+        .await;
+    assert_eq!(put.body["metadata"]["resourceVersion"], "20");
+    assert_eq!(put.body["metadata"]["finalizers"], json!([]));
+    assert_eq!(
+        record_in(&put.body),
+        record_in(&secret_json(record.clone(), "uid-1"))
+    );
+    put
+}
+
+/// Deleting the namespace deletes the key's Secret too: the finalizer
+/// holds it, with its material, until the window ends; then the sweeper
+/// lets go of the finalizer and the Secret goes (no DELETE of its own).
+#[tokio::test]
+async fn a_key_secret_being_deleted_with_its_namespace_is_held_until_the_window_ends() {
+    let date = NOW + 7 * DAY_MS;
+    let mut scheduled = stored_record();
+    scheduled.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: date,
+    });
+    let mut terminating = secret_json(scheduled.clone(), "uid-1");
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    assert_eq!(
+        terminating["metadata"]["finalizers"],
+        json!([key_secret::MATERIAL_FINALIZER])
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    // Before the window ends, nothing is destroyed.
+    let (early, mut server) = context_at(date - 1, dir.path());
+    let meta = pending_meta(&scheduled);
+    let task = sweep(&meta, &early);
+    server.expect_key_secret(&scheduled).await;
+    // (Again in a second: the shortest wait.)
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(std::time::Duration::from_secs(1))
+    );
+    server.expect_nothing_more().await;
+
+    let (late, mut server) = context_at(date, dir.path());
+    let task = sweep(&meta, &late);
+    server
+        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, terminating)
+        .await;
+    let mut after = secret_json(scheduled.clone(), "uid-1");
+    after["metadata"]["finalizers"] = json!([]);
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, after)
+        .await;
+    assert_eq!(put.body["metadata"]["finalizers"], json!([]));
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    server.expect_nothing_more().await;
+}
+
+/// A key Secret written before the finalizer existed gets it at the next
+/// reconcile, though nothing else about the key changed.
+#[tokio::test]
+async fn a_key_secret_without_the_finalizer_gets_it() {
+    let (ctx, mut server) = context();
+    let key = key(json!({}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    gets_the_finalizer(&mut server, &stored_record()).await;
+    server.expect_status(&key).await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+/// The same for the Secret of a key pending deletion, which no KmsKey
+/// reconciles: the sweeper adds the finalizer while it waits.
+#[tokio::test]
+async fn a_pending_key_secret_without_the_finalizer_gets_it_from_the_sweeper() {
+    let (ctx, mut server) = context();
+    let mut scheduled = stored_record();
+    scheduled.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: NOW + DAY_MS,
+    });
+    let task = sweep(&pending_meta(&scheduled), &ctx);
+    gets_the_finalizer(&mut server, &scheduled).await;
+    task.await.unwrap().unwrap();
+    server.expect_nothing_more().await;
+}
+
+/// Answers the GET of the Secret holding `record` with that Secret as an
+/// older controller wrote it, without the finalizer, and checks that the
+/// next request writes the same record back, in that version, with it.
+async fn gets_the_finalizer(server: &mut ApiServer, record: &KeyRecord) {
+    let mut unguarded = secret_json(record.clone(), "uid-1");
+    unguarded["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("finalizers");
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, unguarded)
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert_eq!(
+        put.body["metadata"]["finalizers"],
+        json!([key_secret::MATERIAL_FINALIZER])
+    );
+    assert_eq!(put.body["metadata"]["resourceVersion"], "20");
+    assert_eq!(
+        record_in(&put.body),
+        record_in(&secret_json(record.clone(), "uid-1"))
     );
 }
 
