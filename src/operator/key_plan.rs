@@ -122,14 +122,7 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
     {
         rotate = Some(RotationType::Automatic);
     }
-    // A Secret written before it carried the finalizer gets it (one
-    // being deleted cannot take a finalizer, and one holding it has it).
-    let unguarded = found.metadata.deletion_timestamp.is_none()
-        && !found
-            .finalizers()
-            .iter()
-            .any(|f| f == key_secret::MATERIAL_FINALIZER);
-    let write = secret != stored || rotate.is_some() || unguarded;
+    let write = secret != stored || rotate.is_some() || key_secret::unguarded(found);
     KeyPlan::Update(Box::new(Update {
         secret,
         changes,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,14 @@ const FORMAT: u32 = 1;
 /// The label selector matching every key Secret.
 pub fn selector() -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY},{KEY_ID_LABEL}")
+}
+
+/// Whether a key Secret lacks the finalizer it should carry: written by a
+/// controller from before it, and not being deleted (a Secret being
+/// deleted cannot take a finalizer).
+pub fn unguarded(secret: &Secret) -> bool {
+    secret.metadata.deletion_timestamp.is_none()
+        && !secret.finalizers().iter().any(|f| f == MATERIAL_FINALIZER)
 }
 
 pub fn secret_name(key_name: &str) -> String {

@@ -143,14 +143,9 @@ async fn reseal_pending(
         tracing::error!(key_id = %key_id, version, %why, "key material not resealed");
     }
     let mut version = stored.resource_version.clone().unwrap_or_default();
-    // Written by a controller from before the finalizer: add it, or
-    // deleting the namespace would destroy this key before its window ends.
-    let unguarded = secret.metadata.deletion_timestamp.is_none()
-        && !secret
-            .finalizers()
-            .iter()
-            .any(|f| f == key_secret::MATERIAL_FINALIZER);
-    if !resealed.moved.is_empty() || unguarded {
+    // Without the finalizer, deleting the namespace would destroy this key
+    // before its window ends.
+    if !resealed.moved.is_empty() || key_secret::unguarded(&secret) {
         let key_name = meta
             .annotations()
             .get(KEY_NAME_ANNOTATION)
