@@ -49,11 +49,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
 
     // The sweeper: before the window ends it reads the Secret once (is the
     // material under the newest root key version?), then only waits.
-    let mut scheduled = stored_record();
-    scheduled.deletion = Some(Deletion {
-        window_days: 7,
-        deletion_date: date,
-    });
+    let scheduled = scheduled_for(date);
     let meta = pending_meta(&scheduled);
     let task = sweep(&meta, &ctx);
     server.expect_key_secret(&scheduled).await;
@@ -123,11 +119,7 @@ async fn released(server: &mut ApiServer, record: &KeyRecord) -> Seen {
 #[tokio::test]
 async fn a_key_secret_being_deleted_with_its_namespace_is_held_until_the_window_ends() {
     let date = NOW + 7 * DAY_MS;
-    let mut scheduled = stored_record();
-    scheduled.deletion = Some(Deletion {
-        window_days: 7,
-        deletion_date: date,
-    });
+    let scheduled = scheduled_for(date);
     let mut terminating = secret_json(scheduled.clone(), "uid-1");
     terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
     assert_eq!(
@@ -156,12 +148,7 @@ async fn a_key_secret_being_deleted_with_its_namespace_is_held_until_the_window_
     server
         .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, terminating)
         .await;
-    let mut after = secret_json(scheduled.clone(), "uid-1");
-    after["metadata"]["finalizers"] = json!([]);
-    let put = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, after)
-        .await;
-    assert_eq!(put.body["metadata"]["finalizers"], json!([]));
+    released(&mut server, &scheduled).await;
     assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
     server.expect_nothing_more().await;
 }
@@ -184,11 +171,7 @@ async fn a_key_secret_without_the_finalizer_gets_it() {
 #[tokio::test]
 async fn a_pending_key_secret_without_the_finalizer_gets_it_from_the_sweeper() {
     let (ctx, mut server) = context();
-    let mut scheduled = stored_record();
-    scheduled.deletion = Some(Deletion {
-        window_days: 7,
-        deletion_date: NOW + DAY_MS,
-    });
+    let scheduled = scheduled_for(NOW + DAY_MS);
     let task = sweep(&pending_meta(&scheduled), &ctx);
     gets_the_finalizer(&mut server, &scheduled).await;
     task.await.unwrap().unwrap();
@@ -221,6 +204,17 @@ async fn gets_the_finalizer(server: &mut ApiServer, record: &KeyRecord) {
     );
 }
 
+/// The stored record, scheduled for deletion at `deletion_date` with a
+/// 7-day window.
+fn scheduled_for(deletion_date: Millis) -> KeyRecord {
+    let mut record = stored_record();
+    record.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date,
+    });
+    record
+}
+
 /// A context whose clock reads `now`, auditing into `audit_dir`.
 fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiServer) {
     let (ctx, server) = audited_context(audit_dir);
@@ -240,11 +234,7 @@ fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiSer
 #[tokio::test]
 async fn re_applying_within_the_window_adopts_and_cancels() {
     let (ctx, mut server) = context();
-    let mut record = stored_record();
-    record.deletion = Some(Deletion {
-        window_days: 7,
-        deletion_date: NOW + DAY_MS,
-    });
+    let record = scheduled_for(NOW + DAY_MS);
     let key = key(json!({}));
     let task = reconcile_key(key.clone(), &ctx).await;
     server
