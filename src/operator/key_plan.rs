@@ -165,6 +165,7 @@ pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) 
         owner_uid: key.metadata.uid.clone(),
         rotate_handled: key.annotations().get(ROTATE_ANNOTATION).cloned(),
         resource_version: None,
+        others: Default::default(),
     }
 }
 

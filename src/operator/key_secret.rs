@@ -33,6 +33,15 @@ pub const DELETION_DATE_ANNOTATION: &str = "kubekms.io/deletion-date";
 /// a deletion window ends. Without it, deleting the Secret (or its whole
 /// namespace) would destroy the key at once, with no window at all.
 pub const MATERIAL_FINALIZER: &str = "kubekms.io/key-material";
+/// The labels and annotations this controller owns on a key Secret; any
+/// other is another writer's, and is kept.
+const OUR_LABELS: [&str; 2] = [MANAGED_BY_LABEL, KEY_ID_LABEL];
+const OUR_ANNOTATIONS: [&str; 4] = [
+    OWNER_UID_ANNOTATION,
+    KEY_NAME_ANNOTATION,
+    ROTATE_HANDLED_ANNOTATION,
+    DELETION_DATE_ANNOTATION,
+];
 const DATA_KEY: &str = "key.json";
 const FORMAT: u32 = 1;
 
@@ -67,6 +76,41 @@ pub struct KeySecret {
     pub owner_uid: Option<String>,
     pub rotate_handled: Option<String>,
     pub resource_version: Option<String>,
+    pub others: Others,
+}
+
+/// What other writers put on a key Secret: labels, annotations and
+/// finalizers that are not ours. Every write is a replace of the whole
+/// object, so without these a backup tool's selector label or a policy
+/// engine's finalizer would vanish at the next rotation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Others {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub finalizers: Vec<String>,
+}
+
+impl Others {
+    fn of(meta: &ObjectMeta) -> Self {
+        let theirs = |map: &Option<BTreeMap<String, String>>, ours: &[&str]| {
+            map.iter()
+                .flatten()
+                .filter(|(k, _)| !ours.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        Others {
+            labels: theirs(&meta.labels, &OUR_LABELS),
+            annotations: theirs(&meta.annotations, &OUR_ANNOTATIONS),
+            finalizers: meta
+                .finalizers
+                .iter()
+                .flatten()
+                .filter(|f| *f != MATERIAL_FINALIZER)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// Why a Secret in our place is not ours to use.
@@ -120,6 +164,7 @@ pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
         owner_uid: annotation(OWNER_UID_ANNOTATION),
         rotate_handled: annotation(ROTATE_HANDLED_ANNOTATION),
         resource_version: meta.resource_version.clone(),
+        others: Others::of(meta),
     })
 }
 
@@ -132,10 +177,13 @@ pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
         record: record.clone(),
     };
     let json = serde_json::to_vec(&doc).expect("a key record serializes");
-    let mut annotations = BTreeMap::from([
-        (OWNER_UID_ANNOTATION.to_owned(), owner_uid.to_owned()),
-        (KEY_NAME_ANNOTATION.to_owned(), key_name.to_owned()),
-    ]);
+    let others = &secret.others;
+    let mut labels = others.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned());
+    labels.insert(KEY_ID_LABEL.to_owned(), record.key_id.to_string());
+    let mut annotations = others.annotations.clone();
+    annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner_uid.to_owned());
+    annotations.insert(KEY_NAME_ANNOTATION.to_owned(), key_name.to_owned());
     if let Some(deletion) = record.deletion {
         annotations.insert(
             DELETION_DATE_ANNOTATION.to_owned(),
@@ -145,16 +193,15 @@ pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
     if let Some(handled) = &secret.rotate_handled {
         annotations.insert(ROTATE_HANDLED_ANNOTATION.to_owned(), handled.clone());
     }
+    let mut finalizers = others.finalizers.clone();
+    finalizers.push(MATERIAL_FINALIZER.to_owned());
     Secret {
         metadata: ObjectMeta {
             name: Some(secret_name(key_name)),
             namespace: Some(record.namespace.clone()),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
-                (KEY_ID_LABEL.to_owned(), record.key_id.to_string()),
-            ])),
+            labels: Some(labels),
             annotations: Some(annotations),
-            finalizers: Some(vec![MATERIAL_FINALIZER.to_owned()]),
+            finalizers: Some(finalizers),
             resource_version: secret.resource_version.clone(),
             ..ObjectMeta::default()
         },
@@ -176,6 +223,7 @@ mod tests {
             owner_uid: Some("uid-1".into()),
             rotate_handled: Some("1".into()),
             resource_version: None,
+            others: Default::default(),
         };
         let secret = build("app", "uid-1", &written);
         assert_eq!(secret.metadata.name.as_deref(), Some("kmskey-app"));
@@ -216,6 +264,7 @@ mod tests {
                 owner_uid: Some("uid-1".into()),
                 rotate_handled: Some("2024-01-01".into()),
                 resource_version: Some("42".into()),
+                others: Default::default(),
             }
         );
         // And this version writes the same Secret, now held by the
@@ -228,6 +277,61 @@ mod tests {
         assert_eq!(written.type_, secret.type_);
     }
 
+    /// Every write replaces the whole Secret: what other writers put on
+    /// it goes back as found, and only our own keys are rewritten.
+    #[test]
+    fn another_writers_metadata_survives_a_write() {
+        let mut record = KeyRecord::test(0);
+        let mut found = build(
+            "app",
+            "uid-1",
+            &KeySecret {
+                record: record.clone(),
+                owner_uid: Some("uid-1".into()),
+                rotate_handled: None,
+                resource_version: Some("7".into()),
+                others: Default::default(),
+            },
+        );
+        let meta = &mut found.metadata;
+        meta.labels
+            .as_mut()
+            .unwrap()
+            .insert("backup.example.com/include".into(), "true".into());
+        let annotations = meta.annotations.as_mut().unwrap();
+        annotations.insert("team.example.com/owner".into(), "payments".into());
+        // Ours, and stale: the record says the key is not pending deletion.
+        annotations.insert(DELETION_DATE_ANNOTATION.into(), "1".into());
+        meta.finalizers = Some(vec![
+            "policy.example.com/hold".into(),
+            MATERIAL_FINALIZER.into(),
+        ]);
+
+        let mut read = read(&found).unwrap();
+        assert_eq!(
+            read.others,
+            Others {
+                labels: BTreeMap::from([("backup.example.com/include".into(), "true".into())]),
+                annotations: BTreeMap::from([("team.example.com/owner".into(), "payments".into())]),
+                finalizers: vec!["policy.example.com/hold".into()],
+            }
+        );
+        record.enabled = false;
+        read.record = record;
+        let written = build("app", "uid-1", &read).metadata;
+        let labels = written.labels.unwrap();
+        assert_eq!(labels["backup.example.com/include"], "true");
+        assert_eq!(labels[KEY_ID_LABEL], read.record.key_id.to_string());
+        let annotations = written.annotations.unwrap();
+        assert_eq!(annotations["team.example.com/owner"], "payments");
+        assert_eq!(annotations[OWNER_UID_ANNOTATION], "uid-1");
+        assert!(!annotations.contains_key(DELETION_DATE_ANNOTATION));
+        assert_eq!(
+            written.finalizers.unwrap(),
+            ["policy.example.com/hold", MATERIAL_FINALIZER]
+        );
+    }
+
     #[test]
     fn secrets_that_are_not_ours_are_refused() {
         let ours = build(
@@ -238,6 +342,7 @@ mod tests {
                 owner_uid: None,
                 rotate_handled: None,
                 resource_version: None,
+                others: Default::default(),
             },
         );
         let mut unlabelled = ours.clone();

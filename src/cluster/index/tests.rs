@@ -30,6 +30,7 @@ fn key_secret_pending(
             owner_uid: None,
             rotate_handled: None,
             resource_version: None,
+            others: Default::default(),
         },
     )
 }

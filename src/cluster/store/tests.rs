@@ -338,6 +338,7 @@ fn key_secret(record: &KeyRecord) -> k8s_openapi::api::core::v1::Secret {
             owner_uid: None,
             rotate_handled: None,
             resource_version: None,
+            others: Default::default(),
         },
     )
 }

@@ -29,6 +29,7 @@ fn stored(record: KeyRecord) -> KeySecret {
         owner_uid: Some("uid-1".into()),
         rotate_handled: None,
         resource_version: Some("7".into()),
+        others: Default::default(),
     }
 }
 

@@ -206,6 +206,7 @@ fn secret_json(record: KeyRecord, owner: &str) -> Value {
         owner_uid: Some(owner.into()),
         rotate_handled: None,
         resource_version: Some("20".into()),
+        others: Default::default(),
     };
     serde_json::to_value(key_secret::build("app", owner, &stored)).unwrap()
 }
@@ -390,6 +391,43 @@ async fn disabling_writes_the_record_and_the_state() {
     server.expect_event("Disabled").await;
     let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["keyState"], "Disabled");
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+/// The replace that writes a change keeps what other writers put on the
+/// Secret (a backup tool's label, a policy engine's finalizer).
+#[tokio::test]
+async fn a_write_keeps_another_writers_labels_annotations_and_finalizers() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"enabled": false}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    let mut found = secret_json(stored_record(), "uid-1");
+    let meta = &mut found["metadata"];
+    meta["labels"]["velero.io/include"] = json!("true");
+    meta["annotations"]["team.example.com/owner"] = json!("payments");
+    meta["finalizers"] = json!(["policy.example.com/hold", key_secret::MATERIAL_FINALIZER]);
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, found)
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    let meta = &put.body["metadata"];
+    assert_eq!(record_in(&put.body)["enabled"], false);
+    assert_eq!(meta["labels"]["velero.io/include"], "true");
+    assert_eq!(meta["labels"][key_secret::MANAGED_BY_LABEL], "kube-kms");
+    assert_eq!(meta["annotations"]["team.example.com/owner"], "payments");
+    assert_eq!(
+        meta["annotations"][key_secret::OWNER_UID_ANNOTATION],
+        "uid-1"
+    );
+    assert_eq!(
+        meta["finalizers"],
+        json!(["policy.example.com/hold", key_secret::MATERIAL_FINALIZER])
+    );
+    server.expect_event("Disabled").await;
+    server.expect_status(&key).await;
     finish(task).await;
     server.expect_nothing_more().await;
 }

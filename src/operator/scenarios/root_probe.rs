@@ -42,6 +42,7 @@ async fn sealed_secret(name: &str, root: [u8; 32]) -> Value {
         owner_uid: Some(format!("uid-{name}")),
         rotate_handled: None,
         resource_version: Some("20".into()),
+        others: Default::default(),
     };
     serde_json::to_value(key_secret::build(name, &format!("uid-{name}"), &stored)).unwrap()
 }
