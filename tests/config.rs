@@ -104,6 +104,7 @@ fn argocd_health_checks_and_chart_values() {
     for (name, status, reason, expect) in [
         ("resolved", "True", "Resolved", "Healthy"),
         ("waiting for key", "False", "KeyNotReady", "Progressing"),
+        ("key deleted", "False", "KeyPendingDeletion", "Degraded"),
         ("name conflict", "False", "AliasNameConflict", "Degraded"),
     ] {
         cases.push(json!({"name": name, "expect": expect, "obj": with_status_alias(&alias, condition(status, reason))}));

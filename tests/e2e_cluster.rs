@@ -380,6 +380,14 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         (pending_keys().await? == pending_before + 1.0).then_some(())
     })
     .await;
+    // Its alias says so, naming the key it still resolves to.
+    wait_for("KmsAlias KeyPendingDeletion", READY, || async {
+        let status = aliases.get("app").await.ok()?.status?;
+        let reason = &status.conditions.first()?.reason;
+        (reason == "KeyPendingDeletion" && status.target_key_id.as_deref() == Some(&key_id))
+            .then_some(())
+    })
+    .await;
     // Through the endpoint: pending deletion, still named by its alias.
     let (_, _, out) = boto3(&["pending", &endpoint]);
     assert!(out.contains(&format!("PENDING {key_id}")), "{out}");

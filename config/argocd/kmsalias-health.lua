@@ -1,6 +1,7 @@
 -- Argo CD health for kubekms.io/KmsAlias: Healthy when it resolves to a key.
 -- A missing or not yet ready key is Progressing (it may be on its way in the
--- same sync); a name conflict or an invalid name is Degraded.
+-- same sync); a name conflict, an invalid name or a key deleted and pending
+-- deletion (KeyPendingDeletion) is Degraded.
 local hs = { status = "Progressing", message = "Waiting for the controller" }
 if obj.status == nil or obj.status.conditions == nil then
   return hs

@@ -264,8 +264,12 @@ fn alias_entry(alias: &KmsAlias) -> Option<AliasEntry> {
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
     let target = if ready.status == "True" {
         AliasTarget::Resolved(status.target_key_id.as_deref()?.parse().ok()?)
-    } else if [alias_plan::KEY_NOT_FOUND, alias_plan::KEY_NOT_READY]
-        .contains(&ready.reason.as_str())
+    } else if [
+        alias_plan::KEY_NOT_FOUND,
+        alias_plan::KEY_NOT_READY,
+        alias_plan::KEY_PENDING_DELETION,
+    ]
+    .contains(&ready.reason.as_str())
     {
         AliasTarget::PendingKey(alias.spec.target_key_ref.name.clone())
     } else {

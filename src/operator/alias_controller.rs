@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -11,7 +12,9 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, ERROR_RETRY, Error, RESYNC, alias_plan};
+use super::alias_plan::{self, PendingKey};
+use super::key_plan::Refusal;
+use super::{Context, ERROR_RETRY, Error, RESYNC, key_secret};
 use crate::resource::{KmsAlias, KmsKey};
 
 /// How soon an alias waiting for its key looks again.
@@ -30,35 +33,46 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
         .namespace()
         .ok_or_else(|| Error::NotNamespaced(alias.name_any()))?;
     let keys: Api<KmsKey> = Api::namespaced(shared.client.clone(), &namespace);
-    let target = keys.get_opt(&alias.spec.target_key_ref.name).await?;
+    let target_name = &alias.spec.target_key_ref.name;
+    let target = keys.get_opt(target_name).await?;
+    // A deleted KmsKey leaves its Secret for the deletion window; the alias
+    // names that key until the window ends.
+    let pending = match target {
+        Some(_) => None,
+        None => {
+            let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &namespace);
+            let found = secrets
+                .get_opt(&key_secret::secret_name(target_name))
+                .await?;
+            found
+                .as_ref()
+                .and_then(|s| key_secret::read(s).ok())
+                .and_then(|s| PendingKey::of_secret(&s, &shared.arn))
+        }
+    };
     let others = ctx.aliases.state();
     let now = (shared.clock)();
-    let resolution = alias_plan::status(&alias, &others, target.as_ref(), &shared.arn, now);
+    let resolution = alias_plan::status(
+        &alias,
+        &others,
+        target.as_ref(),
+        pending.as_ref(),
+        &shared.arn,
+        now,
+    );
     let status = resolution.status;
     let action = match resolution.refusal {
         None => Action::requeue(RESYNC),
+        // Nothing changes before the window ends unless the KmsKey comes
+        // back, and its watch brings that here.
+        Some(refusal) if refusal.reason == alias_plan::KEY_PENDING_DELETION => {
+            let end = pending.map_or(now, |p| p.deletion_date);
+            let wait = Duration::from_millis(end.saturating_sub(now) as u64);
+            publish_warning(&alias, shared, &refusal).await;
+            Action::requeue(wait.clamp(WAITING_RETRY, RESYNC))
+        }
         Some(refusal) => {
-            let was = alias
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-                .map(|c| c.reason.clone());
-            if was.as_deref() != Some(refusal.reason) {
-                let event = Event {
-                    type_: EventType::Warning,
-                    reason: refusal.reason.into(),
-                    note: Some(refusal.message.clone()),
-                    action: "Reconcile".into(),
-                    secondary: None,
-                };
-                if let Err(e) = shared
-                    .recorder
-                    .publish(&event, &alias.object_ref(&()))
-                    .await
-                {
-                    tracing::debug!(error = %e, "could not record an event");
-                }
-            }
+            publish_warning(&alias, shared, &refusal).await;
             Action::requeue(WAITING_RETRY)
         }
     };
@@ -83,6 +97,32 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
         .with_label_values(&["kmsalias", "reconciled"])
         .inc();
     Ok(action)
+}
+
+/// A Warning event for `refusal`, unless the alias already showed it.
+async fn publish_warning(alias: &KmsAlias, shared: &Context, refusal: &Refusal) {
+    let was = alias
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.reason.clone());
+    if was.as_deref() == Some(refusal.reason) {
+        return;
+    }
+    let event = Event {
+        type_: EventType::Warning,
+        reason: refusal.reason.into(),
+        note: Some(refusal.message.clone()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = shared
+        .recorder
+        .publish(&event, &alias.object_ref(&()))
+        .await
+    {
+        tracing::debug!(error = %e, "could not record an event");
+    }
 }
 
 pub fn error_policy(alias: Arc<KmsAlias>, error: &Error, ctx: Arc<AliasContext>) -> Action {

@@ -4,6 +4,7 @@
 use kube::ResourceExt;
 
 use super::key_plan::Refusal;
+use super::key_secret::KeySecret;
 use super::key_status::rfc3339;
 use crate::api::{ArnConfig, validate_alias_name};
 use crate::key::Millis;
@@ -36,6 +37,43 @@ pub fn holder<'a>(
 /// deletion, as AWS does.
 pub const KEY_NOT_FOUND: &str = "KeyNotFound";
 pub const KEY_NOT_READY: &str = "KeyNotReady";
+/// The key the alias names is pending deletion: its `KmsKey` was deleted
+/// and its material waits out the window.
+pub const KEY_PENDING_DELETION: &str = "KeyPendingDeletion";
+
+/// A key pending deletion, as its Secret records it once its `KmsKey` is
+/// gone (or as the `KmsKey`'s status reports it while being deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKey {
+    pub key_id: String,
+    pub key_arn: Option<String>,
+    /// When the window ends and the material is destroyed.
+    pub deletion_date: Millis,
+}
+
+impl PendingKey {
+    pub fn of_secret(secret: &KeySecret, arn: &ArnConfig) -> Option<Self> {
+        let record = &secret.record;
+        Some(PendingKey {
+            key_id: record.key_id.to_string(),
+            key_arn: Some(arn.key_arn(record.key_id)),
+            deletion_date: record.deletion?.deletion_date,
+        })
+    }
+
+    fn of_key(key: &KmsKey) -> Option<Self> {
+        let status = key.status.as_ref()?;
+        if status.key_state.as_deref() != Some("PendingDeletion") {
+            return None;
+        }
+        let date: k8s_openapi::jiff::Timestamp = status.deletion_date.as_deref()?.parse().ok()?;
+        Some(PendingKey {
+            key_id: status.key_id.clone()?,
+            key_arn: status.arn.clone(),
+            deletion_date: date.as_millisecond(),
+        })
+    }
+}
 
 /// The status an alias should show, and why it does not resolve if not.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +82,13 @@ pub struct Resolution {
     pub refusal: Option<Refusal>,
 }
 
-/// Resolves `alias`.
+/// Resolves `alias`. `pending` is the key pending deletion whose Secret
+/// is where the missing `target` kept its material, if any.
 pub fn status(
     alias: &KmsAlias,
     others: &[std::sync::Arc<KmsAlias>],
     target: Option<&KmsKey>,
+    pending: Option<&PendingKey>,
     arn: &ArnConfig,
     now: Millis,
 ) -> Resolution {
@@ -77,12 +117,28 @@ pub fn status(
             ),
         );
     }
+    // Not Ready because of its key: the status names the key the alias
+    // still resolves to (one pending deletion), or none.
+    let naming = |mut resolution: Resolution, key: Option<PendingKey>| {
+        let status = &mut resolution.status;
+        status.target_key_id = key.as_ref().map(|k| k.key_id.clone());
+        status.target_key_arn = key.and_then(|k| k.key_arn);
+        resolution
+    };
     let target_name = &alias.spec.target_key_ref.name;
-    let Some(key) = target else {
-        return refuse(
-            KEY_NOT_FOUND,
-            format!("no KmsKey named {target_name} in this namespace"),
+    if let Some(pending) = target.map_or(pending.cloned(), PendingKey::of_key) {
+        let message = format!(
+            "KmsKey {target_name} was deleted: key {} is pending deletion until {}, and this alias names it until then, as in AWS (DescribeKey through it says PendingDeletion, Encrypt is refused). Apply the KmsKey again to cancel the deletion, or point the alias at another key",
+            pending.key_id,
+            rfc3339(pending.deletion_date)
         );
+        let mut resolution = naming(refuse(KEY_PENDING_DELETION, message), Some(pending));
+        resolution.status.alias_arn = Some(arn.alias_arn(name));
+        return resolution;
+    }
+    let Some(key) = target else {
+        let message = format!("no KmsKey named {target_name} in this namespace");
+        return naming(refuse(KEY_NOT_FOUND, message), None);
     };
     let key_status = key.status.as_ref();
     let ready_key = key_status.and_then(|s| s.key_id.clone()).filter(|_| {
@@ -90,10 +146,8 @@ pub fn status(
             && key_status.and_then(|s| s.key_state.as_deref()) != Some("PendingDeletion")
     });
     let Some(key_id) = ready_key else {
-        return refuse(
-            KEY_NOT_READY,
-            format!("KmsKey {target_name} has no usable key yet"),
-        );
+        let message = format!("KmsKey {target_name} has no usable key yet");
+        return naming(refuse(KEY_NOT_READY, message), None);
     };
     let key_arn = key_status.and_then(|s| s.arn.clone());
     let status = KmsAliasStatus {

@@ -154,6 +154,15 @@ fn an_alias_still_names_its_key_while_the_key_is_pending_deletion() {
         alias_plan::KEY_NOT_READY,
     )));
     assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
+    // And as the controller reports it once it has read the Secret.
+    index.alias_event(&Event::Apply(alias_because(
+        "app",
+        "alias/app",
+        false,
+        1,
+        alias_plan::KEY_PENDING_DELETION,
+    )));
+    assert_eq!(index.alias("team-a", "alias/app").unwrap().key_id, key_id);
 
     // Another object declaring the name, waiting on a key that is not
     // pending deletion, does not hide the one that resolves.

@@ -84,3 +84,95 @@ async fn a_second_alias_of_the_same_name_gets_a_conflict_condition() {
     task.await.unwrap().unwrap();
     server.expect_nothing_more().await;
 }
+
+/// Its KmsKey deleted, the alias still names the key pending deletion (as
+/// the endpoint resolves it), says so, and looks again when the window
+/// ends; once the Secret is gone too, it names nothing.
+#[tokio::test]
+async fn an_alias_of_a_deleted_key_names_the_key_pending_deletion_until_its_window_ends() {
+    let (ctx, mut server) = context();
+    let app = alias("app", "alias/app", "2026-01-01T00:00:00Z");
+    let (reader, mut writer) = reflector::store::<KmsAlias>();
+    writer.apply_watcher_event(&watcher::Event::Apply(app.clone()));
+    let actx = Arc::new(AliasContext {
+        shared: ctx,
+        aliases: reader,
+    });
+    let reconcile = |alias: &KmsAlias| {
+        let (actx, alias) = (actx.clone(), alias.clone());
+        tokio::spawn(async move { alias_controller::reconcile(Arc::new(alias), actx).await })
+    };
+    let status_path = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/app/status";
+    let ends = NOW + 3 * DAY_MS;
+    let pending = scheduled_for(ends);
+
+    let task = reconcile(&app);
+    server
+        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .await;
+    server.expect_key_secret(&pending).await;
+    let event = server.expect_event("KeyPendingDeletion").await;
+    assert_eq!(event["type"], "Warning");
+    let status = server
+        .expect(
+            "PATCH",
+            status_path,
+            200,
+            serde_json::to_value(&app).unwrap(),
+        )
+        .await;
+    let status = &status.body["status"];
+    let ready = &status["conditions"][0];
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("KeyPendingDeletion"))
+    );
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.contains(&pending.key_id.to_string())
+            && message.contains(&crate::operator::key_status::rfc3339(ends)),
+        "{message}"
+    );
+    assert_eq!(status["targetKeyId"], pending.key_id.to_string());
+    assert_eq!(
+        status["targetKeyArn"],
+        ArnConfig::default().key_arn(pending.key_id)
+    );
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(Duration::from_millis((3 * DAY_MS) as u64).min(super::super::RESYNC))
+    );
+    server.expect_nothing_more().await;
+
+    // The window over, the sweeper deleted the Secret: the alias names
+    // nothing, and waits for a KmsKey of that name.
+    let mut shown = app.clone();
+    shown.status = serde_json::from_value(status.clone()).unwrap();
+    let task = reconcile(&shown);
+    server
+        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    server.expect_event("KeyNotFound").await;
+    let status = server
+        .expect(
+            "PATCH",
+            status_path,
+            200,
+            serde_json::to_value(&app).unwrap(),
+        )
+        .await;
+    let status = &status.body["status"];
+    assert_eq!(status["conditions"][0]["reason"], "KeyNotFound");
+    assert!(
+        status["targetKeyId"].is_null() && status["targetKeyArn"].is_null(),
+        "names no key: {status}"
+    );
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(Duration::from_secs(10))
+    );
+    server.expect_nothing_more().await;
+}

@@ -204,17 +204,6 @@ async fn gets_the_finalizer(server: &mut ApiServer, record: &KeyRecord) {
     );
 }
 
-/// The stored record, scheduled for deletion at `deletion_date` with a
-/// 7-day window.
-fn scheduled_for(deletion_date: Millis) -> KeyRecord {
-    let mut record = stored_record();
-    record.deletion = Some(Deletion {
-        window_days: 7,
-        deletion_date,
-    });
-    record
-}
-
 /// A context whose clock reads `now`, auditing into `audit_dir`.
 fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiServer) {
     let (ctx, server) = audited_context(audit_dir);

@@ -211,6 +211,17 @@ fn secret_json(record: KeyRecord, owner: &str) -> Value {
     serde_json::to_value(key_secret::build("app", owner, &stored)).unwrap()
 }
 
+/// The stored record, scheduled for deletion at `deletion_date` with a
+/// 7-day window.
+fn scheduled_for(deletion_date: Millis) -> KeyRecord {
+    let mut record = stored_record();
+    record.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date,
+    });
+    record
+}
+
 /// The record inside a Secret body the controller sent.
 fn record_in(secret: &Value) -> Value {
     let data = secret["data"]["key.json"].as_str().unwrap();
