@@ -52,6 +52,10 @@ pub enum Command {
     /// Write a KmsKey's sealed material versions to a key file for the KMS
     /// v2 plugin, from a cluster or from the embedded default's store.
     ExportKek(ExportKekArgs),
+    /// Move a key out of its namespace into another, where a KmsKey can
+    /// manage it: a key pending deletion (its KmsKey deleted), or whose
+    /// Secret is being deleted (with its namespace).
+    MoveKey(MoveKeyArgs),
     /// Work with an audit trail.
     #[command(subcommand)]
     Audit(crate::run_audit::AuditCommand),
@@ -119,6 +123,25 @@ pub struct ExportKekArgs {
     /// The key's namespace (in a local store: the namespace aliases resolve in).
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MoveKeyArgs {
+    /// The KmsKey name the key was created under (its Secret is
+    /// kmskey-<name>).
+    #[arg(long)]
+    pub key: String,
+    /// The namespace it is in.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The namespace to move it to.
+    #[arg(long)]
+    pub to_namespace: String,
+    /// The KmsKey name to manage it under there (default: --key).
+    #[arg(long)]
+    pub to_name: Option<String>,
     #[command(flatten)]
     pub kube: KubeArgs,
 }

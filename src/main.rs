@@ -5,6 +5,7 @@ mod run_api;
 mod run_audit;
 mod run_controller;
 mod run_export;
+mod run_move;
 mod run_plugin;
 mod run_serve;
 
@@ -76,6 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => run_api::run(*args, shutdown_signal()).await,
         Command::Plugin(args) => run_plugin::run(args, shutdown_signal()).await,
         Command::ExportKek(args) => run_export::run(args).await,
+        Command::MoveKey(args) => run_move::run(args).await,
         Command::Audit(command) => run_audit::run(command),
         Command::RootKey(RootKeyCommand::CreateFile { path }) => {
             FileRootKey::create(&path)?;

@@ -113,11 +113,22 @@ impl ClusterIndex {
             })
         });
         // Rebuilt from the live map: small, and never out of step with it.
-        self.by_id = self
-            .keys
-            .live
-            .iter()
-            .map(|(place, entry)| (entry.record.key_id, place.clone()))
+        // While a key is being moved to another namespace (`move-key`) two
+        // Secrets hold it for a moment: the copy, not pending deletion,
+        // is the key.
+        let mut by_id: HashMap<KeyId, (bool, ObjectKey)> = HashMap::new();
+        for (place, entry) in &self.keys.live {
+            let live = entry.record.deletion.is_none();
+            let held = by_id
+                .entry(entry.record.key_id)
+                .or_insert((live, place.clone()));
+            if (live, place) > (held.0, &held.1) {
+                *held = (live, place.clone());
+            }
+        }
+        self.by_id = by_id
+            .into_iter()
+            .map(|(id, (_, place))| (id, place))
             .collect();
     }
 

@@ -7,6 +7,7 @@ pub mod alias_controller;
 pub mod alias_plan;
 pub mod key_census;
 pub mod key_controller;
+pub mod key_move;
 pub mod key_plan;
 pub mod key_secret;
 pub mod key_status;

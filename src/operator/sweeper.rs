@@ -85,7 +85,7 @@ pub async fn reconcile(
 /// conditional on that version, then the Secret, conditional on the version
 /// the replace made. A Secret already being deleted (its namespace is) goes
 /// once the finalizer is off.
-async fn destroy(secrets: &Api<Secret>, mut secret: Secret) -> Result<(), Error> {
+pub(super) async fn destroy(secrets: &Api<Secret>, mut secret: Secret) -> Result<(), Error> {
     let name = secret.name_any();
     let terminating = secret.metadata.deletion_timestamp.is_some();
     if let Some(finalizers) = secret.metadata.finalizers.as_mut()

@@ -218,3 +218,27 @@ fn access_keys_come_from_labelled_secrets_in_their_namespace() {
         "incomplete access keys are dropped"
     );
 }
+
+/// While a key moves to another namespace, its copy (not pending deletion)
+/// is the key, whichever Secret the watch brought first.
+#[test]
+fn a_key_held_twice_during_a_move_is_its_copy_not_pending_deletion() {
+    let deletion = crate::key::Deletion {
+        window_days: 7,
+        deletion_date: 1,
+    };
+    let original = key_secret_pending("app", "team-a", 7, Some(deletion));
+    let copy = key_secret("app", "team-b", 7);
+    let id = KeyId::from_bytes([7; 16]);
+    for order in [[&original, &copy], [&copy, &original]] {
+        let mut index = ClusterIndex::default();
+        for secret in order {
+            index.key_secret_event(&Event::Apply(secret.clone()));
+        }
+        let key = index.key(id).unwrap();
+        assert_eq!((key.namespace.as_str(), key.deletion), ("team-b", None));
+        // The original let go: the copy stays.
+        index.key_secret_event(&Event::Delete(original.clone()));
+        assert_eq!(index.key(id).unwrap().namespace, "team-b");
+    }
+}

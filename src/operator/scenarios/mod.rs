@@ -56,6 +56,31 @@ impl ApiServer {
         status: u16,
         reply: Value,
     ) -> Seen {
+        self.answer_within(wait, method, path, status, |_| reply)
+            .await
+    }
+
+    /// `expect`, answering with what `reply` makes of the request's body
+    /// (the object as stored, for a create).
+    async fn answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        status: u16,
+        reply: impl FnOnce(&Value) -> Value,
+    ) -> Seen {
+        self.answer_within(Duration::from_secs(2), method, path, status, reply)
+            .await
+    }
+
+    async fn answer_within(
+        &mut self,
+        wait: Duration,
+        method: &str,
+        path: &str,
+        status: u16,
+        reply: impl FnOnce(&Value) -> Value,
+    ) -> Seen {
         let (request, send) = tokio::time::timeout(wait, self.0.next_request())
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
@@ -75,7 +100,7 @@ impl ApiServer {
         send.send_response(
             Response::builder()
                 .status(status)
-                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .body(Body::from(serde_json::to_vec(&reply(&body)).unwrap()))
                 .unwrap(),
         );
         Seen { query, body }
@@ -504,5 +529,6 @@ async fn a_new_key_object_first_gets_its_finalizer() {
 
 mod alias;
 mod deletion;
+mod key_move;
 mod reseal;
 mod root_probe;
