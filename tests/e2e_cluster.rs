@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ResourceQuota, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, ServiceAccount};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_kms::resource::{KmsAlias, KmsKey};
@@ -470,6 +470,135 @@ async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminte
     assert!(
         secrets.get_opt("kmskey-doomed").await.unwrap().is_none(),
         "no new material under the old id"
+    );
+}
+
+/// `kube-kms move-key` and its output.
+fn move_key(cluster: &cluster::Cluster, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+        .arg("move-key")
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "move-key {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A key is kept out of a namespace being deleted by moving it: the
+/// namespace finishes terminating, and a KmsKey elsewhere takes the very
+/// same key (id and sealed material).
+#[tokio::test]
+async fn a_key_moved_out_of_a_namespace_being_deleted_stays_the_same_key() {
+    use kube_kms::operator::key_secret;
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    let ns = cluster.namespace.as_str();
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let doomed = format!("{ns}-doomed");
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": doomed}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let doomed_secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &doomed);
+    let manifest = |name: &str, spec: serde_json::Value| -> KmsKey {
+        serde_json::from_value(json!({
+            "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .unwrap()
+    };
+    keys.create(&PostParams::default(), &manifest("app", json!({})))
+        .await
+        .unwrap();
+    let key = wait_for("KmsKey Ready", READY, || async {
+        keys.get("app").await.ok().filter(ready)
+    })
+    .await;
+    let key_id = key.status.unwrap().key_id.unwrap();
+    let record = |secret: &Secret| key_secret::read(secret).unwrap().record;
+    let original = record(&secrets.get("kmskey-app").await.unwrap());
+
+    // Its KmsKey deleted, the key is pending deletion; moved out, the
+    // original is deleted (its namespace is not being deleted).
+    keys.delete("app", &DeleteParams::default()).await.unwrap();
+    wait_for("KmsKey gone", READY, || async {
+        keys.get_opt("app").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let out = move_key(
+        &cluster,
+        &["-n", ns, "--key", "app", "--to-namespace", &doomed],
+    );
+    assert!(out.contains(&key_id), "{out}");
+    assert!(secrets.get_opt("kmskey-app").await.unwrap().is_none());
+    let copy = record(&doomed_secrets.get("kmskey-app").await.unwrap());
+    assert_eq!(
+        (copy.namespace.as_str(), copy.deletion, &copy.materials),
+        (doomed.as_str(), None, &original.materials)
+    );
+
+    // Its namespace deleted: the Secret is held by the finalizer, and the
+    // namespace with it.
+    namespaces
+        .delete(&doomed, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("key Secret being deleted", READY, || async {
+        let held = doomed_secrets.get_opt("kmskey-app").await.ok()??;
+        held.metadata.deletion_timestamp.is_some().then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let terminating = namespaces.get(&doomed).await.unwrap();
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+
+    // Moved back out under another name, the namespace finishes.
+    let to = ["-n", &doomed, "--key", "app", "--to-namespace", ns];
+    move_key(&cluster, &[&to[..], &["--to-name", "rescued"]].concat());
+    wait_for("the namespace gone", Duration::from_secs(60), || async {
+        namespaces
+            .get_opt(&doomed)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    // A KmsKey pinned to the key id takes the same key.
+    keys.create(
+        &PostParams::default(),
+        &manifest("rescued", json!({"keyId": key_id})),
+    )
+    .await
+    .unwrap();
+    let rescued = wait_for("rescued KmsKey Ready", READY, || async {
+        keys.get("rescued").await.ok().filter(ready)
+    })
+    .await;
+    let status = rescued.status.unwrap();
+    assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
+    assert_eq!(status.key_state.as_deref(), Some("Enabled"));
+    let kept = record(&secrets.get("kmskey-rescued").await.unwrap());
+    assert_eq!(
+        (kept.namespace.as_str(), kept.deletion, &kept.materials),
+        (ns, None, &original.materials)
     );
 }
 
