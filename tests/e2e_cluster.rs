@@ -447,9 +447,17 @@ async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminte
         held.finalizers(),
         [kube_kms::operator::key_secret::MATERIAL_FINALIZER]
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let still = keys.get("doomed").await.unwrap();
-    assert!(ready(&still), "{:?}", still.status);
+    // Its KmsKey stays Ready and says so (the Secret watch brings it).
+    wait_for(
+        "Ready, SecretBeingDeleted",
+        Duration::from_secs(10),
+        || async {
+            let k = keys.get("doomed").await.ok()?;
+            let reason = k.status.as_ref()?.conditions.first()?.reason.clone();
+            (ready(&k) && reason == "SecretBeingDeleted").then_some(())
+        },
+    )
+    .await;
     // Only taking the finalizer off by hand lets the Secret go.
     secrets
         .patch(

@@ -164,7 +164,30 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
             update.secret
         }
     };
-    write_record_status(key, ctx, &written, now).await?;
+    let mut status = key_status::reconciled(
+        key,
+        &written.record,
+        &ctx.arn,
+        written.rotate_handled.clone(),
+        now,
+    );
+    // Deleted by hand (or with its namespace) while this KmsKey lives: the
+    // finalizer holds it and the key works, which nothing else would say.
+    if found.is_some_and(|s| s.metadata.deletion_timestamp.is_some()) {
+        let shown = key_status::ready_reason(key) == Some(key_status::SECRET_BEING_DELETED);
+        key_status::held(key, &mut status, &name, now);
+        if !shown && let Some(message) = key_status::ready_message(&status) {
+            event(
+                ctx,
+                key,
+                EventType::Warning,
+                key_status::SECRET_BEING_DELETED,
+                message,
+            )
+            .await;
+        }
+    }
+    write_status(key, ctx, status).await?;
     ctx.metrics
         .reconciles
         .with_label_values(&["kmskey", "reconciled"])

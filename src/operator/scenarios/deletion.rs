@@ -251,3 +251,43 @@ async fn re_applying_within_the_window_adopts_and_cancels() {
     finish(task).await;
     server.expect_nothing_more().await;
 }
+
+/// The Secret of a live key deleted by hand: held by the finalizer, the key
+/// keeps working, and its KmsKey says so, with one Warning event.
+#[tokio::test]
+async fn a_live_keys_secret_being_deleted_is_reported_once_and_the_key_stays_ready() {
+    let (ctx, mut server) = context();
+    let mut key = key(json!({}));
+    let mut held = secret_json(stored_record(), "uid-1");
+    held["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, held.clone())
+        .await;
+    let event = server.expect_event("SecretBeingDeleted").await;
+    assert_eq!(event["type"], "Warning");
+    let status = server.expect_status(&key).await;
+    let ready = &status.body["status"]["conditions"][0];
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("True"), Some("SecretBeingDeleted"))
+    );
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Enabled; Secret kmskey-app is being deleted")
+            && message.contains(key_secret::MATERIAL_FINALIZER),
+        "{message}"
+    );
+    assert_eq!(event["note"], message);
+    finish(task).await;
+    server.expect_nothing_more().await;
+
+    // Shown already: no second event, no write.
+    key.status = serde_json::from_value(status.body["status"].clone()).unwrap();
+    let task = reconcile_key(key, &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, held)
+        .await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
