@@ -124,7 +124,7 @@ pub enum MoveError {
     #[error("the copy is stored, but the original could not be let go ({0}); run the move again")]
     Original(String),
     #[error(
-        "the original could not be let go ({0}); the copy was withdrawn and the key stays in namespace {1}, pending deletion"
+        "the original could not be let go ({0}); the copy was withdrawn and the key stays in namespace {1}"
     )]
     Withdrawn(String, String),
     #[error(
