@@ -194,4 +194,4 @@ pub async fn move_key(client: Client, request: &Move, now: Millis) -> Result<Key
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

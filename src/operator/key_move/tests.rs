@@ -3,7 +3,8 @@ use crate::key::{DAY_MS, Deletion, KeyRecord};
 
 const NOW: Millis = 1_700_000_000_000;
 
-fn request() -> Move {
+/// `team-a/app` to `team-b` under the same name.
+pub(crate) fn request() -> Move {
     Move {
         from_namespace: "team-a".into(),
         key_name: "app".into(),

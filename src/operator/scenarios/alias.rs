@@ -1,5 +1,7 @@
 //! KmsAlias scenarios.
 
+use kube::ResourceExt;
+
 use super::*;
 
 fn alias(name: &str, alias_name: &str, created: &str) -> KmsAlias {
@@ -9,6 +11,16 @@ fn alias(name: &str, alias_name: &str, created: &str) -> KmsAlias {
         "spec": {"aliasName": alias_name, "targetKeyRef": {"name": "app"}},
     }))
     .unwrap()
+}
+
+/// Answers the status patch of `alias` and returns the status sent.
+async fn expect_status_of(server: &mut ApiServer, alias: &KmsAlias) -> Value {
+    let path = format!(
+        "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/{}/status",
+        alias.name_any()
+    );
+    let reply = serde_json::to_value(alias).unwrap();
+    server.expect("PATCH", &path, 200, reply).await.body["status"].clone()
 }
 
 #[tokio::test]
@@ -45,15 +57,8 @@ async fn a_second_alias_of_the_same_name_gets_a_conflict_condition() {
         )
         .await;
     server.expect_event("AliasNameConflict").await;
-    let status = server
-        .expect(
-            "PATCH",
-            "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/second/status",
-            200,
-            serde_json::to_value(&second).unwrap(),
-        )
-        .await;
-    let ready = &status.body["status"]["conditions"][0];
+    let status = expect_status_of(&mut server, &second).await;
+    let ready = &status["conditions"][0];
     assert_eq!(ready["reason"], "AliasNameConflict");
     assert!(
         ready["message"]
@@ -64,8 +69,10 @@ async fn a_second_alias_of_the_same_name_gets_a_conflict_condition() {
     task.await.unwrap().unwrap();
 
     // The first one resolves to the key.
-    let task =
-        tokio::spawn(async move { alias_controller::reconcile(Arc::new(first), actx).await });
+    let task = {
+        let first = first.clone();
+        tokio::spawn(async move { alias_controller::reconcile(Arc::new(first), actx).await })
+    };
     server
         .expect(
             "GET",
@@ -74,13 +81,8 @@ async fn a_second_alias_of_the_same_name_gets_a_conflict_condition() {
             serde_json::to_value(&ready_key).unwrap(),
         )
         .await;
-    let status = server
-        .expect("PATCH", "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/first/status", 200, json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias", "metadata": {"name": "first"}, "spec": {"aliasName": "alias/app", "targetKeyRef": {"name": "app"}}}))
-        .await;
-    assert_eq!(
-        status.body["status"]["targetKeyId"],
-        stored_record().key_id.to_string()
-    );
+    let status = expect_status_of(&mut server, &first).await;
+    assert_eq!(status["targetKeyId"], stored_record().key_id.to_string());
     task.await.unwrap().unwrap();
     server.expect_nothing_more().await;
 }
@@ -102,7 +104,6 @@ async fn an_alias_of_a_deleted_key_names_the_key_pending_deletion_until_its_wind
         let (actx, alias) = (actx.clone(), alias.clone());
         tokio::spawn(async move { alias_controller::reconcile(Arc::new(alias), actx).await })
     };
-    let status_path = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmsaliases/app/status";
     let ends = NOW + 3 * DAY_MS;
     let pending = scheduled_for(ends);
 
@@ -113,15 +114,7 @@ async fn an_alias_of_a_deleted_key_names_the_key_pending_deletion_until_its_wind
     server.expect_key_secret(&pending).await;
     let event = server.expect_event("KeyPendingDeletion").await;
     assert_eq!(event["type"], "Warning");
-    let status = server
-        .expect(
-            "PATCH",
-            status_path,
-            200,
-            serde_json::to_value(&app).unwrap(),
-        )
-        .await;
-    let status = &status.body["status"];
+    let status = &expect_status_of(&mut server, &app).await;
     let ready = &status["conditions"][0];
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),
@@ -156,15 +149,7 @@ async fn an_alias_of_a_deleted_key_names_the_key_pending_deletion_until_its_wind
         .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
         .await;
     server.expect_event("KeyNotFound").await;
-    let status = server
-        .expect(
-            "PATCH",
-            status_path,
-            200,
-            serde_json::to_value(&app).unwrap(),
-        )
-        .await;
-    let status = &status.body["status"];
+    let status = &expect_status_of(&mut server, &app).await;
     assert_eq!(status["conditions"][0]["reason"], "KeyNotFound");
     assert!(
         status["targetKeyId"].is_null() && status["targetKeyArn"].is_null(),

@@ -2,18 +2,10 @@
 
 use super::*;
 use crate::key_id::KeyId;
-use crate::operator::key_move::{self, Move, MoveError};
+use crate::operator::key_move::tests::request;
+use crate::operator::key_move::{self, MoveError};
 
 const TEAM_B_SECRETS: &str = "/api/v1/namespaces/team-b/secrets";
-
-fn request() -> Move {
-    Move {
-        from_namespace: "team-a".into(),
-        key_name: "app".into(),
-        to_namespace: "team-b".into(),
-        to_name: "app".into(),
-    }
-}
 
 /// The key Secret of a key pending deletion in `team-a`, whose namespace
 /// is being deleted (so the Secret is too, held by the finalizer).
@@ -68,7 +60,9 @@ async fn reads_then_copy(server: &mut ApiServer, original: &Value, key_id: &str)
         stored["metadata"]["resourceVersion"] = json!("30");
         stored
     };
-    let created = server.answer("POST", TEAM_B_SECRETS, 201, stored).await;
+    let created = server
+        .answer_within(Duration::from_secs(2), "POST", TEAM_B_SECRETS, 201, stored)
+        .await;
     assert!(
         created.body["metadata"]["resourceVersion"].is_null(),
         "a create"

@@ -60,19 +60,8 @@ impl ApiServer {
             .await
     }
 
-    /// `expect`, answering with what `reply` makes of the request's body
-    /// (the object as stored, for a create).
-    async fn answer(
-        &mut self,
-        method: &str,
-        path: &str,
-        status: u16,
-        reply: impl FnOnce(&Value) -> Value,
-    ) -> Seen {
-        self.answer_within(Duration::from_secs(2), method, path, status, reply)
-            .await
-    }
-
+    /// `expect_within`, answering with what `reply` makes of the request's
+    /// body (the object as stored, for a create).
     async fn answer_within(
         &mut self,
         wait: Duration,
