@@ -131,8 +131,12 @@ pub struct ExportKekArgs {
 pub struct MoveKeyArgs {
     /// The KmsKey name the key was created under (its Secret is
     /// kmskey-<name>).
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub key: Option<String>,
+    /// Every key in the namespace that can move (pending deletion, or whose
+    /// Secret is being deleted), each under its own name.
     #[arg(long)]
-    pub key: String,
+    pub all: bool,
     /// The namespace it is in.
     #[arg(long, short = 'n')]
     pub namespace: String,
@@ -140,7 +144,7 @@ pub struct MoveKeyArgs {
     #[arg(long)]
     pub to_namespace: String,
     /// The KmsKey name to manage it under there (default: --key).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub to_name: Option<String>,
     #[command(flatten)]
     pub kube: KubeArgs,

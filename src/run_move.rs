@@ -1,31 +1,58 @@
-//! `kube-kms move-key`: a key pending deletion into another namespace.
+//! `kube-kms move-key`: keys pending deletion into another namespace.
 
+use anyhow::Context as _;
 use kube_kms::operator::key_move::{self, Move};
 
 use crate::cli::MoveKeyArgs;
 
 pub async fn run(args: MoveKeyArgs) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
-    let to_name = args.to_name.unwrap_or_else(|| args.key.clone());
-    let request = Move {
-        from_namespace: args.namespace,
-        key_name: args.key,
-        to_namespace: args.to_namespace,
-        to_name,
+    // Without --key, clap has made sure of --all.
+    let moves: Vec<(String, String)> = match &args.key {
+        Some(key) => {
+            let to_name = args.to_name.clone().unwrap_or_else(|| key.clone());
+            vec![(key.clone(), to_name)]
+        }
+        None => key_move::key_names(client.clone(), &args.namespace)
+            .await
+            .with_context(|| format!("listing the key Secrets of namespace {}", args.namespace))?
+            .into_iter()
+            .map(|name| (name.clone(), name))
+            .collect(),
     };
-    let now = kube_kms::api::system_clock()();
-    let key_id = key_move::move_key(client, &request, now).await?;
-    let Move {
-        from_namespace,
-        to_namespace,
-        to_name,
-        ..
-    } = &request;
-    println!(
-        "moved key {key_id} from namespace {from_namespace} to {to_namespace} (Secret kmskey-{to_name}), its deletion cancelled"
+    anyhow::ensure!(
+        !moves.is_empty(),
+        "no key Secrets in namespace {}",
+        args.namespace
     );
-    println!(
-        "to manage it, apply a KmsKey named {to_name} in {to_namespace} with spec.keyId: {key_id} and the key's keySpec and keyUsage; its KmsAliases were not moved"
-    );
+    let mut failed = 0;
+    for (key_name, to_name) in moves {
+        let request = Move {
+            from_namespace: args.namespace.clone(),
+            key_name,
+            to_namespace: args.to_namespace.clone(),
+            to_name,
+        };
+        let now = kube_kms::api::system_clock()();
+        match key_move::move_key(client.clone(), &request, now).await {
+            Ok(key_id) => println!(
+                "moved key {key_id} ({}/{}) to {}/{}, its deletion cancelled; to manage it, apply a KmsKey named {} there with spec.keyId: {key_id} and the key's keySpec and keyUsage",
+                request.from_namespace,
+                request.key_name,
+                request.to_namespace,
+                request.to_name,
+                request.to_name
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "not moved: {}/{}: {e}",
+                    request.from_namespace, request.key_name
+                );
+            }
+        }
+    }
+    println!("KmsAliases are not moved: apply them in the new namespace");
+    anyhow::ensure!(failed == 0, "{failed} key(s) not moved");
     Ok(())
 }

@@ -499,11 +499,11 @@ fn move_key(cluster: &cluster::Cluster, args: &[&str]) -> String {
     text
 }
 
-/// A key is kept out of a namespace being deleted by moving it: the
-/// namespace finishes terminating, and a KmsKey elsewhere takes the very
-/// same key (id and sealed material).
+/// Keys are kept out of a namespace being deleted by moving them: the
+/// namespace finishes terminating, and KmsKeys elsewhere take the very same
+/// keys (id and sealed material).
 #[tokio::test]
-async fn a_key_moved_out_of_a_namespace_being_deleted_stays_the_same_key() {
+async fn keys_moved_out_of_a_namespace_being_deleted_stay_the_same_keys() {
     use kube_kms::operator::key_secret;
     let Some(cluster) = cluster::cluster().await else {
         return;
@@ -528,45 +528,54 @@ async fn a_key_moved_out_of_a_namespace_being_deleted_stays_the_same_key() {
         }))
         .unwrap()
     };
-    keys.create(&PostParams::default(), &manifest("app", json!({})))
-        .await
-        .unwrap();
-    let key = wait_for("KmsKey Ready", READY, || async {
-        keys.get("app").await.ok().filter(ready)
-    })
-    .await;
-    let key_id = key.status.unwrap().key_id.unwrap();
     let record = |secret: &Secret| key_secret::read(secret).unwrap().record;
-    let original = record(&secrets.get("kmskey-app").await.unwrap());
+    let mut originals = BTreeMap::new();
+    for name in ["app", "logs"] {
+        keys.create(&PostParams::default(), &manifest(name, json!({})))
+            .await
+            .unwrap();
+        wait_for("KmsKey Ready", READY, || async {
+            keys.get(name).await.ok().filter(ready)
+        })
+        .await;
+        let secret = secrets.get(&format!("kmskey-{name}")).await.unwrap();
+        originals.insert(name, record(&secret));
+        // Its KmsKey deleted, the key is pending deletion.
+        keys.delete(name, &DeleteParams::default()).await.unwrap();
+        wait_for("KmsKey gone", READY, || async {
+            keys.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
+    let key_id = originals["app"].key_id.to_string();
 
-    // Its KmsKey deleted, the key is pending deletion; moved out, the
-    // original is deleted (its namespace is not being deleted).
-    keys.delete("app", &DeleteParams::default()).await.unwrap();
-    wait_for("KmsKey gone", READY, || async {
-        keys.get_opt("app").await.ok()?.is_none().then_some(())
-    })
-    .await;
-    let out = move_key(
-        &cluster,
-        &["-n", ns, "--key", "app", "--to-namespace", &doomed],
-    );
-    assert!(out.contains(&key_id), "{out}");
-    assert!(secrets.get_opt("kmskey-app").await.unwrap().is_none());
-    let copy = record(&doomed_secrets.get("kmskey-app").await.unwrap());
-    assert_eq!(
-        (copy.namespace.as_str(), copy.deletion, &copy.materials),
-        (doomed.as_str(), None, &original.materials)
-    );
+    // Both moved out; the originals are deleted (their namespace is not
+    // being deleted).
+    let out = move_key(&cluster, &["-n", ns, "--all", "--to-namespace", &doomed]);
+    assert_eq!(out.matches("moved key").count(), 2, "{out}");
+    for (name, original) in &originals {
+        let secret = format!("kmskey-{name}");
+        assert!(secrets.get_opt(&secret).await.unwrap().is_none());
+        let copy = record(&doomed_secrets.get(&secret).await.unwrap());
+        assert_eq!(
+            (copy.key_id, copy.namespace.as_str(), copy.deletion),
+            (original.key_id, doomed.as_str(), None)
+        );
+        assert_eq!(copy.materials, original.materials);
+    }
 
-    // Its namespace deleted: the Secret is held by the finalizer, and the
-    // namespace with it.
+    // Their namespace deleted: the Secrets are held by the finalizer, and
+    // the namespace with them.
     namespaces
         .delete(&doomed, &DeleteParams::default())
         .await
         .unwrap();
-    wait_for("key Secret being deleted", READY, || async {
-        let held = doomed_secrets.get_opt("kmskey-app").await.ok()??;
-        held.metadata.deletion_timestamp.is_some().then_some(())
+    wait_for("key Secrets being deleted", READY, || async {
+        let held = doomed_secrets.list(&Default::default()).await.ok()?.items;
+        let held = held
+            .iter()
+            .filter(|s| s.metadata.deletion_timestamp.is_some());
+        (held.count() == 2).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -576,9 +585,15 @@ async fn a_key_moved_out_of_a_namespace_being_deleted_stays_the_same_key() {
         Some("Terminating")
     );
 
-    // Moved back out under another name, the namespace finishes.
-    let to = ["-n", &doomed, "--key", "app", "--to-namespace", ns];
-    move_key(&cluster, &[&to[..], &["--to-name", "rescued"]].concat());
+    // Moved back out, one under another name, then the rest: the
+    // namespace finishes.
+    let back = ["-n", &doomed, "--to-namespace", ns];
+    move_key(
+        &cluster,
+        &[&back[..], &["--key", "app", "--to-name", "rescued"]].concat(),
+    );
+    let out = move_key(&cluster, &[&back[..], &["--all"]].concat());
+    assert_eq!(out.matches("moved key").count(), 1, "{out}");
     wait_for("the namespace gone", Duration::from_secs(60), || async {
         namespaces
             .get_opt(&doomed)
@@ -603,11 +618,14 @@ async fn a_key_moved_out_of_a_namespace_being_deleted_stays_the_same_key() {
     let status = rescued.status.unwrap();
     assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(status.key_state.as_deref(), Some("Enabled"));
-    let kept = record(&secrets.get("kmskey-rescued").await.unwrap());
-    assert_eq!(
-        (kept.namespace.as_str(), kept.deletion, &kept.materials),
-        (ns, None, &original.materials)
-    );
+    for (name, original) in [("rescued", &originals["app"]), ("logs", &originals["logs"])] {
+        let kept = record(&secrets.get(&format!("kmskey-{name}")).await.unwrap());
+        assert_eq!(
+            (kept.key_id, kept.namespace.as_str(), kept.deletion),
+            (original.key_id, ns, None)
+        );
+        assert_eq!(kept.materials, original.materials);
+    }
 }
 
 #[tokio::test]

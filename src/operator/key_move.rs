@@ -133,6 +133,26 @@ pub enum MoveError {
     Both(String, String),
 }
 
+/// The `KmsKey` names of the key Secrets in `namespace`, for moving them
+/// all.
+pub async fn key_names(client: Client, namespace: &str) -> Result<Vec<String>, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    let found = secrets
+        .list(&ListParams::default().labels(&key_secret::selector()))
+        .await?;
+    let mut names: Vec<String> = found
+        .items
+        .iter()
+        .filter_map(|s| {
+            s.annotations()
+                .get(key_secret::KEY_NAME_ANNOTATION)
+                .cloned()
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Moves the key, as the caller's credentials allow (reading key Secrets
 /// in every namespace, writing them in both).
 pub async fn move_key(client: Client, request: &Move, now: Millis) -> Result<KeyId, MoveError> {
