@@ -175,8 +175,8 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
     // finalizer holds it and the key works, which nothing else would say.
     if found.is_some_and(|s| s.metadata.deletion_timestamp.is_some()) {
         let shown = key_status::ready_reason(key) == Some(key_status::SECRET_BEING_DELETED);
-        key_status::held(key, &mut status, &name, now);
-        if !shown && let Some(message) = key_status::ready_message(&status) {
+        let message = key_status::held(key, &mut status, &name, now);
+        if !shown {
             event(
                 ctx,
                 key,

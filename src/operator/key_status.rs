@@ -66,14 +66,21 @@ pub fn reconciled(
 pub const SECRET_BEING_DELETED: &str = "SecretBeingDeleted";
 
 /// Says in `status` (of a usable key) that its Secret `secret` is being
-/// deleted and held.
-pub fn held(key: &KmsKey, status: &mut KmsKeyStatus, secret: &str, now: Millis) {
+/// deleted and held; returns what it says.
+pub fn held(key: &KmsKey, status: &mut KmsKeyStatus, secret: &str, now: Millis) -> String {
     let state = status.key_state.clone().unwrap_or_default();
     let message = format!(
         "{state}; Secret {secret} is being deleted, but the finalizer {} holds it, material and all, so the key keeps working. Deleting a key is deleting its KmsKey (which waits out the deletion window); to keep the key in another namespace, see `kube-kms move-key`",
         super::key_secret::MATERIAL_FINALIZER
     );
-    status.conditions = vec![ready(key, "True", SECRET_BEING_DELETED, message, now)];
+    status.conditions = vec![ready(
+        key,
+        "True",
+        SECRET_BEING_DELETED,
+        message.clone(),
+        now,
+    )];
+    message
 }
 
 /// The reason of `key`'s Ready condition as last written.
@@ -81,12 +88,6 @@ pub fn ready_reason(key: &KmsKey) -> Option<&str> {
     let conditions = &key.status.as_ref()?.conditions;
     let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
     Some(ready.reason.as_str())
-}
-
-/// The message of Ready in `status`.
-pub fn ready_message(status: &KmsKeyStatus) -> Option<String> {
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some(ready.message.clone())
 }
 
 /// Status for a key that could not be reconciled: what was known stays.
