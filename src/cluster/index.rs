@@ -12,7 +12,7 @@ use crate::auth::{Credential, Credentials};
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::operator::{alias_plan, key_secret};
-use crate::resource::KmsAlias;
+use crate::resource::{Condition, KmsAlias};
 use crate::store::AliasRecord;
 
 /// Label that marks a Secret as a SigV4 access key for the endpoint. Its
@@ -272,7 +272,7 @@ enum AliasTarget {
 /// resolve.
 fn alias_entry(alias: &KmsAlias) -> Option<AliasEntry> {
     let status = alias.status.as_ref()?;
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    let ready = Condition::ready_in(&status.conditions)?;
     let target = if ready.status == "True" {
         AliasTarget::Resolved(status.target_key_id.as_deref()?.parse().ok()?)
     } else if [

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::alias_plan::{self, PendingKey};
 use super::key_plan::Refusal;
 use super::{Context, ERROR_RETRY, Error, RESYNC, key_secret};
-use crate::resource::{KmsAlias, KmsKey};
+use crate::resource::{Condition, KmsAlias, KmsKey};
 
 /// How soon an alias waiting for its key looks again.
 const WAITING_RETRY: Duration = Duration::from_secs(10);
@@ -104,7 +104,7 @@ async fn publish_warning(alias: &KmsAlias, shared: &Context, refusal: &Refusal) 
     let was = alias
         .status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|s| Condition::ready_in(&s.conditions))
         .map(|c| c.reason.clone());
     if was.as_deref() == Some(refusal.reason) {
         return;

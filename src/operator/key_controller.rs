@@ -20,7 +20,7 @@ use super::{
 };
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, RotationType};
-use crate::resource::{KmsKey, KmsKeyStatus};
+use crate::resource::{Condition, KmsKey, KmsKeyStatus};
 use crate::seal::MaterialId;
 use crate::{lifecycle, reseal};
 
@@ -174,7 +174,11 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
     // Deleted by hand (or with its namespace) while this KmsKey lives: the
     // finalizer holds it and the key works, which nothing else would say.
     if found.is_some_and(|s| s.metadata.deletion_timestamp.is_some()) {
-        let shown = key_status::ready_reason(key) == Some(key_status::SECRET_BEING_DELETED);
+        let was = key
+            .status
+            .as_ref()
+            .and_then(|s| Condition::ready_in(&s.conditions));
+        let shown = was.is_some_and(|c| c.reason == key_status::SECRET_BEING_DELETED);
         let message = key_status::held(key, &mut status, &name, now);
         if !shown {
             event(
@@ -278,7 +282,7 @@ async fn refuse(key: &KmsKey, ctx: &Context, refusal: Refusal) -> Result<Action,
     let was = key
         .status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|s| Condition::ready_in(&s.conditions))
         .map(|c| (c.reason.clone(), c.message.clone()));
     if was != Some((refusal.reason.to_owned(), refusal.message.clone())) {
         event(

@@ -83,13 +83,6 @@ pub fn held(key: &KmsKey, status: &mut KmsKeyStatus, secret: &str, now: Millis) 
     message
 }
 
-/// The reason of `key`'s Ready condition as last written.
-pub fn ready_reason(key: &KmsKey) -> Option<&str> {
-    let conditions = &key.status.as_ref()?.conditions;
-    let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some(ready.reason.as_str())
-}
-
 /// Status for a key that could not be reconciled: what was known stays.
 pub fn refused(key: &KmsKey, refusal: &Refusal, now: Millis) -> KmsKeyStatus {
     let mut status = key.status.clone().unwrap_or_default();

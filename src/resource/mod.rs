@@ -41,6 +41,11 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// The `Ready` condition among `conditions`.
+    pub fn ready_in(conditions: &[Condition]) -> Option<&Condition> {
+        conditions.iter().find(|c| c.type_ == "Ready")
+    }
+
     /// The `Ready` condition, keeping `previous`'s transition time when the
     /// status did not change (so rewriting it is not a change).
     pub fn ready(
@@ -51,7 +56,7 @@ impl Condition {
         generation: Option<i64>,
         now_rfc3339: impl FnOnce() -> String,
     ) -> Condition {
-        let last_transition_time = match previous.iter().find(|c| c.type_ == "Ready") {
+        let last_transition_time = match Condition::ready_in(previous) {
             Some(p) if p.status == status => p.last_transition_time.clone(),
             _ => now_rfc3339(),
         };
