@@ -57,7 +57,8 @@ pub enum Refusal {
 }
 
 /// What to write, decided from the Secret found, what is in the target's
-/// place, and the other key Secrets holding the same key id.
+/// place (its Secret, and whether a `KmsKey` of that name exists), and the
+/// other key Secrets holding the same key id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// Create this Secret in the target namespace, then let go of the
@@ -72,6 +73,7 @@ pub fn plan(
     request: &Move,
     found: &Secret,
     target: Option<&Secret>,
+    target_key: bool,
     same_id: &[Secret],
     now: Millis,
 ) -> Result<Plan, Refusal> {
@@ -101,6 +103,10 @@ pub fn plan(
                 Err(Refusal::TargetTaken(namespace, name))
             }
         };
+    }
+    if target_key {
+        let to = request.to_namespace.clone();
+        return Err(Refusal::KmsKeyExists(to, request.to_name.clone()));
     }
     if let Some(other) = same_id.iter().find(|s| s.uid() != found.uid()) {
         let (namespace, name) = place(other);
@@ -174,15 +180,12 @@ pub async fn move_key(client: Client, request: &Move, now: Millis) -> Result<Key
         .list(&ListParams::default().labels(&selector))
         .await?
         .items;
-    let plan = plan(request, &found, target.as_ref(), &same_id, now)?;
+    let keys: Api<KmsKey> = Api::namespaced(client, &request.to_namespace);
+    let target_key = keys.get_metadata_opt(&request.to_name).await?.is_some();
+    let plan = plan(request, &found, target.as_ref(), target_key, &same_id, now)?;
     let copy = match plan {
         Plan::AlreadyCopied => None,
         Plan::Copy(copy) => {
-            let keys: Api<KmsKey> = Api::namespaced(client, &request.to_namespace);
-            if keys.get_metadata_opt(&request.to_name).await?.is_some() {
-                let to = request.to_namespace.clone();
-                return Err(Refusal::KmsKeyExists(to, request.to_name.clone()).into());
-            }
             let owner = copy.owner_uid.clone().unwrap_or_default();
             let object = key_secret::build(&request.to_name, &owner, &copy);
             Some(match to.create(&PostParams::default(), &object).await {

@@ -51,8 +51,14 @@ fn pending() -> Secret {
 #[test]
 fn the_copy_holds_the_same_key_in_the_new_namespace_with_its_deletion_cancelled() {
     let found = pending();
-    let Ok(Plan::Copy(copy)) = plan(&request(), &found, None, std::slice::from_ref(&found), NOW)
-    else {
+    let Ok(Plan::Copy(copy)) = plan(
+        &request(),
+        &found,
+        None,
+        false,
+        std::slice::from_ref(&found),
+        NOW,
+    ) else {
         panic!("a copy is planned");
     };
     let original = key_secret::read(&found).unwrap();
@@ -75,7 +81,7 @@ fn only_a_key_pending_deletion_within_its_window_or_being_deleted_moves() {
     let live = secret(record("team-a", None), "s-1");
     let id = KeyRecord::test(0).key_id;
     assert_eq!(
-        plan(&request(), &live, None, &[], NOW),
+        plan(&request(), &live, None, false, &[], NOW),
         Err(Refusal::NotPendingDeletion(id))
     );
     // A Secret being deleted (its namespace is) moves, pending or not.
@@ -84,24 +90,24 @@ fn only_a_key_pending_deletion_within_its_window_or_being_deleted_moves() {
         k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
     ));
     assert!(matches!(
-        plan(&request(), &held, None, &[], NOW),
+        plan(&request(), &held, None, false, &[], NOW),
         Ok(Plan::Copy(_))
     ));
     let ended = secret(record("team-a", Some(NOW)), "s-1");
     assert_eq!(
-        plan(&request(), &ended, None, &[], NOW),
+        plan(&request(), &ended, None, false, &[], NOW),
         Err(Refusal::WindowEnded(id))
     );
     let mut here = request();
     here.to_namespace = "team-a".into();
     assert_eq!(
-        plan(&here, &pending(), None, &[], NOW),
+        plan(&here, &pending(), None, false, &[], NOW),
         Err(Refusal::SameNamespace("team-a".into()))
     );
     let mut foreign = pending();
     foreign.type_ = Some("Opaque".into());
     assert!(matches!(
-        plan(&request(), &foreign, None, &[], NOW),
+        plan(&request(), &foreign, None, false, &[], NOW),
         Err(Refusal::Foreign(Foreign::NotManaged(_)))
     ));
 }
@@ -119,6 +125,7 @@ fn the_target_place_must_be_free_or_hold_this_very_copy() {
             &request(),
             &found,
             Some(&copy),
+            false,
             std::slice::from_ref(&found),
             NOW
         ),
@@ -129,7 +136,7 @@ fn the_target_place_must_be_free_or_hold_this_very_copy() {
     other.key_id = KeyId::from_bytes([9; 16]);
     let taken = secret(other, "s-3");
     assert_eq!(
-        plan(&request(), &found, Some(&taken), &[], NOW),
+        plan(&request(), &found, Some(&taken), false, &[], NOW),
         Err(Refusal::TargetTaken("team-b".into(), "kmskey-app".into()))
     );
     // The same key id, other material: never two keys under one id.
@@ -137,14 +144,31 @@ fn the_target_place_must_be_free_or_hold_this_very_copy() {
     remade.materials[0].sealed = crate::seal::SealedMaterial::from_bytes(vec![0xB2]);
     let remade = secret(remade, "s-4");
     assert!(matches!(
-        plan(&request(), &found, Some(&remade), &[], NOW),
+        plan(&request(), &found, Some(&remade), false, &[], NOW),
         Err(Refusal::TargetTaken(..))
     ));
+    // A KmsKey of the target name, with no Secret yet, would take the key.
+    assert_eq!(
+        plan(&request(), &found, None, true, &[], NOW),
+        Err(Refusal::KmsKeyExists("team-b".into(), "app".into()))
+    );
+    // ...but not a run that stopped after the copy, its KmsKey applied.
+    assert_eq!(
+        plan(&request(), &found, Some(&copy), true, &[], NOW),
+        Ok(Plan::AlreadyCopied)
+    );
     // The key id held by a Secret elsewhere.
     let mut elsewhere = secret(record("team-c", None), "s-5");
     elsewhere.metadata.namespace = Some("team-c".into());
     assert_eq!(
-        plan(&request(), &found, None, &[found.clone(), elsewhere], NOW),
+        plan(
+            &request(),
+            &found,
+            None,
+            false,
+            &[found.clone(), elsewhere],
+            NOW
+        ),
         Err(Refusal::KeyIdInUse(
             id,
             "team-c".into(),
