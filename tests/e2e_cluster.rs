@@ -18,6 +18,7 @@ use std::time::Duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_kms::resource::{KmsAlias, KmsKey};
@@ -604,7 +605,30 @@ async fn keys_moved_out_of_a_namespace_being_deleted_stay_the_same_keys() {
     })
     .await;
 
-    // A KmsKey pinned to the key id takes the same key.
+    // A moved key no KmsKey took yet, its Secret deleted: held, and said
+    // so on the Secret (this namespace is not terminating, so it takes
+    // the event).
+    secrets
+        .delete("kmskey-rescued", &DeleteParams::default())
+        .await
+        .unwrap();
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), ns);
+    let held = wait_for("a MaterialHeld event", READY, || async {
+        let events = events.list(&Default::default()).await.ok()?.items;
+        events.into_iter().find(|e| {
+            e.reason.as_deref() == Some(kube_kms::operator::sweeper::MATERIAL_HELD)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("kmskey-rescued")
+        })
+    })
+    .await;
+    assert_eq!(held.type_.as_deref(), Some("Warning"));
+    assert!(
+        held.note.as_deref().unwrap_or_default().contains(&key_id),
+        "{held:?}"
+    );
+
+    // A KmsKey pinned to the key id takes the same key, as the event says
+    // (the Secret held by the finalizer still).
     keys.create(
         &PostParams::default(),
         &manifest("rescued", json!({"keyId": key_id})),
@@ -615,6 +639,11 @@ async fn keys_moved_out_of_a_namespace_being_deleted_stay_the_same_keys() {
         keys.get("rescued").await.ok().filter(ready)
     })
     .await;
+    let reason = |key: &KmsKey| {
+        let conditions = &key.status.as_ref().unwrap().conditions;
+        conditions[0].reason.clone()
+    };
+    assert_eq!(reason(&rescued), "SecretBeingDeleted");
     let status = rescued.status.unwrap();
     assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(status.key_state.as_deref(), Some("Enabled"));

@@ -52,6 +52,10 @@ pub struct Context {
     /// sealed under the newest root key version: UID → (resourceVersion,
     /// root key version). Spares a read of each one on every wake-up.
     pub pending_sealed: std::sync::Mutex<std::collections::HashMap<String, (String, u32)>>,
+    /// UIDs of key Secrets being deleted whose material nothing will
+    /// release (no KmsKey, no deletion scheduled) that the sweeper has
+    /// reported: one Warning event each per process.
+    pub held_reported: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Where the controller's own lifecycle actions are recorded.
     pub audit: Option<AuditLog>,
 }
@@ -77,6 +81,7 @@ impl Context {
             clock,
             metrics,
             pending_sealed: Default::default(),
+            held_reported: Default::default(),
             audit,
         })
     }

@@ -14,11 +14,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, PartialObjectMeta, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
 
 use super::key_plan::{self, Orphan};
 use super::key_secret::{self, DELETION_DATE_ANNOTATION, KEY_NAME_ANNOTATION};
 use super::{Context, ERROR_RETRY, Error, RESYNC, is_conflict};
+use crate::key::KeyRecord;
 use crate::reseal;
 use crate::resource::KmsKey;
 
@@ -34,6 +36,9 @@ pub async fn reconcile(
     else {
         // Not (or no longer: the deletion was cancelled) pending.
         forget(&ctx, &meta);
+        if meta.metadata.deletion_timestamp.is_some() {
+            report_held(&meta, &ctx).await?;
+        }
         return Ok(Action::await_change());
     };
     let namespace = meta
@@ -146,11 +151,7 @@ async fn reseal_pending(
     // Without the finalizer, deleting the namespace would destroy this key
     // before its window ends.
     if !resealed.moved.is_empty() || key_secret::unguarded(&secret) {
-        let key_name = meta
-            .annotations()
-            .get(KEY_NAME_ANNOTATION)
-            .cloned()
-            .unwrap_or_else(|| name.trim_start_matches("kmskey-").to_owned());
+        let key_name = key_name(meta);
         let owner = stored.owner_uid.clone().unwrap_or_default();
         let object = key_secret::build(&key_name, &owner, &stored);
         match secrets
@@ -172,6 +173,90 @@ async fn reseal_pending(
     }
     lock(ctx).insert(uid, (version, current));
     Ok(())
+}
+
+/// A key Secret being deleted that no KmsKey names and whose deletion is
+/// not scheduled (a key moved here and never adopted, a Secret restored
+/// alone): the finalizer holds it for good, since destroying material is
+/// never immediate and never guessed. Says so once, with the ways out, on
+/// the Secret, where `kubectl describe` of the stuck object shows it.
+async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<(), Error> {
+    let uid = meta.uid().unwrap_or_default();
+    let guarded = meta
+        .finalizers()
+        .iter()
+        .any(|f| f == key_secret::MATERIAL_FINALIZER);
+    if !guarded || reported(ctx).contains(&uid) {
+        return Ok(());
+    }
+    let namespace = meta
+        .namespace()
+        .ok_or_else(|| Error::NotNamespaced(meta.name_any()))?;
+    let key_name = key_name(meta);
+    // A KmsKey of that name says so itself (`SecretBeingDeleted`), or
+    // schedules the deletion when it is deleted.
+    let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
+    if keys.get_metadata_opt(&key_name).await?.is_some() {
+        return Ok(());
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(secret) = secrets.get_opt(&meta.name_any()).await? else {
+        return Ok(());
+    };
+    let Ok(stored) = key_secret::read(&secret) else {
+        return Ok(());
+    };
+    // Scheduled meanwhile (the watch was behind): the sweeper sees to it.
+    if stored.record.deletion.is_some() {
+        return Ok(());
+    }
+    let message = held_message(&secret.name_any(), &namespace, &key_name, &stored.record);
+    tracing::warn!(key = %stored.record.key_id, %namespace, "{message}");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: MATERIAL_HELD.into(),
+        note: Some(message),
+        action: "Hold".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &secret.object_ref(&())).await {
+        tracing::debug!(error = %e, "could not record an event");
+    }
+    ctx.metrics
+        .reconciles
+        .with_label_values(&["keysecret", "held"])
+        .inc();
+    reported(ctx).insert(uid);
+    Ok(())
+}
+
+/// The reason of the Warning event on a key Secret held for good.
+pub const MATERIAL_HELD: &str = "MaterialHeld";
+
+/// What holds the Secret `secret` in `namespace` of `key` (its KmsKey name
+/// `key_name`), and the ways out.
+fn held_message(secret: &str, namespace: &str, key_name: &str, key: &KeyRecord) -> String {
+    let (id, spec, usage) = (key.key_id, key.spec, key.usage);
+    format!(
+        "Secret {secret} is being deleted, but it holds key {id}, which no KmsKey names and whose deletion is not scheduled, so the finalizer {} holds it, material and all. To delete the key, apply a KmsKey named {key_name} with spec.keyId {id}, keySpec {spec} and keyUsage {usage}, then delete that KmsKey: the key waits out its deletion window, then the Secret goes. To keep it, move it with `kube-kms move-key -n {namespace} --key {key_name} --to-namespace <another namespace>`. Taking the finalizer off by hand destroys the material at once, and every ciphertext under the key with it",
+        key_secret::MATERIAL_FINALIZER
+    )
+}
+
+/// The KmsKey name a key Secret was written for.
+fn key_name(meta: &PartialObjectMeta<Secret>) -> String {
+    meta.annotations()
+        .get(KEY_NAME_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| meta.name_any().trim_start_matches("kmskey-").to_owned())
+}
+
+fn reported(ctx: &Context) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    // Only a memory of events sent: a panic while it was held leaves
+    // nothing to distrust.
+    ctx.held_reported
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn lock(ctx: &Context) -> std::sync::MutexGuard<'_, HashMap<String, (String, u32)>> {

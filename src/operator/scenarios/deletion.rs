@@ -215,6 +215,7 @@ fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiSer
         clock: Arc::new(move || now),
         metrics: ctx.metrics.clone(),
         pending_sealed: Default::default(),
+        held_reported: Default::default(),
         audit: ctx.audit.clone(),
     });
     (ctx, server)
@@ -290,4 +291,142 @@ async fn a_live_keys_secret_being_deleted_is_reported_once_and_the_key_stays_rea
         .await;
     finish(task).await;
     server.expect_nothing_more().await;
+}
+
+/// A key Secret being deleted that no KmsKey names and whose deletion is
+/// not scheduled (moved here, never adopted): the finalizer holds it, and
+/// the sweeper says so once, on the Secret, with the ways out.
+#[tokio::test]
+async fn an_unscheduled_key_secret_being_deleted_is_reported_once_on_the_secret() {
+    let (ctx, mut server) = context();
+    let orphan = being_deleted(&stored_record());
+    let meta = meta_of(&orphan);
+    let task = sweep(&meta, &ctx);
+    server
+        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, orphan)
+        .await;
+    let event = server.expect_event(sweeper::MATERIAL_HELD).await;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(
+        (&event["regarding"]["kind"], &event["regarding"]["name"]),
+        (&json!("Secret"), &json!("kmskey-app"))
+    );
+    let note = event["note"].as_str().unwrap();
+    let id = stored_record().key_id.to_string();
+    for said in [
+        &format!("holds key {id}"),
+        key_secret::MATERIAL_FINALIZER,
+        &format!(
+            "apply a KmsKey named app with spec.keyId {id}, keySpec SYMMETRIC_DEFAULT and keyUsage ENCRYPT_DECRYPT"
+        ),
+        "kube-kms move-key -n team-a --key app",
+    ] {
+        assert!(note.contains(said), "{said:?} not in {note}");
+    }
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    server.expect_nothing_more().await;
+
+    // Said already: nothing more is asked or said.
+    let task = sweep(&meta, &ctx);
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    server.expect_nothing_more().await;
+}
+
+/// The same Secret while a KmsKey of its name exists: that KmsKey's
+/// controller reports it, so the sweeper says nothing.
+#[tokio::test]
+async fn a_key_secret_being_deleted_under_a_kmskey_is_left_to_its_controller() {
+    let (ctx, mut server) = context();
+    let meta = meta_of(&being_deleted(&stored_record()));
+    let task = sweep(&meta, &ctx);
+    let key = serde_json::to_value(key(json!({}))).unwrap();
+    server.expect("GET", &format!("{KEYS}/app"), 200, key).await;
+    assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
+    server.expect_nothing_more().await;
+}
+
+/// What the report says to do works: a KmsKey pinning the key adopts the
+/// held Secret (and reports it held), and deleting that KmsKey schedules
+/// the deletion the sweeper then carries out.
+#[tokio::test]
+async fn a_kmskey_pinning_a_held_key_adopts_it_and_deleting_it_schedules_the_deletion() {
+    let (ctx, mut server) = context();
+    let orphan = being_deleted(&stored_record());
+    let id = stored_record().key_id.to_string();
+    let key = key(json!({"keyId": id}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, orphan.clone())
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, orphan.clone())
+        .await;
+    assert_eq!(
+        put.body["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION],
+        "uid-1"
+    );
+    server.expect_event("Adopted").await;
+    server
+        .expect_event(super::super::key_status::SECRET_BEING_DELETED)
+        .await;
+    let status = server.expect_status(&key).await;
+    assert_eq!(status.body["status"]["keyId"], id);
+    finish(task).await;
+    server.expect_nothing_more().await;
+
+    let mut adopted = orphan;
+    adopted["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION] = json!("uid-1");
+    let mut deleting = key;
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
+        ));
+    let task = reconcile_key(deleting.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, adopted)
+        .await;
+    let put = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    assert_eq!(
+        record_in(&put.body)["deletion"]["deletion_date"],
+        NOW + 30 * DAY_MS
+    );
+    assert_eq!(
+        put.body["metadata"]["finalizers"],
+        json!([key_secret::MATERIAL_FINALIZER])
+    );
+    server.expect_event("DeletionScheduled").await;
+    server.expect_status(&deleting).await;
+    server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(&deleting).unwrap(),
+        )
+        .await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+/// The Secret holding `record` as the KmsKey `uid-0` (gone) wrote it, being
+/// deleted.
+fn being_deleted(record: &KeyRecord) -> Value {
+    let mut secret = secret_json(record.clone(), "uid-0");
+    secret["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
+    secret
+}
+
+/// The watch's view of `secret`.
+fn meta_of(secret: &Value) -> Arc<PartialObjectMeta<Secret>> {
+    let secret: Secret = serde_json::from_value(secret.clone()).unwrap();
+    Arc::new(PartialObjectMeta::<Secret> {
+        types: None,
+        metadata: secret.metadata,
+        _phantom: Default::default(),
+    })
 }
