@@ -14,11 +14,14 @@ use serde_json::json;
 
 use super::alias_plan::{self, PendingKey};
 use super::key_plan::Refusal;
-use super::{Context, ERROR_RETRY, Error, RESYNC, key_secret};
+use super::{Context, ERROR_RETRY, Error, REFUSED_RETRY, RESYNC, key_secret};
 use crate::resource::{Condition, KmsAlias, KmsKey};
 
-/// How soon an alias waiting for its key looks again.
-const WAITING_RETRY: Duration = Duration::from_secs(10);
+/// How soon an alias refused for a name another alias holds looks again:
+/// the holder's going away is not watched from here.
+const CONFLICT_RETRY: Duration = Duration::from_secs(10);
+/// The shortest wait for a key's deletion window to end.
+const WINDOW_END_RETRY: Duration = Duration::from_secs(10);
 
 pub struct AliasContext {
     pub shared: Arc<Context>,
@@ -69,11 +72,11 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
             let end = pending.map_or(now, |p| p.deletion_date);
             let wait = Duration::from_millis(end.saturating_sub(now) as u64);
             publish_warning(&alias, shared, &refusal).await;
-            Action::requeue(wait.clamp(WAITING_RETRY, RESYNC))
+            Action::requeue(wait.clamp(WINDOW_END_RETRY, RESYNC))
         }
         Some(refusal) => {
             publish_warning(&alias, shared, &refusal).await;
-            Action::requeue(WAITING_RETRY)
+            Action::requeue(retry_after(&refusal))
         }
     };
     if alias.status.as_ref() != Some(&status) {
@@ -97,6 +100,18 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
         .with_label_values(&["kmsalias", "reconciled"])
         .inc();
     Ok(action)
+}
+
+/// When to look again at an alias refused for `refusal`. Its own spec
+/// changing, and its KmsKey appearing, changing or going, bring it back at
+/// once through the watches; looking sooner would only cost two GETs per
+/// refused alias every few seconds (a typo'd `targetKeyRef` in a thousand
+/// aliases, 200 a second).
+fn retry_after(refusal: &Refusal) -> Duration {
+    match refusal.reason {
+        alias_plan::ALIAS_NAME_CONFLICT => CONFLICT_RETRY,
+        _ => REFUSED_RETRY,
+    }
 }
 
 /// A Warning event for `refusal`, unless the alias already showed it.

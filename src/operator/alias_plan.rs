@@ -40,6 +40,8 @@ pub const KEY_NOT_READY: &str = "KeyNotReady";
 /// The key the alias names is pending deletion: its `KmsKey` was deleted
 /// and its material waits out the window.
 pub const KEY_PENDING_DELETION: &str = "KeyPendingDeletion";
+/// Another KmsAlias in the namespace holds the alias name.
+pub const ALIAS_NAME_CONFLICT: &str = "AliasNameConflict";
 
 /// A key pending deletion, as its Secret records it once its `KmsKey` is
 /// gone (or as the `KmsKey`'s status reports it while being deleted).
@@ -110,7 +112,7 @@ pub fn status(
         && holder.name_any() != alias.name_any()
     {
         return refuse(
-            "AliasNameConflict",
+            ALIAS_NAME_CONFLICT,
             format!(
                 "{name} is already defined in this namespace by KmsAlias {}",
                 holder.name_any()
