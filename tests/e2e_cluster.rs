@@ -55,9 +55,6 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         "spec": {"description": "e2e", "pendingWindowDays": 7, "rotation": {"enabled": true, "periodDays": 90}},
     }))
     .unwrap();
-    keys.create(&PostParams::default(), &manifest)
-        .await
-        .unwrap();
     let alias: KmsAlias = serde_json::from_value(json!({
         "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
         "metadata": {"name": "app"},
@@ -66,6 +63,17 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     .unwrap();
     aliases
         .create(&PostParams::default(), &alias)
+        .await
+        .unwrap();
+    // The alias first, refused; then its key, which the alias learns of
+    // from the KmsKey watch (its own retry is minutes away).
+    wait_for("KmsAlias KeyNotFound", READY, || async {
+        let a = aliases.get("app").await.ok()?;
+        let reason = a.status?.conditions.first()?.reason.clone();
+        (reason == "KeyNotFound").then_some(())
+    })
+    .await;
+    keys.create(&PostParams::default(), &manifest)
         .await
         .unwrap();
 
