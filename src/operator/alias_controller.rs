@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -124,20 +124,16 @@ async fn publish_warning(alias: &KmsAlias, shared: &Context, refusal: &Refusal) 
     if was.as_deref() == Some(refusal.reason) {
         return;
     }
-    let event = Event {
-        type_: EventType::Warning,
-        reason: refusal.reason.into(),
-        note: Some(refusal.message.clone()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = shared
-        .recorder
-        .publish(&event, &alias.object_ref(&()))
-        .await
-    {
-        tracing::debug!(error = %e, "could not record an event");
-    }
+    let (reason, note) = (refusal.reason, refusal.message.clone());
+    shared
+        .publish(
+            &alias.object_ref(&()),
+            EventType::Warning,
+            reason,
+            note,
+            "Reconcile",
+        )
+        .await;
 }
 
 pub fn error_policy(alias: Arc<KmsAlias>, error: &Error, ctx: Arc<AliasContext>) -> Action {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -375,18 +375,9 @@ async fn write_status(key: &KmsKey, ctx: &Context, status: KmsKeyStatus) -> Resu
     Ok(())
 }
 
-/// Events are best effort: a failure to record one never fails a reconcile.
 async fn event(ctx: &Context, key: &KmsKey, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &key.object_ref(&())).await {
-        tracing::debug!(error = %e, "could not record an event");
-    }
+    ctx.publish(&key.object_ref(&()), type_, reason, note, "Reconcile")
+        .await;
 }
 
 fn uid(key: &KmsKey) -> String {

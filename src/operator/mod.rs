@@ -20,8 +20,9 @@ pub mod sweeper;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::api::{ArnConfig, Clock};
 use crate::audit::{AuditLog, Call};
@@ -84,6 +85,28 @@ impl Context {
             held_reported: Default::default(),
             audit,
         })
+    }
+
+    /// Records an event about `object`. Best effort: a failure to record
+    /// one never fails a reconcile.
+    pub async fn publish(
+        &self,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+        action: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            tracing::debug!(error = %e, "could not record an event");
+        }
     }
 
     /// Records a lifecycle action the controller carried out on `key`.

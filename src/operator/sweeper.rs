@@ -14,7 +14,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, PartialObjectMeta, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
 use super::key_plan::{self, Orphan};
@@ -212,16 +212,9 @@ async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<
     }
     let message = held_message(&secret.name_any(), &namespace, &key_name, &stored.record);
     tracing::warn!(key = %stored.record.key_id, %namespace, "{message}");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: MATERIAL_HELD.into(),
-        note: Some(message),
-        action: "Hold".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &secret.object_ref(&())).await {
-        tracing::debug!(error = %e, "could not record an event");
-    }
+    let secret = secret.object_ref(&());
+    ctx.publish(&secret, EventType::Warning, MATERIAL_HELD, message, "Hold")
+        .await;
     ctx.metrics
         .reconciles
         .with_label_values(&["keysecret", "held"])

@@ -113,9 +113,8 @@ async fn an_alias_of_a_deleted_key_names_the_key_pending_deletion_until_its_wind
 
     let task = reconcile(&app);
     server
-        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .expect_orphan(secret_json(pending.clone(), "uid-1"))
         .await;
-    server.expect_key_secret(&pending).await;
     let event = server.expect_event("KeyPendingDeletion").await;
     assert_eq!(event["type"], "Warning");
     let status = &expect_status_of(&mut server, &app).await;

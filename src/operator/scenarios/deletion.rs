@@ -73,9 +73,8 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     let sweeping = late.clone();
     let task = tokio::spawn(async move { sweeper::reconcile(meta, sweeping).await });
     server
-        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
+        .expect_orphan(secret_json(scheduled.clone(), "uid-1"))
         .await;
-    server.expect_key_secret(&scheduled).await;
     let released = released(&mut server, &scheduled).await;
     assert!(released.body["metadata"]["deletionTimestamp"].is_null());
     let delete = server
@@ -142,12 +141,7 @@ async fn a_key_secret_being_deleted_with_its_namespace_is_held_until_the_window_
 
     let (late, mut server) = context_at(date, dir.path());
     let task = sweep(&meta, &late);
-    server
-        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
-        .await;
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, terminating)
-        .await;
+    server.expect_orphan(terminating).await;
     released(&mut server, &scheduled).await;
     assert_eq!(task.await.unwrap().unwrap(), Action::await_change());
     server.expect_nothing_more().await;
@@ -302,12 +296,7 @@ async fn an_unscheduled_key_secret_being_deleted_is_reported_once_on_the_secret(
     let orphan = being_deleted(&stored_record());
     let meta = meta_of(&orphan);
     let task = sweep(&meta, &ctx);
-    server
-        .expect("GET", &format!("{KEYS}/app"), 404, not_found())
-        .await;
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, orphan)
-        .await;
+    server.expect_orphan(orphan).await;
     let event = server.expect_event(sweeper::MATERIAL_HELD).await;
     assert_eq!(event["type"], "Warning");
     assert_eq!(
@@ -419,14 +408,4 @@ fn being_deleted(record: &KeyRecord) -> Value {
     let mut secret = secret_json(record.clone(), "uid-0");
     secret["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
     secret
-}
-
-/// The watch's view of `secret`.
-fn meta_of(secret: &Value) -> Arc<PartialObjectMeta<Secret>> {
-    let secret: Secret = serde_json::from_value(secret.clone()).unwrap();
-    Arc::new(PartialObjectMeta::<Secret> {
-        types: None,
-        metadata: secret.metadata,
-        _phantom: Default::default(),
-    })
 }

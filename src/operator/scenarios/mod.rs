@@ -107,6 +107,16 @@ impl ApiServer {
         .await;
     }
 
+    /// Answers the GET of the KmsKey `app` with 404, then that of its
+    /// Secret `kmskey-app` with `secret`: what is read of a key whose
+    /// KmsKey is gone.
+    async fn expect_orphan(&mut self, secret: Value) {
+        self.expect("GET", &format!("{KEYS}/app"), 404, not_found())
+            .await;
+        self.expect("GET", &format!("{SECRETS}/kmskey-app"), 200, secret)
+            .await;
+    }
+
     /// Answers the status patch of the KmsKey `app` with `key`.
     async fn expect_status(&mut self, key: &KmsKey) -> Seen {
         self.expect(
@@ -263,7 +273,12 @@ async fn finish(task: tokio::task::JoinHandle<Result<Action, super::Error>>) -> 
 
 /// The watch's view of the key Secret holding `record` (resourceVersion 20).
 fn pending_meta(record: &KeyRecord) -> Arc<PartialObjectMeta<Secret>> {
-    let secret: Secret = serde_json::from_value(secret_json(record.clone(), "uid-1")).unwrap();
+    meta_of(&secret_json(record.clone(), "uid-1"))
+}
+
+/// The (metadata-only) watch's view of `secret`.
+fn meta_of(secret: &Value) -> Arc<PartialObjectMeta<Secret>> {
+    let secret: Secret = serde_json::from_value(secret.clone()).unwrap();
     Arc::new(PartialObjectMeta::<Secret> {
         types: None,
         metadata: secret.metadata,
