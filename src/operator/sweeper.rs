@@ -231,7 +231,7 @@ pub const MATERIAL_HELD: &str = "MaterialHeld";
 fn held_message(secret: &str, namespace: &str, key_name: &str, key: &KeyRecord) -> String {
     let (id, spec, usage) = (key.key_id, key.spec, key.usage);
     format!(
-        "Secret {secret} is being deleted, but it holds key {id}, which no KmsKey names and whose deletion is not scheduled, so the finalizer {} holds it, material and all. To delete the key, apply a KmsKey named {key_name} with spec.keyId {id}, keySpec {spec} and keyUsage {usage}, then delete that KmsKey: the key waits out its deletion window, then the Secret goes. To keep it, move it with `kube-kms move-key -n {namespace} --key {key_name} --to-namespace <another namespace>`. Taking the finalizer off by hand destroys the material at once, and every ciphertext under the key with it",
+        "Secret {secret} is being deleted, but it holds key {id}, which no KmsKey names and whose deletion is not scheduled, so the finalizer {} holds it, material and all. To delete the key, apply a KmsKey named {key_name} with spec.keyId {id}, keySpec {spec} and keyUsage {usage}, then delete that KmsKey: the key waits out its deletion window, then the Secret goes (not while the namespace itself is being deleted: it takes no new objects). To keep the key, move it with `kube-kms move-key -n {namespace} --key {key_name} --to-namespace <another namespace>`. Taking the finalizer off by hand destroys the material at once, and every ciphertext under the key with it",
         key_secret::MATERIAL_FINALIZER
     )
 }
