@@ -6,11 +6,7 @@ use super::*;
 #[tokio::test]
 async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     let (ctx, mut server) = context();
-    let mut deleting = key(json!({"pendingWindowDays": 7}));
-    deleting.metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
-        ));
+    let deleting = being_deleted_key(key(json!({"pendingWindowDays": 7})));
     let task = reconcile_key(deleting.clone(), &ctx).await;
     server.expect_key_secret(&stored_record()).await;
     let put = server
@@ -27,14 +23,7 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     assert_eq!(status.body["status"]["keyState"], "PendingDeletion");
     assert!(status.body["status"]["deletionDate"].is_string());
     // Only then does the finalizer go, so the object disappears.
-    let patch = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app"),
-            200,
-            serde_json::to_value(&deleting).unwrap(),
-        )
-        .await;
+    let patch = server.expect_finalizers_patch(&deleting).await;
     assert_eq!(patch.body[0]["op"], "test");
     assert!(
         patch
@@ -368,11 +357,7 @@ async fn a_kmskey_pinning_a_held_key_adopts_it_and_deleting_it_schedules_the_del
 
     let mut adopted = orphan;
     adopted["metadata"]["annotations"][key_secret::OWNER_UID_ANNOTATION] = json!("uid-1");
-    let mut deleting = key;
-    deleting.metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
-        ));
+    let deleting = being_deleted_key(key);
     let task = reconcile_key(deleting.clone(), &ctx).await;
     server
         .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, adopted)
@@ -390,16 +375,17 @@ async fn a_kmskey_pinning_a_held_key_adopts_it_and_deleting_it_schedules_the_del
     );
     server.expect_event("DeletionScheduled").await;
     server.expect_status(&deleting).await;
-    server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app"),
-            200,
-            serde_json::to_value(&deleting).unwrap(),
-        )
-        .await;
+    server.expect_finalizers_patch(&deleting).await;
     finish(task).await;
     server.expect_nothing_more().await;
+}
+
+/// `key`, being deleted (since NOW).
+fn being_deleted_key(mut key: KmsKey) -> KmsKey {
+    key.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
+    ));
+    key
 }
 
 /// The Secret holding `record` as the KmsKey `uid-0` (gone) wrote it, being

@@ -117,6 +117,17 @@ impl ApiServer {
             .await;
     }
 
+    /// Answers the patch of the KmsKey `app`'s finalizers with `key`.
+    async fn expect_finalizers_patch(&mut self, key: &KmsKey) -> Seen {
+        self.expect(
+            "PATCH",
+            &format!("{KEYS}/app"),
+            200,
+            serde_json::to_value(key).unwrap(),
+        )
+        .await
+    }
+
     /// Answers the status patch of the KmsKey `app` with `key`.
     async fn expect_status(&mut self, key: &KmsKey) -> Seen {
         self.expect(
@@ -518,14 +529,7 @@ async fn a_new_key_object_first_gets_its_finalizer() {
     let mut fresh = key(json!({}));
     fresh.metadata.finalizers = None;
     let task = reconcile_key(fresh.clone(), &ctx).await;
-    let patch = server
-        .expect(
-            "PATCH",
-            &format!("{KEYS}/app"),
-            200,
-            serde_json::to_value(&fresh).unwrap(),
-        )
-        .await;
+    let patch = server.expect_finalizers_patch(&fresh).await;
     assert!(patch.body.to_string().contains(super::FINALIZER));
     assert_eq!(finish(task).await, Action::await_change());
     server.expect_nothing_more().await;
