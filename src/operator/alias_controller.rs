@@ -2,7 +2,6 @@
 //! status. Aliases hold no material, so there is nothing to finalize.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -14,14 +13,8 @@ use serde_json::json;
 
 use super::alias_plan::{self, PendingKey};
 use super::key_plan::Refusal;
-use super::{Context, ERROR_RETRY, Error, REFUSED_RETRY, RESYNC, key_secret};
+use super::{Context, ERROR_RETRY, Error, key_secret};
 use crate::resource::{Condition, KmsAlias, KmsKey};
-
-/// How soon an alias refused for a name another alias holds looks again:
-/// the holder's going away is not watched from here.
-const CONFLICT_RETRY: Duration = Duration::from_secs(10);
-/// The shortest wait for a key's deletion window to end.
-const WINDOW_END_RETRY: Duration = Duration::from_secs(10);
 
 pub struct AliasContext {
     pub shared: Arc<Context>,
@@ -63,22 +56,11 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
         &shared.arn,
         now,
     );
+    if let Some(refusal) = &resolution.refusal {
+        publish_warning(&alias, shared, refusal).await;
+    }
+    let action = Action::requeue(resolution.look_again);
     let status = resolution.status;
-    let action = match resolution.refusal {
-        None => Action::requeue(RESYNC),
-        // Nothing changes before the window ends unless the KmsKey comes
-        // back, and its watch brings that here.
-        Some(refusal) if refusal.reason == alias_plan::KEY_PENDING_DELETION => {
-            let end = pending.map_or(now, |p| p.deletion_date);
-            let wait = Duration::from_millis(end.saturating_sub(now) as u64);
-            publish_warning(&alias, shared, &refusal).await;
-            Action::requeue(wait.clamp(WINDOW_END_RETRY, RESYNC))
-        }
-        Some(refusal) => {
-            publish_warning(&alias, shared, &refusal).await;
-            Action::requeue(retry_after(&refusal))
-        }
-    };
     if alias.status.as_ref() != Some(&status) {
         let aliases: Api<KmsAlias> = Api::namespaced(shared.client.clone(), &namespace);
         let patch = json!({
@@ -100,18 +82,6 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
         .with_label_values(&["kmsalias", "reconciled"])
         .inc();
     Ok(action)
-}
-
-/// When to look again at an alias refused for `refusal`. Its own spec
-/// changing, and its KmsKey appearing, changing or going, bring it back at
-/// once through the watches; looking sooner would only cost two GETs per
-/// refused alias every few seconds (a typo'd `targetKeyRef` in a thousand
-/// aliases, 200 a second).
-fn retry_after(refusal: &Refusal) -> Duration {
-    match refusal.reason {
-        alias_plan::ALIAS_NAME_CONFLICT => CONFLICT_RETRY,
-        _ => REFUSED_RETRY,
-    }
 }
 
 /// A Warning event for `refusal`, unless the alias already showed it.

@@ -1,11 +1,14 @@
 //! What a `KmsAlias` resolves to, decided from the alias, the other aliases
 //! of its namespace and its target key. Pure.
 
+use std::time::Duration;
+
 use kube::ResourceExt;
 
 use super::key_plan::Refusal;
 use super::key_secret::KeySecret;
 use super::key_status::rfc3339;
+use super::{REFUSED_RETRY, RESYNC};
 use crate::api::{ArnConfig, validate_alias_name};
 use crate::key::Millis;
 use crate::resource::{Condition, KmsAlias, KmsAliasStatus, KmsKey};
@@ -77,11 +80,24 @@ impl PendingKey {
     }
 }
 
-/// The status an alias should show, and why it does not resolve if not.
+/// How soon an alias refused for a name another alias holds looks again:
+/// the holder's going away is not watched.
+const CONFLICT_RETRY: Duration = Duration::from_secs(10);
+/// The shortest wait for a key's deletion window to end.
+const WINDOW_END_RETRY: Duration = Duration::from_secs(10);
+
+/// The status an alias should show, why it does not resolve if not, and
+/// when to look at it again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
     pub status: KmsAliasStatus,
     pub refusal: Option<Refusal>,
+    /// Its own spec changing, and its KmsKey appearing, changing or going,
+    /// bring the alias back at once through the watches: this is only for
+    /// what no watch brings (a window's end, a conflicting alias's going).
+    /// Looking sooner would cost two GETs per refused alias each time (a
+    /// typo'd `targetKeyRef` in a thousand aliases every 10 s: 200 a second).
+    pub look_again: Duration,
 }
 
 /// Resolves `alias`. `pending` is the key pending deletion whose Secret
@@ -102,6 +118,10 @@ pub fn status(
         Resolution {
             status,
             refusal: Some(refusal),
+            look_again: match reason {
+                ALIAS_NAME_CONFLICT => CONFLICT_RETRY,
+                _ => REFUSED_RETRY,
+            },
         }
     };
     let name = &alias.spec.alias_name;
@@ -134,8 +154,10 @@ pub fn status(
             pending.key_id,
             rfc3339(pending.deletion_date)
         );
+        let window = Duration::from_millis(pending.deletion_date.saturating_sub(now) as u64);
         let mut resolution = naming(refuse(KEY_PENDING_DELETION, message), Some(pending));
         resolution.status.alias_arn = Some(arn.alias_arn(name));
+        resolution.look_again = window.clamp(WINDOW_END_RETRY, RESYNC);
         return resolution;
     }
     let Some(key) = target else {
@@ -168,6 +190,7 @@ pub fn status(
     Resolution {
         status,
         refusal: None,
+        look_again: RESYNC,
     }
 }
 
