@@ -54,8 +54,13 @@ pub fn selector() -> String {
 /// controller from before it, and not being deleted (a Secret being
 /// deleted cannot take a finalizer).
 pub fn unguarded(secret: &Secret) -> bool {
-    secret.metadata.deletion_timestamp.is_none()
-        && !secret.finalizers().iter().any(|f| f == MATERIAL_FINALIZER)
+    secret.metadata.deletion_timestamp.is_none() && !guarded(secret)
+}
+
+/// Whether a key Secret (or the watch's view of one) carries the finalizer
+/// that holds its material.
+pub fn guarded(secret: &impl ResourceExt) -> bool {
+    secret.finalizers().iter().any(|f| f == MATERIAL_FINALIZER)
 }
 
 pub fn secret_name(key_name: &str) -> String {

@@ -8,7 +8,7 @@
 //! in a 30-day window would hold an old root key version in use that long.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -50,11 +50,10 @@ pub async fn reconcile(
     }
     // A KmsKey of this name exists again: its controller cancels the
     // deletion; destroying now would race it.
-    if let Some(key_name) = meta.annotations().get(KEY_NAME_ANNOTATION) {
-        let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
-        if keys.get_metadata_opt(key_name).await?.is_some() {
-            return Ok(Action::requeue(RESYNC));
-        }
+    if let Some(key_name) = meta.annotations().get(KEY_NAME_ANNOTATION)
+        && kms_key_exists(&ctx, &namespace, key_name).await?
+    {
+        return Ok(Action::requeue(RESYNC));
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(secret) = secrets.get_opt(&meta.name_any()).await? else {
@@ -182,11 +181,7 @@ async fn reseal_pending(
 /// the Secret, where `kubectl describe` of the stuck object shows it.
 async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<(), Error> {
     let uid = meta.uid().unwrap_or_default();
-    let guarded = meta
-        .finalizers()
-        .iter()
-        .any(|f| f == key_secret::MATERIAL_FINALIZER);
-    if !guarded || reported(ctx).contains(&uid) {
+    if !key_secret::guarded(meta) || unpoisoned(&ctx.held_reported).contains(&uid) {
         return Ok(());
     }
     let namespace = meta
@@ -195,8 +190,7 @@ async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<
     let key_name = key_name(meta);
     // A KmsKey of that name says so itself (`SecretBeingDeleted`), or
     // schedules the deletion when it is deleted.
-    let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
-    if keys.get_metadata_opt(&key_name).await?.is_some() {
+    if kms_key_exists(ctx, &namespace, &key_name).await? {
         return Ok(());
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -219,7 +213,7 @@ async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<
         .reconciles
         .with_label_values(&["keysecret", "held"])
         .inc();
-    reported(ctx).insert(uid);
+    unpoisoned(&ctx.held_reported).insert(uid);
     Ok(())
 }
 
@@ -244,17 +238,19 @@ fn key_name(meta: &PartialObjectMeta<Secret>) -> String {
         .unwrap_or_else(|| meta.name_any().trim_start_matches("kmskey-").to_owned())
 }
 
-fn reported(ctx: &Context) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-    // Only a memory of events sent: a panic while it was held leaves
-    // nothing to distrust.
-    ctx.held_reported
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+async fn kms_key_exists(ctx: &Context, namespace: &str, name: &str) -> Result<bool, Error> {
+    let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(keys.get_metadata_opt(name).await?.is_some())
 }
 
-fn lock(ctx: &Context) -> std::sync::MutexGuard<'_, HashMap<String, (String, u32)>> {
-    // Only a cache: a panic while it was held leaves nothing to distrust.
-    ctx.pending_sealed
+fn lock(ctx: &Context) -> MutexGuard<'_, HashMap<String, (String, u32)>> {
+    unpoisoned(&ctx.pending_sealed)
+}
+
+/// The sweeper's memories are only caches of what it saw and sent: a panic
+/// while one was held leaves nothing to distrust.
+fn unpoisoned<T>(memory: &Mutex<T>) -> MutexGuard<'_, T> {
+    memory
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
