@@ -242,8 +242,7 @@ async fn re_applying_within_the_window_adopts_and_cancels() {
 async fn a_live_keys_secret_being_deleted_is_reported_once_and_the_key_stays_ready() {
     let (ctx, mut server) = context();
     let mut key = key(json!({}));
-    let mut held = secret_json(stored_record(), "uid-1");
-    held["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
+    let held = being_deleted("uid-1");
     let task = reconcile_key(key.clone(), &ctx).await;
     server
         .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, held.clone())
@@ -282,7 +281,7 @@ async fn a_live_keys_secret_being_deleted_is_reported_once_and_the_key_stays_rea
 #[tokio::test]
 async fn an_unscheduled_key_secret_being_deleted_is_reported_once_on_the_secret() {
     let (ctx, mut server) = context();
-    let orphan = being_deleted(&stored_record());
+    let orphan = being_deleted("uid-0");
     let meta = meta_of(&orphan);
     let task = sweep(&meta, &ctx);
     server.expect_orphan(orphan).await;
@@ -318,7 +317,7 @@ async fn an_unscheduled_key_secret_being_deleted_is_reported_once_on_the_secret(
 #[tokio::test]
 async fn a_key_secret_being_deleted_under_a_kmskey_is_left_to_its_controller() {
     let (ctx, mut server) = context();
-    let meta = meta_of(&being_deleted(&stored_record()));
+    let meta = meta_of(&being_deleted("uid-0"));
     let task = sweep(&meta, &ctx);
     let key = serde_json::to_value(key(json!({}))).unwrap();
     server.expect("GET", &format!("{KEYS}/app"), 200, key).await;
@@ -332,7 +331,7 @@ async fn a_key_secret_being_deleted_under_a_kmskey_is_left_to_its_controller() {
 #[tokio::test]
 async fn a_kmskey_pinning_a_held_key_adopts_it_and_deleting_it_schedules_the_deletion() {
     let (ctx, mut server) = context();
-    let orphan = being_deleted(&stored_record());
+    let orphan = being_deleted("uid-0");
     let id = stored_record().key_id.to_string();
     let key = key(json!({"keyId": id}));
     let task = reconcile_key(key.clone(), &ctx).await;
@@ -388,10 +387,11 @@ fn being_deleted_key(mut key: KmsKey) -> KmsKey {
     key
 }
 
-/// The Secret holding `record` as the KmsKey `uid-0` (gone) wrote it, being
+/// The Secret holding the stored record as the KmsKey `owner` wrote it
+/// (`uid-1` is the KmsKey `app` of the scenarios, `uid-0` one gone), being
 /// deleted.
-fn being_deleted(record: &KeyRecord) -> Value {
-    let mut secret = secret_json(record.clone(), "uid-0");
+fn being_deleted(owner: &str) -> Value {
+    let mut secret = secret_json(stored_record(), owner);
     secret["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
     secret
 }
