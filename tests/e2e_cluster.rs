@@ -23,13 +23,19 @@ use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, ServiceAccoun
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use kube_kms::resource::{KmsAlias, KmsKey};
+use kube_kms::resource::{Condition, KmsAlias, KmsKey};
 use serde_json::json;
 
 use cluster::admission::{QUOTA, deny_key_descriptions, limit_kms_keys};
 use cluster::{Controller, wait_for};
 
 const READY: Duration = Duration::from_secs(30);
+
+/// The reason of the Ready condition among a key's or an alias's
+/// `conditions`, once it has one.
+fn ready_reason(conditions: &[Condition]) -> Option<&str> {
+    Condition::ready_in(conditions).map(|c| c.reason.as_str())
+}
 
 fn ready(key: &KmsKey) -> bool {
     key.status.as_ref().is_some_and(|s| {
@@ -71,8 +77,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     // from the KmsKey watch (its own retry is minutes away).
     wait_for("KmsAlias KeyNotFound", READY, || async {
         let a = aliases.get("app").await.ok()?;
-        let reason = a.status?.conditions.first()?.reason.clone();
-        (reason == "KeyNotFound").then_some(())
+        (ready_reason(&a.status?.conditions)? == "KeyNotFound").then_some(())
     })
     .await;
     keys.create(&PostParams::default(), &manifest)
@@ -394,7 +399,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     // Its alias says so, naming the key it still resolves to.
     wait_for("KmsAlias KeyPendingDeletion", READY, || async {
         let status = aliases.get("app").await.ok()?.status?;
-        let reason = &status.conditions.first()?.reason;
+        let reason = ready_reason(&status.conditions)?;
         (reason == "KeyPendingDeletion" && status.target_key_id.as_deref() == Some(&key_id))
             .then_some(())
     })

@@ -42,7 +42,7 @@ async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminte
         Duration::from_secs(10),
         || async {
             let k = keys.get("doomed").await.ok()?;
-            let reason = k.status.as_ref()?.conditions.first()?.reason.clone();
+            let reason = ready_reason(&k.status.as_ref()?.conditions)?;
             (ready(&k) && reason == "SecretBeingDeleted").then_some(())
         },
     )
@@ -59,7 +59,7 @@ async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminte
     // Well before the hourly resync: the Secret watch triggers the reconcile.
     let refused = wait_for("MaterialMissing", Duration::from_secs(10), || async {
         let k = keys.get("doomed").await.ok()?;
-        let reason = k.status.as_ref()?.conditions.first()?.reason.clone();
+        let reason = ready_reason(&k.status.as_ref()?.conditions)?;
         (reason == "MaterialMissing").then_some(k)
     })
     .await;
@@ -227,12 +227,8 @@ async fn keys_moved_out_of_a_namespace_being_deleted_stay_the_same_keys() {
         keys.get("rescued").await.ok().filter(ready)
     })
     .await;
-    let reason = |key: &KmsKey| {
-        let conditions = &key.status.as_ref().unwrap().conditions;
-        conditions[0].reason.clone()
-    };
-    assert_eq!(reason(&rescued), "SecretBeingDeleted");
     let status = rescued.status.unwrap();
+    assert_eq!(ready_reason(&status.conditions), Some("SecretBeingDeleted"));
     assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(status.key_state.as_deref(), Some("Enabled"));
     for (name, original) in [("rescued", &originals["app"]), ("logs", &originals["logs"])] {
