@@ -154,7 +154,9 @@ pub fn status(
             pending.key_id,
             rfc3339(pending.deletion_date)
         );
-        let window = Duration::from_millis(pending.deletion_date.saturating_sub(now) as u64);
+        // Ended already (the sweeper is on its way): soon, not in an hour.
+        let left = (pending.deletion_date - now).max(0);
+        let window = Duration::from_millis(left as u64);
         let mut resolution = naming(refuse(KEY_PENDING_DELETION, message), Some(pending));
         resolution.status.alias_arn = Some(arn.alias_arn(name));
         resolution.look_again = window.clamp(WINDOW_END_RETRY, RESYNC);
@@ -204,4 +206,65 @@ fn ready(alias: &KmsAlias, status: &str, reason: &str, message: &str, now: Milli
         alias.metadata.generation,
         || rfc3339(now),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::key::DAY_MS;
+
+    const NOW: Millis = 1_700_000_000_000;
+
+    fn alias() -> KmsAlias {
+        serde_json::from_value(json!({
+            "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
+            "metadata": {"name": "app", "namespace": "team-a", "uid": "uid-a", "generation": 1},
+            "spec": {"aliasName": "alias/app", "targetKeyRef": {"name": "app"}},
+        }))
+        .unwrap()
+    }
+
+    /// When the alias is looked at again follows from the key it resolved
+    /// to, whichever object told of it: a key pending deletion, at its
+    /// window's end (at most an hour away), also while its KmsKey, being
+    /// deleted, still shows it.
+    #[test]
+    fn an_alias_is_looked_at_again_when_its_key_can_next_change() {
+        let alias = alias();
+        let arn = ArnConfig::default();
+        let resolve = |target: Option<&KmsKey>, pending: Option<&PendingKey>| {
+            status(&alias, &[], target, pending, &arn, NOW)
+        };
+        let soon = PendingKey {
+            key_id: "k".into(),
+            key_arn: None,
+            deletion_date: NOW + 60_000,
+        };
+        let pending = resolve(None, Some(&soon));
+        assert_eq!(pending.refusal.unwrap().reason, KEY_PENDING_DELETION);
+        assert_eq!(pending.look_again, Duration::from_secs(60));
+        let ended = PendingKey {
+            deletion_date: NOW - 1,
+            ..soon
+        };
+        assert_eq!(resolve(None, Some(&ended)).look_again, WINDOW_END_RETRY);
+
+        let in_deletion: KmsKey = serde_json::from_value(json!({
+            "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": "app", "namespace": "team-a"},
+            "spec": {},
+            "status": {"keyId": "k", "keyState": "PendingDeletion",
+                "deletionDate": crate::operator::key_status::rfc3339(NOW + 3 * DAY_MS)},
+        }))
+        .unwrap();
+        let shown = resolve(Some(&in_deletion), None);
+        assert_eq!(shown.refusal.unwrap().reason, KEY_PENDING_DELETION);
+        assert_eq!(shown.look_again, RESYNC);
+
+        let missing = resolve(None, None);
+        assert_eq!(missing.refusal.unwrap().reason, KEY_NOT_FOUND);
+        assert_eq!(missing.look_again, REFUSED_RETRY);
+    }
 }
