@@ -106,10 +106,7 @@ impl ClusterIndex {
                 .unwrap_or(0);
             Some(KeyEntry {
                 record,
-                key_name: secret
-                    .annotations()
-                    .get(key_secret::KEY_NAME_ANNOTATION)
-                    .cloned(),
+                key_name: key_secret::key_name(secret),
             })
         });
         // Rebuilt from the live map: small, and never out of step with it.

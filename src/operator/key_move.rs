@@ -149,11 +149,7 @@ pub async fn key_names(client: Client, namespace: &str) -> Result<Vec<String>, k
     let mut names: Vec<String> = found
         .items
         .iter()
-        .filter_map(|s| {
-            s.annotations()
-                .get(key_secret::KEY_NAME_ANNOTATION)
-                .cloned()
-        })
+        .filter_map(key_secret::key_name)
         .collect();
     names.sort();
     Ok(names)

@@ -42,6 +42,7 @@ const OUR_ANNOTATIONS: [&str; 4] = [
     ROTATE_HANDLED_ANNOTATION,
     DELETION_DATE_ANNOTATION,
 ];
+const SECRET_PREFIX: &str = "kmskey-";
 const DATA_KEY: &str = "key.json";
 const FORMAT: u32 = 1;
 
@@ -64,7 +65,24 @@ pub fn guarded(secret: &impl ResourceExt) -> bool {
 }
 
 pub fn secret_name(key_name: &str) -> String {
-    format!("kmskey-{key_name}")
+    format!("{SECRET_PREFIX}{key_name}")
+}
+
+/// The name of the KmsKey a key Secret was written for: its annotation,
+/// else what its name says (every key Secret is named [`secret_name`], so
+/// one restored or edited without the annotation still names its key);
+/// `None` for a Secret named otherwise that lacks the annotation too.
+pub fn key_name(secret: &impl ResourceExt) -> Option<String> {
+    match secret.annotations().get(KEY_NAME_ANNOTATION) {
+        Some(name) => Some(name.clone()),
+        None => secret
+            .meta()
+            .name
+            .as_deref()?
+            .strip_prefix(SECRET_PREFIX)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -233,6 +251,31 @@ mod tests {
         let secret = build("app", "uid-1", &written);
         assert_eq!(secret.metadata.name.as_deref(), Some("kmskey-app"));
         assert_eq!(read(&secret), Ok(written));
+    }
+
+    #[test]
+    fn a_key_secret_names_its_kmskey_by_annotation_else_by_its_own_name() {
+        let written = KeySecret {
+            record: KeyRecord::test(1_700_000_000_000),
+            owner_uid: None,
+            rotate_handled: None,
+            resource_version: None,
+            others: Default::default(),
+        };
+        let mut secret = build("app", "uid-1", &written);
+        assert_eq!(key_name(&secret).as_deref(), Some("app"));
+        // The annotation wins: `move-key --to-name` writes both, and an
+        // annotation edited by hand is what the controllers read.
+        secret
+            .annotations_mut()
+            .insert(KEY_NAME_ANNOTATION.into(), "other".into());
+        assert_eq!(key_name(&secret).as_deref(), Some("other"));
+        secret.annotations_mut().remove(KEY_NAME_ANNOTATION);
+        assert_eq!(key_name(&secret).as_deref(), Some("app"));
+        for foreign in ["kmskey-", "app", "db-kmskey-app"] {
+            secret.metadata.name = Some(foreign.into());
+            assert_eq!(key_name(&secret), None, "{foreign}");
+        }
     }
 
     /// A key Secret as this version writes it: a later version must still

@@ -101,10 +101,7 @@ pub async fn run(
             scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
             watcher::Config::default().labels(&key_secret::selector()),
             |secret| {
-                let name = secret
-                    .annotations()
-                    .get(key_secret::KEY_NAME_ANNOTATION)?
-                    .clone();
+                let name = key_secret::key_name(&secret)?;
                 Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
             },
         )

@@ -18,7 +18,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
 use super::key_plan::{self, Orphan};
-use super::key_secret::{self, DELETION_DATE_ANNOTATION, KEY_NAME_ANNOTATION};
+use super::key_secret::{self, DELETION_DATE_ANNOTATION};
 use super::{Context, ERROR_RETRY, Error, RESYNC, is_conflict};
 use crate::key::KeyRecord;
 use crate::reseal;
@@ -50,8 +50,8 @@ pub async fn reconcile(
     }
     // A KmsKey of this name exists again: its controller cancels the
     // deletion; destroying now would race it.
-    if let Some(key_name) = meta.annotations().get(KEY_NAME_ANNOTATION)
-        && kms_key_exists(&ctx, &namespace, key_name).await?
+    if let Some(key_name) = key_secret::key_name(meta.as_ref())
+        && kms_key_exists(&ctx, &namespace, &key_name).await?
     {
         return Ok(Action::requeue(RESYNC));
     }
@@ -230,12 +230,9 @@ fn held_message(secret: &str, namespace: &str, key_name: &str, key: &KeyRecord) 
     )
 }
 
-/// The KmsKey name a key Secret was written for.
+/// The KmsKey name a key Secret was written for, for messages.
 fn key_name(meta: &PartialObjectMeta<Secret>) -> String {
-    meta.annotations()
-        .get(KEY_NAME_ANNOTATION)
-        .cloned()
-        .unwrap_or_else(|| meta.name_any().trim_start_matches("kmskey-").to_owned())
+    key_secret::key_name(meta).unwrap_or_else(|| meta.name_any())
 }
 
 async fn kms_key_exists(ctx: &Context, namespace: &str, name: &str) -> Result<bool, Error> {

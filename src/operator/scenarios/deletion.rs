@@ -82,6 +82,33 @@ async fn deleting_schedules_deletion_then_the_sweeper_destroys_at_window_end() {
     );
 }
 
+/// A key Secret that lost its key-name annotation (restored or edited by
+/// hand) still names its KmsKey by its own name: at the window's end the
+/// sweeper finds that KmsKey applied again and leaves the material to its
+/// controller, which cancels the deletion, instead of destroying it.
+#[tokio::test]
+async fn a_key_secret_without_its_name_annotation_is_not_destroyed_under_a_kmskey() {
+    let date = NOW + 7 * DAY_MS;
+    let mut secret = secret_json(scheduled_for(date), "uid-1");
+    let annotations = secret["metadata"]["annotations"].as_object_mut().unwrap();
+    assert!(
+        annotations
+            .remove(key_secret::KEY_NAME_ANNOTATION)
+            .is_some()
+    );
+    let meta = meta_of(&secret);
+    let dir = tempfile::tempdir().unwrap();
+    let (late, mut server) = context_at(date, dir.path());
+    let task = sweep(&meta, &late);
+    let key = serde_json::to_value(key(json!({}))).unwrap();
+    server.expect("GET", &format!("{KEYS}/app"), 200, key).await;
+    assert_eq!(
+        task.await.unwrap().unwrap(),
+        Action::requeue(super::super::RESYNC)
+    );
+    server.expect_nothing_more().await;
+}
+
 /// Answers the sweeper's replace of the Secret holding `record` that lets
 /// go of the finalizer (checking it does only that, in the version read)
 /// with that Secret at resourceVersion 21.

@@ -158,3 +158,34 @@ async fn a_move_that_cannot_let_go_of_the_original_withdraws_its_copy() {
     );
     server.expect_nothing_more().await;
 }
+
+/// `move-key --all` moves every key Secret of the namespace, one whose
+/// key-name annotation was lost included (its name says its key).
+#[tokio::test]
+async fn every_key_secret_of_a_namespace_is_listed_for_move_all() {
+    let (ctx, mut server) = context();
+    let (_, annotated) = terminating();
+    let mut bare = secret_json(scheduled_for(NOW + 20 * DAY_MS), "uid-2");
+    bare["metadata"]["name"] = json!("kmskey-db");
+    let annotations = bare["metadata"]["annotations"].as_object_mut().unwrap();
+    annotations.remove(key_secret::KEY_NAME_ANNOTATION);
+    let task = tokio::spawn({
+        let client = ctx.client.clone();
+        async move { key_move::key_names(client, "team-a").await }
+    });
+    let list = server
+        .expect(
+            "GET",
+            SECRETS,
+            200,
+            json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {}, "items": [bare, annotated]}),
+        )
+        .await;
+    assert!(
+        list.query.contains("kubekms.io%2Fkey-id"),
+        "key Secrets only: {}",
+        list.query
+    );
+    assert_eq!(task.await.unwrap().unwrap(), ["app", "db"]);
+    server.expect_nothing_more().await;
+}
