@@ -356,7 +356,8 @@ async fn write_record_status(
 
 /// Writes status by server-side apply, only when it differs.
 async fn write_status(key: &KmsKey, ctx: &Context, status: KmsKeyStatus) -> Result<(), Error> {
-    if key.status.as_ref() == Some(&status) {
+    let status = key_status::without_usage(&status);
+    if key.status.as_ref().map(key_status::without_usage) == Some(status.clone()) {
         return Ok(());
     }
     let keys: Api<KmsKey> =

@@ -58,6 +58,24 @@ pub fn reconciled(
         last_rotate_request: rotate_handled,
         conditions: vec![ready(key, "True", "Reconciled", message, now)],
         observed_generation: key.metadata.generation,
+        // Set once: the endpoint records uses from then on.
+        usage_tracked_since: key
+            .status
+            .as_ref()
+            .and_then(|s| s.usage_tracked_since.clone())
+            .or_else(|| Some(rfc3339(now))),
+        // The endpoint's field, never the controller's (see `without_usage`).
+        last_usage: None,
+    }
+}
+
+/// `status` without what the endpoint writes there: what the controller
+/// compares and applies. Its server-side apply leaves the endpoint's
+/// fields alone only if it never sends them.
+pub fn without_usage(status: &KmsKeyStatus) -> KmsKeyStatus {
+    KmsKeyStatus {
+        last_usage: None,
+        ..status.clone()
     }
 }
 

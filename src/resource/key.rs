@@ -177,6 +177,29 @@ pub struct KmsKeyStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Since when the key's use is tracked (GetKeyLastUsage's
+    /// TrackingStartDate; RFC 3339): when the controller first reconciled
+    /// it with usage tracking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_tracked_since: Option<String>,
+    /// The key's last successful cryptographic operation through the KMS
+    /// endpoint, as GetKeyLastUsage reports it. Written by the endpoint,
+    /// at most once an hour per key and replica, so it can be up to an hour
+    /// behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_usage: Option<KeyLastUsage>,
+}
+
+/// One use of a key, as the endpoint recorded it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyLastUsage {
+    /// The operation: Encrypt, Decrypt, Sign, GenerateDataKey, ...
+    pub operation: String,
+    /// When (RFC 3339, with milliseconds).
+    pub timestamp: String,
+    /// The request id of the call (its reply's `x-amzn-RequestId`).
+    pub request_id: String,
 }
 
 /// One material version.

@@ -9,7 +9,9 @@ use kube::CustomResourceExt;
 use serde::{Deserialize, Serialize};
 
 pub use alias::{KeyRef, KmsAlias, KmsAliasSpec, KmsAliasStatus};
-pub use key::{KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec};
+pub use key::{
+    KeyLastUsage, KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec,
+};
 
 pub const GROUP: &str = "kubekms.io";
 pub const VERSION: &str = "v1alpha1";

@@ -540,3 +540,4 @@ mod deletion;
 mod key_move;
 mod reseal;
 mod root_probe;
+mod usage;

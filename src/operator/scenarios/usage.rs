@@ -1,0 +1,72 @@
+//! Key usage in a `KmsKey`'s status: the controller says since when it is
+//! tracked, and leaves the endpoint's `lastUsage` alone.
+
+use super::*;
+use crate::operator::key_status::{self, rfc3339};
+use crate::resource::KeyLastUsage;
+
+fn last_usage() -> KeyLastUsage {
+    KeyLastUsage {
+        operation: "Encrypt".into(),
+        timestamp: "2023-11-14T22:13:20.123Z".into(),
+        request_id: "5e3f0e8a-0b8e-4c1e-9d4f-0a1b2c3d4e5f".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_new_key_is_tracked_from_its_first_status() {
+    let (ctx, mut server) = context();
+    let key = key(json!({}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    server.expect("POST", SECRETS, 201, json!({})).await;
+    server.expect_event("Created").await;
+    let status = server.expect_status(&key).await;
+    assert_eq!(status.body["status"]["usageTrackedSince"], rfc3339(NOW));
+    assert!(status.body["status"]["lastUsage"].is_null());
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
+
+/// The endpoint's `lastUsage` is not a difference the controller writes
+/// away, nor a field it ever sends: its server-side apply would take the
+/// field over, and a later apply without it would remove it.
+#[tokio::test]
+async fn the_endpoints_last_usage_is_neither_compared_nor_sent() {
+    let (ctx, mut server) = context();
+    let record = stored_record();
+    let mut key = key(json!({}));
+    let mut status = key_status::reconciled(&key, &record, &ArnConfig::default(), None, NOW);
+    status.usage_tracked_since = Some(rfc3339(NOW - DAY_MS));
+    status.last_usage = Some(last_usage());
+    key.status = Some(status);
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server.expect_key_secret(&record).await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+
+    // A change the controller does write: the status it sends has no
+    // lastUsage, and keeps the tracking start it found.
+    key.spec.enabled = false;
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server.expect_key_secret(&record).await;
+    server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    server.expect_event("Disabled").await;
+    let sent = server.expect_status(&key).await;
+    assert_eq!(sent.body["status"]["keyState"], "Disabled");
+    assert_eq!(
+        sent.body["status"]["usageTrackedSince"],
+        rfc3339(NOW - DAY_MS)
+    );
+    assert!(
+        sent.body["status"].get("lastUsage").is_none(),
+        "{}",
+        sent.body
+    );
+    finish(task).await;
+    server.expect_nothing_more().await;
+}
