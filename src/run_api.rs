@@ -68,9 +68,10 @@ pub async fn run(
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
     );
+    let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let endpoint = Arc::new(Endpoint {
-        api,
+        api: api.clone(),
         auth: Authentication::SigV4Live(credentials),
         tokens: Some(tokens),
         metrics: Some(metrics),
@@ -89,6 +90,7 @@ pub async fn run(
         shutdown,
     )
     .await;
+    api.flush_usage().await;
     if let Some(audit) = audit {
         audit.flush().await;
     }

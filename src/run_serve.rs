@@ -112,7 +112,7 @@ pub async fn run(
         Duration::from_secs(args.lifecycle_interval_seconds.max(1)),
         audit.clone(),
     );
-    let _usage_writer = api.spawn_usage_writer(USAGE_WRITE_INTERVAL);
+    let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let endpoint = Arc::new(Endpoint {
         api: api.clone(),
         auth,
@@ -129,10 +129,7 @@ pub async fn run(
         shutdown,
     )
     .await;
-    // The uses since the last batch; a kill before this loses them.
-    if let Err(e) = api.write_usage().await {
-        tracing::warn!(error = %e, "the last key usage was not written");
-    }
+    api.flush_usage().await;
     if let Some(audit) = audit {
         audit.flush().await;
     }
@@ -162,10 +159,6 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
 /// How often `serve` looks for changes to its credentials file.
 const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const MANIFESTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
-/// How often key uses recorded in memory are written to the store
-/// (GetKeyLastUsage answers from memory meanwhile).
-const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(10);
-
 /// The credentials, and the file they came from.
 fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {
     let path = match &args.credentials {

@@ -35,6 +35,28 @@ pub enum UsedFor {
 }
 
 impl UsedFor {
+    pub const ALL: [UsedFor; 14] = [
+        UsedFor::Encrypt,
+        UsedFor::Decrypt,
+        UsedFor::ReEncrypt,
+        UsedFor::GenerateDataKey,
+        UsedFor::GenerateDataKeyWithoutPlaintext,
+        UsedFor::GenerateDataKeyPair,
+        UsedFor::GenerateDataKeyPairWithoutPlaintext,
+        UsedFor::Sign,
+        UsedFor::Verify,
+        UsedFor::GenerateMac,
+        UsedFor::VerifyMac,
+        UsedFor::DeriveSharedSecret,
+        UsedFor::Encapsulate,
+        UsedFor::Decapsulate,
+    ];
+
+    /// The operation named `name` (AWS's spelling), if it is one.
+    pub fn named(name: &str) -> Option<UsedFor> {
+        Self::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             UsedFor::Encrypt => "Encrypt",

@@ -143,6 +143,26 @@ fn the_chart_lints_and_renders_safe_defaults() {
             assert_eq!(rule["verbs"], serde_json::json!(["list", "watch"]));
         }
     }
+    // Of the keys' status, it writes only its own field (lastUsage), by
+    // server-side apply: a patch, nothing more, and no alias status.
+    let status_rules: Vec<&Value> = api_role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rule| {
+            rule["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.ends_with("/status")))
+        })
+        .collect();
+    assert_eq!(
+        status_rules,
+        [
+            &serde_json::json!({"apiGroups": ["kubekms.io"], "resources": ["kmskeys/status"], "verbs": ["patch"]})
+        ]
+    );
 }
 
 fn base64_len(text: &str) -> usize {

@@ -175,6 +175,28 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (ciphertext, described_id, _) = encrypted.expect("boto3 encrypt through kube-kms api");
     assert_eq!(described_id, key_id);
     boto3(&["decrypt", &endpoint, &ciphertext]);
+    // GetKeyLastUsage: this replica answers from memory at once; its first
+    // write of the key reaches the KmsKey's status within a batch (10 s),
+    // and another replica answers from there.
+    let (_, _, used) = boto3(&["usage", &endpoint, &key_id]);
+    assert!(used.contains("USAGE Decrypt "), "{used}");
+    let written = wait_for("KmsKey status lastUsage", READY, || async {
+        keys.get("app").await.ok()?.status?.last_usage
+    })
+    .await;
+    let tracked = keys.get("app").await.unwrap().status.unwrap();
+    assert!(tracked.usage_tracked_since.is_some(), "{tracked:?}");
+    let (mut replica, other) = controller.another_api(&cluster);
+    let (_, _, seen) = boto3(&["usage", &other, &key_id]);
+    let _ = replica.kill();
+    let _ = replica.wait();
+    assert!(
+        seen.contains(&format!(
+            "USAGE {} {}",
+            written.operation, written.request_id
+        )),
+        "{seen} vs {written:?}"
+    );
     let (_, _, sops) = boto3(&["sops", &endpoint]);
     assert!(sops.contains("SOPS arn:aws:kms:"), "{sops}");
     // A ServiceAccount token works too (TokenReview), in its namespace.

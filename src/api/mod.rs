@@ -177,6 +177,10 @@ impl Caller {
 /// The time source; tests move it.
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
+/// How often key uses recorded in memory go to the store
+/// (GetKeyLastUsage answers from memory meanwhile).
+pub const USAGE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn system_clock() -> Clock {
     Arc::new(crate::key::now_millis)
 }

@@ -45,7 +45,11 @@ impl Api {
         // Key id or key ARN, as AWS: "Alias names are not supported."
         let key = self.managed_key(caller, input.key_id).await?;
         let stored = self.store.key_usage(key.key_id).await?;
-        let last = match later(stored, log.latest(key.key_id)) {
+        let used = later(stored.last, log.latest(key.key_id));
+        // Never a start after a use it reports, nor before the key existed.
+        let tracked = stored.since.unwrap_or(since);
+        let tracked = used.map_or(tracked, |u| tracked.min(u.at)).max(key.created);
+        let last = match used {
             Some(used) => json!({
                 "Operation": used.operation.as_str(),
                 "Timestamp": timestamp(used.at),
@@ -56,7 +60,7 @@ impl Api {
         Ok(json!({
             "KeyId": key.key_id.to_string(),
             "KeyLastUsage": last,
-            "TrackingStartDate": timestamp(since.max(key.created)),
+            "TrackingStartDate": timestamp(tracked),
             "KeyCreationDate": timestamp(key.created),
         }))
     }
@@ -82,6 +86,18 @@ impl Api {
                 log.unwritten(&batch);
                 Err(e)
             }
+        }
+    }
+
+    /// Writes the uses recorded, and those the store kept back, at a
+    /// clean stop; a kill before this loses them.
+    pub async fn flush_usage(&self) {
+        if self.usage.is_none() {
+            return;
+        }
+        let written = self.write_usage().await;
+        if let Err(e) = written.and(self.store.flush_usage().await) {
+            tracing::warn!(error = %e, "the last key usage was not written");
         }
     }
 

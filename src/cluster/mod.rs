@@ -6,6 +6,7 @@ pub mod index;
 pub mod rotation;
 pub mod store;
 pub mod token;
+pub mod usage;
 pub mod watch;
 
 pub use index::ClusterIndex;

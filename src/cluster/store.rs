@@ -3,7 +3,7 @@
 //! writer of key material) carries out; a write returns once the watch
 //! shows its effect where callers depend on it (new keys, aliases).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -13,11 +13,12 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{ClusterIndex, rotation};
-use crate::key::KeyRecord;
+use super::{ClusterIndex, rotation, usage};
+use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey};
-use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError};
+use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
+use crate::usage::KeyUsage;
 
 /// How long a write waits for the controller to make it visible.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +29,10 @@ const DECLARED_VISIBLE_WAIT: Duration = Duration::from_secs(5);
 pub struct KubeStore {
     index: Arc<RwLock<ClusterIndex>>,
     client: Client,
+    /// When this store started: where a `KmsKey` does not say since when
+    /// its use is tracked (its controller predates tracking), since then.
+    started: Millis,
+    usage: Mutex<usage::Throttle>,
 }
 
 /// What an API change to a key record means for its `KmsKey`.
@@ -193,7 +198,59 @@ fn is_admission_denial(message: &str) -> bool {
 
 impl KubeStore {
     pub fn new(index: Arc<RwLock<ClusterIndex>>, client: Client) -> Self {
-        KubeStore { index, client }
+        KubeStore {
+            index,
+            client,
+            started: now_millis(),
+            usage: Mutex::default(),
+        }
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, usage::Throttle> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the uses the throttle lets through (every one waiting if
+    /// `all`) to their keys' `KmsKey` status; returns the keys that no
+    /// longer exist. A failed write waits for the next call.
+    async fn write_usage(
+        &self,
+        uses: Vec<(KeyId, KeyUsage)>,
+        all: bool,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let now = now_millis();
+        let due = self.throttle().due(uses, now, all);
+        let mut gone = Vec::new();
+        let mut failed = None;
+        for (id, used) in due {
+            let Some((namespace, name)) = self.read(|index| index.key_object(id))? else {
+                // Not in the caches: the key is gone (or has no KmsKey to
+                // hold its use; the uses in memory still answer for it).
+                if self.read(|index| index.key(id).is_none())? {
+                    gone.push(id);
+                    self.throttle().forget(id);
+                }
+                continue;
+            };
+            let keys = Api::<KmsKey>::namespaced(self.client.clone(), &namespace);
+            let params = PatchParams::apply(usage::FIELD_MANAGER).force();
+            let patch = Patch::Apply(usage::status_patch(&used));
+            match keys.patch_status(&name, &params, &patch).await {
+                Ok(_) => self.throttle().written(id, now),
+                // No KmsKey (a key held without one): nowhere to write.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    self.throttle().written(id, now)
+                }
+                Err(e) => {
+                    self.throttle().retry(id, used);
+                    failed = Some(kube_error(e, &format!("KmsKey {namespace}/{name} status")));
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(gone),
+        }
     }
 
     fn read<T>(&self, f: impl FnOnce(&ClusterIndex) -> T) -> Result<T, StoreError> {
@@ -256,6 +313,30 @@ impl KubeStore {
 impl KeyStore for KubeStore {
     fn mints_material(&self) -> bool {
         true
+    }
+
+    fn usage_tracked_since(&self) -> Option<Millis> {
+        Some(self.started)
+    }
+
+    async fn key_usage(&self, id: KeyId) -> Result<StoredUsage, StoreError> {
+        let Some((namespace, name)) = self.read(|index| index.key_object(id))? else {
+            return Ok(StoredUsage::default());
+        };
+        let keys = Api::<KmsKey>::namespaced(self.client.clone(), &namespace);
+        let key = keys
+            .get_opt(&name)
+            .await
+            .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
+        Ok(key.map_or_else(StoredUsage::default, |key| usage::stored(&key)))
+    }
+
+    async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<Vec<KeyId>, StoreError> {
+        self.write_usage(uses, false).await
+    }
+
+    async fn flush_usage(&self) -> Result<(), StoreError> {
+        self.write_usage(Vec::new(), true).await.map(drop)
     }
 
     async fn create_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::{AliasRecord, KeyStore, StoreError};
+use super::{AliasRecord, KeyStore, StoreError, StoredUsage};
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::usage::KeyUsage;
@@ -413,8 +413,11 @@ impl KeyStore for LocalStore {
         Some(self.read().usage_since)
     }
 
-    async fn key_usage(&self, id: KeyId) -> Result<Option<KeyUsage>, StoreError> {
-        Ok(self.read().usage.get(&id).copied())
+    async fn key_usage(&self, id: KeyId) -> Result<StoredUsage, StoreError> {
+        Ok(StoredUsage {
+            since: None,
+            last: self.read().usage.get(&id).copied(),
+        })
     }
 
     async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<Vec<KeyId>, StoreError> {

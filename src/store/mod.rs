@@ -12,6 +12,16 @@ use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::usage::KeyUsage;
 
+/// What a store holds of one key's use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredUsage {
+    /// Since when the key's use is tracked, where the store knows it per
+    /// key; else [`KeyStore::usage_tracked_since`] says.
+    pub since: Option<Millis>,
+    /// The latest use the store has.
+    pub last: Option<KeyUsage>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasRecord {
     pub namespace: String,
@@ -116,9 +126,9 @@ pub trait KeyStore: Send + Sync {
         None
     }
 
-    /// The last use of `id` the store holds.
-    async fn key_usage(&self, _id: KeyId) -> Result<Option<KeyUsage>, StoreError> {
-        Ok(None)
+    /// What the store holds of `id`'s use.
+    async fn key_usage(&self, _id: KeyId) -> Result<StoredUsage, StoreError> {
+        Ok(StoredUsage::default())
     }
 
     /// Keeps each key's latest use, durably: a use earlier than the one
@@ -128,6 +138,12 @@ pub trait KeyStore: Send + Sync {
         Err(StoreError::ReadOnly(
             "this store does not keep key usage".into(),
         ))
+    }
+
+    /// Writes every use [`KeyStore::record_usage`] took in and kept back
+    /// (a store that spaces its writes out), at a clean stop.
+    async fn flush_usage(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// The on-demand rotation of `id` asked for and not made yet, if any

@@ -287,6 +287,14 @@ impl Controller {
         format!("http://{endpoint}")
     }
 
+    /// Another replica of `kube-kms api`, as `start_api` starts it: the
+    /// process (the caller stops it) and its URL once it listens.
+    pub fn another_api(&self, cluster: &Cluster) -> (Child, String) {
+        let (child, log) = self.spawn_api(cluster);
+        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
+        (child, format!("http://{endpoint}"))
+    }
+
     /// `kube-kms api` with this controller's crypto service, serving the
     /// test's namespace (as the controller watches only it), just started.
     pub fn spawn_api(&self, cluster: &Cluster) -> (Child, Log) {

@@ -95,8 +95,6 @@ async fn the_cluster_endpoint_answers_as_aws_s_api_model_says() {
     let mut cmd = std::process::Command::new(support::python());
     cmd.arg(script)
         .env("KUBE_KMS_ENDPOINT", &endpoint)
-        // A cluster keeps no key usage yet.
-        .env("KUBE_KMS_NOT_SERVED", "GetKeyLastUsage")
         .env("AWS_ACCESS_KEY_ID", &access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &secret_key)
         .env("AWS_CONFIG_FILE", "/dev/null")

@@ -1,5 +1,5 @@
 """boto3 (and SOPS) against `kube-kms api` serving keys the controller made.
-Usage: cluster_boto3.py encrypt|decrypt|pending|sops|quota|admission|manage|bearer ENDPOINT [ARG]
+Usage: cluster_boto3.py encrypt|decrypt|usage|pending|sops|quota|admission|manage|bearer ENDPOINT [ARG]
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
 import base64
 import sys
@@ -29,6 +29,13 @@ elif step == "decrypt":
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "InvalidCiphertextException", e.response
     print("DECRYPTED", out["KeyId"])
+elif step == "usage":
+    key_id = sys.argv[3]
+    out = kms.get_key_last_usage(KeyId=key_id)
+    last = out["KeyLastUsage"]
+    assert out["KeyId"] == key_id, out
+    assert out["KeyCreationDate"] <= out["TrackingStartDate"] <= last["Timestamp"], out
+    print("USAGE", last["Operation"], last["KmsRequestId"])
 elif step == "pending":
     # The KmsKey is deleted: its key is pending deletion, and, as in AWS,
     # its alias still names it until the key is deleted.

@@ -37,4 +37,8 @@ seccompProfile: {type: RuntimeDefault}
 - apiGroups: [kubekms.io]
   resources: [kmskeys, kmsaliases]
   verbs: [create, patch, delete]
+# Each key's last use (GetKeyLastUsage), in its own field of the status.
+- apiGroups: [kubekms.io]
+  resources: [kmskeys/status]
+  verbs: [patch]
 {{- end -}}

@@ -482,3 +482,5 @@ async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
         .unwrap();
     assert_eq!(returned.deletion, recorded.deletion);
 }
+
+mod usage;

@@ -180,11 +180,11 @@ fn key_usage_is_kept_across_restarts_and_goes_with_its_key() {
         "set once, when first opened"
     );
     assert_eq!(
-        rt.block_on(store.key_usage(key.key_id)).unwrap(),
+        rt.block_on(store.key_usage(key.key_id)).unwrap().last,
         Some(first)
     );
     assert_eq!(
-        rt.block_on(store.key_usage(gone)).unwrap(),
+        rt.block_on(store.key_usage(gone)).unwrap().last,
         None,
         "no such key"
     );
@@ -192,13 +192,13 @@ fn key_usage_is_kept_across_restarts_and_goes_with_its_key() {
     rt.block_on(store.record_usage(vec![(key.key_id, later)]))
         .unwrap();
     assert_eq!(
-        rt.block_on(store.key_usage(key.key_id)).unwrap(),
+        rt.block_on(store.key_usage(key.key_id)).unwrap().last,
         Some(later)
     );
 
     rt.block_on(store.delete_key(key.key_id, key.revision))
         .unwrap();
-    assert_eq!(rt.block_on(store.key_usage(key.key_id)).unwrap(), None);
+    assert_eq!(rt.block_on(store.key_usage(key.key_id)).unwrap().last, None);
     drop(store);
     let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
     let txn = db.begin_read().unwrap();

@@ -1,0 +1,162 @@
+//! Key usage through the API server: a key's use goes to its `KmsKey`
+//! status at once, then at most once an hour; reads come from there.
+
+use super::*;
+use crate::request_id::RequestId;
+use crate::usage::UsedFor;
+
+const STATUS: &str = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app/status";
+
+fn used(at: Millis) -> KeyUsage {
+    KeyUsage {
+        operation: UsedFor::Decrypt,
+        at,
+        request_id: RequestId::next(),
+    }
+}
+
+/// Takes the next request: the status apply of `used`, answered `code`.
+async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, code: u16) {
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        ("PATCH", STATUS)
+    );
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    assert!(
+        query.contains("fieldManager=kube-kms-api") && query.contains("force=true"),
+        "{query}"
+    );
+    assert_eq!(
+        request.headers()["content-type"],
+        "application/apply-patch+yaml"
+    );
+    let body = request.into_body().collect_bytes().await.unwrap();
+    let patch: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(patch, crate::cluster::usage::status_patch(used));
+    let reply = if code == 200 {
+        json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+               "metadata": {"name": "app", "namespace": "default"},
+               "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}})
+    } else {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+               "reason": "InternalError", "message": "etcd is sulking"})
+    };
+    send.send_response(
+        http::Response::builder()
+            .status(code)
+            .body(kube::client::Body::from(
+                serde_json::to_vec(&reply).unwrap(),
+            ))
+            .unwrap(),
+    );
+}
+
+async fn no_request(handle: &mut MockHandle) {
+    let asked = tokio::time::timeout(std::time::Duration::from_millis(100), handle.next_request());
+    assert!(asked.await.is_err(), "no request to the API server");
+}
+
+#[tokio::test]
+async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour() {
+    let live = record();
+    let (store, _index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
+    let id = live.key_id;
+    let now = now_millis();
+
+    let first = used(now);
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move { store.record_usage(vec![(id, first)]).await }
+    });
+    expect_status_apply(&mut handle, &first, 200).await;
+    assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
+
+    // Within the hour: nothing is written, whatever the batches hold.
+    let later = used(now + 5);
+    assert_eq!(store.record_usage(vec![(id, later)]).await.unwrap(), []);
+    no_request(&mut handle).await;
+
+    // A clean stop writes what waits.
+    let flush = tokio::spawn({
+        let store = store.clone();
+        async move { store.flush_usage().await }
+    });
+    expect_status_apply(&mut handle, &later, 200).await;
+    flush.await.unwrap().unwrap();
+    store.flush_usage().await.unwrap();
+    no_request(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
+    let live = record();
+    let (store, _index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
+    let id = live.key_id;
+    let first = used(now_millis());
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move { store.record_usage(vec![(id, first)]).await }
+    });
+    expect_status_apply(&mut handle, &first, 500).await;
+    assert!(matches!(
+        write.await.unwrap(),
+        Err(StoreError::Backend(message)) if message.contains("KmsKey default/app status")
+    ));
+    let again = tokio::spawn({
+        let store = store.clone();
+        async move { store.record_usage(vec![]).await }
+    });
+    expect_status_apply(&mut handle, &first, 200).await;
+    assert_eq!(again.await.unwrap().unwrap(), []);
+}
+
+#[tokio::test]
+async fn a_use_of_a_key_the_caches_do_not_hold_is_dropped_as_gone() {
+    let (store, _index, mut handle) = store_holding(&record());
+    let mut other = record();
+    other.key_id = KeyId::random();
+    let gone = store
+        .record_usage(vec![(other.key_id, used(now_millis()))])
+        .await
+        .unwrap();
+    assert_eq!(gone, [other.key_id]);
+    no_request(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_keys_usage_is_read_from_its_kmskey() {
+    let live = record();
+    let (store, _index, mut handle) = store_holding(&live);
+    let read = tokio::spawn(async move { store.key_usage(live.key_id).await });
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        (
+            "GET",
+            "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app"
+        )
+    );
+    let request_id = RequestId::next();
+    let key = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"},
+        "status": {"usageTrackedSince": "2023-11-14T00:00:00Z",
+                   "lastUsage": {"operation": "Sign", "timestamp": "2023-11-14T22:13:20.500Z",
+                                 "requestId": request_id.to_string()}}});
+    send.send_response(http::Response::new(kube::client::Body::from(
+        serde_json::to_vec(&key).unwrap(),
+    )));
+    let stored = read.await.unwrap().unwrap();
+    assert_eq!(stored.since, Some(1_699_920_000_000));
+    assert_eq!(
+        stored.last,
+        Some(KeyUsage {
+            operation: UsedFor::Sign,
+            at: 1_700_000_000_500,
+            request_id,
+        })
+    );
+}
