@@ -39,6 +39,12 @@ use crate::spec::{KeySpec, KeyUsage};
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Last Used",
+        type_ = "date",
+        json_path = ".status.lastUsage.timestamp",
+        priority = "1"
     )
 )]
 #[cfg_attr(test, x_kube(cel))]

@@ -29,7 +29,21 @@ fn kmskey_crd_names_columns_and_subresources() {
         .collect();
     assert_eq!(
         columns,
-        ["Key ID", "Spec", "Usage", "State", "Version", "Age"]
+        [
+            "Key ID",
+            "Spec",
+            "Usage",
+            "State",
+            "Version",
+            "Age",
+            "Last Used"
+        ]
+    );
+    // `-o wide` only, as the version is.
+    let last_used = &version["additionalPrinterColumns"][6];
+    assert_eq!(
+        (&last_used["jsonPath"], &last_used["priority"]),
+        (&json!(".status.lastUsage.timestamp"), &json!(1))
     );
     let spec = spec_schema(&crd);
     // Enum values come from the AWS enums, so explain lists them.
