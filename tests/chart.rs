@@ -343,6 +343,55 @@ fn chart_options_render() {
     );
 }
 
+/// What a set of RBAC rules grants, one (group, resource, verb) at a time.
+fn grants(rules: &Value) -> std::collections::BTreeSet<(String, String, String)> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut grants = std::collections::BTreeSet::new();
+    for rule in rules.as_array().unwrap() {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    grants.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// The plain manifests for kustomize say they are what the chart renders:
+/// their roles grant exactly what the chart's do.
+#[test]
+fn the_kustomize_roles_grant_what_the_charts_do() {
+    let Some(helm) = helm() else { return };
+    let chart = render(&helm, &["serviceMonitor.enabled=false"]);
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
+    let mut plain = Vec::new();
+    for file in ["rbac.yaml", "api.yaml"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            plain.push(serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap());
+        }
+    }
+    for (kind, ours, charts) in [
+        ("ClusterRole", "kube-kms-controller", "kms-controller"),
+        ("ClusterRole", "kube-kms-api", "kms-api"),
+        ("Role", "kube-kms-leader", "kms-leader"),
+    ] {
+        assert_eq!(
+            grants(&find(&plain, kind, ours)["rules"]),
+            grants(&find(&chart, kind, charts)["rules"]),
+            "config/kustomize {kind} {ours} against the chart's {charts}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
     let Some(helm) = helm() else { return };
