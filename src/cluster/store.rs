@@ -33,6 +33,7 @@ pub struct KubeStore {
     /// its use is tracked (its controller predates tracking), since then.
     started: Millis,
     usage: Mutex<usage::Throttle>,
+    usage_read: Mutex<usage::ReadCache>,
 }
 
 /// What an API change to a key record means for its `KmsKey`.
@@ -203,6 +204,7 @@ impl KubeStore {
             client,
             started: now_millis(),
             usage: Mutex::default(),
+            usage_read: Mutex::default(),
         }
     }
 
@@ -320,6 +322,11 @@ impl KeyStore for KubeStore {
     }
 
     async fn key_usage(&self, id: KeyId) -> Result<StoredUsage, StoreError> {
+        let now = now_millis();
+        let cache = || self.usage_read.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(stored) = cache().get(id, now) {
+            return Ok(stored);
+        }
         let Some((namespace, name)) = self.read(|index| index.key_object(id))? else {
             return Ok(StoredUsage::default());
         };
@@ -328,7 +335,9 @@ impl KeyStore for KubeStore {
             .get_opt(&name)
             .await
             .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
-        Ok(key.map_or_else(StoredUsage::default, |key| usage::stored(&key)))
+        let stored = key.map_or_else(StoredUsage::default, |key| usage::stored(&key));
+        cache().put(id, now, stored);
+        Ok(stored)
     }
 
     async fn record_usage(&self, uses: Vec<(KeyId, KeyUsage)>) -> Result<Vec<KeyId>, StoreError> {

@@ -83,6 +83,34 @@ impl Throttle {
     }
 }
 
+/// How long a `KmsKey`'s usage, once read, answers GetKeyLastUsage: a
+/// caller polling it costs the API server a GET a minute per key, not one
+/// per call (the field itself is up to an hour behind).
+pub const READ_FRESH: Millis = 60 * 1000;
+
+/// The usage read from each key's `KmsKey`, and when.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    read: HashMap<KeyId, (Millis, StoredUsage)>,
+}
+
+impl ReadCache {
+    /// `id`'s usage as read less than [`READ_FRESH`] ago.
+    pub fn get(&self, id: KeyId, now: Millis) -> Option<StoredUsage> {
+        self.read
+            .get(&id)
+            .filter(|(at, _)| now.saturating_sub(*at) < READ_FRESH)
+            .map(|(_, stored)| *stored)
+    }
+
+    pub fn put(&mut self, id: KeyId, now: Millis, stored: StoredUsage) {
+        // Stale entries go as new ones come: at most one per key read.
+        self.read
+            .retain(|_, (at, _)| now.saturating_sub(*at) < READ_FRESH);
+        self.read.insert(id, (now, stored));
+    }
+}
+
 /// The server-side apply of `used` to a `KmsKey`'s status.
 pub fn status_patch(used: &KeyUsage) -> Value {
     json!({

@@ -106,3 +106,20 @@ fn a_use_reads_back_from_the_status_it_is_written_to() {
     key.status.as_mut().unwrap().usage_tracked_since = Some("yesterday".into());
     assert_eq!(stored(&key), StoredUsage::default());
 }
+
+#[test]
+fn a_read_answers_for_a_minute() {
+    let mut cache = ReadCache::default();
+    let stored = StoredUsage {
+        since: Some(T0),
+        last: Some(use_at(T0 + 1)),
+    };
+    assert_eq!(cache.get(key(1), T0), None);
+    cache.put(key(1), T0, stored);
+    assert_eq!(cache.get(key(1), T0 + READ_FRESH - 1), Some(stored));
+    assert_eq!(cache.get(key(1), T0 + READ_FRESH), None);
+    assert_eq!(cache.get(key(2), T0), None);
+    // A stale entry goes when another key's read is kept.
+    cache.put(key(2), T0 + READ_FRESH, StoredUsage::default());
+    assert_eq!(cache.read.len(), 1);
+}

@@ -130,7 +130,11 @@ async fn a_use_of_a_key_the_caches_do_not_hold_is_dropped_as_gone() {
 async fn a_keys_usage_is_read_from_its_kmskey() {
     let live = record();
     let (store, _index, mut handle) = store_holding(&live);
-    let read = tokio::spawn(async move { store.key_usage(live.key_id).await });
+    let id = live.key_id;
+    let read = tokio::spawn(async move {
+        let stored = store.key_usage(id).await;
+        (store, stored)
+    });
     let (request, send) = handle.next_request().await.expect("a request");
     assert_eq!(
         (request.method().as_str(), request.uri().path()),
@@ -149,7 +153,8 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
     send.send_response(http::Response::new(kube::client::Body::from(
         serde_json::to_vec(&key).unwrap(),
     )));
-    let stored = read.await.unwrap().unwrap();
+    let (store, stored) = read.await.unwrap();
+    let stored = stored.unwrap();
     assert_eq!(stored.since, Some(1_699_920_000_000));
     assert_eq!(
         stored.last,
@@ -159,4 +164,7 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
             request_id,
         })
     );
+    // Asked again within the minute: answered without the API server.
+    assert_eq!(store.key_usage(id).await.unwrap(), stored);
+    no_request(&mut handle).await;
 }
