@@ -3,6 +3,7 @@
 //! writer of key material) carries out; a write returns once the watch
 //! shows its effect where callers depend on it (new keys, aliases).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::{ClusterIndex, rotation, usage};
 use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
-use crate::resource::{KmsAlias, KmsKey};
+use crate::resource::{KmsAlias, KmsKey, crd_lacks};
 use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
 use crate::usage::KeyUsage;
 
@@ -34,6 +35,8 @@ pub struct KubeStore {
     started: Millis,
     usage: Mutex<usage::Throttle>,
     usage_read: Mutex<usage::ReadCache>,
+    /// When the log last said the KmsKey CRD lacks `status.lastUsage`.
+    old_crd_warned: AtomicI64,
 }
 
 /// What an API change to a key record means for its `KmsKey`.
@@ -205,6 +208,7 @@ impl KubeStore {
             started: now_millis(),
             usage: Mutex::default(),
             usage_read: Mutex::default(),
+            old_crd_warned: AtomicI64::new(i64::MIN / 2),
         }
     }
 
@@ -242,6 +246,17 @@ impl KubeStore {
                 // No KmsKey (a key held without one): nowhere to write.
                 Err(kube::Error::Api(status)) if status.code == 404 => {
                     self.throttle().written(id, now)
+                }
+                // A CRD from before usage tracking: nowhere to write either
+                // (the uses in memory still answer), and the log says why.
+                Err(e) if crd_lacks(&e, "lastUsage") => {
+                    self.throttle().written(id, now);
+                    if self.old_crd_warned.swap(now, Ordering::Relaxed) + usage::WRITE_EVERY <= now
+                    {
+                        tracing::warn!(
+                            "the KmsKey CRD in the cluster is older than this endpoint (it has no status.lastUsage): apply this version's CRDs (kubectl apply -f charts/kube-kms/crds/); until then key usage is kept in memory only"
+                        );
+                    }
                 }
                 Err(e) => {
                     self.throttle().retry(id, used);

@@ -2,6 +2,7 @@
 //! server and the crypto service, and reports the result.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -20,7 +21,7 @@ use super::{
 };
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, RotationType};
-use crate::resource::{Condition, KmsKey, KmsKeyStatus};
+use crate::resource::{Condition, KmsKey, KmsKeyStatus, crd_lacks};
 use crate::seal::MaterialId;
 use crate::{lifecycle, reseal};
 
@@ -356,8 +357,39 @@ async fn write_record_status(
 
 /// Writes status by server-side apply, only when it differs.
 async fn write_status(key: &KmsKey, ctx: &Context, status: KmsKeyStatus) -> Result<(), Error> {
-    let status = key_status::without_usage(&status);
-    if key.status.as_ref().map(key_status::without_usage) == Some(status.clone()) {
+    let mut status = key_status::without_usage(&status);
+    let now = (ctx.clock)();
+    if now < ctx.old_crd_until.load(Ordering::Relaxed) {
+        status.usage_tracked_since = None;
+    }
+    match apply_status(key, ctx, &status).await {
+        // A CRD from before usage tracking (not upgraded with the chart):
+        // every status write would fail, and with it every deletion. The
+        // status goes without the field, and the log says why.
+        Err(e) if crd_lacks(&e, "usageTrackedSince") => {
+            if ctx
+                .old_crd_until
+                .swap(now + OLD_CRD_RETRY_MS, Ordering::Relaxed)
+                <= now
+            {
+                tracing::warn!(
+                    "the KmsKey CRD in the cluster is older than this controller (it has no status.usageTrackedSince): apply this version's CRDs (kubectl apply -f charts/kube-kms/crds/); until then key status is written without it, and GetKeyLastUsage tracks from when each endpoint started"
+                );
+            }
+            status.usage_tracked_since = None;
+            Ok(apply_status(key, ctx, &status).await?)
+        }
+        written => Ok(written?),
+    }
+}
+
+/// How long status goes without the fields an old CRD lacks before they
+/// are tried again (the CRDs may have been applied since).
+const OLD_CRD_RETRY_MS: i64 = 60 * 60 * 1000;
+
+/// Applies `status` unless the key already shows it.
+async fn apply_status(key: &KmsKey, ctx: &Context, status: &KmsKeyStatus) -> kube::Result<()> {
+    if key.status.as_ref().map(key_status::without_usage).as_ref() == Some(status) {
         return Ok(());
     }
     let keys: Api<KmsKey> =

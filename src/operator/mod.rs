@@ -59,6 +59,9 @@ pub struct Context {
     pub held_reported: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Where the controller's own lifecycle actions are recorded.
     pub audit: Option<AuditLog>,
+    /// Until when (ms) status is written without the fields the installed
+    /// KmsKey CRD was found to lack; then it is tried again.
+    pub old_crd_until: std::sync::atomic::AtomicI64,
 }
 
 impl Context {
@@ -84,6 +87,7 @@ impl Context {
             pending_sealed: Default::default(),
             held_reported: Default::default(),
             audit,
+            old_crd_until: Default::default(),
         })
     }
 

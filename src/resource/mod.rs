@@ -20,6 +20,15 @@ pub const API_VERSION: &str = "kubekms.io/v1alpha1";
 /// Annotation whose every new value asks for one on-demand rotation.
 pub const ROTATE_ANNOTATION: &str = "kubekms.io/rotate";
 
+/// Whether the API server refused a server-side apply because the CRD
+/// installed in the cluster does not declare `field`: the CRD is older
+/// than this version (`helm upgrade` leaves CRDs as they were).
+pub fn crd_lacks(error: &kube::Error, field: &str) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.message.contains("field not declared in schema")
+            && status.message.contains(field))
+}
+
 /// A condition as Kubernetes conventions shape it (`metav1.Condition`),
 /// kept to the fields this project writes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]

@@ -227,6 +227,7 @@ fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiSer
         pending_sealed: Default::default(),
         held_reported: Default::default(),
         audit: ctx.audit.clone(),
+        old_crd_until: Default::default(),
     });
     (ctx, server)
 }

@@ -70,3 +70,38 @@ async fn the_endpoints_last_usage_is_neither_compared_nor_sent() {
     finish(task).await;
     server.expect_nothing_more().await;
 }
+
+/// The CRD in the cluster predates usage tracking (`helm upgrade` does not
+/// upgrade CRDs) and the API server refuses a status naming the field:
+/// the status is written without it, and not asked for again, instead of
+/// every status write (and every deletion behind one) failing.
+#[tokio::test]
+async fn a_crd_without_the_tracking_field_gets_status_without_it() {
+    let (ctx, mut server) = context();
+    let record = stored_record();
+    let mut key = key(json!({}));
+    // As an old CRD stores it: everything but the tracking start.
+    let mut shown = key_status::reconciled(&key, &record, &ArnConfig::default(), None, NOW);
+    shown.usage_tracked_since = None;
+    key.status = Some(shown);
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server.expect_key_secret(&record).await;
+    let refused = server
+        .expect(
+            "PATCH",
+            &format!("{KEYS}/app/status"),
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+                   "message": "failed to create typed patch object (/; kubekms.io/v1alpha1, Kind=KmsKey): .status.usageTrackedSince: field not declared in schema"}),
+        )
+        .await;
+    assert_eq!(refused.body["status"]["usageTrackedSince"], rfc3339(NOW));
+    // Without the field, the status is what the key shows: nothing to send.
+    assert_eq!(finish(task).await, Action::requeue(super::super::RESYNC));
+    server.expect_nothing_more().await;
+
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server.expect_key_secret(&record).await;
+    finish(task).await;
+    server.expect_nothing_more().await;
+}

@@ -15,8 +15,18 @@ fn used(at: Millis) -> KeyUsage {
     }
 }
 
-/// Takes the next request: the status apply of `used`, answered `code`.
-async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, code: u16) {
+/// How the API server answers a status apply.
+#[derive(Clone, Copy)]
+enum Answer {
+    Applied,
+    /// A 500 any API server can send.
+    Failed,
+    /// A 500 from a KmsKey CRD that predates `status.lastUsage`.
+    OldCrd,
+}
+
+/// Takes the next request: the status apply of `used`, answered so.
+async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: Answer) {
     let (request, send) = handle.next_request().await.expect("a request");
     assert_eq!(
         (request.method().as_str(), request.uri().path()),
@@ -34,13 +44,24 @@ async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, code: u16
     let body = request.into_body().collect_bytes().await.unwrap();
     let patch: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(patch, crate::cluster::usage::status_patch(used));
-    let reply = if code == 200 {
-        json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-               "metadata": {"name": "app", "namespace": "default"},
-               "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}})
-    } else {
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
-               "reason": "InternalError", "message": "etcd is sulking"})
+    let failure = |message: &str| {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+               "message": message})
+    };
+    let (code, reply) = match answer {
+        Answer::Applied => (
+            200,
+            json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+                   "metadata": {"name": "app", "namespace": "default"},
+                   "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}}),
+        ),
+        Answer::Failed => (500, failure("etcd is sulking")),
+        Answer::OldCrd => (
+            500,
+            failure(
+                "failed to create typed patch object (/; kubekms.io/v1alpha1, Kind=KmsKey): .status.lastUsage: field not declared in schema",
+            ),
+        ),
     };
     send.send_response(
         http::Response::builder()
@@ -70,7 +91,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
         let store = store.clone();
         async move { store.record_usage(vec![(id, first)]).await }
     });
-    expect_status_apply(&mut handle, &first, 200).await;
+    expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
 
     // Within the hour: nothing is written, whatever the batches hold.
@@ -83,7 +104,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
         let store = store.clone();
         async move { store.flush_usage().await }
     });
-    expect_status_apply(&mut handle, &later, 200).await;
+    expect_status_apply(&mut handle, &later, Answer::Applied).await;
     flush.await.unwrap().unwrap();
     store.flush_usage().await.unwrap();
     no_request(&mut handle).await;
@@ -100,7 +121,7 @@ async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
         let store = store.clone();
         async move { store.record_usage(vec![(id, first)]).await }
     });
-    expect_status_apply(&mut handle, &first, 500).await;
+    expect_status_apply(&mut handle, &first, Answer::Failed).await;
     assert!(matches!(
         write.await.unwrap(),
         Err(StoreError::Backend(message)) if message.contains("KmsKey default/app status")
@@ -109,7 +130,7 @@ async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
         let store = store.clone();
         async move { store.record_usage(vec![]).await }
     });
-    expect_status_apply(&mut handle, &first, 200).await;
+    expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(again.await.unwrap().unwrap(), []);
 }
 
@@ -166,5 +187,26 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
     );
     // Asked again within the minute: answered without the API server.
     assert_eq!(store.key_usage(id).await.unwrap(), stored);
+    no_request(&mut handle).await;
+}
+
+/// A KmsKey CRD from before usage tracking refuses the field: the use is
+/// kept in memory only, and not tried again within the hour (no warning
+/// every 10 s, no error to the writer's loop).
+#[tokio::test]
+async fn a_crd_without_the_usage_field_keeps_uses_in_memory_only() {
+    let live = record();
+    let (store, _index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
+    let id = live.key_id;
+    let first = used(now_millis());
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move { store.record_usage(vec![(id, first)]).await }
+    });
+    expect_status_apply(&mut handle, &first, Answer::OldCrd).await;
+    assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
+    let next = used(now_millis() + 1);
+    assert_eq!(store.record_usage(vec![(id, next)]).await.unwrap(), []);
     no_request(&mut handle).await;
 }
