@@ -297,6 +297,19 @@ fn meta_of(secret: &Value) -> Arc<PartialObjectMeta<Secret>> {
     })
 }
 
+/// The KmsKey `app` showing the status the controller writes for
+/// `record`, as `edit` leaves it.
+fn showing_status(
+    record: &KeyRecord,
+    edit: impl FnOnce(&mut crate::resource::KmsKeyStatus),
+) -> KmsKey {
+    let mut key = key(json!({}));
+    let mut status = super::key_status::reconciled(&key, record, &ArnConfig::default(), None, NOW);
+    edit(&mut status);
+    key.status = Some(status);
+    key
+}
+
 fn sweep(
     meta: &Arc<PartialObjectMeta<Secret>>,
     ctx: &Arc<Context>,
@@ -487,14 +500,7 @@ async fn a_write_keeps_another_writers_labels_annotations_and_finalizers() {
 async fn an_unchanged_key_with_current_status_makes_no_writes() {
     let (ctx, mut server) = context();
     let record = stored_record();
-    let mut key = key(json!({}));
-    key.status = Some(super::key_status::reconciled(
-        &key,
-        &record,
-        &ArnConfig::default(),
-        None,
-        NOW,
-    ));
+    let key = showing_status(&record, |_| {});
     let task = reconcile_key(key, &ctx).await;
     server.expect_key_secret(&record).await;
     finish(task).await;

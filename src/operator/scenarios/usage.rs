@@ -2,7 +2,7 @@
 //! tracked, and leaves the endpoint's `lastUsage` alone.
 
 use super::*;
-use crate::operator::key_status::{self, rfc3339};
+use crate::operator::key_status::rfc3339;
 use crate::resource::KeyLastUsage;
 
 fn last_usage() -> KeyLastUsage {
@@ -37,11 +37,10 @@ async fn a_new_key_is_tracked_from_its_first_status() {
 async fn the_endpoints_last_usage_is_neither_compared_nor_sent() {
     let (ctx, mut server) = context();
     let record = stored_record();
-    let mut key = key(json!({}));
-    let mut status = key_status::reconciled(&key, &record, &ArnConfig::default(), None, NOW);
-    status.usage_tracked_since = Some(rfc3339(NOW - DAY_MS));
-    status.last_usage = Some(last_usage());
-    key.status = Some(status);
+    let mut key = showing_status(&record, |status| {
+        status.usage_tracked_since = Some(rfc3339(NOW - DAY_MS));
+        status.last_usage = Some(last_usage());
+    });
     let task = reconcile_key(key.clone(), &ctx).await;
     server.expect_key_secret(&record).await;
     finish(task).await;
@@ -79,11 +78,8 @@ async fn the_endpoints_last_usage_is_neither_compared_nor_sent() {
 async fn a_crd_without_the_tracking_field_gets_status_without_it() {
     let (ctx, mut server) = context();
     let record = stored_record();
-    let mut key = key(json!({}));
     // As an old CRD stores it: everything but the tracking start.
-    let mut shown = key_status::reconciled(&key, &record, &ArnConfig::default(), None, NOW);
-    shown.usage_tracked_since = None;
-    key.status = Some(shown);
+    let key = showing_status(&record, |status| status.usage_tracked_since = None);
     let task = reconcile_key(key.clone(), &ctx).await;
     server.expect_key_secret(&record).await;
     let refused = server

@@ -73,6 +73,23 @@ async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: A
     );
 }
 
+/// A store on a mock API server holding one key: the store, the key's id
+/// and the server.
+fn holding_one_key() -> (Arc<KubeStore>, KeyId, MockHandle) {
+    let live = record();
+    let (store, _index, handle) = store_holding(&live);
+    (Arc::new(store), live.key_id, handle)
+}
+
+/// `record_usage(uses)` in a task, for the server to answer.
+fn recording(
+    store: &Arc<KubeStore>,
+    uses: Vec<(KeyId, KeyUsage)>,
+) -> tokio::task::JoinHandle<Result<Vec<KeyId>, StoreError>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.record_usage(uses).await })
+}
+
 async fn no_request(handle: &mut MockHandle) {
     let asked = tokio::time::timeout(std::time::Duration::from_millis(100), handle.next_request());
     assert!(asked.await.is_err(), "no request to the API server");
@@ -80,17 +97,11 @@ async fn no_request(handle: &mut MockHandle) {
 
 #[tokio::test]
 async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour() {
-    let live = record();
-    let (store, _index, mut handle) = store_holding(&live);
-    let store = Arc::new(store);
-    let id = live.key_id;
+    let (store, id, mut handle) = holding_one_key();
     let now = now_millis();
 
     let first = used(now);
-    let write = tokio::spawn({
-        let store = store.clone();
-        async move { store.record_usage(vec![(id, first)]).await }
-    });
+    let write = recording(&store, vec![(id, first)]);
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
 
@@ -112,24 +123,15 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
 
 #[tokio::test]
 async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
-    let live = record();
-    let (store, _index, mut handle) = store_holding(&live);
-    let store = Arc::new(store);
-    let id = live.key_id;
+    let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
-    let write = tokio::spawn({
-        let store = store.clone();
-        async move { store.record_usage(vec![(id, first)]).await }
-    });
+    let write = recording(&store, vec![(id, first)]);
     expect_status_apply(&mut handle, &first, Answer::Failed).await;
     assert!(matches!(
         write.await.unwrap(),
         Err(StoreError::Backend(message)) if message.contains("KmsKey default/app status")
     ));
-    let again = tokio::spawn({
-        let store = store.clone();
-        async move { store.record_usage(vec![]).await }
-    });
+    let again = recording(&store, vec![]);
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(again.await.unwrap().unwrap(), []);
 }
@@ -195,15 +197,9 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
 /// every 10 s, no error to the writer's loop).
 #[tokio::test]
 async fn a_crd_without_the_usage_field_keeps_uses_in_memory_only() {
-    let live = record();
-    let (store, _index, mut handle) = store_holding(&live);
-    let store = Arc::new(store);
-    let id = live.key_id;
+    let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
-    let write = tokio::spawn({
-        let store = store.clone();
-        async move { store.record_usage(vec![(id, first)]).await }
-    });
+    let write = recording(&store, vec![(id, first)]);
     expect_status_apply(&mut handle, &first, Answer::OldCrd).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
     let next = used(now_millis() + 1);
