@@ -29,6 +29,7 @@ pub async fn run(
         kube_kms::api::system_clock(),
         metrics,
         audit,
+        args.watch_namespace.clone(),
     );
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();

@@ -7,6 +7,8 @@ mod cluster;
 #[path = "e2e/deletion.rs"]
 mod deletion;
 mod plugin;
+#[path = "e2e/rbac.rs"]
+mod rbac;
 #[path = "e2e/rotation.rs"]
 mod rotation;
 mod skip;

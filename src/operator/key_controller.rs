@@ -19,6 +19,7 @@ use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
     key_status,
 };
+use crate::cluster::watch::scoped;
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, RotationType};
 use crate::resource::{Condition, KmsKey, KmsKeyStatus, crd_lacks};
@@ -74,7 +75,9 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
         KeyPlan::Refuse(refusal) => return refuse(key, ctx, refusal).await,
         KeyPlan::Create { key_id, pinned } => {
             if pinned {
-                let others = Api::<Secret>::all(ctx.client.clone())
+                // Every namespace it watches: a controller scoped to one
+                // (`--watch-namespace`) may not list Secrets beyond it.
+                let others = scoped::<Secret>(&ctx.client, ctx.scope.as_deref())
                     .list_metadata(
                         &ListParams::default()
                             .labels(&format!("{}={key_id}", key_secret::KEY_ID_LABEL)),

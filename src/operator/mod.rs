@@ -62,6 +62,9 @@ pub struct Context {
     /// Until when (ms) status is written without the fields the installed
     /// KmsKey CRD was found to lack; then it is tried again.
     pub old_crd_until: std::sync::atomic::AtomicI64,
+    /// The one namespace this controller watches (`--watch-namespace`), or
+    /// `None` for all: what it may read beyond one object's namespace.
+    pub scope: Option<String>,
 }
 
 impl Context {
@@ -72,6 +75,7 @@ impl Context {
         clock: Clock,
         metrics: Arc<metrics::Metrics>,
         audit: Option<AuditLog>,
+        scope: Option<String>,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "kube-kms-controller".into(),
@@ -88,6 +92,7 @@ impl Context {
             held_reported: Default::default(),
             audit,
             old_crd_until: Default::default(),
+            scope,
         })
     }
 

@@ -191,7 +191,7 @@ impl Log {
     }
 
     /// The `addr=` of the first line saying `message`, waiting for it.
-    fn address(&self, message: &str) -> std::net::SocketAddr {
+    pub fn address(&self, message: &str) -> std::net::SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let found = self.lines.lock().unwrap().iter().find_map(|line| {

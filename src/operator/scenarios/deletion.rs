@@ -228,6 +228,7 @@ fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiSer
         held_reported: Default::default(),
         audit: ctx.audit.clone(),
         old_crd_until: Default::default(),
+        scope: ctx.scope.clone(),
     });
     (ctx, server)
 }

@@ -200,6 +200,15 @@ async fn audit_records(ctx: &Context, dir: &std::path::Path) -> Vec<Value> {
 }
 
 fn context_auditing(versions: &[u32], audit: Option<AuditLog>) -> (Arc<Context>, ApiServer) {
+    context_scoped(versions, audit, None)
+}
+
+/// A context for a controller watching `scope` only (`None`: all).
+fn context_scoped(
+    versions: &[u32],
+    audit: Option<AuditLog>,
+    scope: Option<&str>,
+) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let root = root_key(versions);
@@ -211,6 +220,7 @@ fn context_auditing(versions: &[u32], audit: Option<AuditLog>) -> (Arc<Context>,
         Arc::new(|| NOW),
         Arc::new(Metrics::unregistered()),
         audit,
+        scope.map(str::to_owned),
     );
     (ctx, ApiServer(handle))
 }
@@ -544,6 +554,7 @@ async fn a_new_key_object_first_gets_its_finalizer() {
 mod alias;
 mod deletion;
 mod key_move;
+mod pinned;
 mod reseal;
 mod root_probe;
 mod usage;

@@ -1,0 +1,202 @@
+//! The chart's roles are all the controller and the endpoint need: both run
+//! with ServiceAccount tokens bound to exactly what `helm template` renders
+//! (scoped to the test's namespace, as `watchNamespace` makes it), and keys
+//! go through their life through them. Every other cluster test runs both
+//! as the cluster's admin, where a missing grant would never show.
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{DynamicObject, GroupVersionKind};
+use kube::discovery::Discovery;
+use serde_json::Value;
+
+use super::*;
+use crate::clients::{caller, kms_client};
+
+/// The RBAC objects (ServiceAccounts, roles, bindings) of the chart for
+/// release `release` in namespace `ns`, scoped to `ns`.
+fn rendered_rbac(helm: &Path, release: &str, ns: &str) -> Vec<Value> {
+    let out = Command::new(helm)
+        .args([
+            "template",
+            release,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/charts/kube-kms"),
+        ])
+        .args(["--namespace", ns])
+        .args(["--set", &format!("watchNamespace={ns}")])
+        .args(["--set", "serviceMonitor.enabled=false"])
+        .output()
+        .expect("run helm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap())
+        .filter(|o| {
+            let kind = o["kind"].as_str().unwrap_or_default();
+            kind == "ServiceAccount" || kind.ends_with("Role") || kind.ends_with("RoleBinding")
+        })
+        .collect()
+}
+
+use serde::Deserialize;
+
+/// Creates `objects` in the cluster, as they are.
+async fn create(cluster: &cluster::Cluster, objects: Vec<Value>) {
+    let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap();
+    for object in objects {
+        let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_owned(), v.to_owned()),
+            None => (
+                String::new(),
+                object["apiVersion"].as_str().unwrap().to_owned(),
+            ),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, object["kind"].as_str().unwrap());
+        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("served");
+        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource)
+        } else {
+            Api::all_with(cluster.client.clone(), &resource)
+        };
+        let object: DynamicObject = serde_json::from_value(object).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
+}
+
+/// A kubeconfig in `dir` for the cluster's API server, authenticating as
+/// ServiceAccount `account` of the test's namespace.
+async fn kubeconfig_of(cluster: &cluster::Cluster, account: &str, dir: &Path) -> PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = accounts
+        .create_token_request(account, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .expect("a token");
+    let mut config = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    for user in &mut config.auth_infos {
+        user.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.clone().into()),
+            ..Default::default()
+        });
+    }
+    let path = dir.join(format!("{account}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let Some(helm) = std::env::var_os("KUBE_KMS_HELM") else {
+        skip::skipped(format_args!(
+            "KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)"
+        ));
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    // Cluster-scoped names (the endpoint's TokenReview role) unique per run.
+    let release = format!("kms-{}", &ns[ns.len() - 8..]);
+    create(&cluster, rendered_rbac(Path::new(&helm), &release, &ns)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let as_account = |kubeconfig| cluster::Cluster {
+        client: cluster.client.clone(),
+        kubeconfig,
+        namespace: ns.clone(),
+    };
+    let controller_account =
+        as_account(kubeconfig_of(&cluster, &format!("{release}-controller"), dir.path()).await);
+    let api_account =
+        as_account(kubeconfig_of(&cluster, &format!("{release}-api"), dir.path()).await);
+    let controller = Controller::start(&controller_account);
+    let (mut api, api_log) = controller.spawn_api(&api_account);
+    let endpoint = format!(
+        "http://{}",
+        api_log.address("kube-kms endpoint serving keys from the cluster")
+    );
+
+    // A key applied as GitOps applies it: minted, Ready, with an event.
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
+    let manifest: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app"}, "spec": {"description": "rbac"},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &manifest)
+        .await
+        .unwrap();
+    let key = wait_for("KmsKey Ready", READY, || async {
+        keys.get("app").await.ok().filter(ready)
+    })
+    .await;
+    let key_id = key.status.unwrap().key_id.unwrap();
+
+    // The endpoint: a caller, a round trip, the key's use in its status.
+    let (access_key_id, secret_key) = caller(&cluster, &endpoint, "AKIDRBAC").await;
+    let kms = kms_client(&endpoint, &access_key_id, &secret_key);
+    let blob = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(&b"least privilege"[..]))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let plain = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(plain.plaintext.unwrap().as_ref(), b"least privilege");
+    let used = wait_for("KmsKey status lastUsage", READY, || async {
+        keys.get("app").await.ok()?.status?.last_usage
+    })
+    .await;
+    assert_eq!(used.operation, "Decrypt");
+
+    // Changes through the API become objects the controller carries out.
+    let made = kms
+        .create_key()
+        .description("made through the API")
+        .send()
+        .await
+        .unwrap();
+    let made_id = made.key_metadata.unwrap().key_id;
+    kms.create_alias()
+        .alias_name("alias/rbac")
+        .target_key_id(&made_id)
+        .send()
+        .await
+        .unwrap();
+    let deleting = kms
+        .schedule_key_deletion()
+        .key_id(&made_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleting.key_state,
+        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
+    let _ = api.kill();
+    let _ = api.wait();
+    // Nothing either process did was refused by RBAC.
+    for (name, log) in [
+        ("controller", controller.log.text()),
+        ("api", api_log.text()),
+    ] {
+        assert!(
+            !log.contains("forbidden") && !log.contains("Forbidden"),
+            "{name} was refused something:\n{log}"
+        );
+    }
+}
