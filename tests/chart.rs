@@ -6,12 +6,12 @@
 mod cluster;
 mod skip;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/kube-kms");
+use cluster::manifests::CHART;
 
 fn helm() -> Option<PathBuf> {
     match std::env::var_os("KUBE_KMS_HELM") {
@@ -25,26 +25,20 @@ fn helm() -> Option<PathBuf> {
     }
 }
 
-fn render(helm: &PathBuf, sets: &[&str]) -> Vec<Value> {
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "kms", CHART, "--namespace", "kube-kms"]);
-    for set in sets {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().expect("run helm");
-    assert!(
-        out.status.success(),
-        "helm template {sets:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
+fn render(helm: &Path, sets: &[&str]) -> Vec<Value> {
+    cluster::manifests::render(helm, "kms", "kube-kms", sets)
 }
 
-use serde::Deserialize;
+/// The objects of these files of `config/kustomize`.
+fn kustomize(files: &[&str]) -> Vec<Value> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
+    files
+        .iter()
+        .flat_map(|file| {
+            cluster::manifests::yaml_objects(&std::fs::read_to_string(dir.join(file)).unwrap())
+        })
+        .collect()
+}
 
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objects
@@ -371,14 +365,7 @@ fn grants(rules: &Value) -> std::collections::BTreeSet<(String, String, String)>
 fn the_kustomize_roles_grant_what_the_charts_do() {
     let Some(helm) = helm() else { return };
     let chart = render(&helm, &["serviceMonitor.enabled=false"]);
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
-    let mut plain = Vec::new();
-    for file in ["rbac.yaml", "api.yaml"] {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            plain.push(serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap());
-        }
-    }
+    let plain = kustomize(&["rbac.yaml", "api.yaml"]);
     for (kind, ours, charts) in [
         ("ClusterRole", "kube-kms-controller", "kms-controller"),
         ("ClusterRole", "kube-kms-api", "kms-api"),
@@ -412,14 +399,7 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
     )
     .await;
     // The kustomize manifests (minus the CRDs and namespace, which exist).
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
-    let mut plain = Vec::new();
-    for file in ["rbac.yaml", "controller.yaml", "api.yaml"] {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            plain.push(serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap());
-        }
-    }
+    let plain = kustomize(&["rbac.yaml", "controller.yaml", "api.yaml"]);
     dry_run(&cluster, plain, &cluster.namespace).await;
     // The KMS v2 plugin's static pod, as its mirror pod would be created.
     let text = std::fs::read_to_string(concat!(
@@ -442,40 +422,5 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
 /// Sends each object as a server-side dry-run create: the API server's
 /// own validation, with nothing stored.
 async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>, namespace: &str) {
-    use kube::api::{DynamicObject, PostParams};
-    use kube::discovery::Discovery;
-    let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap();
-    for object in objects {
-        let kind = object["kind"].as_str().unwrap();
-        let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (
-                String::new(),
-                object["apiVersion"].as_str().unwrap().to_owned(),
-            ),
-        };
-        let gvk = kube::api::GroupVersionKind::gvk(&group, &version, kind);
-        let (resource, caps) = discovery
-            .resolve_gvk(&gvk)
-            .unwrap_or_else(|| panic!("{gvk:?} not served"));
-        let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-            kube::Api::namespaced_with(cluster.client.clone(), namespace, &resource)
-        } else {
-            kube::Api::all_with(cluster.client.clone(), &resource)
-        };
-        let mut obj: DynamicObject = serde_json::from_value(object.clone()).unwrap();
-        obj.metadata.namespace = None;
-        let params = PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        };
-        if let Err(e) = api.create(&params, &obj).await {
-            // Cluster-scoped objects of an earlier run may exist already.
-            assert!(
-                matches!(&e, kube::Error::Api(s) if s.code == 409),
-                "{kind} {}: {e}",
-                obj.metadata.name.clone().unwrap_or_default()
-            );
-        }
-    }
+    cluster::manifests::create(cluster, objects, namespace, true).await;
 }

@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use kube::api::{DynamicObject, GroupVersionKind};
-use kube::discovery::Discovery;
 use serde_json::Value;
 
 use super::*;
@@ -16,55 +14,19 @@ use crate::clients::{caller, kms_client};
 /// The RBAC objects (ServiceAccounts, roles, bindings) of the chart for
 /// release `release` in namespace `ns`, scoped to `ns`.
 fn rendered_rbac(helm: &Path, release: &str, ns: &str) -> Vec<Value> {
-    let out = Command::new(helm)
-        .args([
-            "template",
-            release,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/charts/kube-kms"),
-        ])
-        .args(["--namespace", ns])
-        .args(["--set", &format!("watchNamespace={ns}")])
-        .args(["--set", "serviceMonitor.enabled=false"])
-        .output()
-        .expect("run helm");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap())
-        .filter(|o| {
-            let kind = o["kind"].as_str().unwrap_or_default();
-            kind == "ServiceAccount" || kind.ends_with("Role") || kind.ends_with("RoleBinding")
-        })
-        .collect()
-}
-
-use serde::Deserialize;
-
-/// Creates `objects` in the cluster, as they are.
-async fn create(cluster: &cluster::Cluster, objects: Vec<Value>) {
-    let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap();
-    for object in objects {
-        let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (
-                String::new(),
-                object["apiVersion"].as_str().unwrap().to_owned(),
-            ),
-        };
-        let gvk = GroupVersionKind::gvk(&group, &version, object["kind"].as_str().unwrap());
-        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("served");
-        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-            Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource)
-        } else {
-            Api::all_with(cluster.client.clone(), &resource)
-        };
-        let object: DynamicObject = serde_json::from_value(object).unwrap();
-        api.create(&PostParams::default(), &object).await.unwrap();
-    }
+    let scoped = format!("watchNamespace={ns}");
+    cluster::manifests::render(
+        helm,
+        release,
+        ns,
+        &[&scoped, "serviceMonitor.enabled=false"],
+    )
+    .into_iter()
+    .filter(|o| {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        kind == "ServiceAccount" || kind.ends_with("Role") || kind.ends_with("RoleBinding")
+    })
+    .collect()
 }
 
 /// A kubeconfig in `dir` for the cluster's API server, authenticating as
@@ -108,7 +70,8 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
     let ns = cluster.namespace.clone();
     // Cluster-scoped names (the endpoint's TokenReview role) unique per run.
     let release = format!("kms-{}", &ns[ns.len() - 8..]);
-    create(&cluster, rendered_rbac(Path::new(&helm), &release, &ns)).await;
+    let rbac = rendered_rbac(Path::new(&helm), &release, &ns);
+    cluster::manifests::create(&cluster, rbac, &ns, false).await;
     let dir = tempfile::tempdir().unwrap();
     let as_account = |kubeconfig| cluster::Cluster {
         client: cluster.client.clone(),
