@@ -104,6 +104,17 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
     })
     .await;
     let key_id = key.status.unwrap().key_id.unwrap();
+    // Events are best effort (a refused one is logged at debug level only),
+    // so the one the controller records is looked for.
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &ns);
+    wait_for("the controller's Created event", READY, || async {
+        let events = events.list(&Default::default()).await.ok()?.items;
+        events.into_iter().find(|e| {
+            e.reason.as_deref() == Some("Created")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("app")
+        })
+    })
+    .await;
 
     // The endpoint: a caller, a round trip, the key's use in its status.
     let (access_key_id, secret_key) = caller(&cluster, &endpoint, "AKIDRBAC").await;
