@@ -39,6 +39,22 @@ fn ready_reason(conditions: &[Condition]) -> Option<&str> {
     Condition::ready_in(conditions).map(|c| c.reason.as_str())
 }
 
+/// Applies the KmsKey `name` with `spec` and waits until it is Ready.
+async fn ready_key(keys: &Api<KmsKey>, name: &str, spec: serde_json::Value) -> KmsKey {
+    let manifest: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &manifest)
+        .await
+        .unwrap();
+    wait_for("KmsKey Ready", READY, || async {
+        keys.get(name).await.ok().filter(ready)
+    })
+    .await
+}
+
 fn ready(key: &KmsKey) -> bool {
     key.status.as_ref().is_some_and(|s| {
         s.conditions
@@ -59,12 +75,6 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let aliases: Api<KmsAlias> = Api::namespaced(cluster.client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
 
-    let manifest: KmsKey = serde_json::from_value(json!({
-        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-        "metadata": {"name": "app"},
-        "spec": {"description": "e2e", "pendingWindowDays": 7, "rotation": {"enabled": true, "periodDays": 90}},
-    }))
-    .unwrap();
     let alias: KmsAlias = serde_json::from_value(json!({
         "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsAlias",
         "metadata": {"name": "app"},
@@ -82,14 +92,8 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         (ready_reason(&a.status?.conditions)? == "KeyNotFound").then_some(())
     })
     .await;
-    keys.create(&PostParams::default(), &manifest)
-        .await
-        .unwrap();
-
-    let key = wait_for("KmsKey Ready", READY, || async {
-        keys.get("app").await.ok().filter(ready)
-    })
-    .await;
+    let spec = json!({"description": "e2e", "pendingWindowDays": 7, "rotation": {"enabled": true, "periodDays": 90}});
+    let key = ready_key(&keys, "app", spec.clone()).await;
     let status = key.status.clone().unwrap();
     let key_id = status.key_id.clone().unwrap();
     assert_eq!(
@@ -433,13 +437,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     assert!(out.contains(&format!("PENDING {key_id}")), "{out}");
 
     // Re-apply within the window: same key, same material, deletion cancelled.
-    keys.create(&PostParams::default(), &manifest)
-        .await
-        .unwrap();
-    let back = wait_for("re-applied key Ready", READY, || async {
-        keys.get("app").await.ok().filter(ready)
-    })
-    .await;
+    let back = ready_key(&keys, "app", spec).await;
     let status = back.status.unwrap();
     assert_eq!(status.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(
@@ -470,13 +468,7 @@ async fn a_controller_whose_crypto_service_has_another_root_key_refuses_to_lead(
         .unwrap()
     };
     let first = Controller::start(&cluster);
-    keys.create(&PostParams::default(), &manifest("first"))
-        .await
-        .unwrap();
-    wait_for("KmsKey Ready", READY, || async {
-        keys.get("first").await.ok().filter(ready)
-    })
-    .await;
+    ready_key(&keys, "first", json!({})).await;
     drop(first);
 
     // A new crypto service with a root key of its own (a wrong Secret

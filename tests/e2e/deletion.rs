@@ -12,18 +12,7 @@ async fn a_key_whose_secret_is_forced_away_is_reported_at_once_and_never_reminte
     let _controller = Controller::start(&cluster);
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let manifest: KmsKey = serde_json::from_value(json!({
-        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-        "metadata": {"name": "doomed"}, "spec": {},
-    }))
-    .unwrap();
-    keys.create(&PostParams::default(), &manifest)
-        .await
-        .unwrap();
-    let key = wait_for("KmsKey Ready", READY, || async {
-        keys.get("doomed").await.ok().filter(ready)
-    })
-    .await;
+    let key = ready_key(&keys, "doomed", json!({})).await;
     // Deleting the Secret (or its namespace) destroys nothing: the
     // finalizer holds it, material and all, and the key keeps working.
     secrets
@@ -120,13 +109,7 @@ async fn keys_moved_out_of_a_namespace_being_deleted_stay_the_same_keys() {
     let record = |secret: &Secret| key_secret::read(secret).unwrap().record;
     let mut originals = BTreeMap::new();
     for name in ["app", "logs"] {
-        keys.create(&PostParams::default(), &manifest(name, json!({})))
-            .await
-            .unwrap();
-        wait_for("KmsKey Ready", READY, || async {
-            keys.get(name).await.ok().filter(ready)
-        })
-        .await;
+        ready_key(&keys, name, json!({})).await;
         let secret = secrets.get(&format!("kmskey-{name}")).await.unwrap();
         originals.insert(name, record(&secret));
         // Its KmsKey deleted, the key is pending deletion.

@@ -91,18 +91,7 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
 
     // A key applied as GitOps applies it: minted, Ready, with an event.
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
-    let manifest: KmsKey = serde_json::from_value(json!({
-        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-        "metadata": {"name": "app"}, "spec": {"description": "rbac"},
-    }))
-    .unwrap();
-    keys.create(&PostParams::default(), &manifest)
-        .await
-        .unwrap();
-    let key = wait_for("KmsKey Ready", READY, || async {
-        keys.get("app").await.ok().filter(ready)
-    })
-    .await;
+    let key = ready_key(&keys, "app", json!({"description": "rbac"})).await;
     let key_id = key.status.unwrap().key_id.unwrap();
     // Events are best effort (a refused one is logged at debug level only),
     // so the one the controller records is looked for.
