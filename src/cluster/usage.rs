@@ -41,10 +41,7 @@ impl Throttle {
         all: bool,
     ) -> Vec<(KeyId, KeyUsage)> {
         for (id, used) in uses {
-            let waiting = self.waiting.remove(&id);
-            if let Some(latest) = later(waiting, Some(used)) {
-                self.waiting.insert(id, latest);
-            }
+            self.keep_latest(id, used);
         }
         let due: Vec<KeyId> = self
             .waiting
@@ -70,10 +67,14 @@ impl Throttle {
     /// A write that failed: the use waits for the next call, unless a
     /// later one came meanwhile.
     pub fn retry(&mut self, id: KeyId, used: KeyUsage) {
-        let waiting = self.waiting.remove(&id);
-        if let Some(latest) = later(waiting, Some(used)) {
-            self.waiting.insert(id, latest);
-        }
+        self.keep_latest(id, used);
+    }
+
+    /// `used` waits, unless a later use of `id` already does.
+    fn keep_latest(&mut self, id: KeyId, used: KeyUsage) {
+        let waiting = self.waiting.get(&id).copied();
+        self.waiting
+            .insert(id, later(waiting, Some(used)).unwrap_or(used));
     }
 
     /// `id` no longer exists.

@@ -191,8 +191,14 @@ impl Log {
         self.lines.lock().unwrap().join("\n")
     }
 
+    /// The URL a `kube-kms api` serves on, once its log says it listens.
+    pub fn endpoint(&self) -> String {
+        let addr = self.address("kube-kms endpoint serving keys from the cluster");
+        format!("http://{addr}")
+    }
+
     /// The `addr=` of the first line saying `message`, waiting for it.
-    pub fn address(&self, message: &str) -> std::net::SocketAddr {
+    fn address(&self, message: &str) -> std::net::SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let found = self.lines.lock().unwrap().iter().find_map(|line| {
@@ -284,16 +290,14 @@ impl Controller {
         let (child, log) = self.spawn_api(cluster);
         self.api = Some(child);
         self.api_metrics = Some(log.address(METRICS_LINE));
-        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
-        format!("http://{endpoint}")
+        log.endpoint()
     }
 
     /// Another replica of `kube-kms api`, as `start_api` starts it: the
     /// process (the caller stops it) and its URL once it listens.
     pub fn another_api(&self, cluster: &Cluster) -> (Child, String) {
         let (child, log) = self.spawn_api(cluster);
-        let endpoint = log.address("kube-kms endpoint serving keys from the cluster");
-        (child, format!("http://{endpoint}"))
+        (child, log.endpoint())
     }
 
     /// `kube-kms api` with this controller's crypto service, serving the

@@ -84,10 +84,7 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
         as_account(kubeconfig_of(&cluster, &format!("{release}-api"), dir.path()).await);
     let controller = Controller::start(&controller_account);
     let (mut api, api_log) = controller.spawn_api(&api_account);
-    let endpoint = format!(
-        "http://{}",
-        api_log.address("kube-kms endpoint serving keys from the cluster")
-    );
+    let endpoint = api_log.endpoint();
 
     // A key applied as GitOps applies it: minted, Ready, with an event.
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
