@@ -239,6 +239,33 @@ impl KubeStore {
                 continue;
             };
             let keys = Api::<KmsKey>::namespaced(self.client.clone(), &namespace);
+            // Another replica may have written a later use meanwhile: one
+            // held back for the hour must not replace it. A read an hour
+            // per key per replica; the race left is that read's to the
+            // write's (milliseconds), not the hour's.
+            match keys.get_opt(&name).await {
+                Ok(Some(key)) => {
+                    let stored = usage::stored(&key);
+                    self.usage_read
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .put(id, now, stored);
+                    if stored.last.is_some_and(|last| last.at >= used.at) {
+                        self.throttle().written(id, now);
+                        continue;
+                    }
+                }
+                // No KmsKey (a key held without one): nowhere to write.
+                Ok(None) => {
+                    self.throttle().written(id, now);
+                    continue;
+                }
+                Err(e) => {
+                    self.throttle().retry(id, used);
+                    failed = Some(kube_error(e, &format!("KmsKey {namespace}/{name}")));
+                    continue;
+                }
+            }
             let params = PatchParams::apply(usage::FIELD_MANAGER).force();
             let patch = Patch::Apply(usage::status_patch(&used));
             match keys.patch_status(&name, &params, &patch).await {

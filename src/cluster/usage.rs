@@ -2,7 +2,9 @@
 //! memory (as `serve` does) and writes a key's latest one to its `KmsKey`
 //! status (`lastUsage`), at most once an hour per key: a busy key costs the
 //! API server one status write an hour per replica, not one per batch.
-//! Another replica's answer can therefore be up to an hour behind.
+//! Another replica's answer can therefore be up to an hour behind. A
+//! replica reads the field before it writes and leaves a later use there
+//! alone, so the field never moves back to an older use.
 
 use std::collections::HashMap;
 

@@ -25,6 +25,44 @@ enum Answer {
     OldCrd,
 }
 
+const KEY: &str = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+
+/// The `KmsKey` as the API server holds it, with `last` in its status.
+fn kms_key(last: Option<&KeyUsage>) -> Value {
+    let mut key = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}});
+    if let Some(last) = last {
+        key["status"] = crate::cluster::usage::status_patch(last)["status"].clone();
+    }
+    key
+}
+
+/// Takes the next request: the read of the `KmsKey` a write looks at
+/// first, answered with `last` as its stored use (or with a 500 if `None`
+/// of `answer`).
+async fn expect_key_read(handle: &mut MockHandle, answer: Option<Option<&KeyUsage>>) {
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        ("GET", KEY)
+    );
+    let (code, body) = match answer {
+        Some(last) => (200, kms_key(last)),
+        None => (
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+                   "message": "etcd is sulking"}),
+        ),
+    };
+    send.send_response(
+        http::Response::builder()
+            .status(code)
+            .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap(),
+    );
+}
+
 /// Takes the next request: the status apply of `used`, answered so.
 async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: Answer) {
     let (request, send) = handle.next_request().await.expect("a request");
@@ -102,6 +140,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
 
     let first = used(now);
     let write = recording(&store, vec![(id, first)]);
+    expect_key_read(&mut handle, Some(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
 
@@ -115,6 +154,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
         let store = store.clone();
         async move { store.flush_usage().await }
     });
+    expect_key_read(&mut handle, Some(Some(&first))).await;
     expect_status_apply(&mut handle, &later, Answer::Applied).await;
     flush.await.unwrap().unwrap();
     store.flush_usage().await.unwrap();
@@ -126,12 +166,14 @@ async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
     let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
     let write = recording(&store, vec![(id, first)]);
+    expect_key_read(&mut handle, Some(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Failed).await;
     assert!(matches!(
         write.await.unwrap(),
         Err(StoreError::Backend(message)) if message.contains("KmsKey default/app status")
     ));
     let again = recording(&store, vec![]);
+    expect_key_read(&mut handle, Some(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(again.await.unwrap().unwrap(), []);
 }
@@ -200,9 +242,48 @@ async fn a_crd_without_the_usage_field_keeps_uses_in_memory_only() {
     let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
     let write = recording(&store, vec![(id, first)]);
+    expect_key_read(&mut handle, Some(None)).await;
     expect_status_apply(&mut handle, &first, Answer::OldCrd).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
     let next = used(now_millis() + 1);
     assert_eq!(store.record_usage(vec![(id, next)]).await.unwrap(), []);
     no_request(&mut handle).await;
+}
+
+/// Replicas write in turn: one holding an older use back for the hour
+/// must not replace a later one another replica wrote meanwhile.
+#[tokio::test]
+async fn a_later_use_another_replica_wrote_is_left_in_place() {
+    let (store, id, mut handle) = holding_one_key();
+    let now = now_millis();
+    let ours = used(now);
+    let theirs = used(now + 1_000);
+    let write = recording(&store, vec![(id, ours)]);
+    expect_key_read(&mut handle, Some(Some(&theirs))).await;
+    assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
+    // No write now, none within the hour, and the read answers
+    // GetKeyLastUsage for the minute.
+    assert_eq!(
+        store.record_usage(vec![(id, used(now + 2))]).await.unwrap(),
+        []
+    );
+    no_request(&mut handle).await;
+    assert_eq!(store.key_usage(id).await.unwrap().last, Some(theirs));
+    no_request(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_failed_read_before_a_write_is_an_error_and_the_use_goes_with_the_next_call() {
+    let (store, id, mut handle) = holding_one_key();
+    let first = used(now_millis());
+    let write = recording(&store, vec![(id, first)]);
+    expect_key_read(&mut handle, None).await;
+    assert!(matches!(
+        write.await.unwrap(),
+        Err(StoreError::Backend(message)) if message.contains("KmsKey default/app")
+    ));
+    let again = recording(&store, vec![]);
+    expect_key_read(&mut handle, Some(None)).await;
+    expect_status_apply(&mut handle, &first, Answer::Applied).await;
+    assert_eq!(again.await.unwrap().unwrap(), []);
 }
