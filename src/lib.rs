@@ -19,6 +19,7 @@ pub mod material;
 pub mod operator;
 pub mod plugin;
 pub mod policy;
+pub mod reminder;
 pub mod request_id;
 pub mod reseal;
 pub mod resource;

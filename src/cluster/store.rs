@@ -3,7 +3,6 @@
 //! writer of key material) carries out; a write returns once the watch
 //! shows its effect where callers depend on it (new keys, aliases).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ pub struct KubeStore {
     usage: Mutex<usage::Throttle>,
     usage_read: Mutex<usage::ReadCache>,
     /// When the log last said the KmsKey CRD lacks `status.lastUsage`.
-    old_crd_warned: AtomicI64,
+    old_crd_warned: crate::reminder::Reminder,
 }
 
 /// What an API change to a key record means for its `KmsKey`.
@@ -208,7 +207,7 @@ impl KubeStore {
             started: now_millis(),
             usage: Mutex::default(),
             usage_read: Mutex::default(),
-            old_crd_warned: AtomicI64::new(i64::MIN / 2),
+            old_crd_warned: crate::reminder::Reminder::new(usage::WRITE_EVERY),
         }
     }
 
@@ -278,8 +277,7 @@ impl KubeStore {
                 // (the uses in memory still answer), and the log says why.
                 Err(e) if crd_lacks(&e, "lastUsage") => {
                     self.throttle().written(id, now);
-                    if self.old_crd_warned.swap(now, Ordering::Relaxed) + usage::WRITE_EVERY <= now
-                    {
+                    if self.old_crd_warned.due(now) {
                         tracing::warn!(
                             "the KmsKey CRD in the cluster is older than this endpoint (it has no status.lastUsage): apply this version's CRDs (kubectl apply -f charts/kube-kms/crds/); until then key usage is kept in memory only"
                         );

@@ -65,6 +65,8 @@ pub struct Context {
     /// The one namespace this controller watches (`--watch-namespace`), or
     /// `None` for all: what it may read beyond one object's namespace.
     pub scope: Option<String>,
+    /// Says, once an hour, that events are being refused.
+    events_refused: crate::reminder::Reminder,
 }
 
 impl Context {
@@ -93,6 +95,7 @@ impl Context {
             audit,
             old_crd_until: Default::default(),
             scope,
+            events_refused: crate::reminder::Reminder::new(60 * 60 * 1000),
         })
     }
 
@@ -114,7 +117,13 @@ impl Context {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, object).await {
-            tracing::debug!(error = %e, "could not record an event");
+            // Refused, an event is lost for good (`kubectl describe` shows
+            // none): say so where someone looks, but not for every one.
+            if self.events_refused.due((self.clock)()) {
+                tracing::warn!(error = %e, "could not record an event (refused events are logged at debug level for the next hour)");
+            } else {
+                tracing::debug!(error = %e, "could not record an event");
+            }
         }
     }
 

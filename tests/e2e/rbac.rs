@@ -90,8 +90,8 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
     let key = ready_key(&keys, "app", json!({"description": "rbac"})).await;
     let key_id = key.status.unwrap().key_id.unwrap();
-    // Events are best effort (a refused one is logged at debug level only),
-    // so the one the controller records is looked for.
+    // Events are best effort (a refused one is logged, at warning level once
+    // an hour), so the one the controller records is looked for as well.
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), &ns);
     wait_for("the controller's Created event", READY, || async {
         let events = events.list(&Default::default()).await.ok()?.items;

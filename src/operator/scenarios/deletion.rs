@@ -217,19 +217,15 @@ async fn gets_the_finalizer(server: &mut ApiServer, record: &KeyRecord) {
 /// A context whose clock reads `now`, auditing into `audit_dir`.
 fn context_at(now: Millis, audit_dir: &std::path::Path) -> (Arc<Context>, ApiServer) {
     let (ctx, server) = audited_context(audit_dir);
-    let ctx = Arc::new(Context {
-        client: ctx.client.clone(),
-        crypto: ctx.crypto.clone(),
-        arn: ctx.arn.clone(),
-        recorder: ctx.recorder.clone(),
-        clock: Arc::new(move || now),
-        metrics: ctx.metrics.clone(),
-        pending_sealed: Default::default(),
-        held_reported: Default::default(),
-        audit: ctx.audit.clone(),
-        old_crd_until: Default::default(),
-        scope: ctx.scope.clone(),
-    });
+    let ctx = Context::new(
+        ctx.client.clone(),
+        ctx.crypto.clone(),
+        ctx.arn.clone(),
+        Arc::new(move || now),
+        ctx.metrics.clone(),
+        ctx.audit.clone(),
+        ctx.scope.clone(),
+    );
     (ctx, server)
 }
 
