@@ -1,12 +1,15 @@
 //! Controller metrics. Labels are ours and few (controller, outcome,
 //! category), never per object.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 pub struct Metrics {
     pub reconciles: IntCounterVec,
     pub failures: IntCounterVec,
     pub duration: HistogramVec,
+    /// Events the API server refused (RBAC, an admission policy): each one
+    /// lost, so what `kubectl describe` shows is short of it.
+    pub events_refused: IntCounter,
 }
 
 impl Metrics {
@@ -34,10 +37,16 @@ impl Metrics {
             &["controller"],
         )
         .expect("valid metric");
+        let events_refused = IntCounter::new(
+            "kubekms_events_refused_total",
+            "Events about KmsKeys and KmsAliases the API server refused to record",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(failures.clone()),
             Box::new(duration.clone()),
+            Box::new(events_refused.clone()),
         ] {
             // Registering twice only happens in tests sharing a registry.
             let _ = registry.register(metric);
@@ -46,6 +55,7 @@ impl Metrics {
             reconciles,
             failures,
             duration,
+            events_refused,
         }
     }
 

@@ -117,6 +117,7 @@ impl Context {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, object).await {
+            self.metrics.events_refused.inc();
             // Refused, an event is lost for good (`kubectl describe` shows
             // none): say so where someone looks, but not for every one.
             if self.events_refused.due((self.clock)()) {

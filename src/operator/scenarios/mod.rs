@@ -558,3 +558,25 @@ mod pinned;
 mod reseal;
 mod root_probe;
 mod usage;
+
+/// Events are best effort: one the API server refuses (the role lacks
+/// its grant, an admission policy) fails nothing, and is counted.
+#[tokio::test]
+async fn a_refused_event_is_counted_and_the_reconcile_goes_on() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"description": "app data"}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    server.expect("POST", SECRETS, 201, json!({})).await;
+    let forbidden = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "reason": "Forbidden", "code": 403,
+        "message": "events.events.k8s.io is forbidden: User \"system:serviceaccount:kms:controller\" cannot create resource \"events\""});
+    let refused = server.expect("POST", EVENTS, 403, forbidden).await;
+    assert_eq!(refused.body["reason"], "Created");
+    server.expect_status(&key).await;
+    assert_eq!(finish(task).await, Action::requeue(super::RESYNC));
+    server.expect_nothing_more().await;
+    assert_eq!(ctx.metrics.events_refused.get(), 1);
+}
