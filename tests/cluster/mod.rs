@@ -137,7 +137,7 @@ pub struct Controller {
     /// The controller's log so far (also echoed to the test's output).
     pub log: Log,
     crypto: Child,
-    api: Option<Child>,
+    api: Option<Process>,
     /// Where `kube-kms api` serves /metrics, once started.
     pub api_metrics: Option<std::net::SocketAddr>,
     /// Where the controller serves /metrics.
@@ -147,17 +147,36 @@ pub struct Controller {
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        for child in [
-            Some(&mut self.child),
-            Some(&mut self.crypto),
-            self.api.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        // The endpoint first: it uses the crypto service.
+        self.api = None;
+        for child in [&mut self.child, &mut self.crypto] {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A process the test started, killed when dropped: a test that fails
+/// half-way leaves nothing running against the cluster.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
     }
 }
 
@@ -287,22 +306,22 @@ impl Controller {
     /// Starts `kube-kms api` (sharing the crypto service) on a loopback port
     /// of its choosing and returns its URL once it listens.
     pub fn start_api(&mut self, cluster: &Cluster) -> String {
-        let (child, log) = self.spawn_api(cluster);
-        self.api = Some(child);
+        let (api, log) = self.spawn_api(cluster);
+        self.api = Some(api);
         self.api_metrics = Some(log.address(METRICS_LINE));
         log.endpoint()
     }
 
     /// Another replica of `kube-kms api`, as `start_api` starts it: the
-    /// process (the caller stops it) and its URL once it listens.
-    pub fn another_api(&self, cluster: &Cluster) -> (Child, String) {
+    /// process (killed when dropped) and its URL once it listens.
+    pub fn another_api(&self, cluster: &Cluster) -> (Process, String) {
         let (child, log) = self.spawn_api(cluster);
         (child, log.endpoint())
     }
 
     /// `kube-kms api` with this controller's crypto service, serving the
     /// test's namespace (as the controller watches only it), just started.
-    pub fn spawn_api(&self, cluster: &Cluster) -> (Child, Log) {
+    pub fn spawn_api(&self, cluster: &Cluster) -> (Process, Log) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
@@ -318,7 +337,7 @@ impl Controller {
             .spawn()
             .expect("start kube-kms api");
         let log = Log::follow(&mut child, "api");
-        (child, log)
+        (Process(child), log)
     }
 }
 
