@@ -328,15 +328,26 @@ fn sweep(
     tokio::spawn(async move { sweeper::reconcile(meta, ctx).await })
 }
 
-#[tokio::test]
-async fn new_key_mints_one_secret_then_reports_ready() {
-    let (ctx, mut server) = context();
-    let key = key(json!({"description": "app data"}));
-    let task = reconcile_key(key.clone(), &ctx).await;
+/// Reconciles `key`, new: answers the look for its Secret (none) and the
+/// Secret's creation; the reconcile and what it created.
+async fn minting(
+    key: &KmsKey,
+    ctx: &Arc<Context>,
+    server: &mut ApiServer,
+) -> (tokio::task::JoinHandle<Result<Action, super::Error>>, Seen) {
+    let task = reconcile_key(key.clone(), ctx).await;
     server
         .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
         .await;
     let created = server.expect("POST", SECRETS, 201, json!({})).await;
+    (task, created)
+}
+
+#[tokio::test]
+async fn new_key_mints_one_secret_then_reports_ready() {
+    let (ctx, mut server) = context();
+    let key = key(json!({"description": "app data"}));
+    let (task, created) = minting(&key, &ctx, &mut server).await;
     let secret = &created.body;
     assert_eq!(secret["metadata"]["name"], "kmskey-app");
     assert_eq!(secret["type"], key_secret::SECRET_TYPE);
@@ -551,25 +562,13 @@ async fn a_new_key_object_first_gets_its_finalizer() {
     server.expect_nothing_more().await;
 }
 
-mod alias;
-mod deletion;
-mod key_move;
-mod pinned;
-mod reseal;
-mod root_probe;
-mod usage;
-
 /// Events are best effort: one the API server refuses (the role lacks
 /// its grant, an admission policy) fails nothing, and is counted.
 #[tokio::test]
 async fn a_refused_event_is_counted_and_the_reconcile_goes_on() {
     let (ctx, mut server) = context();
-    let key = key(json!({"description": "app data"}));
-    let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
-        .await;
-    server.expect("POST", SECRETS, 201, json!({})).await;
+    let key = key(json!({}));
+    let (task, _) = minting(&key, &ctx, &mut server).await;
     let forbidden = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
         "reason": "Forbidden", "code": 403,
         "message": "events.events.k8s.io is forbidden: User \"system:serviceaccount:kms:controller\" cannot create resource \"events\""});
@@ -580,3 +579,11 @@ async fn a_refused_event_is_counted_and_the_reconcile_goes_on() {
     server.expect_nothing_more().await;
     assert_eq!(ctx.metrics.events_refused.get(), 1);
 }
+
+mod alias;
+mod deletion;
+mod key_move;
+mod pinned;
+mod reseal;
+mod root_probe;
+mod usage;
