@@ -215,6 +215,10 @@ impl KubeStore {
         self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn read_cache(&self) -> std::sync::MutexGuard<'_, usage::ReadCache> {
+        self.usage_read.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Writes the uses the throttle lets through (every one waiting if
     /// `all`) to their keys' `KmsKey` status; returns the keys that no
     /// longer exist. A failed write waits for the next call.
@@ -245,10 +249,7 @@ impl KubeStore {
             match keys.get_opt(&name).await {
                 Ok(Some(key)) => {
                     let stored = usage::stored(&key);
-                    self.usage_read
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .put(id, now, stored);
+                    self.read_cache().put(id, now, stored);
                     if stored.last.is_some_and(|last| last.at >= used.at) {
                         self.throttle().written(id, now);
                         continue;
@@ -363,8 +364,7 @@ impl KeyStore for KubeStore {
 
     async fn key_usage(&self, id: KeyId) -> Result<StoredUsage, StoreError> {
         let now = now_millis();
-        let cache = || self.usage_read.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(stored) = cache().get(id, now) {
+        if let Some(stored) = self.read_cache().get(id, now) {
             return Ok(stored);
         }
         let Some((namespace, name)) = self.read(|index| index.key_object(id))? else {
@@ -376,7 +376,7 @@ impl KeyStore for KubeStore {
             .await
             .map_err(|e| kube_error(e, &format!("KmsKey {namespace}/{name}")))?;
         let stored = key.map_or_else(StoredUsage::default, |key| usage::stored(&key));
-        cache().put(id, now, stored);
+        self.read_cache().put(id, now, stored);
         Ok(stored)
     }
 

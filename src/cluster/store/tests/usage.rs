@@ -38,29 +38,46 @@ fn kms_key(last: Option<&KeyUsage>) -> Value {
     key
 }
 
+/// A 500 from the API server saying `message`.
+fn failure(message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+           "message": message})
+}
+
+/// Answers a request with `code` and `body`.
+fn reply(
+    send: tower_test::mock::SendResponse<http::Response<kube::client::Body>>,
+    code: u16,
+    body: &Value,
+) {
+    send.send_response(
+        http::Response::builder()
+            .status(code)
+            .body(kube::client::Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap(),
+    );
+}
+
+/// What the API server holds when a write looks at the `KmsKey` first.
+enum Stored<'a> {
+    /// The key, with this use in its status, if any.
+    Holding(Option<&'a KeyUsage>),
+    /// Nothing: the read fails (a 500).
+    Failed,
+}
+
 /// Takes the next request: the read of the `KmsKey` a write looks at
-/// first, answered with `last` as its stored use (or with a 500 if `None`
-/// of `answer`).
-async fn expect_key_read(handle: &mut MockHandle, answer: Option<Option<&KeyUsage>>) {
+/// first, answered with what is `stored`.
+async fn expect_key_read(handle: &mut MockHandle, stored: Stored<'_>) {
     let (request, send) = handle.next_request().await.expect("a request");
     assert_eq!(
         (request.method().as_str(), request.uri().path()),
         ("GET", KEY)
     );
-    let (code, body) = match answer {
-        Some(last) => (200, kms_key(last)),
-        None => (
-            500,
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
-                   "message": "etcd is sulking"}),
-        ),
-    };
-    send.send_response(
-        http::Response::builder()
-            .status(code)
-            .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap(),
-    );
+    match stored {
+        Stored::Holding(last) => reply(send, 200, &kms_key(last)),
+        Stored::Failed => reply(send, 500, &failure("etcd is sulking")),
+    }
 }
 
 /// Takes the next request: the status apply of `used`, answered so.
@@ -82,17 +99,8 @@ async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: A
     let body = request.into_body().collect_bytes().await.unwrap();
     let patch: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(patch, crate::cluster::usage::status_patch(used));
-    let failure = |message: &str| {
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
-               "message": message})
-    };
-    let (code, reply) = match answer {
-        Answer::Applied => (
-            200,
-            json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-                   "metadata": {"name": "app", "namespace": "default"},
-                   "spec": {"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}}),
-        ),
+    let (code, body) = match answer {
+        Answer::Applied => (200, kms_key(None)),
         Answer::Failed => (500, failure("etcd is sulking")),
         Answer::OldCrd => (
             500,
@@ -101,14 +109,7 @@ async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: A
             ),
         ),
     };
-    send.send_response(
-        http::Response::builder()
-            .status(code)
-            .body(kube::client::Body::from(
-                serde_json::to_vec(&reply).unwrap(),
-            ))
-            .unwrap(),
-    );
+    reply(send, code, &body);
 }
 
 /// A store on a mock API server holding one key: the store, the key's id
@@ -140,7 +141,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
 
     let first = used(now);
     let write = recording(&store, vec![(id, first)]);
-    expect_key_read(&mut handle, Some(None)).await;
+    expect_key_read(&mut handle, Stored::Holding(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
 
@@ -154,7 +155,7 @@ async fn a_keys_first_use_is_written_at_once_and_the_next_ones_wait_for_the_hour
         let store = store.clone();
         async move { store.flush_usage().await }
     });
-    expect_key_read(&mut handle, Some(Some(&first))).await;
+    expect_key_read(&mut handle, Stored::Holding(Some(&first))).await;
     expect_status_apply(&mut handle, &later, Answer::Applied).await;
     flush.await.unwrap().unwrap();
     store.flush_usage().await.unwrap();
@@ -166,14 +167,14 @@ async fn a_failed_write_is_an_error_and_the_use_goes_with_the_next_call() {
     let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
     let write = recording(&store, vec![(id, first)]);
-    expect_key_read(&mut handle, Some(None)).await;
+    expect_key_read(&mut handle, Stored::Holding(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Failed).await;
     assert!(matches!(
         write.await.unwrap(),
         Err(StoreError::Backend(message)) if message.contains("KmsKey default/app status")
     ));
     let again = recording(&store, vec![]);
-    expect_key_read(&mut handle, Some(None)).await;
+    expect_key_read(&mut handle, Stored::Holding(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(again.await.unwrap().unwrap(), []);
 }
@@ -203,10 +204,7 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
     let (request, send) = handle.next_request().await.expect("a request");
     assert_eq!(
         (request.method().as_str(), request.uri().path()),
-        (
-            "GET",
-            "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app"
-        )
+        ("GET", KEY)
     );
     let request_id = RequestId::next();
     let key = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
@@ -215,9 +213,7 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
         "status": {"usageTrackedSince": "2023-11-14T00:00:00Z",
                    "lastUsage": {"operation": "Sign", "timestamp": "2023-11-14T22:13:20.500Z",
                                  "requestId": request_id.to_string()}}});
-    send.send_response(http::Response::new(kube::client::Body::from(
-        serde_json::to_vec(&key).unwrap(),
-    )));
+    reply(send, 200, &key);
     let (store, stored) = read.await.unwrap();
     let stored = stored.unwrap();
     assert_eq!(stored.since, Some(1_699_920_000_000));
@@ -242,7 +238,7 @@ async fn a_crd_without_the_usage_field_keeps_uses_in_memory_only() {
     let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
     let write = recording(&store, vec![(id, first)]);
-    expect_key_read(&mut handle, Some(None)).await;
+    expect_key_read(&mut handle, Stored::Holding(None)).await;
     expect_status_apply(&mut handle, &first, Answer::OldCrd).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
     let next = used(now_millis() + 1);
@@ -259,7 +255,7 @@ async fn a_later_use_another_replica_wrote_is_left_in_place() {
     let ours = used(now);
     let theirs = used(now + 1_000);
     let write = recording(&store, vec![(id, ours)]);
-    expect_key_read(&mut handle, Some(Some(&theirs))).await;
+    expect_key_read(&mut handle, Stored::Holding(Some(&theirs))).await;
     assert_eq!(write.await.unwrap().unwrap(), Vec::<KeyId>::new());
     // No write now, none within the hour, and the read answers
     // GetKeyLastUsage for the minute.
@@ -277,13 +273,13 @@ async fn a_failed_read_before_a_write_is_an_error_and_the_use_goes_with_the_next
     let (store, id, mut handle) = holding_one_key();
     let first = used(now_millis());
     let write = recording(&store, vec![(id, first)]);
-    expect_key_read(&mut handle, None).await;
+    expect_key_read(&mut handle, Stored::Failed).await;
     assert!(matches!(
         write.await.unwrap(),
         Err(StoreError::Backend(message)) if message.contains("KmsKey default/app")
     ));
     let again = recording(&store, vec![]);
-    expect_key_read(&mut handle, Some(None)).await;
+    expect_key_read(&mut handle, Stored::Holding(None)).await;
     expect_status_apply(&mut handle, &first, Answer::Applied).await;
     assert_eq!(again.await.unwrap().unwrap(), []);
 }
