@@ -7,12 +7,16 @@
 //! resource is accepted, as AWS accepts it, and allows or denies nothing. A
 //! document that breaks the grammar is refused when it is set, as AWS
 //! refuses it with `MalformedPolicyDocumentException`, so that what is
-//! stored can later be evaluated without second-guessing. Evaluation is not
-//! here.
+//! stored can later be evaluated without second-guessing. Evaluation is in
+//! `evaluate`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
+
+pub mod condition;
+pub mod evaluate;
+mod pattern;
 
 /// Why a policy document is not one: the message of a
 /// `MalformedPolicyDocumentException`.
@@ -338,6 +342,11 @@ fn parse_condition(
     };
     let mut condition = BTreeMap::new();
     for (operator, keys) in operators {
+        if condition::Operator::parse(operator).is_none() {
+            return Err(malformed(format!(
+                "Condition has an unknown operator '{operator}'; operators are such as StringEquals, ForAnyValue:StringLike, NumericLessThanIfExists and Null."
+            )));
+        }
         let Value::Object(keys) = keys else {
             return Err(malformed(format!(
                 "Condition operator {operator} must map condition keys to values, not {keys}."

@@ -132,6 +132,18 @@ fn every_break_of_the_grammar_is_refused_with_what_is_wrong() {
         ),
         (
             statement(&format!(
+                r#"[{{{ok},"Condition":{{"StringEqualz":{{"k":"v"}}}}}}]"#
+            )),
+            "unknown operator 'StringEqualz'",
+        ),
+        (
+            statement(&format!(
+                r#"[{{{ok},"Condition":{{"ForAnyValue:Null":{{"k":"true"}}}}}}]"#
+            )),
+            "unknown operator 'ForAnyValue:Null'",
+        ),
+        (
+            statement(&format!(
                 r#"[{{{ok},"Condition":{{"StringEquals":{{"k":{{"a":1}}}}}}}}]"#
             )),
             "a value must be a string, boolean or number",

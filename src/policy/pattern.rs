@@ -1,0 +1,112 @@
+//! Wildcards as policies write them: `*` stands for any run of characters
+//! (none included), `?` for any one character.
+
+/// Whether `text` matches `pattern`, case for case.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Greedy with one backtrack point: the last `*` seen and where in the
+    // text it was tried from; linear in practice, never exponential.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            // Let the last `*` take one more character and try again.
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Whether `text` matches `pattern` with case ignored (actions, and
+/// `StringEqualsIgnoreCase`).
+pub fn matches_ignoring_case(pattern: &str, text: &str) -> bool {
+    matches(&pattern.to_lowercase(), &text.to_lowercase())
+}
+
+/// Whether `arn` matches `pattern` as `ArnLike` compares: each of the six
+/// colon-separated parts on its own, wildcards within a part only (the
+/// last part, the resource, may itself hold colons).
+pub fn arn_matches(pattern: &str, arn: &str) -> bool {
+    let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
+    let arn: Vec<&str> = arn.splitn(6, ':').collect();
+    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| matches(p, a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_characters_match_only_themselves() {
+        assert!(matches("kms:Encrypt", "kms:Encrypt"));
+        assert!(!matches("kms:Encrypt", "kms:encrypt"));
+        assert!(!matches("kms:Encrypt", "kms:EncryptX"));
+        assert!(!matches("kms:EncryptX", "kms:Encrypt"));
+        assert!(matches("", ""));
+        assert!(!matches("", "a"));
+    }
+
+    #[test]
+    fn a_star_takes_any_run_and_a_question_mark_one_character() {
+        assert!(matches("*", ""));
+        assert!(matches("*", "anything at all"));
+        assert!(matches("kms:*", "kms:Decrypt"));
+        assert!(matches("kms:ReEncrypt*", "kms:ReEncryptFrom"));
+        assert!(matches("kms:ReEncrypt*", "kms:ReEncrypt"));
+        assert!(matches(
+            "kms:Generate*Key*",
+            "kms:GenerateDataKeyPairWithoutPlaintext"
+        ));
+        assert!(!matches("kms:Generate*Key", "kms:GenerateDataKeyPair"));
+        assert!(matches("a?c", "abc"));
+        assert!(!matches("a?c", "ac"));
+        assert!(!matches("a?c", "abbc"));
+        assert!(matches("*a*a*a*", "xaxaxax"));
+        assert!(!matches(
+            "*a*a*a*b",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
+        assert!(matches("é*", "été"));
+    }
+
+    #[test]
+    fn case_can_be_ignored() {
+        assert!(matches_ignoring_case("KMS:encrypt", "kms:Encrypt"));
+        assert!(matches_ignoring_case("kms:describe*", "kms:DescribeKey"));
+        assert!(!matches_ignoring_case("kms:describe*", "kms:Decrypt"));
+    }
+
+    #[test]
+    fn arns_match_part_by_part() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234";
+        assert!(arn_matches(arn, arn));
+        assert!(arn_matches("arn:aws:kms:*:111122223333:key/*", arn));
+        assert!(arn_matches("arn:*:*:*:*:*", arn));
+        // A wildcard does not reach across a colon into the next part.
+        assert!(!arn_matches("arn:aws:kms:*:key/1234", arn));
+        assert!(!arn_matches(
+            "arn:aws:kms:us-east-1:111122223333:key/12345",
+            arn
+        ));
+        assert!(!arn_matches(
+            "arn:aws:kms:us-east-1:111122223333:key/1234",
+            "not-an-arn"
+        ));
+        // The resource part keeps its colons.
+        assert!(arn_matches(
+            "arn:aws:iam::111122223333:role/*",
+            "arn:aws:iam::111122223333:role/a:b"
+        ));
+    }
+}
