@@ -372,3 +372,111 @@ fn refusals_read_as_aws_writes_them() {
     assert_eq!(Decision::Allowed.refusal(&request), None);
     assert_eq!(Decision::Delegated.refusal(&request), None);
 }
+
+/// A policy in the shape AWS's guide builds one: key administrators, key
+/// users, grants only for AWS resources, and everyone in the account under
+/// conditions.
+#[test]
+fn a_policy_as_the_guide_writes_one_decides_as_the_guide_says() {
+    let admin = "arn:aws:iam::111122223333:role/team-a/admin";
+    let app = "arn:aws:iam::111122223333:role/team-a/app";
+    let p = policy(&format!(
+        r#"{{"Sid":"Allow access for Key Administrators","Effect":"Allow","Principal":{{"AWS":"{admin}"}},
+             "Action":["kms:Create*","kms:Describe*","kms:Enable*","kms:List*","kms:Put*","kms:Update*",
+                       "kms:Revoke*","kms:Disable*","kms:Get*","kms:Delete*","kms:TagResource",
+                       "kms:UntagResource","kms:ScheduleKeyDeletion","kms:CancelKeyDeletion","kms:RotateKeyOnDemand"],
+             "Resource":"*"}},
+           {{"Sid":"Allow use of the key","Effect":"Allow","Principal":{{"AWS":"{app}"}},
+             "Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],
+             "Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:AppName":"ExampleApp"}}}}}},
+           {{"Sid":"Allow attachment of persistent resources","Effect":"Allow","Principal":{{"AWS":"{app}"}},
+             "Action":["kms:CreateGrant","kms:ListGrants","kms:RevokeGrant"],"Resource":"*",
+             "Condition":{{"Bool":{{"kms:GrantIsForAWSResource":"true"}}}}}},
+           {{"Sid":"Describe for the whole account","Effect":"Allow","Principal":{{"AWS":"*"}},
+             "Action":"kms:DescribeKey","Resource":"*",
+             "Condition":{{"StringEquals":{{"kms:CallerAccount":"{ACCOUNT}"}}}}}},
+           {{"Sid":"Require an encryption context","Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+             "Condition":{{"Null":{{"kms:EncryptionContextKeys":"true"}}}}}}"#
+    ));
+    let with = |pairs: &[(&str, &str)], caller_account: &str| {
+        let mut c = Context::default();
+        c.add("kms:CallerAccount", caller_account);
+        for (k, v) in pairs {
+            c.add(&format!("kms:EncryptionContext:{k}"), *v);
+            c.add("kms:EncryptionContextKeys", *k);
+        }
+        c
+    };
+    let app_context = with(&[("AppName", "ExampleApp")], ACCOUNT);
+    let no_context = with(&[], ACCOUNT);
+    // The administrator manages the key but cannot use it.
+    for action in [
+        "kms:DescribeKey",
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:GetKeyRotationStatus",
+    ] {
+        assert_eq!(
+            decide(&p, admin, action, &no_context),
+            Decision::Allowed,
+            "{action}"
+        );
+    }
+    for action in ["kms:Decrypt", "kms:GenerateDataKey", "kms:Sign"] {
+        assert_eq!(
+            decide(&p, admin, action, &app_context),
+            Decision::NotAllowed,
+            "{action}"
+        );
+    }
+    // The application uses it, with its context only.
+    assert_eq!(
+        decide(&p, app, "kms:Decrypt", &app_context),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide(&p, app, "kms:GenerateDataKeyWithoutPlaintext", &app_context),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide(
+            &p,
+            app,
+            "kms:Decrypt",
+            &with(&[("AppName", "Other")], ACCOUNT)
+        ),
+        Decision::NotAllowed
+    );
+    assert_eq!(
+        decide(&p, app, "kms:ScheduleKeyDeletion", &app_context),
+        Decision::NotAllowed
+    );
+    // Encrypting without a context is denied to everyone, administrator included.
+    assert_eq!(
+        decide(&p, app, "kms:Encrypt", &no_context),
+        Decision::Denied(Some("Require an encryption context".into()))
+    );
+    assert_eq!(
+        decide(&p, app, "kms:Encrypt", &app_context),
+        Decision::Allowed
+    );
+    // Grants only for an AWS resource, which no caller here is.
+    assert_eq!(
+        decide(&p, app, "kms:CreateGrant", &app_context),
+        Decision::NotAllowed
+    );
+    // Anyone in the account may describe the key; no one outside it.
+    assert_eq!(
+        decide(&p, BOB, "kms:DescribeKey", &no_context),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide(&p, OUTSIDER, "kms:DescribeKey", &with(&[], "444455556666")),
+        Decision::NotAllowed
+    );
+    // No statement delegates to the account: nobody else is let in.
+    assert_eq!(
+        decide(&p, BOB, "kms:Decrypt", &app_context),
+        Decision::NotAllowed
+    );
+}
