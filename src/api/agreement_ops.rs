@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::crypto_ops::{current, dry_run};
 use super::wire::{
     Blob, Recipient, b64, check_grant_tokens, check_length, decode, parse_enum, refuse_recipient,
@@ -41,7 +42,9 @@ impl Api {
         check_length("publicKey", public_key.len(), 1, 8192)?;
         check_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(&input.recipient)?;
-        let key = self.crypto_key(caller, input.key_id).await?;
+        let keys = [("kms:KeyAgreementAlgorithm", algorithm.as_str())];
+        let access = Access::to("kms:DeriveSharedSecret").and(&keys);
+        let key = self.crypto_key(caller, input.key_id, access).await?;
         self.admit_key_type(caller, &key)?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::page;
 use super::resolve::Accepts;
 use super::wire::{check_length, decode, required, timestamp};
@@ -57,14 +58,19 @@ pub fn validate_alias_name(name: &str) -> Result<(), ApiError> {
 }
 
 impl Api {
-    /// A key an alias may point at: in the caller's namespace, not pending deletion.
+    /// A key an alias may point at: in the caller's namespace, not pending
+    /// deletion, and one the caller may `action` (`kms:CreateAlias`,
+    /// `kms:UpdateAlias`).
     async fn alias_target(
         &self,
         caller: &Caller,
         target: Option<String>,
+        action: &'static str,
     ) -> Result<KeyRecord, ApiError> {
         let target = required(target, "targetKeyId")?;
-        let key = self.resolve_key(caller, &target, Accepts::KeyOnly).await?;
+        let key = self
+            .resolve_key(caller, &target, Accepts::KeyOnly, Access::to(action))
+            .await?;
         if key.namespace != caller.namespace {
             return Err(ApiError::NotFound(format!(
                 "Key '{}' does not exist",
@@ -105,7 +111,9 @@ impl Api {
         let input: AliasInput = decode(body)?;
         let name = required(input.alias_name, "aliasName")?;
         validate_alias_name(&name)?;
-        let key = self.alias_target(caller, input.target_key_id).await?;
+        let key = self
+            .alias_target(caller, input.target_key_id, "kms:CreateAlias")
+            .await?;
         self.check_alias_quota(caller, &key, None).await?;
         let now = self.now();
         let alias = AliasRecord {
@@ -138,8 +146,15 @@ impl Api {
             check_length("targetKeyId", target.len(), 1, 2048)?;
         }
         let mut alias = self.existing_alias(caller, &name).await?;
-        let key = self.alias_target(caller, input.target_key_id).await?;
-        if let Some(old) = self.store.get_key(alias.key_id).await?
+        let key = self
+            .alias_target(caller, input.target_key_id, "kms:UpdateAlias")
+            .await?;
+        let old = self.store.get_key(alias.key_id).await?;
+        // Moving an alias needs kms:UpdateAlias on the key it leaves too.
+        if let Some(old) = &old {
+            self.authorize(caller, old, Access::to("kms:UpdateAlias"), None)?;
+        }
+        if let Some(old) = old
             && (old.spec != key.spec || old.usage != key.usage)
         {
             return Err(ApiError::Validation(format!(
@@ -172,7 +187,10 @@ impl Api {
         let input: AliasInput = decode(body)?;
         let name = required(input.alias_name, "aliasName")?;
         validate_alias_name(&name)?;
-        self.existing_alias(caller, &name).await?;
+        let alias = self.existing_alias(caller, &name).await?;
+        if let Some(key) = self.store.get_key(alias.key_id).await? {
+            self.authorize(caller, &key, Access::to("kms:DeleteAlias"), None)?;
+        }
         self.store.delete_alias(&caller.namespace, &name).await?;
         Ok(json!({}))
     }
@@ -185,7 +203,8 @@ impl Api {
         let input: ListAliasesInput = decode(body)?;
         let mut aliases = self.store.list_aliases(&caller.namespace).await?;
         if let Some(key_id) = input.key_id {
-            let key = self.resolve_key(caller, &key_id, Accepts::KeyOnly).await?;
+            // IAM's alone on AWS: no key policy is asked.
+            let (key, _) = self.find_key(caller, &key_id, Accepts::KeyOnly).await?;
             aliases.retain(|a| a.key_id == key.key_id);
         }
         let page = page::ALIASES.page(aliases, input.limit, input.marker.as_deref(), |a| {

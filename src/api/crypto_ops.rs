@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
@@ -152,10 +153,14 @@ impl Api {
         blob: &[u8],
         key_id: Option<&str>,
         algorithm: EncryptionAlgorithm,
+        access: Access<'_>,
     ) -> Result<Source, ApiError> {
         check_length("ciphertextBlob", blob.len(), 1, 6144)?;
         let named = match key_id {
-            Some(r) => Some(self.resolve_key(caller, r, Accepts::AnyForm).await?),
+            Some(r) => Some(
+                self.resolve_key(caller, r, Accepts::AnyForm, access)
+                    .await?,
+            ),
             None => None,
         };
         if algorithm == EncryptionAlgorithm::SymmetricDefault {
@@ -173,6 +178,7 @@ impl Api {
                     let key = self.store.get_key(header.key_id).await?;
                     let key = key.ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?;
                     caller.keys.add(key.key_id);
+                    self.authorize(caller, &key, access, None)?;
                     key
                 }
             };
@@ -213,13 +219,14 @@ impl Api {
         key_id: Option<String>,
         field: &str,
         operation: &str,
+        access: Access<'_>,
     ) -> Result<(), ApiError> {
         let key_id = key_id.ok_or_else(|| {
             ApiError::Validation(format!(
                 "{field} is required when DryRunModifiers is IGNORE_CIPHERTEXT."
             ))
         })?;
-        let key = self.crypto_key(caller, Some(key_id)).await?;
+        let key = self.crypto_key(caller, Some(key_id), access).await?;
         if key.usage != KeyUsage::EncryptDecrypt {
             return Err(ApiError::InvalidKeyUsage(format!(
                 "{} key usage is {} which is not valid for {operation}.",
@@ -243,14 +250,18 @@ impl Api {
         }
     }
 
-    /// Resolves a key for a cryptographic operation and checks its state.
+    /// Resolves a key for a cryptographic operation, asks its policy, and
+    /// checks its state.
     pub(super) async fn crypto_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
+        access: Access<'_>,
     ) -> Result<KeyRecord, ApiError> {
         let key_id = required(key_id, "keyId")?;
-        let key = self.resolve_key(caller, &key_id, Accepts::AnyForm).await?;
+        let key = self
+            .resolve_key(caller, &key_id, Accepts::AnyForm, access)
+            .await?;
         self.check_state(&key, Operation::Cryptographic)?;
         Ok(key)
     }
@@ -261,7 +272,9 @@ impl Api {
         check_length("plaintext", plaintext.len(), 1, 4096)?;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
-        let key = self.crypto_key(caller, input.key_id).await?;
+        let encryption_context = context(input.encryption_context);
+        let access = Access::with_context("kms:Encrypt", encryption_context.pairs());
+        let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         if let Some(max) = key
             .spec
@@ -279,7 +292,7 @@ impl Api {
         let request = EncryptRequest {
             material,
             plaintext,
-            context: context(input.encryption_context),
+            context: encryption_context,
             algorithm,
         };
         let ciphertext = self
@@ -300,8 +313,10 @@ impl Api {
     pub(super) async fn decrypt(&self, caller: &Caller, body: &[u8]) -> Result<Reply, ApiError> {
         let input: DecryptInput = decode(body)?;
         refuse_recipient(&input.recipient)?;
+        let encryption_context = context(input.encryption_context);
+        let access = Access::with_context("kms:Decrypt", encryption_context.pairs());
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
-            self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt")
+            self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt", access)
                 .await?;
             return Err(ApiError::DryRun);
         }
@@ -309,7 +324,7 @@ impl Api {
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
         let source = self
-            .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm)
+            .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm, access)
             .await?;
         self.admit_key_type(caller, &source.key)?;
         let arn = self.arn.key_arn(source.key.key_id);
@@ -317,7 +332,7 @@ impl Api {
         let request = DecryptRequest {
             material: source.material,
             ciphertext: blob,
-            context: context(input.encryption_context),
+            context: encryption_context,
             algorithm: source.algorithm,
         };
         let plaintext = self
@@ -340,14 +355,25 @@ impl Api {
     pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: ReEncryptInput = decode(body)?;
         let destination_id = required(input.destination_key_id, "destinationKeyId")?;
+        let source_context = context(input.source_encryption_context);
+        let destination_context = context(input.destination_encryption_context);
+        let from = Access::with_context("kms:ReEncryptFrom", source_context.pairs());
+        let to = Access::with_context("kms:ReEncryptTo", destination_context.pairs());
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
-            self.check_dry_run_key(caller, input.source_key_id, "SourceKeyId", "ReEncrypt")
-                .await?;
+            self.check_dry_run_key(
+                caller,
+                input.source_key_id,
+                "SourceKeyId",
+                "ReEncrypt",
+                from,
+            )
+            .await?;
             self.check_dry_run_key(
                 caller,
                 Some(destination_id),
                 "DestinationKeyId",
                 "ReEncrypt",
+                to,
             )
             .await?;
             return Err(ApiError::DryRun);
@@ -363,9 +389,10 @@ impl Api {
                 &blob,
                 input.source_key_id.as_deref(),
                 source_algorithm,
+                from,
             )
             .await?;
-        let destination = self.crypto_key(caller, Some(destination_id)).await?;
+        let destination = self.crypto_key(caller, Some(destination_id), to).await?;
         // One request, counted once: against the asymmetric key's type if
         // either key is one.
         let counted = match source.key.spec.family() {
@@ -383,11 +410,11 @@ impl Api {
             source: DecryptRequest {
                 material: source.material,
                 ciphertext: blob,
-                context: context(input.source_encryption_context),
+                context: source_context,
                 algorithm: source_algorithm,
             },
             destination: destination_material.sealed.clone(),
-            destination_context: context(input.destination_encryption_context),
+            destination_context,
             destination_algorithm,
         };
         let ciphertext = self
@@ -436,14 +463,21 @@ impl Api {
                 ));
             }
         };
-        let key = self.crypto_key(caller, input.key_id).await?;
+        let encryption_context = context(input.encryption_context);
+        let action = if with_plaintext {
+            "kms:GenerateDataKey"
+        } else {
+            "kms:GenerateDataKeyWithoutPlaintext"
+        };
+        let access = Access::with_context(action, encryption_context.pairs());
+        let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?;
         let material_id = key_material_id(key.key_id, material.version);
         let request = DataKeyRequest {
             material: material.sealed.clone(),
             size,
-            context: context(input.encryption_context),
+            context: encryption_context,
             include_plaintext: with_plaintext,
         };
         let operation = if with_plaintext {
@@ -501,7 +535,14 @@ impl Api {
         check_grant_tokens(&input.grant_tokens)?;
         let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
         let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name)?;
-        let key = self.crypto_key(caller, input.key_id).await?;
+        let encryption_context = context(input.encryption_context);
+        let action = if with_plaintext {
+            "kms:GenerateDataKeyPair"
+        } else {
+            "kms:GenerateDataKeyPairWithoutPlaintext"
+        };
+        let access = Access::with_context(action, encryption_context.pairs());
+        let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         let operation = if with_plaintext {
             UsedFor::GenerateDataKeyPair
@@ -515,7 +556,7 @@ impl Api {
         let request = DataKeyPairRequest {
             material: material.sealed.clone(),
             spec,
-            context: context(input.encryption_context),
+            context: encryption_context,
             include_plaintext: with_plaintext,
         };
         let pair = self

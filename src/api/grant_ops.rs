@@ -89,7 +89,8 @@ impl Api {
         )?;
         let grants = no_grants(input.limit, input.marker.as_deref())?;
         // Every key state lists its grants (AWS's key state table).
-        self.managed_key(caller, input.key_id).await?;
+        self.managed_key(caller, input.key_id, "kms:ListGrants")
+            .await?;
         Ok(grants)
     }
 

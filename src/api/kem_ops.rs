@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::crypto_ops::{current, dry_run};
 use super::wire::{Blob, b64, check_grant_tokens, check_length, decode, parse_enum, required};
 use super::{Api, ApiError, Caller};
@@ -41,7 +42,9 @@ impl Api {
         let input: KemInput = decode(body)?;
         let algorithm = input.algorithm()?;
         check_grant_tokens(&input.grant_tokens)?;
-        let key = self.kem_key(caller, input.key_id, "Encapsulate").await?;
+        let key = self
+            .kem_key(caller, input.key_id, "Encapsulate", "kms:Encapsulate")
+            .await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
         dry_run(input.dry_run)?;
@@ -73,7 +76,12 @@ impl Api {
         let algorithm = input.algorithm()?;
         check_grant_tokens(&input.grant_tokens)?;
         let key = self
-            .kem_key(caller, input.key_id.clone(), "Decapsulate")
+            .kem_key(
+                caller,
+                input.key_id.clone(),
+                "Decapsulate",
+                "kms:Decapsulate",
+            )
             .await?;
         let arn = self.arn.key_arn(key.key_id);
         // AWS: "InvalidCiphertextException when the length of the
@@ -106,8 +114,9 @@ impl Api {
         caller: &Caller,
         key_id: Option<String>,
         operation: &str,
+        action: &'static str,
     ) -> Result<KeyRecord, ApiError> {
-        let key = self.crypto_key(caller, key_id).await?;
+        let key = self.crypto_key(caller, key_id, Access::to(action)).await?;
         if key.usage != KeyUsage::EncapsulateDecapsulate {
             return Err(ApiError::InvalidKeyUsage(format!(
                 "{} key usage is {} which is not valid for {operation}.",

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::{Access, Subject};
 use super::page;
 use super::resolve::Accepts;
 use super::wire::KeyInput;
@@ -17,7 +18,7 @@ use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, MaterialVersion, Rotation, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Operation};
-use crate::policy::{self, PolicyError};
+use crate::policy::{self, PolicyDocument, PolicyError};
 use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
 use crate::tag::MAX_TAGS;
@@ -39,7 +40,6 @@ struct CreateKeyInput {
     key_spec: Option<String>,
     origin: Option<String>,
     custom_key_store_id: Option<String>,
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: Option<bool>,
     tags: Option<Vec<Tag>>,
     multi_region: Option<bool>,
@@ -117,7 +117,6 @@ struct TagInput {
 /// (ValidationException), the 32 KB quota (the model allows 131,072
 /// characters, and a policy between the two is over a limit, not
 /// malformed), then the policy grammar (MalformedPolicyDocumentException).
-/// Policies are not evaluated yet; one that could not be is refused now.
 pub(super) fn check_policy(policy: &str) -> Result<(), ApiError> {
     check_length("policy", policy.chars().count(), 1, 131_072)?;
     match policy::check(policy) {
@@ -267,10 +266,23 @@ impl Api {
                 "A key can have at most {MAX_TAGS} tags."
             )));
         }
+        let key_id = KeyId::random();
+        if let Some(policy) = &input.policy {
+            // Checked above: it parses.
+            let document = PolicyDocument::parse(policy)
+                .map_err(|e| ApiError::MalformedPolicyDocument(e.0))?;
+            let bypass = input.bypass_policy_lockout_safety_check == Some(true);
+            let subject = Subject {
+                id: key_id,
+                spec,
+                usage,
+            };
+            self.check_lockout(caller, subject, &document, bypass)?;
+        }
         let key = self
             .mint_key(
                 caller,
-                KeyId::random(),
+                key_id,
                 spec,
                 usage,
                 description,
@@ -355,7 +367,12 @@ impl Api {
         let input: KeyInput = decode(body)?;
         check_grant_tokens(&input.grant_tokens)?;
         let key = self
-            .resolve_key(caller, &required(input.key_id, "keyId")?, Accepts::AnyForm)
+            .resolve_key(
+                caller,
+                &required(input.key_id, "keyId")?,
+                Accepts::AnyForm,
+                Access::to("kms:DescribeKey"),
+            )
             .await?;
         Ok(
             json!({ "KeyMetadata": key_metadata(&key, &self.arn.key_arn(key.key_id), &self.arn.account) }),
@@ -382,14 +399,17 @@ impl Api {
     }
 
     /// Resolves a management operation's key (id or ARN only) to its
-    /// record, read once: writes re-read it in `update_key`.
+    /// record, read once (writes re-read it in `update_key`), and asks its
+    /// policy for `action`.
     pub(super) async fn managed_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
+        action: &'static str,
     ) -> Result<KeyRecord, ApiError> {
         let reference = required(key_id, "keyId")?;
-        self.resolve_key(caller, &reference, Accepts::KeyOnly).await
+        self.resolve_key(caller, &reference, Accepts::KeyOnly, Access::to(action))
+            .await
     }
 
     pub(super) async fn set_enabled(
@@ -399,7 +419,12 @@ impl Api {
         enabled: bool,
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let action = if enabled {
+            "kms:EnableKey"
+        } else {
+            "kms:DisableKey"
+        };
+        let id = self.managed_key(caller, input.key_id, action).await?.key_id;
         let operation = if enabled {
             Operation::EnableKey
         } else {
@@ -426,7 +451,10 @@ impl Api {
         }
         let window = lifecycle::pending_window(input.pending_window_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, "kms:ScheduleKeyDeletion")
+            .await?
+            .key_id;
         let now = self.now();
         let (key, deletion) = self
             .update_key(id, |key| {
@@ -452,7 +480,10 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, "kms:CancelKeyDeletion")
+            .await?
+            .key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::CancelKeyDeletion)?;
             lifecycle::cancel_deletion(key);
@@ -470,7 +501,10 @@ impl Api {
         let input: DescriptionInput = decode(body)?;
         let description = required(input.description, "description")?;
         check_description(&description)?;
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, "kms:UpdateKeyDescription")
+            .await?
+            .key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             key.description = description.clone();
@@ -487,7 +521,10 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
         let tags = checked_tags(required(input.tags, "tags")?)?;
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, "kms:TagResource")
+            .await?
+            .key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for (name, value) in &tags {
@@ -519,7 +556,10 @@ impl Api {
                 crate::tag::MAX_KEY_CHARS,
             )?;
         }
-        let id = self.managed_key(caller, input.key_id).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, "kms:UntagResource")
+            .await?
+            .key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for tag_key in &tag_keys {
@@ -537,7 +577,9 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
-        let key = self.managed_key(caller, input.key_id).await?;
+        let key = self
+            .managed_key(caller, input.key_id, "kms:ListResourceTags")
+            .await?;
         let tags: Vec<(String, String)> = key.tags.into_iter().collect();
         let page = page::TAGS.page(tags, input.limit, input.marker.as_deref(), |(k, _)| {
             k.clone()

@@ -2,6 +2,7 @@
 //! [`CryptoService`], independent of HTTP (see `http`) and of where keys are
 //! stored.
 
+mod access;
 mod agreement_ops;
 mod alias_ops;
 pub mod certificate;

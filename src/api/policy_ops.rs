@@ -1,16 +1,18 @@
 //! GetKeyPolicy, PutKeyPolicy and ListKeyPolicies: a key's policy document,
 //! kept as it was given (or the default policy when none was), checked as
-//! AWS checks it when set. Not evaluated yet: every authenticated caller may
-//! use every key (README).
+//! AWS checks it when set, with AWS's lockout safety check; every request
+//! on a key is asked of it (`access`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::key_ops::{ListInput, check_policy};
 use super::resolve::Accepts;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
+use crate::policy::PolicyDocument;
 
 /// A key's one policy: the only name AWS has ever used.
 const POLICY_NAME: &str = "default";
@@ -28,9 +30,6 @@ struct PutInput {
     key_id: Option<String>,
     policy: Option<String>,
     policy_name: Option<String>,
-    // Accepted, as AWS takes it; there is no lockout to check until
-    // policies are evaluated.
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: Option<bool>,
 }
 
@@ -69,7 +68,14 @@ impl Api {
         let key_id = required(input.key_id, "keyId")?;
         check_length("keyId", key_id.len(), 1, 2048)?;
         check_policy_name(input.policy_name.as_deref())?;
-        let key = self.resolve_key(caller, &key_id, Accepts::KeyOnly).await?;
+        let key = self
+            .resolve_key(
+                caller,
+                &key_id,
+                Accepts::KeyOnly,
+                Access::to("kms:GetKeyPolicy"),
+            )
+            .await?;
         Ok(json!({ "Policy": self.policy_of(&key), "PolicyName": POLICY_NAME }))
     }
 
@@ -84,7 +90,15 @@ impl Api {
         let policy = required(input.policy, "policy")?;
         check_policy_name(input.policy_name.as_deref())?;
         check_policy(&policy)?;
-        let id = self.managed_key(caller, Some(key_id)).await?.key_id;
+        let key = self
+            .managed_key(caller, Some(key_id), "kms:PutKeyPolicy")
+            .await?;
+        // Checked above: it parses.
+        let document =
+            PolicyDocument::parse(&policy).map_err(|e| ApiError::MalformedPolicyDocument(e.0))?;
+        let bypass = input.bypass_policy_lockout_safety_check == Some(true);
+        self.check_lockout(caller, (&key).into(), &document, bypass)?;
+        let id = key.key_id;
         // Every key state takes a new policy (AWS's key state table).
         let policy: std::sync::Arc<str> = policy.into();
         self.update_key(id, |key| {
@@ -109,7 +123,8 @@ impl Api {
             input.marker.as_deref(),
             |name| (*name).to_owned(),
         )?;
-        self.managed_key(caller, Some(key_id)).await?;
+        self.managed_key(caller, Some(key_id), "kms:ListKeyPolicies")
+            .await?;
         Ok(super::page::response(
             json!({ "PolicyNames": page.items }),
             page.next,

@@ -2,6 +2,7 @@
 //! ARN, each where AWS accepts it. Alias names resolve in the caller's
 //! namespace; other namespaces' keys are reachable by id or ARN only.
 
+use super::access::Access;
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
 use crate::key_id::KeyId;
@@ -16,12 +17,28 @@ pub enum Accepts {
 }
 
 impl Api {
+    /// The key `reference` names, which `caller` may do `access` on.
     pub(super) async fn resolve_key(
         &self,
         caller: &Caller,
         reference: &str,
         accepts: Accepts,
+        access: Access<'_>,
     ) -> Result<KeyRecord, ApiError> {
+        let (key, alias) = self.find_key(caller, reference, accepts).await?;
+        self.authorize(caller, &key, access, alias)?;
+        Ok(key)
+    }
+
+    /// The key `reference` names, and the alias it was named by if it was;
+    /// its policy not asked. Only for what AWS leaves to IAM alone
+    /// (ListAliases' `KeyId`).
+    pub(super) async fn find_key<'r>(
+        &self,
+        caller: &Caller,
+        reference: &'r str,
+        accepts: Accepts,
+    ) -> Result<(KeyRecord, Option<&'r str>), ApiError> {
         super::wire::check_length("keyId", reference.len(), 1, 2048)?;
         let invalid = || ApiError::NotFound(format!("Invalid keyId '{reference}'"));
         let local = self.arn.strip_prefix(reference);
@@ -37,7 +54,8 @@ impl Api {
             }));
         }
         let name = local.unwrap_or(reference);
-        let id = if let Some(alias) = name.strip_prefix("alias/").map(|_| name) {
+        let alias = name.starts_with("alias/").then_some(name);
+        let id = if let Some(alias) = alias {
             if accepts == Accepts::KeyOnly {
                 return Err(invalid());
             }
@@ -58,6 +76,6 @@ impl Api {
         };
         let key = self.get_key(id).await?;
         caller.keys.add(id);
-        Ok(key)
+        Ok((key, alias))
     }
 }

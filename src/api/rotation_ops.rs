@@ -40,8 +40,9 @@ impl Api {
         &self,
         caller: &Caller,
         key_id: Option<String>,
+        action: &'static str,
     ) -> Result<KeyRecord, ApiError> {
-        let key = self.managed_key(caller, key_id).await?;
+        let key = self.managed_key(caller, key_id, action).await?;
         self.require_rotatable(&key)?;
         Ok(key)
     }
@@ -57,7 +58,9 @@ impl Api {
         }
         let period = lifecycle::rotation_period(input.rotation_period_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
-        let key = self.rotatable_key(caller, input.key_id).await?;
+        let key = self
+            .rotatable_key(caller, input.key_id, "kms:EnableKeyRotation")
+            .await?;
         let now = self.now();
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
@@ -74,7 +77,9 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
-        let key = self.rotatable_key(caller, input.key_id).await?;
+        let key = self
+            .rotatable_key(caller, input.key_id, "kms:DisableKeyRotation")
+            .await?;
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
             lifecycle::disable_rotation(key);
@@ -93,7 +98,9 @@ impl Api {
         // A key that cannot rotate is reported as not rotating, as AWS does
         // now (it used to refuse): Terraform's AWS provider reads the status
         // of every key it manages, asymmetric and HMAC keys too.
-        let key = self.managed_key(caller, input.key_id).await?;
+        let key = self
+            .managed_key(caller, input.key_id, "kms:GetKeyRotationStatus")
+            .await?;
         let mut out = json!({ "KeyRotationEnabled": key.rotation.enabled, "KeyId": self.arn.key_arn(key.key_id) });
         if key.rotation.enabled {
             out["RotationPeriodInDays"] = json!(key.rotation.period_days);
@@ -116,7 +123,9 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
-        let key = self.rotatable_key(caller, input.key_id).await?;
+        let key = self
+            .rotatable_key(caller, input.key_id, "kms:RotateKeyOnDemand")
+            .await?;
         // State and the on-demand limit are checked there, on the record
         // that is written.
         self.add_material_version(key.key_id, RotationType::OnDemand)
@@ -192,7 +201,9 @@ impl Api {
                 ));
             }
         };
-        let key = self.rotatable_key(caller, input.key_id).await?;
+        let key = self
+            .rotatable_key(caller, input.key_id, "kms:ListKeyRotations")
+            .await?;
         let arn = self.arn.key_arn(key.key_id);
         let current = key.current().map(|m| m.version);
         let versions: Vec<_> = key

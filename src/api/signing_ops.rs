@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::crypto_ops::{current, dry_run};
 use super::wire::{
     Blob, KeyInput, b64, check_grant_tokens, check_length, decode, parse_enum, required,
@@ -42,6 +43,7 @@ impl Api {
         &self,
         caller: &Caller,
         input: &mut SignInput,
+        action: &'static str,
     ) -> Result<(KeyRecord, MessageType, SigningAlgorithm, Vec<u8>), ApiError> {
         let message = required(input.message.take(), "message")?.0;
         check_length("message", message.len(), 1, 4096)?;
@@ -52,14 +54,20 @@ impl Api {
             None => MessageType::Raw,
             Some(t) => parse_enum("messageType", t)?,
         };
-        let key = self.crypto_key(caller, input.key_id.take()).await?;
+        let keys = [
+            ("kms:SigningAlgorithm", algorithm.as_str()),
+            ("kms:MessageType", message_type.as_str()),
+        ];
+        let access = Access::to(action).and(&keys);
+        let key = self.crypto_key(caller, input.key_id.take(), access).await?;
         self.admit_key_type(caller, &key)?;
         Ok((key, message_type, algorithm, message))
     }
 
     pub(super) async fn sign(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let mut input: SignInput = decode(body)?;
-        let (key, message_type, algorithm, message) = self.sign_input(caller, &mut input).await?;
+        let (key, message_type, algorithm, message) =
+            self.sign_input(caller, &mut input, "kms:Sign").await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
         dry_run(input.dry_run)?;
@@ -83,7 +91,8 @@ impl Api {
         let mut input: SignInput = decode(body)?;
         let signature = required(input.signature.take(), "signature")?.0;
         check_length("signature", signature.len(), 1, 6144)?;
-        let (key, message_type, algorithm, message) = self.sign_input(caller, &mut input).await?;
+        let (key, message_type, algorithm, message) =
+            self.sign_input(caller, &mut input, "kms:Verify").await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
         dry_run(input.dry_run)?;
@@ -108,7 +117,9 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
         check_grant_tokens(&input.grant_tokens)?;
-        let key = self.crypto_key(caller, input.key_id).await?;
+        let key = self
+            .crypto_key(caller, input.key_id, Access::to("kms:GetPublicKey"))
+            .await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
         let public_key = self
@@ -164,13 +175,16 @@ impl Api {
         &self,
         caller: &Caller,
         input: &mut MacInput,
+        action: &'static str,
     ) -> Result<(KeyRecord, MacRequest), ApiError> {
         let message = required(input.message.take(), "message")?.0;
         check_length("message", message.len(), 1, 4096)?;
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = required(input.mac_algorithm.as_deref(), "macAlgorithm")?;
         let algorithm: MacAlgorithm = parse_enum("macAlgorithm", algorithm)?;
-        let key = self.crypto_key(caller, input.key_id.take()).await?;
+        let keys = [("kms:MacAlgorithm", algorithm.as_str())];
+        let access = Access::to(action).and(&keys);
+        let key = self.crypto_key(caller, input.key_id.take(), access).await?;
         let material = current(&key)?.sealed.clone();
         Ok((
             key,
@@ -188,7 +202,9 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let mut input: MacInput = decode(body)?;
-        let (key, request) = self.mac_input(caller, &mut input).await?;
+        let (key, request) = self
+            .mac_input(caller, &mut input, "kms:GenerateMac")
+            .await?;
         let arn = self.arn.key_arn(key.key_id);
         let algorithm = request.algorithm;
         dry_run(input.dry_run)?;
@@ -205,7 +221,7 @@ impl Api {
         let mut input: MacInput = decode(body)?;
         let mac = required(input.mac.take(), "mac")?.0;
         check_length("mac", mac.len(), 1, 6144)?;
-        let (key, request) = self.mac_input(caller, &mut input).await?;
+        let (key, request) = self.mac_input(caller, &mut input, "kms:VerifyMac").await?;
         let arn = self.arn.key_arn(key.key_id);
         let algorithm = request.algorithm;
         dry_run(input.dry_run)?;

@@ -43,7 +43,9 @@ impl Api {
             ));
         };
         // Key id or key ARN, as AWS: "Alias names are not supported."
-        let key = self.managed_key(caller, input.key_id).await?;
+        let key = self
+            .managed_key(caller, input.key_id, "kms:GetKeyLastUsage")
+            .await?;
         let stored = self.store.key_usage(key.key_id).await?;
         let used = later(stored.last, log.latest(key.key_id));
         // Never a start after a use it reports, nor before the key existed.

@@ -54,7 +54,7 @@ code, status, message = error_of(kms.revoke_grant, KeyId=key, GrantId="0" * 64)
 check(code == "UnsupportedOperationException" and status == 400 and message.startswith("RevokeGrant is not served"), f"RevokeGrant: {code} {status} {message}")
 check(_raises(kms.create_grant, kms.exceptions.UnsupportedOperationException, KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Decrypt"]),
       "CreateGrant raises the modelled UnsupportedOperationException")
-# A key policy is checked as AWS checks one (it is not enforced yet).
+# A key policy is checked as AWS checks one, and enforced.
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
 with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]
 check(with_policy["KeyState"] == "Enabled", "CreateKey with AWS's default policy")
@@ -62,8 +62,22 @@ check(kms.get_key_policy(KeyId=with_policy["KeyId"])["Policy"] == policy, "GetKe
 default = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
 check(default["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}, "GetKeyPolicy: the default policy names the account")
 narrower = policy.replace('"kms:*"', '["kms:Encrypt","kms:Decrypt"]')
-kms.put_key_policy(KeyId=arn, Policy=narrower, PolicyName="default")
-check(kms.get_key_policy(KeyId=key)["Policy"] == narrower, "PutKeyPolicy then GetKeyPolicy")
+# The lockout safety check: the caller could not set the policy again.
+code, status, message = error_of(kms.put_key_policy, KeyId=with_policy["Arn"], Policy=narrower, PolicyName="default")
+check((code, status) == ("MalformedPolicyDocumentException", 400) and "will not allow you to update the key policy" in message, f"PutKeyPolicy locking its caller out: {code} {message}")
+kms.put_key_policy(KeyId=with_policy["Arn"], Policy=narrower, BypassPolicyLockoutSafetyCheck=True)
+blob = kms.encrypt(KeyId=with_policy["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+check(kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p", "the narrower policy still allows Encrypt and Decrypt")
+code, status, message = error_of(kms.get_key_policy, KeyId=with_policy["KeyId"])
+check((code, status) == ("AccessDeniedException", 400) and "is not authorized to perform: kms:GetKeyPolicy on resource: " + with_policy["Arn"] in message, f"GetKeyPolicy the policy does not allow: {code} {status} {message}")
+# An explicit deny wins over the account's allow.
+guarded = kms.create_key(Description="guarded")["KeyMetadata"]
+deny_decrypt = policy.replace("]}", ',{"Sid":"NoDecrypt","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Decrypt","Resource":"*"}]}')
+kms.put_key_policy(KeyId=guarded["KeyId"], Policy=deny_decrypt)
+check(kms.get_key_policy(KeyId=guarded["KeyId"])["Policy"] == deny_decrypt, "PutKeyPolicy then GetKeyPolicy")
+blob = kms.encrypt(KeyId=guarded["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+code, status, message = error_of(kms.decrypt, CiphertextBlob=blob)
+check((code, status) == ("AccessDeniedException", 400) and message.endswith("with an explicit deny in a resource-based policy"), f"Decrypt a policy denies: {code} {status} {message}")
 check(error_of(kms.put_key_policy, KeyId=key, Policy="{}")[0] == "MalformedPolicyDocumentException", "PutKeyPolicy with no statement")
 check(error_of(kms.get_key_policy, KeyId=key, PolicyName="other")[0] == "NotFoundException", "GetKeyPolicy of a policy name other than default")
 listed_policies = kms.list_key_policies(KeyId=key)

@@ -93,6 +93,7 @@ fn arn(id: &str) -> String {
     format!("arn:aws:kms:us-east-1:111122223333:key/{id}")
 }
 
+mod access;
 mod aliases_and_tags;
 mod crypto;
 mod hostile;

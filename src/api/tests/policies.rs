@@ -2,7 +2,9 @@
 
 use super::*;
 
-const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"apps","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}"#;
+/// Lets the account in (as the default does) and names one more principal:
+/// a policy the lockout safety check takes from any caller here.
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},{"Sid":"apps","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/team-a/app"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}"#;
 
 #[tokio::test]
 async fn a_key_has_the_default_policy_until_it_is_given_one() {

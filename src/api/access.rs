@@ -1,0 +1,202 @@
+//! Key policies at the endpoint: the ARN a policy names a caller by, what
+//! a request tells a policy's conditions, and the one check every
+//! operation on a key passes ([`Api::authorize`]). The decision itself is
+//! `policy::evaluate`'s.
+//!
+//! A statement that allows the caller's account (as the default policy
+//! does) hands the decision to the account's own access control, as AWS
+//! hands it to IAM. `serve` has none besides its credentials file, and in
+//! a cluster Kubernetes RBAC is to take that part; until it does, such a
+//! statement lets every authenticated caller in, as before policies were
+//! evaluated.
+
+use std::collections::BTreeMap;
+
+use super::{Api, ApiError, ArnConfig, Caller};
+use crate::key::KeyRecord;
+use crate::key_id::KeyId;
+use crate::policy::PolicyDocument;
+use crate::policy::condition::Context;
+use crate::policy::evaluate::{self, Decision, Request};
+use crate::spec::{KeySpec, KeyUsage};
+
+/// What one request asks of a key.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Access<'a> {
+    /// `kms:Encrypt`, `kms:ReEncryptFrom`, …
+    pub action: &'static str,
+    /// The request's encryption context, for an operation that takes one.
+    pub context: Option<&'a BTreeMap<String, String>>,
+    /// The request's other condition keys (`kms:SigningAlgorithm`, …).
+    pub keys: &'a [(&'static str, &'a str)],
+}
+
+impl Access<'static> {
+    pub fn to(action: &'static str) -> Self {
+        Access {
+            action,
+            context: None,
+            keys: &[],
+        }
+    }
+}
+
+impl<'a> Access<'a> {
+    pub fn with_context(action: &'static str, context: &'a BTreeMap<String, String>) -> Self {
+        Access {
+            action,
+            context: Some(context),
+            keys: &[],
+        }
+    }
+
+    /// The same, with the request's other condition keys.
+    pub fn and(self, keys: &'a [(&'static str, &'a str)]) -> Self {
+        Access { keys, ..self }
+    }
+}
+
+/// The ARN a key policy's `Principal` names `caller` by: a ServiceAccount
+/// as a role, `arn:aws:iam::<account>:role/<namespace>/<name>`; an access
+/// key's principal as a user, `arn:aws:iam::<account>:user/<namespace>/<principal>`.
+/// The namespace is the path, so that two tenants' principals of one name
+/// are two principals.
+pub fn principal_arn(arn: &ArnConfig, caller: &Caller) -> String {
+    let service_account = caller
+        .principal
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'));
+    let (kind, path, name) = match service_account {
+        Some((namespace, name)) => ("role", namespace, name),
+        None => ("user", caller.namespace.as_str(), caller.principal.as_str()),
+    };
+    format!(
+        "arn:{}:iam::{}:{kind}/{path}/{name}",
+        arn.partition, arn.account
+    )
+}
+
+/// The key a policy is asked about (one being created has no record yet).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Subject {
+    pub id: KeyId,
+    pub spec: KeySpec,
+    pub usage: KeyUsage,
+}
+
+impl From<&KeyRecord> for Subject {
+    fn from(key: &KeyRecord) -> Self {
+        Subject {
+            id: key.key_id,
+            spec: key.spec,
+            usage: key.usage,
+        }
+    }
+}
+
+/// The condition keys a request gives a key's policy.
+fn conditions(
+    key: Subject,
+    principal: &str,
+    account: &str,
+    access: &Access,
+    alias: Option<&str>,
+) -> Context {
+    let mut context = Context::default();
+    context.add("kms:CallerAccount", account);
+    context.add("aws:PrincipalAccount", account);
+    context.add("aws:PrincipalArn", principal);
+    context.add("kms:KeySpec", key.spec.as_str());
+    context.add("kms:KeyUsage", key.usage.as_str());
+    context.add("kms:KeyOrigin", "AWS_KMS");
+    context.add("kms:MultiRegion", "false");
+    if let Some(alias) = alias {
+        context.add("kms:RequestAlias", alias);
+    }
+    for (name, value) in access.keys {
+        context.add(name, *value);
+    }
+    for (name, value) in access.context.into_iter().flatten() {
+        context.add(&format!("kms:EncryptionContext:{name}"), value.as_str());
+        context.add("kms:EncryptionContextKeys", name.as_str());
+    }
+    context
+}
+
+impl Api {
+    /// Whether `key`'s policy lets `caller` do what `access` asks;
+    /// `AccessDeniedException` as AWS words it if not. `alias` is the
+    /// alias the request named the key by, if it did.
+    pub(super) fn authorize(
+        &self,
+        caller: &Caller,
+        key: &KeyRecord,
+        access: Access,
+        alias: Option<&str>,
+    ) -> Result<(), ApiError> {
+        // No policy given: the default one, which allows the account and
+        // nothing else, so every caller is in (see the module's comment).
+        // Most keys have it; it is not parsed on every request.
+        let Some(text) = key.policy.as_deref() else {
+            return Ok(());
+        };
+        // A stored policy was checked when it was set; one that cannot be
+        // read now opens nothing.
+        let policy = PolicyDocument::parse(text)
+            .map_err(|e| ApiError::Internal(format!("the key's policy could not be read: {e}")))?;
+        let (decision, refusal) = self.decide(caller, key.into(), &policy, access, alias);
+        match decision {
+            Decision::Allowed | Decision::Delegated => Ok(()),
+            Decision::Denied(_) | Decision::NotAllowed => Err(ApiError::AccessDenied(refusal)),
+        }
+    }
+
+    /// AWS's lockout safety check: unless told to skip it, a policy that
+    /// would not let the caller set the key's policy again is refused.
+    pub(super) fn check_lockout(
+        &self,
+        caller: &Caller,
+        key: Subject,
+        policy: &PolicyDocument,
+        bypass: bool,
+    ) -> Result<(), ApiError> {
+        if bypass {
+            return Ok(());
+        }
+        let (decision, _) = self.decide(caller, key, policy, Access::to("kms:PutKeyPolicy"), None);
+        match decision {
+            Decision::Allowed | Decision::Delegated => Ok(()),
+            Decision::Denied(_) | Decision::NotAllowed => Err(ApiError::MalformedPolicyDocument(
+                "The new key policy will not allow you to update the key policy in the future."
+                    .into(),
+            )),
+        }
+    }
+
+    /// What `policy` says of `caller` doing `access` on `key`, with the
+    /// refusal's message.
+    fn decide(
+        &self,
+        caller: &Caller,
+        key: Subject,
+        policy: &PolicyDocument,
+        access: Access,
+        alias: Option<&str>,
+    ) -> (Decision, String) {
+        let principal = principal_arn(&self.arn, caller);
+        let resource = self.arn.key_arn(key.id);
+        let context = conditions(key, &principal, &self.arn.account, &access, alias);
+        let request = Request {
+            caller: evaluate::Caller {
+                arn: &principal,
+                account: &self.arn.account,
+            },
+            action: access.action,
+            resource: &resource,
+            context: &context,
+        };
+        let decision = evaluate::evaluate(policy, &request);
+        let refusal = decision.refusal(&request).unwrap_or_default();
+        (decision, refusal)
+    }
+}

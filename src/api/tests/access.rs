@@ -1,0 +1,532 @@
+//! Key policies enforced: every operation on a key asks its policy, with
+//! its own action; callers are named by the ARNs `access::principal_arn`
+//! gives; the lockout safety check.
+
+use super::*;
+
+/// Lets the account in, as the default policy does.
+const ACCOUNT: &str = r#"{"Sid":"account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
+const TESTER: &str = "arn:aws:iam::111122223333:user/default/tester";
+
+fn policy(statements: &[&str]) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+        statements.join(",")
+    )
+}
+
+impl Harness {
+    async fn call_by(&self, principal: &str, op: &str, body: Value) -> Result<Value, ApiError> {
+        self.api
+            .call(
+                &Caller::new("default", principal),
+                op,
+                body.to_string().as_bytes(),
+            )
+            .await
+    }
+
+    /// Sets `key`'s policy as `admin`, lockout check skipped.
+    async fn set_policy(&self, key: &str, policy: &str) {
+        self.call_by(
+            "admin",
+            "PutKeyPolicy",
+            json!({ "KeyId": key, "Policy": policy, "BypassPolicyLockoutSafetyCheck": true }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("PutKeyPolicy: {e}"));
+    }
+}
+
+fn refused(result: Result<Value, ApiError>) -> String {
+    match result {
+        Err(ApiError::AccessDenied(message)) => message,
+        other => panic!("expected AccessDeniedException, got {other:?}"),
+    }
+}
+
+#[test]
+fn callers_are_named_as_iam_users_and_roles_with_their_namespace_as_path() {
+    let arn = ArnConfig::default();
+    assert_eq!(
+        crate::api::access::principal_arn(&arn, &Caller::new("team-a", "ci")),
+        "arn:aws:iam::111122223333:user/team-a/ci"
+    );
+    assert_eq!(
+        crate::api::access::principal_arn(
+            &arn,
+            &Caller::new("team-a", "system:serviceaccount:team-a:app")
+        ),
+        "arn:aws:iam::111122223333:role/team-a/app"
+    );
+    let china = ArnConfig {
+        partition: "aws-cn".into(),
+        account: "444455556666".into(),
+        ..ArnConfig::default()
+    };
+    assert_eq!(
+        crate::api::access::principal_arn(&china, &Caller::new("default", "local")),
+        "arn:aws-cn:iam::444455556666:user/default/local"
+    );
+}
+
+#[tokio::test]
+async fn a_key_without_a_policy_lets_every_caller_in_as_before() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let encrypt = json!({ "KeyId": arn(&key), "Plaintext": b64(b"x") });
+    h.call_by("someone", "Encrypt", encrypt.clone())
+        .await
+        .unwrap();
+    h.call_as("team-b", "Encrypt", encrypt).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_policy_naming_callers_lets_them_in_under_its_conditions_and_no_one_else() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let alice = "arn:aws:iam::111122223333:user/default/alice";
+    h.set_policy(
+        &key,
+        &policy(&[
+            &format!(r#"{{"Effect":"Allow","Principal":{{"AWS":"{TESTER}"}},"Action":"kms:*","Resource":"*"}}"#),
+            &format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{alice}"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+                    "Condition":{{"StringEquals":{{"kms:EncryptionContext:app":"web"}}}}}}"#
+            ),
+        ]),
+    )
+    .await;
+    let with_context =
+        json!({ "KeyId": key, "Plaintext": b64(b"x"), "EncryptionContext": {"app": "web"} });
+    h.ok("Encrypt", json!({ "KeyId": key, "Plaintext": b64(b"x") }))
+        .await;
+    let blob = h.call_by("alice", "Encrypt", with_context).await.unwrap()["CiphertextBlob"].clone();
+    let decrypt = json!({ "CiphertextBlob": blob, "EncryptionContext": {"app": "web"} });
+    assert_eq!(
+        h.call_by("alice", "Decrypt", decrypt.clone())
+            .await
+            .unwrap()["Plaintext"],
+        b64(b"x")
+    );
+    assert_eq!(
+        refused(
+            h.call_by(
+                "alice",
+                "Encrypt",
+                json!({ "KeyId": key, "Plaintext": b64(b"x") })
+            )
+            .await
+        ),
+        format!(
+            "User: {alice} is not authorized to perform: kms:Encrypt on resource: {} because no resource-based policy allows the kms:Encrypt action",
+            arn(&key)
+        )
+    );
+    refused(
+        h.call_by("alice", "DescribeKey", json!({ "KeyId": key }))
+            .await,
+    );
+    // Not the account's other callers: no statement lets the account in.
+    refused(h.call_by("bob", "Decrypt", decrypt).await);
+    refused(
+        h.call_as("team-b", "DescribeKey", json!({ "KeyId": arn(&key) }))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn an_alias_the_request_names_is_a_condition_key() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    h.ok(
+        "CreateAlias",
+        json!({ "AliasName": "alias/web", "TargetKeyId": key }),
+    )
+    .await;
+    h.set_policy(
+        &key,
+        &policy(&[
+            ACCOUNT,
+            r#"{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+                "Condition":{"StringNotEquals":{"kms:RequestAlias":"alias/web"}}}"#,
+        ]),
+    )
+    .await;
+    let by = |id: &str| json!({ "KeyId": id, "Plaintext": b64(b"x") });
+    h.ok("Encrypt", by("alias/web")).await;
+    h.ok(
+        "Encrypt",
+        by("arn:aws:kms:us-east-1:111122223333:alias/web"),
+    )
+    .await;
+    assert!(
+        refused(h.call("Encrypt", by(&key)).await)
+            .ends_with("with an explicit deny in a resource-based policy")
+    );
+}
+
+#[tokio::test]
+async fn the_lockout_safety_check_refuses_a_policy_its_setter_could_not_change_again() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let others_only = policy(&[
+        r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/team-a/app"},"Action":"kms:*","Resource":"*"}"#,
+    ]);
+    let denies_it = policy(&[
+        ACCOUNT,
+        &format!(
+            r#"{{"Effect":"Deny","Principal":{{"AWS":"{TESTER}"}},"Action":"kms:Put*","Resource":"*"}}"#
+        ),
+    ]);
+    let lockout = "The new key policy will not allow you to update the key policy in the future.";
+    for locked in [&others_only, &denies_it] {
+        assert_eq!(
+            h.err("PutKeyPolicy", json!({ "KeyId": key, "Policy": locked }))
+                .await,
+            (
+                "MalformedPolicyDocumentException".to_owned(),
+                lockout.to_owned()
+            )
+        );
+        assert_eq!(
+            h.err("CreateKey", json!({ "Policy": locked })).await,
+            (
+                "MalformedPolicyDocumentException".to_owned(),
+                lockout.to_owned()
+            )
+        );
+    }
+    // Nothing was stored, and no key was made.
+    let got = h.ok("GetKeyPolicy", json!({ "KeyId": key })).await;
+    assert!(got["Policy"].as_str().unwrap().contains("key-default-1"));
+    assert_eq!(
+        h.ok("ListKeys", json!({})).await["Keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Told to skip it, as AWS is: the setter is then locked out.
+    h.ok(
+        "PutKeyPolicy",
+        json!({ "KeyId": key, "Policy": others_only, "BypassPolicyLockoutSafetyCheck": true }),
+    )
+    .await;
+    refused(h.call("GetKeyPolicy", json!({ "KeyId": key })).await);
+    refused(
+        h.call(
+            "PutKeyPolicy",
+            json!({ "KeyId": key, "Policy": policy(&[ACCOUNT]), "BypassPolicyLockoutSafetyCheck": true }),
+        )
+        .await,
+    );
+    let created = h
+        .ok(
+            "CreateKey",
+            json!({ "Policy": others_only, "BypassPolicyLockoutSafetyCheck": true }),
+        )
+        .await;
+    let id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
+    refused(h.call("DescribeKey", json!({ "KeyId": id })).await);
+}
+
+/// Operations that AWS leaves to IAM alone: no key policy is asked.
+const ACCOUNT_LEVEL: &[&str] = &[
+    "GenerateRandom",
+    "CreateKey",
+    "ListKeys",
+    "ListAliases",
+    "ListRetirableGrants",
+    "DescribeCustomKeyStores",
+];
+
+#[tokio::test]
+async fn every_operation_on_a_key_asks_its_policy_for_its_own_action() {
+    let h = harness();
+    let sym = h.key(json!({})).await;
+    let other = h.key(json!({})).await;
+    let sign = h
+        .key(json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY" }))
+        .await;
+    let mac = h
+        .key(json!({ "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC" }))
+        .await;
+    let agree = h
+        .key(json!({ "KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT" }))
+        .await;
+    let kem = h
+        .key(json!({ "KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE" }))
+        .await;
+    h.ok(
+        "CreateAlias",
+        json!({ "AliasName": "alias/app", "TargetKeyId": sym }),
+    )
+    .await;
+    let blob = h
+        .ok("Encrypt", json!({ "KeyId": sym, "Plaintext": b64(b"x") }))
+        .await["CiphertextBlob"]
+        .clone();
+    let message = b64(b"message");
+    // (operation, body, the key whose policy is asked, the action asked)
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "Encrypt",
+            json!({ "KeyId": sym, "Plaintext": message }),
+            &sym,
+            "kms:Encrypt",
+        ),
+        (
+            "Decrypt",
+            json!({ "CiphertextBlob": blob }),
+            &sym,
+            "kms:Decrypt",
+        ),
+        (
+            "Decrypt",
+            json!({ "CiphertextBlob": blob, "KeyId": sym }),
+            &sym,
+            "kms:Decrypt",
+        ),
+        (
+            "ReEncrypt",
+            json!({ "CiphertextBlob": blob, "DestinationKeyId": other }),
+            &sym,
+            "kms:ReEncryptFrom",
+        ),
+        (
+            "ReEncrypt",
+            json!({ "CiphertextBlob": blob, "DestinationKeyId": other }),
+            &other,
+            "kms:ReEncryptTo",
+        ),
+        (
+            "GenerateDataKey",
+            json!({ "KeyId": sym, "KeySpec": "AES_256" }),
+            &sym,
+            "kms:GenerateDataKey",
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            json!({ "KeyId": sym, "KeySpec": "AES_256" }),
+            &sym,
+            "kms:GenerateDataKeyWithoutPlaintext",
+        ),
+        (
+            "GenerateDataKeyPair",
+            json!({ "KeyId": sym, "KeyPairSpec": "ECC_NIST_P256" }),
+            &sym,
+            "kms:GenerateDataKeyPair",
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            json!({ "KeyId": sym, "KeyPairSpec": "ECC_NIST_P256" }),
+            &sym,
+            "kms:GenerateDataKeyPairWithoutPlaintext",
+        ),
+        (
+            "Sign",
+            json!({ "KeyId": sign, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256" }),
+            &sign,
+            "kms:Sign",
+        ),
+        (
+            "Verify",
+            json!({ "KeyId": sign, "Message": message, "Signature": message, "SigningAlgorithm": "ECDSA_SHA_256" }),
+            &sign,
+            "kms:Verify",
+        ),
+        (
+            "GetPublicKey",
+            json!({ "KeyId": sign }),
+            &sign,
+            "kms:GetPublicKey",
+        ),
+        (
+            "GenerateMac",
+            json!({ "KeyId": mac, "Message": message, "MacAlgorithm": "HMAC_SHA_256" }),
+            &mac,
+            "kms:GenerateMac",
+        ),
+        (
+            "VerifyMac",
+            json!({ "KeyId": mac, "Message": message, "Mac": b64(&[0; 32]), "MacAlgorithm": "HMAC_SHA_256" }),
+            &mac,
+            "kms:VerifyMac",
+        ),
+        (
+            "DeriveSharedSecret",
+            json!({ "KeyId": agree, "KeyAgreementAlgorithm": "ECDH", "PublicKey": message }),
+            &agree,
+            "kms:DeriveSharedSecret",
+        ),
+        (
+            "Encapsulate",
+            json!({ "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM" }),
+            &kem,
+            "kms:Encapsulate",
+        ),
+        (
+            "Decapsulate",
+            json!({ "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM", "SharedSecretCiphertextBlob": b64(&[0; 1088]) }),
+            &kem,
+            "kms:Decapsulate",
+        ),
+        (
+            "DescribeKey",
+            json!({ "KeyId": "alias/app" }),
+            &sym,
+            "kms:DescribeKey",
+        ),
+        ("EnableKey", json!({ "KeyId": sym }), &sym, "kms:EnableKey"),
+        (
+            "DisableKey",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:DisableKey",
+        ),
+        (
+            "ScheduleKeyDeletion",
+            json!({ "KeyId": sym, "PendingWindowInDays": 7 }),
+            &sym,
+            "kms:ScheduleKeyDeletion",
+        ),
+        (
+            "CancelKeyDeletion",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:CancelKeyDeletion",
+        ),
+        (
+            "UpdateKeyDescription",
+            json!({ "KeyId": sym, "Description": "d" }),
+            &sym,
+            "kms:UpdateKeyDescription",
+        ),
+        (
+            "GetKeyLastUsage",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:GetKeyLastUsage",
+        ),
+        (
+            "EnableKeyRotation",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:EnableKeyRotation",
+        ),
+        (
+            "DisableKeyRotation",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:DisableKeyRotation",
+        ),
+        (
+            "GetKeyRotationStatus",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:GetKeyRotationStatus",
+        ),
+        (
+            "RotateKeyOnDemand",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:RotateKeyOnDemand",
+        ),
+        (
+            "ListKeyRotations",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:ListKeyRotations",
+        ),
+        (
+            "CreateAlias",
+            json!({ "AliasName": "alias/new", "TargetKeyId": sym }),
+            &sym,
+            "kms:CreateAlias",
+        ),
+        (
+            "UpdateAlias",
+            json!({ "AliasName": "alias/app", "TargetKeyId": other }),
+            &other,
+            "kms:UpdateAlias",
+        ),
+        (
+            "UpdateAlias",
+            json!({ "AliasName": "alias/app", "TargetKeyId": other }),
+            &sym,
+            "kms:UpdateAlias",
+        ),
+        (
+            "DeleteAlias",
+            json!({ "AliasName": "alias/app" }),
+            &sym,
+            "kms:DeleteAlias",
+        ),
+        (
+            "TagResource",
+            json!({ "KeyId": sym, "Tags": [{"TagKey": "k", "TagValue": "v"}] }),
+            &sym,
+            "kms:TagResource",
+        ),
+        (
+            "UntagResource",
+            json!({ "KeyId": sym, "TagKeys": ["k"] }),
+            &sym,
+            "kms:UntagResource",
+        ),
+        (
+            "ListResourceTags",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:ListResourceTags",
+        ),
+        (
+            "GetKeyPolicy",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:GetKeyPolicy",
+        ),
+        (
+            "PutKeyPolicy",
+            json!({ "KeyId": sym, "Policy": policy(&[ACCOUNT]) }),
+            &sym,
+            "kms:PutKeyPolicy",
+        ),
+        (
+            "ListKeyPolicies",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:ListKeyPolicies",
+        ),
+        (
+            "ListGrants",
+            json!({ "KeyId": sym }),
+            &sym,
+            "kms:ListGrants",
+        ),
+    ];
+    for operation in OPERATIONS.iter().filter(|o| !ACCOUNT_LEVEL.contains(o)) {
+        assert!(
+            cases.iter().any(|(op, ..)| op == operation),
+            "{operation} works on a key: it needs a case here"
+        );
+    }
+    for (operation, body, key, action) in cases {
+        // The account may do anything, the tester all but this action.
+        let deny = format!(
+            r#"{{"Effect":"Deny","Principal":{{"AWS":"{TESTER}"}},"Action":"{action}","Resource":"*"}}"#
+        );
+        h.set_policy(key, &policy(&[ACCOUNT, &deny])).await;
+        let message = refused(h.call_by("tester", operation, body).await);
+        assert_eq!(
+            message,
+            format!(
+                "User: {TESTER} is not authorized to perform: {action} on resource: {} with an explicit deny in a resource-based policy",
+                arn(key)
+            ),
+            "{operation}"
+        );
+        h.set_policy(key, &policy(&[ACCOUNT])).await;
+    }
+}
