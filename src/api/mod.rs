@@ -195,6 +195,7 @@ pub struct Api {
     quotas: Option<Arc<quota::RequestQuotas>>,
     /// Keys' last uses, if the store keeps them (GetKeyLastUsage).
     usage: Option<Arc<UsageLog>>,
+    policies: access::PolicyCache,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -261,6 +262,7 @@ impl Api {
             clock,
             quotas: None,
             usage,
+            policies: access::PolicyCache::default(),
         }
     }
 

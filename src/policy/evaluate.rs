@@ -26,8 +26,13 @@ impl Caller<'_> {
             return Some(Named::Itself);
         }
         let partition = self.arn.split(':').nth(1).unwrap_or("aws");
-        let root = ["arn:", partition, ":iam::", self.account, ":root"].concat();
-        (name == self.account || name == root).then_some(Named::Account)
+        // `arn:<partition>:iam::<account>:root`, compared piece by piece:
+        // this runs for every principal of every statement on every request.
+        let root = ["arn:", partition, ":iam::", self.account, ":root"]
+            .iter()
+            .try_fold(name, |rest, part| rest.strip_prefix(part))
+            .is_some_and(str::is_empty);
+        (name == self.account || root).then_some(Named::Account)
     }
 }
 

@@ -530,3 +530,20 @@ async fn every_operation_on_a_key_asks_its_policy_for_its_own_action() {
         h.set_policy(key, &policy(&[ACCOUNT])).await;
     }
 }
+
+#[test]
+fn a_policy_is_parsed_once_per_text_the_store_shares() {
+    use std::sync::Arc;
+    let cache = crate::api::access::PolicyCache::default();
+    let text: Arc<str> = policy(&[ACCOUNT]).into();
+    let first = cache.get(&text).unwrap();
+    assert!(Arc::ptr_eq(&first, &cache.get(&text.clone()).unwrap()));
+    // The same words in another text (a record written since) are read again.
+    let again: Arc<str> = policy(&[ACCOUNT]).into();
+    let second = cache.get(&again).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(first, second);
+    // One that cannot be read opens nothing.
+    let broken: Arc<str> = "{".into();
+    assert!(matches!(cache.get(&broken), Err(ApiError::Internal(_))));
+}
