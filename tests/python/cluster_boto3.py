@@ -115,9 +115,25 @@ elif step == "manage":
     policy = '{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
     key_id = kms.create_key(Description="made through the API", Policy=policy, Tags=[{"TagKey": "via", "TagValue": "boto3"}])["KeyMetadata"]["KeyId"]
     assert kms.get_key_policy(KeyId=key_id)["Policy"] == policy
-    narrower = policy.replace('"kms:*"', '"kms:Decrypt"')
+    # A policy that would lock its setter out is refused (the lockout
+    # safety check); one that denies data keys is kept in the KmsKey and
+    # enforced by the endpoint.
+    locked = policy.replace('"kms:*"', '"kms:Decrypt"')
+    try:
+        kms.put_key_policy(KeyId=key_id, Policy=locked)
+        raise SystemExit("a policy locking its setter out was taken")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "MalformedPolicyDocumentException", e.response
+    narrower = policy.replace("]}", ',{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}')
     kms.put_key_policy(KeyId=key_id, Policy=narrower)
     eventually(lambda: kms.get_key_policy(KeyId=key_id)["Policy"] == narrower, "the new key policy")
+    try:
+        kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+        raise SystemExit("a data key the key policy denies was made")
+    except botocore.exceptions.ClientError as e:
+        error = e.response["Error"]
+        assert error["Code"] == "AccessDeniedException", e.response
+        assert error["Message"].endswith("with an explicit deny in a resource-based policy"), error
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"api key")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"api key"
     kms.create_alias(AliasName="alias/api-made", TargetKeyId=key_id)
