@@ -153,8 +153,15 @@ fn conditions(
     account: &str,
     access: &Access,
     alias: Option<&str>,
+    source: Option<std::net::IpAddr>,
+    now: crate::key::Millis,
 ) -> Context {
     let mut context = Context::default();
+    if let Some(ip) = source {
+        context.add("aws:SourceIp", ip.to_string());
+    }
+    context.add("aws:CurrentTime", crate::operator::key_status::rfc3339(now));
+    context.add("aws:EpochTime", (now / 1000).to_string());
     context.add("kms:CallerAccount", account);
     context.add("aws:PrincipalAccount", account);
     context.add("aws:PrincipalArn", principal);
@@ -234,7 +241,15 @@ impl Api {
     ) -> (Decision, String) {
         let principal = principal_arn(&self.arn, caller);
         let resource = self.arn.key_arn(key.id);
-        let context = conditions(key, &principal, &self.arn.account, &access, alias);
+        let context = conditions(
+            key,
+            &principal,
+            &self.arn.account,
+            &access,
+            alias,
+            caller.source,
+            self.now(),
+        );
         let request = Request {
             caller: evaluate::Caller {
                 arn: &principal,

@@ -179,6 +179,7 @@ impl Endpoint {
                 _ => self.authenticate(&request, headers, body)?,
             });
             caller.request_id = request_id;
+            caller.source = request.peer.map(|p| p.0);
             let operation = operation.ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;

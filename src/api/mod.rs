@@ -124,6 +124,9 @@ pub struct Caller {
     pub request_id: RequestId,
     /// The keys this request resolved, for its audit record.
     pub keys: Touched,
+    /// The address the request came from, if it came over the network
+    /// (key policies' `aws:SourceIp`).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// Keys one request resolved, in order. A clone is another request's:
@@ -171,6 +174,7 @@ impl Caller {
             principal: principal.into(),
             request_id: RequestId::next(),
             keys: Touched::default(),
+            source: None,
         }
     }
 }

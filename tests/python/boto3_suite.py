@@ -78,6 +78,13 @@ check(kms.get_key_policy(KeyId=guarded["KeyId"])["Policy"] == deny_decrypt, "Put
 blob = kms.encrypt(KeyId=guarded["KeyId"], Plaintext=b"p")["CiphertextBlob"]
 code, status, message = error_of(kms.decrypt, CiphertextBlob=blob)
 check((code, status) == ("AccessDeniedException", 400) and message.endswith("with an explicit deny in a resource-based policy"), f"Decrypt a policy denies: {code} {status} {message}")
+# The connection's address is aws:SourceIp: this client's is loopback.
+local_only = policy.replace("]}", ',{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["127.0.0.0/8","::1"]}}}]}')
+kms.put_key_policy(KeyId=guarded["KeyId"], Policy=local_only)
+check(error_of(kms.encrypt, KeyId=guarded["KeyId"], Plaintext=b"p")[0] == "AccessDeniedException", "Encrypt from an address the policy denies")
+elsewhere = local_only.replace('["127.0.0.0/8","::1"]', '"203.0.113.0/24"')
+kms.put_key_policy(KeyId=guarded["KeyId"], Policy=elsewhere)
+check(len(kms.encrypt(KeyId=guarded["KeyId"], Plaintext=b"p")["CiphertextBlob"]) > 0, "Encrypt from an address the policy does not deny")
 check(error_of(kms.put_key_policy, KeyId=key, Policy="{}")[0] == "MalformedPolicyDocumentException", "PutKeyPolicy with no statement")
 check(error_of(kms.get_key_policy, KeyId=key, PolicyName="other")[0] == "NotFoundException", "GetKeyPolicy of a policy name other than default")
 listed_policies = kms.list_key_policies(KeyId=key)

@@ -547,3 +547,48 @@ fn a_policy_is_parsed_once_per_text_the_store_shares() {
     let broken: Arc<str> = "{".into();
     assert!(matches!(cache.get(&broken), Err(ApiError::Internal(_))));
 }
+
+#[tokio::test]
+async fn where_and_when_a_request_comes_are_condition_keys() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    // T0 is 2027-01-15T08:00:00Z.
+    h.set_policy(
+        &key,
+        &policy(&[
+            ACCOUNT,
+            r#"{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+                "Condition":{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","::1"]}}}"#,
+            r#"{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+                "Condition":{"DateGreaterThan":{"aws:CurrentTime":"2027-01-16T00:00:00Z"}}}"#,
+            r#"{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+                "Condition":{"NumericGreaterThan":{"aws:EpochTime":"1800043200"}}}"#,
+        ]),
+    )
+    .await;
+    let from = |ip: Option<&str>| {
+        let mut caller = Caller::new("default", "tester");
+        caller.source = ip.map(|ip| ip.parse().unwrap());
+        caller
+    };
+    let encrypt = json!({ "KeyId": key, "Plaintext": b64(b"x") }).to_string();
+    let call = |caller: Caller, op: &'static str, body: String| {
+        let api = &h.api;
+        async move { api.call(&caller, op, body.as_bytes()).await }
+    };
+    let blob = call(from(Some("10.1.2.3")), "Encrypt", encrypt.clone())
+        .await
+        .unwrap()["CiphertextBlob"]
+        .clone();
+    call(from(Some("::1")), "Encrypt", encrypt.clone()).await.unwrap();
+    refused(call(from(Some("192.168.0.1")), "Encrypt", encrypt.clone()).await);
+    // A call that came over no network has no address: the negated
+    // operator holds for it, as IAM's does for a missing key.
+    refused(call(from(None), "Encrypt", encrypt.clone()).await);
+    let decrypt = json!({ "CiphertextBlob": blob }).to_string();
+    call(from(Some("10.1.2.3")), "Decrypt", decrypt.clone()).await.unwrap();
+    // A day later both time conditions hold.
+    h.advance(DAY_MS);
+    refused(call(from(Some("10.1.2.3")), "Encrypt", encrypt).await);
+    refused(call(from(Some("10.1.2.3")), "Decrypt", decrypt).await);
+}
