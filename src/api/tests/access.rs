@@ -268,244 +268,126 @@ async fn every_operation_on_a_key_asks_its_policy_for_its_own_action() {
         .await["CiphertextBlob"]
         .clone();
     let message = b64(b"message");
-    // (operation, body, the key whose policy is asked, the action asked)
-    let cases: Vec<(&str, Value, &str, &str)> = vec![
-        (
+    // (operation, body, the key whose policy is asked, the action asked):
+    // `kms:<operation>` unless the operation asks for another.
+    let case =
+        |op: &'static str, body: Value, key: &str| (op, body, key.to_owned(), format!("kms:{op}"));
+    let asks = |op: &'static str, body: Value, key: &str, action: &str| {
+        (op, body, key.to_owned(), action.to_owned())
+    };
+    let signed = json!({ "KeyId": sign, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256" });
+    let mut verify = signed.clone();
+    verify["Signature"] = json!(message);
+    let mac_body = json!({ "KeyId": mac, "Message": message, "MacAlgorithm": "HMAC_SHA_256" });
+    let mut verify_mac = mac_body.clone();
+    verify_mac["Mac"] = json!(b64(&[0; 32]));
+    let kem_body = json!({ "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM" });
+    let mut decapsulate = kem_body.clone();
+    decapsulate["SharedSecretCiphertextBlob"] = json!(b64(&[0; 1088]));
+    let re_encrypt = json!({ "CiphertextBlob": blob, "DestinationKeyId": other });
+    let move_alias = json!({ "AliasName": "alias/app", "TargetKeyId": other });
+    let key_only = json!({ "KeyId": sym });
+    let cases = vec![
+        case(
             "Encrypt",
             json!({ "KeyId": sym, "Plaintext": message }),
             &sym,
-            "kms:Encrypt",
         ),
-        (
-            "Decrypt",
-            json!({ "CiphertextBlob": blob }),
-            &sym,
-            "kms:Decrypt",
-        ),
-        (
+        case("Decrypt", json!({ "CiphertextBlob": blob }), &sym),
+        case(
             "Decrypt",
             json!({ "CiphertextBlob": blob, "KeyId": sym }),
             &sym,
-            "kms:Decrypt",
         ),
-        (
-            "ReEncrypt",
-            json!({ "CiphertextBlob": blob, "DestinationKeyId": other }),
-            &sym,
-            "kms:ReEncryptFrom",
-        ),
-        (
-            "ReEncrypt",
-            json!({ "CiphertextBlob": blob, "DestinationKeyId": other }),
-            &other,
-            "kms:ReEncryptTo",
-        ),
-        (
+        asks("ReEncrypt", re_encrypt.clone(), &sym, "kms:ReEncryptFrom"),
+        asks("ReEncrypt", re_encrypt, &other, "kms:ReEncryptTo"),
+        case(
             "GenerateDataKey",
             json!({ "KeyId": sym, "KeySpec": "AES_256" }),
             &sym,
-            "kms:GenerateDataKey",
         ),
-        (
+        case(
             "GenerateDataKeyWithoutPlaintext",
             json!({ "KeyId": sym, "KeySpec": "AES_256" }),
             &sym,
-            "kms:GenerateDataKeyWithoutPlaintext",
         ),
-        (
+        case(
             "GenerateDataKeyPair",
             json!({ "KeyId": sym, "KeyPairSpec": "ECC_NIST_P256" }),
             &sym,
-            "kms:GenerateDataKeyPair",
         ),
-        (
+        case(
             "GenerateDataKeyPairWithoutPlaintext",
             json!({ "KeyId": sym, "KeyPairSpec": "ECC_NIST_P256" }),
             &sym,
-            "kms:GenerateDataKeyPairWithoutPlaintext",
         ),
-        (
-            "Sign",
-            json!({ "KeyId": sign, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256" }),
-            &sign,
-            "kms:Sign",
-        ),
-        (
-            "Verify",
-            json!({ "KeyId": sign, "Message": message, "Signature": message, "SigningAlgorithm": "ECDSA_SHA_256" }),
-            &sign,
-            "kms:Verify",
-        ),
-        (
-            "GetPublicKey",
-            json!({ "KeyId": sign }),
-            &sign,
-            "kms:GetPublicKey",
-        ),
-        (
-            "GenerateMac",
-            json!({ "KeyId": mac, "Message": message, "MacAlgorithm": "HMAC_SHA_256" }),
-            &mac,
-            "kms:GenerateMac",
-        ),
-        (
-            "VerifyMac",
-            json!({ "KeyId": mac, "Message": message, "Mac": b64(&[0; 32]), "MacAlgorithm": "HMAC_SHA_256" }),
-            &mac,
-            "kms:VerifyMac",
-        ),
-        (
+        case("Sign", signed, &sign),
+        case("Verify", verify, &sign),
+        case("GetPublicKey", json!({ "KeyId": sign }), &sign),
+        case("GenerateMac", mac_body, &mac),
+        case("VerifyMac", verify_mac, &mac),
+        case(
             "DeriveSharedSecret",
             json!({ "KeyId": agree, "KeyAgreementAlgorithm": "ECDH", "PublicKey": message }),
             &agree,
-            "kms:DeriveSharedSecret",
         ),
-        (
-            "Encapsulate",
-            json!({ "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM" }),
-            &kem,
-            "kms:Encapsulate",
-        ),
-        (
-            "Decapsulate",
-            json!({ "KeyId": kem, "EncapsulationAlgorithm": "ML_KEM", "SharedSecretCiphertextBlob": b64(&[0; 1088]) }),
-            &kem,
-            "kms:Decapsulate",
-        ),
-        (
-            "DescribeKey",
-            json!({ "KeyId": "alias/app" }),
-            &sym,
-            "kms:DescribeKey",
-        ),
-        ("EnableKey", json!({ "KeyId": sym }), &sym, "kms:EnableKey"),
-        (
-            "DisableKey",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:DisableKey",
-        ),
-        (
+        case("Encapsulate", kem_body, &kem),
+        case("Decapsulate", decapsulate, &kem),
+        case("DescribeKey", json!({ "KeyId": "alias/app" }), &sym),
+        case(
             "ScheduleKeyDeletion",
             json!({ "KeyId": sym, "PendingWindowInDays": 7 }),
             &sym,
-            "kms:ScheduleKeyDeletion",
         ),
-        (
-            "CancelKeyDeletion",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:CancelKeyDeletion",
-        ),
-        (
+        case(
             "UpdateKeyDescription",
             json!({ "KeyId": sym, "Description": "d" }),
             &sym,
-            "kms:UpdateKeyDescription",
         ),
-        (
-            "GetKeyLastUsage",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:GetKeyLastUsage",
-        ),
-        (
-            "EnableKeyRotation",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:EnableKeyRotation",
-        ),
-        (
-            "DisableKeyRotation",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:DisableKeyRotation",
-        ),
-        (
-            "GetKeyRotationStatus",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:GetKeyRotationStatus",
-        ),
-        (
-            "RotateKeyOnDemand",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:RotateKeyOnDemand",
-        ),
-        (
-            "ListKeyRotations",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:ListKeyRotations",
-        ),
-        (
+        case(
             "CreateAlias",
             json!({ "AliasName": "alias/new", "TargetKeyId": sym }),
             &sym,
-            "kms:CreateAlias",
         ),
-        (
-            "UpdateAlias",
-            json!({ "AliasName": "alias/app", "TargetKeyId": other }),
-            &other,
-            "kms:UpdateAlias",
-        ),
-        (
-            "UpdateAlias",
-            json!({ "AliasName": "alias/app", "TargetKeyId": other }),
-            &sym,
-            "kms:UpdateAlias",
-        ),
-        (
-            "DeleteAlias",
-            json!({ "AliasName": "alias/app" }),
-            &sym,
-            "kms:DeleteAlias",
-        ),
-        (
+        case("UpdateAlias", move_alias.clone(), &other),
+        case("UpdateAlias", move_alias, &sym),
+        case("DeleteAlias", json!({ "AliasName": "alias/app" }), &sym),
+        case(
             "TagResource",
             json!({ "KeyId": sym, "Tags": [{"TagKey": "k", "TagValue": "v"}] }),
             &sym,
-            "kms:TagResource",
         ),
-        (
+        case(
             "UntagResource",
             json!({ "KeyId": sym, "TagKeys": ["k"] }),
             &sym,
-            "kms:UntagResource",
         ),
-        (
-            "ListResourceTags",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:ListResourceTags",
-        ),
-        (
-            "GetKeyPolicy",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:GetKeyPolicy",
-        ),
-        (
+        case(
             "PutKeyPolicy",
             json!({ "KeyId": sym, "Policy": policy(&[ACCOUNT]) }),
             &sym,
-            "kms:PutKeyPolicy",
         ),
-        (
+    ]
+    .into_iter()
+    .chain(
+        [
+            "EnableKey",
+            "DisableKey",
+            "CancelKeyDeletion",
+            "GetKeyLastUsage",
+            "EnableKeyRotation",
+            "DisableKeyRotation",
+            "GetKeyRotationStatus",
+            "RotateKeyOnDemand",
+            "ListKeyRotations",
+            "ListResourceTags",
+            "GetKeyPolicy",
             "ListKeyPolicies",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:ListKeyPolicies",
-        ),
-        (
             "ListGrants",
-            json!({ "KeyId": sym }),
-            &sym,
-            "kms:ListGrants",
-        ),
-    ];
+        ]
+        .map(|op| case(op, key_only.clone(), &sym)),
+    )
+    .collect::<Vec<_>>();
     for operation in OPERATIONS.iter().filter(|o| !ACCOUNT_LEVEL.contains(o)) {
         assert!(
             cases.iter().any(|(op, ..)| op == operation),
@@ -517,17 +399,17 @@ async fn every_operation_on_a_key_asks_its_policy_for_its_own_action() {
         let deny = format!(
             r#"{{"Effect":"Deny","Principal":{{"AWS":"{TESTER}"}},"Action":"{action}","Resource":"*"}}"#
         );
-        h.set_policy(key, &policy(&[ACCOUNT, &deny])).await;
+        h.set_policy(&key, &policy(&[ACCOUNT, &deny])).await;
         let message = refused(h.call_by("tester", operation, body).await);
         assert_eq!(
             message,
             format!(
                 "User: {TESTER} is not authorized to perform: {action} on resource: {} with an explicit deny in a resource-based policy",
-                arn(key)
+                arn(&key)
             ),
             "{operation}"
         );
-        h.set_policy(key, &policy(&[ACCOUNT])).await;
+        h.set_policy(&key, &policy(&[ACCOUNT])).await;
     }
 }
 
@@ -580,13 +462,17 @@ async fn where_and_when_a_request_comes_are_condition_keys() {
         .await
         .unwrap()["CiphertextBlob"]
         .clone();
-    call(from(Some("::1")), "Encrypt", encrypt.clone()).await.unwrap();
+    call(from(Some("::1")), "Encrypt", encrypt.clone())
+        .await
+        .unwrap();
     refused(call(from(Some("192.168.0.1")), "Encrypt", encrypt.clone()).await);
     // A call that came over no network has no address: the negated
     // operator holds for it, as IAM's does for a missing key.
     refused(call(from(None), "Encrypt", encrypt.clone()).await);
     let decrypt = json!({ "CiphertextBlob": blob }).to_string();
-    call(from(Some("10.1.2.3")), "Decrypt", decrypt.clone()).await.unwrap();
+    call(from(Some("10.1.2.3")), "Decrypt", decrypt.clone())
+        .await
+        .unwrap();
     // A day later both time conditions hold.
     h.advance(DAY_MS);
     refused(call(from(Some("10.1.2.3")), "Encrypt", encrypt).await);
