@@ -36,68 +36,51 @@ fn decide_plain(policy: &PolicyDocument, arn: &str, action: &str) -> Decision {
     decide(policy, arn, action, &Context::default())
 }
 
+/// That `policy` decides `arn` asking for `action`, with no condition keys, as `expected`.
+#[track_caller]
+fn expect(policy: &PolicyDocument, arn: &str, action: &str, expected: Decision) {
+    assert_eq!(
+        decide_plain(policy, arn, action),
+        expected,
+        "{arn} {action}"
+    );
+}
+
 #[test]
 fn the_default_policy_hands_its_own_accounts_callers_to_the_account() {
     let default = PolicyDocument::parse(&super::super::default_policy("aws", ACCOUNT)).unwrap();
-    assert_eq!(
-        decide_plain(&default, ALICE, "kms:Encrypt"),
-        Decision::Delegated
-    );
-    assert_eq!(
-        decide_plain(&default, ALICE, "kms:PutKeyPolicy"),
-        Decision::Delegated
-    );
-    assert_eq!(
-        decide_plain(&default, OUTSIDER, "kms:Encrypt"),
-        Decision::NotAllowed
-    );
+    expect(&default, ALICE, "kms:Encrypt", Decision::Delegated);
+    expect(&default, ALICE, "kms:PutKeyPolicy", Decision::Delegated);
+    expect(&default, OUTSIDER, "kms:Encrypt", Decision::NotAllowed);
 }
 
 #[test]
 fn a_principal_named_is_allowed_and_its_account_delegated() {
     let by_arn = policy(&allow(&format!(r#"{{"AWS":"{ALICE}"}}"#)));
-    assert_eq!(
-        decide_plain(&by_arn, ALICE, "kms:Decrypt"),
-        Decision::Allowed
-    );
-    assert_eq!(
-        decide_plain(&by_arn, BOB, "kms:Decrypt"),
-        Decision::NotAllowed
-    );
+    expect(&by_arn, ALICE, "kms:Decrypt", Decision::Allowed);
+    expect(&by_arn, BOB, "kms:Decrypt", Decision::NotAllowed);
     let by_account = policy(&allow(&format!(r#"{{"AWS":"{ACCOUNT}"}}"#)));
-    assert_eq!(
-        decide_plain(&by_account, BOB, "kms:Decrypt"),
-        Decision::Delegated
-    );
-    assert_eq!(
-        decide_plain(&by_account, OUTSIDER, "kms:Decrypt"),
-        Decision::NotAllowed
-    );
+    expect(&by_account, BOB, "kms:Decrypt", Decision::Delegated);
+    expect(&by_account, OUTSIDER, "kms:Decrypt", Decision::NotAllowed);
     // Named both ways, the caller by name wins.
     let both = policy(&allow(&format!(
         r#"{{"AWS":["arn:aws:iam::{ACCOUNT}:root","{ALICE}"]}}"#
     )));
-    assert_eq!(decide_plain(&both, ALICE, "kms:Decrypt"), Decision::Allowed);
-    assert_eq!(decide_plain(&both, BOB, "kms:Decrypt"), Decision::Delegated);
+    expect(&both, ALICE, "kms:Decrypt", Decision::Allowed);
+    expect(&both, BOB, "kms:Decrypt", Decision::Delegated);
     // The root of another partition is not this account's.
     let other_partition = policy(&allow(&format!(
         r#"{{"AWS":"arn:aws-cn:iam::{ACCOUNT}:root"}}"#
     )));
-    assert_eq!(
-        decide_plain(&other_partition, ALICE, "kms:Decrypt"),
-        Decision::NotAllowed
-    );
+    expect(&other_partition, ALICE, "kms:Decrypt", Decision::NotAllowed);
 }
 
 #[test]
 fn everyone_is_anyone_with_either_spelling() {
     for principal in [r#""*""#, r#"{"AWS":"*"}"#] {
         let open = policy(&allow(principal));
-        assert_eq!(
-            decide_plain(&open, OUTSIDER, "kms:Encrypt"),
-            Decision::Allowed
-        );
-        assert_eq!(decide_plain(&open, ALICE, "kms:Encrypt"), Decision::Allowed);
+        expect(&open, OUTSIDER, "kms:Encrypt", Decision::Allowed);
+        expect(&open, ALICE, "kms:Encrypt", Decision::Allowed);
     }
 }
 
@@ -106,10 +89,7 @@ fn only_aws_principals_name_callers() {
     let services = policy(&allow(
         r#"{"Service":"ec2.amazonaws.com","Federated":"*","CanonicalUser":"*"}"#,
     ));
-    assert_eq!(
-        decide_plain(&services, ALICE, "kms:Encrypt"),
-        Decision::NotAllowed
-    );
+    expect(&services, ALICE, "kms:Encrypt", Decision::NotAllowed);
 }
 
 #[test]
@@ -120,24 +100,30 @@ fn an_explicit_deny_wins_wherever_it_stands() {
     let everyone = allow(r#""*""#);
     for statements in [format!("{everyone},{deny}"), format!("{deny},{everyone}")] {
         let p = policy(&statements);
-        assert_eq!(
-            decide_plain(&p, ALICE, "kms:Decrypt"),
-            Decision::Denied(Some("no decrypt".into()))
+        expect(
+            &p,
+            ALICE,
+            "kms:Decrypt",
+            Decision::Denied(Some("no decrypt".into())),
         );
-        assert_eq!(decide_plain(&p, ALICE, "kms:Encrypt"), Decision::Allowed);
-        assert_eq!(decide_plain(&p, BOB, "kms:Decrypt"), Decision::Allowed);
+        expect(&p, ALICE, "kms:Encrypt", Decision::Allowed);
+        expect(&p, BOB, "kms:Decrypt", Decision::Allowed);
     }
     // A deny naming the account denies everyone in it.
     let account_deny = policy(&format!(
         r#"{everyone},{{"Effect":"Deny","Principal":{{"AWS":"{ACCOUNT}"}},"Action":"kms:ScheduleKeyDeletion","Resource":"*"}}"#
     ));
-    assert_eq!(
-        decide_plain(&account_deny, BOB, "kms:ScheduleKeyDeletion"),
-        Decision::Denied(None)
+    expect(
+        &account_deny,
+        BOB,
+        "kms:ScheduleKeyDeletion",
+        Decision::Denied(None),
     );
-    assert_eq!(
-        decide_plain(&account_deny, OUTSIDER, "kms:ScheduleKeyDeletion"),
-        Decision::Allowed
+    expect(
+        &account_deny,
+        OUTSIDER,
+        "kms:ScheduleKeyDeletion",
+        Decision::Allowed,
     );
 }
 
@@ -147,27 +133,20 @@ fn not_principal_applies_to_everyone_not_listed() {
         r#"{},{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"kms:Disable*","Resource":"*"}}"#,
         allow(r#""*""#)
     ));
-    assert_eq!(decide_plain(&p, ALICE, "kms:DisableKey"), Decision::Allowed);
-    assert_eq!(
-        decide_plain(&p, BOB, "kms:DisableKey"),
-        Decision::Denied(None)
-    );
-    assert_eq!(
-        decide_plain(&p, OUTSIDER, "kms:DisableKey"),
-        Decision::Denied(None)
-    );
+    expect(&p, ALICE, "kms:DisableKey", Decision::Allowed);
+    expect(&p, BOB, "kms:DisableKey", Decision::Denied(None));
+    expect(&p, OUTSIDER, "kms:DisableKey", Decision::Denied(None));
     // Listing the account spares everyone in it.
     let spare_account = policy(&format!(
         r#"{},{{"Effect":"Deny","NotPrincipal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}"#,
         allow(r#""*""#)
     ));
-    assert_eq!(
-        decide_plain(&spare_account, BOB, "kms:Encrypt"),
-        Decision::Allowed
-    );
-    assert_eq!(
-        decide_plain(&spare_account, OUTSIDER, "kms:Encrypt"),
-        Decision::Denied(None)
+    expect(&spare_account, BOB, "kms:Encrypt", Decision::Allowed);
+    expect(
+        &spare_account,
+        OUTSIDER,
+        "kms:Encrypt",
+        Decision::Denied(None),
     );
 }
 
@@ -182,41 +161,26 @@ fn actions_match_with_wildcards_and_case_ignored() {
         "kms:DescribeKey",
         "kms:GenerateDataKey",
     ] {
-        assert_eq!(
-            decide_plain(&p, ALICE, action),
-            Decision::Allowed,
-            "{action}"
-        );
+        expect(&p, ALICE, action, Decision::Allowed);
     }
     for action in ["kms:Encrypt", "kms:GenerateDataKeyPair", "kms:Describe"] {
-        assert_eq!(
-            decide_plain(&p, ALICE, action),
-            Decision::NotAllowed,
-            "{action}"
-        );
+        expect(&p, ALICE, action, Decision::NotAllowed);
     }
     let all_but = policy(&format!(
         r#"{{"Effect":"Allow","Principal":{{"AWS":"{ALICE}"}},"NotAction":["kms:Schedule*","kms:PutKeyPolicy"],"Resource":"*"}}"#
     ));
-    assert_eq!(
-        decide_plain(&all_but, ALICE, "kms:Encrypt"),
-        Decision::Allowed
+    expect(&all_but, ALICE, "kms:Encrypt", Decision::Allowed);
+    expect(
+        &all_but,
+        ALICE,
+        "kms:ScheduleKeyDeletion",
+        Decision::NotAllowed,
     );
-    assert_eq!(
-        decide_plain(&all_but, ALICE, "kms:ScheduleKeyDeletion"),
-        Decision::NotAllowed
-    );
-    assert_eq!(
-        decide_plain(&all_but, ALICE, "kms:PutKeyPolicy"),
-        Decision::NotAllowed
-    );
+    expect(&all_but, ALICE, "kms:PutKeyPolicy", Decision::NotAllowed);
     let everything = policy(&format!(
         r#"{{"Effect":"Allow","Principal":{{"AWS":"{ALICE}"}},"Action":"*","Resource":"*"}}"#
     ));
-    assert_eq!(
-        decide_plain(&everything, ALICE, "kms:Sign"),
-        Decision::Allowed
-    );
+    expect(&everything, ALICE, "kms:Sign", Decision::Allowed);
 }
 
 #[test]
@@ -238,10 +202,7 @@ fn resources_match_the_keys_arn() {
     let not = policy(&format!(
         r#"{{"Effect":"Allow","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:*","NotResource":"{KEY}"}}"#
     ));
-    assert_eq!(
-        decide_plain(&not, ALICE, "kms:Encrypt"),
-        Decision::NotAllowed
-    );
+    expect(&not, ALICE, "kms:Encrypt", Decision::NotAllowed);
 }
 
 #[test]
@@ -250,15 +211,9 @@ fn a_statement_without_action_or_resource_applies_to_nothing() {
         r#"{},{{"Effect":"Deny","Principal":"*","Resource":"*"}},{{"Effect":"Deny","Principal":"*","Action":"kms:*"}}"#,
         allow(r#""*""#)
     ));
-    assert_eq!(
-        decide_plain(&deny_nothing, ALICE, "kms:Encrypt"),
-        Decision::Allowed
-    );
+    expect(&deny_nothing, ALICE, "kms:Encrypt", Decision::Allowed);
     let allow_nothing = policy(r#"{"Effect":"Allow","Principal":"*","Resource":"*"}"#);
-    assert_eq!(
-        decide_plain(&allow_nothing, ALICE, "kms:Encrypt"),
-        Decision::NotAllowed
-    );
+    expect(&allow_nothing, ALICE, "kms:Encrypt", Decision::NotAllowed);
 }
 
 #[test]
@@ -316,10 +271,7 @@ fn a_deny_on_a_condition_denies_only_when_it_holds() {
     assert_eq!(from("10.1.1.1"), Decision::Allowed);
     assert_eq!(from("192.168.0.1"), Decision::Denied(None));
     // The request lacks the key: the negated operator holds, so the deny does.
-    assert_eq!(
-        decide_plain(&p, ALICE, "kms:Encrypt"),
-        Decision::Denied(None)
-    );
+    expect(&p, ALICE, "kms:Encrypt", Decision::Denied(None));
 }
 
 #[test]
@@ -335,14 +287,11 @@ fn an_operator_that_cannot_be_evaluated_never_opens_a_key() {
     p.statements[1]
         .condition
         .insert("StringEqualz".into(), condition.clone());
-    assert_eq!(
-        decide_plain(&p, ALICE, "kms:Decrypt"),
-        Decision::Denied(None)
-    );
+    expect(&p, ALICE, "kms:Decrypt", Decision::Denied(None));
     p.statements[0]
         .condition
         .insert("StringEqualz".into(), condition);
-    assert_eq!(decide_plain(&p, ALICE, "kms:Encrypt"), Decision::NotAllowed);
+    expect(&p, ALICE, "kms:Encrypt", Decision::NotAllowed);
 }
 
 #[test]
