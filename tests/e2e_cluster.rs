@@ -222,8 +222,28 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
         .unwrap()
         .token;
     let token = token.expect("a token");
-    let (_, _, bearer) = boto3(&["bearer", &endpoint, &token]);
+    // A key whose policy names that ServiceAccount alone, as a policy
+    // names one (role/<namespace>/<name>): it may describe the key, the
+    // access key's principal (user/<namespace>/e2e-caller) may not.
+    let policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*",
+        "Principal": {"AWS": format!("arn:aws:iam::111122223333:role/{ns}/caller")},
+    }]});
+    let guarded = ready_key(
+        &keys,
+        "sa-only",
+        json!({"description": "the caller ServiceAccount's", "policy": policy.to_string()}),
+    )
+    .await;
+    let guarded_id = guarded.status.unwrap().key_id.unwrap();
+    let (_, _, bearer) = boto3(&["bearer", &endpoint, &token, &guarded_id]);
     assert!(bearer.contains("BEARER"), "{bearer}");
+    assert!(
+        bearer.contains(&format!(
+            "REFUSED User: arn:aws:iam::111122223333:user/{ns}/e2e-caller is not authorized to perform: kms:DescribeKey"
+        )),
+        "{bearer}"
+    );
 
     let (_, _, managed) = boto3(&["manage", &endpoint]);
     assert!(managed.contains("MANAGED"), "{managed}");

@@ -170,10 +170,10 @@ if step == "bearer":
     import urllib.error
     import urllib.request
 
-    def call(token):
+    def call(token, key_id="alias/app"):
         request = urllib.request.Request(
             endpoint,
-            data=json.dumps({"KeyId": "alias/app"}).encode(),
+            data=json.dumps({"KeyId": key_id}).encode(),
             headers={
                 "Authorization": f"Bearer {token}",
                 "X-Amz-Target": "TrentService.DescribeKey",
@@ -190,4 +190,15 @@ if step == "bearer":
     assert status == 200 and body["KeyMetadata"]["KeyState"] == "Enabled", (status, body)
     status, body = call("not-a-token")
     assert status == 400 and body["__type"] == "UnrecognizedClientException", (status, body)
-    print("BEARER", body["__type"])
+    # A key whose policy names the ServiceAccount (role/<namespace>/<name>)
+    # and no one else.
+    guarded = sys.argv[4]
+    status, body = call(sys.argv[3], guarded)
+    assert status == 200 and body["KeyMetadata"]["KeyId"] == guarded, (status, body)
+    try:
+        kms.describe_key(KeyId=guarded)
+        raise SystemExit("the access key described a key its policy does not name")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDeniedException", e.response
+        print("REFUSED", e.response["Error"]["Message"])
+    print("BEARER", body["KeyMetadata"]["KeyState"])
