@@ -102,7 +102,7 @@ pub async fn run(
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        "kube-kms endpoint on {}://{addr} (region {}, account {}); every authenticated caller may use every key until key policies arrive",
+        "kube-kms endpoint on {}://{addr} (region {}, account {}); key policies are enforced, and one that allows the account (the default) lets in every caller the credentials file names",
         if tls.is_some() { "https" } else { "http" },
         args.arn.region,
         args.arn.account
