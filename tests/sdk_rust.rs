@@ -63,10 +63,22 @@ async fn sdk_for_rust_round_trips_and_errors() {
     assert!(err.is_invalid_ciphertext_exception(), "{err:?}");
 
     // Key policies: the default, then one put and read back, and a
-    // malformed one refused with the SDK's modelled error.
+    // malformed one refused with the SDK's modelled error; one that would
+    // lock its setter out refused (the lockout safety check), and one
+    // enforced.
     let default = kms.get_key_policy().key_id(&key_id).send().await.unwrap();
     assert!(default.policy().unwrap().contains(":root"), "{default:?}");
-    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    let locking = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    let err = kms
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(locking)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_malformed_policy_document_exception(), "{err:?}");
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"kms:UpdateKeyDescription","Resource":"*"}]}"#;
     kms.put_key_policy()
         .key_id(&key_id)
         .policy(policy)
@@ -87,6 +99,24 @@ async fn sdk_for_rust_round_trips_and_errors() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_malformed_policy_document_exception(), "{err:?}");
+    let denied = kms
+        .update_key_description()
+        .key_id(&key_id)
+        .description("d")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    // Not in the SDK's model of KMS: the code and message as AWS sends them.
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    assert!(
+        denied
+            .message()
+            .unwrap()
+            .ends_with("with an explicit deny in a resource-based policy"),
+        "{denied:?}"
+    );
     let names = kms
         .list_key_policies()
         .key_id(&key_id)
