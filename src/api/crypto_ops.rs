@@ -273,7 +273,8 @@ impl Api {
         check_grant_tokens(&input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
         let encryption_context = context(input.encryption_context);
-        let access = Access::with_context("kms:Encrypt", encryption_context.pairs());
+        let keys = [("kms:EncryptionAlgorithm", algorithm.as_str())];
+        let access = Access::with_context("kms:Encrypt", encryption_context.pairs()).and(&keys);
         let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         if let Some(max) = key
@@ -314,7 +315,9 @@ impl Api {
         let input: DecryptInput = decode(body)?;
         refuse_recipient(&input.recipient)?;
         let encryption_context = context(input.encryption_context);
-        let access = Access::with_context("kms:Decrypt", encryption_context.pairs());
+        let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
+        let keys = [("kms:EncryptionAlgorithm", algorithm.as_str())];
+        let access = Access::with_context("kms:Decrypt", encryption_context.pairs()).and(&keys);
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
             self.check_dry_run_key(caller, input.key_id, "KeyId", "Decrypt", access)
                 .await?;
@@ -322,7 +325,6 @@ impl Api {
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
-        let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
         let source = self
             .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm, access)
             .await?;
@@ -357,8 +359,14 @@ impl Api {
         let destination_id = required(input.destination_key_id, "destinationKeyId")?;
         let source_context = context(input.source_encryption_context);
         let destination_context = context(input.destination_encryption_context);
-        let from = Access::with_context("kms:ReEncryptFrom", source_context.pairs());
-        let to = Access::with_context("kms:ReEncryptTo", destination_context.pairs());
+        let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
+        let destination_algorithm =
+            encryption_algorithm(input.destination_encryption_algorithm.as_deref())?;
+        let from_keys = [("kms:EncryptionAlgorithm", source_algorithm.as_str())];
+        let to_keys = [("kms:EncryptionAlgorithm", destination_algorithm.as_str())];
+        let from =
+            Access::with_context("kms:ReEncryptFrom", source_context.pairs()).and(&from_keys);
+        let to = Access::with_context("kms:ReEncryptTo", destination_context.pairs()).and(&to_keys);
         if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
             self.check_dry_run_key(
                 caller,
@@ -380,9 +388,6 @@ impl Api {
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
         check_grant_tokens(&input.grant_tokens)?;
-        let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
-        let destination_algorithm =
-            encryption_algorithm(input.destination_encryption_algorithm.as_deref())?;
         let source = self
             .decrypt_source(
                 caller,
@@ -469,7 +474,8 @@ impl Api {
         } else {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
-        let access = Access::with_context(action, encryption_context.pairs());
+        let keys = [("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")];
+        let access = Access::with_context(action, encryption_context.pairs()).and(&keys);
         let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?;
@@ -541,7 +547,11 @@ impl Api {
         } else {
             "kms:GenerateDataKeyPairWithoutPlaintext"
         };
-        let access = Access::with_context(action, encryption_context.pairs());
+        let keys = [
+            ("kms:DataKeyPairSpec", spec.as_str()),
+            ("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
+        ];
+        let access = Access::with_context(action, encryption_context.pairs()).and(&keys);
         let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         let operation = if with_plaintext {

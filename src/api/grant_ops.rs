@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::page::{GRANTS, response};
 use super::wire::{check_length, decode};
 use super::{Api, ApiError, Caller};
@@ -89,7 +90,7 @@ impl Api {
         )?;
         let grants = no_grants(input.limit, input.marker.as_deref())?;
         // Every key state lists its grants (AWS's key state table).
-        self.managed_key(caller, input.key_id, "kms:ListGrants")
+        self.managed_key(caller, input.key_id, Access::to("kms:ListGrants"))
             .await?;
         Ok(grants)
     }

@@ -405,10 +405,10 @@ impl Api {
         &self,
         caller: &Caller,
         key_id: Option<String>,
-        action: &'static str,
+        access: Access<'_>,
     ) -> Result<KeyRecord, ApiError> {
         let reference = required(key_id, "keyId")?;
-        self.resolve_key(caller, &reference, Accepts::KeyOnly, Access::to(action))
+        self.resolve_key(caller, &reference, Accepts::KeyOnly, access)
             .await
     }
 
@@ -424,7 +424,10 @@ impl Api {
         } else {
             "kms:DisableKey"
         };
-        let id = self.managed_key(caller, input.key_id, action).await?.key_id;
+        let id = self
+            .managed_key(caller, input.key_id, Access::to(action))
+            .await?
+            .key_id;
         let operation = if enabled {
             Operation::EnableKey
         } else {
@@ -451,10 +454,10 @@ impl Api {
         }
         let window = lifecycle::pending_window(input.pending_window_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
-        let id = self
-            .managed_key(caller, input.key_id, "kms:ScheduleKeyDeletion")
-            .await?
-            .key_id;
+        let days = window.to_string();
+        let keys = [("kms:ScheduleKeyDeletionPendingWindowInDays", days.as_str())];
+        let access = Access::to("kms:ScheduleKeyDeletion").and(&keys);
+        let id = self.managed_key(caller, input.key_id, access).await?.key_id;
         let now = self.now();
         let (key, deletion) = self
             .update_key(id, |key| {
@@ -481,7 +484,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
         let id = self
-            .managed_key(caller, input.key_id, "kms:CancelKeyDeletion")
+            .managed_key(caller, input.key_id, Access::to("kms:CancelKeyDeletion"))
             .await?
             .key_id;
         self.update_key(id, |key| {
@@ -502,7 +505,7 @@ impl Api {
         let description = required(input.description, "description")?;
         check_description(&description)?;
         let id = self
-            .managed_key(caller, input.key_id, "kms:UpdateKeyDescription")
+            .managed_key(caller, input.key_id, Access::to("kms:UpdateKeyDescription"))
             .await?
             .key_id;
         self.update_key(id, |key| {
@@ -522,7 +525,7 @@ impl Api {
         let input: TagInput = decode(body)?;
         let tags = checked_tags(required(input.tags, "tags")?)?;
         let id = self
-            .managed_key(caller, input.key_id, "kms:TagResource")
+            .managed_key(caller, input.key_id, Access::to("kms:TagResource"))
             .await?
             .key_id;
         self.update_key(id, |key| {
@@ -557,7 +560,7 @@ impl Api {
             )?;
         }
         let id = self
-            .managed_key(caller, input.key_id, "kms:UntagResource")
+            .managed_key(caller, input.key_id, Access::to("kms:UntagResource"))
             .await?
             .key_id;
         self.update_key(id, |key| {
@@ -578,7 +581,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
         let key = self
-            .managed_key(caller, input.key_id, "kms:ListResourceTags")
+            .managed_key(caller, input.key_id, Access::to("kms:ListResourceTags"))
             .await?;
         let tags: Vec<(String, String)> = key.tags.into_iter().collect();
         let page = page::TAGS.page(tags, input.limit, input.marker.as_deref(), |(k, _)| {

@@ -91,7 +91,7 @@ impl Api {
         check_policy_name(input.policy_name.as_deref())?;
         check_policy(&policy)?;
         let key = self
-            .managed_key(caller, Some(key_id), "kms:PutKeyPolicy")
+            .managed_key(caller, Some(key_id), Access::to("kms:PutKeyPolicy"))
             .await?;
         // Checked above: it parses.
         let document =
@@ -123,7 +123,7 @@ impl Api {
             input.marker.as_deref(),
             |name| (*name).to_owned(),
         )?;
-        self.managed_key(caller, Some(key_id), "kms:ListKeyPolicies")
+        self.managed_key(caller, Some(key_id), Access::to("kms:ListKeyPolicies"))
             .await?;
         Ok(super::page::response(
             json!({ "PolicyNames": page.items }),

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::page;
 use super::wire::{check_range, decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
@@ -40,9 +41,9 @@ impl Api {
         &self,
         caller: &Caller,
         key_id: Option<String>,
-        action: &'static str,
+        access: Access<'_>,
     ) -> Result<KeyRecord, ApiError> {
-        let key = self.managed_key(caller, key_id, action).await?;
+        let key = self.managed_key(caller, key_id, access).await?;
         self.require_rotatable(&key)?;
         Ok(key)
     }
@@ -58,9 +59,10 @@ impl Api {
         }
         let period = lifecycle::rotation_period(input.rotation_period_in_days)
             .map_err(|e| ApiError::Validation(e.to_string()))?;
-        let key = self
-            .rotatable_key(caller, input.key_id, "kms:EnableKeyRotation")
-            .await?;
+        let days = period.to_string();
+        let keys = [("kms:RotationPeriodInDays", days.as_str())];
+        let access = Access::to("kms:EnableKeyRotation").and(&keys);
+        let key = self.rotatable_key(caller, input.key_id, access).await?;
         let now = self.now();
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
@@ -78,7 +80,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
         let key = self
-            .rotatable_key(caller, input.key_id, "kms:DisableKeyRotation")
+            .rotatable_key(caller, input.key_id, Access::to("kms:DisableKeyRotation"))
             .await?;
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
@@ -99,7 +101,7 @@ impl Api {
         // now (it used to refuse): Terraform's AWS provider reads the status
         // of every key it manages, asymmetric and HMAC keys too.
         let key = self
-            .managed_key(caller, input.key_id, "kms:GetKeyRotationStatus")
+            .managed_key(caller, input.key_id, Access::to("kms:GetKeyRotationStatus"))
             .await?;
         let mut out = json!({ "KeyRotationEnabled": key.rotation.enabled, "KeyId": self.arn.key_arn(key.key_id) });
         if key.rotation.enabled {
@@ -124,7 +126,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
         let key = self
-            .rotatable_key(caller, input.key_id, "kms:RotateKeyOnDemand")
+            .rotatable_key(caller, input.key_id, Access::to("kms:RotateKeyOnDemand"))
             .await?;
         // State and the on-demand limit are checked there, on the record
         // that is written.
@@ -202,7 +204,7 @@ impl Api {
             }
         };
         let key = self
-            .rotatable_key(caller, input.key_id, "kms:ListKeyRotations")
+            .rotatable_key(caller, input.key_id, Access::to("kms:ListKeyRotations"))
             .await?;
         let arn = self.arn.key_arn(key.key_id);
         let current = key.current().map(|m| m.version);

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::wire::{decode, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::key_id::KeyId;
@@ -44,7 +45,7 @@ impl Api {
         };
         // Key id or key ARN, as AWS: "Alias names are not supported."
         let key = self
-            .managed_key(caller, input.key_id, "kms:GetKeyLastUsage")
+            .managed_key(caller, input.key_id, Access::to("kms:GetKeyLastUsage"))
             .await?;
         let stored = self.store.key_usage(key.key_id).await?;
         let used = later(stored.last, log.latest(key.key_id));

@@ -478,3 +478,46 @@ async fn where_and_when_a_request_comes_are_condition_keys() {
     refused(call(from(Some("10.1.2.3")), "Encrypt", encrypt).await);
     refused(call(from(Some("10.1.2.3")), "Decrypt", decrypt).await);
 }
+
+#[tokio::test]
+async fn request_members_are_condition_keys() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let rsa = h
+        .key(json!({ "KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT" }))
+        .await;
+    let guard = policy(&[
+        ACCOUNT,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKeyDeletion","Resource":"*",
+            "Condition":{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"30"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:EnableKeyRotation","Resource":"*",
+            "Condition":{"NumericGreaterThan":{"kms:RotationPeriodInDays":"365"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:GenerateDataKeyPair*","Resource":"*",
+            "Condition":{"StringLike":{"kms:DataKeyPairSpec":"RSA_*"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+            "Condition":{"StringNotEquals":{"kms:EncryptionAlgorithm":["SYMMETRIC_DEFAULT","RSAES_OAEP_SHA_256"]}}}"#,
+    ]);
+    h.set_policy(&key, &guard).await;
+    h.set_policy(&rsa, &guard).await;
+    let schedule = |days: i64| json!({ "KeyId": key, "PendingWindowInDays": days });
+    refused(h.call("ScheduleKeyDeletion", schedule(7)).await);
+    h.ok("ScheduleKeyDeletion", schedule(30)).await;
+    h.ok("CancelKeyDeletion", json!({ "KeyId": key })).await;
+    h.ok("EnableKey", json!({ "KeyId": key })).await;
+    let rotate = |days: i64| json!({ "KeyId": key, "RotationPeriodInDays": days });
+    refused(h.call("EnableKeyRotation", rotate(400)).await);
+    h.ok("EnableKeyRotation", rotate(365)).await;
+    let pair = |spec: &str| json!({ "KeyId": key, "KeyPairSpec": spec });
+    refused(
+        h.call("GenerateDataKeyPairWithoutPlaintext", pair("RSA_2048"))
+            .await,
+    );
+    h.ok("GenerateDataKeyPairWithoutPlaintext", pair("ECC_NIST_P256"))
+        .await;
+    let encrypt = |algorithm: &str| json!({ "KeyId": rsa, "Plaintext": b64(b"x"), "EncryptionAlgorithm": algorithm });
+    refused(h.call("Encrypt", encrypt("RSAES_OAEP_SHA_1")).await);
+    let blob = h.ok("Encrypt", encrypt("RSAES_OAEP_SHA_256")).await["CiphertextBlob"].clone();
+    let decrypt = |algorithm: &str| json!({ "KeyId": rsa, "CiphertextBlob": blob, "EncryptionAlgorithm": algorithm });
+    refused(h.call("Decrypt", decrypt("RSAES_OAEP_SHA_1")).await);
+    h.ok("Decrypt", decrypt("RSAES_OAEP_SHA_256")).await;
+}
