@@ -149,19 +149,16 @@ impl Api {
         let key = self
             .alias_target(caller, input.target_key_id, "kms:UpdateAlias")
             .await?;
-        let old = self.store.get_key(alias.key_id).await?;
-        // Moving an alias needs kms:UpdateAlias on the key it leaves too.
-        if let Some(old) = &old {
-            self.authorize(caller, old, Access::to("kms:UpdateAlias"), None)?;
-        }
-        if let Some(old) = old
-            && (old.spec != key.spec || old.usage != key.usage)
-        {
-            return Err(ApiError::Validation(format!(
-                "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
-                self.arn.key_arn(old.key_id),
-                self.arn.key_arn(key.key_id)
-            )));
+        if let Some(old) = self.store.get_key(alias.key_id).await? {
+            // Moving an alias needs kms:UpdateAlias on the key it leaves too.
+            self.authorize(caller, &old, Access::to("kms:UpdateAlias"), None)?;
+            if old.spec != key.spec || old.usage != key.usage {
+                return Err(ApiError::Validation(format!(
+                    "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
+                    self.arn.key_arn(old.key_id),
+                    self.arn.key_arn(key.key_id)
+                )));
+            }
         }
         self.check_alias_quota(caller, &key, Some(&name)).await?;
         alias.key_id = key.key_id;

@@ -43,7 +43,7 @@ impl Api {
         let algorithm = input.algorithm()?;
         check_grant_tokens(&input.grant_tokens)?;
         let key = self
-            .kem_key(caller, input.key_id, "Encapsulate", "kms:Encapsulate")
+            .kem_key(caller, input.key_id, "kms:Encapsulate")
             .await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?.sealed.clone();
@@ -76,12 +76,7 @@ impl Api {
         let algorithm = input.algorithm()?;
         check_grant_tokens(&input.grant_tokens)?;
         let key = self
-            .kem_key(
-                caller,
-                input.key_id.clone(),
-                "Decapsulate",
-                "kms:Decapsulate",
-            )
+            .kem_key(caller, input.key_id.clone(), "kms:Decapsulate")
             .await?;
         let arn = self.arn.key_arn(key.key_id);
         // AWS: "InvalidCiphertextException when the length of the
@@ -107,16 +102,17 @@ impl Api {
         }))
     }
 
-    /// The key of an Encapsulate or Decapsulate request, usable now, and an
-    /// ENCAPSULATE_DECAPSULATE key, counted against its key type's quota.
+    /// The key of an Encapsulate or Decapsulate request (`action`,
+    /// `kms:<operation>`), usable now, and an ENCAPSULATE_DECAPSULATE key,
+    /// counted against its key type's quota.
     async fn kem_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
-        operation: &str,
         action: &'static str,
     ) -> Result<KeyRecord, ApiError> {
         let key = self.crypto_key(caller, key_id, Access::to(action)).await?;
+        let operation = action.trim_start_matches("kms:");
         if key.usage != KeyUsage::EncapsulateDecapsulate {
             return Err(ApiError::InvalidKeyUsage(format!(
                 "{} key usage is {} which is not valid for {operation}.",

@@ -117,10 +117,11 @@ struct TagInput {
 /// (ValidationException), the 32 KB quota (the model allows 131,072
 /// characters, and a policy between the two is over a limit, not
 /// malformed), then the policy grammar (MalformedPolicyDocumentException).
-pub(super) fn check_policy(policy: &str) -> Result<(), ApiError> {
+/// Returns the document, for the lockout safety check.
+pub(super) fn check_policy(policy: &str) -> Result<PolicyDocument, ApiError> {
     check_length("policy", policy.chars().count(), 1, 131_072)?;
     match policy::check(policy) {
-        Ok(_) => Ok(()),
+        Ok(document) => Ok(document),
         Err(PolicyError::Characters) => Err(ApiError::Validation(
             "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".into(),
         )),
@@ -180,9 +181,7 @@ fn check_text(field: &str, text: &str, min: usize, max: usize) -> Result<(), Api
 impl Api {
     pub(super) async fn create_key(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: CreateKeyInput = decode(body)?;
-        if let Some(policy) = &input.policy {
-            check_policy(policy)?;
-        }
+        let document = input.policy.as_deref().map(check_policy).transpose()?;
         let description = input.description.unwrap_or_default();
         check_description(&description)?;
         if let Some(store) = &input.custom_key_store_id {
@@ -267,17 +266,14 @@ impl Api {
             )));
         }
         let key_id = KeyId::random();
-        if let Some(policy) = &input.policy {
-            // Checked above: it parses.
-            let document = PolicyDocument::parse(policy)
-                .map_err(|e| ApiError::MalformedPolicyDocument(e.0))?;
+        if let Some(document) = &document {
             let bypass = input.bypass_policy_lockout_safety_check == Some(true);
             let subject = Subject {
                 id: key_id,
                 spec,
                 usage,
             };
-            self.check_lockout(caller, subject, &document, bypass)?;
+            self.check_lockout(caller, subject, document, bypass)?;
         }
         let key = self
             .mint_key(

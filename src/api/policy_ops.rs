@@ -12,7 +12,6 @@ use super::resolve::Accepts;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
-use crate::policy::PolicyDocument;
 
 /// A key's one policy: the only name AWS has ever used.
 const POLICY_NAME: &str = "default";
@@ -89,13 +88,10 @@ impl Api {
         check_length("keyId", key_id.len(), 1, 2048)?;
         let policy = required(input.policy, "policy")?;
         check_policy_name(input.policy_name.as_deref())?;
-        check_policy(&policy)?;
+        let document = check_policy(&policy)?;
         let key = self
             .managed_key(caller, Some(key_id), Access::to("kms:PutKeyPolicy"))
             .await?;
-        // Checked above: it parses.
-        let document =
-            PolicyDocument::parse(&policy).map_err(|e| ApiError::MalformedPolicyDocument(e.0))?;
         let bypass = input.bypass_policy_lockout_safety_check == Some(true);
         self.check_lockout(caller, (&key).into(), &document, bypass)?;
         let id = key.key_id;
