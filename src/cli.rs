@@ -180,6 +180,24 @@ pub struct ApiArgs {
     /// namespace), as the controller of the same install watches it.
     #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// What decides where a key policy allows the account (the default
+    /// policy does), and operations on the account (CreateKey, ListKeys,
+    /// ...): Kubernetes RBAC, verbs on `kmskeys`; or `any-caller`, every
+    /// authenticated caller of every namespace (no tenancy between
+    /// namespaces).
+    #[arg(
+        long,
+        env = "KUBE_KMS_ACCOUNT_ACCESS",
+        value_enum,
+        default_value = "rbac"
+    )]
+    pub account_access: AccountAccess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccountAccess {
+    Rbac,
+    AnyCaller,
 }
 
 #[derive(Debug, Args)]

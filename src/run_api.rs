@@ -5,11 +5,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use kube_kms::api::delegation::AccountAccess;
 use kube_kms::api::http::{Authentication, Endpoint};
 use kube_kms::api::metrics::EndpointMetrics;
 use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
+use kube_kms::cluster::rbac::SubjectAccessReviews;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
@@ -64,9 +66,28 @@ pub async fn run(
         kube_kms::cluster::token::TokenReviews::new(client.clone())
             .scoped(args.watch_namespace.clone()),
     );
+    let account: Option<Arc<dyn AccountAccess>> = match args.account_access {
+        crate::cli::AccountAccess::Rbac => {
+            tracing::info!(
+                "key policies that allow the account ask Kubernetes RBAC (verbs on kmskeys)"
+            );
+            Some(Arc::new(SubjectAccessReviews::new(
+                client.clone(),
+                index.clone(),
+            )))
+        }
+        crate::cli::AccountAccess::AnyCaller => {
+            tracing::warn!(
+                "--account-access any-caller: every authenticated caller of every namespace may use every key whose policy allows the account (the default policy does)"
+            );
+            None
+        }
+    };
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(
-        Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
+        Api::new(store, crypto, args.arn.config(), system_clock())
+            .with_quotas(quotas.clone())
+            .with_account_access(account),
     );
     let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;

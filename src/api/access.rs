@@ -5,14 +5,12 @@
 //!
 //! A statement that allows the caller's account (as the default policy
 //! does) hands the decision to the account's own access control, as AWS
-//! hands it to IAM. `serve` has none besides its credentials file, and in
-//! a cluster Kubernetes RBAC is to take that part; until it does, such a
-//! statement lets every authenticated caller in, as before policies were
-//! evaluated.
+//! hands it to IAM (see `delegation`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::delegation::Ask;
 use super::{Api, ApiError, ArnConfig, Caller};
 use crate::key::KeyRecord;
 use crate::key_id::KeyId;
@@ -183,28 +181,36 @@ fn conditions(
 }
 
 impl Api {
-    /// Whether `key`'s policy lets `caller` do what `access` asks;
-    /// `AccessDeniedException` as AWS words it if not. `alias` is the
-    /// alias the request named the key by, if it did.
-    pub(super) fn authorize(
+    /// Whether `key`'s policy lets `caller` do what `access` asks (asking
+    /// the account's access control where the policy hands it the
+    /// decision); `AccessDeniedException` as AWS words it if not. `alias`
+    /// is the alias the request named the key by, if it did.
+    pub(super) async fn authorize(
         &self,
         caller: &Caller,
         key: &KeyRecord,
-        access: Access,
+        access: Access<'_>,
         alias: Option<&str>,
     ) -> Result<(), ApiError> {
         // No policy given: the default one, which allows the account and
-        // nothing else, so every caller is in (see the module's comment).
-        // Most keys have it; it is not parsed on every request.
-        let Some(text) = &key.policy else {
-            return Ok(());
-        };
-        let policy = self.policies.get(text)?;
-        let (decision, refusal) = self.decide(caller, key.into(), &policy, access, alias);
-        match decision {
-            Decision::Allowed | Decision::Delegated => Ok(()),
-            Decision::Denied(_) | Decision::NotAllowed => Err(ApiError::AccessDenied(refusal)),
+        // nothing else. Most keys have it; it is not parsed on every request.
+        if let Some(text) = &key.policy {
+            let policy = self.policies.get(text)?;
+            let (decision, refusal) = self.decide(caller, key.into(), &policy, access, alias);
+            match decision {
+                Decision::Allowed => return Ok(()),
+                Decision::Delegated => {}
+                Decision::Denied(_) | Decision::NotAllowed => {
+                    return Err(ApiError::AccessDenied(refusal));
+                }
+            }
         }
+        self.delegate(Ask {
+            caller,
+            action: access.action,
+            key: Some(key),
+        })
+        .await
     }
 
     /// AWS's lockout safety check: unless told to skip it, a policy that

@@ -151,7 +151,8 @@ impl Api {
             .await?;
         if let Some(old) = self.store.get_key(alias.key_id).await? {
             // Moving an alias needs kms:UpdateAlias on the key it leaves too.
-            self.authorize(caller, &old, Access::to("kms:UpdateAlias"), None)?;
+            self.authorize(caller, &old, Access::to("kms:UpdateAlias"), None)
+                .await?;
             if old.spec != key.spec || old.usage != key.usage {
                 return Err(ApiError::Validation(format!(
                     "{} and {} are not the same type of key: an alias can only move between keys of the same key spec and usage.",
@@ -186,7 +187,8 @@ impl Api {
         validate_alias_name(&name)?;
         let alias = self.existing_alias(caller, &name).await?;
         if let Some(key) = self.store.get_key(alias.key_id).await? {
-            self.authorize(caller, &key, Access::to("kms:DeleteAlias"), None)?;
+            self.authorize(caller, &key, Access::to("kms:DeleteAlias"), None)
+                .await?;
         }
         self.store.delete_alias(&caller.namespace, &name).await?;
         Ok(json!({}))

@@ -178,7 +178,7 @@ impl Api {
                     let key = self.store.get_key(header.key_id).await?;
                     let key = key.ok_or_else(|| ApiError::InvalidCiphertext(String::new()))?;
                     caller.keys.add(key.key_id);
-                    self.authorize(caller, &key, access, None)?;
+                    self.authorize(caller, &key, access, None).await?;
                     key
                 }
             };

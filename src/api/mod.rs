@@ -9,6 +9,7 @@ pub mod certificate;
 mod crypto_ops;
 mod custom_key_store_ops;
 mod deadline;
+pub mod delegation;
 mod error;
 mod grant_ops;
 pub mod http;
@@ -200,6 +201,9 @@ pub struct Api {
     /// Keys' last uses, if the store keeps them (GetKeyLastUsage).
     usage: Option<Arc<UsageLog>>,
     policies: access::PolicyCache,
+    /// What decides where a key policy allows the account (RBAC in a
+    /// cluster); none in `serve`, where every caller is the account's.
+    account: Option<Arc<dyn delegation::AccountAccess>>,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -267,7 +271,17 @@ impl Api {
             quotas: None,
             usage,
             policies: access::PolicyCache::default(),
+            account: None,
         }
+    }
+
+    /// Hands the decisions a key policy leaves to the account to `account`.
+    pub fn with_account_access(
+        mut self,
+        account: Option<Arc<dyn delegation::AccountAccess>>,
+    ) -> Self {
+        self.account = account;
+        self
     }
 
     /// Counts cryptographic requests with asymmetric keys against their key
@@ -314,6 +328,11 @@ impl Api {
         operation: &str,
         body: &[u8],
     ) -> Result<reply::Reply, ApiError> {
+        // Operations on the account ask its access control first (no key
+        // policy is theirs).
+        if self.account.is_some() {
+            self.authorize_account(caller, operation).await?;
+        }
         // The data plane writes its replies directly (see `reply`).
         let value = match operation {
             "Encrypt" => return self.encrypt(caller, body).await,

@@ -26,7 +26,7 @@ impl Api {
         access: Access<'_>,
     ) -> Result<KeyRecord, ApiError> {
         let (key, alias) = self.find_key(caller, reference, accepts).await?;
-        self.authorize(caller, &key, access, alias)?;
+        self.authorize(caller, &key, access, alias).await?;
         Ok(key)
     }
 

@@ -3,6 +3,7 @@
 //! in-memory index that every request reads. No API request per call.
 
 pub mod index;
+pub mod rbac;
 pub mod rotation;
 pub mod store;
 pub mod token;

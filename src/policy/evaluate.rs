@@ -79,11 +79,18 @@ impl Decision {
                 request.action
             ),
         };
-        Some(format!(
-            "User: {} is not authorized to perform: {} on resource: {} {why}",
-            request.caller.arn, request.action, request.resource
+        Some(not_authorized(
+            request.caller.arn,
+            request.action,
+            request.resource,
+            &why,
         ))
     }
+}
+
+/// AWS's `AccessDeniedException` message: `why` says which policy refused.
+pub fn not_authorized(caller: &str, action: &str, resource: &str, why: &str) -> String {
+    format!("User: {caller} is not authorized to perform: {action} on resource: {resource} {why}")
 }
 
 /// What `policy` says of `request`.

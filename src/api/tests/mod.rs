@@ -24,6 +24,11 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(None)
+}
+
+/// A harness whose account access (RBAC in a cluster) is `account`.
+fn harness_with(account: Option<Arc<dyn crate::api::delegation::AccountAccess>>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let root = Arc::new(FileRootKey::from_keys([(1, random_bytes(32))]).unwrap());
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
@@ -35,7 +40,8 @@ fn harness() -> Harness {
         crypto,
         ArnConfig::default(),
         Arc::new(move || now.load(Ordering::SeqCst)),
-    );
+    )
+    .with_account_access(account);
     Harness {
         api,
         clock,
@@ -96,6 +102,7 @@ fn arn(id: &str) -> String {
 mod access;
 mod aliases_and_tags;
 mod crypto;
+mod delegation;
 mod hostile;
 mod hostile_http;
 mod kem;

@@ -1,0 +1,283 @@
+use http::{Request, Response};
+use kube::client::Body;
+use kube::runtime::watcher::Event;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::key::KeyRecord;
+use crate::key_id::KeyId;
+use crate::operator::key_secret::{KeySecret, build};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+const KEY: [u8; 16] = [7; 16];
+
+/// The reviews, over an index holding key `KEY` as the `KmsKey` `app` of
+/// team-b.
+fn reviews() -> (Arc<SubjectAccessReviews>, Handle, KeyRecord) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut record = KeyRecord::test(0);
+    record.key_id = KeyId::from_bytes(KEY);
+    record.namespace = "team-b".into();
+    let secret = build(
+        "app",
+        "uid",
+        &KeySecret {
+            record: record.clone(),
+            owner_uid: None,
+            rotate_handled: None,
+            resource_version: None,
+            others: Default::default(),
+        },
+    );
+    let mut index = ClusterIndex::default();
+    index.key_secret_event(&Event::Apply(secret));
+    let reviews = SubjectAccessReviews::new(
+        Client::new(service, "default"),
+        Arc::new(RwLock::new(index)),
+    );
+    (Arc::new(reviews), handle, record)
+}
+
+/// Answers the next request, a SubjectAccessReview, with `allowed`; returns
+/// the review's spec.
+async fn answer(handle: &mut Handle, allowed: bool) -> Value {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .expect("a SubjectAccessReview")
+        .unwrap();
+    assert_eq!(request.method(), "POST");
+    assert_eq!(
+        request.uri().path(),
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+    );
+    let body: Value =
+        serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+    assert_eq!(body["apiVersion"], "authorization.k8s.io/v1");
+    assert_eq!(body["kind"], "SubjectAccessReview");
+    let reply = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": body["spec"], "status": {"allowed": allowed, "reason": "test"}});
+    send.send_response(
+        Response::builder()
+            .status(201)
+            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+            .unwrap(),
+    );
+    body["spec"].clone()
+}
+
+async fn nothing_asked(handle: &mut Handle) {
+    let next = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+    assert!(next.is_err(), "no SubjectAccessReview expected");
+}
+
+fn ask<'a>(caller: &'a Caller, action: &'static str, key: Option<&'a KeyRecord>) -> Ask<'a> {
+    Ask {
+        caller,
+        action,
+        key,
+    }
+}
+
+/// Runs `allows` beside the mock API server's answer.
+async fn allows(
+    reviews: &Arc<SubjectAccessReviews>,
+    handle: &mut Handle,
+    caller: Caller,
+    action: &'static str,
+    key: Option<KeyRecord>,
+    allowed: bool,
+) -> (Result<bool, ApiError>, Value) {
+    let task = tokio::spawn({
+        let reviews = reviews.clone();
+        async move { reviews.allows(ask(&caller, action, key.as_ref())).await }
+    });
+    let spec = answer(handle, allowed).await;
+    (task.await.unwrap(), spec)
+}
+
+#[test]
+fn callers_are_users_and_groups_rbac_can_bind() {
+    assert_eq!(
+        subject(&Caller::new("team-a", "system:serviceaccount:team-a:app")),
+        (
+            "system:serviceaccount:team-a:app".to_owned(),
+            vec![
+                "system:serviceaccounts".to_owned(),
+                "system:serviceaccounts:team-a".to_owned(),
+                "system:authenticated".to_owned()
+            ]
+        )
+    );
+    assert_eq!(
+        subject(&Caller::new("team-a", "ci")),
+        (
+            "kubekms:user:team-a:ci".to_owned(),
+            vec![
+                "kubekms:users".to_owned(),
+                "kubekms:users:team-a".to_owned(),
+                "system:authenticated".to_owned()
+            ]
+        )
+    );
+    assert_eq!(
+        verb("kms:GenerateDataKeyWithoutPlaintext"),
+        "generatedatakeywithoutplaintext"
+    );
+    assert_eq!(verb("kms:ReEncryptFrom"), "reencryptfrom");
+}
+
+#[tokio::test]
+async fn a_key_is_asked_about_as_its_kmskey_in_its_namespace_and_the_verdict_reused() {
+    let (reviews, mut handle, key) = reviews();
+    let caller = Caller::new("team-a", "system:serviceaccount:team-a:app");
+    let (allowed, spec) = allows(
+        &reviews,
+        &mut handle,
+        caller.clone(),
+        "kms:Encrypt",
+        Some(key.clone()),
+        true,
+    )
+    .await;
+    assert!(allowed.unwrap());
+    assert_eq!(
+        spec,
+        json!({
+            "user": "system:serviceaccount:team-a:app",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"],
+            "resourceAttributes": {"group": "kubekms.io", "resource": "kmskeys",
+                "namespace": "team-b", "name": "app", "verb": "encrypt"},
+        })
+    );
+    // Asked again: answered from the cache.
+    assert!(
+        reviews
+            .allows(ask(&caller, "kms:Encrypt", Some(&key)))
+            .await
+            .unwrap()
+    );
+    nothing_asked(&mut handle).await;
+    // Another verb, or another caller, is another question.
+    let (allowed, spec) = allows(
+        &reviews,
+        &mut handle,
+        caller,
+        "kms:Decrypt",
+        Some(key.clone()),
+        false,
+    )
+    .await;
+    assert!(!allowed.unwrap());
+    assert_eq!(spec["resourceAttributes"]["verb"], "decrypt");
+    let (_, spec) = allows(
+        &reviews,
+        &mut handle,
+        Caller::new("team-a", "ci"),
+        "kms:Encrypt",
+        Some(key),
+        true,
+    )
+    .await;
+    assert_eq!(spec["user"], "kubekms:user:team-a:ci");
+}
+
+#[tokio::test]
+async fn an_operation_on_the_account_is_asked_about_kmskeys_in_the_callers_namespace() {
+    let (reviews, mut handle, _) = reviews();
+    let (allowed, spec) = allows(
+        &reviews,
+        &mut handle,
+        Caller::new("team-a", "ci"),
+        "kms:CreateKey",
+        None,
+        true,
+    )
+    .await;
+    assert!(allowed.unwrap());
+    assert_eq!(
+        spec["resourceAttributes"],
+        json!({"group": "kubekms.io", "resource": "kmskeys", "namespace": "team-a", "verb": "createkey"})
+    );
+}
+
+#[tokio::test]
+async fn verdicts_expire() {
+    let (reviews, mut handle, key) = reviews();
+    let reviews = Arc::new(
+        Arc::into_inner(reviews)
+            .unwrap()
+            .with_ttl(Duration::ZERO, Duration::from_secs(60)),
+    );
+    let caller = Caller::new("team-a", "ci");
+    for _ in 0..2 {
+        let (allowed, _) = allows(
+            &reviews,
+            &mut handle,
+            caller.clone(),
+            "kms:Encrypt",
+            Some(key.clone()),
+            true,
+        )
+        .await;
+        assert!(allowed.unwrap(), "an expired allow is asked again");
+    }
+    let (allowed, _) = allows(
+        &reviews,
+        &mut handle,
+        caller.clone(),
+        "kms:Decrypt",
+        Some(key.clone()),
+        false,
+    )
+    .await;
+    assert!(!allowed.unwrap());
+    assert!(
+        !reviews
+            .allows(ask(&caller, "kms:Decrypt", Some(&key)))
+            .await
+            .unwrap()
+    );
+    nothing_asked(&mut handle).await;
+}
+
+#[tokio::test]
+async fn the_api_server_failing_is_retryable_and_the_endpoint_refused_its_own_fault() {
+    let (reviews, mut handle, key) = reviews();
+    for (status, expected) in [
+        (503, "DependencyTimeoutException"),
+        (403, "KMSInternalException"),
+    ] {
+        let task = tokio::spawn({
+            let reviews = reviews.clone();
+            let key = key.clone();
+            async move {
+                reviews
+                    .allows(ask(&Caller::new("team-a", "ci"), "kms:Encrypt", Some(&key)))
+                    .await
+            }
+        });
+        let (_, send) = handle.next_request().await.unwrap();
+        let status_body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": "no", "reason": "Forbidden", "code": status});
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&status_body).unwrap()))
+                .unwrap(),
+        );
+        let error = task.await.unwrap().expect_err("no verdict");
+        assert_eq!(error.aws_type(), expected);
+    }
+    // Failures are not remembered.
+    let (allowed, _) = allows(
+        &reviews,
+        &mut handle,
+        Caller::new("team-a", "ci"),
+        "kms:Encrypt",
+        Some(key),
+        true,
+    )
+    .await;
+    assert!(allowed.unwrap());
+}
