@@ -253,8 +253,8 @@ fn chart_options_render() {
             [0]["env"];
         assert_eq!(scope(unscoped), None, "{deployment}");
     }
-    // A scoped install's RBAC reaches that namespace only; TokenReview,
-    // cluster-scoped, stays a ClusterRole.
+    // A scoped install's RBAC reaches that namespace only; TokenReview and
+    // SubjectAccessReview, cluster-scoped, stay a ClusterRole.
     let kinds = |objects: &[Value], kind: &str| -> Vec<(String, String)> {
         objects
             .iter()
@@ -271,11 +271,14 @@ fn chart_options_render() {
         [("kms-api".to_owned(), String::new())]
     );
     let api_rules = &find(&scoped, "ClusterRole", "kms-api")["rules"];
-    assert_eq!(api_rules.as_array().unwrap().len(), 1, "{api_rules}");
+    assert_eq!(api_rules.as_array().unwrap().len(), 2, "{api_rules}");
     assert_eq!(api_rules[0]["resources"][0], "tokenreviews");
+    assert_eq!(api_rules[1]["resources"][0], "subjectaccessreviews");
     for (kind, name) in [
         ("Role", "kms-controller"),
         ("Role", "kms-api"),
+        ("Role", "kms-key-user"),
+        ("Role", "kms-key-admin"),
         ("RoleBinding", "kms-controller"),
         ("RoleBinding", "kms-api"),
     ] {
@@ -292,8 +295,8 @@ fn chart_options_render() {
     );
     assert_eq!(
         kinds(&tls, "ClusterRole").len(),
-        2,
-        "unscoped: the controller's and the endpoint's"
+        4,
+        "unscoped: the controller's, the endpoint's and the two for its callers"
     );
     let lean = render(
         &helm,
@@ -365,11 +368,13 @@ fn grants(rules: &Value) -> std::collections::BTreeSet<(String, String, String)>
 fn the_kustomize_roles_grant_what_the_charts_do() {
     let Some(helm) = helm() else { return };
     let chart = render(&helm, &["serviceMonitor.enabled=false"]);
-    let plain = kustomize(&["rbac.yaml", "api.yaml"]);
+    let plain = kustomize(&["rbac.yaml", "api.yaml", "key-roles.yaml"]);
     for (kind, ours, charts) in [
         ("ClusterRole", "kube-kms-controller", "kms-controller"),
         ("ClusterRole", "kube-kms-api", "kms-api"),
         ("Role", "kube-kms-leader", "kms-leader"),
+        ("ClusterRole", "kube-kms-key-user", "kms-key-user"),
+        ("ClusterRole", "kube-kms-key-admin", "kms-key-admin"),
     ] {
         assert_eq!(
             grants(&find(&plain, kind, ours)["rules"]),
@@ -377,6 +382,51 @@ fn the_kustomize_roles_grant_what_the_charts_do() {
             "config/kustomize {kind} {ours} against the chart's {charts}"
         );
     }
+}
+
+/// The verbs callers are bound to are the endpoint's actions in lower case:
+/// together the key-user and key-admin roles name each action the endpoint
+/// asks, and nothing else; the endpoint may ask RBAC unless told not to.
+#[test]
+fn the_key_roles_name_every_action_the_endpoint_asks() {
+    let Some(helm) = helm() else { return };
+    let objects = render(&helm, &[]);
+    let verbs = |name: &str| -> std::collections::BTreeSet<String> {
+        grants(&find(&objects, "ClusterRole", name)["rules"])
+            .into_iter()
+            .map(|(group, resource, verb)| {
+                assert_eq!((group.as_str(), resource.as_str()), ("kubekms.io", "kmskeys"));
+                verb
+            })
+            .collect()
+    };
+    let (user, admin) = (verbs("kms-key-user"), verbs("kms-key-admin"));
+    let actions: std::collections::BTreeSet<String> = kube_kms::api::OPERATIONS
+        .iter()
+        .flat_map(|op| match *op {
+            "ReEncrypt" => vec!["reencryptfrom".to_owned(), "reencryptto".to_owned()],
+            op => vec![op.to_ascii_lowercase()],
+        })
+        .collect();
+    assert_eq!(&user | &admin, actions);
+    assert!(user.contains("encrypt") && !admin.contains("encrypt"));
+    assert!(admin.contains("putkeypolicy") && !user.contains("putkeypolicy"));
+    let reviews = serde_json::json!({"apiGroups": ["authorization.k8s.io"],
+        "resources": ["subjectaccessreviews"], "verbs": ["create"]});
+    let asks = |objects: &[Value]| {
+        let env = &find(objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0]["env"];
+        let value = env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "KUBE_KMS_ACCOUNT_ACCESS")
+            .map(|e| e["value"].clone());
+        let rules = find(objects, "ClusterRole", "kms-api")["rules"].clone();
+        (value, rules.as_array().unwrap().contains(&reviews))
+    };
+    assert_eq!(asks(&objects), (Some("rbac".into()), true));
+    let open = render(&helm, &["api.accountAccess=any-caller"]);
+    assert_eq!(asks(&open), (Some("any-caller".into()), false));
 }
 
 #[tokio::test]
