@@ -395,7 +395,10 @@ fn the_key_roles_name_every_action_the_endpoint_asks() {
         grants(&find(&objects, "ClusterRole", name)["rules"])
             .into_iter()
             .map(|(group, resource, verb)| {
-                assert_eq!((group.as_str(), resource.as_str()), ("kubekms.io", "kmskeys"));
+                assert_eq!(
+                    (group.as_str(), resource.as_str()),
+                    ("kubekms.io", "kmskeys")
+                );
                 verb
             })
             .collect()
@@ -414,7 +417,8 @@ fn the_key_roles_name_every_action_the_endpoint_asks() {
     let reviews = serde_json::json!({"apiGroups": ["authorization.k8s.io"],
         "resources": ["subjectaccessreviews"], "verbs": ["create"]});
     let asks = |objects: &[Value]| {
-        let env = &find(objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"][0]["env"];
+        let env = &find(objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"]
+            [0]["env"];
         let value = env
             .as_array()
             .unwrap()

@@ -1,6 +1,8 @@
 //! End to end against a real cluster (`KUBE_KMS_E2E_KUBECONFIG`), with the
 //! controller running out of cluster. Skips, saying why, without one.
 
+#[path = "e2e/account.rs"]
+mod account;
 #[path = "e2e/clients.rs"]
 mod clients;
 mod cluster;
@@ -70,6 +72,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     };
     let mut controller = Controller::start(&cluster);
     let endpoint = controller.start_api(&cluster);
+    cluster::callers::let_namespace_in(&cluster).await;
     let ns = cluster.namespace.as_str();
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), ns);
     let aliases: Api<KmsAlias> = Api::namespaced(cluster.client.clone(), ns);

@@ -20,6 +20,7 @@ use kube_kms::resource::{KmsAlias, KmsKey};
 use crate::skip::skipped;
 
 pub mod admission;
+pub mod callers;
 pub mod manifests;
 
 pub const KUBECONFIG_VAR: &str = "KUBE_KMS_E2E_KUBECONFIG";

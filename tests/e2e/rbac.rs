@@ -2,7 +2,8 @@
 //! with ServiceAccount tokens bound to exactly what `helm template` renders
 //! (scoped to the test's namespace, as `watchNamespace` makes it), and keys
 //! go through their life through them. Every other cluster test runs both
-//! as the cluster's admin, where a missing grant would never show.
+//! as the cluster's admin, where a missing grant would never show. The
+//! caller is let in by the chart's roles for callers.
 
 use std::path::{Path, PathBuf};
 
@@ -102,7 +103,13 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
     })
     .await;
 
-    // The endpoint: a caller, a round trip, the key's use in its status.
+    // The endpoint: a caller bound to the chart's roles for callers, a
+    // round trip, the key's use in its status.
+    let user = cluster::callers::access_key_user(&cluster, "akidrbac");
+    for role in ["key-user", "key-admin"] {
+        let chart_role = format!("{release}-{role}");
+        cluster::callers::bind(&cluster, &chart_role, &chart_role, user.clone()).await;
+    }
     let (access_key_id, secret_key) = caller(&cluster, &endpoint, "AKIDRBAC").await;
     let kms = kms_client(&endpoint, &access_key_id, &secret_key);
     let blob = kms

@@ -45,6 +45,7 @@ async fn an_on_demand_rotation_is_in_progress_until_the_controller_makes_it() {
     };
     let mut controller = Controller::start(&cluster);
     let endpoint = controller.start_api(&cluster);
+    cluster::callers::let_namespace_in(&cluster).await;
     let (access_key_id, secret_key) = clients::caller(&cluster, &endpoint, "AKIDROTATE").await;
     let kms = clients::kms_client(&endpoint, &access_key_id, &secret_key);
     let created = kms.create_key().send().await.unwrap();
