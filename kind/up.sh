@@ -19,5 +19,9 @@ helm upgrade --install kube-kms charts/kube-kms \
   --wait
 kubectl create namespace team-a --dry-run=client -o yaml | kubectl apply -f -
 kubectl apply -f config/samples/
+# team-a's callers (access keys and ServiceAccounts) may use its keys.
+kubectl -n team-a create rolebinding kms-users --clusterrole=kube-kms-key-user \
+  --group=kubekms:users:team-a --group=system:serviceaccounts:team-a \
+  --dry-run=client -o yaml | kubectl apply -f -
 kubectl wait --for=condition=Ready kmskey/app -n team-a --timeout=60s
 kubectl get kmskeys,kmsaliases -A

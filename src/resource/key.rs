@@ -101,8 +101,10 @@ pub struct KmsKeySpec {
     /// The key policy: a JSON document in the AWS grammar (Version,
     /// Statement, Sid, Effect, Principal, Action, Resource, Condition), as
     /// PutKeyPolicy takes it; at most 32768 bytes. Without one, the default
-    /// policy. Kept, returned by GetKeyPolicy, and enforced by the endpoint
-    /// on every request made of the key.
+    /// policy, which allows the account: Kubernetes RBAC then decides (verbs
+    /// on this KmsKey, such as encrypt or decrypt). Kept, returned by
+    /// GetKeyPolicy, and enforced by the endpoint on every request made of
+    /// the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32768))]
     // maxLength counts characters; the quota is bytes, and a policy may hold
