@@ -71,10 +71,9 @@ pub async fn run(
             tracing::info!(
                 "key policies that allow the account ask Kubernetes RBAC (verbs on kmskeys)"
             );
-            Some(Arc::new(SubjectAccessReviews::new(
-                client.clone(),
-                index.clone(),
-            )))
+            Some(Arc::new(
+                SubjectAccessReviews::new(client.clone(), index.clone()).metered(&registry),
+            ))
         }
         crate::cli::AccountAccess::AnyCaller => {
             tracing::warn!(

@@ -19,10 +19,12 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::PostParams;
 use kube::{Api, Client};
+use prometheus::{IntCounterVec, Opts, Registry};
 
 use super::ClusterIndex;
 use crate::api::delegation::{AccountAccess, Ask};
 use crate::api::{ApiError, Caller};
+use crate::key_id::KeyId;
 
 /// How long a verdict is reused: a RoleBinding removed (or added) takes
 /// effect within this time.
@@ -91,7 +93,12 @@ pub fn review(
     }
 }
 
-type Verdicts = HashMap<String, (bool, Instant)>;
+/// What a verdict answers: the action, the key (`None`: the account), and
+/// the key's namespace, the caller's and its principal, one after another
+/// (only the last may hold a newline, so the text is unambiguous).
+type Question = (&'static str, Option<KeyId>, String);
+
+type Verdicts = HashMap<Question, (bool, Instant)>;
 
 pub struct SubjectAccessReviews {
     client: Client,
@@ -99,6 +106,8 @@ pub struct SubjectAccessReviews {
     index: Arc<RwLock<ClusterIndex>>,
     verdicts: Mutex<Verdicts>,
     ttl: (Duration, Duration),
+    /// Reviews asked of the API server, by verdict.
+    asked: Option<IntCounterVec>,
 }
 
 impl SubjectAccessReviews {
@@ -108,6 +117,31 @@ impl SubjectAccessReviews {
             index,
             verdicts: Mutex::default(),
             ttl: (ALLOWED_TTL, REFUSED_TTL),
+            asked: None,
+        }
+    }
+
+    /// Counts the reviews asked (cache misses) in `registry`.
+    pub fn metered(self, registry: &Registry) -> Self {
+        let asked = IntCounterVec::new(
+            Opts::new(
+                "kubekms_access_reviews_total",
+                "SubjectAccessReviews the endpoint asked the API server (verdicts not cached), \
+                 by verdict: allowed, refused, failed",
+            ),
+            &["verdict"],
+        )
+        .expect("valid metric");
+        let _ = registry.register(Box::new(asked.clone()));
+        SubjectAccessReviews {
+            asked: Some(asked),
+            ..self
+        }
+    }
+
+    fn count(&self, verdict: &str) {
+        if let Some(asked) = &self.asked {
+            asked.with_label_values(&[verdict]).inc();
         }
     }
 
@@ -124,14 +158,14 @@ impl SubjectAccessReviews {
         self.verdicts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn cached(&self, question: &str) -> Option<bool> {
+    fn cached(&self, question: &Question) -> Option<bool> {
         let verdicts = self.verdicts();
         let (allowed, at) = verdicts.get(question)?;
         let ttl = if *allowed { self.ttl.0 } else { self.ttl.1 };
         (at.elapsed() < ttl).then_some(*allowed)
     }
 
-    fn remember(&self, question: String, allowed: bool) {
+    fn remember(&self, question: Question, allowed: bool) {
         let mut verdicts = self.verdicts();
         if verdicts.len() >= MAX_CACHED {
             verdicts.clear();
@@ -186,13 +220,10 @@ impl AccountAccess for SubjectAccessReviews {
             Some(key) => (key.namespace.as_str(), Some(key.key_id)),
             None => (caller.namespace.as_str(), None),
         };
-        // Unambiguous: only the last part (the principal) may hold a newline.
-        let question = format!(
-            "{}\n{namespace}\n{}\n{}\n{}",
+        let question = (
             ask.action,
-            id.map(|id| id.to_string()).unwrap_or_default(),
-            caller.namespace,
-            caller.principal
+            id,
+            format!("{namespace}\n{}\n{}", caller.namespace, caller.principal),
         );
         if let Some(allowed) = self.cached(&question) {
             return Ok(allowed);
@@ -208,7 +239,9 @@ impl AccountAccess for SubjectAccessReviews {
         };
         let allowed = self
             .ask(caller, ask.action, namespace, name.as_deref())
-            .await?;
+            .await
+            .inspect_err(|_| self.count("failed"))?;
+        self.count(if allowed { "allowed" } else { "refused" });
         self.remember(question, allowed);
         Ok(allowed)
     }

@@ -39,6 +39,28 @@ fn reviews() -> (Arc<SubjectAccessReviews>, Handle, KeyRecord) {
     (Arc::new(reviews), handle, record)
 }
 
+/// The reviews of `reviews()`, counted in a registry of their own.
+fn metered() -> (Arc<SubjectAccessReviews>, Handle, KeyRecord, Registry) {
+    let (reviews, handle, record) = reviews();
+    let registry = Registry::new();
+    let reviews = Arc::into_inner(reviews).unwrap().metered(&registry);
+    (Arc::new(reviews), handle, record, registry)
+}
+
+/// The reviews counted with `verdict`.
+fn counted(registry: &Registry, verdict: &str) -> u64 {
+    let families = registry.gather();
+    let family = families
+        .iter()
+        .find(|f| f.name() == "kubekms_access_reviews_total")
+        .unwrap();
+    family
+        .get_metric()
+        .iter()
+        .find(|m| m.get_label()[0].value() == verdict)
+        .map_or(0, |m| m.get_counter().get_value() as u64)
+}
+
 /// Answers the next request, a SubjectAccessReview, with `allowed`; returns
 /// the review's spec.
 async fn answer(handle: &mut Handle, allowed: bool) -> Value {
@@ -129,7 +151,7 @@ fn callers_are_users_and_groups_rbac_can_bind() {
 
 #[tokio::test]
 async fn a_key_is_asked_about_as_its_kmskey_in_its_namespace_and_the_verdict_reused() {
-    let (reviews, mut handle, key) = reviews();
+    let (reviews, mut handle, key, registry) = metered();
     let caller = Caller::new("team-a", "system:serviceaccount:team-a:app");
     let (allowed, spec) = allows(
         &reviews,
@@ -180,6 +202,11 @@ async fn a_key_is_asked_about_as_its_kmskey_in_its_namespace_and_the_verdict_reu
     )
     .await;
     assert_eq!(spec["user"], "kubekms:user:team-a:ci");
+    // Reviews asked, not answers given.
+    assert_eq!(
+        (counted(&registry, "allowed"), counted(&registry, "refused")),
+        (2, 1)
+    );
 }
 
 #[tokio::test]
@@ -243,7 +270,7 @@ async fn verdicts_expire() {
 
 #[tokio::test]
 async fn the_api_server_failing_is_retryable_and_the_endpoint_refused_its_own_fault() {
-    let (reviews, mut handle, key) = reviews();
+    let (reviews, mut handle, key, registry) = metered();
     for (status, expected) in [
         (503, "DependencyTimeoutException"),
         (403, "KMSInternalException"),
@@ -280,4 +307,8 @@ async fn the_api_server_failing_is_retryable_and_the_endpoint_refused_its_own_fa
     )
     .await;
     assert!(allowed.unwrap());
+    assert_eq!(
+        (counted(&registry, "failed"), counted(&registry, "allowed")),
+        (2, 1)
+    );
 }
