@@ -11,6 +11,7 @@ pub mod ciphertext;
 pub mod cluster;
 pub mod crypto;
 pub mod declared;
+pub mod grant;
 pub mod key;
 pub mod key_id;
 pub mod lifecycle;

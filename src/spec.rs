@@ -254,6 +254,29 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// What a grant may allow (CreateGrant's `Operations`).
+    GrantOperation, "GrantOperation" {
+        Decrypt = "Decrypt";
+        Encrypt = "Encrypt";
+        GenerateDataKey = "GenerateDataKey";
+        GenerateDataKeyWithoutPlaintext = "GenerateDataKeyWithoutPlaintext";
+        ReEncryptFrom = "ReEncryptFrom";
+        ReEncryptTo = "ReEncryptTo";
+        Sign = "Sign";
+        Verify = "Verify";
+        GetPublicKey = "GetPublicKey";
+        CreateGrant = "CreateGrant";
+        RetireGrant = "RetireGrant";
+        DescribeKey = "DescribeKey";
+        GenerateDataKeyPair = "GenerateDataKeyPair";
+        GenerateDataKeyPairWithoutPlaintext = "GenerateDataKeyPairWithoutPlaintext";
+        GenerateMac = "GenerateMac";
+        VerifyMac = "VerifyMac";
+        DeriveSharedSecret = "DeriveSharedSecret";
+    }
+}
+
 /// The hash functions the algorithms above are built on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
