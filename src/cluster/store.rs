@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ClusterIndex, rotation, usage};
+use crate::grant::GrantRecord;
 use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey, crd_lacks};
@@ -586,6 +587,26 @@ impl KeyStore for KubeStore {
             index.alias_object(namespace, name).is_none().then_some(())
         })
         .await
+    }
+
+    // Grants in a cluster are to be `KmsGrant` objects; until then keys
+    // have none (ListGrants answers an empty list) and none can be made.
+    async fn grants(&self, _key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn create_grant(&self, _grant: GrantRecord) -> Result<GrantRecord, StoreError> {
+        Err(StoreError::ReadOnly(
+            "Grants are not served in a cluster yet (kube-kms serve serves them).".into(),
+        ))
+    }
+
+    async fn delete_grant(&self, _key: KeyId, grant_id: &str) -> Result<(), StoreError> {
+        Err(StoreError::NotFound(format!("grant {grant_id}")))
     }
 }
 

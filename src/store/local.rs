@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use redb::{Database, ReadableTable, TableDefinition};
 
 use super::{AliasRecord, KeyStore, StoreError, StoredUsage};
+use crate::grant::{GrantRecord, MAX_GRANTS_PER_KEY};
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::usage::KeyUsage;
@@ -25,6 +26,8 @@ use crate::usage::KeyUsage;
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// `namespace` NUL `alias name` → JSON `AliasRecord`.
 const ALIASES: TableDefinition<&str, &[u8]> = TableDefinition::new("aliases");
+/// `key id` NUL `grant id` → JSON `GrantRecord`.
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
 /// key id → JSON `KeyUsage`, the key's last use.
 const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("key_usage");
 /// The store's own facts: [`USAGE_SINCE`].
@@ -39,6 +42,7 @@ const USAGE_SINCE: &str = "usage_tracked_since";
 struct Index {
     keys: BTreeMap<KeyId, KeyRecord>,
     aliases: BTreeMap<(String, String), AliasRecord>,
+    grants: BTreeMap<(KeyId, String), GrantRecord>,
     usage: BTreeMap<KeyId, KeyUsage>,
     usage_since: Millis,
 }
@@ -71,6 +75,10 @@ fn alias_key(namespace: &str, name: &str) -> String {
     format!("{namespace}\0{name}")
 }
 
+fn grant_key(key: KeyId, grant_id: &str) -> String {
+    format!("{key}\0{grant_id}")
+}
+
 /// A stored record; `what` names it in the error if it is damaged.
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
     serde_json::from_slice(bytes)
@@ -89,6 +97,8 @@ enum Write {
     PutUsage(KeyId, KeyUsage),
     PutAlias(AliasRecord),
     DeleteAlias(String, String),
+    PutGrant(GrantRecord),
+    DeleteGrants(Vec<(KeyId, String)>),
 }
 
 impl LocalStore {
@@ -183,6 +193,14 @@ impl LocalStore {
                     Write::PutUsage(id, usage) => {
                         index.usage.insert(id, usage);
                     }
+                    Write::PutGrant(g) => {
+                        index.grants.insert((g.key_id, g.grant_id.clone()), g);
+                    }
+                    Write::DeleteGrants(doomed) => {
+                        for d in doomed {
+                            index.grants.remove(&d);
+                        }
+                    }
                 }
             }
             Ok(out)
@@ -199,6 +217,7 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
         let mut keys = txn.open_table(KEYS).map_err(backend)?;
         let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
         let mut usage = txn.open_table(USAGE).map_err(backend)?;
+        let mut grants = txn.open_table(GRANTS).map_err(backend)?;
         for w in writes {
             match w {
                 Write::PutKey(k) => {
@@ -231,6 +250,21 @@ fn commit(db: &Database, writes: &[Write]) -> Result<(), StoreError> {
                     usage
                         .insert(id.to_string().as_str(), encode(used)?.as_slice())
                         .map_err(backend)?;
+                }
+                Write::PutGrant(g) => {
+                    grants
+                        .insert(
+                            grant_key(g.key_id, &g.grant_id).as_str(),
+                            encode(g)?.as_slice(),
+                        )
+                        .map_err(backend)?;
+                }
+                Write::DeleteGrants(doomed) => {
+                    for (key, id) in doomed {
+                        grants
+                            .remove(grant_key(*key, id).as_str())
+                            .map_err(backend)?;
+                    }
                 }
             }
         }
@@ -278,6 +312,7 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     txn.open_table(KEYS).map_err(backend)?;
     txn.open_table(ALIASES).map_err(backend)?;
     txn.open_table(USAGE).map_err(backend)?;
+    txn.open_table(GRANTS).map_err(backend)?;
     {
         let mut meta = txn.open_table(META).map_err(backend)?;
         if meta.get(USAGE_SINCE).map_err(backend)?.is_none() {
@@ -288,56 +323,6 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     }
     txn.commit().map_err(backend)?;
     Ok(db)
-}
-
-/// Everything committed, read into memory.
-fn load_index(db: &Database) -> Result<Index, StoreError> {
-    let mut index = Index::default();
-    let txn = db.begin_read().map_err(backend)?;
-    for entry in txn
-        .open_table(KEYS)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (id, record) = entry.map_err(backend)?;
-        let key: KeyRecord = decode(record.value(), &format!("of key {}", id.value()))?;
-        index.keys.insert(key.key_id, key);
-    }
-    for entry in txn
-        .open_table(ALIASES)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (name, record) = entry.map_err(backend)?;
-        let name = name.value().replace('\0', "/");
-        let alias: AliasRecord = decode(record.value(), &format!("of alias {name}"))?;
-        index
-            .aliases
-            .insert((alias.namespace.clone(), alias.name.clone()), alias);
-    }
-    for entry in txn
-        .open_table(USAGE)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (id, record) = entry.map_err(backend)?;
-        let what = format!("of key {}'s usage", id.value());
-        let key = id
-            .value()
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("damaged record {what}: {e}")))?;
-        index.usage.insert(key, decode(record.value(), &what)?);
-    }
-    let meta = txn.open_table(META).map_err(backend)?;
-    let since = meta
-        .get(USAGE_SINCE)
-        .map_err(backend)?
-        .ok_or_else(|| backend(format!("{USAGE_SINCE} missing")))?;
-    index.usage_since = decode(since.value(), USAGE_SINCE)?;
-    Ok(index)
 }
 
 #[async_trait::async_trait]
@@ -404,7 +389,11 @@ impl KeyStore for LocalStore {
                 .filter(|(_, a)| a.key_id == id)
                 .map(|(k, _)| k.clone())
                 .collect();
-            Ok((vec![Write::DeleteKey(id, doomed)], ()))
+            let grants = grants_of(index, id).map(|(k, _)| k.clone()).collect();
+            Ok((
+                vec![Write::DeleteKey(id, doomed), Write::DeleteGrants(grants)],
+                (),
+            ))
         })
         .await
     }
@@ -486,6 +475,50 @@ impl KeyStore for LocalStore {
         .await
     }
 
+    async fn grants(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(grants_of(&self.read(), key)
+            .map(|(_, g)| g.clone())
+            .collect())
+    }
+
+    async fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self.read().grants.values().cloned().collect())
+    }
+
+    async fn create_grant(&self, grant: GrantRecord) -> Result<GrantRecord, StoreError> {
+        self.write(move |index| {
+            if !index.keys.contains_key(&grant.key_id) {
+                return Err(StoreError::NotFound(format!("key {}", grant.key_id)));
+            }
+            let mut held = 0;
+            for (_, g) in grants_of(index, grant.key_id) {
+                if g.same_request(&grant) {
+                    return Ok((Vec::new(), g.clone()));
+                }
+                held += 1;
+            }
+            if held >= MAX_GRANTS_PER_KEY {
+                return Err(StoreError::LimitExceeded(format!(
+                    "Key {} already has {held} grants, the most a key may have.",
+                    grant.key_id
+                )));
+            }
+            Ok((vec![Write::PutGrant(grant.clone())], grant))
+        })
+        .await
+    }
+
+    async fn delete_grant(&self, key: KeyId, grant_id: &str) -> Result<(), StoreError> {
+        let place = (key, grant_id.to_owned());
+        self.write(move |index| {
+            if !index.grants.contains_key(&place) {
+                return Err(StoreError::NotFound(format!("grant {}", place.1)));
+            }
+            Ok((vec![Write::DeleteGrants(vec![place])], ()))
+        })
+        .await
+    }
+
     async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
         self.write(move |index| {
@@ -499,6 +532,17 @@ impl KeyStore for LocalStore {
         })
         .await
     }
+}
+
+mod load;
+use load::load_index;
+
+/// One key's grants in the index.
+fn grants_of(index: &Index, key: KeyId) -> impl Iterator<Item = (&(KeyId, String), &GrantRecord)> {
+    index
+        .grants
+        .range((key, String::new())..)
+        .take_while(move |((k, _), _)| *k == key)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub use local::LocalStore;
 
 use serde::{Deserialize, Serialize};
 
+use crate::grant::GrantRecord;
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::usage::KeyUsage;
@@ -94,7 +95,7 @@ pub trait KeyStore: Send + Sync {
     /// Replaces a key if its stored revision is still `key.revision`;
     /// returns it with its new revision.
     async fn update_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError>;
-    /// Removes a key and every alias pointing at it, if its stored revision
+    /// Removes a key, every alias pointing at it and its grants, if its stored revision
     /// is still `revision` (`Conflict` otherwise).
     async fn delete_key(&self, id: KeyId, revision: u64) -> Result<(), StoreError>;
 
@@ -110,6 +111,18 @@ pub trait KeyStore: Send + Sync {
     /// Points an existing alias at another key; `NotFound` if it does not exist.
     async fn update_alias(&self, alias: AliasRecord) -> Result<(), StoreError>;
     async fn delete_alias(&self, namespace: &str, name: &str) -> Result<(), StoreError>;
+
+    /// One key's grants.
+    async fn grants(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Every key's grants (ListRetirableGrants).
+    async fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Stores a new grant, unless one of its key's grants is the same
+    /// request (`GrantRecord::same_request`): then returns that one.
+    /// `NotFound` if the key is gone; `LimitExceeded` past
+    /// `grant::MAX_GRANTS_PER_KEY`.
+    async fn create_grant(&self, grant: GrantRecord) -> Result<GrantRecord, StoreError>;
+    /// Removes a grant; `NotFound` if the key has no such grant.
+    async fn delete_grant(&self, key: KeyId, grant_id: &str) -> Result<(), StoreError>;
 
     /// Whether this store creates key material itself (a cluster, where the
     /// controller is the only minter). Then `create_key` receives a record

@@ -249,3 +249,78 @@ fn key_usage_written_now_is_read_later() {
     let since: Millis = decode(b"1700000000000", USAGE_SINCE).unwrap();
     assert_eq!(since, 1_700_000_000_000);
 }
+
+fn grant(key: KeyId, id: char, name: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        grant_id: id.to_string().repeat(64),
+        key_id: key,
+        name: name.map(str::to_owned),
+        grantee: "arn:aws:iam::111122223333:role/default/app".into(),
+        retiring: None,
+        operations: vec![crate::spec::GrantOperation::Decrypt],
+        constraints: Default::default(),
+        created: 1,
+        issuer: "arn:aws:iam::111122223333:user/default/admin".into(),
+    }
+}
+
+#[test]
+fn grants_are_kept_across_restarts_once_each_and_go_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let key = rt.block_on(store.create_key(KeyRecord::test(1))).unwrap();
+    let mut other = KeyRecord::test(1);
+    other.key_id = KeyId::from_bytes([9; 16]);
+    let other = rt.block_on(store.create_key(other)).unwrap();
+    let a = rt
+        .block_on(store.create_grant(grant(key.key_id, 'a', Some("app"))))
+        .unwrap();
+    // The same named request again: the grant made before.
+    let again = rt
+        .block_on(store.create_grant(grant(key.key_id, 'b', Some("app"))))
+        .unwrap();
+    assert_eq!(again, a);
+    rt.block_on(store.create_grant(grant(key.key_id, 'c', None)))
+        .unwrap();
+    rt.block_on(store.create_grant(grant(other.key_id, 'd', None)))
+        .unwrap();
+    let gone = KeyId::from_bytes([0xee; 16]);
+    assert!(matches!(
+        rt.block_on(store.create_grant(grant(gone, 'e', None))),
+        Err(StoreError::NotFound(_))
+    ));
+    drop(store);
+
+    let store = LocalStore::open(dir.path()).unwrap();
+    let ids = |grants: Vec<GrantRecord>| -> Vec<char> {
+        grants
+            .iter()
+            .map(|g| g.grant_id.chars().next().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        ids(rt.block_on(store.grants(key.key_id)).unwrap()),
+        ['a', 'c']
+    );
+    assert_eq!(ids(rt.block_on(store.all_grants()).unwrap()).len(), 3);
+    rt.block_on(store.delete_grant(key.key_id, &"a".repeat(64)))
+        .unwrap();
+    assert!(matches!(
+        rt.block_on(store.delete_grant(key.key_id, &"a".repeat(64))),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            rt.block_on(store.delete_grant(key.key_id, &"d".repeat(64))),
+            Err(StoreError::NotFound(_))
+        ),
+        "another key's grant"
+    );
+    rt.block_on(store.delete_key(key.key_id, key.revision))
+        .unwrap();
+    drop(store);
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(rt.block_on(store.grants(key.key_id)).unwrap(), []);
+    assert_eq!(ids(rt.block_on(store.all_grants()).unwrap()), ['d']);
+}
