@@ -97,7 +97,9 @@ pub fn supported(spec: KeySpec, usage: KeyUsage, operation: GrantOperation) -> b
         KeyUsage::SignVerify => matches!(operation, Sign | Verify | GetPublicKey),
         KeyUsage::GenerateVerifyMac => matches!(operation, GenerateMac | VerifyMac),
         KeyUsage::KeyAgreement => matches!(operation, DeriveSharedSecret | GetPublicKey),
-        KeyUsage::EncapsulateDecapsulate => operation == GetPublicKey,
+        KeyUsage::EncapsulateDecapsulate => {
+            matches!(operation, Encapsulate | Decapsulate | GetPublicKey)
+        }
     }
 }
 

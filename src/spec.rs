@@ -274,6 +274,8 @@ aws_enum! {
         GenerateMac = "GenerateMac";
         VerifyMac = "VerifyMac";
         DeriveSharedSecret = "DeriveSharedSecret";
+        Encapsulate = "Encapsulate";
+        Decapsulate = "Decapsulate";
     }
 }
 

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::delegation::Ask;
 use super::{Api, ApiError, ArnConfig, Caller};
+use crate::grant::{self, Constraints};
 use crate::key::KeyRecord;
 use crate::key_id::KeyId;
 use crate::policy::PolicyDocument;
 use crate::policy::condition::Context;
 use crate::policy::evaluate::{self, Decision, Request};
-use crate::spec::{KeySpec, KeyUsage};
+use crate::spec::{GrantOperation, KeySpec, KeyUsage};
 
 /// What one request asks of a key.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,9 @@ pub(super) struct Access<'a> {
     pub context: Option<&'a BTreeMap<String, String>>,
     /// The request's other condition keys (`kms:SigningAlgorithm`, …).
     pub keys: &'a [(&'static str, &'a str)],
+    /// For CreateGrant, the operations and constraints of the grant asked
+    /// for: a grant allowing CreateGrant lets its grantee pass on no more.
+    pub passes_on: Option<(&'a [GrantOperation], &'a Constraints)>,
 }
 
 impl Access<'static> {
@@ -36,6 +40,7 @@ impl Access<'static> {
             action,
             context: None,
             keys: &[],
+            passes_on: None,
         }
     }
 }
@@ -46,6 +51,7 @@ impl<'a> Access<'a> {
             action,
             context: Some(context),
             keys: &[],
+            passes_on: None,
         }
     }
 
@@ -194,23 +200,58 @@ impl Api {
     ) -> Result<(), ApiError> {
         // No policy given: the default one, which allows the account and
         // nothing else. Most keys have it; it is not parsed on every request.
-        if let Some(text) = &key.policy {
-            let policy = self.policies.get(text)?;
-            let (decision, refusal) = self.decide(caller, key.into(), &policy, access, alias);
-            match decision {
-                Decision::Allowed => return Ok(()),
-                Decision::Delegated => {}
-                Decision::Denied(_) | Decision::NotAllowed => {
-                    return Err(ApiError::AccessDenied(refusal));
-                }
+        let decision = match &key.policy {
+            None => None,
+            Some(text) => {
+                let policy = self.policies.get(text)?;
+                Some(self.decide(caller, key.into(), &policy, access, alias))
             }
+        };
+        let refusal = match decision {
+            Some((Decision::Allowed, _)) => return Ok(()),
+            // An explicit deny is not undone by a grant.
+            Some((Decision::Denied(_), refusal)) => return Err(ApiError::AccessDenied(refusal)),
+            Some((Decision::NotAllowed, refusal)) => refusal,
+            None | Some((Decision::Delegated, _)) => match self
+                .delegate(Ask {
+                    caller,
+                    action: access.action,
+                    key: Some(key),
+                })
+                .await
+            {
+                Err(ApiError::AccessDenied(refusal)) => refusal,
+                decided => return decided,
+            },
+        };
+        // Nothing else allowing it, a grant may.
+        if self.granted(caller, key, &access).await? {
+            return Ok(());
         }
-        self.delegate(Ask {
-            caller,
-            action: access.action,
-            key: Some(key),
-        })
-        .await
+        Err(ApiError::AccessDenied(refusal))
+    }
+
+    /// Whether one of `key`'s grants lets `caller` do what `access` asks.
+    async fn granted(
+        &self,
+        caller: &Caller,
+        key: &KeyRecord,
+        access: &Access<'_>,
+    ) -> Result<bool, ApiError> {
+        let Some(operation) = grant::operation_of(access.action) else {
+            return Ok(false);
+        };
+        let grants = self.store.grants(key.key_id).await?;
+        if grants.is_empty() {
+            return Ok(false);
+        }
+        let principal = principal_arn(&self.arn, caller);
+        Ok(grants.iter().any(|g| {
+            g.allows(&principal, operation, access.context)
+                && access
+                    .passes_on
+                    .is_none_or(|(operations, constraints)| g.may_pass_on(operations, constraints))
+        }))
     }
 
     /// AWS's lockout safety check: unless told to skip it, a policy that

@@ -34,6 +34,10 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidMarker(String),
     #[error("{0}")]
+    InvalidGrantId(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
     LimitExceeded(String),
@@ -93,6 +97,8 @@ impl ApiError {
             ApiError::InvalidArn(_) => "InvalidArnException",
             ApiError::InvalidAliasName(_) => "InvalidAliasNameException",
             ApiError::InvalidMarker(_) => "InvalidMarkerException",
+            ApiError::InvalidGrantId(_) => "InvalidGrantIdException",
+            ApiError::InvalidGrantToken(_) => "InvalidGrantTokenException",
             ApiError::AlreadyExists(_) => "AlreadyExistsException",
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Unsupported(_) => "UnsupportedOperationException",

@@ -11,6 +11,7 @@ mod custom_key_store_ops;
 mod deadline;
 pub mod delegation;
 mod error;
+mod grant_list_ops;
 mod grant_ops;
 pub mod http;
 mod idle;
@@ -248,8 +249,11 @@ pub const OPERATIONS: &[&str] = &[
     "GetKeyPolicy",
     "PutKeyPolicy",
     "ListKeyPolicies",
+    "CreateGrant",
     "ListGrants",
     "ListRetirableGrants",
+    "RetireGrant",
+    "RevokeGrant",
     "DescribeCustomKeyStores",
 ];
 
@@ -379,7 +383,10 @@ impl Api {
             "GetKeyPolicy" => self.get_key_policy(caller, body).await,
             "PutKeyPolicy" => self.put_key_policy(caller, body).await,
             "ListKeyPolicies" => self.list_key_policies(caller, body).await,
+            "CreateGrant" => self.create_grant(caller, body).await,
             "ListGrants" => self.list_grants(caller, body).await,
+            "RetireGrant" => self.retire_grant(caller, body).await,
+            "RevokeGrant" => self.revoke_grant(caller, body).await,
             "ListRetirableGrants" => self.list_retirable_grants(caller, body).await,
             "DescribeCustomKeyStores" => self.describe_custom_key_stores(body).await,
             other => Err(match not_served::reason(other) {

@@ -148,6 +148,13 @@ pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> 
     check_length("grantTokens", tokens.len(), 0, 10)?;
     for token in tokens {
         check_length("grantTokens", token.len(), 1, 8192)?;
+        // Grants are consistent as soon as CreateGrant returns, so a token
+        // adds nothing but must be one of ours.
+        if crate::grant::token_grant(token).is_none() {
+            return Err(ApiError::InvalidGrantToken(
+                "The grant token is not valid.".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -45,15 +45,37 @@ check(arn == f"arn:aws:kms:us-east-1:111122223333:key/{key}", "ARN shape")
 check(kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == "boto3 suite", "DescribeKey by ARN")
 kms.update_key_description(KeyId=key, Description="renamed")
 check(kms.describe_key(KeyId=key)["KeyMetadata"]["Description"] == "renamed", "UpdateKeyDescription")
-# Grants cannot be created yet: every key has none, and the paginator says so.
+# Grants: made, listed, used with their token, retired, with AWS's errors.
 grants = kms.get_paginator("list_grants").paginate(KeyId=key).build_full_result()
-check(grants["Grants"] == [], f"ListGrants: {grants}")
-check(kms.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/app")["Grants"] == [], "ListRetirableGrants")
+check(grants["Grants"] == [], f"ListGrants before any: {grants}")
+made = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/default/app",
+                        RetiringPrincipal="arn:aws:iam::111122223333:role/default/ops",
+                        Operations=["Encrypt", "Decrypt"], Name="boto3",
+                        Constraints={"EncryptionContextSubset": {"app": "boto3"}})
+check(len(made["GrantId"]) == 64 and made["GrantToken"], f"CreateGrant: {made}")
+again = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/default/app",
+                         RetiringPrincipal="arn:aws:iam::111122223333:role/default/ops",
+                         Operations=["Decrypt", "Encrypt"], Name="boto3",
+                         Constraints={"EncryptionContextSubset": {"app": "boto3"}})
+check(again["GrantId"] == made["GrantId"] and again["GrantToken"] != made["GrantToken"], "CreateGrant by Name is idempotent")
+listed = kms.get_paginator("list_grants").paginate(KeyId=key).build_full_result()["Grants"]
+check(len(listed) == 1 and listed[0]["Operations"] == ["Decrypt", "Encrypt"]
+      and listed[0]["Constraints"] == {"EncryptionContextSubset": {"app": "boto3"}}
+      and listed[0]["CreationDate"].year >= 2026, f"ListGrants: {listed}")
+retirable = kms.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/default/ops")["Grants"]
+check([g["GrantId"] for g in retirable] == [made["GrantId"]], f"ListRetirableGrants: {retirable}")
+kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[made["GrantToken"]])
+check(_raises(kms.encrypt, kms.exceptions.InvalidGrantTokenException, KeyId=key, Plaintext=b"x", GrantTokens=["nope"]),
+      "an invalid grant token is InvalidGrantTokenException")
+code, status, message = error_of(kms.create_grant, KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Sign"])
+check(code == "ValidationException" and status == 400, f"CreateGrant for an operation the key does not take: {code} {message}")
+kms.retire_grant(GrantToken=made["GrantToken"])
+check(kms.list_grants(KeyId=key)["Grants"] == [], "RetireGrant by token")
+check(_raises(kms.revoke_grant, kms.exceptions.NotFoundException, KeyId=key, GrantId="0" * 64), "RevokeGrant of no grant")
+check(_raises(kms.revoke_grant, kms.exceptions.InvalidGrantIdException, KeyId=key, GrantId="nope"), "RevokeGrant of a malformed id")
 # An AWS operation the endpoint does not serve says so, as a modelled error.
-code, status, message = error_of(kms.revoke_grant, KeyId=key, GrantId="0" * 64)
-check(code == "UnsupportedOperationException" and status == 400 and message.startswith("RevokeGrant is not served"), f"RevokeGrant: {code} {status} {message}")
-check(_raises(kms.create_grant, kms.exceptions.UnsupportedOperationException, KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root", Operations=["Decrypt"]),
-      "CreateGrant raises the modelled UnsupportedOperationException")
+code, status, message = error_of(kms.import_key_material, KeyId=key, ImportToken=b"t", EncryptedKeyMaterial=b"m")
+check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ImportKeyMaterial is not served"), f"ImportKeyMaterial: {code} {status} {message}")
 # A key policy is checked as AWS checks one, and enforced.
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
 with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]

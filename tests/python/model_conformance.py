@@ -193,6 +193,13 @@ BASE = {
     "GetKeyPolicy": {"KeyId": sym},
     "PutKeyPolicy": {"KeyId": sym, "Policy": POLICY},
     "ListKeyPolicies": {"KeyId": sym},
+    "CreateGrant": {
+        "KeyId": sym,
+        "GranteePrincipal": "arn:aws:iam::111122223333:role/r",
+        "Operations": ["Decrypt"],
+    },
+    "RetireGrant": {"KeyId": sym, "GrantId": "0" * 64},
+    "RevokeGrant": {"KeyId": sym, "GrantId": "0" * 64},
     "ListGrants": {"KeyId": sym},
     "ListRetirableGrants": {"RetiringPrincipal": "arn:aws:iam::111122223333:role/r"},
     "DescribeCustomKeyStores": {},

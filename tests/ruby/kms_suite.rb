@@ -160,10 +160,24 @@ expect_error(E::ValidationException, 'a window under 7 days') do
   kms.schedule_key_deletion(key_id: other, pending_window_in_days: 6)
 end
 
+# Grants: made, listed, revoked.
+granted = kms.create_grant(key_id: key, grantee_principal: 'arn:aws:iam::111122223333:role/x',
+                           operations: ['Decrypt'])
+grants = kms.list_grants(key_id: key).grants
+check(grants.map(&:grant_id) == [granted.grant_id] && grants[0].operations == ['Decrypt'],
+      "ListGrants: #{grants.inspect}")
+kms.revoke_grant(key_id: key, grant_id: granted.grant_id)
+expect_error(E::NotFoundException, 'a revoked grant') do
+  kms.revoke_grant(key_id: key, grant_id: granted.grant_id)
+end
+expect_error(E::InvalidGrantTokenException, 'a grant token that is none') do
+  kms.retire_grant(grant_token: 'not-a-token')
+end
+
 # What the endpoint does not do yet, and who may call.
-expect_error(E::UnsupportedOperationException, 'grants') do
-  kms.create_grant(key_id: key, grantee_principal: 'arn:aws:iam::111122223333:role/x',
-                   operations: ['Decrypt'])
+expect_error(E::UnsupportedOperationException, 'importing key material') do
+  kms.get_parameters_for_import(key_id: key, wrapping_algorithm: 'RSAES_OAEP_SHA_256',
+                                wrapping_key_spec: 'RSA_2048')
 end
 wrong = Aws::KMS::Client.new(endpoint: endpoint, region: 'us-east-1', retry_limit: 0,
                              access_key_id: ENV.fetch('AWS_ACCESS_KEY_ID'),

@@ -85,11 +85,11 @@ async fn crypto_errors_have_aws_types() {
         "UnknownOperationException"
     );
     assert_eq!(
-        h.err("CreateGrant", json!({ "KeyId": a })).await,
+        h.err("ImportKeyMaterial", json!({ "KeyId": a })).await,
         (
             "UnsupportedOperationException".into(),
-            "CreateGrant is not served by this endpoint: grants are not supported yet; \
-             they come with key policy evaluation."
+            "ImportKeyMaterial is not served by this endpoint: importing key material is not \
+             supported yet."
                 .into()
         )
     );

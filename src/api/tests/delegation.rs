@@ -14,14 +14,14 @@ const TESTER: &str = "arn:aws:iam::111122223333:user/default/tester";
 /// An account access that refuses what it is told to and keeps what it
 /// was asked: (action, key, principal).
 #[derive(Default)]
-struct Account {
+pub(super) struct Account {
     /// (action or `*`, key or `None` for the account).
     refused: Mutex<Vec<(String, Option<KeyId>)>>,
     asked: Mutex<Vec<(String, Option<KeyId>, String)>>,
 }
 
 impl Account {
-    fn refuse(&self, action: &str, key: Option<&str>) {
+    pub(super) fn refuse(&self, action: &str, key: Option<&str>) {
         let key = key.map(|k| k.parse().unwrap());
         *self.refused.lock().unwrap() = vec![(action.to_owned(), key)];
     }
@@ -46,7 +46,7 @@ impl AccountAccess for Account {
     }
 }
 
-fn with_account() -> (Harness, Arc<Account>) {
+pub(super) fn with_account() -> (Harness, Arc<Account>) {
     let account = Arc::new(Account::default());
     (harness_with(Some(account.clone())), account)
 }

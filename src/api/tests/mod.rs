@@ -103,6 +103,7 @@ mod access;
 mod aliases_and_tags;
 mod crypto;
 mod delegation;
+mod grants;
 mod hostile;
 mod hostile_http;
 mod kem;

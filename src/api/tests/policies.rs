@@ -155,11 +155,10 @@ async fn a_manifest_declares_the_policy_and_a_malformed_one_is_refused() {
     assert_eq!(got["Policy"], POLICY, "a refused manifest changes nothing");
 }
 
-/// Grants cannot be created yet, so every key has none: the listings say
-/// so after AWS's checks, in every key state, so that tools reading a key's
-/// grants with the key work.
+/// A key without grants lists none after AWS's checks, in every key state
+/// (tools reading a key's grants with the key rely on it).
 #[tokio::test]
-async fn grants_are_listed_as_none_with_awss_checks() {
+async fn no_grants_are_listed_with_awss_checks() {
     let h = harness();
     let id = h.key(json!({})).await;
     let none = json!({ "Grants": [], "Truncated": false });
@@ -196,7 +195,7 @@ async fn grants_are_listed_as_none_with_awss_checks() {
         .err("ListRetirableGrants", json!({ "RetiringPrincipal": "app" }))
         .await;
     assert_eq!(error, "InvalidArnException", "{message}");
-    // Creating one is still refused, saying why.
+    // A key pending deletion takes none.
     let (error, message) = h
         .err(
             "CreateGrant",
@@ -204,9 +203,6 @@ async fn grants_are_listed_as_none_with_awss_checks() {
                     "Operations": ["Decrypt"] }),
         )
         .await;
-    assert_eq!(error, "UnsupportedOperationException");
-    assert!(
-        message.contains("grants are not supported yet"),
-        "{message}"
-    );
+    assert_eq!(error, "KMSInvalidStateException");
+    assert!(message.ends_with("is pending deletion."), "{message}");
 }
