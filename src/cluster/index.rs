@@ -8,11 +8,13 @@ use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 use zeroize::Zeroizing;
 
+use super::grants::{GrantEntry, grant_entry};
 use crate::auth::{Credential, Credentials};
+use crate::grant::GrantRecord;
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::operator::{alias_plan, key_secret};
-use crate::resource::{Condition, KmsAlias};
+use crate::resource::{Condition, KmsAlias, KmsGrant};
 use crate::store::AliasRecord;
 
 /// Label that marks a Secret as a SigV4 access key for the endpoint. Its
@@ -89,6 +91,7 @@ pub struct ClusterIndex {
     keys: Cache<KeyEntry>,
     by_id: HashMap<KeyId, ObjectKey>,
     aliases: Cache<AliasEntry>,
+    grants: Cache<GrantEntry>,
     credentials: Cache<Credential>,
 }
 
@@ -133,13 +136,56 @@ impl ClusterIndex {
         self.aliases.handle(event, alias_entry);
     }
 
+    pub fn grant_event(&mut self, event: &Event<KmsGrant>) {
+        self.grants.handle(event, grant_entry);
+    }
+
+    /// The grants on key `id`: those its namespace's `KmsGrant`s declare
+    /// on its `KmsKey`.
+    pub fn grants_of(&self, id: KeyId) -> Vec<GrantRecord> {
+        let Some((namespace, name)) = self.key_object(id) else {
+            return Vec::new();
+        };
+        self.grants
+            .live
+            .values()
+            .filter(|g| g.namespace == namespace && g.key_name == name)
+            .map(|g| g.record(id))
+            .collect()
+    }
+
+    /// Every grant on a key this index holds.
+    pub fn all_grants(&self) -> Vec<GrantRecord> {
+        self.grants
+            .live
+            .values()
+            .filter_map(|g| {
+                let place = (g.namespace.clone(), key_secret::secret_name(&g.key_name));
+                let key = self.keys.live.get(&place)?;
+                (key.key_name.as_deref() == Some(g.key_name.as_str()))
+                    .then(|| g.record(key.record.key_id))
+            })
+            .collect()
+    }
+
+    /// The namespace and name of the `KmsGrant` declaring grant `grant_id`
+    /// on key `id`.
+    pub fn grant_object(&self, id: KeyId, grant_id: &str) -> Option<(String, String)> {
+        let (namespace, name) = self.key_object(id)?;
+        self.grants
+            .live
+            .values()
+            .find(|g| g.namespace == namespace && g.key_name == name && g.grant_id() == grant_id)
+            .map(|g| (g.namespace.clone(), g.object.clone()))
+    }
+
     pub fn credential_event(&mut self, event: &Event<Secret>) {
         self.credentials.handle(event, credential);
     }
 
     /// Whether every cache has listed once: serve only then.
     pub fn synced(&self) -> bool {
-        self.keys.synced && self.aliases.synced && self.credentials.synced
+        self.keys.synced && self.aliases.synced && self.grants.synced && self.credentials.synced
     }
 
     pub fn key(&self, id: KeyId) -> Option<KeyRecord> {

@@ -589,26 +589,25 @@ impl KeyStore for KubeStore {
         .await
     }
 
-    // Grants in a cluster are to be `KmsGrant` objects; until then keys
-    // have none (ListGrants answers an empty list) and none can be made.
-    async fn grants(&self, _key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
-        Ok(Vec::new())
+    // Grants are `KmsGrant` objects; the endpoint reads them from its
+    // watch cache and waits for it to show its own changes.
+    async fn grants(&self, key: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        self.read(|index| index.grants_of(key))
     }
 
     async fn all_grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
-        Ok(Vec::new())
+        self.read(|index| index.all_grants())
     }
 
-    async fn create_grant(&self, _grant: GrantRecord) -> Result<GrantRecord, StoreError> {
-        Err(StoreError::ReadOnly(
-            "Grants are not served in a cluster yet (kube-kms serve serves them).".into(),
-        ))
+    async fn create_grant(&self, grant: GrantRecord) -> Result<GrantRecord, StoreError> {
+        self.create_grant_object(grant).await
     }
 
-    async fn delete_grant(&self, _key: KeyId, grant_id: &str) -> Result<(), StoreError> {
-        Err(StoreError::NotFound(format!("grant {grant_id}")))
+    async fn delete_grant(&self, key: KeyId, grant_id: &str) -> Result<(), StoreError> {
+        self.delete_grant_object(key, grant_id).await
     }
 }
 
+mod grant_objects;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Feeds the cluster index from three watches. Key Secrets are selected by
+//! Feeds the cluster index from four watches. Key Secrets are selected by
 //! label, so only kube-kms key material (sealed) and access keys are cached,
 //! never other Secrets.
 
@@ -14,7 +14,7 @@ use super::ClusterIndex;
 use super::index::CREDENTIALS_LABEL;
 use crate::auth::Credentials;
 use crate::operator::key_secret;
-use crate::resource::KmsAlias;
+use crate::resource::{KmsAlias, KmsGrant};
 
 /// Starts the watches; the receiver turns `true` once all have listed.
 /// `credentials` is kept equal to the index's access keys.
@@ -35,6 +35,10 @@ pub fn spawn(
         scoped::<KmsAlias>(&client, namespace),
         watcher::Config::default(),
     );
+    let grants = watcher(
+        scoped::<KmsGrant>(&client, namespace),
+        watcher::Config::default(),
+    );
     let credential_secrets = watcher(
         scoped::<Secret>(&client, namespace),
         watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
@@ -44,6 +48,9 @@ pub fn spawn(
     });
     feed(aliases, index.clone(), synced_tx.clone(), |index, event| {
         index.alias_event(event)
+    });
+    feed(grants, index.clone(), synced_tx.clone(), |index, event| {
+        index.grant_event(event)
     });
     feed(credential_secrets, index, synced_tx, move |index, event| {
         index.credential_event(event);

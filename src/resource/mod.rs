@@ -1,14 +1,17 @@
-//! The custom resources (`kubekms.io/v1alpha1`): `KmsKey` and `KmsAlias`.
+//! The custom resources (`kubekms.io/v1alpha1`): `KmsKey`, `KmsAlias` and
+//! `KmsGrant`.
 //! Their Rust types are the source of the CRDs in `crds/` (`kube-kms crdgen`)
 //! and of the manifests the embedded default reads.
 
 mod alias;
+mod grant;
 mod key;
 
 use kube::CustomResourceExt;
 use serde::{Deserialize, Serialize};
 
 pub use alias::{KeyRef, KmsAlias, KmsAliasSpec, KmsAliasStatus};
+pub use grant::{GrantConstraints, KmsGrant, KmsGrantSpec};
 pub use key::{
     KeyLastUsage, KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec,
 };
@@ -88,6 +91,7 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
     vec![
         ("kmskeys.kubekms.io.yaml", yaml(KmsKey::crd())),
         ("kmsaliases.kubekms.io.yaml", yaml(KmsAlias::crd())),
+        ("kmsgrants.kubekms.io.yaml", yaml(KmsGrant::crd())),
     ]
 }
 

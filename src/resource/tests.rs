@@ -175,3 +175,28 @@ fn cel_rules_check_alias_names() {
     let long = format!("alias/{}", "a".repeat(251));
     assert!(KmsAliasSpec::validate_cel(&spec(&long), None).is_err());
 }
+
+#[test]
+fn a_grant_names_its_grantee_by_arn_and_one_kind_of_constraint() {
+    let spec = |grantee: &str, constraints: serde_json::Value| {
+        serde_json::json!({
+            "keyRef": {"name": "app"}, "granteePrincipal": grantee,
+            "operations": ["Decrypt"], "constraints": constraints,
+        })
+    };
+    let app = "arn:aws:iam::111122223333:role/team-a/app";
+    let subset = serde_json::json!({"encryptionContextSubset": {"app": "web"}});
+    assert!(KmsGrantSpec::validate_cel(&spec(app, subset.clone()), None).is_ok());
+    assert!(KmsGrantSpec::validate_cel(&spec("app", subset), None).is_err());
+    let both = serde_json::json!({"encryptionContextSubset": {}, "encryptionContextEquals": {}});
+    assert!(KmsGrantSpec::validate_cel(&spec(app, both), None).is_err());
+    let mut none = spec(app, serde_json::json!({}));
+    none["operations"] = serde_json::json!([]);
+    assert!(KmsGrantSpec::validate_cel(&none, None).is_err());
+    // Operations are AWS's names, checked by the schema's enum.
+    assert!(
+        serde_json::from_value::<KmsGrantSpec>(serde_json::json!({
+            "keyRef": {"name": "app"}, "granteePrincipal": app, "operations": ["Frobnicate"]}))
+        .is_err()
+    );
+}

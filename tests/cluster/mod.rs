@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use kube_kms::resource::{KmsAlias, KmsKey};
+use kube_kms::resource::{KmsAlias, KmsGrant, KmsKey};
 
 use crate::skip::skipped;
 
@@ -88,7 +88,7 @@ async fn client_for(path: &PathBuf) -> Result<Client, String> {
 pub async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply("kube-kms-e2e").force();
-    for crd in [KmsKey::crd(), KmsAlias::crd()] {
+    for crd in [KmsKey::crd(), KmsAlias::crd(), KmsGrant::crd()] {
         let name = crd.metadata.name.clone().unwrap();
         crds.patch(&name, &params, &Patch::Apply(&crd))
             .await

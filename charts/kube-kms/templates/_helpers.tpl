@@ -27,16 +27,20 @@ seccompProfile: {type: RuntimeDefault}
      or in watchNamespace only. */}}
 {{- define "kube-kms.apiRules" -}}
 - apiGroups: [kubekms.io]
-  resources: [kmskeys, kmsaliases]
+  resources: [kmskeys, kmsaliases, kmsgrants]
   verbs: [get, list, watch]
 # Watched with label selectors: key Secrets and access-key Secrets only.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [list, watch]
-# Changes through the AWS API become objects the controller carries out.
+# Changes through the AWS API become objects the controller carries out;
+# grants are objects the endpoint reads back itself.
 - apiGroups: [kubekms.io]
   resources: [kmskeys, kmsaliases]
   verbs: [create, patch, delete]
+- apiGroups: [kubekms.io]
+  resources: [kmsgrants]
+  verbs: [create, delete]
 # Each key's last use (GetKeyLastUsage), in its own field of the status.
 - apiGroups: [kubekms.io]
   resources: [kmskeys/status]

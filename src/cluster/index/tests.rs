@@ -6,6 +6,8 @@ use serde_json::json;
 use super::*;
 use crate::operator::alias_plan;
 use crate::operator::key_secret::{KeySecret, build};
+use crate::resource::KmsGrant;
+use crate::spec::GrantOperation;
 
 fn key_secret(name: &str, namespace: &str, id: u8) -> Secret {
     key_secret_pending(name, namespace, id, None)
@@ -241,4 +243,49 @@ fn a_key_held_twice_during_a_move_is_its_copy_not_pending_deletion() {
         index.key_secret_event(&Event::Delete(original.clone()));
         assert_eq!(index.key(id).unwrap().namespace, "team-b");
     }
+}
+
+/// A `KmsGrant` on KmsKey `key` in `namespace`, with UID `uid`.
+fn grant(name: &str, namespace: &str, key: &str, uid: &str) -> KmsGrant {
+    serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsGrant",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        "spec": {"keyRef": {"name": key}, "granteePrincipal": "arn:aws:iam::111122223333:role/team-a/app",
+                 "operations": ["Encrypt", "Decrypt", "Encrypt"]},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn grants_are_found_by_their_kmskey_in_its_namespace() {
+    let mut index = ClusterIndex::default();
+    index.key_secret_event(&Event::Apply(key_secret("a", "team-a", 1)));
+    index.key_secret_event(&Event::Apply(key_secret("a", "team-b", 2)));
+    let on_a = grant("g1", "team-a", "a", "u1");
+    index.grant_event(&Event::Apply(on_a.clone()));
+    index.grant_event(&Event::Apply(grant("g2", "team-b", "a", "u2")));
+    index.grant_event(&Event::Apply(grant("g3", "team-a", "missing", "u3")));
+    let mut no_uid = grant("g4", "team-a", "a", "");
+    no_uid.metadata.uid = None;
+    index.grant_event(&Event::Apply(no_uid));
+    let one = KeyId::from_bytes([1; 16]);
+    let grants = index.grants_of(one);
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].grant_id, crate::cluster::grants::grant_id("u1"));
+    assert_eq!(grants[0].key_id, one);
+    assert_eq!(
+        grants[0].operations,
+        [GrantOperation::Decrypt, GrantOperation::Encrypt]
+    );
+    let mut all: Vec<KeyId> = index.all_grants().iter().map(|g| g.key_id).collect();
+    all.sort_by_key(|id| id.to_string());
+    let mut expected = vec![one, KeyId::from_bytes([2; 16])];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(all, expected, "a grant on no known key is on none");
+    assert_eq!(
+        index.grant_object(one, &grants[0].grant_id),
+        Some(("team-a".into(), "g1".into()))
+    );
+    index.grant_event(&Event::Delete(on_a));
+    assert!(index.grants_of(one).is_empty());
 }

@@ -1,0 +1,94 @@
+//! `KmsGrant`: a grant on a `KmsKey` in the same namespace, as CreateGrant
+//! makes one (the endpoint creates these) or as Git declares one.
+
+// clippy reads the repeated `type_ = "string"` inside `printcolumn(...)` as
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::KeyRef;
+use crate::spec::GrantOperation;
+
+/// The grant as declared.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kubekms.io",
+    version = "v1alpha1",
+    kind = "KmsGrant",
+    plural = "kmsgrants",
+    doc = "A grant on a KmsKey in the same namespace: it lets its grantee use the key for its operations where the key's policy and RBAC do not, as an AWS KMS grant does. Its grant id is the SHA-256 of the object's UID, in hexadecimal. CreateGrant through the endpoint creates one; RetireGrant and RevokeGrant delete it.",
+    namespaced,
+    shortname = "kmsgrant",
+    category = "kubekms",
+    printcolumn(name = "Key", type_ = "string", json_path = ".spec.keyRef.name"),
+    printcolumn(
+        name = "Grantee",
+        type_ = "string",
+        json_path = ".spec.granteePrincipal"
+    ),
+    printcolumn(name = "Operations", type_ = "string", json_path = ".spec.operations"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[cfg_attr(test, x_kube(cel))]
+#[serde(rename_all = "camelCase")]
+pub struct KmsGrantSpec {
+    /// The KmsKey, in this namespace, the grant is on.
+    pub key_ref: KeyRef,
+
+    /// Who the grant is for: a principal's ARN, as a key policy names it
+    /// (`arn:aws:iam::<account>:role/<namespace>/<serviceaccount>`,
+    /// `arn:aws:iam::<account>:user/<namespace>/<principal>`).
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.matches('^arn:[^:]+:[^:]*:[^:]*:[^:]*:.+$') && size(self) <= 256"
+    ).message("granteePrincipal must be an ARN of at most 256 characters"))]
+    pub grantee_principal: String,
+
+    /// Who may retire the grant besides the account: a principal's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.matches('^arn:[^:]+:[^:]*:[^:]*:[^:]*:.+$') && size(self) <= 256"
+    ).message("retiringPrincipal must be an ARN of at most 256 characters"))]
+    pub retiring_principal: Option<String>,
+
+    /// The operations the grant allows; they must be ones the key's type
+    /// serves (a grant naming others allows none of them).
+    #[x_kube(validation = kube::core::Rule::new("size(self) > 0")
+        .message("operations must name at least one operation"))]
+    pub operations: Vec<GrantOperation>,
+
+    /// Encryption context constraints (symmetric keys only): a request's
+    /// context must equal `encryptionContextEquals`, or include the pairs
+    /// of `encryptionContextSubset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+
+    /// CreateGrant's `Name`: the same request with the same name returns
+    /// this grant instead of making another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_name: Option<String>,
+}
+
+/// At most one of the two, each of at most 8 pairs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new(
+    "!(has(self.encryptionContextEquals) && has(self.encryptionContextSubset))"
+).message("a grant has encryptionContextEquals or encryptionContextSubset, not both"))]
+pub struct GrantConstraints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("size(self) <= 8")
+        .message("a constraint has at most 8 pairs"))]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("size(self) <= 8")
+        .message("a constraint has at most 8 pairs"))]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+}
