@@ -8,6 +8,8 @@ mod clients;
 mod cluster;
 #[path = "e2e/deletion.rs"]
 mod deletion;
+#[path = "e2e/grants.rs"]
+mod grants;
 mod plugin;
 #[path = "e2e/rbac.rs"]
 mod rbac;
