@@ -26,6 +26,7 @@ const WITHHELD: &[&str] = &[
     "SharedSecretCiphertextBlob",
     "Recipient",
     "GrantTokens",
+    "GrantToken",
 ];
 
 /// The body a record's `requestParameters` are written from.

@@ -29,6 +29,11 @@ fn parameters_keep_what_cloudtrail_shows_and_never_data() {
         request_parameters(verify),
         Some(json!({"keyId": "k", "signingAlgorithm": "ECDSA_SHA_256", "messageType": "RAW"}))
     );
+    let retire = br#"{"GrantToken":"AQID","KeyId":"k","GrantId":"g"}"#;
+    assert_eq!(
+        request_parameters(retire),
+        Some(json!({"keyId": "k", "grantId": "g"}))
+    );
     // An escaped name is still the member it names: escaping never lets
     // a withheld member in; a repeated one keeps its last value.
     let escaped = br#"{"Key\u0049d":"a","KeyId":"b","Plaint\u0065xt":"c2VjcmV0"}"#;
