@@ -449,7 +449,7 @@ pub struct ServeArgs {
     /// The namespace unauthenticated callers belong to with --insecure-no-auth.
     #[arg(long, env = "KUBE_KMS_NAMESPACE", default_value = "default")]
     pub namespace: String,
-    /// Directory of KmsKey/KmsAlias YAML manifests, applied at start and
+    /// Directory of KmsKey/KmsAlias/KmsGrant YAML manifests, applied at start and
     /// again whenever its files change.
     #[arg(long, env = "KUBE_KMS_MANIFESTS")]
     pub manifests: Option<PathBuf>,

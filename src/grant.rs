@@ -103,6 +103,28 @@ pub fn supported(spec: KeySpec, usage: KeyUsage, operation: GrantOperation) -> b
     }
 }
 
+/// Why a grant for `operations` under `constraints` cannot be on a key of
+/// this spec and usage, if it cannot.
+pub fn misfit(
+    spec: KeySpec,
+    usage: KeyUsage,
+    operations: &[GrantOperation],
+    constraints: &Constraints,
+) -> Option<String> {
+    if let Some(op) = operations.iter().find(|op| !supported(spec, usage, **op)) {
+        return Some(format!(
+            "Grant operation {op} is not valid for a KMS key with KeySpec {spec} and KeyUsage {usage}."
+        ));
+    }
+    (!constraints.is_empty() && spec != KeySpec::SymmetricDefault)
+        .then(|| "Grant constraints are valid only for symmetric encryption KMS keys.".to_owned())
+}
+
+/// Whether `principal` has an ARN's shape, as a grant's principals must.
+pub fn is_principal_arn(principal: &str) -> bool {
+    principal.starts_with("arn:") && principal.split(':').count() >= 6
+}
+
 /// The grant operation an action (`kms:Encrypt`) asks for, if a grant can
 /// allow it.
 pub fn operation_of(action: &str) -> Option<GrantOperation> {

@@ -1,4 +1,4 @@
-//! `KmsKey` and `KmsAlias` manifests: the YAML a cluster takes, read from a
+//! `KmsKey`, `KmsAlias` and `KmsGrant` manifests: the YAML a cluster takes, read from a
 //! directory by the embedded default. Parsing only; applying lives in
 //! `serve`.
 
@@ -12,7 +12,7 @@ use kube::CustomResourceExt;
 use crate::key_id::KeyId;
 pub use crate::resource::API_VERSION;
 use crate::resource::GROUP;
-use crate::resource::{KmsAlias, KmsAliasSpec, KmsKey, KmsKeySpec};
+use crate::resource::{KmsAlias, KmsAliasSpec, KmsGrant, KmsGrantSpec, KmsKey, KmsKeySpec};
 
 /// The one manifest field the cluster does not take: fixed key material for
 /// test fixtures, which has no place in a Kubernetes object.
@@ -42,6 +42,17 @@ pub enum Manifest {
         metadata: Metadata,
         spec: KmsAliasSpec,
     },
+    Grant {
+        metadata: Metadata,
+        spec: KmsGrantSpec,
+    },
+}
+
+/// The grant id a `KmsGrant` manifest names: derived from its namespace
+/// and name, so that the same manifest always names the same grant.
+pub fn grant_id(metadata: &Metadata) -> String {
+    let seed = format!("KmsGrant\0{}\0{}", metadata.namespace, metadata.name);
+    hex::encode(Sha256::digest(seed.as_bytes()))
 }
 
 #[derive(Deserialize)]
@@ -237,9 +248,9 @@ fn collect(value: serde_yaml::Value, file: &mut File) -> Result<(), String> {
             "{kind}: apiVersion {api_version} is not one this kube-kms reads (it reads {API_VERSION})"
         ));
     }
-    if kind != "KmsKey" && kind != "KmsAlias" {
+    if !["KmsKey", "KmsAlias", "KmsGrant"].contains(&kind.as_str()) {
         return Err(format!(
-            "kind `{kind}` is not one this kube-kms applies (KmsKey, KmsAlias)"
+            "kind `{kind}` is not one this kube-kms applies (KmsKey, KmsAlias, KmsGrant)"
         ));
     }
     let doc: Document = serde_yaml::from_value(value).map_err(|e| format!("{kind}: {e}"))?;
@@ -262,9 +273,15 @@ fn collect(value: serde_yaml::Value, file: &mut File) -> Result<(), String> {
             spec,
             test_material,
         });
-    } else {
+    } else if doc.kind == "KmsAlias" {
         let spec: KmsAliasSpec = spec_of::<KmsAlias, _>(doc.spec, &name)?;
         file.manifests.push(Manifest::Alias {
+            metadata: doc.metadata,
+            spec,
+        });
+    } else {
+        let spec: KmsGrantSpec = spec_of::<KmsGrant, _>(doc.spec, &name)?;
+        file.manifests.push(Manifest::Grant {
             metadata: doc.metadata,
             spec,
         });
@@ -314,6 +331,25 @@ pub fn check_set(manifests: &[Manifest]) -> Result<(), String> {
                 return Err(format!("{this}: {} is already {first}'s", spec.alias_name));
             }
             let target = spec.target_key_ref.name.as_str();
+            if !keys.contains_key(&(metadata.namespace.as_str(), target)) {
+                return Err(format!(
+                    "{this}: no KmsKey named {target} in namespace {}",
+                    metadata.namespace
+                ));
+            }
+        }
+    }
+    let mut grants: HashMap<(&str, &str), String> = HashMap::new();
+    for manifest in manifests {
+        if let Manifest::Grant { metadata, spec } = manifest {
+            let this = object("KmsGrant", metadata);
+            if grants
+                .insert((&metadata.namespace, &metadata.name), this.clone())
+                .is_some()
+            {
+                return Err(format!("{this} appears twice"));
+            }
+            let target = spec.key_ref.name.as_str();
             if !keys.contains_key(&(metadata.namespace.as_str(), target)) {
                 return Err(format!(
                     "{this}: no KmsKey named {target} in namespace {}",
@@ -508,8 +544,8 @@ items:
                 "KmsKey: apiVersion kubekms.io/v1 is not one this kube-kms reads (it reads kubekms.io/v1alpha1)",
             ),
             (
-                "apiVersion: kubekms.io/v1alpha1\nkind: KmsGrant\nmetadata: {name: g}\n",
-                "kind `KmsGrant` is not one this kube-kms applies (KmsKey, KmsAlias)",
+                "apiVersion: kubekms.io/v1alpha1\nkind: KmsWidget\nmetadata: {name: g}\n",
+                "kind `KmsWidget` is not one this kube-kms applies (KmsKey, KmsAlias, KmsGrant)",
             ),
             (
                 "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nspec: {}\n",

@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::api::{Api, ApiError, Caller};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
+use crate::grant::{self, GrantRecord};
 use crate::key_id::KeyId;
 use crate::manifest::{self, Manifest, Metadata, Snapshot};
-use crate::resource::KmsKeySpec;
+use crate::resource::{KmsGrantSpec, KmsKeySpec};
 use crate::secret::SecretBytes;
 use crate::store::{AliasRecord, StoreError};
 
@@ -19,7 +20,7 @@ mod applied;
 
 pub use applied::Applied;
 
-/// Applies manifests in order: keys first, then aliases. The manifest is the
+/// Applies manifests in order: keys first, then aliases, then grants. The manifest is the
 /// source of truth: existing keys take its description, tags, enabled flag
 /// and rotation, and a pending deletion is cancelled. Returns what changed,
 /// for the audit trail.
@@ -92,6 +93,35 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Ap
             }
         }
     }
+    for manifest in manifests {
+        if let Manifest::Grant { metadata, spec } = manifest {
+            let what = format!("KmsGrant {}/{}", metadata.namespace, metadata.name);
+            let key_id = key_ids
+                .get(&(metadata.namespace.clone(), spec.key_ref.name.clone()))
+                .ok_or_else(|| format!("{what}: its KmsKey was not applied"))?;
+            let mut operations = spec.operations.clone();
+            operations.sort();
+            operations.dedup();
+            let declared = GrantRecord {
+                grant_id: manifest::grant_id(metadata),
+                key_id: *key_id,
+                name: spec.grant_name.clone(),
+                grantee: spec.grantee_principal.clone(),
+                retiring: spec.retiring_principal.clone(),
+                operations,
+                constraints: declared_constraints(spec),
+                created: api.now(),
+                issuer: String::new(),
+            };
+            if api
+                .declare_grant(declared.clone())
+                .await
+                .map_err(|e| format!("{what}: {e}"))?
+            {
+                changed.push(applied::grant(&metadata.namespace, &declared));
+            }
+        }
+    }
     Ok(changed)
 }
 
@@ -121,6 +151,10 @@ fn check(manifests: &[Manifest]) -> Result<(), String> {
                 format!("KmsAlias {}/{}", metadata.namespace, metadata.name),
                 crate::api::validate_alias_name(&spec.alias_name).map_err(|e| e.to_string()),
             ),
+            Manifest::Grant { metadata, spec } => (
+                format!("KmsGrant {}/{}", metadata.namespace, metadata.name),
+                check_grant(manifests, metadata, spec),
+            ),
         };
         result.map_err(|e| format!("{what}: {e}"))?;
     }
@@ -128,6 +162,55 @@ fn check(manifests: &[Manifest]) -> Result<(), String> {
 }
 
 const TEST_MATERIAL_NOT_BASE64: &str = "testMaterial must be base64";
+
+/// What the cluster's CRD rules and CreateGrant's checks refuse in a
+/// `KmsGrant`, against the `KmsKey` of the set it names (`check_set` found
+/// it).
+fn check_grant(
+    manifests: &[Manifest],
+    metadata: &Metadata,
+    spec: &KmsGrantSpec,
+) -> Result<(), String> {
+    let key = manifests.iter().find_map(|m| match m {
+        Manifest::Key {
+            metadata: key,
+            spec: key_spec,
+            ..
+        } if key.namespace == metadata.namespace && key.name == spec.key_ref.name => Some(key_spec),
+        _ => None,
+    });
+    let Some(key) = key else {
+        return Err(format!("no KmsKey named {}", spec.key_ref.name));
+    };
+    for principal in std::iter::once(&spec.grantee_principal).chain(&spec.retiring_principal) {
+        if !grant::is_principal_arn(principal) {
+            return Err(format!("{principal} is not a valid ARN"));
+        }
+    }
+    if spec.operations.is_empty() {
+        return Err("operations must name at least one operation".into());
+    }
+    let constraints = declared_constraints(spec);
+    if constraints.encryption_context_equals.is_some()
+        && constraints.encryption_context_subset.is_some()
+    {
+        return Err(
+            "a grant has encryptionContextEquals or encryptionContextSubset, not both".into(),
+        );
+    }
+    match grant::misfit(key.key_spec, key.key_usage, &spec.operations, &constraints) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
+fn declared_constraints(spec: &KmsGrantSpec) -> grant::Constraints {
+    let declared = spec.constraints.clone().unwrap_or_default();
+    grant::Constraints {
+        encryption_context_subset: declared.encryption_context_subset,
+        encryption_context_equals: declared.encryption_context_equals,
+    }
+}
 
 /// What only the store can refuse, asked of every key of the set before
 /// anything is written: a key id already used in another namespace, a
@@ -352,6 +435,12 @@ fn objects(manifests: &[Manifest]) -> BTreeSet<String> {
             Manifest::Alias { metadata, spec } => format!(
                 "KmsAlias {}/{} ({})",
                 metadata.namespace, metadata.name, spec.alias_name
+            ),
+            Manifest::Grant { metadata, .. } => format!(
+                "KmsGrant {}/{} (grant {})",
+                metadata.namespace,
+                metadata.name,
+                manifest::grant_id(metadata)
             ),
         })
         .collect()

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
-fn sample_manifests_are_valid_kmskeys_and_aliases() {
+fn sample_manifests_are_valid_kmskeys_aliases_and_grants() {
     let manifests = manifest::load_dir(&Path::new(ROOT).join("config/samples")).unwrap();
     let keys = manifests
         .iter()
@@ -28,7 +28,11 @@ fn sample_manifests_are_valid_kmskeys_and_aliases() {
         .iter()
         .filter(|m| matches!(m, Manifest::Alias { .. }))
         .count();
-    assert_eq!((keys, aliases), (2, 1));
+    let grants = manifests
+        .iter()
+        .filter(|m| matches!(m, Manifest::Grant { .. }))
+        .count();
+    assert_eq!((keys, aliases, grants), (2, 1, 1));
     // Each as the controller would take it, policy included.
     for manifest in &manifests {
         if let Manifest::Key { spec, metadata, .. } = manifest {

@@ -15,7 +15,7 @@ use super::{Api, ApiError, Caller};
 use crate::grant::{self, Constraints, GrantRecord};
 use crate::key::KeyRecord;
 use crate::lifecycle::Operation;
-use crate::spec::{GrantOperation, KeySpec};
+use crate::spec::GrantOperation;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -96,7 +96,7 @@ pub(super) fn check_service_principal(field: &str, value: Option<&str>) -> Resul
 
 /// A principal a grant names is an ARN: a role, a user, an account.
 pub(super) fn check_arn(principal: &str) -> Result<(), ApiError> {
-    if principal.starts_with("arn:") && principal.split(':').count() >= 6 {
+    if grant::is_principal_arn(principal) {
         Ok(())
     } else {
         Err(ApiError::InvalidArn(format!(
@@ -236,22 +236,10 @@ fn asked(input: &mut CreateGrantInput) -> Result<Asked, ApiError> {
 
 /// Whether `key` can take a grant for `asked`.
 fn fits(key: &KeyRecord, asked: &Asked) -> Result<(), ApiError> {
-    if let Some(op) = asked
-        .operations
-        .iter()
-        .find(|op| !grant::supported(key.spec, key.usage, **op))
-    {
-        return Err(ApiError::Validation(format!(
-            "Grant operation {op} is not valid for a KMS key with KeySpec {} and KeyUsage {}.",
-            key.spec, key.usage
-        )));
+    match grant::misfit(key.spec, key.usage, &asked.operations, &asked.constraints) {
+        Some(why) => Err(ApiError::Validation(why)),
+        None => Ok(()),
     }
-    if !asked.constraints.is_empty() && key.spec != KeySpec::SymmetricDefault {
-        return Err(ApiError::Validation(
-            "Grant constraints are valid only for symmetric encryption KMS keys.".into(),
-        ));
-    }
-    Ok(())
 }
 
 impl Api {
@@ -399,6 +387,29 @@ impl Api {
         dry_run(input.dry_run)?;
         self.store.delete_grant(key.key_id, &grant_id).await?;
         Ok(json!({}))
+    }
+}
+
+impl Api {
+    /// Makes the store hold `grant` as a manifest declares it, replacing
+    /// an earlier declaration of the same grant id; whether it changed
+    /// anything. The manifest was checked (`serve::check_grant`).
+    pub async fn declare_grant(&self, grant: GrantRecord) -> Result<bool, ApiError> {
+        let held = self.store.grants(grant.key_id).await?;
+        if let Some(stored) = held.iter().find(|g| g.grant_id == grant.grant_id) {
+            let same = GrantRecord {
+                created: stored.created,
+                ..grant.clone()
+            };
+            if same == *stored {
+                return Ok(false);
+            }
+            self.store
+                .delete_grant(grant.key_id, &grant.grant_id)
+                .await?;
+        }
+        self.store.create_grant(grant).await?;
+        Ok(true)
     }
 }
 

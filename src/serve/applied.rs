@@ -143,3 +143,30 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Value {
 
 #[cfg(test)]
 mod tests;
+
+/// A grant made (or made again, changed) from its manifest.
+pub fn grant(namespace: &str, grant: &crate::grant::GrantRecord) -> Applied {
+    let mut parameters = json!({
+        "KeyId": grant.key_id.to_string(),
+        "GranteePrincipal": grant.grantee,
+        "Operations": grant.operations,
+    });
+    if let Some(retiring) = &grant.retiring {
+        parameters["RetiringPrincipal"] = json!(retiring);
+    }
+    if !grant.constraints.is_empty() {
+        parameters["Constraints"] = json!({
+            "EncryptionContextSubset": grant.constraints.encryption_context_subset,
+            "EncryptionContextEquals": grant.constraints.encryption_context_equals,
+        });
+    }
+    if let Some(name) = &grant.name {
+        parameters["Name"] = json!(name);
+    }
+    Applied {
+        namespace: namespace.to_owned(),
+        operation: "CreateGrant",
+        key: grant.key_id,
+        parameters,
+    }
+}

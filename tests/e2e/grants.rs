@@ -75,11 +75,7 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     );
     assert_eq!(object.spec.key_ref.name, "app");
     assert_eq!(object.spec.grantee_principal, grantee_arn);
-    let blob = encrypt(Some("web"))
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let blob = encrypt(Some("web")).await.unwrap().ciphertext_blob.unwrap();
     let plain = grantee
         .decrypt()
         .ciphertext_blob(blob)
@@ -107,7 +103,10 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
         .await
         .unwrap();
     assert_eq!(again.grant_id.as_deref(), Some(grant_id.as_str()));
-    assert_eq!(grants.list(&Default::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        grants.list(&Default::default()).await.unwrap().items.len(),
+        1
+    );
 
     // A grant declared in Git: the watch brings it.
     let declared: KmsGrant = serde_json::from_value(json!({
@@ -121,15 +120,19 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
         .create(&PostParams::default(), &declared)
         .await
         .unwrap();
-    wait_for("the declared grant to let the grantee in", READY, || async {
-        grantee
-            .generate_data_key()
-            .key_id(&app)
-            .number_of_bytes(32)
-            .send()
-            .await
-            .ok()
-    })
+    wait_for(
+        "the declared grant to let the grantee in",
+        READY,
+        || async {
+            grantee
+                .generate_data_key()
+                .key_id(&app)
+                .number_of_bytes(32)
+                .send()
+                .await
+                .ok()
+        },
+    )
     .await;
     let listed = admin.list_grants().key_id(&app).send().await.unwrap();
     assert_eq!(listed.grants.unwrap().len(), 2);

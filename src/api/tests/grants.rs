@@ -5,6 +5,7 @@
 use super::access::{policy, refused};
 use super::delegation::with_account;
 use super::*;
+use crate::spec::GrantOperation;
 
 const ADMIN: &str = "arn:aws:iam::111122223333:user/default/admin";
 const APP: &str = "arn:aws:iam::111122223333:user/default/app";
@@ -366,5 +367,98 @@ async fn grant_requests_are_checked_as_aws_checks_them() {
     assert_eq!(
         h.err("RetireGrant", bad_token).await.0,
         "InvalidGrantTokenException"
+    );
+}
+
+/// `serve`'s manifests declare grants as a cluster's `KmsGrant`s do: made
+/// once under an id of their own, made again when changed, checked before
+/// anything of the set is applied.
+#[tokio::test]
+async fn manifests_declare_grants() {
+    use crate::manifest::parse;
+    let h = harness();
+    let key = format!(
+        "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: app}}\nspec:\n  keyId: 1234abcd-12ab-34cd-56ef-1234567890ab\n  policy: '{{\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":\"{ADMIN}\"}},\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'\n---\n"
+    );
+    let grant = |operations: &str, constraints: &str| {
+        format!(
+            "{key}apiVersion: kubekms.io/v1alpha1\nkind: KmsGrant\nmetadata: {{name: web}}\nspec:\n  keyRef: {{name: app}}\n  granteePrincipal: {APP}\n  operations: [{operations}]\n{constraints}"
+        )
+    };
+    let apply = |text: String| {
+        let api = &h.api;
+        async move { crate::serve::apply_manifests(api, &parse(&text)?).await }
+    };
+    let changed = apply(grant("Encrypt", "")).await.unwrap();
+    assert_eq!(
+        changed.iter().map(|c| c.operation).collect::<Vec<_>>(),
+        ["CreateKey", "CreateGrant"]
+    );
+    let key_id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    // The key's policy names no one; the grant lets app encrypt.
+    h.call_by(
+        "app",
+        "Encrypt",
+        json!({ "KeyId": key_id, "Plaintext": b64(b"x") }),
+    )
+    .await
+    .unwrap();
+    refused(
+        h.call_by(
+            "app",
+            "GenerateDataKey",
+            json!({ "KeyId": key_id, "KeySpec": "AES_256" }),
+        )
+        .await,
+    );
+    // Applied again unchanged: nothing changes.
+    assert!(apply(grant("Encrypt", "")).await.unwrap().is_empty());
+    // Changed: the same grant, made again.
+    let changed = apply(grant("Encrypt, GenerateDataKey", "")).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    h.call_by(
+        "app",
+        "GenerateDataKey",
+        json!({ "KeyId": key_id, "KeySpec": "AES_256" }),
+    )
+    .await
+    .unwrap();
+    let store = h.api.store();
+    let grants = store.grants(key_id.parse().unwrap()).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        grants[0].grant_id,
+        crate::manifest::grant_id(&serde_yaml::from_str("{name: web}").unwrap())
+    );
+    // What CreateGrant refuses, a manifest cannot declare; nothing applied.
+    for (operations, constraints, why) in [
+        ("Sign", "", "Grant operation Sign is not valid"),
+        (
+            "Decrypt",
+            "  constraints: {encryptionContextSubset: {a: b}, encryptionContextEquals: {a: b}}\n",
+            "not both",
+        ),
+    ] {
+        let refused = apply(grant(operations, constraints)).await.unwrap_err();
+        assert!(refused.contains(why), "{refused}");
+    }
+    let bad_grantee = grant("Decrypt", "").replace(APP, "app");
+    assert!(
+        apply(bad_grantee)
+            .await
+            .unwrap_err()
+            .contains("is not a valid ARN")
+    );
+    let orphan = grant("Decrypt", "").replace("keyRef: {name: app}", "keyRef: {name: nope}");
+    assert!(
+        apply(orphan)
+            .await
+            .unwrap_err()
+            .contains("no KmsKey named nope")
+    );
+    let grants = store.grants(key_id.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        grants[0].operations,
+        [GrantOperation::Encrypt, GrantOperation::GenerateDataKey]
     );
 }
