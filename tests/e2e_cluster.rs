@@ -211,22 +211,7 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
     let (_, _, sops) = boto3(&["sops", &endpoint]);
     assert!(sops.contains("SOPS arn:aws:kms:"), "{sops}");
     // A ServiceAccount token works too (TokenReview), in its namespace.
-    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), ns);
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "caller"}})).unwrap();
-    accounts
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
-    let token = accounts
-        .create_token_request("caller", &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
-    let token = token.expect("a token");
+    let token = cluster::callers::service_account_token(&cluster, "caller").await;
     // A key whose policy names that ServiceAccount alone, as a policy
     // names one (role/<namespace>/<name>): it may describe the key, the
     // access key's principal (user/<namespace>/e2e-caller) may not.

@@ -102,6 +102,20 @@ pub struct KeySecret {
     pub others: Others,
 }
 
+impl KeySecret {
+    /// `record` as the controller first writes it: no owner, rotation or
+    /// version yet, nothing of other writers'.
+    pub fn of(record: KeyRecord) -> Self {
+        KeySecret {
+            record,
+            owner_uid: None,
+            rotate_handled: None,
+            resource_version: None,
+            others: Others::default(),
+        }
+    }
+}
+
 /// What other writers put on a key Secret: labels, annotations and
 /// finalizers that are not ours. Every write is a replace of the whole
 /// object, so without these a backup tool's selector label or a policy

@@ -2,6 +2,10 @@
 //! the account (`kube-kms api --account-access rbac`, the default):
 //! RoleBindings to the key roles.
 
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use kube::api::PostParams;
 use serde_json::{Value, json};
 
 use super::Cluster;
@@ -62,4 +66,24 @@ pub async fn let_namespace_in(cluster: &Cluster) {
 pub fn access_key_user(cluster: &Cluster, principal: &str) -> Value {
     json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
         "name": format!("kubekms:user:{}:{principal}", cluster.namespace)})
+}
+
+/// A new ServiceAccount `name` of the test's namespace, and a token of it.
+pub async fn service_account_token(cluster: &Cluster, name: &str) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
+    accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .expect("a token")
 }

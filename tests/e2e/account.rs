@@ -126,22 +126,7 @@ async fn rbac_decides_where_a_key_policy_allows_the_account() {
         .unwrap();
 
     // A ServiceAccount, as the API server knows it: refused, then bound.
-    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), &ns);
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap();
-    accounts
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
-    let token = accounts
-        .create_token_request("reader", &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-        .expect("a token");
+    let token = cluster::callers::service_account_token(&cluster, "reader").await;
     let describe = json!({"KeyId": app});
     let (status, refused) = bearer_call(&endpoint, &token, "DescribeKey", &describe);
     assert_eq!(

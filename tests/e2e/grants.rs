@@ -50,21 +50,22 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     assert_eq!(refused.code(), Some("AccessDeniedException"));
 
     // CreateGrant: a KmsGrant, in force when the call returns.
-    let made = admin
-        .create_grant()
-        .key_id(&app)
-        .grantee_principal(&grantee_arn)
-        .operations(GrantOperation::Encrypt)
-        .operations(GrantOperation::Decrypt)
-        .constraints(
-            GrantConstraints::builder()
-                .encryption_context_subset("app", "web")
-                .build(),
-        )
-        .name("web")
-        .send()
-        .await
-        .unwrap();
+    let create_grant = || {
+        admin
+            .create_grant()
+            .key_id(&app)
+            .grantee_principal(&grantee_arn)
+            .operations(GrantOperation::Encrypt)
+            .operations(GrantOperation::Decrypt)
+            .constraints(
+                GrantConstraints::builder()
+                    .encryption_context_subset("app", "web")
+                    .build(),
+            )
+            .name("web")
+            .send()
+    };
+    let made = create_grant().await.unwrap();
     let grant_id = made.grant_id.unwrap();
     let objects = grants.list(&Default::default()).await.unwrap().items;
     assert_eq!(objects.len(), 1);
@@ -87,21 +88,7 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     let refused = encrypt(Some("db")).await.unwrap_err();
     assert_eq!(refused.code(), Some("AccessDeniedException"));
     // The same named request: the same grant, no second object.
-    let again = admin
-        .create_grant()
-        .key_id(&app)
-        .grantee_principal(&grantee_arn)
-        .operations(GrantOperation::Decrypt)
-        .operations(GrantOperation::Encrypt)
-        .constraints(
-            GrantConstraints::builder()
-                .encryption_context_subset("app", "web")
-                .build(),
-        )
-        .name("web")
-        .send()
-        .await
-        .unwrap();
+    let again = create_grant().await.unwrap();
     assert_eq!(again.grant_id.as_deref(), Some(grant_id.as_str()));
     assert_eq!(
         grants.list(&Default::default()).await.unwrap().items.len(),

@@ -19,17 +19,7 @@ fn reviews() -> (Arc<SubjectAccessReviews>, Handle, KeyRecord) {
     let mut record = KeyRecord::test(0);
     record.key_id = KeyId::from_bytes(KEY);
     record.namespace = "team-b".into();
-    let secret = build(
-        "app",
-        "uid",
-        &KeySecret {
-            record: record.clone(),
-            owner_uid: None,
-            rotate_handled: None,
-            resource_version: None,
-            others: Default::default(),
-        },
-    );
+    let secret = build("app", "uid", &KeySecret::of(record.clone()));
     let mut index = ClusterIndex::default();
     index.key_secret_event(&Event::Apply(secret));
     let reviews = SubjectAccessReviews::new(

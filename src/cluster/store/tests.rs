@@ -330,17 +330,7 @@ async fn nothing_declared_changes_on_a_key_pending_deletion_whose_object_is_gone
 /// The key Secret the controller writes for `record` (object `app`).
 fn key_secret(record: &KeyRecord) -> k8s_openapi::api::core::v1::Secret {
     use crate::operator::key_secret::{KeySecret, build};
-    build(
-        "app",
-        "uid",
-        &KeySecret {
-            record: record.clone(),
-            owner_uid: None,
-            rotate_handled: None,
-            resource_version: None,
-            others: Default::default(),
-        },
-    )
+    build("app", "uid", &KeySecret::of(record.clone()))
 }
 
 /// The key Secret's watch event for `record` reaches `index`.

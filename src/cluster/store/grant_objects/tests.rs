@@ -24,17 +24,7 @@ const GRANTS: &str = "/apis/kubekms.io/v1alpha1/namespaces/default/kmsgrants";
 fn store() -> (Arc<KubeStore>, Arc<RwLock<ClusterIndex>>, Handle, KeyRecord) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let record = KeyRecord::test(0);
-    let secret = build(
-        "app",
-        "uid",
-        &KeySecret {
-            record: record.clone(),
-            owner_uid: None,
-            rotate_handled: None,
-            resource_version: None,
-            others: Default::default(),
-        },
-    );
+    let secret = build("app", "uid", &KeySecret::of(record.clone()));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     index
         .write()
