@@ -5,6 +5,8 @@
 
 pub mod alias_controller;
 pub mod alias_plan;
+pub mod grant_controller;
+pub mod grant_plan;
 pub mod key_census;
 pub mod key_controller;
 pub mod key_move;

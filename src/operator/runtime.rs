@@ -19,9 +19,9 @@ use prometheus::Registry;
 use super::alias_controller::{self, AliasContext};
 use super::key_census::KeyCensus;
 use super::lease::{self, LeaseConfig};
-use super::{Context, key_controller, key_secret, root_probe, sweeper};
+use super::{Context, grant_controller, key_controller, key_secret, root_probe, sweeper};
 use crate::cluster::watch::scoped;
-use crate::resource::{KmsAlias, KmsKey};
+use crate::resource::{KmsAlias, KmsGrant, KmsKey};
 
 pub struct Settings {
     pub lease: LeaseConfig,
@@ -121,6 +121,14 @@ pub async fn run(
         shared_stop.clone(),
     );
 
+    let grants = grant_controller_stream(
+        &client,
+        &namespace,
+        config.clone(),
+        ctx.clone(),
+        shared_stop.clone(),
+    );
+
     // Metadata only: the sealed bytes of every key never sit in this cache.
     let sweep = Controller::new(
         scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
@@ -144,7 +152,7 @@ pub async fn run(
         }
     };
     let running = async {
-        tokio::join!(keys, aliases, sweep);
+        tokio::join!(keys, aliases, grants, sweep);
     };
     tokio::pin!(running);
     let outcome = tokio::select! {
@@ -200,6 +208,45 @@ fn alias_controller_stream(
                 shared,
                 aliases: store,
             }),
+        )
+        .for_each(|_| async {})
+}
+
+fn grant_controller_stream(
+    client: &Client,
+    namespace: &Option<String>,
+    config: controller::Config,
+    shared: Arc<Context>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let controller = Controller::new(
+        scoped::<KmsGrant>(client, namespace.as_deref()),
+        watcher::Config::default(),
+    )
+    .with_config(config);
+    let by_key = controller.store();
+    controller
+        // A grant follows its key: a key becoming Ready (or going away)
+        // reports again every grant on it.
+        .watches(
+            scoped::<KmsKey>(client, namespace.as_deref()),
+            watcher::Config::default(),
+            move |key| {
+                let namespace = key.namespace();
+                let name = key.name_any();
+                by_key
+                    .state()
+                    .into_iter()
+                    .filter(|g| g.namespace() == namespace && g.spec.key_ref.name == name)
+                    .map(|g| ObjectRef::from_obj(g.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(
+            grant_controller::reconcile,
+            grant_controller::error_policy,
+            shared,
         )
         .for_each(|_| async {})
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::KeyRef;
+use super::{Condition, KeyRef};
 use crate::spec::GrantOperation;
 
 /// The grant as declared.
@@ -20,8 +20,9 @@ use crate::spec::GrantOperation;
     version = "v1alpha1",
     kind = "KmsGrant",
     plural = "kmsgrants",
-    doc = "A grant on a KmsKey in the same namespace: it lets its grantee use the key for its operations where the key's policy and RBAC do not, as an AWS KMS grant does. Its grant id is the SHA-256 of the object's UID, in hexadecimal. CreateGrant through the endpoint creates one; RetireGrant and RevokeGrant delete it.",
+    doc = "A grant on a KmsKey in the same namespace: it lets its grantee use the key for its operations where the key's policy and RBAC do not, as an AWS KMS grant does. Its grant id (status.grantId) is the SHA-256 of the object's UID, in hexadecimal. CreateGrant through the endpoint creates one; RetireGrant and RevokeGrant delete it.",
     namespaced,
+    status = "KmsGrantStatus",
     shortname = "kmsgrant",
     category = "kubekms",
     printcolumn(name = "Key", type_ = "string", json_path = ".spec.keyRef.name"),
@@ -31,6 +32,17 @@ use crate::spec::GrantOperation;
         json_path = ".spec.granteePrincipal"
     ),
     printcolumn(name = "Operations", type_ = "string", json_path = ".spec.operations"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Grant ID",
+        type_ = "string",
+        json_path = ".status.grantId",
+        priority = 1
+    ),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -91,4 +103,23 @@ pub struct GrantConstraints {
     #[x_kube(validation = kube::core::Rule::new("size(self) <= 8")
         .message("a constraint has at most 8 pairs"))]
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
+}
+
+/// What the controller found of the grant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsGrantStatus {
+    /// The grant id (the SHA-256 of the object's UID), as ListGrants,
+    /// RetireGrant and RevokeGrant name the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// The id of the key the grant is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// `Ready` says whether the grant is on a key that takes it, and if
+    /// not, why (`KeyNotFound`, `KeyNotReady`, `InvalidGrant`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }

@@ -11,7 +11,7 @@ use kube::CustomResourceExt;
 use serde::{Deserialize, Serialize};
 
 pub use alias::{KeyRef, KmsAlias, KmsAliasSpec, KmsAliasStatus};
-pub use grant::{GrantConstraints, KmsGrant, KmsGrantSpec};
+pub use grant::{GrantConstraints, KmsGrant, KmsGrantSpec, KmsGrantStatus};
 pub use key::{
     KeyLastUsage, KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec,
 };

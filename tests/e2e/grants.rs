@@ -123,6 +123,24 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     .await;
     let listed = admin.list_grants().key_id(&app).send().await.unwrap();
     assert_eq!(listed.grants.unwrap().len(), 2);
+    // The controller reports the grant: its id, its key, Ready.
+    let status = wait_for("the declared grant's status", READY, || async {
+        let grant = grants.get("data-keys").await.ok()?;
+        let status = grant.status.clone()?;
+        let ready = Condition::ready_in(&status.conditions)?;
+        (ready.status == "True").then_some((grant, status))
+    })
+    .await;
+    let (declared, status) = status;
+    assert_eq!(
+        status.grant_id,
+        declared
+            .metadata
+            .uid
+            .as_deref()
+            .map(kube_kms::cluster::grants::grant_id)
+    );
+    assert_eq!(status.key_id.as_deref(), Some(app.as_str()));
 
     // RevokeGrant deletes the object; the grant allows nothing after.
     admin
