@@ -113,6 +113,22 @@ fn argocd_health_checks_and_chart_values() {
     ] {
         cases.push(json!({"name": name, "expect": expect, "obj": with_status_alias(&alias, condition(status, reason))}));
     }
+    let grant = json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsGrant",
+        "metadata": {"name": "web", "namespace": "team-a", "generation": 1},
+        "spec": {"keyRef": {"name": "app"}, "granteePrincipal": "arn:aws:iam::111122223333:role/team-b/web",
+                 "operations": ["Decrypt"]},
+    });
+    cases.push(json!({"name": "new", "expect": "Progressing", "obj": grant.clone()}));
+    for (name, status, reason, expect) in [
+        ("granted", "True", "Granted", "Healthy"),
+        ("waiting for key", "False", "KeyNotFound", "Progressing"),
+        ("invalid", "False", "InvalidGrant", "Degraded"),
+    ] {
+        let mut obj = grant.clone();
+        obj["status"] = condition(status, reason);
+        cases.push(json!({"name": name, "expect": expect, "obj": obj}));
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.json");
     std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
@@ -122,7 +138,9 @@ fn argocd_health_checks_and_chart_values() {
         .arg(ROOT);
     let out = support::run(cmd, "config_check.py");
     assert!(
-        out.contains("ok  KmsKey disabled: Suspended") && out.contains("values.schema.json"),
+        out.contains("ok  KmsKey disabled: Suspended")
+            && out.contains("ok  KmsGrant invalid: Degraded")
+            && out.contains("values.schema.json"),
         "{out}"
     );
 }

@@ -13,7 +13,11 @@ cases = json.loads(Path(sys.argv[1]).read_text())
 root = Path(sys.argv[2])
 
 lua = lupa.LuaRuntime(unpack_returned_tuples=True)
-for kind, script in [("KmsKey", "kmskey-health.lua"), ("KmsAlias", "kmsalias-health.lua")]:
+for kind, script in [
+    ("KmsKey", "kmskey-health.lua"),
+    ("KmsAlias", "kmsalias-health.lua"),
+    ("KmsGrant", "kmsgrant-health.lua"),
+]:
     source = (root / "config" / "argocd" / script).read_text()
     health = lua.eval("function(obj) " + source + " end")
     for case in (c for c in cases if c["obj"]["kind"] == kind):
