@@ -10,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::runtime::{Controller, controller};
 use kube::{Api, Client, ResourceExt};
@@ -182,23 +182,13 @@ fn alias_controller_stream(
     )
     .with_config(config);
     let store = controller.store();
-    let by_key = store.clone();
     controller
         // An alias follows its key: a key becoming Ready (or going away)
         // re-resolves every alias that names it.
         .watches(
             scoped::<KmsKey>(client, namespace.as_deref()),
             watcher::Config::default(),
-            move |key| {
-                let namespace = key.namespace();
-                let name = key.name_any();
-                by_key
-                    .state()
-                    .into_iter()
-                    .filter(|a| a.namespace() == namespace && a.spec.target_key_ref.name == name)
-                    .map(|a| ObjectRef::from_obj(a.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            naming_key(store.clone(), |a: &KmsAlias| &a.spec.target_key_ref.name),
         )
         .graceful_shutdown_on(stop)
         .run(
@@ -224,23 +214,14 @@ fn grant_controller_stream(
         watcher::Config::default(),
     )
     .with_config(config);
-    let by_key = controller.store();
+    let store = controller.store();
     controller
         // A grant follows its key: a key becoming Ready (or going away)
         // reports again every grant on it.
         .watches(
             scoped::<KmsKey>(client, namespace.as_deref()),
             watcher::Config::default(),
-            move |key| {
-                let namespace = key.namespace();
-                let name = key.name_any();
-                by_key
-                    .state()
-                    .into_iter()
-                    .filter(|g| g.namespace() == namespace && g.spec.key_ref.name == name)
-                    .map(|g| ObjectRef::from_obj(g.as_ref()))
-                    .collect::<Vec<_>>()
-            },
+            naming_key(store, |g: &KmsGrant| &g.spec.key_ref.name),
         )
         .graceful_shutdown_on(stop)
         .run(
@@ -249,6 +230,27 @@ fn grant_controller_stream(
             shared,
         )
         .for_each(|_| async {})
+}
+
+/// For a `KmsKey` that changed, the objects of `objects` in its namespace
+/// whose `key_name` is its name.
+fn naming_key<K>(
+    objects: Store<K>,
+    key_name: fn(&K) -> &str,
+) -> impl Fn(KmsKey) -> Vec<ObjectRef<K>> + Send + Sync + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    move |key| {
+        let namespace = key.namespace();
+        let name = key.name_any();
+        objects
+            .state()
+            .into_iter()
+            .filter(|o| o.namespace() == namespace && key_name(o) == name)
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect()
+    }
 }
 
 /// `/metrics`, `/livez` and `/readyz`. Readiness does not depend on
