@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::api::{Api, ApiError, Caller};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
-use crate::grant::{self, GrantRecord};
+use crate::grant;
 use crate::key_id::KeyId;
 use crate::manifest::{self, Manifest, Metadata, Snapshot};
 use crate::resource::{KmsGrantSpec, KmsKeySpec};
@@ -99,20 +99,12 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Ap
             let key_id = key_ids
                 .get(&(metadata.namespace.clone(), spec.key_ref.name.clone()))
                 .ok_or_else(|| format!("{what}: its KmsKey was not applied"))?;
-            let mut operations = spec.operations.clone();
-            operations.sort();
-            operations.dedup();
-            let declared = GrantRecord {
-                grant_id: manifest::grant_id(metadata),
-                key_id: *key_id,
-                name: spec.grant_name.clone(),
-                grantee: spec.grantee_principal.clone(),
-                retiring: spec.retiring_principal.clone(),
-                operations,
-                constraints: declared_constraints(spec),
-                created: api.now(),
-                issuer: String::new(),
-            };
+            let declared = spec.record(
+                manifest::grant_id(metadata),
+                *key_id,
+                api.now(),
+                String::new(),
+            );
             if api
                 .declare_grant(declared.clone())
                 .await
@@ -190,7 +182,7 @@ fn check_grant(
     if spec.operations.is_empty() {
         return Err("operations must name at least one operation".into());
     }
-    let constraints = declared_constraints(spec);
+    let constraints = spec.constraints();
     if constraints.encryption_context_equals.is_some()
         && constraints.encryption_context_subset.is_some()
     {
@@ -201,14 +193,6 @@ fn check_grant(
     match grant::misfit(key.key_spec, key.key_usage, &spec.operations, &constraints) {
         Some(why) => Err(why),
         None => Ok(()),
-    }
-}
-
-fn declared_constraints(spec: &KmsGrantSpec) -> grant::Constraints {
-    let declared = spec.constraints.clone().unwrap_or_default();
-    grant::Constraints {
-        encryption_context_subset: declared.encryption_context_subset,
-        encryption_context_equals: declared.encryption_context_equals,
     }
 }
 

@@ -4,7 +4,7 @@
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
-use crate::grant::{Constraints, GrantRecord};
+use crate::grant::GrantRecord;
 use crate::key::Millis;
 use crate::key_id::KeyId;
 use crate::resource::KmsGrant;
@@ -50,10 +50,6 @@ impl GrantEntry {
 pub fn grant_entry(object: &KmsGrant) -> Option<GrantEntry> {
     let uid = object.metadata.uid.as_deref()?;
     let spec = &object.spec;
-    let mut operations = spec.operations.clone();
-    operations.sort();
-    operations.dedup();
-    let constraints = spec.constraints.clone().unwrap_or_default();
     let created: Millis = object
         .metadata
         .creation_timestamp
@@ -63,24 +59,16 @@ pub fn grant_entry(object: &KmsGrant) -> Option<GrantEntry> {
         namespace: object.namespace().unwrap_or_default(),
         object: object.name_any(),
         key_name: spec.key_ref.name.clone(),
-        grant: GrantRecord {
-            grant_id: grant_id(uid),
-            key_id: KeyId::from_bytes([0; 16]),
-            name: spec.grant_name.clone(),
-            grantee: spec.grantee_principal.clone(),
-            retiring: spec.retiring_principal.clone(),
-            operations,
-            constraints: Constraints {
-                encryption_context_subset: constraints.encryption_context_subset,
-                encryption_context_equals: constraints.encryption_context_equals,
-            },
+        grant: spec.record(
+            grant_id(uid),
+            KeyId::from_bytes([0; 16]),
             created,
-            issuer: object
+            object
                 .annotations()
                 .get(ISSUER_ANNOTATION)
                 .cloned()
                 .unwrap_or_default(),
-        },
+        ),
     })
 }
 

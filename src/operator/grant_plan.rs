@@ -8,7 +8,7 @@ use super::alias_plan::{KEY_NOT_FOUND, KEY_NOT_READY};
 use super::key_status::rfc3339;
 use super::{REFUSED_RETRY, RESYNC};
 use crate::cluster::grants::grant_id;
-use crate::grant::{self, Constraints};
+use crate::grant;
 use crate::key::Millis;
 use crate::resource::{Condition, KmsGrant, KmsGrantStatus, KmsKey};
 
@@ -47,11 +47,7 @@ pub fn status(grant: &KmsGrant, key: Option<&KmsKey>, now: Millis) -> (KmsGrantS
         ),
         (Some(key), Some(key_id)) => {
             let spec = &grant.spec;
-            let declared = spec.constraints.clone().unwrap_or_default();
-            let constraints = Constraints {
-                encryption_context_subset: declared.encryption_context_subset,
-                encryption_context_equals: declared.encryption_context_equals,
-            };
+            let constraints = spec.constraints();
             match grant::misfit(
                 key.spec.key_spec,
                 key.spec.key_usage,

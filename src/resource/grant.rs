@@ -11,6 +11,9 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{Condition, KeyRef};
+use crate::grant::{Constraints, GrantRecord};
+use crate::key::Millis;
+use crate::key_id::KeyId;
 use crate::spec::GrantOperation;
 
 /// The grant as declared.
@@ -86,6 +89,42 @@ pub struct KmsGrantSpec {
     /// this grant instead of making another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_name: Option<String>,
+}
+
+impl KmsGrantSpec {
+    /// The declared constraints, as a grant holds them.
+    pub fn constraints(&self) -> Constraints {
+        let declared = self.constraints.clone().unwrap_or_default();
+        Constraints {
+            encryption_context_subset: declared.encryption_context_subset,
+            encryption_context_equals: declared.encryption_context_equals,
+        }
+    }
+
+    /// The grant this declares: `grant_id` on `key_id`, operations sorted,
+    /// each once.
+    pub fn record(
+        &self,
+        grant_id: String,
+        key_id: KeyId,
+        created: Millis,
+        issuer: String,
+    ) -> GrantRecord {
+        let mut operations = self.operations.clone();
+        operations.sort();
+        operations.dedup();
+        GrantRecord {
+            grant_id,
+            key_id,
+            name: self.grant_name.clone(),
+            grantee: self.grantee_principal.clone(),
+            retiring: self.retiring_principal.clone(),
+            operations,
+            constraints: self.constraints(),
+            created,
+            issuer,
+        }
+    }
 }
 
 /// At most one of the two, each of at most 8 pairs.
