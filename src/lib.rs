@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod crypto;
 pub mod declared;
 pub mod grant;
+pub mod import;
 pub mod key;
 pub mod key_id;
 pub mod lifecycle;

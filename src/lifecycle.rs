@@ -1,7 +1,10 @@
 //! Lifecycle decisions: pure functions of (key, now). The local runtime and
 //! the Kubernetes controller only carry out what these decide.
 
-use crate::key::{DAY_MS, Deletion, KeyRecord, KeyState, MaterialVersion, Millis, RotationType};
+use crate::key::{
+    DAY_MS, Deletion, ImportedMaterial, KeyRecord, KeyState, MaterialVersion, Millis, Origin,
+    RotationType,
+};
 use crate::seal::SealedMaterial;
 use crate::spec::KeySpec;
 
@@ -34,6 +37,8 @@ pub enum Operation {
     Modify,
     /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand.
     Rotation,
+    /// GetParametersForImport, ImportKeyMaterial.
+    Import,
 }
 
 /// Why a key's state refuses an operation; the endpoint words it as AWS
@@ -46,6 +51,8 @@ pub enum Refusal {
     PendingDeletion,
     /// `KMSInvalidStateException: <arn> is not pending deletion.`
     NotPendingDeletion,
+    /// `KMSInvalidStateException: <arn> is pending import.`
+    PendingImport,
 }
 
 /// Whether `operation` may run on a key in `state` (AWS's key-state table).
@@ -57,6 +64,9 @@ pub fn check(operation: Operation, state: KeyState) -> Result<(), Refusal> {
         (CancelKeyDeletion, PendingDeletion) => Ok(()),
         (CancelKeyDeletion, _) => Err(Refusal::NotPendingDeletion),
         (_, PendingDeletion) => Err(Refusal::PendingDeletion),
+        (Cryptographic | Rotation | EnableKey | DisableKey, PendingImport) => {
+            Err(Refusal::PendingImport)
+        }
         (Cryptographic | Rotation, Disabled) => Err(Refusal::Disabled),
         _ => Ok(()),
     }
@@ -65,6 +75,60 @@ pub fn check(operation: Operation, state: KeyState) -> Result<(), Refusal> {
 /// Only symmetric encryption keys rotate (as in AWS).
 pub fn supports_rotation(spec: KeySpec) -> bool {
     spec == KeySpec::SymmetricDefault
+}
+
+/// Longest time imported material may be valid for, from its import (AWS:
+/// 365 days).
+pub const MAX_IMPORT_VALIDITY_MS: Millis = 365 * DAY_MS;
+/// How long an import token and its wrapping key are good for (AWS: 24 h).
+pub const IMPORT_PARAMETERS_VALIDITY_MS: Millis = DAY_MS;
+
+/// Why a `ValidTo` cannot be set at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValidToError {
+    #[error("ValidTo must be in the future")]
+    Past,
+    #[error("ValidTo must be at most 365 days in the future")]
+    TooFar,
+}
+
+/// Checks a `ValidTo` for material imported at `now`.
+pub fn check_valid_to(valid_to: Millis, now: Millis) -> Result<(), ValidToError> {
+    if valid_to <= now {
+        Err(ValidToError::Past)
+    } else if valid_to - now > MAX_IMPORT_VALIDITY_MS {
+        Err(ValidToError::TooFar)
+    } else {
+        Ok(())
+    }
+}
+
+/// Applies an ImportKeyMaterial: the key's one material version becomes
+/// `sealed` (version 1, kept from the first import), and the key leaves
+/// PendingImport Enabled, as in AWS. Re-importing into a key that has its
+/// material resets only the expiration and the description.
+pub fn import(key: &mut KeyRecord, sealed: SealedMaterial, imported: ImportedMaterial) {
+    if key.state() == KeyState::PendingImport {
+        key.enabled = true;
+    }
+    let created = key
+        .materials
+        .first()
+        .map_or(imported.imported, |m| m.created);
+    key.materials = vec![MaterialVersion {
+        version: 1,
+        created,
+        rotation_type: RotationType::Initial,
+        sealed,
+    }];
+    key.imported = Some(imported);
+}
+
+/// Applies a DeleteImportedKeyMaterial, or the end of the material's
+/// validity: the sealed material goes, what identifies it stays (only the
+/// same material may come back), and the key is PendingImport.
+pub fn delete_imported(key: &mut KeyRecord) {
+    key.materials.clear();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,13 +202,33 @@ pub enum Action {
     /// The deletion window has ended: destroy the key, its material and its
     /// aliases.
     Destroy,
+    /// Imported material has reached its `ValidTo`: delete it (see
+    /// [`delete_imported`]).
+    ExpireMaterial,
+}
+
+/// When `key`'s imported material expires, if it has some that does.
+fn expiry(key: &KeyRecord) -> Option<Millis> {
+    if key.origin != Origin::External || key.materials.is_empty() {
+        return None;
+    }
+    key.imported.as_ref().and_then(|i| i.valid_to)
 }
 
 /// What is due for `key` at `now`: at most one action. Keys pending deletion
 /// never rotate; disabled keys wait to rotate until they are enabled again.
 pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
     if let Some(deletion) = key.deletion {
-        return (now >= deletion.deletion_date).then_some(Action::Destroy);
+        if now >= deletion.deletion_date {
+            return Some(Action::Destroy);
+        }
+    }
+    // Material expires whatever the key's state, pending deletion too.
+    if expiry(key).is_some_and(|valid_to| now >= valid_to) {
+        return Some(Action::ExpireMaterial);
+    }
+    if key.deletion.is_some() {
+        return None;
     }
     let due = key.rotation.enabled && key.rotation.next.is_some_and(|next| now >= next);
     (due && key.state() == KeyState::Enabled).then_some(Action::Rotate(RotationType::Automatic))
@@ -152,10 +236,14 @@ pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
 
 /// When [`plan`] next has something to do for `key`, if ever.
 pub fn next_due(key: &KeyRecord) -> Option<Millis> {
-    match key.deletion {
+    let lifecycle = match key.deletion {
         Some(deletion) => Some(deletion.deletion_date),
         None if key.rotation.enabled && key.state() == KeyState::Enabled => key.rotation.next,
         None => None,
+    };
+    match (lifecycle, expiry(key)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{Api, ApiError, Caller};
+use crate::api::{Api, ApiError, Caller, FirstMaterial};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
 use crate::grant;
@@ -282,7 +282,7 @@ async fn apply_key(
                 spec.description.clone(),
                 spec.tags.clone(),
                 spec.policy.clone(),
-                material,
+                material.map_or(FirstMaterial::Generated, FirstMaterial::Supplied),
             )
             .await?;
         changed.push(applied::key_created(&created));

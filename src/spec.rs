@@ -246,6 +246,59 @@ aws_enum! {
 }
 
 aws_enum! {
+    /// How key material to import is wrapped (GetParametersForImport).
+    WrappingAlgorithm, "AlgorithmSpec" {
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1", 1;
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", 2;
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1", 3;
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256", 4;
+    }
+    elsewhere {
+        "RSAES_PKCS1_V1_5" => "AWS KMS stopped taking RSAES_PKCS1_V1_5 for imports in 2023; use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256";
+        "SM2PKE" => SM2;
+    }
+}
+
+aws_enum! {
+    /// The RSA key that wraps key material to import.
+    WrappingKeySpec, "WrappingKeySpec" {
+        Rsa2048 = "RSA_2048", 1;
+        Rsa3072 = "RSA_3072", 2;
+        Rsa4096 = "RSA_4096", 3;
+    }
+    elsewhere {
+        "SM2" => SM2;
+    }
+}
+
+impl WrappingKeySpec {
+    /// The key spec whose material a wrapping key of this size is.
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            WrappingKeySpec::Rsa2048 => KeySpec::Rsa2048,
+            WrappingKeySpec::Rsa3072 => KeySpec::Rsa3072,
+            WrappingKeySpec::Rsa4096 => KeySpec::Rsa4096,
+        }
+    }
+}
+
+aws_enum! {
+    /// Whether imported key material expires (ImportKeyMaterial).
+    ExpirationModel, "ExpirationModelType" {
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES";
+        KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE";
+    }
+}
+
+aws_enum! {
+    /// Whether an import brings the key's material back or new material.
+    ImportType, "ImportType" {
+        NewKeyMaterial = "NEW_KEY_MATERIAL";
+        ExistingKeyMaterial = "EXISTING_KEY_MATERIAL";
+    }
+}
+
+aws_enum! {
     MessageType, "MessageType" {
         Raw = "RAW", 1;
         Digest = "DIGEST", 2;

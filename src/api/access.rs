@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::delegation::Ask;
 use super::{Api, ApiError, ArnConfig, Caller};
 use crate::grant::{self, Constraints};
-use crate::key::KeyRecord;
+use crate::key::{KeyRecord, Origin};
 use crate::key_id::KeyId;
 use crate::policy::PolicyDocument;
 use crate::policy::condition::Context;
@@ -138,6 +138,7 @@ pub(super) struct Subject {
     pub id: KeyId,
     pub spec: KeySpec,
     pub usage: KeyUsage,
+    pub origin: Origin,
 }
 
 impl From<&KeyRecord> for Subject {
@@ -146,6 +147,7 @@ impl From<&KeyRecord> for Subject {
             id: key.key_id,
             spec: key.spec,
             usage: key.usage,
+            origin: key.origin,
         }
     }
 }
@@ -171,7 +173,7 @@ fn conditions(
     context.add("aws:PrincipalArn", principal);
     context.add("kms:KeySpec", key.spec.as_str());
     context.add("kms:KeyUsage", key.usage.as_str());
-    context.add("kms:KeyOrigin", "AWS_KMS");
+    context.add("kms:KeyOrigin", key.origin.as_str());
     context.add("kms:MultiRegion", "false");
     if let Some(alias) = alias {
         context.add("kms:RequestAlias", alias);

@@ -9,7 +9,7 @@ use super::reply::{Object, Reply};
 use super::resolve::Accepts;
 use super::wire::{
     Blob, ContextMap, Recipient, b64, check_grant_tokens, check_length, check_range,
-    custom_key_store_unsupported, decode, key_material_id, parse_enum, refuse_recipient, required,
+    custom_key_store_unsupported, decode, material_id, parse_enum, refuse_recipient, required,
 };
 use super::{Api, ApiError, Caller};
 use crate::b64::encoded_len;
@@ -343,7 +343,7 @@ impl Api {
             .await
             .map_err(|e| ApiError::from_crypto(e, &arn))?;
         self.used(caller, source.key.key_id, UsedFor::Decrypt);
-        let material_id = key_material_id(source.key.key_id, source.material_version);
+        let material_id = material_id(&source.key, source.material_version);
         Ok(
             Object::with_capacity(encoded_len(plaintext.len()) + arn.len() + material_id.len())
                 .string("EncryptionAlgorithm", algorithm.as_str())
@@ -435,8 +435,8 @@ impl Api {
             "KeyId": destination_arn,
             "SourceEncryptionAlgorithm": source_algorithm.as_str(),
             "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
-            "SourceKeyMaterialId": key_material_id(source.key.key_id, source.material_version),
-            "DestinationKeyMaterialId": key_material_id(destination.key_id, destination_material.version),
+            "SourceKeyMaterialId": material_id(&source.key, source.material_version),
+            "DestinationKeyMaterialId": material_id(&destination, destination_material.version),
         }))
     }
 
@@ -479,7 +479,7 @@ impl Api {
         let key = self.crypto_key(caller, input.key_id, access).await?;
         let arn = self.arn.key_arn(key.key_id);
         let material = current(&key)?;
-        let material_id = key_material_id(key.key_id, material.version);
+        let material_id = material_id(&key, material.version);
         let request = DataKeyRequest {
             material: material.sealed.clone(),
             size,
@@ -561,7 +561,7 @@ impl Api {
         };
         self.require_symmetric(&key, operation.as_str())?;
         let material = current(&key)?;
-        let material_id = key_material_id(key.key_id, material.version);
+        let material_id = material_id(&key, material.version);
         dry_run(input.dry_run)?;
         let request = DataKeyPairRequest {
             material: material.sealed.clone(),

@@ -38,6 +38,12 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidGrantToken(String),
     #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
     LimitExceeded(String),
@@ -99,6 +105,9 @@ impl ApiError {
             ApiError::InvalidMarker(_) => "InvalidMarkerException",
             ApiError::InvalidGrantId(_) => "InvalidGrantIdException",
             ApiError::InvalidGrantToken(_) => "InvalidGrantTokenException",
+            ApiError::InvalidImportToken(_) => "InvalidImportTokenException",
+            ApiError::ExpiredImportToken(_) => "ExpiredImportTokenException",
+            ApiError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             ApiError::AlreadyExists(_) => "AlreadyExistsException",
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Unsupported(_) => "UnsupportedOperationException",
@@ -149,6 +158,7 @@ impl ApiError {
             CryptoError::InvalidCiphertext => ApiError::InvalidCiphertext(String::new()),
             CryptoError::InvalidSignature => ApiError::InvalidSignature(String::new()),
             CryptoError::InvalidMac => ApiError::InvalidMac(String::new()),
+            CryptoError::InvalidImportToken(m) => ApiError::InvalidImportToken(m),
             CryptoError::Validation(m) | CryptoError::MalformedMaterial(m) => ApiError::Validation(m),
             CryptoError::Unsupported(m) => ApiError::Unsupported(format!("{arn} {m}")),
             CryptoError::Unavailable(m) => ApiError::DependencyTimeout(format!("crypto service unavailable: {m}")),

@@ -15,6 +15,7 @@ mod grant_list_ops;
 mod grant_ops;
 pub mod http;
 mod idle;
+mod import_ops;
 mod kem_ops;
 mod key_ops;
 pub mod listen;
@@ -32,6 +33,7 @@ mod usage_ops;
 mod wire;
 
 pub use alias_ops::validate_alias_name;
+pub use key_ops::FirstMaterial;
 
 pub use error::ApiError;
 pub use wire::key_material_id;
@@ -239,6 +241,9 @@ pub const OPERATIONS: &[&str] = &[
     "GetKeyRotationStatus",
     "RotateKeyOnDemand",
     "ListKeyRotations",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
     "CreateAlias",
     "UpdateAlias",
     "DeleteAlias",
@@ -373,6 +378,9 @@ impl Api {
             "GetKeyRotationStatus" => self.get_key_rotation_status(caller, body).await,
             "RotateKeyOnDemand" => self.rotate_key_on_demand(caller, body).await,
             "ListKeyRotations" => self.list_key_rotations(caller, body).await,
+            "GetParametersForImport" => self.get_parameters_for_import(caller, body).await,
+            "ImportKeyMaterial" => self.import_key_material(caller, body).await,
+            "DeleteImportedKeyMaterial" => self.delete_imported_key_material(caller, body).await,
             "CreateAlias" => self.create_alias(caller, body).await,
             "UpdateAlias" => self.update_alias(caller, body).await,
             "DeleteAlias" => self.delete_alias(caller, body).await,
@@ -412,6 +420,7 @@ impl Api {
             Refusal::NotPendingDeletion => {
                 ApiError::InvalidState(format!("{arn} is not pending deletion."))
             }
+            Refusal::PendingImport => ApiError::InvalidState(format!("{arn} is pending import.")),
         }
     }
 

@@ -6,9 +6,6 @@
 /// served, or `None` if it is not an AWS KMS operation this endpoint knows.
 pub fn reason(operation: &str) -> Option<&'static str> {
     Some(match operation {
-        "GetParametersForImport" | "ImportKeyMaterial" | "DeleteImportedKeyMaterial" => {
-            "importing key material is not supported yet"
-        }
         "ReplicateKey" | "UpdatePrimaryRegion" => "there are no multi-Region keys",
         "CreateCustomKeyStore"
         | "ConnectCustomKeyStore"

@@ -82,6 +82,10 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         "DisableKeyRotation" => ("DisableKeyRotation", 5.0),
         "EnableKey" => ("EnableKey", 5.0),
         "RotateKeyOnDemand" => ("RotateKeyOnDemand", 5.0),
+        "ImportKeyMaterial" => ("ImportKeyMaterial", 5.0),
+        "DeleteImportedKeyMaterial" => ("DeleteImportedKeyMaterial", 5.0),
+        // One every four seconds: each makes an RSA key pair.
+        "GetParametersForImport" => ("GetParametersForImport", 0.25),
         "UntagResource" => ("UntagResource", 5.0),
         "UpdateAlias" => ("UpdateAlias", 5.0),
         "UpdateKeyDescription" => ("UpdateKeyDescription", 5.0),

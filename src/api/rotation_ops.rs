@@ -9,7 +9,7 @@ use super::access::Access;
 use super::page;
 use super::wire::{check_range, decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
-use crate::key::{KeyRecord, RotationType};
+use crate::key::{KeyRecord, Origin, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Action, Operation};
 use crate::seal::MaterialId;
@@ -27,6 +27,12 @@ struct RotationInput {
 
 impl Api {
     fn require_rotatable(&self, key: &KeyRecord) -> Result<(), ApiError> {
+        if key.origin == Origin::External {
+            return Err(ApiError::Unsupported(format!(
+                "{} origin is EXTERNAL which is not valid for this operation.",
+                self.arn.key_arn(key.key_id)
+            )));
+        }
         if lifecycle::supports_rotation(key.spec) {
             return Ok(());
         }
@@ -204,8 +210,12 @@ impl Api {
             }
         };
         let key = self
-            .rotatable_key(caller, input.key_id, Access::to("kms:ListKeyRotations"))
+            .managed_key(caller, input.key_id, Access::to("kms:ListKeyRotations"))
             .await?;
+        if key.origin == Origin::External {
+            return self.list_imported_material(&key, include_all, input.limit, input.marker);
+        }
+        self.require_rotatable(&key)?;
         let arn = self.arn.key_arn(key.key_id);
         let current = key.current().map(|m| m.version);
         let versions: Vec<_> = key
@@ -229,6 +239,44 @@ impl Api {
                 if m.rotation_type != RotationType::Initial {
                     entry["RotationDate"] = timestamp(m.created);
                     entry["RotationType"] = json!(if m.rotation_type == RotationType::OnDemand { "ON_DEMAND" } else { "AUTOMATIC" });
+                }
+                entry
+            })
+            .collect();
+        Ok(page::response(json!({ "Rotations": rotations }), page.next))
+    }
+
+    /// ListKeyRotations of a key of imported material: it has not rotated;
+    /// with `ALL_KEY_MATERIAL`, its one material, imported or pending
+    /// import.
+    fn list_imported_material(
+        &self,
+        key: &KeyRecord,
+        include_all: bool,
+        limit: Option<i64>,
+        marker: Option<String>,
+    ) -> Result<Value, ApiError> {
+        let entries: Vec<_> = key.imported.iter().filter(|_| include_all).collect();
+        let page = page::ROTATIONS.page(entries, limit, marker.as_deref(), |i| {
+            i.material_id.clone()
+        })?;
+        let arn = self.arn.key_arn(key.key_id);
+        let rotations: Vec<_> = page
+            .items
+            .iter()
+            .map(|imported| {
+                let mut entry = json!({
+                    "KeyId": arn,
+                    "KeyMaterialId": imported.material_id,
+                    "KeyMaterialState": "CURRENT",
+                    "ImportState": if key.materials.is_empty() { "PENDING_IMPORT" } else { "IMPORTED" },
+                    "ExpirationModel": if imported.valid_to.is_some() { "KEY_MATERIAL_EXPIRES" } else { "KEY_MATERIAL_DOES_NOT_EXPIRE" },
+                });
+                if let Some(valid_to) = imported.valid_to {
+                    entry["ValidTo"] = timestamp(valid_to);
+                }
+                if !imported.description.is_empty() {
+                    entry["KeyMaterialDescription"] = json!(imported.description);
                 }
                 entry
             })
@@ -260,11 +308,14 @@ impl Api {
                     .delete_key(key.key_id, key.revision)
                     .await
                     .map_err(ApiError::from),
+                Action::ExpireMaterial => self.expire_material(key.key_id).await,
             };
             match result {
                 Ok(()) => {
-                    if action == Action::Destroy {
-                        tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed");
+                    match action {
+                        Action::Destroy => tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed"),
+                        Action::ExpireMaterial => tracing::info!(key = %key.key_id, "imported key material expired and deleted; the key is pending import"),
+                        Action::Rotate(_) => {}
                     }
                     done.push((key.key_id, action));
                 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
-use crate::key::{KeyRecord, KeyState, Millis};
+use crate::key::{KeyRecord, KeyState, Millis, Origin};
 use crate::key_id::KeyId;
 use crate::spec::KeyUsage;
 
@@ -205,6 +205,15 @@ pub fn key_material_id(key_id: KeyId, version: u32) -> String {
     hex::encode(hash.finalize())
 }
 
+/// The `KeyMaterialId` of `key`'s material version `version`: imported
+/// material's own id, else one derived from the key id and version.
+pub fn material_id(key: &KeyRecord, version: u32) -> String {
+    match &key.imported {
+        Some(imported) if key.origin == Origin::External => imported.material_id.clone(),
+        _ => key_material_id(key.key_id, version),
+    }
+}
+
 /// The full `KeyMetadata` structure.
 pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
     let mut m = json!({
@@ -216,7 +225,7 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
         "Description": key.description,
         "KeyUsage": key.usage.as_str(),
         "KeyState": key.state().as_str(),
-        "Origin": "AWS_KMS",
+        "Origin": key.origin.as_str(),
         "KeyManager": "CUSTOMER",
         "KeySpec": key.spec.as_str(),
         "MultiRegion": false,
@@ -282,8 +291,19 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
     if let Some(current) = key.current() {
         obj.insert(
             "CurrentKeyMaterialId".into(),
-            json!(key_material_id(key.key_id, current.version)),
+            json!(material_id(key, current.version)),
         );
+    }
+    if key.origin == Origin::External && !key.materials.is_empty() {
+        let valid_to = key.imported.as_ref().and_then(|i| i.valid_to);
+        let model = match valid_to {
+            Some(valid_to) => {
+                obj.insert("ValidTo".into(), timestamp(valid_to));
+                "KEY_MATERIAL_EXPIRES"
+            }
+            None => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        };
+        obj.insert("ExpirationModel".into(), json!(model));
     }
     m
 }

@@ -15,7 +15,7 @@ use crate::api::reply::write_str;
 
 /// Request members never written to the audit trail: data, ciphertexts,
 /// signatures, MACs, peers' public keys, attestation documents, grant
-/// tokens. CloudTrail leaves them out too.
+/// and import tokens, wrapped key material. CloudTrail leaves them out too.
 const WITHHELD: &[&str] = &[
     "Plaintext",
     "CiphertextBlob",
@@ -27,6 +27,8 @@ const WITHHELD: &[&str] = &[
     "Recipient",
     "GrantTokens",
     "GrantToken",
+    "ImportToken",
+    "EncryptedKeyMaterial",
 ];
 
 /// The body a record's `requestParameters` are written from.

@@ -48,7 +48,8 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The record of a lifecycle action kube-kms carries out itself, as AWS
     /// records its own: `RotateKey` for an automatic rotation, `DeleteKey`
-    /// when a deletion window ends (principal `kube-kms`, in `namespace`:
+    /// when a deletion window ends, `DeleteExpiredKeyMaterial` when imported
+    /// material reaches its `ValidTo` (principal `kube-kms`, in `namespace`:
     /// the key's for the controller, none for `serve`, which learns only
     /// the key's id of what its lifecycle run did).
     pub fn lifecycle(time: Millis, key: KeyId, action: Action, namespace: &str) -> Call<'_> {
@@ -58,6 +59,7 @@ impl Call<'_> {
             operation: match action {
                 Action::Rotate(_) => "RotateKey",
                 Action::Destroy => "DeleteKey",
+                Action::ExpireMaterial => "DeleteExpiredKeyMaterial",
             }
             .into(),
             request_id: RequestId::next(),

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use super::cache::{CacheConfig, MaterialCache, Unsealed};
 use super::{
     CryptoError, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest, DataKeySize,
-    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MAX_MESSAGE_LEN,
-    MAX_RANDOM_LEN, MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest,
+    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, ImportParameters,
+    ImportParametersRequest, MAX_MESSAGE_LEN, MAX_RANDOM_LEN, MacRequest, ReEncryptRequest,
+    RootKeyInfo, SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial,
     VerifyRequest,
 };
+use crate::import::{self, ImportToken, TokenHeader, unwrap};
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
 use crate::material::symmetric::SymmetricKey;
 use crate::material::{KeyMaterial, LoadedKey, SignatureKey, random_bytes};
@@ -93,6 +95,47 @@ impl Engine {
         check_usage_for_spec(&id)?;
         let material = KeyMaterial::from_bytes(id.spec, bytes)?;
         seal::seal(self.root.as_ref(), id, &material)
+    }
+
+    pub fn import_parameters(
+        &self,
+        request: &ImportParametersRequest,
+    ) -> Result<ImportParameters, CryptoError> {
+        let (public_key, private_key) = unwrap::generate_wrapping_key(request.wrapping_spec)?;
+        let header = TokenHeader {
+            root_version: self.root.current_version(),
+            key_id: request.key_id,
+            wrapping_spec: request.wrapping_spec,
+            algorithm: request.algorithm,
+            valid_to: request.valid_to,
+        };
+        let token = ImportToken::seal(self.root.as_ref(), header, &private_key)?;
+        Ok(ImportParameters { public_key, token })
+    }
+
+    pub fn unwrap_import(
+        &self,
+        request: &UnwrapImportRequest,
+    ) -> Result<UnwrappedMaterial, CryptoError> {
+        check_usage_for_spec(&request.id)?;
+        let (header, private_key) = request.token.open(self.root.as_ref())?;
+        if header.key_id != request.id.key_id {
+            return Err(CryptoError::InvalidImportToken(
+                "The import token was issued for a different KMS key.".into(),
+            ));
+        }
+        let bytes = unwrap::unwrap(
+            header.wrapping_spec,
+            header.algorithm,
+            &private_key,
+            &request.wrapped,
+        )?;
+        let material_id = import::material_id(request.id.key_id, &bytes);
+        let material = KeyMaterial::from_bytes(request.id.spec, bytes)?;
+        Ok(UnwrappedMaterial {
+            sealed: seal::seal(self.root.as_ref(), request.id, &material)?,
+            material_id,
+        })
     }
 
     pub fn reseal(&self, sealed: &SealedMaterial) -> Result<SealedMaterial, CryptoError> {

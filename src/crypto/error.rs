@@ -26,6 +26,9 @@ pub enum CryptoError {
     /// The operation does not exist for this kind of key.
     #[error("{0}")]
     Unsupported(String),
+    /// An import token that is altered, not ours, or not for this key.
+    #[error("{0}")]
+    InvalidImportToken(String),
     /// Supplied key material does not parse for its spec.
     #[error("{0}")]
     MalformedMaterial(String),
@@ -58,6 +61,7 @@ impl CryptoError {
             CryptoError::Validation(_) => "Validation",
             CryptoError::Unsupported(_) => "Unsupported",
             CryptoError::MalformedMaterial(_) => "MalformedMaterial",
+            CryptoError::InvalidImportToken(_) => "InvalidImportToken",
             CryptoError::SealedMaterialInvalid(_) => "SealedMaterialInvalid",
             CryptoError::UnknownRootKey(_) => "UnknownRootKey",
             CryptoError::RootKey(_) => "RootKey",
@@ -73,6 +77,7 @@ impl CryptoError {
             | CryptoError::Validation(m)
             | CryptoError::Unsupported(m)
             | CryptoError::MalformedMaterial(m)
+            | CryptoError::InvalidImportToken(m)
             | CryptoError::SealedMaterialInvalid(m)
             | CryptoError::RootKey(m)
             | CryptoError::Unavailable(m)
@@ -96,6 +101,7 @@ impl CryptoError {
             "Validation" => CryptoError::Validation(detail),
             "Unsupported" => CryptoError::Unsupported(detail),
             "MalformedMaterial" => CryptoError::MalformedMaterial(detail),
+            "InvalidImportToken" => CryptoError::InvalidImportToken(detail),
             "SealedMaterialInvalid" => CryptoError::SealedMaterialInvalid(detail),
             "UnknownRootKey" => match detail.parse() {
                 Ok(version) => CryptoError::UnknownRootKey(version),

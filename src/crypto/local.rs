@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::{
     CacheConfig, CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest,
     DataKeyRequest, DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, Engine,
-    MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
+    ImportParameters, ImportParametersRequest, MacRequest, ReEncryptRequest, RootKeyInfo,
+    SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
@@ -80,6 +81,20 @@ impl CryptoService for LocalCryptoService {
     ) -> Result<SealedMaterial, CryptoError> {
         self.blocking(move |e| e.import_material(id, material))
             .await
+    }
+
+    async fn import_parameters(
+        &self,
+        request: ImportParametersRequest,
+    ) -> Result<ImportParameters, CryptoError> {
+        self.blocking(move |e| e.import_parameters(&request)).await
+    }
+
+    async fn unwrap_import(
+        &self,
+        request: UnwrapImportRequest,
+    ) -> Result<UnwrappedMaterial, CryptoError> {
+        self.blocking(move |e| e.unwrap_import(&request)).await
     }
 
     async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError> {

@@ -12,8 +12,9 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
 
 use super::{
     CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest,
-    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MacRequest, ReEncryptRequest,
-    RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
+    DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, ImportParameters,
+    ImportParametersRequest, MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest,
+    SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -110,6 +111,22 @@ impl CryptoService for MeteredCrypto {
         material: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError> {
         self.timed("ImportMaterial", self.inner.import_material(id, material))
+            .await
+    }
+
+    async fn import_parameters(
+        &self,
+        request: ImportParametersRequest,
+    ) -> Result<ImportParameters, CryptoError> {
+        self.timed("ImportParameters", self.inner.import_parameters(request))
+            .await
+    }
+
+    async fn unwrap_import(
+        &self,
+        request: UnwrapImportRequest,
+    ) -> Result<UnwrappedMaterial, CryptoError> {
+        self.timed("UnwrapImport", self.inner.unwrap_import(request))
             .await
     }
 

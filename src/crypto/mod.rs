@@ -19,11 +19,14 @@ pub use error::CryptoError;
 pub use local::LocalCryptoService;
 
 use crate::ciphertext::EncryptionContext;
+use crate::import::ImportToken;
+use crate::key::Millis;
+use crate::key_id::KeyId;
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 use crate::spec::{
     DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyAgreementAlgorithm, MacAlgorithm,
-    MessageType, SigningAlgorithm,
+    MessageType, SigningAlgorithm, WrappingAlgorithm, WrappingKeySpec,
 };
 
 /// Largest plaintext for Encrypt, a MAC or a signed message (AWS's limit).
@@ -142,6 +145,40 @@ pub struct MacRequest {
     pub algorithm: MacAlgorithm,
 }
 
+/// GetParametersForImport: a wrapping key for material of `key_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportParametersRequest {
+    pub key_id: KeyId,
+    pub wrapping_spec: WrappingKeySpec,
+    pub algorithm: WrappingAlgorithm,
+    /// When the token stops being accepted.
+    pub valid_to: Millis,
+}
+
+/// A wrapping public key (SubjectPublicKeyInfo DER) and the token that
+/// holds its private half.
+#[derive(Debug)]
+pub struct ImportParameters {
+    pub public_key: Vec<u8>,
+    pub token: ImportToken,
+}
+
+/// ImportKeyMaterial: material wrapped under a token's key, to be sealed
+/// as `id`. The caller checks the token's time (its header is clear).
+#[derive(Debug)]
+pub struct UnwrapImportRequest {
+    pub id: MaterialId,
+    pub token: ImportToken,
+    pub wrapped: Vec<u8>,
+}
+
+/// Imported material, sealed, and its `KeyMaterialId`.
+#[derive(Debug)]
+pub struct UnwrappedMaterial {
+    pub sealed: SealedMaterial,
+    pub material_id: String,
+}
+
 /// The root key versions a service holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootKeyInfo {
@@ -162,6 +199,17 @@ pub trait CryptoService: Send + Sync {
         id: MaterialId,
         material: SecretBytes,
     ) -> Result<SealedMaterial, CryptoError>;
+    /// A new wrapping key and import token (GetParametersForImport).
+    async fn import_parameters(
+        &self,
+        request: ImportParametersRequest,
+    ) -> Result<ImportParameters, CryptoError>;
+    /// Unwraps imported material with its token's key, checks it is
+    /// well-formed for `id`'s spec, and seals it (ImportKeyMaterial).
+    async fn unwrap_import(
+        &self,
+        request: UnwrapImportRequest,
+    ) -> Result<UnwrappedMaterial, CryptoError>;
     /// Re-wraps a blob under the current root key version.
     async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError>;
     async fn encrypt(&self, request: EncryptRequest) -> Result<Vec<u8>, CryptoError>;

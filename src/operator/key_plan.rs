@@ -157,6 +157,8 @@ pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) 
         }],
         policy: None,
         revision: 0,
+        origin: Default::default(),
+        imported: None,
     };
     // Validated by `plan` before anything was minted.
     let _ = declared::converge(&mut record, &key.spec, now);

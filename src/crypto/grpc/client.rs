@@ -10,9 +10,11 @@ use super::pb;
 use super::pb::crypto_service_client::CryptoServiceClient;
 use crate::crypto::{
     CryptoError, CryptoService, DataKey, DataKeyPair, DataKeyPairRequest, DataKeyRequest,
-    DataKeySize, DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest, MacRequest,
-    ReEncryptRequest, RootKeyInfo, SharedSecretRequest, SignRequest, VerifyRequest,
+    DataKeySize, DecapsulateRequest, DecryptRequest, Encapsulated, EncryptRequest,
+    ImportParameters, ImportParametersRequest, MacRequest, ReEncryptRequest, RootKeyInfo,
+    SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
+use crate::import::ImportToken;
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 
@@ -82,6 +84,49 @@ impl CryptoService for GrpcCryptoClient {
             .await
             .map_err(from_status)?;
         Ok(SealedMaterial::from_bytes(reply.into_inner().sealed))
+    }
+
+    async fn import_parameters(
+        &self,
+        r: ImportParametersRequest,
+    ) -> Result<ImportParameters, CryptoError> {
+        let request = pb::ImportParametersRequest {
+            key_id: r.key_id.as_bytes().to_vec(),
+            wrapping_key_spec: r.wrapping_spec.as_str().to_owned(),
+            wrapping_algorithm: r.algorithm.as_str().to_owned(),
+            valid_to: r.valid_to,
+        };
+        let reply = self
+            .client()
+            .import_parameters(request)
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(ImportParameters {
+            public_key: reply.public_key,
+            token: ImportToken::from_bytes(reply.import_token),
+        })
+    }
+
+    async fn unwrap_import(
+        &self,
+        r: UnwrapImportRequest,
+    ) -> Result<UnwrappedMaterial, CryptoError> {
+        let request = pb::UnwrapImportRequest {
+            id: Some(material_id_to_pb(&r.id)),
+            import_token: r.token.into_bytes(),
+            wrapped_material: r.wrapped,
+        };
+        let reply = self
+            .client()
+            .unwrap_import(request)
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(UnwrappedMaterial {
+            sealed: SealedMaterial::from_bytes(reply.sealed),
+            material_id: reply.key_material_id,
+        })
     }
 
     async fn reseal(&self, sealed: SealedMaterial) -> Result<SealedMaterial, CryptoError> {

@@ -75,15 +75,17 @@ pub fn material_id_to_pb(id: &MaterialId) -> pb::MaterialId {
     }
 }
 
-pub fn material_id_from_pb(id: Option<pb::MaterialId>) -> Result<MaterialId, CryptoError> {
-    let id = id.ok_or_else(|| CryptoError::Validation("material id is required".into()))?;
-    let key_id: [u8; 16] = id
-        .key_id
-        .as_slice()
+pub fn key_id_from_pb(bytes: &[u8]) -> Result<KeyId, CryptoError> {
+    let key_id: [u8; 16] = bytes
         .try_into()
         .map_err(|_| CryptoError::Validation("key id must be 16 bytes".into()))?;
+    Ok(KeyId::from_bytes(key_id))
+}
+
+pub fn material_id_from_pb(id: Option<pb::MaterialId>) -> Result<MaterialId, CryptoError> {
+    let id = id.ok_or_else(|| CryptoError::Validation("material id is required".into()))?;
     Ok(MaterialId {
-        key_id: KeyId::from_bytes(key_id),
+        key_id: key_id_from_pb(&id.key_id)?,
         version: id.version,
         spec: parse(&id.key_spec)?,
         usage: parse(&id.key_usage)?,

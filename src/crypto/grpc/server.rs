@@ -7,14 +7,15 @@ use std::sync::Arc;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{context_from_pb, material_id_from_pb, parse, to_status};
+use super::convert::{context_from_pb, key_id_from_pb, material_id_from_pb, parse, to_status};
 use super::pb;
 use super::pb::crypto_service_server::{CryptoService as PbService, CryptoServiceServer};
 use crate::crypto::{
     CryptoError, CryptoService, DataKeyPairRequest, DataKeyRequest, DataKeySize,
-    DecapsulateRequest, DecryptRequest, EncryptRequest, MacRequest, ReEncryptRequest,
-    SharedSecretRequest, SignRequest, VerifyRequest,
+    DecapsulateRequest, DecryptRequest, EncryptRequest, ImportParametersRequest, MacRequest,
+    ReEncryptRequest, SharedSecretRequest, SignRequest, UnwrapImportRequest, VerifyRequest,
 };
+use crate::import::ImportToken;
 use crate::seal::SealedMaterial;
 use crate::secret::SecretBytes;
 
@@ -96,6 +97,56 @@ impl PbService for CryptoGrpcServer {
                     .await?;
                 Ok(pb::SealedMaterialReply {
                     sealed: sealed.into_bytes(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn import_parameters(
+        &self,
+        r: Request<pb::ImportParametersRequest>,
+    ) -> Reply<pb::ImportParametersReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let key_id = key_id_from_pb(&r.key_id)?;
+                let parameters = self
+                    .inner
+                    .import_parameters(ImportParametersRequest {
+                        key_id,
+                        wrapping_spec: parse(&r.wrapping_key_spec)?,
+                        algorithm: parse(&r.wrapping_algorithm)?,
+                        valid_to: r.valid_to,
+                    })
+                    .await?;
+                Ok(pb::ImportParametersReply {
+                    public_key: parameters.public_key,
+                    import_token: parameters.token.into_bytes(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn unwrap_import(
+        &self,
+        r: Request<pb::UnwrapImportRequest>,
+    ) -> Reply<pb::UnwrapImportReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let unwrapped = self
+                    .inner
+                    .unwrap_import(UnwrapImportRequest {
+                        id: material_id_from_pb(r.id)?,
+                        token: ImportToken::from_bytes(r.import_token),
+                        wrapped: r.wrapped_material,
+                    })
+                    .await?;
+                Ok(pb::UnwrapImportReply {
+                    sealed: unwrapped.sealed.into_bytes(),
+                    key_material_id: unwrapped.material_id,
                 })
             }
             .await,
