@@ -10,42 +10,26 @@ fn key() -> KeyRecord {
 fn the_key_state_table() {
     use KeyState::*;
     use Operation::*;
-    let table: &[(Operation, [Result<(), Refusal>; 3])] = &[
-        (
-            Cryptographic,
-            [
-                Ok(()),
-                Err(Refusal::Disabled),
-                Err(Refusal::PendingDeletion),
-            ],
-        ),
-        (Read, [Ok(()), Ok(()), Ok(())]),
-        (EnableKey, [Ok(()), Ok(()), Err(Refusal::PendingDeletion)]),
-        (DisableKey, [Ok(()), Ok(()), Err(Refusal::PendingDeletion)]),
-        (
-            ScheduleKeyDeletion,
-            [Ok(()), Ok(()), Err(Refusal::PendingDeletion)],
-        ),
+    use Refusal::{Disabled as Off, NotPendingDeletion as NotPending};
+    use Refusal::{PendingDeletion as Deleting, PendingImport as Importing};
+    let ok = Ok(());
+    // Enabled, Disabled, PendingDeletion, PendingImport (AWS's table).
+    let table: &[(Operation, [Result<(), Refusal>; 4])] = &[
+        (Cryptographic, [ok, Err(Off), Err(Deleting), Err(Importing)]),
+        (Read, [ok, ok, ok, ok]),
+        (EnableKey, [ok, ok, Err(Deleting), Err(Importing)]),
+        (DisableKey, [ok, ok, Err(Deleting), Err(Importing)]),
+        (ScheduleKeyDeletion, [ok, ok, Err(Deleting), ok]),
         (
             CancelKeyDeletion,
-            [
-                Err(Refusal::NotPendingDeletion),
-                Err(Refusal::NotPendingDeletion),
-                Ok(()),
-            ],
+            [Err(NotPending), Err(NotPending), ok, Err(NotPending)],
         ),
-        (Modify, [Ok(()), Ok(()), Err(Refusal::PendingDeletion)]),
-        (
-            Rotation,
-            [
-                Ok(()),
-                Err(Refusal::Disabled),
-                Err(Refusal::PendingDeletion),
-            ],
-        ),
+        (Modify, [ok, ok, Err(Deleting), ok]),
+        (Rotation, [ok, Err(Off), Err(Deleting), Err(Importing)]),
+        (Import, [ok, ok, Err(Deleting), ok]),
     ];
     for (operation, expected) in table {
-        for (state, expected) in [Enabled, Disabled, PendingDeletion]
+        for (state, expected) in [Enabled, Disabled, PendingDeletion, PendingImport]
             .into_iter()
             .zip(expected)
         {
@@ -158,4 +142,108 @@ fn only_symmetric_keys_rotate() {
             "{spec}"
         );
     }
+}
+
+fn external() -> KeyRecord {
+    let mut key = key();
+    key.origin = Origin::External;
+    key.materials.clear();
+    key
+}
+
+fn imported(valid_to: Option<Millis>, at: Millis) -> ImportedMaterial {
+    ImportedMaterial {
+        material_id: "ab".repeat(32),
+        valid_to,
+        description: String::new(),
+        imported: at,
+    }
+}
+
+#[test]
+fn a_key_of_imported_material_is_pending_import_while_it_has_none() {
+    let mut key = external();
+    assert_eq!(key.state(), KeyState::PendingImport);
+    key.enabled = false;
+    assert_eq!(key.state(), KeyState::PendingImport, "whatever its flag");
+    key.deletion = Some(schedule_deletion(7, NOW));
+    assert_eq!(key.state(), KeyState::PendingDeletion, "deletion first");
+    // A generated key never is, even without material.
+    let mut generated = self::key();
+    generated.materials.clear();
+    assert_eq!(generated.state(), KeyState::Enabled);
+}
+
+#[test]
+fn importing_enables_a_pending_key_and_keeps_version_1_through_reimports() {
+    let mut key = external();
+    key.enabled = false;
+    import(&mut key, SealedMaterial::from_bytes(vec![1]), imported(None, NOW));
+    assert_eq!(key.state(), KeyState::Enabled);
+    assert_eq!(key.materials.len(), 1);
+    assert_eq!(key.materials[0].version, 1);
+    assert_eq!(key.materials[0].created, NOW);
+
+    // Disabled, then imported again (a new expiration): stays disabled,
+    // the material's creation stays the first import's.
+    key.enabled = false;
+    let later = NOW + DAY_MS;
+    import(
+        &mut key,
+        SealedMaterial::from_bytes(vec![2]),
+        imported(Some(later + DAY_MS), later),
+    );
+    assert_eq!(key.state(), KeyState::Disabled);
+    assert_eq!(key.materials.len(), 1);
+    assert_eq!(key.materials[0].created, NOW);
+    assert_eq!(key.materials[0].sealed.as_bytes(), &[2]);
+
+    // Deleted: pending import, what identifies the material stays.
+    delete_imported(&mut key);
+    assert_eq!(key.state(), KeyState::PendingImport);
+    assert_eq!(key.imported.as_ref().unwrap().material_id, "ab".repeat(32));
+    import(&mut key, SealedMaterial::from_bytes(vec![3]), imported(None, later));
+    assert_eq!(key.state(), KeyState::Enabled, "back from pending import enabled");
+    assert_eq!(key.materials[0].version, 1);
+}
+
+#[test]
+fn imported_material_expires_at_its_valid_to_whatever_the_key_state() {
+    let valid_to = NOW + 10 * DAY_MS;
+    let mut key = external();
+    import(
+        &mut key,
+        SealedMaterial::from_bytes(vec![1]),
+        imported(Some(valid_to), NOW),
+    );
+    assert_eq!(plan(&key, valid_to - 1), None);
+    assert_eq!(next_due(&key), Some(valid_to));
+    assert_eq!(plan(&key, valid_to), Some(Action::ExpireMaterial));
+    key.enabled = false;
+    assert_eq!(plan(&key, valid_to), Some(Action::ExpireMaterial));
+    // Pending deletion: the material still expires before the window ends,
+    // and the window's end comes first once both are due.
+    key.deletion = Some(schedule_deletion(30, NOW));
+    assert_eq!(next_due(&key), Some(valid_to));
+    assert_eq!(plan(&key, valid_to), Some(Action::ExpireMaterial));
+    assert_eq!(plan(&key, NOW + 30 * DAY_MS), Some(Action::Destroy));
+    key.deletion = None;
+    delete_imported(&mut key);
+    assert_eq!(plan(&key, valid_to + DAY_MS), None, "nothing left to expire");
+    assert_eq!(next_due(&key), None);
+    // Material that does not expire never does.
+    import(&mut key, SealedMaterial::from_bytes(vec![1]), imported(None, NOW));
+    assert_eq!(plan(&key, NOW + 1000 * DAY_MS), None);
+}
+
+#[test]
+fn valid_to_is_in_the_future_and_at_most_a_year_away() {
+    assert_eq!(check_valid_to(NOW + 1, NOW), Ok(()));
+    assert_eq!(check_valid_to(NOW + 365 * DAY_MS, NOW), Ok(()));
+    assert_eq!(check_valid_to(NOW, NOW), Err(ValidToError::Past));
+    assert_eq!(check_valid_to(NOW - 1, NOW), Err(ValidToError::Past));
+    assert_eq!(
+        check_valid_to(NOW + 365 * DAY_MS + 1, NOW),
+        Err(ValidToError::TooFar)
+    );
 }
