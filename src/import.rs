@@ -25,4 +25,4 @@ pub fn material_id(key_id: KeyId, material: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -218,10 +218,8 @@ fn expiry(key: &KeyRecord) -> Option<Millis> {
 /// What is due for `key` at `now`: at most one action. Keys pending deletion
 /// never rotate; disabled keys wait to rotate until they are enabled again.
 pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
-    if let Some(deletion) = key.deletion {
-        if now >= deletion.deletion_date {
-            return Some(Action::Destroy);
-        }
+    if key.deletion.is_some_and(|d| now >= d.deletion_date) {
+        return Some(Action::Destroy);
     }
     // Material expires whatever the key's state, pending deletion too.
     if expiry(key).is_some_and(|valid_to| now >= valid_to) {

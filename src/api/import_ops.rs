@@ -15,7 +15,9 @@ use crate::key::{ImportedMaterial, KeyRecord, Millis, Origin};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Action, Operation};
 use crate::seal::MaterialId;
-use crate::spec::{ExpirationModel, Family, ImportType, KeySpec, WrappingAlgorithm, WrappingKeySpec};
+use crate::spec::{
+    ExpirationModel, Family, ImportType, KeySpec, WrappingAlgorithm, WrappingKeySpec,
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -203,9 +205,7 @@ impl Api {
         self.check_state(&key, Operation::Import)?;
         let arn = self.arn.key_arn(key.key_id);
         let token = ImportToken::from_bytes(token);
-        let header = token
-            .header()
-            .map_err(|e| ApiError::from_crypto(e, &arn))?;
+        let header = token.header().map_err(|e| ApiError::from_crypto(e, &arn))?;
         if header.key_id != key.key_id {
             return Err(ApiError::InvalidImportToken(
                 "The import token was issued for a different KMS key.".into(),
@@ -381,7 +381,10 @@ mod tests {
             (Some("SOMETIMES"), None),
         ] {
             assert!(
-                matches!(expiration(model, valid_to, now), Err(ApiError::Validation(_))),
+                matches!(
+                    expiration(model, valid_to, now),
+                    Err(ApiError::Validation(_))
+                ),
                 "{model:?} {valid_to:?}"
             );
         }

@@ -257,9 +257,8 @@ impl Api {
         marker: Option<String>,
     ) -> Result<Value, ApiError> {
         let entries: Vec<_> = key.imported.iter().filter(|_| include_all).collect();
-        let page = page::ROTATIONS.page(entries, limit, marker.as_deref(), |i| {
-            i.material_id.clone()
-        })?;
+        let page =
+            page::ROTATIONS.page(entries, limit, marker.as_deref(), |i| i.material_id.clone())?;
         let arn = self.arn.key_arn(key.key_id);
         let rotations: Vec<_> = page
             .items
@@ -313,8 +312,12 @@ impl Api {
             match result {
                 Ok(()) => {
                     match action {
-                        Action::Destroy => tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed"),
-                        Action::ExpireMaterial => tracing::info!(key = %key.key_id, "imported key material expired and deleted; the key is pending import"),
+                        Action::Destroy => {
+                            tracing::info!(key = %key.key_id, "deletion window ended; key material destroyed")
+                        }
+                        Action::ExpireMaterial => {
+                            tracing::info!(key = %key.key_id, "imported key material expired and deleted; the key is pending import")
+                        }
                         Action::Rotate(_) => {}
                     }
                     done.push((key.key_id, action));

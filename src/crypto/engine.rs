@@ -11,8 +11,8 @@ use super::{
     RootKeyInfo, SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial,
     VerifyRequest,
 };
-use crate::import::{self, ImportToken, TokenHeader, unwrap};
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
+use crate::import::{self, ImportToken, TokenHeader, unwrap};
 use crate::material::symmetric::SymmetricKey;
 use crate::material::{KeyMaterial, LoadedKey, SignatureKey, random_bytes};
 use crate::root::RootKey;

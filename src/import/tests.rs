@@ -59,7 +59,10 @@ fn a_token_carries_its_key_and_use_and_opens_only_unaltered_under_its_root() {
     ));
     for short in [0, 1, 30, 58] {
         let cut = ImportToken::from_bytes(token.as_bytes()[..short].to_vec());
-        assert!(matches!(cut.header(), Err(CryptoError::InvalidImportToken(_))));
+        assert!(matches!(
+            cut.header(),
+            Err(CryptoError::InvalidImportToken(_))
+        ));
     }
 }
 
@@ -69,12 +72,18 @@ fn a_token_golden_vector_reads_the_same_forever() {
     // upgrades): a change needs a new format byte, not an edit here.
     let root = root(1);
     let key_id: KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap();
-    let token = ImportToken::seal_with_nonce(root.as_ref(), header(key_id), b"k", &[9; 12]).unwrap();
+    let token =
+        ImportToken::seal_with_nonce(root.as_ref(), header(key_id), b"k", &[9; 12]).unwrap();
     assert_eq!(
         hex::encode(&token.as_bytes()[..43]),
         concat!(
-            "b1", "00000001", "1234abcd12ab34cd56ef1234567890ab", "02", "04",
-            "0000018bcfe5687b", "090909090909090909090909"
+            "b1",
+            "00000001",
+            "1234abcd12ab34cd56ef1234567890ab",
+            "02",
+            "04",
+            "0000018bcfe5687b",
+            "090909090909090909090909"
         )
     );
 }
@@ -87,8 +96,8 @@ pub(crate) fn wrap(public_key: &[u8], algorithm: WrappingAlgorithm, material: &[
     use aws_lc_rs::rsa::{
         OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey,
     };
-    let rsa = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_key).unwrap())
-        .unwrap();
+    let rsa =
+        OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_key).unwrap()).unwrap();
     let oaep = |data: &[u8], sha256: bool| {
         let padding = if sha256 {
             &OAEP_SHA256_MGF1SHA256

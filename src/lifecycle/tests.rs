@@ -178,7 +178,11 @@ fn a_key_of_imported_material_is_pending_import_while_it_has_none() {
 fn importing_enables_a_pending_key_and_keeps_version_1_through_reimports() {
     let mut key = external();
     key.enabled = false;
-    import(&mut key, SealedMaterial::from_bytes(vec![1]), imported(None, NOW));
+    import(
+        &mut key,
+        SealedMaterial::from_bytes(vec![1]),
+        imported(None, NOW),
+    );
     assert_eq!(key.state(), KeyState::Enabled);
     assert_eq!(key.materials.len(), 1);
     assert_eq!(key.materials[0].version, 1);
@@ -202,8 +206,16 @@ fn importing_enables_a_pending_key_and_keeps_version_1_through_reimports() {
     delete_imported(&mut key);
     assert_eq!(key.state(), KeyState::PendingImport);
     assert_eq!(key.imported.as_ref().unwrap().material_id, "ab".repeat(32));
-    import(&mut key, SealedMaterial::from_bytes(vec![3]), imported(None, later));
-    assert_eq!(key.state(), KeyState::Enabled, "back from pending import enabled");
+    import(
+        &mut key,
+        SealedMaterial::from_bytes(vec![3]),
+        imported(None, later),
+    );
+    assert_eq!(
+        key.state(),
+        KeyState::Enabled,
+        "back from pending import enabled"
+    );
     assert_eq!(key.materials[0].version, 1);
 }
 
@@ -229,10 +241,18 @@ fn imported_material_expires_at_its_valid_to_whatever_the_key_state() {
     assert_eq!(plan(&key, NOW + 30 * DAY_MS), Some(Action::Destroy));
     key.deletion = None;
     delete_imported(&mut key);
-    assert_eq!(plan(&key, valid_to + DAY_MS), None, "nothing left to expire");
+    assert_eq!(
+        plan(&key, valid_to + DAY_MS),
+        None,
+        "nothing left to expire"
+    );
     assert_eq!(next_due(&key), None);
     // Material that does not expire never does.
-    import(&mut key, SealedMaterial::from_bytes(vec![1]), imported(None, NOW));
+    import(
+        &mut key,
+        SealedMaterial::from_bytes(vec![1]),
+        imported(None, NOW),
+    );
     assert_eq!(plan(&key, NOW + 1000 * DAY_MS), None);
 }
 

@@ -74,8 +74,8 @@ check(kms.list_grants(KeyId=key)["Grants"] == [], "RetireGrant by token")
 check(_raises(kms.revoke_grant, kms.exceptions.NotFoundException, KeyId=key, GrantId="0" * 64), "RevokeGrant of no grant")
 check(_raises(kms.revoke_grant, kms.exceptions.InvalidGrantIdException, KeyId=key, GrantId="nope"), "RevokeGrant of a malformed id")
 # An AWS operation the endpoint does not serve says so, as a modelled error.
-code, status, message = error_of(kms.import_key_material, KeyId=key, ImportToken=b"t", EncryptedKeyMaterial=b"m")
-check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ImportKeyMaterial is not served"), f"ImportKeyMaterial: {code} {status} {message}")
+code, status, message = error_of(kms.replicate_key, KeyId=key, ReplicaRegion="us-west-2")
+check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ReplicateKey is not served"), f"ReplicateKey: {code} {status} {message}")
 # A key policy is checked as AWS checks one, and enforced.
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
 with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]

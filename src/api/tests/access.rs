@@ -258,6 +258,7 @@ pub(super) async fn key_operations(h: &Harness) -> Vec<KeyCase> {
     let kem = h
         .key(json!({ "KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE" }))
         .await;
+    let external = h.key(json!({ "Origin": "EXTERNAL" })).await;
     h.ok(
         "CreateAlias",
         json!({ "AliasName": "alias/app", "TargetKeyId": sym }),
@@ -398,6 +399,23 @@ pub(super) async fn key_operations(h: &Harness) -> Vec<KeyCase> {
             "RevokeGrant",
             json!({ "KeyId": sym, "GrantId": "ab".repeat(32) }),
             &sym,
+        ),
+        case(
+            "GetParametersForImport",
+            json!({ "KeyId": external, "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+                    "WrappingKeySpec": "RSA_2048" }),
+            &external,
+        ),
+        case(
+            "ImportKeyMaterial",
+            json!({ "KeyId": external, "ImportToken": b64(b"t"),
+                    "EncryptedKeyMaterial": b64(b"m") }),
+            &external,
+        ),
+        case(
+            "DeleteImportedKeyMaterial",
+            json!({ "KeyId": external }),
+            &external,
         ),
     ])
     .collect::<Vec<_>>();

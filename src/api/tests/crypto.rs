@@ -85,12 +85,10 @@ async fn crypto_errors_have_aws_types() {
         "UnknownOperationException"
     );
     assert_eq!(
-        h.err("ImportKeyMaterial", json!({ "KeyId": a })).await,
+        h.err("ReplicateKey", json!({ "KeyId": a })).await,
         (
             "UnsupportedOperationException".into(),
-            "ImportKeyMaterial is not served by this endpoint: importing key material is not \
-             supported yet."
-                .into()
+            "ReplicateKey is not served by this endpoint: there are no multi-Region keys.".into()
         )
     );
     // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.

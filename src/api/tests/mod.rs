@@ -106,6 +106,7 @@ mod delegation;
 mod grants;
 mod hostile;
 mod hostile_http;
+mod import;
 mod kem;
 mod keys;
 mod lifecycle;
