@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube_kms::ciphertext::EncryptionContext;
+use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
 use kube_kms::crypto::grpc::GrpcCryptoClient;
 use kube_kms::crypto::*;
+use kube_kms::import::ImportToken;
 use kube_kms::key_id::KeyId;
 use kube_kms::root::FileRootKey;
 use kube_kms::seal::MaterialId;
@@ -369,6 +371,69 @@ async fn every_operation_over_the_socket_matches_the_in_process_service() {
             )
             .await,
         Err(CryptoError::MalformedMaterial(_))
+    ));
+
+    // Import: a wrapping key and token from one path, unwrapped in the
+    // other, and a refusal carried across the socket as itself.
+    let target = id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let parameters = remote
+        .import_parameters(ImportParametersRequest {
+            key_id: target.key_id,
+            wrapping_spec: WrappingKeySpec::Rsa2048,
+            algorithm: WrappingAlgorithm::RsaesOaepSha256,
+            valid_to: 1,
+        })
+        .await
+        .unwrap();
+    let header = parameters.token.header().unwrap();
+    assert_eq!((header.key_id, header.valid_to), (target.key_id, 1));
+    let wrapping = OaepPublicEncryptingKey::new(
+        PublicEncryptingKey::from_der(&parameters.public_key).unwrap(),
+    )
+    .unwrap();
+    let mut wrapped = vec![0u8; wrapping.ciphertext_size()];
+    let wrapped = wrapping
+        .encrypt(&OAEP_SHA256_MGF1SHA256, &[7; 32], &mut wrapped, None)
+        .unwrap()
+        .to_vec();
+    let unwrap_request = |token: ImportToken| UnwrapImportRequest {
+        id: target,
+        token,
+        wrapped: wrapped.clone(),
+    };
+    let unwrapped = local
+        .unwrap_import(unwrap_request(parameters.token.clone()))
+        .await
+        .unwrap();
+    let remotely = remote
+        .unwrap_import(unwrap_request(parameters.token.clone()))
+        .await
+        .unwrap();
+    assert_eq!(unwrapped.material_id, remotely.material_id);
+    let blob = remote
+        .encrypt(EncryptRequest {
+            material: remotely.sealed,
+            plaintext: SecretBytes::new(b"imported".to_vec()),
+            context: ctx(&[]),
+            algorithm: sd,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        local
+            .decrypt(decrypt(unwrapped.sealed, blob, ctx(&[])))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"imported"
+    );
+    let mut altered = parameters.token.into_bytes();
+    altered[40] ^= 1;
+    assert!(matches!(
+        remote
+            .unwrap_import(unwrap_request(ImportToken::from_bytes(altered)))
+            .await,
+        Err(CryptoError::InvalidImportToken(_))
     ));
 }
 
