@@ -66,12 +66,30 @@ fn is_oaep(algorithm: WrappingAlgorithm) -> bool {
     )
 }
 
-/// A `KeyMaterialId` member: 64 characters.
+/// A `KeyMaterialId` member: 64 lower-case hex digits.
 fn check_material_id(id: &Option<String>) -> Result<(), ApiError> {
-    match id {
-        Some(id) => check_length("keyMaterialId", id.len(), 64, 64),
-        None => Ok(()),
+    let Some(id) = id else { return Ok(()) };
+    check_length("keyMaterialId", id.len(), 64, 64)?;
+    if !id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        let pattern = "Member must satisfy regular expression pattern: ^[a-f0-9]+$";
+        return Err(ApiError::validation("keyMaterialId", id, pattern));
     }
+    Ok(())
+}
+
+/// A `KeyMaterialDescription` member, as AWS's model bounds it.
+fn check_description(description: &str) -> Result<(), ApiError> {
+    check_length("keyMaterialDescription", description.len(), 0, 256)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c);
+    if !description.chars().all(allowed) {
+        let pattern = r"Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\s.-]+$";
+        return Err(ApiError::validation(
+            "keyMaterialDescription",
+            description,
+            pattern,
+        ));
+    }
+    Ok(())
 }
 
 /// How the material of one import is to be kept, from the request's
@@ -186,7 +204,7 @@ impl Api {
             ));
         }
         if let Some(description) = &input.key_material_description {
-            check_length("keyMaterialDescription", description.len(), 0, 256)?;
+            check_description(description)?;
         }
         let now = self.now();
         let valid_to = expiration(input.expiration_model.as_deref(), input.valid_to, now)?;

@@ -139,6 +139,10 @@ POLICY = json.dumps(
     {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}
 )
 NO_SUCH_KEY = "00000000-0000-4000-8000-000000000000"
+external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+import_token = kms.get_parameters_for_import(
+    KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+)["ImportToken"]
 
 # A well-formed request for every operation served. Each may fail for
 # what it names (a key that does not exist, a signature that is wrong),
@@ -203,6 +207,18 @@ BASE = {
     "ListGrants": {"KeyId": sym},
     "ListRetirableGrants": {"RetiringPrincipal": "arn:aws:iam::111122223333:role/r"},
     "DescribeCustomKeyStores": {},
+    "GetParametersForImport": {
+        "KeyId": external,
+        "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+        "WrappingKeySpec": "RSA_2048",
+    },
+    # Wrapped material that does not unwrap: InvalidCiphertextException.
+    "ImportKeyMaterial": {
+        "KeyId": external,
+        "ImportToken": import_token,
+        "EncryptedKeyMaterial": b"m" * 256,
+    },
+    "DeleteImportedKeyMaterial": {"KeyId": external},
 }
 
 
@@ -406,6 +422,29 @@ kms.list_key_policies(KeyId=sym)
 kms.list_keys(Limit=2)
 kms.get_key_last_usage(KeyId=sym)
 kms.get_key_last_usage(KeyId=doomed)
+# Imported material: pending import, imported with an end, described,
+# listed, deleted.
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+kms.describe_key(KeyId=external)
+parameters = kms.get_parameters_for_import(
+    KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072"
+)
+wrapping = serialization.load_der_public_key(parameters["PublicKey"])
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+kms.import_key_material(
+    KeyId=external,
+    ImportToken=parameters["ImportToken"],
+    EncryptedKeyMaterial=wrapping.encrypt(os.urandom(32), oaep),
+    ExpirationModel="KEY_MATERIAL_EXPIRES",
+    ValidTo=parameters["ParametersValidTo"],
+    KeyMaterialDescription="conformance",
+)
+kms.describe_key(KeyId=external)
+kms.list_key_rotations(KeyId=external, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+kms.delete_imported_key_material(KeyId=external)
+kms.list_key_rotations(KeyId=external, IncludeKeyMaterial="ALL_KEY_MATERIAL")
 
 for failure in failures:
     print("NOT AS THE MODEL SAYS:", failure, file=sys.stderr)
