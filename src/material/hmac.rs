@@ -1,5 +1,6 @@
-//! HMAC keys: HMAC_224/256/384/512 with AWS's key lengths (the hash output
-//! length) and constant-time verification.
+//! HMAC keys: HMAC_224/256/384/512 with AWS's key lengths (generated: the
+//! hash output length; imported: from that up to the hash's block size)
+//! and constant-time verification.
 
 use hmac::{Hmac, Mac};
 use sha2::{Sha224, Sha256, Sha384, Sha512};
@@ -17,6 +18,15 @@ pub fn key_len(spec: KeySpec) -> usize {
     }
 }
 
+/// The longest key material AWS imports for an HMAC spec: the hash's
+/// block size (a longer key would be hashed down first).
+pub fn max_key_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::Hmac224 | KeySpec::Hmac256 => 64,
+        _ => 128,
+    }
+}
+
 pub struct HmacKey {
     algorithm: MacAlgorithm,
     key: SecretBytes,
@@ -25,7 +35,9 @@ pub struct HmacKey {
 impl HmacKey {
     pub fn new(spec: KeySpec, bytes: &[u8]) -> Option<Self> {
         let algorithm = *spec.mac_algorithms().first()?;
-        (bytes.len() == key_len(spec)).then(|| HmacKey {
+        (key_len(spec)..=max_key_len(spec))
+            .contains(&bytes.len())
+            .then(|| HmacKey {
             algorithm,
             key: SecretBytes::new(bytes.to_vec()),
         })

@@ -282,4 +282,70 @@ check(error_of(kms.describe_key, KeyId="00000000-0000-4000-8000-000000000000")[0
 fixture = kms.encrypt(KeyId="alias/fixture", Plaintext=b"fixed")
 check(fixture["KeyId"].endswith("1234abcd-12ab-34cd-56ef-1234567890ab"), "manifest key id pinned")
 
+# Key import (BYOK): wrapped as AWS's documentation has users wrap, with
+# OpenSSL (through the cryptography package).
+import datetime
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+DER = serialization.Encoding.DER
+
+
+def wrapped_for(key, material, algorithm="RSAES_OAEP_SHA_256", spec="RSA_2048"):
+    parameters = kms.get_parameters_for_import(KeyId=key, WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+    public = serialization.load_der_public_key(parameters["PublicKey"])
+    check(public.key_size == int(spec[4:]), f"wrapping key of {spec}")
+    sha = hashes.SHA256() if algorithm.endswith("256") else hashes.SHA1()
+    oaep = padding.OAEP(mgf=padding.MGF1(sha), algorithm=sha, label=None)
+    if algorithm.startswith("RSA_AES"):
+        aes = os.urandom(32)
+        return parameters["ImportToken"], public.encrypt(aes, oaep) + aes_key_wrap_with_padding(aes, material)
+    return parameters["ImportToken"], public.encrypt(material, oaep)
+
+
+byok = kms.create_key(Origin="EXTERNAL", Description="imported")["KeyMetadata"]
+check((byok["Origin"], byok["KeyState"], byok["Enabled"]) == ("EXTERNAL", "PendingImport", False), f"CreateKey Origin EXTERNAL: {byok}")
+code, status, message = error_of(kms.encrypt, KeyId=byok["KeyId"], Plaintext=b"x")
+check((code, status, message) == ("KMSInvalidStateException", 400, f"{byok['Arn']} is pending import."), f"pending import: {code} {message}")
+material = os.urandom(32)
+token, blob = wrapped_for(byok["KeyId"], material)
+valid_to = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(days=30)
+imported = kms.import_key_material(KeyId=byok["KeyId"], ImportToken=token, EncryptedKeyMaterial=blob, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+described = kms.describe_key(KeyId=byok["KeyId"])["KeyMetadata"]
+check((described["KeyState"], described["ExpirationModel"], described["ValidTo"]) == ("Enabled", "KEY_MATERIAL_EXPIRES", valid_to), f"imported, expiring: {described}")
+check(described["CurrentKeyMaterialId"] == imported["KeyMaterialId"], "KeyMaterialId")
+sealed = kms.encrypt(KeyId=byok["KeyId"], Plaintext=b"byok")["CiphertextBlob"]
+kms.delete_imported_key_material(KeyId=byok["KeyId"])
+check(kms.describe_key(KeyId=byok["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport", "DeleteImportedKeyMaterial")
+check(error_of(kms.decrypt, CiphertextBlob=sealed)[0] == "KMSInvalidStateException", "no material, no decrypt")
+other_token, other_blob = wrapped_for(byok["KeyId"], os.urandom(32), "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096")
+check(_raises(kms.import_key_material, kms.exceptions.IncorrectKeyMaterialException, KeyId=byok["KeyId"], ImportToken=other_token, EncryptedKeyMaterial=other_blob), "other material refused")
+check(_raises(kms.import_key_material, kms.exceptions.InvalidImportTokenException, KeyId=byok["KeyId"], ImportToken=b"x" * 100, EncryptedKeyMaterial=blob), "a token not ours")
+check(_raises(kms.import_key_material, kms.exceptions.InvalidCiphertextException, KeyId=byok["KeyId"], ImportToken=token, EncryptedKeyMaterial=other_blob), "wrapped for another wrapping key")
+check(_raises(kms.get_parameters_for_import, kms.exceptions.UnsupportedOperationException, KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"), "a key of generated material takes no import")
+check(_raises(kms.enable_key_rotation, kms.exceptions.UnsupportedOperationException, KeyId=byok["KeyId"]), "imported keys do not rotate")
+again = kms.import_key_material(KeyId=byok["KeyId"], ImportToken=token, EncryptedKeyMaterial=blob, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=imported["KeyMaterialId"], ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+check(again["KeyMaterialId"] == imported["KeyMaterialId"], "the same material again")
+check(kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"byok", "what it encrypted decrypts again")
+rotations = kms.list_key_rotations(KeyId=byok["KeyId"], IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+check([(r["ImportState"], r["ExpirationModel"]) for r in rotations] == [("IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE")], f"ListKeyRotations: {rotations}")
+
+# Asymmetric material: the key signs as the private key imported into it.
+for private, spec, algorithm, verify_with in [
+    (ec.generate_private_key(ec.SECP256R1()), "ECC_NIST_P256", "ECDSA_SHA_256", lambda k, s, m: k.verify(s, m, ec.ECDSA(hashes.SHA256()))),
+    (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RSA_2048", "RSASSA_PSS_SHA_256",
+     lambda k, s, m: k.verify(s, m, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())),
+]:
+    signer = kms.create_key(Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    pkcs8 = private.private_bytes(DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    token, blob = wrapped_for(signer, pkcs8, "RSA_AES_KEY_WRAP_SHA_1", "RSA_3072")
+    kms.import_key_material(KeyId=signer, ImportToken=token, EncryptedKeyMaterial=blob)
+    public = private.public_key().public_bytes(DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    check(kms.get_public_key(KeyId=signer)["PublicKey"] == public, f"{spec}: the imported key's public key")
+    signature = kms.sign(KeyId=signer, Message=b"imported", SigningAlgorithm=algorithm)["Signature"]
+    verify_with(private.public_key(), signature, b"imported")  # raises if not
+    checks.passed += 1
+
 print(f"boto3 suite: {checks.passed} checks passed")

@@ -123,6 +123,28 @@ fn imported_material_is_checked_for_its_spec() {
         .unwrap_err();
     assert!(matches!(err, CryptoError::MalformedMaterial(_)));
     engine.import_material(sym, random_bytes(32)).unwrap();
+    // HMAC material: from the hash's output length to its block size, as
+    // AWS imports it.
+    for (spec, shortest, longest) in [
+        (KeySpec::Hmac224, 28, 64),
+        (KeySpec::Hmac256, 32, 64),
+        (KeySpec::Hmac384, 48, 128),
+        (KeySpec::Hmac512, 64, 128),
+    ] {
+        let mac = id(spec, KeyUsage::GenerateVerifyMac);
+        for len in [shortest, longest] {
+            engine.import_material(mac, random_bytes(len)).unwrap();
+        }
+        for len in [shortest - 1, longest + 1] {
+            assert!(
+                matches!(
+                    engine.import_material(mac, random_bytes(len)),
+                    Err(CryptoError::MalformedMaterial(_))
+                ),
+                "{spec}: {len} bytes"
+            );
+        }
+    }
 }
 
 #[test]
