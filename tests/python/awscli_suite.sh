@@ -43,4 +43,47 @@ if err=$(AWS_ACCESS_KEY_ID=AKIDNOBODY kms list-keys 2>&1); then fail "unknown ke
 grep -q UnrecognizedClientException <<<"$err" || fail "expected UnrecognizedClientException: $err"
 if err=$(kms list-keys --region eu-west-1 2>&1); then fail "a signature for another region accepted"; fi
 grep -q "InvalidSignatureException.*scoped to a valid region, not 'eu-west-1'" <<<"$err" || fail "expected the region error: $err"
+
+# Importing key material, as the README shows it: wrapped with OpenSSL.
+ext=$(kms create-key --origin EXTERNAL --description "my own key material" --query KeyMetadata.KeyId)
+[ "$(kms describe-key --key-id "$ext" --query KeyMetadata.KeyState)" = "PendingImport" ] || fail "origin EXTERNAL"
+kms get-parameters-for-import --key-id "$ext" --wrapping-algorithm RSAES_OAEP_SHA_256 \
+    --wrapping-key-spec RSA_2048 --query '[PublicKey,ImportToken]' > "$work/params"
+cut -f1 "$work/params" | base64 -d > "$work/wrapping-key.der"
+cut -f2 "$work/params" | base64 -d > "$work/import-token.bin"
+openssl rand -out "$work/material.bin" 32
+openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$work/wrapping-key.der" \
+    -in "$work/material.bin" -out "$work/wrapped.bin" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+kms import-key-material --key-id "$ext" --import-token "fileb://$work/import-token.bin" \
+    --encrypted-key-material "fileb://$work/wrapped.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null
+[ "$(kms describe-key --key-id "$ext" --query KeyMetadata.KeyState)" = "Enabled" ] || fail "imported"
+kms encrypt --key-id "$ext" --plaintext "fileb://$work/plain" --query CiphertextBlob | base64 -d > "$work/ext-cipher"
+kms decrypt --ciphertext-blob "fileb://$work/ext-cipher" --query Plaintext | base64 -d | cmp -s - "$work/plain" \
+  || fail "round trip with imported material"
+# An asymmetric key's material is a PKCS#8 private key, wrapped with an
+# ephemeral AES key (RSA_AES_KEY_WRAP_SHA_256).
+signer=$(kms create-key --origin EXTERNAL --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId)
+kms get-parameters-for-import --key-id "$signer" --wrapping-algorithm RSA_AES_KEY_WRAP_SHA_256 \
+    --wrapping-key-spec RSA_3072 --query '[PublicKey,ImportToken]' > "$work/params"
+cut -f1 "$work/params" | base64 -d > "$work/wrapping-key.der"
+cut -f2 "$work/params" | base64 -d > "$work/import-token.bin"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER -out "$work/ec.der" 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -inform DER -in "$work/ec.der" -outform DER -out "$work/ec.pk8"
+openssl rand -out "$work/aes.bin" 32
+openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$work/wrapping-key.der" \
+    -in "$work/aes.bin" -out "$work/aes-wrapped.bin" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+openssl enc -id-aes256-wrap-pad -K "$(od -An -tx1 -v "$work/aes.bin" | tr -d ' \n')" -iv A65959A6 \
+    -in "$work/ec.pk8" -out "$work/material-wrapped.bin"
+cat "$work/aes-wrapped.bin" "$work/material-wrapped.bin" > "$work/wrapped.bin"
+kms import-key-material --key-id "$signer" --import-token "fileb://$work/import-token.bin" \
+    --encrypted-key-material "fileb://$work/wrapped.bin" >/dev/null
+kms get-public-key --key-id "$signer" --query PublicKey | base64 -d > "$work/kms-public.der"
+openssl pkey -inform DER -in "$work/ec.pk8" -pubout -outform DER -out "$work/own-public.der"
+cmp -s "$work/kms-public.der" "$work/own-public.der" || fail "the imported key's public key"
+kms sign --key-id "$signer" --message "fileb://$work/plain" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+    --query Signature | base64 -d > "$work/signature"
+openssl dgst -sha256 -verify "$work/own-public.der" -keyform DER -signature "$work/signature" "$work/plain" >/dev/null \
+  || fail "OpenSSL does not verify what the imported key signed"
 echo "aws cli suite ok"
