@@ -283,3 +283,31 @@ impl KeyRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key of imported material as this version writes it: the fields it
+    /// adds to `FORMAT_1` (`origin`, `imported`) are left out for keys of
+    /// generated material, so records written before them read the same.
+    const IMPORTED: &str = r#"{"key_id":"07070707-0707-0707-0707-070707070707","namespace":"default","description":"","spec":"SYMMETRIC_DEFAULT","usage":"ENCRYPT_DECRYPT","created":1700000000000,"enabled":true,"deletion":null,"rotation":{"enabled":false,"period_days":365,"next":null},"on_demand_rotations":0,"tags":{},"materials":[],"revision":0,"origin":"EXTERNAL","imported":{"material_id":"abab","valid_to":1700086400000,"description":"hsm","imported":1700000000000}}"#;
+
+    #[test]
+    fn a_key_of_imported_material_is_stored_with_its_origin_and_material_id() {
+        let mut key = KeyRecord::test(1_700_000_000_000);
+        key.materials.clear();
+        key.origin = Origin::External;
+        key.imported = Some(ImportedMaterial {
+            material_id: "abab".into(),
+            valid_to: Some(1_700_086_400_000),
+            description: "hsm".into(),
+            imported: 1_700_000_000_000,
+        });
+        assert_eq!(serde_json::to_string(&key).unwrap(), IMPORTED);
+        assert_eq!(serde_json::from_str::<KeyRecord>(IMPORTED).unwrap(), key);
+        assert_eq!(key.state(), KeyState::PendingImport);
+        let generated = serde_json::to_string(&KeyRecord::format_1()).unwrap();
+        assert_eq!(generated, KeyRecord::FORMAT_1);
+    }
+}
