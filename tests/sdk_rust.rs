@@ -370,6 +370,129 @@ async fn sdk_for_rust_encapsulates_with_ml_kem_keys() {
     );
 }
 
+/// Key import through the SDK's typed shapes: an HMAC key whose MACs are
+/// the imported secret's, expiring material, and the SDK's modelled errors.
+#[tokio::test]
+async fn sdk_for_rust_imports_key_material() {
+    use aws_lc_rs::hmac;
+    use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OaepPublicEncryptingKey, PublicEncryptingKey};
+    use aws_sdk_kms::primitives::DateTime;
+    use aws_sdk_kms::types::{
+        AlgorithmSpec, ExpirationModelType, ImportState, KeyState, WrappingKeySpec,
+    };
+    let server = Server::start();
+    let kms = client(&server, SECRET_KEY);
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::Hmac384)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap();
+    let key = key.key_metadata().unwrap();
+    assert_eq!(key.key_state(), Some(&KeyState::PendingImport));
+    assert_eq!(key.origin(), Some(&OriginType::External));
+    let parameters = kms
+        .get_parameters_for_import()
+        .key_id(key.key_id())
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha1)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap();
+    let valid_for = parameters.parameters_valid_to().unwrap().secs()
+        - DateTime::from(std::time::SystemTime::now()).secs();
+    assert!((86_300..=86_400).contains(&valid_for), "{valid_for} s");
+    let wrapping = OaepPublicEncryptingKey::new(
+        PublicEncryptingKey::from_der(parameters.public_key().unwrap().as_ref()).unwrap(),
+    )
+    .unwrap();
+    let secret = [0x5au8; 100];
+    let mut wrapped = vec![0u8; wrapping.ciphertext_size()];
+    let wrapped = wrapping
+        .encrypt(&OAEP_SHA1_MGF1SHA1, &secret, &mut wrapped, None)
+        .unwrap()
+        .to_vec();
+    let valid_to = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let imported = kms
+        .import_key_material()
+        .key_id(key.key_id())
+        .import_token(parameters.import_token().unwrap().clone())
+        .encrypted_key_material(Blob::new(wrapped.clone()))
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .valid_to(DateTime::from(valid_to))
+        .send()
+        .await
+        .unwrap();
+    let described = kms
+        .describe_key()
+        .key_id(key.key_id())
+        .send()
+        .await
+        .unwrap();
+    let described = described.key_metadata().unwrap();
+    assert_eq!(described.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(
+        described.expiration_model(),
+        Some(&ExpirationModelType::KeyMaterialExpires)
+    );
+    assert_eq!(
+        described.valid_to().unwrap().secs(),
+        DateTime::from(valid_to).secs()
+    );
+    assert_eq!(
+        described.current_key_material_id(),
+        imported.key_material_id()
+    );
+    let mac = kms
+        .generate_mac()
+        .key_id(key.key_id())
+        .message(Blob::new(b"imported".to_vec()))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha384)
+        .send()
+        .await
+        .unwrap();
+    let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA384, &secret), b"imported");
+    assert_eq!(mac.mac().unwrap().as_ref(), expected.as_ref());
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(key.key_id())
+        .include_key_material(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rotations.rotations()[0].import_state(),
+        Some(&ImportState::Imported)
+    );
+    kms.delete_imported_key_material()
+        .key_id(key.key_id())
+        .send()
+        .await
+        .unwrap();
+    let refused = kms
+        .generate_mac()
+        .key_id(key.key_id())
+        .message(Blob::new(b"imported".to_vec()))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha384)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(refused.is_kms_invalid_state_exception(), "{refused:?}");
+    let refused = kms
+        .import_key_material()
+        .key_id(key.key_id())
+        .import_token(Blob::new(vec![0xB1; 80]))
+        .encrypted_key_material(Blob::new(wrapped))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(refused.is_invalid_import_token_exception(), "{refused:?}");
+}
+
 #[tokio::test]
 async fn access_keys_change_while_serving() {
     let server = Server::start();

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube_kms::ciphertext::EncryptionContext;
 use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
+use kube_kms::ciphertext::EncryptionContext;
 use kube_kms::crypto::grpc::GrpcCryptoClient;
 use kube_kms::crypto::*;
 use kube_kms::import::ImportToken;

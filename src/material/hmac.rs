@@ -38,9 +38,9 @@ impl HmacKey {
         (key_len(spec)..=max_key_len(spec))
             .contains(&bytes.len())
             .then(|| HmacKey {
-            algorithm,
-            key: SecretBytes::new(bytes.to_vec()),
-        })
+                algorithm,
+                key: SecretBytes::new(bytes.to_vec()),
+            })
     }
 
     /// The one MAC algorithm this key supports.

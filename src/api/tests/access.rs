@@ -5,7 +5,7 @@
 use super::*;
 
 /// Lets the account in, as the default policy does.
-const ACCOUNT: &str = r#"{"Sid":"account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
+pub(super) const ACCOUNT: &str = r#"{"Sid":"account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
 const TESTER: &str = "arn:aws:iam::111122223333:user/default/tester";
 
 pub(super) fn policy(statements: &[&str]) -> String {

@@ -448,3 +448,52 @@ async fn what_import_refuses_and_how() {
         "NotFoundException"
     );
 }
+
+#[tokio::test]
+async fn key_policies_see_the_import_condition_keys() {
+    use super::access::{ACCOUNT, policy, refused};
+    let h = harness();
+    // AWS's own example: material must expire; and no 2048-bit wrapping keys.
+    let rules = policy(&[
+        ACCOUNT,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:ImportKeyMaterial","Resource":"*",
+            "Condition":{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_DOES_NOT_EXPIRE"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:GetParametersForImport","Resource":"*",
+            "Condition":{"StringEquals":{"kms:WrappingKeySpec":"RSA_2048"}}}"#,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"StringEquals":{"kms:KeyOrigin":"EXTERNAL"}}}"#,
+    ]);
+    let key = h
+        .key(json!({ "Origin": "EXTERNAL", "Policy": rules }))
+        .await;
+    refused(
+        h.call(
+            "GetParametersForImport",
+            json!({ "KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048" }),
+        )
+        .await,
+    );
+    let material = random_bytes(32);
+    refused(
+        h.call(
+            "ImportKeyMaterial",
+            import_body(&h, &key, &material, json!({})).await,
+        )
+        .await,
+    );
+    let expiring = json!({ "ValidTo": (T0 + DAY_MS) / 1000 });
+    h.ok(
+        "ImportKeyMaterial",
+        import_body(&h, &key, &material, expiring).await,
+    )
+    .await;
+    refused(
+        h.call("Encrypt", json!({ "KeyId": key, "Plaintext": b64(b"x") }))
+            .await,
+    );
+    h.ok(
+        "GenerateDataKey",
+        json!({ "KeyId": key, "KeySpec": "AES_256" }),
+    )
+    .await;
+}
