@@ -2,7 +2,7 @@
 //! default) asks of its record. Both runtimes call [`converge`]; neither
 //! decides these things itself. Pure.
 
-use crate::key::{KeyRecord, Millis};
+use crate::key::{KeyRecord, Millis, Origin};
 use crate::lifecycle::{self, RangeError};
 use crate::resource::KmsKeySpec;
 use crate::spec::{KeySpec, KeyUsage};
@@ -14,6 +14,13 @@ pub enum SpecError {
     Range(#[from] RangeError),
     #[error("{0} keys do not rotate; only SYMMETRIC_DEFAULT keys support automatic rotation")]
     RotationUnsupported(KeySpec),
+    #[error("keys of imported material (origin EXTERNAL) do not rotate")]
+    RotationOfImported,
+    #[error("the key's origin is {have}; the spec asks for {want}, and origin cannot change")]
+    OriginImmutable {
+        have: &'static str,
+        want: &'static str,
+    },
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("tags: {0}")]
@@ -57,6 +64,9 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
     if spec.rotation.enabled && !lifecycle::supports_rotation(spec.key_spec) {
         return Err(SpecError::RotationUnsupported(spec.key_spec));
     }
+    if spec.rotation.enabled && spec.origin == Origin::External {
+        return Err(SpecError::RotationOfImported);
+    }
     if let Some(policy) = &spec.policy {
         crate::policy::check(policy)?;
     }
@@ -79,6 +89,12 @@ pub fn converge(
             have_usage: key.usage,
             want_spec: spec.key_spec,
             want_usage: spec.key_usage,
+        });
+    }
+    if key.origin != spec.origin {
+        return Err(SpecError::OriginImmutable {
+            have: key.origin.as_str(),
+            want: spec.origin.as_str(),
         });
     }
     let period = lifecycle::rotation_period(spec.rotation.period_days)?;

@@ -100,8 +100,21 @@ impl Origin {
         }
     }
 
-    fn is_default(&self) -> bool {
+    pub fn is_default(&self) -> bool {
         *self == Origin::AwsKms
+    }
+}
+
+// The CRD schema lists the values, so a misspelling is refused at apply.
+impl schemars::JsonSchema for Origin {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Origin".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "enum": ["AWS_KMS", "EXTERNAL"]})
     }
 }
 

@@ -10,6 +10,7 @@ use crate::api::{Api, ApiError, Caller, FirstMaterial};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
 use crate::grant;
+use crate::key::Origin;
 use crate::key_id::KeyId;
 use crate::manifest::{self, Manifest, Metadata, Snapshot};
 use crate::resource::{KmsGrantSpec, KmsKeySpec};
@@ -258,6 +259,11 @@ async fn apply_key(
 ) -> Result<KeyId, ApiError> {
     let id = manifest::key_id(spec, metadata);
     declared::validate(spec).map_err(spec_error)?;
+    if test_material.is_some() && spec.origin == Origin::External {
+        return Err(ApiError::Validation(
+            "a KmsKey of origin EXTERNAL has no testMaterial: its material is imported (ImportKeyMaterial)".into(),
+        ));
+    }
     let material = match test_material {
         Some(b64) => Some(SecretBytes::new(
             crate::b64::decode(b64.trim())
@@ -282,7 +288,11 @@ async fn apply_key(
                 spec.description.clone(),
                 spec.tags.clone(),
                 spec.policy.clone(),
-                material.map_or(FirstMaterial::Generated, FirstMaterial::Supplied),
+                match (material, spec.origin) {
+                    (Some(material), _) => FirstMaterial::Supplied(material),
+                    (None, Origin::External) => FirstMaterial::Imported,
+                    (None, Origin::AwsKms) => FirstMaterial::Generated,
+                },
             )
             .await?;
         changed.push(applied::key_created(&created));

@@ -75,6 +75,14 @@ fn record(enabled: bool, pending: bool) -> KeyRecord {
     record
 }
 
+/// A key of imported material before its import.
+fn pending_import() -> KeyRecord {
+    let mut record = record(true, false);
+    record.origin = kube_kms::key::Origin::External;
+    record.materials.clear();
+    record
+}
+
 fn with_status(key: &KmsKey, status: impl serde::Serialize) -> Value {
     let mut obj = serde_json::to_value(key).unwrap();
     obj["status"] = serde_json::to_value(status).unwrap();
@@ -91,6 +99,8 @@ fn argocd_health_checks_and_chart_values() {
             "obj": with_status(&key, key_status::reconciled(&key, &record(true, false), &arn, None, 0))}),
         json!({"name": "disabled", "expect": "Suspended",
             "obj": with_status(&key, key_status::reconciled(&key, &record(false, false), &arn, None, 0))}),
+        json!({"name": "pending import", "expect": "Suspended",
+            "obj": with_status(&key, key_status::reconciled(&key, &pending_import(), &arn, None, 0))}),
         json!({"name": "refused", "expect": "Degraded",
             "obj": with_status(&key, key_status::refused(&key, &Refusal { reason: "SecretConflict", message: "x".into() }, 0))}),
     ];
@@ -139,6 +149,7 @@ fn argocd_health_checks_and_chart_values() {
     let out = support::run(cmd, "config_check.py");
     assert!(
         out.contains("ok  KmsKey disabled: Suspended")
+            && out.contains("ok  KmsKey pending import: Suspended")
             && out.contains("ok  KmsGrant invalid: Degraded")
             && out.contains("values.schema.json"),
         "{out}"

@@ -1,6 +1,7 @@
 -- Argo CD health for kubekms.io/KmsKey: Healthy once the controller has
--- reconciled the current generation and the key is usable; Degraded when it
--- refused the spec; Progressing until then.
+-- reconciled the current generation and the key is usable; Suspended while
+-- it is disabled or pending import; Degraded when it refused the spec;
+-- Progressing until then.
 local hs = { status = "Progressing", message = "Waiting for the controller" }
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -13,7 +14,8 @@ end
 for _, condition in ipairs(obj.status.conditions) do
   if condition.type == "Ready" then
     if condition.status == "True" then
-      if obj.status.keyState == "Disabled" then
+      -- Disabled, or waiting for its owner to import key material.
+      if obj.status.keyState == "Disabled" or obj.status.keyState == "PendingImport" then
         return { status = "Suspended", message = condition.message }
       end
       return { status = "Healthy", message = condition.message }

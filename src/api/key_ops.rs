@@ -359,11 +359,12 @@ impl Api {
             return match first {
                 // The store mints version 1 (in a cluster: the controller).
                 FirstMaterial::Generated => Ok(self.store.create_key(key).await?),
+                FirstMaterial::Imported => {
+                    key.origin = Origin::External;
+                    Ok(self.store.create_key(key).await?)
+                }
                 FirstMaterial::Supplied(_) => Err(ApiError::Unsupported(
                     "Key material cannot be supplied to this store.".into(),
-                )),
-                FirstMaterial::Imported => Err(ApiError::Unsupported(
-                    "Origin EXTERNAL is not served in a cluster yet: the controller is the only writer of key material there, and it does not take imported material. Import into keys of `kube-kms serve`.".into(),
                 )),
             };
         }

@@ -4,6 +4,7 @@
 
 pub mod grants;
 pub mod index;
+pub mod material;
 pub mod rbac;
 pub mod rotation;
 pub mod store;

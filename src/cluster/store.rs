@@ -13,11 +13,11 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{ClusterIndex, rotation, usage};
+use super::{ClusterIndex, material, rotation, usage};
 use crate::grant::GrantRecord;
 use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
-use crate::resource::{KmsAlias, KmsKey, crd_lacks};
+use crate::resource::{KmsAlias, KmsKey, MaterialRequest, crd_lacks};
 use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
 use crate::usage::KeyUsage;
 
@@ -107,6 +107,9 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
     }
     if let Some(policy) = &record.policy {
         spec["policy"] = json!(policy);
+    }
+    if !record.origin.is_default() {
+        spec["origin"] = json!(record.origin);
     }
     json!({
         "apiVersion": "kubekms.io/v1alpha1",
@@ -437,6 +440,26 @@ impl KeyStore for KubeStore {
         let (namespace, name) = self.key_object(id)?;
         let keys: Api<KmsKey> = Api::namespaced(self.client.clone(), &namespace);
         let what = format!("KmsKey {namespace}/{name}");
+        // Material is the controller's to write: asked of it, and waited for.
+        match material::change(&current, &key) {
+            None => {}
+            Some(None) => {
+                return Err(StoreError::ReadOnly(format!(
+                    "key {id}: in a cluster only the controller makes key material"
+                )));
+            }
+            Some(Some(change)) => {
+                let request = MaterialRequest::new(change, now_millis());
+                material::request(&keys, &name, &request).await?;
+                return self
+                    .converge(&what, |index| {
+                        index
+                            .key(id)
+                            .filter(|shown| material::carried_out(shown, &request.change))
+                    })
+                    .await;
+            }
+        }
         match key_change(&current, &key) {
             KeyChange::Patch(None) => {}
             // AWS lets a key pending deletion take a new policy; here what a

@@ -13,7 +13,7 @@ use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::key_plan::{self, Cleanup, KeyPlan, Refusal};
+use super::key_plan::{self, Cleanup, KeyPlan, MaterialChanged, Refusal};
 use super::key_secret::{self, KeySecret};
 use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
@@ -21,8 +21,8 @@ use super::{
 };
 use crate::cluster::watch::scoped;
 use crate::declared::Change;
-use crate::key::{KeyRecord, Millis, RotationType};
-use crate::resource::{Condition, KmsKey, KmsKeyStatus, crd_lacks};
+use crate::key::{KeyRecord, Millis, Origin, RotationType};
+use crate::resource::{Condition, KmsKey, KmsKeyStatus, MATERIAL_ANNOTATION, crd_lacks};
 use crate::seal::MaterialId;
 use crate::{lifecycle, reseal};
 
@@ -95,15 +95,20 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                     return refuse(key, ctx, refusal).await;
                 }
             }
-            let sealed = ctx
-                .crypto
-                .generate_material(MaterialId {
-                    key_id,
-                    version: 1,
-                    spec: key.spec.key_spec,
-                    usage: key.spec.key_usage,
-                })
-                .await?;
+            // A key of imported material waits for its owner's import.
+            let sealed = match key.spec.origin {
+                Origin::External => None,
+                Origin::AwsKms => Some(
+                    ctx.crypto
+                        .generate_material(MaterialId {
+                            key_id,
+                            version: 1,
+                            spec: key.spec.key_spec,
+                            usage: key.spec.key_usage,
+                        })
+                        .await?,
+                ),
+            };
             let minted = key_plan::minted(key, key_id, sealed, now);
             let object = key_secret::build(&key.name_any(), &uid(key), &minted);
             match secrets.create(&PostParams::default(), &object).await {
@@ -156,6 +161,15 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                 let action = lifecycle::Action::Rotate(RotationType::Automatic);
                 ctx.record_lifecycle(update.secret.record.key_id, &namespace, action)
                     .await;
+            }
+            if update.write && update.expired {
+                let action = lifecycle::Action::ExpireMaterial;
+                ctx.record_lifecycle(update.secret.record.key_id, &namespace, action)
+                    .await;
+            }
+            if update.clear_material_request && !clear_material_request(ctx, key).await? {
+                report_update(ctx, key, &update).await;
+                return Ok(Action::requeue(Duration::from_secs(1)));
             }
             report_update(ctx, key, &update).await;
             if let Some((versions, root_version)) = resealed {
@@ -279,6 +293,58 @@ async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
             format!("on-demand rotation refused: {why}"),
         )
         .await;
+    }
+    let (kind, reason, note) = match &update.material {
+        None => return report_expiry(ctx, key, update).await,
+        Some(Ok(MaterialChanged::Imported)) => (
+            EventType::Normal,
+            "MaterialImported",
+            format!("key material imported into key {id}"),
+        ),
+        Some(Ok(MaterialChanged::Deleted)) => (
+            EventType::Normal,
+            "MaterialDeleted",
+            format!("imported key material of key {id} deleted; the key is pending import"),
+        ),
+        Some(Err(why)) => (
+            EventType::Warning,
+            "MaterialRefused",
+            format!("{MATERIAL_ANNOTATION} not carried out: {why}"),
+        ),
+    };
+    event(ctx, key, kind, reason, note).await;
+    report_expiry(ctx, key, update).await;
+}
+
+async fn report_expiry(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
+    if update.expired {
+        let id = update.secret.record.key_id;
+        let note = format!("imported key material of key {id} expired and was deleted");
+        event(ctx, key, EventType::Normal, "MaterialExpired", note).await;
+    }
+}
+
+/// Removes the material request the Secret now records as carried out,
+/// unless the KmsKey changed since it was read (then the next reconcile
+/// removes it, or carries out the newer request).
+async fn clear_material_request(ctx: &Context, key: &KmsKey) -> Result<bool, Error> {
+    let namespace = key.namespace().unwrap_or_default();
+    let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({"metadata": {
+        "resourceVersion": key.resource_version(),
+        "annotations": {MATERIAL_ANNOTATION: null},
+    }});
+    match keys
+        .patch(
+            &key.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

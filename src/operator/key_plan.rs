@@ -7,10 +7,12 @@ use kube::ResourceExt;
 
 use super::key_secret::{self, KeySecret};
 use crate::declared::{self, Change};
-use crate::key::{KeyRecord, MaterialVersion, Millis, RotationType};
+use crate::key::{ImportedMaterial, KeyRecord, MaterialVersion, Millis, Origin, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Action, Operation};
-use crate::resource::{KmsKey, ROTATE_ANNOTATION};
+use crate::resource::{
+    KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest, ROTATE_ANNOTATION,
+};
 use crate::seal::SealedMaterial;
 
 /// A reason and message for a `Ready=False` condition and a Warning event.
@@ -51,6 +53,14 @@ pub struct Update {
     pub rotate: Option<RotationType>,
     /// An on-demand rotation was asked for and refused; why.
     pub rotation_refused: Option<String>,
+    /// A material request (`kubekms.io/material`) carried out, or why not.
+    pub material: Option<Result<MaterialChanged, String>>,
+    /// The request in the annotation has been carried out (now or before):
+    /// remove the annotation once the Secret is written, so the sealed
+    /// material it may hold is kept nowhere but there.
+    pub clear_material_request: bool,
+    /// Imported material reached its `ValidTo` and was deleted.
+    pub expired: bool,
     /// Whether anything differs from what is stored.
     pub write: bool,
 }
@@ -122,6 +132,28 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
     {
         rotate = Some(RotationType::Automatic);
     }
+    let mut material = None;
+    let mut clear_material_request = false;
+    if let Some(value) = key.annotations().get(MATERIAL_ANNOTATION) {
+        match MaterialRequest::from_annotation(value) {
+            Ok(request) => {
+                if stored.material_handled.as_ref() != Some(&request.request) {
+                    material = Some(change_material(&mut secret.record, &request.change, now));
+                    // Imported material enables a key pending import on
+                    // AWS; here the KmsKey says whether the key is enabled.
+                    secret.record.enabled = key.spec.enabled;
+                    secret.material_handled = Some(request.request);
+                }
+                clear_material_request = true;
+            }
+            // Set by hand and wrong: said (an event), left for its writer.
+            Err(why) => material = Some(Err(why)),
+        }
+    }
+    let expired = lifecycle::plan(&secret.record, now) == Some(Action::ExpireMaterial);
+    if expired {
+        lifecycle::delete_imported(&mut secret.record);
+    }
     let write = secret != stored || rotate.is_some() || key_secret::unguarded(found);
     KeyPlan::Update(Box::new(Update {
         secret,
@@ -129,14 +161,91 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
         adopted,
         rotate,
         rotation_refused,
+        material,
+        clear_material_request,
+        expired,
         write,
     }))
+}
+
+/// What a material request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaterialChanged {
+    Imported,
+    Deleted,
+}
+
+/// Carries out a material request on `record`, as the endpoint checked it
+/// when it asked (it may have changed since: the same checks again).
+fn change_material(
+    record: &mut KeyRecord,
+    change: &MaterialChange,
+    now: Millis,
+) -> Result<MaterialChanged, String> {
+    if record.origin != Origin::External {
+        return Err(format!(
+            "key {} is not of imported material (origin {})",
+            record.key_id,
+            record.origin.as_str()
+        ));
+    }
+    match change {
+        MaterialChange::Delete => {
+            lifecycle::delete_imported(record);
+            Ok(MaterialChanged::Deleted)
+        }
+        MaterialChange::Import {
+            sealed,
+            material_id,
+            valid_to,
+            description,
+        } => {
+            if record.deletion.is_some() {
+                return Err(format!("key {} is pending deletion", record.key_id));
+            }
+            let sealed = crate::b64::decode(sealed)
+                .map(SealedMaterial::from_bytes)
+                .map_err(|_| "the sealed material is not base64".to_owned())?;
+            let header = sealed.header().map_err(|e| e.to_string())?.material;
+            if (header.key_id, header.version, header.spec, header.usage)
+                != (record.key_id, 1, record.spec, record.usage)
+            {
+                return Err(format!(
+                    "the sealed material is for key {} version {} ({} {}), not this key's version 1",
+                    header.key_id, header.version, header.spec, header.usage
+                ));
+            }
+            if let Some(previous) = &record.imported
+                && previous.material_id != *material_id
+            {
+                return Err(format!(
+                    "the material is not the key's ({}), which only the same material may replace",
+                    previous.material_id
+                ));
+            }
+            let imported = ImportedMaterial {
+                material_id: material_id.clone(),
+                valid_to: *valid_to,
+                description: description.clone(),
+                imported: now,
+            };
+            lifecycle::import(record, sealed, imported);
+            Ok(MaterialChanged::Imported)
+        }
+    }
 }
 
 /// The Secret for a key just minted: version 1 is `sealed`, and the record
 /// starts as the spec declares. A `kubekms.io/rotate` value already present
 /// counts as handled: a new key is its own first rotation.
-pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) -> KeySecret {
+/// `sealed` is `None` for a key of imported material (origin EXTERNAL),
+/// which has none until its owner imports some.
+pub fn minted(
+    key: &KmsKey,
+    key_id: KeyId,
+    sealed: Option<SealedMaterial>,
+    now: Millis,
+) -> KeySecret {
     let mut record = KeyRecord {
         key_id,
         namespace: key.namespace().unwrap_or_default(),
@@ -149,15 +258,18 @@ pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) 
         rotation: Default::default(),
         on_demand_rotations: 0,
         tags: Default::default(),
-        materials: vec![MaterialVersion {
-            version: 1,
-            created: now,
-            rotation_type: RotationType::Initial,
-            sealed,
-        }],
+        materials: sealed
+            .map(|sealed| MaterialVersion {
+                version: 1,
+                created: now,
+                rotation_type: RotationType::Initial,
+                sealed,
+            })
+            .into_iter()
+            .collect(),
         policy: None,
         revision: 0,
-        origin: Default::default(),
+        origin: key.spec.origin,
         imported: None,
     };
     // Validated by `plan` before anything was minted.
@@ -166,6 +278,7 @@ pub fn minted(key: &KmsKey, key_id: KeyId, sealed: SealedMaterial, now: Millis) 
         record,
         owner_uid: key.metadata.uid.clone(),
         rotate_handled: key.annotations().get(ROTATE_ANNOTATION).cloned(),
+        material_handled: None,
         resource_version: None,
         others: Default::default(),
     }

@@ -26,6 +26,9 @@ pub const KEY_NAME_ANNOTATION: &str = "kubekms.io/key-name";
 /// The last `kubekms.io/rotate` value acted upon. It lives with the
 /// material, so a rotation and the record that it happened are one write.
 pub const ROTATE_HANDLED_ANNOTATION: &str = "kubekms.io/rotate-handled";
+/// The last `kubekms.io/material` request carried out (its id), written
+/// with the material it imported or deleted.
+pub const MATERIAL_HANDLED_ANNOTATION: &str = "kubekms.io/material-handled";
 /// While pending deletion: when the window ends (ms since the epoch). Lets
 /// the sweeper watch Secrets metadata-only.
 pub const DELETION_DATE_ANNOTATION: &str = "kubekms.io/deletion-date";
@@ -36,10 +39,11 @@ pub const MATERIAL_FINALIZER: &str = "kubekms.io/key-material";
 /// The labels and annotations this controller owns on a key Secret; any
 /// other is another writer's, and is kept.
 const OUR_LABELS: [&str; 2] = [MANAGED_BY_LABEL, KEY_ID_LABEL];
-const OUR_ANNOTATIONS: [&str; 4] = [
+const OUR_ANNOTATIONS: [&str; 5] = [
     OWNER_UID_ANNOTATION,
     KEY_NAME_ANNOTATION,
     ROTATE_HANDLED_ANNOTATION,
+    MATERIAL_HANDLED_ANNOTATION,
     DELETION_DATE_ANNOTATION,
 ];
 const SECRET_PREFIX: &str = "kmskey-";
@@ -98,6 +102,8 @@ pub struct KeySecret {
     /// UID of the KmsKey that wrote it last.
     pub owner_uid: Option<String>,
     pub rotate_handled: Option<String>,
+    /// The id of the last material request carried out.
+    pub material_handled: Option<String>,
     pub resource_version: Option<String>,
     pub others: Others,
 }
@@ -110,6 +116,7 @@ impl KeySecret {
             record,
             owner_uid: None,
             rotate_handled: None,
+            material_handled: None,
             resource_version: None,
             others: Others::default(),
         }
@@ -200,6 +207,7 @@ pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
         record: doc.record,
         owner_uid: annotation(OWNER_UID_ANNOTATION),
         rotate_handled: annotation(ROTATE_HANDLED_ANNOTATION),
+        material_handled: annotation(MATERIAL_HANDLED_ANNOTATION),
         resource_version: meta.resource_version.clone(),
         others: Others::of(meta),
     })
@@ -230,6 +238,9 @@ pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
     if let Some(handled) = &secret.rotate_handled {
         annotations.insert(ROTATE_HANDLED_ANNOTATION.to_owned(), handled.clone());
     }
+    if let Some(handled) = &secret.material_handled {
+        annotations.insert(MATERIAL_HANDLED_ANNOTATION.to_owned(), handled.clone());
+    }
     let mut finalizers = others.finalizers.clone();
     finalizers.push(MATERIAL_FINALIZER.to_owned());
     Secret {
@@ -259,6 +270,7 @@ mod tests {
             record: KeyRecord::test(1_700_000_000_000),
             owner_uid: Some("uid-1".into()),
             rotate_handled: Some("1".into()),
+            material_handled: Some("api-1-abcdef01".into()),
             resource_version: None,
             others: Default::default(),
         };
@@ -273,6 +285,7 @@ mod tests {
             record: KeyRecord::test(1_700_000_000_000),
             owner_uid: None,
             rotate_handled: None,
+            material_handled: None,
             resource_version: None,
             others: Default::default(),
         };
@@ -325,6 +338,7 @@ mod tests {
                 record: KeyRecord::format_1(),
                 owner_uid: Some("uid-1".into()),
                 rotate_handled: Some("2024-01-01".into()),
+                material_handled: None,
                 resource_version: Some("42".into()),
                 others: Default::default(),
             }
@@ -351,6 +365,7 @@ mod tests {
                 record: record.clone(),
                 owner_uid: Some("uid-1".into()),
                 rotate_handled: None,
+                material_handled: None,
                 resource_version: Some("7".into()),
                 others: Default::default(),
             },
@@ -403,6 +418,7 @@ mod tests {
                 record: KeyRecord::test(0),
                 owner_uid: None,
                 rotate_handled: None,
+                material_handled: None,
                 resource_version: None,
                 others: Default::default(),
             },

@@ -3,7 +3,7 @@
 
 use super::key_plan::Refusal;
 use crate::api::ArnConfig;
-use crate::key::{KeyRecord, Millis, RotationType};
+use crate::key::{KeyRecord, KeyState, Millis, RotationType};
 use crate::resource::{Condition, KmsKey, KmsKeyStatus, MaterialVersionStatus};
 
 pub fn rfc3339(ms: Millis) -> String {
@@ -27,6 +27,9 @@ pub fn reconciled(
     let current = record.current().map(|m| m.version);
     let message = match current {
         Some(v) => format!("{state}; material version {v}"),
+        None if record.state() == KeyState::PendingImport => format!(
+            "{state}: the key has no material until it is imported (GetParametersForImport, ImportKeyMaterial)"
+        ),
         None => state.to_owned(),
     };
     KmsKeyStatus {

@@ -10,6 +10,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
+use crate::key::Origin;
 use crate::key_id::KeyId;
 use crate::spec::{KeySpec, KeyUsage};
 
@@ -52,6 +53,9 @@ use crate::spec::{KeySpec, KeyUsage};
 #[x_kube(validation = kube::core::Rule::new(
     "!has(oldSelf.keyId) || (has(self.keyId) && self.keyId == oldSelf.keyId)"
 ).message("keyId cannot be changed or removed once set"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "(has(self.origin) ? self.origin : 'AWS_KMS') == (has(oldSelf.origin) ? oldSelf.origin : 'AWS_KMS')"
+).message("origin is immutable"))]
 pub struct KmsKeySpec {
     /// What the key is for, as DescribeKey reports it (at most 8192 characters).
     #[serde(default)]
@@ -68,6 +72,13 @@ pub struct KmsKeySpec {
     #[serde(default = "default_key_usage")]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("keyUsage is immutable"))]
     pub key_usage: KeyUsage,
+
+    /// Where the key material comes from: AWS_KMS (default), made by the
+    /// controller; or EXTERNAL, imported by the key's owner through the
+    /// endpoint (GetParametersForImport, ImportKeyMaterial): the key is
+    /// PendingImport until then. Cannot be changed.
+    #[serde(default, skip_serializing_if = "Origin::is_default")]
+    pub origin: Origin,
 
     /// Whether the key may be used. A disabled key keeps its material; it
     /// refuses cryptographic operations with DisabledException.
@@ -159,7 +170,7 @@ pub struct KmsKeyStatus {
     /// The key's ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    /// Enabled, Disabled or PendingDeletion (AWS KeyState).
+    /// Enabled, Disabled, PendingDeletion or PendingImport (AWS KeyState).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,
     /// When the key material was first created (RFC 3339).

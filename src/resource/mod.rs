@@ -6,6 +6,7 @@
 mod alias;
 mod grant;
 mod key;
+pub mod material_request;
 
 use kube::CustomResourceExt;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub use key::{
 pub const GROUP: &str = "kubekms.io";
 pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "kubekms.io/v1alpha1";
+
+pub use material_request::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 
 /// Annotation whose every new value asks for one on-demand rotation.
 pub const ROTATE_ANNOTATION: &str = "kubekms.io/rotate";

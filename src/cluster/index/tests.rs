@@ -31,6 +31,7 @@ fn key_secret_pending(
             record,
             owner_uid: None,
             rotate_handled: None,
+            material_handled: None,
             resource_version: None,
             others: Default::default(),
         },

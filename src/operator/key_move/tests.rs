@@ -30,6 +30,7 @@ fn secret(record: KeyRecord, uid: &str) -> Secret {
         record,
         owner_uid: Some("uid-old".into()),
         rotate_handled: Some("1".into()),
+        material_handled: None,
         resource_version: Some("20".into()),
         others: Default::default(),
     };

@@ -28,6 +28,7 @@ fn stored(record: KeyRecord) -> KeySecret {
         record,
         owner_uid: Some("uid-1".into()),
         rotate_handled: None,
+        material_handled: None,
         resource_version: Some("7".into()),
         others: Default::default(),
     }
@@ -241,7 +242,7 @@ fn the_declared_policy_is_kept_with_the_material_and_a_malformed_one_refused() {
     let minted = minted(
         &key,
         KeyId::random(),
-        SealedMaterial::from_bytes(vec![1]),
+        Some(SealedMaterial::from_bytes(vec![1])),
         NOW,
     );
     assert_eq!(minted.record.policy.as_deref(), Some(policy));

@@ -250,6 +250,7 @@ fn secret_json(record: KeyRecord, owner: &str) -> Value {
         record,
         owner_uid: Some(owner.into()),
         rotate_handled: None,
+        material_handled: None,
         resource_version: Some("20".into()),
         others: Default::default(),
     };

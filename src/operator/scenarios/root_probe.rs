@@ -41,6 +41,7 @@ async fn sealed_secret(name: &str, root: [u8; 32]) -> Value {
         record,
         owner_uid: Some(format!("uid-{name}")),
         rotate_handled: None,
+        material_handled: None,
         resource_version: Some("20".into()),
         others: Default::default(),
     };

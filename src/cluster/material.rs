@@ -1,0 +1,110 @@
+//! Imported material in a cluster: ImportKeyMaterial and
+//! DeleteImportedKeyMaterial become a `kubekms.io/material` request on the
+//! key's KmsKey (`resource::material_request`), which the controller
+//! carries out and then removes. While one is there another is refused
+//! (ConflictException) rather than overwriting it, which would leave its
+//! caller waiting for a change that never comes.
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::store::kube_error;
+use crate::key::{KeyRecord, MaterialVersion, Millis};
+use crate::operator::key_status::rfc3339;
+use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
+use crate::store::StoreError;
+
+/// The material change that turns `current` into `new`, if their material
+/// differs: `None` when it does not; `Some(None)` for a change this store
+/// does not carry out (anything but importing or deleting a key's
+/// imported material).
+pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialChange>> {
+    fn material(k: &KeyRecord) -> (&[MaterialVersion], Option<(&str, Option<Millis>, &str)>) {
+        let imported = k
+            .imported
+            .as_ref()
+            .map(|i| (i.material_id.as_str(), i.valid_to, i.description.as_str()));
+        (&k.materials, imported)
+    }
+    if material(current) == material(new) {
+        return None;
+    }
+    if new.origin != crate::key::Origin::External {
+        return Some(None);
+    }
+    Some(match (new.materials.first(), &new.imported) {
+        (None, _) => Some(MaterialChange::Delete),
+        (Some(first), Some(imported)) if new.materials.len() == 1 => Some(MaterialChange::Import {
+            sealed: crate::b64::encode(first.sealed.as_bytes()),
+            material_id: imported.material_id.clone(),
+            valid_to: imported.valid_to,
+            description: imported.description.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// Whether `shown` (what the index holds now) has `change` carried out.
+pub fn carried_out(shown: &KeyRecord, change: &MaterialChange) -> bool {
+    match change {
+        MaterialChange::Delete => shown.materials.is_empty(),
+        MaterialChange::Import {
+            material_id,
+            valid_to,
+            description,
+            ..
+        } => {
+            !shown.materials.is_empty()
+                && shown.imported.as_ref().is_some_and(|i| {
+                    (&i.material_id, i.valid_to, &i.description)
+                        == (material_id, *valid_to, description)
+                })
+        }
+    }
+}
+
+fn in_progress(name: &str, value: &str) -> StoreError {
+    let since = MaterialRequest::from_annotation(value)
+        .ok()
+        .and_then(|r| r.requested_at());
+    StoreError::InProgress(match since {
+        Some(since) => format!(
+            "A change of KmsKey {name}'s imported key material, requested at {}, is in progress; retry once it completes.",
+            rfc3339(since)
+        ),
+        None => format!(
+            "KmsKey {name} has a {MATERIAL_ANNOTATION} annotation the controller has not carried out; retry once it is gone."
+        ),
+    })
+}
+
+/// Asks the controller for `request` on the KmsKey `name`, unless another
+/// is in progress. The patch carries the resourceVersion it was decided
+/// on, so of two racing requests one writes and the other finds it.
+pub async fn request(
+    keys: &Api<KmsKey>,
+    name: &str,
+    request: &MaterialRequest,
+) -> Result<(), StoreError> {
+    let what = format!("KmsKey {name}");
+    for _ in 0..4 {
+        let key = keys.get(name).await.map_err(|e| kube_error(e, &what))?;
+        if let Some(value) = key.annotations().get(MATERIAL_ANNOTATION) {
+            return Err(in_progress(name, value));
+        }
+        let patch = json!({"metadata": {
+            "resourceVersion": key.resource_version(),
+            "annotations": {MATERIAL_ANNOTATION: request.to_annotation()},
+        }});
+        match keys
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(kube_error(e, &what)),
+        }
+    }
+    Err(StoreError::Conflict(what))
+}

@@ -1,0 +1,102 @@
+//! A change of imported key material asked of the controller: the
+//! endpoint's ImportKeyMaterial and DeleteImportedKeyMaterial in a cluster,
+//! where the controller is the only writer of key material. The request is
+//! the `kubekms.io/material` annotation of the key's `KmsKey`; the
+//! controller carries it out once (its Secret remembers the request id) and
+//! then removes the annotation, so the sealed material does not stay
+//! outside the key's Secret. While the annotation is there, the change is
+//! in progress.
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::Millis;
+
+pub const MATERIAL_ANNOTATION: &str = "kubekms.io/material";
+
+/// One request, as the annotation's JSON value holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaterialRequest {
+    /// Unique per request: `api-<ms since the epoch>-<8 hex digits>`.
+    pub request: String,
+    #[serde(flatten)]
+    pub change: MaterialChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum MaterialChange {
+    /// Imported material, sealed by the crypto service for the key's
+    /// version 1 (base64), with what describes it.
+    #[serde(rename_all = "camelCase")]
+    Import {
+        sealed: String,
+        material_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_to: Option<Millis>,
+        #[serde(default)]
+        description: String,
+    },
+    /// Delete the key's imported material.
+    Delete,
+}
+
+impl MaterialRequest {
+    /// A request made at `now`.
+    pub fn new(change: MaterialChange, now: Millis) -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        MaterialRequest {
+            request: format!("api-{now}-{}", &unique[..8]),
+            change,
+        }
+    }
+
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).expect("a request serializes")
+    }
+
+    pub fn from_annotation(value: &str) -> Result<Self, String> {
+        serde_json::from_str(value)
+            .map_err(|e| format!("the {MATERIAL_ANNOTATION} annotation does not parse: {e}"))
+    }
+
+    /// When the request was made, from its id.
+    pub fn requested_at(&self) -> Option<Millis> {
+        let rest = self.request.strip_prefix("api-")?;
+        rest.split_once('-')?.0.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_read_back_as_written_and_say_when_they_were_made() {
+        let import = MaterialRequest::new(
+            MaterialChange::Import {
+                sealed: "AAEC".into(),
+                material_id: "ab".repeat(32),
+                valid_to: Some(1_700_086_400_000),
+                description: "hsm".into(),
+            },
+            1_700_000_000_000,
+        );
+        let text = import.to_annotation();
+        assert!(text.contains(r#""action":"import""#), "{text}");
+        assert!(text.contains(r#""materialId":"#), "{text}");
+        assert_eq!(MaterialRequest::from_annotation(&text), Ok(import.clone()));
+        assert_eq!(import.requested_at(), Some(1_700_000_000_000));
+        let delete = MaterialRequest::new(MaterialChange::Delete, 5);
+        assert_eq!(
+            MaterialRequest::from_annotation(&delete.to_annotation()),
+            Ok(delete.clone())
+        );
+        assert_ne!(
+            delete.request,
+            MaterialRequest::new(MaterialChange::Delete, 5).request
+        );
+        assert!(MaterialRequest::from_annotation(r#"{"request":"x","action":"rotate"}"#).is_err());
+        assert!(MaterialRequest::from_annotation("by hand").is_err());
+    }
+}
