@@ -115,3 +115,25 @@ fn tags_follow_aws_s_rules_before_anything_is_stored() {
     assert!(matches!(validate(&want), Err(SpecError::Tags(_))));
     assert_eq!(key, KeyRecord::test(NOW), "a refused spec changes nothing");
 }
+
+#[test]
+fn the_origin_is_declared_once_and_imported_keys_do_not_rotate() {
+    let mut external = spec();
+    external.origin = Origin::External;
+    let mut key = KeyRecord::test(NOW);
+    assert_eq!(
+        converge(&mut key, &external, NOW),
+        Err(SpecError::OriginImmutable {
+            have: "AWS_KMS",
+            want: "EXTERNAL"
+        })
+    );
+    key.origin = Origin::External;
+    assert_eq!(converge(&mut key.clone(), &external, NOW), Ok(vec![]));
+    assert!(matches!(
+        converge(&mut key, &spec(), NOW),
+        Err(SpecError::OriginImmutable { .. })
+    ));
+    external.rotation.enabled = true;
+    assert_eq!(validate(&external), Err(SpecError::RotationOfImported));
+}

@@ -350,4 +350,6 @@ pub fn plan_orphan(secret: &KeySecret, now: Millis) -> Orphan {
 }
 
 #[cfg(test)]
+mod material;
+#[cfg(test)]
 mod tests;

@@ -159,6 +159,32 @@ fn cel_rules_keep_spec_usage_and_pinned_id_immutable() {
 }
 
 #[test]
+fn cel_rules_keep_the_origin_whether_or_not_it_is_spelt_out() {
+    let generated = key_spec(json!({}));
+    let spelt = key_spec(json!({"origin": "AWS_KMS"}));
+    let external = key_spec(json!({"origin": "EXTERNAL"}));
+    let check = |new: &Value, old: &Value| KmsKeySpec::validate_cel(new, Some(old));
+    assert!(check(&spelt, &generated).is_ok());
+    assert!(check(&generated, &spelt).is_ok());
+    assert!(check(&external, &external).is_ok());
+    for (new, old) in [
+        (&external, &generated),
+        (&external, &spelt),
+        (&generated, &external),
+    ] {
+        let err = check(new, old);
+        assert!(
+            format!("{err:?}").contains("origin is immutable"),
+            "{old} -> {new}: {err:?}"
+        );
+    }
+    // A misspelt origin is refused by the schema's enum.
+    let crd = crd_json::<KmsKey>();
+    let origin = &spec_schema(&crd)["properties"]["origin"];
+    assert_eq!(origin["enum"], json!(["AWS_KMS", "EXTERNAL"]));
+}
+
+#[test]
 fn cel_rules_check_alias_names() {
     let spec = |name: &str| json!({"aliasName": name, "targetKeyRef": {"name": "app"}});
     for (name, ok) in [

@@ -497,3 +497,45 @@ async fn key_policies_see_the_import_condition_keys() {
     )
     .await;
 }
+
+/// A manifest declares a key of imported material as a KmsKey does: made
+/// pending import, its material imported through the API, and applying
+/// the manifest again leaves the material alone.
+#[tokio::test]
+async fn manifests_declare_keys_of_imported_material() {
+    use crate::manifest::parse;
+    let h = harness();
+    let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    let manifest = |extra: &str| {
+        format!(
+            "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: byok}}\nspec:\n  keyId: {id}\n{extra}"
+        )
+    };
+    let apply = |text: String| {
+        let api = &h.api;
+        async move { crate::serve::apply_manifests(api, &parse(&text)?).await }
+    };
+    apply(manifest("  origin: EXTERNAL\n")).await.unwrap();
+    let m = describe(&h, id).await;
+    assert_eq!(
+        (&m["Origin"], &m["KeyState"]),
+        (&json!("EXTERNAL"), &json!("PendingImport"))
+    );
+    let body = import_body(&h, id, &random_bytes(32), json!({})).await;
+    h.ok("ImportKeyMaterial", body).await;
+    apply(manifest("  origin: EXTERNAL\n  description: mine\n"))
+        .await
+        .unwrap();
+    let m = describe(&h, id).await;
+    assert_eq!(
+        (&m["KeyState"], &m["Description"]),
+        (&json!("Enabled"), &json!("mine"))
+    );
+    // Its origin cannot change, and it has no fixture material or rotation.
+    for extra in ["", "  origin: EXTERNAL\n  rotation: {enabled: true}\n"] {
+        assert!(apply(manifest(extra)).await.is_err(), "{extra}");
+    }
+    let other = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: fixed}\nspec:\n  origin: EXTERNAL\n  testMaterial: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    assert!(apply(other.to_owned()).await.is_err());
+    assert_eq!(describe(&h, id).await["KeyState"], json!("Enabled"));
+}

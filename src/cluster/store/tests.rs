@@ -474,3 +474,123 @@ async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
 }
 
 mod usage;
+
+/// ImportKeyMaterial and DeleteImportedKeyMaterial through a cluster: a
+/// `kubekms.io/material` request on the KmsKey, made only if none is in
+/// progress and from the version read, and the call returns once the
+/// controller's Secret shows it carried out.
+#[tokio::test]
+async fn imported_material_is_asked_of_the_controller_and_waited_for() {
+    use crate::key::{ImportedMaterial, Origin};
+    use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
+    use std::time::Duration;
+    let mut live = record();
+    live.origin = Origin::External;
+    live.materials.clear();
+    let (store, index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+    let object = |annotation: Option<&str>| {
+        let mut object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": "app", "namespace": "default", "resourceVersion": "12"},
+            "spec": {"origin": "EXTERNAL"}});
+        if let Some(value) = annotation {
+            object["metadata"]["annotations"] = json!({ MATERIAL_ANNOTATION: value });
+        }
+        object
+    };
+    let mut answer = async |method: &str, reply: Value| -> Value {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .expect("a request")
+            .expect("the client is gone");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (method, path)
+        );
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        send.send_response(http::Response::new(kube::client::Body::from(
+            serde_json::to_vec(&reply).unwrap(),
+        )));
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let mut imported = live.clone();
+    imported.materials = record().materials;
+    imported.imported = Some(ImportedMaterial {
+        material_id: "ab".repeat(32),
+        valid_to: None,
+        description: "d".into(),
+        imported: 5,
+    });
+    let task = {
+        let (store, imported) = (store.clone(), imported.clone());
+        tokio::spawn(async move { store.update_key(imported).await })
+    };
+    answer("GET", object(None)).await;
+    let patch = answer("PATCH", object(None)).await;
+    assert_eq!(patch["metadata"]["resourceVersion"], "12");
+    let request = MaterialRequest::from_annotation(
+        patch["metadata"]["annotations"][MATERIAL_ANNOTATION]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let MaterialChange::Import {
+        sealed,
+        material_id,
+        valid_to,
+        description,
+    } = &request.change
+    else {
+        panic!("{request:?}")
+    };
+    assert_eq!(
+        (
+            sealed.as_str(),
+            material_id.as_str(),
+            *valid_to,
+            description.as_str()
+        ),
+        (
+            crate::b64::encode(imported.materials[0].sealed.as_bytes()).as_str(),
+            "ab".repeat(32).as_str(),
+            None,
+            "d"
+        )
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished(), "it waits for the controller");
+    // The controller carries it out (its own clock for `imported`).
+    let mut written = imported.clone();
+    written.imported.as_mut().unwrap().imported = 9;
+    watch_brings(&index, &written);
+    let done = tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("returns once the Secret shows it");
+    assert_eq!(done.unwrap().unwrap().imported.unwrap().imported, 9);
+
+    // Another request while one is in progress is refused, nothing patched.
+    let mut deleted = written.clone();
+    deleted.materials.clear();
+    let task = {
+        let store = store.clone();
+        tokio::spawn(async move { store.update_key(deleted).await })
+    };
+    let pending = MaterialRequest::new(MaterialChange::Delete, 1_800_000_000_000);
+    answer("GET", object(Some(&pending.to_annotation()))).await;
+    let refused = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::InProgress(m) if m.contains("in progress")),
+        "{refused:?}"
+    );
+    let asked = tokio::time::timeout(Duration::from_millis(100), handle.next_request());
+    assert!(asked.await.is_err(), "no patch");
+
+    // Material of a generated key is never the endpoint's to change.
+    let generated = record();
+    let (store, _, _handle) = store_holding(&generated);
+    let mut changed = generated.clone();
+    changed.materials.clear();
+    let refused = store.update_key(changed).await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly(_)), "{refused:?}");
+}

@@ -584,6 +584,7 @@ async fn a_refused_event_is_counted_and_the_reconcile_goes_on() {
 mod alias;
 mod deletion;
 mod grant;
+mod import;
 mod key_move;
 mod pinned;
 mod reseal;

@@ -1,0 +1,212 @@
+//! Keys of imported material: minted without any, and the
+//! `kubekms.io/material` requests the endpoint makes of the controller.
+
+use std::collections::BTreeMap;
+
+use kube::api::ObjectMeta;
+
+use super::*;
+use crate::key::DAY_MS;
+use crate::operator::key_secret::build;
+use crate::resource::KmsKeySpec;
+use crate::seal::{MaterialId, SealedMaterial};
+use crate::spec::{KeySpec, KeyUsage};
+
+const NOW: Millis = 1_700_000_000_000;
+
+fn external_key(annotation: Option<&MaterialRequest>) -> KmsKey {
+    let spec: KmsKeySpec = serde_json::from_str(r#"{"origin": "EXTERNAL"}"#).unwrap();
+    let mut key = KmsKey::new("app", spec);
+    key.metadata = ObjectMeta {
+        name: Some("app".into()),
+        namespace: Some("team-a".into()),
+        uid: Some("uid-1".into()),
+        annotations: annotation
+            .map(|r| BTreeMap::from([(MATERIAL_ANNOTATION.to_owned(), r.to_annotation())])),
+        ..ObjectMeta::default()
+    };
+    key
+}
+
+/// A Secret as the controller first writes it for `external_key`.
+fn pending() -> KeySecret {
+    let id: KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap();
+    minted(&external_key(None), id, None, NOW - DAY_MS)
+}
+
+/// A stand-in sealed blob: a real header (the controller checks it; only
+/// the crypto service opens the rest).
+fn sealed_for(key_id: KeyId, version: u32, spec: KeySpec) -> String {
+    let root =
+        crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
+    let material = crate::material::KeyMaterial::generate(spec).unwrap();
+    let id = MaterialId {
+        key_id,
+        version,
+        spec,
+        usage: KeyUsage::EncryptDecrypt,
+    };
+    let sealed = crate::seal::seal(&root, id, &material).unwrap();
+    crate::b64::encode(sealed.as_bytes())
+}
+
+fn import(sealed: String, material_id: &str) -> MaterialRequest {
+    MaterialRequest::new(
+        MaterialChange::Import {
+            sealed,
+            material_id: material_id.into(),
+            valid_to: Some(NOW + 10 * DAY_MS),
+            description: "from the HSM".into(),
+        },
+        NOW,
+    )
+}
+
+fn run(key: &KmsKey, stored: &KeySecret, now: Millis) -> Update {
+    match plan(key, Some(&build("app", "uid-1", stored)), now) {
+        KeyPlan::Update(update) => *update,
+        other => panic!("expected an update, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_key_of_imported_material_is_minted_without_any() {
+    let secret = pending();
+    assert_eq!(secret.record.origin, Origin::External);
+    assert!(secret.record.materials.is_empty());
+    assert_eq!(secret.record.state(), crate::key::KeyState::PendingImport);
+    // Reconciled again: nothing to write, nothing to rotate or expire.
+    let update = run(&external_key(None), &secret, NOW);
+    assert!(!update.write && !update.expired && update.material.is_none());
+    assert!(!update.clear_material_request);
+}
+
+#[test]
+fn an_import_request_is_carried_out_once_then_its_annotation_removed() {
+    let stored = pending();
+    let id = stored.record.key_id;
+    let request = import(
+        sealed_for(id, 1, KeySpec::SymmetricDefault),
+        &"ab".repeat(32),
+    );
+    let key = external_key(Some(&request));
+    let update = run(&key, &stored, NOW);
+    assert_eq!(update.material, Some(Ok(MaterialChanged::Imported)));
+    assert!(update.write && update.clear_material_request);
+    let record = &update.secret.record;
+    assert_eq!(record.materials.len(), 1);
+    assert_eq!(record.state(), crate::key::KeyState::Enabled);
+    let imported = record.imported.as_ref().unwrap();
+    assert_eq!(
+        (
+            imported.material_id.as_str(),
+            imported.valid_to,
+            imported.description.as_str()
+        ),
+        (
+            "ab".repeat(32).as_str(),
+            Some(NOW + 10 * DAY_MS),
+            "from the HSM"
+        )
+    );
+    assert_eq!(
+        update.secret.material_handled,
+        Some(request.request.clone())
+    );
+    // Read back with the annotation still there (its removal failed): only
+    // the removal is left to do.
+    let again = run(&key, &update.secret, NOW);
+    assert!(again.material.is_none() && !again.write && again.clear_material_request);
+
+    // The KmsKey says whether the key is enabled, imported or not.
+    let mut disabled = external_key(Some(&request));
+    disabled.spec.enabled = false;
+    assert!(!run(&disabled, &stored, NOW).secret.record.enabled);
+
+    // It expires at its ValidTo, and is deleted.
+    let expired = run(&external_key(None), &update.secret, NOW + 10 * DAY_MS);
+    assert!(expired.expired && expired.write);
+    assert!(expired.secret.record.materials.is_empty());
+    assert_eq!(
+        lifecycle::next_due(&update.secret.record),
+        Some(NOW + 10 * DAY_MS),
+        "the controller requeues for it"
+    );
+
+    // A delete request deletes it.
+    let delete = MaterialRequest::new(MaterialChange::Delete, NOW);
+    let deleted = run(&external_key(Some(&delete)), &update.secret, NOW);
+    assert_eq!(deleted.material, Some(Ok(MaterialChanged::Deleted)));
+    assert!(deleted.secret.record.materials.is_empty());
+    assert!(
+        deleted.secret.record.imported.is_some(),
+        "what identifies it stays"
+    );
+}
+
+#[test]
+fn what_does_not_fit_the_key_is_refused_and_not_retried() {
+    let stored = pending();
+    let id = stored.record.key_id;
+    let other = KeyId::random();
+    let cases = [
+        (
+            import(sealed_for(other, 1, KeySpec::SymmetricDefault), "a"),
+            "not this key's",
+        ),
+        (
+            import(sealed_for(id, 2, KeySpec::SymmetricDefault), "a"),
+            "version 2",
+        ),
+        (import("not base64!".into(), "a"), "base64"),
+        (import(crate::b64::encode(&[0xA1; 10]), "a"), "too short"),
+    ];
+    for (request, why) in cases {
+        let update = run(&external_key(Some(&request)), &stored, NOW);
+        let refused = update.material.clone().unwrap().unwrap_err();
+        assert!(refused.contains(why), "{why}: {refused}");
+        assert!(update.secret.record.materials.is_empty());
+        assert_eq!(update.secret.material_handled, Some(request.request));
+        assert!(update.clear_material_request, "a refused request goes too");
+    }
+    // Other material than the key's, after it was deleted.
+    let mut deleted = stored.clone();
+    deleted.record.imported = Some(ImportedMaterial {
+        material_id: "cd".repeat(32),
+        valid_to: None,
+        description: String::new(),
+        imported: NOW - 1,
+    });
+    let request = import(
+        sealed_for(id, 1, KeySpec::SymmetricDefault),
+        &"ab".repeat(32),
+    );
+    let refused = run(&external_key(Some(&request)), &deleted, NOW).material;
+    assert!(
+        refused
+            .unwrap()
+            .unwrap_err()
+            .contains("only the same material")
+    );
+    // A key of generated material takes no request.
+    let mut generated = stored.clone();
+    generated.record.origin = Origin::AwsKms;
+    let mut key = external_key(Some(&request));
+    key.spec.origin = Origin::AwsKms;
+    let refused = run(&key, &generated, NOW).material;
+    assert!(
+        refused
+            .unwrap()
+            .unwrap_err()
+            .contains("not of imported material")
+    );
+    // A value set by hand that does not parse is said, and left alone.
+    let mut by_hand = external_key(None);
+    by_hand.metadata.annotations = Some(BTreeMap::from([(
+        MATERIAL_ANNOTATION.to_owned(),
+        "please import".to_owned(),
+    )]));
+    let update = run(&by_hand, &stored, NOW);
+    assert!(update.material.unwrap().is_err());
+    assert!(!update.clear_material_request);
+}
