@@ -20,7 +20,9 @@ use crate::store::StoreError;
 /// does not carry out (anything but importing or deleting a key's
 /// imported material).
 pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialChange>> {
-    fn material(k: &KeyRecord) -> (&[MaterialVersion], Option<(&str, Option<Millis>, &str)>) {
+    /// What describes imported material, but when it was imported.
+    type Described<'a> = Option<(&'a str, Option<Millis>, &'a str)>;
+    fn material(k: &KeyRecord) -> (&[MaterialVersion], Described<'_>) {
         let imported = k
             .imported
             .as_ref()

@@ -9,7 +9,7 @@ use super::*;
 use crate::key::DAY_MS;
 use crate::operator::key_secret::build;
 use crate::resource::KmsKeySpec;
-use crate::seal::{MaterialId, SealedMaterial};
+use crate::seal::MaterialId;
 use crate::spec::{KeySpec, KeyUsage};
 
 const NOW: Millis = 1_700_000_000_000;
