@@ -128,20 +128,26 @@ fn crdgen(args: &cli::CrdgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C. The
+/// handlers are installed when this is called, not when the future is
+/// first polled: a role polls it only once it is serving, and a SIGTERM
+/// before that would otherwise kill the process without a clean stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                _ = interrupt.recv() => tracing::info!("interrupt received, shutting down"),
+            },
+            (term, interrupt) => {
+                let e = term.err().or(interrupt.err()).map(|e| e.to_string());
+                tracing::error!("cannot listen for SIGTERM and SIGINT: {e:?}");
+                std::future::pending::<()>().await
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received, shutting down"),
     }
 }
 

@@ -10,6 +10,8 @@ mod cluster;
 mod deletion;
 #[path = "e2e/grants.rs"]
 mod grants;
+#[path = "e2e/import.rs"]
+mod import;
 mod plugin;
 #[path = "e2e/rbac.rs"]
 mod rbac;
