@@ -5,14 +5,17 @@
 use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec};
+use aws_sdk_kms::types::{
+    AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec,
+};
 use kube_kms::resource::MATERIAL_ANNOTATION;
 
 use super::*;
 use crate::clients::{caller, kms_client};
 
-/// GetParametersForImport's wrapping key, and `material` wrapped under it.
-async fn wrapped(kms: &aws_sdk_kms::Client, key: &str, material: &[u8]) -> (Blob, Blob) {
+/// GetParametersForImport's import token and wrapping key (one call: its
+/// quota is one every four seconds, as AWS's).
+async fn parameters(kms: &aws_sdk_kms::Client, key: &str) -> (Blob, OaepPublicEncryptingKey) {
     let parameters = kms
         .get_parameters_for_import()
         .key_id(key)
@@ -23,12 +26,17 @@ async fn wrapped(kms: &aws_sdk_kms::Client, key: &str, material: &[u8]) -> (Blob
         .unwrap();
     let public = PublicEncryptingKey::from_der(parameters.public_key().unwrap().as_ref()).unwrap();
     let rsa = OaepPublicEncryptingKey::new(public).unwrap();
+    (parameters.import_token.unwrap(), rsa)
+}
+
+/// `material` wrapped under `rsa`.
+fn wrap(rsa: &OaepPublicEncryptingKey, material: &[u8]) -> Blob {
     let mut out = vec![0u8; rsa.ciphertext_size()];
     let blob = rsa
         .encrypt(&OAEP_SHA256_MGF1SHA256, material, &mut out, None)
         .unwrap()
         .to_vec();
-    (parameters.import_token.unwrap(), Blob::new(blob))
+    Blob::new(blob)
 }
 
 #[tokio::test]
@@ -73,8 +81,8 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
 
     // Imported: in force when the call returns, in the Secret, and the
     // request with its sealed copy gone from the KmsKey.
-    let material = [0x42u8; 32];
-    let (token, blob) = wrapped(&kms, &key_id, &material).await;
+    let (token, wrapping) = parameters(&kms, &key_id).await;
+    let blob = wrap(&wrapping, &[0x42u8; 32]);
     let imported = kms
         .import_key_material()
         .key_id(&key_id)
@@ -88,7 +96,10 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
     let described = kms.describe_key().key_id(&key_id).send().await.unwrap();
     let described = described.key_metadata.unwrap();
     assert_eq!(described.key_state(), Some(&KeyState::Enabled));
-    assert_eq!(described.current_key_material_id(), Some(material_id.as_str()));
+    assert_eq!(
+        described.current_key_material_id(),
+        Some(material_id.as_str())
+    );
     let sealed = kms
         .encrypt()
         .key_id(&key_id)
@@ -126,12 +137,11 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
         .unwrap_err();
     assert_eq!(refused.code(), Some("KMSInvalidStateException"));
     // Other material is refused; the same comes back, with the same token.
-    let (other_token, other) = wrapped(&kms, &key_id, &[7u8; 32]).await;
     let refused = kms
         .import_key_material()
         .key_id(&key_id)
-        .import_token(other_token)
-        .encrypted_key_material(other)
+        .import_token(token.clone())
+        .encrypted_key_material(wrap(&wrapping, &[7u8; 32]))
         .send()
         .await
         .unwrap_err();
@@ -149,12 +159,7 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
     })
     .await;
     assert_eq!(again.key_material_id.as_deref(), Some(material_id.as_str()));
-    let plain = kms
-        .decrypt()
-        .ciphertext_blob(sealed)
-        .send()
-        .await
-        .unwrap();
+    let plain = kms.decrypt().ciphertext_blob(sealed).send().await.unwrap();
     assert_eq!(plain.plaintext.unwrap().as_ref(), b"imported");
 
     // Declared in Git: pending import; its origin cannot change.
@@ -171,5 +176,8 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
         )
         .await
         .unwrap_err();
-    assert!(changed.to_string().contains("origin is immutable"), "{changed}");
+    assert!(
+        changed.to_string().contains("origin is immutable"),
+        "{changed}"
+    );
 }
