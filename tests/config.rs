@@ -32,7 +32,7 @@ fn sample_manifests_are_valid_kmskeys_aliases_and_grants() {
         .iter()
         .filter(|m| matches!(m, Manifest::Grant { .. }))
         .count();
-    assert_eq!((keys, aliases, grants), (2, 1, 1));
+    assert_eq!((keys, aliases, grants), (3, 1, 1));
     // Each as the controller would take it, policy included.
     for manifest in &manifests {
         if let Manifest::Key { spec, metadata, .. } = manifest {
@@ -45,6 +45,12 @@ fn sample_manifests_are_valid_kmskeys_aliases_and_grants() {
             .iter()
             .any(|m| matches!(m, Manifest::Key { spec, .. } if spec.policy.is_some())),
         "a sample shows a key policy"
+    );
+    assert!(
+        manifests.iter().any(
+            |m| matches!(m, Manifest::Key { spec, .. } if spec.origin == kube_kms::key::Origin::External)
+        ),
+        "a sample shows a key of imported material"
     );
 }
 
