@@ -196,25 +196,83 @@ impl GrantRecord {
     }
 }
 
-/// Token format version (the first byte).
+/// Token format versions (the first byte): the grant id alone; and the
+/// grant id with the name of the `KmsGrant` declaring it, so that an
+/// endpoint replica that has not seen the grant yet can read it.
 const TOKEN_VERSION: u8 = 1;
+const TOKEN_VERSION_NAMING: u8 = 2;
+/// Version, grant id, nonce.
+const TOKEN_LEN: usize = 49;
+/// The longest Kubernetes object name.
+const MAX_OBJECT_NAME: usize = 253;
+
+/// What a grant token says: the grant, and the object declaring it if it
+/// names one (in its key's namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    pub grant_id: String,
+    pub object: Option<String>,
+}
 
 /// A token for grant `grant_id`: the base64 of a version byte, the grant
 /// id's 32 bytes and 16 of `nonce`, so that each CreateGrant returns a
 /// new one and every one names the grant. Not a secret (AWS's are not).
 pub fn token(grant_id: &str, nonce: [u8; 16]) -> Option<String> {
+    token_bytes(TOKEN_VERSION, grant_id, nonce).map(|bytes| crate::b64::encode(&bytes))
+}
+
+/// As [`token`], naming also the `KmsGrant` object that declares it.
+pub fn token_naming(grant_id: &str, object: &str, nonce: [u8; 16]) -> Option<String> {
+    if !is_object_name(object) {
+        return None;
+    }
+    let mut bytes = token_bytes(TOKEN_VERSION_NAMING, grant_id, nonce)?;
+    bytes.extend_from_slice(object.as_bytes());
+    Some(crate::b64::encode(&bytes))
+}
+
+fn token_bytes(version: u8, grant_id: &str, nonce: [u8; 16]) -> Option<Vec<u8>> {
     let id = hex::decode(grant_id).ok().filter(|id| id.len() == 32)?;
-    let mut bytes = Vec::with_capacity(49);
-    bytes.push(TOKEN_VERSION);
+    let mut bytes = Vec::with_capacity(TOKEN_LEN);
+    bytes.push(version);
     bytes.extend_from_slice(&id);
     bytes.extend_from_slice(&nonce);
-    Some(crate::b64::encode(&bytes))
+    Some(bytes)
+}
+
+/// A Kubernetes object name (DNS subdomain): what a token may name, and
+/// nothing that would read as another path.
+fn is_object_name(name: &str) -> bool {
+    (1..=MAX_OBJECT_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with(['-', '.'])
+}
+
+/// What `token` says, if it is one of ours.
+pub fn parse_token(token: &str) -> Option<TokenRef> {
+    let bytes = crate::b64::decode(token).ok()?;
+    let grant_id = || hex::encode(&bytes[1..33]);
+    match (bytes.first()?, bytes.len()) {
+        (&TOKEN_VERSION, TOKEN_LEN) => Some(TokenRef {
+            grant_id: grant_id(),
+            object: None,
+        }),
+        (&TOKEN_VERSION_NAMING, len) if len > TOKEN_LEN => {
+            let object = std::str::from_utf8(&bytes[TOKEN_LEN..]).ok()?;
+            is_object_name(object).then(|| TokenRef {
+                grant_id: grant_id(),
+                object: Some(object.to_owned()),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The grant a token names, if it is one of ours.
 pub fn token_grant(token: &str) -> Option<String> {
-    let bytes = crate::b64::decode(token).ok()?;
-    (bytes.len() == 49 && bytes[0] == TOKEN_VERSION).then(|| hex::encode(&bytes[1..33]))
+    parse_token(token).map(|t| t.grant_id)
 }
 
 /// Whether `id` has a grant id's form (64 lowercase hexadecimal digits).

@@ -243,7 +243,15 @@ impl Api {
         let Some(operation) = grant::operation_of(access.action) else {
             return Ok(false);
         };
-        let grants = self.store.grants(key.key_id).await?;
+        let mut grants = self.store.grants(key.key_id).await?;
+        // A token counts for its grant before this replica has seen it.
+        for token in caller.tokens.get() {
+            if !grants.iter().any(|g| g.grant_id == token.grant_id)
+                && let Some(grant) = self.store.unseen_grant(key.key_id, &token).await?
+            {
+                grants.push(grant);
+            }
+        }
         if grants.is_empty() {
             return Ok(false);
         }

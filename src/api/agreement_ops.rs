@@ -40,7 +40,7 @@ impl Api {
         let algorithm: KeyAgreementAlgorithm = parse_enum("keyAgreementAlgorithm", algorithm)?;
         let public_key = required(input.public_key, "publicKey")?.0;
         check_length("publicKey", public_key.len(), 1, 8192)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         refuse_recipient(&input.recipient)?;
         let keys = [("kms:KeyAgreementAlgorithm", algorithm.as_str())];
         let access = Access::to("kms:DeriveSharedSecret").and(&keys);

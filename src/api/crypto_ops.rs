@@ -270,7 +270,7 @@ impl Api {
         let input: EncryptInput = decode(body)?;
         let plaintext = SecretBytes::new(required(input.plaintext, "plaintext")?.0);
         check_length("plaintext", plaintext.len(), 1, 4096)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm = encryption_algorithm(input.encryption_algorithm.as_deref())?;
         let encryption_context = context(input.encryption_context);
         let keys = [("kms:EncryptionAlgorithm", algorithm.as_str())];
@@ -324,7 +324,7 @@ impl Api {
             return Err(ApiError::DryRun);
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let source = self
             .decrypt_source(caller, &blob, input.key_id.as_deref(), algorithm, access)
             .await?;
@@ -387,7 +387,7 @@ impl Api {
             return Err(ApiError::DryRun);
         }
         let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let source = self
             .decrypt_source(
                 caller,
@@ -451,7 +451,7 @@ impl Api {
         if with_plaintext {
             refuse_recipient(&input.recipient)?;
         }
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         // Each member's shape first, then whether they go together.
         if let Some(n) = input.number_of_bytes {
             check_range("numberOfBytes", n, 1, 1024)?;
@@ -538,7 +538,7 @@ impl Api {
         if with_plaintext {
             refuse_recipient(&input.recipient)?;
         }
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let spec_name = required(input.key_pair_spec, "keyPairSpec")?;
         let spec: DataKeyPairSpec = parse_enum("keyPairSpec", &spec_name)?;
         let encryption_context = context(input.encryption_context);

@@ -195,8 +195,8 @@ struct Asked {
     name: Option<String>,
 }
 
-fn asked(input: &mut CreateGrantInput) -> Result<Asked, ApiError> {
-    check_grant_tokens(&input.grant_tokens)?;
+fn asked(caller: &Caller, input: &mut CreateGrantInput) -> Result<Asked, ApiError> {
+    check_grant_tokens(caller, &input.grant_tokens)?;
     service_principals_unsupported(
         "granteeServicePrincipal",
         input.grantee_service_principal.as_deref(),
@@ -250,7 +250,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let mut input: CreateGrantInput = decode(body)?;
         let reference = required(input.key_id.take(), "keyId")?;
-        let asked = asked(&mut input)?;
+        let asked = asked(caller, &mut input)?;
         let names: Vec<&str> = asked.operations.iter().map(|op| op.as_str()).collect();
         let mut keys = vec![
             ("kms:GranteePrincipal", asked.grantee.as_str()),
@@ -301,8 +301,11 @@ impl Api {
         };
         let made = self.store.create_grant(record).await?;
         let nonce: [u8; 16] = random[32..].try_into().expect("16 bytes");
-        let token = grant::token(&made.grant_id, nonce)
-            .ok_or_else(|| ApiError::Internal("a stored grant id is malformed".into()))?;
+        let token = match self.store.grant_object_name(made.key_id, &made.grant_id) {
+            Some(object) => grant::token_naming(&made.grant_id, &object, nonce),
+            None => grant::token(&made.grant_id, nonce),
+        }
+        .ok_or_else(|| ApiError::Internal("a stored grant id is malformed".into()))?;
         Ok(json!({ "GrantToken": token, "GrantId": made.grant_id }))
     }
 
@@ -314,7 +317,7 @@ impl Api {
         let input: RetireGrantInput = decode(body)?;
         let token_grant = match &input.grant_token {
             Some(token) => {
-                check_grant_tokens(&Some(vec![token.clone()]))?;
+                check_grant_tokens(caller, &Some(vec![token.clone()]))?;
                 grant::token_grant(token)
             }
             None => None,

@@ -41,7 +41,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: KemInput = decode(body)?;
         let algorithm = input.algorithm()?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let key = self
             .kem_key(caller, input.key_id, "kms:Encapsulate")
             .await?;
@@ -74,7 +74,7 @@ impl Api {
         )?;
         check_length("sharedSecretCiphertextBlob", ciphertext.0.len(), 1, 6144)?;
         let algorithm = input.algorithm()?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let key = self
             .kem_key(caller, input.key_id.clone(), "kms:Decapsulate")
             .await?;

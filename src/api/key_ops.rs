@@ -392,7 +392,7 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let key = self
             .resolve_key(
                 caller,

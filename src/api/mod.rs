@@ -131,7 +131,39 @@ pub struct Caller {
     /// The address the request came from, if it came over the network
     /// (key policies' `aws:SourceIp`).
     pub source: Option<std::net::IpAddr>,
+    /// The grant tokens the request presented (`GrantTokens`).
+    pub tokens: Presented,
 }
+
+/// Grant tokens one request presented. A clone is another request's:
+/// empty.
+#[derive(Debug, Default)]
+pub struct Presented(std::sync::Mutex<Vec<crate::grant::TokenRef>>);
+
+impl Presented {
+    pub fn set(&self, tokens: Vec<crate::grant::TokenRef>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokens;
+    }
+
+    pub fn get(&self) -> Vec<crate::grant::TokenRef> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Clone for Presented {
+    fn clone(&self) -> Self {
+        Presented::default()
+    }
+}
+
+impl PartialEq for Presented {
+    /// Not part of who is calling.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Presented {}
 
 /// Keys one request resolved, in order. A clone is another request's:
 /// empty.
@@ -179,6 +211,7 @@ impl Caller {
             request_id: RequestId::next(),
             keys: Touched::default(),
             source: None,
+            tokens: Presented::default(),
         }
     }
 }

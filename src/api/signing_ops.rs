@@ -47,7 +47,7 @@ impl Api {
     ) -> Result<(KeyRecord, MessageType, SigningAlgorithm, Vec<u8>), ApiError> {
         let message = required(input.message.take(), "message")?.0;
         check_length("message", message.len(), 1, 4096)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm = required(input.signing_algorithm.as_deref(), "signingAlgorithm")?;
         let algorithm: SigningAlgorithm = parse_enum("signingAlgorithm", algorithm)?;
         let message_type = match input.message_type.as_deref() {
@@ -116,7 +116,7 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: KeyInput = decode(body)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let key = self
             .crypto_key(caller, input.key_id, Access::to("kms:GetPublicKey"))
             .await?;
@@ -179,7 +179,7 @@ impl Api {
     ) -> Result<(KeyRecord, MacRequest), ApiError> {
         let message = required(input.message.take(), "message")?.0;
         check_length("message", message.len(), 1, 4096)?;
-        check_grant_tokens(&input.grant_tokens)?;
+        check_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm = required(input.mac_algorithm.as_deref(), "macAlgorithm")?;
         let algorithm: MacAlgorithm = parse_enum("macAlgorithm", algorithm)?;
         let keys = [("kms:MacAlgorithm", algorithm.as_str())];

@@ -141,21 +141,23 @@ pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Ap
     Ok(())
 }
 
-/// Grant tokens are accepted (0–10, each 1–8192 chars) and otherwise unused
-/// until grants arrive.
-pub fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
+/// Checks a request's grant tokens (0–10, each 1–8192 chars, each one of
+/// ours) and keeps them with the request: a grant a token names counts
+/// for it even before this replica has seen the grant.
+pub fn check_grant_tokens(
+    caller: &super::Caller,
+    tokens: &Option<Vec<String>>,
+) -> Result<(), ApiError> {
     let Some(tokens) = tokens else { return Ok(()) };
     check_length("grantTokens", tokens.len(), 0, 10)?;
+    let mut presented = Vec::with_capacity(tokens.len());
     for token in tokens {
         check_length("grantTokens", token.len(), 1, 8192)?;
-        // Grants are consistent as soon as CreateGrant returns, so a token
-        // adds nothing but must be one of ours.
-        if crate::grant::token_grant(token).is_none() {
-            return Err(ApiError::InvalidGrantToken(
-                "The grant token is not valid.".into(),
-            ));
-        }
+        let parsed = crate::grant::parse_token(token)
+            .ok_or_else(|| ApiError::InvalidGrantToken("The grant token is not valid.".into()))?;
+        presented.push(parsed);
     }
+    caller.tokens.set(presented);
     Ok(())
 }
 

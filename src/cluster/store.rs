@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ClusterIndex, material, rotation, usage};
-use crate::grant::GrantRecord;
+use crate::grant::{GrantRecord, TokenRef};
 use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey, MaterialRequest, crd_lacks};
@@ -37,6 +37,8 @@ pub struct KubeStore {
     usage_read: Mutex<usage::ReadCache>,
     /// When the log last said the KmsKey CRD lacks `status.lastUsage`.
     old_crd_warned: crate::reminder::Reminder,
+    /// Grant objects tokens named that were not there, for a while.
+    unseen_absent: Mutex<grant_objects::Absent>,
 }
 
 /// What an API change to a key record means for its `KmsKey`.
@@ -212,6 +214,7 @@ impl KubeStore {
             usage: Mutex::default(),
             usage_read: Mutex::default(),
             old_crd_warned: crate::reminder::Reminder::new(usage::WRITE_EVERY),
+            unseen_absent: Mutex::default(),
         }
     }
 
@@ -628,6 +631,19 @@ impl KeyStore for KubeStore {
 
     async fn delete_grant(&self, key: KeyId, grant_id: &str) -> Result<(), StoreError> {
         self.delete_grant_object(key, grant_id).await
+    }
+
+    fn grant_object_name(&self, key: KeyId, grant_id: &str) -> Option<String> {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.grant_object(key, grant_id).map(|(_, name)| name)
+    }
+
+    async fn unseen_grant(
+        &self,
+        key: KeyId,
+        token: &TokenRef,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        self.read_grant_object(key, token).await
     }
 }
 

@@ -219,6 +219,32 @@ fn tokens_name_their_grant_and_differ_each_time() {
 }
 
 #[test]
+fn tokens_may_name_the_object_declaring_their_grant() {
+    let id = "0123456789abcdef".repeat(4);
+    let named = token_naming(&id, "grant-x7k2p", [3; 16]).unwrap();
+    assert_eq!(
+        parse_token(&named),
+        Some(TokenRef {
+            grant_id: id.clone(),
+            object: Some("grant-x7k2p".into())
+        })
+    );
+    assert_eq!(token_grant(&named).as_deref(), Some(id.as_str()));
+    let plain = token(&id, [3; 16]).unwrap();
+    assert_eq!(parse_token(&plain).unwrap().object, None);
+    // Only an object name: nothing that reads as another path, nothing
+    // empty or too long.
+    for bad in ["", "../secrets", "a/b", "Grant", "-x", &"a".repeat(254)] {
+        assert_eq!(token_naming(&id, bad, [0; 16]), None, "{bad:?}");
+        let mut bytes = crate::b64::decode(&plain).unwrap();
+        bytes[0] = 2;
+        bytes.extend_from_slice(bad.as_bytes());
+        assert_eq!(parse_token(&crate::b64::encode(&bytes)), None, "{bad:?}");
+    }
+    assert!(token_naming(&id, &"a".repeat(253), [0; 16]).is_some());
+}
+
+#[test]
 fn records_keep_their_shape_on_disk() {
     let mut g = grant(&[Decrypt, Encrypt], subset(&[("app", "web")]));
     g.name = Some("app".into());

@@ -8,7 +8,7 @@ pub use local::LocalStore;
 
 use serde::{Deserialize, Serialize};
 
-use crate::grant::GrantRecord;
+use crate::grant::{GrantRecord, TokenRef};
 use crate::key::{KeyRecord, Millis};
 use crate::key_id::KeyId;
 use crate::usage::KeyUsage;
@@ -123,6 +123,24 @@ pub trait KeyStore: Send + Sync {
     async fn create_grant(&self, grant: GrantRecord) -> Result<GrantRecord, StoreError>;
     /// Removes a grant; `NotFound` if the key has no such grant.
     async fn delete_grant(&self, key: KeyId, grant_id: &str) -> Result<(), StoreError>;
+
+    /// The name of the object declaring grant `grant_id` on `key`, where
+    /// grants are objects (a cluster's `KmsGrant`s): CreateGrant's token
+    /// names it, so that [`KeyStore::unseen_grant`] can find it.
+    fn grant_object_name(&self, _key: KeyId, _grant_id: &str) -> Option<String> {
+        None
+    }
+
+    /// The grant on `key` a presented token names that [`KeyStore::grants`]
+    /// does not show yet (a replica whose watch has not brought it): read
+    /// from where it is declared. `None` where grants are seen at once.
+    async fn unseen_grant(
+        &self,
+        _key: KeyId,
+        _token: &TokenRef,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(None)
+    }
 
     /// Whether this store creates key material itself (a cluster, where the
     /// controller is the only minter). Then `create_key` receives a record

@@ -67,9 +67,14 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     };
     let made = create_grant().await.unwrap();
     let grant_id = made.grant_id.unwrap();
+    // Its token names the KmsGrant, for a replica that has not seen it.
+    let token = made.grant_token.unwrap();
+    let named = kube_kms::grant::parse_token(&token).unwrap();
+    assert_eq!(named.grant_id, grant_id);
     let objects = grants.list(&Default::default()).await.unwrap().items;
     assert_eq!(objects.len(), 1);
     let object = &objects[0];
+    assert_eq!(named.object.as_deref(), Some(object.name_any().as_str()));
     assert_eq!(
         kube_kms::cluster::grants::grant_id(object.metadata.uid.as_deref().unwrap()),
         grant_id
@@ -77,6 +82,15 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
     assert_eq!(object.spec.key_ref.name, "app");
     assert_eq!(object.spec.grantee_principal, grantee_arn);
     let blob = encrypt(Some("web")).await.unwrap().ciphertext_blob.unwrap();
+    grantee
+        .encrypt()
+        .key_id(&app)
+        .plaintext(Blob::new(&b"granted"[..]))
+        .encryption_context("app", "web")
+        .grant_tokens(&token)
+        .send()
+        .await
+        .unwrap();
     let plain = grantee
         .decrypt()
         .ciphertext_blob(blob)
