@@ -462,3 +462,48 @@ async fn manifests_declare_grants() {
         [GrantOperation::Encrypt, GrantOperation::GenerateDataKey]
     );
 }
+
+/// A grant to the account (its root ARN) is for the callers the account's
+/// access control lets do the action, as a grant to an AWS account is for
+/// the principals its IAM policies allow: everyone in `serve`; in a
+/// cluster, whom RBAC allows.
+#[tokio::test]
+async fn a_grant_to_the_account_is_for_whom_the_account_lets_in() {
+    const ROOT: &str = "arn:aws:iam::111122223333:root";
+    let encrypt = |key: &str| json!({ "KeyId": key, "Plaintext": b64(b"x") });
+    let h = harness();
+    let key = admins_key(&h).await;
+    refused(h.call_by("app", "Encrypt", encrypt(&key)).await);
+    grant(
+        &h,
+        "admin",
+        json!({ "KeyId": key, "GranteePrincipal": ROOT, "Operations": ["Encrypt"] }),
+    )
+    .await
+    .unwrap();
+    h.call_by("app", "Encrypt", encrypt(&key)).await.unwrap();
+    h.call_by("ops", "Encrypt", encrypt(&key)).await.unwrap();
+    refused(
+        h.call_by(
+            "app",
+            "GenerateDataKey",
+            json!({ "KeyId": key, "KeySpec": "AES_256" }),
+        )
+        .await,
+    );
+
+    // With an account access control, only whom it lets do the action.
+    let (h, account) = with_account();
+    let key = admins_key(&h).await;
+    grant(
+        &h,
+        "admin",
+        json!({ "KeyId": key, "GranteePrincipal": ROOT, "Operations": ["Encrypt"] }),
+    )
+    .await
+    .unwrap();
+    h.call_by("app", "Encrypt", encrypt(&key)).await.unwrap();
+    account.refuse("kms:Encrypt", Some(&key));
+    let message = refused(h.call_by("app", "Encrypt", encrypt(&key)).await);
+    assert!(message.contains("kms:Encrypt"), "{message}");
+}
