@@ -138,6 +138,11 @@ async fn every_call_is_recorded_without_its_data_and_the_chain_shows_tampering()
     );
     assert_eq!(encrypt["userIdentity"]["principalId"], "tester");
     assert_eq!(encrypt["userIdentity"]["namespace"], "default");
+    // As key policies name the caller.
+    assert_eq!(
+        encrypt["userIdentity"]["arn"],
+        "arn:aws:iam::111122223333:user/default/tester"
+    );
     assert_eq!(encrypt["sourceIPAddress"], "127.0.0.1");
     assert!(
         encrypt["userAgent"]

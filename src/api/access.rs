@@ -67,13 +67,18 @@ impl<'a> Access<'a> {
 /// The namespace is the path, so that two tenants' principals of one name
 /// are two principals.
 pub fn principal_arn(arn: &ArnConfig, caller: &Caller) -> String {
-    let service_account = caller
-        .principal
+    caller_arn(arn, &caller.namespace, &caller.principal)
+}
+
+/// [`principal_arn`] of `principal` in `namespace` (the audit trail's
+/// `userIdentity.arn`).
+pub fn caller_arn(arn: &ArnConfig, namespace: &str, principal: &str) -> String {
+    let service_account = principal
         .strip_prefix("system:serviceaccount:")
         .and_then(|rest| rest.split_once(':'));
     let (kind, path, name) = match service_account {
         Some((namespace, name)) => ("role", namespace, name),
-        None => ("user", caller.namespace.as_str(), caller.principal.as_str()),
+        None => ("user", namespace, principal),
     };
     format!(
         "arn:{}:iam::{}:{kind}/{path}/{name}",

@@ -32,6 +32,7 @@ mod signing_ops;
 mod usage_ops;
 mod wire;
 
+pub use access::caller_arn;
 pub use alias_ops::validate_alias_name;
 pub use key_ops::FirstMaterial;
 

@@ -127,6 +127,8 @@ pub fn write_unlinked(call: &Call, arn: &ArnConfig, event_time: &str, out: &mut 
         Some((namespace, principal)) => {
             out.extend_from_slice(br#"{"type":"KubeKmsPrincipal","principalId":"#);
             write_str(out, principal);
+            out.extend_from_slice(br#","arn":"#);
+            write_str(out, &crate::api::caller_arn(arn, namespace, principal));
             out.extend_from_slice(br#","accountId":"#);
             write_str(out, &arn.account);
             if !namespace.is_empty() {

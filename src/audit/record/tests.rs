@@ -16,6 +16,7 @@ mod oracle {
         #[serde(rename = "type")]
         kind: &'static str,
         principal_id: &'a str,
+        arn: String,
         account_id: &'a str,
         #[serde(skip_serializing_if = "str::is_empty")]
         namespace: &'a str,
@@ -78,6 +79,7 @@ mod oracle {
             user_identity: call.caller.as_ref().map(|(namespace, principal)| Identity {
                 kind: "KubeKmsPrincipal",
                 principal_id: principal,
+                arn: crate::api::caller_arn(arn, namespace, principal),
                 account_id: &arn.account,
                 namespace,
             }),
