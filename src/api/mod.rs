@@ -20,6 +20,7 @@ mod kem_ops;
 mod key_ops;
 pub mod listen;
 pub mod metrics;
+mod mint;
 mod not_served;
 mod page;
 mod policy_ops;
@@ -34,7 +35,7 @@ mod wire;
 
 pub use access::caller_arn;
 pub use alias_ops::validate_alias_name;
-pub use key_ops::FirstMaterial;
+pub use mint::FirstMaterial;
 
 pub use error::ApiError;
 pub use wire::key_material_id;

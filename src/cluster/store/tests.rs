@@ -1,5 +1,6 @@
 use super::*;
 use crate::key::Deletion;
+use serde_json::Value;
 
 fn record() -> KeyRecord {
     let mut record = KeyRecord::test(0);

@@ -1,0 +1,106 @@
+//! What the endpoint's changes to keys and aliases mean as objects: the
+//! `KmsKey` patch (or deletion, or re-creation) for a changed key record,
+//! the `KmsKey` a new key is declared as, and an alias's object name. Pure.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::key::KeyRecord;
+
+/// What an API change to a key record means for its `KmsKey`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyChange {
+    /// A merge patch of the spec (`None`: nothing to patch).
+    Patch(Option<Value>),
+    /// ScheduleKeyDeletion: set the window, then delete the object.
+    Schedule { window_days: u32 },
+    /// CancelKeyDeletion: the object is gone; declare the key again.
+    Cancel,
+}
+
+/// Decides how `new` (the API's changed record) is written, given `current`.
+pub fn key_change(current: &KeyRecord, new: &KeyRecord) -> KeyChange {
+    match (current.deletion, new.deletion) {
+        (None, Some(deletion)) => {
+            return KeyChange::Schedule {
+                window_days: deletion.window_days,
+            };
+        }
+        (Some(_), None) => return KeyChange::Cancel,
+        _ => {}
+    }
+    let mut spec = serde_json::Map::new();
+    if current.description != new.description {
+        spec.insert("description".into(), json!(new.description));
+    }
+    if current.tags != new.tags {
+        // A merge patch merges maps: removed tags must be nulled.
+        let mut tags: serde_json::Map<String, Value> = current
+            .tags
+            .keys()
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+        tags.extend(new.tags.iter().map(|(k, v)| (k.clone(), json!(v))));
+        spec.insert("tags".into(), Value::Object(tags));
+    }
+    if current.enabled != new.enabled {
+        spec.insert("enabled".into(), json!(new.enabled));
+    }
+    if current.policy != new.policy {
+        spec.insert("policy".into(), json!(new.policy));
+    }
+    if current.rotation.enabled != new.rotation.enabled
+        || (new.rotation.enabled && current.rotation.period_days != new.rotation.period_days)
+    {
+        spec.insert(
+            "rotation".into(),
+            json!({"enabled": new.rotation.enabled, "periodDays": new.rotation.period_days}),
+        );
+    }
+    KeyChange::Patch((!spec.is_empty()).then(|| json!({ "spec": spec })))
+}
+
+/// The declared form of a key record, for creating its `KmsKey`.
+pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
+    let mut spec = json!({
+        "description": record.description,
+        "keySpec": record.spec,
+        "keyUsage": record.usage,
+        "enabled": record.enabled,
+        "keyId": record.key_id,
+        "tags": record.tags,
+    });
+    if record.rotation.enabled {
+        spec["rotation"] = json!({"enabled": true, "periodDays": record.rotation.period_days});
+    }
+    if let Some(policy) = &record.policy {
+        spec["policy"] = json!(policy);
+    }
+    if !record.origin.is_default() {
+        spec["origin"] = json!(record.origin);
+    }
+    json!({
+        "apiVersion": "kubekms.io/v1alpha1",
+        "kind": "KmsKey",
+        "metadata": {"name": name, "namespace": record.namespace},
+        "spec": spec,
+    })
+}
+
+/// A valid object name for an alias: readable, and unique per alias name.
+pub fn alias_object_name(alias_name: &str) -> String {
+    let readable: String = alias_name
+        .trim_start_matches("alias/")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(200)
+        .collect();
+    let digest = hex::encode(&Sha256::digest(alias_name.as_bytes())[..4]);
+    format!("alias-{}-{digest}", readable.trim_matches('-'))
+}
