@@ -16,7 +16,13 @@ use super::key_secret::DELETION_DATE_ANNOTATION;
 use crate::resource::KmsKey;
 
 /// Every state reported, so each series exists from the first scrape.
-const STATES: [&str; 4] = ["Creating", "Enabled", "Disabled", "PendingDeletion"];
+const STATES: [&str; 5] = [
+    "Creating",
+    "Enabled",
+    "Disabled",
+    "PendingDeletion",
+    "PendingImport",
+];
 
 /// Counts keys by state. A `KmsKey` without a state yet is `Creating`; one
 /// being deleted is counted by its Secret, once that records the deletion.
@@ -34,6 +40,7 @@ pub fn census<'a>(
             None => "Creating",
             Some("Enabled") => "Enabled",
             Some("Disabled") => "Disabled",
+            Some("PendingImport") => "PendingImport",
             // Declared again while pending: its Secret still says so until
             // the controller cancels the deletion.
             Some(_) => continue,
@@ -66,7 +73,7 @@ impl KeyCensus {
             Opts::new(
                 "kubekms_keys",
                 "Keys this controller watches, by key state (Creating, Enabled, Disabled, \
-                 PendingDeletion)",
+                 PendingDeletion, PendingImport)",
             ),
             &["state"],
         )
@@ -145,6 +152,8 @@ mod tests {
             key("e", Some("Enabled"), true),
             // Declared again while pending: counted by its Secret until then.
             key("f", Some("PendingDeletion"), false),
+            // Of imported material, none imported yet.
+            key("g", Some("PendingImport"), false),
         ];
         let secrets = [
             secret("kmskey-a", false),
@@ -159,12 +168,13 @@ mod tests {
                 ("Creating", 1),
                 ("Disabled", 1),
                 ("Enabled", 2),
-                ("PendingDeletion", 3)
+                ("PendingDeletion", 3),
+                ("PendingImport", 1)
             ]
         );
         // Nothing watched yet: every state, at zero.
         assert_eq!(census([], []).values().sum::<i64>(), 0);
-        assert_eq!(census([], []).len(), 4);
+        assert_eq!(census([], []).len(), 5);
     }
 
     #[test]
