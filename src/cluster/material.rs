@@ -5,11 +5,8 @@
 //! (ConflictException) rather than overwriting it, which would leave its
 //! caller waiting for a change that never comes.
 
-use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
-use super::store::kube_error;
 use crate::key::{KeyRecord, MaterialVersion, Millis};
 use crate::operator::key_status::rfc3339;
 use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
@@ -82,31 +79,16 @@ fn in_progress(name: &str, value: &str) -> StoreError {
 }
 
 /// Asks the controller for `request` on the KmsKey `name`, unless another
-/// is in progress. The patch carries the resourceVersion it was decided
-/// on, so of two racing requests one writes and the other finds it.
+/// is in progress.
 pub async fn request(
     keys: &Api<KmsKey>,
     name: &str,
     request: &MaterialRequest,
 ) -> Result<(), StoreError> {
-    let what = format!("KmsKey {name}");
-    for _ in 0..4 {
-        let key = keys.get(name).await.map_err(|e| kube_error(e, &what))?;
-        if let Some(value) = key.annotations().get(MATERIAL_ANNOTATION) {
-            return Err(in_progress(name, value));
-        }
-        let patch = json!({"metadata": {
-            "resourceVersion": key.resource_version(),
-            "annotations": {MATERIAL_ANNOTATION: request.to_annotation()},
-        }});
-        match keys
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(kube_error(e, &what)),
-        }
-    }
-    Err(StoreError::Conflict(what))
+    let value = request.to_annotation();
+    super::rotation::annotate_unless(keys, name, MATERIAL_ANNOTATION, &value, |key| {
+        let pending = key.annotations().get(MATERIAL_ANNOTATION)?;
+        Some(in_progress(name, pending))
+    })
+    .await
 }

@@ -58,19 +58,36 @@ fn in_progress(name: &str, pending: &PendingRotation) -> StoreError {
 }
 
 /// Asks for one on-demand rotation of the KmsKey `name`, unless one is in
-/// progress. The patch carries the resourceVersion it was decided on, so
-/// of two requests racing (two replicas of the endpoint), one writes and
-/// the other reads again and finds the first in progress.
+/// progress (see [`annotate_unless`]).
 pub async fn request(keys: &Api<KmsKey>, name: &str, now: Millis) -> Result<(), StoreError> {
+    let value = request_value(now);
+    annotate_unless(keys, name, ROTATE_ANNOTATION, &value, |key| {
+        pending(key).map(|pending| in_progress(name, &pending))
+    })
+    .await
+}
+
+/// Sets `annotation` to `value` on the KmsKey `name`, unless `busy` finds
+/// the object as read busy with an earlier request (then its error). The
+/// patch carries the resourceVersion it was decided on, so of two
+/// requests racing (two replicas of the endpoint), one writes and the
+/// other reads again and finds the first.
+pub async fn annotate_unless(
+    keys: &Api<KmsKey>,
+    name: &str,
+    annotation: &str,
+    value: &str,
+    busy: impl Fn(&KmsKey) -> Option<StoreError>,
+) -> Result<(), StoreError> {
     let what = format!("KmsKey {name}");
     for _ in 0..4 {
         let key = keys.get(name).await.map_err(|e| kube_error(e, &what))?;
-        if let Some(pending) = pending(&key) {
-            return Err(in_progress(name, &pending));
+        if let Some(busy) = busy(&key) {
+            return Err(busy);
         }
         let patch = json!({"metadata": {
             "resourceVersion": key.resource_version(),
-            "annotations": {ROTATE_ANNOTATION: request_value(now)},
+            "annotations": {annotation: value},
         }});
         match keys
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))

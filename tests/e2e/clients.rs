@@ -42,6 +42,23 @@ pub(crate) async fn caller(
     (access_key_id, secret_key)
 }
 
+/// A client at `endpoint` for a key administrator: an access key of its
+/// own (`prefix`, upper case), bound to the key-user and key-admin roles.
+pub(crate) async fn key_admin(
+    cluster: &cluster::Cluster,
+    endpoint: &str,
+    prefix: &str,
+) -> aws_sdk_kms::Client {
+    cluster::callers::key_roles(cluster).await;
+    let user = cluster::callers::access_key_user(cluster, &prefix.to_lowercase());
+    for role in ["key-user", "key-admin"] {
+        let binding = format!("{}-{role}", prefix.to_lowercase());
+        cluster::callers::bind(cluster, &binding, role, user.clone()).await;
+    }
+    let (id, secret) = caller(cluster, endpoint, prefix).await;
+    kms_client(endpoint, &id, &secret)
+}
+
 /// The AWS SDK for Rust at `endpoint` with this access key.
 pub(crate) fn kms_client(
     endpoint: &str,

@@ -8,7 +8,7 @@ use aws_sdk_kms::types::{GrantConstraints, GrantOperation};
 use kube_kms::resource::KmsGrant;
 
 use super::*;
-use crate::clients::{caller, kms_client};
+use crate::clients::{caller, key_admin, kms_client};
 
 #[tokio::test]
 async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
@@ -25,13 +25,7 @@ async fn grants_are_kmsgrant_objects_that_let_their_grantee_in() {
 
     // The key's administrator, bound to the key roles; the grantee, bound
     // to nothing.
-    cluster::callers::key_roles(&cluster).await;
-    let admin_user = cluster::callers::access_key_user(&cluster, "akidadmin");
-    for role in ["key-user", "key-admin"] {
-        cluster::callers::bind(&cluster, &format!("admin-{role}"), role, admin_user.clone()).await;
-    }
-    let (id, secret) = caller(&cluster, &endpoint, "AKIDADMIN").await;
-    let admin = kms_client(&endpoint, &id, &secret);
+    let admin = key_admin(&cluster, &endpoint, "AKIDADMIN").await;
     let (id, secret) = caller(&cluster, &endpoint, "AKIDGRANTEE").await;
     let grantee = kms_client(&endpoint, &id, &secret);
     let grantee_arn = format!("arn:aws:iam::111122223333:user/{ns}/akidgrantee");

@@ -11,7 +11,7 @@ use aws_sdk_kms::types::{
 use kube_kms::resource::MATERIAL_ANNOTATION;
 
 use super::*;
-use crate::clients::{caller, kms_client};
+use crate::clients::key_admin;
 
 /// GetParametersForImport's import token and wrapping key (one call: its
 /// quota is one every four seconds, as AWS's).
@@ -49,13 +49,7 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
     let ns = cluster.namespace.clone();
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
-    cluster::callers::key_roles(&cluster).await;
-    let user = cluster::callers::access_key_user(&cluster, "akidowner");
-    for role in ["key-user", "key-admin"] {
-        cluster::callers::bind(&cluster, &format!("owner-{role}"), role, user.clone()).await;
-    }
-    let (id, secret) = caller(&cluster, &endpoint, "AKIDOWNER").await;
-    let kms = kms_client(&endpoint, &id, &secret);
+    let kms = key_admin(&cluster, &endpoint, "AKIDOWNER").await;
 
     // CreateKey: a KmsKey of origin EXTERNAL, pending import.
     let created = kms
