@@ -124,6 +124,43 @@ async fn root_key_in_softhsm() {
         };
         let sealed = service.generate_material(id).await.unwrap();
         assert_eq!(sealed.header().unwrap().root_version, 1);
+        // An import token is sealed by the HSM too, and opens only there.
+        let imported_id = MaterialId {
+            key_id: KeyId::random(),
+            ..id
+        };
+        let parameters = service
+            .import_parameters(ImportParametersRequest {
+                key_id: imported_id.key_id,
+                wrapping_spec: WrappingKeySpec::Rsa2048,
+                algorithm: WrappingAlgorithm::RsaesOaepSha256,
+                valid_to: i64::MAX,
+            })
+            .await
+            .unwrap();
+        let wrapping = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(
+            aws_lc_rs::rsa::PublicEncryptingKey::from_der(&parameters.public_key).unwrap(),
+        )
+        .unwrap();
+        let mut wrapped = vec![0u8; wrapping.ciphertext_size()];
+        let wrapped = wrapping
+            .encrypt(
+                &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256,
+                &[5; 32],
+                &mut wrapped,
+                None,
+            )
+            .unwrap()
+            .to_vec();
+        let unwrapped = service
+            .unwrap_import(UnwrapImportRequest {
+                id: imported_id,
+                token: parameters.token,
+                wrapped,
+            })
+            .await
+            .unwrap();
+        assert_eq!(unwrapped.sealed.header().unwrap().material, imported_id);
         let blob = service
             .encrypt(encrypt_request(&sealed, b"hsm"))
             .await
