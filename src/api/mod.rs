@@ -137,46 +137,36 @@ pub struct Caller {
     pub tokens: Presented,
 }
 
-/// Grant tokens one request presented. A clone is another request's:
-/// empty.
+/// What one request gathers as it runs, for later steps of the same
+/// request. A clone is another request's: empty; and it is not part of
+/// who is calling.
 #[derive(Debug, Default)]
-pub struct Presented(std::sync::Mutex<Vec<crate::grant::TokenRef>>);
+pub struct PerRequest<T>(std::sync::Mutex<T>);
 
-impl Presented {
-    pub fn set(&self, tokens: Vec<crate::grant::TokenRef>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokens;
-    }
-
-    pub fn get(&self) -> Vec<crate::grant::TokenRef> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+impl<T> PerRequest<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Clone for Presented {
+impl<T: Default> Clone for PerRequest<T> {
     fn clone(&self) -> Self {
-        Presented::default()
+        PerRequest::default()
     }
 }
 
-impl PartialEq for Presented {
-    /// Not part of who is calling.
+impl<T> PartialEq for PerRequest<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for Presented {}
+impl<T> Eq for PerRequest<T> {}
 
-/// Keys one request resolved, in order. A clone is another request's:
-/// empty.
-#[derive(Debug, Default)]
-pub struct Touched(std::sync::Mutex<Vec<KeyId>>);
+/// Keys one request resolved, in order.
+pub type Touched = PerRequest<Vec<KeyId>>;
 
 impl Touched {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<KeyId>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn add(&self, id: KeyId) {
         let mut keys = self.lock();
         if !keys.contains(&id) {
@@ -189,20 +179,18 @@ impl Touched {
     }
 }
 
-impl Clone for Touched {
-    fn clone(&self) -> Self {
-        Touched::default()
+/// Grant tokens one request presented.
+pub type Presented = PerRequest<Vec<crate::grant::TokenRef>>;
+
+impl Presented {
+    pub fn set(&self, tokens: Vec<crate::grant::TokenRef>) {
+        *self.lock() = tokens;
+    }
+
+    pub fn get(&self) -> Vec<crate::grant::TokenRef> {
+        self.lock().clone()
     }
 }
-
-impl PartialEq for Touched {
-    /// Not part of who is calling.
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Touched {}
 
 impl Caller {
     /// `principal` in `namespace`, in a request of its own.
