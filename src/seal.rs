@@ -24,7 +24,7 @@ use crate::crypto::CryptoError;
 use crate::key_id::KeyId;
 use crate::material::KeyMaterial;
 use crate::material::symmetric::{NONCE_LEN, TAG_LEN, random_nonce};
-use crate::root::RootKey;
+use crate::root::{RootKey, open_framed, seal_framed};
 use crate::spec::{KeySpec, KeyUsage};
 
 pub const FORMAT_V1: u8 = 0xA1;
@@ -157,13 +157,8 @@ pub fn seal_with_nonce(
         material: id,
     }
     .encode();
-    let mut aad = AAD_LABEL.to_vec();
-    aad.extend_from_slice(&header);
-    let sealed = root.seal(root.current_version(), nonce, &aad, material.expose())?;
-    let mut blob = Vec::with_capacity(HEADER_LEN + NONCE_LEN + sealed.len());
-    blob.extend_from_slice(&header);
-    blob.extend_from_slice(nonce);
-    blob.extend_from_slice(&sealed);
+    let version = root.current_version();
+    let blob = seal_framed(root, version, AAD_LABEL, &header, nonce, material.expose())?;
     Ok(SealedMaterial(blob))
 }
 
@@ -172,18 +167,14 @@ pub fn unseal(
     root: &dyn RootKey,
     sealed: &SealedMaterial,
 ) -> Result<(MaterialId, KeyMaterial), CryptoError> {
+    // `header` checked the blob is long enough.
     let header = sealed.header()?;
-    let blob = sealed.as_bytes();
-    let mut aad = AAD_LABEL.to_vec();
-    aad.extend_from_slice(&blob[..HEADER_LEN]);
-    let nonce: &[u8; NONCE_LEN] = blob[HEADER_LEN..HEADER_LEN + NONCE_LEN]
-        .try_into()
-        .map_err(|_| CryptoError::SealedMaterialInvalid("too short".into()))?;
-    let bytes = root.unseal(
+    let bytes = open_framed(
+        root,
         header.root_version,
-        nonce,
-        &aad,
-        &blob[HEADER_LEN + NONCE_LEN..],
+        AAD_LABEL,
+        HEADER_LEN,
+        sealed.as_bytes(),
     )?;
     let material = KeyMaterial::from_bytes(header.material.spec, bytes)
         .map_err(|_| CryptoError::SealedMaterialInvalid("material does not parse".into()))?;

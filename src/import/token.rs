@@ -24,7 +24,7 @@ use crate::crypto::CryptoError;
 use crate::key::Millis;
 use crate::key_id::KeyId;
 use crate::material::symmetric::{NONCE_LEN, TAG_LEN, random_nonce};
-use crate::root::RootKey;
+use crate::root::{RootKey, open_framed, seal_framed};
 use crate::secret::SecretBytes;
 use crate::spec::{WrappingAlgorithm, WrappingKeySpec};
 
@@ -126,13 +126,8 @@ impl ImportToken {
             ..header
         }
         .encode();
-        let mut aad = AAD_LABEL.to_vec();
-        aad.extend_from_slice(&header);
-        let sealed = root.seal(root.current_version(), nonce, &aad, private_key)?;
-        let mut token = Vec::with_capacity(HEADER_LEN + NONCE_LEN + sealed.len());
-        token.extend_from_slice(&header);
-        token.extend_from_slice(nonce);
-        token.extend_from_slice(&sealed);
+        let version = root.current_version();
+        let token = seal_framed(root, version, AAD_LABEL, &header, nonce, private_key)?;
         Ok(ImportToken(token))
     }
 
@@ -140,25 +135,16 @@ impl ImportToken {
     /// key. Anything altered, or sealed by another root key, is
     /// `InvalidImportToken`.
     pub fn open(&self, root: &dyn RootKey) -> Result<(TokenHeader, SecretBytes), CryptoError> {
+        // `header` checked the token is long enough.
         let header = self.header()?;
-        let mut aad = AAD_LABEL.to_vec();
-        aad.extend_from_slice(&self.0[..HEADER_LEN]);
-        let nonce: &[u8; NONCE_LEN] = self.0[HEADER_LEN..HEADER_LEN + NONCE_LEN]
-            .try_into()
-            .map_err(|_| invalid("too short"))?;
-        let key = root
-            .unseal(
-                header.root_version,
-                nonce,
-                &aad,
-                &self.0[HEADER_LEN + NONCE_LEN..],
-            )
-            .map_err(|e| match e {
+        let key = open_framed(root, header.root_version, AAD_LABEL, HEADER_LEN, &self.0).map_err(
+            |e| match e {
                 CryptoError::UnknownRootKey(_) | CryptoError::SealedMaterialInvalid(_) => {
                     invalid("it was altered, or not issued by this service")
                 }
                 other => other,
-            })?;
+            },
+        )?;
         Ok((header, key))
     }
 }
