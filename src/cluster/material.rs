@@ -7,26 +7,27 @@
 
 use kube::{Api, ResourceExt};
 
-use crate::key::{KeyRecord, MaterialVersion, Millis};
+use crate::key::{KeyRecord, Millis};
 use crate::operator::key_status::rfc3339;
 use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 use crate::store::StoreError;
+
+/// What describes a key's imported material, but when it was imported
+/// (the controller's clock, not the endpoint's).
+type Described<'a> = Option<(&'a str, Option<Millis>, &'a str)>;
+
+fn described(key: &KeyRecord) -> Described<'_> {
+    key.imported
+        .as_ref()
+        .map(|i| (i.material_id.as_str(), i.valid_to, i.description.as_str()))
+}
 
 /// The material change that turns `current` into `new`, if their material
 /// differs: `None` when it does not; `Some(None)` for a change this store
 /// does not carry out (anything but importing or deleting a key's
 /// imported material).
 pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialChange>> {
-    /// What describes imported material, but when it was imported.
-    type Described<'a> = Option<(&'a str, Option<Millis>, &'a str)>;
-    fn material(k: &KeyRecord) -> (&[MaterialVersion], Described<'_>) {
-        let imported = k
-            .imported
-            .as_ref()
-            .map(|i| (i.material_id.as_str(), i.valid_to, i.description.as_str()));
-        (&k.materials, imported)
-    }
-    if material(current) == material(new) {
+    if (&current.materials, described(current)) == (&new.materials, described(new)) {
         return None;
     }
     if new.origin != crate::key::Origin::External {
@@ -55,10 +56,7 @@ pub fn carried_out(shown: &KeyRecord, change: &MaterialChange) -> bool {
             ..
         } => {
             !shown.materials.is_empty()
-                && shown.imported.as_ref().is_some_and(|i| {
-                    (&i.material_id, i.valid_to, &i.description)
-                        == (material_id, *valid_to, description)
-                })
+                && described(shown) == Some((material_id, *valid_to, description))
         }
     }
 }
