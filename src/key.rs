@@ -118,8 +118,9 @@ impl schemars::JsonSchema for Origin {
     }
 }
 
-/// What is known of a key's imported material, kept while the material is
-/// deleted or expired so that only the same material can come back.
+/// What is known of one imported material of a key, kept while the
+/// material is deleted or expired so that only the same material can come
+/// back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedMaterial {
     /// AWS's `KeyMaterialId`: 64 hex digits the crypto service derives from
@@ -132,6 +133,35 @@ pub struct ImportedMaterial {
     pub description: String,
     /// When it was last imported.
     pub imported: Millis,
+    /// The material version it is (or, pending rotation, will be).
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    pub version: u32,
+    /// When it became the key's material: its first import for version 1,
+    /// its rotation for the others; kept while the material is deleted. 0
+    /// where not recorded (before keys of imported material rotated).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub since: Millis,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+fn is_first_version(version: &u32) -> bool {
+    *version == 1
+}
+
+fn is_zero(at: &Millis) -> bool {
+    *at == 0
+}
+
+/// Imported material waiting for an on-demand rotation to make it current
+/// (AWS's `PENDING_ROTATION`): sealed for the version it will become.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMaterial {
+    pub material: ImportedMaterial,
+    #[serde(with = "sealed_b64")]
+    pub sealed: SealedMaterial,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,8 +171,9 @@ pub struct Deletion {
 }
 
 /// One KMS key. `materials` is never empty for a usable key and is sorted by
-/// version; the last entry is current. A key of imported material has at
-/// most one version, and none while it is pending import.
+/// version; the last entry is current. A key of imported material holds
+/// only the versions whose material is imported now: it is pending import
+/// while any version listed in `imported` is missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub key_id: KeyId,
@@ -170,17 +201,22 @@ pub struct KeyRecord {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "Origin::is_default")]
     pub origin: Origin,
-    /// The imported material's description (`Origin::External` once
-    /// material has been imported).
+    /// What is known of each material version ever imported
+    /// (`Origin::External`), by version. Written as one object while there
+    /// is one, as before keys of imported material rotated, so that older
+    /// replicas still read such keys.
+    #[serde(default, with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedMaterial>,
+    /// Imported material waiting for RotateKeyOnDemand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imported: Option<ImportedMaterial>,
+    pub pending_rotation: Option<PendingMaterial>,
 }
 
 impl KeyRecord {
     pub fn state(&self) -> KeyState {
         match (self.deletion, self.enabled) {
             (Some(_), _) => KeyState::PendingDeletion,
-            _ if self.origin == Origin::External && self.materials.is_empty() => {
+            _ if self.origin == Origin::External && self.missing_material() => {
                 KeyState::PendingImport
             }
             (None, true) => KeyState::Enabled,
@@ -197,7 +233,48 @@ impl KeyRecord {
     }
 
     pub fn next_version(&self) -> u32 {
-        self.materials.last().map_or(1, |m| m.version + 1)
+        let newest = self.materials.last().map_or(0, |m| m.version);
+        let imported = self.imported.last().map_or(0, |i| i.version);
+        newest.max(imported) + 1
+    }
+
+    /// Whether a key of imported material lacks any of its versions' (or
+    /// has never had any).
+    fn missing_material(&self) -> bool {
+        self.imported.is_empty() || self.materials.len() < self.imported.len()
+    }
+
+    /// What is known of imported material version `version`.
+    pub fn imported_version(&self, version: u32) -> Option<&ImportedMaterial> {
+        self.imported.iter().find(|i| i.version == version)
+    }
+}
+
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ImportedMaterial;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(ImportedMaterial),
+        Many(Vec<ImportedMaterial>),
+    }
+
+    pub fn serialize<S: Serializer>(all: &[ImportedMaterial], s: S) -> Result<S::Ok, S::Error> {
+        match all {
+            [one] if one.version == 1 => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ImportedMaterial>, D::Error> {
+        Ok(match Option::<Form>::deserialize(d)? {
+            None => Vec::new(),
+            Some(Form::One(one)) => vec![one],
+            Some(Form::Many(many)) => many,
+        })
     }
 }
 
@@ -264,7 +341,8 @@ impl KeyRecord {
             policy: Some(r#"{"Version":"2012-10-17"}"#.into()),
             revision: 3,
             origin: Origin::AwsKms,
-            imported: None,
+            imported: Vec::new(),
+            pending_rotation: None,
         }
     }
 
@@ -292,7 +370,8 @@ impl KeyRecord {
             policy: None,
             revision: 0,
             origin: Origin::AwsKms,
-            imported: None,
+            imported: Vec::new(),
+            pending_rotation: None,
         }
     }
 }
@@ -300,6 +379,7 @@ impl KeyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seal::SealedMaterial;
 
     /// A key of imported material as this version writes it: the fields it
     /// adds to `FORMAT_1` (`origin`, `imported`) are left out for keys of
@@ -311,16 +391,58 @@ mod tests {
         let mut key = KeyRecord::test(1_700_000_000_000);
         key.materials.clear();
         key.origin = Origin::External;
-        key.imported = Some(ImportedMaterial {
+        key.imported = vec![ImportedMaterial {
             material_id: "abab".into(),
             valid_to: Some(1_700_086_400_000),
             description: "hsm".into(),
             imported: 1_700_000_000_000,
-        });
+            version: 1,
+            since: 0,
+        }];
         assert_eq!(serde_json::to_string(&key).unwrap(), IMPORTED);
         assert_eq!(serde_json::from_str::<KeyRecord>(IMPORTED).unwrap(), key);
         assert_eq!(key.state(), KeyState::PendingImport);
         let generated = serde_json::to_string(&KeyRecord::format_1()).unwrap();
         assert_eq!(generated, KeyRecord::FORMAT_1);
+    }
+
+    /// Once a key of imported material has rotated, its materials are a
+    /// list, and material waiting for a rotation is kept beside them.
+    const ROTATED: &str = r#""imported":[{"material_id":"abab","imported":1700000000000,"since":1700000000000},{"material_id":"cdcd","imported":1700000000000,"version":2,"since":1700086400000}],"pending_rotation":{"material":{"material_id":"efef","valid_to":1700172800000,"imported":1700086400000,"version":3},"sealed":"Bwc="}}"#;
+
+    #[test]
+    fn a_rotated_key_of_imported_material_lists_its_materials_and_what_waits() {
+        let mut key = KeyRecord::test(1_700_000_000_000);
+        key.origin = Origin::External;
+        let material = |id: &str, version, imported, since| ImportedMaterial {
+            material_id: id.into(),
+            valid_to: None,
+            description: String::new(),
+            imported,
+            version,
+            since,
+        };
+        key.imported = vec![
+            material("abab", 1, 1_700_000_000_000, 1_700_000_000_000),
+            material("cdcd", 2, 1_700_000_000_000, 1_700_086_400_000),
+        ];
+        let mut waiting = material("efef", 3, 1_700_086_400_000, 0);
+        waiting.valid_to = Some(1_700_172_800_000);
+        key.pending_rotation = Some(PendingMaterial {
+            material: waiting,
+            sealed: SealedMaterial::from_bytes(vec![7, 7]),
+        });
+        let text = serde_json::to_string(&key).unwrap();
+        assert!(text.ends_with(ROTATED), "{text}");
+        assert_eq!(serde_json::from_str::<KeyRecord>(&text).unwrap(), key);
+        // One material is still written as one object, version 1 implied.
+        key.imported.truncate(1);
+        key.pending_rotation = None;
+        let text = serde_json::to_string(&key).unwrap();
+        assert!(
+            text.contains(r#""imported":{"material_id":"abab""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<KeyRecord>(&text).unwrap(), key);
     }
 }

@@ -1,10 +1,7 @@
 //! Lifecycle decisions: pure functions of (key, now). The local runtime and
 //! the Kubernetes controller only carry out what these decide.
 
-use crate::key::{
-    DAY_MS, Deletion, ImportedMaterial, KeyRecord, KeyState, MaterialVersion, Millis, Origin,
-    RotationType,
-};
+use crate::key::{DAY_MS, Deletion, KeyRecord, KeyState, MaterialVersion, Millis, RotationType};
 use crate::seal::SealedMaterial;
 use crate::spec::KeySpec;
 
@@ -103,34 +100,6 @@ pub fn check_valid_to(valid_to: Millis, now: Millis) -> Result<(), ValidToError>
     }
 }
 
-/// Applies an ImportKeyMaterial: the key's one material version becomes
-/// `sealed` (version 1, kept from the first import), and the key leaves
-/// PendingImport Enabled, as in AWS. Re-importing into a key that has its
-/// material resets only the expiration and the description.
-pub fn import(key: &mut KeyRecord, sealed: SealedMaterial, imported: ImportedMaterial) {
-    if key.state() == KeyState::PendingImport {
-        key.enabled = true;
-    }
-    let created = key
-        .materials
-        .first()
-        .map_or(imported.imported, |m| m.created);
-    key.materials = vec![MaterialVersion {
-        version: 1,
-        created,
-        rotation_type: RotationType::Initial,
-        sealed,
-    }];
-    key.imported = Some(imported);
-}
-
-/// Applies a DeleteImportedKeyMaterial, or the end of the material's
-/// validity: the sealed material goes, what identifies it stays (only the
-/// same material may come back), and the key is PendingImport.
-pub fn delete_imported(key: &mut KeyRecord) {
-    key.materials.clear();
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
     #[error(
@@ -203,16 +172,8 @@ pub enum Action {
     /// aliases.
     Destroy,
     /// Imported material has reached its `ValidTo`: delete it (see
-    /// [`delete_imported`]).
+    /// [`imported::expire`]).
     ExpireMaterial,
-}
-
-/// When `key`'s imported material expires, if it has some that does.
-fn expiry(key: &KeyRecord) -> Option<Millis> {
-    if key.origin != Origin::External || key.materials.is_empty() {
-        return None;
-    }
-    key.imported.as_ref().and_then(|i| i.valid_to)
 }
 
 /// What is due for `key` at `now`: at most one action. Keys pending deletion
@@ -222,7 +183,7 @@ pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
         return Some(Action::Destroy);
     }
     // Material expires whatever the key's state, pending deletion too.
-    if expiry(key).is_some_and(|valid_to| now >= valid_to) {
+    if imported::expiry(key).is_some_and(|valid_to| now >= valid_to) {
         return Some(Action::ExpireMaterial);
     }
     if key.deletion.is_some() {
@@ -239,7 +200,7 @@ pub fn next_due(key: &KeyRecord) -> Option<Millis> {
         None if key.rotation.enabled && key.state() == KeyState::Enabled => key.rotation.next,
         None => None,
     };
-    match (lifecycle, expiry(key)) {
+    match (lifecycle, imported::expiry(key)) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
@@ -275,5 +236,6 @@ pub fn may_rotate_on_demand(key: &KeyRecord) -> bool {
     key.on_demand_rotations < MAX_ON_DEMAND_ROTATIONS
 }
 
+pub mod imported;
 #[cfg(test)]
 mod tests;

@@ -7,21 +7,48 @@
 use crate::crypto::{CryptoError, CryptoService};
 use crate::key::KeyRecord;
 use crate::key_id::KeyId;
+use crate::seal::SealedMaterial;
 use crate::store::{KeyStore, StoreError};
 
-/// The material versions of `key` sealed under a root key version other
-/// than `current`. A blob whose header does not parse is not counted: it
-/// opens under no version, and the root key check reports it.
+/// The material versions of `key` (imported material pending rotation
+/// included) sealed under a root key version other than `current`. A blob
+/// whose header does not parse is not counted: it opens under no version,
+/// and the root key check reports it.
 pub fn stale_versions(key: &KeyRecord, current: u32) -> Vec<u32> {
-    key.materials
-        .iter()
-        .filter(|m| {
-            m.sealed
+    sealed(key)
+        .filter(|(_, sealed)| {
+            sealed
                 .header()
                 .is_ok_and(|header| header.root_version != current)
         })
-        .map(|m| m.version)
+        .map(|(version, _)| version)
         .collect()
+}
+
+/// Every sealed blob `key` holds, by the material version it is for.
+fn sealed(key: &KeyRecord) -> impl Iterator<Item = (u32, &SealedMaterial)> {
+    let versions = key.materials.iter().map(|m| (m.version, &m.sealed));
+    let pending = key
+        .pending_rotation
+        .iter()
+        .map(|p| (p.material.version, &p.sealed));
+    versions.chain(pending)
+}
+
+fn sealed_mut(key: &mut KeyRecord, version: u32) -> Option<&mut SealedMaterial> {
+    let pending = key
+        .pending_rotation
+        .as_mut()
+        .filter(|p| p.material.version == version)
+        .map(|p| &mut p.sealed);
+    match pending {
+        Some(sealed) => Some(sealed),
+        None => key
+            .materials
+            .iter_mut()
+            .find(|m| m.version == version)
+            .map(|m| &mut m.sealed),
+    }
 }
 
 /// What a pass over a store did.
@@ -66,12 +93,12 @@ pub async fn reseal_key(
 ) -> Result<KeyResealed, CryptoError> {
     let mut done = KeyResealed::default();
     for version in stale_versions(key, current) {
-        let Some(material) = key.materials.iter_mut().find(|m| m.version == version) else {
+        let Some(stale) = sealed_mut(key, version) else {
             continue;
         };
-        match crypto.reseal(material.sealed.clone()).await {
+        match crypto.reseal(stale.clone()).await {
             Ok(sealed) => {
-                material.sealed = sealed;
+                *stale = sealed;
                 done.moved.push(version);
             }
             Err(

@@ -1,7 +1,7 @@
 //! Key import (BYOK): GetParametersForImport, ImportKeyMaterial,
 //! DeleteImportedKeyMaterial, and the end of imported material's validity.
-//! A key of imported material (Origin EXTERNAL) has one material; it can
-//! be deleted and brought back, never replaced by other material.
+//! Which material goes where (versions, material pending rotation) is
+//! `lifecycle::imported`'s to decide.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ use crate::crypto::{CryptoError, ImportParametersRequest, UnwrapImportRequest};
 use crate::import::ImportToken;
 use crate::key::{ImportedMaterial, KeyRecord, Millis, Origin};
 use crate::key_id::KeyId;
+use crate::lifecycle::imported::ImportRefusal;
 use crate::lifecycle::{self, Action, Operation};
 use crate::seal::MaterialId;
 use crate::spec::{
@@ -117,6 +118,27 @@ fn expiration(
                 .into(),
         )),
         (Some(ExpirationModel::KeyMaterialDoesNotExpire) | None, None) => Ok(None),
+    }
+}
+
+/// A refused import, as AWS words it.
+fn import_refusal(refusal: ImportRefusal, arn: &str) -> ApiError {
+    match refusal {
+        ImportRefusal::NothingImported => ApiError::IncorrectKeyMaterial(format!(
+            "No key material has been imported into {arn} yet: import it with ImportType NEW_KEY_MATERIAL."
+        )),
+        ImportRefusal::NotTheKeys => ApiError::IncorrectKeyMaterial(format!(
+            "The key material in the request is not key material previously imported into {arn}; to import new key material, set ImportType to NEW_KEY_MATERIAL."
+        )),
+        ImportRefusal::AlreadyTheKeys(version) => ApiError::IncorrectKeyMaterial(format!(
+            "The key material in the request is already associated with {arn} (version {version}); to import it again, set ImportType to EXISTING_KEY_MATERIAL."
+        )),
+        ImportRefusal::DoesNotRotate => ApiError::Unsupported(format!(
+            "{arn} already has key material, and only symmetric encryption keys take new key material for on-demand rotation."
+        )),
+        ImportRefusal::OtherPending(id) => ApiError::InvalidState(format!(
+            "{arn} already has key material {id} pending rotation: rotate the key (RotateKeyOnDemand) or delete that key material first."
+        )),
     }
 }
 
@@ -234,17 +256,82 @@ impl Api {
                 "The import token has expired; call GetParametersForImport for a new one.".into(),
             ));
         }
-        let unwrapped = self
-            .crypto
+        // The material's id (and so the version it belongs to) is known
+        // only once it is unwrapped; sealed for the version it most likely
+        // is, it is unwrapped again in the rare case it is another.
+        let requested_id = input.key_material_id.as_deref();
+        let mut version = lifecycle::imported::expected_version(&key, import_type, requested_id);
+        let mut unwrapped = self.unwrap_for(&key, version, &token, &wrapped).await?;
+        if let Some(requested) = requested_id
+            && *requested != unwrapped.material_id
+        {
+            return Err(ApiError::IncorrectKeyMaterial(format!(
+                "The key material in the request does not have the key material ID {requested}."
+            )));
+        }
+        let material_id = unwrapped.material_id.clone();
+        if let Ok(placement) = lifecycle::imported::place(&key, &material_id, import_type)
+            && placement.version() != version
+        {
+            version = placement.version();
+            unwrapped = self.unwrap_for(&key, version, &token, &wrapped).await?;
+        }
+        let description = input.key_material_description;
+        let sealed = unwrapped.sealed;
+        self.update_key(key.key_id, |key| {
+            self.check_state(key, Operation::Import)?;
+            let placement = lifecycle::imported::place(key, &material_id, import_type)
+                .map_err(|refusal| import_refusal(refusal, &arn))?;
+            if placement.version() != version {
+                // The key changed between the read and this write.
+                return Err(ApiError::Conflict(format!(
+                    "{arn} changed while the key material was imported; retry."
+                )));
+            }
+            let previous = key
+                .imported
+                .iter()
+                .chain(key.pending_rotation.as_ref().map(|p| &p.material))
+                .find(|i| i.material_id == material_id);
+            let description = description
+                .clone()
+                .or_else(|| previous.map(|p| p.description.clone()))
+                .unwrap_or_default();
+            let imported = ImportedMaterial {
+                material_id: material_id.clone(),
+                valid_to,
+                description,
+                imported: now,
+                version,
+                since: 0,
+            };
+            lifecycle::imported::import(key, placement, sealed.clone(), imported);
+            Ok(())
+        })
+        .await?;
+        Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
+    }
+
+    /// Has the crypto service unwrap imported material and seal it for
+    /// `key`'s version `version`.
+    async fn unwrap_for(
+        &self,
+        key: &KeyRecord,
+        version: u32,
+        token: &ImportToken,
+        wrapped: &[u8],
+    ) -> Result<crate::crypto::UnwrappedMaterial, ApiError> {
+        let arn = self.arn.key_arn(key.key_id);
+        self.crypto
             .unwrap_import(UnwrapImportRequest {
                 id: MaterialId {
                     key_id: key.key_id,
-                    version: 1,
+                    version,
                     spec: key.spec,
                     usage: key.usage,
                 },
-                token,
-                wrapped,
+                token: token.clone(),
+                wrapped: wrapped.to_vec(),
             })
             .await
             .map_err(|e| match e {
@@ -255,57 +342,7 @@ impl Api {
                     "The encrypted key material could not be unwrapped with the import token's wrapping key and algorithm.".into(),
                 ),
                 other => ApiError::from_crypto(other, &arn),
-            })?;
-        let material_id = unwrapped.material_id;
-        if input
-            .key_material_id
-            .as_ref()
-            .is_some_and(|id| *id != material_id)
-        {
-            return Err(ApiError::IncorrectKeyMaterial(format!(
-                "The key material in the request does not have the key material ID {}.",
-                input.key_material_id.unwrap_or_default()
-            )));
-        }
-        let description = input.key_material_description;
-        let sealed = unwrapped.sealed;
-        self.update_key(key.key_id, |key| {
-            self.check_state(key, Operation::Import)?;
-            let previous = key.imported.as_ref();
-            match previous {
-                Some(previous) if previous.material_id == material_id => {}
-                Some(_) if import_type == Some(ImportType::NewKeyMaterial) => {
-                    return Err(ApiError::Unsupported(format!(
-                        "{arn} already has key material; importing new key material to rotate a key is not supported yet."
-                    )));
-                }
-                Some(_) => {
-                    return Err(ApiError::IncorrectKeyMaterial(format!(
-                        "The key material in the request is not the key material previously imported into {arn}."
-                    )));
-                }
-                None if import_type == Some(ImportType::ExistingKeyMaterial) => {
-                    return Err(ApiError::IncorrectKeyMaterial(format!(
-                        "No key material has been imported into {arn} yet: import it with ImportType NEW_KEY_MATERIAL."
-                    )));
-                }
-                None => {}
-            }
-            let description = description
-                .clone()
-                .or_else(|| previous.map(|p| p.description.clone()))
-                .unwrap_or_default();
-            let imported = ImportedMaterial {
-                material_id: material_id.clone(),
-                valid_to,
-                description,
-                imported: now,
-            };
-            lifecycle::import(key, sealed.clone(), imported);
-            Ok(())
-        })
-        .await?;
-        Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
+            })
     }
 
     pub(super) async fn delete_imported_key_material(
@@ -324,19 +361,30 @@ impl Api {
             .await?;
         self.require_external(&key)?;
         let arn = self.arn.key_arn(key.key_id);
+        let asked = input.key_material_id.as_deref();
         let (_, material_id) = self
             .update_key(key.key_id, |key| {
-                let known = key.imported.as_ref().map(|i| i.material_id.clone());
-                if let Some(asked) = &input.key_material_id
-                    && known.as_ref() != Some(asked)
-                {
-                    return Err(ApiError::NotFound(format!(
-                        "Key material '{asked}' is not associated with {arn}."
-                    )));
-                }
-                // Pending import already: nothing to delete, no change.
-                lifecycle::delete_imported(key);
-                Ok(known.unwrap_or_default())
+                let Some(target) = lifecycle::imported::deletion_target(key, asked) else {
+                    return Err(match asked {
+                        Some(asked) => ApiError::NotFound(format!(
+                            "Key material '{asked}' is not associated with {arn}."
+                        )),
+                        // Nothing was ever imported: nothing to delete.
+                        None => return Ok(String::new()),
+                    });
+                };
+                let id = match target {
+                    lifecycle::imported::Placement::Pending(_) => key
+                        .pending_rotation
+                        .as_ref()
+                        .map(|p| p.material.material_id.clone()),
+                    lifecycle::imported::Placement::Version(v) => {
+                        key.imported_version(v).map(|i| i.material_id.clone())
+                    }
+                };
+                // Deleted already: nothing to delete, no change.
+                lifecycle::imported::delete(key, target);
+                Ok(id.unwrap_or_default())
             })
             .await?;
         Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
@@ -348,7 +396,7 @@ impl Api {
         let now = self.now();
         self.update_key(id, |key| {
             if lifecycle::plan(key, now) == Some(Action::ExpireMaterial) {
-                lifecycle::delete_imported(key);
+                lifecycle::imported::expire(key, now);
             }
             Ok(())
         })

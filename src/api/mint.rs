@@ -61,7 +61,8 @@ impl Api {
             policy: policy.map(Into::into),
             revision: 0,
             origin: Origin::AwsKms,
-            imported: None,
+            imported: Vec::new(),
+            pending_rotation: None,
         };
         if self.store.mints_material() {
             return match first {

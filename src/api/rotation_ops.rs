@@ -26,8 +26,10 @@ struct RotationInput {
 }
 
 impl Api {
-    fn require_rotatable(&self, key: &KeyRecord) -> Result<(), ApiError> {
-        if key.origin == Origin::External {
+    /// Refuses keys that do not rotate. Keys of imported material rotate
+    /// only on demand, onto material imported for it.
+    fn require_rotatable(&self, key: &KeyRecord, kind: RotationType) -> Result<(), ApiError> {
+        if key.origin == Origin::External && kind != RotationType::OnDemand {
             return Err(ApiError::Unsupported(format!(
                 "{} origin is EXTERNAL which is not valid for this operation.",
                 self.arn.key_arn(key.key_id)
@@ -48,9 +50,10 @@ impl Api {
         caller: &Caller,
         key_id: Option<String>,
         access: Access<'_>,
+        kind: RotationType,
     ) -> Result<KeyRecord, ApiError> {
         let key = self.managed_key(caller, key_id, access).await?;
-        self.require_rotatable(&key)?;
+        self.require_rotatable(&key, kind)?;
         Ok(key)
     }
 
@@ -68,7 +71,9 @@ impl Api {
         let days = period.to_string();
         let keys = [("kms:RotationPeriodInDays", days.as_str())];
         let access = Access::to("kms:EnableKeyRotation").and(&keys);
-        let key = self.rotatable_key(caller, input.key_id, access).await?;
+        let key = self
+            .rotatable_key(caller, input.key_id, access, RotationType::Automatic)
+            .await?;
         let now = self.now();
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
@@ -86,7 +91,12 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
         let key = self
-            .rotatable_key(caller, input.key_id, Access::to("kms:DisableKeyRotation"))
+            .rotatable_key(
+                caller,
+                input.key_id,
+                Access::to("kms:DisableKeyRotation"),
+                RotationType::Automatic,
+            )
             .await?;
         self.update_key(key.key_id, |key| {
             self.check_state(key, Operation::Rotation)?;
@@ -132,7 +142,12 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: RotationInput = decode(body)?;
         let key = self
-            .rotatable_key(caller, input.key_id, Access::to("kms:RotateKeyOnDemand"))
+            .rotatable_key(
+                caller,
+                input.key_id,
+                Access::to("kms:RotateKeyOnDemand"),
+                RotationType::OnDemand,
+            )
             .await?;
         // State and the on-demand limit are checked there, on the record
         // that is written.
@@ -166,8 +181,21 @@ impl Api {
                     lifecycle::MAX_ON_DEMAND_ROTATIONS
                 )));
             }
+            if key.origin == Origin::External && key.pending_rotation.is_none() {
+                return Err(ApiError::InvalidState(format!(
+                    "{arn} has no key material pending rotation: import new key material (ImportType NEW_KEY_MATERIAL) first."
+                )));
+            }
             if self.store.mints_material() {
                 return Ok(self.store.request_rotation(id).await?);
+            }
+            if key.origin == Origin::External {
+                lifecycle::imported::rotate(&mut key, now);
+                match self.store.update_key(key).await {
+                    Ok(stored) => return Ok(stored),
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
             }
             let version = key.next_version();
             let sealed = self
@@ -215,7 +243,7 @@ impl Api {
         if key.origin == Origin::External {
             return self.list_imported_material(&key, include_all, input.limit, input.marker);
         }
-        self.require_rotatable(&key)?;
+        self.require_rotatable(&key, RotationType::Automatic)?;
         let arn = self.arn.key_arn(key.key_id);
         let current = key.current().map(|m| m.version);
         let versions: Vec<_> = key
@@ -246,9 +274,9 @@ impl Api {
         Ok(page::response(json!({ "Rotations": rotations }), page.next))
     }
 
-    /// ListKeyRotations of a key of imported material: it has not rotated;
-    /// with `ALL_KEY_MATERIAL`, its one material, imported or pending
-    /// import.
+    /// ListKeyRotations of a key of imported material: its rotations, or
+    /// with `ALL_KEY_MATERIAL` every material, each imported or pending
+    /// import, and material pending rotation.
     fn list_imported_material(
         &self,
         key: &KeyRecord,
@@ -256,19 +284,32 @@ impl Api {
         limit: Option<i64>,
         marker: Option<String>,
     ) -> Result<Value, ApiError> {
-        let entries: Vec<_> = key.imported.iter().filter(|_| include_all).collect();
-        let page =
-            page::ROTATIONS.page(entries, limit, marker.as_deref(), |i| i.material_id.clone())?;
+        let current = key.imported.last().map(|i| i.version);
+        let versions = key.imported.iter().map(|i| (i, false));
+        let pending = key.pending_rotation.iter().map(|p| (&p.material, true));
+        let entries: Vec<_> = versions
+            .chain(pending)
+            .filter(|(i, pending)| include_all || (i.version > 1 && !pending))
+            .collect();
+        let page = page::ROTATIONS.page(entries, limit, marker.as_deref(), |(i, _)| {
+            format!("{:010}", i.version)
+        })?;
         let arn = self.arn.key_arn(key.key_id);
         let rotations: Vec<_> = page
             .items
             .iter()
-            .map(|imported| {
+            .map(|&(imported, pending)| {
+                let state = match pending {
+                    true => "PENDING_ROTATION",
+                    false if Some(imported.version) == current => "CURRENT",
+                    false => "NON_CURRENT",
+                };
+                let held = pending || key.material(imported.version).is_some();
                 let mut entry = json!({
                     "KeyId": arn,
                     "KeyMaterialId": imported.material_id,
-                    "KeyMaterialState": "CURRENT",
-                    "ImportState": if key.materials.is_empty() { "PENDING_IMPORT" } else { "IMPORTED" },
+                    "KeyMaterialState": state,
+                    "ImportState": if held { "IMPORTED" } else { "PENDING_IMPORT" },
                     "ExpirationModel": if imported.valid_to.is_some() { "KEY_MATERIAL_EXPIRES" } else { "KEY_MATERIAL_DOES_NOT_EXPIRE" },
                 });
                 if let Some(valid_to) = imported.valid_to {
@@ -276,6 +317,10 @@ impl Api {
                 }
                 if !imported.description.is_empty() {
                     entry["KeyMaterialDescription"] = json!(imported.description);
+                }
+                if imported.version > 1 && !pending {
+                    entry["RotationDate"] = timestamp(imported.since);
+                    entry["RotationType"] = json!("ON_DEMAND");
                 }
                 entry
             })

@@ -210,7 +210,7 @@ pub fn key_material_id(key_id: KeyId, version: u32) -> String {
 /// The `KeyMaterialId` of `key`'s material version `version`: imported
 /// material's own id, else one derived from the key id and version.
 pub fn material_id(key: &KeyRecord, version: u32) -> String {
-    match &key.imported {
+    match key.imported_version(version) {
         Some(imported) if key.origin == Origin::External => imported.material_id.clone(),
         _ => key_material_id(key.key_id, version),
     }
@@ -290,15 +290,16 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
             obj.insert("KeyAgreementAlgorithms".into(), json!(algs));
         }
     }
-    if let Some(current) = key.current() {
-        obj.insert(
-            "CurrentKeyMaterialId".into(),
-            json!(material_id(key, current.version)),
-        );
+    // Imported: the current version's, while its material is deleted too.
+    let current = match key.origin {
+        Origin::External => key.imported.last().map(|i| i.material_id.clone()),
+        Origin::AwsKms => key.current().map(|m| material_id(key, m.version)),
+    };
+    if let Some(current) = current {
+        obj.insert("CurrentKeyMaterialId".into(), json!(current));
     }
     if key.origin == Origin::External && !key.materials.is_empty() {
-        let valid_to = key.imported.as_ref().and_then(|i| i.valid_to);
-        let model = match valid_to {
+        let model = match crate::lifecycle::imported::valid_to(key) {
             Some(valid_to) => {
                 obj.insert("ValidTo".into(), timestamp(valid_to));
                 "KEY_MATERIAL_EXPIRES"

@@ -7,57 +7,109 @@
 
 use kube::{Api, ResourceExt};
 
-use crate::key::{KeyRecord, Millis};
+use crate::key::{ImportedMaterial, KeyRecord, Millis, Origin};
 use crate::operator::key_status::rfc3339;
 use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
+use crate::seal::SealedMaterial;
 use crate::store::StoreError;
 
-/// What describes a key's imported material, but when it was imported
-/// (the controller's clock, not the endpoint's).
-type Described<'a> = Option<(&'a str, Option<Millis>, &'a str)>;
+/// What describes imported material, but when it was imported (the
+/// controller's clock, not the endpoint's).
+type Described<'a> = (&'a str, Option<Millis>, &'a str);
 
-fn described(key: &KeyRecord) -> Described<'_> {
-    key.imported
-        .as_ref()
-        .map(|i| (i.material_id.as_str(), i.valid_to, i.description.as_str()))
+fn described(imported: &ImportedMaterial) -> Described<'_> {
+    (
+        imported.material_id.as_str(),
+        imported.valid_to,
+        imported.description.as_str(),
+    )
+}
+
+/// The imported material `key` holds now (a version's or pending
+/// rotation) with the id `material_id`.
+fn held<'a>(key: &'a KeyRecord, material_id: &str) -> Option<&'a ImportedMaterial> {
+    let version = key
+        .imported
+        .iter()
+        .filter(|i| key.material(i.version).is_some());
+    let pending = key.pending_rotation.iter().map(|p| &p.material);
+    version
+        .chain(pending)
+        .find(|i| i.material_id == material_id)
 }
 
 /// The material change that turns `current` into `new`, if their material
 /// differs: `None` when it does not; `Some(None)` for a change this store
-/// does not carry out (anything but importing or deleting a key's
-/// imported material).
+/// does not carry out (anything but importing or deleting one imported
+/// material).
 pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialChange>> {
-    if (&current.materials, described(current)) == (&new.materials, described(new)) {
+    let same = |a: &KeyRecord, b: &KeyRecord| {
+        (&a.materials, &a.imported, &a.pending_rotation)
+            == (&b.materials, &b.imported, &b.pending_rotation)
+    };
+    if same(current, new) {
         return None;
     }
-    if new.origin != crate::key::Origin::External {
+    if new.origin != Origin::External {
         return Some(None);
     }
-    Some(match (new.materials.first(), &new.imported) {
-        (None, _) => Some(MaterialChange::Delete),
-        (Some(first), Some(imported)) if new.materials.len() == 1 => Some(MaterialChange::Import {
-            sealed: crate::b64::encode(first.sealed.as_bytes()),
-            material_id: imported.material_id.clone(),
-            valid_to: imported.valid_to,
-            description: imported.description.clone(),
-        }),
-        _ => None,
-    })
+    let changes = changes(current, new);
+    match changes.as_slice() {
+        [one] => Some(Some(one.clone())),
+        _ => Some(None),
+    }
+}
+
+/// Each imported material `new` holds differently from `current`.
+fn changes(current: &KeyRecord, new: &KeyRecord) -> Vec<MaterialChange> {
+    let import = |sealed: &SealedMaterial, i: &ImportedMaterial, pending| MaterialChange::Import {
+        sealed: crate::b64::encode(sealed.as_bytes()),
+        material_id: i.material_id.clone(),
+        valid_to: i.valid_to,
+        description: i.description.clone(),
+        version: i.version,
+        pending,
+    };
+    let delete = |i: &ImportedMaterial| MaterialChange::Delete {
+        material_id: Some(i.material_id.clone()),
+    };
+    let mut changes = Vec::new();
+    match (&current.pending_rotation, &new.pending_rotation) {
+        (was, Some(now)) if was.as_ref() != Some(now) => {
+            changes.push(import(&now.sealed, &now.material, true))
+        }
+        (Some(was), None) => changes.push(delete(&was.material)),
+        _ => {}
+    }
+    for imported in &new.imported {
+        let version = imported.version;
+        let was = (current.material(version), current.imported_version(version));
+        match (new.material(version), was) {
+            (Some(now), (Some(m), Some(i))) if (m, i) == (now, imported) => {}
+            (Some(now), _) => changes.push(import(&now.sealed, imported, false)),
+            (None, (Some(_), _)) => changes.push(delete(imported)),
+            (None, _) => {}
+        }
+    }
+    changes
 }
 
 /// Whether `shown` (what the index holds now) has `change` carried out.
 pub fn carried_out(shown: &KeyRecord, change: &MaterialChange) -> bool {
     match change {
-        MaterialChange::Delete => shown.materials.is_empty(),
+        MaterialChange::Delete {
+            material_id: Some(id),
+        } => held(shown, id).is_none(),
+        MaterialChange::Delete { material_id: None } => shown
+            .imported
+            .last()
+            .is_none_or(|i| held(shown, &i.material_id).is_none()),
         MaterialChange::Import {
             material_id,
             valid_to,
             description,
             ..
-        } => {
-            !shown.materials.is_empty()
-                && described(shown) == Some((material_id, *valid_to, description))
-        }
+        } => held(shown, material_id).map(described) == Some((material_id, *valid_to, description)),
     }
 }
 
@@ -89,4 +141,107 @@ pub async fn request(
         Some(in_progress(name, pending))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{DAY_MS, PendingMaterial};
+    use crate::lifecycle::imported::{self, Placement};
+
+    const NOW: Millis = 1_700_000_000_000;
+
+    fn material(n: u8, version: u32) -> ImportedMaterial {
+        ImportedMaterial {
+            material_id: format!("{n:02x}").repeat(32),
+            valid_to: Some(NOW + DAY_MS),
+            description: format!("m{n}"),
+            imported: NOW,
+            version,
+            since: NOW,
+        }
+    }
+
+    /// A key of imported material with version 1 imported.
+    fn one() -> KeyRecord {
+        let mut key = KeyRecord::test(NOW);
+        key.origin = Origin::External;
+        key.materials.clear();
+        let sealed = SealedMaterial::from_bytes(vec![1]);
+        imported::import(&mut key, Placement::Version(1), sealed, material(1, 1));
+        key
+    }
+
+    #[test]
+    fn each_change_of_imported_material_is_one_request_the_controller_can_check() {
+        let before = one();
+        assert_eq!(change(&before, &before), None);
+
+        // New material waiting for a rotation.
+        let mut waiting = before.clone();
+        waiting.pending_rotation = Some(PendingMaterial {
+            material: material(2, 2),
+            sealed: SealedMaterial::from_bytes(vec![2]),
+        });
+        let Some(Some(request)) = change(&before, &waiting) else {
+            panic!("one change")
+        };
+        assert!(matches!(
+            &request,
+            MaterialChange::Import { version: 2, pending: true, sealed, .. } if sealed == "Ag=="
+        ));
+        assert!(!carried_out(&before, &request) && carried_out(&waiting, &request));
+
+        // Deleted while waiting.
+        let request = change(&waiting, &before).unwrap().unwrap();
+        let id2 = material(2, 2).material_id;
+        assert_eq!(
+            request,
+            MaterialChange::Delete {
+                material_id: Some(id2)
+            }
+        );
+        assert!(carried_out(&before, &request) && !carried_out(&waiting, &request));
+
+        // A version's material deleted, then imported again.
+        let mut deleted = before.clone();
+        imported::delete(&mut deleted, Placement::Version(1));
+        let request = change(&before, &deleted).unwrap().unwrap();
+        assert_eq!(
+            request,
+            MaterialChange::Delete {
+                material_id: Some(material(1, 1).material_id)
+            }
+        );
+        assert!(carried_out(&deleted, &request));
+        assert!(carried_out(
+            &deleted,
+            &MaterialChange::Delete { material_id: None }
+        ));
+        let request = change(&deleted, &before).unwrap().unwrap();
+        assert!(matches!(
+            &request,
+            MaterialChange::Import {
+                version: 1,
+                pending: false,
+                ..
+            }
+        ));
+        assert!(carried_out(&before, &request) && !carried_out(&deleted, &request));
+        // Carried out means described the same: a new expiration is not.
+        let mut later = before.clone();
+        later.imported[0].valid_to = Some(NOW + 2 * DAY_MS);
+        let request = change(&before, &later).unwrap().unwrap();
+        assert!(!carried_out(&before, &request) && carried_out(&later, &request));
+
+        // Two changes at once, or a generated key's material: not this
+        // store's to carry out.
+        let mut both = deleted.clone();
+        both.pending_rotation = waiting.pending_rotation.clone();
+        assert_eq!(change(&before, &both), Some(None));
+        let generated = KeyRecord::test(NOW);
+        let mut rotated = generated.clone();
+        rotated.materials.clear();
+        assert_eq!(change(&generated, &rotated), Some(None));
+    }
 }

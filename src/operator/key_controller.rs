@@ -129,7 +129,11 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
             minted
         }
         KeyPlan::Update(mut update) => {
-            if let Some(kind) = update.rotate {
+            if update.rotate.is_some() && update.secret.record.origin == Origin::External {
+                // Imported material waits in the record, sealed for its
+                // version: nothing to mint.
+                lifecycle::imported::rotate(&mut update.secret.record, now);
+            } else if let Some(kind) = update.rotate {
                 let record = &update.secret.record;
                 let sealed = ctx
                     .crypto

@@ -9,11 +9,13 @@ use super::key_secret::{self, KeySecret};
 use crate::declared::{self, Change};
 use crate::key::{ImportedMaterial, KeyRecord, MaterialVersion, Millis, Origin, RotationType};
 use crate::key_id::KeyId;
+use crate::lifecycle::imported::{self, ImportRefusal, Placement};
 use crate::lifecycle::{self, Action, Operation};
 use crate::resource::{
     KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest, ROTATE_ANNOTATION,
 };
 use crate::seal::SealedMaterial;
+use crate::spec::ImportType;
 
 /// A reason and message for a `Ready=False` condition and a Warning event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +154,7 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
     }
     let expired = lifecycle::plan(&secret.record, now) == Some(Action::ExpireMaterial);
     if expired {
-        lifecycle::delete_imported(&mut secret.record);
+        imported::expire(&mut secret.record, now);
     }
     let write = secret != stored || rotate.is_some() || key_secret::unguarded(found);
     KeyPlan::Update(Box::new(Update {
@@ -190,8 +192,19 @@ fn change_material(
         ));
     }
     match change {
-        MaterialChange::Delete => {
-            lifecycle::delete_imported(record);
+        MaterialChange::Delete { material_id } => {
+            let asked = material_id.as_deref();
+            match imported::deletion_target(record, asked) {
+                Some(target) => imported::delete(record, target),
+                None if asked.is_some() => {
+                    return Err(format!(
+                        "key material {} is not the key's",
+                        asked.unwrap_or_default()
+                    ));
+                }
+                // Nothing was ever imported: nothing to delete.
+                None => {}
+            }
             Ok(MaterialChanged::Deleted)
         }
         MaterialChange::Import {
@@ -199,6 +212,8 @@ fn change_material(
             material_id,
             valid_to,
             description,
+            version,
+            pending,
         } => {
             if record.deletion.is_some() {
                 return Err(format!("key {} is pending deletion", record.key_id));
@@ -208,30 +223,51 @@ fn change_material(
                 .map_err(|_| "the sealed material is not base64".to_owned())?;
             let header = sealed.header().map_err(|e| e.to_string())?.material;
             if (header.key_id, header.version, header.spec, header.usage)
-                != (record.key_id, 1, record.spec, record.usage)
+                != (record.key_id, *version, record.spec, record.usage)
             {
                 return Err(format!(
-                    "the sealed material is for key {} version {} ({} {}), not this key's version 1",
+                    "the sealed material is for key {} version {} ({} {}), not this key's version {version}",
                     header.key_id, header.version, header.spec, header.usage
                 ));
             }
-            if let Some(previous) = &record.imported
-                && previous.material_id != *material_id
-            {
+            let import_type = pending.then_some(ImportType::NewKeyMaterial);
+            let placement = imported::place(record, material_id, import_type)
+                .map_err(|refusal| import_refusal(&refusal))?;
+            let asked = match pending {
+                true => Placement::Pending(*version),
+                false => Placement::Version(*version),
+            };
+            if placement != asked {
                 return Err(format!(
-                    "the material is not the key's ({}), which only the same material may replace",
-                    previous.material_id
+                    "the material was sealed as {asked:?}, but goes to {placement:?} of this key"
                 ));
             }
-            let imported = ImportedMaterial {
+            let material = ImportedMaterial {
                 material_id: material_id.clone(),
                 valid_to: *valid_to,
                 description: description.clone(),
                 imported: now,
+                version: *version,
+                since: 0,
             };
-            lifecycle::import(record, sealed, imported);
+            imported::import(record, placement, sealed, material);
             Ok(MaterialChanged::Imported)
         }
+    }
+}
+
+/// Why imported material does not fit the key, for an event.
+fn import_refusal(refusal: &ImportRefusal) -> String {
+    match refusal {
+        ImportRefusal::NothingImported => "no material was imported into the key yet".into(),
+        ImportRefusal::NotTheKeys => {
+            "the material is not the key's, which only the same material may replace".into()
+        }
+        ImportRefusal::AlreadyTheKeys(v) => {
+            format!("the material is already the key's version {v}")
+        }
+        ImportRefusal::DoesNotRotate => "the key's spec takes no new material".into(),
+        ImportRefusal::OtherPending(id) => format!("other material ({id}) is pending rotation"),
     }
 }
 
@@ -270,7 +306,8 @@ pub fn minted(
         policy: None,
         revision: 0,
         origin: key.spec.origin,
-        imported: None,
+        imported: Vec::new(),
+        pending_rotation: None,
     };
     // Validated by `plan` before anything was minted.
     let _ = declared::converge(&mut record, &key.spec, now);
@@ -292,6 +329,9 @@ fn on_demand_refusal(secret: &KeySecret) -> Option<String> {
     }
     if lifecycle::check(Operation::Rotation, key.state()).is_err() {
         return Some(format!("the key is {}", key.state().as_str()));
+    }
+    if key.origin == Origin::External && key.pending_rotation.is_none() {
+        return Some("the key has no imported material pending rotation".into());
     }
     if !lifecycle::may_rotate_on_demand(key) {
         return Some(format!(

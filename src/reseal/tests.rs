@@ -160,3 +160,38 @@ async fn damaged_material_is_reported_and_left_as_it_was() {
     assert_eq!(stored.materials[0].sealed.as_bytes(), bytes.as_slice());
     assert_eq!(root_versions(&stored)[1], 2);
 }
+
+#[tokio::test]
+async fn imported_material_waiting_for_a_rotation_moves_too() {
+    let old = crypto(&[1]);
+    let mut key = key(
+        &old,
+        4,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+        2,
+    )
+    .await;
+    key.origin = crate::key::Origin::External;
+    let waiting = key.materials.pop().unwrap();
+    key.pending_rotation = Some(crate::key::PendingMaterial {
+        material: crate::key::ImportedMaterial {
+            material_id: "ab".repeat(32),
+            valid_to: None,
+            description: String::new(),
+            imported: 1,
+            version: 2,
+            since: 0,
+        },
+        sealed: waiting.sealed.clone(),
+    });
+    assert_eq!(stale_versions(&key, 2), vec![1, 2]);
+    let done = reseal_key(&mut key, 2, &crypto(&[1, 2])).await.unwrap();
+    assert_eq!(done.moved, vec![1, 2]);
+    let pending = &key.pending_rotation.as_ref().unwrap().sealed;
+    assert_eq!(pending.header().unwrap().root_version, 2);
+    let (_, was) = crate::seal::unseal(root(&[1]).as_ref(), &waiting.sealed).unwrap();
+    let (_, now) = crate::seal::unseal(root(&[2]).as_ref(), pending).unwrap();
+    assert_eq!(now.expose(), was.expose());
+    assert_eq!(stale_versions(&key, 2), Vec::<u32>::new());
+}

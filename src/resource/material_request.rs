@@ -27,7 +27,7 @@ pub struct MaterialRequest {
 #[serde(tag = "action", rename_all = "camelCase")]
 pub enum MaterialChange {
     /// Imported material, sealed by the crypto service for the key's
-    /// version 1 (base64), with what describes it.
+    /// version `version` (base64), with what describes it.
     #[serde(rename_all = "camelCase")]
     Import {
         sealed: String,
@@ -36,9 +36,24 @@ pub enum MaterialChange {
         valid_to: Option<Millis>,
         #[serde(default)]
         description: String,
+        /// 1 in requests from before keys of imported material rotated.
+        #[serde(default = "first_version")]
+        version: u32,
+        /// New material for the next on-demand rotation.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pending: bool,
     },
-    /// Delete the key's imported material.
-    Delete,
+    /// Delete imported material: the one `material_id` names, else the
+    /// current version's.
+    #[serde(rename_all = "camelCase")]
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        material_id: Option<String>,
+    },
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 impl MaterialRequest {
@@ -79,6 +94,8 @@ mod tests {
                 material_id: "ab".repeat(32),
                 valid_to: Some(1_700_086_400_000),
                 description: "hsm".into(),
+                version: 2,
+                pending: true,
             },
             1_700_000_000_000,
         );
@@ -87,14 +104,30 @@ mod tests {
         assert!(text.contains(r#""materialId":"#), "{text}");
         assert_eq!(MaterialRequest::from_annotation(&text), Ok(import.clone()));
         assert_eq!(import.requested_at(), Some(1_700_000_000_000));
-        let delete = MaterialRequest::new(MaterialChange::Delete, 5);
+        let delete = MaterialRequest::new(MaterialChange::Delete { material_id: None }, 5);
         assert_eq!(
             MaterialRequest::from_annotation(&delete.to_annotation()),
             Ok(delete.clone())
         );
         assert_ne!(
             delete.request,
-            MaterialRequest::new(MaterialChange::Delete, 5).request
+            MaterialRequest::new(MaterialChange::Delete { material_id: None }, 5).request
+        );
+        // As written before keys of imported material rotated.
+        let earlier =
+            r#"{"request":"api-1-00000000","action":"import","sealed":"AAEC","materialId":"ab"}"#;
+        assert!(matches!(
+            MaterialRequest::from_annotation(earlier).unwrap().change,
+            MaterialChange::Import {
+                version: 1,
+                pending: false,
+                ..
+            }
+        ));
+        let earlier = r#"{"request":"api-1-00000000","action":"delete"}"#;
+        assert_eq!(
+            MaterialRequest::from_annotation(earlier).unwrap().change,
+            MaterialChange::Delete { material_id: None }
         );
         assert!(MaterialRequest::from_annotation(r#"{"request":"x","action":"rotate"}"#).is_err());
         assert!(MaterialRequest::from_annotation("by hand").is_err());

@@ -23,7 +23,7 @@ async fn parameters(h: &Harness, key: &str, algorithm: &str, spec: &str) -> (Vec
 
 /// An ImportKeyMaterial body for `material`, wrapped for `key` under fresh
 /// parameters, with `extra` members.
-async fn import_body(h: &Harness, key: &str, material: &[u8], extra: Value) -> Value {
+pub(super) async fn import_body(h: &Harness, key: &str, material: &[u8], extra: Value) -> Value {
     let algorithm = WrappingAlgorithm::RsaAesKeyWrapSha256;
     let (public, token) = parameters(h, key, algorithm.as_str(), "RSA_3072").await;
     let mut body = json!({
@@ -37,7 +37,7 @@ async fn import_body(h: &Harness, key: &str, material: &[u8], extra: Value) -> V
     body
 }
 
-async fn describe(h: &Harness, key: &str) -> Value {
+pub(super) async fn describe(h: &Harness, key: &str) -> Value {
     h.ok("DescribeKey", json!({ "KeyId": key })).await["KeyMetadata"].clone()
 }
 
@@ -120,12 +120,21 @@ async fn a_key_of_imported_material_is_pending_import_until_its_material_comes()
         h.err("ImportKeyMaterial", other.clone()).await.0,
         "IncorrectKeyMaterialException"
     );
+    // As new material it waits for a rotation, which a key pending import
+    // cannot make; it is not the key's, and goes when deleted.
     let mut as_new = other;
     as_new["ImportType"] = json!("NEW_KEY_MATERIAL");
+    let waiting = h.ok("ImportKeyMaterial", as_new).await["KeyMaterialId"].clone();
+    assert_eq!(describe(&h, &key).await["KeyState"], json!("PendingImport"));
     assert_eq!(
-        h.err("ImportKeyMaterial", as_new).await.0,
-        "UnsupportedOperationException"
+        h.err("RotateKeyOnDemand", json!({ "KeyId": key })).await.0,
+        "KMSInvalidStateException"
     );
+    h.ok(
+        "DeleteImportedKeyMaterial",
+        json!({ "KeyId": key, "KeyMaterialId": waiting }),
+    )
+    .await;
     // The same material does (the first token is still good for the day),
     // named by its id, and the old ciphertext decrypts again.
     let again = h
@@ -388,7 +397,7 @@ async fn what_import_refuses_and_how() {
         (
             "RotateKeyOnDemand",
             json!({ "KeyId": key }),
-            "UnsupportedOperationException",
+            "KMSInvalidStateException",
         ),
         (
             "CreateKey",

@@ -107,6 +107,7 @@ mod grants;
 mod hostile;
 mod hostile_http;
 mod import;
+mod import_rotation;
 mod kem;
 mod keys;
 mod lifecycle;

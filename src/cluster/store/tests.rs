@@ -517,12 +517,14 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
     };
     let mut imported = live.clone();
     imported.materials = record().materials;
-    imported.imported = Some(ImportedMaterial {
+    imported.imported = vec![ImportedMaterial {
         material_id: "ab".repeat(32),
         valid_to: None,
         description: "d".into(),
         imported: 5,
-    });
+        version: 1,
+        since: 5,
+    }];
     let task = {
         let (store, imported) = (store.clone(), imported.clone());
         tokio::spawn(async move { store.update_key(imported).await })
@@ -541,6 +543,8 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
         material_id,
         valid_to,
         description,
+        version: 1,
+        pending: false,
     } = &request.change
     else {
         panic!("{request:?}")
@@ -563,12 +567,12 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
     assert!(!task.is_finished(), "it waits for the controller");
     // The controller carries it out (its own clock for `imported`).
     let mut written = imported.clone();
-    written.imported.as_mut().unwrap().imported = 9;
+    written.imported[0].imported = 9;
     watch_brings(&index, &written);
     let done = tokio::time::timeout(Duration::from_secs(1), task)
         .await
         .expect("returns once the Secret shows it");
-    assert_eq!(done.unwrap().unwrap().imported.unwrap().imported, 9);
+    assert_eq!(done.unwrap().unwrap().imported[0].imported, 9);
 
     // Another request while one is in progress is refused, nothing patched.
     let mut deleted = written.clone();
@@ -577,7 +581,10 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
         let store = store.clone();
         tokio::spawn(async move { store.update_key(deleted).await })
     };
-    let pending = MaterialRequest::new(MaterialChange::Delete, 1_800_000_000_000);
+    let pending = MaterialRequest::new(
+        MaterialChange::Delete { material_id: None },
+        1_800_000_000_000,
+    );
     answer("GET", object(Some(&pending.to_annotation()))).await;
     let refused = task.await.unwrap().unwrap_err();
     assert!(

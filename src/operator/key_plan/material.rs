@@ -51,12 +51,18 @@ fn sealed_for(key_id: KeyId, version: u32, spec: KeySpec) -> String {
 }
 
 fn import(sealed: String, material_id: &str) -> MaterialRequest {
+    import_as(sealed, material_id, 1, false)
+}
+
+fn import_as(sealed: String, material_id: &str, version: u32, pending: bool) -> MaterialRequest {
     MaterialRequest::new(
         MaterialChange::Import {
             sealed,
             material_id: material_id.into(),
             valid_to: Some(NOW + 10 * DAY_MS),
             description: "from the HSM".into(),
+            version,
+            pending,
         },
         NOW,
     )
@@ -96,7 +102,7 @@ fn an_import_request_is_carried_out_once_then_its_annotation_removed() {
     let record = &update.secret.record;
     assert_eq!(record.materials.len(), 1);
     assert_eq!(record.state(), crate::key::KeyState::Enabled);
-    let imported = record.imported.as_ref().unwrap();
+    let imported = &record.imported[0];
     assert_eq!(
         (
             imported.material_id.as_str(),
@@ -134,13 +140,100 @@ fn an_import_request_is_carried_out_once_then_its_annotation_removed() {
     );
 
     // A delete request deletes it.
-    let delete = MaterialRequest::new(MaterialChange::Delete, NOW);
+    let delete = MaterialRequest::new(MaterialChange::Delete { material_id: None }, NOW);
     let deleted = run(&external_key(Some(&delete)), &update.secret, NOW);
     assert_eq!(deleted.material, Some(Ok(MaterialChanged::Deleted)));
     assert!(deleted.secret.record.materials.is_empty());
-    assert!(
-        deleted.secret.record.imported.is_some(),
+    assert_eq!(
+        deleted.secret.record.imported.len(),
+        1,
         "what identifies it stays"
+    );
+}
+
+#[test]
+fn new_material_waits_in_the_secret_until_an_on_demand_rotation_makes_it_version_2() {
+    let stored = pending();
+    let id = stored.record.key_id;
+    let first = import(
+        sealed_for(id, 1, KeySpec::SymmetricDefault),
+        &"ab".repeat(32),
+    );
+    let one = run(&external_key(Some(&first)), &stored, NOW).secret;
+    // Sealed for version 1 but sent as new material: refused.
+    let wrong = import_as(
+        sealed_for(id, 1, KeySpec::SymmetricDefault),
+        &"cd".repeat(32),
+        1,
+        true,
+    );
+    let refused = run(&external_key(Some(&wrong)), &one, NOW).material;
+    assert!(refused.unwrap().is_err());
+
+    let new = import_as(
+        sealed_for(id, 2, KeySpec::SymmetricDefault),
+        &"cd".repeat(32),
+        2,
+        true,
+    );
+    let update = run(&external_key(Some(&new)), &one, NOW);
+    assert_eq!(update.material, Some(Ok(MaterialChanged::Imported)));
+    let waiting = update.secret.clone();
+    assert_eq!(waiting.record.materials.len(), 1, "not the key's yet");
+    assert_eq!(
+        waiting
+            .record
+            .pending_rotation
+            .as_ref()
+            .map(|p| p.material.version),
+        Some(2)
+    );
+
+    // The rotate annotation: the controller makes it version 2 (the
+    // controller's shell does the rotation `rotate` asks for).
+    let mut rotate = external_key(None);
+    rotate.metadata.annotations = Some(BTreeMap::from([(
+        ROTATE_ANNOTATION.to_owned(),
+        "2026-12-06T00:00:00Z".to_owned(),
+    )]));
+    let update = run(&rotate, &waiting, NOW);
+    assert_eq!(update.rotate, Some(RotationType::OnDemand));
+    assert_eq!(update.rotation_refused, None);
+    // With nothing waiting, refused and said.
+    let update = run(&rotate, &one, NOW);
+    assert_eq!(update.rotate, None);
+    assert!(
+        update
+            .rotation_refused
+            .unwrap()
+            .contains("no imported material pending rotation")
+    );
+
+    // Deleted while waiting: gone from the Secret.
+    let delete = MaterialRequest::new(
+        MaterialChange::Delete {
+            material_id: Some("cd".repeat(32)),
+        },
+        NOW,
+    );
+    let update = run(&external_key(Some(&delete)), &waiting, NOW);
+    assert_eq!(update.material, Some(Ok(MaterialChanged::Deleted)));
+    assert_eq!(update.secret.record.pending_rotation, None);
+    assert_eq!(update.secret.record.state(), crate::key::KeyState::Enabled);
+    // Material the key does not have cannot be deleted.
+    let delete = MaterialRequest::new(
+        MaterialChange::Delete {
+            material_id: Some("ef".repeat(32)),
+        },
+        NOW,
+    );
+    let update = run(&external_key(Some(&delete)), &waiting, NOW);
+    assert!(
+        update
+            .material
+            .unwrap()
+            .unwrap_err()
+            .contains("not the key's")
     );
 }
 
@@ -171,12 +264,14 @@ fn what_does_not_fit_the_key_is_refused_and_not_retried() {
     }
     // Other material than the key's, after it was deleted.
     let mut deleted = stored.clone();
-    deleted.record.imported = Some(ImportedMaterial {
+    deleted.record.imported = vec![ImportedMaterial {
         material_id: "cd".repeat(32),
         valid_to: None,
         description: String::new(),
         imported: NOW - 1,
-    });
+        version: 1,
+        since: NOW - 1,
+    }];
     let request = import(
         sealed_for(id, 1, KeySpec::SymmetricDefault),
         &"ab".repeat(32),

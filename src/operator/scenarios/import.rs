@@ -68,6 +68,8 @@ async fn an_import_goes_into_the_secret_and_its_request_is_removed() {
             material_id: "ab".repeat(32),
             valid_to: Some(NOW + 3 * DAY_MS),
             description: String::new(),
+            version: 1,
+            pending: false,
         },
         NOW,
     );
@@ -123,14 +125,16 @@ async fn a_deletion_whose_request_changed_meanwhile_is_removed_next_time() {
     let (ctx, mut server) = context();
     let mut record = external_record();
     record.materials = stored_record().materials;
-    record.imported = Some(crate::key::ImportedMaterial {
+    record.imported = vec![crate::key::ImportedMaterial {
         material_id: "ab".repeat(32),
         valid_to: None,
         description: String::new(),
         imported: NOW - DAY_MS,
-    });
+        version: 1,
+        since: NOW - DAY_MS,
+    }];
     assert_eq!(record.state(), KeyState::Enabled);
-    let request = MaterialRequest::new(MaterialChange::Delete, NOW);
+    let request = MaterialRequest::new(MaterialChange::Delete { material_id: None }, NOW);
     let key = external_key(&request);
     let task = reconcile_key(key.clone(), &ctx).await;
     server.expect_key_secret(&record).await;
@@ -144,5 +148,64 @@ async fn a_deletion_whose_request_changed_meanwhile_is_removed_next_time() {
         .await;
     server.expect_event("MaterialDeleted").await;
     assert_eq!(finish(task).await, Action::requeue(Duration::from_secs(1)));
+    server.expect_nothing_more().await;
+}
+
+#[tokio::test]
+async fn an_on_demand_rotation_makes_the_waiting_material_version_2_without_minting() {
+    let (ctx, mut server) = context();
+    let mut record = external_record();
+    let sealed_for = |version| {
+        let id = MaterialId {
+            key_id: record.key_id,
+            version,
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+        };
+        let material = KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
+        crate::seal::seal(root_key(&[1]).as_ref(), id, &material).unwrap()
+    };
+    let (one, two) = (sealed_for(1), sealed_for(2));
+    let described = |n: u8| crate::key::ImportedMaterial {
+        material_id: format!("{n:02x}").repeat(32),
+        valid_to: None,
+        description: String::new(),
+        imported: NOW - DAY_MS,
+        version: 0,
+        since: 0,
+    };
+    use crate::lifecycle::imported::{Placement, import};
+    import(&mut record, Placement::Version(1), one, described(1));
+    import(
+        &mut record,
+        Placement::Pending(2),
+        two.clone(),
+        described(2),
+    );
+    let mut key = key(json!({"origin": "EXTERNAL"}));
+    key.metadata.annotations = Some(BTreeMap::from([(
+        crate::resource::ROTATE_ANNOTATION.to_owned(),
+        "2026-12-06T00:00:00Z".to_owned(),
+    )]));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server.expect_key_secret(&record).await;
+    let written = server
+        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+        .await;
+    let stored = record_in(&written.body);
+    assert_eq!(stored["materials"][1]["version"], 2);
+    assert_eq!(stored["materials"][1]["rotation_type"], "OnDemand");
+    assert_eq!(
+        stored["materials"][1]["sealed"],
+        crate::b64::encode(two.as_bytes()),
+        "the imported material, not new material"
+    );
+    assert_eq!(stored["imported"][1]["material_id"], "02".repeat(32));
+    assert!(stored.get("pending_rotation").is_none());
+    assert_eq!(stored["on_demand_rotations"], 1);
+    server.expect_event("Rotated").await;
+    let status = server.expect_status(&key).await.body["status"].clone();
+    assert_eq!(status["currentVersion"], 2);
+    finish(task).await;
     server.expect_nothing_more().await;
 }
