@@ -61,6 +61,20 @@ kms import-key-material --key-id "$ext" --import-token "fileb://$work/import-tok
 kms encrypt --key-id "$ext" --plaintext "fileb://$work/plain" --query CiphertextBlob | base64 -d > "$work/ext-cipher"
 kms decrypt --ciphertext-blob "fileb://$work/ext-cipher" --query Plaintext | base64 -d | cmp -s - "$work/plain" \
   || fail "round trip with imported material"
+# On-demand rotation onto new material, as the README shows it.
+openssl rand -out "$work/material-2.bin" 32
+openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$work/wrapping-key.der" \
+    -in "$work/material-2.bin" -out "$work/wrapped-2.bin" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+kms import-key-material --key-id "$ext" --import-token "fileb://$work/import-token.bin" \
+    --encrypted-key-material "fileb://$work/wrapped-2.bin" --import-type NEW_KEY_MATERIAL >/dev/null
+[ "$(kms list-key-rotations --key-id "$ext" --include-key-material ALL_KEY_MATERIAL \
+    --query 'Rotations[].KeyMaterialState' | tr '\t' ' ')" = "CURRENT PENDING_ROTATION" ] || fail "new material waits"
+kms rotate-key-on-demand --key-id "$ext" >/dev/null
+[ "$(kms list-key-rotations --key-id "$ext" --include-key-material ALL_KEY_MATERIAL \
+    --query 'Rotations[].KeyMaterialState' | tr '\t' ' ')" = "NON_CURRENT CURRENT" ] || fail "rotated onto it"
+kms decrypt --ciphertext-blob "fileb://$work/ext-cipher" --query Plaintext | base64 -d | cmp -s - "$work/plain" \
+  || fail "what the first material encrypted decrypts after the rotation"
 # An asymmetric key's material is a PKCS#8 private key, wrapped with an
 # ephemeral AES key (RSA_AES_KEY_WRAP_SHA_256).
 signer=$(kms create-key --origin EXTERNAL --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId)

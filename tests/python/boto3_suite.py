@@ -332,6 +332,28 @@ check(kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"byok", "what it encry
 rotations = kms.list_key_rotations(KeyId=byok["KeyId"], IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
 check([(r["ImportState"], r["ExpirationModel"]) for r in rotations] == [("IMPORTED", "KEY_MATERIAL_DOES_NOT_EXPIRE")], f"ListKeyRotations: {rotations}")
 
+# On-demand rotation onto new imported material: it waits, pending rotation,
+# then becomes the current version; what the first encrypted still decrypts.
+check(error_of(kms.rotate_key_on_demand, KeyId=byok["KeyId"])[0] == "KMSInvalidStateException", "nothing imported to rotate onto")
+token, blob = wrapped_for(byok["KeyId"], os.urandom(32), "RSA_AES_KEY_WRAP_SHA_256", "RSA_3072")
+new = kms.import_key_material(KeyId=byok["KeyId"], ImportToken=token, EncryptedKeyMaterial=blob, ImportType="NEW_KEY_MATERIAL", KeyMaterialDescription="second")
+states = lambda: [(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"]) for r in kms.list_key_rotations(KeyId=byok["KeyId"], IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]]
+first_id, new_id = imported["KeyMaterialId"], new["KeyMaterialId"]
+check(states() == [(first_id, "CURRENT", "IMPORTED"), (new_id, "PENDING_ROTATION", "IMPORTED")], f"pending rotation: {states()}")
+kms.rotate_key_on_demand(KeyId=byok["KeyId"])
+check(states() == [(first_id, "NON_CURRENT", "IMPORTED"), (new_id, "CURRENT", "IMPORTED")], f"rotated: {states()}")
+only = kms.list_key_rotations(KeyId=byok["KeyId"])["Rotations"]
+check([(r["KeyMaterialId"], r["RotationType"]) for r in only] == [(new_id, "ON_DEMAND")], f"ROTATIONS_ONLY: {only}")
+check(kms.describe_key(KeyId=byok["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"] == new_id, "the new material is current")
+after = kms.encrypt(KeyId=byok["KeyId"], Plaintext=b"after")["CiphertextBlob"]
+check(kms.decrypt(CiphertextBlob=after)["KeyMaterialId"] == new_id, "new ciphertexts use the new material")
+check(kms.decrypt(CiphertextBlob=sealed)["KeyMaterialId"] == first_id, "old ones still the first")
+kms.delete_imported_key_material(KeyId=byok["KeyId"], KeyMaterialId=first_id)
+check(kms.describe_key(KeyId=byok["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport", "any version's material deleted: pending import")
+token, blob = wrapped_for(byok["KeyId"], material)
+kms.import_key_material(KeyId=byok["KeyId"], ImportToken=token, EncryptedKeyMaterial=blob, KeyMaterialId=first_id)
+check(kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"byok", "and back")
+
 # Asymmetric material: the key signs as the private key imported into it.
 for private, spec, algorithm, verify_with in [
     (ec.generate_private_key(ec.SECP256R1()), "ECC_NIST_P256", "ECDSA_SHA_256", lambda k, s, m: k.verify(s, m, ec.ECDSA(hashes.SHA256()))),
