@@ -6,7 +6,8 @@ use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncr
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec,
+    AlgorithmSpec, ExpirationModelType, ImportType, IncludeKeyMaterial, KeyState, OriginType,
+    WrappingKeySpec,
 };
 use kube_kms::resource::MATERIAL_ANNOTATION;
 
@@ -153,8 +154,81 @@ async fn imported_material_goes_through_the_controller_into_the_key_secret() {
     })
     .await;
     assert_eq!(again.key_material_id.as_deref(), Some(material_id.as_str()));
-    let plain = kms.decrypt().ciphertext_blob(sealed).send().await.unwrap();
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(sealed.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(plain.plaintext.unwrap().as_ref(), b"imported");
+
+    // New material waits in the key Secret until an on-demand rotation
+    // makes it version 2; what version 1 encrypted still decrypts.
+    let new_blob = wrap(&wrapping, &[0x43u8; 32]);
+    let new = wait_for("new material to be imported", READY, || async {
+        kms.import_key_material()
+            .key_id(&key_id)
+            .import_token(token.clone())
+            .encrypted_key_material(new_blob.clone())
+            .import_type(ImportType::NewKeyMaterial)
+            .send()
+            .await
+            .ok()
+    })
+    .await;
+    let new_id = new.key_material_id.unwrap();
+    let states = || async {
+        let listed = kms
+            .list_key_rotations()
+            .key_id(&key_id)
+            .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .rotations()
+            .iter()
+            .map(|r| {
+                let state = r.key_material_state().map(|s| s.as_str().to_owned());
+                (r.key_material_id().unwrap().to_owned(), state.unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states().await,
+        [
+            (material_id.clone(), "CURRENT".to_owned()),
+            (new_id.clone(), "PENDING_ROTATION".to_owned())
+        ]
+    );
+    kms.rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    wait_for("the controller to rotate onto it", READY, || async {
+        let expected = [
+            (material_id.clone(), "NON_CURRENT".to_owned()),
+            (new_id.clone(), "CURRENT".to_owned()),
+        ];
+        (states().await == expected).then_some(())
+    })
+    .await;
+    let after = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(&b"after"[..]))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    for (blob, id) in [(after, &new_id), (sealed, &material_id)] {
+        let plain = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+        assert_eq!(plain.key_material_id(), Some(id.as_str()));
+    }
+    let status = keys.get(&key_id).await.unwrap().status.unwrap();
+    assert_eq!(status.current_version, Some(2));
 
     // Declared in Git: pending import; its origin cannot change.
     let declared = ready_key(&keys, "byok", json!({"origin": "EXTERNAL"})).await;
