@@ -177,12 +177,16 @@ fn conditions(
     account: &str,
     access: &Access,
     alias: Option<&str>,
-    source: Option<std::net::IpAddr>,
+    source: Option<super::http::Peer>,
     now: crate::key::Millis,
 ) -> Context {
     let mut context = Context::default();
-    if let Some(ip) = source {
-        context.add("aws:SourceIp", ip.to_string());
+    if let Some(peer) = source {
+        context.add("aws:SourceIp", peer.ip.to_string());
+        context.add(
+            "aws:SecureTransport",
+            if peer.tls { "true" } else { "false" },
+        );
     }
     context.add("aws:CurrentTime", crate::operator::key_status::rfc3339(now));
     context.add("aws:EpochTime", (now / 1000).to_string());

@@ -354,6 +354,28 @@ impl Api {
         )
     }
 
+    /// Whether a ReEncrypt decrypts and encrypts under one key (the
+    /// `kms:ReEncryptOnSameKey` condition key), told before either key's
+    /// policy is asked, as both are asked with it. `false` where a key is
+    /// not found: the request then fails on that key anyway.
+    async fn same_key(
+        &self,
+        caller: &Caller,
+        blob: Option<&[u8]>,
+        source: Option<&str>,
+        destination: &str,
+    ) -> bool {
+        let find = |reference| async move {
+            let found = self.find_key(caller, reference, Accepts::AnyForm).await;
+            found.ok().map(|(key, _)| key.key_id)
+        };
+        let source = match source {
+            Some(reference) => find(reference).await,
+            None => blob.and_then(|b| CiphertextHeader::parse(b).ok().map(|h| h.key_id)),
+        };
+        source.is_some() && source == find(destination).await
+    }
+
     pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: ReEncryptInput = decode(body)?;
         let destination_id = required(input.destination_key_id, "destinationKeyId")?;
@@ -362,8 +384,24 @@ impl Api {
         let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
         let destination_algorithm =
             encryption_algorithm(input.destination_encryption_algorithm.as_deref())?;
-        let from_keys = [("kms:EncryptionAlgorithm", source_algorithm.as_str())];
-        let to_keys = [("kms:EncryptionAlgorithm", destination_algorithm.as_str())];
+        let blob = input.ciphertext_blob.map(|b| b.0);
+        let same = self
+            .same_key(
+                caller,
+                blob.as_deref(),
+                input.source_key_id.as_deref(),
+                &destination_id,
+            )
+            .await;
+        let same = if same { "true" } else { "false" };
+        let from_keys = [
+            ("kms:EncryptionAlgorithm", source_algorithm.as_str()),
+            ("kms:ReEncryptOnSameKey", same),
+        ];
+        let to_keys = [
+            ("kms:EncryptionAlgorithm", destination_algorithm.as_str()),
+            ("kms:ReEncryptOnSameKey", same),
+        ];
         let from =
             Access::with_context("kms:ReEncryptFrom", source_context.pairs()).and(&from_keys);
         let to = Access::with_context("kms:ReEncryptTo", destination_context.pairs()).and(&to_keys);
@@ -386,7 +424,7 @@ impl Api {
             .await?;
             return Err(ApiError::DryRun);
         }
-        let blob = required(input.ciphertext_blob, "ciphertextBlob")?.0;
+        let blob = required(blob, "ciphertextBlob")?;
         check_grant_tokens(caller, &input.grant_tokens)?;
         let source = self
             .decrypt_source(

@@ -179,7 +179,7 @@ impl Endpoint {
                 _ => self.authenticate(&request, headers, body)?,
             });
             caller.request_id = request_id;
-            caller.source = request.peer.map(|p| p.0);
+            caller.source = request.peer;
             let operation = operation.ok_or_else(|| {
                 ApiError::UnknownOperation(format!("Unknown operation '{target}'"))
             })?;
@@ -204,7 +204,7 @@ impl Endpoint {
                     caller: caller
                         .as_ref()
                         .map(|c| (c.namespace.as_str().into(), c.principal.as_str().into())),
-                    source: request.peer.map(|p| p.0),
+                    source: request.peer.map(|p| p.ip),
                     user_agent: headers
                         .get(USER_AGENT)
                         .and_then(|v| v.to_str().ok())
@@ -247,10 +247,14 @@ struct Request<'a> {
     peer: Option<Peer>,
 }
 
-/// The address a request came from (the connection's peer), for its audit
-/// record; the listener hands it on in the request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::IpAddr);
+/// Where a request came from (the connection's peer), for its audit record
+/// and key policies; the listener hands it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub ip: std::net::IpAddr,
+    /// The connection is TLS (`aws:SecureTransport`).
+    pub tls: bool,
+}
 
 /// Why a request body was not read: it stopped coming (the listener's
 /// deadline) or the client went away, in which case no one reads the

@@ -150,7 +150,10 @@ async fn accept_loop(
         let service = {
             let (endpoint, activity, in_flight) =
                 (endpoint.clone(), activity.clone(), in_flight.clone());
-            let peer = Some(Peer(peer.ip()));
+            let peer = Some(Peer {
+                ip: peer.ip(),
+                tls: tls.is_some(),
+            });
             service_fn(move |request: Request<Incoming>| {
                 let request_begun = activity.begin();
                 // The body's time runs from its arrival, wait for a slot included.

@@ -130,9 +130,9 @@ pub struct Caller {
     pub request_id: RequestId,
     /// The keys this request resolved, for its audit record.
     pub keys: Touched,
-    /// The address the request came from, if it came over the network
-    /// (key policies' `aws:SourceIp`).
-    pub source: Option<std::net::IpAddr>,
+    /// Where the request came from, if it came over the network (key
+    /// policies' `aws:SourceIp` and `aws:SecureTransport`).
+    pub source: Option<http::Peer>,
     /// The grant tokens the request presented (`GrantTokens`).
     pub tokens: Presented,
 }

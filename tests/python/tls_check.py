@@ -2,6 +2,7 @@
 the server offers it) over HTTPS, verifying the endpoint's certificate
 against KUBE_KMS_CA."""
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,23 @@ kms = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_n
 key = kms.create_key()["KeyMetadata"]
 blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"over tls")["CiphertextBlob"]
 assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"over tls"
+
+
+# Key policies see the connection as TLS (aws:SecureTransport).
+def guarded(secure):
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": secure}}}
+    allow = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allow, deny]})
+    return kms.create_key(Policy=policy, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["KeyId"]
+
+
+kms.encrypt(KeyId=guarded("false"), Plaintext=b"x")  # refused over plain HTTP
+try:
+    kms.encrypt(KeyId=guarded("true"), Plaintext=b"x")
+    raise AssertionError("a policy denying TLS callers let one in")
+except kms.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "AccessDeniedException", e.response
 
 # The AWS SDKs take the trusted certificates from AWS_CA_BUNDLE.
 work = tempfile.mkdtemp()

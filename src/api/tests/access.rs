@@ -488,14 +488,20 @@ async fn where_and_when_a_request_comes_are_condition_keys() {
                 "Condition":{"DateGreaterThan":{"aws:CurrentTime":"2027-01-16T00:00:00Z"}}}"#,
             r#"{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
                 "Condition":{"NumericGreaterThan":{"aws:EpochTime":"1800043200"}}}"#,
+            r#"{"Effect":"Deny","Principal":"*","Action":"kms:GenerateDataKey","Resource":"*",
+                "Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#,
         ]),
     )
     .await;
-    let from = |ip: Option<&str>| {
+    let over = |ip: Option<&str>, tls| {
         let mut caller = Caller::new("default", "tester");
-        caller.source = ip.map(|ip| ip.parse().unwrap());
+        caller.source = ip.map(|ip| crate::api::http::Peer {
+            ip: ip.parse().unwrap(),
+            tls,
+        });
         caller
     };
+    let from = |ip: Option<&str>| over(ip, false);
     let encrypt = json!({ "KeyId": key, "Plaintext": b64(b"x") }).to_string();
     let call = |caller: Caller, op: &'static str, body: String| {
         let api = &h.api;
@@ -516,6 +522,11 @@ async fn where_and_when_a_request_comes_are_condition_keys() {
     call(from(Some("10.1.2.3")), "Decrypt", decrypt.clone())
         .await
         .unwrap();
+    // Over TLS or not.
+    let data_key = json!({ "KeyId": key, "NumberOfBytes": 32 }).to_string();
+    refused(call(from(Some("10.1.2.3")), "GenerateDataKey", data_key.clone()).await);
+    let tls = over(Some("10.1.2.3"), true);
+    call(tls, "GenerateDataKey", data_key).await.unwrap();
     // A day later both time conditions hold.
     h.advance(DAY_MS);
     refused(call(from(Some("10.1.2.3")), "Encrypt", encrypt).await);

@@ -113,5 +113,6 @@ mod keys;
 mod lifecycle;
 mod model;
 mod policies;
+mod re_encrypt_access;
 mod shapes;
 mod usage;
