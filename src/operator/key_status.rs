@@ -3,7 +3,7 @@
 
 use super::key_plan::Refusal;
 use crate::api::ArnConfig;
-use crate::key::{KeyRecord, KeyState, Millis, RotationType};
+use crate::key::{KeyRecord, KeyState, Millis, Origin, RotationType};
 use crate::resource::{Condition, KmsKey, KmsKeyStatus, MaterialVersionStatus};
 
 pub fn rfc3339(ms: Millis) -> String {
@@ -24,14 +24,23 @@ pub fn reconciled(
     now: Millis,
 ) -> KmsKeyStatus {
     let state = record.state().as_str();
-    let current = record.current().map(|m| m.version);
-    let message = match current {
+    // Imported: the current version is the newest imported, while its
+    // material is deleted too.
+    let current = match record.origin {
+        Origin::External => record.imported.last().map(|i| i.version),
+        Origin::AwsKms => record.current().map(|m| m.version),
+    };
+    let mut message = match current {
+        _ if record.state() == KeyState::PendingImport => imported_missing(record),
         Some(v) => format!("{state}; material version {v}"),
-        None if record.state() == KeyState::PendingImport => format!(
-            "{state}: the key has no material until it is imported (GetParametersForImport, ImportKeyMaterial)"
-        ),
         None => state.to_owned(),
     };
+    if let Some(waiting) = &record.pending_rotation {
+        message.push_str(&format!(
+            "; imported material {} waits for an on-demand rotation to make it version {}",
+            waiting.material.material_id, waiting.material.version
+        ));
+    }
     KmsKeyStatus {
         key_id: Some(record.key_id.to_string()),
         arn: Some(arn.key_arn(record.key_id)),
@@ -70,6 +79,23 @@ pub fn reconciled(
         // The endpoint's field, never the controller's (see `without_usage`).
         last_usage: None,
     }
+}
+
+/// What a key pending import lacks, and how it gets it back.
+fn imported_missing(record: &KeyRecord) -> String {
+    let missing: Vec<_> = record
+        .imported
+        .iter()
+        .filter(|i| record.material(i.version).is_none())
+        .map(|i| i.version.to_string())
+        .collect();
+    if missing.is_empty() {
+        return "PendingImport: the key has no material until it is imported (GetParametersForImport, ImportKeyMaterial)".into();
+    }
+    format!(
+        "PendingImport: the material of version {} was deleted or expired; the key is usable again once the same material is imported (ImportKeyMaterial)",
+        missing.join(", ")
+    )
 }
 
 /// `status` without what the endpoint writes there: what the controller

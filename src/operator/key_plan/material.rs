@@ -305,3 +305,52 @@ fn what_does_not_fit_the_key_is_refused_and_not_retried() {
     assert!(update.material.unwrap().is_err());
     assert!(!update.clear_material_request);
 }
+
+#[test]
+fn the_status_says_which_material_is_missing_and_what_waits() {
+    use crate::operator::key_status::reconciled;
+    let arn = crate::api::ArnConfig::default();
+    let status = |secret: &KeySecret| {
+        let status = reconciled(&external_key(None), &secret.record, &arn, None, NOW);
+        (status.current_version, status.conditions[0].message.clone())
+    };
+    let stored = pending();
+    let id = stored.record.key_id;
+    let (version, message) = status(&stored);
+    assert_eq!(version, None);
+    assert!(
+        message.contains("no material until it is imported"),
+        "{message}"
+    );
+
+    let first = import(
+        sealed_for(id, 1, KeySpec::SymmetricDefault),
+        &"ab".repeat(32),
+    );
+    let one = run(&external_key(Some(&first)), &stored, NOW).secret;
+    let new = import_as(
+        sealed_for(id, 2, KeySpec::SymmetricDefault),
+        &"cd".repeat(32),
+        2,
+        true,
+    );
+    let waiting = run(&external_key(Some(&new)), &one, NOW).secret;
+    let (version, message) = status(&waiting);
+    assert_eq!(version, Some(1));
+    assert!(
+        message.starts_with("Enabled; material version 1; imported material cdcd")
+            && message.ends_with("make it version 2"),
+        "{message}"
+    );
+    let deleted = run(&external_key(None), &one, NOW + 10 * DAY_MS).secret;
+    let (version, message) = status(&deleted);
+    assert_eq!(
+        version,
+        Some(1),
+        "still the current version, without material"
+    );
+    assert!(
+        message.contains("the material of version 1 was deleted or expired"),
+        "{message}"
+    );
+}
