@@ -16,7 +16,6 @@ use crate::b64::encoded_len;
 use crate::ciphertext::{CiphertextHeader, EncryptionContext};
 use crate::crypto::{
     DataKeyPairRequest, DataKeyRequest, DataKeySize, DecryptRequest, EncryptRequest,
-    ReEncryptRequest,
 };
 use crate::key::{KeyRecord, MaterialVersion};
 use crate::lifecycle::Operation;
@@ -25,11 +24,11 @@ use crate::secret::SecretBytes;
 use crate::spec::{DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, Family, KeyUsage};
 use crate::usage::UsedFor;
 
-fn context(map: Option<ContextMap>) -> EncryptionContext {
+pub(super) fn context(map: Option<ContextMap>) -> EncryptionContext {
     EncryptionContext::new(map.map(|m| m.0).unwrap_or_default())
 }
 
-fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, ApiError> {
+pub(super) fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, ApiError> {
     value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |v| {
         parse_enum("encryptionAlgorithm", v)
     })
@@ -51,7 +50,7 @@ pub(super) fn dry_run(flag: Option<bool>) -> Result<(), ApiError> {
 /// Whether a Decrypt or ReEncrypt is a dry run that leaves the ciphertext
 /// out (`DryRunModifiers: [IGNORE_CIPHERTEXT]`, which counts only with
 /// `DryRun`): then the key named in the request is checked instead.
-fn ignores_ciphertext(
+pub(super) fn ignores_ciphertext(
     dry_run: Option<bool>,
     modifiers: Option<&[String]>,
 ) -> Result<bool, ApiError> {
@@ -92,21 +91,6 @@ struct DecryptInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ReEncryptInput {
-    ciphertext_blob: Option<Blob>,
-    source_encryption_context: Option<ContextMap>,
-    source_key_id: Option<String>,
-    destination_key_id: Option<String>,
-    destination_encryption_context: Option<ContextMap>,
-    source_encryption_algorithm: Option<String>,
-    destination_encryption_algorithm: Option<String>,
-    grant_tokens: Option<Vec<String>>,
-    dry_run: Option<bool>,
-    dry_run_modifiers: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct DataKeyInput {
     key_id: Option<String>,
     encryption_context: Option<ContextMap>,
@@ -136,18 +120,18 @@ struct RandomInput {
     recipient: Option<Recipient>,
 }
 
-/// A ciphertext's key, material and the key's ARN, ready to decrypt.
-struct Source {
-    key: KeyRecord,
-    material: SealedMaterial,
-    material_version: u32,
-    algorithm: EncryptionAlgorithm,
+/// A ciphertext's key and material, ready to decrypt.
+pub(super) struct Source {
+    pub(super) key: KeyRecord,
+    pub(super) material: SealedMaterial,
+    pub(super) material_version: u32,
+    pub(super) algorithm: EncryptionAlgorithm,
 }
 
 impl Api {
     /// Finds the key and material a ciphertext needs: from the blob's header
     /// for symmetric ciphertexts, from `key_id` for asymmetric ones.
-    async fn decrypt_source(
+    pub(super) async fn decrypt_source(
         &self,
         caller: &Caller,
         blob: &[u8],
@@ -213,7 +197,7 @@ impl Api {
 
     /// What a dry run without its ciphertext checks instead: the key must
     /// be named, usable now, and one that decrypts.
-    async fn check_dry_run_key(
+    pub(super) async fn check_dry_run_key(
         &self,
         caller: &Caller,
         key_id: Option<String>,
@@ -352,130 +336,6 @@ impl Api {
                 .blob("Plaintext", &plaintext)
                 .finish(),
         )
-    }
-
-    /// Whether a ReEncrypt decrypts and encrypts under one key (the
-    /// `kms:ReEncryptOnSameKey` condition key), told before either key's
-    /// policy is asked, as both are asked with it. `false` where a key is
-    /// not found: the request then fails on that key anyway.
-    async fn same_key(
-        &self,
-        caller: &Caller,
-        blob: Option<&[u8]>,
-        source: Option<&str>,
-        destination: &str,
-    ) -> bool {
-        let find = |reference| async move {
-            let found = self.find_key(caller, reference, Accepts::AnyForm).await;
-            found.ok().map(|(key, _)| key.key_id)
-        };
-        let source = match source {
-            Some(reference) => find(reference).await,
-            None => blob.and_then(|b| CiphertextHeader::parse(b).ok().map(|h| h.key_id)),
-        };
-        source.is_some() && source == find(destination).await
-    }
-
-    pub(super) async fn re_encrypt(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
-        let input: ReEncryptInput = decode(body)?;
-        let destination_id = required(input.destination_key_id, "destinationKeyId")?;
-        let source_context = context(input.source_encryption_context);
-        let destination_context = context(input.destination_encryption_context);
-        let source_algorithm = encryption_algorithm(input.source_encryption_algorithm.as_deref())?;
-        let destination_algorithm =
-            encryption_algorithm(input.destination_encryption_algorithm.as_deref())?;
-        let blob = input.ciphertext_blob.map(|b| b.0);
-        let same = self
-            .same_key(
-                caller,
-                blob.as_deref(),
-                input.source_key_id.as_deref(),
-                &destination_id,
-            )
-            .await;
-        let same = if same { "true" } else { "false" };
-        let from_keys = [
-            ("kms:EncryptionAlgorithm", source_algorithm.as_str()),
-            ("kms:ReEncryptOnSameKey", same),
-        ];
-        let to_keys = [
-            ("kms:EncryptionAlgorithm", destination_algorithm.as_str()),
-            ("kms:ReEncryptOnSameKey", same),
-        ];
-        let from =
-            Access::with_context("kms:ReEncryptFrom", source_context.pairs()).and(&from_keys);
-        let to = Access::with_context("kms:ReEncryptTo", destination_context.pairs()).and(&to_keys);
-        if ignores_ciphertext(input.dry_run, input.dry_run_modifiers.as_deref())? {
-            self.check_dry_run_key(
-                caller,
-                input.source_key_id,
-                "SourceKeyId",
-                "ReEncrypt",
-                from,
-            )
-            .await?;
-            self.check_dry_run_key(
-                caller,
-                Some(destination_id),
-                "DestinationKeyId",
-                "ReEncrypt",
-                to,
-            )
-            .await?;
-            return Err(ApiError::DryRun);
-        }
-        let blob = required(blob, "ciphertextBlob")?;
-        check_grant_tokens(caller, &input.grant_tokens)?;
-        let source = self
-            .decrypt_source(
-                caller,
-                &blob,
-                input.source_key_id.as_deref(),
-                source_algorithm,
-                from,
-            )
-            .await?;
-        let destination = self.crypto_key(caller, Some(destination_id), to).await?;
-        // One request, counted once: against the asymmetric key's type if
-        // either key is one.
-        let counted = match source.key.spec.family() {
-            Family::Symmetric => &destination,
-            _ => &source.key,
-        };
-        self.admit_key_type(caller, counted)?;
-        let destination_material = current(&destination)?;
-        let (source_arn, destination_arn) = (
-            self.arn.key_arn(source.key.key_id),
-            self.arn.key_arn(destination.key_id),
-        );
-        dry_run(input.dry_run)?;
-        let request = ReEncryptRequest {
-            source: DecryptRequest {
-                material: source.material,
-                ciphertext: blob,
-                context: source_context,
-                algorithm: source_algorithm,
-            },
-            destination: destination_material.sealed.clone(),
-            destination_context,
-            destination_algorithm,
-        };
-        let ciphertext = self
-            .crypto
-            .re_encrypt(request)
-            .await
-            .map_err(|e| ApiError::from_crypto(e, &destination_arn))?;
-        self.used(caller, source.key.key_id, UsedFor::ReEncrypt);
-        self.used(caller, destination.key_id, UsedFor::ReEncrypt);
-        Ok(json!({
-            "CiphertextBlob": b64(&ciphertext),
-            "SourceKeyId": source_arn,
-            "KeyId": destination_arn,
-            "SourceEncryptionAlgorithm": source_algorithm.as_str(),
-            "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
-            "SourceKeyMaterialId": material_id(&source.key, source.material_version),
-            "DestinationKeyMaterialId": material_id(&destination, destination_material.version),
-        }))
     }
 
     pub(super) async fn generate_data_key(

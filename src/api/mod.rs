@@ -25,6 +25,7 @@ mod not_served;
 mod page;
 mod policy_ops;
 pub mod quota;
+mod re_encrypt_ops;
 pub mod readiness;
 pub mod reply;
 mod resolve;
