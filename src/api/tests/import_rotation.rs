@@ -39,6 +39,18 @@ fn state(id: &Value, material: &str, import: &str) -> (String, String, String) {
     )
 }
 
+/// An ImportKeyMaterial body importing `material` into `key` as new
+/// material.
+async fn new_material(h: &Harness, key: &str, material: &[u8]) -> Value {
+    import_body(
+        h,
+        key,
+        material,
+        json!({ "ImportType": "NEW_KEY_MATERIAL" }),
+    )
+    .await
+}
+
 /// The KeyMaterialId an Encrypt of `body` used, as Decrypt reports it.
 async fn encrypted_under(h: &Harness, body: &Value) -> Value {
     let blob = h.ok("Encrypt", body.clone()).await["CiphertextBlob"].clone();
@@ -91,23 +103,11 @@ async fn new_material_becomes_the_next_version_on_demand_and_old_ciphertexts_sti
     let encrypt = json!({ "KeyId": key, "Plaintext": b64(b"x") });
     assert_eq!(encrypted_under(&h, &encrypt).await, first_id);
     // Other new material waits its turn; the same may be imported again.
-    let third = import_body(
-        &h,
-        &key,
-        &random_bytes(32),
-        json!({ "ImportType": "NEW_KEY_MATERIAL" }),
-    )
-    .await;
+    let third = new_material(&h, &key, &random_bytes(32)).await;
     let (kind, message) = h.err("ImportKeyMaterial", third).await;
     assert_eq!(kind, "KMSInvalidStateException", "{message}");
     // The key's own material is not new.
-    let again = import_body(
-        &h,
-        &key,
-        &first,
-        json!({ "ImportType": "NEW_KEY_MATERIAL" }),
-    )
-    .await;
+    let again = new_material(&h, &key, &first).await;
     assert_eq!(
         h.err("ImportKeyMaterial", again).await.0,
         "IncorrectKeyMaterialException"
@@ -218,13 +218,7 @@ async fn only_symmetric_keys_take_new_material_and_only_on_demand() {
         .await;
     let body = import_body(&h, &hmac, &random_bytes(32), json!({})).await;
     h.ok("ImportKeyMaterial", body).await;
-    let new = import_body(
-        &h,
-        &hmac,
-        &random_bytes(32),
-        json!({ "ImportType": "NEW_KEY_MATERIAL" }),
-    )
-    .await;
+    let new = new_material(&h, &hmac, &random_bytes(32)).await;
     assert_eq!(
         h.err("ImportKeyMaterial", new).await.0,
         "UnsupportedOperationException"
@@ -244,13 +238,7 @@ async fn only_symmetric_keys_take_new_material_and_only_on_demand() {
         );
     }
     // Material deleted while pending rotation is gone: nothing to rotate.
-    let new = import_body(
-        &h,
-        &key,
-        &random_bytes(32),
-        json!({ "ImportType": "NEW_KEY_MATERIAL" }),
-    )
-    .await;
+    let new = new_material(&h, &key, &random_bytes(32)).await;
     let waiting = h.ok("ImportKeyMaterial", new).await["KeyMaterialId"].clone();
     h.ok(
         "DeleteImportedKeyMaterial",

@@ -151,15 +151,31 @@ fn an_import_request_is_carried_out_once_then_its_annotation_removed() {
     );
 }
 
-#[test]
-fn new_material_waits_in_the_secret_until_an_on_demand_rotation_makes_it_version_2() {
-    let stored = pending();
+/// `stored` with material `abab…` imported as version 1, and then with
+/// material `cdcd…` waiting to become version 2.
+fn one_then_waiting(stored: &KeySecret) -> (KeySecret, KeySecret) {
     let id = stored.record.key_id;
     let first = import(
         sealed_for(id, 1, KeySpec::SymmetricDefault),
         &"ab".repeat(32),
     );
-    let one = run(&external_key(Some(&first)), &stored, NOW).secret;
+    let one = run(&external_key(Some(&first)), stored, NOW).secret;
+    let new = import_as(
+        sealed_for(id, 2, KeySpec::SymmetricDefault),
+        &"cd".repeat(32),
+        2,
+        true,
+    );
+    let update = run(&external_key(Some(&new)), &one, NOW);
+    assert_eq!(update.material, Some(Ok(MaterialChanged::Imported)));
+    (one, update.secret)
+}
+
+#[test]
+fn new_material_waits_in_the_secret_until_an_on_demand_rotation_makes_it_version_2() {
+    let stored = pending();
+    let id = stored.record.key_id;
+    let (one, waiting) = one_then_waiting(&stored);
     // Sealed for version 1 but sent as new material: refused.
     let wrong = import_as(
         sealed_for(id, 1, KeySpec::SymmetricDefault),
@@ -170,15 +186,6 @@ fn new_material_waits_in_the_secret_until_an_on_demand_rotation_makes_it_version
     let refused = run(&external_key(Some(&wrong)), &one, NOW).material;
     assert!(refused.unwrap().is_err());
 
-    let new = import_as(
-        sealed_for(id, 2, KeySpec::SymmetricDefault),
-        &"cd".repeat(32),
-        2,
-        true,
-    );
-    let update = run(&external_key(Some(&new)), &one, NOW);
-    assert_eq!(update.material, Some(Ok(MaterialChanged::Imported)));
-    let waiting = update.secret.clone();
     assert_eq!(waiting.record.materials.len(), 1, "not the key's yet");
     assert_eq!(
         waiting
@@ -315,7 +322,6 @@ fn the_status_says_which_material_is_missing_and_what_waits() {
         (status.current_version, status.conditions[0].message.clone())
     };
     let stored = pending();
-    let id = stored.record.key_id;
     let (version, message) = status(&stored);
     assert_eq!(version, None);
     assert!(
@@ -323,18 +329,7 @@ fn the_status_says_which_material_is_missing_and_what_waits() {
         "{message}"
     );
 
-    let first = import(
-        sealed_for(id, 1, KeySpec::SymmetricDefault),
-        &"ab".repeat(32),
-    );
-    let one = run(&external_key(Some(&first)), &stored, NOW).secret;
-    let new = import_as(
-        sealed_for(id, 2, KeySpec::SymmetricDefault),
-        &"cd".repeat(32),
-        2,
-        true,
-    );
-    let waiting = run(&external_key(Some(&new)), &one, NOW).secret;
+    let (one, waiting) = one_then_waiting(&stored);
     let (version, message) = status(&waiting);
     assert_eq!(version, Some(1));
     assert!(

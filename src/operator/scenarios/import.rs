@@ -75,10 +75,7 @@ async fn an_import_goes_into_the_secret_and_its_request_is_removed() {
     );
     let key = external_key(&request);
     let task = reconcile_key(key.clone(), &ctx).await;
-    server.expect_key_secret(&record).await;
-    let written = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
-        .await;
+    let written = server.expect_key_secret_replaced(&record).await;
     let stored = record_in(&written.body);
     assert_eq!(
         stored["materials"][0]["sealed"],
@@ -137,10 +134,7 @@ async fn a_deletion_whose_request_changed_meanwhile_is_removed_next_time() {
     let request = MaterialRequest::new(MaterialChange::Delete { material_id: None }, NOW);
     let key = external_key(&request);
     let task = reconcile_key(key.clone(), &ctx).await;
-    server.expect_key_secret(&record).await;
-    let written = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
-        .await;
+    let written = server.expect_key_secret_replaced(&record).await;
     assert_eq!(record_in(&written.body)["materials"], json!([]));
     // The KmsKey changed since it was read: its request is not removed now.
     server
@@ -188,10 +182,7 @@ async fn an_on_demand_rotation_makes_the_waiting_material_version_2_without_mint
         "2026-12-06T00:00:00Z".to_owned(),
     )]));
     let task = reconcile_key(key.clone(), &ctx).await;
-    server.expect_key_secret(&record).await;
-    let written = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
-        .await;
+    let written = server.expect_key_secret_replaced(&record).await;
     let stored = record_in(&written.body);
     assert_eq!(stored["materials"][1]["version"], 2);
     assert_eq!(stored["materials"][1]["rotation_type"], "OnDemand");

@@ -107,6 +107,14 @@ impl ApiServer {
         .await;
     }
 
+    /// Answers the GET of `kmskey-app` with `record`, then its replacement
+    /// with 200; returns the replacement.
+    async fn expect_key_secret_replaced(&mut self, record: &KeyRecord) -> Seen {
+        self.expect_key_secret(record).await;
+        self.expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
+            .await
+    }
+
     /// Answers the GET of the KmsKey `app` with 404, then that of its
     /// Secret `kmskey-app` with `secret`: what is read of a key whose
     /// KmsKey is gone.
@@ -427,10 +435,7 @@ async fn rotation_due_adds_a_version_with_a_conditional_replace() {
     record.rotation.period_days = 90;
     record.rotation.next = Some(NOW - 1);
     let task = reconcile_key(key.clone(), &ctx).await;
-    server.expect_key_secret(&record).await;
-    let put = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
-        .await;
+    let put = server.expect_key_secret_replaced(&record).await;
     assert_eq!(
         put.body["metadata"]["resourceVersion"], "20",
         "conditional on what was read"

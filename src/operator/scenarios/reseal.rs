@@ -26,10 +26,7 @@ async fn material_under_an_older_root_key_version_is_resealed() {
     let (ctx, mut server) = context_with_root(&[1, 2]);
     let key = key(json!({}));
     let task = reconcile_key(key.clone(), &ctx).await;
-    server.expect_key_secret(&record).await;
-    let put = server
-        .expect("PUT", &format!("{SECRETS}/kmskey-app"), 200, json!({}))
-        .await;
+    let put = server.expect_key_secret_replaced(&record).await;
     assert_eq!(put.body["metadata"]["resourceVersion"], "20");
     let written: KeyRecord = serde_json::from_value(record_in(&put.body)).unwrap();
     let sealed = &written.materials[0].sealed;
