@@ -127,6 +127,16 @@ fn malformed(message: impl Into<String>) -> MalformedPolicy {
 }
 
 impl PolicyDocument {
+    /// Whether a statement's condition names condition key `key` (names
+    /// are case-insensitive, as IAM's).
+    pub fn names_condition_key(&self, key: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.condition
+                .values()
+                .any(|keys| keys.keys().any(|k| k.eq_ignore_ascii_case(key)))
+        })
+    }
+
     pub fn parse(text: &str) -> Result<Self, MalformedPolicy> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| malformed(format!("The policy is not valid JSON: {e}.")))?;

@@ -170,16 +170,25 @@ impl From<&KeyRecord> for Subject {
     }
 }
 
+/// What is known of the request and the key a policy is asked about.
+struct Asked<'a> {
+    key: Subject,
+    /// The alias the request named the key by, if it did.
+    alias: Option<&'a str>,
+    /// The key's aliases, where the policy asks `kms:ResourceAliases`.
+    aliases: &'a [String],
+}
+
 /// The condition keys a request gives a key's policy.
 fn conditions(
-    key: Subject,
+    asked: &Asked,
     principal: &str,
     account: &str,
     access: &Access,
-    alias: Option<&str>,
     source: Option<super::http::Peer>,
     now: crate::key::Millis,
 ) -> Context {
+    let (key, alias) = (asked.key, asked.alias);
     let mut context = Context::default();
     if let Some(peer) = source {
         context.add("aws:SourceIp", peer.ip.to_string());
@@ -199,6 +208,9 @@ fn conditions(
     context.add("kms:MultiRegion", "false");
     if let Some(alias) = alias {
         context.add("kms:RequestAlias", alias);
+    }
+    for alias in asked.aliases {
+        context.add("kms:ResourceAliases", alias.as_str());
     }
     for (name, value) in access.keys {
         context.add(name, *value);
@@ -228,7 +240,13 @@ impl Api {
             None => None,
             Some(text) => {
                 let policy = self.policies.get(text)?;
-                Some(self.decide(caller, key.into(), &policy, access, alias))
+                let aliases = self.resource_aliases(key, &policy).await?;
+                let asked = Asked {
+                    key: key.into(),
+                    alias,
+                    aliases: &aliases,
+                };
+                Some(self.decide(caller, &asked, &policy, access))
             }
         };
         let refusal = match decision {
@@ -308,19 +326,43 @@ impl Api {
         Ok(false)
     }
 
+    /// `key`'s aliases (`kms:ResourceAliases`), read only for a policy
+    /// that asks for them: most do not, and this is on every request.
+    pub(super) async fn resource_aliases(
+        &self,
+        key: &KeyRecord,
+        policy: &PolicyDocument,
+    ) -> Result<Vec<String>, ApiError> {
+        if !policy.names_condition_key("kms:ResourceAliases") {
+            return Ok(Vec::new());
+        }
+        let aliases = self.store.list_aliases(&key.namespace).await?;
+        Ok(aliases
+            .into_iter()
+            .filter(|a| a.key_id == key.key_id)
+            .map(|a| a.name)
+            .collect())
+    }
+
     /// AWS's lockout safety check: unless told to skip it, a policy that
     /// would not let the caller set the key's policy again is refused.
     pub(super) fn check_lockout(
         &self,
         caller: &Caller,
         key: Subject,
+        aliases: &[String],
         policy: &PolicyDocument,
         bypass: bool,
     ) -> Result<(), ApiError> {
         if bypass {
             return Ok(());
         }
-        let (decision, _) = self.decide(caller, key, policy, Access::to("kms:PutKeyPolicy"), None);
+        let asked = Asked {
+            key,
+            alias: None,
+            aliases,
+        };
+        let (decision, _) = self.decide(caller, &asked, policy, Access::to("kms:PutKeyPolicy"));
         match decision {
             Decision::Allowed | Decision::Delegated => Ok(()),
             Decision::Denied(_) | Decision::NotAllowed => Err(ApiError::MalformedPolicyDocument(
@@ -335,19 +377,17 @@ impl Api {
     fn decide(
         &self,
         caller: &Caller,
-        key: Subject,
+        asked: &Asked,
         policy: &PolicyDocument,
         access: Access,
-        alias: Option<&str>,
     ) -> (Decision, String) {
         let principal = principal_arn(&self.arn, caller);
-        let resource = self.arn.key_arn(key.id);
+        let resource = self.arn.key_arn(asked.key.id);
         let context = conditions(
-            key,
+            asked,
             &principal,
             &self.arn.account,
             &access,
-            alias,
             caller.source,
             self.now(),
         );

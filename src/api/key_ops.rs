@@ -279,7 +279,8 @@ impl Api {
                     Origin::AwsKms
                 },
             };
-            self.check_lockout(caller, subject, document, bypass)?;
+            // A key being created has no aliases yet.
+            self.check_lockout(caller, subject, &[], document, bypass)?;
         }
         let key = self
             .mint_key(

@@ -93,7 +93,8 @@ impl Api {
             .managed_key(caller, Some(key_id), Access::to("kms:PutKeyPolicy"))
             .await?;
         let bypass = input.bypass_policy_lockout_safety_check == Some(true);
-        self.check_lockout(caller, (&key).into(), &document, bypass)?;
+        let aliases = self.resource_aliases(&key, &document).await?;
+        self.check_lockout(caller, (&key).into(), &aliases, &document, bypass)?;
         let id = key.key_id;
         // Every key state takes a new policy (AWS's key state table).
         let policy: std::sync::Arc<str> = policy.into();

@@ -217,3 +217,15 @@ fn allowed_characters_are_the_models_pattern() {
         assert!(!has_allowed_characters(&format!("{{{c}}}")), "{c:?}");
     }
 }
+
+#[test]
+fn a_policy_says_which_condition_keys_it_names_whatever_their_case() {
+    let policy = PolicyDocument::parse(
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},
+            {"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+             "Condition":{"ForAnyValue:StringLike":{"KMS:ResourceAliases":"alias/x"}}}]}"#,
+    )
+    .unwrap();
+    assert!(policy.names_condition_key("kms:ResourceAliases"));
+    assert!(!policy.names_condition_key("kms:RequestAlias"));
+}

@@ -114,5 +114,6 @@ mod lifecycle;
 mod model;
 mod policies;
 mod re_encrypt_access;
+mod resource_aliases;
 mod shapes;
 mod usage;
