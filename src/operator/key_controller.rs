@@ -166,7 +166,7 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
                 ctx.record_lifecycle(update.secret.record.key_id, &namespace, action)
                     .await;
             }
-            if update.write && update.expired {
+            if update.write && !update.expired.is_empty() {
                 let action = lifecycle::Action::ExpireMaterial;
                 ctx.record_lifecycle(update.secret.record.key_id, &namespace, action)
                     .await;
@@ -321,9 +321,10 @@ async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
 }
 
 async fn report_expiry(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
-    if update.expired {
+    if !update.expired.is_empty() {
         let id = update.secret.record.key_id;
-        let note = format!("imported key material of key {id} expired and was deleted");
+        let which = update.expired.join(", ");
+        let note = format!("imported key material {which} of key {id} expired and was deleted");
         event(ctx, key, EventType::Normal, "MaterialExpired", note).await;
     }
 }

@@ -61,8 +61,8 @@ pub struct Update {
     /// remove the annotation once the Secret is written, so the sealed
     /// material it may hold is kept nowhere but there.
     pub clear_material_request: bool,
-    /// Imported material reached its `ValidTo` and was deleted.
-    pub expired: bool,
+    /// Imported material that reached its `ValidTo` and was deleted (ids).
+    pub expired: Vec<String>,
     /// Whether anything differs from what is stored.
     pub write: bool,
 }
@@ -152,10 +152,10 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
             Err(why) => material = Some(Err(why)),
         }
     }
-    let expired = lifecycle::plan(&secret.record, now) == Some(Action::ExpireMaterial);
-    if expired {
-        imported::expire(&mut secret.record, now);
-    }
+    let expired = match lifecycle::plan(&secret.record, now) {
+        Some(Action::ExpireMaterial) => imported::expire(&mut secret.record, now),
+        _ => Vec::new(),
+    };
     let write = secret != stored || rotate.is_some() || key_secret::unguarded(found);
     KeyPlan::Update(Box::new(Update {
         secret,

@@ -83,7 +83,7 @@ fn a_key_of_imported_material_is_minted_without_any() {
     assert_eq!(secret.record.state(), crate::key::KeyState::PendingImport);
     // Reconciled again: nothing to write, nothing to rotate or expire.
     let update = run(&external_key(None), &secret, NOW);
-    assert!(!update.write && !update.expired && update.material.is_none());
+    assert!(!update.write && update.expired.is_empty() && update.material.is_none());
     assert!(!update.clear_material_request);
 }
 
@@ -131,7 +131,8 @@ fn an_import_request_is_carried_out_once_then_its_annotation_removed() {
 
     // It expires at its ValidTo, and is deleted.
     let expired = run(&external_key(None), &update.secret, NOW + 10 * DAY_MS);
-    assert!(expired.expired && expired.write);
+    assert_eq!(expired.expired, ["ab".repeat(32)]);
+    assert!(expired.write);
     assert!(expired.secret.record.materials.is_empty());
     assert_eq!(
         lifecycle::next_due(&update.secret.record),
