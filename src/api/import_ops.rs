@@ -288,11 +288,9 @@ impl Api {
                     "{arn} changed while the key material was imported; retry."
                 )));
             }
-            let previous = key
-                .imported
-                .iter()
-                .chain(key.pending_rotation.as_ref().map(|p| &p.material))
-                .find(|i| i.material_id == material_id);
+            // Imported again without one: the description stays.
+            let previous = lifecycle::imported::described(key, placement)
+                .filter(|p| p.material_id == material_id);
             let description = description
                 .clone()
                 .or_else(|| previous.map(|p| p.description.clone()))
@@ -373,15 +371,7 @@ impl Api {
                         None => return Ok(String::new()),
                     });
                 };
-                let id = match target {
-                    lifecycle::imported::Placement::Pending(_) => key
-                        .pending_rotation
-                        .as_ref()
-                        .map(|p| p.material.material_id.clone()),
-                    lifecycle::imported::Placement::Version(v) => {
-                        key.imported_version(v).map(|i| i.material_id.clone())
-                    }
-                };
+                let id = lifecycle::imported::described(key, target).map(|i| i.material_id.clone());
                 // Deleted already: nothing to delete, no change.
                 lifecycle::imported::delete(key, target);
                 Ok(id.unwrap_or_default())

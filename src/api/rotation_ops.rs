@@ -156,8 +156,9 @@ impl Api {
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
     }
 
-    /// Adds a material version: new material from the crypto service, then a
-    /// compare-and-set write. If another writer added a version meanwhile,
+    /// Adds a material version: new material from the crypto service (for
+    /// a key of imported material, the material waiting for the rotation),
+    /// then a compare-and-set write. If another writer added a version meanwhile,
     /// the new material is discarded (never stored) and the step retried.
     pub async fn add_material_version(
         &self,
@@ -190,25 +191,21 @@ impl Api {
                 return Ok(self.store.request_rotation(id).await?);
             }
             if key.origin == Origin::External {
+                // The material waits in the record, sealed for its version.
                 lifecycle::imported::rotate(&mut key, now);
-                match self.store.update_key(key).await {
-                    Ok(stored) => return Ok(stored),
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+            } else {
+                let sealed = self
+                    .crypto
+                    .generate_material(MaterialId {
+                        key_id: id,
+                        version: key.next_version(),
+                        spec: key.spec,
+                        usage: key.usage,
+                    })
+                    .await
+                    .map_err(|e| ApiError::from_crypto(e, &arn))?;
+                lifecycle::add_version(&mut key, sealed, kind, now);
             }
-            let version = key.next_version();
-            let sealed = self
-                .crypto
-                .generate_material(MaterialId {
-                    key_id: id,
-                    version,
-                    spec: key.spec,
-                    usage: key.usage,
-                })
-                .await
-                .map_err(|e| ApiError::from_crypto(e, &arn))?;
-            lifecycle::add_version(&mut key, sealed, kind, now);
             match self.store.update_key(key).await {
                 Ok(stored) => return Ok(stored),
                 Err(StoreError::Conflict(_)) => continue,

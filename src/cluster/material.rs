@@ -8,6 +8,7 @@
 use kube::{Api, ResourceExt};
 
 use crate::key::{ImportedMaterial, KeyRecord, Millis, Origin};
+use crate::lifecycle::imported;
 use crate::operator::key_status::rfc3339;
 use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 use crate::seal::SealedMaterial;
@@ -28,13 +29,8 @@ fn described(imported: &ImportedMaterial) -> Described<'_> {
 /// The imported material `key` holds now (a version's or pending
 /// rotation) with the id `material_id`.
 fn held<'a>(key: &'a KeyRecord, material_id: &str) -> Option<&'a ImportedMaterial> {
-    let version = key
-        .imported
-        .iter()
-        .filter(|i| key.material(i.version).is_some());
-    let pending = key.pending_rotation.iter().map(|p| &p.material);
-    version
-        .chain(pending)
+    imported::held(key)
+        .map(|(_, i)| i)
         .find(|i| i.material_id == material_id)
 }
 

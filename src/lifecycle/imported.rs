@@ -214,8 +214,16 @@ pub fn rotate(key: &mut KeyRecord, now: Millis) -> bool {
     true
 }
 
+/// What is known of the material at `placement`, held now or not.
+pub fn described(key: &KeyRecord, placement: Placement) -> Option<&ImportedMaterial> {
+    match placement {
+        Placement::Version(version) => key.imported_version(version),
+        Placement::Pending(_) => key.pending_rotation.as_ref().map(|p| &p.material),
+    }
+}
+
 /// Every imported material of `key` held now, with where it is.
-fn held(key: &KeyRecord) -> impl Iterator<Item = (Placement, &ImportedMaterial)> {
+pub fn held(key: &KeyRecord) -> impl Iterator<Item = (Placement, &ImportedMaterial)> {
     let versions = key
         .imported
         .iter()
