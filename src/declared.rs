@@ -21,6 +21,8 @@ pub enum SpecError {
         have: &'static str,
         want: &'static str,
     },
+    #[error("keyId {0} is {1}a multi-Region id, but multiRegion is {2}")]
+    MultiRegionId(crate::key_id::KeyId, &'static str, bool),
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("tags: {0}")]
@@ -66,6 +68,12 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
     }
     if spec.rotation.enabled && spec.origin == Origin::External {
         return Err(SpecError::RotationOfImported);
+    }
+    if let Some(id) = spec.key_id
+        && id.is_multi_region() != spec.multi_region
+    {
+        let not = if id.is_multi_region() { "" } else { "not " };
+        return Err(SpecError::MultiRegionId(id, not, spec.multi_region));
     }
     if let Some(policy) = &spec.policy {
         crate::policy::check(policy)?;

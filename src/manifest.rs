@@ -76,9 +76,13 @@ pub fn key_id(spec: &KmsKeySpec, metadata: &Metadata) -> KeyId {
     ));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    // Shape it as a version 8 (custom) RFC 9562 UUID.
+    // Shape it as a version 8 (custom) RFC 9562 UUID, or mark it as a
+    // multi-Region id.
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    if spec.multi_region {
+        return KeyId::multi_region_from(bytes);
+    }
     KeyId::from_bytes(bytes)
 }
 
@@ -469,6 +473,14 @@ spec: {}
             namespace: "team-b".into(),
         };
         assert_ne!(key_id(spec, metadata), key_id(spec, &other));
+        assert!(!key_id(spec, metadata).is_multi_region());
+        // Declared multi-Region: a marked id, as stable.
+        let mut multi_region = spec.clone();
+        multi_region.multi_region = true;
+        let mrk = key_id(&multi_region, metadata);
+        assert!(mrk.is_multi_region() && mrk.to_string().starts_with("mrk-"));
+        assert_eq!(mrk, key_id(&multi_region, metadata), "stable");
+        assert_ne!(mrk, key_id(&multi_region, &other));
         let Manifest::Key { metadata, spec, .. } = &manifests[1] else {
             panic!()
         };

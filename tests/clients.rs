@@ -59,7 +59,7 @@ fn aws_encryption_sdk_round_trip_through_a_kms_keyring() {
 fn aws_encryption_sdk_keyrings_of_every_kind() {
     let server = Server::start();
     let out = run_python(&server, "encryption_sdk_keyrings.py");
-    assert!(out.contains("keyrings: 15 checks passed"), "{out}");
+    assert!(out.contains("keyrings: 19 checks passed"), "{out}");
 }
 
 #[test]

@@ -205,7 +205,13 @@ fn conditions(
     context.add("kms:KeySpec", key.spec.as_str());
     context.add("kms:KeyUsage", key.usage.as_str());
     context.add("kms:KeyOrigin", key.origin.as_str());
-    context.add("kms:MultiRegion", "false");
+    if key.id.is_multi_region() {
+        context.add("kms:MultiRegion", "true");
+        // Only primaries until replication is served (docs/multi-region.md).
+        context.add("kms:MultiRegionKeyType", "PRIMARY");
+    } else {
+        context.add("kms:MultiRegion", "false");
+    }
     if let Some(alias) = alias {
         context.add("kms:RequestAlias", alias);
     }

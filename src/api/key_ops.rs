@@ -202,11 +202,6 @@ impl Api {
                 ));
             }
         }
-        if input.multi_region == Some(true) {
-            return Err(ApiError::Unsupported(
-                "Multi-Region keys are not supported yet.".into(),
-            ));
-        }
         let external = match input.origin.as_deref() {
             None | Some("AWS_KMS") => false,
             Some("EXTERNAL") => true,
@@ -266,7 +261,10 @@ impl Api {
                 "A key can have at most {MAX_TAGS} tags."
             )));
         }
-        let key_id = KeyId::random();
+        let key_id = match input.multi_region {
+            Some(true) => KeyId::random_multi_region(),
+            _ => KeyId::random(),
+        };
         if let Some(document) = &document {
             let bypass = input.bypass_policy_lockout_safety_check == Some(true);
             let subject = Subject {
@@ -298,9 +296,7 @@ impl Api {
                 },
             )
             .await?;
-        Ok(
-            json!({ "KeyMetadata": key_metadata(&key, &self.arn.key_arn(key.key_id), &self.arn.account) }),
-        )
+        Ok(json!({ "KeyMetadata": key_metadata(&key, &self.arn) }))
     }
 
     pub(super) async fn describe_key(
@@ -318,9 +314,7 @@ impl Api {
                 Access::to("kms:DescribeKey"),
             )
             .await?;
-        Ok(
-            json!({ "KeyMetadata": key_metadata(&key, &self.arn.key_arn(key.key_id), &self.arn.account) }),
-        )
+        Ok(json!({ "KeyMetadata": key_metadata(&key, &self.arn) }))
     }
 
     pub(super) async fn list_keys(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {

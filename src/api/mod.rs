@@ -75,13 +75,9 @@ impl ArnConfig {
     // Built with push_str: key_arn runs on every request, and the fmt
     // machinery was a visible share of an Encrypt's CPU.
     pub fn key_arn(&self, id: KeyId) -> String {
-        let mut arn = self.with_prefix(4 + uuid::fmt::Hyphenated::LENGTH);
+        let mut arn = self.with_prefix(4 + KeyId::LEN);
         arn.push_str("key/");
-        arn.push_str(
-            id.as_uuid()
-                .hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer()),
-        );
+        id.push_to(&mut arn);
         arn
     }
 

@@ -6,7 +6,10 @@
 /// served, or `None` if it is not an AWS KMS operation this endpoint knows.
 pub fn reason(operation: &str) -> Option<&'static str> {
     Some(match operation {
-        "ReplicateKey" | "UpdatePrimaryRegion" => "there are no multi-Region keys",
+        "ReplicateKey" | "UpdatePrimaryRegion" => {
+            "multi-Region keys are primaries alone until replication is served \
+             (docs/multi-region.md)"
+        }
         "CreateCustomKeyStore"
         | "ConnectCustomKeyStore"
         | "DisconnectCustomKeyStore"

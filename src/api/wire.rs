@@ -217,9 +217,10 @@ pub fn material_id(key: &KeyRecord, version: u32) -> String {
 }
 
 /// The full `KeyMetadata` structure.
-pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
+pub fn key_metadata(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
+    let arn = arns.key_arn(key.key_id);
     let mut m = json!({
-        "AWSAccountId": account,
+        "AWSAccountId": arns.account,
         "KeyId": key.key_id.to_string(),
         "Arn": arn,
         "CreationDate": timestamp(key.created),
@@ -230,9 +231,21 @@ pub fn key_metadata(key: &KeyRecord, arn: &str, account: &str) -> Value {
         "Origin": key.origin.as_str(),
         "KeyManager": "CUSTOMER",
         "KeySpec": key.spec.as_str(),
-        "MultiRegion": false,
+        "MultiRegion": key.key_id.is_multi_region(),
     });
     let obj = m.as_object_mut().expect("object literal");
+    if key.key_id.is_multi_region() {
+        // A primary without replicas: replication is not served yet
+        // (docs/multi-region.md).
+        obj.insert(
+            "MultiRegionConfiguration".into(),
+            json!({
+                "MultiRegionKeyType": "PRIMARY",
+                "PrimaryKey": {"Arn": arn, "Region": arns.region},
+                "ReplicaKeys": [],
+            }),
+        );
+    }
     if let Some(spec) = key.spec.customer_master_key_spec() {
         obj.insert("CustomerMasterKeySpec".into(), json!(spec));
     }

@@ -137,3 +137,28 @@ fn the_origin_is_declared_once_and_imported_keys_do_not_rotate() {
     external.rotation.enabled = true;
     assert_eq!(validate(&external), Err(SpecError::RotationOfImported));
 }
+
+#[test]
+fn a_pinned_id_is_multi_region_exactly_when_the_spec_says_so() {
+    let uuid: crate::key_id::KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap();
+    let mrk = crate::key_id::KeyId::random_multi_region();
+    for (id, multi_region, ok) in [
+        (uuid, false, true),
+        (mrk, true, true),
+        (uuid, true, false),
+        (mrk, false, false),
+    ] {
+        let mut want = spec();
+        want.key_id = Some(id);
+        want.multi_region = multi_region;
+        let result = validate(&want);
+        assert_eq!(result.is_ok(), ok, "{id} {multi_region}: {result:?}");
+        if let Err(e) = result {
+            assert!(e.to_string().contains("multiRegion is"), "{e}");
+        }
+    }
+    // Without a pinned id, either is fine.
+    let mut want = spec();
+    want.multi_region = true;
+    assert_eq!(validate(&want), Ok(()));
+}

@@ -89,7 +89,10 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
                 ),
             )),
             (None, None) => KeyPlan::Create {
-                key_id: KeyId::random(),
+                key_id: match key.spec.multi_region {
+                    true => KeyId::random_multi_region(),
+                    false => KeyId::random(),
+                },
                 pinned: false,
             },
         };

@@ -56,6 +56,12 @@ use crate::spec::{KeySpec, KeyUsage};
 #[x_kube(validation = kube::core::Rule::new(
     "(has(self.origin) ? self.origin : 'AWS_KMS') == (has(oldSelf.origin) ? oldSelf.origin : 'AWS_KMS')"
 ).message("origin is immutable"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "(has(self.multiRegion) && self.multiRegion) == (has(oldSelf.multiRegion) && oldSelf.multiRegion)"
+).message("multiRegion is immutable"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.keyId) || self.keyId.startsWith('mrk-') == (has(self.multiRegion) && self.multiRegion)"
+).message("a pinned keyId is an mrk- id exactly when multiRegion is true"))]
 pub struct KmsKeySpec {
     /// What the key is for, as DescribeKey reports it (at most 8192 characters).
     #[serde(default)]
@@ -124,11 +130,18 @@ pub struct KmsKeySpec {
         .message("policy is at most 32768 bytes (UTF-8)"))]
     pub policy: Option<String>,
 
-    /// Pins the key id (a UUID), so that a cluster rebuilt from Git adopts
-    /// the restored material of the same key instead of minting a new one.
+    /// Pins the key id (a UUID, or `mrk-` and 32 hex digits for a
+    /// multi-Region key), so that a cluster rebuilt from Git adopts the
+    /// restored material of the same key instead of minting a new one.
     /// Cannot be changed once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<KeyId>,
+
+    /// A multi-Region key (AWS's MultiRegion): its id is `mrk-` and 32 hex
+    /// digits, and it is the primary of its Regions (see
+    /// docs/multi-region.md). Cannot be changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_region: bool,
 }
 
 fn default_key_spec() -> KeySpec {

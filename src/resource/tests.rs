@@ -185,6 +185,41 @@ fn cel_rules_keep_the_origin_whether_or_not_it_is_spelt_out() {
 }
 
 #[test]
+fn cel_rules_keep_multi_region_and_match_it_to_a_pinned_id() {
+    let single = key_spec(json!({}));
+    let spelt = key_spec(json!({"multiRegion": false}));
+    let multi = key_spec(json!({"multiRegion": true}));
+    let check = |new: &Value, old: Option<&Value>| KmsKeySpec::validate_cel(new, old);
+    assert!(check(&spelt, Some(&single)).is_ok());
+    assert!(check(&multi, Some(&multi)).is_ok());
+    for (new, old) in [(&multi, &single), (&single, &multi), (&spelt, &multi)] {
+        let err = check(new, Some(old));
+        assert!(
+            format!("{err:?}").contains("multiRegion is immutable"),
+            "{old} -> {new}: {err:?}"
+        );
+    }
+    let uuid = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    let mrk = "mrk-1234abcd12ab34cdf6ef1234567890ab";
+    for (extra, ok) in [
+        (json!({"keyId": uuid}), true),
+        (json!({"keyId": mrk, "multiRegion": true}), true),
+        (json!({"keyId": uuid, "multiRegion": true}), false),
+        (json!({"keyId": mrk}), false),
+        (json!({"keyId": mrk, "multiRegion": false}), false),
+    ] {
+        let err = check(&key_spec(extra.clone()), None);
+        assert_eq!(err.is_ok(), ok, "{extra}: {err:?}");
+        if !ok {
+            assert!(
+                format!("{err:?}").contains("mrk- id exactly when multiRegion"),
+                "{err:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn cel_rules_check_alias_names() {
     let spec = |name: &str| json!({"aliasName": name, "targetKeyRef": {"name": "app"}});
     for (name, ok) in [

@@ -76,6 +76,25 @@ check(_raises(kms.revoke_grant, kms.exceptions.InvalidGrantIdException, KeyId=ke
 # An AWS operation the endpoint does not serve says so, as a modelled error.
 code, status, message = error_of(kms.replicate_key, KeyId=key, ReplicaRegion="us-west-2")
 check(code == "UnsupportedOperationException" and status == 400 and message.startswith("ReplicateKey is not served"), f"ReplicateKey: {code} {status} {message}")
+# A multi-Region key: an mrk- id, a primary (without replicas yet).
+mrk = kms.create_key(MultiRegion=True, Description="multi-Region")["KeyMetadata"]
+check(mrk["KeyId"].startswith("mrk-") and len(mrk["KeyId"]) == 36 and mrk["Arn"].endswith(":key/" + mrk["KeyId"])
+      and mrk["MultiRegion"] is True, f"CreateKey MultiRegion: {mrk}")
+check(mrk["MultiRegionConfiguration"] == {"MultiRegionKeyType": "PRIMARY", "PrimaryKey": {"Arn": mrk["Arn"], "Region": "us-east-1"}, "ReplicaKeys": []},
+      f"MultiRegionConfiguration: {mrk['MultiRegionConfiguration']}")
+blob = kms.encrypt(KeyId=mrk["KeyId"], Plaintext=b"everywhere", EncryptionContext={"app": "boto3"})["CiphertextBlob"]
+back = kms.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "boto3"})
+check(back["Plaintext"] == b"everywhere" and back["KeyId"] == mrk["Arn"], "Decrypt finds a multi-Region key from its ciphertext")
+kms.create_alias(AliasName="alias/boto3-mrk", TargetKeyId=mrk["KeyId"])
+check(kms.describe_key(KeyId="alias/boto3-mrk")["KeyMetadata"]["Arn"] == mrk["Arn"], "an alias of a multi-Region key")
+check(mrk["KeyId"] in [k["KeyId"] for k in kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]], "ListKeys lists a multi-Region key")
+single = kms.describe_key(KeyId=key)["KeyMetadata"]
+check(single["MultiRegion"] is False and "MultiRegionConfiguration" not in single, "a single-Region key says it is one")
+# AWS's example id has no marker kube-kms makes: no such key, ever.
+code, status, message = error_of(kms.describe_key, KeyId="mrk-1234abcd12ab34cd56ef1234567890ab")
+check(code == "NotFoundException" and status == 400, f"DescribeKey of an unmarked mrk- id: {code} {message}")
+code, status, message = error_of(kms.describe_key, KeyId=mrk["Arn"].replace("us-east-1", "us-west-2"))
+check(code == "NotFoundException", f"a multi-Region key's ARN in a Region it has no replica in: {code} {message}")
 # A key policy is checked as AWS checks one, and enforced.
 policy = '{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}'
 with_policy = kms.create_key(Policy=policy, Description="with a policy")["KeyMetadata"]

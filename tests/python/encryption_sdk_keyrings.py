@@ -89,6 +89,19 @@ mrk = providers.create_aws_kms_mrk_keyring(input=CreateAwsKmsMrkKeyringInput(kms
 ciphertext, _ = client.encrypt(source=message, keyring=mrk, encryption_context=context)
 check(opens(ciphertext, keyring=mrk), "the MRK-aware keyring round trip")
 
+# With a multi-Region key: the keyring's own case.
+multi_region = create_key(MultiRegion=True)
+check(":key/mrk-" in multi_region, f"a multi-Region key's ARN: {multi_region}")
+mrk = providers.create_aws_kms_mrk_keyring(input=CreateAwsKmsMrkKeyringInput(kms_key_id=multi_region, kms_client=kms))
+ciphertext, _ = client.encrypt(source=message, keyring=mrk, encryption_context=context)
+check(opens(ciphertext, keyring=mrk), "the MRK-aware keyring round trip with a multi-Region key")
+check(opens(ciphertext, keyring=kms_keyring(multi_region)), "the plain keyring opens it too")
+# Naming the key in a Region it has no replica in: Decrypt is asked of that
+# ARN, which is not found here.
+elsewhere = multi_region.replace(":us-east-1:", ":us-west-2:")
+other = providers.create_aws_kms_mrk_keyring(input=CreateAwsKmsMrkKeyringInput(kms_key_id=elsewhere, kms_client=kms))
+check(not opens(ciphertext, keyring=other), "an MRK-aware keyring naming a Region without a replica refuses")
+
 # RSA: encrypts locally under the key's public key (from GetPublicKey) and
 # decrypts through KMS. It takes no signing suite.
 def rsa_keyring(arn):

@@ -88,7 +88,7 @@ async fn crypto_errors_have_aws_types() {
         h.err("ReplicateKey", json!({ "KeyId": a })).await,
         (
             "UnsupportedOperationException".into(),
-            "ReplicateKey is not served by this endpoint: there are no multi-Region keys.".into()
+            "ReplicateKey is not served by this endpoint: multi-Region keys are primaries alone until replication is served (docs/multi-region.md).".into()
         )
     );
     // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.

@@ -112,6 +112,7 @@ mod kem;
 mod keys;
 mod lifecycle;
 mod model;
+mod multi_region;
 mod policies;
 mod re_encrypt_access;
 mod resource_aliases;

@@ -79,6 +79,9 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
     if !record.origin.is_default() {
         spec["origin"] = json!(record.origin);
     }
+    if record.key_id.is_multi_region() {
+        spec["multiRegion"] = json!(true);
+    }
     json!({
         "apiVersion": "kubekms.io/v1alpha1",
         "kind": "KmsKey",

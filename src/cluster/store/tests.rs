@@ -58,6 +58,16 @@ fn scheduling_and_cancelling_deletion_are_object_deletion_and_recreation() {
     );
     assert_eq!(manifest["spec"]["keyId"], current.key_id.to_string());
     assert_eq!(manifest["spec"]["keySpec"], "SYMMETRIC_DEFAULT");
+    assert!(manifest["spec"]["multiRegion"].is_null());
+    // A multi-Region key's object says so, as its pinned id requires.
+    let multi_region = KeyRecord {
+        key_id: KeyId::random_multi_region(),
+        ..current.clone()
+    };
+    let manifest = key_manifest(&multi_region.key_id.to_string(), &multi_region);
+    assert_eq!(manifest["spec"]["multiRegion"], true);
+    let object: KmsKey = serde_json::from_value(manifest).unwrap();
+    assert_eq!(crate::declared::validate(&object.spec), Ok(()));
 }
 
 #[test]

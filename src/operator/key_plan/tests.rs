@@ -67,6 +67,36 @@ fn a_new_key_is_minted_with_a_fresh_or_pinned_id() {
             pinned: true
         }
     );
+    // Multi-Region: a fresh mrk- id, or the pinned one.
+    let mut multi_region = key();
+    multi_region.spec.multi_region = true;
+    let KeyPlan::Create {
+        key_id,
+        pinned: false,
+    } = plan(&multi_region, None, NOW)
+    else {
+        panic!()
+    };
+    assert!(key_id.is_multi_region());
+    let KeyPlan::Create { key_id, .. } = plan(&key(), None, NOW) else {
+        panic!()
+    };
+    assert!(!key_id.is_multi_region());
+    let mrk = KeyId::random_multi_region();
+    multi_region.spec.key_id = Some(mrk);
+    assert_eq!(
+        plan(&multi_region, None, NOW),
+        KeyPlan::Create {
+            key_id: mrk,
+            pinned: true
+        }
+    );
+    // A pinned id of the other kind is refused before anything is minted.
+    multi_region.spec.key_id = Some(id);
+    let KeyPlan::Refuse(refusal) = plan(&multi_region, None, NOW) else {
+        panic!()
+    };
+    assert_eq!(refusal.reason, "InvalidSpec");
 }
 
 #[test]

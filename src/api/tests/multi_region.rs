@@ -1,0 +1,92 @@
+//! Multi-Region keys as primaries: their ids, metadata and condition keys
+//! (docs/multi-region.md).
+
+use super::access::{ACCOUNT, policy, refused};
+use super::*;
+
+#[tokio::test]
+async fn a_multi_region_key_is_a_primary_with_an_mrk_id() {
+    let h = harness();
+    let made = h
+        .ok("CreateKey", json!({ "MultiRegion": true, "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC" }))
+        .await["KeyMetadata"]
+        .clone();
+    let id = made["KeyId"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("mrk-") && id.len() == 36, "{id}");
+    assert!(id.parse::<KeyId>().unwrap().is_multi_region());
+    assert_eq!(made["Arn"], arn(&id));
+    assert_eq!(made["MultiRegion"], true);
+    assert_eq!(
+        made["MultiRegionConfiguration"],
+        json!({
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": { "Arn": arn(&id), "Region": "us-east-1" },
+            "ReplicaKeys": [],
+        })
+    );
+    let described = h.ok("DescribeKey", json!({ "KeyId": arn(&id) })).await;
+    assert_eq!(described["KeyMetadata"], made);
+    let mac = json!({ "KeyId": id, "Message": b64(b"m"), "MacAlgorithm": "HMAC_SHA_256" });
+    h.ok("GenerateMac", mac).await;
+
+    // Symmetric: Decrypt finds it from the ciphertext alone.
+    let sym = h.key(json!({ "MultiRegion": true })).await;
+    assert!(sym.starts_with("mrk-"));
+    let blob = h
+        .ok("Encrypt", json!({ "KeyId": sym, "Plaintext": b64(b"x") }))
+        .await["CiphertextBlob"]
+        .clone();
+    let back = h.ok("Decrypt", json!({ "CiphertextBlob": blob })).await;
+    assert_eq!(back["KeyId"], arn(&sym));
+    assert_eq!(back["Plaintext"], b64(b"x"));
+
+    let single = h.key(json!({ "MultiRegion": false })).await;
+    let meta = &h.ok("DescribeKey", json!({ "KeyId": single })).await["KeyMetadata"];
+    assert_eq!(meta["MultiRegion"], false);
+    assert!(meta.get("MultiRegionConfiguration").is_none());
+}
+
+#[tokio::test]
+async fn ids_of_the_other_kind_or_without_the_marker_name_no_key() {
+    let h = harness();
+    let id = h.key(json!({ "MultiRegion": true })).await;
+    let bytes = *id.parse::<KeyId>().unwrap().as_bytes();
+    let hyphenated = uuid::Uuid::from_bytes(bytes).hyphenated().to_string();
+    let unmarked = format!("mrk-{}", &id[4..20]) + "5" + &id[21..];
+    for other in [hyphenated, unmarked, id.to_uppercase()] {
+        let (kind, message) = h.err("DescribeKey", json!({ "KeyId": other })).await;
+        assert_eq!(kind, "NotFoundException", "{other}: {message}");
+    }
+    // Upper-case hex digits after the prefix name the same key.
+    let upper = format!("mrk-{}", id[4..].to_uppercase());
+    h.ok("DescribeKey", json!({ "KeyId": upper })).await;
+}
+
+#[tokio::test]
+async fn policies_see_kms_multi_region() {
+    let h = harness();
+    // Encrypting is refused with multi-Region keys alone.
+    let no_mrk = policy(&[
+        ACCOUNT,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"Bool":{"kms:MultiRegion":"true"}}}"#,
+    ]);
+    let primaries_only = policy(&[
+        ACCOUNT,
+        r#"{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"StringNotEquals":{"kms:MultiRegionKeyType":"PRIMARY"}}}"#,
+    ]);
+    let mrk = h.key(json!({ "MultiRegion": true })).await;
+    let single = h.key(json!({})).await;
+    let encrypt = |id: &str| json!({ "KeyId": id, "Plaintext": b64(b"x") });
+    h.set_policy(&mrk, &no_mrk).await;
+    h.set_policy(&single, &no_mrk).await;
+    refused(h.call("Encrypt", encrypt(&mrk)).await);
+    h.ok("Encrypt", encrypt(&single)).await;
+    h.set_policy(&mrk, &primaries_only).await;
+    h.set_policy(&single, &primaries_only).await;
+    h.ok("Encrypt", encrypt(&mrk)).await;
+    // A single-Region key has no kms:MultiRegionKeyType: StringNotEquals
+    // on an absent key matches, as IAM's does.
+    refused(h.call("Encrypt", encrypt(&single)).await);
+}
