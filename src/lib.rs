@@ -22,6 +22,7 @@ pub mod operator;
 pub mod plugin;
 pub mod policy;
 pub mod reminder;
+pub mod replica;
 pub mod request_id;
 pub mod reseal;
 pub mod resource;

@@ -159,6 +159,9 @@ impl ApiError {
             CryptoError::InvalidSignature => ApiError::InvalidSignature(String::new()),
             CryptoError::InvalidMac => ApiError::InvalidMac(String::new()),
             CryptoError::InvalidImportToken(m) => ApiError::InvalidImportToken(m),
+            // The other deployment is not trusted, or sent what does not
+            // check: said plainly, as the operator must fix the peers.
+            CryptoError::ReplicationRefused(m) => ApiError::AccessDenied(m),
             CryptoError::Validation(m) | CryptoError::MalformedMaterial(m) => ApiError::Validation(m),
             CryptoError::Unsupported(m) => ApiError::Unsupported(format!("{arn} {m}")),
             CryptoError::Unavailable(m) => ApiError::DependencyTimeout(format!("crypto service unavailable: {m}")),

@@ -29,6 +29,11 @@ pub enum CryptoError {
     /// An import token that is altered, not ours, or not for this key.
     #[error("{0}")]
     InvalidImportToken(String),
+    /// A multi-Region key's material refused on its way between crypto
+    /// services: an untrusted or bad signature, an expired or mismatched
+    /// offer, or a key that is not multi-Region.
+    #[error("{0}")]
+    ReplicationRefused(String),
     /// Supplied key material does not parse for its spec.
     #[error("{0}")]
     MalformedMaterial(String),
@@ -62,6 +67,7 @@ impl CryptoError {
             CryptoError::Unsupported(_) => "Unsupported",
             CryptoError::MalformedMaterial(_) => "MalformedMaterial",
             CryptoError::InvalidImportToken(_) => "InvalidImportToken",
+            CryptoError::ReplicationRefused(_) => "ReplicationRefused",
             CryptoError::SealedMaterialInvalid(_) => "SealedMaterialInvalid",
             CryptoError::UnknownRootKey(_) => "UnknownRootKey",
             CryptoError::RootKey(_) => "RootKey",
@@ -78,6 +84,7 @@ impl CryptoError {
             | CryptoError::Unsupported(m)
             | CryptoError::MalformedMaterial(m)
             | CryptoError::InvalidImportToken(m)
+            | CryptoError::ReplicationRefused(m)
             | CryptoError::SealedMaterialInvalid(m)
             | CryptoError::RootKey(m)
             | CryptoError::Unavailable(m)
@@ -102,6 +109,7 @@ impl CryptoError {
             "Unsupported" => CryptoError::Unsupported(detail),
             "MalformedMaterial" => CryptoError::MalformedMaterial(detail),
             "InvalidImportToken" => CryptoError::InvalidImportToken(detail),
+            "ReplicationRefused" => CryptoError::ReplicationRefused(detail),
             "SealedMaterialInvalid" => CryptoError::SealedMaterialInvalid(detail),
             "UnknownRootKey" => match detail.parse() {
                 Ok(version) => CryptoError::UnknownRootKey(version),
