@@ -34,6 +34,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run the crypto service ("the HSM") on a unix socket.
     Crypto(CryptoArgs),
+    /// Print a crypto service's identities (one per root key version), for
+    /// the peers files of the deployments it shares multi-Region keys with.
+    Identity(IdentityArgs),
     /// Create root key versions.
     #[command(subcommand)]
     RootKey(RootKeyCommand),
@@ -414,6 +417,19 @@ pub struct CryptoArgs {
     pub root: RootKeyArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// The other deployments trusted with multi-Region keys' material
+    /// (docs/multi-region.md); none without it.
+    #[arg(long, env = "KUBE_KMS_PEERS")]
+    pub peers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Ask the crypto service on this socket (else open the root key here).
+    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET", conflicts_with_all = ["root_key", "pkcs11_module"])]
+    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootKeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -449,6 +465,10 @@ pub struct ServeArgs {
     /// The namespace unauthenticated callers belong to with --insecure-no-auth.
     #[arg(long, env = "KUBE_KMS_NAMESPACE", default_value = "default")]
     pub namespace: String,
+    /// The other deployments (Regions) multi-Region keys are replicated to
+    /// and from, and how to reach them (docs/multi-region.md).
+    #[arg(long, env = "KUBE_KMS_PEERS")]
+    pub peers: Option<PathBuf>,
     /// Directory of KmsKey/KmsAlias/KmsGrant YAML manifests, applied at start and
     /// again whenever its files change.
     #[arg(long, env = "KUBE_KMS_MANIFESTS")]

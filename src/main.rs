@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
+use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root::{FileRootKey, Pkcs11RootKey};
 
 use cli::{Cli, Command, RootKeyCommand};
@@ -63,13 +64,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => run_serve::run(*args, shutdown_signal()).await,
         Command::Crypto(args) => {
             let root = args.root.open()?;
-            let service = LocalCryptoService::new(root, args.cache.config());
+            let peers = match &args.peers {
+                Some(path) => PeersFile::load(path)?.trust(),
+                None => Default::default(),
+            };
+            let service = LocalCryptoService::with_peers(root, args.cache.config(), peers);
             let _sweeper = service.spawn_cache_sweeper(Duration::from_secs(10));
             let service: Arc<dyn CryptoService> = Arc::new(service);
             grpc::serve(service, &args.socket, shutdown_signal())
                 .await
                 .map_err(|e| anyhow::anyhow!("crypto service on {}: {e}", args.socket.display()))?;
             tracing::info!("crypto service stopped");
+            Ok(())
+        }
+        Command::Identity(args) => {
+            let identities = match &args.socket {
+                Some(socket) => {
+                    grpc::GrpcCryptoClient::connect_lazy(socket)?
+                        .identities()
+                        .await?
+                }
+                None => kube_kms::replica::identities(args.root.open()?.as_ref())?,
+            };
+            for (version, identity) in identities {
+                println!("{identity}  root key version {version}");
+            }
             Ok(())
         }
         Command::Crdgen(args) => crdgen(&args),

@@ -14,6 +14,7 @@ use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
 use kube_kms::manifest::Snapshot;
+use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
 use kube_kms::store::LocalStore;
 use rand_core::{OsRng, RngCore};
@@ -29,7 +30,15 @@ pub async fn run(
     // It holds the root key and the credentials: private when we make it.
     kube_kms::store::LocalStore::create_private_dir(&args.data_dir)?;
     let root = open_root_key(&args)?;
-    let crypto = LocalCryptoService::new(root, args.cache.config());
+    let peers = match &args.peers {
+        Some(path) => Some(PeersFile::load(path)?),
+        None => None,
+    };
+    let trusted = peers.as_ref().map(PeersFile::trust).unwrap_or_default();
+    let crypto = LocalCryptoService::with_peers(root, args.cache.config(), trusted);
+    for (version, identity) in crypto.engine().identities()? {
+        tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
+    }
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
     let registry = args.metrics_listen.map(|_| prometheus::Registry::new());
     let crypto: Arc<dyn CryptoService> = match &registry {

@@ -188,7 +188,14 @@ async fn root_key_in_softhsm() {
     // re-sealing moves them over without touching ciphertexts.
     {
         let mut root = Pkcs11RootKey::open(&config, false).unwrap();
+        // Identities (multi-Region keys' peers) come from the token's key
+        // too: one per version, derived (the same each time), not drawn.
+        let before = kube_kms::replica::identities(&root).unwrap();
         assert_eq!(root.add_version().unwrap(), 2);
+        let identities = kube_kms::replica::identities(&root).unwrap();
+        assert_eq!(identities.len(), 2);
+        assert_eq!(identities[0], before[0]);
+        assert_ne!(identities[0].1, identities[1].1);
         let service = LocalCryptoService::new(Arc::new(root), CacheConfig::default());
         assert_eq!(
             service.root_key_info().await.unwrap(),

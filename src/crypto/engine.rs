@@ -13,8 +13,11 @@ use super::{
 };
 use crate::ciphertext::{self, CiphertextHeader, EncryptionContext};
 use crate::import::{self, ImportToken, TokenHeader, unwrap};
+use crate::key::Millis;
+use crate::key_id::KeyId;
 use crate::material::symmetric::SymmetricKey;
 use crate::material::{KeyMaterial, LoadedKey, SignatureKey, random_bytes};
+use crate::replica::{self, Accepted, Peers, PublicIdentity, ReplicaOffer};
 use crate::root::RootKey;
 use crate::seal::{self, MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -25,6 +28,8 @@ use crate::spec::{DataKeySpec, EncryptionAlgorithm, KeyUsage};
 pub struct Engine {
     root: Arc<dyn RootKey>,
     cache: MaterialCache,
+    /// The crypto services trusted with multi-Region keys' material.
+    peers: Peers,
 }
 
 fn usage_error(id: &MaterialId, operation: &str) -> CryptoError {
@@ -53,7 +58,40 @@ impl Engine {
         Engine {
             root,
             cache: MaterialCache::new(cache),
+            peers: Peers::default(),
         }
+    }
+
+    /// Trusts `peers` to send and receive multi-Region keys' material.
+    pub fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    pub fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError> {
+        replica::identities(self.root.as_ref())
+    }
+
+    pub fn replica_offer(&self, key_id: KeyId, now: Millis) -> Result<ReplicaOffer, CryptoError> {
+        replica::make_offer(self.root.as_ref(), key_id, now)
+    }
+
+    pub fn package_replica(
+        &self,
+        material: &SealedMaterial,
+        offer: &[u8],
+        now: Millis,
+    ) -> Result<Vec<u8>, CryptoError> {
+        replica::package(self.root.as_ref(), &self.peers, material, offer, now)
+    }
+
+    pub fn accept_replica(
+        &self,
+        token: &[u8],
+        package: &[u8],
+        now: Millis,
+    ) -> Result<Accepted, CryptoError> {
+        replica::accept(self.root.as_ref(), &self.peers, token, package, now)
     }
 
     pub fn cache(&self) -> &MaterialCache {

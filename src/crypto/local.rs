@@ -12,6 +12,9 @@ use super::{
     ImportParameters, ImportParametersRequest, MacRequest, ReEncryptRequest, RootKeyInfo,
     SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
+use crate::key::now_millis;
+use crate::key_id::KeyId;
+use crate::replica::{Accepted, Peers, PublicIdentity, ReplicaOffer};
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -24,8 +27,13 @@ pub struct LocalCryptoService {
 
 impl LocalCryptoService {
     pub fn new(root: Arc<dyn RootKey>, cache: CacheConfig) -> Self {
+        Self::with_peers(root, cache, Peers::default())
+    }
+
+    /// A service trusting `peers` with multi-Region keys' material.
+    pub fn with_peers(root: Arc<dyn RootKey>, cache: CacheConfig, peers: Peers) -> Self {
         LocalCryptoService {
-            engine: Arc::new(Engine::new(root, cache)),
+            engine: Arc::new(Engine::new(root, cache).with_peers(peers)),
         }
     }
 
@@ -201,5 +209,34 @@ impl CryptoService for LocalCryptoService {
 
     async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError> {
         Ok(self.engine.root_key_info())
+    }
+
+    // Signing and deriving run on the blocking pool: each may be a
+    // round trip to an HSM.
+    async fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError> {
+        self.blocking(|e| e.identities()).await
+    }
+
+    async fn replica_offer(&self, key_id: KeyId) -> Result<ReplicaOffer, CryptoError> {
+        self.blocking(move |e| e.replica_offer(key_id, now_millis()))
+            .await
+    }
+
+    async fn package_replica(
+        &self,
+        material: SealedMaterial,
+        offer: Vec<u8>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.blocking(move |e| e.package_replica(&material, &offer, now_millis()))
+            .await
+    }
+
+    async fn accept_replica(
+        &self,
+        token: Vec<u8>,
+        package: Vec<u8>,
+    ) -> Result<Accepted, CryptoError> {
+        self.blocking(move |e| e.accept_replica(&token, &package, now_millis()))
+            .await
     }
 }

@@ -16,6 +16,8 @@ use super::{
     ImportParametersRequest, MacRequest, ReEncryptRequest, RootKeyInfo, SharedSecretRequest,
     SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
+use crate::key_id::KeyId;
+use crate::replica::{Accepted, PublicIdentity, ReplicaOffer};
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 
@@ -38,6 +40,10 @@ const OPERATIONS: &[&str] = &[
     "VerifyMac",
     "GenerateRandom",
     "RootKeyInfo",
+    "Identities",
+    "ReplicaOffer",
+    "PackageReplica",
+    "AcceptReplica",
 ];
 
 pub struct MeteredCrypto {
@@ -214,6 +220,36 @@ impl CryptoService for MeteredCrypto {
 
     async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError> {
         self.timed("RootKeyInfo", self.inner.root_key_info()).await
+    }
+
+    async fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError> {
+        self.timed("Identities", self.inner.identities()).await
+    }
+
+    async fn replica_offer(&self, key_id: KeyId) -> Result<ReplicaOffer, CryptoError> {
+        self.timed("ReplicaOffer", self.inner.replica_offer(key_id))
+            .await
+    }
+
+    async fn package_replica(
+        &self,
+        material: SealedMaterial,
+        offer: Vec<u8>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.timed(
+            "PackageReplica",
+            self.inner.package_replica(material, offer),
+        )
+        .await
+    }
+
+    async fn accept_replica(
+        &self,
+        token: Vec<u8>,
+        package: Vec<u8>,
+    ) -> Result<Accepted, CryptoError> {
+        self.timed("AcceptReplica", self.inner.accept_replica(token, package))
+            .await
     }
 }
 

@@ -22,6 +22,7 @@ use crate::ciphertext::EncryptionContext;
 use crate::import::ImportToken;
 use crate::key::Millis;
 use crate::key_id::KeyId;
+use crate::replica::{Accepted, PublicIdentity, ReplicaOffer};
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 use crate::spec::{
@@ -238,6 +239,24 @@ pub trait CryptoService: Send + Sync {
     async fn verify_mac(&self, request: MacRequest, mac: Vec<u8>) -> Result<(), CryptoError>;
     async fn generate_random(&self, len: u32) -> Result<SecretBytes, CryptoError>;
     async fn root_key_info(&self) -> Result<RootKeyInfo, CryptoError>;
+    /// The public identity of each root key version held
+    /// (docs/multi-region.md).
+    async fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError>;
+    /// An offer to receive a multi-Region key's material from a peer.
+    async fn replica_offer(&self, key_id: KeyId) -> Result<ReplicaOffer, CryptoError>;
+    /// One material version of a multi-Region key, packaged for a peer's
+    /// offer.
+    async fn package_replica(
+        &self,
+        material: SealedMaterial,
+        offer: Vec<u8>,
+    ) -> Result<Vec<u8>, CryptoError>;
+    /// A peer's package for this service's offer, sealed here.
+    async fn accept_replica(
+        &self,
+        token: Vec<u8>,
+        package: Vec<u8>,
+    ) -> Result<Accepted, CryptoError>;
 }
 
 #[cfg(test)]

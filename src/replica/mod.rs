@@ -6,6 +6,7 @@
 pub mod identity;
 pub mod offer;
 pub mod package;
+pub mod peers_file;
 
 pub use identity::{Peers, PublicIdentity, identities};
 

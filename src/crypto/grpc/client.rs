@@ -15,6 +15,8 @@ use crate::crypto::{
     SharedSecretRequest, SignRequest, UnwrapImportRequest, UnwrappedMaterial, VerifyRequest,
 };
 use crate::import::ImportToken;
+use crate::key_id::KeyId;
+use crate::replica::{Accepted, PublicIdentity, ReplicaOffer};
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
 
@@ -351,6 +353,72 @@ impl CryptoService for GrpcCryptoClient {
         Ok(RootKeyInfo {
             current: reply.current,
             versions: reply.versions,
+        })
+    }
+
+    async fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError> {
+        let reply = self
+            .client()
+            .identities(pb::Empty {})
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        reply
+            .identities
+            .into_iter()
+            .map(|i| {
+                let id = hex::encode(&i.public_key)
+                    .parse()
+                    .map_err(|e: String| CryptoError::Internal(e))?;
+                Ok((i.root_version, id))
+            })
+            .collect()
+    }
+
+    async fn replica_offer(&self, key_id: KeyId) -> Result<ReplicaOffer, CryptoError> {
+        let request = pb::ReplicaOfferRequest {
+            key_id: key_id.as_bytes().to_vec(),
+        };
+        let reply = self
+            .client()
+            .replica_offer(request)
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(ReplicaOffer {
+            offer: reply.offer,
+            token: reply.token,
+        })
+    }
+
+    async fn package_replica(
+        &self,
+        material: SealedMaterial,
+        offer: Vec<u8>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let request = pb::PackageReplicaRequest {
+            sealed: bytes(material),
+            offer,
+        };
+        let reply = self.client().package_replica(request).await;
+        Ok(reply.map_err(from_status)?.into_inner().package)
+    }
+
+    async fn accept_replica(
+        &self,
+        token: Vec<u8>,
+        package: Vec<u8>,
+    ) -> Result<Accepted, CryptoError> {
+        let request = pb::AcceptReplicaRequest { token, package };
+        let reply = self
+            .client()
+            .accept_replica(request)
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(Accepted {
+            sealed: SealedMaterial::from_bytes(reply.sealed),
+            peer: reply.peer,
         })
     }
 }

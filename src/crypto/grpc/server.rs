@@ -443,4 +443,71 @@ impl PbService for CryptoGrpcServer {
             .await,
         )
     }
+
+    async fn identities(&self, _: Request<pb::Empty>) -> Reply<pb::IdentitiesReply> {
+        reply(
+            async {
+                let identities = self.inner.identities().await?;
+                Ok(pb::IdentitiesReply {
+                    identities: identities
+                        .into_iter()
+                        .map(|(version, id)| pb::Identity {
+                            root_version: version,
+                            public_key: id.as_bytes().to_vec(),
+                        })
+                        .collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn replica_offer(
+        &self,
+        r: Request<pb::ReplicaOfferRequest>,
+    ) -> Reply<pb::ReplicaOfferReply> {
+        reply(
+            async {
+                let key_id = key_id_from_pb(&r.into_inner().key_id)?;
+                let offer = self.inner.replica_offer(key_id).await?;
+                Ok(pb::ReplicaOfferReply {
+                    offer: offer.offer,
+                    token: offer.token,
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn package_replica(
+        &self,
+        r: Request<pb::PackageReplicaRequest>,
+    ) -> Reply<pb::PackageReplicaReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let sealed = SealedMaterial::from_bytes(r.sealed);
+                let package = self.inner.package_replica(sealed, r.offer).await?;
+                Ok(pb::PackageReplicaReply { package })
+            }
+            .await,
+        )
+    }
+
+    async fn accept_replica(
+        &self,
+        r: Request<pb::AcceptReplicaRequest>,
+    ) -> Reply<pb::AcceptReplicaReply> {
+        reply(
+            async {
+                let r = r.into_inner();
+                let accepted = self.inner.accept_replica(r.token, r.package).await?;
+                Ok(pb::AcceptReplicaReply {
+                    sealed: accepted.sealed.into_bytes(),
+                    peer: accepted.peer,
+                })
+            }
+            .await,
+        )
+    }
 }

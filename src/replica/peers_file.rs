@@ -1,0 +1,165 @@
+//! The peers file: the other deployments (Regions) a multi-Region key may
+//! be replicated to or from. Its crypto service reads which identities to
+//! trust; an endpoint also reads where each Region is reached and with
+//! which credentials, and which of its own callers each Region is.
+//!
+//! ```yaml
+//! peers:
+//!   - region: eu-west-1
+//!     identities: [<64 hex digits>]   # `kube-kms identity` there
+//!     endpoint: https://kms.eu-west-1.example:4600
+//!     accessKeyId: AKIA...            # signs requests sent there
+//!     secretAccessKey: ...
+//!     principal: arn:aws:iam::111122223333:user/default/eu-west-1  # its requests here
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Peers, PublicIdentity};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersFile {
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Peer {
+    pub region: String,
+    /// Its crypto service's identities (one per root key version it holds).
+    #[serde(deserialize_with = "identities")]
+    pub identities: Vec<PublicIdentity>,
+    /// Its endpoint's URL (an endpoint that sends there needs it).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<Zeroizing<String>>,
+    /// The principal its requests authenticate as here: only it may
+    /// offer and deliver replicas.
+    #[serde(default)]
+    pub principal: Option<String>,
+}
+
+fn identities<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PublicIdentity>, D::Error> {
+    let written = Vec::<String>::deserialize(d)?;
+    if written.is_empty() {
+        return Err(serde::de::Error::custom("identities: at least one"));
+    }
+    written
+        .iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// AWS's Region name pattern, `^([a-z]+-){2,3}\d+$` (1–32 characters).
+pub fn is_region(name: &str) -> bool {
+    let Some((words, number)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let words: Vec<&str> = words.split('-').collect();
+    name.len() <= 32
+        && (2..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl PeersFile {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: PeersFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let mut regions = std::collections::BTreeSet::new();
+        for peer in &file.peers {
+            if !is_region(&peer.region) {
+                return Err(format!("'{}' is not a Region name", peer.region));
+            }
+            if !regions.insert(&peer.region) {
+                return Err(format!("Region {} is listed twice", peer.region));
+            }
+            if peer.access_key_id.is_some() != peer.secret_access_key.is_some() {
+                return Err(format!(
+                    "Region {}: accessKeyId and secretAccessKey go together",
+                    peer.region
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("peers file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("peers file {}: {e}", path.display()))
+    }
+
+    /// The identities a crypto service trusts, named by Region.
+    pub fn trust(&self) -> Peers {
+        Peers::new(self.peers.iter().flat_map(|peer| {
+            peer.identities
+                .iter()
+                .map(move |id| (peer.region.clone(), *id))
+        }))
+    }
+
+    pub fn region(&self, region: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.region == region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+    #[test]
+    fn a_peers_file_reads_and_refuses_what_is_wrong() {
+        let text = format!(
+            "peers:\n  - region: eu-west-1\n    identities: [{ID}]\n    endpoint: http://127.0.0.1:4601\n    accessKeyId: AK\n    secretAccessKey: SK\n    principal: replicator\n  - region: us-west-2\n    identities: [{ID}]\n"
+        );
+        let file = PeersFile::parse(&text).unwrap();
+        assert_eq!(file.peers.len(), 2);
+        let west = file.region("eu-west-1").unwrap();
+        assert_eq!(west.endpoint.as_deref(), Some("http://127.0.0.1:4601"));
+        assert_eq!(west.principal.as_deref(), Some("replicator"));
+        assert!(!file.trust().is_empty());
+        for (bad, why) in [
+            (text.replace("eu-west-1", "us-west-2"), "listed twice"),
+            (
+                text.replace("region: eu-west-1", "region: Europe"),
+                "not a Region",
+            ),
+            (text.replace(ID, "abc"), "not an identity"),
+            (text.replace("    accessKeyId: AK\n", ""), "go together"),
+            (text.replace("principal:", "principle:"), "unknown field"),
+            (
+                text.replace(&format!("[{ID}]\n    endpoint"), "[]\n    endpoint"),
+                "at least one",
+            ),
+        ] {
+            let err = PeersFile::parse(&bad).unwrap_err();
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        assert!(PeersFile::parse("peers: []").unwrap().trust().is_empty());
+        for (name, ok) in [
+            ("eu-west-1", true),
+            ("us-gov-west-1", true),
+            ("cn-north-1", true),
+            ("local-1", false),
+            ("a-b-c-d-1", false),
+            ("eu-west-", false),
+            ("eu-West-1", false),
+            ("eu--1", false),
+        ] {
+            assert_eq!(is_region(name), ok, "{name}");
+        }
+    }
+}
