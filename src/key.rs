@@ -210,6 +210,42 @@ pub struct KeyRecord {
     /// Imported material waiting for RotateKeyOnDemand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_rotation: Option<PendingMaterial>,
+    /// A multi-Region key's Regions, once it has replicas or is one
+    /// (docs/multi-region.md); a primary never replicated has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Regions>,
+}
+
+/// Where a multi-Region key's primary and replicas are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regions {
+    /// The primary's Region: this deployment's own on the primary.
+    pub primary: String,
+    /// Whether the key here is a replica (its material comes from the
+    /// primary; it does not rotate on its own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
+    /// The replicas' Regions, as this deployment knows them.
+    pub replicas: Vec<Replica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    pub region: String,
+    /// On the primary: the newest material version the replica holds.
+    #[serde(default, skip_serializing_if = "is_zero_version")]
+    pub synced: u32,
+}
+
+fn is_zero_version(version: &u32) -> bool {
+    *version == 0
+}
+
+impl KeyRecord {
+    /// Whether this is a multi-Region key's replica.
+    pub fn is_replica(&self) -> bool {
+        self.regions.as_ref().is_some_and(|r| r.replica)
+    }
 }
 
 impl KeyRecord {
@@ -343,6 +379,7 @@ impl KeyRecord {
             origin: Origin::AwsKms,
             imported: Vec::new(),
             pending_rotation: None,
+            regions: None,
         }
     }
 
@@ -372,6 +409,7 @@ impl KeyRecord {
             origin: Origin::AwsKms,
             imported: Vec::new(),
             pending_rotation: None,
+            regions: None,
         }
     }
 }

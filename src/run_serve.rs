@@ -48,7 +48,9 @@ pub async fn run(
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
     check_root_key(store.as_ref(), crypto.as_ref()).await?;
     let api = Arc::new(
-        Api::new(store, crypto, args.arn.config(), system_clock()).with_quotas(quotas.clone()),
+        Api::new(store, crypto, args.arn.config(), system_clock())
+            .with_quotas(quotas.clone())
+            .with_peers(peers.map(kube_kms::api::peer::PeerClient::new)),
     );
 
     // Opened first: what the manifests change is recorded too.

@@ -481,4 +481,7 @@ pub async fn run_lifecycle(api: &Api, audit: Option<&AuditLog>) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "lifecycle run failed; retrying next tick"),
     }
+    // New versions of multi-Region primaries reach their replicas (each
+    // failure is logged, and retried next tick).
+    api.sync_replicas().await;
 }

@@ -165,3 +165,58 @@ fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
     let out = run_python(&server, "quota_suite.py");
     assert!(out.contains("quota suite:"), "{out}");
 }
+
+/// A multi-Region key across two deployments, each `kube-kms serve` with its
+/// own root key and Region, trusting the other's identity: ReplicateKey
+/// from us-east-1 to eu-west-1, ciphertexts of either opening in the
+/// other (boto3 and the Encryption SDK's MRK-aware keyrings), rotations
+/// reaching the replica (docs/multi-region.md).
+#[test]
+fn multi_region_keys_replicate_between_two_deployments() {
+    use kube_kms::root::FileRootKey;
+    let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let identity = |dir: &tempfile::TempDir| {
+        let path = dir.path().join("root.key");
+        let root = FileRootKey::create(&path).unwrap();
+        let (_, id) = kube_kms::replica::identities(&root).unwrap()[0];
+        (path, id.to_string())
+    };
+    let ((east_root, east_id), (west_root, west_id)) = (identity(&east_dir), identity(&west_dir));
+    // The replica Region hears from the primary's as the test principal.
+    let west_peers = west_dir.path().join("peers.yaml");
+    std::fs::write(
+        &west_peers,
+        format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n"),
+    )
+    .unwrap();
+    let args = |region: &str,
+                root: &std::path::Path,
+                peers: &std::path::Path|
+     -> Vec<std::ffi::OsString> {
+        vec![
+            "--region".into(),
+            region.into(),
+            "--root-key".into(),
+            root.into(),
+            "--peers".into(),
+            peers.into(),
+        ]
+    };
+    let west = Server::start_with(west_dir, &args("eu-west-1", &west_root, &west_peers));
+    let east_peers = east_dir.path().join("peers.yaml");
+    std::fs::write(
+        &east_peers,
+        format!(
+            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+            west.endpoint,
+            support::ACCESS_KEY,
+            support::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let east = Server::start_with(east_dir, &args("us-east-1", &east_root, &east_peers));
+    let mut cmd = python_command(&east, "multi_region.py");
+    cmd.env("KUBE_KMS_REPLICA_ENDPOINT", &west.endpoint);
+    let out = run(cmd, "multi_region.py");
+    assert!(out.contains("multi-Region: 23 checks passed"), "{out}");
+}

@@ -157,6 +157,8 @@ pub(super) struct Subject {
     pub spec: KeySpec,
     pub usage: KeyUsage,
     pub origin: Origin,
+    /// A multi-Region key's replica (`kms:MultiRegionKeyType`).
+    pub replica: bool,
 }
 
 impl From<&KeyRecord> for Subject {
@@ -166,6 +168,7 @@ impl From<&KeyRecord> for Subject {
             spec: key.spec,
             usage: key.usage,
             origin: key.origin,
+            replica: key.is_replica(),
         }
     }
 }
@@ -207,8 +210,8 @@ fn conditions(
     context.add("kms:KeyOrigin", key.origin.as_str());
     if key.id.is_multi_region() {
         context.add("kms:MultiRegion", "true");
-        // Only primaries until replication is served (docs/multi-region.md).
-        context.add("kms:MultiRegionKeyType", "PRIMARY");
+        let kind = if key.replica { "REPLICA" } else { "PRIMARY" };
+        context.add("kms:MultiRegionKeyType", kind);
     } else {
         context.add("kms:MultiRegion", "false");
     }

@@ -168,7 +168,13 @@ impl Endpoint {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         // The operation's name; none when the target names none.
-        let operation = target.strip_prefix("TrentService.");
+        // Requests between deployments keep their prefix, so no AWS name
+        // can ever reach them.
+        let operation = target.strip_prefix("TrentService.").or_else(|| {
+            target
+                .starts_with(super::peer::TARGET_PREFIX)
+                .then_some(target)
+        });
         let started = std::time::Instant::now();
         let _in_flight = self.metrics.as_ref().map(|m| m.begin());
         let mut caller = None;

@@ -132,7 +132,7 @@ pub(super) fn check_policy(policy: &str) -> Result<PolicyDocument, ApiError> {
     }
 }
 
-fn check_description(description: &str) -> Result<(), ApiError> {
+pub(super) fn check_description(description: &str) -> Result<(), ApiError> {
     check_length("description", description.chars().count(), 0, 8192)
 }
 
@@ -141,7 +141,7 @@ fn check_description(description: &str) -> Result<(), ApiError> {
 /// what makes a tag set invalid (TagException): a reserved key, or a key
 /// named twice (which value would win is then only the order of
 /// application; AWS refuses it).
-fn checked_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn checked_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
     let mut checked = Vec::with_capacity(tags.len());
     for (i, tag) in tags.into_iter().enumerate() {
         let at = |member: &str| format!("tags.{}.member.{member}", i + 1);
@@ -276,6 +276,7 @@ impl Api {
                 } else {
                     Origin::AwsKms
                 },
+                replica: false,
             };
             // A key being created has no aliases yet.
             self.check_lockout(caller, subject, &[], document, bypass)?;

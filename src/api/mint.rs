@@ -63,6 +63,7 @@ impl Api {
             origin: Origin::AwsKms,
             imported: Vec::new(),
             pending_rotation: None,
+            regions: None,
         };
         if self.store.mints_material() {
             return match first {

@@ -23,10 +23,12 @@ pub mod metrics;
 mod mint;
 mod not_served;
 mod page;
+pub mod peer;
 mod policy_ops;
 pub mod quota;
 mod re_encrypt_ops;
 pub mod readiness;
+mod replicate_ops;
 pub mod reply;
 mod resolve;
 mod rotation_ops;
@@ -79,6 +81,16 @@ impl ArnConfig {
         arn.push_str("key/");
         id.push_to(&mut arn);
         arn
+    }
+
+    /// A key's ARN in another Region of this partition and account (a
+    /// multi-Region key's primary or replica).
+    pub fn key_arn_in(&self, region: &str, id: KeyId) -> String {
+        ArnConfig {
+            region: region.to_owned(),
+            ..self.clone()
+        }
+        .key_arn(id)
     }
 
     pub fn alias_arn(&self, name: &str) -> String {
@@ -227,6 +239,8 @@ pub struct Api {
     /// What decides where a key policy allows the account (RBAC in a
     /// cluster); none in `serve`, where every caller is the account's.
     account: Option<Arc<dyn delegation::AccountAccess>>,
+    /// The other Regions of multi-Region keys, if configured.
+    peers: Option<Arc<peer::PeerClient>>,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -280,6 +294,7 @@ pub const OPERATIONS: &[&str] = &[
     "RetireGrant",
     "RevokeGrant",
     "DescribeCustomKeyStores",
+    "ReplicateKey",
 ];
 
 impl Api {
@@ -301,7 +316,15 @@ impl Api {
             usage,
             policies: access::PolicyCache::default(),
             account: None,
+            peers: None,
         }
+    }
+
+    /// Replicates multi-Region keys to, and accepts replicas from, the
+    /// Regions `peers` names.
+    pub fn with_peers(mut self, peers: Option<peer::PeerClient>) -> Self {
+        self.peers = peers.map(Arc::new);
+        self
     }
 
     /// Hands the decisions a key policy leaves to the account to `account`.
@@ -417,9 +440,15 @@ impl Api {
             "RevokeGrant" => self.revoke_grant(caller, body).await,
             "ListRetirableGrants" => self.list_retirable_grants(caller, body).await,
             "DescribeCustomKeyStores" => self.describe_custom_key_stores(body).await,
+            "ReplicateKey" => self.replicate_key(caller, body).await,
+            "KubeKmsReplication.OfferReplica" => self.offer_replica(caller, body).await,
+            "KubeKmsReplication.DeliverReplica" => self.deliver_replica(caller, body).await,
             other => Err(match not_served::reason(other) {
                 Some(why) => {
                     ApiError::Unsupported(format!("{other} is not served by this endpoint: {why}."))
+                }
+                None if other.starts_with(peer::TARGET_PREFIX) => {
+                    ApiError::UnknownOperation(format!("Unknown operation {other}"))
                 }
                 None => {
                     ApiError::UnknownOperation(format!("Unknown operation TrentService.{other}"))

@@ -88,6 +88,7 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         "GetParametersForImport" => ("GetParametersForImport", 0.25),
         "UntagResource" => ("UntagResource", 5.0),
         "UpdateAlias" => ("UpdateAlias", 5.0),
+        "ReplicateKey" => ("ReplicateKey", 5.0),
         "UpdateKeyDescription" => ("UpdateKeyDescription", 5.0),
         "DescribeCustomKeyStores" => ("DescribeCustomKeyStores", 5.0),
         _ => return None,

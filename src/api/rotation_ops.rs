@@ -54,6 +54,14 @@ impl Api {
     ) -> Result<KeyRecord, ApiError> {
         let key = self.managed_key(caller, key_id, access).await?;
         self.require_rotatable(&key, kind)?;
+        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
+            // Its versions come from the primary (docs/multi-region.md).
+            return Err(ApiError::Unsupported(format!(
+                "{} is a replica key; it rotates with its primary key in {}.",
+                self.arn.key_arn(key.key_id),
+                regions.primary
+            )));
+        }
         Ok(key)
     }
 
@@ -153,6 +161,11 @@ impl Api {
         // that is written.
         self.add_material_version(key.key_id, RotationType::OnDemand)
             .await?;
+        if key.regions.is_some() {
+            // The replicas get the new version now; one not reached gets it
+            // at a later lifecycle run.
+            self.sync_replicas().await;
+        }
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
     }
 

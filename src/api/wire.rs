@@ -216,6 +216,34 @@ pub fn material_id(key: &KeyRecord, version: u32) -> String {
     }
 }
 
+/// DescribeKey's `MultiRegionConfiguration` of a multi-Region key: a
+/// primary never replicated is one with no replicas.
+fn multi_region_configuration(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
+    let in_region =
+        |region: &str| json!({"Arn": arns.key_arn_in(region, key.key_id), "Region": region});
+    let (kind, primary, replicas) = match &key.regions {
+        None => ("PRIMARY", arns.region.as_str(), Vec::new()),
+        Some(regions) => (
+            if regions.replica {
+                "REPLICA"
+            } else {
+                "PRIMARY"
+            },
+            regions.primary.as_str(),
+            regions
+                .replicas
+                .iter()
+                .map(|r| in_region(&r.region))
+                .collect(),
+        ),
+    };
+    json!({
+        "MultiRegionKeyType": kind,
+        "PrimaryKey": in_region(primary),
+        "ReplicaKeys": replicas,
+    })
+}
+
 /// The full `KeyMetadata` structure.
 pub fn key_metadata(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
     let arn = arns.key_arn(key.key_id);
@@ -235,15 +263,9 @@ pub fn key_metadata(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
     });
     let obj = m.as_object_mut().expect("object literal");
     if key.key_id.is_multi_region() {
-        // A primary without replicas: replication is not served yet
-        // (docs/multi-region.md).
         obj.insert(
             "MultiRegionConfiguration".into(),
-            json!({
-                "MultiRegionKeyType": "PRIMARY",
-                "PrimaryKey": {"Arn": arn, "Region": arns.region},
-                "ReplicaKeys": [],
-            }),
+            multi_region_configuration(key, arns),
         );
     }
     if let Some(spec) = key.spec.customer_master_key_spec() {

@@ -354,6 +354,20 @@ pub fn signed_kms_headers(
     access_key_id: &str,
     secret: &str,
 ) -> Vec<(&'static str, String)> {
+    let target = format!("TrentService.{operation}");
+    signed_target_headers(&target, host, body, region, access_key_id, secret)
+}
+
+/// As [`signed_kms_headers`], for any `X-Amz-Target` (requests between
+/// deployments use their own).
+pub fn signed_target_headers(
+    target: &str,
+    host: &str,
+    body: &[u8],
+    region: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -361,7 +375,7 @@ pub fn signed_kms_headers(
         ("content-type", "application/x-amz-json-1.1".to_owned()),
         ("host", host.to_owned()),
         ("x-amz-date", format_amz_date(now)),
-        ("x-amz-target", format!("TrentService.{operation}")),
+        ("x-amz-target", target.to_owned()),
     ];
     let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
     let views: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -311,6 +311,7 @@ pub fn minted(
         origin: key.spec.origin,
         imported: Vec::new(),
         pending_rotation: None,
+        regions: None,
     };
     // Validated by `plan` before anything was minted.
     let _ = declared::converge(&mut record, &key.spec, now);

@@ -417,6 +417,11 @@ pub(super) async fn key_operations(h: &Harness) -> Vec<KeyCase> {
             json!({ "KeyId": external }),
             &external,
         ),
+        case(
+            "ReplicateKey",
+            json!({ "KeyId": sym, "ReplicaRegion": "eu-west-1" }),
+            &sym,
+        ),
     ])
     .collect::<Vec<_>>();
     // RetireGrant asks the grant (its retiring principal, its grantee)

@@ -85,10 +85,10 @@ async fn crypto_errors_have_aws_types() {
         "UnknownOperationException"
     );
     assert_eq!(
-        h.err("ReplicateKey", json!({ "KeyId": a })).await,
+        h.err("UpdatePrimaryRegion", json!({ "KeyId": a, "PrimaryRegion": "eu-west-1" })).await,
         (
             "UnsupportedOperationException".into(),
-            "ReplicateKey is not served by this endpoint: multi-Region keys are primaries alone until replication is served (docs/multi-region.md).".into()
+            "UpdatePrimaryRegion is not served by this endpoint: a multi-Region key's primary stays where it was created (docs/multi-region.md).".into()
         )
     );
     // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.

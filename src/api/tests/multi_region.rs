@@ -90,3 +90,55 @@ async fn policies_see_kms_multi_region() {
     // on an absent key matches, as IAM's does.
     refused(h.call("Encrypt", encrypt(&single)).await);
 }
+
+#[tokio::test]
+async fn replication_needs_peers_and_answers_only_them() {
+    let h = harness();
+    let mrk = h.key(json!({ "MultiRegion": true })).await;
+    // No peers file: nowhere to replicate to, and nobody to answer.
+    let (kind, message) = h
+        .err(
+            "ReplicateKey",
+            json!({ "KeyId": mrk, "ReplicaRegion": "eu-west-1" }),
+        )
+        .await;
+    assert_eq!(kind, "UnsupportedOperationException", "{message}");
+    assert!(message.contains("no peer Regions"), "{message}");
+    for operation in ["OfferReplica", "DeliverReplica"] {
+        let (kind, message) = h
+            .err(
+                &format!("KubeKmsReplication.{operation}"),
+                json!({ "KeyId": mrk }),
+            )
+            .await;
+        assert_eq!(kind, "AccessDeniedException", "{operation}: {message}");
+        assert!(
+            message.contains("not the principal of any peer Region"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        h.err("KubeKmsReplication.Frobnicate", json!({})).await,
+        (
+            "UnknownOperationException".into(),
+            "Unknown operation KubeKmsReplication.Frobnicate".into()
+        )
+    );
+    // Checked before any peer is asked: the Region's name, the key's kind.
+    let (kind, _) = h
+        .err(
+            "ReplicateKey",
+            json!({ "KeyId": mrk, "ReplicaRegion": "Europe" }),
+        )
+        .await;
+    assert_eq!(kind, "ValidationException");
+    let single = h.key(json!({})).await;
+    let (kind, message) = h
+        .err(
+            "ReplicateKey",
+            json!({ "KeyId": single, "ReplicaRegion": "eu-west-1" }),
+        )
+        .await;
+    assert_eq!(kind, "UnsupportedOperationException");
+    assert!(message.ends_with("is not a multi-Region key."), "{message}");
+}

@@ -1,0 +1,481 @@
+//! Multi-Region keys across deployments (docs/multi-region.md):
+//! ReplicateKey on the primary's endpoint, and the requests it sends the
+//! replica Region's endpoint (`KubeKmsReplication.*`), which answer only
+//! the principal the peers file names for that Region. Material travels
+//! only as the crypto services' offers and packages.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::{Access, Subject};
+use super::key_ops::{Tag, check_description, check_policy, checked_tags};
+use super::peer::PeerClient;
+use super::wire::{check_length, decode, key_metadata, required};
+use super::{Api, ApiError, Caller};
+use crate::b64;
+use crate::key::{KeyRecord, MaterialVersion, Regions, Replica, Rotation, RotationType};
+use crate::key_id::KeyId;
+use crate::lifecycle::Operation;
+use crate::replica::peers_file::is_region;
+use crate::seal::SealedMaterial;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReplicateKeyInput {
+    key_id: Option<String>,
+    replica_region: Option<String>,
+    policy: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>,
+    description: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct OfferInput {
+    key_id: Option<String>,
+}
+
+/// What the primary sends to create a replica, or to bring one up to date.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeliverInput {
+    key_id: Option<String>,
+    primary_region: Option<String>,
+    /// Only when creating the replica.
+    replica: Option<ReplicaSpec>,
+    token: Option<String>,
+    packages: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReplicaSpec {
+    key_spec: crate::spec::KeySpec,
+    key_usage: crate::spec::KeyUsage,
+    description: String,
+    policy: Option<String>,
+    tags: std::collections::BTreeMap<String, String>,
+    enabled: bool,
+    replicas: Vec<String>,
+}
+
+impl Api {
+    fn peer_client(&self) -> Result<&PeerClient, ApiError> {
+        self.peers.as_deref().ok_or_else(|| {
+            ApiError::Unsupported(
+                "This endpoint has no peer Regions to replicate to (--peers; see docs/multi-region.md)."
+                    .into(),
+            )
+        })
+    }
+
+    /// The Region a `KubeKmsReplication.*` caller speaks for.
+    fn peer_region(&self, caller: &Caller) -> Result<String, ApiError> {
+        self.peers
+            .as_deref()
+            .and_then(|p| p.region_of(&caller.principal))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::AccessDenied(format!(
+                    "{} is not the principal of any peer Region (--peers).",
+                    caller.principal
+                ))
+            })
+    }
+
+    pub(super) async fn replicate_key(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: ReplicateKeyInput = decode(body)?;
+        let region = required(input.replica_region, "replicaRegion")?;
+        check_length("replicaRegion", region.len(), 1, 32)?;
+        if !is_region(&region) {
+            return Err(ApiError::validation(
+                "replicaRegion",
+                &region,
+                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+            ));
+        }
+        if let Some(description) = &input.description {
+            check_description(description)?;
+        }
+        let tags = checked_tags(input.tags.unwrap_or_default())?;
+        let document = input.policy.as_deref().map(check_policy).transpose()?;
+        let key = self
+            .managed_key(caller, input.key_id, Access::to("kms:ReplicateKey"))
+            .await?;
+        let arn = self.arn.key_arn(key.key_id);
+        if !key.key_id.is_multi_region() {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is not a multi-Region key."
+            )));
+        }
+        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is a replica key; replicate its primary key in {}.",
+                regions.primary
+            )));
+        }
+        self.check_state(&key, Operation::Cryptographic)?;
+        if key.origin != crate::key::Origin::AwsKms {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} has imported key material; replicating it is not supported yet."
+            )));
+        }
+        if region == self.arn.region {
+            return Err(ApiError::Validation(format!(
+                "The replica Region {region} is the primary key's Region."
+            )));
+        }
+        let known = key.regions.iter().flat_map(|r| &r.replicas);
+        if known.clone().any(|r| r.region == region) {
+            return Err(ApiError::AlreadyExists(format!(
+                "{} already exists",
+                self.arn.key_arn_in(&region, key.key_id)
+            )));
+        }
+        if let Some(document) = &document {
+            // The replica's policy must let the caller manage it there too.
+            let subject = Subject {
+                replica: true,
+                ..Subject::from(&key)
+            };
+            let bypass = input.bypass_policy_lockout_safety_check == Some(true);
+            self.check_lockout(caller, subject, &[], document, bypass)?;
+        }
+        let mut replicas: Vec<String> = known.map(|r| r.region.clone()).collect();
+        replicas.push(region.clone());
+        let spec = json!({
+            "KeySpec": key.spec,
+            "KeyUsage": key.usage,
+            "Description": input.description.unwrap_or_else(|| key.description.clone()),
+            "Policy": input.policy,
+            "Tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "Enabled": key.enabled,
+            "Replicas": replicas,
+        });
+        let reply = self
+            .deliver(&key, &region, &key.materials, Some(spec))
+            .await?;
+        let synced = key.current().map_or(0, |m| m.version);
+        self.update_key(key.key_id, |record| {
+            let regions = record.regions.get_or_insert_with(|| Regions {
+                primary: self.arn.region.clone(),
+                replica: false,
+                replicas: Vec::new(),
+            });
+            if !regions.replicas.iter().any(|r| r.region == region) {
+                regions.replicas.push(Replica {
+                    region: region.clone(),
+                    synced,
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(json!({
+            "ReplicaKeyMetadata": reply["KeyMetadata"],
+            "ReplicaPolicy": reply["Policy"],
+            "ReplicaTags": reply["Tags"],
+        }))
+    }
+
+    /// Sends `materials` of `key` to `region`: an offer from there, a
+    /// package of each version for it here, and the delivery (creating the
+    /// replica when `spec` is given).
+    async fn deliver(
+        &self,
+        key: &KeyRecord,
+        region: &str,
+        materials: &[MaterialVersion],
+        spec: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        let peers = self.peer_client()?;
+        let arn = self.arn.key_arn(key.key_id);
+        let offer = peers
+            .call(
+                region,
+                "OfferReplica",
+                &json!({ "KeyId": key.key_id.to_string() }),
+            )
+            .await?;
+        let blob = |name: &str| {
+            offer[name]
+                .as_str()
+                .and_then(|s| b64::decode(s).ok())
+                .ok_or_else(|| ApiError::Internal(format!("Region {region} sent no {name}")))
+        };
+        let (offer_bytes, token) = (blob("Offer")?, offer["Token"].clone());
+        let mut packages = Vec::with_capacity(materials.len());
+        for material in materials {
+            let package = self
+                .crypto
+                .package_replica(material.sealed.clone(), offer_bytes.clone())
+                .await
+                .map_err(|e| ApiError::from_crypto(e, &arn))?;
+            packages.push(b64::encode(&package));
+        }
+        let mut body = json!({
+            "KeyId": key.key_id.to_string(),
+            "PrimaryRegion": self.arn.region,
+            "Token": token,
+            "Packages": packages,
+        });
+        if let Some(spec) = spec {
+            body["Replica"] = spec;
+        }
+        peers.call(region, "DeliverReplica", &body).await
+    }
+
+    /// `KubeKmsReplication.OfferReplica`: an offer from this crypto service.
+    pub(super) async fn offer_replica(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        self.peer_region(caller)?;
+        let input: OfferInput = decode(body)?;
+        let key_id = multi_region_id(required(input.key_id, "keyId")?)?;
+        let offer = self
+            .crypto
+            .replica_offer(key_id)
+            .await
+            .map_err(|e| ApiError::from_crypto(e, &self.arn.key_arn(key_id)))?;
+        Ok(json!({ "Offer": b64::encode(&offer.offer), "Token": b64::encode(&offer.token) }))
+    }
+
+    /// `KubeKmsReplication.DeliverReplica`: the primary's material for a
+    /// replica here, created if `Replica` is given; versions already held
+    /// are kept as they are.
+    pub(super) async fn deliver_replica(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let sender = self.peer_region(caller)?;
+        let input: DeliverInput = decode(body)?;
+        let key_id = multi_region_id(required(input.key_id, "keyId")?)?;
+        let primary = required(input.primary_region, "primaryRegion")?;
+        if primary != sender {
+            return Err(ApiError::AccessDenied(format!(
+                "{} speaks for Region {sender}, not {primary}.",
+                caller.principal
+            )));
+        }
+        let arn = self.arn.key_arn(key_id);
+        let token = b64_field(input.token, "token")?;
+        let mut accepted = Vec::new();
+        for package in input.packages.unwrap_or_default() {
+            let package = b64::decode(&package)
+                .map_err(|_| ApiError::Validation("packages: not base64".into()))?;
+            let sealed = self
+                .crypto
+                .accept_replica(token.clone(), package)
+                .await
+                .map_err(|e| ApiError::from_crypto(e, &arn))?;
+            if sealed.peer != sender {
+                return Err(ApiError::AccessDenied(format!(
+                    "The material was packaged by Region {}'s crypto service, not {sender}'s.",
+                    sealed.peer
+                )));
+            }
+            accepted.push(sealed.sealed);
+        }
+        let key = match input.replica {
+            Some(spec) => {
+                self.create_replica(caller, key_id, primary, spec, accepted)
+                    .await?
+            }
+            None => self.add_replica_material(key_id, accepted).await?,
+        };
+        Ok(json!({
+            "KeyMetadata": key_metadata(&key, &self.arn),
+            "Policy": key.policy.as_deref().map_or_else(
+                || crate::policy::default_policy(&self.arn.partition, &self.arn.account),
+                str::to_owned
+            ),
+            "Tags": key.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
+        }))
+    }
+
+    async fn create_replica(
+        &self,
+        caller: &Caller,
+        key_id: KeyId,
+        primary: String,
+        spec: ReplicaSpec,
+        sealed: Vec<SealedMaterial>,
+    ) -> Result<KeyRecord, ApiError> {
+        if let Some(policy) = &spec.policy {
+            check_policy(policy)?;
+        }
+        let now = self.now();
+        let materials = versions(key_id, sealed, now)?;
+        if materials.is_empty() {
+            return Err(ApiError::Validation(
+                "packages: a replica needs its material".into(),
+            ));
+        }
+        let key = KeyRecord {
+            key_id,
+            namespace: caller.namespace.clone(),
+            description: spec.description,
+            spec: spec.key_spec,
+            usage: spec.key_usage,
+            created: now,
+            enabled: spec.enabled,
+            deletion: None,
+            rotation: Rotation::default(),
+            on_demand_rotations: 0,
+            tags: spec.tags,
+            materials,
+            policy: spec.policy.map(Into::into),
+            revision: 0,
+            origin: crate::key::Origin::AwsKms,
+            imported: Vec::new(),
+            pending_rotation: None,
+            regions: Some(Regions {
+                primary,
+                replica: true,
+                replicas: spec
+                    .replicas
+                    .into_iter()
+                    .map(|region| Replica { region, synced: 0 })
+                    .collect(),
+            }),
+        };
+        if key.materials.iter().any(|m| {
+            m.sealed.header().map_or(true, |h| {
+                h.material.spec != key.spec || h.material.usage != key.usage
+            })
+        }) {
+            return Err(ApiError::Validation(
+                "packages: material of another key spec or usage than the replica's".into(),
+            ));
+        }
+        Ok(self.store.create_key(key).await?)
+    }
+
+    async fn add_replica_material(
+        &self,
+        key_id: KeyId,
+        sealed: Vec<SealedMaterial>,
+    ) -> Result<KeyRecord, ApiError> {
+        let now = self.now();
+        let arriving = versions(key_id, sealed, now)?;
+        let (key, ()) = self
+            .update_key(key_id, |key| {
+                if !key.is_replica() {
+                    return Err(ApiError::InvalidState(format!(
+                        "{} is not a replica key here.",
+                        self.arn.key_arn(key_id)
+                    )));
+                }
+                for material in &arriving {
+                    if key.material(material.version).is_none() {
+                        key.materials.push(material.clone());
+                    }
+                }
+                key.materials.sort_by_key(|m| m.version);
+                Ok(())
+            })
+            .await?;
+        Ok(key)
+    }
+
+    /// Brings every replica of every primary here up to its newest
+    /// material version; called after rotations and by the lifecycle
+    /// runtime, so a Region that was unreachable catches up. Returns the
+    /// failures (key, Region, error), which it logs.
+    pub async fn sync_replicas(&self) -> Vec<(KeyId, String, ApiError)> {
+        let mut failures = Vec::new();
+        if self.peers.is_none() {
+            return failures;
+        }
+        let Ok(keys) = self.store.all_keys().await else {
+            return failures;
+        };
+        for key in keys {
+            let Some(regions) = key.regions.as_ref().filter(|r| !r.replica) else {
+                continue;
+            };
+            let current = key.current().map_or(0, |m| m.version);
+            for replica in regions.replicas.iter().filter(|r| r.synced < current) {
+                let missing: Vec<MaterialVersion> = key
+                    .materials
+                    .iter()
+                    .filter(|m| m.version > replica.synced)
+                    .cloned()
+                    .collect();
+                let region = replica.region.clone();
+                let result = match self.deliver(&key, &region, &missing, None).await {
+                    Ok(_) => self
+                        .update_key(key.key_id, |record| {
+                            let regions = record.regions.as_mut().expect("a primary's regions");
+                            for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
+                                r.synced = r.synced.max(current);
+                            }
+                            Ok(())
+                        })
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
+                    failures.push((key.key_id, region, e));
+                }
+            }
+        }
+        failures
+    }
+}
+
+fn multi_region_id(text: String) -> Result<KeyId, ApiError> {
+    match text.parse::<KeyId>() {
+        Ok(id) if id.is_multi_region() => Ok(id),
+        _ => Err(ApiError::Validation(format!(
+            "keyId: '{text}' is not a multi-Region key id"
+        ))),
+    }
+}
+
+fn b64_field(value: Option<String>, field: &str) -> Result<Vec<u8>, ApiError> {
+    b64::decode(&required(value, field)?)
+        .map_err(|_| ApiError::Validation(format!("{field}: not base64")))
+}
+
+/// Accepted material as a key's versions, each checked to be `key_id`'s.
+fn versions(
+    key_id: KeyId,
+    sealed: Vec<SealedMaterial>,
+    now: crate::key::Millis,
+) -> Result<Vec<MaterialVersion>, ApiError> {
+    let mut versions = Vec::with_capacity(sealed.len());
+    for sealed in sealed {
+        let header = sealed
+            .header()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if header.material.key_id != key_id {
+            return Err(ApiError::Validation(
+                "packages: material of another key".into(),
+            ));
+        }
+        versions.push(MaterialVersion {
+            version: header.material.version,
+            created: now,
+            rotation_type: if header.material.version == 1 {
+                RotationType::Initial
+            } else {
+                RotationType::OnDemand
+            },
+            sealed,
+        });
+    }
+    versions.sort_by_key(|m| m.version);
+    versions.dedup_by_key(|m| m.version);
+    Ok(versions)
+}
