@@ -284,12 +284,18 @@ impl Api {
             }
             accepted.push(sealed.sealed);
         }
+        // A replica already made here (the primary's record of it may not
+        // have been written) takes the versions it lacks, as a sync does.
+        let exists = self.store.get_key(key_id).await?.is_some();
         let key = match input.replica {
-            Some(spec) => {
+            Some(spec) if !exists => {
                 self.create_replica(caller, key_id, primary, spec, accepted)
                     .await?
             }
-            None => self.add_replica_material(key_id, accepted).await?,
+            _ => {
+                self.add_replica_material(key_id, &primary, accepted)
+                    .await?
+            }
         };
         Ok(json!({
             "KeyMetadata": key_metadata(&key, &self.arn),
@@ -311,6 +317,14 @@ impl Api {
     ) -> Result<KeyRecord, ApiError> {
         if let Some(policy) = &spec.policy {
             check_policy(policy)?;
+        }
+        check_description(&spec.description)?;
+        crate::tag::check(&spec.tags).map_err(|e| ApiError::Tag(e.to_string()))?;
+        if !spec.key_spec.allows_usage(spec.key_usage) {
+            return Err(ApiError::Validation(format!(
+                "KeyUsage {} is not compatible with KeySpec {}",
+                spec.key_usage, spec.key_spec
+            )));
         }
         let now = self.now();
         let materials = versions(key_id, sealed, now)?;
@@ -362,16 +376,31 @@ impl Api {
     async fn add_replica_material(
         &self,
         key_id: KeyId,
+        primary: &str,
         sealed: Vec<SealedMaterial>,
     ) -> Result<KeyRecord, ApiError> {
         let now = self.now();
         let arriving = versions(key_id, sealed, now)?;
         let (key, ()) = self
             .update_key(key_id, |key| {
-                if !key.is_replica() {
-                    return Err(ApiError::InvalidState(format!(
-                        "{} is not a replica key here.",
+                let ours = key
+                    .regions
+                    .as_ref()
+                    .is_some_and(|r| r.replica && r.primary == primary);
+                if !ours {
+                    return Err(ApiError::AlreadyExists(format!(
+                        "{} already exists here, and is not a replica of the key in {primary}.",
                         self.arn.key_arn(key_id)
+                    )));
+                }
+                if let Some(other) = arriving.iter().find(|m| {
+                    m.sealed
+                        .header()
+                        .is_ok_and(|h| h.material.spec != key.spec || h.material.usage != key.usage)
+                }) {
+                    return Err(ApiError::Validation(format!(
+                        "packages: version {} is material of another key spec or usage",
+                        other.version
                     )));
                 }
                 for material in &arriving {
