@@ -50,7 +50,12 @@ pub async fn run(
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock())
             .with_quotas(quotas.clone())
-            .with_peers(peers.map(kube_kms::api::peer::PeerClient::new)),
+            .with_peers(
+                peers
+                    .map(kube_kms::api::peer::PeerClient::new)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
+            ),
     );
 
     // Opened first: what the manifests change is recorded too.

@@ -168,7 +168,8 @@ fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
 
 /// A multi-Region key across two deployments, each `kube-kms serve` with its
 /// own root key and Region, trusting the other's identity: ReplicateKey
-/// from us-east-1 to eu-west-1, ciphertexts of either opening in the
+/// from us-east-1 to eu-west-1 (over HTTPS, its certificate checked
+/// against the peers file's CA), ciphertexts of either opening in the
 /// other (boto3 and the Encryption SDK's MRK-aware keyrings), rotations
 /// reaching the replica (docs/multi-region.md).
 #[test]
@@ -202,13 +203,41 @@ fn multi_region_keys_replicate_between_two_deployments() {
             peers.into(),
         ]
     };
-    let west = Server::start_with(west_dir, &args("eu-west-1", &west_root, &west_peers));
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (ca, tls_key) = (
+        west_dir.path().join("tls.crt"),
+        west_dir.path().join("tls.key"),
+    );
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    std::fs::write(&tls_key, cert.signing_key.serialize_pem()).unwrap();
+    let mut west_args = args("eu-west-1", &west_root, &west_peers);
+    west_args.extend([
+        "--tls-cert".into(),
+        ca.clone().into(),
+        "--tls-key".into(),
+        tls_key.into(),
+    ]);
+    let west = Server::start_with(west_dir, &west_args);
+    assert!(west.endpoint.starts_with("https://"), "{}", west.endpoint);
+    // eu-central-1 is the same endpoint named with another CA: its
+    // certificate does not chain to it, so nothing is sent there.
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let wrong_ca = east_dir.path().join("wrong-ca.crt");
+    std::fs::write(&wrong_ca, stranger.cert.pem()).unwrap();
     let east_peers = east_dir.path().join("peers.yaml");
     std::fs::write(
         &east_peers,
         format!(
-            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n\
+             \x20 - region: eu-central-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
             west.endpoint,
+            ca.display(),
+            support::ACCESS_KEY,
+            support::SECRET_KEY,
+            west.endpoint,
+            wrong_ca.display(),
             support::ACCESS_KEY,
             support::SECRET_KEY
         ),
@@ -216,7 +245,8 @@ fn multi_region_keys_replicate_between_two_deployments() {
     .unwrap();
     let east = Server::start_with(east_dir, &args("us-east-1", &east_root, &east_peers));
     let mut cmd = python_command(&east, "multi_region.py");
-    cmd.env("KUBE_KMS_REPLICA_ENDPOINT", &west.endpoint);
+    cmd.env("KUBE_KMS_REPLICA_ENDPOINT", &west.endpoint)
+        .env("KUBE_KMS_REPLICA_CA", &ca);
     let out = run(cmd, "multi_region.py");
-    assert!(out.contains("multi-Region: 23 checks passed"), "{out}");
+    assert!(out.contains("multi-Region: 24 checks passed"), "{out}");
 }

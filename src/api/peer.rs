@@ -1,12 +1,17 @@
 //! Requests to another deployment's endpoint: a multi-Region key's other
 //! Regions (docs/multi-region.md). Signed with SigV4 like any client's,
-//! with the credentials the peers file gives for that Region.
+//! with the credentials the peers file gives for that Region; over HTTPS
+//! verified against the peers file's CA certificates, or plain HTTP.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::ApiError;
 use crate::replica::peers_file::{Peer, PeersFile};
@@ -20,11 +25,75 @@ const MAX_REPLY: usize = 1 << 20;
 #[derive(Debug)]
 pub struct PeerClient {
     peers: PeersFile,
+    /// TLS settings of each Region with an `https://` endpoint.
+    tls: BTreeMap<String, Arc<ClientConfig>>,
+}
+
+/// Where a peer's endpoint is.
+struct Target<'a> {
+    /// `host:port`, to connect to.
+    address: String,
+    /// The name its certificate must carry, over HTTPS.
+    tls_name: Option<&'a str>,
+    host: &'a str,
+}
+
+fn target(endpoint: &str) -> Option<Target<'_>> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let host = rest.trim_end_matches('/');
+    let (name, default_port) = match scheme {
+        "http" => (None, 80),
+        "https" => (Some(()), 443),
+        _ => return None,
+    };
+    // `[::1]:4600`, `host:4600`, or a host alone.
+    let hostname = match host.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() && !h.ends_with(':') => h,
+        _ => host,
+    };
+    let address = if hostname.len() == host.len() {
+        format!("{host}:{default_port}")
+    } else {
+        host.to_owned()
+    };
+    let bare = hostname.trim_start_matches('[').trim_end_matches(']');
+    Some(Target {
+        address,
+        tls_name: name.map(|()| bare),
+        host,
+    })
 }
 
 impl PeerClient {
-    pub fn new(peers: PeersFile) -> Self {
-        PeerClient { peers }
+    /// Reads the CA files of the Regions reached over HTTPS.
+    pub fn new(peers: PeersFile) -> Result<Self, String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut tls = BTreeMap::new();
+        for peer in &peers.peers {
+            let Some(ca) = &peer.ca_file else { continue };
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(ca)
+                .map_err(|e| format!("Region {} caFile {}: {e}", peer.region, ca.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: no certificates", ca.display()));
+            }
+            let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+            let mut config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            tls.insert(peer.region.clone(), Arc::new(config));
+        }
+        Ok(PeerClient { peers, tls })
     }
 
     pub fn peers(&self) -> &PeersFile {
@@ -65,10 +134,7 @@ impl PeerClient {
             .endpoint
             .as_deref()
             .ok_or_else(|| unusable("no endpoint"))?;
-        let host = endpoint
-            .strip_prefix("http://")
-            .ok_or_else(|| unusable("the endpoint is not an http:// URL"))?
-            .trim_end_matches('/');
+        let target = target(endpoint).ok_or_else(|| unusable("the endpoint is not a URL"))?;
         let (Some(access_key_id), Some(secret)) = (&peer.access_key_id, &peer.secret_access_key)
         else {
             return Err(unusable("no credentials"));
@@ -76,7 +142,7 @@ impl PeerClient {
         let body = serde_json::to_vec(body).expect("JSON values serialize");
         let headers = crate::auth::sigv4::signed_target_headers(
             &format!("{TARGET_PREFIX}{operation}"),
-            host,
+            target.host,
             &body,
             region,
             access_key_id,
@@ -93,25 +159,23 @@ impl PeerClient {
             ApiError::DependencyTimeout(format!("Region {region} ({endpoint}) did not answer: {e}"))
         };
         let exchange = async {
-            let stream = tokio::net::TcpStream::connect(host)
+            let stream = tokio::net::TcpStream::connect(&target.address)
                 .await
                 .map_err(|e| unreachable(&e))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| unreachable(&e))?;
-            tokio::spawn(connection);
-            let reply = sender
-                .send_request(request)
-                .await
-                .map_err(|e| unreachable(&e))?;
-            let status = reply.status();
-            let bytes = Limited::new(reply.into_body(), MAX_REPLY)
-                .collect()
-                .await
-                .map_err(|e| unreachable(&e))?
-                .to_bytes();
-            Ok::<_, ApiError>((status, bytes))
+            match target.tls_name {
+                None => send(stream, request).await,
+                Some(name) => {
+                    let config = self.tls.get(region).ok_or_else(|| unusable("no caFile"))?;
+                    let name = rustls_pki_types::ServerName::try_from(name.to_owned())
+                        .map_err(|e| unusable(&e.to_string()))?;
+                    let stream = tokio_rustls::TlsConnector::from(config.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| unreachable(&e))?;
+                    send(stream, request).await
+                }
+            }
+            .map_err(|e| unreachable(&e))
         };
         let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
             .await
@@ -123,6 +187,31 @@ impl PeerClient {
         }
         Err(refusal(region, &value))
     }
+}
+
+/// One HTTP/1.1 exchange on `stream`: the status and the body.
+async fn send<S>(
+    stream: S,
+    request: hyper::Request<Full<bytes::Bytes>>,
+) -> Result<(hyper::StatusCode, bytes::Bytes), String>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let reply = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = reply.status();
+    let bytes = Limited::new(reply.into_body(), MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, bytes))
 }
 
 /// The error another Region answered with, as ours: its type kept where it
@@ -155,5 +244,62 @@ fn refusal(region: &str, reply: &Value) -> ApiError {
             ApiError::DependencyTimeout(message)
         }
         _ => ApiError::Internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_name_an_address_and_the_certificate_name() {
+        for (endpoint, address, name, host) in [
+            (
+                "http://127.0.0.1:4600",
+                "127.0.0.1:4600",
+                None,
+                "127.0.0.1:4600",
+            ),
+            ("http://kms.example/", "kms.example:80", None, "kms.example"),
+            (
+                "https://kms.example:8443",
+                "kms.example:8443",
+                Some("kms.example"),
+                "kms.example:8443",
+            ),
+            (
+                "https://kms.example",
+                "kms.example:443",
+                Some("kms.example"),
+                "kms.example",
+            ),
+            (
+                "https://[::1]:4600",
+                "[::1]:4600",
+                Some("::1"),
+                "[::1]:4600",
+            ),
+        ] {
+            let t = target(endpoint).unwrap();
+            assert_eq!(
+                (t.address.as_str(), t.tls_name, t.host),
+                (address, name, host)
+            );
+        }
+        assert!(target("ftp://x").is_none());
+        assert!(target("kms.example").is_none());
+    }
+
+    #[test]
+    fn another_region_s_errors_keep_their_type_and_name_it() {
+        let reply = serde_json::json!({"__type": "AlreadyExistsException", "message": "taken"});
+        let error = refusal("eu-west-1", &reply);
+        assert_eq!(error.aws_type(), "AlreadyExistsException");
+        assert_eq!(error.to_string(), "Region eu-west-1 refused: taken");
+        let odd = serde_json::json!({"__type": "com.amazonaws#Weird"});
+        assert_eq!(
+            refusal("eu-west-1", &odd).aws_type(),
+            "KMSInternalException"
+        );
     }
 }

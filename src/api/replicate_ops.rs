@@ -151,7 +151,8 @@ impl Api {
         let spec = json!({
             "KeySpec": key.spec,
             "KeyUsage": key.usage,
-            "Description": input.description.unwrap_or_else(|| key.description.clone()),
+            // Not shared between a key's Regions: AWS's default is none.
+            "Description": input.description.unwrap_or_default(),
             "Policy": input.policy,
             "Tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "Enabled": key.enabled,

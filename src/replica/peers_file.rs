@@ -8,6 +8,7 @@
 //!   - region: eu-west-1
 //!     identities: [<64 hex digits>]   # `kube-kms identity` there
 //!     endpoint: https://kms.eu-west-1.example:4600
+//!     caFile: /etc/kube-kms/eu-west-1-ca.pem  # what its certificate chains to
 //!     accessKeyId: AKIA...            # signs requests sent there
 //!     secretAccessKey: ...
 //!     principal: arn:aws:iam::111122223333:user/default/eu-west-1  # its requests here
@@ -37,6 +38,9 @@ pub struct Peer {
     /// Its endpoint's URL (an endpoint that sends there needs it).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// PEM certificates an `https://` endpoint's certificate must chain to.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub access_key_id: Option<String>,
     #[serde(default)]
@@ -83,6 +87,24 @@ impl PeersFile {
             }
             if !regions.insert(&peer.region) {
                 return Err(format!("Region {} is listed twice", peer.region));
+            }
+            if let Some(endpoint) = &peer.endpoint {
+                match endpoint.split_once("://") {
+                    Some(("http", _)) => {}
+                    Some(("https", _)) if peer.ca_file.is_some() => {}
+                    Some(("https", _)) => {
+                        return Err(format!(
+                            "Region {}: an https:// endpoint needs caFile",
+                            peer.region
+                        ));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "Region {}: endpoint {endpoint} is not an http:// or https:// URL",
+                            peer.region
+                        ));
+                    }
+                }
             }
             if peer.access_key_id.is_some() != peer.secret_access_key.is_some() {
                 return Err(format!(
@@ -140,6 +162,11 @@ mod tests {
             (text.replace(ID, "abc"), "not an identity"),
             (text.replace("    accessKeyId: AK\n", ""), "go together"),
             (text.replace("principal:", "principle:"), "unknown field"),
+            (text.replace("http://", "https://"), "needs caFile"),
+            (
+                text.replace("http://", "ftp://"),
+                "not an http:// or https:// URL",
+            ),
             (
                 text.replace(&format!("[{ID}]\n    endpoint"), "[]\n    endpoint"),
                 "at least one",

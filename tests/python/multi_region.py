@@ -21,7 +21,8 @@ import checks
 from checks import check
 
 east = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_ENDPOINT"], region_name="us-east-1")
-west = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_REPLICA_ENDPOINT"], region_name="eu-west-1")
+west = boto3.client("kms", endpoint_url=os.environ["KUBE_KMS_REPLICA_ENDPOINT"], region_name="eu-west-1",
+                    verify=os.environ["KUBE_KMS_REPLICA_CA"])
 
 
 def error_of(call, **kwargs):
@@ -71,6 +72,9 @@ code, message = error_of(east.replicate_key, KeyId=key_id, ReplicaRegion="us-eas
 check(code == "ValidationException", f"replicating to the primary's own Region: {code} {message}")
 code, message = error_of(east.replicate_key, KeyId=key_id, ReplicaRegion="ap-south-1")
 check(code == "UnsupportedOperationException" and "peers" in message, f"a Region that is not a peer: {code} {message}")
+code, message = error_of(east.replicate_key, KeyId=key_id, ReplicaRegion="eu-central-1")
+check(code == "DependencyTimeoutException" and "certificate" in message.lower(),
+      f"a Region whose certificate does not chain to its caFile: {code} {message}")
 code, message = error_of(east.replicate_key, KeyId=key_id, ReplicaRegion="Europe")
 check(code == "ValidationException", f"not a Region name: {code} {message}")
 code, message = error_of(west.replicate_key, KeyId=key_id, ReplicaRegion="us-west-2")
