@@ -235,6 +235,11 @@ pub struct Replica {
     /// On the primary: the newest material version the replica holds.
     #[serde(default, skip_serializing_if = "is_zero_version")]
     pub synced: u32,
+    /// On the primary: a digest of the properties the Regions share
+    /// (automatic rotation, where the replicas are) as last delivered, so
+    /// that a change of them reaches the replica too.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shared: String,
 }
 
 fn is_zero_version(version: &u32) -> bool {

@@ -189,7 +189,11 @@ pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
     if key.deletion.is_some() {
         return None;
     }
-    let due = key.rotation.enabled && key.rotation.next.is_some_and(|next| now >= next);
+    // A replica's versions come from its primary (docs/multi-region.md);
+    // its rotation settings only mirror the primary's.
+    let due = key.rotation.enabled
+        && !key.is_replica()
+        && key.rotation.next.is_some_and(|next| now >= next);
     (due && key.state() == KeyState::Enabled).then_some(Action::Rotate(RotationType::Automatic))
 }
 
@@ -197,7 +201,9 @@ pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
 pub fn next_due(key: &KeyRecord) -> Option<Millis> {
     let lifecycle = match key.deletion {
         Some(deletion) => Some(deletion.deletion_date),
-        None if key.rotation.enabled && key.state() == KeyState::Enabled => key.rotation.next,
+        None if key.rotation.enabled && key.state() == KeyState::Enabled && !key.is_replica() => {
+            key.rotation.next
+        }
         None => None,
     };
     match (lifecycle, imported::expiry(key)) {

@@ -248,5 +248,5 @@ fn multi_region_keys_replicate_between_two_deployments() {
     cmd.env("KUBE_KMS_REPLICA_ENDPOINT", &west.endpoint)
         .env("KUBE_KMS_REPLICA_CA", &ca);
     let out = run(cmd, "multi_region.py");
-    assert!(out.contains("multi-Region: 24 checks passed"), "{out}");
+    assert!(out.contains("multi-Region: 26 checks passed"), "{out}");
 }

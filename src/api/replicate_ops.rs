@@ -44,8 +44,57 @@ struct DeliverInput {
     primary_region: Option<String>,
     /// Only when creating the replica.
     replica: Option<ReplicaSpec>,
+    /// What the Regions share, as the primary has it now.
+    shared: Option<Shared>,
+    /// The offer's token; needed only with packages.
     token: Option<String>,
     packages: Option<Vec<String>>,
+}
+
+/// What a key's Regions share besides material: automatic rotation (on the
+/// primary; mirrored on replicas, which never rotate on their own) and
+/// where the replicas are.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Shared {
+    rotation: Rotation,
+    replicas: Vec<String>,
+}
+
+impl Shared {
+    fn of(key: &KeyRecord) -> Self {
+        Shared {
+            rotation: key.rotation.clone(),
+            replicas: key
+                .regions
+                .iter()
+                .flat_map(|r| &r.replicas)
+                .map(|r| r.region.clone())
+                .collect(),
+        }
+    }
+
+    /// A short digest: the primary delivers again when it changes.
+    fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_vec(self).expect("serializes");
+        hex::encode(&Sha256::digest(&text)[..8])
+    }
+
+    fn apply(self, key: &mut KeyRecord) {
+        key.rotation = self.rotation;
+        if let Some(regions) = &mut key.regions {
+            regions.replicas = self
+                .replicas
+                .into_iter()
+                .map(|region| Replica {
+                    region,
+                    synced: 0,
+                    shared: String::new(),
+                })
+                .collect();
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -57,7 +106,6 @@ struct ReplicaSpec {
     policy: Option<String>,
     tags: std::collections::BTreeMap<String, String>,
     enabled: bool,
-    replicas: Vec<String>,
 }
 
 impl Api {
@@ -146,8 +194,8 @@ impl Api {
             let bypass = input.bypass_policy_lockout_safety_check == Some(true);
             self.check_lockout(caller, subject, &[], document, bypass)?;
         }
-        let mut replicas: Vec<String> = known.map(|r| r.region.clone()).collect();
-        replicas.push(region.clone());
+        let mut shared = Shared::of(&key);
+        shared.replicas.push(region.clone());
         let spec = json!({
             "KeySpec": key.spec,
             "KeyUsage": key.usage,
@@ -156,10 +204,10 @@ impl Api {
             "Policy": input.policy,
             "Tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "Enabled": key.enabled,
-            "Replicas": replicas,
         });
+        let digest = shared.digest();
         let reply = self
-            .deliver(&key, &region, &key.materials, Some(spec))
+            .deliver(&key, &region, &key.materials, &shared, Some(spec))
             .await?;
         let synced = key.current().map_or(0, |m| m.version);
         self.update_key(key.key_id, |record| {
@@ -172,11 +220,14 @@ impl Api {
                 regions.replicas.push(Replica {
                     region: region.clone(),
                     synced,
+                    shared: digest.clone(),
                 });
             }
             Ok(())
         })
         .await?;
+        // The other replicas learn of this one.
+        self.sync_replicas().await;
         Ok(json!({
             "ReplicaKeyMetadata": reply["KeyMetadata"],
             "ReplicaPolicy": reply["Policy"],
@@ -192,9 +243,21 @@ impl Api {
         key: &KeyRecord,
         region: &str,
         materials: &[MaterialVersion],
+        shared: &Shared,
         spec: Option<Value>,
     ) -> Result<Value, ApiError> {
         let peers = self.peer_client()?;
+        let mut body = json!({
+            "KeyId": key.key_id.to_string(),
+            "PrimaryRegion": self.arn.region,
+            "Shared": shared,
+        });
+        if let Some(spec) = spec {
+            body["Replica"] = spec;
+        }
+        if materials.is_empty() {
+            return peers.call(region, "DeliverReplica", &body).await;
+        }
         let arn = self.arn.key_arn(key.key_id);
         let offer = peers
             .call(
@@ -219,15 +282,8 @@ impl Api {
                 .map_err(|e| ApiError::from_crypto(e, &arn))?;
             packages.push(b64::encode(&package));
         }
-        let mut body = json!({
-            "KeyId": key.key_id.to_string(),
-            "PrimaryRegion": self.arn.region,
-            "Token": token,
-            "Packages": packages,
-        });
-        if let Some(spec) = spec {
-            body["Replica"] = spec;
-        }
+        body["Token"] = token;
+        body["Packages"] = json!(packages);
         peers.call(region, "DeliverReplica", &body).await
     }
 
@@ -267,9 +323,13 @@ impl Api {
             )));
         }
         let arn = self.arn.key_arn(key_id);
-        let token = b64_field(input.token, "token")?;
+        let packages = input.packages.unwrap_or_default();
+        let token = match packages.is_empty() {
+            true => Vec::new(),
+            false => b64_field(input.token, "token")?,
+        };
         let mut accepted = Vec::new();
-        for package in input.packages.unwrap_or_default() {
+        for package in packages {
             let package = b64::decode(&package)
                 .map_err(|_| ApiError::Validation("packages: not base64".into()))?;
             let sealed = self
@@ -288,13 +348,14 @@ impl Api {
         // A replica already made here (the primary's record of it may not
         // have been written) takes the versions it lacks, as a sync does.
         let exists = self.store.get_key(key_id).await?.is_some();
+        let shared = required(input.shared, "shared")?;
         let key = match input.replica {
             Some(spec) if !exists => {
-                self.create_replica(caller, key_id, primary, spec, accepted)
+                self.create_replica(caller, key_id, primary, spec, shared, accepted)
                     .await?
             }
             _ => {
-                self.add_replica_material(key_id, &primary, accepted)
+                self.add_replica_material(key_id, &primary, shared, accepted)
                     .await?
             }
         };
@@ -314,6 +375,7 @@ impl Api {
         key_id: KeyId,
         primary: String,
         spec: ReplicaSpec,
+        shared: Shared,
         sealed: Vec<SealedMaterial>,
     ) -> Result<KeyRecord, ApiError> {
         if let Some(policy) = &spec.policy {
@@ -334,7 +396,7 @@ impl Api {
                 "packages: a replica needs its material".into(),
             ));
         }
-        let key = KeyRecord {
+        let mut key = KeyRecord {
             key_id,
             namespace: caller.namespace.clone(),
             description: spec.description,
@@ -355,13 +417,10 @@ impl Api {
             regions: Some(Regions {
                 primary,
                 replica: true,
-                replicas: spec
-                    .replicas
-                    .into_iter()
-                    .map(|region| Replica { region, synced: 0 })
-                    .collect(),
+                replicas: Vec::new(),
             }),
         };
+        shared.apply(&mut key);
         if key.materials.iter().any(|m| {
             m.sealed.header().map_or(true, |h| {
                 h.material.spec != key.spec || h.material.usage != key.usage
@@ -378,10 +437,12 @@ impl Api {
         &self,
         key_id: KeyId,
         primary: &str,
+        shared: Shared,
         sealed: Vec<SealedMaterial>,
     ) -> Result<KeyRecord, ApiError> {
         let now = self.now();
         let arriving = versions(key_id, sealed, now)?;
+        let mut shared = Some(shared);
         let (key, ()) = self
             .update_key(key_id, |key| {
                 let ours = key
@@ -409,6 +470,11 @@ impl Api {
                         key.materials.push(material.clone());
                     }
                 }
+                // Taken once: a retried write starts from the stored record,
+                // which this closure sees again.
+                if let Some(shared) = shared.take() {
+                    shared.apply(key);
+                }
                 key.materials.sort_by_key(|m| m.version);
                 Ok(())
             })
@@ -433,7 +499,13 @@ impl Api {
                 continue;
             };
             let current = key.current().map_or(0, |m| m.version);
-            for replica in regions.replicas.iter().filter(|r| r.synced < current) {
+            let shared = Shared::of(&key);
+            let digest = shared.digest();
+            let behind = regions
+                .replicas
+                .iter()
+                .filter(|r| r.synced < current || r.shared != digest);
+            for replica in behind {
                 let missing: Vec<MaterialVersion> = key
                     .materials
                     .iter()
@@ -441,12 +513,14 @@ impl Api {
                     .cloned()
                     .collect();
                 let region = replica.region.clone();
-                let result = match self.deliver(&key, &region, &missing, None).await {
+                let delivered = self.deliver(&key, &region, &missing, &shared, None);
+                let result = match delivered.await {
                     Ok(_) => self
                         .update_key(key.key_id, |record| {
                             let regions = record.regions.as_mut().expect("a primary's regions");
                             for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
                                 r.synced = r.synced.max(current);
+                                r.shared = digest.clone();
                             }
                             Ok(())
                         })

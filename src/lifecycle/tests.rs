@@ -155,3 +155,27 @@ fn valid_to_is_in_the_future_and_at_most_a_year_away() {
         Err(ValidToError::TooFar)
     );
 }
+
+#[test]
+fn a_replica_never_rotates_on_its_own() {
+    let mut k = key();
+    enable_rotation(&mut k, 90, NOW);
+    let due = NOW + 90 * crate::key::DAY_MS;
+    assert_eq!(plan(&k, due), Some(Action::Rotate(RotationType::Automatic)));
+    assert_eq!(next_due(&k), Some(due));
+    // The same settings mirrored on a replica: its primary rotates, and
+    // sends it the version.
+    k.regions = Some(crate::key::Regions {
+        primary: "us-east-1".into(),
+        replica: true,
+        replicas: Vec::new(),
+    });
+    assert_eq!(plan(&k, due), None);
+    assert_eq!(next_due(&k), None);
+    // Its deletion still comes due.
+    k.deletion = Some(schedule_deletion(7, NOW));
+    assert_eq!(
+        plan(&k, NOW + 7 * crate::key::DAY_MS),
+        Some(Action::Destroy)
+    );
+}

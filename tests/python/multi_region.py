@@ -86,8 +86,15 @@ code, message = error_of(east.replicate_key, KeyId=single, ReplicaRegion="eu-wes
 check(code == "UnsupportedOperationException" and "not a multi-Region key" in message, f"a single-Region key: {code} {message}")
 check(error_of(west.describe_key, KeyId=single)[0] == "NotFoundException", "nothing of it reached the other Region")
 
-# A rotation of the primary reaches the replica.
+# A rotation of the primary reaches the replica, and so do its rotation
+# settings (shared by a key's Regions; a replica never rotates on its own).
+east.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=180)
 east.rotate_key_on_demand(KeyId=key_id)
+status = west.get_key_rotation_status(KeyId=key_id)
+check(status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 180,
+      f"the replica's rotation status is the primary's: {status}")
+code, message = error_of(west.disable_key_rotation, KeyId=key_id)
+check(code == "UnsupportedOperationException", f"a replica's rotation is set on its primary: {code} {message}")
 rotated = east.encrypt(KeyId=key_id, Plaintext=b"after rotation")["CiphertextBlob"]
 check(west.decrypt(CiphertextBlob=rotated)["Plaintext"] == b"after rotation", "the replica decrypts under the new version")
 versions = west.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
