@@ -183,11 +183,21 @@ fn multi_region_keys_replicate_between_two_deployments() {
         (path, id.to_string())
     };
     let ((east_root, east_id), (west_root, west_id)) = (identity(&east_dir), identity(&west_dir));
-    // The replica Region hears from the primary's as the test principal.
+    // Each Region hears from the other as the test principal, and reaches
+    // it with the test access key: the primary moves (UpdatePrimaryRegion)
+    // and back. us-east-1 listens where eu-west-1's peers file says.
+    let east_listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
     let west_peers = west_dir.path().join("peers.yaml");
     std::fs::write(
         &west_peers,
-        format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n"),
+        format!(
+            "peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n    endpoint: http://{east_listen}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+            support::ACCESS_KEY,
+            support::SECRET_KEY
+        ),
     )
     .unwrap();
     let args = |region: &str,
@@ -225,13 +235,14 @@ fn multi_region_keys_replicate_between_two_deployments() {
     // certificate does not chain to it, so nothing is sent there.
     let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let wrong_ca = east_dir.path().join("wrong-ca.crt");
+    let (_, third_id) = identity(&tempfile::tempdir().unwrap());
     std::fs::write(&wrong_ca, stranger.cert.pem()).unwrap();
     let east_peers = east_dir.path().join("peers.yaml");
     std::fs::write(
         &east_peers,
         format!(
-            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n\
-             \x20 - region: eu-central-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n    principal: tester\n\
+             \x20 - region: eu-central-1\n    identities: [\"{third_id}\"]\n    endpoint: {}\n    caFile: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
             west.endpoint,
             ca.display(),
             support::ACCESS_KEY,
@@ -243,10 +254,14 @@ fn multi_region_keys_replicate_between_two_deployments() {
         ),
     )
     .unwrap();
-    let east = Server::start_with(east_dir, &args("us-east-1", &east_root, &east_peers));
+    let east = Server::start_on(
+        east_dir,
+        &east_listen,
+        &args("us-east-1", &east_root, &east_peers),
+    );
     let mut cmd = python_command(&east, "multi_region.py");
     cmd.env("KUBE_KMS_REPLICA_ENDPOINT", &west.endpoint)
         .env("KUBE_KMS_REPLICA_CA", &ca);
     let out = run(cmd, "multi_region.py");
-    assert!(out.contains("multi-Region: 26 checks passed"), "{out}");
+    assert!(out.contains("multi-Region: 33 checks passed"), "{out}");
 }

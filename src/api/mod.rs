@@ -25,6 +25,7 @@ mod not_served;
 mod page;
 pub mod peer;
 mod policy_ops;
+mod primary_ops;
 pub mod quota;
 mod re_encrypt_ops;
 pub mod readiness;
@@ -295,6 +296,7 @@ pub const OPERATIONS: &[&str] = &[
     "RevokeGrant",
     "DescribeCustomKeyStores",
     "ReplicateKey",
+    "UpdatePrimaryRegion",
 ];
 
 impl Api {
@@ -441,6 +443,8 @@ impl Api {
             "ListRetirableGrants" => self.list_retirable_grants(caller, body).await,
             "DescribeCustomKeyStores" => self.describe_custom_key_stores(body).await,
             "ReplicateKey" => self.replicate_key(caller, body).await,
+            "UpdatePrimaryRegion" => self.update_primary_region(caller, body).await,
+            "KubeKmsReplication.MovePrimary" => self.move_primary(caller, body).await,
             "KubeKmsReplication.OfferReplica" => self.offer_replica(caller, body).await,
             "KubeKmsReplication.DeliverReplica" => self.deliver_replica(caller, body).await,
             other => Err(match not_served::reason(other) {

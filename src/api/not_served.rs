@@ -6,9 +6,6 @@
 /// served, or `None` if it is not an AWS KMS operation this endpoint knows.
 pub fn reason(operation: &str) -> Option<&'static str> {
     Some(match operation {
-        "UpdatePrimaryRegion" => {
-            "a multi-Region key's primary stays where it was created (docs/multi-region.md)"
-        }
         "CreateCustomKeyStore"
         | "ConnectCustomKeyStore"
         | "DisconnectCustomKeyStore"

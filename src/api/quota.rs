@@ -89,6 +89,7 @@ pub fn default_quota(operation: &str) -> Option<(&'static str, f64)> {
         "UntagResource" => ("UntagResource", 5.0),
         "UpdateAlias" => ("UpdateAlias", 5.0),
         "ReplicateKey" => ("ReplicateKey", 5.0),
+        "UpdatePrimaryRegion" => ("UpdatePrimaryRegion", 5.0),
         "UpdateKeyDescription" => ("UpdateKeyDescription", 5.0),
         "DescribeCustomKeyStores" => ("DescribeCustomKeyStores", 5.0),
         _ => return None,

@@ -56,13 +56,13 @@ struct DeliverInput {
 /// where the replicas are.
 #[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Shared {
-    rotation: Rotation,
-    replicas: Vec<String>,
+pub(super) struct Shared {
+    pub(super) rotation: Rotation,
+    pub(super) replicas: Vec<String>,
 }
 
 impl Shared {
-    fn of(key: &KeyRecord) -> Self {
+    pub(super) fn of(key: &KeyRecord) -> Self {
         Shared {
             rotation: key.rotation.clone(),
             replicas: key
@@ -109,7 +109,7 @@ struct ReplicaSpec {
 }
 
 impl Api {
-    fn peer_client(&self) -> Result<&PeerClient, ApiError> {
+    pub(super) fn peer_client(&self) -> Result<&PeerClient, ApiError> {
         self.peers.as_deref().ok_or_else(|| {
             ApiError::Unsupported(
                 "This endpoint has no peer Regions to replicate to (--peers; see docs/multi-region.md)."
@@ -119,7 +119,7 @@ impl Api {
     }
 
     /// The Region a `KubeKmsReplication.*` caller speaks for.
-    fn peer_region(&self, caller: &Caller) -> Result<String, ApiError> {
+    pub(super) fn peer_region(&self, caller: &Caller) -> Result<String, ApiError> {
         self.peers
             .as_deref()
             .and_then(|p| p.region_of(&caller.principal))
@@ -538,7 +538,7 @@ impl Api {
     }
 }
 
-fn multi_region_id(text: String) -> Result<KeyId, ApiError> {
+pub(super) fn multi_region_id(text: String) -> Result<KeyId, ApiError> {
     match text.parse::<KeyId>() {
         Ok(id) if id.is_multi_region() => Ok(id),
         _ => Err(ApiError::Validation(format!(

@@ -81,7 +81,17 @@ impl PeersFile {
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: PeersFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut regions = std::collections::BTreeSet::new();
+        let mut owners = std::collections::BTreeMap::new();
         for peer in &file.peers {
+            for identity in &peer.identities {
+                if let Some(other) = owners.insert(*identity, &peer.region) {
+                    // Material it signs must be told apart by Region.
+                    return Err(format!(
+                        "identity {identity} is listed for both {other} and {}",
+                        peer.region
+                    ));
+                }
+            }
             if !is_region(&peer.region) {
                 return Err(format!("'{}' is not a Region name", peer.region));
             }
@@ -140,12 +150,14 @@ impl PeersFile {
 mod tests {
     use super::*;
 
+    // RFC 8032's first two test public keys.
     const ID: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const ID2: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
 
     #[test]
     fn a_peers_file_reads_and_refuses_what_is_wrong() {
         let text = format!(
-            "peers:\n  - region: eu-west-1\n    identities: [{ID}]\n    endpoint: http://127.0.0.1:4601\n    accessKeyId: AK\n    secretAccessKey: SK\n    principal: replicator\n  - region: us-west-2\n    identities: [{ID}]\n"
+            "peers:\n  - region: eu-west-1\n    identities: [{ID}]\n    endpoint: http://127.0.0.1:4601\n    accessKeyId: AK\n    secretAccessKey: SK\n    principal: replicator\n  - region: us-west-2\n    identities: [{ID2}]\n"
         );
         let file = PeersFile::parse(&text).unwrap();
         assert_eq!(file.peers.len(), 2);
@@ -163,6 +175,7 @@ mod tests {
             (text.replace("    accessKeyId: AK\n", ""), "go together"),
             (text.replace("principal:", "principle:"), "unknown field"),
             (text.replace("http://", "https://"), "needs caFile"),
+            (text.replace(ID2, ID), "listed for both"),
             (
                 text.replace("http://", "ftp://"),
                 "not an http:// or https:// URL",

@@ -74,8 +74,10 @@ check(kms.list_grants(KeyId=key)["Grants"] == [], "RetireGrant by token")
 check(_raises(kms.revoke_grant, kms.exceptions.NotFoundException, KeyId=key, GrantId="0" * 64), "RevokeGrant of no grant")
 check(_raises(kms.revoke_grant, kms.exceptions.InvalidGrantIdException, KeyId=key, GrantId="nope"), "RevokeGrant of a malformed id")
 # An AWS operation the endpoint does not serve says so, as a modelled error.
+code, status, message = error_of(kms.delete_custom_key_store, CustomKeyStoreId="cks-1234567890abcdef0")
+check(code == "UnsupportedOperationException" and status == 400 and message.startswith("DeleteCustomKeyStore is not served"), f"DeleteCustomKeyStore: {code} {status} {message}")
 code, status, message = error_of(kms.update_primary_region, KeyId=key, PrimaryRegion="us-west-2")
-check(code == "UnsupportedOperationException" and status == 400 and message.startswith("UpdatePrimaryRegion is not served"), f"UpdatePrimaryRegion: {code} {status} {message}")
+check(code == "UnsupportedOperationException" and message.endswith("is not a multi-Region key."), f"UpdatePrimaryRegion of a single-Region key: {code} {message}")
 code, status, message = error_of(kms.replicate_key, KeyId=key, ReplicaRegion="us-west-2")
 check(code == "UnsupportedOperationException" and message.endswith("is not a multi-Region key."), f"ReplicateKey of a single-Region key: {code} {message}")
 # A multi-Region key: an mrk- id, a primary (without replicas yet).

@@ -101,6 +101,26 @@ versions = west.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MAT
 check(len(versions) == 2, f"the replica holds both versions: {versions}")
 check(west.decrypt(CiphertextBlob=from_east, EncryptionContext=context)["Plaintext"] == b"from east", "and still the first")
 
+# The primary moves to eu-west-1 (UpdatePrimaryRegion), and back.
+east.update_primary_region(KeyId=key_id, PrimaryRegion="eu-west-1")
+config = west.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]
+check(config == {"MultiRegionKeyType": "PRIMARY", "PrimaryKey": {"Arn": west_arn, "Region": "eu-west-1"},
+                 "ReplicaKeys": [{"Arn": primary["Arn"], "Region": "us-east-1"}]}, f"eu-west-1 is the primary: {config}")
+config = east.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]
+check(config["MultiRegionKeyType"] == "REPLICA" and config["PrimaryKey"]["Region"] == "eu-west-1", f"us-east-1 is a replica: {config}")
+check(error_of(east.rotate_key_on_demand, KeyId=key_id)[0] == "UnsupportedOperationException", "the former primary no longer rotates")
+code, message = error_of(east.update_primary_region, KeyId=key_id, PrimaryRegion="eu-west-1")
+check(code == "UnsupportedOperationException" and "eu-west-1" in message, f"UpdatePrimaryRegion is the primary's: {code} {message}")
+west.rotate_key_on_demand(KeyId=key_id)
+third = west.encrypt(KeyId=key_id, Plaintext=b"third version")["CiphertextBlob"]
+check(east.decrypt(CiphertextBlob=third)["Plaintext"] == b"third version", "the new primary's rotation reaches the former one")
+code, message = error_of(west.update_primary_region, KeyId=key_id, PrimaryRegion="ap-south-1")
+check(code == "NotFoundException", f"a Region without a replica: {code} {message}")
+west.update_primary_region(KeyId=key_id, PrimaryRegion="us-east-1")
+check(east.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+      and west.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA",
+      "and back to us-east-1")
+
 # The Encryption SDK's MRK-aware keyrings treat the two as one key.
 providers = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
 client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)

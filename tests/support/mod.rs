@@ -88,6 +88,11 @@ impl Server {
 
     /// Starts a server on `dir` with extra `serve` flags.
     pub fn start_with(dir: tempfile::TempDir, extra: &[std::ffi::OsString]) -> Server {
+        Self::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    /// As [`Server::start_with`], listening on `listen`.
+    pub fn start_on(dir: tempfile::TempDir, listen: &str, extra: &[std::ffi::OsString]) -> Server {
         let credentials = dir.path().join("test-credentials.yaml");
         std::fs::write(
             &credentials,
@@ -101,14 +106,7 @@ impl Server {
         std::fs::create_dir_all(&manifests).unwrap();
         std::fs::write(manifests.join("fixtures.yaml"), FIXTURES).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
-            .args([
-                "--log",
-                "info",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
+            .args(["--log", "info", "serve", "--listen", listen, "--data-dir"])
             .arg(dir.path().join("data"))
             .arg("--credentials")
             .arg(&credentials)

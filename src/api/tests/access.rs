@@ -422,6 +422,11 @@ pub(super) async fn key_operations(h: &Harness) -> Vec<KeyCase> {
             json!({ "KeyId": sym, "ReplicaRegion": "eu-west-1" }),
             &sym,
         ),
+        case(
+            "UpdatePrimaryRegion",
+            json!({ "KeyId": sym, "PrimaryRegion": "eu-west-1" }),
+            &sym,
+        ),
     ])
     .collect::<Vec<_>>();
     // RetireGrant asks the grant (its retiring principal, its grantee)

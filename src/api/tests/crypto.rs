@@ -85,10 +85,15 @@ async fn crypto_errors_have_aws_types() {
         "UnknownOperationException"
     );
     assert_eq!(
-        h.err("UpdatePrimaryRegion", json!({ "KeyId": a, "PrimaryRegion": "eu-west-1" })).await,
+        h.err(
+            "DeleteCustomKeyStore",
+            json!({ "CustomKeyStoreId": "cks-1234567890abcdef0" })
+        )
+        .await,
         (
             "UnsupportedOperationException".into(),
-            "UpdatePrimaryRegion is not served by this endpoint: a multi-Region key's primary stays where it was created (docs/multi-region.md).".into()
+            "DeleteCustomKeyStore is not served by this endpoint: there are no custom key stores."
+                .into()
         )
     );
     // AWS JSON 1.1: an empty body is `{}`; anything unparseable is a SerializationException.

@@ -142,3 +142,44 @@ async fn replication_needs_peers_and_answers_only_them() {
     assert_eq!(kind, "UnsupportedOperationException");
     assert!(message.ends_with("is not a multi-Region key."), "{message}");
 }
+
+#[tokio::test]
+async fn update_primary_region_is_the_primary_s_and_names_a_replica() {
+    let h = harness();
+    let mrk = h.key(json!({ "MultiRegion": true })).await;
+    let single = h.key(json!({})).await;
+    for (body, kind, says) in [
+        (
+            json!({ "KeyId": single, "PrimaryRegion": "eu-west-1" }),
+            "UnsupportedOperationException",
+            "is not a multi-Region key.",
+        ),
+        (
+            json!({ "KeyId": mrk, "PrimaryRegion": "us-east-1" }),
+            "ValidationException",
+            "is already the primary key",
+        ),
+        (
+            json!({ "KeyId": mrk, "PrimaryRegion": "eu-west-1" }),
+            "NotFoundException",
+            "does not exist",
+        ),
+        (
+            json!({ "KeyId": mrk, "PrimaryRegion": "Europe" }),
+            "ValidationException",
+            "regular expression",
+        ),
+    ] {
+        let (got, message) = h.err("UpdatePrimaryRegion", body.clone()).await;
+        assert_eq!(got, kind, "{body}: {message}");
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    // Only a key's primary moves it.
+    let (kind, message) = h
+        .err(
+            "KubeKmsReplication.MovePrimary",
+            json!({ "KeyId": mrk, "PrimaryRegion": "eu-west-1" }),
+        )
+        .await;
+    assert_eq!(kind, "AccessDeniedException", "{message}");
+}

@@ -1,0 +1,175 @@
+//! UpdatePrimaryRegion: a multi-Region key's primary moves to the Region of
+//! one of its replicas (docs/multi-region.md). Called on the primary's
+//! endpoint, as AWS has it: it brings the new primary up to date, tells
+//! the other replicas (`KubeKmsReplication.MovePrimary`), promotes the new
+//! primary, and makes its own key a replica. Every step is one a retry
+//! repeats harmlessly, so a call that failed half way can be made again.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::Access;
+use super::replicate_ops::{Shared, multi_region_id};
+use super::wire::{check_length, decode, required};
+use super::{Api, ApiError, Caller};
+use crate::key::{Regions, Replica, Rotation};
+use crate::lifecycle::Operation;
+use crate::replica::peers_file::is_region;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdatePrimaryInput {
+    key_id: Option<String>,
+    primary_region: Option<String>,
+}
+
+/// What the primary tells a replica: the Region of the primary from now
+/// on, and, for the new primary, what it takes over.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MoveInput {
+    key_id: Option<String>,
+    primary_region: Option<String>,
+    replicas: Option<Vec<String>>,
+    rotation: Option<Rotation>,
+}
+
+fn replicas(regions: impl IntoIterator<Item = String>) -> Vec<Replica> {
+    // Nothing is known yet of what each holds: the next sync delivers
+    // every version, and a replica keeps those it has.
+    regions
+        .into_iter()
+        .map(|region| Replica {
+            region,
+            synced: 0,
+            shared: String::new(),
+        })
+        .collect()
+}
+
+impl Api {
+    pub(super) async fn update_primary_region(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let input: UpdatePrimaryInput = decode(body)?;
+        let region = required(input.primary_region, "primaryRegion")?;
+        check_length("primaryRegion", region.len(), 1, 32)?;
+        if !is_region(&region) {
+            return Err(ApiError::validation(
+                "primaryRegion",
+                &region,
+                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+            ));
+        }
+        let key = self
+            .managed_key(caller, input.key_id, Access::to("kms:UpdatePrimaryRegion"))
+            .await?;
+        let arn = self.arn.key_arn(key.key_id);
+        if !key.key_id.is_multi_region() {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is not a multi-Region key."
+            )));
+        }
+        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is a replica key; call UpdatePrimaryRegion on its primary key in {}.",
+                regions.primary
+            )));
+        }
+        self.check_state(&key, Operation::Cryptographic)?;
+        if region == self.arn.region {
+            return Err(ApiError::Validation(format!(
+                "{arn} is already the primary key; {region} is its Region."
+            )));
+        }
+        let known: Vec<String> = Shared::of(&key).replicas;
+        if !known.contains(&region) {
+            return Err(ApiError::NotFound(format!(
+                "{} does not exist",
+                self.arn.key_arn_in(&region, key.key_id)
+            )));
+        }
+        let peers = self.peer_client()?;
+        // 1. The new primary holds every version before it takes over.
+        if let Some((.., error)) = self
+            .sync_replicas()
+            .await
+            .into_iter()
+            .find(|(id, r, _)| *id == key.key_id && *r == region)
+        {
+            return Err(error);
+        }
+        // 2. The other replicas take deliveries from the new primary.
+        let others: Vec<String> = known.iter().filter(|r| **r != region).cloned().collect();
+        let id = key.key_id.to_string();
+        for other in &others {
+            let body = json!({ "KeyId": id, "PrimaryRegion": region });
+            peers.call(other, "MovePrimary", &body).await?;
+        }
+        // 3. The new primary takes over, this Region among its replicas.
+        let mut after: Vec<String> = others;
+        after.push(self.arn.region.clone());
+        let body = json!({
+            "KeyId": id,
+            "PrimaryRegion": region,
+            "Replicas": after,
+            "Rotation": key.rotation,
+        });
+        peers.call(&region, "MovePrimary", &body).await?;
+        // 4. This Region's key becomes a replica of it.
+        self.update_key(key.key_id, |record| {
+            record.regions = Some(Regions {
+                primary: region.clone(),
+                replica: true,
+                replicas: replicas(after.iter().cloned()),
+            });
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    /// `KubeKmsReplication.MovePrimary`, from the key's primary: the
+    /// primary is now in `PrimaryRegion`, this one's if it says so.
+    pub(super) async fn move_primary(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let sender = self.peer_region(caller)?;
+        let input: MoveInput = decode(body)?;
+        let key_id = multi_region_id(required(input.key_id, "keyId")?)?;
+        let new = required(input.primary_region, "primaryRegion")?;
+        let here = new == self.arn.region;
+        let arn = self.arn.key_arn(key_id);
+        self.update_key(key_id, |key| {
+            let Some(regions) = key.regions.as_mut() else {
+                return Err(ApiError::InvalidState(format!(
+                    "{arn} is not a replica here."
+                )));
+            };
+            // Already done: a retry.
+            if regions.primary == new && regions.replica != here {
+                return Ok(());
+            }
+            if !regions.replica || regions.primary != sender {
+                return Err(ApiError::AccessDenied(format!(
+                    "Region {sender} is not the primary of {arn}."
+                )));
+            }
+            regions.primary = new.clone();
+            if here {
+                regions.replica = false;
+                regions.replicas = replicas(input.replicas.clone().unwrap_or_default());
+                if let Some(rotation) = input.rotation.clone() {
+                    key.rotation = rotation;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(json!({}))
+    }
+}
