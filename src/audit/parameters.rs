@@ -15,7 +15,8 @@ use crate::api::reply::write_str;
 
 /// Request members never written to the audit trail: data, ciphertexts,
 /// signatures, MACs, peers' public keys, attestation documents, grant
-/// and import tokens, wrapped key material. CloudTrail leaves them out too.
+/// and import tokens, wrapped key material (CloudTrail leaves them out
+/// too), and what deployments send each other for multi-Region keys.
 const WITHHELD: &[&str] = &[
     "Plaintext",
     "CiphertextBlob",
@@ -29,6 +30,11 @@ const WITHHELD: &[&str] = &[
     "GrantToken",
     "ImportToken",
     "EncryptedKeyMaterial",
+    // Between deployments (multi-Region keys): offers, their sealed
+    // tokens and packages of encrypted material.
+    "Offer",
+    "Token",
+    "Packages",
 ];
 
 /// The body a record's `requestParameters` are written from.

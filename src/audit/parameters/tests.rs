@@ -34,6 +34,14 @@ fn parameters_keep_what_cloudtrail_shows_and_never_data() {
         request_parameters(retire),
         Some(json!({"keyId": "k", "grantId": "g"}))
     );
+    // Between deployments: the offer, its token and the packages stay out.
+    let deliver = br#"{"KeyId":"mrk-1","PrimaryRegion":"us-east-1","Token":"dA==","Packages":["cA==","cQ=="],"Shared":{"Replicas":["eu-west-1"]}}"#;
+    assert_eq!(
+        request_parameters(deliver),
+        Some(
+            json!({"keyId": "mrk-1", "primaryRegion": "us-east-1", "shared": {"replicas": ["eu-west-1"]}})
+        )
+    );
     // An escaped name is still the member it names: escaping never lets
     // a withheld member in; a repeated one keeps its last value.
     let escaped = br#"{"Key\u0049d":"a","KeyId":"b","Plaint\u0065xt":"c2VjcmV0"}"#;
