@@ -239,6 +239,32 @@ async fn keys_and_aliases_through_their_whole_lifecycle() {
 
     let (_, _, managed) = boto3(&["manage", &endpoint]);
     assert!(managed.contains("MANAGED"), "{managed}");
+    // ...and the KmsKey CreateKey made for its multi-Region key says so.
+    let made = managed.split("MRK ").nth(1).unwrap().trim().to_owned();
+    let object = keys.get(&made).await.unwrap();
+    assert!(object.spec.multi_region && object.spec.key_id.unwrap().to_string() == made);
+
+    // A multi-Region key declared as a KmsKey: the controller mints an
+    // mrk- id; a pinned id of the other kind is refused by the CRD.
+    let declared = ready_key(&keys, "multi-region", json!({"multiRegion": true})).await;
+    let declared_id = declared.status.unwrap().key_id.unwrap();
+    assert!(declared_id.starts_with("mrk-"), "{declared_id}");
+    let mismatched: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "mismatched"},
+        "spec": {"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "multiRegion": true},
+    }))
+    .unwrap();
+    let refused = keys
+        .create(&PostParams::default(), &mismatched)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("mrk- id exactly when multiRegion"),
+        "{refused}"
+    );
 
     // A ResourceQuota on KmsKeys bounds CreateKey in the namespace.
     let held = keys.list(&Default::default()).await.unwrap().items.len();

@@ -162,7 +162,13 @@ elif step == "manage":
     assert described["DeletionDate"] == out["DeletionDate"], (described, out)
     kms.cancel_key_deletion(KeyId=key_id)
     eventually(lambda: state(key_id) == "Disabled", "cancelled (Disabled, as in AWS)")
-    print("MANAGED", key_id)
+    # A multi-Region key through the API: its KmsKey is one too.
+    mrk = kms.create_key(MultiRegion=True, Description="api multi-Region")["KeyMetadata"]
+    assert mrk["KeyId"].startswith("mrk-") and mrk["MultiRegion"], mrk
+    assert mrk["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY", mrk
+    blob = kms.encrypt(KeyId=mrk["Arn"], Plaintext=b"everywhere")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["KeyId"] == mrk["Arn"]
+    print("MANAGED", key_id, "MRK", mrk["KeyId"])
 
 if step == "bearer":
     # A ServiceAccount token instead of SigV4, as curl or any HTTP client sends it.
