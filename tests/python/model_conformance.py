@@ -186,6 +186,8 @@ BASE = {
     "DisableKeyRotation": {"KeyId": sym},
     "GetKeyRotationStatus": {"KeyId": sym},
     "RotateKeyOnDemand": {"KeyId": NO_SUCH_KEY},
+    "ReplicateKey": {"KeyId": NO_SUCH_KEY, "ReplicaRegion": "eu-west-1"},
+    "UpdatePrimaryRegion": {"KeyId": NO_SUCH_KEY, "PrimaryRegion": "eu-west-1"},
     "ListKeyRotations": {"KeyId": sym},
     "CreateAlias": {"AliasName": ALIAS, "TargetKeyId": sym},
     "UpdateAlias": {"AliasName": ALIAS, "TargetKeyId": sym},
