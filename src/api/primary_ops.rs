@@ -9,12 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::Access;
-use super::replicate_ops::{Shared, multi_region_id};
-use super::wire::{check_length, decode, required};
+use super::replicate_ops::{Shared, checked_region, multi_region_id, unsynced};
+use super::wire::{decode, required};
 use super::{Api, ApiError, Caller};
-use crate::key::{Regions, Replica, Rotation};
-use crate::lifecycle::Operation;
-use crate::replica::peers_file::is_region;
+use crate::key::{Regions, Rotation};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -34,19 +32,6 @@ struct MoveInput {
     rotation: Option<Rotation>,
 }
 
-fn replicas(regions: impl IntoIterator<Item = String>) -> Vec<Replica> {
-    // Nothing is known yet of what each holds: the next sync delivers
-    // every version, and a replica keeps those it has.
-    regions
-        .into_iter()
-        .map(|region| Replica {
-            region,
-            synced: 0,
-            shared: String::new(),
-        })
-        .collect()
-}
-
 impl Api {
     pub(super) async fn update_primary_region(
         &self,
@@ -54,31 +39,12 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: UpdatePrimaryInput = decode(body)?;
-        let region = required(input.primary_region, "primaryRegion")?;
-        check_length("primaryRegion", region.len(), 1, 32)?;
-        if !is_region(&region) {
-            return Err(ApiError::validation(
-                "primaryRegion",
-                &region,
-                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
-            ));
-        }
+        let region = checked_region("primaryRegion", input.primary_region)?;
         let key = self
             .managed_key(caller, input.key_id, Access::to("kms:UpdatePrimaryRegion"))
             .await?;
+        self.require_primary(&key, "UpdatePrimaryRegion")?;
         let arn = self.arn.key_arn(key.key_id);
-        if !key.key_id.is_multi_region() {
-            return Err(ApiError::Unsupported(format!(
-                "{arn} is not a multi-Region key."
-            )));
-        }
-        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
-            return Err(ApiError::Unsupported(format!(
-                "{arn} is a replica key; call UpdatePrimaryRegion on its primary key in {}.",
-                regions.primary
-            )));
-        }
-        self.check_state(&key, Operation::Cryptographic)?;
         if region == self.arn.region {
             return Err(ApiError::Validation(format!(
                 "{arn} is already the primary key; {region} is its Region."
@@ -123,7 +89,7 @@ impl Api {
             record.regions = Some(Regions {
                 primary: region.clone(),
                 replica: true,
-                replicas: replicas(after.iter().cloned()),
+                replicas: unsynced(after.iter().cloned()),
             });
             Ok(())
         })
@@ -162,7 +128,7 @@ impl Api {
             regions.primary = new.clone();
             if here {
                 regions.replica = false;
-                regions.replicas = replicas(input.replicas.clone().unwrap_or_default());
+                regions.replicas = unsynced(input.replicas.clone().unwrap_or_default());
                 if let Some(rotation) = input.rotation.clone() {
                     key.rotation = rotation;
                 }

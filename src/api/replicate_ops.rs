@@ -84,17 +84,36 @@ impl Shared {
     fn apply(self, key: &mut KeyRecord) {
         key.rotation = self.rotation;
         if let Some(regions) = &mut key.regions {
-            regions.replicas = self
-                .replicas
-                .into_iter()
-                .map(|region| Replica {
-                    region,
-                    synced: 0,
-                    shared: String::new(),
-                })
-                .collect();
+            regions.replicas = unsynced(self.replicas);
         }
     }
+}
+
+/// Replicas known by their Regions alone: the next sync delivers every
+/// version (a replica keeps those it has) and what the Regions share.
+pub(super) fn unsynced(regions: impl IntoIterator<Item = String>) -> Vec<Replica> {
+    regions
+        .into_iter()
+        .map(|region| Replica {
+            region,
+            synced: 0,
+            shared: String::new(),
+        })
+        .collect()
+}
+
+/// A Region member (`ReplicaRegion`, `PrimaryRegion`) as AWS checks it.
+pub(super) fn checked_region(field: &str, region: Option<String>) -> Result<String, ApiError> {
+    let region = required(region, field)?;
+    check_length(field, region.len(), 1, 32)?;
+    if !is_region(&region) {
+        return Err(ApiError::validation(
+            field,
+            &region,
+            "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+        ));
+    }
+    Ok(region)
 }
 
 #[derive(Deserialize)]
@@ -109,6 +128,24 @@ struct ReplicaSpec {
 }
 
 impl Api {
+    /// Refuses, as AWS does, `operation` on anything but a multi-Region
+    /// key's primary, in a state that may be used.
+    pub(super) fn require_primary(&self, key: &KeyRecord, operation: &str) -> Result<(), ApiError> {
+        let arn = self.arn.key_arn(key.key_id);
+        if !key.key_id.is_multi_region() {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is not a multi-Region key."
+            )));
+        }
+        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
+            return Err(ApiError::Unsupported(format!(
+                "{arn} is a replica key; call {operation} on its primary key in {}.",
+                regions.primary
+            )));
+        }
+        self.check_state(key, Operation::Cryptographic)
+    }
+
     pub(super) fn peer_client(&self) -> Result<&PeerClient, ApiError> {
         self.peers.as_deref().ok_or_else(|| {
             ApiError::Unsupported(
@@ -138,15 +175,7 @@ impl Api {
         body: &[u8],
     ) -> Result<Value, ApiError> {
         let input: ReplicateKeyInput = decode(body)?;
-        let region = required(input.replica_region, "replicaRegion")?;
-        check_length("replicaRegion", region.len(), 1, 32)?;
-        if !is_region(&region) {
-            return Err(ApiError::validation(
-                "replicaRegion",
-                &region,
-                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
-            ));
-        }
+        let region = checked_region("replicaRegion", input.replica_region)?;
         if let Some(description) = &input.description {
             check_description(description)?;
         }
@@ -155,19 +184,8 @@ impl Api {
         let key = self
             .managed_key(caller, input.key_id, Access::to("kms:ReplicateKey"))
             .await?;
+        self.require_primary(&key, "ReplicateKey")?;
         let arn = self.arn.key_arn(key.key_id);
-        if !key.key_id.is_multi_region() {
-            return Err(ApiError::Unsupported(format!(
-                "{arn} is not a multi-Region key."
-            )));
-        }
-        if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
-            return Err(ApiError::Unsupported(format!(
-                "{arn} is a replica key; replicate its primary key in {}.",
-                regions.primary
-            )));
-        }
-        self.check_state(&key, Operation::Cryptographic)?;
         if key.origin != crate::key::Origin::AwsKms {
             return Err(ApiError::Unsupported(format!(
                 "{arn} has imported key material; replicating it is not supported yet."

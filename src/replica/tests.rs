@@ -56,6 +56,18 @@ fn sealed(side: &Side, id: MaterialId) -> (SealedMaterial, Vec<u8>) {
     (seal::seal(&*side.root, id, &material).unwrap(), bytes)
 }
 
+/// A new multi-Region symmetric key's first version, sealed on `side`.
+fn symmetric_primary(side: &Side) -> (KeyId, MaterialId, SealedMaterial) {
+    let key_id = KeyId::random_multi_region();
+    let id = material_id(
+        key_id,
+        1,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
+    (key_id, id, sealed(side, id).0)
+}
+
 fn replicate(
     from: &Side,
     to: &Side,
@@ -132,14 +144,7 @@ fn only_multi_region_keys_and_the_offered_key_cross() {
 #[test]
 fn only_peers_may_ask_or_supply() {
     let (east, west) = pair();
-    let key_id = KeyId::random_multi_region();
-    let id = material_id(
-        key_id,
-        1,
-        KeySpec::SymmetricDefault,
-        KeyUsage::EncryptDecrypt,
-    );
-    let (primary, _) = sealed(&east, id);
+    let (key_id, id, primary) = symmetric_primary(&east);
     // A stranger's offer gets nothing.
     let stranger = trusting(root(&[1]), &[("us-east-1", &*east.root)]);
     let offer = make_offer(&*stranger.root, key_id, NOW).unwrap();
@@ -196,14 +201,7 @@ fn only_peers_may_ask_or_supply() {
 #[test]
 fn any_altered_byte_is_refused() {
     let (east, west) = pair();
-    let key_id = KeyId::random_multi_region();
-    let id = material_id(
-        key_id,
-        1,
-        KeySpec::SymmetricDefault,
-        KeyUsage::EncryptDecrypt,
-    );
-    let (primary, _) = sealed(&east, id);
+    let (key_id, _, primary) = symmetric_primary(&east);
     let offer = make_offer(&*west.root, key_id, NOW).unwrap();
     for i in 0..offer.offer.len() {
         let mut altered = offer.offer.clone();
@@ -246,14 +244,7 @@ fn any_altered_byte_is_refused() {
 #[test]
 fn a_package_opens_only_with_its_own_offer_and_in_time() {
     let (east, west) = pair();
-    let key_id = KeyId::random_multi_region();
-    let id = material_id(
-        key_id,
-        1,
-        KeySpec::SymmetricDefault,
-        KeyUsage::EncryptDecrypt,
-    );
-    let (primary, _) = sealed(&east, id);
+    let (key_id, _, primary) = symmetric_primary(&east);
     let first = make_offer(&*west.root, key_id, NOW).unwrap();
     let second = make_offer(&*west.root, key_id, NOW).unwrap();
     let packaged = package(&*east.root, &east.peers, &primary, &first.offer, NOW).unwrap();
