@@ -1,8 +1,8 @@
-//! Multi-Region keys across deployments (docs/multi-region.md):
-//! ReplicateKey on the primary's endpoint, and the requests it sends the
-//! replica Region's endpoint (`KubeKmsReplication.*`), which answer only
-//! the principal the peers file names for that Region. Material travels
-//! only as the crypto services' offers and packages.
+//! A primary's side of multi-Region keys (docs/multi-region.md):
+//! ReplicateKey, the delivery of material versions and shared settings to
+//! the replica Regions' endpoints (`KubeKmsReplication.*`, answered there
+//! by `replica_ops`), and the sync that retries them. Material travels only
+//! as the crypto services' offers and packages.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,14 +10,13 @@ use serde_json::{Value, json};
 use super::access::{Access, Subject};
 use super::key_ops::{Tag, check_description, check_policy, checked_tags};
 use super::peer::PeerClient;
-use super::wire::{check_length, decode, key_metadata, required};
+use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
-use crate::key::{KeyRecord, MaterialVersion, Regions, Replica, Rotation, RotationType};
+use crate::key::{KeyRecord, MaterialVersion, Regions, Replica, Rotation};
 use crate::key_id::KeyId;
 use crate::lifecycle::Operation;
 use crate::replica::peers_file::is_region;
-use crate::seal::SealedMaterial;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -28,27 +27,6 @@ struct ReplicateKeyInput {
     bypass_policy_lockout_safety_check: Option<bool>,
     description: Option<String>,
     tags: Option<Vec<Tag>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct OfferInput {
-    key_id: Option<String>,
-}
-
-/// What the primary sends to create a replica, or to bring one up to date.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DeliverInput {
-    key_id: Option<String>,
-    primary_region: Option<String>,
-    /// Only when creating the replica.
-    replica: Option<ReplicaSpec>,
-    /// What the Regions share, as the primary has it now.
-    shared: Option<Shared>,
-    /// The offer's token; needed only with packages.
-    token: Option<String>,
-    packages: Option<Vec<String>>,
 }
 
 /// What a key's Regions share besides material: automatic rotation (on the
@@ -81,7 +59,7 @@ impl Shared {
         hex::encode(&Sha256::digest(&text)[..8])
     }
 
-    fn apply(self, key: &mut KeyRecord) {
+    pub(super) fn apply(self, key: &mut KeyRecord) {
         key.rotation = self.rotation;
         if let Some(regions) = &mut key.regions {
             regions.replicas = unsynced(self.replicas);
@@ -114,17 +92,6 @@ pub(super) fn checked_region(field: &str, region: Option<String>) -> Result<Stri
         ));
     }
     Ok(region)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ReplicaSpec {
-    key_spec: crate::spec::KeySpec,
-    key_usage: crate::spec::KeyUsage,
-    description: String,
-    policy: Option<String>,
-    tags: std::collections::BTreeMap<String, String>,
-    enabled: bool,
 }
 
 impl Api {
@@ -305,201 +272,6 @@ impl Api {
         peers.call(region, "DeliverReplica", &body).await
     }
 
-    /// `KubeKmsReplication.OfferReplica`: an offer from this crypto service.
-    pub(super) async fn offer_replica(
-        &self,
-        caller: &Caller,
-        body: &[u8],
-    ) -> Result<Value, ApiError> {
-        self.peer_region(caller)?;
-        let input: OfferInput = decode(body)?;
-        let key_id = multi_region_id(required(input.key_id, "keyId")?)?;
-        let offer = self
-            .crypto
-            .replica_offer(key_id)
-            .await
-            .map_err(|e| ApiError::from_crypto(e, &self.arn.key_arn(key_id)))?;
-        Ok(json!({ "Offer": b64::encode(&offer.offer), "Token": b64::encode(&offer.token) }))
-    }
-
-    /// `KubeKmsReplication.DeliverReplica`: the primary's material for a
-    /// replica here, created if `Replica` is given; versions already held
-    /// are kept as they are.
-    pub(super) async fn deliver_replica(
-        &self,
-        caller: &Caller,
-        body: &[u8],
-    ) -> Result<Value, ApiError> {
-        let sender = self.peer_region(caller)?;
-        let input: DeliverInput = decode(body)?;
-        let key_id = multi_region_id(required(input.key_id, "keyId")?)?;
-        let primary = required(input.primary_region, "primaryRegion")?;
-        if primary != sender {
-            return Err(ApiError::AccessDenied(format!(
-                "{} speaks for Region {sender}, not {primary}.",
-                caller.principal
-            )));
-        }
-        let arn = self.arn.key_arn(key_id);
-        let packages = input.packages.unwrap_or_default();
-        let token = match packages.is_empty() {
-            true => Vec::new(),
-            false => b64_field(input.token, "token")?,
-        };
-        let mut accepted = Vec::new();
-        for package in packages {
-            let package = b64::decode(&package)
-                .map_err(|_| ApiError::Validation("packages: not base64".into()))?;
-            let sealed = self
-                .crypto
-                .accept_replica(token.clone(), package)
-                .await
-                .map_err(|e| ApiError::from_crypto(e, &arn))?;
-            if sealed.peer != sender {
-                return Err(ApiError::AccessDenied(format!(
-                    "The material was packaged by Region {}'s crypto service, not {sender}'s.",
-                    sealed.peer
-                )));
-            }
-            accepted.push(sealed.sealed);
-        }
-        // A replica already made here (the primary's record of it may not
-        // have been written) takes the versions it lacks, as a sync does.
-        let exists = self.store.get_key(key_id).await?.is_some();
-        let shared = required(input.shared, "shared")?;
-        let key = match input.replica {
-            Some(spec) if !exists => {
-                self.create_replica(caller, key_id, primary, spec, shared, accepted)
-                    .await?
-            }
-            _ => {
-                self.add_replica_material(key_id, &primary, shared, accepted)
-                    .await?
-            }
-        };
-        Ok(json!({
-            "KeyMetadata": key_metadata(&key, &self.arn),
-            "Policy": key.policy.as_deref().map_or_else(
-                || crate::policy::default_policy(&self.arn.partition, &self.arn.account),
-                str::to_owned
-            ),
-            "Tags": key.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
-        }))
-    }
-
-    async fn create_replica(
-        &self,
-        caller: &Caller,
-        key_id: KeyId,
-        primary: String,
-        spec: ReplicaSpec,
-        shared: Shared,
-        sealed: Vec<SealedMaterial>,
-    ) -> Result<KeyRecord, ApiError> {
-        if let Some(policy) = &spec.policy {
-            check_policy(policy)?;
-        }
-        check_description(&spec.description)?;
-        crate::tag::check(&spec.tags).map_err(|e| ApiError::Tag(e.to_string()))?;
-        if !spec.key_spec.allows_usage(spec.key_usage) {
-            return Err(ApiError::Validation(format!(
-                "KeyUsage {} is not compatible with KeySpec {}",
-                spec.key_usage, spec.key_spec
-            )));
-        }
-        let now = self.now();
-        let materials = versions(key_id, sealed, now)?;
-        if materials.is_empty() {
-            return Err(ApiError::Validation(
-                "packages: a replica needs its material".into(),
-            ));
-        }
-        let mut key = KeyRecord {
-            key_id,
-            namespace: caller.namespace.clone(),
-            description: spec.description,
-            spec: spec.key_spec,
-            usage: spec.key_usage,
-            created: now,
-            enabled: spec.enabled,
-            deletion: None,
-            rotation: Rotation::default(),
-            on_demand_rotations: 0,
-            tags: spec.tags,
-            materials,
-            policy: spec.policy.map(Into::into),
-            revision: 0,
-            origin: crate::key::Origin::AwsKms,
-            imported: Vec::new(),
-            pending_rotation: None,
-            regions: Some(Regions {
-                primary,
-                replica: true,
-                replicas: Vec::new(),
-            }),
-        };
-        shared.apply(&mut key);
-        if key.materials.iter().any(|m| {
-            m.sealed.header().map_or(true, |h| {
-                h.material.spec != key.spec || h.material.usage != key.usage
-            })
-        }) {
-            return Err(ApiError::Validation(
-                "packages: material of another key spec or usage than the replica's".into(),
-            ));
-        }
-        Ok(self.store.create_key(key).await?)
-    }
-
-    async fn add_replica_material(
-        &self,
-        key_id: KeyId,
-        primary: &str,
-        shared: Shared,
-        sealed: Vec<SealedMaterial>,
-    ) -> Result<KeyRecord, ApiError> {
-        let now = self.now();
-        let arriving = versions(key_id, sealed, now)?;
-        let mut shared = Some(shared);
-        let (key, ()) = self
-            .update_key(key_id, |key| {
-                let ours = key
-                    .regions
-                    .as_ref()
-                    .is_some_and(|r| r.replica && r.primary == primary);
-                if !ours {
-                    return Err(ApiError::AlreadyExists(format!(
-                        "{} already exists here, and is not a replica of the key in {primary}.",
-                        self.arn.key_arn(key_id)
-                    )));
-                }
-                if let Some(other) = arriving.iter().find(|m| {
-                    m.sealed
-                        .header()
-                        .is_ok_and(|h| h.material.spec != key.spec || h.material.usage != key.usage)
-                }) {
-                    return Err(ApiError::Validation(format!(
-                        "packages: version {} is material of another key spec or usage",
-                        other.version
-                    )));
-                }
-                for material in &arriving {
-                    if key.material(material.version).is_none() {
-                        key.materials.push(material.clone());
-                    }
-                }
-                // Taken once: a retried write starts from the stored record,
-                // which this closure sees again.
-                if let Some(shared) = shared.take() {
-                    shared.apply(key);
-                }
-                key.materials.sort_by_key(|m| m.version);
-                Ok(())
-            })
-            .await?;
-        Ok(key)
-    }
-
     /// Brings every replica of every primary here up to its newest
     /// material version; called after rotations and by the lifecycle
     /// runtime, so a Region that was unreachable catches up. Returns the
@@ -563,41 +335,4 @@ pub(super) fn multi_region_id(text: String) -> Result<KeyId, ApiError> {
             "keyId: '{text}' is not a multi-Region key id"
         ))),
     }
-}
-
-fn b64_field(value: Option<String>, field: &str) -> Result<Vec<u8>, ApiError> {
-    b64::decode(&required(value, field)?)
-        .map_err(|_| ApiError::Validation(format!("{field}: not base64")))
-}
-
-/// Accepted material as a key's versions, each checked to be `key_id`'s.
-fn versions(
-    key_id: KeyId,
-    sealed: Vec<SealedMaterial>,
-    now: crate::key::Millis,
-) -> Result<Vec<MaterialVersion>, ApiError> {
-    let mut versions = Vec::with_capacity(sealed.len());
-    for sealed in sealed {
-        let header = sealed
-            .header()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if header.material.key_id != key_id {
-            return Err(ApiError::Validation(
-                "packages: material of another key".into(),
-            ));
-        }
-        versions.push(MaterialVersion {
-            version: header.material.version,
-            created: now,
-            rotation_type: if header.material.version == 1 {
-                RotationType::Initial
-            } else {
-                RotationType::OnDemand
-            },
-            sealed,
-        });
-    }
-    versions.sort_by_key(|m| m.version);
-    versions.dedup_by_key(|m| m.version);
-    Ok(versions)
 }
