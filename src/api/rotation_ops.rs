@@ -163,8 +163,8 @@ impl Api {
             .await?;
         if key.regions.is_some() {
             // The replicas get the new version now; one not reached gets it
-            // at a later lifecycle run.
-            self.sync_replicas().await;
+            // at a later lifecycle run. Boxed, as in `Api::respond`.
+            Box::pin(self.sync_replicas()).await;
         }
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
     }
