@@ -192,3 +192,67 @@ fn documented_layouts_decrypt_with_an_independent_aes_gcm() {
         vectors()["plaintext"].as_bytes()
     );
 }
+
+/// Replication messages travel between deployments that may run different
+/// versions: one made today must be read by every later one.
+#[test]
+fn replication_messages_format_1_are_stable() {
+    use kube_kms::replica::{self, Peers, identity, offer, package};
+    let root = root_key();
+    let key_id: KeyId = vectors()["mrk_key_id"].parse().unwrap();
+    let id = MaterialId {
+        key_id,
+        ..material_id()
+    };
+    let valid_to: i64 = vectors()["offer_valid_to"].parse().unwrap();
+    let secret = |name: &str| p256::SecretKey::from_slice(&hex(name)).unwrap();
+    let (_, me) = replica::identities(&root).unwrap()[0];
+    let (made_offer, made_token) = offer::make_with(
+        &root,
+        key_id,
+        valid_to,
+        &secret("offer_secret"),
+        &array("token_nonce"),
+    )
+    .unwrap();
+    let offer_body = &made_offer[..offer::BODY_LEN];
+    let material =
+        KeyMaterial::from_bytes(KeySpec::SymmetricDefault, SecretBytes::new(hex("material")))
+            .unwrap();
+    let body = package::make_with(
+        id,
+        &material,
+        &offer::Offer::parse(offer_body).unwrap(),
+        &secret("package_secret"),
+        &array("package_nonce"),
+    )
+    .unwrap();
+    let made_package = identity::sign(&root, package::SIGN_LABEL, &body).unwrap();
+    let made = [
+        ("identity", me.to_string()),
+        ("replica_offer", to_hex(&made_offer)),
+        ("replica_offer_token", to_hex(&made_token)),
+        ("replica_package", to_hex(&made_package)),
+    ];
+    let missing: Vec<String> = made
+        .iter()
+        .filter(|(name, _)| !vectors().contains_key(*name))
+        .map(|(name, value)| format!("{name} = {value}"))
+        .collect();
+    assert!(missing.is_empty(), "vectors to add:\n{}", missing.join("\n"));
+    for (name, value) in &made {
+        assert_eq!(value, &vectors()[*name], "{name}");
+    }
+    // The stored vectors are accepted as they are, whatever made them.
+    let peers = Peers::new([("self".to_owned(), me)]);
+    let accepted = replica::accept(
+        &root,
+        &peers,
+        &hex("replica_offer_token"),
+        &hex("replica_package"),
+        1_800_000_000_000,
+    )
+    .unwrap();
+    let (opened_id, opened) = seal::unseal(&root, &accepted.sealed).unwrap();
+    assert_eq!((opened_id, opened.expose()), (id, &hex("material")[..]));
+}

@@ -82,6 +82,18 @@ pub fn make(
     valid_to: Millis,
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+    make_with(root, key_id, valid_to, &secret, &random_nonce())
+}
+
+/// As [`make`] with a given one-time key and token nonce: for golden
+/// vectors only.
+pub fn make_with(
+    root: &dyn RootKey,
+    key_id: KeyId,
+    valid_to: Millis,
+    secret: &p256::SecretKey,
+    nonce: &[u8; NONCE_LEN],
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     let public: [u8; POINT_LEN] = secret
         .public_key()
         .to_encoded_point(false)
@@ -98,14 +110,7 @@ pub fn make(
     header.extend_from_slice(&valid_to.to_be_bytes());
     header.extend_from_slice(&digest);
     let scalar = zeroize::Zeroizing::new(secret.to_bytes());
-    let token = seal_framed(
-        root,
-        version,
-        TOKEN_LABEL,
-        &header,
-        &random_nonce(),
-        &scalar[..],
-    )?;
+    let token = seal_framed(root, version, TOKEN_LABEL, &header, nonce, &scalar[..])?;
     Ok((identity::sign(root, SIGN_LABEL, &body)?, token))
 }
 

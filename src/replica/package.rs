@@ -70,18 +70,29 @@ fn wrapping_key(
 
 /// The body of a package of `material` (version `id`) for `offer`.
 pub fn make(id: MaterialId, material: &KeyMaterial, offer: &Offer) -> Result<Vec<u8>, CryptoError> {
+    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+    make_with(id, material, offer, &secret, &random_nonce())
+}
+
+/// As [`make`] with a given one-time key and nonce: for golden vectors only.
+pub fn make_with(
+    id: MaterialId,
+    material: &KeyMaterial,
+    offer: &Offer,
+    secret: &p256::SecretKey,
+    nonce: &[u8; NONCE_LEN],
+) -> Result<Vec<u8>, CryptoError> {
     let receiver = p256::PublicKey::from_sec1_bytes(&offer.public_key)
         .map_err(|_| refused("the offer's public key is not a P-256 point"))?;
-    let secret = p256::ecdh::EphemeralSecret::random(&mut rand_core::OsRng);
     let sender: [u8; POINT_LEN] = secret
         .public_key()
         .to_encoded_point(false)
         .as_bytes()
         .try_into()
         .expect("an uncompressed P-256 point is 65 bytes");
-    let shared = secret.diffie_hellman(&receiver);
+    let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), receiver.as_affine());
     let key = wrapping_key(&shared, &offer.digest, &sender, &offer.public_key);
-    let nonce = random_nonce();
+    let nonce = *nonce;
     let sealed_len = (material.expose().len() + TAG_LEN) as u32;
     let mut body = Vec::with_capacity(HEADER_LEN + sealed_len as usize);
     body.push(FORMAT);
