@@ -239,7 +239,11 @@ fn replication_messages_format_1_are_stable() {
         .filter(|(name, _)| !vectors().contains_key(*name))
         .map(|(name, value)| format!("{name} = {value}"))
         .collect();
-    assert!(missing.is_empty(), "vectors to add:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "vectors to add:\n{}",
+        missing.join("\n")
+    );
     for (name, value) in &made {
         assert_eq!(value, &vectors()[*name], "{name}");
     }
