@@ -59,11 +59,11 @@ impl Api {
         }
         let peers = self.peer_client()?;
         // 1. The new primary holds every version before it takes over.
-        if let Some((.., error)) = self
-            .sync_replicas()
+        if let Some((_, error)) = self
+            .sync_key(&key)
             .await
             .into_iter()
-            .find(|(id, r, _)| *id == key.key_id && *r == region)
+            .find(|(r, _)| *r == region)
         {
             return Err(error);
         }

@@ -212,7 +212,7 @@ impl Api {
         })
         .await?;
         // The other replicas learn of this one.
-        self.sync_replicas().await;
+        self.sync_key(&self.get_key(key.key_id).await?).await;
         Ok(json!({
             "ReplicaKeyMetadata": reply["KeyMetadata"],
             "ReplicaPolicy": reply["Policy"],
@@ -273,55 +273,63 @@ impl Api {
     }
 
     /// Brings every replica of every primary here up to its newest
-    /// material version; called after rotations and by the lifecycle
-    /// runtime, so a Region that was unreachable catches up. Returns the
-    /// failures (key, Region, error), which it logs.
-    pub async fn sync_replicas(&self) -> Vec<(KeyId, String, ApiError)> {
-        let mut failures = Vec::new();
+    /// material version and shared settings; called by the lifecycle
+    /// runtime, so a Region that was unreachable catches up.
+    pub async fn sync_replicas(&self) {
         if self.peers.is_none() {
-            return failures;
+            // Nothing to reach: not even the keys are read.
+            return;
         }
         let Ok(keys) = self.store.all_keys().await else {
-            return failures;
+            return;
         };
         for key in keys {
-            let Some(regions) = key.regions.as_ref().filter(|r| !r.replica) else {
-                continue;
-            };
-            let current = key.current().map_or(0, |m| m.version);
-            let shared = Shared::of(&key);
-            let digest = shared.digest();
-            let behind = regions
-                .replicas
+            self.sync_key(&key).await;
+        }
+    }
+
+    /// Brings the replicas of `key` (if it is a primary here) up to date:
+    /// after a change of that key, only its own Regions are waited on.
+    /// Returns the failures by Region, which it logs.
+    pub(super) async fn sync_key(&self, key: &KeyRecord) -> Vec<(String, ApiError)> {
+        let mut failures = Vec::new();
+        let primary = key.regions.as_ref().filter(|r| !r.replica);
+        let Some(regions) = primary.filter(|_| self.peers.is_some()) else {
+            return failures;
+        };
+        let current = key.current().map_or(0, |m| m.version);
+        let shared = Shared::of(key);
+        let digest = shared.digest();
+        let behind = regions
+            .replicas
+            .iter()
+            .filter(|r| r.synced < current || r.shared != digest);
+        for replica in behind {
+            let missing: Vec<MaterialVersion> = key
+                .materials
                 .iter()
-                .filter(|r| r.synced < current || r.shared != digest);
-            for replica in behind {
-                let missing: Vec<MaterialVersion> = key
-                    .materials
-                    .iter()
-                    .filter(|m| m.version > replica.synced)
-                    .cloned()
-                    .collect();
-                let region = replica.region.clone();
-                let delivered = self.deliver(&key, &region, &missing, &shared, None);
-                let result = match delivered.await {
-                    Ok(_) => self
-                        .update_key(key.key_id, |record| {
-                            let regions = record.regions.as_mut().expect("a primary's regions");
-                            for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
-                                r.synced = r.synced.max(current);
-                                r.shared = digest.clone();
-                            }
-                            Ok(())
-                        })
-                        .await
-                        .map(drop),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
-                    failures.push((key.key_id, region, e));
-                }
+                .filter(|m| m.version > replica.synced)
+                .cloned()
+                .collect();
+            let region = replica.region.clone();
+            let delivered = self.deliver(key, &region, &missing, &shared, None);
+            let result = match delivered.await {
+                Ok(_) => self
+                    .update_key(key.key_id, |record| {
+                        let regions = record.regions.as_mut().expect("a primary's regions");
+                        for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
+                            r.synced = r.synced.max(current);
+                            r.shared = digest.clone();
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
+                failures.push((region, e));
             }
         }
         failures

@@ -159,12 +159,13 @@ impl Api {
             .await?;
         // State and the on-demand limit are checked there, on the record
         // that is written.
-        self.add_material_version(key.key_id, RotationType::OnDemand)
+        let rotated = self
+            .add_material_version(key.key_id, RotationType::OnDemand)
             .await?;
-        if key.regions.is_some() {
+        if rotated.regions.is_some() {
             // The replicas get the new version now; one not reached gets it
             // at a later lifecycle run. Boxed, as in `Api::respond`.
-            Box::pin(self.sync_replicas()).await;
+            Box::pin(self.sync_key(&rotated)).await;
         }
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
     }
