@@ -183,6 +183,11 @@ pub struct ApiArgs {
     /// namespace), as the controller of the same install watches it.
     #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// The other deployments (Regions) multi-Region keys are replicated to
+    /// and from, and how to reach them (docs/multi-region.md). The crypto
+    /// service (`kube-kms crypto --peers`) must trust the same identities.
+    #[arg(long, env = "KUBE_KMS_PEERS")]
+    pub peers: Option<PathBuf>,
     /// What decides where a key policy allows the account (the default
     /// policy does), and operations on the account (CreateKey, ListKeys,
     /// ...): Kubernetes RBAC, verbs on `kmskeys`; or `any-caller`, every
@@ -230,6 +235,7 @@ impl KubeArgs {
 pub fn crypto_service(
     socket: Option<&std::path::Path>,
     root: &RootKeyArgs,
+    peers: kube_kms::replica::Peers,
 ) -> anyhow::Result<Arc<dyn kube_kms::crypto::CryptoService>> {
     Ok(match socket {
         Some(socket) => Arc::new(
@@ -240,9 +246,10 @@ pub fn crypto_service(
             tracing::warn!(
                 "no --crypto-socket: running the crypto service in-process (development only)"
             );
-            Arc::new(kube_kms::crypto::LocalCryptoService::new(
+            Arc::new(kube_kms::crypto::LocalCryptoService::with_peers(
                 root.open()?,
                 Default::default(),
+                peers,
             ))
         }
     })

@@ -23,6 +23,10 @@ pub enum SpecError {
     },
     #[error("keyId {0} is {1}a multi-Region id, but multiRegion is {2}")]
     MultiRegionId(crate::key_id::KeyId, &'static str, bool),
+    #[error("primaryRegion {0:?} is not a Region name (such as us-east-1)")]
+    PrimaryRegionName(String),
+    #[error("primaryRegion makes a replica, which is a multiRegion key with a pinned keyId")]
+    ReplicaUnpinned,
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("tags: {0}")]
@@ -74,6 +78,14 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
     {
         let not = if id.is_multi_region() { "" } else { "not " };
         return Err(SpecError::MultiRegionId(id, not, spec.multi_region));
+    }
+    if let Some(region) = &spec.primary_region {
+        if !crate::replica::peers_file::is_region(region) {
+            return Err(SpecError::PrimaryRegionName(region.clone()));
+        }
+        if !spec.multi_region || spec.key_id.is_none() {
+            return Err(SpecError::ReplicaUnpinned);
+        }
     }
     if let Some(policy) = &spec.policy {
         crate::policy::check(policy)?;

@@ -272,6 +272,13 @@ fn collect(value: serde_yaml::Value, file: &mut File) -> Result<(), String> {
             }
         };
         let spec: KmsKeySpec = spec_of::<KmsKey, _>(spec, &name)?;
+        if let Some(primary) = &spec.primary_region {
+            // Material this deployment may not mint: it comes from the
+            // primary, whose ReplicateKey creates the replica here.
+            return Err(format!(
+                "{name}: spec.primaryRegion: a replica of a key in {primary} is made by ReplicateKey on its primary's endpoint, not declared here"
+            ));
+        }
         file.manifests.push(Manifest::Key {
             metadata: doc.metadata,
             spec,

@@ -15,6 +15,7 @@ use kube_kms::cluster::rbac::SubjectAccessReviews;
 use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
+use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root_check::{Failure, RootKeyCheck, until_made};
 
 use crate::cli::ApiArgs;
@@ -22,6 +23,9 @@ use crate::cli::ApiArgs;
 /// How long to wait for the first listing before serving anyway (and
 /// answering NotFound for what is not cached yet).
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the replicas of this cluster's multi-Region primaries are
+/// brought up to date (versions the controller's rotations added).
+const REPLICA_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 pub async fn run(
     args: ApiArgs,
@@ -30,7 +34,12 @@ pub async fn run(
     let quotas = args.quotas.quotas(true)?;
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
-    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
+    let peers = match &args.peers {
+        Some(path) => Some(PeersFile::load(path)?),
+        None => None,
+    };
+    let trusted = peers.as_ref().map(PeersFile::trust).unwrap_or_default();
+    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root, trusted)?;
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
@@ -86,8 +95,16 @@ pub async fn run(
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock())
             .with_quotas(quotas.clone())
-            .with_account_access(account),
+            .with_account_access(account)
+            .with_peers(
+                peers
+                    .map(kube_kms::api::peer::PeerClient::new)
+                    .transpose()
+                    .map(|client| client.map(kube_kms::api::peer::PeerClient::arns_only))
+                    .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
+            ),
     );
+    let _replica_sync = api.spawn_replica_sync(REPLICA_SYNC_INTERVAL);
     let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let endpoint = Arc::new(Endpoint {

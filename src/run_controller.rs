@@ -18,7 +18,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
-    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root)?;
+    let crypto = crate::cli::crypto_service(
+        args.crypto_socket.as_deref(),
+        &args.root,
+        Default::default(),
+    )?;
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let metrics = Arc::new(Metrics::new(&registry));
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;

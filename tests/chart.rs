@@ -235,6 +235,46 @@ fn chart_options_render() {
             "CreateKey=50,cryptographic=20000,ml-dsa=100,GenerateDataKeyPair/RSA_4096=0.5"
         ))
     );
+    // Peers (multi-Region keys): one Secret mounted into the endpoint and
+    // its crypto sidecar, both told where; the peers' port allowed out.
+    let peered = render(
+        &helm,
+        &["api.peersSecretName=kms-peers", "api.peerPorts={4600}"],
+    );
+    let pod = &find(&peered, "Deployment", "kms-api")["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2);
+    for container in containers {
+        let env = container["env"].as_array().unwrap();
+        let peers = env.iter().find(|e| e["name"] == "KUBE_KMS_PEERS");
+        assert_eq!(
+            peers.map(|e| &e["value"]),
+            Some(&Value::from("/var/run/kube-kms/peers/peers.yaml")),
+            "{}",
+            container["name"]
+        );
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["name"] == "peers" && m["mountPath"] == "/var/run/kube-kms/peers"),
+            "{}",
+            container["name"]
+        );
+    }
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "peers");
+    assert_eq!(volume.unwrap()["secret"]["secretName"], "kms-peers");
+    let egress = &find(&peered, "NetworkPolicy", "kms-api")["spec"]["egress"][0]["ports"];
+    assert!(
+        egress.as_array().unwrap().iter().any(|p| p["port"] == 4600),
+        "{egress}"
+    );
+    let unpeered = serde_json::to_string(&render(&helm, &[])).unwrap();
+    assert!(!unpeered.contains("KUBE_KMS_PEERS"));
     // Scoped to one namespace: both roles watch only it.
     let scoped = render(&helm, &["watchNamespace=team-a"]);
     for deployment in ["kms-api", "kms-controller"] {

@@ -27,6 +27,10 @@ pub struct PeerClient {
     peers: PeersFile,
     /// TLS settings of each Region with an `https://` endpoint.
     tls: BTreeMap<String, Arc<ClientConfig>>,
+    /// Whether a peer's `principal` must be its caller's ARN: in a cluster
+    /// principal names are chosen per namespace by whoever writes access-key
+    /// Secrets there, so a bare name would let any tenant speak for a Region.
+    arns_only: bool,
 }
 
 /// Where a peer's endpoint is.
@@ -93,7 +97,11 @@ impl PeerClient {
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             tls.insert(peer.region.clone(), Arc::new(config));
         }
-        Ok(PeerClient { peers, tls })
+        Ok(PeerClient {
+            peers,
+            tls,
+            arns_only: false,
+        })
     }
 
     pub fn peers(&self) -> &PeersFile {
@@ -101,12 +109,28 @@ impl PeerClient {
     }
 
     /// The Region whose requests authenticate here as `principal`.
-    pub fn region_of(&self, principal: &str) -> Option<&str> {
+    /// The Region whose peers-file `principal` is the caller's ARN (as key
+    /// policies name it), or, unless [`PeerClient::arns_only`], its bare
+    /// principal name.
+    pub fn region_of(&self, arn: &str, principal: &str) -> Option<&str> {
         self.peers
             .peers
             .iter()
-            .find(|p| p.principal.as_deref() == Some(principal))
+            .find(|p| match p.principal.as_deref() {
+                Some(named) if named.starts_with("arn:") => named == arn,
+                Some(named) => !self.arns_only && named == principal,
+                None => false,
+            })
             .map(|p| p.region.as_str())
+    }
+
+    /// Peers are recognised by their callers' ARNs alone (a cluster's
+    /// endpoint).
+    pub fn arns_only(self) -> Self {
+        PeerClient {
+            arns_only: true,
+            ..self
+        }
     }
 
     fn peer(&self, region: &str) -> Result<&Peer, ApiError> {

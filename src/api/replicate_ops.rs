@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::access::{Access, Subject};
+use super::access::{Access, Subject, principal_arn};
 use super::key_ops::{Tag, check_description, check_policy, checked_tags};
 use super::peer::PeerClient;
 use super::wire::{check_length, decode, required};
@@ -126,7 +126,7 @@ impl Api {
     pub(super) fn peer_region(&self, caller: &Caller) -> Result<String, ApiError> {
         self.peers
             .as_deref()
-            .and_then(|p| p.region_of(&caller.principal))
+            .and_then(|p| p.region_of(&principal_arn(&self.arn, caller), &caller.principal))
             .map(str::to_owned)
             .ok_or_else(|| {
                 ApiError::AccessDenied(format!(
@@ -286,6 +286,25 @@ impl Api {
         for key in keys {
             self.sync_key(&key).await;
         }
+    }
+
+    /// Runs [`Api::sync_replicas`] every `interval` (in a cluster, where
+    /// the controller's rotations add versions the replicas lack); `None`
+    /// without peers.
+    pub fn spawn_replica_sync(
+        self: &std::sync::Arc<Self>,
+        interval: std::time::Duration,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.peers.as_ref()?;
+        let api = self.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                api.sync_replicas().await;
+            }
+        }))
     }
 
     /// Brings the replicas of `key` (if it is a primary here) up to date:

@@ -43,8 +43,12 @@ pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialCha
         (&a.materials, &a.imported, &a.pending_rotation)
             == (&b.materials, &b.imported, &b.pending_rotation)
     };
-    if same(current, new) {
+    if same(current, new) && current.regions == new.regions {
         return None;
+    }
+    // Multi-Region keys of imported material are not replicated.
+    if new.key_id.is_multi_region() && new.origin == Origin::AwsKms {
+        return Some(replicate(current, new));
     }
     if new.origin != Origin::External {
         return Some(None);
@@ -54,6 +58,28 @@ pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialCha
         [one] => Some(Some(one.clone())),
         _ => Some(None),
     }
+}
+
+/// A multi-Region key's change of Regions, or versions added from its
+/// primary (a replica's; the endpoint never mints): every version
+/// `current` holds is kept as it is.
+fn replicate(current: &KeyRecord, new: &KeyRecord) -> Option<MaterialChange> {
+    let regions = new.regions.clone()?;
+    let kept = current
+        .materials
+        .iter()
+        .all(|m| new.material(m.version) == Some(m))
+        && (&current.imported, &current.pending_rotation) == (&new.imported, &new.pending_rotation);
+    let added = new
+        .materials
+        .iter()
+        .filter(|m| current.material(m.version).is_none());
+    kept.then(|| MaterialChange::Replicate {
+        regions,
+        sealed: added
+            .map(|m| crate::b64::encode(m.sealed.as_bytes()))
+            .collect(),
+    })
 }
 
 /// Each imported material `new` holds differently from `current`.
@@ -106,6 +132,16 @@ pub fn carried_out(shown: &KeyRecord, change: &MaterialChange) -> bool {
             description,
             ..
         } => held(shown, material_id).map(described) == Some((material_id, *valid_to, description)),
+        MaterialChange::Replicate { regions, sealed } => {
+            shown.regions.as_ref() == Some(regions)
+                && sealed.iter().all(|b64| {
+                    crate::b64::decode(b64)
+                        .ok()
+                        .map(SealedMaterial::from_bytes)
+                        .and_then(|s| s.header().ok().map(|h| h.material.version))
+                        .is_some_and(|v| shown.material(v).is_some())
+                })
+        }
     }
 }
 
@@ -115,7 +151,7 @@ fn in_progress(name: &str, value: &str) -> StoreError {
         .and_then(|r| r.requested_at());
     StoreError::InProgress(match since {
         Some(since) => format!(
-            "A change of KmsKey {name}'s imported key material, requested at {}, is in progress; retry once it completes.",
+            "A change of KmsKey {name}'s key material, requested at {}, is in progress; retry once it completes.",
             rfc3339(since)
         ),
         None => format!(

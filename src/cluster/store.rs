@@ -260,6 +260,36 @@ impl KubeStore {
     }
 }
 
+impl KubeStore {
+    /// Writes what `key` declares (`patch` of its KmsKey `name`), then waits
+    /// briefly for the caller's next read to show it (Ansible reports the
+    /// key as it reads it right after changing it). AWS KMS is eventually
+    /// consistent too, so past a short wait it returns anyway: the change
+    /// is in the KmsKey, and the controller carries it out when it runs.
+    async fn declare(
+        &self,
+        keys: &Api<KmsKey>,
+        (name, what): (&str, &str),
+        key: &KeyRecord,
+        patch: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        keys.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| kube_error(e, what))?;
+        let shown = self
+            .converge_within(DECLARED_VISIBLE_WAIT, what, |index| {
+                index
+                    .key(key.key_id)
+                    .filter(|shown| key_change(shown, key) == KeyChange::Patch(None))
+            })
+            .await;
+        if let Err(e) = shown {
+            tracing::debug!(error = %e, "a declared change is not visible yet");
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl KeyStore for KubeStore {
     fn mints_material(&self) -> bool {
@@ -355,13 +385,23 @@ impl KeyStore for KubeStore {
             Some(Some(change)) => {
                 let request = MaterialRequest::new(change, now_millis());
                 material::request(&keys, &name, &request).await?;
-                return self
+                let shown = self
                     .converge(&what, |index| {
                         index
                             .key(id)
                             .filter(|shown| material::carried_out(shown, &request.change))
                     })
-                    .await;
+                    .await?;
+                // What the Regions of a multi-Region key share may change
+                // with its material (rotation settings, which replica is
+                // the primary): declared in the KmsKey, as any change.
+                return match key_change(&shown, &key) {
+                    KeyChange::Patch(Some(patch)) if shown.deletion.is_none() => {
+                        self.declare(&keys, (&name, &what), &key, &patch).await?;
+                        Ok(key)
+                    }
+                    _ => Ok(shown),
+                };
             }
         }
         match key_change(&current, &key) {
@@ -376,24 +416,7 @@ impl KeyStore for KubeStore {
                 )));
             }
             KeyChange::Patch(Some(patch)) => {
-                keys.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(|e| kube_error(e, &what))?;
-                // The caller's next read shows its change (Ansible reports
-                // the key as it reads it right after changing it). AWS KMS is
-                // eventually consistent too, so past a short wait the call
-                // returns anyway: the change is in the KmsKey, and the
-                // controller carries it out when it runs.
-                let shown = self
-                    .converge_within(DECLARED_VISIBLE_WAIT, &what, |index| {
-                        index
-                            .key(id)
-                            .filter(|shown| key_change(shown, &key) == KeyChange::Patch(None))
-                    })
-                    .await;
-                if let Err(e) = shown {
-                    tracing::debug!(error = %e, "a declared change is not visible yet");
-                }
+                self.declare(&keys, (&name, &what), &key, &patch).await?
             }
             KeyChange::Schedule { window_days } => {
                 let patch = json!({"spec": {"pendingWindowDays": window_days}});

@@ -162,3 +162,24 @@ fn a_pinned_id_is_multi_region_exactly_when_the_spec_says_so() {
     want.multi_region = true;
     assert_eq!(validate(&want), Ok(()));
 }
+
+#[test]
+fn a_replica_is_a_pinned_multi_region_key_of_a_named_region() {
+    let mut replica = spec();
+    replica.multi_region = true;
+    replica.key_id = Some(crate::key_id::KeyId::random_multi_region());
+    replica.primary_region = Some("us-east-1".into());
+    assert_eq!(validate(&replica), Ok(()));
+    let mut unpinned = replica.clone();
+    unpinned.key_id = None;
+    assert_eq!(validate(&unpinned), Err(SpecError::ReplicaUnpinned));
+    let mut single = replica.clone();
+    single.multi_region = false;
+    single.key_id = Some("1234abcd-12ab-34cd-56ef-1234567890ab".parse().unwrap());
+    assert_eq!(validate(&single), Err(SpecError::ReplicaUnpinned));
+    replica.primary_region = Some("Virginia".into());
+    assert_eq!(
+        validate(&replica),
+        Err(SpecError::PrimaryRegionName("Virginia".into()))
+    );
+}

@@ -22,6 +22,7 @@ use super::{
 use crate::cluster::watch::scoped;
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, Origin, RotationType};
+use crate::key_id::KeyId;
 use crate::resource::{Condition, KmsKey, KmsKeyStatus, MATERIAL_ANNOTATION, crd_lacks};
 use crate::seal::MaterialId;
 use crate::{lifecycle, reseal};
@@ -73,27 +74,28 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
     let now = (ctx.clock)();
     let written = match key_plan::plan(key, found.as_ref(), now) {
         KeyPlan::Refuse(refusal) => return refuse(key, ctx, refusal).await,
+        KeyPlan::Replica(replica) => {
+            let key_id = replica.record.key_id;
+            if let Some(refusal) = key_id_in_use(ctx, key_id).await? {
+                return refuse(key, ctx, refusal).await;
+            }
+            let object = key_secret::build(&key.name_any(), &uid(key), &replica);
+            match secrets.create(&PostParams::default(), &object).await {
+                Ok(_) => {}
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(CONFLICT_RETRY)),
+                Err(e) => return Err(e.into()),
+            }
+            let primary = key.spec.primary_region.clone().unwrap_or_default();
+            let note = format!("created replica {key_id} of the key in {primary}");
+            event(ctx, key, EventType::Normal, "Replicated", note).await;
+            // The Secret records the request as carried out: a failed
+            // removal is retried by the next reconcile.
+            clear_material_request(ctx, key).await?;
+            *replica
+        }
         KeyPlan::Create { key_id, pinned } => {
-            if pinned {
-                // Every namespace it watches: a controller scoped to one
-                // (`--watch-namespace`) may not list Secrets beyond it.
-                let others = scoped::<Secret>(&ctx.client, ctx.scope.as_deref())
-                    .list_metadata(
-                        &ListParams::default()
-                            .labels(&format!("{}={key_id}", key_secret::KEY_ID_LABEL)),
-                    )
-                    .await?;
-                if let Some(other) = others.items.first() {
-                    let refusal = Refusal {
-                        reason: "KeyIdInUse",
-                        message: format!(
-                            "key {key_id} already exists as Secret {}/{}",
-                            other.namespace().unwrap_or_default(),
-                            other.name_any()
-                        ),
-                    };
-                    return refuse(key, ctx, refusal).await;
-                }
+            if pinned && let Some(refusal) = key_id_in_use(ctx, key_id).await? {
+                return refuse(key, ctx, refusal).await;
             }
             // A key of imported material waits for its owner's import.
             let sealed = match key.spec.origin {
@@ -224,6 +226,25 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
     Ok(Action::requeue(due.min(RESYNC)))
 }
 
+/// Why `key_id` may not be created here: a Secret of every namespace the
+/// controller watches holds it already (a controller scoped with
+/// `--watch-namespace` may not list Secrets beyond it).
+async fn key_id_in_use(ctx: &Context, key_id: KeyId) -> Result<Option<Refusal>, Error> {
+    let others = scoped::<Secret>(&ctx.client, ctx.scope.as_deref())
+        .list_metadata(
+            &ListParams::default().labels(&format!("{}={key_id}", key_secret::KEY_ID_LABEL)),
+        )
+        .await?;
+    Ok(others.items.first().map(|other| Refusal {
+        reason: "KeyIdInUse",
+        message: format!(
+            "key {key_id} already exists as Secret {}/{}",
+            other.namespace().unwrap_or_default(),
+            other.name_any()
+        ),
+    }))
+}
+
 /// Seals again, under the crypto service's newest root key version, the
 /// material versions of `record` sealed under an older one (a root key
 /// version was added), so that the older versions stop being needed.
@@ -304,6 +325,11 @@ async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
             EventType::Normal,
             "MaterialImported",
             format!("key material imported into key {id}"),
+        ),
+        Some(Ok(MaterialChanged::Replicated)) => (
+            EventType::Normal,
+            "Replicated",
+            format!("key {id} brought up to date with its other Regions"),
         ),
         Some(Ok(MaterialChanged::Deleted)) => (
             EventType::Normal,

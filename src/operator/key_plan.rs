@@ -39,6 +39,9 @@ pub enum KeyPlan {
     Refuse(Refusal),
     /// No Secret yet: mint version 1 of a key with this id and create it.
     Create { key_id: KeyId, pinned: bool },
+    /// No Secret yet, and a replica's material arrived from its primary
+    /// (`kubekms.io/material`): create the Secret as given.
+    Replica(Box<KeySecret>),
     /// The Secret is ours: bring it to the spec.
     Update(Box<Update>),
 }
@@ -73,6 +76,11 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
         return KeyPlan::Refuse(Refusal::new("InvalidSpec", e.to_string()));
     }
     let Some(found) = found else {
+        // A replica's material comes from its primary only: never minted,
+        // even when its Secret is lost.
+        if let Some(primary) = &key.spec.primary_region {
+            return replicated::first(key, primary, now);
+        }
         let known = key.status.as_ref().and_then(|s| s.key_id.clone());
         return match (key.spec.key_id, known) {
             (Some(id), _) => KeyPlan::Create {
@@ -178,6 +186,8 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
 pub enum MaterialChanged {
     Imported,
     Deleted,
+    /// A multi-Region key's versions or Regions from the endpoint.
+    Replicated,
 }
 
 /// Carries out a material request on `record`, as the endpoint checked it
@@ -187,7 +197,8 @@ fn change_material(
     change: &MaterialChange,
     now: Millis,
 ) -> Result<MaterialChanged, String> {
-    if record.origin != Origin::External {
+    let replicate = matches!(change, MaterialChange::Replicate { .. });
+    if !replicate && record.origin != Origin::External {
         return Err(format!(
             "key {} is not of imported material (origin {})",
             record.key_id,
@@ -195,6 +206,9 @@ fn change_material(
         ));
     }
     match change {
+        MaterialChange::Replicate { regions, sealed } => {
+            replicated::apply(record, regions, sealed, now)
+        }
         MaterialChange::Delete { material_id } => {
             let asked = material_id.as_deref();
             match imported::deletion_target(record, asked) {
@@ -328,6 +342,12 @@ pub fn minted(
 /// Why an on-demand rotation may not happen now, in AWS's terms.
 fn on_demand_refusal(secret: &KeySecret) -> Option<String> {
     let key = &secret.record;
+    if let Some(regions) = key.regions.as_ref().filter(|r| r.replica) {
+        return Some(format!(
+            "the key is a replica; rotate its primary key in {}",
+            regions.primary
+        ));
+    }
     if !lifecycle::supports_rotation(key.spec) {
         return Some(format!("{} keys do not rotate", key.spec));
     }
@@ -392,6 +412,8 @@ pub fn plan_orphan(secret: &KeySecret, now: Millis) -> Orphan {
         (None, _) => Orphan::Keep,
     }
 }
+
+mod replicated;
 
 #[cfg(test)]
 mod material;

@@ -62,6 +62,9 @@ use crate::spec::{KeySpec, KeyUsage};
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.keyId) || self.keyId.startsWith('mrk-') == (has(self.multiRegion) && self.multiRegion)"
 ).message("a pinned keyId is an mrk- id exactly when multiRegion is true"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.primaryRegion) || (has(self.multiRegion) && self.multiRegion && has(self.keyId))"
+).message("a replica (primaryRegion) is a multiRegion key with a pinned keyId"))]
 pub struct KmsKeySpec {
     /// What the key is for, as DescribeKey reports it (at most 8192 characters).
     #[serde(default)]
@@ -142,6 +145,15 @@ pub struct KmsKeySpec {
     /// docs/multi-region.md). Cannot be changed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_region: bool,
+
+    /// A replica of the multi-Region key whose primary is in this Region:
+    /// its material comes from there (ReplicateKey on the primary's
+    /// endpoint delivers it, and later versions follow); the controller
+    /// never mints or rotates it. Written by the endpoint, which creates
+    /// replicas; changed by UpdatePrimaryRegion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub primary_region: Option<String>,
 }
 
 fn default_key_spec() -> KeySpec {

@@ -43,6 +43,16 @@ pub enum MaterialChange {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pending: bool,
     },
+    /// A multi-Region key's Regions as the endpoint now knows them, and
+    /// material versions from its primary (base64; sealed here by this
+    /// Region's crypto service, which accepted the primary's packages).
+    /// The key keeps every version it has.
+    #[serde(rename_all = "camelCase")]
+    Replicate {
+        regions: crate::key::Regions,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sealed: Vec<String>,
+    },
     /// Delete imported material: the one `material_id` names, else the
     /// current version's.
     #[serde(rename_all = "camelCase")]

@@ -220,6 +220,31 @@ fn cel_rules_keep_multi_region_and_match_it_to_a_pinned_id() {
 }
 
 #[test]
+fn cel_rules_make_a_replica_a_pinned_multi_region_key() {
+    let mrk = "mrk-1234abcd12ab34cdf6ef1234567890ab";
+    for (extra, ok) in [
+        (
+            json!({"keyId": mrk, "multiRegion": true, "primaryRegion": "us-east-1"}),
+            true,
+        ),
+        (
+            json!({"multiRegion": true, "primaryRegion": "us-east-1"}),
+            false,
+        ),
+        (json!({"primaryRegion": "us-east-1"}), false),
+    ] {
+        let err = KmsKeySpec::validate_cel(&key_spec(extra.clone()), None);
+        assert_eq!(err.is_ok(), ok, "{extra}: {err:?}");
+        if !ok {
+            assert!(
+                format!("{err:?}").contains("a replica (primaryRegion)"),
+                "{err:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn cel_rules_check_alias_names() {
     let spec = |name: &str| json!({"aliasName": name, "targetKeyRef": {"name": "app"}});
     for (name, ok) in [

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::key::KeyRecord;
+use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 
 /// What an API change to a key record means for its `KmsKey`.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,15 @@ pub fn key_change(current: &KeyRecord, new: &KeyRecord) -> KeyChange {
     if current.policy != new.policy {
         spec.insert("policy".into(), json!(new.policy));
     }
+    let replica_of = |key: &KeyRecord| {
+        key.regions
+            .as_ref()
+            .filter(|r| r.replica)
+            .map(|r| r.primary.clone())
+    };
+    if replica_of(current) != replica_of(new) {
+        spec.insert("primaryRegion".into(), json!(replica_of(new)));
+    }
     if current.rotation.enabled != new.rotation.enabled
         || (new.rotation.enabled && current.rotation.period_days != new.rotation.period_days)
     {
@@ -82,10 +92,26 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
     if record.key_id.is_multi_region() {
         spec["multiRegion"] = json!(true);
     }
+    let mut metadata = json!({"name": name, "namespace": record.namespace});
+    if let Some(regions) = record.regions.as_ref().filter(|r| r.replica) {
+        // A replica's material came from its primary: the controller
+        // writes it as delivered (never mints it).
+        spec["primaryRegion"] = json!(regions.primary);
+        let delivered = MaterialChange::Replicate {
+            regions: regions.clone(),
+            sealed: record
+                .materials
+                .iter()
+                .map(|m| crate::b64::encode(m.sealed.as_bytes()))
+                .collect(),
+        };
+        let request = MaterialRequest::new(delivered, record.created);
+        metadata["annotations"] = json!({ MATERIAL_ANNOTATION: request.to_annotation() });
+    }
     json!({
         "apiVersion": "kubekms.io/v1alpha1",
         "kind": "KmsKey",
-        "metadata": {"name": name, "namespace": record.namespace},
+        "metadata": metadata,
         "spec": spec,
     })
 }
