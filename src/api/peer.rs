@@ -326,4 +326,34 @@ mod tests {
             "KMSInternalException"
         );
     }
+
+    #[test]
+    fn a_peer_is_its_principal_s_arn_and_in_a_cluster_only_that() {
+        // RFC 8032's test public keys.
+        let id = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let id2 = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+        let text = format!(
+            "peers:\n  - region: eu-west-1\n    identities: [\"{id}\"]\n    principal: replicator\n\
+             \x20 - region: us-west-2\n    identities: [\"{id2}\"]\n    principal: arn:aws:iam::111122223333:user/team-a/west\n"
+        );
+        let peers = PeerClient::new(PeersFile::parse(&text).unwrap()).unwrap();
+        let west = "arn:aws:iam::111122223333:user/team-a/west";
+        assert_eq!(peers.region_of(west, "west"), Some("us-west-2"));
+        // The same name in another namespace is another principal.
+        assert_eq!(
+            peers.region_of("arn:aws:iam::111122223333:user/team-b/west", "west"),
+            None
+        );
+        assert_eq!(
+            peers.region_of("arn:aws:iam::111122223333:user/x/replicator", "replicator"),
+            Some("eu-west-1")
+        );
+        let cluster = peers.arns_only();
+        assert_eq!(cluster.region_of(west, "west"), Some("us-west-2"));
+        assert_eq!(
+            cluster.region_of("arn:aws:iam::111122223333:user/x/replicator", "replicator"),
+            None,
+            "a bare name is any namespace's"
+        );
+    }
 }

@@ -276,4 +276,80 @@ mod tests {
         rotated.materials.clear();
         assert_eq!(change(&generated, &rotated), Some(None));
     }
+
+    /// Sealed material with a real header (what `carried_out` reads).
+    fn sealed(key_id: crate::key_id::KeyId, version: u32) -> SealedMaterial {
+        use crate::spec::{KeySpec, KeyUsage};
+        let root =
+            crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
+        let material = crate::material::KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
+        let id = crate::seal::MaterialId {
+            key_id,
+            version,
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+        };
+        crate::seal::seal(&root, id, &material).unwrap()
+    }
+
+    #[test]
+    fn a_multi_region_key_s_new_versions_and_regions_are_one_replicate_request() {
+        use crate::key::{MaterialVersion, Regions, Replica, RotationType};
+        let mut primary = KeyRecord::test(NOW);
+        primary.key_id = crate::key_id::KeyId::random_multi_region();
+        primary.materials[0].sealed = sealed(primary.key_id, 1);
+        assert_eq!(change(&primary, &primary), None);
+
+        // ReplicateKey records a replica: Regions only.
+        let mut replicated = primary.clone();
+        replicated.regions = Some(Regions {
+            primary: "us-east-1".into(),
+            replica: false,
+            replicas: vec![Replica {
+                region: "eu-west-1".into(),
+                synced: 1,
+                shared: "ab".into(),
+            }],
+        });
+        let Some(Some(request)) = change(&primary, &replicated) else {
+            panic!("one request")
+        };
+        assert_eq!(
+            request,
+            MaterialChange::Replicate {
+                regions: replicated.regions.clone().unwrap(),
+                sealed: vec![]
+            }
+        );
+        assert!(!carried_out(&primary, &request) && carried_out(&replicated, &request));
+
+        // A replica takes version 2 from its primary.
+        let mut replica = replicated.clone();
+        replica.regions.as_mut().unwrap().replica = true;
+        let mut updated = replica.clone();
+        let v2 = sealed(replica.key_id, 2);
+        updated.materials.push(MaterialVersion {
+            version: 2,
+            created: NOW,
+            rotation_type: RotationType::OnDemand,
+            sealed: v2.clone(),
+        });
+        let request = change(&replica, &updated).unwrap().unwrap();
+        assert_eq!(
+            request,
+            MaterialChange::Replicate {
+                regions: replica.regions.clone().unwrap(),
+                sealed: vec![crate::b64::encode(v2.as_bytes())]
+            }
+        );
+        assert!(!carried_out(&replica, &request) && carried_out(&updated, &request));
+
+        // Nothing the endpoint may do changes a version a key holds.
+        let mut replaced = updated.clone();
+        replaced.materials[0].sealed = sealed(replica.key_id, 1);
+        assert_eq!(change(&updated, &replaced), Some(None));
+        let mut dropped = updated.clone();
+        dropped.materials.remove(0);
+        assert_eq!(change(&updated, &dropped), Some(None));
+    }
 }

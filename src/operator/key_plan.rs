@@ -418,4 +418,6 @@ mod replicated;
 #[cfg(test)]
 mod material;
 #[cfg(test)]
+mod replicas;
+#[cfg(test)]
 mod tests;

@@ -71,6 +71,66 @@ fn scheduling_and_cancelling_deletion_are_object_deletion_and_recreation() {
 }
 
 #[test]
+fn a_replica_is_declared_with_its_primary_and_its_delivered_material() {
+    use crate::key::{Regions, Replica};
+    use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
+    let mut replica = KeyRecord {
+        key_id: KeyId::random_multi_region(),
+        namespace: "team-a".into(),
+        ..record()
+    };
+    replica.regions = Some(Regions {
+        primary: "us-east-1".into(),
+        replica: true,
+        replicas: vec![Replica {
+            region: "eu-west-1".into(),
+            synced: 0,
+            shared: String::new(),
+        }],
+    });
+    let name = replica.key_id.to_string();
+    let manifest = key_manifest(&name, &replica);
+    assert_eq!(manifest["spec"]["primaryRegion"], "us-east-1");
+    let object: KmsKey = serde_json::from_value(manifest).unwrap();
+    assert_eq!(crate::declared::validate(&object.spec), Ok(()));
+    let annotation = &object.metadata.annotations.as_ref().unwrap()[MATERIAL_ANNOTATION];
+    let request = MaterialRequest::from_annotation(annotation).unwrap();
+    assert_eq!(
+        request.change,
+        MaterialChange::Replicate {
+            regions: replica.regions.clone().unwrap(),
+            sealed: vec![crate::b64::encode(replica.materials[0].sealed.as_bytes())],
+        }
+    );
+    // A primary is declared without either.
+    let mut primary = replica.clone();
+    primary.regions.as_mut().unwrap().replica = false;
+    let manifest = key_manifest(&name, &primary);
+    assert!(manifest["spec"]["primaryRegion"].is_null());
+    assert!(manifest["metadata"]["annotations"].is_null());
+
+    // UpdatePrimaryRegion: the replica's primary moves, or it becomes one.
+    let mut moved = replica.clone();
+    moved.regions.as_mut().unwrap().primary = "ap-south-1".into();
+    assert_eq!(
+        key_change(&replica, &moved),
+        KeyChange::Patch(Some(json!({"spec": {"primaryRegion": "ap-south-1"}})))
+    );
+    assert_eq!(
+        key_change(&replica, &primary),
+        KeyChange::Patch(Some(json!({"spec": {"primaryRegion": null}})))
+    );
+    assert_eq!(
+        key_change(&primary, &replica),
+        KeyChange::Patch(Some(json!({"spec": {"primaryRegion": "us-east-1"}})))
+    );
+    // The replica list alone is not declared (the Secret holds it).
+    let mut listed = replica.clone();
+    listed.regions.as_mut().unwrap().replicas.clear();
+    assert_eq!(key_change(&replica, &listed), KeyChange::Patch(None));
+}
+
+#[test]
 fn alias_object_names_are_valid_and_distinct() {
     let a = alias_object_name("alias/Team_A/app");
     let b = alias_object_name("alias/team-a/app");

@@ -592,6 +592,7 @@ mod grant;
 mod import;
 mod key_move;
 mod pinned;
+mod replica;
 mod reseal;
 mod root_probe;
 mod usage;
