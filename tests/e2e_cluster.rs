@@ -12,6 +12,8 @@ mod deletion;
 mod grants;
 #[path = "e2e/import.rs"]
 mod import;
+#[path = "e2e/multi_region.rs"]
+mod multi_region;
 mod plugin;
 #[path = "e2e/rbac.rs"]
 mod rbac;

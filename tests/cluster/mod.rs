@@ -144,6 +144,8 @@ pub struct Controller {
     /// Where the controller serves /metrics.
     pub metrics: std::net::SocketAddr,
     dir: tempfile::TempDir,
+    /// Flags every `kube-kms api` it starts gets besides the usual ones.
+    api_args: Vec<std::ffi::OsString>,
 }
 
 impl Drop for Controller {
@@ -259,7 +261,40 @@ impl Controller {
 
     /// `start` with its own root key, holding Lease `lease`.
     pub fn start_with(cluster: &Cluster, lease: &str) -> Controller {
-        let dir = tempfile::tempdir().unwrap();
+        Controller::start_in(
+            cluster,
+            lease,
+            tempfile::tempdir().unwrap(),
+            [&[], &[]],
+            Vec::new(),
+        )
+    }
+
+    /// A Region of multi-Region keys: the root key `dir/root.key` (made
+    /// before, so that its identity can go in the peers' files), the crypto
+    /// service trusting the identities of `peers`, and every `kube-kms api`
+    /// in `region` with those peers.
+    pub fn start_peered(
+        cluster: &Cluster,
+        dir: tempfile::TempDir,
+        peers: &std::path::Path,
+        region: &str,
+    ) -> Controller {
+        let crypto_args = ["--peers".into(), peers.into()];
+        let in_region = ["--region".into(), region.into()];
+        let mut api_args = crypto_args.to_vec();
+        api_args.extend(in_region.clone());
+        let args = [&crypto_args[..], &in_region[..]];
+        Controller::start_in(cluster, "kube-kms-e2e", dir, args, api_args)
+    }
+
+    fn start_in(
+        cluster: &Cluster,
+        lease: &str,
+        dir: tempfile::TempDir,
+        [crypto_args, controller_args]: [&[std::ffi::OsString]; 2],
+        api_args: Vec<std::ffi::OsString>,
+    ) -> Controller {
         let socket = dir.path().join("crypto.sock");
         let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("crypto")
@@ -268,6 +303,7 @@ impl Controller {
             .arg("--root-key")
             .arg(dir.path().join("root.key"))
             .arg("--create-root-key")
+            .args(crypto_args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -283,6 +319,7 @@ impl Controller {
             .args(["--watch-namespace", &cluster.namespace])
             .args(["--lease-name", lease])
             .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(controller_args)
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -299,6 +336,7 @@ impl Controller {
             api_metrics: None,
             metrics,
             dir,
+            api_args,
         }
     }
 }
@@ -332,6 +370,7 @@ impl Controller {
             .args(["--watch-namespace", &cluster.namespace])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(&self.api_args)
             .env("KUBE_KMS_LOG", "info,kube_client=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

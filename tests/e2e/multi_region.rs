@@ -1,0 +1,199 @@
+//! Multi-Region keys with a cluster as a Region: a `kube-kms serve`
+//! primary in us-east-1 replicates a key into the cluster (eu-west-1),
+//! where the endpoint declares the replica as a `KmsKey` with
+//! `primaryRegion` and the controller writes the delivered material into
+//! its Secret; later versions follow the same way.
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeyState, MultiRegionKeyType};
+use kube_kms::resource::MATERIAL_ANNOTATION;
+use kube_kms::root::FileRootKey;
+
+use super::*;
+use crate::clients::{caller, key_admin};
+
+/// A root key made in `dir` and its crypto service's identity.
+fn root_in(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
+    let path = dir.path().join("root.key");
+    let root = FileRootKey::create(&path).unwrap();
+    let (_, identity) = kube_kms::replica::identities(&root).unwrap()[0];
+    (path, identity.to_string())
+}
+
+async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, text: &str) -> Blob {
+    kms.encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(text.as_bytes()))
+        .encryption_context("app", "orders")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap()
+}
+
+async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(blob)
+        .encryption_context("app", "orders")
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    String::from_utf8(plain.into_inner()).unwrap()
+}
+
+#[tokio::test]
+async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    let (cluster_dir, east_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_, cluster_identity) = root_in(&cluster_dir);
+    let (east_root, east_identity) = root_in(&east_dir);
+    // us-east-1 calls the cluster with the access key of the Secret
+    // `primary` in the test's namespace: known here by that principal's ARN.
+    let cluster_peers = cluster_dir.path().join("peers.yaml");
+    std::fs::write(
+        &cluster_peers,
+        format!(
+            "peers:\n  - region: us-east-1\n    identities: [\"{east_identity}\"]\n    principal: arn:aws:iam::111122223333:user/{ns}/primary\n"
+        ),
+    )
+    .unwrap();
+    let mut controller =
+        Controller::start_peered(&cluster, cluster_dir, &cluster_peers, "eu-west-1");
+    let endpoint = controller.start_api(&cluster);
+    let (access_key_id, secret_key) = caller(&cluster, &endpoint, "PRIMARY").await;
+    let east_peers = east_dir.path().join("peers.yaml");
+    std::fs::write(
+        &east_peers,
+        format!(
+            "peers:\n  - region: eu-west-1\n    identities: [\"{cluster_identity}\"]\n    endpoint: {endpoint}\n    accessKeyId: {access_key_id}\n    secretAccessKey: {secret_key}\n"
+        ),
+    )
+    .unwrap();
+    let east_args: Vec<std::ffi::OsString> = vec![
+        "--region".into(),
+        "us-east-1".into(),
+        "--root-key".into(),
+        east_root.into(),
+        "--peers".into(),
+        east_peers.into(),
+    ];
+    let east = support::Server::start_with(east_dir, &east_args);
+    let east_kms = support::kms_client(&east.endpoint, support::SECRET_KEY);
+    let west_kms = key_admin(&cluster, &endpoint, "ADMIN").await;
+
+    let key_id = east_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let before = encrypt(&east_kms, &key_id, "written in us-east-1").await;
+    let replicated = east_kms
+        .replicate_key()
+        .key_id(&key_id)
+        .replica_region("eu-west-1")
+        .description("orders, eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let replica = replicated.replica_key_metadata.unwrap();
+    assert_eq!(replica.key_id, key_id);
+    assert!(
+        replica.arn().unwrap().contains(":eu-west-1:"),
+        "{replica:?}"
+    );
+    assert_eq!(replica.key_state(), Some(&KeyState::Enabled));
+
+    // Declared in the cluster as a replica, in the caller's namespace, with
+    // the delivery carried out and gone from the object.
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
+    let object = wait_for("the replica Ready", READY, || async {
+        keys.get_opt(&key_id).await.unwrap().filter(ready)
+    })
+    .await;
+    assert_eq!(object.spec.primary_region.as_deref(), Some("us-east-1"));
+    assert!(object.spec.multi_region);
+    assert_eq!(object.spec.description, "orders, eu-west-1");
+    assert!(!object.annotations().contains_key(MATERIAL_ANNOTATION));
+    let status = object.status.unwrap();
+    assert_eq!(status.current_version, Some(1));
+    let described = west_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let config = described.multi_region_configuration.unwrap();
+    assert_eq!(
+        config.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Replica)
+    );
+    assert_eq!(config.primary_key().unwrap().region(), Some("us-east-1"));
+
+    // One key: what either Region encrypts, the other decrypts.
+    assert_eq!(decrypt(&west_kms, before).await, "written in us-east-1");
+    let from_west = encrypt(&west_kms, &key_id, "written in eu-west-1").await;
+    assert_eq!(decrypt(&east_kms, from_west).await, "written in eu-west-1");
+    let primary = east_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let replicas = primary
+        .key_metadata
+        .unwrap()
+        .multi_region_configuration
+        .unwrap();
+    assert_eq!(replicas.replica_keys()[0].region(), Some("eu-west-1"));
+
+    // The primary's rotation reaches the replica through the controller.
+    east_kms
+        .rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    wait_for("version 2 in the cluster", READY, || async {
+        let object = keys.get(&key_id).await.unwrap();
+        (object.status?.current_version == Some(2)).then_some(())
+    })
+    .await;
+    let after = encrypt(&east_kms, &key_id, "after the rotation").await;
+    assert_eq!(decrypt(&west_kms, after).await, "after the rotation");
+
+    // A replica neither rotates nor replicates on its own.
+    let refused = west_kms
+        .rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("UnsupportedOperationException"));
+    assert!(
+        refused.message().unwrap().contains("us-east-1"),
+        "{refused:?}"
+    );
+    let refused = west_kms
+        .replicate_key()
+        .key_id(&key_id)
+        .replica_region("ap-south-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("UnsupportedOperationException"));
+    drop(controller);
+}
