@@ -15,6 +15,16 @@ pub(crate) async fn caller(
     endpoint: &str,
     prefix: &str,
 ) -> (String, String) {
+    caller_in(cluster, endpoint, prefix, "us-east-1").await
+}
+
+/// [`caller`] of an endpoint serving `region` (requests are signed for it).
+pub(crate) async fn caller_in(
+    cluster: &cluster::Cluster,
+    endpoint: &str,
+    prefix: &str,
+    region: &str,
+) -> (String, String) {
     let ns = &cluster.namespace;
     let access_key_id = format!("{prefix}{}", &ns[ns.len() - 8..].to_uppercase());
     let secret_key = format!("e2e-{prefix}-secret").to_lowercase();
@@ -28,7 +38,7 @@ pub(crate) async fn caller(
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let kms = kms_client(endpoint, &access_key_id, &secret_key);
+    let kms = kms_client_in(endpoint, &access_key_id, &secret_key, region);
     // The endpoint learns of the access key through its watch (RBAC may
     // not let it list keys: refused, it is known).
     wait_for("the access key to be known", READY, || async {
@@ -49,14 +59,24 @@ pub(crate) async fn key_admin(
     endpoint: &str,
     prefix: &str,
 ) -> aws_sdk_kms::Client {
+    key_admin_in(cluster, endpoint, prefix, "us-east-1").await
+}
+
+/// [`key_admin`] of an endpoint serving `region`.
+pub(crate) async fn key_admin_in(
+    cluster: &cluster::Cluster,
+    endpoint: &str,
+    prefix: &str,
+    region: &str,
+) -> aws_sdk_kms::Client {
     cluster::callers::key_roles(cluster).await;
     let user = cluster::callers::access_key_user(cluster, &prefix.to_lowercase());
     for role in ["key-user", "key-admin"] {
         let binding = format!("{}-{role}", prefix.to_lowercase());
         cluster::callers::bind(cluster, &binding, role, user.clone()).await;
     }
-    let (id, secret) = caller(cluster, endpoint, prefix).await;
-    kms_client(endpoint, &id, &secret)
+    let (id, secret) = caller_in(cluster, endpoint, prefix, region).await;
+    kms_client_in(endpoint, &id, &secret, region)
 }
 
 /// The AWS SDK for Rust at `endpoint` with this access key.
@@ -65,8 +85,19 @@ pub(crate) fn kms_client(
     access_key_id: &str,
     secret_key: &str,
 ) -> aws_sdk_kms::Client {
+    kms_client_in(endpoint, access_key_id, secret_key, "us-east-1")
+}
+
+/// [`kms_client`] signing for `region`.
+pub(crate) fn kms_client_in(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_key: &str,
+    region: &str,
+) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(
         support::sdk_config(endpoint, secret_key)
+            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
             .credentials_provider(aws_sdk_kms::config::Credentials::new(
                 access_key_id,
                 secret_key,

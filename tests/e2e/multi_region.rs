@@ -11,7 +11,7 @@ use kube_kms::resource::MATERIAL_ANNOTATION;
 use kube_kms::root::FileRootKey;
 
 use super::*;
-use crate::clients::{caller, key_admin};
+use crate::clients::{caller_in, key_admin_in};
 
 /// A root key made in `dir` and its crypto service's identity.
 fn root_in(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
@@ -68,7 +68,7 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     let mut controller =
         Controller::start_peered(&cluster, cluster_dir, &cluster_peers, "eu-west-1");
     let endpoint = controller.start_api(&cluster);
-    let (access_key_id, secret_key) = caller(&cluster, &endpoint, "PRIMARY").await;
+    let (access_key_id, secret_key) = caller_in(&cluster, &endpoint, "PRIMARY", "eu-west-1").await;
     let east_peers = east_dir.path().join("peers.yaml");
     std::fs::write(
         &east_peers,
@@ -87,7 +87,7 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     ];
     let east = support::Server::start_with(east_dir, &east_args);
     let east_kms = support::kms_client(&east.endpoint, support::SECRET_KEY);
-    let west_kms = key_admin(&cluster, &endpoint, "ADMIN").await;
+    let west_kms = key_admin_in(&cluster, &endpoint, "ADMIN", "eu-west-1").await;
 
     let key_id = east_kms
         .create_key()
