@@ -188,6 +188,12 @@ pub struct ApiArgs {
     /// service (`kube-kms crypto --peers`) must trust the same identities.
     #[arg(long, env = "KUBE_KMS_PEERS")]
     pub peers: Option<PathBuf>,
+    /// Seconds between bringing the replicas of this cluster's multi-Region
+    /// primaries up to date (the controller's rotations add versions the
+    /// endpoint did not make; with --peers).
+    #[arg(long, env = "KUBE_KMS_REPLICA_SYNC_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub replica_sync_seconds: u64,
     /// What decides where a key policy allows the account (the default
     /// policy does), and operations on the account (CreateKey, ListKeys,
     /// ...): Kubernetes RBAC, verbs on `kmskeys`; or `any-caller`, every

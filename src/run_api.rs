@@ -23,9 +23,6 @@ use crate::cli::ApiArgs;
 /// How long to wait for the first listing before serving anyway (and
 /// answering NotFound for what is not cached yet).
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the replicas of this cluster's multi-Region primaries are
-/// brought up to date (versions the controller's rotations added).
-const REPLICA_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 pub async fn run(
     args: ApiArgs,
@@ -104,7 +101,7 @@ pub async fn run(
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );
-    let _replica_sync = api.spawn_replica_sync(REPLICA_SYNC_INTERVAL);
+    let _replica_sync = api.spawn_replica_sync(Duration::from_secs(args.replica_sync_seconds));
     let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let endpoint = Arc::new(Endpoint {

@@ -394,8 +394,9 @@ impl KeyStore for KubeStore {
                     .await?;
                 // What the Regions of a multi-Region key share may change
                 // with its material (rotation settings, which replica is
-                // the primary): declared in the KmsKey, as any change.
-                return match key_change(&shown, &key) {
+                // the primary): declared in the KmsKey, as any change. Told
+                // from the record before: `shown` has the Regions already.
+                return match key_change(&current, &key) {
                     KeyChange::Patch(Some(patch)) if shown.deletion.is_none() => {
                         self.declare(&keys, (&name, &what), &key, &patch).await?;
                         Ok(key)

@@ -284,6 +284,8 @@ impl Controller {
         let in_region = ["--region".into(), region.into()];
         let mut api_args = crypto_args.to_vec();
         api_args.extend(in_region.clone());
+        // Versions the controller adds reach the peers within a second.
+        api_args.extend(["--replica-sync-seconds".into(), "1".into()]);
         let args = [&crypto_args[..], &in_region[..]];
         Controller::start_in(cluster, "kube-kms-e2e", dir, args, api_args)
     }

@@ -57,11 +57,19 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     let (east_root, east_identity) = root_in(&east_dir);
     // us-east-1 calls the cluster with the access key of the Secret
     // `primary` in the test's namespace: known here by that principal's ARN.
+    // The cluster calls us-east-1 (once it is the primary) with the test
+    // access key there, where that Region listens.
+    let east_listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
     let cluster_peers = cluster_dir.path().join("peers.yaml");
     std::fs::write(
         &cluster_peers,
         format!(
-            "peers:\n  - region: us-east-1\n    identities: [\"{east_identity}\"]\n    principal: arn:aws:iam::111122223333:user/{ns}/primary\n"
+            "peers:\n  - region: us-east-1\n    identities: [\"{east_identity}\"]\n    principal: arn:aws:iam::111122223333:user/{ns}/primary\n    endpoint: http://{east_listen}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+            support::ACCESS_KEY,
+            support::SECRET_KEY
         ),
     )
     .unwrap();
@@ -73,7 +81,7 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     std::fs::write(
         &east_peers,
         format!(
-            "peers:\n  - region: eu-west-1\n    identities: [\"{cluster_identity}\"]\n    endpoint: {endpoint}\n    accessKeyId: {access_key_id}\n    secretAccessKey: {secret_key}\n"
+            "peers:\n  - region: eu-west-1\n    identities: [\"{cluster_identity}\"]\n    endpoint: {endpoint}\n    accessKeyId: {access_key_id}\n    secretAccessKey: {secret_key}\n    principal: tester\n"
         ),
     )
     .unwrap();
@@ -85,7 +93,7 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
         "--peers".into(),
         east_peers.into(),
     ];
-    let east = support::Server::start_with(east_dir, &east_args);
+    let east = support::Server::start_on(east_dir, &east_listen, &east_args);
     let east_kms = support::kms_client(&east.endpoint, support::SECRET_KEY);
     let west_kms = key_admin_in(&cluster, &endpoint, "ADMIN", "eu-west-1").await;
 
@@ -195,5 +203,85 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Some("UnsupportedOperationException"));
+
+    // UpdatePrimaryRegion: the cluster's key becomes the primary, and its
+    // controller's rotation reaches us-east-1 (the endpoint's next sync).
+    east_kms
+        .update_primary_region()
+        .key_id(&key_id)
+        .primary_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let object = wait_for("the cluster's key a primary", READY, || async {
+        let object = keys.get(&key_id).await.unwrap();
+        object.spec.primary_region.is_none().then_some(object)
+    })
+    .await;
+    assert!(object.spec.multi_region);
+    let key_type = |kms: aws_sdk_kms::Client, key_id: String| async move {
+        let described = kms.describe_key().key_id(key_id).send().await.unwrap();
+        let config = described
+            .key_metadata
+            .unwrap()
+            .multi_region_configuration
+            .unwrap();
+        let primary = config.primary_key().unwrap().region().unwrap().to_owned();
+        (config.multi_region_key_type().unwrap().clone(), primary)
+    };
+    assert_eq!(
+        key_type(west_kms.clone(), key_id.clone()).await,
+        (MultiRegionKeyType::Primary, "eu-west-1".to_owned())
+    );
+    assert_eq!(
+        key_type(east_kms.clone(), key_id.clone()).await,
+        (MultiRegionKeyType::Replica, "eu-west-1".to_owned())
+    );
+    west_kms
+        .rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    wait_for("version 3 in the cluster", READY, || async {
+        let object = keys.get(&key_id).await.unwrap();
+        (object.status?.current_version == Some(3)).then_some(())
+    })
+    .await;
+    let rotated = encrypt(&west_kms, &key_id, "rotated in eu-west-1").await;
+    let reached = wait_for("version 3 in us-east-1", READY, || async {
+        let plain = east_kms
+            .decrypt()
+            .ciphertext_blob(rotated.clone())
+            .encryption_context("app", "orders")
+            .send()
+            .await
+            .ok()?;
+        Some(plain.plaintext.unwrap().into_inner())
+    })
+    .await;
+    assert_eq!(reached, b"rotated in eu-west-1");
+
+    // And back: called on the cluster, now the primary's Region.
+    west_kms
+        .update_primary_region()
+        .key_id(&key_id)
+        .primary_region("us-east-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        key_type(east_kms.clone(), key_id.clone()).await,
+        (MultiRegionKeyType::Primary, "us-east-1".to_owned())
+    );
+    wait_for("the cluster's key a replica again", READY, || async {
+        let object = keys.get(&key_id).await.unwrap();
+        (object.spec.primary_region.as_deref() == Some("us-east-1")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        key_type(west_kms.clone(), key_id.clone()).await,
+        (MultiRegionKeyType::Replica, "us-east-1".to_owned())
+    );
     drop(controller);
 }
