@@ -544,6 +544,7 @@ async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
     assert_eq!(returned.deletion, recorded.deletion);
 }
 
+mod replica;
 mod usage;
 
 /// ImportKeyMaterial and DeleteImportedKeyMaterial through a cluster: a

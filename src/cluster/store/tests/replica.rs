@@ -1,0 +1,104 @@
+//! A multi-Region key's replica in a cluster: the endpoint's changes of its
+//! Regions and versions are a `kubekms.io/material` Replicate request the
+//! controller carries out, and what the Regions move in the spec
+//! (`primaryRegion`, rotation) a patch after it.
+
+use std::time::Duration;
+
+use super::*;
+use crate::key::{Regions, Replica};
+use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
+
+fn replica_of(primary: &str) -> Regions {
+    Regions {
+        primary: primary.into(),
+        replica: true,
+        replicas: vec![Replica {
+            region: "eu-west-1".into(),
+            synced: 0,
+            shared: String::new(),
+        }],
+    }
+}
+
+/// MovePrimary making the replica here the primary: the Regions go to the
+/// controller (and are waited for), then `primaryRegion` is removed and the
+/// rotation it takes over declared.
+#[tokio::test]
+async fn a_replica_made_primary_asks_the_controller_then_declares_it() {
+    let mut live = record();
+    live.key_id = KeyId::random_multi_region();
+    live.regions = Some(replica_of("us-east-1"));
+    let (store, index, mut handle) = store_holding(&live);
+    let store = Arc::new(store);
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+    let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app", "namespace": "default", "resourceVersion": "12"},
+        "spec": {"multiRegion": true, "keyId": live.key_id, "primaryRegion": "us-east-1"}});
+    let mut answer = async |method: &str| -> Value {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .expect("a request")
+            .expect("the client is gone");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (method, path)
+        );
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        send.send_response(http::Response::new(kube::client::Body::from(
+            serde_json::to_vec(&object).unwrap(),
+        )));
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let mut primary = live.clone();
+    primary.regions = Some(Regions {
+        primary: "eu-west-1".into(),
+        replica: false,
+        replicas: vec![Replica {
+            region: "us-east-1".into(),
+            synced: 0,
+            shared: String::new(),
+        }],
+    });
+    primary.rotation.enabled = true;
+    primary.rotation.period_days = 180;
+    let task = {
+        let (store, primary) = (store.clone(), primary.clone());
+        tokio::spawn(async move { store.update_key(primary).await })
+    };
+    answer("GET").await;
+    let patch = answer("PATCH").await;
+    let request = MaterialRequest::from_annotation(
+        patch["metadata"]["annotations"][MATERIAL_ANNOTATION]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        request.change,
+        MaterialChange::Replicate {
+            regions: primary.regions.clone().unwrap(),
+            sealed: vec![],
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished(), "it waits for the controller");
+    // The controller writes the Regions (the rotation is the spec's to say).
+    let mut written = live.clone();
+    written.regions = primary.regions.clone();
+    watch_brings(&index, &written);
+    let declared = answer("PATCH").await;
+    assert_eq!(
+        declared,
+        json!({"spec": {"primaryRegion": null, "rotation": {"enabled": true, "periodDays": 180}}})
+    );
+    let mut shown = written.clone();
+    shown.rotation = primary.rotation.clone();
+    watch_brings(&index, &shown);
+    let done = tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .expect("returns once both show");
+    assert_eq!(done.unwrap().unwrap().regions, primary.regions);
+    let asked = tokio::time::timeout(Duration::from_millis(100), handle.next_request());
+    assert!(asked.await.is_err(), "nothing more");
+}
