@@ -175,6 +175,40 @@ pub async fn request(
     .await
 }
 
+/// The name of a `KmsKey` in `keys` declaring `replica` (its pinned id,
+/// as a replica of the same primary Region) that holds no key yet, if one
+/// does: a replica applied from Git before its primary replicated it.
+pub async fn declared_replica(
+    keys: &Api<KmsKey>,
+    replica: &KeyRecord,
+) -> Result<Option<String>, StoreError> {
+    let Some(primary) = replica
+        .regions
+        .as_ref()
+        .filter(|r| r.replica)
+        .map(|r| &r.primary)
+    else {
+        return Ok(None);
+    };
+    let listed = keys
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|e| super::store::kube_error(e, "KmsKeys"))?;
+    let pinning = listed
+        .items
+        .into_iter()
+        .find(|k| k.spec.key_id == Some(replica.key_id) && k.metadata.deletion_timestamp.is_none());
+    match pinning {
+        None => Ok(None),
+        Some(k) if k.spec.primary_region.as_ref() == Some(primary) => Ok(Some(k.name_any())),
+        Some(k) => Err(StoreError::AlreadyExists(format!(
+            "key {} is declared here by KmsKey {}, not as a replica of the key in {primary}",
+            replica.key_id,
+            k.name_any()
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

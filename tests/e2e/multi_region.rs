@@ -283,5 +283,64 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
         key_type(west_kms.clone(), key_id.clone()).await,
         (MultiRegionKeyType::Replica, "us-east-1".to_owned())
     );
+
+    // A replica declared (from Git) before its primary replicates it waits,
+    // then takes the delivery and keeps what it declares.
+    let declared_id = east_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let declared: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "declared-replica", "namespace": ns},
+        "spec": {"keyId": declared_id, "multiRegion": true, "primaryRegion": "us-east-1",
+                 "description": "declared in Git"},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &declared)
+        .await
+        .unwrap();
+    wait_for(
+        "the declared replica awaiting its material",
+        READY,
+        || async {
+            let object = keys.get("declared-replica").await.unwrap();
+            let reason = ready_reason(&object.status?.conditions)?.to_owned();
+            (reason == "AwaitingReplication").then_some(())
+        },
+    )
+    .await;
+    let replicated = east_kms
+        .replicate_key()
+        .key_id(&declared_id)
+        .replica_region("eu-west-1")
+        .description("not the declared one")
+        .send()
+        .await
+        .unwrap();
+    let metadata = replicated.replica_key_metadata.unwrap();
+    assert_eq!(metadata.description(), Some("declared in Git"));
+    let object = wait_for("the declared replica Ready", READY, || async {
+        keys.get_opt("declared-replica")
+            .await
+            .unwrap()
+            .filter(ready)
+    })
+    .await;
+    assert_eq!(
+        object.status.unwrap().key_id.as_deref(),
+        Some(declared_id.as_str())
+    );
+    assert!(
+        keys.get_opt(&declared_id).await.unwrap().is_none(),
+        "no second object"
+    );
+    let sealed = encrypt(&east_kms, &declared_id, "to a declared replica").await;
+    assert_eq!(decrypt(&west_kms, sealed).await, "to a declared replica");
     drop(controller);
 }

@@ -102,3 +102,91 @@ async fn a_replica_made_primary_asks_the_controller_then_declares_it() {
     let asked = tokio::time::timeout(Duration::from_millis(100), handle.next_request());
     assert!(asked.await.is_err(), "nothing more");
 }
+
+/// ReplicateKey into a namespace where a `KmsKey` of another name already
+/// declares the replica (applied from Git first): the delivery becomes that
+/// object's request; no second object pins the id.
+#[tokio::test]
+async fn a_delivered_replica_goes_to_the_kmskey_declaring_it() {
+    let mut replica = record();
+    replica.key_id = KeyId::random_multi_region();
+    replica.regions = Some(replica_of("us-east-1"));
+    let other = {
+        let mut other = record();
+        other.key_id = KeyId::random();
+        other
+    };
+    let (store, index, mut handle) = store_holding(&other);
+    let store = Arc::new(store);
+    let keys = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys";
+    let declared = |primary: Option<&str>| {
+        let mut spec = json!({"multiRegion": true, "keyId": replica.key_id});
+        if let Some(primary) = primary {
+            spec["primaryRegion"] = json!(primary);
+        }
+        json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": "orders", "namespace": "default", "resourceVersion": "12"},
+            "spec": spec})
+    };
+    let list = |item: Value| {
+        json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
+            "metadata": {"resourceVersion": "12"}, "items": [item]})
+    };
+    let mut answer = async |method: &str, path: &str, reply: Value| -> Value {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .expect("a request")
+            .expect("the client is gone");
+        assert_eq!(
+            (request.method().as_str(), request.uri().path()),
+            (method, path)
+        );
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        send.send_response(http::Response::new(kube::client::Body::from(
+            serde_json::to_vec(&reply).unwrap(),
+        )));
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let task = {
+        let (store, replica) = (store.clone(), replica.clone());
+        tokio::spawn(async move { store.create_key(replica).await })
+    };
+    let object = declared(Some("us-east-1"));
+    answer("GET", keys, list(object.clone())).await;
+    let orders = format!("{keys}/orders");
+    answer("GET", &orders, object.clone()).await;
+    let patch = answer("PATCH", &orders, object).await;
+    let request = MaterialRequest::from_annotation(
+        patch["metadata"]["annotations"][MATERIAL_ANNOTATION]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        request.change,
+        MaterialChange::Replicate {
+            regions: replica.regions.clone().unwrap(),
+            sealed: vec![crate::b64::encode(replica.materials[0].sealed.as_bytes())],
+        }
+    );
+    watch_brings(&index, &replica);
+    let created = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("returns once the Secret shows");
+    assert_eq!(created.unwrap().unwrap().key_id, replica.key_id);
+
+    // Declared as something else (not a replica of that Region): refused,
+    // nothing written.
+    let task = {
+        let (store, replica) = (store.clone(), replica.clone());
+        tokio::spawn(async move { store.create_key(replica).await })
+    };
+    answer("GET", keys, list(declared(None))).await;
+    let refused = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::AlreadyExists(m) if m.contains("KmsKey orders")),
+        "{refused:?}"
+    );
+    let asked = tokio::time::timeout(Duration::from_millis(100), handle.next_request());
+    assert!(asked.await.is_err(), "nothing more");
+}
