@@ -51,7 +51,7 @@ fn check_policy_name(name: Option<&str>) -> Result<(), ApiError> {
 
 impl Api {
     /// The policy `key` has: the one it was given, or the default.
-    fn policy_of(&self, key: &KeyRecord) -> String {
+    pub(super) fn policy_of(&self, key: &KeyRecord) -> String {
         key.policy.as_deref().map_or_else(
             || crate::policy::default_policy(&self.arn.partition, &self.arn.account),
             str::to_owned,

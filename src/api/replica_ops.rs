@@ -84,6 +84,7 @@ impl Api {
                 caller.principal
             )));
         }
+        let shared = required(input.shared, "shared")?;
         let arn = self.arn.key_arn(key_id);
         let packages = input.packages.unwrap_or_default();
         let token = match packages.is_empty() {
@@ -110,7 +111,6 @@ impl Api {
         // A replica already made here (the primary's record of it may not
         // have been written) takes the versions it lacks, as a sync does.
         let exists = self.store.get_key(key_id).await?.is_some();
-        let shared = required(input.shared, "shared")?;
         let key = match input.replica {
             Some(spec) if !exists => {
                 self.create_replica(caller, key_id, primary, spec, shared, accepted)
@@ -123,10 +123,7 @@ impl Api {
         };
         Ok(json!({
             "KeyMetadata": key_metadata(&key, &self.arn),
-            "Policy": key.policy.as_deref().map_or_else(
-                || crate::policy::default_policy(&self.arn.partition, &self.arn.account),
-                str::to_owned
-            ),
+            "Policy": self.policy_of(&key),
             "Tags": key.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
         }))
     }
