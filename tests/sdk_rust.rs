@@ -2,6 +2,9 @@
 
 mod support;
 
+#[path = "sdk_rust/multi_region.rs"]
+mod multi_region;
+
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     DataKeySpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, OriginType,

@@ -214,6 +214,14 @@ impl Api {
                         self.arn.key_arn(key_id)
                     )));
                 }
+                // Still listed by its primary until it is gone (then the
+                // primary's next delivery, NotFound, takes it off the list).
+                if key.deletion.is_some() {
+                    return Err(ApiError::InvalidState(format!(
+                        "{} is pending deletion.",
+                        self.arn.key_arn(key_id)
+                    )));
+                }
                 if let Some(other) = arriving.iter().find(|m| {
                     m.sealed
                         .header()

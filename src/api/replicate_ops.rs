@@ -346,12 +346,40 @@ impl Api {
                     .map(drop),
                 Err(e) => Err(e),
             };
-            if let Err(e) = result {
-                tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
-                failures.push((region, e));
+            match result {
+                Ok(()) => {}
+                // The replica is gone there (deleted, or the Region's store
+                // was lost): no longer one of the key's Regions, as AWS
+                // drops a deleted replica from its primary's list.
+                Err(e) if e.aws_type() == "NotFoundException" => {
+                    tracing::warn!(key = %key.key_id, %region, error = %e, "replica gone from its Region; taken off the key's replicas");
+                    self.forget_replica(key.key_id, &region).await;
+                    failures.push((region, e));
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
+                    failures.push((region, e));
+                }
             }
         }
         failures
+    }
+}
+
+impl Api {
+    /// Takes `region` off the replicas of the primary `key_id` here.
+    async fn forget_replica(&self, key_id: KeyId, region: &str) {
+        let forgotten = self
+            .update_key(key_id, |record| {
+                if let Some(regions) = record.regions.as_mut().filter(|r| !r.replica) {
+                    regions.replicas.retain(|r| r.region != region);
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = forgotten {
+            tracing::warn!(key = %key_id, %region, error = %e, "replica not taken off the list; tried again at the next sync");
+        }
     }
 }
 
