@@ -1,7 +1,9 @@
-//! Imported material in a cluster: ImportKeyMaterial and
-//! DeleteImportedKeyMaterial become a `kubekms.io/material` request on the
-//! key's KmsKey (`resource::material_request`), which the controller
-//! carries out and then removes. While one is there another is refused
+//! Material the endpoint brings to a cluster: ImportKeyMaterial and
+//! DeleteImportedKeyMaterial, and a multi-Region key's versions and Regions
+//! delivered from its primary (or its own Regions changed), become a
+//! `kubekms.io/material` request on the key's KmsKey
+//! (`resource::material_request`), which the controller carries out and
+//! then removes. While one is there another is refused
 //! (ConflictException) rather than overwriting it, which would leave its
 //! caller waiting for a change that never comes.
 
