@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::Access;
-use super::replicate_ops::{Shared, checked_region, multi_region_id, unsynced};
+use super::replicate_ops::{Shared, checked_region, in_turn, multi_region_id, unsynced};
 use super::wire::{decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::{Regions, Rotation};
@@ -84,14 +84,17 @@ impl Api {
             "Rotation": key.rotation,
         });
         peers.call(&region, "MovePrimary", &body).await?;
-        // 4. This Region's key becomes a replica of it.
-        self.update_key(key.key_id, |record| {
-            record.regions = Some(Regions {
-                primary: region.clone(),
-                replica: true,
-                replicas: unsynced(after.iter().cloned()),
-            });
-            Ok(())
+        // 4. This Region's key becomes a replica of it (failing here
+        // would leave two primaries: a change in progress is waited out).
+        in_turn(|| {
+            self.update_key(key.key_id, |record| {
+                record.regions = Some(Regions {
+                    primary: region.clone(),
+                    replica: true,
+                    replicas: unsynced(after.iter().cloned()),
+                });
+                Ok(())
+            })
         })
         .await?;
         Ok(json!({}))
@@ -110,32 +113,34 @@ impl Api {
         let new = required(input.primary_region, "primaryRegion")?;
         let here = new == self.arn.region;
         let arn = self.arn.key_arn(key_id);
-        self.update_key(key_id, |key| {
-            let Some(regions) = key.regions.as_mut() else {
-                return Err(ApiError::InvalidState(format!(
-                    "{arn} is not a replica here."
-                )));
-            };
-            // Already done: a retry.
-            if regions.primary == new && regions.replica != here {
-                return Ok(());
-            }
-            if !regions.replica || regions.primary != sender {
-                return Err(ApiError::AccessDenied(format!(
-                    "Region {sender} is not the primary of {arn}."
-                )));
-            }
-            regions.primary = new.clone();
-            if here {
-                regions.replica = false;
-                regions.replicas = unsynced(input.replicas.clone().unwrap_or_default());
-                if let Some(rotation) = input.rotation.clone() {
-                    key.rotation = rotation;
+        let moved = || {
+            self.update_key(key_id, |key| {
+                let Some(regions) = key.regions.as_mut() else {
+                    return Err(ApiError::InvalidState(format!(
+                        "{arn} is not a replica here."
+                    )));
+                };
+                // Already done: a retry.
+                if regions.primary == new && regions.replica != here {
+                    return Ok(());
                 }
-            }
-            Ok(())
-        })
-        .await?;
+                if !regions.replica || regions.primary != sender {
+                    return Err(ApiError::AccessDenied(format!(
+                        "Region {sender} is not the primary of {arn}."
+                    )));
+                }
+                regions.primary = new.clone();
+                if here {
+                    regions.replica = false;
+                    regions.replicas = unsynced(input.replicas.clone().unwrap_or_default());
+                    if let Some(rotation) = input.rotation.clone() {
+                        key.rotation = rotation;
+                    }
+                }
+                Ok(())
+            })
+        };
+        in_turn(moved).await?;
         Ok(json!({}))
     }
 }

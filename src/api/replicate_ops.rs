@@ -383,11 +383,70 @@ impl Api {
     }
 }
 
+/// How long a replication step's own write waits for a change of the key
+/// in progress elsewhere (in a cluster, one request at a time per key goes
+/// to the controller, and another endpoint replica's sync may hold it).
+const IN_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `write` again while it is refused with ConflictException (a change
+/// in progress), for up to [`IN_TURN_WAIT`]: for the steps that, failing,
+/// would leave a step other Regions already took half done.
+pub(super) async fn in_turn<T, F, Fut>(mut write: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let pause = std::time::Duration::from_millis(250);
+    let deadline = tokio::time::Instant::now() + IN_TURN_WAIT;
+    loop {
+        match write().await {
+            Err(ApiError::Conflict(_)) if tokio::time::Instant::now() + pause <= deadline => {
+                tokio::time::sleep(pause).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 pub(super) fn multi_region_id(text: String) -> Result<KeyId, ApiError> {
     match text.parse::<KeyId>() {
         Ok(id) if id.is_multi_region() => Ok(id),
         _ => Err(ApiError::Validation(format!(
             "keyId: '{text}' is not a multi-Region key id"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_waits_out_a_change_in_progress_and_nothing_else() {
+        let started = tokio::time::Instant::now();
+        let mut tries = 0;
+        let done = in_turn(|| {
+            tries += 1;
+            let result = match tries {
+                1 | 2 => Err(ApiError::Conflict("in progress".into())),
+                _ => Ok(tries),
+            };
+            async move { result }
+        })
+        .await;
+        assert_eq!(done.unwrap(), 3);
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(500));
+
+        // Never its turn: the conflict, once the wait is over.
+        let started = tokio::time::Instant::now();
+        let never = in_turn(|| async { Err::<(), _>(ApiError::Conflict("busy".into())) }).await;
+        assert!(matches!(never, Err(ApiError::Conflict(_))));
+        assert!(started.elapsed() <= IN_TURN_WAIT && started.elapsed() >= IN_TURN_WAIT / 2);
+
+        // Any other refusal at once.
+        let started = tokio::time::Instant::now();
+        let refused = in_turn(|| async { Err::<(), _>(ApiError::AccessDenied("no".into())) }).await;
+        assert!(matches!(refused, Err(ApiError::AccessDenied(_))));
+        assert_eq!(started.elapsed(), std::time::Duration::ZERO);
     }
 }
