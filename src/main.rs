@@ -69,6 +69,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Default::default(),
             };
             let service = LocalCryptoService::with_peers(root, args.cache.config(), peers);
+            // Public: what the other Regions' peers files list.
+            for (version, identity) in service.engine().identities()? {
+                tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
+            }
             let _sweeper = service.spawn_cache_sweeper(Duration::from_secs(10));
             let service: Arc<dyn CryptoService> = Arc::new(service);
             grpc::serve(service, &args.socket, shutdown_signal())

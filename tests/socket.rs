@@ -626,4 +626,11 @@ async fn a_multi_region_key_s_material_moves_between_two_services_over_their_soc
         let _ = child.kill();
         let _ = child.wait();
     }
+    // And the service says it at start, for a sidecar's log.
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut west_child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("crypto service identity") && log.contains(&format!("identity={expected}")),
+        "{log}"
+    );
 }
