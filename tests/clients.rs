@@ -174,14 +174,8 @@ fn request_quotas_throttle_per_namespace_and_boto3_retries_through_them() {
 /// reaching the replica (docs/multi-region.md).
 #[test]
 fn multi_region_keys_replicate_between_two_deployments() {
-    use kube_kms::root::FileRootKey;
     let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let identity = |dir: &tempfile::TempDir| {
-        let path = dir.path().join("root.key");
-        let root = FileRootKey::create(&path).unwrap();
-        let (_, id) = kube_kms::replica::identities(&root).unwrap()[0];
-        (path, id.to_string())
-    };
+    let identity = support::root_key_in;
     let ((east_root, east_id), (west_root, west_id)) = (identity(&east_dir), identity(&west_dir));
     // Each Region hears from the other as the test principal, and reaches
     // it with the test access key: the primary moves (UpdatePrimaryRegion)

@@ -296,15 +296,7 @@ impl Api {
         interval: std::time::Duration,
     ) -> Option<tokio::task::JoinHandle<()>> {
         self.peers.as_ref()?;
-        let api = self.clone();
-        Some(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                api.sync_replicas().await;
-            }
-        }))
+        Some(self.spawn_every(interval, |api| async move { api.sync_replicas().await }))
     }
 
     /// Brings the replicas of `key` (if it is a primary here) up to date:

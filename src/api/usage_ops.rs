@@ -112,16 +112,31 @@ impl Api {
         interval: std::time::Duration,
     ) -> Option<tokio::task::JoinHandle<()>> {
         self.usage.as_ref()?;
+        Some(self.spawn_every(interval, |api| async move {
+            if let Err(e) = api.write_usage().await {
+                tracing::warn!(error = %e, "key usage not written; retrying with the next batch");
+            }
+        }))
+    }
+
+    /// Runs `task` every `interval` (a late tick waits; none is made up)
+    /// while the runtime runs, or until the returned task is aborted.
+    pub(super) fn spawn_every<T>(
+        self: &std::sync::Arc<Self>,
+        interval: std::time::Duration,
+        task: impl Fn(std::sync::Arc<Api>) -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        T: std::future::Future<Output = ()> + Send,
+    {
         let api = self.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if let Err(e) = api.write_usage().await {
-                    tracing::warn!(error = %e, "key usage not written; retrying with the next batch");
-                }
+                task(api.clone()).await;
             }
-        }))
+        })
     }
 }

@@ -8,18 +8,9 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyState, MultiRegionKeyType};
 use kube_kms::resource::MATERIAL_ANNOTATION;
-use kube_kms::root::FileRootKey;
 
 use super::*;
 use crate::clients::{caller_in, key_admin_in};
-
-/// A root key made in `dir` and its crypto service's identity.
-fn root_in(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
-    let path = dir.path().join("root.key");
-    let root = FileRootKey::create(&path).unwrap();
-    let (_, identity) = kube_kms::replica::identities(&root).unwrap()[0];
-    (path, identity.to_string())
-}
 
 async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, text: &str) -> Blob {
     kms.encrypt()
@@ -53,8 +44,8 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     };
     let ns = cluster.namespace.clone();
     let (cluster_dir, east_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_, cluster_identity) = root_in(&cluster_dir);
-    let (east_root, east_identity) = root_in(&east_dir);
+    let (_, cluster_identity) = support::root_key_in(&cluster_dir);
+    let (east_root, east_identity) = support::root_key_in(&east_dir);
     // us-east-1 calls the cluster with the access key of the Secret
     // `primary` in the test's namespace: known here by that principal's ARN.
     // The cluster calls us-east-1 (once it is the primary) with the test

@@ -4,17 +4,8 @@
 //! ReplicateKey then makes it again.
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
-use kube_kms::root::FileRootKey;
 
-use super::support::{self, ACCESS_KEY, SECRET_KEY, Server};
-
-/// A root key in `dir` and its identity.
-fn root_in(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
-    let path = dir.path().join("root.key");
-    let root = FileRootKey::create(&path).unwrap();
-    let (_, identity) = kube_kms::replica::identities(&root).unwrap()[0];
-    (path, identity.to_string())
-}
+use super::support::{self, ACCESS_KEY, SECRET_KEY, Server, root_key_in};
 
 fn serve_args(
     region: &str,
@@ -49,7 +40,8 @@ async fn replica_regions(kms: &aws_sdk_kms::Client, key: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let ((east_root, east_id), (west_root, west_id)) = (root_in(&east_dir), root_in(&west_dir));
+    let ((east_root, east_id), (west_root, west_id)) =
+        (root_key_in(&east_dir), root_key_in(&west_dir));
     // eu-west-1 restarts on the same address with an empty store.
     let west_listen = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -73,11 +65,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     let west = Server::start_on(west_dir, &west_listen, &west_args);
     let east = Server::start_with(east_dir, &serve_args("us-east-1", &east_root, &east_peers));
     let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
-    let west_kms = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(&west.endpoint, SECRET_KEY)
-            .region(aws_sdk_kms::config::Region::new("eu-west-1"))
-            .build(),
-    );
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
     let key = east_kms
         .create_key()
         .multi_region(true)
@@ -132,11 +120,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     let again = replicate().await.unwrap();
     assert_eq!(again.replica_key_metadata.unwrap().key_id, key);
     assert_eq!(replica_regions(&east_kms, &key).await, ["eu-west-1"]);
-    let west_kms = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(&west.endpoint, SECRET_KEY)
-            .region(aws_sdk_kms::config::Region::new("eu-west-1"))
-            .build(),
-    );
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
     let rotations = west_kms
         .list_key_rotations()
         .key_id(&key)

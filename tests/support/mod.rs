@@ -223,6 +223,21 @@ pub fn sdk_config(endpoint: &str, secret: &str) -> aws_sdk_kms::config::Builder 
         .credentials_provider(Credentials::new(ACCESS_KEY, secret, None, None, "test"))
 }
 
+/// A client of the test access key at `endpoint`, signing for `region`.
+pub fn kms_client_in(endpoint: &str, secret: &str, region: &str) -> aws_sdk_kms::Client {
+    let region = aws_sdk_kms::config::Region::new(region.to_owned());
+    aws_sdk_kms::Client::from_conf(sdk_config(endpoint, secret).region(region).build())
+}
+
+/// A root key file made in `dir` and its crypto service's identity (what
+/// other Regions' peers files list).
+pub fn root_key_in(dir: &tempfile::TempDir) -> (PathBuf, String) {
+    let path = dir.path().join("root.key");
+    let root = kube_kms::root::FileRootKey::create(&path).unwrap();
+    let (_, identity) = kube_kms::replica::identities(&root).unwrap()[0];
+    (path, identity.to_string())
+}
+
 pub fn kms_client(endpoint: &str, secret: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(sdk_config(endpoint, secret).build())
 }

@@ -415,6 +415,22 @@ fn watch_brings(index: &RwLock<ClusterIndex>, record: &KeyRecord) {
 type MockHandle =
     tower_test::mock::Handle<http::Request<kube::client::Body>, http::Response<kube::client::Body>>;
 
+/// Takes the next request, which must be `method` on `path`, answers it
+/// with `reply` and returns its body (`null` without one).
+async fn answer(handle: &mut MockHandle, (method, path): (&str, &str), reply: Value) -> Value {
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), handle.next_request());
+    let (request, send) = next.await.expect("a request").expect("the client is gone");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        (method, path)
+    );
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    send.send_response(http::Response::new(kube::client::Body::from(
+        serde_json::to_vec(&reply).unwrap(),
+    )));
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
 /// A store on a mock API server whose watch has brought `live`'s Secret:
 /// the store, its index (for the watch's next events) and the server.
 fn store_holding(live: &KeyRecord) -> (KubeStore, Arc<RwLock<ClusterIndex>>, MockHandle) {
@@ -571,21 +587,8 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
         }
         object
     };
-    let mut answer = async |method: &str, reply: Value| -> Value {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .expect("a request")
-            .expect("the client is gone");
-        assert_eq!(
-            (request.method().as_str(), request.uri().path()),
-            (method, path)
-        );
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        send.send_response(http::Response::new(kube::client::Body::from(
-            serde_json::to_vec(&reply).unwrap(),
-        )));
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    };
+    let mut answer =
+        async |method: &str, reply: Value| answer(&mut handle, (method, path), reply).await;
     let mut imported = live.clone();
     imported.materials = record().materials;
     imported.imported = vec![ImportedMaterial {

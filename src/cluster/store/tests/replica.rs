@@ -35,21 +35,7 @@ async fn a_replica_made_primary_asks_the_controller_then_declares_it() {
     let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
         "metadata": {"name": "app", "namespace": "default", "resourceVersion": "12"},
         "spec": {"multiRegion": true, "keyId": live.key_id, "primaryRegion": "us-east-1"}});
-    let mut answer = async |method: &str| -> Value {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .expect("a request")
-            .expect("the client is gone");
-        assert_eq!(
-            (request.method().as_str(), request.uri().path()),
-            (method, path)
-        );
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        send.send_response(http::Response::new(kube::client::Body::from(
-            serde_json::to_vec(&object).unwrap(),
-        )));
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    };
+    let mut answer = async |method: &str| answer(&mut handle, (method, path), object.clone()).await;
     let mut primary = live.clone();
     primary.regions = Some(Regions {
         primary: "eu-west-1".into(),
@@ -132,20 +118,8 @@ async fn a_delivered_replica_goes_to_the_kmskey_declaring_it() {
         json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
             "metadata": {"resourceVersion": "12"}, "items": [item]})
     };
-    let mut answer = async |method: &str, path: &str, reply: Value| -> Value {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .expect("a request")
-            .expect("the client is gone");
-        assert_eq!(
-            (request.method().as_str(), request.uri().path()),
-            (method, path)
-        );
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        send.send_response(http::Response::new(kube::client::Body::from(
-            serde_json::to_vec(&reply).unwrap(),
-        )));
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    let mut answer = async |method: &str, path: &str, reply: Value| {
+        answer(&mut handle, (method, path), reply).await
     };
     let task = {
         let (store, replica) = (store.clone(), replica.clone());
