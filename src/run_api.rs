@@ -97,7 +97,7 @@ pub async fn run(
                 peers
                     .map(kube_kms::api::peer::PeerClient::new)
                     .transpose()
-                    .map(|client| client.map(kube_kms::api::peer::PeerClient::arns_only))
+                    .map(|client| client.map(|c| c.arns_only().metered(Some(&registry))))
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );

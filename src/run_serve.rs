@@ -54,6 +54,7 @@ pub async fn run(
                 peers
                     .map(kube_kms::api::peer::PeerClient::new)
                     .transpose()
+                    .map(|client| client.map(|c| c.metered(registry.as_ref())))
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );

@@ -29,6 +29,7 @@ mod primary_ops;
 pub mod quota;
 mod re_encrypt_ops;
 pub mod readiness;
+mod replica_metrics;
 mod replica_ops;
 mod replicate_ops;
 pub mod reply;

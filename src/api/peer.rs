@@ -27,6 +27,8 @@ pub struct PeerClient {
     peers: PeersFile,
     /// TLS settings of each Region with an `https://` endpoint.
     tls: BTreeMap<String, Arc<ClientConfig>>,
+    /// What replication counts, with a metrics registry.
+    metrics: Option<super::replica_metrics::ReplicaMetrics>,
     /// Whether a peer's `principal` must be its caller's ARN: in a cluster
     /// principal names are chosen per namespace by whoever writes access-key
     /// Secrets there, so a bare name would let any tenant speak for a Region.
@@ -101,6 +103,7 @@ impl PeerClient {
             peers,
             tls,
             arns_only: false,
+            metrics: None,
         })
     }
 
@@ -122,6 +125,23 @@ impl PeerClient {
                 None => false,
             })
             .map(|p| p.region.as_str())
+    }
+
+    /// Counts deliveries and replicas behind in `registry`.
+    pub fn metered(self, registry: Option<&prometheus::Registry>) -> Self {
+        PeerClient {
+            metrics: registry.map(super::replica_metrics::ReplicaMetrics::new),
+            ..self
+        }
+    }
+
+    pub(super) fn metrics(&self) -> Option<&super::replica_metrics::ReplicaMetrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Every peer Region's name.
+    pub(super) fn regions(&self) -> impl Iterator<Item = &str> {
+        self.peers.peers.iter().map(|p| p.region.as_str())
     }
 
     /// Peers are recognised by their callers' ARNs alone (a cluster's

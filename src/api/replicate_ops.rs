@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::access::{Access, Subject, principal_arn};
 use super::key_ops::{Tag, check_description, check_policy, checked_tags};
 use super::peer::PeerClient;
+use super::replica_metrics::Delivery;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
@@ -283,8 +284,16 @@ impl Api {
         let Ok(keys) = self.store.all_keys().await else {
             return;
         };
+        let mut behind = std::collections::BTreeMap::<String, i64>::new();
         for key in keys {
-            self.sync_key(&key).await;
+            for (region, _) in self.sync_key(&key).await {
+                *behind.entry(region).or_default() += 1;
+            }
+        }
+        if let Some(peers) = self.peers.as_deref()
+            && let Some(metrics) = peers.metrics()
+        {
+            metrics.behind(peers.regions(), &behind);
         }
     }
 
@@ -338,6 +347,14 @@ impl Api {
                     .map(drop),
                 Err(e) => Err(e),
             };
+            let outcome = match &result {
+                Ok(()) => Delivery::Delivered,
+                Err(e) if e.aws_type() == "NotFoundException" => Delivery::Gone,
+                Err(_) => Delivery::Failed,
+            };
+            if let Some(metrics) = self.peers.as_deref().and_then(PeerClient::metrics) {
+                metrics.delivered(&region, outcome);
+            }
             match result {
                 Ok(()) => {}
                 // The replica is gone there (deleted, or the Region's store

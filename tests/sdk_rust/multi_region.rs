@@ -63,7 +63,9 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     .unwrap();
     let west_args = serve_args("eu-west-1", &west_root, &west_peers);
     let west = Server::start_on(west_dir, &west_listen, &west_args);
-    let east = Server::start_with(east_dir, &serve_args("us-east-1", &east_root, &east_peers));
+    let mut east_args = serve_args("us-east-1", &east_root, &east_peers);
+    east_args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+    let east = Server::start_with(east_dir, &east_args);
     let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
     let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
     let key = east_kms
@@ -135,4 +137,35 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Some("UnsupportedOperationException"));
+
+    // Each delivery counted by its outcome.
+    let metrics = scrape(east.metrics.as_deref().unwrap());
+    let deliveries = |outcome: &str| {
+        let series = format!(
+            "kubekms_replica_deliveries_total{{outcome=\"{outcome}\",region=\"eu-west-1\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .map(|value| value.parse::<u64>().unwrap())
+    };
+    assert_eq!(
+        (deliveries("failed"), deliveries("gone")),
+        (Some(1), Some(1)),
+        "{metrics}"
+    );
+}
+
+/// The text `url`'s /metrics answers.
+fn scrape(url: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(url.strip_prefix("http://").unwrap()).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nhost: metrics\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
 }

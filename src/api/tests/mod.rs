@@ -29,6 +29,11 @@ fn harness() -> Harness {
 
 /// A harness whose account access (RBAC in a cluster) is `account`.
 fn harness_with(account: Option<Arc<dyn crate::api::delegation::AccountAccess>>) -> Harness {
+    harness_built(|api| api.with_account_access(account))
+}
+
+/// A harness whose `Api` is `build` of the usual one.
+fn harness_built(build: impl FnOnce(Api) -> Api) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let root = Arc::new(FileRootKey::from_keys([(1, random_bytes(32))]).unwrap());
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
@@ -40,8 +45,8 @@ fn harness_with(account: Option<Arc<dyn crate::api::delegation::AccountAccess>>)
         crypto,
         ArnConfig::default(),
         Arc::new(move || now.load(Ordering::SeqCst)),
-    )
-    .with_account_access(account);
+    );
+    let api = build(api);
     Harness {
         api,
         clock,

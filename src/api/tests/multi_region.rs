@@ -196,3 +196,63 @@ fn a_request_s_future_stays_small() {
     println!("Api::respond's future: {size} bytes");
     assert!(size <= 4096, "Api::respond's future is {size} bytes");
 }
+
+/// A Region that cannot be reached: its replicas count as behind after a
+/// full sync, each attempt as a failed delivery; a Region with nothing to
+/// deliver counts none.
+#[tokio::test]
+async fn replicas_not_reached_count_as_behind() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    // RFC 8032's test public keys.
+    let text = format!(
+        "peers:\n  - region: eu-west-1\n    identities: [d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a]\n    endpoint: http://{address}\n    accessKeyId: AK\n    secretAccessKey: SK\n\
+         \x20 - region: us-west-2\n    identities: [3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c]\n    endpoint: http://{address}\n    accessKeyId: AK\n    secretAccessKey: SK\n"
+    );
+    let registry = prometheus::Registry::new();
+    let peers = crate::api::peer::PeerClient::new(
+        crate::replica::peers_file::PeersFile::parse(&text).unwrap(),
+    )
+    .unwrap()
+    .metered(Some(&registry));
+    let h = harness_built(|api| api.with_peers(Some(peers)));
+    let mrk: KeyId = h.key(json!({ "MultiRegion": true })).await.parse().unwrap();
+    h.api
+        .update_key(mrk, |key| {
+            key.regions = Some(crate::key::Regions {
+                primary: "us-east-1".into(),
+                replica: false,
+                replicas: crate::api::replicate_ops::unsynced(["eu-west-1".to_owned()]),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    h.api.sync_replicas().await;
+    h.api.sync_replicas().await;
+    let scraped = |name: &str, labels: &[(&str, &str)]| {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == name)
+            .flat_map(|f| f.get_metric().iter())
+            .find(|m| {
+                labels.iter().all(|(k, v)| {
+                    m.get_label()
+                        .iter()
+                        .any(|l| l.name() == *k && l.value() == *v)
+                })
+            })
+            .map(|m| match m.get_gauge().get_value() {
+                0.0 => m.get_counter().get_value(),
+                gauge => gauge,
+            })
+    };
+    let behind = "kubekms_replicas_behind";
+    assert_eq!(scraped(behind, &[("region", "eu-west-1")]), Some(1.0));
+    assert_eq!(scraped(behind, &[("region", "us-west-2")]), Some(0.0));
+    let deliveries = "kubekms_replica_deliveries_total";
+    let failed = [("region", "eu-west-1"), ("outcome", "failed")];
+    assert_eq!(scraped(deliveries, &failed), Some(2.0));
+}
