@@ -42,6 +42,12 @@ use crate::spec::{KeySpec, KeyUsage};
         json_path = ".metadata.creationTimestamp"
     ),
     printcolumn(
+        name = "Primary Region",
+        type_ = "string",
+        json_path = ".spec.primaryRegion",
+        priority = "1"
+    ),
+    printcolumn(
         name = "Last Used",
         type_ = "date",
         json_path = ".status.lastUsage.timestamp",

@@ -36,15 +36,17 @@ fn kmskey_crd_names_columns_and_subresources() {
             "State",
             "Version",
             "Age",
+            "Primary Region",
             "Last Used"
         ]
     );
     // `-o wide` only, as the version is.
-    let last_used = &version["additionalPrinterColumns"][6];
-    assert_eq!(
-        (&last_used["jsonPath"], &last_used["priority"]),
-        (&json!(".status.lastUsage.timestamp"), &json!(1))
-    );
+    let column = |n: usize| {
+        let column = &version["additionalPrinterColumns"][n];
+        (column["jsonPath"].clone(), column["priority"].clone())
+    };
+    assert_eq!(column(6), (json!(".spec.primaryRegion"), json!(1)));
+    assert_eq!(column(7), (json!(".status.lastUsage.timestamp"), json!(1)));
     let spec = spec_schema(&crd);
     // Enum values come from the AWS enums, so explain lists them.
     let specs = spec["properties"]["keySpec"]["enum"].as_array().unwrap();
