@@ -164,12 +164,31 @@ impl Api {
                 "The replica Region {region} is the primary key's Region."
             )));
         }
-        let known = key.regions.iter().flat_map(|r| &r.replicas);
-        if known.clone().any(|r| r.region == region) {
-            return Err(ApiError::AlreadyExists(format!(
-                "{} already exists",
-                self.arn.key_arn_in(&region, key.key_id)
-            )));
+        let mut key = key;
+        if key
+            .regions
+            .iter()
+            .flat_map(|r| &r.replicas)
+            .any(|r| r.region == region)
+        {
+            // Listed: unless the replica is gone there (its Secret or store
+            // lost), when it is made again.
+            let probe = self
+                .deliver(&key, &region, &[], &Shared::of(&key), None)
+                .await;
+            self.count_delivery(&region, &probe);
+            match probe {
+                Err(e) if e.aws_type() == "NotFoundException" => {
+                    self.forget_replica(key.key_id, &region).await;
+                    key = self.get_key(key.key_id).await?;
+                }
+                _ => {
+                    return Err(ApiError::AlreadyExists(format!(
+                        "{} already exists",
+                        self.arn.key_arn_in(&region, key.key_id)
+                    )));
+                }
+            }
         }
         if let Some(document) = &document {
             // The replica's policy must let the caller manage it there too.
@@ -347,14 +366,7 @@ impl Api {
                     .map(drop),
                 Err(e) => Err(e),
             };
-            let outcome = match &result {
-                Ok(()) => Delivery::Delivered,
-                Err(e) if e.aws_type() == "NotFoundException" => Delivery::Gone,
-                Err(_) => Delivery::Failed,
-            };
-            if let Some(metrics) = self.peers.as_deref().and_then(PeerClient::metrics) {
-                metrics.delivered(&region, outcome);
-            }
+            self.count_delivery(&region, &result);
             match result {
                 Ok(()) => {}
                 // The replica is gone there (deleted, or the Region's store
@@ -376,6 +388,18 @@ impl Api {
 }
 
 impl Api {
+    /// Counts a delivery to `region` by its outcome.
+    fn count_delivery<T>(&self, region: &str, result: &Result<T, ApiError>) {
+        let outcome = match result {
+            Ok(_) => Delivery::Delivered,
+            Err(e) if e.aws_type() == "NotFoundException" => Delivery::Gone,
+            Err(_) => Delivery::Failed,
+        };
+        if let Some(metrics) = self.peers.as_deref().and_then(PeerClient::metrics) {
+            metrics.delivered(region, outcome);
+        }
+    }
+
     /// Takes `region` off the replicas of the primary `key_id` here.
     async fn forget_replica(&self, key_id: KeyId, region: &str) {
         let forgotten = self

@@ -138,6 +138,26 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
         .unwrap_err();
     assert_eq!(refused.code(), Some("UnsupportedOperationException"));
 
+    // ReplicateKey of a listed Region: refused while the replica is there,
+    // made again when it is gone there (no delivery needed to notice).
+    let listed = replicate().await.unwrap_err();
+    assert_eq!(listed.code(), Some("AlreadyExistsException"));
+    let west_dir = west.stop();
+    std::fs::remove_dir_all(west_dir.path().join("data")).unwrap();
+    let west = Server::start_on(west_dir, &west_listen, &west_args);
+    let again = replicate().await.unwrap();
+    assert_eq!(again.replica_key_metadata.unwrap().key_id, key);
+    assert_eq!(replica_regions(&east_kms, &key).await, ["eu-west-1"]);
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
+    let described = west_kms.describe_key().key_id(&key).send().await.unwrap();
+    assert!(
+        described
+            .key_metadata
+            .unwrap()
+            .multi_region_configuration
+            .is_some()
+    );
+
     // Each delivery counted by its outcome.
     let metrics = scrape(east.metrics.as_deref().unwrap());
     let deliveries = |outcome: &str| {
@@ -151,7 +171,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     };
     assert_eq!(
         (deliveries("failed"), deliveries("gone")),
-        (Some(1), Some(1)),
+        (Some(1), Some(2)),
         "{metrics}"
     );
 }
