@@ -176,19 +176,14 @@ impl Api {
             let probe = self
                 .deliver(&key, &region, &[], &Shared::of(&key), None)
                 .await;
-            self.count_delivery(&region, &probe);
-            match probe {
-                Err(e) if e.aws_type() == "NotFoundException" => {
-                    self.forget_replica(key.key_id, &region).await;
-                    key = self.get_key(key.key_id).await?;
-                }
-                _ => {
-                    return Err(ApiError::AlreadyExists(format!(
-                        "{} already exists",
-                        self.arn.key_arn_in(&region, key.key_id)
-                    )));
-                }
+            if self.count_delivery(&region, &probe) != Delivery::Gone {
+                return Err(ApiError::AlreadyExists(format!(
+                    "{} already exists",
+                    self.arn.key_arn_in(&region, key.key_id)
+                )));
             }
+            self.forget_replica(key.key_id, &region).await;
+            key = self.get_key(key.key_id).await?;
         }
         if let Some(document) = &document {
             // The replica's policy must let the caller manage it there too.
@@ -305,8 +300,11 @@ impl Api {
         };
         let mut behind = std::collections::BTreeMap::<String, i64>::new();
         for key in keys {
-            for (region, _) in self.sync_key(&key).await {
-                *behind.entry(region).or_default() += 1;
+            for (region, error) in self.sync_key(&key).await {
+                // A replica gone is no longer one to be behind.
+                if delivery(&Err::<(), _>(error)) != Delivery::Gone {
+                    *behind.entry(region).or_default() += 1;
+                }
             }
         }
         if let Some(peers) = self.peers.as_deref()
@@ -366,18 +364,17 @@ impl Api {
                     .map(drop),
                 Err(e) => Err(e),
             };
-            self.count_delivery(&region, &result);
-            match result {
-                Ok(()) => {}
+            match (self.count_delivery(&region, &result), result) {
+                (_, Ok(())) => {}
                 // The replica is gone there (deleted, or the Region's store
                 // was lost): no longer one of the key's Regions, as AWS
                 // drops a deleted replica from its primary's list.
-                Err(e) if e.aws_type() == "NotFoundException" => {
+                (Delivery::Gone, Err(e)) => {
                     tracing::warn!(key = %key.key_id, %region, error = %e, "replica gone from its Region; taken off the key's replicas");
                     self.forget_replica(key.key_id, &region).await;
                     failures.push((region, e));
                 }
-                Err(e) => {
+                (_, Err(e)) => {
                     tracing::warn!(key = %key.key_id, %region, error = %e, "replica not brought up to date; retried later");
                     failures.push((region, e));
                 }
@@ -388,16 +385,13 @@ impl Api {
 }
 
 impl Api {
-    /// Counts a delivery to `region` by its outcome.
-    fn count_delivery<T>(&self, region: &str, result: &Result<T, ApiError>) {
-        let outcome = match result {
-            Ok(_) => Delivery::Delivered,
-            Err(e) if e.aws_type() == "NotFoundException" => Delivery::Gone,
-            Err(_) => Delivery::Failed,
-        };
+    /// Counts a delivery to `region` by its outcome, which it returns.
+    fn count_delivery<T>(&self, region: &str, result: &Result<T, ApiError>) -> Delivery {
+        let outcome = delivery(result);
         if let Some(metrics) = self.peers.as_deref().and_then(PeerClient::metrics) {
             metrics.delivered(region, outcome);
         }
+        outcome
     }
 
     /// Takes `region` off the replicas of the primary `key_id` here.
@@ -413,6 +407,16 @@ impl Api {
         if let Err(e) = forgotten {
             tracing::warn!(key = %key_id, %region, error = %e, "replica not taken off the list; tried again at the next sync");
         }
+    }
+}
+
+/// What a delivery's result says of the replica: NotFound from its Region
+/// means it is not there any more.
+fn delivery<T>(result: &Result<T, ApiError>) -> Delivery {
+    match result {
+        Ok(_) => Delivery::Delivered,
+        Err(e) if e.aws_type() == "NotFoundException" => Delivery::Gone,
+        Err(_) => Delivery::Failed,
     }
 }
 

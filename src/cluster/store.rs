@@ -16,7 +16,7 @@ use super::{ClusterIndex, material, rotation, usage};
 use crate::grant::{GrantRecord, TokenRef};
 use crate::key::{KeyRecord, Millis, now_millis};
 use crate::key_id::KeyId;
-use crate::resource::{KmsAlias, KmsKey, MATERIAL_ANNOTATION, MaterialRequest, crd_lacks};
+use crate::resource::{KmsAlias, KmsKey, MaterialRequest, crd_lacks};
 use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
 use crate::usage::KeyUsage;
 
@@ -332,12 +332,11 @@ impl KeyStore for KubeStore {
         let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let keys = Api::<KmsKey>::namespaced(self.client.clone(), &key.namespace);
-        if let Some(declared) = material::declared_replica(&keys, &key).await? {
+        if let Some(request) = replica_delivery(&key)
+            && let Some(declared) = material::declared_replica(&keys, &key).await?
+        {
             // Declared (from Git) before its primary replicated it: the
             // delivery goes to that object, which keeps what it declares.
-            let annotations = manifest.metadata.annotations.unwrap_or_default();
-            let request = MaterialRequest::from_annotation(&annotations[MATERIAL_ANNOTATION])
-                .map_err(StoreError::Backend)?;
             material::request(&keys, &declared, &request).await?;
             return self
                 .converge(&format!("key {id}"), |index| index.key(id))
@@ -586,6 +585,6 @@ impl KeyStore for KubeStore {
 mod grant_objects;
 mod objects;
 
-pub use objects::{KeyChange, alias_object_name, key_change, key_manifest};
+pub use objects::{KeyChange, alias_object_name, key_change, key_manifest, replica_delivery};
 #[cfg(test)]
 mod tests;

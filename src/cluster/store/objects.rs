@@ -93,19 +93,10 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
         spec["multiRegion"] = json!(true);
     }
     let mut metadata = json!({"name": name, "namespace": record.namespace});
-    if let Some(regions) = record.regions.as_ref().filter(|r| r.replica) {
+    if let Some(request) = replica_delivery(record) {
         // A replica's material came from its primary: the controller
         // writes it as delivered (never mints it).
-        spec["primaryRegion"] = json!(regions.primary);
-        let delivered = MaterialChange::Replicate {
-            regions: regions.clone(),
-            sealed: record
-                .materials
-                .iter()
-                .map(|m| crate::b64::encode(m.sealed.as_bytes()))
-                .collect(),
-        };
-        let request = MaterialRequest::new(delivered, record.created);
+        spec["primaryRegion"] = json!(record.regions.as_ref().map(|r| &r.primary));
         metadata["annotations"] = json!({ MATERIAL_ANNOTATION: request.to_annotation() });
     }
     json!({
@@ -114,6 +105,21 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
         "metadata": metadata,
         "spec": spec,
     })
+}
+
+/// The controller's request to write a new replica `record` as delivered
+/// (its Regions and every version); `None` for any other key.
+pub fn replica_delivery(record: &KeyRecord) -> Option<MaterialRequest> {
+    let regions = record.regions.as_ref().filter(|r| r.replica)?;
+    let delivered = MaterialChange::Replicate {
+        regions: regions.clone(),
+        sealed: record
+            .materials
+            .iter()
+            .map(|m| crate::b64::encode(m.sealed.as_bytes()))
+            .collect(),
+    };
+    Some(MaterialRequest::new(delivered, record.created))
 }
 
 /// A valid object name for an alias: readable, and unique per alias name.
