@@ -350,18 +350,20 @@ impl Api {
                 .collect();
             let region = replica.region.clone();
             let delivered = self.deliver(key, &region, &missing, &shared, None);
+            // Recorded in turn: in a cluster another endpoint replica's sync
+            // of this key may hold its one request to the controller.
+            let recorded = || {
+                self.update_key(key.key_id, |record| {
+                    let regions = record.regions.as_mut().expect("a primary's regions");
+                    for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
+                        r.synced = r.synced.max(current);
+                        r.shared = digest.clone();
+                    }
+                    Ok(())
+                })
+            };
             let result = match delivered.await {
-                Ok(_) => self
-                    .update_key(key.key_id, |record| {
-                        let regions = record.regions.as_mut().expect("a primary's regions");
-                        for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
-                            r.synced = r.synced.max(current);
-                            r.shared = digest.clone();
-                        }
-                        Ok(())
-                    })
-                    .await
-                    .map(drop),
+                Ok(_) => in_turn(recorded).await.map(drop),
                 Err(e) => Err(e),
             };
             match (self.count_delivery(&region, &result), result) {
@@ -396,14 +398,15 @@ impl Api {
 
     /// Takes `region` off the replicas of the primary `key_id` here.
     async fn forget_replica(&self, key_id: KeyId, region: &str) {
-        let forgotten = self
-            .update_key(key_id, |record| {
+        let forget = || {
+            self.update_key(key_id, |record| {
                 if let Some(regions) = record.regions.as_mut().filter(|r| !r.replica) {
                     regions.replicas.retain(|r| r.region != region);
                 }
                 Ok(())
             })
-            .await;
+        };
+        let forgotten = in_turn(forget).await;
         if let Err(e) = forgotten {
             tracing::warn!(key = %key_id, %region, error = %e, "replica not taken off the list; tried again at the next sync");
         }
