@@ -337,6 +337,25 @@ mod sealed_b64 {
 }
 
 #[cfg(test)]
+impl Regions {
+    /// A fixture: a replica of the key in `primary`, knowing of `replicas`.
+    pub fn test_replica(primary: &str, replicas: &[&str]) -> Regions {
+        Regions {
+            primary: primary.into(),
+            replica: true,
+            replicas: replicas
+                .iter()
+                .map(|r| Replica {
+                    region: (*r).into(),
+                    synced: 0,
+                    shared: String::new(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
 impl KeyRecord {
     /// A record as this version writes it (the local store's value, and the
     /// `record` of a key Secret): a later version must still read what is

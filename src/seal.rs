@@ -137,6 +137,28 @@ pub fn seal(
     seal_with_nonce(root, id, material, &random_nonce())
 }
 
+/// A fixture: fresh `spec` material for ENCRYPT_DECRYPT sealed as `key_id`
+/// version `version` under a throwaway root key. Its header is real (what
+/// the controller and the cluster store read); nothing here opens the rest.
+#[cfg(test)]
+pub fn test_sealed(
+    key_id: crate::key_id::KeyId,
+    version: u32,
+    spec: crate::spec::KeySpec,
+) -> SealedMaterial {
+    let root =
+        crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
+    let material = KeyMaterial::generate(spec).unwrap();
+    let usage = crate::spec::KeyUsage::EncryptDecrypt;
+    let id = MaterialId {
+        key_id,
+        version,
+        spec,
+        usage,
+    };
+    seal(&root, id, &material).unwrap()
+}
+
 /// As [`seal`] with a given nonce: for golden vectors only.
 pub fn seal_with_nonce(
     root: &dyn RootKey,

@@ -313,19 +313,8 @@ mod tests {
         assert_eq!(change(&generated, &rotated), Some(None));
     }
 
-    /// Sealed material with a real header (what `carried_out` reads).
     fn sealed(key_id: crate::key_id::KeyId, version: u32) -> SealedMaterial {
-        use crate::spec::{KeySpec, KeyUsage};
-        let root =
-            crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
-        let material = crate::material::KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
-        let id = crate::seal::MaterialId {
-            key_id,
-            version,
-            spec: KeySpec::SymmetricDefault,
-            usage: KeyUsage::EncryptDecrypt,
-        };
-        crate::seal::seal(&root, id, &material).unwrap()
+        crate::seal::test_sealed(key_id, version, crate::spec::KeySpec::SymmetricDefault)
     }
 
     #[test]

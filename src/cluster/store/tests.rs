@@ -72,22 +72,14 @@ fn scheduling_and_cancelling_deletion_are_object_deletion_and_recreation() {
 
 #[test]
 fn a_replica_is_declared_with_its_primary_and_its_delivered_material() {
-    use crate::key::{Regions, Replica};
+    use crate::key::Regions;
     use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
     let mut replica = KeyRecord {
         key_id: KeyId::random_multi_region(),
         namespace: "team-a".into(),
         ..record()
     };
-    replica.regions = Some(Regions {
-        primary: "us-east-1".into(),
-        replica: true,
-        replicas: vec![Replica {
-            region: "eu-west-1".into(),
-            synced: 0,
-            shared: String::new(),
-        }],
-    });
+    replica.regions = Some(Regions::test_replica("us-east-1", &["eu-west-1"]));
     let name = replica.key_id.to_string();
     let manifest = key_manifest(&name, &replica);
     assert_eq!(manifest["spec"]["primaryRegion"], "us-east-1");

@@ -9,8 +9,7 @@ use super::*;
 use crate::key::DAY_MS;
 use crate::operator::key_secret::build;
 use crate::resource::KmsKeySpec;
-use crate::seal::MaterialId;
-use crate::spec::{KeySpec, KeyUsage};
+use crate::spec::KeySpec;
 
 const NOW: Millis = 1_700_000_000_000;
 
@@ -36,18 +35,8 @@ fn pending() -> KeySecret {
 
 /// A stand-in sealed blob: a real header (the controller checks it; only
 /// the crypto service opens the rest).
-fn sealed_for(key_id: KeyId, version: u32, spec: KeySpec) -> String {
-    let root =
-        crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
-    let material = crate::material::KeyMaterial::generate(spec).unwrap();
-    let id = MaterialId {
-        key_id,
-        version,
-        spec,
-        usage: KeyUsage::EncryptDecrypt,
-    };
-    let sealed = crate::seal::seal(&root, id, &material).unwrap();
-    crate::b64::encode(sealed.as_bytes())
+pub(super) fn sealed_for(key_id: KeyId, version: u32, spec: KeySpec) -> String {
+    crate::b64::encode(crate::seal::test_sealed(key_id, version, spec).as_bytes())
 }
 
 fn import(sealed: String, material_id: &str) -> MaterialRequest {

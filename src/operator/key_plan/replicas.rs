@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use kube::api::ObjectMeta;
 
+use super::material::sealed_for;
 use super::*;
-use crate::key::{DAY_MS, Regions, Replica};
+use crate::key::{DAY_MS, Regions};
 use crate::operator::key_secret::build;
 use crate::resource::KmsKeySpec;
-use crate::seal::MaterialId;
-use crate::spec::{KeySpec, KeyUsage};
+use crate::spec::KeySpec;
 
 const NOW: Millis = 1_700_000_000_000;
 
@@ -36,35 +36,8 @@ fn replica_key(annotation: Option<&MaterialRequest>) -> KmsKey {
     key
 }
 
-/// Sealed material with a real header (the controller checks it).
-fn sealed_for(key_id: KeyId, version: u32, spec: KeySpec) -> String {
-    let root =
-        crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap();
-    let material = crate::material::KeyMaterial::generate(spec).unwrap();
-    let usage = KeyUsage::EncryptDecrypt;
-    let material_id = MaterialId {
-        key_id,
-        version,
-        spec,
-        usage,
-    };
-    let sealed = crate::seal::seal(&root, material_id, &material).unwrap();
-    crate::b64::encode(sealed.as_bytes())
-}
-
 fn regions(replicas: &[&str]) -> Regions {
-    Regions {
-        primary: "us-east-1".into(),
-        replica: true,
-        replicas: replicas
-            .iter()
-            .map(|r| Replica {
-                region: (*r).into(),
-                synced: 0,
-                shared: String::new(),
-            })
-            .collect(),
-    }
+    Regions::test_replica("us-east-1", replicas)
 }
 
 fn delivery(sealed: Vec<String>, replicas: &[&str]) -> MaterialRequest {

@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::key::{Regions, Replica};
-use crate::material::KeyMaterial;
+use crate::key::Regions;
 use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
-use crate::seal::MaterialId;
-use crate::spec::{KeySpec, KeyUsage};
+use crate::spec::KeySpec;
 
 const MRK: &str = "mrk-1234abcd12ab34cdf6ef1234567890ab";
 
@@ -44,26 +42,11 @@ async fn a_delivered_replica_is_written_as_delivered_and_its_request_removed() {
     let (ctx, mut server) = context();
     let key_id = MRK.parse().unwrap();
     let sealed = |version| {
-        let id = MaterialId {
-            key_id,
-            version,
-            spec: KeySpec::SymmetricDefault,
-            usage: KeyUsage::EncryptDecrypt,
-        };
-        let material = KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
-        let sealed = crate::seal::seal(root_key(&[1]).as_ref(), id, &material).unwrap();
+        let sealed = crate::seal::test_sealed(key_id, version, KeySpec::SymmetricDefault);
         crate::b64::encode(sealed.as_bytes())
     };
     let (v1, v2) = (sealed(1), sealed(2));
-    let regions = Regions {
-        primary: "us-east-1".into(),
-        replica: true,
-        replicas: vec![Replica {
-            region: "eu-west-1".into(),
-            synced: 0,
-            shared: String::new(),
-        }],
-    };
+    let regions = Regions::test_replica("us-east-1", &["eu-west-1"]);
     let request = MaterialRequest::new(
         MaterialChange::Replicate {
             regions,

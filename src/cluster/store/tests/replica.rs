@@ -10,15 +10,7 @@ use crate::key::{Regions, Replica};
 use crate::resource::{MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 
 fn replica_of(primary: &str) -> Regions {
-    Regions {
-        primary: primary.into(),
-        replica: true,
-        replicas: vec![Replica {
-            region: "eu-west-1".into(),
-            synced: 0,
-            shared: String::new(),
-        }],
-    }
+    Regions::test_replica(primary, &["eu-west-1"])
 }
 
 /// MovePrimary making the replica here the primary: the Regions go to the
