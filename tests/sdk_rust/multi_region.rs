@@ -109,9 +109,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
 
     // Gone (eu-west-1's store lost): the next delivery's NotFound takes it
     // off the list, and ReplicateKey makes it again.
-    let west_dir = west.stop();
-    std::fs::remove_dir_all(west_dir.path().join("data")).unwrap();
-    let west = Server::start_on(west_dir, &west_listen, &west_args);
+    let west = restarted_empty(west, &west_listen, &west_args);
     east_kms
         .rotate_key_on_demand()
         .key_id(&key)
@@ -142,9 +140,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
     // made again when it is gone there (no delivery needed to notice).
     let listed = replicate().await.unwrap_err();
     assert_eq!(listed.code(), Some("AlreadyExistsException"));
-    let west_dir = west.stop();
-    std::fs::remove_dir_all(west_dir.path().join("data")).unwrap();
-    let west = Server::start_on(west_dir, &west_listen, &west_args);
+    let west = restarted_empty(west, &west_listen, &west_args);
     let again = replicate().await.unwrap();
     assert_eq!(again.replica_key_metadata.unwrap().key_id, key);
     assert_eq!(replica_regions(&east_kms, &key).await, ["eu-west-1"]);
@@ -188,4 +184,12 @@ fn scrape(url: &str) -> String {
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
+}
+
+/// `region` stopped, its store lost, started again on the same address with
+/// the same root key.
+fn restarted_empty(region: Server, listen: &str, args: &[std::ffi::OsString]) -> Server {
+    let dir = region.stop();
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    Server::start_on(dir, listen, args)
 }
