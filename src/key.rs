@@ -28,6 +28,9 @@ pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// A multi-Region primary scheduled for deletion while it has replicas:
+    /// its window starts when the last of them is deleted.
+    PendingReplicaDeletion,
     /// A key of imported material without any (not imported yet, deleted,
     /// or expired).
     PendingImport,
@@ -39,6 +42,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
             KeyState::PendingImport => "PendingImport",
         }
     }
@@ -167,7 +171,21 @@ pub struct PendingMaterial {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {
     pub window_days: u32,
+    /// [`Deletion::AFTER_REPLICAS`] while the window waits for replicas.
     pub deletion_date: Millis,
+}
+
+impl Deletion {
+    /// The date of a deletion whose window has not started: a primary's,
+    /// until its last replica is deleted. The largest date, so that a
+    /// reader that does not know it (an older replica during an upgrade)
+    /// never reaches it.
+    pub const AFTER_REPLICAS: Millis = Millis::MAX;
+
+    /// When the key is deleted; `None` while its replicas are waited for.
+    pub fn date(&self) -> Option<Millis> {
+        (self.deletion_date != Self::AFTER_REPLICAS).then_some(self.deletion_date)
+    }
 }
 
 /// One KMS key. `materials` is never empty for a usable key and is sorted by
@@ -256,6 +274,7 @@ impl KeyRecord {
 impl KeyRecord {
     pub fn state(&self) -> KeyState {
         match (self.deletion, self.enabled) {
+            (Some(deletion), _) if deletion.date().is_none() => KeyState::PendingReplicaDeletion,
             (Some(_), _) => KeyState::PendingDeletion,
             _ if self.origin == Origin::External && self.missing_material() => {
                 KeyState::PendingImport

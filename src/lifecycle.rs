@@ -46,6 +46,8 @@ pub enum Refusal {
     Disabled,
     /// `KMSInvalidStateException: <arn> is pending deletion.`
     PendingDeletion,
+    /// `KMSInvalidStateException: <arn> is pending replica deletion.`
+    PendingReplicaDeletion,
     /// `KMSInvalidStateException: <arn> is not pending deletion.`
     NotPendingDeletion,
     /// `KMSInvalidStateException: <arn> is pending import.`
@@ -58,9 +60,10 @@ pub fn check(operation: Operation, state: KeyState) -> Result<(), Refusal> {
     use Operation::*;
     match (operation, state) {
         (Read, _) => Ok(()),
-        (CancelKeyDeletion, PendingDeletion) => Ok(()),
+        (CancelKeyDeletion, PendingDeletion | PendingReplicaDeletion) => Ok(()),
         (CancelKeyDeletion, _) => Err(Refusal::NotPendingDeletion),
         (_, PendingDeletion) => Err(Refusal::PendingDeletion),
+        (_, PendingReplicaDeletion) => Err(Refusal::PendingReplicaDeletion),
         (Cryptographic | Rotation | EnableKey | DisableKey, PendingImport) => {
             Err(Refusal::PendingImport)
         }
@@ -144,6 +147,39 @@ pub fn schedule_deletion(window_days: u32, now: Millis) -> Deletion {
     }
 }
 
+/// The deletion a ScheduleKeyDeletion of `key` at `now` sets: a
+/// multi-Region primary with replicas waits for them to be deleted before
+/// its window starts (`PendingReplicaDeletion`), as in AWS, so that no
+/// replica outlives the primary it would move to.
+pub fn deletion_of(key: &KeyRecord, window_days: u32, now: Millis) -> Deletion {
+    let replicas = key
+        .regions
+        .as_ref()
+        .is_some_and(|r| !r.replica && !r.replicas.is_empty());
+    if replicas {
+        Deletion {
+            window_days,
+            deletion_date: Deletion::AFTER_REPLICAS,
+        }
+    } else {
+        schedule_deletion(window_days, now)
+    }
+}
+
+/// Takes `region` off a primary's replicas (deleted there); the last one
+/// gone starts the window of a deletion that waited for them.
+pub fn forget_replica(key: &mut KeyRecord, region: &str, now: Millis) {
+    let Some(regions) = key.regions.as_mut().filter(|r| !r.replica) else {
+        return;
+    };
+    regions.replicas.retain(|r| r.region != region);
+    if regions.replicas.is_empty()
+        && let Some(waiting) = key.deletion.filter(|d| d.date().is_none())
+    {
+        key.deletion = Some(schedule_deletion(waiting.window_days, now));
+    }
+}
+
 /// Applies CancelKeyDeletion: the key comes back Disabled, as in AWS.
 pub fn cancel_deletion(key: &mut KeyRecord) {
     key.deletion = None;
@@ -179,7 +215,11 @@ pub enum Action {
 /// What is due for `key` at `now`: at most one action. Keys pending deletion
 /// never rotate; disabled keys wait to rotate until they are enabled again.
 pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
-    if key.deletion.is_some_and(|d| now >= d.deletion_date) {
+    if key
+        .deletion
+        .and_then(|d| d.date())
+        .is_some_and(|date| now >= date)
+    {
         return Some(Action::Destroy);
     }
     // Material expires whatever the key's state, pending deletion too.
@@ -200,7 +240,7 @@ pub fn plan(key: &KeyRecord, now: Millis) -> Option<Action> {
 /// When [`plan`] next has something to do for `key`, if ever.
 pub fn next_due(key: &KeyRecord) -> Option<Millis> {
     let lifecycle = match key.deletion {
-        Some(deletion) => Some(deletion.deletion_date),
+        Some(deletion) => deletion.date(),
         None if key.rotation.enabled && key.state() == KeyState::Enabled && !key.is_replica() => {
             key.rotation.next
         }

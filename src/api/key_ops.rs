@@ -401,19 +401,23 @@ impl Api {
         let (key, deletion) = self
             .update_key(id, |key| {
                 self.check_state(key, Operation::ScheduleKeyDeletion)?;
-                let deletion = lifecycle::schedule_deletion(window, now);
+                let deletion = lifecycle::deletion_of(key, window, now);
                 key.deletion = Some(deletion);
                 Ok(deletion)
             })
             .await?;
         // As the store recorded it: in a cluster, the controller sets it.
         let deletion = key.deletion.unwrap_or(deletion);
-        Ok(json!({
+        let mut reply = json!({
             "KeyId": self.arn.key_arn(key.key_id),
-            "DeletionDate": timestamp(deletion.deletion_date),
             "KeyState": key.state().as_str(),
             "PendingWindowInDays": deletion.window_days,
-        }))
+        });
+        // None for a primary waiting for its replicas (AWS leaves it out).
+        if let Some(date) = deletion.date() {
+            reply["DeletionDate"] = timestamp(date);
+        }
+        Ok(reply)
     }
 
     pub(super) async fn cancel_key_deletion(

@@ -477,6 +477,9 @@ impl Api {
             Refusal::PendingDeletion => {
                 ApiError::InvalidState(format!("{arn} is pending deletion."))
             }
+            Refusal::PendingReplicaDeletion => {
+                ApiError::InvalidState(format!("{arn} is pending replica deletion."))
+            }
             Refusal::NotPendingDeletion => {
                 ApiError::InvalidState(format!("{arn} is not pending deletion."))
             }

@@ -14,9 +14,9 @@ use super::replica_metrics::Delivery;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
-use crate::key::{KeyRecord, MaterialVersion, Regions, Replica, Rotation};
+use crate::key::{KeyRecord, KeyState, MaterialVersion, Regions, Replica, Rotation};
 use crate::key_id::KeyId;
-use crate::lifecycle::Operation;
+use crate::lifecycle::{self, Operation};
 use crate::replica::peers_file::is_region;
 
 #[derive(Deserialize)]
@@ -334,6 +334,10 @@ impl Api {
         let Some(regions) = primary.filter(|_| self.peers.is_some()) else {
             return failures;
         };
+        if key.state() == KeyState::PendingReplicaDeletion {
+            self.probe_replicas(key, regions).await;
+            return failures;
+        }
         let current = key.current().map_or(0, |m| m.version);
         let shared = Shared::of(key);
         let digest = shared.digest();
@@ -396,13 +400,29 @@ impl Api {
         outcome
     }
 
+    /// Asks each replica of a primary waiting for them to be deleted
+    /// whether it is still there (a delivery of nothing new): the primary's
+    /// window starts when the last one is gone. A replica pending deletion
+    /// refuses, and is waited for; nothing else is delivered meanwhile.
+    async fn probe_replicas(&self, key: &KeyRecord, regions: &Regions) {
+        let shared = Shared::of(key);
+        for replica in &regions.replicas {
+            let region = &replica.region;
+            let answer = self.deliver(key, region, &[], &shared, None).await;
+            if delivery(&answer) == Delivery::Gone {
+                self.count_delivery(region, &answer);
+                tracing::info!(key = %key.key_id, %region, "replica deleted; the primary pending replica deletion no longer waits for it");
+                self.forget_replica(key.key_id, region).await;
+            }
+        }
+    }
+
     /// Takes `region` off the replicas of the primary `key_id` here.
     async fn forget_replica(&self, key_id: KeyId, region: &str) {
+        let now = self.now();
         let forget = || {
             self.update_key(key_id, |record| {
-                if let Some(regions) = record.regions.as_mut().filter(|r| !r.replica) {
-                    regions.replicas.retain(|r| r.region != region);
-                }
+                lifecycle::forget_replica(record, region, now);
                 Ok(())
             })
         };

@@ -272,7 +272,9 @@ pub fn key_metadata(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
         obj.insert("CustomerMasterKeySpec".into(), json!(spec));
     }
     if let Some(deletion) = key.deletion {
-        obj.insert("DeletionDate".into(), timestamp(deletion.deletion_date));
+        if let Some(date) = deletion.date() {
+            obj.insert("DeletionDate".into(), timestamp(date));
+        }
         obj.insert(
             "PendingDeletionWindowInDays".into(),
             json!(deletion.window_days),

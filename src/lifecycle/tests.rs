@@ -10,29 +10,50 @@ fn key() -> KeyRecord {
 fn the_key_state_table() {
     use KeyState::*;
     use Operation::*;
+    use Refusal::PendingReplicaDeletion as Waiting;
     use Refusal::{Disabled as Off, NotPendingDeletion as NotPending};
     use Refusal::{PendingDeletion as Deleting, PendingImport as Importing};
     let ok = Ok(());
-    // Enabled, Disabled, PendingDeletion, PendingImport (AWS's table).
-    let table: &[(Operation, [Result<(), Refusal>; 4])] = &[
-        (Cryptographic, [ok, Err(Off), Err(Deleting), Err(Importing)]),
-        (Read, [ok, ok, ok, ok]),
-        (EnableKey, [ok, ok, Err(Deleting), Err(Importing)]),
-        (DisableKey, [ok, ok, Err(Deleting), Err(Importing)]),
-        (ScheduleKeyDeletion, [ok, ok, Err(Deleting), ok]),
+    // Enabled, Disabled, PendingDeletion, PendingReplicaDeletion,
+    // PendingImport (AWS's table: the two pending columns are one).
+    let table: &[(Operation, [Result<(), Refusal>; 5])] = &[
+        (
+            Cryptographic,
+            [ok, Err(Off), Err(Deleting), Err(Waiting), Err(Importing)],
+        ),
+        (Read, [ok, ok, ok, ok, ok]),
+        (
+            EnableKey,
+            [ok, ok, Err(Deleting), Err(Waiting), Err(Importing)],
+        ),
+        (
+            DisableKey,
+            [ok, ok, Err(Deleting), Err(Waiting), Err(Importing)],
+        ),
+        (
+            ScheduleKeyDeletion,
+            [ok, ok, Err(Deleting), Err(Waiting), ok],
+        ),
         (
             CancelKeyDeletion,
-            [Err(NotPending), Err(NotPending), ok, Err(NotPending)],
+            [Err(NotPending), Err(NotPending), ok, ok, Err(NotPending)],
         ),
-        (Modify, [ok, ok, Err(Deleting), ok]),
-        (Rotation, [ok, Err(Off), Err(Deleting), Err(Importing)]),
-        (Import, [ok, ok, Err(Deleting), ok]),
+        (Modify, [ok, ok, Err(Deleting), Err(Waiting), ok]),
+        (
+            Rotation,
+            [ok, Err(Off), Err(Deleting), Err(Waiting), Err(Importing)],
+        ),
+        (Import, [ok, ok, Err(Deleting), Err(Waiting), ok]),
+    ];
+    let states = [
+        Enabled,
+        Disabled,
+        PendingDeletion,
+        PendingReplicaDeletion,
+        PendingImport,
     ];
     for (operation, expected) in table {
-        for (state, expected) in [Enabled, Disabled, PendingDeletion, PendingImport]
-            .into_iter()
-            .zip(expected)
-        {
+        for (state, expected) in states.into_iter().zip(expected) {
             assert_eq!(
                 check(*operation, state),
                 *expected,
@@ -178,4 +199,77 @@ fn a_replica_never_rotates_on_its_own() {
         plan(&k, NOW + 7 * crate::key::DAY_MS),
         Some(Action::Destroy)
     );
+}
+
+/// A primary whose replicas are in `regions`.
+fn primary_of(regions: &[&str]) -> KeyRecord {
+    let mut k = key();
+    let mut r = crate::key::Regions::test_replica("us-east-1", regions);
+    r.replica = false;
+    k.regions = Some(r);
+    k
+}
+
+#[test]
+fn a_primary_with_replicas_waits_for_them_before_its_window_starts() {
+    let mut k = primary_of(&["eu-west-1", "ap-south-1"]);
+    k.deletion = Some(deletion_of(&k, 7, NOW));
+    assert_eq!(k.state(), KeyState::PendingReplicaDeletion);
+    assert_eq!(
+        k.deletion.unwrap().date(),
+        None,
+        "no date while replicas exist"
+    );
+    assert_eq!(k.deletion.unwrap().window_days, 7);
+    // Never destroyed, however long the replicas take.
+    assert_eq!(plan(&k, NOW + 3650 * crate::key::DAY_MS), None);
+    assert_eq!(next_due(&k), None);
+
+    let later = NOW + 40 * crate::key::DAY_MS;
+    forget_replica(&mut k, "eu-west-1", later);
+    assert_eq!(k.state(), KeyState::PendingReplicaDeletion, "one left");
+    forget_replica(&mut k, "eu-west-1", later);
+    assert_eq!(
+        k.state(),
+        KeyState::PendingReplicaDeletion,
+        "forgetting twice is harmless"
+    );
+    forget_replica(&mut k, "ap-south-1", later);
+    // The last one gone: the window starts then, not at the schedule.
+    assert_eq!(k.state(), KeyState::PendingDeletion);
+    let end = later + 7 * crate::key::DAY_MS;
+    assert_eq!(k.deletion.unwrap().date(), Some(end));
+    assert_eq!(next_due(&k), Some(end));
+    assert_eq!(plan(&k, end - 1), None);
+    assert_eq!(plan(&k, end), Some(Action::Destroy));
+}
+
+#[test]
+fn only_a_primary_with_replicas_waits() {
+    // A primary never replicated, one whose replicas are all gone, a
+    // replica, a single-Region key: the window starts at once.
+    let mut replica = key();
+    replica.regions = Some(crate::key::Regions::test_replica("us-east-1", &[]));
+    for k in [key(), primary_of(&[]), replica] {
+        assert_eq!(deletion_of(&k, 7, NOW), schedule_deletion(7, NOW));
+    }
+    // Forgetting a replica of a primary not pending deletion, or one whose
+    // window runs already, changes no date.
+    let mut k = primary_of(&["eu-west-1"]);
+    forget_replica(&mut k, "eu-west-1", NOW);
+    assert_eq!(k.deletion, None);
+    let mut k = primary_of(&["eu-west-1", "ap-south-1"]);
+    k.deletion = Some(schedule_deletion(7, NOW));
+    forget_replica(&mut k, "eu-west-1", NOW + 1);
+    forget_replica(&mut k, "ap-south-1", NOW + 1);
+    assert_eq!(k.deletion, Some(schedule_deletion(7, NOW)));
+}
+
+#[test]
+fn cancelling_a_wait_for_replicas_leaves_the_key_disabled() {
+    let mut k = primary_of(&["eu-west-1"]);
+    k.deletion = Some(deletion_of(&k, 30, NOW));
+    cancel_deletion(&mut k);
+    assert_eq!(k.state(), KeyState::Disabled);
+    assert_eq!(k.regions.unwrap().replicas.len(), 1, "replicas kept");
 }

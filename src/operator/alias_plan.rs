@@ -62,7 +62,7 @@ impl PendingKey {
         Some(PendingKey {
             key_id: record.key_id.to_string(),
             key_arn: Some(arn.key_arn(record.key_id)),
-            deletion_date: record.deletion?.deletion_date,
+            deletion_date: record.deletion?.date()?,
         })
     }
 

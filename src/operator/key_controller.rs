@@ -414,7 +414,8 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
             let date = secret
                 .record
                 .deletion
-                .map(|d| key_status::rfc3339(d.deletion_date));
+                .and_then(|d| d.date())
+                .map(key_status::rfc3339);
             let object = key_secret::build(&key.name_any(), &uid(key), &secret);
             // A conflict fails the cleanup; the finalizer stays and we retry.
             secrets

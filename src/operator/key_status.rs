@@ -66,7 +66,7 @@ pub fn reconciled(
             .next
             .filter(|_| record.deletion.is_none())
             .map(rfc3339),
-        deletion_date: record.deletion.map(|d| rfc3339(d.deletion_date)),
+        deletion_date: record.deletion.and_then(|d| d.date()).map(rfc3339),
         last_rotate_request: rotate_handled,
         conditions: vec![ready(key, "True", "Reconciled", message, now)],
         observed_generation: key.metadata.generation,

@@ -37,37 +37,57 @@ async fn replica_regions(kms: &aws_sdk_kms::Client, key: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
-    let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let ((east_root, east_id), (west_root, west_id)) =
-        (root_key_in(&east_dir), root_key_in(&west_dir));
-    // eu-west-1 restarts on the same address with an empty store.
-    let west_listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
-    let west_peers = west_dir.path().join("peers.yaml");
-    std::fs::write(
-        &west_peers,
-        format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n"),
-    )
-    .unwrap();
-    let east_peers = east_dir.path().join("peers.yaml");
-    std::fs::write(
-        &east_peers,
-        format!(
-            "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: http://{west_listen}\n    accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n"
-        ),
-    )
-    .unwrap();
-    let west_args = serve_args("eu-west-1", &west_root, &west_peers);
-    let west = Server::start_on(west_dir, &west_listen, &west_args);
-    let mut east_args = serve_args("us-east-1", &east_root, &east_peers);
-    east_args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
-    let east = Server::start_with(east_dir, &east_args);
-    let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
-    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
+/// Two `serve` Regions: us-east-1 (with /metrics) pushes to eu-west-1,
+/// which can be restarted on the same address.
+struct TwoRegions {
+    east: Server,
+    west: Server,
+    west_listen: String,
+    west_args: Vec<std::ffi::OsString>,
+}
+
+impl TwoRegions {
+    /// `east_extra`: more of us-east-1's `serve` arguments.
+    fn start(east_extra: &[&str]) -> TwoRegions {
+        let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ((east_root, east_id), (west_root, west_id)) =
+            (root_key_in(&east_dir), root_key_in(&west_dir));
+        // eu-west-1 restarts on the same address with an empty store.
+        let west_listen = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().to_string()
+        };
+        let west_peers = west_dir.path().join("peers.yaml");
+        std::fs::write(
+            &west_peers,
+            format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n"),
+        )
+        .unwrap();
+        let east_peers = east_dir.path().join("peers.yaml");
+        std::fs::write(
+            &east_peers,
+            format!(
+                "peers:\n  - region: eu-west-1\n    identities: [\"{west_id}\"]\n    endpoint: http://{west_listen}\n    accessKeyId: {ACCESS_KEY}\n    secretAccessKey: {SECRET_KEY}\n"
+            ),
+        )
+        .unwrap();
+        let west_args = serve_args("eu-west-1", &west_root, &west_peers);
+        let west = Server::start_on(west_dir, &west_listen, &west_args);
+        let mut east_args = serve_args("us-east-1", &east_root, &east_peers);
+        east_args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+        east_args.extend(east_extra.iter().map(std::ffi::OsString::from));
+        let east = Server::start_with(east_dir, &east_args);
+        TwoRegions {
+            east,
+            west,
+            west_listen,
+            west_args,
+        }
+    }
+}
+
+/// A multi-Region key made in us-east-1 and replicated to eu-west-1.
+async fn replicated_key(east_kms: &aws_sdk_kms::Client) -> String {
     let key = east_kms
         .create_key()
         .multi_region(true)
@@ -75,6 +95,27 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
         .await
         .unwrap();
     let key = key.key_metadata.unwrap().key_id;
+    east_kms
+        .replicate_key()
+        .key_id(&key)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    key
+}
+
+#[tokio::test]
+async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
+    let TwoRegions {
+        east,
+        west,
+        west_listen,
+        west_args,
+    } = TwoRegions::start(&[]);
+    let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
+    let key = replicated_key(&east_kms).await;
     let replicate = async || {
         east_kms
             .replicate_key()
@@ -83,7 +124,6 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
             .send()
             .await
     };
-    replicate().await.unwrap();
     assert_eq!(replica_regions(&east_kms, &key).await, ["eu-west-1"]);
 
     // Pending deletion there: still a replica, which refuses new versions;
@@ -170,6 +210,144 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
         (Some(1), Some(2)),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_primary_scheduled_for_deletion_waits_for_its_replicas() {
+    // us-east-1 runs its lifecycle (and with it the probes) every second.
+    let TwoRegions {
+        east,
+        west,
+        west_listen,
+        west_args,
+    } = TwoRegions::start(&["--lifecycle-interval-seconds", "1"]);
+    let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
+    let key = replicated_key(&east_kms).await;
+    let schedule = async || {
+        east_kms
+            .schedule_key_deletion()
+            .key_id(&key)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap()
+    };
+    let scheduled = schedule().await;
+    assert_eq!(
+        scheduled.key_state().map(|s| s.as_str()),
+        Some("PendingReplicaDeletion")
+    );
+    assert_eq!(
+        scheduled.deletion_date(),
+        None,
+        "no date while replicas exist"
+    );
+    assert_eq!(scheduled.pending_window_in_days(), Some(7));
+    let described = async || {
+        east_kms
+            .describe_key()
+            .key_id(&key)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+    };
+    let waiting = described().await;
+    assert_eq!(
+        waiting.key_state().map(|s| s.as_str()),
+        Some("PendingReplicaDeletion")
+    );
+    assert_eq!(waiting.deletion_date(), None);
+    assert_eq!(waiting.pending_deletion_window_in_days(), Some(7));
+
+    // Not usable, not replicated further; the replica still works.
+    let refused = east_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("KMSInvalidStateException"));
+    assert!(
+        refused
+            .message()
+            .unwrap()
+            .ends_with("is pending replica deletion."),
+        "{:?}",
+        refused.message()
+    );
+    let refused = east_kms
+        .replicate_key()
+        .key_id(&key)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("KMSInvalidStateException"));
+    west_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+
+    // Cancelled: Disabled, as from PendingDeletion.
+    east_kms
+        .cancel_key_deletion()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described().await.key_state().map(|s| s.as_str()),
+        Some("Disabled")
+    );
+    schedule().await;
+
+    // The replica pending deletion in its Region is still there: the
+    // primary keeps waiting through several lifecycle runs.
+    west_kms
+        .schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        described().await.key_state().map(|s| s.as_str()),
+        Some("PendingReplicaDeletion")
+    );
+    assert_eq!(replica_regions(&east_kms, &key).await, ["eu-west-1"]);
+
+    // Gone there: the next probe takes it off the list and the window
+    // starts then, seven days from that moment.
+    let _west = restarted_empty(west, &west_listen, &west_args);
+    let gone = std::time::SystemTime::now();
+    let pending = loop {
+        let metadata = described().await;
+        if metadata.key_state().map(|s| s.as_str()) == Some("PendingDeletion") {
+            break metadata;
+        }
+        assert!(gone.elapsed().unwrap().as_secs() < 20, "still {metadata:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(replica_regions(&east_kms, &key).await, Vec::<String>::new());
+    let date = pending.deletion_date().expect("a deletion date now").secs();
+    let from_gone = gone
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 7 * 86_400;
+    assert!(
+        (from_gone - 1..=from_gone + 21).contains(&date),
+        "{date} is seven days from the replica's removal ({from_gone})"
+    );
+    assert!(east.log().contains("replica deleted"), "{}", east.log());
 }
 
 /// The text `url`'s /metrics answers.
