@@ -173,9 +173,17 @@ pub fn forget_replica(key: &mut KeyRecord, region: &str, now: Millis) {
         return;
     };
     regions.replicas.retain(|r| r.region != region);
-    if regions.replicas.is_empty()
-        && let Some(waiting) = key.deletion.filter(|d| d.date().is_none())
-    {
+    start_window_without_replicas(key, now);
+}
+
+/// If `key` waits for its replicas to be deleted and none is left, its
+/// deletion window starts at `now`.
+pub fn start_window_without_replicas(key: &mut KeyRecord, now: Millis) {
+    let left = key
+        .regions
+        .as_ref()
+        .is_some_and(|r| !r.replica && !r.replicas.is_empty());
+    if let Some(waiting) = key.deletion.filter(|d| d.date().is_none() && !left) {
         key.deletion = Some(schedule_deletion(waiting.window_days, now));
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{ClusterIndex, material, rotation, usage};
 use crate::grant::{GrantRecord, TokenRef};
-use crate::key::{KeyRecord, Millis, now_millis};
+use crate::key::{KeyRecord, KeyState, Millis, now_millis};
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey, MaterialRequest, crd_lacks};
 use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
@@ -447,6 +447,9 @@ impl KeyStore for KubeStore {
                     .await;
             }
             KeyChange::Cancel => {
+                if current.state() == KeyState::PendingReplicaDeletion {
+                    held::release(&keys, &name, &what).await?;
+                }
                 let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
                 keys.create(&PostParams::default(), &manifest)
@@ -583,6 +586,7 @@ impl KeyStore for KubeStore {
 }
 
 mod grant_objects;
+mod held;
 mod objects;
 
 pub use objects::{KeyChange, alias_object_name, key_change, key_manifest, replica_delivery};

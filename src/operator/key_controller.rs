@@ -35,14 +35,26 @@ pub async fn reconcile(key: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Action, Er
         .namespace()
         .ok_or_else(|| Error::NotNamespaced(key.name_any()))?;
     let keys: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&keys, FINALIZER, key, |event| async {
-        match event {
-            finalizer::Event::Apply(key) => apply(&key, &ctx).await,
-            finalizer::Event::Cleanup(key) => cleanup(&key, &ctx).await,
+    let ours = key.finalizers().iter().any(|f| f == FINALIZER);
+    let result = async {
+        // Cleaned up before the finalizer helper would let the object go:
+        // a primary waiting for its replicas holds it.
+        if ours
+            && key.metadata.deletion_timestamp.is_some()
+            && let Some(held) = cleanup(&key, &ctx).await?
+        {
+            return Ok(held);
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+        finalizer(&keys, FINALIZER, key, |event| async {
+            match event {
+                finalizer::Event::Apply(key) => apply(&key, &ctx).await,
+                finalizer::Event::Cleanup(_) => Ok(Action::await_change()),
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    }
+    .await;
     ctx.metrics
         .duration
         .with_label_values(&["kmskey"])
@@ -404,39 +416,73 @@ async fn refuse(key: &KmsKey, ctx: &Context, refusal: Refusal) -> Result<Action,
     Ok(Action::requeue(REFUSED_RETRY))
 }
 
-async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
+/// Schedules the deletion of a deleted `KmsKey`'s key; `Some` while the
+/// finalizer stays (a primary waiting for its replicas), `None` when it
+/// may go.
+async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Option<Action>, Error> {
     let namespace = key.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = key_secret::secret_name(&key.name_any());
     let found = secrets.get_opt(&name).await?;
-    match key_plan::plan_cleanup(key, found.as_ref(), (ctx.clock)()) {
-        Cleanup::Schedule(secret) => {
-            let date = secret
-                .record
-                .deletion
-                .and_then(|d| d.date())
-                .map(key_status::rfc3339);
-            let object = key_secret::build(&key.name_any(), &uid(key), &secret);
+    let plan = key_plan::plan_cleanup(key, found.as_ref(), (ctx.clock)());
+    match &plan {
+        Cleanup::Schedule(secret) | Cleanup::Replicas(secret) => {
+            let object = key_secret::build(&key.name_any(), &uid(key), secret);
             // A conflict fails the cleanup; the finalizer stays and we retry.
             secrets
                 .replace(&name, &PostParams::default(), &object)
                 .await?;
-            let note = format!(
-                "key {} is pending deletion; its material will be destroyed at {}; apply the KmsKey again before then to cancel",
-                secret.record.key_id,
-                date.unwrap_or_default()
-            );
-            event(ctx, key, EventType::Normal, "DeletionScheduled", note).await;
-            // Last status of the object: PendingDeletion and when.
-            write_record_status(key, ctx, &secret, (ctx.clock)()).await?;
+            let record = &secret.record;
+            let date = record.deletion.and_then(|d| d.date());
+            let started = matches!(plan, Cleanup::Schedule(_)) || date.is_some();
+            if started {
+                event(
+                    ctx,
+                    key,
+                    EventType::Normal,
+                    "DeletionScheduled",
+                    deletion_note(record),
+                )
+                .await;
+            }
+            if matches!(plan, Cleanup::Replicas(_)) && !clear_material_request(ctx, key).await? {
+                return Ok(Some(Action::requeue(CONFLICT_RETRY)));
+            }
+            // Last status of the object: PendingDeletion and when (or
+            // PendingReplicaDeletion, while it stays).
+            write_record_status(key, ctx, secret, (ctx.clock)()).await?;
         }
-        Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
+        Cleanup::Waiting | Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
     }
+    let held = plan.holds();
     ctx.metrics
         .reconciles
-        .with_label_values(&["kmskey", "deleted"])
+        .with_label_values(&["kmskey", if held { "awaiting_replicas" } else { "deleted" }])
         .inc();
-    Ok(Action::await_change())
+    Ok(held.then(|| Action::requeue(RESYNC)))
+}
+
+/// The `DeletionScheduled` event's words for a key pending deletion.
+fn deletion_note(record: &crate::key::KeyRecord) -> String {
+    let id = record.key_id;
+    match record.deletion.map(|d| (d.date(), d.window_days)) {
+        Some((Some(date), _)) => format!(
+            "key {id} is pending deletion; its material will be destroyed at {}; apply the KmsKey again before then to cancel",
+            key_status::rfc3339(date)
+        ),
+        Some((None, days)) => {
+            let regions: Vec<&str> = record
+                .regions
+                .iter()
+                .flat_map(|r| r.replicas.iter().map(|r| r.region.as_str()))
+                .collect();
+            format!(
+                "key {id} is pending replica deletion: its {days}-day deletion window starts when its replicas in {} are deleted (ScheduleKeyDeletion there); this KmsKey stays, Terminating, until then; CancelKeyDeletion cancels",
+                regions.join(", ")
+            )
+        }
+        None => format!("key {id} is not pending deletion"),
+    }
 }
 
 /// Writes the status that describes the stored key.

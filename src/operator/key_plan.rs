@@ -369,12 +369,34 @@ fn on_demand_refusal(secret: &KeySecret) -> Option<String> {
 /// What deleting a `KmsKey` must do before its finalizer goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cleanup {
-    /// Write the Secret with the deletion scheduled.
+    /// Write the Secret with the deletion scheduled: its window started, or
+    /// (a multi-Region primary with replicas) waiting for them.
     Schedule(Box<KeySecret>),
+    /// A primary waiting for its replicas: the endpoint's new record of
+    /// them (a `replicate` request, when one is deleted) carried out; write
+    /// the Secret, then remove the request. The window starts with the last.
+    Replicas(Box<KeySecret>),
+    /// A primary waiting for its replicas, with nothing new.
+    Waiting,
     /// Already scheduled (a retry after a crash); nothing to write.
     AlreadyScheduled,
     /// No material of ours to protect (never minted, or not our Secret).
     Nothing,
+}
+
+impl Cleanup {
+    /// Whether the finalizer stays: a primary waiting for its replicas to
+    /// be deleted (AWS's `PendingReplicaDeletion`) keeps its KmsKey,
+    /// Terminating, so that the endpoint can still tell the controller, by
+    /// the request annotation, when they are gone.
+    pub fn holds(&self) -> bool {
+        let waits = |s: &KeySecret| s.record.deletion.is_some_and(|d| d.date().is_none());
+        match self {
+            Cleanup::Schedule(secret) | Cleanup::Replicas(secret) => waits(secret),
+            Cleanup::Waiting => true,
+            Cleanup::AlreadyScheduled | Cleanup::Nothing => false,
+        }
+    }
 }
 
 pub fn plan_cleanup(key: &KmsKey, found: Option<&Secret>, now: Millis) -> Cleanup {
@@ -385,13 +407,43 @@ pub fn plan_cleanup(key: &KmsKey, found: Option<&Secret>, now: Millis) -> Cleanu
         // Written by another object of this name: not ours to schedule.
         return Cleanup::Nothing;
     }
-    if secret.record.deletion.is_some() {
-        return Cleanup::AlreadyScheduled;
+    match secret.record.deletion {
+        Some(deletion) if deletion.date().is_some() => Cleanup::AlreadyScheduled,
+        Some(_) => waiting_for_replicas(key, secret, now),
+        None => {
+            // An invalid window cannot be applied; the longest one is the safe one.
+            let window =
+                declared::pending_window(&key.spec).unwrap_or(lifecycle::MAX_PENDING_WINDOW_DAYS);
+            secret.record.deletion = Some(lifecycle::deletion_of(&secret.record, window, now));
+            Cleanup::Schedule(Box::new(secret))
+        }
     }
-    // An invalid window cannot be applied; the longest one is the safe one.
-    let window = declared::pending_window(&key.spec).unwrap_or(lifecycle::MAX_PENDING_WINDOW_DAYS);
-    secret.record.deletion = Some(lifecycle::schedule_deletion(window, now));
-    Cleanup::Schedule(Box::new(secret))
+}
+
+/// A primary waiting for its replicas: carries out a `replicate` request
+/// the endpoint made when it found one deleted (any other kind waits, as
+/// the key's state refuses it).
+fn waiting_for_replicas(key: &KmsKey, mut secret: KeySecret, now: Millis) -> Cleanup {
+    let request = key
+        .annotations()
+        .get(MATERIAL_ANNOTATION)
+        .and_then(|value| MaterialRequest::from_annotation(value).ok());
+    let Some(request) = request else {
+        return Cleanup::Waiting;
+    };
+    if secret.material_handled.as_ref() == Some(&request.request) {
+        // Carried out before a crash: written again as it is, and removed.
+        return Cleanup::Replicas(Box::new(secret));
+    }
+    let MaterialChange::Replicate { regions, sealed } = &request.change else {
+        return Cleanup::Waiting;
+    };
+    if replicated::apply(&mut secret.record, regions, sealed, now).is_err() {
+        return Cleanup::Waiting;
+    }
+    lifecycle::start_window_without_replicas(&mut secret.record, now);
+    secret.material_handled = Some(request.request);
+    Cleanup::Replicas(Box::new(secret))
 }
 
 /// What to do with a key Secret whose `KmsKey` no longer exists.

@@ -37,11 +37,18 @@ async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
     String::from_utf8(plain.into_inner()).unwrap()
 }
 
-#[tokio::test]
-async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() {
-    let Some(cluster) = cluster::cluster().await else {
-        return;
-    };
+/// The cluster as eu-west-1 (controller and endpoint with peers) and a
+/// `serve` us-east-1 on an address it can be restarted on.
+struct Peered {
+    controller: Controller,
+    east: support::Server,
+    east_listen: String,
+    east_args: Vec<std::ffi::OsString>,
+    east_kms: aws_sdk_kms::Client,
+    west_kms: aws_sdk_kms::Client,
+}
+
+async fn peered(cluster: &cluster::Cluster) -> Peered {
     let ns = cluster.namespace.clone();
     let (cluster_dir, east_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_, cluster_identity) = support::root_key_in(&cluster_dir);
@@ -65,9 +72,9 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     )
     .unwrap();
     let mut controller =
-        Controller::start_peered(&cluster, cluster_dir, &cluster_peers, "eu-west-1");
-    let endpoint = controller.start_api(&cluster);
-    let (access_key_id, secret_key) = caller_in(&cluster, &endpoint, "PRIMARY", "eu-west-1").await;
+        Controller::start_peered(cluster, cluster_dir, &cluster_peers, "eu-west-1");
+    let endpoint = controller.start_api(cluster);
+    let (access_key_id, secret_key) = caller_in(cluster, &endpoint, "PRIMARY", "eu-west-1").await;
     let east_peers = east_dir.path().join("peers.yaml");
     std::fs::write(
         &east_peers,
@@ -86,8 +93,30 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     ];
     let east = support::Server::start_on(east_dir, &east_listen, &east_args);
     let east_kms = support::kms_client(&east.endpoint, support::SECRET_KEY);
-    let west_kms = key_admin_in(&cluster, &endpoint, "ADMIN", "eu-west-1").await;
+    let west_kms = key_admin_in(cluster, &endpoint, "ADMIN", "eu-west-1").await;
+    Peered {
+        controller,
+        east,
+        east_listen,
+        east_args,
+        east_kms,
+        west_kms,
+    }
+}
 
+#[tokio::test]
+async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    let Peered {
+        controller,
+        east: _east,
+        east_kms,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
     let key_id = east_kms
         .create_key()
         .multi_region(true)
@@ -333,5 +362,128 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     );
     let sealed = encrypt(&east_kms, &declared_id, "to a declared replica").await;
     assert_eq!(decrypt(&west_kms, sealed).await, "to a declared replica");
+    drop(controller);
+}
+
+/// A primary in the cluster, deleted while its replica in us-east-1
+/// exists: `PendingReplicaDeletion`, its KmsKey held Terminating; a cancel
+/// declares it again; scheduled again, the window starts once the
+/// replica is gone (us-east-1's store lost) and the object goes.
+#[tokio::test]
+async fn a_cluster_primary_deleted_waits_for_its_replica() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let Peered {
+        controller,
+        east,
+        east_listen,
+        east_args,
+        east_kms,
+        west_kms,
+    } = peered(&cluster).await;
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let key_id = west_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    west_kms
+        .replicate_key()
+        .key_id(&key_id)
+        .replica_region("us-east-1")
+        .send()
+        .await
+        .unwrap();
+    let sealed = encrypt(&west_kms, &key_id, "kept by the replica").await;
+    assert_eq!(decrypt(&east_kms, sealed).await, "kept by the replica");
+
+    let schedule = async || {
+        let scheduled = west_kms
+            .schedule_key_deletion()
+            .key_id(&key_id)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            scheduled.key_state(),
+            Some(&KeyState::PendingReplicaDeletion)
+        );
+        assert_eq!(scheduled.deletion_date(), None);
+    };
+    schedule().await;
+    let held = keys.get(&key_id).await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some(), "Terminating");
+    let status = held.status.unwrap();
+    assert_eq!(status.key_state.as_deref(), Some("PendingReplicaDeletion"));
+    assert_eq!(status.deletion_date, None);
+    let described = west_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let metadata = described.key_metadata.unwrap();
+    assert_eq!(metadata.pending_deletion_window_in_days(), Some(7));
+    let refused = west_kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("KMSInvalidStateException"));
+
+    // Cancelled: the held object lets go and the key is declared again.
+    west_kms
+        .cancel_key_deletion()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let again = wait_for("the key declared again", READY, || async {
+        let object = keys.get_opt(&key_id).await.unwrap()?;
+        let state = object.status.as_ref()?.key_state.clone();
+        (object.metadata.deletion_timestamp.is_none() && state.as_deref() == Some("Disabled"))
+            .then_some(object)
+    })
+    .await;
+    assert!(!again.spec.enabled);
+    west_kms.enable_key().key_id(&key_id).send().await.unwrap();
+    let sealed = encrypt(&west_kms, &key_id, "after the cancel").await;
+    assert_eq!(decrypt(&east_kms, sealed).await, "after the cancel");
+
+    // Scheduled again, and the replica's Region loses it: the endpoint's
+    // next probe finds it gone, the window starts, the object goes.
+    schedule().await;
+    let dir = east.stop();
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let _east = support::Server::start_on(dir, &east_listen, &east_args);
+    let gone = std::time::SystemTime::now();
+    wait_for("the KmsKey to go", READY, || async {
+        keys.get_opt(&key_id).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let metadata = wait_for("PendingDeletion", READY, || async {
+        let described = west_kms.describe_key().key_id(&key_id).send().await.ok()?;
+        let metadata = described.key_metadata?;
+        (metadata.key_state() == Some(&KeyState::PendingDeletion)).then_some(metadata)
+    })
+    .await;
+    let date = metadata.deletion_date().unwrap().secs();
+    let from_gone = gone
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 7 * 86_400;
+    assert!(
+        (from_gone - 1..=from_gone + 40).contains(&date),
+        "{date}: seven days from the replica's removal ({from_gone})"
+    );
     drop(controller);
 }

@@ -404,14 +404,6 @@ async fn a_kmskey_pinning_a_held_key_adopts_it_and_deleting_it_schedules_the_del
     server.expect_nothing_more().await;
 }
 
-/// `key`, being deleted (since NOW).
-fn being_deleted_key(mut key: KmsKey) -> KmsKey {
-    key.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
-    ));
-    key
-}
-
 /// The Secret holding the stored record as the KmsKey `owner` wrote it
 /// (`uid-1` is the KmsKey `app` of the scenarios, `uid-0` one gone), being
 /// deleted.

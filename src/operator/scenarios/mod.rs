@@ -276,6 +276,14 @@ fn scheduled_for(deletion_date: Millis) -> KeyRecord {
     record
 }
 
+/// `key`, being deleted (since NOW).
+fn being_deleted_key(mut key: KmsKey) -> KmsKey {
+    key.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_millisecond(NOW).unwrap(),
+    ));
+    key
+}
+
 /// The record inside a Secret body the controller sent.
 fn record_in(secret: &Value) -> Value {
     let data = secret["data"]["key.json"].as_str().unwrap();
@@ -593,6 +601,7 @@ mod import;
 mod key_move;
 mod pinned;
 mod replica;
+mod replica_deletion;
 mod reseal;
 mod root_probe;
 mod usage;

@@ -156,3 +156,64 @@ async fn a_delivered_replica_goes_to_the_kmskey_declaring_it() {
     let asked = tokio::time::timeout(Duration::from_millis(100), handle.next_request());
     assert!(asked.await.is_err(), "nothing more");
 }
+
+/// CancelKeyDeletion of a primary waiting for its replicas: its KmsKey is
+/// held Terminating by the controller's finalizer, which the store takes
+/// off (at the version read, other finalizers kept), waits for the object
+/// to go, then declares the key again as for any cancel.
+#[tokio::test]
+async fn cancelling_a_wait_for_replicas_lets_go_of_the_held_object_first() {
+    let mut waiting = record();
+    waiting.key_id = KeyId::random_multi_region();
+    let mut regions = Regions::test_replica("eu-west-1", &["us-east-1"]);
+    regions.replica = false;
+    waiting.regions = Some(regions);
+    waiting.deletion = Some(crate::key::Deletion {
+        window_days: 7,
+        deletion_date: crate::key::Deletion::AFTER_REPLICAS,
+    });
+    let (store, index, mut handle) = store_holding(&waiting);
+    let mut cancelled = waiting.clone();
+    crate::lifecycle::cancel_deletion(&mut cancelled);
+    let task = tokio::spawn(async move { store.update_key(cancelled).await });
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys/app";
+    let held = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app", "namespace": "default", "resourceVersion": "12",
+                     "deletionTimestamp": "2026-01-01T00:00:00Z",
+                     "finalizers": [crate::operator::FINALIZER, "example.com/other"]},
+        "spec": {"multiRegion": true, "keyId": waiting.key_id}});
+    answer(&mut handle, ("GET", path), held.clone()).await;
+    let released = answer(&mut handle, ("PATCH", path), held).await;
+    assert_eq!(
+        released,
+        json!({"metadata": {"resourceVersion": "12", "finalizers": ["example.com/other"]}})
+    );
+    // Gone (the other finalizer's owner let go too).
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        ("GET", path)
+    );
+    let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                      "reason": "NotFound", "code": 404});
+    send.send_response(
+        http::Response::builder()
+            .status(404)
+            .body(kube::client::Body::from(serde_json::to_vec(&gone).unwrap()))
+            .unwrap(),
+    );
+    let keys = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys";
+    let declared = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "app", "namespace": "default", "resourceVersion": "13"},
+        "spec": {"multiRegion": true, "keyId": waiting.key_id}});
+    let created = answer(&mut handle, ("POST", keys), declared).await;
+    assert_eq!(created["spec"]["keyId"], json!(waiting.key_id));
+    assert_eq!(created["spec"]["enabled"], false, "cancelled into Disabled");
+    let mut shown = waiting.clone();
+    crate::lifecycle::cancel_deletion(&mut shown);
+    watch_brings(&index, &shown);
+    let done = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("returns once the cancel shows");
+    assert_eq!(done.unwrap().unwrap().deletion, None);
+}
