@@ -13,14 +13,16 @@ use prometheus::proto::MetricFamily;
 use prometheus::{IntGaugeVec, Opts};
 
 use super::key_secret::DELETION_DATE_ANNOTATION;
+use crate::key::{Deletion, Millis};
 use crate::resource::KmsKey;
 
 /// Every state reported, so each series exists from the first scrape.
-const STATES: [&str; 5] = [
+const STATES: [&str; 6] = [
     "Creating",
     "Enabled",
     "Disabled",
     "PendingDeletion",
+    "PendingReplicaDeletion",
     "PendingImport",
 ];
 
@@ -47,16 +49,20 @@ pub fn census<'a>(
         };
         *counts.entry(state).or_default() += 1;
     }
-    let pending = secrets
-        .into_iter()
-        .filter(|s| {
-            s.metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(DELETION_DATE_ANNOTATION))
-        })
-        .count();
-    *counts.entry("PendingDeletion").or_default() += pending as i64;
+    for secret in secrets {
+        let date = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DELETION_DATE_ANNOTATION));
+        let state = match date.map(|d| d.parse::<Millis>()) {
+            None => continue,
+            // A primary whose window waits for its replicas.
+            Some(Ok(Deletion::AFTER_REPLICAS)) => "PendingReplicaDeletion",
+            Some(_) => "PendingDeletion",
+        };
+        *counts.entry(state).or_default() += 1;
+    }
     counts
 }
 
@@ -73,7 +79,7 @@ impl KeyCensus {
             Opts::new(
                 "kubekms_keys",
                 "Keys this controller watches, by key state (Creating, Enabled, Disabled, \
-                 PendingDeletion, PendingImport)",
+                 PendingDeletion, PendingReplicaDeletion, PendingImport)",
             ),
             &["state"],
         )
@@ -129,10 +135,13 @@ mod tests {
     }
 
     fn secret(name: &str, pending: bool) -> PartialObjectMeta<Secret> {
-        let annotations = if pending {
-            json!({ DELETION_DATE_ANNOTATION: "1764000000000" })
-        } else {
-            json!({})
+        secret_dated(name, pending.then_some("1764000000000"))
+    }
+
+    fn secret_dated(name: &str, date: Option<&str>) -> PartialObjectMeta<Secret> {
+        let annotations = match date {
+            Some(date) => json!({ DELETION_DATE_ANNOTATION: date }),
+            None => json!({}),
         };
         serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret",
@@ -160,6 +169,8 @@ mod tests {
             secret("kmskey-e", true),
             secret("kmskey-f", true),
             secret("kmskey-gone", true),
+            // A primary waiting for its replicas (its KmsKey Terminating).
+            secret_dated("kmskey-primary", Some(&i64::MAX.to_string())),
         ];
         let counts = census(&keys, &secrets);
         assert_eq!(
@@ -169,12 +180,13 @@ mod tests {
                 ("Disabled", 1),
                 ("Enabled", 2),
                 ("PendingDeletion", 3),
-                ("PendingImport", 1)
+                ("PendingImport", 1),
+                ("PendingReplicaDeletion", 1)
             ]
         );
         // Nothing watched yet: every state, at zero.
         assert_eq!(census([], []).values().sum::<i64>(), 0);
-        assert_eq!(census([], []).len(), 5);
+        assert_eq!(census([], []).len(), 6);
     }
 
     #[test]

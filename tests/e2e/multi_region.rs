@@ -417,11 +417,16 @@ async fn a_cluster_primary_deleted_waits_for_its_replica() {
         assert_eq!(scheduled.deletion_date(), None);
     };
     schedule().await;
-    let held = keys.get(&key_id).await.unwrap();
+    // The controller writes the status just after the Secret the
+    // endpoint's reply waited for.
+    let held = wait_for("the held object's status", READY, || async {
+        let object = keys.get(&key_id).await.unwrap();
+        let state = object.status.as_ref()?.key_state.clone();
+        (state.as_deref() == Some("PendingReplicaDeletion")).then_some(object)
+    })
+    .await;
     assert!(held.metadata.deletion_timestamp.is_some(), "Terminating");
-    let status = held.status.unwrap();
-    assert_eq!(status.key_state.as_deref(), Some("PendingReplicaDeletion"));
-    assert_eq!(status.deletion_date, None);
+    assert_eq!(held.status.unwrap().deletion_date, None);
     let described = west_kms
         .describe_key()
         .key_id(&key_id)
