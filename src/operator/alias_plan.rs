@@ -52,8 +52,9 @@ pub const ALIAS_NAME_CONFLICT: &str = "AliasNameConflict";
 pub struct PendingKey {
     pub key_id: String,
     pub key_arn: Option<String>,
-    /// When the window ends and the material is destroyed.
-    pub deletion_date: Millis,
+    /// When the window ends and the material is destroyed; `None` for a
+    /// multi-Region primary whose window waits for its replicas.
+    pub deletion_date: Option<Millis>,
 }
 
 impl PendingKey {
@@ -62,20 +63,24 @@ impl PendingKey {
         Some(PendingKey {
             key_id: record.key_id.to_string(),
             key_arn: Some(arn.key_arn(record.key_id)),
-            deletion_date: record.deletion?.date()?,
+            deletion_date: record.deletion?.date(),
         })
     }
 
     fn of_key(key: &KmsKey) -> Option<Self> {
         let status = key.status.as_ref()?;
-        if status.key_state.as_deref() != Some("PendingDeletion") {
-            return None;
-        }
-        let date: k8s_openapi::jiff::Timestamp = status.deletion_date.as_deref()?.parse().ok()?;
+        let date = |text: &str| text.parse::<k8s_openapi::jiff::Timestamp>().ok();
+        let deletion_date = match status.key_state.as_deref() {
+            Some("PendingDeletion") => {
+                Some(date(status.deletion_date.as_deref()?)?.as_millisecond())
+            }
+            Some("PendingReplicaDeletion") => None,
+            _ => return None,
+        };
         Some(PendingKey {
             key_id: status.key_id.clone()?,
             key_arn: status.arn.clone(),
-            deletion_date: date.as_millisecond(),
+            deletion_date,
         })
     }
 }
@@ -149,17 +154,24 @@ pub fn status(
     };
     let target_name = &alias.spec.target_key_ref.name;
     if let Some(pending) = target.map_or(pending.cloned(), PendingKey::of_key) {
-        let message = format!(
-            "KmsKey {target_name} was deleted: key {} is pending deletion until {}, and this alias names it until then, as in AWS (DescribeKey through it says PendingDeletion, Encrypt is refused). Apply the KmsKey again to cancel the deletion, or point the alias at another key",
-            pending.key_id,
-            rfc3339(pending.deletion_date)
-        );
+        let id = &pending.key_id;
+        let message = match pending.deletion_date {
+            Some(date) => format!(
+                "KmsKey {target_name} was deleted: key {id} is pending deletion until {}, and this alias names it until then, as in AWS (DescribeKey through it says PendingDeletion, Encrypt is refused). Apply the KmsKey again to cancel the deletion, or point the alias at another key",
+                rfc3339(date)
+            ),
+            None => format!(
+                "KmsKey {target_name} was deleted: key {id} is pending replica deletion (its deletion window starts when its replicas are deleted), and this alias names it until then, as in AWS (Encrypt through it is refused). CancelKeyDeletion cancels the deletion; or point the alias at another key"
+            ),
+        };
         // Ended already (the sweeper is on its way): soon, not in an hour.
-        let left = (pending.deletion_date - now).max(0);
-        let window = Duration::from_millis(left as u64);
+        // A wait for replicas ends with the KmsKey going, which is watched.
+        let window = pending
+            .deletion_date
+            .map(|date| Duration::from_millis((date - now).max(0) as u64));
         let mut resolution = naming(refuse(KEY_PENDING_DELETION, message), Some(pending));
         resolution.status.alias_arn = Some(arn.alias_arn(name));
-        resolution.look_again = window.clamp(WINDOW_END_RETRY, RESYNC);
+        resolution.look_again = window.map_or(RESYNC, |w| w.clamp(WINDOW_END_RETRY, RESYNC));
         return resolution;
     }
     let Some(key) = target else {
@@ -240,13 +252,13 @@ mod tests {
         let soon = PendingKey {
             key_id: "k".into(),
             key_arn: None,
-            deletion_date: NOW + 60_000,
+            deletion_date: Some(NOW + 60_000),
         };
         let pending = resolve(None, Some(&soon));
         assert_eq!(pending.refusal.unwrap().reason, KEY_PENDING_DELETION);
         assert_eq!(pending.look_again, Duration::from_secs(60));
         let ended = PendingKey {
-            deletion_date: NOW - 1,
+            deletion_date: Some(NOW - 1),
             ..soon
         };
         assert_eq!(resolve(None, Some(&ended)).look_again, WINDOW_END_RETRY);
@@ -262,6 +274,25 @@ mod tests {
         let shown = resolve(Some(&in_deletion), None);
         assert_eq!(shown.refusal.unwrap().reason, KEY_PENDING_DELETION);
         assert_eq!(shown.look_again, RESYNC);
+
+        // A primary waiting for its replicas: its KmsKey, held Terminating,
+        // says so; the alias still names the key, and looks again when the
+        // object goes (watched), or in an hour.
+        let mut held = in_deletion.clone();
+        held.status = Some(
+            serde_json::from_value(json!({"keyId": "k", "keyState": "PendingReplicaDeletion"}))
+                .unwrap(),
+        );
+        let waiting = resolve(Some(&held), None);
+        let refusal = waiting.refusal.unwrap();
+        assert_eq!(refusal.reason, KEY_PENDING_DELETION);
+        assert!(
+            refusal.message.contains("pending replica deletion"),
+            "{}",
+            refusal.message
+        );
+        assert_eq!(waiting.status.target_key_id.as_deref(), Some("k"));
+        assert_eq!(waiting.look_again, RESYNC);
 
         let missing = resolve(None, None);
         assert_eq!(missing.refusal.unwrap().reason, KEY_NOT_FOUND);
