@@ -27,6 +27,12 @@ pub enum SpecError {
     PrimaryRegionName(String),
     #[error("primaryRegion makes a replica, which is a multiRegion key with a pinned keyId")]
     ReplicaUnpinned,
+    #[error("replicaRegions: {0:?} is not a Region name (such as us-east-1)")]
+    ReplicaRegionName(String),
+    #[error("replicaRegions: {0} is listed twice")]
+    ReplicaRegionTwice(String),
+    #[error("replicaRegions are for a multiRegion key")]
+    ReplicaRegionsSingleRegion,
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("tags: {0}")]
@@ -56,6 +62,8 @@ pub enum Change {
     },
     RotationDisabled,
     Policy,
+    /// `replicaRegions` changed (the endpoint replicates to new ones).
+    ReplicaRegions,
 }
 
 /// The deletion window the spec asks for, in days.
@@ -87,10 +95,26 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), SpecError> {
             return Err(SpecError::ReplicaUnpinned);
         }
     }
+    check_replica_regions(spec)?;
     if let Some(policy) = &spec.policy {
         crate::policy::check(policy)?;
     }
     crate::tag::check(&spec.tags)?;
+    Ok(())
+}
+
+fn check_replica_regions(spec: &KmsKeySpec) -> Result<(), SpecError> {
+    if !spec.replica_regions.is_empty() && !spec.multi_region {
+        return Err(SpecError::ReplicaRegionsSingleRegion);
+    }
+    for (i, region) in spec.replica_regions.iter().enumerate() {
+        if !crate::replica::peers_file::is_region(region) {
+            return Err(SpecError::ReplicaRegionName(region.clone()));
+        }
+        if spec.replica_regions[..i].contains(region) {
+            return Err(SpecError::ReplicaRegionTwice(region.clone()));
+        }
+    }
     Ok(())
 }
 
@@ -134,6 +158,10 @@ pub fn converge(
     if key.policy.as_deref() != spec.policy.as_deref() {
         key.policy = spec.policy.as_deref().map(Into::into);
         changes.push(Change::Policy);
+    }
+    if key.replica_regions != spec.replica_regions {
+        key.replica_regions = spec.replica_regions.clone();
+        changes.push(Change::ReplicaRegions);
     }
     if key.enabled != spec.enabled {
         key.enabled = spec.enabled;

@@ -232,6 +232,10 @@ pub struct KeyRecord {
     /// (docs/multi-region.md); a primary never replicated has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<Regions>,
+    /// The Regions declared (`spec.replicaRegions`) for a primary's
+    /// replicas; the endpoint makes those it lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_regions: Vec<String>,
 }
 
 /// Where a multi-Region key's primary and replicas are.
@@ -423,6 +427,7 @@ impl KeyRecord {
             imported: Vec::new(),
             pending_rotation: None,
             regions: None,
+            replica_regions: Vec::new(),
         }
     }
 
@@ -453,6 +458,7 @@ impl KeyRecord {
             imported: Vec::new(),
             pending_rotation: None,
             regions: None,
+            replica_regions: Vec::new(),
         }
     }
 }

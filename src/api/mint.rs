@@ -64,6 +64,7 @@ impl Api {
             imported: Vec::new(),
             pending_rotation: None,
             regions: None,
+            replica_regions: Vec::new(),
         };
         if self.store.mints_material() {
             return match first {

@@ -31,6 +31,7 @@ mod re_encrypt_ops;
 pub mod readiness;
 mod replica_metrics;
 mod replica_ops;
+mod replicate_declared;
 mod replicate_ops;
 pub mod reply;
 mod resolve;

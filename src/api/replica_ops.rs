@@ -178,6 +178,7 @@ impl Api {
                 replica: true,
                 replicas: Vec::new(),
             }),
+            replica_regions: Vec::new(),
         };
         shared.apply(&mut key);
         if key.materials.iter().any(|m| {

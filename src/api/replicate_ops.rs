@@ -30,6 +30,15 @@ struct ReplicateKeyInput {
     tags: Option<Vec<Tag>>,
 }
 
+/// What a replica has of its own (AWS does not share them between a
+/// key's Regions): ReplicateKey's, or the defaults for a declared one.
+#[derive(Default)]
+pub(super) struct ReplicaSettings {
+    pub(super) description: String,
+    pub(super) policy: Option<String>,
+    pub(super) tags: std::collections::BTreeMap<String, String>,
+}
+
 /// What a key's Regions share besides material: automatic rotation (on the
 /// primary; mirrored on replicas, which never rotate on their own) and
 /// where the replicas are.
@@ -164,27 +173,6 @@ impl Api {
                 "The replica Region {region} is the primary key's Region."
             )));
         }
-        let mut key = key;
-        if key
-            .regions
-            .iter()
-            .flat_map(|r| &r.replicas)
-            .any(|r| r.region == region)
-        {
-            // Listed: unless the replica is gone there (its Secret or store
-            // lost), when it is made again.
-            let probe = self
-                .deliver(&key, &region, &[], &Shared::of(&key), None)
-                .await;
-            if self.count_delivery(&region, &probe) != Delivery::Gone {
-                return Err(ApiError::AlreadyExists(format!(
-                    "{} already exists",
-                    self.arn.key_arn_in(&region, key.key_id)
-                )));
-            }
-            self.forget_replica(key.key_id, &region).await;
-            key = self.get_key(key.key_id).await?;
-        }
         if let Some(document) = &document {
             // The replica's policy must let the caller manage it there too.
             let subject = Subject {
@@ -194,20 +182,62 @@ impl Api {
             let bypass = input.bypass_policy_lockout_safety_check == Some(true);
             self.check_lockout(caller, subject, &[], document, bypass)?;
         }
+        let settings = ReplicaSettings {
+            description: input.description.unwrap_or_default(),
+            policy: input.policy,
+            tags: tags.into_iter().collect(),
+        };
+        let reply = self.replicate(key, &region, settings).await?;
+        Ok(json!({
+            "ReplicaKeyMetadata": reply["KeyMetadata"],
+            "ReplicaPolicy": reply["Policy"],
+            "ReplicaTags": reply["Tags"],
+        }))
+    }
+
+    /// Makes the replica of the primary `key` in `region` (checked by the
+    /// caller: a primary of AWS_KMS material, another Region), records it
+    /// and tells the other replicas; returns the replica Region's answer.
+    /// A Region listed already is asked first: `AlreadyExistsException`
+    /// while the replica is there, made again when it is gone.
+    pub(super) async fn replicate(
+        &self,
+        mut key: KeyRecord,
+        region: &str,
+        settings: ReplicaSettings,
+    ) -> Result<Value, ApiError> {
+        if key
+            .regions
+            .iter()
+            .flat_map(|r| &r.replicas)
+            .any(|r| r.region == region)
+        {
+            let probe = self
+                .deliver(&key, region, &[], &Shared::of(&key), None)
+                .await;
+            if self.count_delivery(region, &probe) != Delivery::Gone {
+                return Err(ApiError::AlreadyExists(format!(
+                    "{} already exists",
+                    self.arn.key_arn_in(region, key.key_id)
+                )));
+            }
+            self.forget_replica(key.key_id, region).await;
+            key = self.get_key(key.key_id).await?;
+        }
         let mut shared = Shared::of(&key);
-        shared.replicas.push(region.clone());
+        shared.replicas.push(region.to_owned());
         let spec = json!({
             "KeySpec": key.spec,
             "KeyUsage": key.usage,
             // Not shared between a key's Regions: AWS's default is none.
-            "Description": input.description.unwrap_or_default(),
-            "Policy": input.policy,
-            "Tags": tags.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "Description": settings.description,
+            "Policy": settings.policy,
+            "Tags": settings.tags,
             "Enabled": key.enabled,
         });
         let digest = shared.digest();
         let reply = self
-            .deliver(&key, &region, &key.materials, &shared, Some(spec))
+            .deliver(&key, region, &key.materials, &shared, Some(spec))
             .await?;
         let synced = key.current().map_or(0, |m| m.version);
         self.update_key(key.key_id, |record| {
@@ -218,7 +248,7 @@ impl Api {
             });
             if !regions.replicas.iter().any(|r| r.region == region) {
                 regions.replicas.push(Replica {
-                    region: region.clone(),
+                    region: region.to_owned(),
                     synced,
                     shared: digest.clone(),
                 });
@@ -228,11 +258,7 @@ impl Api {
         .await?;
         // The other replicas learn of this one.
         self.sync_key(&self.get_key(key.key_id).await?).await;
-        Ok(json!({
-            "ReplicaKeyMetadata": reply["KeyMetadata"],
-            "ReplicaPolicy": reply["Policy"],
-            "ReplicaTags": reply["Tags"],
-        }))
+        Ok(reply)
     }
 
     /// Sends `materials` of `key` to `region`: an offer from there, a
@@ -300,7 +326,9 @@ impl Api {
         };
         let mut behind = std::collections::BTreeMap::<String, i64>::new();
         for key in keys {
-            for (region, error) in self.sync_key(&key).await {
+            // A declared replica not made yet is behind too.
+            let declared = self.replicate_declared(&key).await;
+            for (region, error) in declared.into_iter().chain(self.sync_key(&key).await) {
                 // A replica gone is no longer one to be behind.
                 if delivery(&Err::<(), _>(error)) != Delivery::Gone {
                     *behind.entry(region).or_default() += 1;

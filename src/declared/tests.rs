@@ -183,3 +183,38 @@ fn a_replica_is_a_pinned_multi_region_key_of_a_named_region() {
         Err(SpecError::PrimaryRegionName("Virginia".into()))
     );
 }
+
+#[test]
+fn replica_regions_are_distinct_region_names_of_a_multi_region_key() {
+    let mut want = spec();
+    want.multi_region = true;
+    want.replica_regions = vec!["eu-west-1".into(), "ap-south-1".into()];
+    assert_eq!(validate(&want), Ok(()));
+    let mut key = KeyRecord::test(NOW);
+    key.key_id = crate::key_id::KeyId::random_multi_region();
+    assert_eq!(
+        converge(&mut key, &want, NOW),
+        Ok(vec![Change::ReplicaRegions])
+    );
+    assert_eq!(key.replica_regions, ["eu-west-1", "ap-south-1"]);
+    assert_eq!(converge(&mut key, &want, NOW), Ok(vec![]), "once");
+
+    let mut twice = want.clone();
+    twice.replica_regions.push("eu-west-1".into());
+    assert_eq!(
+        validate(&twice),
+        Err(SpecError::ReplicaRegionTwice("eu-west-1".into()))
+    );
+    let mut misnamed = want.clone();
+    misnamed.replica_regions = vec!["Ireland".into()];
+    assert_eq!(
+        validate(&misnamed),
+        Err(SpecError::ReplicaRegionName("Ireland".into()))
+    );
+    let mut single = want;
+    single.multi_region = false;
+    assert_eq!(
+        validate(&single),
+        Err(SpecError::ReplicaRegionsSingleRegion)
+    );
+}

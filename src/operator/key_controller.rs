@@ -301,6 +301,13 @@ async fn report_update(ctx: &Context, key: &KmsKey, update: &key_plan::Update) {
                 ("RotationDisabled", "automatic rotation disabled".to_owned())
             }
             Change::Policy => ("PolicyChanged", "key policy changed".to_owned()),
+            Change::ReplicaRegions => (
+                "ReplicaRegionsChanged",
+                format!(
+                    "replica Regions declared: [{}]; the endpoint replicates the key to those it has no replica in",
+                    update.secret.record.replica_regions.join(", ")
+                ),
+            ),
             Change::Description | Change::Tags => continue,
         };
         event(ctx, key, EventType::Normal, reason, note).await;

@@ -326,6 +326,7 @@ pub fn minted(
         imported: Vec::new(),
         pending_rotation: None,
         regions: None,
+        replica_regions: Vec::new(),
     };
     // Validated by `plan` before anything was minted.
     let _ = declared::converge(&mut record, &key.spec, now);

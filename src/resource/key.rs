@@ -71,6 +71,9 @@ use crate::spec::{KeySpec, KeyUsage};
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.primaryRegion) || (has(self.multiRegion) && self.multiRegion && has(self.keyId))"
 ).message("a replica (primaryRegion) is a multiRegion key with a pinned keyId"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.replicaRegions) || (has(self.multiRegion) && self.multiRegion)"
+).message("replicaRegions are for a multiRegion key"))]
 pub struct KmsKeySpec {
     /// What the key is for, as DescribeKey reports it (at most 8192 characters).
     #[serde(default)]
@@ -160,6 +163,16 @@ pub struct KmsKeySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32))]
     pub primary_region: Option<String>,
+
+    /// The Regions a multi-Region key has replicas in, declared: while the
+    /// key is the primary here, the endpoint replicates it to each listed
+    /// Region it has no replica in yet (ReplicateKey, with that Region's
+    /// defaults), retrying at each sync. This Region, if listed, is skipped,
+    /// so every Region may declare the same list. Removing a Region deletes
+    /// nothing: as in AWS, a replica is deleted in its own Region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 32)))]
+    pub replica_regions: Vec<String>,
 }
 
 fn default_key_spec() -> KeySpec {

@@ -247,6 +247,20 @@ fn cel_rules_make_a_replica_a_pinned_multi_region_key() {
 }
 
 #[test]
+fn cel_rules_keep_replica_regions_to_multi_region_keys() {
+    for (extra, ok) in [
+        (
+            json!({"multiRegion": true, "replicaRegions": ["eu-west-1"]}),
+            true,
+        ),
+        (json!({"replicaRegions": ["eu-west-1"]}), false),
+    ] {
+        let err = KmsKeySpec::validate_cel(&key_spec(extra.clone()), None);
+        assert_eq!(err.is_ok(), ok, "{extra}: {err:?}");
+    }
+}
+
+#[test]
 fn cel_rules_check_alias_names() {
     let spec = |name: &str| json!({"aliasName": name, "targetKeyRef": {"name": "app"}});
     for (name, ok) in [

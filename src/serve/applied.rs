@@ -94,6 +94,8 @@ pub fn key_changed(
                 json!({"KeyId": id, "RotationPeriodInDays": period_days}),
             ),
             Change::RotationDisabled => push("DisableKeyRotation", json!({"KeyId": id})),
+            // No call of its own: the replicas are made by the sync.
+            Change::ReplicaRegions => {}
             Change::Policy => push(
                 "PutKeyPolicy",
                 json!({"KeyId": id, "PolicyName": "default", "Policy": key.policy.as_deref()}),

@@ -47,9 +47,15 @@ struct TwoRegions {
 }
 
 impl TwoRegions {
-    /// `east_extra`: more of us-east-1's `serve` arguments.
-    fn start(east_extra: &[&str]) -> TwoRegions {
+    /// `east_extra`: more of us-east-1's `serve` arguments;
+    /// `east_manifest`: a manifest it applies besides the test fixtures.
+    fn start(east_extra: &[&str], east_manifest: Option<&str>) -> TwoRegions {
         let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        if let Some(manifest) = east_manifest {
+            let manifests = east_dir.path().join("manifests");
+            std::fs::create_dir_all(&manifests).unwrap();
+            std::fs::write(manifests.join("declared.yaml"), manifest).unwrap();
+        }
         let ((east_root, east_id), (west_root, west_id)) =
             (root_key_in(&east_dir), root_key_in(&west_dir));
         // eu-west-1 restarts on the same address with an empty store.
@@ -112,7 +118,7 @@ async fn a_replica_gone_from_its_region_leaves_its_primary_s_list() {
         west,
         west_listen,
         west_args,
-    } = TwoRegions::start(&[]);
+    } = TwoRegions::start(&[], None);
     let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
     let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
     let key = replicated_key(&east_kms).await;
@@ -220,7 +226,7 @@ async fn a_primary_scheduled_for_deletion_waits_for_its_replicas() {
         west,
         west_listen,
         west_args,
-    } = TwoRegions::start(&["--lifecycle-interval-seconds", "1"]);
+    } = TwoRegions::start(&["--lifecycle-interval-seconds", "1"], None);
     let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
     let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
     let key = replicated_key(&east_kms).await;
@@ -348,6 +354,64 @@ async fn a_primary_scheduled_for_deletion_waits_for_its_replicas() {
         "{date} is seven days from the replica's removal ({from_gone})"
     );
     assert!(east.log().contains("replica deleted"), "{}", east.log());
+}
+
+#[tokio::test]
+async fn a_primary_declared_with_replica_regions_is_replicated_there() {
+    // us-east-1's manifest declares the primary and where its replicas
+    // are (its own Region included, as every Region's copy may list it).
+    let key = "mrk-0123456789abcdefe123456789abcdef";
+    let manifest = format!(
+        "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: orders}}\nspec:\n  keyId: {key}\n  multiRegion: true\n  description: orders\n  replicaRegions: [us-east-1, eu-west-1]\n"
+    );
+    let TwoRegions { east, west, .. } =
+        TwoRegions::start(&["--lifecycle-interval-seconds", "1"], Some(&manifest));
+    let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
+    let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
+    let started = std::time::Instant::now();
+    let replica = loop {
+        if let Ok(described) = west_kms.describe_key().key_id(key).send().await {
+            break described.key_metadata.unwrap();
+        }
+        assert!(started.elapsed().as_secs() < 20, "no replica in eu-west-1");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let config = replica.multi_region_configuration().unwrap();
+    assert_eq!(
+        config.multi_region_key_type().map(|t| t.as_str()),
+        Some("REPLICA")
+    );
+    assert_eq!(config.primary_key().unwrap().region(), Some("us-east-1"));
+    // A replica's own settings are ReplicateKey's defaults.
+    assert_eq!(replica.description(), Some(""));
+    assert_eq!(replica_regions(&east_kms, key).await, ["eu-west-1"]);
+
+    // One key in both Regions.
+    let sealed = east_kms
+        .encrypt()
+        .key_id(key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("declared"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let opened = west_kms
+        .decrypt()
+        .ciphertext_blob(sealed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext.unwrap().into_inner(), b"declared");
+    // Made once: later syncs find it listed.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(replica_regions(&east_kms, key).await, ["eu-west-1"]);
+    assert_eq!(
+        east.log()
+            .matches("replicated as its replicaRegions declare")
+            .count(),
+        1
+    );
 }
 
 /// The text `url`'s /metrics answers.

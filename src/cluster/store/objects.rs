@@ -92,6 +92,10 @@ pub fn key_manifest(name: &str, record: &KeyRecord) -> Value {
     if record.key_id.is_multi_region() {
         spec["multiRegion"] = json!(true);
     }
+    if !record.replica_regions.is_empty() {
+        // Declared before a CancelKeyDeletion declares the key again.
+        spec["replicaRegions"] = json!(record.replica_regions);
+    }
     let mut metadata = json!({"name": name, "namespace": record.namespace});
     if let Some(request) = replica_delivery(record) {
         // A replica's material came from its primary: the controller

@@ -1,0 +1,59 @@
+//! Replicas declared with a primary (`spec.replicaRegions` of its
+//! `KmsKey`, or of its manifest in `serve`): each sync makes those the key
+//! has none in yet, as ReplicateKey would with the replica's defaults.
+//! Removing a Region from the list deletes nothing: as in AWS, a replica is
+//! deleted in its own Region.
+
+use super::replicate_ops::ReplicaSettings;
+use super::{Api, ApiError};
+use crate::key::{KeyRecord, Origin};
+
+impl Api {
+    /// Makes the replicas `key` declares and lacks, if it is a primary here
+    /// that may be replicated now (a disabled key or one pending deletion
+    /// waits, as ReplicateKey would refuse it). This Region, if listed, is
+    /// skipped. Returns the Regions not reached, which it logs.
+    pub(super) async fn replicate_declared(&self, key: &KeyRecord) -> Vec<(String, ApiError)> {
+        let mut failures = Vec::new();
+        let missing: Vec<&String> = key
+            .replica_regions
+            .iter()
+            .filter(|region| **region != self.arn.region)
+            .filter(|region| {
+                !key.regions
+                    .iter()
+                    .flat_map(|r| &r.replicas)
+                    .any(|r| &r.region == *region)
+            })
+            .collect();
+        let ready = self.peers.is_some()
+            && key.origin == Origin::AwsKms
+            && self.require_primary(key, "ReplicateKey").is_ok();
+        if missing.is_empty() || !ready {
+            return failures;
+        }
+        for region in missing {
+            // Read again: the replica made before this one is listed.
+            let current = match self.get_key(key.key_id).await {
+                Ok(current) => current,
+                Err(e) => {
+                    failures.push((region.clone(), e));
+                    continue;
+                }
+            };
+            match self
+                .replicate(current, region, ReplicaSettings::default())
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(key = %key.key_id, %region, "replicated as its replicaRegions declare")
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key.key_id, %region, error = %e, "declared replica not made; tried again at the next sync");
+                    failures.push((region.clone(), e));
+                }
+            }
+        }
+        failures
+    }
+}
