@@ -194,6 +194,15 @@ pub struct ApiArgs {
     #[arg(long, env = "KUBE_KMS_REPLICA_SYNC_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub replica_sync_seconds: u64,
+    /// The Lease that picks the one endpoint replica running that sync.
+    #[arg(long, env = "KUBE_KMS_REPLICA_SYNC_LEASE", default_value = kube_kms::cluster::replica_sync::LEASE_NAME)]
+    pub replica_sync_lease: String,
+    /// Namespace of that Lease (default: this pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-kms")]
+    pub lease_namespace: String,
+    /// This replica's name in the Lease (default: the pod name, else host and pid).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
     /// What decides where a key policy allows the account (the default
     /// policy does), and operations on the account (CreateKey, ListKeys,
     /// ...): Kubernetes RBAC, verbs on `kmskeys`; or `any-caller`, every

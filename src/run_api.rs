@@ -12,9 +12,10 @@ use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::rbac::SubjectAccessReviews;
-use kube_kms::cluster::{ClusterIndex, KubeStore, watch};
+use kube_kms::cluster::{ClusterIndex, KubeStore, replica_sync, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
+use kube_kms::operator::lease::LeaseConfig;
 use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root_check::{Failure, RootKeyCheck, until_made};
 
@@ -88,6 +89,7 @@ pub async fn run(
             None
         }
     };
+    let lease_client = client.clone();
     let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock())
@@ -101,7 +103,26 @@ pub async fn run(
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );
-    let _replica_sync = api.spawn_replica_sync(Duration::from_secs(args.replica_sync_seconds));
+    let _replica_sync = api.has_peers().then(|| {
+        let interval = Duration::from_secs(args.replica_sync_seconds);
+        let identity = args
+            .identity
+            .clone()
+            .unwrap_or_else(kube_kms::operator::lease::default_identity);
+        let config = LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.replica_sync_lease.clone(),
+            identity,
+            duration: replica_sync::lease_duration(interval),
+            renew_every: interval,
+        };
+        let leases = kube::Api::namespaced(lease_client, &args.lease_namespace);
+        let api = api.clone();
+        replica_sync::spawn(leases, config, interval, move || {
+            let api = api.clone();
+            async move { api.sync_replicas().await }
+        })
+    });
     let _usage_writer = api.spawn_usage_writer(kube_kms::api::USAGE_WRITE_INTERVAL);
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
     let endpoint = Arc::new(Endpoint {

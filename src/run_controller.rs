@@ -35,10 +35,10 @@ pub async fn run(
         audit,
         args.watch_namespace.clone(),
     );
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{}-{}", host.trim(), std::process::id())
-    });
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(kube_kms::operator::lease::default_identity);
     let settings = runtime::Settings {
         lease: LeaseConfig {
             namespace: args.lease_namespace.clone(),

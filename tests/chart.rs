@@ -273,8 +273,20 @@ fn chart_options_render() {
         egress.as_array().unwrap().iter().any(|p| p["port"] == 4600),
         "{egress}"
     );
+    // One endpoint replica runs the replica sync: it holds a Lease in the
+    // release namespace, as the controller's leader does.
+    let binding = find(&peered, "RoleBinding", "kms-replica-sync");
+    assert_eq!(binding["roleRef"]["name"], "kms-leader");
+    assert_eq!(binding["subjects"][0]["name"], "kms-api");
+    let api_env = containers[0]["env"].as_array().unwrap();
+    assert!(
+        api_env.iter().any(|e| e["name"] == "POD_NAMESPACE"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+        "{api_env:?}"
+    );
     let unpeered = serde_json::to_string(&render(&helm, &[])).unwrap();
     assert!(!unpeered.contains("KUBE_KMS_PEERS"));
+    assert!(!unpeered.contains("kms-replica-sync"));
     // Scoped to one namespace: both roles watch only it.
     let scoped = render(&helm, &["watchNamespace=team-a"]);
     for deployment in ["kms-api", "kms-controller"] {

@@ -342,15 +342,9 @@ impl Api {
         }
     }
 
-    /// Runs [`Api::sync_replicas`] every `interval` (in a cluster, where
-    /// the controller's rotations add versions the replicas lack); `None`
-    /// without peers.
-    pub fn spawn_replica_sync(
-        self: &std::sync::Arc<Self>,
-        interval: std::time::Duration,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        self.peers.as_ref()?;
-        Some(self.spawn_every(interval, |api| async move { api.sync_replicas().await }))
+    /// Whether this endpoint has peer Regions (and so a replica sync to run).
+    pub fn has_peers(&self) -> bool {
+        self.peers.is_some()
     }
 
     /// Brings the replicas of `key` (if it is a primary here) up to date:

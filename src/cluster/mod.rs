@@ -6,6 +6,7 @@ pub mod grants;
 pub mod index;
 pub mod material;
 pub mod rbac;
+pub mod replica_sync;
 pub mod rotation;
 pub mod store;
 pub mod token;

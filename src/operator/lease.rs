@@ -30,6 +30,12 @@ pub struct LeaseConfig {
     pub renew_every: Duration,
 }
 
+/// A replica's name in a Lease when it has no pod name: host and pid.
+pub fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
 /// What to do with the Lease as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {

@@ -370,6 +370,7 @@ impl Controller {
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
             .args(["--watch-namespace", &cluster.namespace])
+            .args(["--lease-namespace", &cluster.namespace])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .args(&self.api_args)

@@ -541,5 +541,17 @@ async fn a_kmskey_declaring_replica_regions_is_replicated_there() {
     assert_eq!(listed, ["us-east-1"]);
     let sealed = encrypt(&west_kms, &key_id, "declared in Git").await;
     assert_eq!(decrypt(&east_kms, sealed).await, "declared in Git");
+    // The endpoint ran the sync holding the Lease, in the namespace it was
+    // told (--lease-namespace), for three turns of --replica-sync-seconds.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let lease = leases.get("kube-kms-replica-sync").await.unwrap();
+    let spec = lease.spec.unwrap();
+    assert!(spec.holder_identity.is_some());
+    assert_eq!(
+        spec.lease_duration_seconds,
+        Some(15),
+        "three 1 s turns, at least 15 s"
+    );
     drop(controller);
 }

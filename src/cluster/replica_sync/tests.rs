@@ -1,0 +1,122 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+use super::*;
+
+type Handle =
+    tower_test::mock::Handle<http::Request<kube::client::Body>, http::Response<kube::client::Body>>;
+
+const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/kms/leases/kube-kms-replica-sync";
+
+fn config(identity: &str) -> LeaseConfig {
+    LeaseConfig {
+        namespace: "kms".into(),
+        name: LEASE_NAME.into(),
+        identity: identity.into(),
+        duration: lease_duration(Duration::from_secs(60)),
+        renew_every: Duration::from_secs(60),
+    }
+}
+
+/// The sync, counting its turns, on a mock API server.
+fn started(identity: &str) -> (Arc<AtomicUsize>, Handle) {
+    let (service, handle) = tower_test::mock::pair();
+    let leases: Api<Lease> = Api::namespaced(kube::Client::new(service, "kms"), "kms");
+    let turns = Arc::new(AtomicUsize::new(0));
+    let counted = turns.clone();
+    spawn(
+        leases,
+        config(identity),
+        Duration::from_secs(60),
+        move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
+    (turns, handle)
+}
+
+/// Takes the next request, which must be `method` on `path`; answers
+/// `status` with `reply`, and returns the request's body.
+async fn answer(handle: &mut Handle, method: &str, path: &str, status: u16, reply: Value) -> Value {
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        (method, path)
+    );
+    let body = request.into_body().collect_bytes().await.unwrap();
+    send.send_response(
+        http::Response::builder()
+            .status(status)
+            .body(kube::client::Body::from(
+                serde_json::to_vec(&reply).unwrap(),
+            ))
+            .unwrap(),
+    );
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
+fn lease_held_by(identity: &str) -> Value {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": LEASE_NAME, "namespace": "kms", "resourceVersion": "7"},
+        "spec": {"holderIdentity": identity, "leaseDurationSeconds": 180,
+                 "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                 "acquireTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                 "leaseTransitions": 0}})
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code})
+}
+
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replica_holding_the_lease_syncs_and_renews_it_each_turn() {
+    let (turns, mut handle) = started("api-1");
+    answer(&mut handle, "GET", LEASE, 404, status(404, "NotFound")).await;
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/kms/leases";
+    let created = answer(&mut handle, "POST", leases, 201, lease_held_by("api-1")).await;
+    assert_eq!(created["spec"]["holderIdentity"], "api-1");
+    assert_eq!(created["spec"]["leaseDurationSeconds"], 180, "three turns");
+    settle().await;
+    assert_eq!(turns.load(Ordering::SeqCst), 1);
+
+    tokio::time::advance(Duration::from_secs(60)).await;
+    answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+    let renewed = answer(&mut handle, "PUT", LEASE, 200, lease_held_by("api-1")).await;
+    assert_eq!(
+        renewed["metadata"]["resourceVersion"], "7",
+        "at the version read"
+    );
+    settle().await;
+    assert_eq!(turns.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_replica_holding_it_syncs_instead() {
+    let (turns, mut handle) = started("api-2");
+    answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+    settle().await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+    settle().await;
+    assert_eq!(turns.load(Ordering::SeqCst), 0, "no write, no sync");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_right_to_the_lease_every_replica_syncs() {
+    let (turns, mut handle) = started("api-2");
+    answer(&mut handle, "GET", LEASE, 403, status(403, "Forbidden")).await;
+    settle().await;
+    assert_eq!(turns.load(Ordering::SeqCst), 1);
+}
