@@ -388,12 +388,20 @@ impl Api {
                     Ok(())
                 })
             };
-            let result = match delivered.await {
+            // Counted as the replica answered: a record that fails after
+            // is this Region's own trouble, not the delivery's.
+            let delivered = delivered.await;
+            let outcome = self.count_delivery(&region, &delivered);
+            let result = match delivered {
                 Ok(_) => in_turn(recorded).await.map(drop),
                 Err(e) => Err(e),
             };
-            match (self.count_delivery(&region, &result), result) {
+            match (outcome, result) {
                 (_, Ok(())) => {}
+                (Delivery::Delivered, Err(e)) => {
+                    tracing::warn!(key = %key.key_id, %region, error = %e, "replica brought up to date, but that is not recorded here; delivered again (harmlessly) at the next sync");
+                    failures.push((region, e));
+                }
                 // The replica is gone there (deleted, or the Region's store
                 // was lost): no longer one of the key's Regions, as AWS
                 // drops a deleted replica from its primary's list.
