@@ -26,10 +26,12 @@ impl Api {
                     .any(|r| &r.region == *region)
             })
             .collect();
-        let ready = self.peers.is_some()
-            && key.origin == Origin::AwsKms
-            && self.require_primary(key, "ReplicateKey").is_ok();
-        if missing.is_empty() || !ready {
+        // Checked only with something to make: every key passes here.
+        if missing.is_empty()
+            || self.peers.is_none()
+            || key.origin != Origin::AwsKms
+            || self.require_primary(key, "ReplicateKey").is_err()
+        {
             return failures;
         }
         for region in missing {

@@ -21,16 +21,13 @@ use crate::store::StoreError;
 pub(super) async fn release(keys: &Api<KmsKey>, name: &str, what: &str) -> Result<(), StoreError> {
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     while let Some(held) = keys.get_opt(name).await.map_err(|e| kube_error(e, what))? {
-        let ours = held
+        let others: Vec<&String> = held
             .finalizers()
             .iter()
-            .any(|f| f == crate::operator::FINALIZER);
+            .filter(|f| *f != crate::operator::FINALIZER)
+            .collect();
+        let ours = others.len() < held.finalizers().len();
         if held.metadata.deletion_timestamp.is_some() && ours {
-            let others: Vec<&String> = held
-                .finalizers()
-                .iter()
-                .filter(|f| *f != crate::operator::FINALIZER)
-                .collect();
             // At the version read: a list in a merge patch is replaced.
             let patch = json!({"metadata": {
                 "resourceVersion": held.resource_version(),
