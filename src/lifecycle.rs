@@ -152,11 +152,7 @@ pub fn schedule_deletion(window_days: u32, now: Millis) -> Deletion {
 /// its window starts (`PendingReplicaDeletion`), as in AWS, so that no
 /// replica outlives the primary it would move to.
 pub fn deletion_of(key: &KeyRecord, window_days: u32, now: Millis) -> Deletion {
-    let replicas = key
-        .regions
-        .as_ref()
-        .is_some_and(|r| !r.replica && !r.replicas.is_empty());
-    if replicas {
+    if has_replicas(key) {
         Deletion {
             window_days,
             deletion_date: Deletion::AFTER_REPLICAS,
@@ -179,13 +175,17 @@ pub fn forget_replica(key: &mut KeyRecord, region: &str, now: Millis) {
 /// If `key` waits for its replicas to be deleted and none is left, its
 /// deletion window starts at `now`.
 pub fn start_window_without_replicas(key: &mut KeyRecord, now: Millis) {
-    let left = key
-        .regions
-        .as_ref()
-        .is_some_and(|r| !r.replica && !r.replicas.is_empty());
+    let left = has_replicas(key);
     if let Some(waiting) = key.deletion.filter(|d| d.date().is_none() && !left) {
         key.deletion = Some(schedule_deletion(waiting.window_days, now));
     }
+}
+
+/// Whether `key` is a primary that lists replicas.
+fn has_replicas(key: &KeyRecord) -> bool {
+    key.regions
+        .as_ref()
+        .is_some_and(|r| !r.replica && !r.replicas.is_empty())
 }
 
 /// Applies CancelKeyDeletion: the key comes back Disabled, as in AWS.

@@ -469,27 +469,27 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Option<Action>, Error> {
     Ok(held.then(|| Action::requeue(RESYNC)))
 }
 
-/// The `DeletionScheduled` event's words for a key pending deletion.
+/// The `DeletionScheduled` event's words for a key pending deletion (or
+/// pending replica deletion).
 fn deletion_note(record: &crate::key::KeyRecord) -> String {
     let id = record.key_id;
-    match record.deletion.map(|d| (d.date(), d.window_days)) {
-        Some((Some(date), _)) => format!(
+    if let Some(date) = record.deletion.and_then(|d| d.date()) {
+        return format!(
             "key {id} is pending deletion; its material will be destroyed at {}; apply the KmsKey again before then to cancel",
             key_status::rfc3339(date)
-        ),
-        Some((None, days)) => {
-            let regions: Vec<&str> = record
-                .regions
-                .iter()
-                .flat_map(|r| r.replicas.iter().map(|r| r.region.as_str()))
-                .collect();
-            format!(
-                "key {id} is pending replica deletion: its {days}-day deletion window starts when its replicas in {} are deleted (ScheduleKeyDeletion there); this KmsKey stays, Terminating, until then; CancelKeyDeletion cancels",
-                regions.join(", ")
-            )
-        }
-        None => format!("key {id} is not pending deletion"),
+        );
     }
+    // Waiting for its replicas.
+    let days = record.deletion.map_or(0, |d| d.window_days);
+    let regions: Vec<&str> = record
+        .regions
+        .iter()
+        .flat_map(|r| r.replicas.iter().map(|r| r.region.as_str()))
+        .collect();
+    format!(
+        "key {id} is pending replica deletion: its {days}-day deletion window starts when its replicas in {} are deleted (ScheduleKeyDeletion there); this KmsKey stays, Terminating, until then; CancelKeyDeletion cancels",
+        regions.join(", ")
+    )
 }
 
 /// Writes the status that describes the stored key.

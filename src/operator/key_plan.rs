@@ -7,7 +7,9 @@ use kube::ResourceExt;
 
 use super::key_secret::{self, KeySecret};
 use crate::declared::{self, Change};
-use crate::key::{ImportedMaterial, KeyRecord, MaterialVersion, Millis, Origin, RotationType};
+use crate::key::{
+    ImportedMaterial, KeyRecord, KeyState, MaterialVersion, Millis, Origin, RotationType,
+};
 use crate::key_id::KeyId;
 use crate::lifecycle::imported::{self, ImportRefusal, Placement};
 use crate::lifecycle::{self, Action, Operation};
@@ -391,7 +393,7 @@ impl Cleanup {
     /// Terminating, so that the endpoint can still tell the controller, by
     /// the request annotation, when they are gone.
     pub fn holds(&self) -> bool {
-        let waits = |s: &KeySecret| s.record.deletion.is_some_and(|d| d.date().is_none());
+        let waits = |s: &KeySecret| s.record.state() == KeyState::PendingReplicaDeletion;
         match self {
             Cleanup::Schedule(secret) | Cleanup::Replicas(secret) => waits(secret),
             Cleanup::Waiting => true,
