@@ -239,7 +239,7 @@ pub struct KeyRecord {
 }
 
 /// Where a multi-Region key's primary and replicas are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Regions {
     /// The primary's Region: this deployment's own on the primary.
     pub primary: String,
@@ -249,9 +249,27 @@ pub struct Regions {
     pub replica: bool,
     /// The replicas' Regions, as this deployment knows them.
     pub replicas: Vec<Replica>,
+    /// On a replica of imported material: the material its primary holds
+    /// pending rotation, which must be imported here too before the
+    /// primary rotates (AWS's `PENDING_MULTI_REGION_IMPORT_AND_ROTATION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<SharedMaterial>,
 }
 
+/// One imported material as a multi-Region key's Regions share it: which
+/// material (its id) is which version, and since when. Each Region imports
+/// the material itself; only this travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SharedMaterial {
+    pub version: u32,
+    pub material_id: String,
+    /// When it became the key's (0 for material pending rotation).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub since: Millis,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replica {
     pub region: String,
     /// On the primary: the newest material version the replica holds.
@@ -262,6 +280,10 @@ pub struct Replica {
     /// that a change of them reaches the replica too.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub shared: String,
+    /// On a primary of imported material: the id of the material pending
+    /// rotation the replica last said it holds.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pending_imported: String,
 }
 
 fn is_zero_version(version: &u32) -> bool {
@@ -370,10 +392,10 @@ impl Regions {
                 .iter()
                 .map(|r| Replica {
                     region: (*r).into(),
-                    synced: 0,
-                    shared: String::new(),
+                    ..Replica::default()
                 })
                 .collect(),
+            pending: None,
         }
     }
 }

@@ -139,6 +139,9 @@ fn import_refusal(refusal: ImportRefusal, arn: &str) -> ApiError {
         ImportRefusal::OtherPending(id) => ApiError::InvalidState(format!(
             "{arn} already has key material {id} pending rotation: rotate the key (RotateKeyOnDemand) or delete that key material first."
         )),
+        ImportRefusal::ReplicaTakesPrimarys(primary) => ApiError::Unsupported(format!(
+            "{arn} is a replica key: import new key material (NEW_KEY_MATERIAL) into its primary key in {primary}, then the same key material into this one (EXISTING_KEY_MATERIAL)."
+        )),
     }
 }
 

@@ -92,6 +92,7 @@ impl Api {
                     primary: region.clone(),
                     replica: true,
                     replicas: unsynced(after.iter().cloned()),
+                    pending: None,
                 });
                 Ok(())
             })

@@ -177,6 +177,7 @@ impl Api {
                 primary,
                 replica: true,
                 replicas: Vec::new(),
+                pending: None,
             }),
             replica_regions: Vec::new(),
         };

@@ -84,8 +84,7 @@ pub(super) fn unsynced(regions: impl IntoIterator<Item = String>) -> Vec<Replica
         .into_iter()
         .map(|region| Replica {
             region,
-            synced: 0,
-            shared: String::new(),
+            ..Replica::default()
         })
         .collect()
 }
@@ -243,14 +242,14 @@ impl Api {
         self.update_key(key.key_id, |record| {
             let regions = record.regions.get_or_insert_with(|| Regions {
                 primary: self.arn.region.clone(),
-                replica: false,
-                replicas: Vec::new(),
+                ..Regions::default()
             });
             if !regions.replicas.iter().any(|r| r.region == region) {
                 regions.replicas.push(Replica {
                     region: region.to_owned(),
                     synced,
                     shared: digest.clone(),
+                    pending_imported: String::new(),
                 });
             }
             Ok(())

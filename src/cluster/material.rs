@@ -334,7 +334,9 @@ mod tests {
                 region: "eu-west-1".into(),
                 synced: 1,
                 shared: "ab".into(),
+                pending_imported: String::new(),
             }],
+            pending: None,
         });
         let Some(Some(request)) = change(&primary, &replicated) else {
             panic!("one request")

@@ -46,6 +46,9 @@ pub enum ImportRefusal {
     DoesNotRotate,
     /// `NEW_KEY_MATERIAL` while other material (this id) waits for rotation.
     OtherPending(String),
+    /// `NEW_KEY_MATERIAL` into a multi-Region replica, whose material is its
+    /// primary's (in this Region).
+    ReplicaTakesPrimarys(String),
 }
 
 /// The version material imported as `import_type` is most likely for,
@@ -68,24 +71,31 @@ pub fn expected_version(
     }
 }
 
-/// `ImportType` as AWS defaults it: new material until some was imported.
+/// `ImportType` as AWS defaults it: new material until some was imported
+/// (a replica's material is always its primary's).
 fn resolved(key: &KeyRecord, import_type: Option<ImportType>) -> ImportType {
-    import_type.unwrap_or(if key.imported.is_empty() {
+    import_type.unwrap_or(if key.imported.is_empty() && !key.is_replica() {
         ImportType::NewKeyMaterial
     } else {
         ImportType::ExistingKeyMaterial
     })
 }
 
-/// Where material of id `material_id` already is, if anywhere.
+/// Where material of id `material_id` already is, if anywhere: on a
+/// replica, the material its primary holds pending rotation too.
 fn known(key: &KeyRecord, material_id: &str) -> Option<Placement> {
     if let Some(i) = key.imported.iter().find(|i| i.material_id == material_id) {
         return Some(Placement::Version(i.version));
     }
-    key.pending_rotation
-        .as_ref()
-        .filter(|p| p.material.material_id == material_id)
-        .map(|p| Placement::Pending(p.material.version))
+    let awaited = key.regions.as_ref().and_then(|r| r.pending.as_ref());
+    let pending = key.pending_rotation.as_ref().map(|p| &p.material);
+    let pending = pending.map(|p| (p.version, p.material_id.as_str()));
+    let awaited = awaited.map(|p| (p.version, p.material_id.as_str()));
+    pending
+        .into_iter()
+        .chain(awaited)
+        .find(|(_, id)| *id == material_id)
+        .map(|(version, _)| Placement::Pending(version))
 }
 
 /// Where material of id `material_id`, imported as `import_type`, goes.
@@ -94,6 +104,11 @@ pub fn place(
     material_id: &str,
     import_type: Option<ImportType>,
 ) -> Result<Placement, ImportRefusal> {
+    if let Some(regions) = key.regions.as_ref().filter(|r| r.replica)
+        && import_type == Some(ImportType::NewKeyMaterial)
+    {
+        return Err(ImportRefusal::ReplicaTakesPrimarys(regions.primary.clone()));
+    }
     let import_type = resolved(key, import_type);
     match (known(key, material_id), import_type) {
         (Some(Placement::Version(v)), ImportType::NewKeyMaterial) => {
@@ -262,6 +277,8 @@ pub fn expire(key: &mut KeyRecord, now: Millis) -> Vec<String> {
     }
     due.into_iter().map(|(_, id)| id).collect()
 }
+
+pub mod regions;
 
 #[cfg(test)]
 mod tests;

@@ -190,6 +190,7 @@ fn a_replica_never_rotates_on_its_own() {
         primary: "us-east-1".into(),
         replica: true,
         replicas: Vec::new(),
+        pending: None,
     });
     assert_eq!(plan(&k, due), None);
     assert_eq!(next_due(&k), None);

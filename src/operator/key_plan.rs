@@ -287,6 +287,9 @@ fn import_refusal(refusal: &ImportRefusal) -> String {
         }
         ImportRefusal::DoesNotRotate => "the key's spec takes no new material".into(),
         ImportRefusal::OtherPending(id) => format!("other material ({id}) is pending rotation"),
+        ImportRefusal::ReplicaTakesPrimarys(primary) => {
+            format!("the key is a replica: new material is imported into its primary in {primary}")
+        }
     }
 }
 

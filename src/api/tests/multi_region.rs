@@ -224,6 +224,7 @@ async fn replicas_not_reached_count_as_behind() {
                 primary: "us-east-1".into(),
                 replica: false,
                 replicas: crate::api::replicate_ops::unsynced(["eu-west-1".to_owned()]),
+                pending: None,
             });
             Ok(())
         })

@@ -36,7 +36,9 @@ async fn a_replica_made_primary_asks_the_controller_then_declares_it() {
             region: "us-east-1".into(),
             synced: 0,
             shared: String::new(),
+            pending_imported: String::new(),
         }],
+        pending: None,
     });
     primary.rotation.enabled = true;
     primary.rotation.period_days = 180;
