@@ -252,8 +252,9 @@ pub struct Regions {
     /// On a replica of imported material: the material its primary holds
     /// pending rotation, which must be imported here too before the
     /// primary rotates (AWS's `PENDING_MULTI_REGION_IMPORT_AND_ROTATION`).
+    /// Boxed: records are cloned on every request, and rarely have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<SharedMaterial>,
+    pub pending: Option<Box<SharedMaterial>>,
 }
 
 /// One imported material as a multi-Region key's Regions share it: which

@@ -4,6 +4,8 @@ mod support;
 
 #[path = "sdk_rust/multi_region.rs"]
 mod multi_region;
+#[path = "sdk_rust/multi_region_import.rs"]
+mod multi_region_import;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{

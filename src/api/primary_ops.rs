@@ -50,6 +50,14 @@ impl Api {
                 "{arn} is already the primary key; {region} is its Region."
             )));
         }
+        if let Some(pending) = &key.pending_rotation {
+            // Which Region's import of it would count is left unsaid: it is
+            // rotated onto, or deleted, first.
+            return Err(ApiError::InvalidState(format!(
+                "{arn} has key material {} pending rotation: rotate the key (RotateKeyOnDemand) or delete that key material before its primary Region changes.",
+                pending.material.material_id
+            )));
+        }
         let known: Vec<String> = Shared::of(&key).replicas;
         if !known.contains(&region) {
             return Err(ApiError::NotFound(format!(
@@ -134,6 +142,7 @@ impl Api {
                 if here {
                     regions.replica = false;
                     regions.replicas = unsynced(input.replicas.clone().unwrap_or_default());
+                    regions.pending = None;
                     if let Some(rotation) = input.rotation.clone() {
                         key.rotation = rotation;
                     }

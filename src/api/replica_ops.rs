@@ -12,8 +12,9 @@ use super::replicate_ops::{Shared, multi_region_id};
 use super::wire::{decode, key_metadata, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
-use crate::key::{KeyRecord, MaterialVersion, Regions, Rotation, RotationType};
+use crate::key::{KeyRecord, MaterialVersion, Origin, Regions, Rotation, RotationType};
 use crate::key_id::KeyId;
+use crate::lifecycle::imported;
 use crate::seal::SealedMaterial;
 
 #[derive(Deserialize)]
@@ -46,6 +47,9 @@ struct ReplicaSpec {
     policy: Option<String>,
     tags: std::collections::BTreeMap<String, String>,
     enabled: bool,
+    /// EXTERNAL: the replica is made without material, pending import.
+    #[serde(default)]
+    origin: Origin,
 }
 
 impl Api {
@@ -121,11 +125,18 @@ impl Api {
                     .await?
             }
         };
-        Ok(json!({
+        let mut reply = json!({
             "KeyMetadata": key_metadata(&key, &self.arn),
             "Policy": self.policy_of(&key),
             "Tags": key.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
-        }))
+        });
+        // The primary rotates onto new imported material only once every
+        // replica holds it.
+        let held = imported::regions::pending_held(&key);
+        if !held.is_empty() {
+            reply["PendingKeyMaterialId"] = json!(held);
+        }
+        Ok(reply)
     }
 
     async fn create_replica(
@@ -150,10 +161,25 @@ impl Api {
         }
         let now = self.now();
         let materials = versions(key_id, sealed, now)?;
-        if materials.is_empty() {
-            return Err(ApiError::Validation(
-                "packages: a replica needs its material".into(),
-            ));
+        match spec.origin {
+            Origin::AwsKms if materials.is_empty() => {
+                return Err(ApiError::Validation(
+                    "packages: a replica needs its material".into(),
+                ));
+            }
+            Origin::External if !materials.is_empty() => {
+                return Err(ApiError::Validation(
+                    "packages: imported key material does not travel; each Region imports it"
+                        .into(),
+                ));
+            }
+            Origin::External if self.store.mints_material() => {
+                return Err(ApiError::Unsupported(format!(
+                    "{} has imported key material; in a cluster such keys are not replicated yet.",
+                    self.arn.key_arn(key_id)
+                )));
+            }
+            _ => {}
         }
         let mut key = KeyRecord {
             key_id,
@@ -170,7 +196,7 @@ impl Api {
             materials,
             policy: spec.policy.map(Into::into),
             revision: 0,
-            origin: crate::key::Origin::AwsKms,
+            origin: spec.origin,
             imported: Vec::new(),
             pending_rotation: None,
             regions: Some(Regions {
@@ -181,7 +207,7 @@ impl Api {
             }),
             replica_regions: Vec::new(),
         };
-        shared.apply(&mut key);
+        shared.apply(&mut key, now);
         if key.materials.iter().any(|m| {
             m.sealed.header().map_or(true, |h| {
                 h.material.spec != key.spec || h.material.usage != key.usage
@@ -203,7 +229,6 @@ impl Api {
     ) -> Result<KeyRecord, ApiError> {
         let now = self.now();
         let arriving = versions(key_id, sealed, now)?;
-        let mut shared = Some(shared);
         let (key, ()) = self
             .update_key(key_id, |key| {
                 let ours = key
@@ -239,11 +264,9 @@ impl Api {
                         key.materials.push(material.clone());
                     }
                 }
-                // Taken once: a retried write starts from the stored record,
-                // which this closure sees again.
-                if let Some(shared) = shared.take() {
-                    shared.apply(key);
-                }
+                // Applied on every try: a retried write starts again from
+                // the stored record.
+                shared.clone().apply(key, now);
                 key.materials.sort_by_key(|m| m.version);
                 Ok(())
             })

@@ -14,9 +14,12 @@ use super::replica_metrics::Delivery;
 use super::wire::{check_length, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
-use crate::key::{KeyRecord, KeyState, MaterialVersion, Regions, Replica, Rotation};
+use crate::key::{
+    KeyRecord, KeyState, MaterialVersion, Millis, Origin, Regions, Replica, Rotation,
+    SharedMaterial,
+};
 use crate::key_id::KeyId;
-use crate::lifecycle::{self, Operation};
+use crate::lifecycle::{self, Operation, imported};
 use crate::replica::peers_file::is_region;
 
 #[derive(Deserialize)]
@@ -40,17 +43,25 @@ pub(super) struct ReplicaSettings {
 }
 
 /// What a key's Regions share besides material: automatic rotation (on the
-/// primary; mirrored on replicas, which never rotate on their own) and
-/// where the replicas are.
-#[derive(Deserialize, serde::Serialize)]
+/// primary; mirrored on replicas, which never rotate on their own), where
+/// the replicas are, and for a key of imported material which material is
+/// which version (each Region imports the material itself).
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct Shared {
     pub(super) rotation: Rotation,
     pub(super) replicas: Vec<String>,
+    // Left out when empty: a key of generated material's digest stays as
+    // before them, so its replicas are not all delivered to again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    imported: Vec<SharedMaterial>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<SharedMaterial>,
 }
 
 impl Shared {
     pub(super) fn of(key: &KeyRecord) -> Self {
+        let (imported, pending) = imported::regions::shared(key);
         Shared {
             rotation: key.rotation.clone(),
             replicas: key
@@ -59,6 +70,8 @@ impl Shared {
                 .flat_map(|r| &r.replicas)
                 .map(|r| r.region.clone())
                 .collect(),
+            imported,
+            pending,
         }
     }
 
@@ -69,12 +82,30 @@ impl Shared {
         hex::encode(&Sha256::digest(&text)[..8])
     }
 
-    pub(super) fn apply(self, key: &mut KeyRecord) {
+    /// Applied on a replica, at `now`.
+    pub(super) fn apply(self, key: &mut KeyRecord, now: Millis) {
         key.rotation = self.rotation;
         if let Some(regions) = &mut key.regions {
             regions.replicas = unsynced(self.replicas);
         }
+        if key.origin == Origin::External {
+            imported::regions::follow(key, &self.imported, self.pending, now);
+        }
     }
+}
+
+/// The material versions of `key` that travel to its replicas: none of a
+/// key of imported material, which each Region imports itself.
+fn travelling(key: &KeyRecord) -> &[MaterialVersion] {
+    match key.origin {
+        Origin::AwsKms => &key.materials,
+        Origin::External => &[],
+    }
+}
+
+/// What a replica's answer says it holds pending rotation ("" for none).
+fn pending_held(reply: &Value) -> &str {
+    reply["PendingKeyMaterialId"].as_str().unwrap_or_default()
 }
 
 /// Replicas known by their Regions alone: the next sync delivers every
@@ -162,9 +193,9 @@ impl Api {
             .await?;
         self.require_primary(&key, "ReplicateKey")?;
         let arn = self.arn.key_arn(key.key_id);
-        if key.origin != crate::key::Origin::AwsKms {
+        if key.origin == Origin::External && self.store.mints_material() {
             return Err(ApiError::Unsupported(format!(
-                "{arn} has imported key material; replicating it is not supported yet."
+                "{arn} has imported key material; in a cluster such keys are not replicated yet."
             )));
         }
         if region == self.arn.region {
@@ -195,7 +226,7 @@ impl Api {
     }
 
     /// Makes the replica of the primary `key` in `region` (checked by the
-    /// caller: a primary of AWS_KMS material, another Region), records it
+    /// caller: a primary, another Region), records it
     /// and tells the other replicas; returns the replica Region's answer.
     /// A Region listed already is asked first: `AlreadyExistsException`
     /// while the replica is there, made again when it is gone.
@@ -233,11 +264,13 @@ impl Api {
             "Policy": settings.policy,
             "Tags": settings.tags,
             "Enabled": key.enabled,
+            "Origin": key.origin,
         });
         let digest = shared.digest();
         let reply = self
-            .deliver(&key, region, &key.materials, &shared, Some(spec))
+            .deliver(&key, region, travelling(&key), &shared, Some(spec))
             .await?;
+        let held = pending_held(&reply).to_owned();
         let synced = key.current().map_or(0, |m| m.version);
         self.update_key(key.key_id, |record| {
             let regions = record.regions.get_or_insert_with(|| Regions {
@@ -249,7 +282,7 @@ impl Api {
                     region: region.to_owned(),
                     synced,
                     shared: digest.clone(),
-                    pending_imported: String::new(),
+                    pending_imported: held.clone(),
                 });
             }
             Ok(())
@@ -362,37 +395,43 @@ impl Api {
         let current = key.current().map_or(0, |m| m.version);
         let shared = Shared::of(key);
         let digest = shared.digest();
-        let behind = regions
-            .replicas
-            .iter()
-            .filter(|r| r.synced < current || r.shared != digest);
+        // A replica yet to import material pending rotation is asked again
+        // each time: what it holds is learnt from its answer.
+        let awaiting = imported::regions::awaiting(key);
+        let behind = regions.replicas.iter().filter(|r| {
+            r.synced < current || r.shared != digest || awaiting.contains(&r.region.as_str())
+        });
         for replica in behind {
-            let missing: Vec<MaterialVersion> = key
-                .materials
+            let missing: Vec<MaterialVersion> = travelling(key)
                 .iter()
                 .filter(|m| m.version > replica.synced)
                 .cloned()
                 .collect();
             let region = replica.region.clone();
             let delivered = self.deliver(key, &region, &missing, &shared, None);
-            // Recorded in turn: in a cluster another endpoint replica's sync
-            // of this key may hold its one request to the controller.
-            let recorded = || {
-                self.update_key(key.key_id, |record| {
-                    let regions = record.regions.as_mut().expect("a primary's regions");
-                    for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
-                        r.synced = r.synced.max(current);
-                        r.shared = digest.clone();
-                    }
-                    Ok(())
-                })
-            };
             // Counted as the replica answered: a record that fails after
             // is this Region's own trouble, not the delivery's.
             let delivered = delivered.await;
             let outcome = self.count_delivery(&region, &delivered);
             let result = match delivered {
-                Ok(_) => in_turn(recorded).await.map(drop),
+                Ok(reply) => {
+                    let held = pending_held(&reply);
+                    // Recorded in turn: in a cluster another endpoint
+                    // replica's sync of this key may hold its one request
+                    // to the controller.
+                    let recorded = || {
+                        self.update_key(key.key_id, |record| {
+                            let regions = record.regions.as_mut().expect("a primary's regions");
+                            for r in regions.replicas.iter_mut().filter(|r| r.region == region) {
+                                r.synced = r.synced.max(current);
+                                r.shared = digest.clone();
+                            }
+                            imported::regions::record_held(record, &region, held);
+                            Ok(())
+                        })
+                    };
+                    in_turn(recorded).await.map(drop)
+                }
                 Err(e) => Err(e),
             };
             match (outcome, result) {

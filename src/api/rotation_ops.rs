@@ -9,7 +9,7 @@ use super::access::Access;
 use super::page;
 use super::wire::{check_range, decode, key_material_id, timestamp};
 use super::{Api, ApiError, Caller};
-use crate::key::{KeyRecord, Origin, RotationType};
+use crate::key::{ImportedMaterial, KeyRecord, Origin, RotationType};
 use crate::key_id::KeyId;
 use crate::lifecycle::{self, Action, Operation};
 use crate::seal::MaterialId;
@@ -157,6 +157,7 @@ impl Api {
                 RotationType::OnDemand,
             )
             .await?;
+        let key = self.require_replicas_hold_pending(key).await?;
         // State and the on-demand limit are checked there, on the record
         // that is written.
         let rotated = self
@@ -168,6 +169,33 @@ impl Api {
             Box::pin(self.sync_key(&rotated)).await;
         }
         Ok(json!({ "KeyId": self.arn.key_arn(key.key_id) }))
+    }
+
+    /// A primary of imported material rotates onto new material only once
+    /// each of its replicas holds it too (AWS's
+    /// `PENDING_MULTI_REGION_IMPORT_AND_ROTATION`): the replicas not known
+    /// to are asked first. Returns the key as read after.
+    async fn require_replicas_hold_pending(&self, key: KeyRecord) -> Result<KeyRecord, ApiError> {
+        if lifecycle::imported::regions::awaiting(&key).is_empty() {
+            return Ok(key);
+        }
+        // Boxed, as in `Api::respond`.
+        Box::pin(self.sync_key(&key)).await;
+        let key = self.get_key(key.key_id).await?;
+        let awaiting = lifecycle::imported::regions::awaiting(&key);
+        if awaiting.is_empty() {
+            return Ok(key);
+        }
+        let pending = key
+            .pending_rotation
+            .as_ref()
+            .map(|p| &p.material.material_id);
+        Err(ApiError::InvalidState(format!(
+            "{}'s key material {} pending rotation is not imported yet into its replica key in {}: import the same key material there (ImportType EXISTING_KEY_MATERIAL), then rotate.",
+            self.arn.key_arn(key.key_id),
+            pending.map_or("", |id| id.as_str()),
+            awaiting.join(", ")
+        )))
     }
 
     /// Adds a material version: new material from the crypto service (for
@@ -298,10 +326,27 @@ impl Api {
         let current = key.imported.last().map(|i| i.version);
         let versions = key.imported.iter().map(|i| (i, false));
         let pending = key.pending_rotation.iter().map(|p| (&p.material, true));
+        // On a replica, the primary's material pending rotation not
+        // imported here yet.
+        let awaited = key.regions.as_ref().and_then(|r| r.pending.as_ref());
+        let awaited = awaited
+            .filter(|a| lifecycle::imported::regions::pending_held(key) != a.material_id)
+            .map(|a| ImportedMaterial {
+                material_id: a.material_id.clone(),
+                valid_to: None,
+                description: String::new(),
+                imported: 0,
+                version: a.version,
+                since: 0,
+            });
+        let awaited = awaited.as_ref().map(|a| (a, true));
         let entries: Vec<_> = versions
             .chain(pending)
+            .chain(awaited)
             .filter(|(i, pending)| include_all || (i.version > 1 && !pending))
             .collect();
+        // On a primary, material pending rotation its replicas lack.
+        let multi_region = !lifecycle::imported::regions::awaiting(key).is_empty();
         let page = page::ROTATIONS.page(entries, limit, marker.as_deref(), |(i, _)| {
             format!("{:010}", i.version)
         })?;
@@ -310,12 +355,16 @@ impl Api {
             .items
             .iter()
             .map(|&(imported, pending)| {
+                let held = match pending {
+                    true => lifecycle::imported::regions::pending_held(key) == imported.material_id,
+                    false => key.material(imported.version).is_some(),
+                };
                 let state = match pending {
+                    true if multi_region || !held => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
                     true => "PENDING_ROTATION",
                     false if Some(imported.version) == current => "CURRENT",
                     false => "NON_CURRENT",
                 };
-                let held = pending || key.material(imported.version).is_some();
                 let mut entry = json!({
                     "KeyId": arn,
                     "KeyMaterialId": imported.material_id,

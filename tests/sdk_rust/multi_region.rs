@@ -39,9 +39,9 @@ async fn replica_regions(kms: &aws_sdk_kms::Client, key: &str) -> Vec<String> {
 
 /// Two `serve` Regions: us-east-1 (with /metrics) pushes to eu-west-1,
 /// which can be restarted on the same address.
-struct TwoRegions {
-    east: Server,
-    west: Server,
+pub(super) struct TwoRegions {
+    pub(super) east: Server,
+    pub(super) west: Server,
     west_listen: String,
     west_args: Vec<std::ffi::OsString>,
 }
@@ -49,7 +49,7 @@ struct TwoRegions {
 impl TwoRegions {
     /// `east_extra`: more of us-east-1's `serve` arguments;
     /// `east_manifest`: a manifest it applies besides the test fixtures.
-    fn start(east_extra: &[&str], east_manifest: Option<&str>) -> TwoRegions {
+    pub(super) fn start(east_extra: &[&str], east_manifest: Option<&str>) -> TwoRegions {
         let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         if let Some(manifest) = east_manifest {
             let manifests = east_dir.path().join("manifests");

@@ -89,7 +89,7 @@ pub fn follow(
         key.pending_rotation = None;
     }
     if let Some(regions) = key.regions.as_mut() {
-        regions.pending = pending;
+        regions.pending = pending.map(Box::new);
     }
 }
 
@@ -142,14 +142,6 @@ mod tests {
             description: String::new(),
             imported: NOW,
             version,
-            since,
-        }
-    }
-
-    fn shared(id: &str, version: u32, since: Millis) -> SharedMaterial {
-        SharedMaterial {
-            version,
-            material_id: id.into(),
             since,
         }
     }
@@ -258,7 +250,10 @@ mod tests {
         assert_eq!(awaiting(&primary), ["eu-west-1", "ap-south-1"]);
         let (versions, pending) = super::shared(&primary);
         follow(&mut replica, &versions, pending.clone(), NOW);
-        assert_eq!(replica.regions.as_ref().unwrap().pending, pending);
+        assert_eq!(
+            replica.regions.as_ref().unwrap().pending,
+            pending.map(Box::new)
+        );
         // The replica takes it, pending rotation as on the primary, and is
         // usable meanwhile.
         assert_eq!(pending_held(&replica), "");
