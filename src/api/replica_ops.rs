@@ -173,12 +173,6 @@ impl Api {
                         .into(),
                 ));
             }
-            Origin::External if self.store.mints_material() => {
-                return Err(ApiError::Unsupported(format!(
-                    "{} has imported key material; in a cluster such keys are not replicated yet.",
-                    self.arn.key_arn(key_id)
-                )));
-            }
             _ => {}
         }
         let mut key = KeyRecord {

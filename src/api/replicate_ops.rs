@@ -192,12 +192,6 @@ impl Api {
             .managed_key(caller, input.key_id, Access::to("kms:ReplicateKey"))
             .await?;
         self.require_primary(&key, "ReplicateKey")?;
-        let arn = self.arn.key_arn(key.key_id);
-        if key.origin == Origin::External && self.store.mints_material() {
-            return Err(ApiError::Unsupported(format!(
-                "{arn} has imported key material; in a cluster such keys are not replicated yet."
-            )));
-        }
         if region == self.arn.region {
             return Err(ApiError::Validation(format!(
                 "The replica Region {region} is the primary key's Region."

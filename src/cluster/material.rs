@@ -48,18 +48,47 @@ pub fn change(current: &KeyRecord, new: &KeyRecord) -> Option<Option<MaterialCha
     if same(current, new) && current.regions == new.regions {
         return None;
     }
-    // Multi-Region keys of imported material are not replicated.
     if new.key_id.is_multi_region() && new.origin == Origin::AwsKms {
         return Some(replicate(current, new));
     }
     if new.origin != Origin::External {
         return Some(None);
     }
+    if new.key_id.is_multi_region()
+        && let Some(followed) = follow(current, new)
+    {
+        return Some(Some(followed));
+    }
     let changes = changes(current, new);
     match changes.as_slice() {
-        [one] => Some(Some(one.clone())),
+        [one] if current.regions == new.regions => Some(Some(one.clone())),
         _ => Some(None),
     }
+}
+
+/// A multi-Region key of imported material's change of Regions, or a
+/// replica's following its primary's material: what the controller's own
+/// `follow` of the same shared versions turns `current` into.
+fn follow(current: &KeyRecord, new: &KeyRecord) -> Option<MaterialChange> {
+    let regions = new.regions.clone()?;
+    let (versions, _) = imported::regions::shared(new);
+    let mut expected = current.clone();
+    expected.regions = Some(regions.clone());
+    if regions.replica {
+        let pending = regions.pending.as_deref().cloned();
+        // Every version `new` lists has its `since`: no clock is read.
+        imported::regions::follow(&mut expected, &versions, pending, 0);
+    }
+    let same = (
+        &expected.materials,
+        &expected.imported,
+        &expected.pending_rotation,
+    ) == (&new.materials, &new.imported, &new.pending_rotation);
+    same.then(|| MaterialChange::Replicate {
+        regions,
+        sealed: Vec::new(),
+        imported: versions,
+    })
 }
 
 /// A multi-Region key's change of Regions, or versions added from its
@@ -77,6 +106,7 @@ fn replicate(current: &KeyRecord, new: &KeyRecord) -> Option<MaterialChange> {
         .iter()
         .filter(|m| current.material(m.version).is_none());
     kept.then(|| MaterialChange::Replicate {
+        imported: Vec::new(),
         regions,
         sealed: added
             .map(|m| crate::b64::encode(m.sealed.as_bytes()))
@@ -134,8 +164,17 @@ pub fn carried_out(shown: &KeyRecord, change: &MaterialChange) -> bool {
             description,
             ..
         } => held(shown, material_id).map(described) == Some((material_id, *valid_to, description)),
-        MaterialChange::Replicate { regions, sealed } => {
+        MaterialChange::Replicate {
+            regions,
+            sealed,
+            imported,
+        } => {
             shown.regions.as_ref() == Some(regions)
+                && imported.iter().all(|s| {
+                    shown
+                        .imported_version(s.version)
+                        .is_some_and(|i| i.material_id == s.material_id)
+                })
                 && sealed.iter().all(|b64| {
                     crate::b64::decode(b64)
                         .ok()
@@ -344,6 +383,7 @@ mod tests {
         assert_eq!(
             request,
             MaterialChange::Replicate {
+                imported: Vec::new(),
                 regions: replicated.regions.clone().unwrap(),
                 sealed: vec![]
             }
@@ -365,6 +405,7 @@ mod tests {
         assert_eq!(
             request,
             MaterialChange::Replicate {
+                imported: Vec::new(),
                 regions: replica.regions.clone().unwrap(),
                 sealed: vec![crate::b64::encode(v2.as_bytes())]
             }

@@ -208,9 +208,11 @@ fn change_material(
         ));
     }
     match change {
-        MaterialChange::Replicate { regions, sealed } => {
-            replicated::apply(record, regions, sealed, now)
-        }
+        MaterialChange::Replicate {
+            regions,
+            sealed,
+            imported,
+        } => replicated::apply(record, regions, (sealed, imported), now),
         MaterialChange::Delete { material_id } => {
             let asked = material_id.as_deref();
             match imported::deletion_target(record, asked) {
@@ -249,7 +251,9 @@ fn change_material(
                     header.key_id, header.version, header.spec, header.usage
                 ));
             }
-            let import_type = pending.then_some(ImportType::NewKeyMaterial);
+            // A replica's material pending rotation is its primary's, not new.
+            let new = *pending && !record.is_replica();
+            let import_type = new.then_some(ImportType::NewKeyMaterial);
             let placement = imported::place(record, material_id, import_type)
                 .map_err(|refusal| import_refusal(&refusal))?;
             let asked = match pending {
@@ -441,10 +445,15 @@ fn waiting_for_replicas(key: &KmsKey, mut secret: KeySecret, now: Millis) -> Cle
         // Carried out before a crash: written again as it is, and removed.
         return Cleanup::Replicas(Box::new(secret));
     }
-    let MaterialChange::Replicate { regions, sealed } = &request.change else {
+    let MaterialChange::Replicate {
+        regions,
+        sealed,
+        imported,
+    } = &request.change
+    else {
         return Cleanup::Waiting;
     };
-    if replicated::apply(&mut secret.record, regions, sealed, now).is_err() {
+    if replicated::apply(&mut secret.record, regions, (sealed, imported), now).is_err() {
         return Cleanup::Waiting;
     }
     lifecycle::start_window_without_replicas(&mut secret.record, now);

@@ -46,12 +46,17 @@ pub enum MaterialChange {
     /// A multi-Region key's Regions as the endpoint now knows them, and
     /// material versions from its primary (base64; sealed here by this
     /// Region's crypto service, which accepted the primary's packages).
-    /// The key keeps every version it has.
+    /// The key keeps every version it has. A replica of imported material
+    /// gets no material: `imported` says which material is which version
+    /// (`lifecycle::imported::regions`), and `regions` what its primary
+    /// holds pending rotation.
     #[serde(rename_all = "camelCase")]
     Replicate {
         regions: crate::key::Regions,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sealed: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        imported: Vec<crate::key::SharedMaterial>,
     },
     /// Delete imported material: the one `material_id` names, else the
     /// current version's.

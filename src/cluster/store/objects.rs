@@ -117,6 +117,7 @@ pub fn replica_delivery(record: &KeyRecord) -> Option<MaterialRequest> {
     let regions = record.regions.as_ref().filter(|r| r.replica)?;
     let delivered = MaterialChange::Replicate {
         regions: regions.clone(),
+        imported: crate::lifecycle::imported::regions::shared(record).0,
         sealed: record
             .materials
             .iter()

@@ -90,6 +90,7 @@ fn a_replica_is_declared_with_its_primary_and_its_delivered_material() {
     assert_eq!(
         request.change,
         MaterialChange::Replicate {
+            imported: Vec::new(),
             regions: replica.regions.clone().unwrap(),
             sealed: vec![crate::b64::encode(replica.materials[0].sealed.as_bytes())],
         }

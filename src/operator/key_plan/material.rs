@@ -43,7 +43,12 @@ fn import(sealed: String, material_id: &str) -> MaterialRequest {
     import_as(sealed, material_id, 1, false)
 }
 
-fn import_as(sealed: String, material_id: &str, version: u32, pending: bool) -> MaterialRequest {
+pub(super) fn import_as(
+    sealed: String,
+    material_id: &str,
+    version: u32,
+    pending: bool,
+) -> MaterialRequest {
     MaterialRequest::new(
         MaterialChange::Import {
             sealed,

@@ -42,7 +42,14 @@ fn regions(replicas: &[&str]) -> Regions {
 
 fn delivery(sealed: Vec<String>, replicas: &[&str]) -> MaterialRequest {
     let regions = regions(replicas);
-    MaterialRequest::new(MaterialChange::Replicate { regions, sealed }, NOW)
+    MaterialRequest::new(
+        MaterialChange::Replicate {
+            regions,
+            sealed,
+            imported: Vec::new(),
+        },
+        NOW,
+    )
 }
 
 #[test]
@@ -153,4 +160,107 @@ fn updated(plan: KeyPlan) -> Update {
         KeyPlan::Update(update) => *update,
         other => panic!("expected an update, got {other:?}"),
     }
+}
+
+/// A replica of imported material: created from the primary's list of
+/// materials, pending import; its owner's imports checked against it; new
+/// material imported ahead becomes the version the primary rotates to.
+#[test]
+fn a_replica_of_imported_material_is_created_pending_import_and_follows_its_primary() {
+    use super::material::import_as;
+    use crate::key::{KeyState, SharedMaterial};
+    let (aa, bb) = ("aa".repeat(32), "bb".repeat(32));
+    let shared = |id: &str, version, since| SharedMaterial {
+        version,
+        material_id: id.into(),
+        since,
+    };
+    let follow = |imported: Vec<SharedMaterial>, pending: Option<SharedMaterial>| {
+        let mut regions = regions(&["eu-west-1"]);
+        regions.pending = pending.map(Box::new);
+        MaterialRequest::new(
+            MaterialChange::Replicate {
+                regions,
+                sealed: Vec::new(),
+                imported,
+            },
+            NOW,
+        )
+    };
+    let external = |request: &MaterialRequest| {
+        let mut key = replica_key(Some(request));
+        key.spec.origin = Origin::External;
+        key
+    };
+    // Material never travels with a key of imported material.
+    let v1 = sealed_for(id(), 1, KeySpec::SymmetricDefault);
+    let mut carrying = follow(vec![shared(&aa, 1, NOW - DAY_MS)], None);
+    if let MaterialChange::Replicate { sealed, .. } = &mut carrying.change {
+        sealed.push(v1.clone());
+    }
+    let KeyPlan::Refuse(refusal) = plan(&external(&carrying), None, NOW) else {
+        panic!("refused")
+    };
+    assert_eq!(refusal.reason, "MaterialRefused", "{}", refusal.message);
+
+    let first = follow(vec![shared(&aa, 1, NOW - DAY_MS)], None);
+    let KeyPlan::Replica(mut secret) = plan(&external(&first), None, NOW) else {
+        panic!("created")
+    };
+    assert_eq!(secret.record.origin, Origin::External);
+    assert_eq!(secret.record.state(), KeyState::PendingImport);
+    assert_eq!(secret.record.imported[0].material_id, aa);
+    assert_eq!(secret.record.imported[0].since, NOW - DAY_MS);
+    secret.resource_version = Some("7".into());
+    let step = |secret: &mut KeySecret, request: &MaterialRequest| {
+        let found = build("orders", "uid-1", secret);
+        let update = updated(plan(&external(request), Some(&found), NOW));
+        *secret = update.secret;
+        update.material
+    };
+
+    // The owner imports the primary's material: enabled.
+    let imported = step(&mut secret, &import_as(v1, &aa, 1, false));
+    assert_eq!(imported, Some(Ok(MaterialChanged::Imported)));
+    assert_eq!(secret.record.state(), KeyState::Enabled);
+    // Other material is not the key's; nor is new material a replica's.
+    let other = sealed_for(id(), 1, KeySpec::SymmetricDefault);
+    let refused = step(&mut secret, &import_as(other, &"cc".repeat(32), 1, false));
+    assert!(matches!(refused, Some(Err(_))), "{refused:?}");
+
+    // The primary holds new material pending rotation; the replica takes
+    // it ahead, pending rotation too (not as new material of its own).
+    let waiting = shared(&bb, 2, 0);
+    let replicated = step(
+        &mut secret,
+        &follow(vec![shared(&aa, 1, NOW - DAY_MS)], Some(waiting.clone())),
+    );
+    assert_eq!(replicated, Some(Ok(MaterialChanged::Replicated)));
+    let v2 = sealed_for(id(), 2, KeySpec::SymmetricDefault);
+    let ahead = step(&mut secret, &import_as(v2.clone(), &bb, 2, true));
+    assert_eq!(ahead, Some(Ok(MaterialChanged::Imported)));
+    assert_eq!(
+        secret
+            .record
+            .pending_rotation
+            .as_ref()
+            .map(|p| p.material.material_id.as_str()),
+        Some(bb.as_str())
+    );
+    assert_eq!(secret.record.current().map(|m| m.version), Some(1));
+
+    // The primary rotates onto it: version 2 here too.
+    let rotated = follow(
+        vec![shared(&aa, 1, NOW - DAY_MS), shared(&bb, 2, NOW - 5)],
+        None,
+    );
+    assert_eq!(
+        step(&mut secret, &rotated),
+        Some(Ok(MaterialChanged::Replicated))
+    );
+    assert_eq!(secret.record.pending_rotation, None);
+    let current = secret.record.current().unwrap();
+    assert_eq!((current.version, current.created), (2, NOW - 5));
+    assert_eq!(crate::b64::encode(current.sealed.as_bytes()), v2);
+    assert_eq!(secret.record.state(), KeyState::Enabled);
 }

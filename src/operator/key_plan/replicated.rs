@@ -3,12 +3,16 @@
 //! endpoint as a `kubekms.io/material` request of sealed versions (this
 //! Region's crypto service accepted the primary's packages and sealed
 //! them). The controller never mints or rotates a replica; it writes what
-//! arrives, after checking each version is this key's. Pure.
+//! arrives, after checking each version is this key's. A replica of
+//! imported material gets none: only which material is which version, its
+//! owner importing each here (`lifecycle::imported::regions`). Pure.
 
 use kube::ResourceExt;
 
 use super::{KeyPlan, MaterialChanged, Refusal, minted};
-use crate::key::{KeyRecord, MaterialVersion, Millis, Origin, Regions, RotationType};
+use crate::key::{
+    KeyRecord, MaterialVersion, Millis, Origin, Regions, RotationType, SharedMaterial,
+};
 use crate::resource::{KmsKey, MATERIAL_ANNOTATION, MaterialChange, MaterialRequest};
 use crate::seal::SealedMaterial;
 
@@ -34,18 +38,21 @@ pub(super) fn first(key: &KmsKey, primary: &str, now: Millis) -> KeyPlan {
         Ok(request) => request,
         Err(why) => return KeyPlan::Refuse(Refusal::new("MaterialRefused", why)),
     };
-    let MaterialChange::Replicate { regions, sealed } = &request.change else {
+    let MaterialChange::Replicate {
+        regions,
+        sealed,
+        imported,
+    } = &request.change
+    else {
         return awaiting();
     };
     let mut secret = minted(key, key_id, None, now);
-    if key.spec.origin != Origin::AwsKms {
-        let why = "a replica's material is the primary's, not imported (origin AWS_KMS)";
+    if let Err(why) = apply(&mut secret.record, regions, (sealed, imported), now) {
         return KeyPlan::Refuse(Refusal::new("MaterialRefused", why));
     }
-    if let Err(why) = apply(&mut secret.record, regions, sealed, now) {
-        return KeyPlan::Refuse(Refusal::new("MaterialRefused", why));
-    }
-    if secret.record.materials.is_empty() {
+    // Made when its versions are known: held (generated material) or to
+    // be imported here (imported material, pending import until then).
+    if secret.record.materials.is_empty() && secret.record.imported.is_empty() {
         return awaiting();
     }
     secret.material_handled = Some(request.request);
@@ -53,18 +60,27 @@ pub(super) fn first(key: &KmsKey, primary: &str, now: Millis) -> KeyPlan {
 }
 
 /// Adds the delivered versions `record` lacks (each checked to be its
-/// own: key id, key spec and usage) and takes `regions` as the key's.
+/// own: key id, key spec and usage) and takes `regions` as the key's; a
+/// replica of imported material follows its primary's `imported` instead.
 pub(super) fn apply(
     record: &mut KeyRecord,
     regions: &Regions,
-    sealed: &[String],
+    (sealed, imported): (&[String], &[SharedMaterial]),
     now: Millis,
 ) -> Result<MaterialChanged, String> {
-    if !record.key_id.is_multi_region() || record.origin != Origin::AwsKms {
-        return Err(format!(
-            "key {} is not a multi-Region key of AWS_KMS material",
-            record.key_id
-        ));
+    if !record.key_id.is_multi_region() {
+        return Err(format!("key {} is not a multi-Region key", record.key_id));
+    }
+    if record.origin == Origin::External {
+        if !sealed.is_empty() {
+            return Err("imported key material does not travel; each Region imports it".into());
+        }
+        record.regions = Some(regions.clone());
+        if regions.replica {
+            let pending = regions.pending.as_deref().cloned();
+            crate::lifecycle::imported::regions::follow(record, imported, pending, now);
+        }
+        return Ok(MaterialChanged::Replicated);
     }
     let mut arriving = Vec::with_capacity(sealed.len());
     for b64 in sealed {

@@ -49,6 +49,7 @@ async fn a_delivered_replica_is_written_as_delivered_and_its_request_removed() {
     let regions = Regions::test_replica("us-east-1", &["eu-west-1"]);
     let request = MaterialRequest::new(
         MaterialChange::Replicate {
+            imported: Vec::new(),
             regions,
             sealed: vec![v1.clone(), v2.clone()],
         },

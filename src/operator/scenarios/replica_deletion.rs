@@ -41,6 +41,7 @@ fn primary_record(replicas: &[&str], waiting: bool) -> KeyRecord {
 /// A `replicate` request leaving the primary with `replicas`.
 fn forgetting(replicas: &[&str]) -> MaterialRequest {
     let change = MaterialChange::Replicate {
+        imported: Vec::new(),
         regions: primary_regions(replicas),
         sealed: Vec::new(),
     };

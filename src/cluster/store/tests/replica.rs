@@ -57,6 +57,7 @@ async fn a_replica_made_primary_asks_the_controller_then_declares_it() {
     assert_eq!(
         request.change,
         MaterialChange::Replicate {
+            imported: Vec::new(),
             regions: primary.regions.clone().unwrap(),
             sealed: vec![],
         }
@@ -133,6 +134,7 @@ async fn a_delivered_replica_goes_to_the_kmskey_declaring_it() {
     assert_eq!(
         request.change,
         MaterialChange::Replicate {
+            imported: Vec::new(),
             regions: replica.regions.clone().unwrap(),
             sealed: vec![crate::b64::encode(replica.materials[0].sealed.as_bytes())],
         }
