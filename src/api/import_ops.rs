@@ -281,36 +281,48 @@ impl Api {
         }
         let description = input.key_material_description;
         let sealed = unwrapped.sealed;
-        self.update_key(key.key_id, |key| {
-            self.check_state(key, Operation::Import)?;
-            let placement = lifecycle::imported::place(key, &material_id, import_type)
-                .map_err(|refusal| import_refusal(refusal, &arn))?;
-            if placement.version() != version {
-                // The key changed between the read and this write.
-                return Err(ApiError::Conflict(format!(
-                    "{arn} changed while the key material was imported; retry."
-                )));
-            }
-            // Imported again without one: the description stays.
-            let previous = lifecycle::imported::described(key, placement)
-                .filter(|p| p.material_id == material_id);
-            let description = description
-                .clone()
-                .or_else(|| previous.map(|p| p.description.clone()))
-                .unwrap_or_default();
-            let imported = ImportedMaterial {
-                material_id: material_id.clone(),
-                valid_to,
-                description,
-                imported: now,
-                version,
-                since: 0,
-            };
-            lifecycle::imported::import(key, placement, sealed.clone(), imported);
-            Ok(())
-        })
-        .await?;
+        let (key, ()) = self
+            .update_key(key.key_id, |key| {
+                self.check_state(key, Operation::Import)?;
+                let placement = lifecycle::imported::place(key, &material_id, import_type)
+                    .map_err(|refusal| import_refusal(refusal, &arn))?;
+                if placement.version() != version {
+                    // The key changed between the read and this write.
+                    return Err(ApiError::Conflict(format!(
+                        "{arn} changed while the key material was imported; retry."
+                    )));
+                }
+                // Imported again without one: the description stays.
+                let previous = lifecycle::imported::described(key, placement)
+                    .filter(|p| p.material_id == material_id);
+                let description = description
+                    .clone()
+                    .or_else(|| previous.map(|p| p.description.clone()))
+                    .unwrap_or_default();
+                let imported = ImportedMaterial {
+                    material_id: material_id.clone(),
+                    valid_to,
+                    description,
+                    imported: now,
+                    version,
+                    since: 0,
+                };
+                lifecycle::imported::import(key, placement, sealed.clone(), imported);
+                Ok(())
+            })
+            .await?;
+        self.tell_replicas(&key).await;
         Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
+    }
+
+    /// A primary's replicas learn of its material now (new material pending
+    /// rotation, to import there too; or deleted, to go there too); one not
+    /// reached learns at a later sync.
+    async fn tell_replicas(&self, key: &KeyRecord) {
+        if key.regions.as_ref().is_some_and(|r| !r.replica) {
+            // Boxed, as in `Api::respond`.
+            Box::pin(self.sync_key(key)).await;
+        }
     }
 
     /// Has the crypto service unwrap imported material and seal it for
@@ -363,7 +375,7 @@ impl Api {
         self.require_external(&key)?;
         let arn = self.arn.key_arn(key.key_id);
         let asked = input.key_material_id.as_deref();
-        let (_, material_id) = self
+        let (key, material_id) = self
             .update_key(key.key_id, |key| {
                 let Some(target) = lifecycle::imported::deletion_target(key, asked) else {
                     return Err(match asked {
@@ -380,6 +392,7 @@ impl Api {
                 Ok(id.unwrap_or_default())
             })
             .await?;
+        self.tell_replicas(&key).await;
         Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::key_ops::{check_description, check_policy};
-use super::replicate_ops::{Shared, multi_region_id};
+use super::replicate_ops::{Shared, in_turn, multi_region_id};
 use super::wire::{decode, key_metadata, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
@@ -120,9 +120,14 @@ impl Api {
                 self.create_replica(caller, key_id, primary, spec, shared, accepted)
                     .await?
             }
+            // In a cluster a change of the key in progress (its owner's
+            // import just carried out, say) is waited out, not refused: the
+            // primary would otherwise try again only at its next sync.
             _ => {
-                self.add_replica_material(key_id, &primary, shared, accepted)
-                    .await?
+                let add = || {
+                    self.add_replica_material(key_id, &primary, shared.clone(), accepted.clone())
+                };
+                in_turn(add).await?
             }
         };
         let mut reply = json!({

@@ -420,4 +420,103 @@ mod tests {
         dropped.materials.remove(0);
         assert_eq!(change(&updated, &dropped), Some(None));
     }
+
+    /// Each step of a replica of imported material, as the endpoint's
+    /// record changes: one request the controller's own follow of the same
+    /// list carries out, or the owner's one import.
+    #[test]
+    fn a_replica_of_imported_material_following_its_primary_is_one_replicate_request() {
+        use crate::key::{Regions, SharedMaterial};
+        use crate::lifecycle::imported::{Placement, import, regions::follow};
+        let (aa, bb) = ("aa".repeat(32), "bb".repeat(32));
+        let shared = |id: &str, version, since| SharedMaterial {
+            version,
+            material_id: id.into(),
+            since,
+        };
+        let mut replica = KeyRecord::test(NOW);
+        replica.key_id = crate::key_id::KeyId::random_multi_region();
+        replica.origin = Origin::External;
+        replica.materials.clear();
+        replica.regions = Some(Regions::test_replica("us-east-1", &["eu-west-1"]));
+        follow(&mut replica, &[shared(&aa, 1, NOW - 9)], None, NOW);
+        let described = |id: &str| ImportedMaterial {
+            material_id: id.into(),
+            valid_to: None,
+            description: String::new(),
+            imported: NOW,
+            version: 0,
+            since: 0,
+        };
+
+        // Its owner imports version 1: an import, as for any key.
+        let mut enabled = replica.clone();
+        let v1 = sealed(replica.key_id, 1);
+        import(&mut enabled, Placement::Version(1), v1, described(&aa));
+        let request = change(&replica, &enabled).unwrap().unwrap();
+        assert!(matches!(
+            request,
+            MaterialChange::Import {
+                version: 1,
+                pending: false,
+                ..
+            }
+        ));
+
+        // The primary's new material, pending rotation there: the Regions.
+        let mut told = enabled.clone();
+        follow(
+            &mut told,
+            &[shared(&aa, 1, NOW - 9)],
+            Some(shared(&bb, 2, 0)),
+            NOW,
+        );
+        let request = change(&enabled, &told).unwrap().unwrap();
+        let MaterialChange::Replicate {
+            regions,
+            sealed: none,
+            imported,
+        } = &request
+        else {
+            panic!("{request:?}")
+        };
+        assert_eq!(regions, told.regions.as_ref().unwrap());
+        assert!(none.is_empty());
+        assert_eq!(imported, &[shared(&aa, 1, NOW - 9)]);
+        assert!(!carried_out(&enabled, &request) && carried_out(&told, &request));
+
+        // Imported ahead, then the rotation reaches it: a pending import,
+        // then one Replicate listing version 2, which the follow promotes.
+        let mut ahead = told.clone();
+        let v2 = sealed(replica.key_id, 2);
+        import(&mut ahead, Placement::Pending(2), v2, described(&bb));
+        let request = change(&told, &ahead).unwrap().unwrap();
+        assert!(matches!(
+            request,
+            MaterialChange::Import {
+                version: 2,
+                pending: true,
+                ..
+            }
+        ));
+        let mut rotated = ahead.clone();
+        let versions = [shared(&aa, 1, NOW - 9), shared(&bb, 2, NOW - 3)];
+        follow(&mut rotated, &versions, None, NOW);
+        let request = change(&ahead, &rotated).unwrap().unwrap();
+        assert_eq!(
+            request,
+            MaterialChange::Replicate {
+                regions: rotated.regions.clone().unwrap(),
+                sealed: Vec::new(),
+                imported: versions.to_vec(),
+            }
+        );
+        assert!(!carried_out(&ahead, &request) && carried_out(&rotated, &request));
+
+        // Anything else the endpoint might write is not this store's.
+        let mut lost = rotated.clone();
+        lost.materials.clear();
+        lost.regions.as_mut().unwrap().replicas.clear();
+        assert_eq!(change(&rotated, &lost), Some(None));
+    }
 }

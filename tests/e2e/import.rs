@@ -16,7 +16,10 @@ use crate::clients::key_admin;
 
 /// GetParametersForImport's import token and wrapping key (one call: its
 /// quota is one every four seconds, as AWS's).
-async fn parameters(kms: &aws_sdk_kms::Client, key: &str) -> (Blob, OaepPublicEncryptingKey) {
+pub(super) async fn parameters(
+    kms: &aws_sdk_kms::Client,
+    key: &str,
+) -> (Blob, OaepPublicEncryptingKey) {
     let parameters = kms
         .get_parameters_for_import()
         .key_id(key)
@@ -31,7 +34,7 @@ async fn parameters(kms: &aws_sdk_kms::Client, key: &str) -> (Blob, OaepPublicEn
 }
 
 /// `material` wrapped under `rsa`.
-fn wrap(rsa: &OaepPublicEncryptingKey, material: &[u8]) -> Blob {
+pub(super) fn wrap(rsa: &OaepPublicEncryptingKey, material: &[u8]) -> Blob {
     let mut out = vec![0u8; rsa.ciphertext_size()];
     let blob = rsa
         .encrypt(&OAEP_SHA256_MGF1SHA256, material, &mut out, None)

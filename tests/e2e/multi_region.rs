@@ -12,7 +12,7 @@ use kube_kms::resource::MATERIAL_ANNOTATION;
 use super::*;
 use crate::clients::{caller_in, key_admin_in};
 
-async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, text: &str) -> Blob {
+pub(super) async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, text: &str) -> Blob {
     kms.encrypt()
         .key_id(key)
         .plaintext(Blob::new(text.as_bytes()))
@@ -24,7 +24,7 @@ async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, text: &str) -> Blob {
         .unwrap()
 }
 
-async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
+pub(super) async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
     let plain = kms
         .decrypt()
         .ciphertext_blob(blob)
@@ -39,16 +39,16 @@ async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
 
 /// The cluster as eu-west-1 (controller and endpoint with peers) and a
 /// `serve` us-east-1 on an address it can be restarted on.
-struct Peered {
-    controller: Controller,
-    east: support::Server,
+pub(super) struct Peered {
+    pub(super) controller: Controller,
+    pub(super) east: support::Server,
     east_listen: String,
     east_args: Vec<std::ffi::OsString>,
-    east_kms: aws_sdk_kms::Client,
-    west_kms: aws_sdk_kms::Client,
+    pub(super) east_kms: aws_sdk_kms::Client,
+    pub(super) west_kms: aws_sdk_kms::Client,
 }
 
-async fn peered(cluster: &cluster::Cluster) -> Peered {
+pub(super) async fn peered(cluster: &cluster::Cluster) -> Peered {
     let ns = cluster.namespace.clone();
     let (cluster_dir, east_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_, cluster_identity) = support::root_key_in(&cluster_dir);

@@ -232,4 +232,38 @@ async fn a_primary_of_imported_material_is_replicated_and_each_region_imports_it
         decrypt(&west, &before).await.unwrap(),
         b"sealed in us-east-1"
     );
+
+    // Material pending rotation holds the primary where it is; deleted on
+    // the primary, it goes from the replica too.
+    let fourth = import(&east, &key, &[0x44u8; 32], Some(ImportType::NewKeyMaterial))
+        .await
+        .unwrap();
+    assert_eq!(
+        materials(&west, &key).await.len(),
+        3,
+        "the replica learns at once"
+    );
+    let moving = async || {
+        east.update_primary_region()
+            .key_id(&key)
+            .primary_region("eu-west-1")
+            .send()
+            .await
+    };
+    let refused = moving().await.unwrap_err();
+    assert_eq!(refused.code(), Some("KMSInvalidStateException"));
+    east.delete_imported_key_material()
+        .key_id(&key)
+        .key_material_id(&fourth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(materials(&west, &key).await.len(), 2);
+    assert_eq!(state(&east, &key).await, KeyState::Enabled);
+    moving().await.unwrap();
+    let moved = encrypt(&west, &key, b"from the new primary").await;
+    assert_eq!(
+        decrypt(&east, &moved).await.unwrap(),
+        b"from the new primary"
+    );
 }
