@@ -6,13 +6,14 @@
 
 use super::replicate_ops::ReplicaSettings;
 use super::{Api, ApiError};
-use crate::key::{KeyRecord, Origin};
+use crate::key::KeyRecord;
 
 impl Api {
     /// Makes the replicas `key` declares and lacks, if it is a primary here
-    /// that may be replicated now (a disabled key or one pending deletion
-    /// waits, as ReplicateKey would refuse it). This Region, if listed, is
-    /// skipped. Returns the Regions not reached, which it logs.
+    /// that may be replicated now (a disabled key, one pending deletion or
+    /// one pending import waits, as ReplicateKey would refuse it). This
+    /// Region, if listed, is skipped. Returns the Regions not reached,
+    /// which it logs.
     pub(super) async fn replicate_declared(&self, key: &KeyRecord) -> Vec<(String, ApiError)> {
         let mut failures = Vec::new();
         let missing: Vec<&String> = key
@@ -29,7 +30,6 @@ impl Api {
         // Checked only with something to make: every key passes here.
         if missing.is_empty()
             || self.peers.is_none()
-            || key.origin != Origin::AwsKms
             || self.require_primary(key, "ReplicateKey").is_err()
         {
             return failures;

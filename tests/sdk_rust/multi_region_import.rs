@@ -267,3 +267,35 @@ async fn a_primary_of_imported_material_is_replicated_and_each_region_imports_it
         b"from the new primary"
     );
 }
+
+/// A primary of imported material declared with `replicaRegions`: its
+/// replica is made once its material is imported (not before, as
+/// ReplicateKey would refuse it), pending import there.
+#[tokio::test]
+async fn a_declared_primary_of_imported_material_is_replicated_once_imported() {
+    let key = "mrk-0123456789abcdeff123456789abcdef";
+    let manifest = format!(
+        "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: byok}}\nspec:\n  keyId: {key}\n  multiRegion: true\n  origin: EXTERNAL\n  replicaRegions: [eu-west-1]\n"
+    );
+    let regions = TwoRegions::start(&["--lifecycle-interval-seconds", "1"], Some(&manifest));
+    let east = support::kms_client(&regions.east.endpoint, SECRET_KEY);
+    let west = support::kms_client_in(&regions.west.endpoint, SECRET_KEY, "eu-west-1");
+    // Several syncs, nothing made while the primary is pending import.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let missing = west.describe_key().key_id(key).send().await.unwrap_err();
+    assert_eq!(missing.code(), Some("NotFoundException"));
+    let material = [0x66u8; 32];
+    let id = import(&east, key, &material, None).await.unwrap();
+    let started = std::time::Instant::now();
+    while west.describe_key().key_id(key).send().await.is_err() {
+        assert!(started.elapsed().as_secs() < 20, "no replica in eu-west-1");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(state(&west, key).await, KeyState::PendingImport);
+    assert_eq!(import(&west, key, &material, None).await, Ok(id));
+    let sealed = encrypt(&east, key, b"declared, imported").await;
+    assert_eq!(
+        decrypt(&west, &sealed).await.unwrap(),
+        b"declared, imported"
+    );
+}
