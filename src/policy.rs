@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 pub mod condition;
 pub mod evaluate;
 mod pattern;
+pub mod variables;
 
 /// Why a policy document is not one: the message of a
 /// `MalformedPolicyDocumentException`.

@@ -726,3 +726,51 @@ async fn manifests_change_while_serving() {
             .arn()
     );
 }
+
+/// A key policy of Version 2012-10-17 fills in `${aws:username}`: each
+/// caller may encrypt only under an encryption context naming itself. An
+/// earlier Version compares the text itself.
+#[tokio::test]
+async fn a_key_policy_binds_each_caller_to_an_encryption_context_naming_it() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    let server = Server::start();
+    let kms = client(&server, SECRET_KEY);
+    let key = kms.create_key().send().await.unwrap();
+    let key = key.key_metadata.unwrap().key_id;
+    let policy = |version: &str| {
+        format!(
+            r#"{{"Version":"{version}","Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":{{"StringNotEquals":{{"kms:EncryptionContext:user":"${{aws:username}}"}}}}}}]}}"#
+        )
+    };
+    let encrypt_as = async |user: &str| {
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new("bound"))
+            .encryption_context("user", user)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| e.code().unwrap_or_default().to_owned())
+    };
+    for (version, tester, other) in [
+        (
+            "2012-10-17",
+            Ok(()),
+            Err("AccessDeniedException".to_owned()),
+        ),
+        (
+            "2008-10-17",
+            Err("AccessDeniedException".to_owned()),
+            Err("AccessDeniedException".to_owned()),
+        ),
+    ] {
+        kms.put_key_policy()
+            .key_id(&key)
+            .policy(policy(version))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(encrypt_as("tester").await, tester, "{version}");
+        assert_eq!(encrypt_as("other").await, other, "{version}");
+    }
+}

@@ -205,6 +205,11 @@ fn conditions(
     context.add("kms:CallerAccount", account);
     context.add("aws:PrincipalAccount", account);
     context.add("aws:PrincipalArn", principal);
+    // A user's friendly name, as IAM gives it (a role has none): what
+    // `${aws:username}` in a policy of Version 2012-10-17 stands for.
+    if let Some((_, path)) = principal.split_once(":user/") {
+        context.add("aws:username", path.rsplit('/').next().unwrap_or(path));
+    }
     context.add("kms:KeySpec", key.spec.as_str());
     context.add("kms:KeyUsage", key.usage.as_str());
     context.add("kms:KeyOrigin", key.origin.as_str());

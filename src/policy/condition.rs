@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::pattern;
+use super::pattern::{self, Sym};
+use super::variables;
 
 /// The condition keys of one request and their values. Key names are
 /// compared with case ignored, as AWS compares them; a key may have several
@@ -146,6 +147,18 @@ impl Operator {
     /// Whether this operator holds for a key the policy gives `expected`
     /// values and the request `actual` (`None`: the request has none).
     pub fn holds(&self, expected: &[String], actual: Option<&[String]>) -> bool {
+        self.holds_in(expected, actual, None)
+    }
+
+    /// As [`Operator::holds`], with the policy variables in `expected`
+    /// filled in from `variables` where given (a policy of Version
+    /// 2012-10-17): string and ARN operators take them.
+    pub fn holds_in(
+        &self,
+        expected: &[String],
+        actual: Option<&[String]>,
+        variables: Option<&Context>,
+    ) -> bool {
         if self.test == Test::Null {
             let absent = actual.is_none();
             return expected
@@ -162,8 +175,16 @@ impl Operator {
                 None => self.if_exists || self.negated,
             };
         };
+        let variables = variables.filter(|_| self.test.takes_variables());
+        let test = |e: &String, value: &String| match variables {
+            Some(context) if variables::may_have(e) => {
+                // Nothing filled in: no value equals or is like it.
+                variables::expand(e, context).is_some_and(|e| self.test.matches_filled(&e, value))
+            }
+            _ => self.test.matches(e, value),
+        };
         let matches = |value: &String| {
-            let any = expected.iter().any(|e| self.test.matches(e, value));
+            let any = expected.iter().any(|e| test(e, value));
             any != self.negated
         };
         match self.qualifier {
@@ -178,6 +199,25 @@ impl Operator {
 }
 
 impl Test {
+    /// Whether the operator's values may hold policy variables (IAM fills
+    /// them in for string and ARN comparisons).
+    fn takes_variables(self) -> bool {
+        matches!(
+            self,
+            Test::StringEquals | Test::StringEqualsIgnoreCase | Test::StringLike | Test::Arn
+        )
+    }
+
+    /// As [`Test::matches`], of an expected value with its variables
+    /// filled in.
+    fn matches_filled(self, expected: &[Sym], actual: &str) -> bool {
+        match self {
+            Test::StringLike => pattern::matches_symbols(expected, actual),
+            Test::Arn => pattern::arn_matches_symbols(expected, actual),
+            other => other.matches(&variables::text(expected), actual),
+        }
+    }
+
     /// Whether the request's `actual` value matches the policy's `expected`.
     fn matches(self, expected: &str, actual: &str) -> bool {
         match self {

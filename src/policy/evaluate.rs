@@ -7,6 +7,7 @@
 
 use super::condition::{Context, Operator};
 use super::pattern;
+use super::variables;
 use super::{Effect, Match, PolicyDocument, Principals, Statement};
 
 /// Who is asking: a principal and the account it belongs to.
@@ -96,8 +97,10 @@ pub fn not_authorized(caller: &str, action: &str, resource: &str, why: &str) -> 
 /// What `policy` says of `request`.
 pub fn evaluate(policy: &PolicyDocument, request: &Request) -> Decision {
     let mut allowed: Option<Named> = None;
+    let variables = policy.version.as_deref() == Some(variables::VERSION);
+    let variables = variables.then_some(request.context);
     for statement in &policy.statements {
-        let Some(named) = applies(statement, request) else {
+        let Some(named) = applies(statement, request, variables) else {
             continue;
         };
         match statement.effect {
@@ -115,8 +118,9 @@ pub fn evaluate(policy: &PolicyDocument, request: &Request) -> Decision {
 }
 
 /// Whether `statement` applies to `request`, and if so how its principal
-/// names the caller.
-fn applies(statement: &Statement, request: &Request) -> Option<Named> {
+/// names the caller. `variables`: the context policy variables are filled
+/// in from, in a policy that has them.
+fn applies(statement: &Statement, request: &Request, variables: Option<&Context>) -> Option<Named> {
     let named = principal(&statement.principal, &request.caller)?;
     // A statement without Action or Resource applies to nothing.
     let action = statement.action.as_ref()?;
@@ -126,12 +130,14 @@ fn applies(statement: &Statement, request: &Request) -> Option<Named> {
         return None;
     }
     let resource = statement.resource.as_ref()?;
-    if !any_or_not(resource, |pattern| {
-        pattern::matches(pattern, request.resource)
+    if !any_or_not(resource, |pattern| match variables {
+        Some(context) if variables::may_have(pattern) => variables::expand(pattern, context)
+            .is_some_and(|p| pattern::matches_symbols(&p, request.resource)),
+        _ => pattern::matches(pattern, request.resource),
     }) {
         return None;
     }
-    conditions_hold(statement, request.context).then_some(named)
+    conditions_hold(statement, request.context, variables).then_some(named)
 }
 
 /// Whether a list matches (`Is`: some item does; `Not`: none does).
@@ -171,13 +177,13 @@ fn names(principals: &Principals, caller: &Caller) -> Option<Named> {
 /// that is not one (only a document stored before operators were checked
 /// can have one) cannot be evaluated: the statement then applies if it
 /// denies and not if it allows, so that doubt never opens a key.
-fn conditions_hold(statement: &Statement, context: &Context) -> bool {
+fn conditions_hold(statement: &Statement, context: &Context, variables: Option<&Context>) -> bool {
     statement.condition.iter().all(|(operator, keys)| {
         let Some(operator) = Operator::parse(operator) else {
             return statement.effect == Effect::Deny;
         };
         keys.iter()
-            .all(|(key, expected)| operator.holds(expected, context.get(key)))
+            .all(|(key, expected)| operator.holds_in(expected, context.get(key), variables))
     })
 }
 

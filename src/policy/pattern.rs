@@ -14,37 +14,93 @@ pub fn matches_ignoring_case(pattern: &str, text: &str) -> bool {
     })
 }
 
+/// One symbol of a pattern: a wildcard, or a character that matches only
+/// itself (as a policy variable's value is, whatever it holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sym {
+    /// `*`: any run of characters.
+    Any,
+    /// `?`: any one character.
+    One,
+    Char(char),
+}
+
+/// A pattern read symbol by symbol.
+trait Symbols {
+    /// The symbol at position `at` and the position after it; `None` at
+    /// the end.
+    fn sym(&self, at: usize) -> Option<(Sym, usize)>;
+}
+
+/// Text as policies write it: `*` and `?` are wildcards. Positions are
+/// byte offsets.
+impl Symbols for str {
+    fn sym(&self, at: usize) -> Option<(Sym, usize)> {
+        let c = self[at..].chars().next()?;
+        let sym = match c {
+            '*' => Sym::Any,
+            '?' => Sym::One,
+            c => Sym::Char(c),
+        };
+        Some((sym, at + c.len_utf8()))
+    }
+}
+
+impl Symbols for [Sym] {
+    fn sym(&self, at: usize) -> Option<(Sym, usize)> {
+        self.get(at).map(|sym| (*sym, at + 1))
+    }
+}
+
+/// Whether `text` matches symbols already read (a pattern with its
+/// policy variables filled in).
+pub fn matches_symbols(pattern: &[Sym], text: &str) -> bool {
+    glob(pattern, text, |p, t| p == t)
+}
+
 /// Greedy with one backtrack point, the last `*` seen and where in the
 /// text it was tried from: linear in practice, never exponential, and
 /// without allocating (it runs for every action of every statement of a
-/// key's policy on every request). Positions are byte offsets.
-fn glob(pattern: &str, text: &str, same: impl Fn(char, char) -> bool) -> bool {
+/// key's policy on every request).
+fn glob<P: Symbols + ?Sized>(pattern: &P, text: &str, same: impl Fn(char, char) -> bool) -> bool {
     let next = |s: &str, at: usize| s[at..].chars().next();
     let (mut p, mut t) = (0, 0);
+    // Where the pattern goes on after the last `*`, and the text position
+    // it was last tried from.
     let mut star: Option<(usize, usize)> = None;
     while let Some(tc) = next(text, t) {
-        match next(pattern, p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
+        match pattern.sym(p) {
+            Some((Sym::Any, after)) => {
+                star = Some((after, t));
+                p = after;
             }
-            Some(pc) if pc == '?' || same(pc, tc) => {
-                p += pc.len_utf8();
+            Some((Sym::One, after)) => {
+                p = after;
+                t += tc.len_utf8();
+            }
+            Some((Sym::Char(pc), after)) if same(pc, tc) => {
+                p = after;
                 t += tc.len_utf8();
             }
             _ => match star {
                 // Let the last `*` take one more character and try again.
-                Some((star_p, star_t)) => {
+                Some((after, star_t)) => {
                     let taken = star_t + next(text, star_t).map_or(1, char::len_utf8);
-                    p = star_p + 1;
+                    p = after;
                     t = taken;
-                    star = Some((star_p, taken));
+                    star = Some((after, taken));
                 }
                 None => return false,
             },
         }
     }
-    pattern[p..].chars().all(|c| c == '*')
+    while let Some((sym, after)) = pattern.sym(p) {
+        if sym != Sym::Any {
+            return false;
+        }
+        p = after;
+    }
+    true
 }
 
 /// Whether `arn` matches `pattern` as `ArnLike` compares: each of the six
@@ -54,6 +110,21 @@ pub fn arn_matches(pattern: &str, arn: &str) -> bool {
     let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
     let arn: Vec<&str> = arn.splitn(6, ':').collect();
     pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| matches(p, a))
+}
+
+/// As [`arn_matches`], of symbols already read.
+pub fn arn_matches_symbols(pattern: &[Sym], arn: &str) -> bool {
+    let mut parts: Vec<&[Sym]> = Vec::with_capacity(6);
+    let mut rest = pattern;
+    while parts.len() < 5
+        && let Some(colon) = rest.iter().position(|s| *s == Sym::Char(':'))
+    {
+        parts.push(&rest[..colon]);
+        rest = &rest[colon + 1..];
+    }
+    parts.push(rest);
+    let arn: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6 && arn.len() == 6 && parts.iter().zip(&arn).all(|(p, a)| matches_symbols(p, a))
 }
 
 #[cfg(test)]
