@@ -4,7 +4,8 @@
 //! of the last full sync), which an alert watches: a replica behind does
 //! not decrypt what the newer versions encrypt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
@@ -12,6 +13,10 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 pub struct ReplicaMetrics {
     deliveries: IntCounterVec,
     behind: IntGaugeVec,
+    /// Regions reported behind that are no peer (declared in a primary's
+    /// `replicaRegions`, a typo or a peer not configured yet): their series
+    /// goes once no key declares them.
+    strangers: Mutex<BTreeSet<String>>,
 }
 
 /// A delivery's outcome label.
@@ -45,7 +50,11 @@ impl ReplicaMetrics {
         .expect("valid metric");
         let _ = registry.register(Box::new(deliveries.clone()));
         let _ = registry.register(Box::new(behind.clone()));
-        ReplicaMetrics { deliveries, behind }
+        ReplicaMetrics {
+            deliveries,
+            behind,
+            strangers: Mutex::default(),
+        }
     }
 
     pub(super) fn delivered(&self, region: &str, outcome: Delivery) {
@@ -57,16 +66,31 @@ impl ReplicaMetrics {
         self.deliveries.with_label_values(&[region, outcome]).inc();
     }
 
-    /// Sets each of `regions`' count from a full sync's failures (absent:
-    /// none behind).
+    /// Sets each of the peer `regions`' count from a full sync's failures
+    /// (absent: none behind), and of the Regions failed that are no peer,
+    /// which can never be reached (and so alert) until configured.
     pub(super) fn behind<'a>(
         &self,
         regions: impl Iterator<Item = &'a str>,
         failed: &BTreeMap<String, i64>,
     ) {
-        for region in regions {
-            let count = failed.get(region).copied().unwrap_or(0);
+        let peers: BTreeSet<&str> = regions.collect();
+        for region in &peers {
+            let count = failed.get(*region).copied().unwrap_or(0);
             self.behind.with_label_values(&[region]).set(count);
         }
+        let strangers: BTreeSet<String> = failed
+            .keys()
+            .filter(|r| !peers.contains(r.as_str()))
+            .cloned()
+            .collect();
+        for region in &strangers {
+            self.behind.with_label_values(&[region]).set(failed[region]);
+        }
+        let mut before = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in before.difference(&strangers) {
+            let _ = self.behind.remove_label_values(&[gone]);
+        }
+        *before = strangers;
     }
 }

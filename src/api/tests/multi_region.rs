@@ -256,4 +256,23 @@ async fn replicas_not_reached_count_as_behind() {
     let deliveries = "kubekms_replica_deliveries_total";
     let failed = [("region", "eu-west-1"), ("outcome", "failed")];
     assert_eq!(scraped(deliveries, &failed), Some(2.0));
+
+    // A Region declared that is no peer is behind too (it never will be
+    // reached), for as long as a key declares it.
+    let declare = async |regions: &[&str]| {
+        let regions: Vec<String> = regions.iter().map(|r| (*r).to_owned()).collect();
+        h.api
+            .update_key(mrk, |key| {
+                key.replica_regions = regions.clone();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        h.api.sync_replicas().await;
+    };
+    declare(&["ap-south-1"]).await;
+    assert_eq!(scraped(behind, &[("region", "ap-south-1")]), Some(1.0));
+    declare(&[]).await;
+    assert_eq!(scraped(behind, &[("region", "ap-south-1")]), None);
+    assert_eq!(scraped(behind, &[("region", "eu-west-1")]), Some(1.0));
 }
