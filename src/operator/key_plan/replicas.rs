@@ -204,6 +204,16 @@ fn a_replica_of_imported_material_is_created_pending_import_and_follows_its_prim
     assert_eq!(refusal.reason, "MaterialRefused", "{}", refusal.message);
 
     let first = follow(vec![shared(&aa, 1, NOW - DAY_MS)], None);
+    // Declared (from Git) of generated material: refused, saying so.
+    let KeyPlan::Refuse(refusal) = plan(&replica_key(Some(&first)), None, NOW) else {
+        panic!("refused")
+    };
+    assert_eq!(refusal.reason, "MaterialRefused");
+    assert!(
+        refusal.message.contains("origin EXTERNAL"),
+        "{}",
+        refusal.message
+    );
     let KeyPlan::Replica(mut secret) = plan(&external(&first), None, NOW) else {
         panic!("created")
     };

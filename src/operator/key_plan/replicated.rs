@@ -71,10 +71,14 @@ pub(super) fn apply(
     if !record.key_id.is_multi_region() {
         return Err(format!("key {} is not a multi-Region key", record.key_id));
     }
+    // A replica declared (from Git) of another origin than its primary's.
+    if record.origin == Origin::External && !sealed.is_empty() {
+        return Err("the replica is declared of imported material (origin EXTERNAL), but its primary's material is generated (AWS_KMS)".into());
+    }
+    if record.origin == Origin::AwsKms && !imported.is_empty() {
+        return Err("the replica is declared of generated material (origin AWS_KMS), but its primary's is imported: declare it with origin EXTERNAL".into());
+    }
     if record.origin == Origin::External {
-        if !sealed.is_empty() {
-            return Err("imported key material does not travel; each Region imports it".into());
-        }
         record.regions = Some(regions.clone());
         if regions.replica {
             let pending = regions.pending.as_deref().cloned();
