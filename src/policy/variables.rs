@@ -140,52 +140,31 @@ mod tests {
     }
 
     #[test]
-    fn a_variable_is_the_request_s_value_of_its_key() {
-        assert_eq!(filled("${aws:username}").as_deref(), Some("alice"));
-        assert_eq!(
-            filled("team/${aws:username}/*").as_deref(),
-            Some("team/alice/*")
-        );
-        // Key names are compared with case ignored; spaces around them go.
-        assert_eq!(filled("${ AWS:UserName }").as_deref(), Some("alice"));
-        assert_eq!(
-            filled("${aws:username}${aws:username}").as_deref(),
-            Some("alicealice")
-        );
-        assert_eq!(filled("no variable").as_deref(), Some("no variable"));
-    }
-
-    #[test]
-    fn a_key_without_one_value_fills_in_nothing_unless_there_is_a_default() {
-        assert_eq!(filled("${aws:userid}"), None);
-        assert_eq!(
-            filled("x-${kms:EncryptionContextKeys}"),
-            None,
-            "several values"
-        );
-        assert_eq!(filled("${aws:userid, 'nobody'}").as_deref(), Some("nobody"));
-        assert_eq!(filled("${aws:userid,'a''b'}").as_deref(), Some("a'b"));
-        assert_eq!(
-            filled("${aws:username, 'unused'}").as_deref(),
-            Some("alice")
-        );
-        // One round: a default is not filled in again.
-        assert_eq!(
-            filled("${aws:userid, '${aws:username}'}").as_deref(),
-            Some("${aws:username}")
-        );
-    }
-
-    #[test]
-    fn what_is_no_variable_stays_text() {
-        assert_eq!(filled("${").as_deref(), Some("${"));
-        assert_eq!(filled("${}").as_deref(), Some("${}"));
-        assert_eq!(filled("$x ${unclosed").as_deref(), Some("$x ${unclosed"));
-        assert_eq!(
-            filled("${a, 'unterminated}").as_deref(),
-            Some("${a, 'unterminated}")
-        );
-        assert_eq!(filled("cost: $5").as_deref(), Some("cost: $5"));
+    fn a_variable_is_the_request_s_single_value_of_its_key_or_its_default() {
+        for (text, expected) in [
+            ("${aws:username}", Some("alice")),
+            ("team/${aws:username}/*", Some("team/alice/*")),
+            // Key names are compared with case ignored; spaces around go.
+            ("${ AWS:UserName }", Some("alice")),
+            ("${aws:username}${aws:username}", Some("alicealice")),
+            ("no variable", Some("no variable")),
+            // No value, or several: nothing, unless there is a default.
+            ("${aws:userid}", None),
+            ("x-${kms:EncryptionContextKeys}", None),
+            ("${aws:userid, 'nobody'}", Some("nobody")),
+            ("${aws:userid,'a''b'}", Some("a'b")),
+            ("${aws:username, 'unused'}", Some("alice")),
+            // One round: a default is not filled in again.
+            ("${aws:userid, '${aws:username}'}", Some("${aws:username}")),
+            // What is no variable stays text.
+            ("${", Some("${")),
+            ("${}", Some("${}")),
+            ("$x ${unclosed", Some("$x ${unclosed")),
+            ("${a, 'unterminated}", Some("${a, 'unterminated}")),
+            ("cost: $5", Some("cost: $5")),
+        ] {
+            assert_eq!(filled(text).as_deref(), expected, "{text}");
+        }
     }
 
     #[test]

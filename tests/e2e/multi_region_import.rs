@@ -11,6 +11,12 @@ use super::*;
 use crate::import::{parameters, wrap};
 use crate::multi_region::{Peered, decrypt, encrypt, peered};
 
+/// GetParametersForImport's token and wrapping key.
+type Wrapping = (
+    aws_sdk_kms::primitives::Blob,
+    aws_lc_rs::rsa::OaepPublicEncryptingKey,
+);
+
 /// Imports `material` there with the token and wrapping key given; the
 /// error's code if refused.
 async fn import(
@@ -32,6 +38,28 @@ async fn import(
         .await
         .map(|r| r.key_material_id.unwrap())
         .map_err(|e| e.code().unwrap_or("no code").to_owned())
+}
+
+/// A multi-Region key of imported material made there with `material`:
+/// its id, the import parameters (kept: their quota is one call every four
+/// seconds) and the material's id.
+async fn imported_primary(
+    kms: &aws_sdk_kms::Client,
+    material: &[u8],
+) -> (String, Wrapping, String) {
+    let created = kms
+        .create_key()
+        .multi_region(true)
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap();
+    let key_id = created.key_metadata.unwrap().key_id;
+    let wrapping = parameters(kms, &key_id).await;
+    let material_id = import(kms, &key_id, &wrapping, material, None)
+        .await
+        .unwrap();
+    (key_id, wrapping, material_id)
 }
 
 async fn state(kms: &aws_sdk_kms::Client, key: &str) -> Option<KeyState> {
@@ -71,21 +99,8 @@ async fn a_serve_primary_of_imported_material_is_replicated_into_the_cluster() {
         west_kms,
         ..
     } = peered(&cluster).await;
-    let key_id = east_kms
-        .create_key()
-        .multi_region(true)
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
     let (first, other, next) = ([0x11u8; 32], [0x22u8; 32], [0x33u8; 32]);
-    let east_wrapping = parameters(&east_kms, &key_id).await;
-    let first_id = import(&east_kms, &key_id, &east_wrapping, &first, None)
-        .await
-        .unwrap();
+    let (key_id, east_wrapping, first_id) = imported_primary(&east_kms, &first).await;
     let before = encrypt(&east_kms, &key_id, "written in us-east-1").await;
 
     // Replicated: a KmsKey of origin EXTERNAL, pending import, no material.
@@ -198,21 +213,8 @@ async fn a_cluster_primary_of_imported_material_rotates_once_its_replica_holds_t
         west_kms,
         ..
     } = peered(&cluster).await;
-    let key_id = west_kms
-        .create_key()
-        .multi_region(true)
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
     let (first, next) = ([0x44u8; 32], [0x55u8; 32]);
-    let west_wrapping = parameters(&west_kms, &key_id).await;
-    let first_id = import(&west_kms, &key_id, &west_wrapping, &first, None)
-        .await
-        .unwrap();
+    let (key_id, west_wrapping, first_id) = imported_primary(&west_kms, &first).await;
     let replicated = west_kms
         .replicate_key()
         .key_id(&key_id)

@@ -176,6 +176,14 @@ mod tests {
         key
     }
 
+    /// Imports material `id` as `import_type` where it goes in `key`.
+    fn take(key: &mut KeyRecord, id: &str, import_type: Option<ImportType>) -> Placement {
+        let placement = place(key, id, import_type).unwrap();
+        let sealed = SealedMaterial::from_bytes(vec![placement.version() as u8]);
+        import(key, placement, sealed, material(id, 0, 0));
+        placement
+    }
+
     /// A new replica of `primary`: no material, its Regions.
     fn replica_of(primary: &KeyRecord) -> KeyRecord {
         let mut key = primary.clone();
@@ -210,10 +218,7 @@ mod tests {
             Err(ImportRefusal::ReplicaTakesPrimarys("us-east-1".into()))
         );
         for (id, version) in [("bb", 2), ("aa", 1)] {
-            let placement = place(&replica, id, None).unwrap();
-            assert_eq!(placement, Placement::Version(version));
-            let sealed = SealedMaterial::from_bytes(vec![version as u8]);
-            import(&mut replica, placement, sealed, material(id, 0, 0));
+            assert_eq!(take(&mut replica, id, None), Placement::Version(version));
         }
         assert_eq!(replica.state(), KeyState::Enabled);
         assert_eq!(replica.materials.len(), 2);
@@ -229,23 +234,13 @@ mod tests {
         use crate::key::KeyState;
         let mut primary = primary(&["aa"], &["eu-west-1", "ap-south-1"]);
         let mut replica = replica_of(&primary);
-        let placement = place(&replica, "aa", None).unwrap();
-        import(
-            &mut replica,
-            placement,
-            SealedMaterial::from_bytes(vec![1]),
-            material("aa", 0, 0),
-        );
+        take(&mut replica, "aa", None);
         assert!(awaiting(&primary).is_empty(), "nothing pending");
 
         // New material, pending rotation on the primary.
-        let placement = place(&primary, "bb", Some(ImportType::NewKeyMaterial)).unwrap();
-        assert_eq!(placement, Placement::Pending(2));
-        import(
-            &mut primary,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("bb", 0, 0),
+        assert_eq!(
+            take(&mut primary, "bb", Some(ImportType::NewKeyMaterial)),
+            Placement::Pending(2)
         );
         assert_eq!(awaiting(&primary), ["eu-west-1", "ap-south-1"]);
         let (versions, pending) = super::shared(&primary);
@@ -257,14 +252,7 @@ mod tests {
         // The replica takes it, pending rotation as on the primary, and is
         // usable meanwhile.
         assert_eq!(pending_held(&replica), "");
-        let placement = place(&replica, "bb", None).unwrap();
-        assert_eq!(placement, Placement::Pending(2));
-        import(
-            &mut replica,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("bb", 0, 0),
-        );
+        assert_eq!(take(&mut replica, "bb", None), Placement::Pending(2));
         assert_eq!(replica.state(), KeyState::Enabled);
         assert_eq!(pending_held(&replica), "bb");
         record_held(&mut primary, "eu-west-1", pending_held(&replica));
@@ -293,20 +281,8 @@ mod tests {
         use crate::key::KeyState;
         let mut primary = primary(&["aa"], &["eu-west-1"]);
         let mut replica = replica_of(&primary);
-        let placement = place(&replica, "aa", None).unwrap();
-        import(
-            &mut replica,
-            placement,
-            SealedMaterial::from_bytes(vec![1]),
-            material("aa", 0, 0),
-        );
-        let placement = place(&primary, "bb", Some(ImportType::NewKeyMaterial)).unwrap();
-        import(
-            &mut primary,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("bb", 0, 0),
-        );
+        take(&mut replica, "aa", None);
+        take(&mut primary, "bb", Some(ImportType::NewKeyMaterial));
         crate::lifecycle::imported::rotate(&mut primary, NOW + 7);
         let (versions, pending) = super::shared(&primary);
         follow(&mut replica, &versions, pending, NOW + 50);
@@ -319,22 +295,10 @@ mod tests {
     fn material_the_primary_no_longer_holds_pending_goes_from_its_replicas() {
         let mut primary = primary(&["aa"], &["eu-west-1"]);
         let mut replica = replica_of(&primary);
-        let placement = place(&primary, "bb", Some(ImportType::NewKeyMaterial)).unwrap();
-        import(
-            &mut primary,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("bb", 0, 0),
-        );
+        take(&mut primary, "bb", Some(ImportType::NewKeyMaterial));
         let (versions, pending) = super::shared(&primary);
         follow(&mut replica, &versions, pending, NOW);
-        let placement = place(&replica, "bb", None).unwrap();
-        import(
-            &mut replica,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("bb", 0, 0),
-        );
+        take(&mut replica, "bb", None);
         // Deleted on the primary, then other new material imported there.
         crate::lifecycle::imported::delete(&mut primary, Placement::Pending(2));
         let (versions, pending) = super::shared(&primary);
@@ -342,13 +306,7 @@ mod tests {
         assert_eq!(replica.pending_rotation, None);
         assert_eq!(replica.regions.as_ref().unwrap().pending, None);
         assert_eq!(place(&replica, "bb", None), Err(ImportRefusal::NotTheKeys));
-        let placement = place(&primary, "cc", Some(ImportType::NewKeyMaterial)).unwrap();
-        import(
-            &mut primary,
-            placement,
-            SealedMaterial::from_bytes(vec![2]),
-            material("cc", 0, 0),
-        );
+        take(&mut primary, "cc", Some(ImportType::NewKeyMaterial));
         record_held(&mut primary, "eu-west-1", "bb");
         assert_eq!(awaiting(&primary), ["eu-west-1"], "held other material");
         let (versions, pending) = super::shared(&primary);
