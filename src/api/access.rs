@@ -32,6 +32,10 @@ pub(super) struct Access<'a> {
     /// For CreateGrant, the operations and constraints of the grant asked
     /// for: a grant allowing CreateGrant lets its grantee pass on no more.
     pub passes_on: Option<(&'a [GrantOperation], &'a Constraints)>,
+    /// The tags a request sets (`aws:RequestTag/<key>`, `aws:TagKeys`).
+    pub request_tags: &'a [(String, String)],
+    /// The tag keys a request removes (`aws:TagKeys`).
+    pub tag_keys: &'a [String],
 }
 
 impl Access<'static> {
@@ -41,6 +45,8 @@ impl Access<'static> {
             context: None,
             keys: &[],
             passes_on: None,
+            request_tags: &[],
+            tag_keys: &[],
         }
     }
 }
@@ -48,16 +54,24 @@ impl Access<'static> {
 impl<'a> Access<'a> {
     pub fn with_context(action: &'static str, context: &'a BTreeMap<String, String>) -> Self {
         Access {
-            action,
             context: Some(context),
-            keys: &[],
-            passes_on: None,
+            ..Access::to(action)
         }
     }
 
     /// The same, with the request's other condition keys.
     pub fn and(self, keys: &'a [(&'static str, &'a str)]) -> Self {
         Access { keys, ..self }
+    }
+
+    /// The same, with the tags the request sets and the tag keys it
+    /// removes.
+    pub fn tagging(self, request_tags: &'a [(String, String)], tag_keys: &'a [String]) -> Self {
+        Access {
+            request_tags,
+            tag_keys,
+            ..self
+        }
     }
 }
 
@@ -180,6 +194,8 @@ struct Asked<'a> {
     alias: Option<&'a str>,
     /// The key's aliases, where the policy asks `kms:ResourceAliases`.
     aliases: &'a [String],
+    /// The key's tags (`aws:ResourceTag/<key>`).
+    tags: &'a BTreeMap<String, String>,
 }
 
 /// The condition keys a request gives a key's policy.
@@ -226,6 +242,19 @@ fn conditions(
     for alias in asked.aliases {
         context.add("kms:ResourceAliases", alias.as_str());
     }
+    // Attribute-based access control: the key's tags, and those a request
+    // sets or removes (tag keys are compared with case ignored, as every
+    // condition key name is).
+    for (name, value) in asked.tags {
+        context.add(&format!("aws:ResourceTag/{name}"), value.as_str());
+    }
+    for (name, value) in access.request_tags {
+        context.add(&format!("aws:RequestTag/{name}"), value.as_str());
+        context.add("aws:TagKeys", name.as_str());
+    }
+    for name in access.tag_keys {
+        context.add("aws:TagKeys", name.as_str());
+    }
     for (name, value) in access.keys {
         context.add(name, *value);
     }
@@ -259,6 +288,7 @@ impl Api {
                     key: key.into(),
                     alias,
                     aliases: &aliases,
+                    tags: &key.tags,
                 };
                 Some(self.decide(caller, &asked, &policy, access))
             }
@@ -363,7 +393,7 @@ impl Api {
     pub(super) fn check_lockout(
         &self,
         caller: &Caller,
-        key: Subject,
+        (key, tags): (Subject, &BTreeMap<String, String>),
         aliases: &[String],
         policy: &PolicyDocument,
         bypass: bool,
@@ -375,6 +405,7 @@ impl Api {
             key,
             alias: None,
             aliases,
+            tags,
         };
         let (decision, _) = self.decide(caller, &asked, policy, Access::to("kms:PutKeyPolicy"));
         match decision {

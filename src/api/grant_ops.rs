@@ -280,6 +280,7 @@ impl Api {
             context,
             keys: &keys,
             passes_on: Some((&asked.operations, &asked.constraints)),
+            ..Access::to("kms:CreateGrant")
         };
         let key = self
             .resolve_key(caller, &reference, Accepts::KeyOnly, access)

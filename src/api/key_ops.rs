@@ -279,7 +279,7 @@ impl Api {
                 replica: false,
             };
             // A key being created has no aliases yet.
-            self.check_lockout(caller, subject, &[], document, bypass)?;
+            self.check_lockout(caller, (subject, &tags), &[], document, bypass)?;
         }
         let key = self
             .mint_key(
@@ -467,10 +467,8 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: TagInput = decode(body)?;
         let tags = checked_tags(required(input.tags, "tags")?)?;
-        let id = self
-            .managed_key(caller, input.key_id, Access::to("kms:TagResource"))
-            .await?
-            .key_id;
+        let access = Access::to("kms:TagResource").tagging(&tags, &[]);
+        let id = self.managed_key(caller, input.key_id, access).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for (name, value) in &tags {
@@ -502,10 +500,8 @@ impl Api {
                 crate::tag::MAX_KEY_CHARS,
             )?;
         }
-        let id = self
-            .managed_key(caller, input.key_id, Access::to("kms:UntagResource"))
-            .await?
-            .key_id;
+        let access = Access::to("kms:UntagResource").tagging(&[], &tag_keys);
+        let id = self.managed_key(caller, input.key_id, access).await?.key_id;
         self.update_key(id, |key| {
             self.check_state(key, Operation::Modify)?;
             for tag_key in &tag_keys {

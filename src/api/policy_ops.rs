@@ -94,7 +94,13 @@ impl Api {
             .await?;
         let bypass = input.bypass_policy_lockout_safety_check == Some(true);
         let aliases = self.resource_aliases(&key, &document).await?;
-        self.check_lockout(caller, (&key).into(), &aliases, &document, bypass)?;
+        self.check_lockout(
+            caller,
+            ((&key).into(), &key.tags),
+            &aliases,
+            &document,
+            bypass,
+        )?;
         let id = key.key_id;
         // Every key state takes a new policy (AWS's key state table).
         let policy: std::sync::Arc<str> = policy.into();

@@ -189,7 +189,11 @@ impl Api {
         let tags = checked_tags(input.tags.unwrap_or_default())?;
         let document = input.policy.as_deref().map(check_policy).transpose()?;
         let key = self
-            .managed_key(caller, input.key_id, Access::to("kms:ReplicateKey"))
+            .managed_key(
+                caller,
+                input.key_id,
+                Access::to("kms:ReplicateKey").tagging(&tags, &[]),
+            )
             .await?;
         self.require_primary(&key, "ReplicateKey")?;
         if region == self.arn.region {
@@ -204,7 +208,8 @@ impl Api {
                 ..Subject::from(&key)
             };
             let bypass = input.bypass_policy_lockout_safety_check == Some(true);
-            self.check_lockout(caller, subject, &[], document, bypass)?;
+            let tags = tags.iter().cloned().collect();
+            self.check_lockout(caller, (subject, &tags), &[], document, bypass)?;
         }
         let settings = ReplicaSettings {
             description: input.description.unwrap_or_default(),
