@@ -192,15 +192,16 @@ mod tests {
         use crate::policy::PolicyDocument;
         use crate::policy::evaluate::{Caller, Decision, Request, evaluate};
         let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-        let statement = r#"{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"arn:aws:kms:*:111122223333:key/*","Condition":{"StringEquals":{"kms:EncryptionContext:user":"${aws:username}"},"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/*/${aws:username}"}}}"#;
-        let decide = |version: &str, user: &str, context_user: &str| {
-            let text = format!(r#"{{"Version":"{version}","Statement":[{statement}]}}"#);
+        // What `statements` (of `version`) say of `user` decrypting with
+        // `tenant` in the encryption context.
+        let decide = |version: &str, statements: &str, user: &str, tenant: &str| {
+            let text = format!(r#"{{"Version":"{version}","Statement":[{statements}]}}"#);
             let policy = PolicyDocument::parse(&text).unwrap();
             let arn = format!("arn:aws:iam::111122223333:user/team-a/{user}");
             let mut context = Context::default();
             context.add("aws:username", user);
             context.add("aws:PrincipalArn", arn.as_str());
-            context.add("kms:EncryptionContext:user", context_user);
+            context.add("kms:EncryptionContext:user", tenant);
             let caller = Caller {
                 arn: &arn,
                 account: "111122223333",
@@ -213,35 +214,26 @@ mod tests {
             };
             evaluate(&policy, &request)
         };
-        assert_eq!(decide(VERSION, "alice", "alice"), Decision::Allowed);
-        assert_eq!(decide(VERSION, "alice", "bob"), Decision::NotAllowed);
-        assert_eq!(decide(VERSION, "bob", "bob"), Decision::Allowed);
+        let bound = r#"{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"arn:aws:kms:*:111122223333:key/*","Condition":{"StringEquals":{"kms:EncryptionContext:user":"${aws:username}"},"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/*/${aws:username}"}}}"#;
+        assert_eq!(decide(VERSION, bound, "alice", "alice"), Decision::Allowed);
+        assert_eq!(decide(VERSION, bound, "alice", "bob"), Decision::NotAllowed);
+        assert_eq!(decide(VERSION, bound, "bob", "bob"), Decision::Allowed);
         // 2008-10-17 compares the text `${aws:username}` itself.
-        assert_eq!(decide("2008-10-17", "alice", "alice"), Decision::NotAllowed);
-        assert_eq!(
-            decide("2008-10-17", "alice", "${aws:username}"),
-            Decision::NotAllowed,
-            "ArnLike"
-        );
+        let old = "2008-10-17";
+        assert_eq!(decide(old, bound, "alice", "alice"), Decision::NotAllowed);
+        let literal = decide(old, bound, "alice", "${aws:username}");
+        assert_eq!(literal, Decision::NotAllowed, "ArnLike");
 
-        // In the Resource too; a caller without the key matches nothing.
-        let resource = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${aws:userid}"},{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${kms:EncryptionContext:user}"}]}"#;
-        let policy = PolicyDocument::parse(resource).unwrap();
-        let mut context = Context::default();
-        context.add(
-            "kms:EncryptionContext:user",
-            "1234abcd-12ab-34cd-56ef-1234567890ab",
+        // In the Resource too; a key the request lacks matches nothing.
+        let by_resource = r#"{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${aws:userid}"},{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${kms:EncryptionContext:user}"}"#;
+        let tenant = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(
+            decide(VERSION, by_resource, "alice", tenant),
+            Decision::Allowed
         );
-        let caller = Caller {
-            arn: "arn:aws:iam::111122223333:user/team-a/alice",
-            account: "111122223333",
-        };
-        let request = Request {
-            caller,
-            action: "kms:Decrypt",
-            resource: key,
-            context: &context,
-        };
-        assert_eq!(evaluate(&policy, &request), Decision::Allowed);
+        assert_eq!(
+            decide(VERSION, by_resource, "alice", "other"),
+            Decision::NotAllowed
+        );
     }
 }

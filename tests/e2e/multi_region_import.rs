@@ -62,6 +62,21 @@ async fn imported_primary(
     (key_id, wrapping, material_id)
 }
 
+/// ReplicateKey of `key` there to `region`: the replica is made pending
+/// import, of origin EXTERNAL.
+async fn replicated_pending_import(kms: &aws_sdk_kms::Client, key: &str, region: &str) {
+    let replicated = kms
+        .replicate_key()
+        .key_id(key)
+        .replica_region(region)
+        .send()
+        .await
+        .unwrap();
+    let replica = replicated.replica_key_metadata.unwrap();
+    assert_eq!(replica.key_state, Some(KeyState::PendingImport));
+    assert_eq!(replica.origin, Some(OriginType::External));
+}
+
 async fn state(kms: &aws_sdk_kms::Client, key: &str) -> Option<KeyState> {
     let described = kms.describe_key().key_id(key).send().await.unwrap();
     described.key_metadata.unwrap().key_state
@@ -104,16 +119,7 @@ async fn a_serve_primary_of_imported_material_is_replicated_into_the_cluster() {
     let before = encrypt(&east_kms, &key_id, "written in us-east-1").await;
 
     // Replicated: a KmsKey of origin EXTERNAL, pending import, no material.
-    let replicated = east_kms
-        .replicate_key()
-        .key_id(&key_id)
-        .replica_region("eu-west-1")
-        .send()
-        .await
-        .unwrap();
-    let replica = replicated.replica_key_metadata.unwrap();
-    assert_eq!(replica.key_state, Some(KeyState::PendingImport));
-    assert_eq!(replica.origin, Some(OriginType::External));
+    replicated_pending_import(&east_kms, &key_id, "eu-west-1").await;
     let object = keys.get(&key_id).await.unwrap();
     assert_eq!(object.spec.origin, kube_kms::key::Origin::External);
     assert_eq!(
@@ -215,15 +221,7 @@ async fn a_cluster_primary_of_imported_material_rotates_once_its_replica_holds_t
     } = peered(&cluster).await;
     let (first, next) = ([0x44u8; 32], [0x55u8; 32]);
     let (key_id, west_wrapping, first_id) = imported_primary(&west_kms, &first).await;
-    let replicated = west_kms
-        .replicate_key()
-        .key_id(&key_id)
-        .replica_region("us-east-1")
-        .send()
-        .await
-        .unwrap();
-    let replica = replicated.replica_key_metadata.unwrap();
-    assert_eq!(replica.key_state, Some(KeyState::PendingImport));
+    replicated_pending_import(&west_kms, &key_id, "us-east-1").await;
     let east_wrapping = parameters(&east_kms, &key_id).await;
     assert_eq!(
         import(&east_kms, &key_id, &east_wrapping, &first, None).await,
