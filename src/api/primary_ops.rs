@@ -41,7 +41,12 @@ impl Api {
         let input: UpdatePrimaryInput = decode(body)?;
         let region = checked_region("primaryRegion", input.primary_region)?;
         let key = self
-            .managed_key(caller, input.key_id, Access::to("kms:UpdatePrimaryRegion"))
+            .managed_key(
+                caller,
+                input.key_id,
+                Access::to("kms:UpdatePrimaryRegion")
+                    .and(&[("kms:PrimaryRegion", region.as_str())]),
+            )
             .await?;
         self.require_primary(&key, "UpdatePrimaryRegion")?;
         let arn = self.arn.key_arn(key.key_id);

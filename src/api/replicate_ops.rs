@@ -192,7 +192,9 @@ impl Api {
             .managed_key(
                 caller,
                 input.key_id,
-                Access::to("kms:ReplicateKey").tagging(&tags, &[]),
+                Access::to("kms:ReplicateKey")
+                    .and(&[("kms:ReplicaRegion", region.as_str())])
+                    .tagging(&tags, &[]),
             )
             .await?;
         self.require_primary(&key, "ReplicateKey")?;

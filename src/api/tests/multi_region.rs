@@ -62,6 +62,35 @@ async fn ids_of_the_other_kind_or_without_the_marker_name_no_key() {
     h.ok("DescribeKey", json!({ "KeyId": upper })).await;
 }
 
+/// ReplicateKey and UpdatePrimaryRegion tell a key's policy the Region
+/// asked for (`kms:ReplicaRegion`, `kms:PrimaryRegion`).
+#[tokio::test]
+async fn policies_see_the_region_a_replica_or_the_primary_goes_to() {
+    let h = harness();
+    let mrk = h.key(json!({ "MultiRegion": true })).await;
+    let deny = |action: &str, key: &str| {
+        format!(
+            r#"{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"*","Condition":{{"StringEquals":{{"{key}":"eu-west-1"}}}}}}"#
+        )
+    };
+    let replica = deny("kms:ReplicateKey", "kms:ReplicaRegion");
+    let primary = deny("kms:UpdatePrimaryRegion", "kms:PrimaryRegion");
+    h.set_policy(&mrk, &policy(&[ACCOUNT, &replica, &primary]))
+        .await;
+    let call = async |op: &str, member: &str, region: &str| {
+        h.call_by("tester", op, json!({ "KeyId": mrk, member: region }))
+            .await
+    };
+    refused(call("ReplicateKey", "ReplicaRegion", "eu-west-1").await);
+    refused(call("UpdatePrimaryRegion", "PrimaryRegion", "eu-west-1").await);
+    // Another Region passes the policy (and fails after it: no peers to
+    // replicate to here, no replica to make the primary).
+    let other = call("ReplicateKey", "ReplicaRegion", "ap-south-1").await;
+    assert!(matches!(other, Err(ApiError::Unsupported(_))), "{other:?}");
+    let other = call("UpdatePrimaryRegion", "PrimaryRegion", "ap-south-1").await;
+    assert!(matches!(other, Err(ApiError::NotFound(_))), "{other:?}");
+}
+
 #[tokio::test]
 async fn policies_see_kms_multi_region() {
     let h = harness();
