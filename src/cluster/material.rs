@@ -74,11 +74,9 @@ fn follow(current: &KeyRecord, new: &KeyRecord) -> Option<MaterialChange> {
     let (versions, _) = imported::regions::shared(new);
     let mut expected = current.clone();
     expected.regions = Some(regions.clone());
-    if regions.replica {
-        let pending = regions.pending.as_deref().cloned();
-        // Every version `new` lists has its `since`: no clock is read.
-        imported::regions::follow(&mut expected, &versions, pending, 0);
-    }
+    let pending = regions.pending.as_deref().cloned();
+    // Every version `new` lists has its `since`: no clock is read.
+    imported::regions::follow(&mut expected, &versions, pending, 0);
     let same = (
         &expected.materials,
         &expected.imported,

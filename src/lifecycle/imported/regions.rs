@@ -34,13 +34,17 @@ pub fn shared(key: &KeyRecord) -> (Vec<SharedMaterial>, Option<SharedMaterial>) 
 /// material is imported here), unless its material was imported here ahead,
 /// pending rotation, which then becomes that version. Material pending
 /// rotation the primary no longer has goes, as AWS deletes the replicas'
-/// with the primary's.
+/// with the primary's. A primary (or a key of no Regions) is left as it
+/// is: its material is its own.
 pub fn follow(
     key: &mut KeyRecord,
     versions: &[SharedMaterial],
     pending: Option<SharedMaterial>,
     now: Millis,
 ) {
+    if !key.is_replica() {
+        return;
+    }
     for shared in versions {
         if key.imported_version(shared.version).is_some() {
             continue;
@@ -312,6 +316,15 @@ mod tests {
         let (versions, pending) = super::shared(&primary);
         follow(&mut replica, &versions, pending, NOW);
         assert_eq!(place(&replica, "cc", None), Ok(Placement::Pending(2)));
+    }
+
+    #[test]
+    fn a_primary_is_left_as_it_is() {
+        let mut primary = primary(&["aa"], &["eu-west-1"]);
+        take(&mut primary, "bb", Some(ImportType::NewKeyMaterial));
+        let before = primary.clone();
+        follow(&mut primary, &[], None, NOW);
+        assert_eq!(primary, before, "its material pending rotation kept");
     }
 
     #[test]

@@ -80,10 +80,8 @@ pub(super) fn apply(
     }
     if record.origin == Origin::External {
         record.regions = Some(regions.clone());
-        if regions.replica {
-            let pending = regions.pending.as_deref().cloned();
-            crate::lifecycle::imported::regions::follow(record, imported, pending, now);
-        }
+        let pending = regions.pending.as_deref().cloned();
+        crate::lifecycle::imported::regions::follow(record, imported, pending, now);
         return Ok(MaterialChanged::Replicated);
     }
     let mut arriving = Vec::with_capacity(sealed.len());
