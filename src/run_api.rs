@@ -90,7 +90,7 @@ pub async fn run(
         }
     };
     let lease_client = client.clone();
-    let store = Arc::new(KubeStore::new(index, client));
+    let store = Arc::new(KubeStore::new(index, client).scoped(args.watch_namespace.clone()));
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock())
             .with_quotas(quotas.clone())

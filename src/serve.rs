@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{Api, ApiError, Caller, FirstMaterial};
+use crate::api::{Api, ApiError, Caller, DeclaredReplica, FirstMaterial};
 use crate::audit::{AuditLog, Call};
 use crate::declared;
 use crate::grant;
@@ -106,6 +106,10 @@ pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Ap
                 api.now(),
                 String::new(),
             );
+            // A replica not arrived yet takes it when it does.
+            let Some(declared) = api.declare_replica_grant(declared) else {
+                continue;
+            };
             if api
                 .declare_grant(declared.clone())
                 .await
@@ -235,6 +239,8 @@ async fn check_against_store(api: &Api, manifests: &[Manifest]) -> Result<(), St
 }
 
 /// Brings a stored key to what its manifest declares, within its namespace.
+/// A replica's rotation is its primary's (shared between the Regions), so
+/// a manifest declaring a replica leaves it as it is.
 fn converge_declared(
     key: &mut crate::key::KeyRecord,
     metadata: &Metadata,
@@ -247,7 +253,29 @@ fn converge_declared(
             key.key_id, key.namespace
         )));
     }
-    declared::converge(key, spec, now).map_err(spec_error)
+    if let Some(primary) = &spec.primary_region
+        && !key
+            .regions
+            .as_ref()
+            .is_some_and(|r| r.primary == *primary || !r.replica)
+    {
+        return Err(ApiError::AlreadyExists(format!(
+            "key {} exists here, and is not a replica of the key in {primary}",
+            key.key_id
+        )));
+    }
+    let rotation = key.rotation.clone();
+    let mut changes = declared::converge(key, spec, now).map_err(spec_error)?;
+    if spec.primary_region.is_some() {
+        key.rotation = rotation;
+        changes.retain(|c| {
+            !matches!(
+                c,
+                declared::Change::RotationEnabled { .. } | declared::Change::RotationDisabled
+            )
+        });
+    }
+    Ok(changes)
 }
 
 async fn apply_key(
@@ -274,6 +302,26 @@ async fn apply_key(
     // An existing key's testMaterial was compared in check_against_store;
     // material never changes, so that answer holds here.
     let existing = api.store().get_key(id).await?;
+    if existing.is_none()
+        && let Some(primary) = &spec.primary_region
+    {
+        // Its material comes from its primary's Region, asked at each sync.
+        api.declare_replica(DeclaredReplica {
+            namespace: metadata.namespace.clone(),
+            name: metadata.name.clone(),
+            spec: spec.clone(),
+            grants: Vec::new(),
+        })?;
+        match api.has_peers() {
+            true => {
+                tracing::info!(key = %id, %primary, "replica declared; asked of its primary's Region at each sync")
+            }
+            false => {
+                tracing::warn!(key = %id, %primary, "replica declared, but without --peers nothing can deliver it")
+            }
+        }
+        return Ok(id);
+    }
     if existing.is_none() {
         let caller = Caller::new(metadata.namespace.clone(), "manifest");
         if material.is_some() {

@@ -33,6 +33,7 @@ mod replica_metrics;
 mod replica_ops;
 mod replicate_declared;
 mod replicate_ops;
+mod replicate_pull;
 pub mod reply;
 mod resolve;
 mod rotation_ops;
@@ -43,6 +44,7 @@ mod wire;
 pub use access::caller_arn;
 pub use alias_ops::validate_alias_name;
 pub use mint::FirstMaterial;
+pub use replicate_pull::DeclaredReplica;
 
 pub use error::ApiError;
 pub use wire::key_material_id;
@@ -245,6 +247,8 @@ pub struct Api {
     account: Option<Arc<dyn delegation::AccountAccess>>,
     /// The other Regions of multi-Region keys, if configured.
     peers: Option<Arc<peer::PeerClient>>,
+    /// Replicas `serve`'s manifests declare that have not arrived.
+    declared: replicate_pull::Declared,
 }
 
 /// Every operation the endpoint serves, by its `X-Amz-Target` name.
@@ -322,6 +326,7 @@ impl Api {
             policies: access::PolicyCache::default(),
             account: None,
             peers: None,
+            declared: Default::default(),
         }
     }
 

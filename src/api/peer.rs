@@ -127,6 +127,33 @@ impl PeerClient {
             .map(|p| p.region.as_str())
     }
 
+    /// The namespace `region`'s deliveries arrive in: its principal's (an
+    /// ARN's path, in a cluster), or `None` for a bare principal name
+    /// (`serve`, where the manifests say). Refused if the peers file names
+    /// no principal for it: it cannot deliver here.
+    pub fn delivery_namespace(&self, region: &str) -> Result<Option<&str>, String> {
+        let principal = self
+            .peers
+            .region(region)
+            .and_then(|p| p.principal.as_deref())
+            .ok_or_else(|| {
+                format!("Region {region} may not deliver replicas here: --peers names no principal for it")
+            })?;
+        if !principal.starts_with("arn:") {
+            return Ok(None);
+        }
+        let path = principal
+            .split_once(":user/")
+            .or_else(|| principal.split_once(":role/"))
+            .map(|(_, path)| path);
+        match path.and_then(|p| p.split_once('/')) {
+            Some((namespace, _)) => Ok(Some(namespace)),
+            None => Err(format!(
+                "Region {region}'s principal in --peers ({principal}) names no namespace"
+            )),
+        }
+    }
+
     /// Counts deliveries and replicas behind in `registry`.
     pub fn metered(self, registry: Option<&prometheus::Registry>) -> Self {
         PeerClient {
@@ -168,6 +195,38 @@ impl PeerClient {
         operation: &str,
         body: &Value,
     ) -> Result<Value, ApiError> {
+        self.send_to(region, &format!("{TARGET_PREFIX}{operation}"), body)
+            .await
+    }
+
+    /// `operation` of the AWS KMS API (`TrentService.`) in `region`, asked
+    /// as any client of that endpoint asks it, its reply.
+    pub async fn ask(
+        &self,
+        region: &str,
+        operation: &str,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        self.send_to(region, &format!("TrentService.{operation}"), body)
+            .await
+    }
+
+    /// Whether this endpoint can send requests to `region` (the peers file
+    /// gives its endpoint and credentials).
+    pub fn reaches(&self, region: &str) -> bool {
+        self.peers.region(region).is_some_and(|peer| {
+            peer.endpoint.is_some()
+                && peer.access_key_id.is_some()
+                && peer.secret_access_key.is_some()
+        })
+    }
+
+    async fn send_to(
+        &self,
+        region: &str,
+        target_name: &str,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
         let peer = self.peer(region)?;
         let unusable = |why: &str| {
             ApiError::Unsupported(format!(
@@ -185,7 +244,7 @@ impl PeerClient {
         };
         let body = serde_json::to_vec(body).expect("JSON values serialize");
         let headers = crate::auth::sigv4::signed_target_headers(
-            &format!("{TARGET_PREFIX}{operation}"),
+            target_name,
             target.host,
             &body,
             region,

@@ -2,7 +2,8 @@
 //! each delivery to another Region by outcome, and how many keys each
 //! Region's replicas lag behind (versions or shared settings they lack, as
 //! of the last full sync), which an alert watches: a replica behind does
-//! not decrypt what the newer versions encrypt.
+//! not decrypt what the newer versions encrypt; and how many replicas
+//! declared here still wait for their primary's material.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -12,11 +13,49 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 #[derive(Debug)]
 pub struct ReplicaMetrics {
     deliveries: IntCounterVec,
-    behind: IntGaugeVec,
-    /// Regions reported behind that are no peer (declared in a primary's
-    /// `replicaRegions`, a typo or a peer not configured yet): their series
-    /// goes once no key declares them.
+    behind: RegionGauge,
+    awaited: RegionGauge,
+}
+
+/// A gauge by Region, set from a full sync: every peer Region has a value
+/// (0 when none counted), and a Region counted that is no peer (named in a
+/// manifest, a typo or a peer not configured yet) has one while counted,
+/// its series going once it is not.
+#[derive(Debug)]
+struct RegionGauge {
+    gauge: IntGaugeVec,
     strangers: Mutex<BTreeSet<String>>,
+}
+
+impl RegionGauge {
+    fn new(registry: &Registry, name: &str, help: &str, label: &str) -> Self {
+        let gauge = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+        let _ = registry.register(Box::new(gauge.clone()));
+        RegionGauge {
+            gauge,
+            strangers: Mutex::default(),
+        }
+    }
+
+    fn set(&self, peers: &BTreeSet<&str>, counted: &BTreeMap<String, i64>) {
+        for region in peers {
+            let count = counted.get(*region).copied().unwrap_or(0);
+            self.gauge.with_label_values(&[region]).set(count);
+        }
+        let strangers: BTreeSet<String> = counted
+            .keys()
+            .filter(|r| !peers.contains(r.as_str()))
+            .cloned()
+            .collect();
+        for region in &strangers {
+            self.gauge.with_label_values(&[region]).set(counted[region]);
+        }
+        let mut before = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in before.difference(&strangers) {
+            let _ = self.gauge.remove_label_values(&[gone]);
+        }
+        *before = strangers;
+    }
 }
 
 /// A delivery's outcome label.
@@ -39,21 +78,25 @@ impl ReplicaMetrics {
             &["region", "outcome"],
         )
         .expect("valid metric");
-        let behind = IntGaugeVec::new(
-            Opts::new(
-                "kubekms_replicas_behind",
-                "Multi-Region keys of this Region whose replica in the Region lacks versions \
-                 or shared settings, as of the last sync of every key",
-            ),
-            &["region"],
-        )
-        .expect("valid metric");
         let _ = registry.register(Box::new(deliveries.clone()));
-        let _ = registry.register(Box::new(behind.clone()));
+        let behind = RegionGauge::new(
+            registry,
+            "kubekms_replicas_behind",
+            "Multi-Region keys of this Region whose replica in the Region lacks versions \
+             or shared settings, as of the last sync of every key",
+            "region",
+        );
+        let awaited = RegionGauge::new(
+            registry,
+            "kubekms_replicas_awaited",
+            "Replicas declared in this Region (KmsKeys with primaryRegion) whose material \
+             has not arrived from their primary's Region, by that Region, as of the last sync",
+            "primary_region",
+        );
         ReplicaMetrics {
             deliveries,
             behind,
-            strangers: Mutex::default(),
+            awaited,
         }
     }
 
@@ -74,23 +117,15 @@ impl ReplicaMetrics {
         regions: impl Iterator<Item = &'a str>,
         failed: &BTreeMap<String, i64>,
     ) {
-        let peers: BTreeSet<&str> = regions.collect();
-        for region in &peers {
-            let count = failed.get(*region).copied().unwrap_or(0);
-            self.behind.with_label_values(&[region]).set(count);
-        }
-        let strangers: BTreeSet<String> = failed
-            .keys()
-            .filter(|r| !peers.contains(r.as_str()))
-            .cloned()
-            .collect();
-        for region in &strangers {
-            self.behind.with_label_values(&[region]).set(failed[region]);
-        }
-        let mut before = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
-        for gone in before.difference(&strangers) {
-            let _ = self.behind.remove_label_values(&[gone]);
-        }
-        *before = strangers;
+        self.behind.set(&regions.collect(), failed);
+    }
+
+    /// Sets how many declared replicas wait on each primary Region.
+    pub(super) fn awaited<'a>(
+        &self,
+        regions: impl Iterator<Item = &'a str>,
+        waiting: &BTreeMap<String, i64>,
+    ) {
+        self.awaited.set(&regions.collect(), waiting);
     }
 }

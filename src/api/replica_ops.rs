@@ -206,6 +206,7 @@ impl Api {
             }),
             replica_regions: Vec::new(),
         };
+        self.declared_settings(&mut key)?;
         shared.apply(&mut key, now);
         if key.materials.iter().any(|m| {
             m.sealed.header().map_or(true, |h| {
@@ -216,7 +217,9 @@ impl Api {
                 "packages: material of another key spec or usage than the replica's".into(),
             ));
         }
-        Ok(self.store.create_key(key).await?)
+        let created = self.store.create_key(key).await?;
+        self.replica_arrived(key_id).await;
+        Ok(created)
     }
 
     async fn add_replica_material(

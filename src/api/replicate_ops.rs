@@ -368,10 +368,12 @@ impl Api {
                 }
             }
         }
+        let (awaited, _) = self.pull_declared().await;
         if let Some(peers) = self.peers.as_deref()
             && let Some(metrics) = peers.metrics()
         {
             metrics.behind(peers.regions(), &behind);
+            metrics.awaited(peers.regions(), &awaited);
         }
     }
 

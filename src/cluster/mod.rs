@@ -2,6 +2,7 @@
 //! Secrets, `KmsAlias` objects and credential Secrets, folded into an
 //! in-memory index that every request reads. No API request per call.
 
+pub mod awaited;
 pub mod grants;
 pub mod index;
 pub mod material;

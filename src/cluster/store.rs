@@ -17,7 +17,9 @@ use crate::grant::{GrantRecord, TokenRef};
 use crate::key::{KeyRecord, KeyState, Millis, now_millis};
 use crate::key_id::KeyId;
 use crate::resource::{KmsAlias, KmsKey, MaterialRequest, crd_lacks};
-use crate::store::{AliasRecord, KeyStore, PendingRotation, StoreError, StoredUsage};
+use crate::store::{
+    AliasRecord, AwaitedReplica, KeyStore, PendingRotation, StoreError, StoredUsage,
+};
 use crate::usage::KeyUsage;
 
 /// How long a write waits for the controller to make it visible.
@@ -38,6 +40,8 @@ pub struct KubeStore {
     old_crd_warned: crate::reminder::Reminder,
     /// Grant objects tokens named that were not there, for a while.
     unseen_absent: Mutex<grant_objects::Absent>,
+    /// The namespace watched (`--watch-namespace`), or every one.
+    scope: Option<String>,
 }
 
 /// Takes back a `KmsKey` that CreateKey made and the controller did not
@@ -116,6 +120,15 @@ impl KubeStore {
             usage_read: Mutex::default(),
             old_crd_warned: crate::reminder::Reminder::new(usage::WRITE_EVERY),
             unseen_absent: Mutex::default(),
+            scope: None,
+        }
+    }
+
+    /// Lists only `namespace`'s objects, as the watches do.
+    pub fn scoped(self, namespace: Option<String>) -> Self {
+        KubeStore {
+            scope: namespace,
+            ..self
         }
     }
 
@@ -359,6 +372,15 @@ impl KeyStore for KubeStore {
             }
             converged => converged,
         }
+    }
+
+    async fn awaited_replicas(&self) -> Result<Vec<AwaitedReplica>, StoreError> {
+        let keys = super::watch::scoped::<KmsKey>(&self.client, self.scope.as_deref());
+        let listed = keys
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|e| kube_error(e, "KmsKeys"))?;
+        self.read(|index| super::awaited::awaited(&listed.items, |id| index.key(id).is_some()))
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {

@@ -72,6 +72,19 @@ pub enum StoreError {
     InProgress(String),
 }
 
+/// A replica of a multi-Region key declared in this Region (from Git)
+/// whose material has not arrived: this Region asks its primary's Region
+/// for it (ReplicateKey there) at each replica sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitedReplica {
+    pub key_id: KeyId,
+    /// The Region its primary is in.
+    pub primary_region: String,
+    /// Where it is declared: its namespace is where it goes.
+    pub namespace: String,
+    pub name: String,
+}
+
 /// An on-demand rotation asked for and not made yet: in a cluster, the
 /// controller rotates after RotateKeyOnDemand has returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +194,12 @@ pub trait KeyStore: Send + Sync {
     /// (only a store whose minter rotates later has one).
     async fn pending_rotation(&self, _id: KeyId) -> Result<Option<PendingRotation>, StoreError> {
         Ok(None)
+    }
+
+    /// Replicas declared here whose material has not arrived (in a
+    /// cluster: `KmsKey`s with `primaryRegion` and no Secret yet).
+    async fn awaited_replicas(&self) -> Result<Vec<AwaitedReplica>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Asks the store's minter for one on-demand rotation of `id`;

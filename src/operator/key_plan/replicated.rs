@@ -27,7 +27,7 @@ pub(super) fn first(key: &KmsKey, primary: &str, now: Millis) -> KeyPlan {
         KeyPlan::Refuse(Refusal::new(
             "AwaitingReplication",
             format!(
-                "key {key_id} is a replica of the key in {primary}; its material arrives when ReplicateKey is called on the primary's endpoint"
+                "key {key_id} is a replica of the key in {primary}; its material arrives when the primary replicates it here (ReplicateKey on its endpoint, its replicaRegions, or the endpoint here asking it at each replica sync)"
             ),
         ))
     };
