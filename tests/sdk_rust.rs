@@ -6,6 +6,8 @@ mod support;
 mod multi_region;
 #[path = "sdk_rust/multi_region_import.rs"]
 mod multi_region_import;
+#[path = "sdk_rust/multi_region_pull.rs"]
+mod multi_region_pull;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{

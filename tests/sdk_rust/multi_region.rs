@@ -7,7 +7,7 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 
 use super::support::{self, ACCESS_KEY, SECRET_KEY, Server, root_key_in};
 
-fn serve_args(
+pub(super) fn serve_args(
     region: &str,
     root: &std::path::Path,
     peers: &std::path::Path,
@@ -415,7 +415,7 @@ async fn a_primary_declared_with_replica_regions_is_replicated_there() {
 }
 
 /// The text `url`'s /metrics answers.
-fn scrape(url: &str) -> String {
+pub(super) fn scrape(url: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(url.strip_prefix("http://").unwrap()).unwrap();
     write!(
