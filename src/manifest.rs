@@ -437,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_is_declared_without_material_of_its_own() {
+        let replica = "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {name: orders}\nspec:\n  keyId: mrk-0123456789abcdeff0123456789abcde\n  multiRegion: true\n  primaryRegion: us-east-1\n";
+        let parsed = parse(replica).unwrap();
+        assert!(
+            matches!(&parsed[..], [Manifest::Key { spec, test_material: None, .. }]
+            if spec.primary_region.as_deref() == Some("us-east-1"))
+        );
+        let with_material = format!("{replica}  testMaterial: AAAA\n");
+        assert_eq!(
+            parse(&with_material).unwrap_err(),
+            "KmsKey default/orders: a replica (spec.primaryRegion) has no testMaterial: its material comes from its primary"
+        );
+    }
+
+    #[test]
     fn keys_and_aliases_parse_with_defaults_and_stable_ids() {
         let text = r#"
 apiVersion: kubekms.io/v1alpha1

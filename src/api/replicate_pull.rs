@@ -205,7 +205,7 @@ impl Api {
     /// `KmsKey` only in the namespace of the principal the primary's Region
     /// speaks as; asking for one declared elsewhere would let any tenant
     /// have this Region's principal fetch another's key.
-    fn may_pull(
+    pub(super) fn may_pull(
         &self,
         peers: &super::peer::PeerClient,
         replica: &AwaitedReplica,

@@ -49,17 +49,17 @@ mod tests {
 
     #[test]
     fn only_declared_replicas_without_material_or_a_delivery_on_its_way_are_awaited() {
-        let held_id: KeyId = "mrk-11111111111111111111111111111111".parse().unwrap();
+        let held_id: KeyId = "mrk-1111111111111111e111111111111111".parse().unwrap();
         let waiting = key(
             "orders",
-            "mrk-22222222222222222222222222222222",
+            "mrk-2222222222222222e222222222222222",
             Some("us-east-1"),
         );
         let held = key("held", &held_id.to_string(), Some("us-east-1"));
-        let primary = key("primary", "mrk-33333333333333333333333333333333", None);
+        let primary = key("primary", "mrk-3333333333333333e333333333333333", None);
         let mut delivering = key(
             "delivering",
-            "mrk-44444444444444444444444444444444",
+            "mrk-4444444444444444e444444444444444",
             Some("eu-west-1"),
         );
         delivering
@@ -67,7 +67,7 @@ mod tests {
             .insert(MATERIAL_ANNOTATION.into(), "{}".into());
         let mut deleting = key(
             "deleting",
-            "mrk-55555555555555555555555555555555",
+            "mrk-5555555555555555e555555555555555",
             Some("eu-west-1"),
         );
         deleting.metadata.deletion_timestamp =
@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(
             found,
             [AwaitedReplica {
-                key_id: "mrk-22222222222222222222222222222222".parse().unwrap(),
+                key_id: "mrk-2222222222222222e222222222222222".parse().unwrap(),
                 primary_region: "us-east-1".into(),
                 namespace: "team".into(),
                 name: "orders".into(),

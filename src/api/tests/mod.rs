@@ -107,6 +107,7 @@ fn arn(id: &str) -> String {
 mod access;
 mod aliases_and_tags;
 mod crypto;
+mod declared_replicas;
 mod delegation;
 mod grants;
 mod hostile;
