@@ -221,3 +221,43 @@ async fn cancelling_a_wait_for_replicas_lets_go_of_the_held_object_first() {
         .expect("returns once the cancel shows");
     assert_eq!(done.unwrap().unwrap().deletion, None);
 }
+
+/// The replicas declared here awaiting material are listed from the API
+/// server (every namespace, or the watched one): a replica whose key the
+/// index holds is not among them.
+#[tokio::test]
+async fn awaited_replicas_are_the_declared_kmskeys_without_a_key() {
+    let mut live = record();
+    live.key_id = KeyId::random_multi_region();
+    live.regions = Some(replica_of("us-east-1"));
+    let waiting: KeyId = "mrk-0123456789abcdeff0123456789abcde".parse().unwrap();
+    let object = |name: &str, id: KeyId| {
+        json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+            "metadata": {"name": name, "namespace": "kube-kms"},
+            "spec": {"multiRegion": true, "keyId": id, "primaryRegion": "us-east-1"}})
+    };
+    let list = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
+        "metadata": {"resourceVersion": "7"},
+        "items": [object("held", live.key_id), object("orders", waiting)]});
+    for (scope, path) in [
+        (None, "/apis/kubekms.io/v1alpha1/kmskeys"),
+        (
+            Some("kube-kms".to_owned()),
+            "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys",
+        ),
+    ] {
+        let (store, _index, mut handle) = store_holding(&live);
+        let store = store.scoped(scope);
+        let task = tokio::spawn(async move { store.awaited_replicas().await });
+        answer(&mut handle, ("GET", path), list.clone()).await;
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            [AwaitedReplica {
+                key_id: waiting,
+                primary_region: "us-east-1".into(),
+                namespace: "kube-kms".into(),
+                name: "orders".into(),
+            }]
+        );
+    }
+}
