@@ -305,10 +305,14 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     );
 
     // A replica declared (from Git) before its primary replicates it waits,
-    // then takes the delivery and keeps what it declares.
+    // then takes the delivery and keeps what it declares. (The cluster asks
+    // for it at each sync as the test access key's principal, whose
+    // ReplicateKey this primary's policy denies; another principal's is the
+    // push.)
     let declared_id = east_kms
         .create_key()
         .multi_region(true)
+        .policy(primary_policy(false))
         .send()
         .await
         .unwrap()
@@ -335,9 +339,11 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
         },
     )
     .await;
-    let replicated = east_kms
+    let replicated = other_principal(&east_kms)
         .replicate_key()
-        .key_id(&declared_id)
+        .key_id(format!(
+            "arn:aws:kms:us-east-1:111122223333:key/{declared_id}"
+        ))
         .replica_region("eu-west-1")
         .description("not the declared one")
         .send()
@@ -362,6 +368,145 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     );
     let sealed = encrypt(&east_kms, &declared_id, "to a declared replica").await;
     assert_eq!(decrypt(&west_kms, sealed).await, "to a declared replica");
+    drop(controller);
+}
+
+/// A `serve` primary's policy: the account may do everything, but the test
+/// access key's principal (as which the cluster asks for the replicas
+/// declared there) may replicate it only if `replicate`.
+fn primary_policy(replicate: bool) -> String {
+    let deny = r#",{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/default/tester"},"Action":"kms:ReplicateKey","Resource":"*"}"#;
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"kms:*","Resource":"*"}}{}]}}"#,
+        if replicate { "" } else { deny }
+    )
+}
+
+/// A client of `serve`'s other test principal (`other`, namespace `other`)
+/// where `kms` points.
+fn other_principal(kms: &aws_sdk_kms::Client) -> aws_sdk_kms::Client {
+    let credentials = aws_sdk_kms::config::Credentials::new(
+        support::OTHER_ACCESS_KEY,
+        support::OTHER_SECRET_KEY,
+        None,
+        None,
+        "test",
+    );
+    let config = kms.config().to_builder().credentials_provider(credentials);
+    aws_sdk_kms::Client::from_conf(config.build())
+}
+
+/// A replica declared in the cluster (its `KmsKey` in the namespace the
+/// primary's Region delivers to) whose primary in `serve` does not list
+/// it: the cluster asks us-east-1 at each sync, refused while the
+/// primary's policy denies it, replicated once it allows.
+#[tokio::test]
+async fn a_replica_declared_in_the_cluster_is_asked_of_its_primary() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    let Peered {
+        controller,
+        east: _east,
+        east_kms,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
+    let key_id = east_kms
+        .create_key()
+        .multi_region(true)
+        .policy(primary_policy(false))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
+    let declared: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "pulled", "namespace": ns},
+        "spec": {"keyId": key_id, "multiRegion": true, "primaryRegion": "us-east-1",
+                 "description": "declared in eu-west-1"},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &declared)
+        .await
+        .unwrap();
+    let awaiting = || async {
+        let object = keys.get("pulled").await.unwrap();
+        let reason = ready_reason(&object.status?.conditions)?.to_owned();
+        (reason == "AwaitingReplication").then_some(())
+    };
+    wait_for(
+        "the declared replica awaiting its material",
+        READY,
+        awaiting,
+    )
+    .await;
+    // Several syncs (one a second), each refused by the primary's policy.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(awaiting().await.is_some(), "still awaiting");
+    let missing = west_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("NotFoundException"));
+    let primary = east_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let config = primary
+        .key_metadata
+        .unwrap()
+        .multi_region_configuration
+        .unwrap();
+    assert!(config.replica_keys().is_empty());
+
+    // Allowed: the next sync asks, us-east-1 delivers to the declared object.
+    east_kms
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(primary_policy(true))
+        .send()
+        .await
+        .unwrap();
+    let object = wait_for("the declared replica Ready", READY, || async {
+        keys.get_opt("pulled").await.unwrap().filter(ready)
+    })
+    .await;
+    assert_eq!(
+        object.status.unwrap().key_id.as_deref(),
+        Some(key_id.as_str())
+    );
+    assert_eq!(object.spec.description, "declared in eu-west-1");
+    let described = west_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let metadata = described.key_metadata.unwrap();
+    assert_eq!(metadata.description(), Some("declared in eu-west-1"));
+    let config = metadata.multi_region_configuration.unwrap();
+    assert_eq!(
+        config.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Replica)
+    );
+    assert_eq!(config.primary_key().unwrap().region(), Some("us-east-1"));
+    let sealed = encrypt(&east_kms, &key_id, "asked for from eu-west-1").await;
+    assert_eq!(decrypt(&west_kms, sealed).await, "asked for from eu-west-1");
+    let sealed = encrypt(&west_kms, &key_id, "and back").await;
+    assert_eq!(decrypt(&east_kms, sealed).await, "and back");
+    assert!(
+        keys.get_opt(&key_id).await.unwrap().is_none(),
+        "no second object"
+    );
     drop(controller);
 }
 
