@@ -28,6 +28,18 @@ pub use applied::Applied;
 pub async fn apply_manifests(api: &Api, manifests: &[Manifest]) -> Result<Vec<Applied>, String> {
     check(manifests)?;
     check_against_store(api, manifests).await?;
+    // A replica declared before and taken out of the set before it arrived
+    // is no longer asked for.
+    let replicas: BTreeSet<KeyId> = manifests
+        .iter()
+        .filter_map(|m| match m {
+            Manifest::Key { metadata, spec, .. } if spec.primary_region.is_some() => {
+                Some(manifest::key_id(spec, metadata))
+            }
+            _ => None,
+        })
+        .collect();
+    api.retain_declared_replicas(|id| replicas.contains(&id));
     let mut changed = Vec::new();
     let mut key_ids: HashMap<(String, String), KeyId> = HashMap::new();
     for manifest in manifests {

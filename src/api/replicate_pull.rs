@@ -48,6 +48,12 @@ impl Api {
         Ok(())
     }
 
+    /// Withdraws the declarations of replicas not yet arrived that `keep`
+    /// refuses (taken out of the manifests: nothing of them exists here).
+    pub fn retain_declared_replicas(&self, keep: impl Fn(KeyId) -> bool) {
+        self.declared().retain(|id, _| keep(*id));
+    }
+
     /// The declaration of replica `id` here, if one waits for it.
     pub(super) fn declared_replica(&self, id: KeyId) -> Option<DeclaredReplica> {
         self.declared().get(&id).cloned()

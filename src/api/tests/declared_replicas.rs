@@ -209,3 +209,25 @@ async fn a_declared_replica_not_reached_is_counted_as_awaited_until_it_arrives()
         "{waiting:?} {failures:?}"
     );
 }
+
+#[tokio::test]
+async fn a_declaration_withdrawn_before_its_replica_arrives_is_no_longer_asked_for() {
+    let h = harness_built(|api| {
+        api.with_peers(Some(peers(
+            &format!(
+                "peers:\n  - region: eu-west-1\n{}    principal: replicator\n",
+                reachable('a')
+            ),
+            false,
+        )))
+    });
+    h.api
+        .declare_replica(declaration("team", "eu-west-1"))
+        .unwrap();
+    h.api.retain_declared_replicas(|id| id.to_string() == MRK);
+    assert_eq!(h.api.pull_declared().await.0.get("eu-west-1"), Some(&1));
+    h.api.retain_declared_replicas(|_| false);
+    let (waiting, failures) = h.api.pull_declared().await;
+    assert!(waiting.is_empty() && failures.is_empty());
+    assert!(h.api.declared_replica(MRK.parse().unwrap()).is_none());
+}
