@@ -309,36 +309,8 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
     // for it at each sync as the test access key's principal, whose
     // ReplicateKey this primary's policy denies; another principal's is the
     // push.)
-    let declared_id = east_kms
-        .create_key()
-        .multi_region(true)
-        .policy(primary_policy(false))
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let declared: KmsKey = serde_json::from_value(json!({
-        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-        "metadata": {"name": "declared-replica", "namespace": ns},
-        "spec": {"keyId": declared_id, "multiRegion": true, "primaryRegion": "us-east-1",
-                 "description": "declared in Git"},
-    }))
-    .unwrap();
-    keys.create(&PostParams::default(), &declared)
-        .await
-        .unwrap();
-    wait_for(
-        "the declared replica awaiting its material",
-        READY,
-        || async {
-            let object = keys.get("declared-replica").await.unwrap();
-            let reason = ready_reason(&object.status?.conditions)?.to_owned();
-            (reason == "AwaitingReplication").then_some(())
-        },
-    )
-    .await;
+    let declared_id =
+        declared_replica(&east_kms, &keys, "declared-replica", "declared in Git").await;
     let replicated = other_principal(&east_kms)
         .replicate_key()
         .key_id(format!(
@@ -396,6 +368,50 @@ fn other_principal(kms: &aws_sdk_kms::Client) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(config.build())
 }
 
+/// A primary made in us-east-1 whose policy denies the cluster's asking
+/// for its replicas, and its replica declared in the cluster as the
+/// KmsKey `name` (in `keys`' namespace, where us-east-1 delivers) with
+/// `description`, awaiting its material: the key id.
+async fn declared_replica(
+    east_kms: &aws_sdk_kms::Client,
+    keys: &Api<KmsKey>,
+    name: &str,
+    description: &str,
+) -> String {
+    let key_id = east_kms
+        .create_key()
+        .multi_region(true)
+        .policy(primary_policy(false))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let declared: KmsKey = serde_json::from_value(json!({
+        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": name},
+        "spec": {"keyId": key_id, "multiRegion": true, "primaryRegion": "us-east-1",
+                 "description": description},
+    }))
+    .unwrap();
+    keys.create(&PostParams::default(), &declared)
+        .await
+        .unwrap();
+    wait_for("the declared replica awaiting its material", READY, || {
+        awaiting_replication(keys, name)
+    })
+    .await;
+    key_id
+}
+
+/// Whether the KmsKey `name` waits for its material.
+async fn awaiting_replication(keys: &Api<KmsKey>, name: &str) -> Option<()> {
+    let object = keys.get(name).await.unwrap();
+    let reason = ready_reason(&object.status?.conditions)?.to_owned();
+    (reason == "AwaitingReplication").then_some(())
+}
+
 /// A replica declared in the cluster (its `KmsKey` in the namespace the
 /// primary's Region delivers to) whose primary in `serve` does not list
 /// it: the cluster asks us-east-1 at each sync, refused while the
@@ -413,41 +429,14 @@ async fn a_replica_declared_in_the_cluster_is_asked_of_its_primary() {
         west_kms,
         ..
     } = peered(&cluster).await;
-    let key_id = east_kms
-        .create_key()
-        .multi_region(true)
-        .policy(primary_policy(false))
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
-    let declared: KmsKey = serde_json::from_value(json!({
-        "apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
-        "metadata": {"name": "pulled", "namespace": ns},
-        "spec": {"keyId": key_id, "multiRegion": true, "primaryRegion": "us-east-1",
-                 "description": "declared in eu-west-1"},
-    }))
-    .unwrap();
-    keys.create(&PostParams::default(), &declared)
-        .await
-        .unwrap();
-    let awaiting = || async {
-        let object = keys.get("pulled").await.unwrap();
-        let reason = ready_reason(&object.status?.conditions)?.to_owned();
-        (reason == "AwaitingReplication").then_some(())
-    };
-    wait_for(
-        "the declared replica awaiting its material",
-        READY,
-        awaiting,
-    )
-    .await;
+    let key_id = declared_replica(&east_kms, &keys, "pulled", "declared in eu-west-1").await;
     // Several syncs (one a second), each refused by the primary's policy.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(awaiting().await.is_some(), "still awaiting");
+    assert!(
+        awaiting_replication(&keys, "pulled").await.is_some(),
+        "still awaiting"
+    );
     let missing = west_kms
         .describe_key()
         .key_id(&key_id)

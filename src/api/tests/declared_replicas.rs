@@ -178,20 +178,25 @@ async fn only_replicas_declared_where_their_primary_delivers_are_asked_for() {
     );
 }
 
-#[tokio::test]
-async fn a_declared_replica_not_reached_is_counted_as_awaited_until_it_arrives() {
+/// `serve` reaching eu-west-1 (where nothing answers), a replica of a key
+/// there declared.
+fn declared_in_serve() -> Harness {
     let h = harness_built(|api| {
-        api.with_peers(Some(peers(
-            &format!(
-                "peers:\n  - region: eu-west-1\n{}    principal: replicator\n",
-                reachable('a')
-            ),
-            false,
-        )))
+        let yaml = format!(
+            "peers:\n  - region: eu-west-1\n{}    principal: replicator\n",
+            reachable('a')
+        );
+        api.with_peers(Some(peers(&yaml, false)))
     });
     h.api
         .declare_replica(declaration("team", "eu-west-1"))
         .unwrap();
+    h
+}
+
+#[tokio::test]
+async fn a_declared_replica_not_reached_is_counted_as_awaited_until_it_arrives() {
+    let h = declared_in_serve();
     let (waiting, failures) = h.api.pull_declared().await;
     assert_eq!(waiting.get("eu-west-1"), Some(&1));
     assert!(
@@ -212,18 +217,7 @@ async fn a_declared_replica_not_reached_is_counted_as_awaited_until_it_arrives()
 
 #[tokio::test]
 async fn a_declaration_withdrawn_before_its_replica_arrives_is_no_longer_asked_for() {
-    let h = harness_built(|api| {
-        api.with_peers(Some(peers(
-            &format!(
-                "peers:\n  - region: eu-west-1\n{}    principal: replicator\n",
-                reachable('a')
-            ),
-            false,
-        )))
-    });
-    h.api
-        .declare_replica(declaration("team", "eu-west-1"))
-        .unwrap();
+    let h = declared_in_serve();
     h.api.retain_declared_replicas(|id| id.to_string() == MRK);
     assert_eq!(h.api.pull_declared().await.0.get("eu-west-1"), Some(&1));
     h.api.retain_declared_replicas(|_| false);
