@@ -689,3 +689,95 @@ async fn a_kmskey_declaring_replica_regions_is_replicated_there() {
     );
     drop(controller);
 }
+
+/// A replica in the cluster whose Secret is lost (its finalizer taken off
+/// by hand, or a restore without it) comes back by itself: the endpoint
+/// asks us-east-1 for it again, which finds it gone from the cluster and
+/// delivers every version to its KmsKey once more.
+#[tokio::test]
+async fn a_replica_whose_secret_is_lost_is_asked_for_again() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let Peered {
+        controller,
+        east: _east,
+        east_kms,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
+    let key_id = east_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    east_kms
+        .replicate_key()
+        .key_id(&key_id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    east_kms
+        .rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    wait_for("the replica at version 2", READY, || async {
+        let object = keys.get_opt(&key_id).await.unwrap()?;
+        (ready(&object) && object.status?.current_version == Some(2)).then_some(())
+    })
+    .await;
+    let sealed = encrypt(&east_kms, &key_id, "before the loss").await;
+
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let name = kube_kms::operator::key_secret::secret_name(&key_id);
+    let lost = secrets.get(&name).await.unwrap().metadata.uid;
+    secrets
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    secrets
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the replica's Secret delivered again", READY, || async {
+        let secret = secrets.get_opt(&name).await.unwrap()?;
+        (secret.metadata.uid != lost).then_some(())
+    })
+    .await;
+    let object = wait_for("the replica Ready again", READY, || async {
+        keys.get_opt(&key_id).await.unwrap().filter(ready)
+    })
+    .await;
+    assert_eq!(object.status.unwrap().current_version, Some(2));
+    assert_eq!(decrypt(&west_kms, sealed).await, "before the loss");
+    let listed = east_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let config = listed
+        .key_metadata
+        .unwrap()
+        .multi_region_configuration
+        .unwrap();
+    let regions: Vec<&str> = config
+        .replica_keys()
+        .iter()
+        .filter_map(|r| r.region())
+        .collect();
+    assert_eq!(regions, ["eu-west-1"]);
+    drop(controller);
+}
