@@ -182,6 +182,17 @@ impl Api {
                     peers.ask(&primary, "ReplicateKey", &body).await
                 }
             };
+            let refusal = match &asked {
+                Ok(_) | Err(ApiError::AlreadyExists(_)) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            if let Err(e) = self
+                .store
+                .note_replica_answer(&replica, refusal.as_deref())
+                .await
+            {
+                tracing::warn!(%key, declared = %declared_as, error = %e, "the primary's answer not written to the declared replica");
+            }
             let arrived = self.store.get_key(key).await.ok().flatten().is_some();
             if !arrived {
                 *waiting.entry(primary.clone()).or_default() += 1;

@@ -7,8 +7,9 @@
 
 use kube::ResourceExt;
 
+use crate::key::Millis;
 use crate::key_id::KeyId;
-use crate::resource::{KmsKey, MATERIAL_ANNOTATION};
+use crate::resource::{KmsKey, MATERIAL_ANNOTATION, ReplicationRefusal};
 use crate::store::AwaitedReplica;
 
 /// The replicas among `keys` awaiting material, `held` saying which key
@@ -28,6 +29,45 @@ pub fn awaited(keys: &[KmsKey], held: impl Fn(KeyId) -> bool) -> Vec<AwaitedRepl
             })
         })
         .collect()
+}
+
+/// The declared replicas among `keys` whose material arrived while their
+/// status still says their primary refused (it came another way, a push),
+/// for the refusal to be taken away.
+pub fn answered(keys: &[KmsKey], held: impl Fn(KeyId) -> bool) -> Vec<AwaitedReplica> {
+    keys.iter()
+        .filter(|k| {
+            k.status
+                .as_ref()
+                .is_some_and(|s| s.replication_refusal.is_some())
+        })
+        .filter_map(|k| {
+            let key_id = k.spec.key_id.filter(|id| held(*id))?;
+            Some(AwaitedReplica {
+                key_id,
+                primary_region: k.spec.primary_region.clone().unwrap_or_default(),
+                namespace: k.namespace().unwrap_or_default(),
+                name: k.name_any(),
+            })
+        })
+        .collect()
+}
+
+/// The field manager of the endpoint's writes of a declared replica's
+/// `status.replicationRefusal`.
+pub const FIELD_MANAGER: &str = "kube-kms-api-replication";
+
+/// The server-side apply of a declared replica's answer at `now`: the
+/// refusal, or (none) the field taken away.
+pub fn status_patch(refusal: Option<&str>, now: Millis) -> serde_json::Value {
+    let status = match refusal {
+        Some(message) => serde_json::json!({"replicationRefusal": ReplicationRefusal {
+            since: crate::operator::key_status::rfc3339(now),
+            message: message.to_owned(),
+        }}),
+        None => serde_json::json!({}),
+    };
+    serde_json::json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey", "status": status})
 }
 
 #[cfg(test)]
@@ -86,5 +126,42 @@ mod tests {
                 name: "orders".into(),
             }]
         );
+    }
+
+    #[test]
+    fn a_refusal_is_said_while_awaited_and_taken_away_once_the_replica_arrived() {
+        let id: KeyId = "mrk-1111111111111111e111111111111111".parse().unwrap();
+        let mut refused = key("orders", &id.to_string(), Some("us-east-1"));
+        refused.status = Some(crate::resource::KmsKeyStatus {
+            replication_refusal: Some(ReplicationRefusal {
+                since: "2026-12-06T19:00:00Z".into(),
+                message: "no".into(),
+            }),
+            ..Default::default()
+        });
+        let quiet = key(
+            "quiet",
+            "mrk-2222222222222222e222222222222222",
+            Some("us-east-1"),
+        );
+        let keys = [refused, quiet];
+        assert!(answered(&keys, |_| false).is_empty(), "still awaited");
+        let arrived = answered(&keys, |_| true);
+        assert_eq!(
+            arrived
+                .iter()
+                .map(|r| (r.key_id, r.name.as_str()))
+                .collect::<Vec<_>>(),
+            [(id, "orders")]
+        );
+
+        let said = status_patch(Some("Region us-east-1 refused: no"), 1_700_000_000_000);
+        assert_eq!(
+            said,
+            serde_json::json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+                "status": {"replicationRefusal": {"since": "2023-11-14T22:13:20Z",
+                    "message": "Region us-east-1 refused: no"}}})
+        );
+        assert_eq!(status_patch(None, 0)["status"], serde_json::json!({}));
     }
 }

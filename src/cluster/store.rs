@@ -42,6 +42,8 @@ pub struct KubeStore {
     unseen_absent: Mutex<grant_objects::Absent>,
     /// The namespace watched (`--watch-namespace`), or every one.
     scope: Option<String>,
+    /// The answer last written to each declared replica's status.
+    replica_answers: Mutex<std::collections::BTreeMap<KeyId, Option<String>>>,
 }
 
 /// Takes back a `KmsKey` that CreateKey made and the controller did not
@@ -121,6 +123,7 @@ impl KubeStore {
             old_crd_warned: crate::reminder::Reminder::new(usage::WRITE_EVERY),
             unseen_absent: Mutex::default(),
             scope: None,
+            replica_answers: Mutex::default(),
         }
     }
 
@@ -130,6 +133,14 @@ impl KubeStore {
             scope: namespace,
             ..self
         }
+    }
+
+    fn replica_answers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<KeyId, Option<String>>> {
+        self.replica_answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, usage::Throttle> {
@@ -380,7 +391,53 @@ impl KeyStore for KubeStore {
             .list(&kube::api::ListParams::default())
             .await
             .map_err(|e| kube_error(e, "KmsKeys"))?;
-        self.read(|index| super::awaited::awaited(&listed.items, |id| index.key(id).is_some()))
+        let (awaited, answered) = self.read(|index| {
+            let held = |id| index.key(id).is_some();
+            (
+                super::awaited::awaited(&listed.items, held),
+                super::awaited::answered(&listed.items, held),
+            )
+        })?;
+        for replica in answered {
+            // Written whatever was last written from here.
+            self.replica_answers().remove(&replica.key_id);
+            if let Err(e) = self.note_replica_answer(&replica, None).await {
+                tracing::warn!(namespace = %replica.namespace, name = %replica.name, error = %e, "an arrived replica's old refusal not taken from its status; tried again at the next sync");
+            }
+        }
+        Ok(awaited)
+    }
+
+    async fn note_replica_answer(
+        &self,
+        replica: &AwaitedReplica,
+        refusal: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let refusal = refusal.map(str::to_owned);
+        if self.replica_answers().get(&replica.key_id) == Some(&refusal) {
+            return Ok(());
+        }
+        let keys = Api::<KmsKey>::namespaced(self.client.clone(), &replica.namespace);
+        let params = PatchParams::apply(super::awaited::FIELD_MANAGER).force();
+        let patch = Patch::Apply(super::awaited::status_patch(
+            refusal.as_deref(),
+            now_millis(),
+        ));
+        match keys.patch_status(&replica.name, &params, &patch).await {
+            Ok(_) => {}
+            // Gone meanwhile: nothing to say it on.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            // A CRD from before this field: the log says it instead.
+            Err(e) if crd_lacks(&e, "replicationRefusal") => {}
+            Err(e) => {
+                return Err(kube_error(
+                    e,
+                    &format!("KmsKey {}/{} status", replica.namespace, replica.name),
+                ));
+            }
+        }
+        self.replica_answers().insert(replica.key_id, refusal);
+        Ok(())
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {

@@ -511,7 +511,7 @@ async fn write_record_status(
 
 /// Writes status by server-side apply, only when it differs.
 async fn write_status(key: &KmsKey, ctx: &Context, status: KmsKeyStatus) -> Result<(), Error> {
-    let mut status = key_status::without_usage(&status);
+    let mut status = key_status::without_endpoint_fields(&status);
     let now = (ctx.clock)();
     if now < ctx.old_crd_until.load(Ordering::Relaxed) {
         status.usage_tracked_since = None;
@@ -543,7 +543,13 @@ const OLD_CRD_RETRY_MS: i64 = 60 * 60 * 1000;
 
 /// Applies `status` unless the key already shows it.
 async fn apply_status(key: &KmsKey, ctx: &Context, status: &KmsKeyStatus) -> kube::Result<()> {
-    if key.status.as_ref().map(key_status::without_usage).as_ref() == Some(status) {
+    if key
+        .status
+        .as_ref()
+        .map(key_status::without_endpoint_fields)
+        .as_ref()
+        == Some(status)
+    {
         return Ok(());
     }
     let keys: Api<KmsKey> =

@@ -76,8 +76,10 @@ pub fn reconciled(
             .as_ref()
             .and_then(|s| s.usage_tracked_since.clone())
             .or_else(|| Some(rfc3339(now))),
-        // The endpoint's field, never the controller's (see `without_usage`).
+        // The endpoint's fields, never the controller's (see
+        // `without_endpoint_fields`).
         last_usage: None,
+        replication_refusal: None,
     }
 }
 
@@ -98,12 +100,14 @@ fn imported_missing(record: &KeyRecord) -> String {
     )
 }
 
-/// `status` without what the endpoint writes there: what the controller
-/// compares and applies. Its server-side apply leaves the endpoint's
-/// fields alone only if it never sends them.
-pub fn without_usage(status: &KmsKeyStatus) -> KmsKeyStatus {
+/// `status` without what the endpoint writes there (a key's last use, a
+/// declared replica's refusal): what the controller compares and applies.
+/// Its server-side apply leaves the endpoint's fields alone only if it
+/// never sends them.
+pub fn without_endpoint_fields(status: &KmsKeyStatus) -> KmsKeyStatus {
     KmsKeyStatus {
         last_usage: None,
+        replication_refusal: None,
         ..status.clone()
     }
 }

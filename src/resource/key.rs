@@ -252,6 +252,22 @@ pub struct KmsKeyStatus {
     /// behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_usage: Option<KeyLastUsage>,
+    /// A replica declared here without material: the answer of its
+    /// primary's Region when this Region's endpoint last asked it for the
+    /// replica and was refused (absent once asked without refusal). Written
+    /// by the endpoint's replica sync when the answer changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_refusal: Option<ReplicationRefusal>,
+}
+
+/// Why the primary's Region did not replicate a declared replica here.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationRefusal {
+    /// Since when this is the answer (RFC 3339).
+    pub since: String,
+    /// The refusal, as the endpoint logged it.
+    pub message: String,
 }
 
 /// One use of a key, as the endpoint recorded it.

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use alias::{KeyRef, KmsAlias, KmsAliasSpec, KmsAliasStatus};
 pub use grant::{GrantConstraints, KmsGrant, KmsGrantSpec, KmsGrantStatus};
 pub use key::{
-    KeyLastUsage, KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, RotationSpec,
+    KeyLastUsage, KmsKey, KmsKeySpec, KmsKeyStatus, MaterialVersionStatus, ReplicationRefusal,
+    RotationSpec,
 };
 
 pub const GROUP: &str = "kubekms.io";

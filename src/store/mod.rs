@@ -202,6 +202,18 @@ pub trait KeyStore: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Keeps where its owner looks the answer of `replica`'s primary Region
+    /// when last asked for it: `refusal`, or none (in a cluster: the
+    /// `KmsKey`'s status, written when the answer changes). A store
+    /// without such a place keeps nothing; the log has it.
+    async fn note_replica_answer(
+        &self,
+        _replica: &AwaitedReplica,
+        _refusal: Option<&str>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Asks the store's minter for one on-demand rotation of `id`;
     /// `InProgress` while an earlier one is pending.
     async fn request_rotation(&self, id: KeyId) -> Result<KeyRecord, StoreError> {

@@ -437,6 +437,16 @@ async fn a_replica_declared_in_the_cluster_is_asked_of_its_primary() {
         awaiting_replication(&keys, "pulled").await.is_some(),
         "still awaiting"
     );
+    // The object says why: the primary's answer, in its Ready condition.
+    let object = keys.get("pulled").await.unwrap();
+    let status = object.status.unwrap();
+    let message = &Condition::ready_in(&status.conditions).unwrap().message;
+    assert!(
+        message.contains("asked, refused since")
+            && message.contains("is not authorized to perform: kms:ReplicateKey"),
+        "{message}"
+    );
+    assert!(status.replication_refusal.is_some());
     let missing = west_kms
         .describe_key()
         .key_id(&key_id)
@@ -474,6 +484,11 @@ async fn a_replica_declared_in_the_cluster_is_asked_of_its_primary() {
         Some(key_id.as_str())
     );
     assert_eq!(object.spec.description, "declared in eu-west-1");
+    wait_for("the refusal taken from its status", READY, || async {
+        let status = keys.get("pulled").await.unwrap().status?;
+        status.replication_refusal.is_none().then_some(())
+    })
+    .await;
     let described = west_kms
         .describe_key()
         .key_id(&key_id)
@@ -762,22 +777,17 @@ async fn a_replica_whose_secret_is_lost_is_asked_for_again() {
     .await;
     assert_eq!(object.status.unwrap().current_version, Some(2));
     assert_eq!(decrypt(&west_kms, sealed).await, "before the loss");
-    let listed = east_kms
-        .describe_key()
-        .key_id(&key_id)
-        .send()
-        .await
-        .unwrap();
-    let config = listed
-        .key_metadata
-        .unwrap()
-        .multi_region_configuration
-        .unwrap();
-    let regions: Vec<&str> = config
-        .replica_keys()
-        .iter()
-        .filter_map(|r| r.region())
-        .collect();
-    assert_eq!(regions, ["eu-west-1"]);
+    // Listed again once us-east-1 records the delivery it made.
+    wait_for("us-east-1 listing the replica again", READY, || async {
+        let listed = east_kms.describe_key().key_id(&key_id).send().await.ok()?;
+        let config = listed.key_metadata?.multi_region_configuration?;
+        let regions: Vec<&str> = config
+            .replica_keys()
+            .iter()
+            .filter_map(|r| r.region())
+            .collect();
+        (regions == ["eu-west-1"]).then_some(())
+    })
+    .await;
     drop(controller);
 }

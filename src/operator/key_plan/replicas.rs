@@ -59,6 +59,25 @@ fn a_replica_without_a_delivery_waits_for_its_primary_and_is_never_minted() {
     };
     assert_eq!(refusal.reason, "AwaitingReplication");
     assert!(refusal.message.contains("us-east-1"), "{}", refusal.message);
+    // The primary's Region's refusal, as the endpoint wrote it, is said.
+    let mut refused = replica_key(None);
+    refused.status = Some(crate::resource::KmsKeyStatus {
+        replication_refusal: Some(crate::resource::ReplicationRefusal {
+            since: "2026-12-06T19:00:00Z".into(),
+            message: "Region us-east-1 refused: not authorized".into(),
+        }),
+        ..Default::default()
+    });
+    let KeyPlan::Refuse(refusal) = plan(&refused, None, NOW) else {
+        panic!("still waiting")
+    };
+    assert!(
+        refusal.message.ends_with(
+            "; asked, refused since 2026-12-06T19:00:00Z: Region us-east-1 refused: not authorized"
+        ),
+        "{}",
+        refusal.message
+    );
     // Another kind of request is no delivery either.
     let import = MaterialRequest::new(MaterialChange::Delete { material_id: None }, NOW);
     let plan_ = plan(&replica_key(Some(&import)), None, NOW);

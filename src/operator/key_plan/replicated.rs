@@ -24,12 +24,21 @@ pub(super) fn first(key: &KmsKey, primary: &str, now: Millis) -> KeyPlan {
         return KeyPlan::Refuse(Refusal::new("InvalidSpec", "a replica pins its keyId"));
     };
     let awaiting = || {
-        KeyPlan::Refuse(Refusal::new(
-            "AwaitingReplication",
-            format!(
-                "key {key_id} is a replica of the key in {primary}; its material arrives when the primary replicates it here (ReplicateKey on its endpoint, its replicaRegions, or the endpoint here asking it at each replica sync)"
-            ),
-        ))
+        let mut message = format!(
+            "key {key_id} is a replica of the key in {primary}; its material arrives when the primary replicates it here (ReplicateKey on its endpoint, its replicaRegions, or the endpoint here asking it at each replica sync)"
+        );
+        // What the primary's Region answered the endpoint's last ask.
+        if let Some(refusal) = key
+            .status
+            .as_ref()
+            .and_then(|s| s.replication_refusal.as_ref())
+        {
+            message.push_str(&format!(
+                "; asked, refused since {}: {}",
+                refusal.since, refusal.message
+            ));
+        }
+        KeyPlan::Refuse(Refusal::new("AwaitingReplication", message))
     };
     let Some(value) = key.annotations().get(MATERIAL_ANNOTATION) else {
         return awaiting();

@@ -261,3 +261,43 @@ async fn awaited_replicas_are_the_declared_kmskeys_without_a_key() {
         );
     }
 }
+
+/// The primary's answer to a declared replica is written to its status
+/// when it changes, not at every sync.
+#[tokio::test]
+async fn a_declared_replica_s_refusal_is_written_when_it_changes() {
+    let (store, _index, mut handle) = store_holding(&record());
+    let store = Arc::new(store);
+    let replica = AwaitedReplica {
+        key_id: "mrk-0123456789abcdeff0123456789abcde".parse().unwrap(),
+        primary_region: "us-east-1".into(),
+        namespace: "kube-kms".into(),
+        name: "orders".into(),
+    };
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys/orders/status";
+    let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "orders", "namespace": "kube-kms"}, "spec": {}});
+    let note = |refusal: Option<&'static str>| {
+        let (store, replica) = (store.clone(), replica.clone());
+        tokio::spawn(async move { store.note_replica_answer(&replica, refusal).await })
+    };
+    let task = note(Some("Region us-east-1 refused: no"));
+    let sent = answer(&mut handle, ("PATCH", path), object.clone()).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        sent["status"]["replicationRefusal"]["message"],
+        "Region us-east-1 refused: no"
+    );
+    // The same answer again: nothing sent.
+    note(Some("Region us-east-1 refused: no"))
+        .await
+        .unwrap()
+        .unwrap();
+    // Asked without refusal: the field is taken away.
+    let task = note(None);
+    let sent = answer(&mut handle, ("PATCH", path), object).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(sent["status"], json!({}));
+    drop(store);
+    assert!(handle.next_request().await.is_none(), "no other request");
+}
