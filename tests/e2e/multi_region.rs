@@ -791,3 +791,100 @@ async fn a_replica_whose_secret_is_lost_is_asked_for_again() {
     .await;
     drop(controller);
 }
+
+/// A replica declared in `serve` (us-east-1's manifests) of a primary in
+/// the cluster: us-east-1 asks the cluster's endpoint with the access key
+/// its peers file has there, which RBAC allows (`replicatekey`) and the
+/// key's policy decides: refused while it denies that principal, made once
+/// it does not, keeping what the manifest declares.
+#[tokio::test]
+async fn a_replica_declared_in_serve_is_asked_of_its_cluster_primary() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    let Peered {
+        controller,
+        east,
+        east_listen,
+        mut east_args,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
+    // us-east-1's access key here is the Secret `primary`'s: a key admin.
+    let user = cluster::callers::access_key_user(&cluster, "primary");
+    cluster::callers::bind(&cluster, "primary-key-admin", "key-admin", user).await;
+    let asker = format!("arn:aws:iam::111122223333:user/{ns}/primary");
+    let policy = |denied: bool| {
+        let deny = format!(
+            r#",{{"Effect":"Deny","Principal":{{"AWS":"{asker}"}},"Action":"kms:ReplicateKey","Resource":"*"}}"#
+        );
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"kms:*","Resource":"*"}}{}]}}"#,
+            if denied { deny.as_str() } else { "" }
+        )
+    };
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &ns);
+    let primary = ready_key(
+        &keys,
+        "asked-primary",
+        json!({"multiRegion": true, "policy": policy(true)}),
+    )
+    .await;
+    let key_id = primary.status.unwrap().key_id.unwrap();
+
+    // us-east-1 declares the replica and syncs each second.
+    let dir = east.stop();
+    std::fs::write(
+        dir.path().join("manifests").join("replica.yaml"),
+        format!(
+            "apiVersion: kubekms.io/v1alpha1\nkind: KmsKey\nmetadata: {{name: orders}}\nspec:\n  keyId: {key_id}\n  multiRegion: true\n  primaryRegion: eu-west-1\n  description: declared in us-east-1\n"
+        ),
+    )
+    .unwrap();
+    east_args.extend(["--lifecycle-interval-seconds".into(), "1".into()]);
+    let east = support::Server::start_on(dir, &east_listen, &east_args);
+    let east_kms = support::kms_client(&east.endpoint, support::SECRET_KEY);
+    wait_for("the cluster's refusal", READY, || async {
+        let log = east.log();
+        (log.contains("declared replica not replicated by its primary's Region")
+            && log.contains("kms:ReplicateKey"))
+        .then_some(())
+    })
+    .await;
+    let missing = east_kms
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("NotFoundException"));
+
+    west_kms
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(policy(false))
+        .send()
+        .await
+        .unwrap();
+    let replica = wait_for("the replica in us-east-1", READY, || async {
+        east_kms
+            .describe_key()
+            .key_id(&key_id)
+            .send()
+            .await
+            .ok()?
+            .key_metadata
+    })
+    .await;
+    assert_eq!(replica.description(), Some("declared in us-east-1"));
+    let config = replica.multi_region_configuration().unwrap();
+    assert_eq!(
+        config.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Replica)
+    );
+    assert_eq!(config.primary_key().unwrap().region(), Some("eu-west-1"));
+    let sealed = encrypt(&west_kms, &key_id, "asked for from us-east-1").await;
+    assert_eq!(decrypt(&east_kms, sealed).await, "asked for from us-east-1");
+    drop(controller);
+}
