@@ -110,6 +110,21 @@ fn argocd_health_checks_and_chart_values() {
         json!({"name": "refused", "expect": "Degraded",
             "obj": with_status(&key, key_status::refused(&key, &Refusal { reason: "SecretConflict", message: "x".into() }, 0))}),
     ];
+    // A declared replica waiting for its primary's Region: on its way
+    // until that Region refuses it.
+    let awaiting = Refusal {
+        reason: "AwaitingReplication",
+        message: "x".into(),
+    };
+    let mut refused = key_status::refused(&key, &awaiting, 0);
+    cases.push(json!({"name": "replica awaited", "expect": "Progressing",
+        "obj": with_status(&key, refused.clone())}));
+    refused.replication_refusal = Some(kube_kms::resource::ReplicationRefusal {
+        since: "2026-12-06T19:00:00Z".into(),
+        message: "Region us-east-1 refused: AccessDenied".into(),
+    });
+    cases.push(json!({"name": "replica refused", "expect": "Degraded",
+        "obj": with_status(&key, refused)}));
     // A status from an older generation is not yet healthy.
     let older = key_object(1);
     let stale = key_status::reconciled(&older, &record(true, false), &arn, None, 0);
@@ -157,6 +172,8 @@ fn argocd_health_checks_and_chart_values() {
         out.contains("ok  KmsKey disabled: Suspended")
             && out.contains("ok  KmsKey pending import: Suspended")
             && out.contains("ok  KmsGrant invalid: Degraded")
+            && out.contains("ok  KmsKey replica awaited: Progressing")
+            && out.contains("ok  KmsKey replica refused: Degraded")
             && out.contains("values.schema.json"),
         "{out}"
     );
