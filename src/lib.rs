@@ -11,6 +11,7 @@ pub mod ciphertext;
 pub mod cluster;
 pub mod crypto;
 pub mod declared;
+pub mod file_stamp;
 pub mod grant;
 pub mod import;
 pub mod key;

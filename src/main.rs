@@ -59,6 +59,9 @@ fn log_filter(spec: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
     })
 }
 
+/// How often a peers file is checked for changes.
+const PEERS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => run_serve::run(*args, shutdown_signal()).await,
@@ -74,7 +77,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
             }
             let _sweeper = service.spawn_cache_sweeper(Duration::from_secs(10));
-            let service: Arc<dyn CryptoService> = Arc::new(service);
+            let service = Arc::new(service);
+            if let Some(path) = args.peers.clone() {
+                let trusting = service.clone();
+                tokio::spawn(PeersFile::follow(path, PEERS_CHECK_INTERVAL, move |file| {
+                    trusting.engine().trust(file.trust());
+                    Ok(())
+                }));
+            }
+            let service: Arc<dyn CryptoService> = service;
             grpc::serve(service, &args.socket, shutdown_signal())
                 .await
                 .map_err(|e| anyhow::anyhow!("crypto service on {}: {e}", args.socket.display()))?;

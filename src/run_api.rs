@@ -103,6 +103,15 @@ pub async fn run(
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );
+    // The crypto sidecar follows its own mount of the same file.
+    if let Some(path) = args.peers.clone() {
+        let api = api.clone();
+        tokio::spawn(PeersFile::follow(
+            path,
+            Duration::from_secs(2),
+            move |file| api.reload_peers(file),
+        ));
+    }
     let _replica_sync = api.has_peers().then(|| {
         let interval = Duration::from_secs(args.replica_sync_seconds);
         let identity = args

@@ -41,9 +41,10 @@ pub async fn run(
     }
     let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
     let registry = args.metrics_listen.map(|_| prometheus::Registry::new());
+    let local = Arc::new(crypto);
     let crypto: Arc<dyn CryptoService> = match &registry {
-        Some(registry) => Arc::new(MeteredCrypto::new(Arc::new(crypto), registry)),
-        None => Arc::new(crypto),
+        Some(registry) => Arc::new(MeteredCrypto::new(local.clone(), registry)),
+        None => local.clone(),
     };
     let store = Arc::new(LocalStore::open(&args.data_dir)?);
     check_root_key(store.as_ref(), crypto.as_ref()).await?;
@@ -58,6 +59,18 @@ pub async fn run(
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );
+
+    // A changed peers file is taken by the endpoint and the crypto
+    // service together: Regions, credentials and trusted identities.
+    if let Some(path) = args.peers.clone() {
+        let (api, local) = (api.clone(), local.clone());
+        tokio::spawn(PeersFile::follow(path, PEERS_CHECK_INTERVAL, move |file| {
+            let trusted = file.trust();
+            api.reload_peers(file)?;
+            local.engine().trust(trusted);
+            Ok(())
+        }));
+    }
 
     // Opened first: what the manifests change is recorded too.
     let audit = args.audit.open(
@@ -175,6 +188,8 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
 
 /// How often `serve` looks for changes to its credentials file.
 const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the peers file is checked for changes.
+const PEERS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const MANIFESTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// The credentials, and the file they came from.
 fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {

@@ -8,6 +8,8 @@ mod multi_region;
 mod multi_region_import;
 #[path = "sdk_rust/multi_region_pull.rs"]
 mod multi_region_pull;
+#[path = "sdk_rust/peers_reload.rs"]
+mod peers_reload;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{

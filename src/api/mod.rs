@@ -245,8 +245,9 @@ pub struct Api {
     /// What decides where a key policy allows the account (RBAC in a
     /// cluster); none in `serve`, where every caller is the account's.
     account: Option<Arc<dyn delegation::AccountAccess>>,
-    /// The other Regions of multi-Region keys, if configured.
-    peers: Option<Arc<peer::PeerClient>>,
+    /// The other Regions of multi-Region keys, if configured (replaced
+    /// when the peers file changes).
+    peers: std::sync::RwLock<Option<Arc<peer::PeerClient>>>,
     /// Replicas `serve`'s manifests declare that have not arrived.
     declared: replicate_pull::Declared,
 }
@@ -325,7 +326,7 @@ impl Api {
             usage,
             policies: access::PolicyCache::default(),
             account: None,
-            peers: None,
+            peers: Default::default(),
             declared: Default::default(),
         }
     }
@@ -333,8 +334,25 @@ impl Api {
     /// Replicates multi-Region keys to, and accepts replicas from, the
     /// Regions `peers` names.
     pub fn with_peers(mut self, peers: Option<peer::PeerClient>) -> Self {
-        self.peers = peers.map(Arc::new);
+        self.peers = std::sync::RwLock::new(peers.map(Arc::new));
         self
+    }
+
+    /// The peer Regions as the peers file has them now.
+    fn peers(&self) -> Option<Arc<peer::PeerClient>> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Takes `file` (the peers file, changed) as this endpoint's peer
+    /// Regions from now on; refused (the peers before stay) if a CA file it
+    /// names does not load, or if this endpoint was started without peers.
+    pub fn reload_peers(&self, file: crate::replica::peers_file::PeersFile) -> Result<(), String> {
+        let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        let Some(before) = peers.as_ref() else {
+            return Err("this endpoint was started without --peers".into());
+        };
+        *peers = Some(Arc::new(before.reloaded(file)?));
+        Ok(())
     }
 
     /// Hands the decisions a key policy leaves to the account to `account`.

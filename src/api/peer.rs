@@ -27,8 +27,9 @@ pub struct PeerClient {
     peers: PeersFile,
     /// TLS settings of each Region with an `https://` endpoint.
     tls: BTreeMap<String, Arc<ClientConfig>>,
-    /// What replication counts, with a metrics registry.
-    metrics: Option<super::replica_metrics::ReplicaMetrics>,
+    /// What replication counts, with a metrics registry (kept across a
+    /// reload of the peers file).
+    metrics: Option<Arc<super::replica_metrics::ReplicaMetrics>>,
     /// Whether a peer's `principal` must be its caller's ARN: in a cluster
     /// principal names are chosen per namespace by whoever writes access-key
     /// Secrets there, so a bare name would let any tenant speak for a Region.
@@ -157,13 +158,23 @@ impl PeerClient {
     /// Counts deliveries and replicas behind in `registry`.
     pub fn metered(self, registry: Option<&prometheus::Registry>) -> Self {
         PeerClient {
-            metrics: registry.map(super::replica_metrics::ReplicaMetrics::new),
+            metrics: registry.map(|r| Arc::new(super::replica_metrics::ReplicaMetrics::new(r))),
             ..self
         }
     }
 
+    /// A client of `peers` (the peers file changed) that counts where this
+    /// one counts and reads principals as this one does.
+    pub fn reloaded(&self, peers: PeersFile) -> Result<Self, String> {
+        Ok(PeerClient {
+            metrics: self.metrics.clone(),
+            arns_only: self.arns_only,
+            ..PeerClient::new(peers)?
+        })
+    }
+
     pub(super) fn metrics(&self) -> Option<&super::replica_metrics::ReplicaMetrics> {
-        self.metrics.as_ref()
+        self.metrics.as_deref()
     }
 
     /// Every peer Region's name.

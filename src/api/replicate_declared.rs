@@ -29,7 +29,7 @@ impl Api {
             .collect();
         // Checked only with something to make: every key passes here.
         if missing.is_empty()
-            || self.peers.is_none()
+            || self.peers().is_none()
             || self.require_primary(key, "ReplicateKey").is_err()
         {
             return failures;

@@ -153,8 +153,8 @@ impl Api {
         self.check_state(key, Operation::Cryptographic)
     }
 
-    pub(super) fn peer_client(&self) -> Result<&PeerClient, ApiError> {
-        self.peers.as_deref().ok_or_else(|| {
+    pub(super) fn peer_client(&self) -> Result<std::sync::Arc<PeerClient>, ApiError> {
+        self.peers().ok_or_else(|| {
             ApiError::Unsupported(
                 "This endpoint has no peer Regions to replicate to (--peers; see docs/multi-region.md)."
                     .into(),
@@ -164,10 +164,11 @@ impl Api {
 
     /// The Region a `KubeKmsReplication.*` caller speaks for.
     pub(super) fn peer_region(&self, caller: &Caller) -> Result<String, ApiError> {
-        self.peers
-            .as_deref()
-            .and_then(|p| p.region_of(&principal_arn(&self.arn, caller), &caller.principal))
-            .map(str::to_owned)
+        self.peers()
+            .and_then(|p| {
+                p.region_of(&principal_arn(&self.arn, caller), &caller.principal)
+                    .map(str::to_owned)
+            })
             .ok_or_else(|| {
                 ApiError::AccessDenied(format!(
                     "{} is not the principal of any peer Region (--peers).",
@@ -350,7 +351,7 @@ impl Api {
     /// material version and shared settings; called by the lifecycle
     /// runtime, so a Region that was unreachable catches up.
     pub async fn sync_replicas(&self) {
-        if self.peers.is_none() {
+        if self.peers().is_none() {
             // Nothing to reach: not even the keys are read.
             return;
         }
@@ -369,7 +370,7 @@ impl Api {
             }
         }
         let (awaited, _) = self.pull_declared().await;
-        if let Some(peers) = self.peers.as_deref()
+        if let Some(peers) = self.peers()
             && let Some(metrics) = peers.metrics()
         {
             metrics.behind(peers.regions(), &behind);
@@ -379,7 +380,7 @@ impl Api {
 
     /// Whether this endpoint has peer Regions (and so a replica sync to run).
     pub fn has_peers(&self) -> bool {
-        self.peers.is_some()
+        self.peers().is_some()
     }
 
     /// Brings the replicas of `key` (if it is a primary here) up to date:
@@ -388,7 +389,7 @@ impl Api {
     pub(super) async fn sync_key(&self, key: &KeyRecord) -> Vec<(String, ApiError)> {
         let mut failures = Vec::new();
         let primary = key.regions.as_ref().filter(|r| !r.replica);
-        let Some(regions) = primary.filter(|_| self.peers.is_some()) else {
+        let Some(regions) = primary.filter(|_| self.peers().is_some()) else {
             return failures;
         };
         if key.state() == KeyState::PendingReplicaDeletion {
@@ -465,7 +466,9 @@ impl Api {
     /// Counts a delivery to `region` by its outcome, which it returns.
     fn count_delivery<T>(&self, region: &str, result: &Result<T, ApiError>) -> Delivery {
         let outcome = delivery(result);
-        if let Some(metrics) = self.peers.as_deref().and_then(PeerClient::metrics) {
+        if let Some(peers) = self.peers()
+            && let Some(metrics) = peers.metrics()
+        {
             metrics.delivered(region, outcome);
         }
         outcome

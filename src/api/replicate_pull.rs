@@ -158,7 +158,7 @@ impl Api {
     /// failures by that Region, which it logs.
     pub(super) async fn pull_declared(&self) -> (BTreeMap<String, i64>, Vec<(String, ApiError)>) {
         let (mut waiting, mut failures) = (BTreeMap::new(), Vec::new());
-        let Some(peers) = self.peers.as_deref() else {
+        let Some(peers) = self.peers() else {
             return (waiting, failures);
         };
         let awaited = match self.awaited_replicas().await {
@@ -172,7 +172,7 @@ impl Api {
             let primary = replica.primary_region.clone();
             let key = replica.key_id;
             let declared_as = format!("{}/{}", replica.namespace, replica.name);
-            let asked = match self.may_pull(peers, &replica) {
+            let asked = match self.may_pull(&peers, &replica) {
                 Err(e) => Err(e),
                 Ok(()) => {
                     let body = json!({

@@ -40,14 +40,6 @@ fn default_namespace() -> String {
     "default".into()
 }
 
-/// What tells a changed file from the one last read: a rewrite in place
-/// changes its time or length, a rename over it its inode.
-fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len(), meta.ino()))
-}
-
 #[derive(Deserialize)]
 struct File {
     credentials: Vec<Credential>,
@@ -99,10 +91,10 @@ impl Credentials {
         live: std::sync::Arc<std::sync::RwLock<Credentials>>,
         every: std::time::Duration,
     ) {
-        let mut seen = stamp(&path);
+        let mut seen = crate::file_stamp::stamp(&path);
         loop {
             tokio::time::sleep(every).await;
-            let now = stamp(&path);
+            let now = crate::file_stamp::stamp(&path);
             if now == seen {
                 continue;
             }

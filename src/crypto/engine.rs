@@ -28,8 +28,9 @@ use crate::spec::{DataKeySpec, EncryptionAlgorithm, KeyUsage};
 pub struct Engine {
     root: Arc<dyn RootKey>,
     cache: MaterialCache,
-    /// The crypto services trusted with multi-Region keys' material.
-    peers: Peers,
+    /// The crypto services trusted with multi-Region keys' material
+    /// (replaced when the peers file changes).
+    peers: std::sync::RwLock<Peers>,
 }
 
 fn usage_error(id: &MaterialId, operation: &str) -> CryptoError {
@@ -58,14 +59,23 @@ impl Engine {
         Engine {
             root,
             cache: MaterialCache::new(cache),
-            peers: Peers::default(),
+            peers: Default::default(),
         }
     }
 
     /// Trusts `peers` to send and receive multi-Region keys' material.
-    pub fn with_peers(mut self, peers: Peers) -> Self {
-        self.peers = peers;
+    pub fn with_peers(self, peers: Peers) -> Self {
+        self.trust(peers);
         self
+    }
+
+    /// Trusts `peers` from now on, in place of those trusted before.
+    pub fn trust(&self, peers: Peers) {
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = peers;
+    }
+
+    fn peers(&self) -> std::sync::RwLockReadGuard<'_, Peers> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn identities(&self) -> Result<Vec<(u32, PublicIdentity)>, CryptoError> {
@@ -82,7 +92,7 @@ impl Engine {
         offer: &[u8],
         now: Millis,
     ) -> Result<Vec<u8>, CryptoError> {
-        replica::package(self.root.as_ref(), &self.peers, material, offer, now)
+        replica::package(self.root.as_ref(), &self.peers(), material, offer, now)
     }
 
     pub fn accept_replica(
@@ -91,7 +101,7 @@ impl Engine {
         package: &[u8],
         now: Millis,
     ) -> Result<Accepted, CryptoError> {
-        replica::accept(self.root.as_ref(), &self.peers, token, package, now)
+        replica::accept(self.root.as_ref(), &self.peers(), token, package, now)
     }
 
     pub fn cache(&self) -> &MaterialCache {

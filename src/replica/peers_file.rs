@@ -78,6 +78,41 @@ pub fn is_region(name: &str) -> bool {
 }
 
 impl PeersFile {
+    /// Calls `changed` with the file at `path` each time it changes
+    /// (checked every `every`), so Regions, identities and credentials are
+    /// taken without a restart. A file that does not load leaves what was
+    /// loaded before in force, and says why.
+    pub async fn follow(
+        path: std::path::PathBuf,
+        every: std::time::Duration,
+        mut changed: impl FnMut(PeersFile) -> Result<(), String> + Send,
+    ) {
+        let mut seen = crate::file_stamp::stamp(&path);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = crate::file_stamp::stamp(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match PeersFile::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|file| {
+                    let regions = file.peers.len();
+                    changed(file).map(|()| regions)
+                }) {
+                Ok(regions) => {
+                    tracing::info!(file = %path.display(), regions, "peers file reloaded")
+                }
+                Err(e) => tracing::error!(
+                    file = %path.display(),
+                    error = %e,
+                    "peers file not reloaded; the peers loaded before stay in force"
+                ),
+            }
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: PeersFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut regions = std::collections::BTreeSet::new();

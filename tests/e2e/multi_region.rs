@@ -41,6 +41,8 @@ pub(super) async fn decrypt(kms: &aws_sdk_kms::Client, blob: Blob) -> String {
 /// `serve` us-east-1 on an address it can be restarted on.
 pub(super) struct Peered {
     pub(super) controller: Controller,
+    /// The cluster's peers file (its endpoint's and crypto service's).
+    cluster_peers: std::path::PathBuf,
     pub(super) east: support::Server,
     east_listen: String,
     east_args: Vec<std::ffi::OsString>,
@@ -96,6 +98,7 @@ pub(super) async fn peered(cluster: &cluster::Cluster) -> Peered {
     let west_kms = key_admin_in(cluster, &endpoint, "ADMIN", "eu-west-1").await;
     Peered {
         controller,
+        cluster_peers,
         east,
         east_listen,
         east_args,
@@ -530,6 +533,7 @@ async fn a_cluster_primary_deleted_waits_for_its_replica() {
         east_args,
         east_kms,
         west_kms,
+        ..
     } = peered(&cluster).await;
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let key_id = west_kms
@@ -886,5 +890,82 @@ async fn a_replica_declared_in_serve_is_asked_of_its_cluster_primary() {
     assert_eq!(config.primary_key().unwrap().region(), Some("eu-west-1"));
     let sealed = encrypt(&west_kms, &key_id, "asked for from us-east-1").await;
     assert_eq!(decrypt(&east_kms, sealed).await, "asked for from us-east-1");
+    drop(controller);
+}
+
+/// The cluster's peers file is followed by its endpoint and its crypto
+/// sidecar: us-east-1's identity replaced there, deliveries are refused by
+/// the crypto service; the file put back, taken again, without a restart.
+#[tokio::test]
+async fn the_cluster_follows_its_peers_file() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let Peered {
+        controller,
+        cluster_peers,
+        east: _east,
+        east_kms,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
+    let original = std::fs::read_to_string(&cluster_peers).unwrap();
+    let identity = original
+        .split('"')
+        .nth(1)
+        .expect("an identity in the peers file")
+        .to_owned();
+    // Another crypto service's identity in us-east-1's place.
+    let stranger = tempfile::tempdir().unwrap();
+    let (_, other) = support::root_key_in(&stranger);
+    let replaced = original.replace(&identity, &other);
+    std::fs::write(&cluster_peers, replaced).unwrap();
+    // A new key each try: one replicated before the file was taken is no
+    // evidence either way.
+    let refused = || async {
+        let key_id = east_kms
+            .create_key()
+            .multi_region(true)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        let e = east_kms
+            .replicate_key()
+            .key_id(&key_id)
+            .replica_region("eu-west-1")
+            .send()
+            .await
+            .err()?;
+        Some((key_id, e.message().unwrap_or_default().to_owned()))
+    };
+    let (key_id, message) = wait_for(
+        "the crypto sidecar no longer trusting us-east-1",
+        READY,
+        refused,
+    )
+    .await;
+    assert!(message.contains("trust"), "{message}");
+    let missing = west_kms.describe_key().key_id(&key_id).send().await;
+    assert_eq!(missing.unwrap_err().code(), Some("NotFoundException"));
+
+    std::fs::write(&cluster_peers, &original).unwrap();
+    wait_for("us-east-1 trusted again", READY, || async {
+        let replicated = east_kms
+            .replicate_key()
+            .key_id(&key_id)
+            .replica_region("eu-west-1")
+            .send()
+            .await;
+        replicated.ok().map(drop)
+    })
+    .await;
+    let sealed = encrypt(&east_kms, &key_id, "after the peers file came back").await;
+    assert_eq!(
+        decrypt(&west_kms, sealed).await,
+        "after the peers file came back"
+    );
     drop(controller);
 }
