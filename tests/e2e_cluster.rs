@@ -14,6 +14,8 @@ mod grants;
 mod import;
 #[path = "e2e/multi_region.rs"]
 mod multi_region;
+#[path = "e2e/multi_region_declared.rs"]
+mod multi_region_declared;
 #[path = "e2e/multi_region_import.rs"]
 mod multi_region_import;
 mod plugin;

@@ -135,14 +135,6 @@ impl KubeStore {
         }
     }
 
-    fn replica_answers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<KeyId, Option<String>>> {
-        self.replica_answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
     fn throttle(&self) -> std::sync::MutexGuard<'_, usage::Throttle> {
         self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -386,26 +378,7 @@ impl KeyStore for KubeStore {
     }
 
     async fn awaited_replicas(&self) -> Result<Vec<AwaitedReplica>, StoreError> {
-        let keys = super::watch::scoped::<KmsKey>(&self.client, self.scope.as_deref());
-        let listed = keys
-            .list(&kube::api::ListParams::default())
-            .await
-            .map_err(|e| kube_error(e, "KmsKeys"))?;
-        let (awaited, answered) = self.read(|index| {
-            let held = |id| index.key(id).is_some();
-            (
-                super::awaited::awaited(&listed.items, held),
-                super::awaited::answered(&listed.items, held),
-            )
-        })?;
-        for replica in answered {
-            // Written whatever was last written from here.
-            self.replica_answers().remove(&replica.key_id);
-            if let Err(e) = self.note_replica_answer(&replica, None).await {
-                tracing::warn!(namespace = %replica.namespace, name = %replica.name, error = %e, "an arrived replica's old refusal not taken from its status; tried again at the next sync");
-            }
-        }
-        Ok(awaited)
+        self.list_awaited_replicas().await
     }
 
     async fn note_replica_answer(
@@ -413,31 +386,7 @@ impl KeyStore for KubeStore {
         replica: &AwaitedReplica,
         refusal: Option<&str>,
     ) -> Result<(), StoreError> {
-        let refusal = refusal.map(str::to_owned);
-        if self.replica_answers().get(&replica.key_id) == Some(&refusal) {
-            return Ok(());
-        }
-        let keys = Api::<KmsKey>::namespaced(self.client.clone(), &replica.namespace);
-        let params = PatchParams::apply(super::awaited::FIELD_MANAGER).force();
-        let patch = Patch::Apply(super::awaited::status_patch(
-            refusal.as_deref(),
-            now_millis(),
-        ));
-        match keys.patch_status(&replica.name, &params, &patch).await {
-            Ok(_) => {}
-            // Gone meanwhile: nothing to say it on.
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            // A CRD from before this field: the log says it instead.
-            Err(e) if crd_lacks(&e, "replicationRefusal") => {}
-            Err(e) => {
-                return Err(kube_error(
-                    e,
-                    &format!("KmsKey {}/{} status", replica.namespace, replica.name),
-                ));
-            }
-        }
-        self.replica_answers().insert(replica.key_id, refusal);
-        Ok(())
+        self.write_replica_answer(replica, refusal).await
     }
 
     async fn get_key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -664,6 +613,7 @@ impl KeyStore for KubeStore {
     }
 }
 
+mod declared;
 mod grant_objects;
 mod held;
 mod objects;
