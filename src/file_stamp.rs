@@ -13,3 +13,17 @@ pub fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
+
+/// Calls `changed` each time the file at `path` changes, checked every
+/// `every`, for as long as it runs.
+pub async fn follow(path: &Path, every: std::time::Duration, mut changed: impl FnMut()) {
+    let mut seen = stamp(path);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = stamp(path);
+        if now != seen {
+            seen = now;
+            changed();
+        }
+    }
+}

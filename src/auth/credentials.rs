@@ -91,26 +91,18 @@ impl Credentials {
         live: std::sync::Arc<std::sync::RwLock<Credentials>>,
         every: std::time::Duration,
     ) {
-        let mut seen = crate::file_stamp::stamp(&path);
-        loop {
-            tokio::time::sleep(every).await;
-            let now = crate::file_stamp::stamp(&path);
-            if now == seen {
-                continue;
+        crate::file_stamp::follow(&path, every, || match Credentials::load(&path) {
+            Ok(credentials) => {
+                let count = credentials.0.len();
+                *live.write().unwrap_or_else(|e| e.into_inner()) = credentials;
+                tracing::info!(file = %path.display(), count, "SigV4 credentials reloaded");
             }
-            seen = now;
-            match Credentials::load(&path) {
-                Ok(credentials) => {
-                    let count = credentials.0.len();
-                    *live.write().unwrap_or_else(|e| e.into_inner()) = credentials;
-                    tracing::info!(file = %path.display(), count, "SigV4 credentials reloaded");
-                }
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "SigV4 credentials not reloaded; the access keys loaded before stay in force"
-                ),
-            }
-        }
+            Err(e) => tracing::error!(
+                error = %e,
+                "SigV4 credentials not reloaded; the access keys loaded before stay in force"
+            ),
+        })
+        .await
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<&Credential> {

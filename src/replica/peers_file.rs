@@ -87,20 +87,12 @@ impl PeersFile {
         every: std::time::Duration,
         mut changed: impl FnMut(PeersFile) -> Result<(), String> + Send,
     ) {
-        let mut seen = crate::file_stamp::stamp(&path);
-        loop {
-            tokio::time::sleep(every).await;
-            let now = crate::file_stamp::stamp(&path);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            match PeersFile::load(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|file| {
-                    let regions = file.peers.len();
-                    changed(file).map(|()| regions)
-                }) {
+        crate::file_stamp::follow(&path, every, || {
+            let loaded = PeersFile::load(&path).map_err(|e| e.to_string());
+            match loaded.and_then(|file| {
+                let regions = file.peers.len();
+                changed(file).map(|()| regions)
+            }) {
                 Ok(regions) => {
                     tracing::info!(file = %path.display(), regions, "peers file reloaded")
                 }
@@ -110,7 +102,8 @@ impl PeersFile {
                     "peers file not reloaded; the peers loaded before stay in force"
                 ),
             }
-        }
+        })
+        .await
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
