@@ -19,12 +19,14 @@ pub struct ReplicaMetrics {
 
 /// A gauge by Region, set from a full sync: every peer Region has a value
 /// (0 when none counted), and a Region counted that is no peer (named in a
-/// manifest, a typo or a peer not configured yet) has one while counted,
-/// its series going once it is not.
+/// manifest, a typo or a peer not configured yet) has one while counted.
+/// A Region neither (taken out of the peers file, or no longer counted)
+/// loses its series.
 #[derive(Debug)]
 struct RegionGauge {
     gauge: IntGaugeVec,
-    strangers: Mutex<BTreeSet<String>>,
+    /// The Regions the last sync set.
+    set: Mutex<BTreeSet<String>>,
 }
 
 impl RegionGauge {
@@ -33,28 +35,25 @@ impl RegionGauge {
         let _ = registry.register(Box::new(gauge.clone()));
         RegionGauge {
             gauge,
-            strangers: Mutex::default(),
+            set: Mutex::default(),
         }
     }
 
     fn set(&self, peers: &BTreeSet<&str>, counted: &BTreeMap<String, i64>) {
-        for region in peers {
-            let count = counted.get(*region).copied().unwrap_or(0);
+        let now: BTreeSet<String> = peers
+            .iter()
+            .map(|r| (*r).to_owned())
+            .chain(counted.keys().cloned())
+            .collect();
+        for region in &now {
+            let count = counted.get(region).copied().unwrap_or(0);
             self.gauge.with_label_values(&[region]).set(count);
         }
-        let strangers: BTreeSet<String> = counted
-            .keys()
-            .filter(|r| !peers.contains(r.as_str()))
-            .cloned()
-            .collect();
-        for region in &strangers {
-            self.gauge.with_label_values(&[region]).set(counted[region]);
-        }
-        let mut before = self.strangers.lock().unwrap_or_else(|e| e.into_inner());
-        for gone in before.difference(&strangers) {
+        let mut before = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in before.difference(&now) {
             let _ = self.gauge.remove_label_values(&[gone]);
         }
-        *before = strangers;
+        *before = now;
     }
 }
 

@@ -304,4 +304,23 @@ async fn replicas_not_reached_count_as_behind() {
     declare(&[]).await;
     assert_eq!(scraped(behind, &[("region", "ap-south-1")]), None);
     assert_eq!(scraped(behind, &[("region", "eu-west-1")]), Some(1.0));
+
+    // A Region taken out of the peers file (reloaded) loses its series; the
+    // counting goes on in the same registry.
+    let eu_only = text
+        .split("  - region: us-west-2")
+        .next()
+        .unwrap()
+        .to_owned();
+    h.api
+        .reload_peers(crate::replica::peers_file::PeersFile::parse(&eu_only).unwrap())
+        .unwrap();
+    h.api.sync_replicas().await;
+    assert_eq!(scraped(behind, &[("region", "us-west-2")]), None);
+    assert_eq!(scraped(behind, &[("region", "eu-west-1")]), Some(1.0));
+    assert_eq!(
+        scraped(deliveries, &failed),
+        Some(5.0),
+        "one failed delivery a sync"
+    );
 }
