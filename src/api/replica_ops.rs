@@ -206,7 +206,7 @@ impl Api {
             }),
             replica_regions: Vec::new(),
         };
-        self.declared_settings(&mut key)?;
+        self.declared_settings(&mut key, now)?;
         shared.apply(&mut key, now);
         if key.materials.iter().any(|m| {
             m.sealed.header().map_or(true, |h| {

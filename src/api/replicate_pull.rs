@@ -60,9 +60,15 @@ impl Api {
     }
 
     /// What replica `key` takes from its declaration here, if it has one:
-    /// the namespace and its own settings; refused if the declaration is of
+    /// the namespace and its own settings, as any declared key takes its
+    /// spec (`declared::converge`; its rotation is then its primary's, from
+    /// the shared settings applied after); refused if the declaration is of
     /// another primary Region, key spec, usage or origin than what arrives.
-    pub(super) fn declared_settings(&self, key: &mut KeyRecord) -> Result<(), ApiError> {
+    pub(super) fn declared_settings(
+        &self,
+        key: &mut KeyRecord,
+        now: crate::key::Millis,
+    ) -> Result<(), ApiError> {
         let Some(declared) = self.declared_replica(key.key_id) else {
             return Ok(());
         };
@@ -91,11 +97,9 @@ impl Api {
             )));
         }
         key.namespace = declared.namespace.clone();
-        key.description = spec.description.clone();
-        key.tags = spec.tags.clone();
-        key.policy = spec.policy.as_deref().map(Into::into);
-        key.enabled = spec.enabled;
-        Ok(())
+        crate::declared::converge(key, spec, now)
+            .map(drop)
+            .map_err(|e| ApiError::Validation(e.to_string()))
     }
 
     /// Declares `grant` on a replica declared here that has not arrived

@@ -44,13 +44,13 @@ fn delivered(primary: &str) -> KeyRecord {
 async fn a_delivery_takes_its_declaration_or_is_refused_as_another_key() {
     let h = harness();
     let mut key = delivered("eu-west-1");
-    h.api.declared_settings(&mut key).unwrap();
+    h.api.declared_settings(&mut key, T0).unwrap();
     assert_eq!(key.namespace, "replicator", "no declaration, nothing taken");
 
     h.api
         .declare_replica(declaration("team", "eu-west-1"))
         .unwrap();
-    h.api.declared_settings(&mut key).unwrap();
+    h.api.declared_settings(&mut key, T0).unwrap();
     assert_eq!(
         (
             key.namespace.as_str(),
@@ -62,7 +62,7 @@ async fn a_delivery_takes_its_declaration_or_is_refused_as_another_key() {
     assert_eq!(key.tags.get("team").map(String::as_str), Some("orders"));
 
     let mut other_primary = delivered("ap-south-1");
-    let refused = h.api.declared_settings(&mut other_primary).unwrap_err();
+    let refused = h.api.declared_settings(&mut other_primary, T0).unwrap_err();
     assert!(
         matches!(&refused, ApiError::AlreadyExists(m)
         if m.contains("declared here by KmsKey team/orders, not as a replica of the key in ap-south-1")),
@@ -72,7 +72,7 @@ async fn a_delivery_takes_its_declaration_or_is_refused_as_another_key() {
     let mut other_spec = delivered("eu-west-1");
     other_spec.spec = crate::spec::KeySpec::Hmac256;
     other_spec.usage = crate::spec::KeyUsage::GenerateVerifyMac;
-    let refused = h.api.declared_settings(&mut other_spec).unwrap_err();
+    let refused = h.api.declared_settings(&mut other_spec, T0).unwrap_err();
     assert!(
         matches!(&refused, ApiError::Validation(m) if m.contains("but its primary is HMAC_256")),
         "{refused:?}"
@@ -80,7 +80,7 @@ async fn a_delivery_takes_its_declaration_or_is_refused_as_another_key() {
 
     let mut imported = delivered("eu-west-1");
     imported.origin = Origin::External;
-    let refused = h.api.declared_settings(&mut imported).unwrap_err();
+    let refused = h.api.declared_settings(&mut imported, T0).unwrap_err();
     assert!(
         matches!(&refused, ApiError::Validation(m) if m.contains("of origin AWS_KMS, but its primary's material is of origin EXTERNAL")),
         "{refused:?}"
@@ -206,7 +206,7 @@ async fn a_declared_replica_not_reached_is_counted_as_awaited_until_it_arrives()
 
     // Arrived (here made directly): no longer asked for or counted.
     let mut key = delivered("eu-west-1");
-    h.api.declared_settings(&mut key).unwrap();
+    h.api.declared_settings(&mut key, T0).unwrap();
     h.api.store.create_key(key).await.unwrap();
     let (waiting, failures) = h.api.pull_declared().await;
     assert!(
