@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
-use kube_kms::replica::peers_file::PeersFile;
+use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey};
 
 use cli::{Cli, Command, RootKeyCommand};
@@ -59,9 +59,6 @@ fn log_filter(spec: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
     })
 }
 
-/// How often a peers file is checked for changes.
-const PEERS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => run_serve::run(*args, shutdown_signal()).await,
@@ -80,10 +77,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let service = Arc::new(service);
             if let Some(path) = args.peers.clone() {
                 let trusting = service.clone();
-                tokio::spawn(PeersFile::follow(path, PEERS_CHECK_INTERVAL, move |file| {
-                    trusting.engine().trust(file.trust());
-                    Ok(())
-                }));
+                tokio::spawn(PeersFile::follow(
+                    path,
+                    peers_file::CHECK_INTERVAL,
+                    move |file| {
+                        trusting.engine().trust(file.trust());
+                        Ok(())
+                    },
+                ));
             }
             let service: Arc<dyn CryptoService> = service;
             grpc::serve(service, &args.socket, shutdown_signal())

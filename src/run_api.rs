@@ -16,7 +16,7 @@ use kube_kms::cluster::{ClusterIndex, KubeStore, replica_sync, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::operator::lease::LeaseConfig;
-use kube_kms::replica::peers_file::PeersFile;
+use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root_check::{Failure, RootKeyCheck, until_made};
 
 use crate::cli::ApiArgs;
@@ -108,7 +108,7 @@ pub async fn run(
         let api = api.clone();
         tokio::spawn(PeersFile::follow(
             path,
-            Duration::from_secs(2),
+            peers_file::CHECK_INTERVAL,
             move |file| api.reload_peers(file),
         ));
     }

@@ -14,7 +14,7 @@ use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
 use kube_kms::manifest::Snapshot;
-use kube_kms::replica::peers_file::PeersFile;
+use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
 use kube_kms::store::LocalStore;
 use rand_core::{OsRng, RngCore};
@@ -64,12 +64,16 @@ pub async fn run(
     // service together: Regions, credentials and trusted identities.
     if let Some(path) = args.peers.clone() {
         let (api, local) = (api.clone(), local.clone());
-        tokio::spawn(PeersFile::follow(path, PEERS_CHECK_INTERVAL, move |file| {
-            let trusted = file.trust();
-            api.reload_peers(file)?;
-            local.engine().trust(trusted);
-            Ok(())
-        }));
+        tokio::spawn(PeersFile::follow(
+            path,
+            peers_file::CHECK_INTERVAL,
+            move |file| {
+                let trusted = file.trust();
+                api.reload_peers(file)?;
+                local.engine().trust(trusted);
+                Ok(())
+            },
+        ));
     }
 
     // Opened first: what the manifests change is recorded too.
@@ -188,8 +192,6 @@ fn open_root_key(args: &ServeArgs) -> anyhow::Result<Arc<dyn RootKey>> {
 
 /// How often `serve` looks for changes to its credentials file.
 const CREDENTIALS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
-/// How often the peers file is checked for changes.
-const PEERS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const MANIFESTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// The credentials, and the file they came from.
 fn load_credentials(args: &ServeArgs) -> anyhow::Result<(Credentials, PathBuf)> {

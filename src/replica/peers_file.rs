@@ -77,6 +77,9 @@ pub fn is_region(name: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// How often a process that reads a peers file checks it for changes.
+pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl PeersFile {
     /// Calls `changed` with the file at `path` each time it changes
     /// (checked every `every`), so Regions, identities and credentials are
