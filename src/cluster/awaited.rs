@@ -53,6 +53,17 @@ pub fn answered(keys: &[KmsKey], held: impl Fn(KeyId) -> bool) -> Vec<AwaitedRep
         .collect()
 }
 
+/// The refusals `keys` show in their status now, by key id: what an
+/// endpoint wrote there last (this one before a restart, or another that
+/// held the Lease before), so the same answer is not written again with a
+/// new `since`.
+pub fn shown_refusals(keys: &[KmsKey]) -> impl Iterator<Item = (KeyId, Option<String>)> + '_ {
+    keys.iter().filter_map(|k| {
+        let refusal = k.status.as_ref()?.replication_refusal.as_ref()?;
+        Some((k.spec.key_id?, Some(refusal.message.clone())))
+    })
+}
+
 /// The field manager of the endpoint's writes of a declared replica's
 /// `status.replicationRefusal`.
 pub const FIELD_MANAGER: &str = "kube-kms-api-replication";

@@ -36,9 +36,11 @@ impl KubeStore {
                 crate::cluster::awaited::answered(&listed.items, held),
             )
         })?;
+        // A refusal a status shows was written before, from here or not
+        // (an older CRD shows none: what was written from here stands).
+        self.replica_answers()
+            .extend(crate::cluster::awaited::shown_refusals(&listed.items));
         for replica in answered {
-            // Written whatever was last written from here.
-            self.replica_answers().remove(&replica.key_id);
             if let Err(e) = self.write_replica_answer(&replica, None).await {
                 tracing::warn!(namespace = %replica.namespace, name = %replica.name, error = %e, "an arrived replica's old refusal not taken from its status; tried again at the next sync");
             }

@@ -301,3 +301,55 @@ async fn a_declared_replica_s_refusal_is_written_when_it_changes() {
     drop(store);
     assert!(handle.next_request().await.is_none(), "no other request");
 }
+
+/// A refusal the listed status already shows (written before a restart,
+/// or by the endpoint that held the Lease before) is not written again
+/// with a new `since`; another answer is.
+#[tokio::test]
+async fn a_refusal_the_status_shows_is_not_written_again() {
+    let (store, _index, mut handle) = store_holding(&record());
+    let store = Arc::new(store);
+    let waiting: KeyId = "mrk-0123456789abcdeff0123456789abcde".parse().unwrap();
+    let object = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+        "metadata": {"name": "orders", "namespace": "kube-kms"},
+        "spec": {"multiRegion": true, "keyId": waiting, "primaryRegion": "us-east-1"},
+        "status": {"replicationRefusal": {"since": "2026-12-01T00:00:00Z",
+            "message": "Region us-east-1 refused: no"}}});
+    let list = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
+        "metadata": {"resourceVersion": "7"}, "items": [object.clone()]});
+    let task = tokio::spawn({
+        let store = store.clone();
+        async move { store.awaited_replicas().await }
+    });
+    answer(
+        &mut handle,
+        ("GET", "/apis/kubekms.io/v1alpha1/kmskeys"),
+        list,
+    )
+    .await;
+    let awaited = task.await.unwrap().unwrap();
+    assert_eq!(awaited.len(), 1);
+    let note = |refusal: Option<&'static str>| {
+        let (store, replica) = (store.clone(), awaited[0].clone());
+        tokio::spawn(async move { store.note_replica_answer(&replica, refusal).await })
+    };
+    // Nothing sent: a request would wait for an answer no one gives.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        note(Some("Region us-east-1 refused: no")),
+    )
+    .await
+    .expect("the refusal the status shows sent again")
+    .unwrap()
+    .unwrap();
+    let task = note(Some("Region us-east-1 refused: another reason"));
+    let path = "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys/orders/status";
+    let sent = answer(&mut handle, ("PATCH", path), object).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        sent["status"]["replicationRefusal"]["message"],
+        "Region us-east-1 refused: another reason"
+    );
+    drop(store);
+    assert!(handle.next_request().await.is_none(), "no other request");
+}
