@@ -18,7 +18,18 @@ use crate::replica::peers_file::{Peer, PeersFile};
 
 /// The `X-Amz-Target` prefix of requests between deployments.
 pub const TARGET_PREFIX: &str = "KubeKmsReplication.";
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long connecting to a peer (with its TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a peer's reply to a `KubeKmsReplication.` call may take: a
+/// delivery (or a move of the primary) waits for the peer's store, a
+/// cluster's for its controller.
+const CALL_REPLY: Duration = Duration::from_secs(crate::store::LONGEST_WRITE.as_secs() + 15);
+/// How long the reply to an ask (`TrentService.ReplicateKey` on a primary)
+/// may take: the primary delivers to this Region (a call the primary waits
+/// `CALL_REPLY` for, with its connection) and records it in its own store.
+const ASK_REPLY: Duration = Duration::from_secs(
+    CONNECT_TIMEOUT.as_secs() + CALL_REPLY.as_secs() + crate::store::LONGEST_WRITE.as_secs() + 15,
+);
 const MAX_REPLY: usize = 1 << 20;
 
 /// The other Regions, and how to reach them.
@@ -206,8 +217,13 @@ impl PeerClient {
         operation: &str,
         body: &Value,
     ) -> Result<Value, ApiError> {
-        self.send_to(region, &format!("{TARGET_PREFIX}{operation}"), body)
-            .await
+        self.send_to(
+            region,
+            &format!("{TARGET_PREFIX}{operation}"),
+            body,
+            CALL_REPLY,
+        )
+        .await
     }
 
     /// `operation` of the AWS KMS API (`TrentService.`) in `region`, asked
@@ -218,8 +234,13 @@ impl PeerClient {
         operation: &str,
         body: &Value,
     ) -> Result<Value, ApiError> {
-        self.send_to(region, &format!("TrentService.{operation}"), body)
-            .await
+        self.send_to(
+            region,
+            &format!("TrentService.{operation}"),
+            body,
+            ASK_REPLY,
+        )
+        .await
     }
 
     /// Whether this endpoint can send requests to `region` (the peers file
@@ -237,6 +258,7 @@ impl PeerClient {
         region: &str,
         target_name: &str,
         body: &Value,
+        reply_within: Duration,
     ) -> Result<Value, ApiError> {
         let peer = self.peer(region)?;
         let unusable = |why: &str| {
@@ -272,12 +294,14 @@ impl PeerClient {
         let unreachable = |e: &dyn std::fmt::Display| {
             ApiError::DependencyTimeout(format!("Region {region} ({endpoint}) did not answer: {e}"))
         };
-        let exchange = async {
+        // A peer that is down is known soon; one at work may take as long
+        // as its work does.
+        let connect = async {
             let stream = tokio::net::TcpStream::connect(&target.address)
                 .await
                 .map_err(|e| unreachable(&e))?;
-            match target.tls_name {
-                None => send(stream, request).await,
+            Ok::<_, ApiError>(match target.tls_name {
+                None => Stream::Plain(stream),
                 Some(name) => {
                     let config = self.tls.get(region).ok_or_else(|| unusable("no caFile"))?;
                     let name = rustls_pki_types::ServerName::try_from(name.to_owned())
@@ -286,14 +310,23 @@ impl PeerClient {
                         .connect(name, stream)
                         .await
                         .map_err(|e| unreachable(&e))?;
-                    send(stream, request).await
+                    Stream::Tls(Box::new(stream))
                 }
+            })
+        };
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| unreachable(&format!("no connection in {CONNECT_TIMEOUT:?}")))??;
+        let exchange = async {
+            match stream {
+                Stream::Plain(stream) => send(stream, request).await,
+                Stream::Tls(stream) => send(*stream, request).await,
             }
             .map_err(|e| unreachable(&e))
         };
-        let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
+        let (status, bytes) = tokio::time::timeout(reply_within, exchange)
             .await
-            .map_err(|_| unreachable(&format!("no reply in {TIMEOUT:?}")))??;
+            .map_err(|_| unreachable(&format!("no reply in {reply_within:?}")))??;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|_| unreachable(&format!("a reply that is not JSON (HTTP {status})")))?;
         if status.is_success() {
@@ -301,6 +334,12 @@ impl PeerClient {
         }
         Err(refusal(region, &value))
     }
+}
+
+/// A connection to a peer.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 /// One HTTP/1.1 exchange on `stream`: the status and the body.
@@ -445,5 +484,63 @@ mod tests {
             None,
             "a bare name is any namespace's"
         );
+    }
+
+    /// A peer answering `delay` after a request (on the test's paused
+    /// clock, which moves on whenever everything waits), and a client of it.
+    async fn slow_peer(delay: Duration) -> PeerClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = vec![0; 64 * 1024];
+                    let _ = stream.read(&mut request).await;
+                    tokio::time::sleep(delay).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                        .await;
+                });
+            }
+        });
+        let id = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let text = format!(
+            "peers:\n  - region: eu-west-1\n    identities: [\"{id}\"]\n    endpoint: http://{address}\n\
+             \x20   accessKeyId: AKIDEXAMPLE\n    secretAccessKey: secret\n"
+        );
+        PeerClient::new(PeersFile::parse(&text).unwrap()).unwrap()
+    }
+
+    /// A delivery into a cluster waits up to `LONGEST_WRITE` for its
+    /// controller: the Region delivering waits longer than that for the
+    /// reply, and an ask (whose work includes such a delivery) longer still.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_is_waited_for_as_long_as_its_work_may_take() {
+        let write = crate::store::LONGEST_WRITE;
+        let peers = slow_peer(write + Duration::from_secs(5)).await;
+        let body = serde_json::json!({});
+        assert_eq!(
+            peers
+                .call("eu-west-1", "DeliverReplica", &body)
+                .await
+                .unwrap(),
+            body
+        );
+        let peers = slow_peer(2 * write + Duration::from_secs(5)).await;
+        assert_eq!(
+            peers.ask("eu-west-1", "ReplicateKey", &body).await.unwrap(),
+            body
+        );
+        // But not forever.
+        let peers = slow_peer(Duration::from_secs(3600)).await;
+        let started = tokio::time::Instant::now();
+        let error = peers
+            .call("eu-west-1", "DeliverReplica", &body)
+            .await
+            .unwrap_err();
+        assert_eq!(error.aws_type(), "DependencyTimeoutException");
+        assert!(error.to_string().contains("no reply in"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(120));
     }
 }

@@ -23,7 +23,7 @@ use crate::store::{
 use crate::usage::KeyUsage;
 
 /// How long a write waits for the controller to make it visible.
-const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+const CONVERGE_TIMEOUT: Duration = crate::store::LONGEST_WRITE;
 /// How long a change to what a key declares (description, tags, enabled,
 /// policy, rotation) waits to show in reads before the call returns anyway.
 const DECLARED_VISIBLE_WAIT: Duration = Duration::from_secs(5);

@@ -72,6 +72,11 @@ pub enum StoreError {
     InProgress(String),
 }
 
+/// The longest a store's write waits before it answers (a cluster's waits
+/// for its controller to carry it out): what anyone waiting on another
+/// deployment's write (a delivery to a replica Region) must allow.
+pub const LONGEST_WRITE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A replica of a multi-Region key declared in this Region (from Git)
 /// whose material has not arrived: this Region asks its primary's Region
 /// for it (ReplicateKey there) at each replica sync.
