@@ -247,25 +247,38 @@ impl KubeArgs {
 
 /// The crypto service a cluster role talks to: the sidecar's socket, or
 /// (development only) an in-process one over the root key flags.
+pub struct CryptoChoice {
+    pub service: Arc<dyn kube_kms::crypto::CryptoService>,
+    /// The in-process one, whose trusted peers its process changes.
+    pub in_process: Option<Arc<kube_kms::crypto::LocalCryptoService>>,
+}
+
 pub fn crypto_service(
     socket: Option<&std::path::Path>,
     root: &RootKeyArgs,
     peers: kube_kms::replica::Peers,
-) -> anyhow::Result<Arc<dyn kube_kms::crypto::CryptoService>> {
+) -> anyhow::Result<CryptoChoice> {
     Ok(match socket {
-        Some(socket) => Arc::new(
-            kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket)
-                .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
-        ),
+        Some(socket) => CryptoChoice {
+            service: Arc::new(
+                kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket)
+                    .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
+            ),
+            in_process: None,
+        },
         None => {
             tracing::warn!(
                 "no --crypto-socket: running the crypto service in-process (development only)"
             );
-            Arc::new(kube_kms::crypto::LocalCryptoService::with_peers(
+            let local = Arc::new(kube_kms::crypto::LocalCryptoService::with_peers(
                 root.open()?,
                 Default::default(),
                 peers,
-            ))
+            ));
+            CryptoChoice {
+                service: local.clone(),
+                in_process: Some(local),
+            }
         }
     })
 }

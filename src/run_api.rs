@@ -38,7 +38,8 @@ pub async fn run(
     };
     let trusted = peers.as_ref().map(PeersFile::trust).unwrap_or_default();
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root, trusted)?;
-    let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
+    let in_process = crypto.in_process;
+    let crypto = Arc::new(MeteredCrypto::new(crypto.service, &registry));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
     let scope = args.watch_namespace.as_deref();
@@ -103,13 +104,21 @@ pub async fn run(
                     .map_err(|e| anyhow::anyhow!("--peers: {e}"))?,
             ),
     );
-    // The crypto sidecar follows its own mount of the same file.
+    // The crypto sidecar follows its own mount of the same file; an
+    // in-process crypto service takes it with the endpoint.
     if let Some(path) = args.peers.clone() {
         let api = api.clone();
         tokio::spawn(PeersFile::follow(
             path,
             peers_file::CHECK_INTERVAL,
-            move |file| api.reload_peers(file),
+            move |file| {
+                let trusted = file.trust();
+                api.reload_peers(file)?;
+                if let Some(local) = &in_process {
+                    local.engine().trust(trusted);
+                }
+                Ok(())
+            },
         ));
     }
     let _replica_sync = api.has_peers().then(|| {

@@ -22,7 +22,8 @@ pub async fn run(
         args.crypto_socket.as_deref(),
         &args.root,
         Default::default(),
-    )?;
+    )?
+    .service;
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let metrics = Arc::new(Metrics::new(&registry));
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;
