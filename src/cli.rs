@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
-use kube_kms::crypto::CacheConfig;
-use kube_kms::root::{FileRootKey, Pkcs11Config, Pkcs11RootKey, RootKey};
-use zeroize::Zeroizing;
+
+mod crypto;
+pub use crypto::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -245,44 +244,6 @@ impl KubeArgs {
     }
 }
 
-/// The crypto service a cluster role talks to: the sidecar's socket, or
-/// (development only) an in-process one over the root key flags.
-pub struct CryptoChoice {
-    pub service: Arc<dyn kube_kms::crypto::CryptoService>,
-    /// The in-process one, whose trusted peers its process changes.
-    pub in_process: Option<Arc<kube_kms::crypto::LocalCryptoService>>,
-}
-
-pub fn crypto_service(
-    socket: Option<&std::path::Path>,
-    root: &RootKeyArgs,
-    peers: kube_kms::replica::Peers,
-) -> anyhow::Result<CryptoChoice> {
-    Ok(match socket {
-        Some(socket) => CryptoChoice {
-            service: Arc::new(
-                kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket)
-                    .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
-            ),
-            in_process: None,
-        },
-        None => {
-            tracing::warn!(
-                "no --crypto-socket: running the crypto service in-process (development only)"
-            );
-            let local = Arc::new(kube_kms::crypto::LocalCryptoService::with_peers(
-                root.open()?,
-                Default::default(),
-                peers,
-            ));
-            CryptoChoice {
-                service: local.clone(),
-                in_process: Some(local),
-            }
-        }
-    })
-}
-
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
     /// Most connections open at once, and requests in flight; past it, new
@@ -444,30 +405,6 @@ pub struct CrdgenArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CryptoArgs {
-    /// Unix socket to serve on (created with mode 0600).
-    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
-    pub socket: PathBuf,
-    #[command(flatten)]
-    pub root: RootKeyArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    /// The other deployments trusted with multi-Region keys' material
-    /// (docs/multi-region.md); none without it.
-    #[arg(long, env = "KUBE_KMS_PEERS")]
-    pub peers: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct IdentityArgs {
-    /// Ask the crypto service on this socket (else open the root key here).
-    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET", conflicts_with_all = ["root_key", "pkcs11_module"])]
-    pub socket: Option<PathBuf>,
-    #[command(flatten)]
-    pub root: RootKeyArgs,
-}
-
-#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KUBE_KMS_LISTEN", default_value = "127.0.0.1:4600")]
@@ -522,111 +459,4 @@ pub struct ServeArgs {
     /// Serve /metrics (Prometheus) and /livez on this address; none by default.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RootKeyCommand {
-    /// Write a new random 32-byte root key file with mode 0600 (never
-    /// overwrites). Name it `v<N>` inside a root key directory to add a version.
-    CreateFile { path: PathBuf },
-    /// Generate the next root key version inside a PKCS#11 token.
-    AddPkcs11Version {
-        #[command(flatten)]
-        pkcs11: Pkcs11Args,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct RootKeyArgs {
-    /// Root key file (version 1) or directory of `v<N>` files, each 32 random bytes.
-    #[arg(long, env = "KUBE_KMS_ROOT_KEY", conflicts_with = "pkcs11_module")]
-    pub root_key: Option<PathBuf>,
-    /// Create the root key file (mode 0600) if it does not exist.
-    #[arg(long, env = "KUBE_KMS_CREATE_ROOT_KEY", requires = "root_key")]
-    pub create_root_key: bool,
-    #[command(flatten)]
-    pub pkcs11: Pkcs11Args,
-    /// With PKCS#11: generate root key version 1 in the token if it has none.
-    #[arg(
-        long,
-        env = "KUBE_KMS_PKCS11_CREATE_ROOT_KEY",
-        requires = "pkcs11_module"
-    )]
-    pub pkcs11_create_root_key: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Pkcs11Args {
-    /// PKCS#11 module holding the root key, e.g. /usr/lib/softhsm/libsofthsm2.so.
-    #[arg(long, env = "KUBE_KMS_PKCS11_MODULE", requires_all = ["pkcs11_token", "pkcs11_pin_file"])]
-    pub pkcs11_module: Option<PathBuf>,
-    /// Label of the token holding the root key.
-    #[arg(long, env = "KUBE_KMS_PKCS11_TOKEN")]
-    pub pkcs11_token: Option<String>,
-    /// File holding the token's user PIN.
-    #[arg(long, env = "KUBE_KMS_PKCS11_PIN_FILE")]
-    pub pkcs11_pin_file: Option<PathBuf>,
-}
-
-impl Pkcs11Args {
-    pub fn config(&self) -> anyhow::Result<Option<Pkcs11Config>> {
-        let (Some(module), Some(token), Some(pin_file)) = (
-            &self.pkcs11_module,
-            &self.pkcs11_token,
-            &self.pkcs11_pin_file,
-        ) else {
-            return Ok(None);
-        };
-        let pin = Zeroizing::new(
-            std::fs::read_to_string(pin_file)
-                .with_context(|| format!("reading PIN file {}", pin_file.display()))?,
-        );
-        Ok(Some(Pkcs11Config {
-            module: module.clone(),
-            token_label: token.clone(),
-            pin: Zeroizing::new(pin.trim_end_matches(['\r', '\n']).to_owned()),
-        }))
-    }
-}
-
-impl RootKeyArgs {
-    pub fn open(&self) -> anyhow::Result<Arc<dyn RootKey>> {
-        if let Some(config) = self.pkcs11.config()? {
-            let root = Pkcs11RootKey::open(&config, self.pkcs11_create_root_key)?;
-            tracing::info!(token = %config.token_label, versions = ?root.versions(), "root key in PKCS#11 token");
-            return Ok(Arc::new(root));
-        }
-        let path = self
-            .root_key
-            .as_ref()
-            .context("no root key: pass --root-key PATH or the --pkcs11-* flags")?;
-        let (root, created) = FileRootKey::load_or_create(path, self.create_root_key)?;
-        if created {
-            tracing::warn!(
-                path = %path.display(),
-                "created a new root key; it is the key to every key this service seals: back it up and keep it secret"
-            );
-        }
-        tracing::info!(path = %path.display(), versions = ?root.versions(), "root key loaded");
-        Ok(Arc::new(root))
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    /// Most unsealed keys held in memory at once.
-    #[arg(long, env = "KUBE_KMS_CACHE_ENTRIES", default_value_t = CacheConfig::default().max_entries)]
-    pub cache_entries: usize,
-    /// Seconds an unsealed key stays in memory after it was unsealed.
-    #[arg(long, env = "KUBE_KMS_CACHE_TTL_SECONDS", default_value_t = CacheConfig::default().ttl.as_secs())]
-    pub cache_ttl_seconds: u64,
-}
-
-impl CacheArgs {
-    pub fn config(&self) -> CacheConfig {
-        CacheConfig {
-            max_entries: self.cache_entries,
-            ttl: Duration::from_secs(self.cache_ttl_seconds),
-        }
-    }
 }
