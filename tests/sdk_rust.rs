@@ -6,6 +6,8 @@ mod support;
 mod multi_region;
 #[path = "sdk_rust/multi_region_import.rs"]
 mod multi_region_import;
+#[path = "sdk_rust/multi_region_namespaces.rs"]
+mod multi_region_namespaces;
 #[path = "sdk_rust/multi_region_pull.rs"]
 mod multi_region_pull;
 #[path = "sdk_rust/peers_reload.rs"]

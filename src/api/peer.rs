@@ -166,6 +166,14 @@ impl PeerClient {
         }
     }
 
+    /// Whether `region`'s replica of a key in `namespace` there goes to the
+    /// namespace of the same name here (its `replicaNamespaces`).
+    pub fn keeps_namespace(&self, region: &str, namespace: &str) -> bool {
+        self.peers
+            .region(region)
+            .is_some_and(|p| p.keeps_namespace(namespace))
+    }
+
     /// Counts deliveries and replicas behind in `registry`.
     pub fn metered(self, registry: Option<&prometheus::Registry>) -> Self {
         PeerClient {

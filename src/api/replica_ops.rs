@@ -50,6 +50,8 @@ struct ReplicaSpec {
     /// EXTERNAL: the replica is made without material, pending import.
     #[serde(default)]
     origin: Origin,
+    /// The primary's namespace there (an older primary sends none).
+    namespace: Option<String>,
 }
 
 impl Api {
@@ -180,9 +182,21 @@ impl Api {
             }
             _ => {}
         }
+        // The primary's namespace where this Region's peers file keeps it
+        // for the sender, else the sender's principal's.
+        let namespace = match spec.namespace {
+            Some(namespace)
+                if self
+                    .peers()
+                    .is_some_and(|p| p.keeps_namespace(&primary, &namespace)) =>
+            {
+                namespace
+            }
+            _ => caller.namespace.clone(),
+        };
         let mut key = KeyRecord {
             key_id,
-            namespace: caller.namespace.clone(),
+            namespace,
             description: spec.description,
             spec: spec.key_spec,
             usage: spec.key_usage,

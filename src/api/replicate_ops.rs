@@ -267,6 +267,8 @@ impl Api {
             "Tags": settings.tags,
             "Enabled": key.enabled,
             "Origin": key.origin,
+            // Where the replica Region keeps namespaces, its replica's.
+            "Namespace": key.namespace,
         });
         let digest = shared.digest();
         let reply = self

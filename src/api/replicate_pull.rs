@@ -244,9 +244,12 @@ impl Api {
         }
         match peers.delivery_namespace(primary) {
             Err(why) => Err(ApiError::Unsupported(why)),
-            Ok(Some(namespace)) if namespace != replica.namespace => {
+            Ok(Some(namespace))
+                if namespace != replica.namespace
+                    && !peers.keeps_namespace(primary, &replica.namespace) =>
+            {
                 Err(ApiError::AccessDenied(format!(
-                    "Region {primary}'s deliveries arrive in namespace {namespace} (its principal in --peers): a replica of its keys is declared there, not in {}",
+                    "Region {primary}'s deliveries arrive in namespace {namespace} (its principal in --peers), or in their primary's namespace where its replicaNamespaces lists it: a replica of its keys is declared in one of those, not in {}",
                     replica.namespace
                 )))
             }

@@ -245,6 +245,14 @@ impl KeyStore for KubeStore {
 
     async fn create_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
         let id = key.key_id;
+        // Its controller would never mint it (a replica delivered into a
+        // namespace the peers file keeps, say): refused before it is made.
+        if let Some(scope) = self.scope.as_deref().filter(|s| *s != key.namespace) {
+            return Err(StoreError::Forbidden(format!(
+                "key {id} cannot be made in namespace {}: this endpoint serves namespace {scope} only (--watch-namespace)",
+                key.namespace
+            )));
+        }
         let name = id.to_string();
         let manifest: KmsKey = serde_json::from_value(key_manifest(&name, &key))
             .map_err(|e| StoreError::Backend(e.to_string()))?;

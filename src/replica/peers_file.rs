@@ -12,6 +12,7 @@
 //!     accessKeyId: AKIA...            # signs requests sent there
 //!     secretAccessKey: ...
 //!     principal: arn:aws:iam::111122223333:user/default/eu-west-1  # its requests here
+//!     replicaNamespaces: [team-a]     # its keys' replicas there go to the same namespace here
 //! ```
 
 use std::path::Path;
@@ -49,6 +50,37 @@ pub struct Peer {
     /// offer and deliver replicas.
     #[serde(default)]
     pub principal: Option<String>,
+    /// The namespaces (`*`: every one) whose keys there have their
+    /// replicas here in the namespace of the same name, as an account's
+    /// replicas are in that account; any other key's go to the principal's
+    /// namespace. Deciding it here keeps what a Region may write where it
+    /// is written.
+    #[serde(default)]
+    pub replica_namespaces: Vec<String>,
+}
+
+impl Peer {
+    /// Whether the replica of a key in `namespace` there goes to the
+    /// namespace of the same name here.
+    pub fn keeps_namespace(&self, namespace: &str) -> bool {
+        is_namespace(namespace)
+            && self
+                .replica_namespaces
+                .iter()
+                .any(|n| n == "*" || n == namespace)
+    }
+}
+
+/// A Kubernetes namespace name: an RFC 1123 label (1–63 lowercase letters,
+/// digits and `-`, beginning and ending with a letter or digit).
+pub fn is_namespace(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
 }
 
 fn identities<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PublicIdentity>, D::Error> {
@@ -147,6 +179,16 @@ impl PeersFile {
                     }
                 }
             }
+            if let Some(bad) = peer
+                .replica_namespaces
+                .iter()
+                .find(|n| *n != "*" && !is_namespace(n))
+            {
+                return Err(format!(
+                    "Region {}: replicaNamespaces: '{bad}' is not a namespace name",
+                    peer.region
+                ));
+            }
             if peer.access_key_id.is_some() != peer.secret_access_key.is_some() {
                 return Err(format!(
                     "Region {}: accessKeyId and secretAccessKey go together",
@@ -184,6 +226,39 @@ mod tests {
     // RFC 8032's first two test public keys.
     const ID: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     const ID2: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+
+    #[test]
+    fn replica_namespaces_name_which_keys_keep_their_namespace() {
+        let file = |listed: &str| {
+            PeersFile::parse(&format!(
+                "peers:\n  - region: eu-west-1\n    identities: [{ID}]\n    principal: replicator\n    replicaNamespaces: {listed}\n"
+            ))
+        };
+        let west = file("[team-a, b2]").unwrap();
+        let west = west.region("eu-west-1").unwrap();
+        assert!(west.keeps_namespace("team-a"));
+        assert!(west.keeps_namespace("b2"));
+        assert!(!west.keeps_namespace("team-b"));
+        let any = file("['*']").unwrap();
+        let any = any.region("eu-west-1").unwrap();
+        assert!(any.keeps_namespace("team-b"));
+        // Not a namespace anywhere: never kept, `*` or not.
+        for odd in ["", "Team-A", "-a", "a-", "a/b", &"a".repeat(64)] {
+            assert!(!any.keeps_namespace(odd), "{odd:?}");
+        }
+        assert!(any.keeps_namespace(&"a".repeat(63)));
+        // None listed (the default): every replica to the principal's.
+        let none = PeersFile::parse(&format!(
+            "peers:\n  - region: eu-west-1\n    identities: [{ID}]\n"
+        ))
+        .unwrap();
+        assert!(!none.region("eu-west-1").unwrap().keeps_namespace("team-a"));
+        let err = file("[team_a]").unwrap_err();
+        assert!(
+            err.contains("replicaNamespaces: 'team_a' is not a namespace name"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_peers_file_reads_and_refuses_what_is_wrong() {

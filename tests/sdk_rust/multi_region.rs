@@ -50,6 +50,16 @@ impl TwoRegions {
     /// `east_extra`: more of us-east-1's `serve` arguments;
     /// `east_manifest`: a manifest it applies besides the test fixtures.
     pub(super) fn start(east_extra: &[&str], east_manifest: Option<&str>) -> TwoRegions {
+        Self::start_with_west_peer(east_extra, east_manifest, "")
+    }
+
+    /// As [`TwoRegions::start`], with `west_peer` more lines of us-east-1's
+    /// entry in eu-west-1's peers file.
+    pub(super) fn start_with_west_peer(
+        east_extra: &[&str],
+        east_manifest: Option<&str>,
+        west_peer: &str,
+    ) -> TwoRegions {
         let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         if let Some(manifest) = east_manifest {
             let manifests = east_dir.path().join("manifests");
@@ -66,7 +76,7 @@ impl TwoRegions {
         let west_peers = west_dir.path().join("peers.yaml");
         std::fs::write(
             &west_peers,
-            format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n"),
+            format!("peers:\n  - region: us-east-1\n    identities: [\"{east_id}\"]\n    principal: tester\n{west_peer}"),
         )
         .unwrap();
         let east_peers = east_dir.path().join("peers.yaml");

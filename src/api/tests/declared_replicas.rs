@@ -163,6 +163,26 @@ async fn only_replicas_declared_where_their_primary_delivers_are_asked_for() {
     let itself = h.api.may_pull(&cluster, &awaited("kube-kms", "us-east-1"));
     assert!(matches!(itself, Err(ApiError::Validation(_))), "{itself:?}");
 
+    // eu-west-1's replicas of team's keys kept in team here: one declared
+    // there is asked for (it arrives there only if its primary is in team).
+    let keeping = peers(
+        &format!(
+            "peers:\n  - region: eu-west-1\n{}    principal: arn:aws:iam::111122223333:user/kube-kms/replicator\n    replicaNamespaces: [team]\n",
+            reachable('a')
+        ),
+        true,
+    );
+    assert!(
+        h.api
+            .may_pull(&keeping, &awaited("team", "eu-west-1"))
+            .is_ok()
+    );
+    let refused = h.api.may_pull(&keeping, &awaited("team-b", "eu-west-1"));
+    assert!(
+        matches!(&refused, Err(ApiError::AccessDenied(m)) if m.contains("replicaNamespaces") && m.contains("not in team-b")),
+        "{refused:?}"
+    );
+
     // `serve`: a bare principal name; the manifests say the namespace.
     let serve = peers(
         &format!(
