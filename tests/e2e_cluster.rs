@@ -18,6 +18,8 @@ mod multi_region;
 mod multi_region_declared;
 #[path = "e2e/multi_region_import.rs"]
 mod multi_region_import;
+#[path = "e2e/multi_region_namespaces.rs"]
+mod multi_region_namespaces;
 mod plugin;
 #[path = "e2e/rbac.rs"]
 mod rbac;

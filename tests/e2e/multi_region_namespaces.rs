@@ -1,0 +1,104 @@
+//! Where a replica lands in a cluster: a key of a namespace the cluster's
+//! peers file keeps (`replicaNamespaces`) would go to the namespace of the
+//! same name, which a cluster endpoint serving one namespace refuses; a key
+//! of any other namespace goes to the principal's, as before.
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+
+use super::*;
+use crate::multi_region::{Peered, decrypt, encrypt, peered};
+
+#[tokio::test]
+async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster_serves() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let ns = cluster.namespace.clone();
+    let Peered {
+        controller,
+        cluster_peers,
+        east_kms,
+        west_kms,
+        east,
+        ..
+    } = peered(&cluster).await;
+    // us-east-1's keys of namespace `other` kept in `other` here.
+    let original = std::fs::read_to_string(&cluster_peers).unwrap();
+    std::fs::write(
+        &cluster_peers,
+        format!("{original}    replicaNamespaces: [other]\n"),
+    )
+    .unwrap();
+    // `other`'s caller in us-east-1 (its namespace there).
+    let other = aws_sdk_kms::Client::from_conf(
+        support::sdk_config(&east.endpoint, support::OTHER_SECRET_KEY)
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                support::OTHER_ACCESS_KEY,
+                support::OTHER_SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    // A new key each try: one replicated before the endpoint took the file
+    // (it follows it every 2 s) is no evidence either way.
+    let refused = || async {
+        let key = other
+            .create_key()
+            .multi_region(true)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        let e = other
+            .replicate_key()
+            .key_id(&key)
+            .replica_region("eu-west-1")
+            .send()
+            .await
+            .err()?;
+        Some((
+            key,
+            e.code().map(str::to_owned),
+            e.message().unwrap_or_default().to_owned(),
+        ))
+    };
+    let (key, code, message) =
+        wait_for("the cluster keeping namespace other", READY, refused).await;
+    assert_eq!(code.as_deref(), Some("AccessDeniedException"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot be made in namespace other: this endpoint serves namespace {ns} only"
+        )),
+        "{message}"
+    );
+    let missing = west_kms.describe_key().key_id(&key).send().await;
+    assert_eq!(missing.unwrap_err().code(), Some("NotFoundException"));
+
+    // A key of `default` there (not kept): in the principal's namespace.
+    let kept_out = east_kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    east_kms
+        .replicate_key()
+        .key_id(&kept_out)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let sealed = encrypt(&east_kms, &kept_out, "in the principal's namespace").await;
+    assert_eq!(
+        decrypt(&west_kms, sealed).await,
+        "in the principal's namespace"
+    );
+    drop(controller);
+}
