@@ -45,7 +45,14 @@ pub struct PeerClient {
     /// principal names are chosen per namespace by whoever writes access-key
     /// Secrets there, so a bare name would let any tenant speak for a Region.
     arns_only: bool,
+    /// Regions that last gave no answer in time, until when they are not
+    /// asked again: a Region that hangs costs a sync one wait, not one per
+    /// key, and a caller's ReplicateKey an answer at once.
+    stalled: std::sync::Mutex<BTreeMap<String, tokio::time::Instant>>,
 }
+
+/// How long a Region that gave no answer in time is not asked again.
+const STALLED_FOR: Duration = Duration::from_secs(30);
 
 /// Where a peer's endpoint is.
 struct Target<'a> {
@@ -116,6 +123,7 @@ impl PeerClient {
             tls,
             arns_only: false,
             metrics: None,
+            stalled: Default::default(),
         })
     }
 
@@ -261,6 +269,28 @@ impl PeerClient {
         })
     }
 
+    fn stalled(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, tokio::time::Instant>> {
+        self.stalled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stall(&self, region: &str) {
+        let until = tokio::time::Instant::now() + STALLED_FOR;
+        self.stalled().insert(region.to_owned(), until);
+    }
+
+    /// How long `region` is still not asked, if it gave no answer lately.
+    fn stalled_for(&self, region: &str) -> Option<Duration> {
+        let mut stalled = self.stalled();
+        let until = *stalled.get(region)?;
+        let left = until
+            .checked_duration_since(tokio::time::Instant::now())
+            .filter(|left| !left.is_zero());
+        if left.is_none() {
+            stalled.remove(region);
+        }
+        left
+    }
+
     async fn send_to(
         &self,
         region: &str,
@@ -302,6 +332,12 @@ impl PeerClient {
         let unreachable = |e: &dyn std::fmt::Display| {
             ApiError::DependencyTimeout(format!("Region {region} ({endpoint}) did not answer: {e}"))
         };
+        if let Some(left) = self.stalled_for(region) {
+            return Err(unreachable(&format!(
+                "it gave no answer in time lately; not asked again for {}s",
+                left.as_secs().max(1)
+            )));
+        }
         // A peer that is down is known soon; one at work may take as long
         // as its work does.
         let connect = async {
@@ -324,7 +360,10 @@ impl PeerClient {
         };
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| unreachable(&format!("no connection in {CONNECT_TIMEOUT:?}")))??;
+            .map_err(|_| {
+                self.stall(region);
+                unreachable(&format!("no connection in {CONNECT_TIMEOUT:?}"))
+            })??;
         let exchange = async {
             match stream {
                 Stream::Plain(stream) => send(stream, request).await,
@@ -334,7 +373,10 @@ impl PeerClient {
         };
         let (status, bytes) = tokio::time::timeout(reply_within, exchange)
             .await
-            .map_err(|_| unreachable(&format!("no reply in {reply_within:?}")))??;
+            .map_err(|_| {
+                self.stall(region);
+                unreachable(&format!("no reply in {reply_within:?}"))
+            })??;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|_| unreachable(&format!("a reply that is not JSON (HTTP {status})")))?;
         if status.is_success() {
@@ -497,11 +539,20 @@ mod tests {
     /// A peer answering `delay` after a request (on the test's paused
     /// clock, which moves on whenever everything waits), and a client of it.
     async fn slow_peer(delay: Duration) -> PeerClient {
+        slow_peer_counted(delay, Default::default()).await
+    }
+
+    /// As `slow_peer`, counting the requests it was sent in `asked`.
+    async fn slow_peer_counted(
+        delay: Duration,
+        asked: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> PeerClient {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut request = vec![0; 64 * 1024];
                     let _ = stream.read(&mut request).await;
@@ -550,5 +601,40 @@ mod tests {
         assert_eq!(error.aws_type(), "DependencyTimeoutException");
         assert!(error.to_string().contains("no reply in"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(120));
+    }
+
+    /// A Region that gave no answer in time is not asked again for a
+    /// while: the calls meanwhile fail at once, saying so; then it is.
+    #[tokio::test(start_paused = true)]
+    async fn a_region_that_gave_no_answer_is_not_asked_again_for_a_while() {
+        use std::sync::atomic::Ordering;
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peers = slow_peer_counted(Duration::from_secs(3600), asked.clone()).await;
+        let body = serde_json::json!({});
+        let first = peers
+            .call("eu-west-1", "DeliverReplica", &body)
+            .await
+            .unwrap_err();
+        assert!(first.to_string().contains("no reply in"), "{first}");
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        let started = tokio::time::Instant::now();
+        let again = peers
+            .ask("eu-west-1", "ReplicateKey", &body)
+            .await
+            .unwrap_err();
+        assert_eq!(again.aws_type(), "DependencyTimeoutException");
+        assert!(
+            again.to_string().contains("not asked again for 30s"),
+            "{again}"
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "not sent");
+        tokio::time::sleep(STALLED_FOR).await;
+        let _ = peers.call("eu-west-1", "DeliverReplica", &body).await;
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            2,
+            "asked again once the while is over"
+        );
     }
 }
