@@ -537,17 +537,7 @@ async fn access_keys_change_while_serving() {
     .await;
     let refused = old.list_keys().send().await.unwrap_err();
     assert_eq!(code(&refused), "InvalidSignatureException");
-    let other = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(&server.endpoint, support::OTHER_SECRET_KEY)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                support::OTHER_ACCESS_KEY,
-                support::OTHER_SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let other = support::other_kms_client_in(&server.endpoint, "us-east-1");
     let removed = other.list_keys().send().await.unwrap_err();
     assert_eq!(code(&removed), "UnrecognizedClientException");
 

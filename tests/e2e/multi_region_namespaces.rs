@@ -6,7 +6,7 @@
 use aws_sdk_kms::error::ProvideErrorMetadata;
 
 use super::*;
-use crate::multi_region::{Peered, decrypt, encrypt, peered};
+use crate::multi_region::{Peered, decrypt, encrypt, other_principal, peered};
 
 #[tokio::test]
 async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster_serves() {
@@ -19,7 +19,7 @@ async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster
         cluster_peers,
         east_kms,
         west_kms,
-        east,
+        east: _east,
         ..
     } = peered(&cluster).await;
     // us-east-1's keys of namespace `other` kept in `other` here.
@@ -30,17 +30,7 @@ async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster
     )
     .unwrap();
     // `other`'s caller in us-east-1 (its namespace there).
-    let other = aws_sdk_kms::Client::from_conf(
-        support::sdk_config(&east.endpoint, support::OTHER_SECRET_KEY)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                support::OTHER_ACCESS_KEY,
-                support::OTHER_SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let other = other_principal(&east_kms);
     // A new key each try: one replicated before the endpoint took the file
     // (it follows it every 2 s) is no evidence either way.
     let refused = || async {

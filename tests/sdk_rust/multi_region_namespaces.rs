@@ -4,26 +4,10 @@
 //! primary's Region calls as.
 
 use super::multi_region::TwoRegions;
-use super::support::{self, OTHER_ACCESS_KEY, OTHER_SECRET_KEY, SECRET_KEY};
+use super::support::{self, SECRET_KEY};
 
 const KEPT: &str = "mrk-0123456789abcdefe1234567890000a1";
 const UNLISTED: &str = "mrk-0123456789abcdefe1234567890000b2";
-
-/// A client of the access key of namespace `other` in eu-west-1.
-fn other_in_west(endpoint: &str) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        support::sdk_config(endpoint, OTHER_SECRET_KEY)
-            .region(aws_sdk_kms::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                OTHER_ACCESS_KEY,
-                OTHER_SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    )
-}
 
 async fn listed(kms: &aws_sdk_kms::Client) -> Vec<String> {
     let keys = kms.list_keys().send().await.unwrap();
@@ -54,7 +38,7 @@ async fn a_replica_keeps_its_primary_s_namespace_where_its_region_says_so() {
     );
     let east_kms = support::kms_client(&east.endpoint, SECRET_KEY);
     let west_kms = support::kms_client_in(&west.endpoint, SECRET_KEY, "eu-west-1");
-    let west_other = other_in_west(&west.endpoint);
+    let west_other = support::other_kms_client_in(&west.endpoint, "eu-west-1");
     let started = std::time::Instant::now();
     for key in [KEPT, UNLISTED] {
         while west_kms.describe_key().key_id(key).send().await.is_err() {

@@ -238,6 +238,24 @@ pub fn root_key_in(dir: &tempfile::TempDir) -> (PathBuf, String) {
     (path, identity.to_string())
 }
 
+/// A client of the other test access key (principal `other`, of
+/// namespace `other` in `serve`) at `endpoint`, signing for `region`.
+pub fn other_kms_client_in(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
+    use aws_sdk_kms::config::{Credentials, Region};
+    aws_sdk_kms::Client::from_conf(
+        sdk_config(endpoint, OTHER_SECRET_KEY)
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::new(
+                OTHER_ACCESS_KEY,
+                OTHER_SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    )
+}
+
 pub fn kms_client(endpoint: &str, secret: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(sdk_config(endpoint, secret).build())
 }
