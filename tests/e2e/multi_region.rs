@@ -357,6 +357,33 @@ pub(super) fn primary_policy(replicate: bool) -> String {
     )
 }
 
+/// A new multi-Region key made by `kms` and replicated into eu-west-1:
+/// the key, the refusal's code and message, or `None` if replicated. A new
+/// key each try, since one replicated before a change was taken is no
+/// evidence either way.
+pub(super) async fn replication_refused(
+    kms: &aws_sdk_kms::Client,
+) -> Option<(String, Option<String>, String)> {
+    let key = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let e = kms
+        .replicate_key()
+        .key_id(&key)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .err()?;
+    let message = e.message().unwrap_or_default().to_owned();
+    Some((key, e.code().map(str::to_owned), message))
+}
+
 /// A client of `serve`'s other test principal (`other`, namespace `other`)
 /// where `kms` points.
 pub(super) fn other_principal(kms: &aws_sdk_kms::Client) -> aws_sdk_kms::Client {

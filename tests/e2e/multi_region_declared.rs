@@ -11,6 +11,7 @@ use aws_sdk_kms::types::MultiRegionKeyType;
 use super::*;
 use crate::multi_region::{
     Peered, awaiting_replication, declared_replica, decrypt, encrypt, peered, primary_policy,
+    replication_refused,
 };
 
 /// A replica declared in the cluster (its `KmsKey` in the namespace the
@@ -326,31 +327,10 @@ async fn the_cluster_follows_its_peers_file() {
     let (_, other) = support::root_key_in(&stranger);
     let replaced = original.replace(&identity, &other);
     std::fs::write(&cluster_peers, replaced).unwrap();
-    // A new key each try: one replicated before the file was taken is no
-    // evidence either way.
-    let refused = || async {
-        let key_id = east_kms
-            .create_key()
-            .multi_region(true)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap()
-            .key_id;
-        let e = east_kms
-            .replicate_key()
-            .key_id(&key_id)
-            .replica_region("eu-west-1")
-            .send()
-            .await
-            .err()?;
-        Some((key_id, e.message().unwrap_or_default().to_owned()))
-    };
-    let (key_id, message) = wait_for(
+    let (key_id, _, message) = wait_for(
         "the crypto sidecar no longer trusting us-east-1",
         READY,
-        refused,
+        || replication_refused(&east_kms),
     )
     .await;
     assert!(message.contains("trust"), "{message}");

@@ -6,7 +6,7 @@
 use aws_sdk_kms::error::ProvideErrorMetadata;
 
 use super::*;
-use crate::multi_region::{Peered, decrypt, encrypt, other_principal, peered};
+use crate::multi_region::{Peered, decrypt, encrypt, other_principal, peered, replication_refused};
 
 #[tokio::test]
 async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster_serves() {
@@ -31,33 +31,11 @@ async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster
     .unwrap();
     // `other`'s caller in us-east-1 (its namespace there).
     let other = other_principal(&east_kms);
-    // A new key each try: one replicated before the endpoint took the file
-    // (it follows it every 2 s) is no evidence either way.
-    let refused = || async {
-        let key = other
-            .create_key()
-            .multi_region(true)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap()
-            .key_id;
-        let e = other
-            .replicate_key()
-            .key_id(&key)
-            .replica_region("eu-west-1")
-            .send()
-            .await
-            .err()?;
-        Some((
-            key,
-            e.code().map(str::to_owned),
-            e.message().unwrap_or_default().to_owned(),
-        ))
-    };
-    let (key, code, message) =
-        wait_for("the cluster keeping namespace other", READY, refused).await;
+    // Refused once the endpoint has taken the file (it follows it every 2 s).
+    let (key, code, message) = wait_for("the cluster keeping namespace other", READY, || {
+        replication_refused(&other)
+    })
+    .await;
     assert_eq!(code.as_deref(), Some("AccessDeniedException"), "{message}");
     assert!(
         message.contains(&format!(
