@@ -278,17 +278,17 @@ impl PeerClient {
         self.stalled().insert(region.to_owned(), until);
     }
 
-    /// How long `region` is still not asked, if it gave no answer lately.
-    fn stalled_for(&self, region: &str) -> Option<Duration> {
+    /// Whether `region` gave no answer lately, and is not asked yet.
+    fn is_stalled(&self, region: &str) -> bool {
         let mut stalled = self.stalled();
-        let until = *stalled.get(region)?;
-        let left = until
-            .checked_duration_since(tokio::time::Instant::now())
-            .filter(|left| !left.is_zero());
-        if left.is_none() {
-            stalled.remove(region);
+        let Some(until) = stalled.get(region) else {
+            return false;
+        };
+        if *until > tokio::time::Instant::now() {
+            return true;
         }
-        left
+        stalled.remove(region);
+        false
     }
 
     async fn send_to(
@@ -332,10 +332,12 @@ impl PeerClient {
         let unreachable = |e: &dyn std::fmt::Display| {
             ApiError::DependencyTimeout(format!("Region {region} ({endpoint}) did not answer: {e}"))
         };
-        if let Some(left) = self.stalled_for(region) {
+        // The same words every time (no countdown): a declared replica's
+        // status is written only when its primary's answer changes.
+        if self.is_stalled(region) {
             return Err(unreachable(&format!(
-                "it gave no answer in time lately; not asked again for {}s",
-                left.as_secs().max(1)
+                "it gave no answer in time lately, and is not asked again for {}s after that",
+                STALLED_FOR.as_secs()
             )));
         }
         // A peer that is down is known soon; one at work may take as long
