@@ -120,15 +120,7 @@ async fn a_serve_primary_replicates_into_the_cluster_and_its_rotations_follow() 
         west_kms,
         ..
     } = peered(&cluster).await;
-    let key_id = east_kms
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key_id = new_multi_region_key(&east_kms).await;
     let before = encrypt(&east_kms, &key_id, "written in us-east-1").await;
     let replicated = east_kms
         .replicate_key()
@@ -357,6 +349,30 @@ pub(super) fn primary_policy(replicate: bool) -> String {
     )
 }
 
+/// A new multi-Region key made by `kms`.
+pub(super) async fn new_multi_region_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id
+}
+
+/// A new multi-Region key made by `kms` and replicated into `region`.
+pub(super) async fn replicated_key(kms: &aws_sdk_kms::Client, region: &str) -> String {
+    let key = new_multi_region_key(kms).await;
+    kms.replicate_key()
+        .key_id(&key)
+        .replica_region(region)
+        .send()
+        .await
+        .unwrap();
+    key
+}
+
 /// A new multi-Region key made by `kms` and replicated into eu-west-1:
 /// the key, the refusal's code and message, or `None` if replicated. A new
 /// key each try, since one replicated before a change was taken is no
@@ -364,15 +380,7 @@ pub(super) fn primary_policy(replicate: bool) -> String {
 pub(super) async fn replication_refused(
     kms: &aws_sdk_kms::Client,
 ) -> Option<(String, Option<String>, String)> {
-    let key = kms
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key = new_multi_region_key(kms).await;
     let e = kms
         .replicate_key()
         .key_id(&key)
@@ -461,22 +469,7 @@ async fn a_cluster_primary_deleted_waits_for_its_replica() {
         ..
     } = peered(&cluster).await;
     let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let key_id = west_kms
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    west_kms
-        .replicate_key()
-        .key_id(&key_id)
-        .replica_region("us-east-1")
-        .send()
-        .await
-        .unwrap();
+    let key_id = replicated_key(&west_kms, "us-east-1").await;
     let sealed = encrypt(&west_kms, &key_id, "kept by the replica").await;
     assert_eq!(decrypt(&east_kms, sealed).await, "kept by the replica");
 

@@ -11,7 +11,7 @@ use aws_sdk_kms::types::MultiRegionKeyType;
 use super::*;
 use crate::multi_region::{
     Peered, awaiting_replication, declared_replica, decrypt, encrypt, peered, primary_policy,
-    replication_refused,
+    replicated_key, replication_refused,
 };
 
 /// A replica declared in the cluster (its `KmsKey` in the namespace the
@@ -132,22 +132,7 @@ async fn a_replica_whose_secret_is_lost_is_asked_for_again() {
         west_kms,
         ..
     } = peered(&cluster).await;
-    let key_id = east_kms
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    east_kms
-        .replicate_key()
-        .key_id(&key_id)
-        .replica_region("eu-west-1")
-        .send()
-        .await
-        .unwrap();
+    let key_id = replicated_key(&east_kms, "eu-west-1").await;
     east_kms
         .rotate_key_on_demand()
         .key_id(&key_id)

@@ -6,7 +6,9 @@
 use aws_sdk_kms::error::ProvideErrorMetadata;
 
 use super::*;
-use crate::multi_region::{Peered, decrypt, encrypt, other_principal, peered, replication_refused};
+use crate::multi_region::{
+    Peered, decrypt, encrypt, other_principal, peered, replicated_key, replication_refused,
+};
 
 #[tokio::test]
 async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster_serves() {
@@ -47,22 +49,7 @@ async fn a_replica_kept_in_its_primary_s_namespace_stays_within_what_the_cluster
     assert_eq!(missing.unwrap_err().code(), Some("NotFoundException"));
 
     // A key of `default` there (not kept): in the principal's namespace.
-    let kept_out = east_kms
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    east_kms
-        .replicate_key()
-        .key_id(&kept_out)
-        .replica_region("eu-west-1")
-        .send()
-        .await
-        .unwrap();
+    let kept_out = replicated_key(&east_kms, "eu-west-1").await;
     let sealed = encrypt(&east_kms, &kept_out, "in the principal's namespace").await;
     assert_eq!(
         decrypt(&west_kms, sealed).await,
