@@ -16,7 +16,7 @@ use kube_kms::cluster::{ClusterIndex, KubeStore, replica_sync, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::operator::lease::LeaseConfig;
-use kube_kms::replica::peers_file::{self, PeersFile};
+use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root_check::{Failure, RootKeyCheck, until_made};
 
 use crate::cli::ApiArgs;
@@ -107,19 +107,7 @@ pub async fn run(
     // The crypto sidecar follows its own mount of the same file; an
     // in-process crypto service takes it with the endpoint.
     if let Some(path) = args.peers.clone() {
-        let api = api.clone();
-        tokio::spawn(PeersFile::follow(
-            path,
-            peers_file::CHECK_INTERVAL,
-            move |file| {
-                let trusted = file.trust();
-                api.reload_peers(file)?;
-                if let Some(local) = &in_process {
-                    local.engine().trust(trusted);
-                }
-                Ok(())
-            },
-        ));
+        tokio::spawn(api.clone().follow_peers(path, in_process));
     }
     let _replica_sync = api.has_peers().then(|| {
         let interval = Duration::from_secs(args.replica_sync_seconds);

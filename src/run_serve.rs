@@ -14,7 +14,7 @@ use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::crypto::{CryptoService, LocalCryptoService};
 use kube_kms::manifest::Snapshot;
-use kube_kms::replica::peers_file::{self, PeersFile};
+use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
 use kube_kms::store::LocalStore;
 use rand_core::{OsRng, RngCore};
@@ -63,17 +63,7 @@ pub async fn run(
     // A changed peers file is taken by the endpoint and the crypto
     // service together: Regions, credentials and trusted identities.
     if let Some(path) = args.peers.clone() {
-        let (api, local) = (api.clone(), local.clone());
-        tokio::spawn(PeersFile::follow(
-            path,
-            peers_file::CHECK_INTERVAL,
-            move |file| {
-                let trusted = file.trust();
-                api.reload_peers(file)?;
-                local.engine().trust(trusted);
-                Ok(())
-            },
-        ));
+        tokio::spawn(api.clone().follow_peers(path, Some(local.clone())));
     }
 
     // Opened first: what the manifests change is recorded too.

@@ -355,6 +355,27 @@ impl Api {
         Ok(())
     }
 
+    /// Follows the peers file at `path`: this endpoint's peer Regions and,
+    /// with `in_process`, that crypto service's trusted identities change
+    /// together; the peer client first, so a CA file that does not load
+    /// changes neither. (A crypto sidecar follows its own mount.)
+    pub async fn follow_peers(
+        self: Arc<Self>,
+        path: std::path::PathBuf,
+        in_process: Option<Arc<crate::crypto::LocalCryptoService>>,
+    ) {
+        use crate::replica::peers_file::{CHECK_INTERVAL, PeersFile};
+        PeersFile::follow(path, CHECK_INTERVAL, move |file| {
+            let trusted = file.trust();
+            self.reload_peers(file)?;
+            if let Some(local) = &in_process {
+                local.engine().trust(trusted);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Hands the decisions a key policy leaves to the account to `account`.
     pub fn with_account_access(
         mut self,
