@@ -178,8 +178,9 @@ pub struct ApiArgs {
     /// Address for /metrics and /livez.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
-    /// Serve only this namespace's keys and callers (default: every
-    /// namespace), as the controller of the same install watches it.
+    /// Serve only this namespace's keys and callers, or those of several
+    /// namespaces separated by commas (default: every namespace), as the
+    /// controller of the same install watches them.
     #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
     /// The other deployments (Regions) multi-Region keys are replicated to
@@ -381,7 +382,8 @@ pub struct ControllerArgs {
     /// Address for /metrics, /livez and /readyz.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
-    /// Watch only this namespace (default: every namespace).
+    /// Watch only this namespace, or several separated by commas (default:
+    /// every namespace).
     #[arg(long, env = "KUBE_KMS_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
     /// Most reconciles each controller (keys, aliases, Secrets) runs at once:

@@ -12,6 +12,7 @@ use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, system_clock};
 use kube_kms::auth::Credentials;
 use kube_kms::cluster::rbac::SubjectAccessReviews;
+use kube_kms::cluster::scope::Scope;
 use kube_kms::cluster::{ClusterIndex, KubeStore, replica_sync, watch};
 use kube_kms::crypto::CryptoService;
 use kube_kms::crypto::metered::MeteredCrypto;
@@ -29,6 +30,7 @@ pub async fn run(
     args: ApiArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let scope = Scope::parse(args.watch_namespace.as_deref()).map_err(anyhow::Error::msg)?;
     let quotas = args.quotas.quotas(true)?;
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
@@ -40,10 +42,9 @@ pub async fn run(
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root, trusted)?;
     let in_process = crypto.in_process;
     let crypto = Arc::new(MeteredCrypto::new(crypto.service, &registry));
-    let index = Arc::new(RwLock::new(ClusterIndex::default()));
+    let index = Arc::new(RwLock::new(ClusterIndex::fed_by(scope.watched().len())));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
-    let scope = args.watch_namespace.as_deref();
-    let mut synced = watch::spawn(client.clone(), scope, index.clone(), credentials.clone());
+    let mut synced = watch::spawn(client.clone(), &scope, index.clone(), credentials.clone());
     // Up before the caches list, so that /livez answers while they do and
     // /readyz says why the replica is not ready yet.
     let metrics = Arc::new(EndpointMetrics::new(&registry));
@@ -70,10 +71,8 @@ pub async fn run(
         _ = &mut shutdown => return Ok(()),
     };
     check.log();
-    let tokens = Arc::new(
-        kube_kms::cluster::token::TokenReviews::new(client.clone())
-            .scoped(args.watch_namespace.clone()),
-    );
+    let tokens =
+        Arc::new(kube_kms::cluster::token::TokenReviews::new(client.clone()).scoped(scope.clone()));
     let account: Option<Arc<dyn AccountAccess>> = match args.account_access {
         crate::cli::AccountAccess::Rbac => {
             tracing::info!(
@@ -91,7 +90,7 @@ pub async fn run(
         }
     };
     let lease_client = client.clone();
-    let store = Arc::new(KubeStore::new(index, client).scoped(args.watch_namespace.clone()));
+    let store = Arc::new(KubeStore::new(index, client).scoped(scope));
     let api = Arc::new(
         Api::new(store, crypto, args.arn.config(), system_clock())
             .with_quotas(quotas.clone())

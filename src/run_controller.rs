@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use kube_kms::cluster::scope::Scope;
 use kube_kms::crypto::metered::MeteredCrypto;
 use kube_kms::operator::lease::LeaseConfig;
 use kube_kms::operator::metrics::Metrics;
@@ -16,6 +17,7 @@ pub async fn run(
     args: ControllerArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let scope = Scope::parse(args.watch_namespace.as_deref()).map_err(anyhow::Error::msg)?;
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
     let crypto = crate::cli::crypto_service(
@@ -34,7 +36,7 @@ pub async fn run(
         kube_kms::api::system_clock(),
         metrics,
         audit,
-        args.watch_namespace.clone(),
+        scope.clone(),
     );
     let identity = args
         .identity
@@ -50,7 +52,7 @@ pub async fn run(
         },
         metrics_listen: Some(args.metrics_listen),
         concurrency: args.max_concurrent_reconciles,
-        namespace: args.watch_namespace.clone(),
+        scope,
     };
     tracing::info!(lease = %format!("{}/{}", settings.lease.namespace, settings.lease.name), "controller starting; waiting to lead");
     runtime::run(ctx, registry, settings, shutdown)

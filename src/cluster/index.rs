@@ -1,7 +1,7 @@
 //! The in-memory index the cluster-mode endpoint serves from, fed by watch
 //! events. Pure: tested by feeding it events, no API server needed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -31,37 +31,61 @@ fn object_key<K: ResourceExt>(obj: &K) -> ObjectKey {
 }
 
 /// One kind's objects, by namespace and name, with relists applied
-/// atomically: readers never see a half-rebuilt cache.
+/// atomically: readers never see a half-rebuilt cache. Fed by one watch
+/// over every namespace, or by one watch per namespace served, each of
+/// which relists its own namespace's objects.
 struct Cache<T> {
     live: HashMap<ObjectKey, T>,
-    rebuilding: Option<HashMap<ObjectKey, T>>,
-    synced: bool,
-}
-
-impl<T> Default for Cache<T> {
-    fn default() -> Self {
-        Cache {
-            live: HashMap::new(),
-            rebuilding: None,
-            synced: false,
-        }
-    }
+    /// Lists under way, by the namespace their watch covers (`None`: every
+    /// namespace).
+    rebuilding: HashMap<Option<String>, HashMap<ObjectKey, T>>,
+    /// The watches that have listed at least once.
+    listed: BTreeSet<Option<String>>,
+    /// How many watches feed this cache.
+    watches: usize,
 }
 
 impl<T> Cache<T> {
-    fn handle<K: ResourceExt>(&mut self, event: &Event<K>, parse: impl Fn(&K) -> Option<T>) {
+    fn fed_by(watches: usize) -> Self {
+        Cache {
+            live: HashMap::new(),
+            rebuilding: HashMap::new(),
+            listed: BTreeSet::new(),
+            watches,
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.listed.len() >= self.watches
+    }
+
+    fn handle<K: ResourceExt>(
+        &mut self,
+        watch: Option<&str>,
+        event: &Event<K>,
+        parse: impl Fn(&K) -> Option<T>,
+    ) {
+        let watch_key = || watch.map(str::to_owned);
         match event {
-            Event::Init => self.rebuilding = Some(HashMap::new()),
+            Event::Init => {
+                self.rebuilding.insert(watch_key(), HashMap::new());
+            }
             Event::InitApply(obj) => {
-                if let (Some(map), Some(value)) = (self.rebuilding.as_mut(), parse(obj)) {
+                if let (Some(map), Some(value)) =
+                    (self.rebuilding.get_mut(&watch_key()), parse(obj))
+                {
                     map.insert(object_key(obj), value);
                 }
             }
             Event::InitDone => {
-                if let Some(map) = self.rebuilding.take() {
-                    self.live = map;
+                if let Some(map) = self.rebuilding.remove(&watch_key()) {
+                    // What this watch covers is replaced; other watches'
+                    // namespaces are theirs.
+                    self.live
+                        .retain(|(namespace, _), _| watch.is_some_and(|w| w != namespace));
+                    self.live.extend(map);
                 }
-                self.synced = true;
+                self.listed.insert(watch_key());
             }
             Event::Apply(obj) => match parse(obj) {
                 Some(value) => {
@@ -86,7 +110,6 @@ struct KeyEntry {
     key_name: Option<String>,
 }
 
-#[derive(Default)]
 pub struct ClusterIndex {
     keys: Cache<KeyEntry>,
     by_id: HashMap<KeyId, ObjectKey>,
@@ -95,9 +118,34 @@ pub struct ClusterIndex {
     credentials: Cache<Credential>,
 }
 
+/// One watch per kind over every namespace.
+impl Default for ClusterIndex {
+    fn default() -> Self {
+        ClusterIndex::fed_by(1)
+    }
+}
+
 impl ClusterIndex {
+    /// An index fed by `watches` watches per kind (one per namespace of a
+    /// scope): synced once each has listed.
+    pub fn fed_by(watches: usize) -> Self {
+        ClusterIndex {
+            keys: Cache::fed_by(watches),
+            by_id: HashMap::new(),
+            aliases: Cache::fed_by(watches),
+            grants: Cache::fed_by(watches),
+            credentials: Cache::fed_by(watches),
+        }
+    }
+
+    /// An event of a watch over every namespace.
     pub fn key_secret_event(&mut self, event: &Event<Secret>) {
-        self.keys.handle(event, |secret| {
+        self.key_secret_event_in(None, event)
+    }
+
+    /// An event of the watch over namespace `watch` (`None`: every one).
+    pub fn key_secret_event_in(&mut self, watch: Option<&str>, event: &Event<Secret>) {
+        self.keys.handle(watch, event, |secret| {
             let stored = key_secret::read(secret).ok()?;
             let mut record = stored.record;
             // The Secret's resourceVersion is the record's revision: writes
@@ -133,11 +181,19 @@ impl ClusterIndex {
     }
 
     pub fn alias_event(&mut self, event: &Event<KmsAlias>) {
-        self.aliases.handle(event, alias_entry);
+        self.alias_event_in(None, event)
+    }
+
+    pub fn alias_event_in(&mut self, watch: Option<&str>, event: &Event<KmsAlias>) {
+        self.aliases.handle(watch, event, alias_entry);
     }
 
     pub fn grant_event(&mut self, event: &Event<KmsGrant>) {
-        self.grants.handle(event, grant_entry);
+        self.grant_event_in(None, event)
+    }
+
+    pub fn grant_event_in(&mut self, watch: Option<&str>, event: &Event<KmsGrant>) {
+        self.grants.handle(watch, event, grant_entry);
     }
 
     /// The grants on key `id`: those its namespace's `KmsGrant`s declare
@@ -180,12 +236,19 @@ impl ClusterIndex {
     }
 
     pub fn credential_event(&mut self, event: &Event<Secret>) {
-        self.credentials.handle(event, credential);
+        self.credential_event_in(None, event)
+    }
+
+    pub fn credential_event_in(&mut self, watch: Option<&str>, event: &Event<Secret>) {
+        self.credentials.handle(watch, event, credential);
     }
 
     /// Whether every cache has listed once: serve only then.
     pub fn synced(&self) -> bool {
-        self.keys.synced && self.aliases.synced && self.grants.synced && self.credentials.synced
+        self.keys.synced()
+            && self.aliases.synced()
+            && self.grants.synced()
+            && self.credentials.synced()
     }
 
     pub fn key(&self, id: KeyId) -> Option<KeyRecord> {

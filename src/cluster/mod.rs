@@ -9,6 +9,7 @@ pub mod material;
 pub mod rbac;
 pub mod replica_sync;
 pub mod rotation;
+pub mod scope;
 pub mod store;
 pub mod token;
 pub mod usage;

@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Client};
 use serde_json::json;
 
+use super::scope::Scope;
 use super::{ClusterIndex, material, rotation, usage};
 use crate::grant::{GrantRecord, TokenRef};
 use crate::key::{KeyRecord, KeyState, Millis, now_millis};
@@ -40,8 +41,8 @@ pub struct KubeStore {
     old_crd_warned: crate::reminder::Reminder,
     /// Grant objects tokens named that were not there, for a while.
     unseen_absent: Mutex<grant_objects::Absent>,
-    /// The namespace watched (`--watch-namespace`), or every one.
-    scope: Option<String>,
+    /// The namespaces watched (`--watch-namespace`), or every one.
+    scope: Scope,
     /// The answer last written to each declared replica's status.
     replica_answers: Mutex<std::collections::BTreeMap<KeyId, Option<String>>>,
 }
@@ -122,17 +123,14 @@ impl KubeStore {
             usage_read: Mutex::default(),
             old_crd_warned: crate::reminder::Reminder::new(usage::WRITE_EVERY),
             unseen_absent: Mutex::default(),
-            scope: None,
+            scope: Scope::Cluster,
             replica_answers: Mutex::default(),
         }
     }
 
-    /// Lists only `namespace`'s objects, as the watches do.
-    pub fn scoped(self, namespace: Option<String>) -> Self {
-        KubeStore {
-            scope: namespace,
-            ..self
-        }
+    /// Lists only the objects of `scope`'s namespaces, as the watches do.
+    pub fn scoped(self, scope: Scope) -> Self {
+        KubeStore { scope, ..self }
     }
 
     fn read<T>(&self, f: impl FnOnce(&ClusterIndex) -> T) -> Result<T, StoreError> {
@@ -247,10 +245,10 @@ impl KeyStore for KubeStore {
         let id = key.key_id;
         // Its controller would never mint it (a replica delivered into a
         // namespace the peers file keeps, say): refused before it is made.
-        if let Some(scope) = self.scope.as_deref().filter(|s| *s != key.namespace) {
+        if !self.scope.serves(&key.namespace) {
             return Err(StoreError::Forbidden(format!(
-                "key {id} cannot be made in namespace {}: this endpoint serves namespace {scope} only (--watch-namespace)",
-                key.namespace
+                "key {id} cannot be made in namespace {}: this endpoint serves {} only (--watch-namespace)",
+                key.namespace, self.scope
             )));
         }
         let name = id.to_string();

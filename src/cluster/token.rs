@@ -10,6 +10,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
 
+use super::scope::Scope;
 use crate::api::http::TokenReviewer;
 use crate::api::{ApiError, Caller};
 
@@ -94,8 +95,8 @@ struct Caches {
 
 pub struct TokenReviews {
     client: Client,
-    /// The one namespace whose ServiceAccounts are callers, if scoped.
-    scope: Option<String>,
+    /// The namespaces whose ServiceAccounts are callers.
+    scope: Scope,
     caches: Mutex<Caches>,
     bucket: Mutex<Bucket>,
 }
@@ -104,19 +105,16 @@ impl TokenReviews {
     pub fn new(client: Client) -> Self {
         TokenReviews {
             client,
-            scope: None,
+            scope: Scope::Cluster,
             caches: Mutex::new(Caches::default()),
             bucket: Mutex::new(Bucket::new()),
         }
     }
 
-    /// Accepts only ServiceAccounts of `namespace` (an endpoint serving one
-    /// namespace has no keys or credentials for others).
-    pub fn scoped(self, namespace: Option<String>) -> Self {
-        TokenReviews {
-            scope: namespace,
-            ..self
-        }
+    /// Accepts only ServiceAccounts of `scope`'s namespaces (an endpoint
+    /// serving some namespaces has no keys or credentials for others).
+    pub fn scoped(self, scope: Scope) -> Self {
+        TokenReviews { scope, ..self }
     }
 
     fn cached(&self, hash: &[u8; 32]) -> Option<Verdict> {
@@ -162,12 +160,15 @@ impl TokenReviews {
         let caller = caller_from_username(&username).ok_or_else(|| {
             format!("{username} is not a ServiceAccount; only ServiceAccount tokens are accepted.")
         });
-        Ok(caller.and_then(|caller| match &self.scope {
-            Some(scope) if *scope != caller.namespace => Err(format!(
-                "{username} is not served here: this endpoint serves namespace {scope}."
-            )),
-            _ => Ok(caller),
-        }))
+        Ok(
+            caller.and_then(|caller| match self.scope.serves(&caller.namespace) {
+                true => Ok(caller),
+                false => Err(format!(
+                    "{username} is not served here: this endpoint serves {}.",
+                    self.scope
+                )),
+            }),
+        )
     }
 }
 
@@ -269,7 +270,8 @@ mod tests {
     #[tokio::test]
     async fn an_endpoint_serving_one_namespace_refuses_service_accounts_of_others() {
         let (reviews, mut handle) = reviews();
-        let reviews = std::sync::Arc::new(reviews.scoped(Some("team-b".into())));
+        let scope = crate::cluster::scope::Scope::parse(Some("team-b")).unwrap();
+        let reviews = std::sync::Arc::new(reviews.scoped(scope));
         let other = tokio::spawn({
             let reviews = reviews.clone();
             async move { reviews.review(JWT).await }

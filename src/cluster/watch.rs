@@ -1,6 +1,6 @@
 //! Feeds the cluster index from four watches. Key Secrets are selected by
 //! label, so only kube-kms key material (sealed) and access keys are cached,
-//! never other Secrets.
+//! never other Secrets. Over every namespace, or in each one served.
 
 use std::sync::{Arc, RwLock};
 
@@ -12,50 +12,73 @@ use tokio::sync::watch;
 
 use super::ClusterIndex;
 use super::index::CREDENTIALS_LABEL;
+use super::scope::Scope;
 use crate::auth::Credentials;
 use crate::operator::key_secret;
 use crate::resource::{KmsAlias, KmsGrant};
 
 /// Starts the watches; the receiver turns `true` once all have listed.
-/// `credentials` is kept equal to the index's access keys.
-/// `namespace` scopes the watches to one namespace (else all of them).
+/// `credentials` is kept equal to the index's access keys. Each kind is
+/// watched over every namespace, or in each namespace of `scope` (the
+/// index must be made for as many: [`ClusterIndex::fed_by`]).
 pub fn spawn(
     client: Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     index: Arc<RwLock<ClusterIndex>>,
     credentials: Arc<RwLock<Credentials>>,
 ) -> watch::Receiver<bool> {
     let (synced_tx, synced_rx) = watch::channel(false);
     let synced_tx = Arc::new(synced_tx);
-    let keys = watcher(
-        scoped::<Secret>(&client, namespace),
-        watcher::Config::default().labels(&key_secret::selector()),
-    );
-    let aliases = watcher(
-        scoped::<KmsAlias>(&client, namespace),
-        watcher::Config::default(),
-    );
-    let grants = watcher(
-        scoped::<KmsGrant>(&client, namespace),
-        watcher::Config::default(),
-    );
-    let credential_secrets = watcher(
-        scoped::<Secret>(&client, namespace),
-        watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
-    );
-    feed(keys, index.clone(), synced_tx.clone(), |index, event| {
-        index.key_secret_event(event)
-    });
-    feed(aliases, index.clone(), synced_tx.clone(), |index, event| {
-        index.alias_event(event)
-    });
-    feed(grants, index.clone(), synced_tx.clone(), |index, event| {
-        index.grant_event(event)
-    });
-    feed(credential_secrets, index, synced_tx, move |index, event| {
-        index.credential_event(event);
-        *credentials.write().expect("credentials lock") = index.credentials();
-    });
+    for namespace in scope.watched() {
+        let keys = watcher(
+            scoped::<Secret>(&client, namespace),
+            watcher::Config::default().labels(&key_secret::selector()),
+        );
+        let aliases = watcher(
+            scoped::<KmsAlias>(&client, namespace),
+            watcher::Config::default(),
+        );
+        let grants = watcher(
+            scoped::<KmsGrant>(&client, namespace),
+            watcher::Config::default(),
+        );
+        let credential_secrets = watcher(
+            scoped::<Secret>(&client, namespace),
+            watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
+        );
+        let watch = namespace.map(str::to_owned);
+        let at = watch.clone();
+        feed(
+            keys,
+            index.clone(),
+            synced_tx.clone(),
+            move |index, event| index.key_secret_event_in(at.as_deref(), event),
+        );
+        let at = watch.clone();
+        feed(
+            aliases,
+            index.clone(),
+            synced_tx.clone(),
+            move |index, event| index.alias_event_in(at.as_deref(), event),
+        );
+        let at = watch.clone();
+        feed(
+            grants,
+            index.clone(),
+            synced_tx.clone(),
+            move |index, event| index.grant_event_in(at.as_deref(), event),
+        );
+        let credentials = credentials.clone();
+        feed(
+            credential_secrets,
+            index.clone(),
+            synced_tx.clone(),
+            move |index, event| {
+                index.credential_event_in(watch.as_deref(), event);
+                *credentials.write().expect("credentials lock") = index.credentials();
+            },
+        );
+    }
     synced_rx
 }
 

@@ -66,15 +66,16 @@ pub fn census<'a>(
     counts
 }
 
-/// The gauge, computed from the caches on every scrape.
+/// The gauge, computed from the caches on every scrape: one of each kind
+/// per namespace watched, or one over all of them.
 pub struct KeyCensus {
-    keys: Store<KmsKey>,
-    secrets: Store<PartialObjectMeta<Secret>>,
+    keys: Vec<Store<KmsKey>>,
+    secrets: Vec<Store<PartialObjectMeta<Secret>>>,
     gauge: IntGaugeVec,
 }
 
 impl KeyCensus {
-    pub fn new(keys: Store<KmsKey>, secrets: Store<PartialObjectMeta<Secret>>) -> Self {
+    pub fn new(keys: Vec<Store<KmsKey>>, secrets: Vec<Store<PartialObjectMeta<Secret>>>) -> Self {
         let gauge = IntGaugeVec::new(
             Opts::new(
                 "kubekms_keys",
@@ -98,7 +99,8 @@ impl Collector for KeyCensus {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let (keys, secrets) = (self.keys.state(), self.secrets.state());
+        let keys: Vec<_> = self.keys.iter().flat_map(Store::state).collect();
+        let secrets: Vec<_> = self.secrets.iter().flat_map(Store::state).collect();
         let counts = census(
             keys.iter().map(AsRef::as_ref),
             secrets.iter().map(AsRef::as_ref),
@@ -195,7 +197,7 @@ mod tests {
         let (secrets, mut secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
         let registry = prometheus::Registry::new();
         registry
-            .register(Box::new(KeyCensus::new(keys, secrets)))
+            .register(Box::new(KeyCensus::new(vec![keys], vec![secrets])))
             .unwrap();
         let gauge = |registry: &prometheus::Registry, state: &str| {
             registry

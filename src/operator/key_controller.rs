@@ -19,7 +19,6 @@ use super::{
     CONFLICT_RETRY, Context, ERROR_RETRY, Error, FINALIZER, REFUSED_RETRY, RESYNC, is_conflict,
     key_status,
 };
-use crate::cluster::watch::scoped;
 use crate::declared::Change;
 use crate::key::{KeyRecord, Millis, Origin, RotationType};
 use crate::key_id::KeyId;
@@ -238,23 +237,27 @@ async fn apply(key: &KmsKey, ctx: &Context) -> Result<Action, Error> {
     Ok(Action::requeue(due.min(RESYNC)))
 }
 
-/// Why `key_id` may not be created here: a Secret of every namespace the
+/// Why `key_id` may not be created here: a Secret of a namespace the
 /// controller watches holds it already (a controller scoped with
-/// `--watch-namespace` may not list Secrets beyond it).
+/// `--watch-namespace` may not list Secrets beyond its namespaces).
 async fn key_id_in_use(ctx: &Context, key_id: KeyId) -> Result<Option<Refusal>, Error> {
-    let others = scoped::<Secret>(&ctx.client, ctx.scope.as_deref())
-        .list_metadata(
-            &ListParams::default().labels(&format!("{}={key_id}", key_secret::KEY_ID_LABEL)),
-        )
-        .await?;
-    Ok(others.items.first().map(|other| Refusal {
-        reason: "KeyIdInUse",
-        message: format!(
-            "key {key_id} already exists as Secret {}/{}",
-            other.namespace().unwrap_or_default(),
-            other.name_any()
-        ),
-    }))
+    let selector = format!("{}={key_id}", key_secret::KEY_ID_LABEL);
+    for secrets in ctx.scope.apis::<Secret>(&ctx.client) {
+        let others = secrets
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await?;
+        if let Some(other) = others.items.first() {
+            return Ok(Some(Refusal {
+                reason: "KeyIdInUse",
+                message: format!(
+                    "key {key_id} already exists as Secret {}/{}",
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                ),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Seals again, under the crypto service's newest root key version, the

@@ -64,9 +64,9 @@ pub struct Context {
     /// Until when (ms) status is written without the fields the installed
     /// KmsKey CRD was found to lack; then it is tried again.
     pub old_crd_until: std::sync::atomic::AtomicI64,
-    /// The one namespace this controller watches (`--watch-namespace`), or
-    /// `None` for all: what it may read beyond one object's namespace.
-    pub scope: Option<String>,
+    /// The namespaces this controller watches (`--watch-namespace`): what
+    /// it may read beyond one object's namespace.
+    pub scope: crate::cluster::scope::Scope,
     /// Says, once an hour, that events are being refused.
     events_refused: crate::reminder::Reminder,
 }
@@ -79,7 +79,7 @@ impl Context {
         clock: Clock,
         metrics: Arc<metrics::Metrics>,
         audit: Option<AuditLog>,
-        scope: Option<String>,
+        scope: crate::cluster::scope::Scope,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "kube-kms-controller".into(),

@@ -14,27 +14,39 @@ use kube::api::ListParams;
 
 use super::key_secret;
 use crate::crypto::CryptoService;
+use crate::key::KeyRecord;
 use crate::root_check::{Failure, RootKeyCheck, check_root_key, until_made};
 
 /// Secrets asked for per list request: a full page of key Secrets is a few
 /// MiB at most.
 const PAGE: u32 = 250;
 
-/// Checks the root key against the key material in `secrets`' scope,
-/// waiting while the check cannot be made; an error only when the root
-/// key does not open the material (see `root_check`).
+/// Checks the root key against the key material in the scope of
+/// `secrets` (one `Api` per namespace watched, or one over all), waiting
+/// while the check cannot be made; an error only when the root key does
+/// not open the material (see `root_check`).
 pub async fn ensure(
-    secrets: &Api<Secret>,
+    secrets: &[Api<Secret>],
     crypto: &dyn CryptoService,
 ) -> Result<RootKeyCheck, String> {
     until_made(|| check(secrets, crypto)).await
 }
 
-/// Reads every key Secret `secrets` reaches (a page at a time) and probes
+/// Reads every key Secret `secrets` reach (a page at a time) and probes
 /// their material with `crypto`. Secrets that are not ours to read are
 /// left to the reconciler, which reports them.
-async fn check(secrets: &Api<Secret>, crypto: &dyn CryptoService) -> Result<RootKeyCheck, Failure> {
+async fn check(
+    secrets: &[Api<Secret>],
+    crypto: &dyn CryptoService,
+) -> Result<RootKeyCheck, Failure> {
     let mut records = Vec::new();
+    for secrets in secrets {
+        read_records(secrets, &mut records).await?;
+    }
+    Ok(check_root_key(&records, crypto).await?)
+}
+
+async fn read_records(secrets: &Api<Secret>, records: &mut Vec<KeyRecord>) -> Result<(), Failure> {
     let mut params = ListParams::default()
         .labels(&key_secret::selector())
         .limit(PAGE);
@@ -54,5 +66,5 @@ async fn check(secrets: &Api<Secret>, crypto: &dyn CryptoService) -> Result<Root
             None => break,
         }
     }
-    Ok(check_root_key(&records, crypto).await?)
+    Ok(())
 }

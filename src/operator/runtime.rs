@@ -20,14 +20,15 @@ use super::alias_controller::{self, AliasContext};
 use super::key_census::KeyCensus;
 use super::lease::{self, LeaseConfig};
 use super::{Context, grant_controller, key_controller, key_secret, root_probe, sweeper};
+use crate::cluster::scope::Scope;
 use crate::cluster::watch::scoped;
 use crate::resource::{KmsAlias, KmsGrant, KmsKey};
 
 pub struct Settings {
     pub lease: LeaseConfig,
     pub metrics_listen: Option<SocketAddr>,
-    /// Watch one namespace only (a namespaced install); `None`: all.
-    pub namespace: Option<String>,
+    /// The namespaces watched: every one, or some (a namespaced install).
+    pub scope: Scope,
     /// Most reconciles each controller runs at once.
     pub concurrency: u16,
 }
@@ -39,7 +40,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let client = ctx.client.clone();
-    let namespace = settings.namespace.clone();
     let (leading_tx, leading_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = settings.metrics_listen {
         // Bound here, so that a port already taken stops the controller
@@ -59,7 +59,7 @@ pub async fn run(
     };
     let mut leader = held.leading.clone();
     // Nothing is sealed before the root key is known to be the store's.
-    let secrets = scoped::<Secret>(&client, namespace.as_deref());
+    let secrets = settings.scope.apis::<Secret>(&client);
     let check = tokio::select! {
         check = root_probe::ensure(&secrets, ctx.crypto.as_ref()) => check,
         _ = &mut shutdown => {
@@ -88,62 +88,22 @@ pub async fn run(
     // within a second for 1,500 keys and their aliases).
     let config = controller::Config::default().concurrency(settings.concurrency);
 
-    let keys = Controller::new(
-        scoped::<KmsKey>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-    )
-    .with_config(config.clone());
-    let key_cache = keys.store();
-    let keys = keys
-        // A key Secret that changes or disappears under us re-reconciles its
-        // KmsKey at once (metadata only; the key's name is in an annotation).
-        .watches(
-            scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
-            watcher::Config::default().labels(&key_secret::selector()),
-            |secret| {
-                let name = key_secret::key_name(&secret)?;
-                Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
-            },
-        )
-        .graceful_shutdown_on(shared_stop.clone())
-        .run(
-            key_controller::reconcile,
-            key_controller::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|_| async {});
-
-    let aliases = alias_controller_stream(
-        &client,
-        &namespace,
-        config.clone(),
-        ctx.clone(),
-        shared_stop.clone(),
-    );
-
-    let grants = grant_controller_stream(
-        &client,
-        &namespace,
-        config.clone(),
-        ctx.clone(),
-        shared_stop.clone(),
-    );
-
-    // Metadata only: the sealed bytes of every key never sit in this cache.
-    let sweep = Controller::new(
-        scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
-        watcher::Config::default().labels(&key_secret::selector()),
-    )
-    .with_config(config);
+    // One set of controllers per namespace watched (kube-runtime's
+    // controllers each watch one namespace or all of them).
+    let mut controllers = Vec::new();
+    let (mut key_caches, mut secret_caches) = (Vec::new(), Vec::new());
+    for namespace in settings.scope.watched() {
+        let (running, keys, secrets) =
+            controllers_in(&client, namespace, &config, &ctx, shared_stop.clone());
+        controllers.push(running);
+        key_caches.push(keys);
+        secret_caches.push(secrets);
+    }
     // Only the leader counts keys: its caches are the ones kept current.
-    let census = KeyCensus::new(key_cache, sweep.store());
+    let census = KeyCensus::new(key_caches, secret_caches);
     if let Err(e) = registry.register(Box::new(census)) {
         tracing::warn!(error = %e, "kubekms_keys not registered");
     }
-    let sweep = sweep
-        .graceful_shutdown_on(shared_stop)
-        .run(sweeper::reconcile, sweeper::error_policy, ctx.clone())
-        .for_each(|_| async {});
 
     let watchdog = async move {
         tokio::select! {
@@ -151,9 +111,7 @@ pub async fn run(
             _ = leader.wait_for(|leading| !*leading) => Err("lost the leader Lease; exiting so that another replica leads".to_owned()),
         }
     };
-    let running = async {
-        tokio::join!(keys, aliases, grants, sweep);
-    };
+    let running = futures::future::join_all(controllers);
     tokio::pin!(running);
     let outcome = tokio::select! {
         outcome = watchdog => outcome,
@@ -169,15 +127,78 @@ pub async fn run(
     outcome
 }
 
-fn alias_controller_stream(
+/// The controllers of one namespace (`None`: every namespace), running
+/// until `stop`, with the caches the key census counts.
+fn controllers_in(
     client: &Client,
-    namespace: &Option<String>,
+    namespace: Option<&str>,
+    config: &controller::Config,
+    ctx: &Arc<Context>,
+    stop: futures::future::Shared<impl Future<Output = ()> + Send + Sync + 'static>,
+) -> (
+    futures::future::BoxFuture<'static, ()>,
+    Store<KmsKey>,
+    Store<PartialObjectMeta<Secret>>,
+) {
+    let keys = Controller::new(
+        scoped::<KmsKey>(client, namespace),
+        watcher::Config::default(),
+    )
+    .with_config(config.clone());
+    let key_cache = keys.store();
+    let keys = keys
+        // A key Secret that changes or disappears under us re-reconciles its
+        // KmsKey at once (metadata only; the key's name is in an annotation).
+        .watches(
+            scoped::<PartialObjectMeta<Secret>>(client, namespace),
+            watcher::Config::default().labels(&key_secret::selector()),
+            |secret| {
+                let name = key_secret::key_name(&secret)?;
+                Some(ObjectRef::<KmsKey>::new(&name).within(&secret.namespace()?))
+            },
+        )
+        .graceful_shutdown_on(stop.clone())
+        .run(
+            key_controller::reconcile,
+            key_controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+
+    let aliases =
+        alias_controller_stream(client, namespace, config.clone(), ctx.clone(), stop.clone());
+    let grants =
+        grant_controller_stream(client, namespace, config.clone(), ctx.clone(), stop.clone());
+
+    // Metadata only: the sealed bytes of every key never sit in this cache.
+    let sweep = Controller::new(
+        scoped::<PartialObjectMeta<Secret>>(client, namespace),
+        watcher::Config::default().labels(&key_secret::selector()),
+    )
+    .with_config(config.clone());
+    let secret_cache = sweep.store();
+    let sweep = sweep
+        .graceful_shutdown_on(stop)
+        .run(sweeper::reconcile, sweeper::error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let running = async move {
+        tokio::join!(keys, aliases, grants, sweep);
+    };
+    (Box::pin(running), key_cache, secret_cache)
+}
+
+fn alias_controller_stream<S>(
+    client: &Client,
+    namespace: Option<&str>,
     config: controller::Config,
     shared: Arc<Context>,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+    stop: S,
+) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let controller = Controller::new(
-        scoped::<KmsAlias>(client, namespace.as_deref()),
+        scoped::<KmsAlias>(client, namespace),
         watcher::Config::default(),
     )
     .with_config(config);
@@ -186,7 +207,7 @@ fn alias_controller_stream(
         // An alias follows its key: a key becoming Ready (or going away)
         // re-resolves every alias that names it.
         .watches(
-            scoped::<KmsKey>(client, namespace.as_deref()),
+            scoped::<KmsKey>(client, namespace),
             watcher::Config::default(),
             naming_key(store.clone(), |a: &KmsAlias| &a.spec.target_key_ref.name),
         )
@@ -202,15 +223,18 @@ fn alias_controller_stream(
         .for_each(|_| async {})
 }
 
-fn grant_controller_stream(
+fn grant_controller_stream<S>(
     client: &Client,
-    namespace: &Option<String>,
+    namespace: Option<&str>,
     config: controller::Config,
     shared: Arc<Context>,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+    stop: S,
+) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let controller = Controller::new(
-        scoped::<KmsGrant>(client, namespace.as_deref()),
+        scoped::<KmsGrant>(client, namespace),
         watcher::Config::default(),
     )
     .with_config(config);
@@ -219,7 +243,7 @@ fn grant_controller_stream(
         // A grant follows its key: a key becoming Ready (or going away)
         // reports again every grant on it.
         .watches(
-            scoped::<KmsKey>(client, namespace.as_deref()),
+            scoped::<KmsKey>(client, namespace),
             watcher::Config::default(),
             naming_key(store, |g: &KmsGrant| &g.spec.key_ref.name),
         )

@@ -86,6 +86,43 @@ fn a_relist_replaces_the_cache_only_when_complete() {
     assert!(index.key(KeyId::from_bytes([2; 16])).is_some());
 }
 
+/// An index fed by one watch per namespace (`--watch-namespace a,b`):
+/// each watch's relist replaces its own namespace's objects only, and the
+/// index is synced once every watch has listed.
+#[test]
+fn each_namespace_s_watch_relists_its_own_objects() {
+    let mut index = ClusterIndex::fed_by(2);
+    let listed = |index: &mut ClusterIndex, watch: &str, secrets: Vec<Secret>| {
+        index.key_secret_event_in(Some(watch), &Event::Init);
+        for secret in secrets {
+            index.key_secret_event_in(Some(watch), &Event::InitApply(secret));
+        }
+        index.key_secret_event_in(Some(watch), &Event::InitDone);
+    };
+    let others = |index: &mut ClusterIndex, watch: &str| {
+        index.alias_event_in(Some(watch), &Event::InitDone);
+        index.grant_event_in(Some(watch), &Event::InitDone);
+        index.credential_event_in(Some(watch), &Event::InitDone);
+    };
+    listed(&mut index, "team-a", vec![key_secret("a", "team-a", 1)]);
+    others(&mut index, "team-a");
+    assert!(!index.synced(), "team-b has not listed yet");
+    listed(&mut index, "team-b", vec![key_secret("b", "team-b", 2)]);
+    others(&mut index, "team-b");
+    assert!(index.synced());
+    assert_eq!(index.all_keys().len(), 2);
+    // team-a's watch lists again (a new key there, the old one gone):
+    // team-b's key stays.
+    listed(&mut index, "team-a", vec![key_secret("c", "team-a", 3)]);
+    let mut ids: Vec<_> = index.all_keys().iter().map(|k| k.key_id).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [KeyId::from_bytes([2; 16]), KeyId::from_bytes([3; 16])]
+    );
+    assert!(index.synced());
+}
+
 #[test]
 fn only_resolved_aliases_resolve() {
     let mut index = ClusterIndex::default();

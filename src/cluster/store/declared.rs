@@ -24,22 +24,25 @@ impl KubeStore {
     /// `KeyStore::awaited_replicas`: one list of the KmsKeys; an arrived
     /// replica whose status still says it was refused has that taken away.
     pub(super) async fn list_awaited_replicas(&self) -> Result<Vec<AwaitedReplica>, StoreError> {
-        let keys = crate::cluster::watch::scoped::<KmsKey>(&self.client, self.scope.as_deref());
-        let listed = keys
-            .list(&kube::api::ListParams::default())
-            .await
-            .map_err(|e| kube_error(e, "KmsKeys"))?;
+        let mut listed = Vec::new();
+        for keys in self.scope.apis::<KmsKey>(&self.client) {
+            let page = keys
+                .list(&kube::api::ListParams::default())
+                .await
+                .map_err(|e| kube_error(e, "KmsKeys"))?;
+            listed.extend(page.items);
+        }
         let (awaited, answered) = self.read(|index| {
             let held = |id| index.key(id).is_some();
             (
-                crate::cluster::awaited::awaited(&listed.items, held),
-                crate::cluster::awaited::answered(&listed.items, held),
+                crate::cluster::awaited::awaited(&listed, held),
+                crate::cluster::awaited::answered(&listed, held),
             )
         })?;
         // A refusal a status shows was written before, from here or not
         // (an older CRD shows none: what was written from here stands).
         self.replica_answers()
-            .extend(crate::cluster::awaited::shown_refusals(&listed.items));
+            .extend(crate::cluster::awaited::shown_refusals(&listed));
         for replica in answered {
             if let Err(e) = self.write_replica_answer(&replica, None).await {
                 tracing::warn!(namespace = %replica.namespace, name = %replica.name, error = %e, "an arrived replica's old refusal not taken from its status; tried again at the next sync");

@@ -670,23 +670,29 @@ async fn imported_material_is_asked_of_the_controller_and_waited_for() {
     assert!(matches!(refused, StoreError::ReadOnly(_)), "{refused:?}");
 }
 
-/// An endpoint serving one namespace makes no key beyond it (its
+/// An endpoint serving some namespaces makes no key beyond them (its
 /// controller would never mint it): refused without a request.
 #[tokio::test]
-async fn no_key_is_made_beyond_the_watched_namespace() {
-    let (store, _index, mut handle) = store_holding(&record());
-    let store = store.scoped(Some("team-a".into()));
-    let mut key = record();
-    key.key_id = KeyId::random();
-    key.namespace = "team-b".into();
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(5), store.create_key(key))
-        .await
-        .expect("refused without a request")
-        .unwrap_err();
-    assert!(
-        matches!(&refused, StoreError::Forbidden(m) if m.contains("serves namespace team-a only")),
-        "{refused:?}"
-    );
-    drop(store);
-    assert!(handle.next_request().await.is_none(), "no request");
+async fn no_key_is_made_beyond_the_watched_namespaces() {
+    for (scope, message) in [
+        ("team-a", "serves namespace team-a only"),
+        ("team-c,team-a", "serves namespaces team-a, team-c only"),
+    ] {
+        let (store, _index, mut handle) = store_holding(&record());
+        let store = store.scoped(Scope::parse(Some(scope)).unwrap());
+        let mut key = record();
+        key.key_id = KeyId::random();
+        key.namespace = "team-b".into();
+        let refused =
+            tokio::time::timeout(std::time::Duration::from_secs(5), store.create_key(key))
+                .await
+                .expect("refused without a request")
+                .unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Forbidden(m) if m.contains(message)),
+            "{refused:?}"
+        );
+        drop(store);
+        assert!(handle.next_request().await.is_none(), "no request");
+    }
 }

@@ -228,7 +228,7 @@ fn context_scoped(
         Arc::new(|| NOW),
         Arc::new(Metrics::unregistered()),
         audit,
-        scope.map(str::to_owned),
+        crate::cluster::scope::Scope::parse(scope).expect("a valid scope"),
     );
     (ctx, ApiServer(handle))
 }

@@ -75,3 +75,38 @@ async fn a_scoped_controller_looks_for_a_pinned_id_in_its_namespace_only() {
     );
     finish(task).await;
 }
+
+/// A controller watching several namespaces looks in each of them (one
+/// list per namespace, in the order of their names): the id held in the
+/// second is found.
+#[tokio::test]
+async fn a_controller_of_several_namespaces_looks_for_a_pinned_id_in_each() {
+    let (ctx, mut server) = context_scoped(&[1], None, Some("team-b,team-a"));
+    let key = key(json!({"keyId": PINNED}));
+    let task = reconcile_key(key.clone(), &ctx).await;
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
+        .await;
+    expect_id_lookup(&mut server, SECRETS, json!([])).await;
+    let mut holder = secret_json(stored_record(), "uid-9");
+    holder["metadata"]["name"] = json!("kmskey-other");
+    holder["metadata"]["namespace"] = json!("team-b");
+    expect_id_lookup(
+        &mut server,
+        "/api/v1/namespaces/team-b/secrets",
+        json!([holder]),
+    )
+    .await;
+    server.expect_event("KeyIdInUse").await;
+    let status = server.expect_status(&key).await;
+    let ready = &status.body["status"]["conditions"][0];
+    assert_eq!(ready["reason"], json!("KeyIdInUse"));
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secret team-b/kmskey-other"),
+        "{ready}"
+    );
+    finish(task).await;
+}

@@ -67,7 +67,7 @@ fn start(
     let ctx = ctx.clone();
     tokio::spawn(async move {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), "team-a");
-        root_probe::ensure(&secrets, ctx.crypto.as_ref()).await
+        root_probe::ensure(&[secrets], ctx.crypto.as_ref()).await
     })
 }
 
@@ -156,7 +156,7 @@ async fn a_crypto_service_not_reachable_yet_is_waited_for() {
         crate::crypto::grpc::GrpcCryptoClient::connect_lazy(&dir.path().join("absent.sock"))
             .unwrap();
     let secrets: Api<Secret> = Api::namespaced(kube::Client::new(service, "default"), "team-a");
-    let check = tokio::spawn(async move { root_probe::ensure(&secrets, &crypto).await });
+    let check = tokio::spawn(async move { root_probe::ensure(&[secrets], &crypto).await });
     for _ in 0..3 {
         let items = vec![sealed_secret("a", ROOT).await];
         server

@@ -239,17 +239,41 @@ async fn awaited_replicas_are_the_declared_kmskeys_without_a_key() {
     let list = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
         "metadata": {"resourceVersion": "7"},
         "items": [object("held", live.key_id), object("orders", waiting)]});
-    for (scope, path) in [
-        (None, "/apis/kubekms.io/v1alpha1/kmskeys"),
+    let empty = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKeyList",
+        "metadata": {"resourceVersion": "7"}, "items": []});
+    for (scope, lists) in [
         (
-            Some("kube-kms".to_owned()),
-            "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys",
+            "",
+            vec![("/apis/kubekms.io/v1alpha1/kmskeys", list.clone())],
+        ),
+        (
+            "kube-kms",
+            vec![(
+                "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys",
+                list.clone(),
+            )],
+        ),
+        // Several namespaces: one list each.
+        (
+            "team-b,kube-kms",
+            vec![
+                (
+                    "/apis/kubekms.io/v1alpha1/namespaces/kube-kms/kmskeys",
+                    list.clone(),
+                ),
+                (
+                    "/apis/kubekms.io/v1alpha1/namespaces/team-b/kmskeys",
+                    empty.clone(),
+                ),
+            ],
         ),
     ] {
         let (store, _index, mut handle) = store_holding(&live);
-        let store = store.scoped(scope);
+        let store = store.scoped(Scope::parse(Some(scope)).unwrap());
         let task = tokio::spawn(async move { store.awaited_replicas().await });
-        answer(&mut handle, ("GET", path), list.clone()).await;
+        for (path, list) in lists {
+            answer(&mut handle, ("GET", path), list).await;
+        }
         assert_eq!(
             task.await.unwrap().unwrap(),
             [AwaitedReplica {
@@ -257,7 +281,8 @@ async fn awaited_replicas_are_the_declared_kmskeys_without_a_key() {
                 primary_region: "us-east-1".into(),
                 namespace: "kube-kms".into(),
                 name: "orders".into(),
-            }]
+            }],
+            "{scope}"
         );
     }
 }
