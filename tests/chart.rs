@@ -350,6 +350,51 @@ fn chart_options_render() {
         4,
         "unscoped: the controller's, the endpoint's and the two for its callers"
     );
+    // Several namespaces: each Role and RoleBinding once in each, the
+    // deployments told the list, the schema refusing what names none.
+    let several = render(&helm, &["watchNamespace=team-a\\,team-b"]);
+    for (kind, name) in [
+        ("Role", "kms-controller"),
+        ("Role", "kms-api"),
+        ("Role", "kms-key-user"),
+        ("Role", "kms-key-admin"),
+        ("RoleBinding", "kms-controller"),
+        ("RoleBinding", "kms-api"),
+    ] {
+        let mut namespaces: Vec<String> = kinds(&several, kind)
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, namespace)| namespace)
+            .collect();
+        namespaces.sort();
+        assert_eq!(namespaces, ["team-a", "team-b"], "{kind} {name}");
+    }
+    assert_eq!(
+        kinds(&several, "ClusterRole"),
+        [("kms-api".to_owned(), String::new())]
+    );
+    for deployment in ["kms-api", "kms-controller"] {
+        let env = &find(&several, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+            [0]["env"];
+        assert!(
+            env.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "KUBE_KMS_WATCH_NAMESPACE" && e["value"] == "team-a,team-b"),
+            "{deployment}: {env}"
+        );
+    }
+    let out = Command::new(&helm)
+        .args([
+            "template",
+            "kms",
+            CHART,
+            "--set",
+            "watchNamespace=team-a\\,Team-B",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "Team-B names no namespace");
     let lean = render(
         &helm,
         &[

@@ -46,3 +46,9 @@ seccompProfile: {type: RuntimeDefault}
   resources: [kmskeys/status]
   verbs: [patch]
 {{- end -}}
+
+{{/* The namespaces watchNamespace lists (commas between them), separated
+     by spaces; nothing for every namespace. */}}
+{{- define "kube-kms.watchNamespaces" -}}
+{{- range $name := splitList "," .Values.watchNamespace }}{{ with trim $name }}{{ . }} {{ end }}{{ end -}}
+{{- end -}}
