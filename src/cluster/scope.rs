@@ -39,15 +39,6 @@ impl Scope {
         Ok(Scope::Namespaces(names))
     }
 
-    /// Scoped to one namespace: its name (what a single-namespace install
-    /// watches). `None` for every namespace or several.
-    pub fn only(&self) -> Option<&str> {
-        match self {
-            Scope::Namespaces(names) if names.len() == 1 => Some(&names[0]),
-            _ => None,
-        }
-    }
-
     /// Whether objects of `namespace` are served.
     pub fn serves(&self, namespace: &str) -> bool {
         match self {
@@ -99,7 +90,6 @@ mod tests {
             assert_eq!(Scope::parse(none).unwrap(), Scope::Cluster);
         }
         let one = Scope::parse(Some("team-a")).unwrap();
-        assert_eq!(one.only(), Some("team-a"));
         assert_eq!(one.watched(), vec![Some("team-a")]);
         assert_eq!(one.to_string(), "namespace team-a");
         let two = Scope::parse(Some(" team-b, team-a,team-b ")).unwrap();
@@ -107,7 +97,6 @@ mod tests {
             two,
             Scope::Namespaces(vec!["team-a".into(), "team-b".into()])
         );
-        assert_eq!(two.only(), None);
         assert_eq!(two.watched(), vec![Some("team-a"), Some("team-b")]);
         assert_eq!(two.to_string(), "namespaces team-a, team-b");
         assert!(two.serves("team-a") && two.serves("team-b") && !two.serves("team-c"));

@@ -76,6 +76,19 @@ pub async fn cluster() -> Option<Cluster> {
     })
 }
 
+/// A second namespace of the test's own (`<test namespace>-b`), made now.
+pub async fn namespace_beside(cluster: &Cluster) -> String {
+    let name = format!("{}-b", cluster.namespace);
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create a second test namespace");
+    name
+}
+
 async fn client_for(path: &PathBuf) -> Result<Client, String> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
@@ -146,6 +159,9 @@ pub struct Controller {
     dir: tempfile::TempDir,
     /// Flags every `kube-kms api` it starts gets besides the usual ones.
     api_args: Vec<std::ffi::OsString>,
+    /// What the controller and every `kube-kms api` it starts watch
+    /// (`--watch-namespace`): the test's namespace, or a list of several.
+    scope: String,
 }
 
 impl Drop for Controller {
@@ -267,18 +283,21 @@ impl Controller {
             tempfile::tempdir().unwrap(),
             [&[], &[]],
             Vec::new(),
+            &cluster.namespace,
         )
     }
 
     /// A Region of multi-Region keys: the root key `dir/root.key` (made
     /// before, so that its identity can go in the peers' files), the crypto
     /// service trusting the identities of `peers`, and every `kube-kms api`
-    /// in `region` with those peers.
+    /// in `region` with those peers, all watching `scope` (the test's
+    /// namespace, or several separated by commas).
     pub fn start_peered(
         cluster: &Cluster,
         dir: tempfile::TempDir,
         peers: &std::path::Path,
         region: &str,
+        scope: &str,
     ) -> Controller {
         let crypto_args = ["--peers".into(), peers.into()];
         let in_region = ["--region".into(), region.into()];
@@ -287,7 +306,7 @@ impl Controller {
         // Versions the controller adds reach the peers within a second.
         api_args.extend(["--replica-sync-seconds".into(), "1".into()]);
         let args = [&crypto_args[..], &in_region[..]];
-        Controller::start_in(cluster, "kube-kms-e2e", dir, args, api_args)
+        Controller::start_in(cluster, "kube-kms-e2e", dir, args, api_args, scope)
     }
 
     fn start_in(
@@ -296,6 +315,7 @@ impl Controller {
         dir: tempfile::TempDir,
         [crypto_args, controller_args]: [&[std::ffi::OsString]; 2],
         api_args: Vec<std::ffi::OsString>,
+        scope: &str,
     ) -> Controller {
         let socket = dir.path().join("crypto.sock");
         let crypto = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
@@ -318,7 +338,7 @@ impl Controller {
             .arg(&socket)
             .args(["--lease-namespace", &cluster.namespace])
             // Each test has its own namespace and its own controller.
-            .args(["--watch-namespace", &cluster.namespace])
+            .args(["--watch-namespace", scope])
             .args(["--lease-name", lease])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .args(controller_args)
@@ -339,6 +359,7 @@ impl Controller {
             metrics,
             dir,
             api_args,
+            scope: scope.to_owned(),
         }
     }
 }
@@ -360,8 +381,8 @@ impl Controller {
         (child, log.endpoint())
     }
 
-    /// `kube-kms api` with this controller's crypto service, serving the
-    /// test's namespace (as the controller watches only it), just started.
+    /// `kube-kms api` with this controller's crypto service, serving what
+    /// the controller watches (the test's namespace), just started.
     pub fn spawn_api(&self, cluster: &Cluster) -> (Process, Log) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
@@ -369,7 +390,7 @@ impl Controller {
             .arg(&cluster.kubeconfig)
             .arg("--crypto-socket")
             .arg(self.dir.path().join("crypto.sock"))
-            .args(["--watch-namespace", &cluster.namespace])
+            .args(["--watch-namespace", &self.scope])
             .args(["--lease-namespace", &cluster.namespace])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])

@@ -48,9 +48,18 @@ pub(super) struct Peered {
     pub(super) east_args: Vec<std::ffi::OsString>,
     pub(super) east_kms: aws_sdk_kms::Client,
     pub(super) west_kms: aws_sdk_kms::Client,
+    /// The cluster's endpoint (eu-west-1).
+    pub(super) endpoint: String,
 }
 
 pub(super) async fn peered(cluster: &cluster::Cluster) -> Peered {
+    peered_keeping(cluster, None).await
+}
+
+/// As [`peered`], the cluster also serving namespace `kept` (beside the
+/// test's) and keeping us-east-1's keys of that namespace there
+/// (`replicaNamespaces`).
+pub(super) async fn peered_keeping(cluster: &cluster::Cluster, kept: Option<&str>) -> Peered {
     let ns = cluster.namespace.clone();
     let (cluster_dir, east_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_, cluster_identity) = support::root_key_in(&cluster_dir);
@@ -73,8 +82,17 @@ pub(super) async fn peered(cluster: &cluster::Cluster) -> Peered {
         ),
     )
     .unwrap();
+    let scope = match kept {
+        Some(kept) => {
+            let mut peers = std::fs::read_to_string(&cluster_peers).unwrap();
+            peers.push_str(&format!("    replicaNamespaces: [{kept}]\n"));
+            std::fs::write(&cluster_peers, peers).unwrap();
+            format!("{ns},{kept}")
+        }
+        None => ns.clone(),
+    };
     let mut controller =
-        Controller::start_peered(cluster, cluster_dir, &cluster_peers, "eu-west-1");
+        Controller::start_peered(cluster, cluster_dir, &cluster_peers, "eu-west-1", &scope);
     let endpoint = controller.start_api(cluster);
     let (access_key_id, secret_key) = caller_in(cluster, &endpoint, "PRIMARY", "eu-west-1").await;
     let east_peers = east_dir.path().join("peers.yaml");
@@ -104,6 +122,7 @@ pub(super) async fn peered(cluster: &cluster::Cluster) -> Peered {
         east_args,
         east_kms,
         west_kms,
+        endpoint,
     }
 }
 
