@@ -388,7 +388,8 @@ pub struct ControllerArgs {
     pub watch_namespace: Option<String>,
     /// Most reconciles each controller (keys, aliases, Secrets) runs at once:
     /// each holds a connection to the API server, and a key's may be
-    /// generating RSA material in the crypto service.
+    /// generating RSA material in the crypto service. Several namespaces
+    /// watched share it (each its share, at least one).
     #[arg(long, env = "KUBE_KMS_MAX_CONCURRENT_RECONCILES", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,

@@ -85,8 +85,11 @@ pub async fn run(
     let shared_stop = futures::future::FutureExt::shared(stopped);
     // Bounded: unbounded, a new leader reconciles every object at once, each
     // on a connection of its own to the API server (1,366 TLS handshakes
-    // within a second for 1,500 keys and their aliases).
-    let config = controller::Config::default().concurrency(settings.concurrency);
+    // within a second for 1,500 keys and their aliases). Shared among the
+    // namespaces watched, each its share (at least one), so that a list of
+    // namespaces holds no more connections than every namespace would.
+    let config =
+        controller::Config::default().concurrency(share(settings.concurrency, &settings.scope));
 
     // One set of controllers per namespace watched (kube-runtime's
     // controllers each watch one namespace or all of them).
@@ -125,6 +128,12 @@ pub async fn run(
         held.release(&leases, &settings.lease).await;
     }
     outcome
+}
+
+/// Each namespace's share of `concurrency` reconciles at once.
+fn share(concurrency: u16, scope: &Scope) -> u16 {
+    let namespaces = u16::try_from(scope.watched().len()).unwrap_or(u16::MAX);
+    (concurrency / namespaces.max(1)).max(1)
 }
 
 /// The controllers of one namespace (`None`: every namespace), running
@@ -322,6 +331,15 @@ impl crate::telemetry::Probe for Leadership {
 mod tests {
     use super::*;
     use crate::telemetry::get;
+
+    #[test]
+    fn namespaces_watched_share_the_reconciles_at_once() {
+        let scope = |list: &str| Scope::parse(Some(list)).unwrap();
+        assert_eq!(share(8, &Scope::Cluster), 8);
+        assert_eq!(share(8, &scope("a")), 8);
+        assert_eq!(share(8, &scope("a,b,c")), 2);
+        assert_eq!(share(8, &scope("a,b,c,d,e,f,g,h,i")), 1);
+    }
 
     /// `warp::serve(..).run(addr)` panicked inside its task on a taken port
     /// and the controller ran on without metrics; now the bind is an error
