@@ -40,6 +40,16 @@ fn kustomize(files: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// What a scoped install's RBAC makes in each namespace it serves.
+const NAMESPACED_RBAC: [(&str, &str); 6] = [
+    ("Role", "kms-controller"),
+    ("Role", "kms-api"),
+    ("Role", "kms-key-user"),
+    ("Role", "kms-key-admin"),
+    ("RoleBinding", "kms-controller"),
+    ("RoleBinding", "kms-api"),
+];
+
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objects
         .iter()
@@ -326,14 +336,7 @@ fn chart_options_render() {
     assert_eq!(api_rules.as_array().unwrap().len(), 2, "{api_rules}");
     assert_eq!(api_rules[0]["resources"][0], "tokenreviews");
     assert_eq!(api_rules[1]["resources"][0], "subjectaccessreviews");
-    for (kind, name) in [
-        ("Role", "kms-controller"),
-        ("Role", "kms-api"),
-        ("Role", "kms-key-user"),
-        ("Role", "kms-key-admin"),
-        ("RoleBinding", "kms-controller"),
-        ("RoleBinding", "kms-api"),
-    ] {
+    for (kind, name) in NAMESPACED_RBAC {
         assert_eq!(
             find(&scoped, kind, name)["metadata"]["namespace"],
             "team-a",
@@ -353,14 +356,7 @@ fn chart_options_render() {
     // Several namespaces: each Role and RoleBinding once in each, the
     // deployments told the list, the schema refusing what names none.
     let several = render(&helm, &["watchNamespace=team-a\\,team-b"]);
-    for (kind, name) in [
-        ("Role", "kms-controller"),
-        ("Role", "kms-api"),
-        ("Role", "kms-key-user"),
-        ("Role", "kms-key-admin"),
-        ("RoleBinding", "kms-controller"),
-        ("RoleBinding", "kms-api"),
-    ] {
+    for (kind, name) in NAMESPACED_RBAC {
         let mut namespaces: Vec<String> = kinds(&several, kind)
             .into_iter()
             .filter(|(n, _)| n == name)

@@ -61,13 +61,7 @@ pub async fn cluster() -> Option<Cluster> {
         "kube-kms-e2e-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create the test namespace");
+    create_namespace(&client, &namespace).await;
     install_crds(&client).await;
     Some(Cluster {
         client,
@@ -79,14 +73,18 @@ pub async fn cluster() -> Option<Cluster> {
 /// A second namespace of the test's own (`<test namespace>-b`), made now.
 pub async fn namespace_beside(cluster: &Cluster) -> String {
     let name = format!("{}-b", cluster.namespace);
-    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    create_namespace(&cluster.client, &name).await;
+    name
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
     namespaces
         .create(&PostParams::default(), &ns)
         .await
-        .expect("create a second test namespace");
-    name
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
 
 async fn client_for(path: &PathBuf) -> Result<Client, String> {
