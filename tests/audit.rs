@@ -23,6 +23,17 @@ fn records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The records a running server has written whole: the writer may be
+/// half-way through the last line.
+fn records_so_far(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 fn verify(path: &Path) -> (bool, String) {
     verify_files(&[path])
 }
@@ -318,7 +329,7 @@ async fn a_changed_manifest_is_recorded_as_the_calls_that_change_the_key() {
     let path = server.manifests_path().join("../data/audit.jsonl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let applied = loop {
-        let trail = records(&path);
+        let trail = records_so_far(&path);
         let found: Vec<Value> = trail
             .into_iter()
             .skip(6)

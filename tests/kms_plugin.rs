@@ -474,8 +474,11 @@ async fn every_plugin_call_is_audited_without_seeds() {
         eventually("four audit records", Duration::from_secs(10), || {
             let text = std::fs::read_to_string(&trail).unwrap_or_default();
             async move {
+                // Complete lines only: the writer may be half-way through
+                // the last one.
                 let lines: Vec<_> = text
-                    .lines()
+                    .split_inclusive('\n')
+                    .filter(|l| l.ends_with('\n'))
                     .map(|l| serde_json::from_str(l).unwrap())
                     .collect();
                 (lines.len() >= 4).then_some(lines)
