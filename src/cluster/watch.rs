@@ -46,35 +46,35 @@ pub fn spawn(
             scoped::<Secret>(&client, namespace),
             watcher::Config::default().labels(&format!("{CREDENTIALS_LABEL}=true")),
         );
-        let watch = namespace.map(str::to_owned);
-        let at = watch.clone();
         feed(
             keys,
-            index.clone(),
-            synced_tx.clone(),
-            move |index, event| index.key_secret_event_in(at.as_deref(), event),
+            namespace,
+            &index,
+            &synced_tx,
+            ClusterIndex::key_secret_event_in,
         );
-        let at = watch.clone();
         feed(
             aliases,
-            index.clone(),
-            synced_tx.clone(),
-            move |index, event| index.alias_event_in(at.as_deref(), event),
+            namespace,
+            &index,
+            &synced_tx,
+            ClusterIndex::alias_event_in,
         );
-        let at = watch.clone();
         feed(
             grants,
-            index.clone(),
-            synced_tx.clone(),
-            move |index, event| index.grant_event_in(at.as_deref(), event),
+            namespace,
+            &index,
+            &synced_tx,
+            ClusterIndex::grant_event_in,
         );
         let credentials = credentials.clone();
         feed(
             credential_secrets,
-            index.clone(),
-            synced_tx.clone(),
-            move |index, event| {
-                index.credential_event_in(watch.as_deref(), event);
+            namespace,
+            &index,
+            &synced_tx,
+            move |index, at, event| {
+                index.credential_event_in(at, event);
                 *credentials.write().expect("credentials lock") = index.credentials();
             },
         );
@@ -82,18 +82,20 @@ pub fn spawn(
     synced_rx
 }
 
-/// Applies every event of one watch to the index, and says whether all
-/// caches have listed.
+/// Applies every event of one watch (over `namespace`, or every one) to
+/// the index, and says whether all caches have listed.
 fn feed<K: Clone + Send + 'static>(
     events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-    index: Arc<RwLock<ClusterIndex>>,
-    synced: Arc<watch::Sender<bool>>,
-    apply: impl Fn(&mut ClusterIndex, &watcher::Event<K>) + Send + 'static,
+    namespace: Option<&str>,
+    index: &Arc<RwLock<ClusterIndex>>,
+    synced: &Arc<watch::Sender<bool>>,
+    apply: impl Fn(&mut ClusterIndex, Option<&str>, &watcher::Event<K>) + Send + 'static,
 ) {
+    let (watch, index, synced) = (namespace.map(str::to_owned), index.clone(), synced.clone());
     tokio::spawn(events.default_backoff().for_each(move |event| {
         if let Ok(event) = event {
             let mut index = index.write().expect("cluster index lock");
-            apply(&mut index, &event);
+            apply(&mut index, watch.as_deref(), &event);
             let _ = synced.send(index.synced());
         }
         async {}
