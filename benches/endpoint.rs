@@ -13,7 +13,8 @@
 //! KUBE_KMS_BENCH_PIN (servers on all cores but the last, the load
 //! generator alone on that one: `pin`).
 //! With KUBE_KMS_BENCH_INSTRUCTIONS=N it instead counts instructions per
-//! request under callgrind over N requests (`instructions`).
+//! request under callgrind over N requests (`instructions`), keeping the
+//! dumps in KUBE_KMS_BENCH_CALLGRIND_OUT if set.
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;

@@ -49,7 +49,10 @@ pub fn run(requests: usize, dir: &Path, credentials: &Path) {
             return;
         }
     }
-    let out = dir.join("callgrind");
+    // KUBE_KMS_BENCH_CALLGRIND_OUT keeps the dumps (`<role>.<pid>.1`) for
+    // callgrind_annotate; by default they go with the run's directory.
+    let out = std::env::var_os("KUBE_KMS_BENCH_CALLGRIND_OUT")
+        .map_or_else(|| dir.join("callgrind"), std::path::PathBuf::from);
     std::fs::create_dir_all(&out).unwrap();
     // valgrind's pipes for callgrind_control, in the run's directory: the
     // servers are killed, and would leave them in /tmp.
