@@ -2,8 +2,8 @@
 //! one holding a Lease, as the controller's leader does, so that a Region
 //! behind gets each version once and the sync's records do not contend for
 //! the key's one material request. The Lease is renewed at each turn of the
-//! sync and lasts three of them, so another replica takes over within that
-//! when the holder goes. Where the endpoint may not read or write Leases (a
+//! sync, and every turn's length while a sync runs long, and lasts three
+//! turns, so another replica takes over within that when the holder goes. Where the endpoint may not read or write Leases (a
 //! role from before this), every replica syncs, as before, and says so once.
 
 use std::future::Future;
@@ -47,7 +47,7 @@ where
                         tracing::info!(lease = %config.name, identity = %config.identity, "this replica runs the replica sync");
                     }
                     holding = true;
-                    sync().await;
+                    renewing_while(&leases, &config, interval, sync()).await;
                 }
                 // Another replica syncs.
                 Ok(false) => holding = false,
@@ -65,6 +65,36 @@ where
             }
         }
     })
+}
+
+/// Runs `sync`, renewing the Lease every `every` while it lasts: a sync
+/// longer than the Lease's three turns (a slow peer, many keys) would
+/// otherwise let another replica take the Lease and sync beside it. A
+/// renewal refused or failed is logged and the sync finishes: syncs side by
+/// side contend but stay correct (every replica synced before the Lease).
+async fn renewing_while(
+    leases: &Api<Lease>,
+    config: &LeaseConfig,
+    every: Duration,
+    sync: impl Future<Output = ()>,
+) {
+    let mut sync = std::pin::pin!(sync);
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut sync => return,
+            _ = renew.tick() => match lease::try_hold(leases, config).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(lease = %config.name, "another replica took the replica sync Lease during a long sync; this one finishes its turn")
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %config.name, error = %e, "cannot renew the replica sync Lease during a long sync; tried again in a turn")
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

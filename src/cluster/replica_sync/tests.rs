@@ -22,22 +22,37 @@ fn config(identity: &str) -> LeaseConfig {
 
 /// The sync, counting its turns, on a mock API server.
 fn started(identity: &str) -> (Arc<AtomicUsize>, Handle) {
+    let (turns, _, handle) = started_taking(identity, Duration::ZERO);
+    (turns, handle)
+}
+
+/// The sync, each turn taking `length`, counting the turns begun and those
+/// finished, on a mock API server.
+fn started_taking(
+    identity: &str,
+    length: Duration,
+) -> (Arc<AtomicUsize>, Arc<AtomicUsize>, Handle) {
     let (service, handle) = tower_test::mock::pair();
     let leases: Api<Lease> = Api::namespaced(kube::Client::new(service, "kms"), "kms");
-    let turns = Arc::new(AtomicUsize::new(0));
-    let counted = turns.clone();
+    let begun = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (counted_begun, counted_finished) = (begun.clone(), finished.clone());
     spawn(
         leases,
         config(identity),
         Duration::from_secs(60),
         move || {
-            let counted = counted.clone();
+            let (begun, finished) = (counted_begun.clone(), counted_finished.clone());
             async move {
-                counted.fetch_add(1, Ordering::SeqCst);
+                begun.fetch_add(1, Ordering::SeqCst);
+                if !length.is_zero() {
+                    tokio::time::sleep(length).await;
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
             }
         },
     );
-    (turns, handle)
+    (begun, finished, handle)
 }
 
 /// Takes the next request, which must be `method` on `path`; answers
@@ -119,4 +134,32 @@ async fn without_the_right_to_the_lease_every_replica_syncs() {
     answer(&mut handle, "GET", LEASE, 403, status(403, "Forbidden")).await;
     settle().await;
     assert_eq!(turns.load(Ordering::SeqCst), 1);
+}
+
+/// A sync longer than the Lease lasts (three turns) keeps it: renewed each
+/// turn's length while the sync runs, so no other replica takes it and
+/// syncs beside this one.
+#[tokio::test(start_paused = true)]
+async fn a_sync_longer_than_the_lease_renews_it_while_it_runs() {
+    let (begun, finished, mut handle) = started_taking("api-1", Duration::from_secs(200));
+    answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+    answer(&mut handle, "PUT", LEASE, 200, lease_held_by("api-1")).await;
+    settle().await;
+    assert_eq!(begun.load(Ordering::SeqCst), 1);
+    for turn in 1..=3 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+        let renewed = answer(&mut handle, "PUT", LEASE, 200, lease_held_by("api-1")).await;
+        assert_eq!(renewed["spec"]["holderIdentity"], "api-1", "turn {turn}");
+        settle().await;
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            0,
+            "still syncing at turn {turn}"
+        );
+        assert_eq!(begun.load(Ordering::SeqCst), 1, "one sync at a time");
+    }
+    tokio::time::advance(Duration::from_secs(20)).await;
+    settle().await;
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
 }
