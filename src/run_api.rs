@@ -42,9 +42,8 @@ pub async fn run(
     let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root, trusted)?;
     let in_process = crypto.in_process;
     let crypto = Arc::new(MeteredCrypto::new(crypto.service, &registry));
-    let index = Arc::new(RwLock::new(ClusterIndex::fed_by(scope.watched().len())));
     let credentials = Arc::new(RwLock::new(Credentials::default()));
-    let mut synced = watch::spawn(client.clone(), &scope, index.clone(), credentials.clone());
+    let (index, mut synced) = watch::spawn(client.clone(), &scope, credentials.clone());
     // Up before the caches list, so that /livez answers while they do and
     // /readyz says why the replica is not ready yet.
     let metrics = Arc::new(EndpointMetrics::new(&registry));

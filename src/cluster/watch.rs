@@ -17,19 +17,22 @@ use crate::auth::Credentials;
 use crate::operator::key_secret;
 use crate::resource::{KmsAlias, KmsGrant};
 
-/// Starts the watches; the receiver turns `true` once all have listed.
-/// `credentials` is kept equal to the index's access keys. Each kind is
-/// watched over every namespace, or in each namespace of `scope` (the
-/// index must be made for as many: [`ClusterIndex::fed_by`]).
+/// Starts the watches and returns the index they feed, with a receiver
+/// that turns `true` once all have listed. `credentials` is kept equal to
+/// the index's access keys. Each kind is watched over every namespace, or
+/// in each namespace of `scope`; the index is made here, for as many
+/// watches as start here, so that it is synced when the last has listed
+/// (not before, not never).
 pub fn spawn(
     client: Client,
     scope: &Scope,
-    index: Arc<RwLock<ClusterIndex>>,
     credentials: Arc<RwLock<Credentials>>,
-) -> watch::Receiver<bool> {
+) -> (Arc<RwLock<ClusterIndex>>, watch::Receiver<bool>) {
+    let watched = scope.watched();
+    let index = Arc::new(RwLock::new(ClusterIndex::fed_by(watched.len())));
     let (synced_tx, synced_rx) = watch::channel(false);
     let synced_tx = Arc::new(synced_tx);
-    for namespace in scope.watched() {
+    for namespace in watched {
         let keys = watcher(
             scoped::<Secret>(&client, namespace),
             watcher::Config::default().labels(&key_secret::selector()),
@@ -79,7 +82,7 @@ pub fn spawn(
             },
         );
     }
-    synced_rx
+    (index, synced_rx)
 }
 
 /// Applies every event of one watch (over `namespace`, or every one) to
