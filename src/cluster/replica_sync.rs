@@ -78,13 +78,14 @@ async fn renewing_while(
     every: Duration,
     sync: impl Future<Output = ()>,
 ) {
-    let mut sync = std::pin::pin!(sync);
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = &mut sync => return,
-            _ = renew.tick() => match lease::try_hold(leases, config).await {
+    // Polled side by side, so a slow API server holds up the renewal, not
+    // the sync; a renewal under way when the sync ends is dropped.
+    let renewals = async {
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            renew.tick().await;
+            match lease::try_hold(leases, config).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(lease = %config.name, "another replica took the replica sync Lease during a long sync; this one finishes its turn")
@@ -92,8 +93,12 @@ async fn renewing_while(
                 Err(e) => {
                     tracing::warn!(lease = %config.name, error = %e, "cannot renew the replica sync Lease during a long sync; tried again in a turn")
                 }
-            },
+            }
         }
+    };
+    tokio::select! {
+        () = sync => {}
+        _ = renewals => {} // never ends
     }
 }
 

@@ -163,3 +163,25 @@ async fn a_sync_longer_than_the_lease_renews_it_while_it_runs() {
     settle().await;
     assert_eq!(finished.load(Ordering::SeqCst), 1);
 }
+
+/// A renewal the API server is slow to answer holds up the renewal only:
+/// the sync runs on and ends meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_slow_renewal_does_not_hold_up_the_sync() {
+    let (_, finished, mut handle) = started_taking("api-1", Duration::from_secs(90));
+    answer(&mut handle, "GET", LEASE, 200, lease_held_by("api-1")).await;
+    answer(&mut handle, "PUT", LEASE, 200, lease_held_by("api-1")).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (renewal, _unanswered) = handle.next_request().await.expect("a renewal");
+    assert_eq!(
+        (renewal.method().as_str(), renewal.uri().path()),
+        ("GET", LEASE)
+    );
+    tokio::time::advance(Duration::from_secs(40)).await;
+    settle().await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the sync ended while the renewal waited"
+    );
+}
