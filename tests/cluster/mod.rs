@@ -382,12 +382,24 @@ impl Controller {
     /// `kube-kms api` with this controller's crypto service, serving what
     /// the controller watches (the test's namespace), just started.
     pub fn spawn_api(&self, cluster: &Cluster) -> (Process, Log) {
+        let socket = self.dir.path().join("crypto.sock");
+        self.spawn_api_with(cluster, &["--crypto-socket".as_ref(), socket.as_ref()])
+    }
+
+    /// [`Controller::spawn_api`] without a crypto socket: the crypto
+    /// service runs in the endpoint's process, with this controller's root
+    /// key file (development only).
+    pub fn spawn_api_in_process(&self, cluster: &Cluster) -> (Process, Log) {
+        let root_key = self.root_key();
+        self.spawn_api_with(cluster, &["--root-key".as_ref(), root_key.as_ref()])
+    }
+
+    fn spawn_api_with(&self, cluster: &Cluster, crypto: &[&std::ffi::OsStr]) -> (Process, Log) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
             .arg("api")
             .arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
-            .arg("--crypto-socket")
-            .arg(self.dir.path().join("crypto.sock"))
+            .args(crypto)
             .args(["--watch-namespace", &self.scope])
             .args(["--lease-namespace", &cluster.namespace])
             .args(["--listen", "127.0.0.1:0"])
