@@ -122,6 +122,11 @@ fn verify(paths: &[PathBuf], kept_hash: Option<&str>) -> anyhow::Result<()> {
         0 => String::new(),
         n => format!(" ({n} other lines, not records, passed over)"),
     };
+    if verified.unfinished {
+        others.push_str(
+            "; the last line is unfinished (a record still being written, or cut part-way), passed over",
+        );
+    }
     if verified.chains > 1 {
         others.push_str(&format!(
             "; {} chains, one per start of the process that wrote them",

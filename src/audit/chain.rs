@@ -93,6 +93,10 @@ pub struct Verified {
     /// process's own log lines with them), passed over: a record altered
     /// into one still breaks the chain at the record after it.
     pub other_lines: u64,
+    /// The last line has no newline and is no record: one still being
+    /// written (a live trail) or cut part-way. Passed over, and not
+    /// counted among the other lines.
+    pub unfinished: bool,
     /// Chains in the trail: one, plus one per restart of a process that
     /// began a new one (records cut from the end of one chain before the
     /// next begins go unseen, as from the end of a trail).
@@ -127,12 +131,25 @@ pub fn verify_holding(lines: impl BufRead, kept: Option<&str>) -> Result<Verifie
     let mut expected: Option<Link> = None;
     let mut first_sequence = None;
     let (mut records, mut other_lines, mut chains) = (0, 0, 1);
-    for (n, line) in lines.split(b'\n').enumerate() {
-        let number = n as u64 + 1;
+    let (mut lines, mut line, mut number, mut unfinished) = (lines, Vec::new(), 0, false);
+    loop {
+        line.clear();
+        number += 1;
         let broken = |why: String| Broken { line: number, why };
-        let line = line.map_err(|e| broken(format!("unreadable: {e}")))?;
+        let read = lines
+            .read_until(b'\n', &mut line)
+            .map_err(|e| broken(format!("unreadable: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        let ended = line.pop_if(|last| *last == b'\n').is_some();
         let Some((sequence, previous)) = link_of(&line) else {
-            other_lines += 1;
+            // Only the last line can lack its newline.
+            if ended {
+                other_lines += 1;
+            } else {
+                unfinished = true;
+            }
             continue;
         };
         // A process that writes to standard output starts a chain of its
@@ -178,6 +195,7 @@ pub fn verify_holding(lines: impl BufRead, kept: Option<&str>) -> Result<Verifie
     Ok(Verified {
         records,
         other_lines,
+        unfinished,
         chains,
         first_sequence,
         last_sequence: last.next_sequence - 1,
@@ -307,5 +325,29 @@ mod tests {
             (verified.records, verified.chains, verified.last_sequence),
             (5, 2, 2)
         );
+        assert!(!verified.unfinished);
+    }
+
+    /// A live trail read while a record is being written ends part-way
+    /// through it: that line is said to be unfinished, not taken for a
+    /// line of another kind, and the records before it still verify.
+    #[test]
+    fn a_last_line_without_its_newline_is_unfinished() {
+        let lines = trail(3);
+        let mut live = joined(&lines[..2]);
+        live.extend_from_slice(&lines[2][..lines[2].len() / 2]);
+        let verified = verify(live.as_slice()).unwrap();
+        assert_eq!(
+            (verified.records, verified.other_lines, verified.unfinished),
+            (2, 0, true)
+        );
+        // Written out, it is a record like the others.
+        live.extend_from_slice(&lines[2][lines[2].len() / 2..]);
+        live.push(b'\n');
+        let verified = verify(live.as_slice()).unwrap();
+        assert_eq!((verified.records, verified.unfinished), (3, false));
+        // Whole, but for its newline, it still counts.
+        let unterminated = &live[..live.len() - 1];
+        assert_eq!(verify(unterminated).unwrap().records, 3);
     }
 }
