@@ -114,15 +114,23 @@ fn source_text(dir: &Path) -> String {
     text
 }
 
-#[test]
-fn the_chart_carries_the_rules_as_written_when_asked() {
+/// Renders the chart (release `kms` in namespace `kube-kms`) with these
+/// `--set`s; `None`, saying why, without helm.
+fn chart() -> Option<impl Fn(&[&str]) -> Vec<Value>> {
     let Some(helm) = std::env::var_os("KUBE_KMS_HELM").map(PathBuf::from) else {
         skip::skipped(format_args!(
             "KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)"
         ));
+        return None;
+    };
+    Some(move |sets: &[&str]| cluster::manifests::render(&helm, "kms", "kube-kms", sets))
+}
+
+#[test]
+fn the_chart_carries_the_rules_as_written_when_asked() {
+    let Some(render) = chart() else {
         return;
     };
-    let render = |sets: &[&str]| cluster::manifests::render(&helm, "kms", "kube-kms", sets);
     let rule = |objects: &[Value]| {
         objects
             .iter()
@@ -224,13 +232,9 @@ fn the_dashboard_names_only_metrics_and_labels_kube_kms_registers() {
 
 #[test]
 fn the_chart_carries_the_dashboard_as_written_when_asked() {
-    let Some(helm) = std::env::var_os("KUBE_KMS_HELM").map(PathBuf::from) else {
-        skip::skipped(format_args!(
-            "KUBE_KMS_HELM is not set (scripts/test installs helm and sets it)"
-        ));
+    let Some(render) = chart() else {
         return;
     };
-    let render = |sets: &[&str]| cluster::manifests::render(&helm, "kms", "kube-kms", sets);
     let dashboard = |objects: &[Value]| {
         objects
             .iter()
