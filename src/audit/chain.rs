@@ -124,14 +124,15 @@ pub fn verify(lines: impl BufRead) -> Result<Verified, Broken> {
 /// [`verify`], and that the trail still holds the record whose hash is
 /// `kept` (the last hash an earlier check printed): that covers the end
 /// of the trail as it was then, which no later record vouched for.
-pub fn verify_holding(lines: impl BufRead, kept: Option<&str>) -> Result<Verified, Broken> {
+pub fn verify_holding(mut lines: impl BufRead, kept: Option<&str>) -> Result<Verified, Broken> {
     let mut held = kept.is_none();
     let genesis = Link::genesis().previous_hash;
     // The chain after the last record read, and the first one's sequence.
     let mut expected: Option<Link> = None;
     let mut first_sequence = None;
     let (mut records, mut other_lines, mut chains) = (0, 0, 1);
-    let (mut lines, mut line, mut number, mut unfinished) = (lines, Vec::new(), 0, false);
+    let mut unfinished = false;
+    let (mut line, mut number) = (Vec::new(), 0);
     loop {
         line.clear();
         number += 1;

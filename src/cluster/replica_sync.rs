@@ -3,8 +3,9 @@
 //! behind gets each version once and the sync's records do not contend for
 //! the key's one material request. The Lease is renewed at each turn of the
 //! sync, and every turn's length while a sync runs long, and lasts three
-//! turns, so another replica takes over within that when the holder goes. Where the endpoint may not read or write Leases (a
-//! role from before this), every replica syncs, as before, and says so once.
+//! turns, so another replica takes over within that when the holder goes.
+//! Where the endpoint may not read or write Leases (a role from before
+//! this), every replica syncs, as before, and says so once.
 
 use std::future::Future;
 use std::time::Duration;

@@ -101,22 +101,6 @@ async fn an_endpoint_without_a_crypto_socket_runs_the_crypto_service_in_process(
     let kms = clients::key_admin(&cluster, &endpoint, "AKIDINPROC").await;
     let key = kms.create_key().send().await.unwrap();
     let key = key.key_metadata.unwrap().key_id;
-    let blob = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(aws_sdk_kms::primitives::Blob::new("in process"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
-    let plaintext = kms
-        .decrypt()
-        .ciphertext_blob(blob)
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap();
-    assert_eq!(plaintext.as_ref(), b"in process");
+    let blob = multi_region::encrypt(&kms, &key, "in process").await;
+    assert_eq!(multi_region::decrypt(&kms, blob).await, "in process");
 }
