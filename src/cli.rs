@@ -398,9 +398,14 @@ pub struct ControllerArgs {
 #[derive(Debug, Args)]
 pub struct CrdgenArgs {
     /// Directories to write `<plural>.<group>.yaml` files into: the
-    /// repository's `crds/` and the chart's (Helm installs those once and
-    /// never deletes them).
-    #[arg(long, num_args = 1.., default_values = ["crds", "charts/kube-kms/crds"])]
+    /// repository's `crds/`, the chart's (Helm installs those once and
+    /// never deletes them) and the kustomization's (kustomize reads no file
+    /// outside its own directory).
+    #[arg(
+        long,
+        num_args = 1..,
+        default_values = ["crds", "charts/kube-kms/crds", "config/kustomize/crds"]
+    )]
     pub out: Vec<PathBuf>,
     /// Write nothing; fail if the files in --out differ from the generated ones.
     #[arg(long)]

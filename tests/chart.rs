@@ -1,9 +1,13 @@
 //! The Helm chart, linted and rendered by a real helm (`KUBE_KMS_HELM`, which
 //! `scripts/test` installs): properties every install must have, for several
 //! value sets. With a cluster (`KUBE_KMS_E2E_KUBECONFIG`), every rendered
-//! object is also sent to the API server as a server-side dry run.
+//! object is also sent to the API server as a server-side dry run. The plain
+//! manifests of `config/kustomize`, as kustomize builds them, in
+//! `chart/kustomize.rs`.
 
 mod cluster;
+#[path = "chart/kustomize.rs"]
+mod kustomize;
 mod skip;
 
 use std::path::{Path, PathBuf};
@@ -27,17 +31,6 @@ fn helm() -> Option<PathBuf> {
 
 fn render(helm: &Path, sets: &[&str]) -> Vec<Value> {
     cluster::manifests::render(helm, "kms", "kube-kms", sets)
-}
-
-/// The objects of these files of `config/kustomize`.
-fn kustomize(files: &[&str]) -> Vec<Value> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize"));
-    files
-        .iter()
-        .flat_map(|file| {
-            cluster::manifests::yaml_objects(&std::fs::read_to_string(dir.join(file)).unwrap())
-        })
-        .collect()
 }
 
 /// Whether helm refuses to render the chart with `set` (values.schema.json
@@ -443,28 +436,6 @@ fn grants(rules: &Value) -> std::collections::BTreeSet<(String, String, String)>
     grants
 }
 
-/// The plain manifests for kustomize say they are what the chart renders:
-/// their roles grant exactly what the chart's do.
-#[test]
-fn the_kustomize_roles_grant_what_the_charts_do() {
-    let Some(helm) = helm() else { return };
-    let chart = render(&helm, &["serviceMonitor.enabled=false"]);
-    let plain = kustomize(&["rbac.yaml", "api.yaml", "key-roles.yaml"]);
-    for (kind, ours, charts) in [
-        ("ClusterRole", "kube-kms-controller", "kms-controller"),
-        ("ClusterRole", "kube-kms-api", "kms-api"),
-        ("Role", "kube-kms-leader", "kms-leader"),
-        ("ClusterRole", "kube-kms-key-user", "kms-key-user"),
-        ("ClusterRole", "kube-kms-key-admin", "kms-key-admin"),
-    ] {
-        assert_eq!(
-            grants(&find(&plain, kind, ours)["rules"]),
-            grants(&find(&chart, kind, charts)["rules"]),
-            "config/kustomize {kind} {ours} against the chart's {charts}"
-        );
-    }
-}
-
 /// The verbs callers are bound to are the endpoint's actions in lower case:
 /// together the key-user and key-admin roles name each action the endpoint
 /// asks, and nothing else; the endpoint may ask RBAC unless told not to.
@@ -515,7 +486,7 @@ fn the_key_roles_name_every_action_the_endpoint_asks() {
 }
 
 #[tokio::test]
-async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
+async fn rendered_manifests_are_accepted_by_the_api_server() {
     let Some(helm) = helm() else { return };
     let Some(cluster) = cluster::cluster().await else {
         return;
@@ -533,9 +504,6 @@ async fn rendered_and_plain_manifests_are_accepted_by_the_api_server() {
         &cluster.namespace,
     )
     .await;
-    // The kustomize manifests (minus the CRDs and namespace, which exist).
-    let plain = kustomize(&["rbac.yaml", "controller.yaml", "api.yaml"]);
-    dry_run(&cluster, plain, &cluster.namespace).await;
     // The KMS v2 plugin's static pod, as its mirror pod would be created.
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -1,0 +1,186 @@
+//! `config/kustomize`, built by a real kustomize (`KUBE_KMS_KUSTOMIZE`,
+//! which `scripts/test` installs) as `kubectl apply -k` builds it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::cluster::manifests::yaml_objects;
+use super::{cluster, dry_run, find, grants, helm, render, skip};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize");
+
+/// The namespace the kustomization puts everything in.
+const NAMESPACE: &str = "kube-kms";
+
+/// The files of `DIR` the kustomization lists, besides its CRDs.
+const FILES: [&str; 5] = [
+    "namespace.yaml",
+    "rbac.yaml",
+    "controller.yaml",
+    "api.yaml",
+    "key-roles.yaml",
+];
+
+/// `kustomize build config/kustomize`, one JSON value per object; `None`
+/// (saying so) without a kustomize.
+pub fn build() -> Option<Vec<Value>> {
+    let Some(kustomize) = std::env::var_os("KUBE_KMS_KUSTOMIZE").map(PathBuf::from) else {
+        skip::skipped(format_args!(
+            "KUBE_KMS_KUSTOMIZE is not set (scripts/test installs kustomize and sets it)"
+        ));
+        return None;
+    };
+    let out = Command::new(&kustomize)
+        .args(["build", DIR])
+        .output()
+        .expect("run kustomize");
+    assert!(
+        out.status.success(),
+        "kustomize build config/kustomize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(yaml_objects(&String::from_utf8(out.stdout).unwrap()))
+}
+
+fn file_objects(dir: &Path, file: &str) -> Vec<Value> {
+    yaml_objects(&std::fs::read_to_string(dir.join(file)).unwrap())
+}
+
+fn kind_and_name(object: &Value) -> (String, String) {
+    (
+        object["kind"].as_str().unwrap().to_owned(),
+        object["metadata"]["name"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `value` with every number as a float: kustomize writes the CRDs'
+/// `minimum: 0.0` as `0`, the same number in YAML.
+fn numbers_as_floats(value: &mut Value) {
+    match value {
+        Value::Number(n) => *value = n.as_f64().unwrap().into(),
+        Value::Array(items) => items.iter_mut().for_each(numbers_as_floats),
+        Value::Object(members) => members.values_mut().for_each(numbers_as_floats),
+        _ => {}
+    }
+}
+
+fn cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace" | "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding"
+    )
+}
+
+/// What `kubectl apply -k config/kustomize` applies: every object of the
+/// files it lists and the CRDs as this version generates them, the
+/// namespaced ones in `kube-kms`, the images at this version, and otherwise
+/// the objects as written. A workload runs as a ServiceAccount of the build.
+#[test]
+fn the_kustomization_builds_every_plain_manifest_into_its_namespace() {
+    let Some(built) = build() else { return };
+    let mut expected: Vec<Value> = FILES
+        .iter()
+        .flat_map(|file| file_objects(Path::new(DIR), file))
+        .collect();
+    expected.extend(
+        kube_kms::resource::crd_files()
+            .iter()
+            .flat_map(|(_, yaml)| yaml_objects(yaml)),
+    );
+    assert_eq!(
+        built.iter().map(kind_and_name).collect::<BTreeSet<_>>(),
+        expected.iter().map(kind_and_name).collect::<BTreeSet<_>>(),
+        "the objects kustomize builds against the files' and the CRDs"
+    );
+    assert_eq!(built.len(), expected.len(), "an object built twice");
+
+    let tagged = format!("kube-kms:{}", env!("CARGO_PKG_VERSION"));
+    let mut workloads = 0;
+    for object in &built {
+        let (kind, name) = kind_and_name(object);
+        let mut object = object.clone();
+        let namespace = object["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        if cluster_scoped(&kind) {
+            assert_eq!(namespace, None, "{kind} {name} is cluster-scoped");
+        } else {
+            assert_eq!(namespace, Some(NAMESPACE.into()), "{kind} {name}");
+        }
+        if kind == "Deployment" {
+            workloads += 1;
+            let spec = object["spec"]["template"]["spec"].as_object_mut().unwrap();
+            let account = spec["serviceAccountName"].as_str().unwrap();
+            find(&built, "ServiceAccount", account);
+            for list in ["initContainers", "containers"] {
+                for container in spec
+                    .get_mut(list)
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    assert_eq!(container["image"], tagged, "{kind} {name}'s images");
+                    container["image"] = "kube-kms".into();
+                }
+            }
+        }
+        let mut written = find(&expected, &kind, &name).clone();
+        numbers_as_floats(&mut object);
+        numbers_as_floats(&mut written);
+        assert_eq!(object, written, "{kind} {name} as built and as written");
+    }
+    assert_eq!(workloads, 2, "the controller's and the endpoint's");
+
+    // The bindings name the ServiceAccounts where the build puts them (as
+    // the workloads do, above).
+    for binding in built.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("RoleBinding" | "ClusterRoleBinding")
+        )
+    }) {
+        for subject in binding["subjects"].as_array().unwrap() {
+            if subject["kind"] == "ServiceAccount" {
+                assert_eq!(subject["namespace"], NAMESPACE, "{binding}");
+                find(&built, "ServiceAccount", subject["name"].as_str().unwrap());
+            }
+        }
+    }
+}
+
+/// The plain manifests for kustomize say they are what the chart renders:
+/// their roles grant exactly what the chart's do.
+#[test]
+fn the_kustomize_roles_grant_what_the_charts_do() {
+    let Some(helm) = helm() else { return };
+    let Some(plain) = build() else { return };
+    let chart = render(&helm, &["serviceMonitor.enabled=false"]);
+    for (kind, ours, charts) in [
+        ("ClusterRole", "kube-kms-controller", "kms-controller"),
+        ("ClusterRole", "kube-kms-api", "kms-api"),
+        ("Role", "kube-kms-leader", "kms-leader"),
+        ("ClusterRole", "kube-kms-key-user", "kms-key-user"),
+        ("ClusterRole", "kube-kms-key-admin", "kms-key-admin"),
+    ] {
+        assert_eq!(
+            grants(&find(&plain, kind, ours)["rules"]),
+            grants(&find(&chart, kind, charts)["rules"]),
+            "config/kustomize {kind} {ours} against the chart's {charts}"
+        );
+    }
+}
+
+/// The whole build, CRDs and namespace included (those an earlier run or
+/// the suite created are let be), as a server-side dry run.
+#[tokio::test]
+async fn the_kustomization_is_accepted_by_the_api_server() {
+    let Some(plain) = build() else { return };
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    dry_run(&cluster, plain, &cluster.namespace).await;
+}
