@@ -222,6 +222,7 @@ pub struct KmsKeyStatus {
     pub creation_date: Option<String>,
     /// The material version new ciphertexts use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int64", "maximum" = u32::MAX))]
     pub current_version: Option<u32>,
     /// Every material version the key holds, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -286,6 +287,9 @@ pub struct KeyLastUsage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaterialVersionStatus {
+    // Kubernetes knows no `uint32` format (it warns of one when the CRD is
+    // applied): a 64-bit integer in u32's range, as for `current_version`.
+    #[schemars(extend("format" = "int64", "maximum" = u32::MAX))]
     pub version: u32,
     /// When this version was created (RFC 3339).
     pub created: String,

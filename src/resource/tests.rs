@@ -74,6 +74,48 @@ fn crds_are_structural_without_refs() {
     }
 }
 
+/// Every `format` in `schema` with its `type`, at any depth.
+fn formats<'a>(schema: &'a Value, found: &mut Vec<(&'a str, &'a str)>) {
+    match schema {
+        Value::Object(members) => {
+            if let Some(Value::String(format)) = members.get("format") {
+                found.push((members["type"].as_str().unwrap_or(""), format));
+            }
+            members.values().for_each(|v| formats(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| formats(v, found)),
+        _ => {}
+    }
+}
+
+/// The API server warns of any other format when a CRD is applied (1.34
+/// and later; apiextensions-apiserver's validation/formats.go), and drops it.
+#[test]
+fn crds_use_only_formats_kubernetes_recognizes() {
+    const STRINGS: [&str; 4] = ["byte", "date", "datetime", "duration"];
+    for crd in [
+        crd_json::<KmsKey>(),
+        crd_json::<KmsAlias>(),
+        crd_json::<KmsGrant>(),
+    ] {
+        let mut found = Vec::new();
+        formats(&crd["spec"]["versions"], &mut found);
+        for (kind, format) in found {
+            let recognized = match kind {
+                "integer" => ["int32", "int64"].contains(&format),
+                "number" => ["float", "double"].contains(&format),
+                "string" => STRINGS.contains(&format.replace('-', "").as_str()),
+                _ => false,
+            };
+            assert!(
+                recognized,
+                "{}: format {format} on type {kind}",
+                crd["metadata"]["name"]
+            );
+        }
+    }
+}
+
 fn key_spec(extra: Value) -> Value {
     let mut spec = json!({"keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"});
     spec.as_object_mut()
