@@ -522,6 +522,23 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
     dry_run(&cluster, vec![pod], "kube-system").await;
 }
 
+/// The samples a README walk-through applies pass the CRDs' schemas and
+/// rules (moved into the test's namespace).
+#[tokio::test]
+async fn the_samples_are_accepted_by_the_api_server() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    let mut samples = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        samples.extend(cluster::manifests::yaml_objects(&text));
+    }
+    assert!(samples.len() >= 5, "{samples:?}");
+    dry_run(&cluster, samples, &cluster.namespace).await;
+}
+
 /// Sends each object as a server-side dry-run create: the API server's
 /// own validation, with nothing stored.
 async fn dry_run(cluster: &cluster::Cluster, objects: Vec<Value>, namespace: &str) {
