@@ -16,6 +16,8 @@ mod multi_region_pull;
 mod peers_reload;
 #[path = "sdk_rust/policies.rs"]
 mod policies;
+#[path = "sdk_rust/store_upgrade.rs"]
+mod store_upgrade;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{

@@ -1,0 +1,337 @@
+//! A store written by an older kube-kms opens in this one, every key in it
+//! works as it did there, and it takes new writes: the fixture in
+//! tests/vectors/store-a303ec2 is the first `serve`'s store (made by the
+//! make.py there, which says how), with what that version answered.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{
+    EncryptionAlgorithmSpec, KeyState, MacAlgorithmSpec, SigningAlgorithmSpec,
+};
+use serde_json::Value;
+
+use super::support::{SECRET_KEY, Server};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-a303ec2");
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("a string: {v}"))
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    kube_kms::b64::decode(text(v)).unwrap()
+}
+
+fn blob(v: &Value) -> Blob {
+    Blob::new(bytes(v))
+}
+
+/// A data directory (`data/` in it, as `Server` takes it) holding the
+/// fixture's store and root key, as that version left them.
+fn old_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let store = Command::new("gzip")
+        .arg("-dc")
+        .arg(Path::new(FIXTURE).join("kube-kms.redb.gz"))
+        .output()
+        .expect("run gzip");
+    assert!(store.status.success(), "gzip -dc: {store:?}");
+    for (name, content) in [
+        ("kube-kms.redb", store.stdout),
+        (
+            "root.key",
+            std::fs::read(Path::new(FIXTURE).join("root.key")).unwrap(),
+        ),
+    ] {
+        let path = data.join(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    dir
+}
+
+/// What DescribeKey says of `key` is what the old version said.
+async fn described_as_before(kms: &aws_sdk_kms::Client, key: &Value) {
+    let id = text(&key["KeyId"]);
+    let described = kms.describe_key().key_id(id).send().await.unwrap();
+    let meta = described.key_metadata().unwrap();
+    assert_eq!(meta.description(), key["Description"].as_str(), "{id}");
+    assert_eq!(
+        meta.key_spec().map(|s| s.as_str()),
+        key["KeySpec"].as_str(),
+        "{id}"
+    );
+    assert_eq!(
+        meta.key_usage().map(|u| u.as_str()),
+        key["KeyUsage"].as_str(),
+        "{id}"
+    );
+    assert_eq!(
+        meta.key_state().map(|s| s.as_str()),
+        key["KeyState"].as_str(),
+        "{id}"
+    );
+    assert_eq!(
+        meta.creation_date().map(|d| d.secs()),
+        key["CreationDate"].as_i64(),
+        "{id}"
+    );
+}
+
+async fn decrypts(kms: &aws_sdk_kms::Client, ciphertext: &Value, context: &Value) -> Vec<u8> {
+    let mut call = kms.decrypt().ciphertext_blob(blob(ciphertext));
+    for (k, v) in context.as_object().into_iter().flatten() {
+        call = call.encryption_context(k, text(v));
+    }
+    let decrypted = call.send().await.unwrap();
+    decrypted.plaintext().unwrap().as_ref().to_vec()
+}
+
+/// Every key of the fixture, used as its old version allowed.
+async fn every_key_works_as_before(kms: &aws_sdk_kms::Client, expected: &Value) {
+    let sym = &expected["symmetric"];
+    let sym_id = text(&sym["KeyId"]);
+    described_as_before(kms, sym).await;
+    for ciphertext in sym["Ciphertexts"].as_array().unwrap() {
+        assert_eq!(
+            decrypts(kms, &ciphertext["Ciphertext"], &sym["Context"]).await,
+            text(&ciphertext["Plaintext"]).as_bytes()
+        );
+    }
+    let data_key = &sym["DataKey"];
+    assert_eq!(
+        decrypts(kms, &data_key["Ciphertext"], &Value::Null).await,
+        bytes(&data_key["Plaintext"])
+    );
+    let pair = &sym["DataKeyPair"];
+    assert_eq!(
+        decrypts(kms, &pair["PrivateKeyCiphertext"], &Value::Null).await,
+        bytes(&pair["PrivateKeyPlaintext"])
+    );
+    let aliases = kms.list_aliases().key_id(sym_id).send().await.unwrap();
+    let names: Vec<_> = aliases
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .collect();
+    assert_eq!(names, [text(&sym["Alias"])]);
+    let tags = kms
+        .list_resource_tags()
+        .key_id(sym_id)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key(), t.tag_value()))
+        .collect();
+    assert_eq!(tags, [("team", text(&sym["Tags"]["team"]))]);
+    let rotation = kms
+        .get_key_rotation_status()
+        .key_id(sym_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(rotation.key_rotation_enabled());
+    assert_eq!(
+        rotation.rotation_period_in_days().map(i64::from),
+        sym["RotationPeriodInDays"].as_i64()
+    );
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(sym_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotations.rotations().len(), 1, "{rotations:?}");
+
+    for name in ["rsa_sign", "ecc_sign", "secg_sign"] {
+        let key = &expected[name];
+        let id = text(&key["KeyId"]);
+        described_as_before(kms, key).await;
+        let public = kms.get_public_key().key_id(id).send().await.unwrap();
+        assert_eq!(
+            public.public_key().unwrap().as_ref(),
+            bytes(&key["PublicKey"])
+        );
+        let verified = kms
+            .verify()
+            .key_id(id)
+            .message(blob(&key["Message"]))
+            .signature(blob(&key["Signature"]))
+            .signing_algorithm(SigningAlgorithmSpec::from(text(&key["SigningAlgorithm"])))
+            .send()
+            .await
+            .unwrap();
+        assert!(verified.signature_valid(), "{name}");
+    }
+
+    let hmac = &expected["hmac"];
+    described_as_before(kms, hmac).await;
+    let mac = kms
+        .generate_mac()
+        .key_id(text(&hmac["KeyId"]))
+        .message(blob(&hmac["Message"]))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mac.mac().unwrap().as_ref(),
+        bytes(&hmac["Mac"]),
+        "the same key"
+    );
+
+    let rsa = &expected["rsa_encrypt"];
+    described_as_before(kms, rsa).await;
+    let decrypted = kms
+        .decrypt()
+        .key_id(text(&rsa["KeyId"]))
+        .ciphertext_blob(blob(&rsa["Ciphertext"]))
+        .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypted.plaintext().unwrap().as_ref(),
+        text(&rsa["Plaintext"]).as_bytes()
+    );
+
+    let disabled = &expected["disabled"];
+    described_as_before(kms, disabled).await;
+    let refused = kms
+        .decrypt()
+        .ciphertext_blob(blob(&disabled["Ciphertext"]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("DisabledException"), "{refused:?}");
+}
+
+/// The key scheduled for deletion waits out its 30 days, then is gone, its
+/// material destroyed (the lifecycle's first run at start).
+async fn pending_deletion_as_its_date_says(kms: &aws_sdk_kms::Client, key: &Value) {
+    let id = text(&key["KeyId"]);
+    let date = key["DeletionDate"].as_i64().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if now < date {
+        described_as_before(kms, key).await;
+        let described = kms.describe_key().key_id(id).send().await.unwrap();
+        let meta = described.key_metadata().unwrap();
+        assert_eq!(meta.deletion_date().map(|d| d.secs()), Some(date));
+        let refused = kms
+            .decrypt()
+            .ciphertext_blob(blob(&key["Ciphertext"]))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Some("KMSInvalidStateException"));
+        return;
+    }
+    for _ in 0..100 {
+        match kms.describe_key().key_id(id).send().await {
+            Err(e) if e.code() == Some("NotFoundException") => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    panic!("{id} was due for deletion on {date} and is still there");
+}
+
+#[tokio::test]
+async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before() {
+    let expected = expected();
+    let server = Server::start_in(old_data_dir());
+    let kms = super::client(&server, SECRET_KEY);
+    every_key_works_as_before(&kms, &expected).await;
+    pending_deletion_as_its_date_says(&kms, &expected["pending_deletion"]).await;
+
+    // New writes into the old store: a new version of an old key, and a
+    // new key, each with a ciphertext; all of it still there after a restart.
+    let sym = &expected["symmetric"];
+    let sym_id = text(&sym["KeyId"]);
+    kms.rotate_key_on_demand()
+        .key_id(sym_id)
+        .send()
+        .await
+        .unwrap();
+    let under_third = kms
+        .encrypt()
+        .key_id(text(&sym["Alias"]))
+        .plaintext(Blob::new(b"under version three".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let new_key = kms.create_key().send().await.unwrap();
+    let new_id = new_key.key_metadata().unwrap().key_id().to_owned();
+    let under_new = kms
+        .encrypt()
+        .key_id(&new_id)
+        .plaintext(Blob::new(b"a new key".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let disabled_id = text(&expected["disabled"]["KeyId"]);
+    kms.enable_key().key_id(disabled_id).send().await.unwrap();
+
+    let server = Server::start_in(server.stop());
+    let kms = super::client(&server, SECRET_KEY);
+    for (ciphertext, plaintext) in [
+        (&under_third, &b"under version three"[..]),
+        (&under_new, &b"a new key"[..]),
+    ] {
+        let decrypted = kms
+            .decrypt()
+            .ciphertext_blob(ciphertext.ciphertext_blob().unwrap().clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext().unwrap().as_ref(), plaintext);
+    }
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(sym_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotations.rotations().len(), 2);
+    let disabled = &expected["disabled"];
+    assert_eq!(
+        decrypts(&kms, &disabled["Ciphertext"], &Value::Null).await,
+        text(&disabled["Plaintext"]).as_bytes()
+    );
+    let described = kms.describe_key().key_id(disabled_id).send().await.unwrap();
+    assert_eq!(
+        described.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Enabled)
+    );
+    // And what was there before is as it was.
+    let mut unchanged = expected.clone();
+    unchanged["disabled"]["KeyState"] = "Enabled".into();
+    let (sym, disabled) = (&unchanged["symmetric"], &unchanged["disabled"]);
+    described_as_before(&kms, sym).await;
+    described_as_before(&kms, disabled).await;
+    for ciphertext in sym["Ciphertexts"].as_array().unwrap() {
+        assert_eq!(
+            decrypts(&kms, &ciphertext["Ciphertext"], &sym["Context"]).await,
+            text(&ciphertext["Plaintext"]).as_bytes()
+        );
+    }
+}
