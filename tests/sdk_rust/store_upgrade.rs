@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    EncryptionAlgorithmSpec, KeyState, MacAlgorithmSpec, SigningAlgorithmSpec,
+    EncryptionAlgorithmSpec, KeyState, MacAlgorithmSpec, RotationType, SigningAlgorithmSpec,
 };
 use serde_json::Value;
 
@@ -100,6 +100,42 @@ async fn decrypts(kms: &aws_sdk_kms::Client, ciphertext: &Value, context: &Value
     decrypted.plaintext().unwrap().as_ref().to_vec()
 }
 
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The symmetric key's rotations: `on_demand` of them, and the automatic
+/// ones its 180-day period has brought since (none before the first is
+/// due, some after; a day either side of it is not judged).
+async fn rotated(kms: &aws_sdk_kms::Client, key: &Value, on_demand: usize) {
+    let listed = kms
+        .list_key_rotations()
+        .key_id(text(&key["KeyId"]))
+        .send()
+        .await
+        .unwrap();
+    let count = |kind: RotationType| {
+        listed
+            .rotations()
+            .iter()
+            .filter(|r| r.rotation_type() == Some(&kind))
+            .count()
+    };
+    assert_eq!(count(RotationType::OnDemand), on_demand, "{listed:?}");
+    let day = 24 * 3600;
+    let first_due =
+        key["CreationDate"].as_i64().unwrap() + key["RotationPeriodInDays"].as_i64().unwrap() * day;
+    let automatic = count(RotationType::Automatic);
+    if now() < first_due - day {
+        assert_eq!(automatic, 0, "{listed:?}");
+    } else if now() > first_due + day {
+        assert!(automatic >= 1, "{listed:?}");
+    }
+}
+
 /// Every key of the fixture, used as its old version allowed.
 async fn every_key_works_as_before(kms: &aws_sdk_kms::Client, expected: &Value) {
     let sym = &expected["symmetric"];
@@ -151,13 +187,7 @@ async fn every_key_works_as_before(kms: &aws_sdk_kms::Client, expected: &Value) 
         rotation.rotation_period_in_days().map(i64::from),
         sym["RotationPeriodInDays"].as_i64()
     );
-    let rotations = kms
-        .list_key_rotations()
-        .key_id(sym_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rotations.rotations().len(), 1, "{rotations:?}");
+    rotated(kms, sym, 1).await;
 
     for name in ["rsa_sign", "ecc_sign", "secg_sign"] {
         let key = &expected[name];
@@ -227,11 +257,7 @@ async fn every_key_works_as_before(kms: &aws_sdk_kms::Client, expected: &Value) 
 async fn pending_deletion_as_its_date_says(kms: &aws_sdk_kms::Client, key: &Value) {
     let id = text(&key["KeyId"]);
     let date = key["DeletionDate"].as_i64().unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    if now < date {
+    if now() < date {
         described_as_before(kms, key).await;
         let described = kms.describe_key().key_id(id).send().await.unwrap();
         let meta = described.key_metadata().unwrap();
@@ -272,10 +298,10 @@ async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before(
         .send()
         .await
         .unwrap();
-    let under_third = kms
+    let after_rotation = kms
         .encrypt()
         .key_id(text(&sym["Alias"]))
-        .plaintext(Blob::new(b"under version three".to_vec()))
+        .plaintext(Blob::new(b"after a new version".to_vec()))
         .send()
         .await
         .unwrap();
@@ -294,7 +320,7 @@ async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before(
     let server = Server::start_in(server.stop());
     let kms = super::client(&server, SECRET_KEY);
     for (ciphertext, plaintext) in [
-        (&under_third, &b"under version three"[..]),
+        (&after_rotation, &b"after a new version"[..]),
         (&under_new, &b"a new key"[..]),
     ] {
         let decrypted = kms
@@ -305,13 +331,7 @@ async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before(
             .unwrap();
         assert_eq!(decrypted.plaintext().unwrap().as_ref(), plaintext);
     }
-    let rotations = kms
-        .list_key_rotations()
-        .key_id(sym_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rotations.rotations().len(), 2);
+    rotated(&kms, sym, 2).await;
     let disabled = &expected["disabled"];
     assert_eq!(
         decrypts(&kms, &disabled["Ciphertext"], &Value::Null).await,
