@@ -107,6 +107,12 @@ impl LocalStore {
 
     /// Opens (or creates) `dir/kube-kms.redb` and loads its index.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_at(dir, crate::key::now_millis())
+    }
+
+    /// As [`LocalStore::open`]; a store it creates began tracking key usage
+    /// at `now`, for an `Api` whose clock is not the system's (tests).
+    pub fn open_at(dir: &Path, now: Millis) -> Result<Self, StoreError> {
         Self::create_private_dir(dir)?;
         let path = dir.join(Self::FILE_NAME);
         // The keys' descriptions, tags and policies are nobody else's
@@ -123,7 +129,7 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
         }
-        let db = open_database(&path)?;
+        let db = open_database(&path, now)?;
         let index = load_index(&db)?;
         Ok(LocalStore {
             index: Arc::new(RwLock::new(index)),
@@ -150,7 +156,7 @@ impl LocalStore {
                 None => {
                     // The last write failed: what is on disk is the truth
                     // (that write may or may not have reached it).
-                    let db = open_database(&writer.path)?;
+                    let db = open_database(&writer.path, crate::key::now_millis())?;
                     let index = load_index(&db)?;
                     *store.index.write().unwrap_or_else(|e| e.into_inner()) = index;
                     tracing::info!(path = %writer.path.display(), "key store reopened after a failed write");
@@ -285,7 +291,9 @@ impl LocalStore {
     }
 }
 
-fn open_database(path: &Path) -> Result<Database, StoreError> {
+/// Opens the database at `path`, or creates it, taking `now` as when it
+/// began tracking key usage.
+fn open_database(path: &Path, now: Millis) -> Result<Database, StoreError> {
     // redb asserts, rather than returning an error, on some damaged files
     // (a truncated one among them): say which file, and what to do.
     let db = match std::panic::catch_unwind(|| Database::create(path)) {
@@ -316,7 +324,6 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     {
         let mut meta = txn.open_table(META).map_err(backend)?;
         if meta.get(USAGE_SINCE).map_err(backend)?.is_none() {
-            let now = crate::key::now_millis();
             meta.insert(USAGE_SINCE, encode(&now)?.as_slice())
                 .map_err(backend)?;
         }

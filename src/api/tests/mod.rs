@@ -37,7 +37,10 @@ fn harness_built(build: impl FnOnce(Api) -> Api) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let root = Arc::new(FileRootKey::from_keys([(1, random_bytes(32))]).unwrap());
     let crypto = Arc::new(LocalCryptoService::new(root, CacheConfig::default()));
-    let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+    // The store began tracking key usage at the harness's T0, not at the
+    // system's now: once the system's clock passed T0, it made every key
+    // younger than tracking.
+    let store = Arc::new(LocalStore::open_at(dir.path(), T0).unwrap());
     let clock = Arc::new(AtomicI64::new(T0));
     let now = clock.clone();
     let api = Api::new(

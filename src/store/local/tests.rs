@@ -127,7 +127,7 @@ fn a_store_in_use_is_an_error_that_says_so() {
 fn a_damaged_record_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(LocalStore::FILE_NAME);
-    let db = open_database(&path).unwrap();
+    let db = open_database(&path, crate::key::now_millis()).unwrap();
     let txn = db.begin_write().unwrap();
     txn.open_table(KEYS)
         .unwrap()
