@@ -415,3 +415,43 @@ async fn a_request_laid_out_across_lines_is_one_record() {
         "{text}"
     );
 }
+
+/// A trail the first version with one wrote (tests/vectors/trail-a0d2e97,
+/// made by the make.py there) goes on under this version in the same
+/// chain: `audit verify` checks the old records and the new as one.
+#[tokio::test]
+async fn a_trail_an_older_version_wrote_goes_on_in_one_chain() {
+    use std::os::unix::fs::PermissionsExt;
+    let old = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/trail-a0d2e97/audit.jsonl"
+    );
+    let (intact, said) = verify(Path::new(old));
+    assert!(
+        intact && said.contains(": 7 records, sequence 1 to 7, chain intact"),
+        "{said}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let trail = data.join("audit.jsonl");
+    std::fs::copy(old, &trail).unwrap();
+
+    let server = Server::start_in(dir);
+    let kms = support::kms_client(&server.endpoint, SECRET_KEY);
+    kms.list_keys().send().await.unwrap();
+    let dir = server.stop();
+    let trail = dir.path().join("data/audit.jsonl");
+    let (intact, said) = verify(&trail);
+    let written = records(&trail);
+    assert!(written.len() > 8, "{written:?}");
+    let last = written.last().unwrap();
+    assert_eq!(last["eventName"], "ListKeys");
+    assert_eq!(last["kubeKmsChain"]["sequence"], written.len());
+    let whole = format!(
+        ": {n} records, sequence 1 to {n}, chain intact",
+        n = written.len()
+    );
+    assert!(intact && said.contains(&whole), "{said}");
+}
