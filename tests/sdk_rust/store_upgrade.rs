@@ -1,7 +1,9 @@
 //! A store written by an older kube-kms opens in this one, every key in it
-//! works as it did there, and it takes new writes: the fixture in
-//! tests/vectors/store-a303ec2 is the first `serve`'s store (made by the
-//! make.py there, which says how), with what that version answered.
+//! works as it did there, and it takes new writes. Each fixture is a store
+//! an older build wrote, with what it answered (made by the make.py beside
+//! it, which says how): tests/vectors/store-a303ec2 the first `serve`'s,
+//! tests/vectors/store-ff12328 one with what later versions keep (policies,
+//! grants, imported material, multi-Region and post-quantum keys, usage).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,10 +19,11 @@ use serde_json::Value;
 
 use super::support::{SECRET_KEY, Server};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-a303ec2");
+const FIRST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-a303ec2");
+const LATER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-ff12328");
 
-fn expected() -> Value {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected.json")).unwrap();
+fn expected(fixture: &str) -> Value {
+    let text = std::fs::read_to_string(Path::new(fixture).join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -38,14 +41,14 @@ fn blob(v: &Value) -> Blob {
 
 /// A data directory (`data/` in it, as `Server` takes it) holding the
 /// fixture's store and root key, as that version left them.
-fn old_data_dir() -> tempfile::TempDir {
+fn old_data_dir(fixture: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     let store = Command::new("gzip")
         .arg("-dc")
-        .arg(Path::new(FIXTURE).join("kube-kms.redb.gz"))
+        .arg(Path::new(fixture).join("kube-kms.redb.gz"))
         .output()
         .expect("run gzip");
     assert!(store.status.success(), "gzip -dc: {store:?}");
@@ -53,7 +56,7 @@ fn old_data_dir() -> tempfile::TempDir {
         ("kube-kms.redb", store.stdout),
         (
             "root.key",
-            std::fs::read(Path::new(FIXTURE).join("root.key")).unwrap(),
+            std::fs::read(Path::new(fixture).join("root.key")).unwrap(),
         ),
     ] {
         let path = data.join(name);
@@ -283,8 +286,8 @@ async fn pending_deletion_as_its_date_says(kms: &aws_sdk_kms::Client, key: &Valu
 
 #[tokio::test]
 async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before() {
-    let expected = expected();
-    let server = Server::start_in(old_data_dir());
+    let expected = expected(FIRST);
+    let server = Server::start_in(old_data_dir(FIRST));
     let kms = super::client(&server, SECRET_KEY);
     every_key_works_as_before(&kms, &expected).await;
     pending_deletion_as_its_date_says(&kms, &expected["pending_deletion"]).await;
@@ -354,4 +357,125 @@ async fn a_store_written_by_the_first_serve_opens_and_every_key_works_as_before(
             text(&ciphertext["Plaintext"]).as_bytes()
         );
     }
+}
+
+#[tokio::test]
+async fn a_store_with_what_later_versions_keep_opens_and_every_key_works_as_before() {
+    let expected = expected(LATER);
+    let server = Server::start_in(old_data_dir(LATER));
+    let kms = super::client(&server, SECRET_KEY);
+
+    // The key policy as written, enforced; the grant; the last use.
+    let governed = &expected["governed"];
+    let id = text(&governed["KeyId"]);
+    let policy = kms.get_key_policy().key_id(id).send().await.unwrap();
+    assert_eq!(policy.policy(), governed["Policy"].as_str());
+    let usage = kms.get_key_last_usage().key_id(id).send().await.unwrap();
+    assert_eq!(
+        usage
+            .key_last_usage()
+            .and_then(|u| u.operation())
+            .map(|o| o.as_str()),
+        governed["LastUsedOperation"].as_str()
+    );
+    assert_eq!(
+        decrypts(&kms, &governed["Ciphertext"], &governed["Context"]).await,
+        text(&governed["Plaintext"]).as_bytes()
+    );
+    // Its Deny: a decrypt under another context is refused by the policy.
+    let other = kms
+        .encrypt()
+        .key_id(id)
+        .plaintext(Blob::new(b"not an order".to_vec()))
+        .encryption_context("app", "billing")
+        .send()
+        .await
+        .unwrap();
+    let refused = kms
+        .decrypt()
+        .ciphertext_blob(other.ciphertext_blob().unwrap().clone())
+        .encryption_context("app", "billing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDeniedException"), "{refused:?}");
+    let grants = kms.list_grants().key_id(id).send().await.unwrap();
+    let grant = &grants.grants()[0];
+    assert_eq!(grants.grants().len(), 1);
+    assert_eq!(grant.grant_id(), governed["GrantId"].as_str());
+    assert_eq!(grant.name(), governed["GrantName"].as_str());
+    let subset = grant
+        .constraints()
+        .unwrap()
+        .encryption_context_subset()
+        .unwrap();
+    assert_eq!(subset.get("app").map(String::as_str), Some("orders"));
+
+    // Imported material, multi-Region: as they were, and still decrypting.
+    let imported = &expected["imported"];
+    let described = kms
+        .describe_key()
+        .key_id(text(&imported["KeyId"]))
+        .send()
+        .await
+        .unwrap();
+    let meta = described.key_metadata().unwrap();
+    assert_eq!(meta.origin().map(|o| o.as_str()), Some("EXTERNAL"));
+    assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(
+        meta.current_key_material_id(),
+        imported["KeyMaterialId"].as_str()
+    );
+    let multi = &expected["multi_region"];
+    let described = kms
+        .describe_key()
+        .key_id(text(&multi["KeyId"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.key_metadata().unwrap().multi_region(), Some(true));
+    for key in [imported, multi] {
+        assert_eq!(
+            decrypts(&kms, &key["Ciphertext"], &Value::Null).await,
+            text(&key["Plaintext"]).as_bytes()
+        );
+    }
+
+    // Edwards, ML-DSA and ML-KEM keys: the same public keys, signatures
+    // that verify.
+    for name in ["ed25519", "ml_dsa", "ml_kem"] {
+        let key = &expected[name];
+        let id = text(&key["KeyId"]);
+        let public = kms.get_public_key().key_id(id).send().await.unwrap();
+        assert_eq!(
+            public.public_key().unwrap().as_ref(),
+            bytes(&key["PublicKey"]),
+            "{name}"
+        );
+        if key.get("Signature").is_some() {
+            let verified = kms
+                .verify()
+                .key_id(id)
+                .message(blob(&key["Message"]))
+                .signature(blob(&key["Signature"]))
+                .signing_algorithm(SigningAlgorithmSpec::from(text(&key["SigningAlgorithm"])))
+                .send()
+                .await
+                .unwrap();
+            assert!(verified.signature_valid(), "{name}");
+        }
+    }
+
+    // A new grant on the old key, kept across a restart beside the old one.
+    kms.create_grant()
+        .key_id(id)
+        .grantee_principal("arn:aws:iam::111122223333:role/default/writer")
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    let server = Server::start_in(server.stop());
+    let kms = super::client(&server, SECRET_KEY);
+    let grants = kms.list_grants().key_id(id).send().await.unwrap();
+    assert_eq!(grants.grants().len(), 2, "{grants:?}");
 }
