@@ -520,3 +520,58 @@ async fn every_plugin_call_is_audited_without_seeds() {
         "{printed}"
     );
 }
+
+/// A key file and the seeds kube-apiserver kept in etcd, as the first
+/// plugin (tests/vectors/plugin-adf1321, made by the make.py there) left
+/// them: this version reads the file, reports the same key_id, and unwraps
+/// the seeds wrapped under each of the key's two versions.
+#[tokio::test]
+async fn a_key_file_and_seeds_an_older_plugin_wrote_still_unwrap() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/plugin-adf1321");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["kek.json", "root.key"] {
+        let to = dir.path().join(file);
+        std::fs::copy(fixture.join(file), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let root = Plugin::root_key_args(&dir.path().join("root.key"));
+    let root: Vec<&std::ffi::OsStr> = root.iter().map(|a| a.as_os_str()).collect();
+    let plugin = plugin::start(
+        &dir.path().join("kms.sock"),
+        &dir.path().join("kek.json"),
+        &root,
+    );
+    let mut apiserver = ApiserverClient::connect(&plugin.socket);
+
+    let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+    let bytes = |v: &serde_json::Value| kube_kms::b64::decode(v.as_str().unwrap()).unwrap();
+    let kept = expected["Wrapped"].as_array().unwrap();
+    assert_eq!(kept.len(), 2);
+    assert_ne!(kept[0]["KeyId"], kept[1]["KeyId"], "one per version");
+    assert_eq!(
+        apiserver.status().await.unwrap(),
+        text(&kept[1]["StatusKeyId"])
+    );
+    for seed in kept {
+        let wrapped = Wrapped {
+            ciphertext: bytes(&seed["Ciphertext"]),
+            key_id: text(&seed["KeyId"]),
+            annotations: seed["Annotations"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), bytes(v)))
+                .collect(),
+        };
+        let unwrapped = apiserver.unwrap(&wrapped).await.unwrap();
+        assert_eq!(unwrapped, bytes(&seed["Seed"]), "{}", wrapped.key_id);
+    }
+    // And it wraps anew under the newest version, as before.
+    let fresh = seed();
+    let wrapped = apiserver.wrap(&fresh).await.unwrap();
+    assert_eq!(wrapped.key_id, text(&kept[1]["KeyId"]));
+    assert_eq!(apiserver.unwrap(&wrapped).await.unwrap(), fresh);
+}
