@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::cluster::manifests::yaml_objects;
+use super::cluster::manifests::{printed_objects, yaml_objects};
 use super::{cluster, dry_run, find, grants, helm, render, skip};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize");
@@ -33,16 +33,9 @@ pub fn build() -> Option<Vec<Value>> {
         ));
         return None;
     };
-    let out = Command::new(&kustomize)
-        .args(["build", DIR])
-        .output()
-        .expect("run kustomize");
-    assert!(
-        out.status.success(),
-        "kustomize build config/kustomize: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(yaml_objects(&String::from_utf8(out.stdout).unwrap()))
+    let mut cmd = Command::new(kustomize);
+    cmd.args(["build", DIR]);
+    Some(printed_objects(cmd, "kustomize build config/kustomize"))
 }
 
 fn file_objects(dir: &Path, file: &str) -> Vec<Value> {

@@ -22,10 +22,16 @@ pub fn render(helm: &Path, release: &str, namespace: &str, sets: &[&str]) -> Vec
     for set in sets {
         cmd.args(["--set", set]);
     }
-    let out = cmd.output().expect("run helm");
+    printed_objects(cmd, &format!("helm template {sets:?}"))
+}
+
+/// The objects `cmd` (`what`, in a failure's message) prints as YAML; it
+/// must succeed.
+pub fn printed_objects(mut cmd: Command, what: &str) -> Vec<Value> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
     assert!(
         out.status.success(),
-        "helm template {sets:?}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     yaml_objects(&String::from_utf8(out.stdout).unwrap())
