@@ -531,19 +531,19 @@ async fn a_key_file_and_seeds_an_older_plugin_wrote_still_unwrap() {
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
             .unwrap();
+    // Laid out as the other tests' (the root key where `start_plugin`
+    // looks), private as `export-kek` and `serve` write them.
     let dir = tempfile::tempdir().unwrap();
-    for file in ["kek.json", "root.key"] {
-        let to = dir.path().join(file);
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let kek = dir.path().join("kek.json");
+    for (file, to) in [
+        ("kek.json", kek.clone()),
+        ("root.key", dir.path().join("data/root.key")),
+    ] {
         std::fs::copy(fixture.join(file), &to).unwrap();
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let root = Plugin::root_key_args(&dir.path().join("root.key"));
-    let root: Vec<&std::ffi::OsStr> = root.iter().map(|a| a.as_os_str()).collect();
-    let plugin = plugin::start(
-        &dir.path().join("kms.sock"),
-        &dir.path().join("kek.json"),
-        &root,
-    );
+    let plugin = start_plugin(dir.path(), &kek, "kms.sock");
     let mut apiserver = ApiserverClient::connect(&plugin.socket);
 
     let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();

@@ -38,10 +38,6 @@ pub fn build() -> Option<Vec<Value>> {
     Some(printed_objects(cmd, "kustomize build config/kustomize"))
 }
 
-fn file_objects(dir: &Path, file: &str) -> Vec<Value> {
-    yaml_objects(&std::fs::read_to_string(dir.join(file)).unwrap())
-}
-
 fn kind_and_name(object: &Value) -> (String, String) {
     (
         object["kind"].as_str().unwrap().to_owned(),
@@ -76,7 +72,7 @@ fn the_kustomization_builds_every_plain_manifest_into_its_namespace() {
     let Some(built) = build() else { return };
     let mut expected: Vec<Value> = FILES
         .iter()
-        .flat_map(|file| file_objects(Path::new(DIR), file))
+        .flat_map(|file| yaml_objects(&std::fs::read_to_string(Path::new(DIR).join(file)).unwrap()))
         .collect();
     expected.extend(
         kube_kms::resource::crd_files()
