@@ -11,7 +11,10 @@
 //! (turns each server's time is split into, default 4), KUBE_KMS_BENCH_COMPARE
 //! (another kube-kms binary to run beside this one, e.g. main's build),
 //! KUBE_KMS_BENCH_PIN (servers on all cores but the last, the load
-//! generator alone on that one: `pin`).
+//! generator alone on that one: `pin`), KUBE_KMS_BENCH_PACED (the fixed
+//! offered rates every server but the compared one is then run at, for
+//! half KUBE_KMS_BENCH_SECONDS each, as fractions of serve's throughput;
+//! default 0.25,0.5,0.75: `paced`).
 //! With KUBE_KMS_BENCH_INSTRUCTIONS=N it instead counts instructions per
 //! request under callgrind over N requests (`instructions`), keeping the
 //! dumps in KUBE_KMS_BENCH_CALLGRIND_OUT if set.
@@ -35,6 +38,8 @@ mod cpu;
 mod floor;
 #[path = "endpoint/instructions.rs"]
 mod instructions;
+#[path = "endpoint/paced.rs"]
+mod paced;
 #[path = "endpoint/pin.rs"]
 mod pin;
 
@@ -225,6 +230,63 @@ async fn load(
         errors += e;
     }
     Result_::from_latencies(all, errors, started.elapsed().as_secs_f64())
+}
+
+/// The floor, the required work and serve (with and without its trail) at
+/// fixed offered rates (fractions of serve's closed-loop `throughput`), one
+/// after another at each rate.
+async fn paced_report(
+    servers: &[&(&str, SocketAddr, Arc<Vec<u8>>, u32)],
+    connections: usize,
+    throughput: f64,
+    floor: f64,
+    duration: Duration,
+) {
+    println!(
+        "at fixed offered rates (open loop: each connection sends on its schedule; a request its connection was late for is timed from when it was due):"
+    );
+    let mut serve_p99 = Vec::new();
+    for fraction in paced::fractions() {
+        let offered = throughput * fraction;
+        if offered < 1.0 {
+            continue;
+        }
+        println!(
+            "  {offered:.0} req/s offered ({:.0} % of serve's closed-loop throughput, {:.1} % of the floor's):",
+            fraction * 100.0,
+            offered / floor * 100.0
+        );
+        for (name, addr, request, _) in servers {
+            let paced = paced::load(*addr, request.clone(), connections, offered, duration).await;
+            println!(
+                "    {:<24} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p99.9 {:>7.2} ms   late {:>6}   errors {}",
+                name.trim(),
+                paced.rate(),
+                paced.result.p50.as_secs_f64() * 1e3,
+                paced.result.p99.as_secs_f64() * 1e3,
+                paced.p999().as_secs_f64() * 1e3,
+                paced.late,
+                paced.result.errors,
+            );
+            if name.trim() == "kube-kms serve" {
+                assert_eq!(paced.result.errors, 0, "kube-kms answered with errors");
+                serve_p99.push((offered, paced.result.p99));
+            }
+        }
+    }
+    let within = |ok: bool| {
+        serve_p99
+            .iter()
+            .filter(|(_, p99)| (*p99 <= Duration::from_millis(2)) == ok)
+            .map(|(offered, _)| format!("{:.1} %", offered / floor * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "  kube-kms serve's p99 ≤ 2 ms at offered rates of [{}] of the floor's closed-loop throughput, above it at [{}]",
+        within(true),
+        within(false)
+    );
 }
 
 fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr) {
@@ -534,6 +596,9 @@ fn main() {
             merged[SERVE].writer_cpu_per_request() * 1e6,
         );
         assert_eq!(ours.errors + untrailed.result.errors, 0, "kube-kms answered with errors");
+        let paced_servers = [FLOOR, WORK, SERVE, UNTRAILED].map(|i| &servers[i]);
+        let duration = Duration::from_secs_f64(seconds / 2.0);
+        paced_report(&paced_servers, connections, rate(ours), rate(floor), duration).await;
         breakdown::breakdown(&body).await;
     });
     for server in [&mut kms.0, &mut untrailed.0, &mut bare, &mut work]
