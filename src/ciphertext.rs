@@ -1,31 +1,45 @@
 //! The symmetric ciphertext blob returned by Encrypt and GenerateDataKey*,
 //! and the canonical encoding of encryption contexts.
 //!
-//! Layout (format 1; integers big-endian; see `docs/formats.md`):
+//! Layout (format 2; integers big-endian; see `docs/formats.md`):
 //!
 //! | offset | length | field                                   |
 //! |--------|--------|-----------------------------------------|
-//! | 0      | 1      | format = 0x01                           |
+//! | 0      | 1      | format = 0x02                           |
 //! | 1      | 16     | key id (UUID bytes)                     |
 //! | 17     | 4      | material version                        |
-//! | 21     | 12     | nonce (random)                          |
-//! | 33     | n      | AES-256-GCM ciphertext                  |
-//! | 33 + n | 16     | GCM tag                                 |
+//! | 21     | 32     | salt (random)                           |
+//! | 53     | n      | AES-256-GCM ciphertext                  |
+//! | 53 + n | 16     | GCM tag                                 |
 //!
-//! AAD = `"kube-kms/ciphertext/1\0"` ‖ bytes 0..21 ‖ canonical(context).
+//! Each blob has an AES key of its own, derived from the material and
+//! bytes 0..53 (SP 800-108 counter mode, HMAC-SHA256, label
+//! `kube-kms/ciphertext/2`), used with an all-zero nonce: one material
+//! version may encrypt any number of messages, where random 96-bit nonces
+//! under one key are good for 2³². AAD = `"kube-kms/ciphertext/2\0"` ‖
+//! bytes 0..53 ‖ canonical(context).
+//!
+//! Format 1 (written before format 2, still decrypted): bytes 21..33 a
+//! random nonce under the material itself, AAD = `"kube-kms/ciphertext/1\0"`
+//! ‖ bytes 0..21 ‖ canonical(context).
 
 use std::collections::BTreeMap;
 
 use crate::crypto::CryptoError;
 use crate::key_id::KeyId;
-use crate::material::symmetric::{NONCE_LEN, SymmetricKey, TAG_LEN, random_nonce};
+use crate::material::symmetric::{NONCE_LEN, SymmetricKey, TAG_LEN, random_unique};
 use crate::secret::SecretBytes;
 
 pub const FORMAT_V1: u8 = 0x01;
+pub const FORMAT_V2: u8 = 0x02;
 const HEADER_LEN: usize = 21;
-/// Bytes a blob adds to its plaintext.
-pub const OVERHEAD: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
-const AAD_LABEL: &[u8] = b"kube-kms/ciphertext/1\0";
+pub const SALT_LEN: usize = 32;
+/// Bytes a blob adds to its plaintext (format 2, as written).
+pub const OVERHEAD: usize = HEADER_LEN + SALT_LEN + TAG_LEN;
+const OVERHEAD_V1: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
+/// The KDF's label and the AAD's first bytes (a zero byte follows in the AAD).
+const LABEL: &[u8] = b"kube-kms/ciphertext/2";
+const LABEL_V1: &[u8] = b"kube-kms/ciphertext/1";
 
 /// An encryption context: string pairs bound to a ciphertext as AAD. Pair
 /// order never matters; keys and values are compared exactly.
@@ -94,7 +108,12 @@ impl CiphertextHeader {
     /// Reads the header of a blob without decrypting it, so the caller can
     /// find the sealed material the blob needs.
     pub fn parse(blob: &[u8]) -> Result<Self, CryptoError> {
-        if blob.len() < OVERHEAD || blob[0] != FORMAT_V1 {
+        let least = match blob.first() {
+            Some(&FORMAT_V2) => OVERHEAD,
+            Some(&FORMAT_V1) => OVERHEAD_V1,
+            _ => return Err(CryptoError::InvalidCiphertext),
+        };
+        if blob.len() < least {
             return Err(CryptoError::InvalidCiphertext);
         }
         let mut id = [0u8; 16];
@@ -109,17 +128,20 @@ impl CiphertextHeader {
 
     fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        out[0] = FORMAT_V1;
+        out[0] = FORMAT_V2;
         out[1..17].copy_from_slice(self.key_id.as_bytes());
         out[17..21].copy_from_slice(&self.material_version.to_be_bytes());
         out
     }
 }
 
-fn aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + header.len() + context.canonical_len());
-    aad.extend_from_slice(AAD_LABEL);
-    aad.extend_from_slice(header);
+/// `label ‖ 0x00 ‖ prefix ‖ canonical(context)`: what a blob's tag covers
+/// besides its ciphertext.
+fn aad(label: &[u8], prefix: &[u8], context: &EncryptionContext) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(label.len() + 1 + prefix.len() + context.canonical_len());
+    aad.extend_from_slice(label);
+    aad.push(0);
+    aad.extend_from_slice(prefix);
     context.write_canonical(&mut aad);
     aad
 }
@@ -131,39 +153,44 @@ pub fn encrypt(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Vec<u8> {
-    encrypt_with_nonce(key, header, context, plaintext, &random_nonce())
+    encrypt_with_salt(key, header, context, plaintext, &random_unique())
 }
 
-/// As [`encrypt`] with a given nonce: for golden vectors only. A nonce must
+/// As [`encrypt`] with a given salt: for golden vectors only. A salt must
 /// never be used twice with one key.
-pub fn encrypt_with_nonce(
+pub fn encrypt_with_salt(
     key: &SymmetricKey,
     header: CiphertextHeader,
     context: &EncryptionContext,
     plaintext: &[u8],
-    nonce: &[u8; NONCE_LEN],
+    salt: &[u8; SALT_LEN],
 ) -> Vec<u8> {
-    let header = header.encode();
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
-    blob.extend_from_slice(&header);
-    blob.extend_from_slice(nonce);
-    key.seal_append(nonce, &aad(&header, context), plaintext, &mut blob);
+    blob.extend_from_slice(&header.encode());
+    blob.extend_from_slice(salt);
+    let aad = aad(LABEL, &blob, context);
+    key.message_key(LABEL, &blob)
+        .seal_append(&aad, plaintext, &mut blob);
     blob
 }
 
-/// Decrypts a blob. Any change to any byte, or a different context, fails
-/// with `InvalidCiphertext`.
+/// Decrypts a blob of either format. Any change to any byte, or a
+/// different context, fails with `InvalidCiphertext`.
 pub fn decrypt(
     key: &SymmetricKey,
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<SecretBytes, CryptoError> {
     CiphertextHeader::parse(blob)?;
-    let (header, rest) = blob.split_at(HEADER_LEN);
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    let nonce: &[u8; NONCE_LEN] = nonce
-        .try_into()
-        .map_err(|_| CryptoError::InvalidCiphertext)?;
-    key.open(nonce, &aad(header, context), sealed)
-        .ok_or(CryptoError::InvalidCiphertext)
+    let opened = if blob[0] == FORMAT_V2 {
+        let (prefix, sealed) = blob.split_at(HEADER_LEN + SALT_LEN);
+        key.message_key(LABEL, prefix)
+            .open(&aad(LABEL, prefix, context), sealed)
+    } else {
+        let (header, rest) = blob.split_at(HEADER_LEN);
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().expect("split at its length");
+        key.open(nonce, &aad(LABEL_V1, header, context), sealed)
+    };
+    opened.ok_or(CryptoError::InvalidCiphertext)
 }

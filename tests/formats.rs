@@ -89,27 +89,48 @@ fn sealed_material_format_1_is_stable() {
     assert_eq!(root.current_version(), 3);
 }
 
+fn golden_header() -> CiphertextHeader {
+    CiphertextHeader {
+        key_id: material_id().key_id,
+        material_version: 2,
+    }
+}
+
+/// Format 1 is no longer written; what was stays readable.
 #[test]
 fn ciphertext_format_1_is_stable() {
     let key = SymmetricKey::new(&hex("material")).unwrap();
-    let header = CiphertextHeader {
-        key_id: material_id().key_id,
-        material_version: 2,
-    };
+    let golden = hex("ciphertext");
+    assert_eq!(CiphertextHeader::parse(&golden).unwrap(), golden_header());
+    let back = ciphertext::decrypt(&key, &golden, &context()).unwrap();
+    assert_eq!(back.as_slice(), vectors()["plaintext"].as_bytes());
+}
+
+#[test]
+fn ciphertext_format_2_is_stable() {
+    let key = SymmetricKey::new(&hex("material")).unwrap();
     let plaintext = vectors()["plaintext"].clone();
-    let blob = ciphertext::encrypt_with_nonce(
+    let blob = ciphertext::encrypt_with_salt(
         &key,
-        header,
+        golden_header(),
         &context(),
         plaintext.as_bytes(),
-        &array("ciphertext_nonce"),
+        &array("ciphertext_salt"),
     );
-    assert_eq!(to_hex(&blob), vectors()["ciphertext"]);
+    assert_eq!(to_hex(&blob), vectors()["ciphertext_2"]);
+    assert_eq!(blob.len(), plaintext.len() + ciphertext::OVERHEAD);
 
-    let golden = hex("ciphertext");
-    assert_eq!(CiphertextHeader::parse(&golden).unwrap(), header);
+    let golden = hex("ciphertext_2");
+    assert_eq!(CiphertextHeader::parse(&golden).unwrap(), golden_header());
     let back = ciphertext::decrypt(&key, &golden, &context()).unwrap();
     assert_eq!(back.as_slice(), plaintext.as_bytes());
+    // What Encrypt writes now is format 2, and never twice the same.
+    let fresh = ciphertext::encrypt(&key, golden_header(), &context(), plaintext.as_bytes());
+    assert_eq!(fresh[0], ciphertext::FORMAT_V2);
+    assert_ne!(
+        fresh,
+        ciphertext::encrypt(&key, golden_header(), &context(), plaintext.as_bytes())
+    );
 }
 
 /// What kube-apiserver stores in etcd with every object the KMS v2 plugin
@@ -145,21 +166,27 @@ fn kms_v2_plugin_key_id_and_wrapped_seed_format_1_are_stable() {
         )
         .unwrap();
     assert_eq!(seed.as_slice(), hex("plugin_seed").as_slice());
-    // The seed is an ordinary format 1 ciphertext under this context.
+    // Seeds wrapped since are ordinary format 2 ciphertexts under this
+    // context, and unwrap as well.
     let seed_context: EncryptionContext = [("kubekms.io/use", "kubernetes-kms-v2-seed")]
         .into_iter()
         .collect();
-    let blob = ciphertext::encrypt_with_nonce(
+    let blob = ciphertext::encrypt_with_salt(
         &SymmetricKey::new(&hex("material")).unwrap(),
-        CiphertextHeader {
-            key_id: material_id().key_id,
-            material_version: 2,
-        },
+        golden_header(),
         &seed_context,
         &hex("plugin_seed"),
-        &array("plugin_nonce"),
+        &array("plugin_salt"),
     );
-    assert_eq!(to_hex(&blob), vectors()["plugin_ciphertext"]);
+    assert_eq!(to_hex(&blob), vectors()["plugin_ciphertext_2"]);
+    let seed = ring
+        .decrypt(
+            &vectors()["plugin_key_id"],
+            &hex("plugin_ciphertext_2"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(seed.as_slice(), hex("plugin_seed").as_slice());
 }
 
 /// The documented layouts, checked with another AES-GCM implementation: the
@@ -189,6 +216,24 @@ fn documented_layouts_decrypt_with_an_independent_aes_gcm() {
     aad.extend_from_slice(&hex("context_canonical"));
     assert_eq!(
         open(&hex("material"), &blob[21..33], aad, &blob[33..]),
+        vectors()["plaintext"].as_bytes()
+    );
+
+    // Format 2: the message key by SP 800-108 (counter mode, HMAC-SHA256
+    // from RustCrypto's crates rather than AWS-LC), an all-zero nonce.
+    use hmac::Mac;
+    let blob = hex("ciphertext_2");
+    let mut kdf = hmac::Hmac::<sha2::Sha256>::new_from_slice(&hex("material")).unwrap();
+    kdf.update(&1u32.to_be_bytes());
+    kdf.update(b"kube-kms/ciphertext/2\0");
+    kdf.update(&blob[..53]);
+    kdf.update(&256u32.to_be_bytes());
+    let message_key = kdf.finalize().into_bytes();
+    let mut aad = b"kube-kms/ciphertext/2\0".to_vec();
+    aad.extend_from_slice(&blob[..53]);
+    aad.extend_from_slice(&hex("context_canonical"));
+    assert_eq!(
+        open(&message_key, &[0; 12], aad, &blob[53..]),
         vectors()["plaintext"].as_bytes()
     );
 }

@@ -141,7 +141,7 @@ for message in [b"m", bytes(range(256)) * 16]:
 
 # The symmetric ciphertext blob, read and written from docs/formats.md alone
 # with the fixture key's known material (bytes 0x00..0x1f).
-aes = AESGCM(bytes(range(32)))
+material = bytes(range(32))
 context = {"tenant": "a", "purpose": "interop"}
 
 
@@ -152,13 +152,29 @@ def canonical(context):
     return out
 
 
+def message_key(prefix):
+    """Format 2's key for one blob: SP 800-108 counter mode, HMAC-SHA256."""
+    label = b"kube-kms/ciphertext/2"
+    block = struct.pack(">I", 1) + label + b"\0" + prefix + struct.pack(">I", 256)
+    return hmac.new(material, block, hashlib.sha256).digest()
+
+
 blob = kms.encrypt(KeyId="alias/fixture", Plaintext=b"read by the spec", EncryptionContext=context)["CiphertextBlob"]
-header, nonce, sealed = blob[:21], blob[21:33], blob[33:]
-check(blob[0] == 0x01 and blob[1:17] == uuid.UUID("1234abcd-12ab-34cd-56ef-1234567890ab").bytes, "blob header: format and key id")
-aad = b"kube-kms/ciphertext/1\0" + header + canonical(context)
-check(aes.decrypt(nonce, sealed, aad) == b"read by the spec", "AES-GCM with the documented AAD decrypts an Encrypt blob")
-nonce = os.urandom(12)
-made = header + nonce + aes.encrypt(nonce, b"written by the spec", aad)
+prefix, sealed = blob[:53], blob[53:]
+check(blob[0] == 0x02 and blob[1:17] == uuid.UUID("1234abcd-12ab-34cd-56ef-1234567890ab").bytes, "blob header: format and key id")
+aad = b"kube-kms/ciphertext/2\0" + prefix + canonical(context)
+opened = AESGCM(message_key(prefix)).decrypt(bytes(12), sealed, aad)
+check(opened == b"read by the spec", "the documented message key and AAD decrypt an Encrypt blob")
+check(len(blob) == len(b"read by the spec") + 69, "a blob is its plaintext and 69 bytes")
+prefix = blob[:21] + os.urandom(32)
+aad = b"kube-kms/ciphertext/2\0" + prefix + canonical(context)
+made = prefix + AESGCM(message_key(prefix)).encrypt(bytes(12), b"written by the spec", aad)
 check(kms.decrypt(CiphertextBlob=made, EncryptionContext=context)["Plaintext"] == b"written by the spec", "Decrypt opens a blob made from the documented format")
+# Format 1, written before format 2: blobs stored then still decrypt.
+header = bytes([1]) + blob[1:21]
+nonce = os.urandom(12)
+aad = b"kube-kms/ciphertext/1\0" + header + canonical(context)
+made = header + nonce + AESGCM(material).encrypt(nonce, b"written by format 1", aad)
+check(kms.decrypt(CiphertextBlob=made, EncryptionContext=context)["Plaintext"] == b"written by format 1", "Decrypt opens a blob of format 1")
 
 print(f"interop: {checks.passed} checks passed")
