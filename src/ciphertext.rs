@@ -126,9 +126,9 @@ impl CiphertextHeader {
         })
     }
 
-    fn encode(&self) -> [u8; HEADER_LEN] {
+    fn encode(&self, format: u8) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        out[0] = FORMAT_V2;
+        out[0] = format;
         out[1..17].copy_from_slice(self.key_id.as_bytes());
         out[17..21].copy_from_slice(&self.material_version.to_be_bytes());
         out
@@ -146,6 +146,29 @@ fn aad(label: &[u8], prefix: &[u8], context: &EncryptionContext) -> Vec<u8> {
     aad
 }
 
+/// The format new blobs are written in. Format 2 unless deployments that
+/// read format 1 only must read them: while an endpoint, crypto service or
+/// KMS v2 plugin older than format 2 runs beside this one (a rolling
+/// upgrade, a multi-Region peer, another control-plane node), a blob it
+/// cannot read would fail there with `InvalidCiphertextException`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    V1,
+    #[default]
+    V2,
+}
+
+impl Format {
+    /// The format of that number (1 or 2).
+    pub fn numbered(number: u8) -> Option<Format> {
+        match number {
+            1 => Some(Format::V1),
+            2 => Some(Format::V2),
+            _ => None,
+        }
+    }
+}
+
 /// Encrypts `plaintext` under `key` (the material `header` names).
 pub fn encrypt(
     key: &SymmetricKey,
@@ -153,7 +176,33 @@ pub fn encrypt(
     context: &EncryptionContext,
     plaintext: &[u8],
 ) -> Vec<u8> {
-    encrypt_with_salt(key, header, context, plaintext, &random_unique())
+    encrypt_as(Format::V2, key, header, context, plaintext)
+}
+
+/// As [`encrypt`], in `format`.
+pub fn encrypt_as(
+    format: Format,
+    key: &SymmetricKey,
+    header: CiphertextHeader,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    match format {
+        Format::V2 => encrypt_with_salt(key, header, context, plaintext, &random_unique()),
+        Format::V1 => {
+            let (header, nonce) = (header.encode(FORMAT_V1), random_unique::<NONCE_LEN>());
+            let mut blob = Vec::with_capacity(OVERHEAD_V1 + plaintext.len());
+            blob.extend_from_slice(&header);
+            blob.extend_from_slice(&nonce);
+            key.seal_append(
+                &nonce,
+                &aad(LABEL_V1, &header, context),
+                plaintext,
+                &mut blob,
+            );
+            blob
+        }
+    }
 }
 
 /// As [`encrypt`] with a given salt: for golden vectors only. A salt must
@@ -166,7 +215,7 @@ pub fn encrypt_with_salt(
     salt: &[u8; SALT_LEN],
 ) -> Vec<u8> {
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
-    blob.extend_from_slice(&header.encode());
+    blob.extend_from_slice(&header.encode(FORMAT_V2));
     blob.extend_from_slice(salt);
     let aad = aad(LABEL, &blob, context);
     key.message_key(LABEL, &blob)
@@ -193,4 +242,39 @@ pub fn decrypt(
         key.open(nonce, &aad(LABEL_V1, header, context), sealed)
     };
     opened.ok_or(CryptoError::InvalidCiphertext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn either_format_is_written_as_asked_and_decrypts() {
+        let key = SymmetricKey::new(&[9; 32]).unwrap();
+        let header = CiphertextHeader {
+            key_id: KeyId::from_bytes([5; 16]),
+            material_version: 3,
+        };
+        let context: EncryptionContext = [("a", "b")].into_iter().collect();
+        for (format, byte, overhead) in [
+            (Format::V1, FORMAT_V1, OVERHEAD_V1),
+            (Format::V2, FORMAT_V2, OVERHEAD),
+        ] {
+            let blob = encrypt_as(format, &key, header, &context, b"text");
+            assert_eq!((blob[0], blob.len()), (byte, 4 + overhead));
+            assert_eq!(CiphertextHeader::parse(&blob).unwrap(), header);
+            assert_eq!(decrypt(&key, &blob, &context).unwrap().as_slice(), b"text");
+            let other: EncryptionContext = [("a", "c")].into_iter().collect();
+            assert!(decrypt(&key, &blob, &other).is_err());
+            // One byte short of the least a blob of its format holds.
+            assert!(CiphertextHeader::parse(&blob[..overhead - 1]).is_err());
+            assert!(CiphertextHeader::parse(&blob[..overhead]).is_ok());
+        }
+        assert_eq!(encrypt(&key, header, &context, b"text")[0], FORMAT_V2);
+        assert_eq!(Format::default(), Format::V2);
+        assert_eq!(
+            [0, 1, 2, 3].map(Format::numbered),
+            [None, Some(Format::V1), Some(Format::V2), None]
+        );
+    }
 }

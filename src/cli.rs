@@ -93,6 +93,8 @@ pub struct PluginArgs {
     /// Milliseconds a health verdict (an encrypt/decrypt round trip) is reused.
     #[arg(long, env = "KUBE_KMS_HEALTH_CACHE_MS", default_value_t = 5000)]
     pub health_cache_ms: u64,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
     /// Threads serving calls; 1 (the default) runs everything on one
     /// thread, which benchmarks best on small control-plane nodes.
     #[arg(long, env = "KUBE_KMS_WORKER_THREADS", default_value_t = 1)]
@@ -464,6 +466,8 @@ pub struct ServeArgs {
     pub lifecycle_interval_seconds: u64,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
     /// Serve /metrics (Prometheus) and /livez on this address; none by default.
     #[arg(long, env = "KUBE_KMS_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,

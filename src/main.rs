@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
+use kube_kms::crypto::{CryptoService, Engine, LocalCryptoService, grpc};
 use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey};
 
@@ -68,7 +68,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => PeersFile::load(path)?.trust(),
                 None => Default::default(),
             };
-            let service = LocalCryptoService::with_peers(root, args.cache.config(), peers);
+            let engine = Engine::new(root, args.cache.config())
+                .with_peers(peers)
+                .writing(args.ciphertext.format());
+            let service = LocalCryptoService::from_engine(engine);
             // Public: what the other Regions' peers files list.
             for (version, identity) in service.engine().identities()? {
                 tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");

@@ -23,6 +23,7 @@ pub async fn run(
         reload_interval: Duration::from_millis(args.reload_interval_ms.max(100)),
         health_ttl: Duration::from_millis(args.health_cache_ms),
         audit,
+        ciphertext_format: args.ciphertext.format(),
     };
     kube_kms::plugin::run(root, settings, shutdown).await
 }

@@ -12,7 +12,7 @@ use kube_kms::api::readiness::EndpointReadiness;
 use kube_kms::api::{Api, Caller, system_clock};
 use kube_kms::auth::{Credential, Credentials};
 use kube_kms::crypto::metered::MeteredCrypto;
-use kube_kms::crypto::{CryptoService, LocalCryptoService};
+use kube_kms::crypto::{CryptoService, Engine, LocalCryptoService};
 use kube_kms::manifest::Snapshot;
 use kube_kms::replica::peers_file::PeersFile;
 use kube_kms::root::{FileRootKey, Pkcs11RootKey, RootKey};
@@ -35,7 +35,11 @@ pub async fn run(
         None => None,
     };
     let trusted = peers.as_ref().map(PeersFile::trust).unwrap_or_default();
-    let crypto = LocalCryptoService::with_peers(root, args.cache.config(), trusted);
+    let crypto = LocalCryptoService::from_engine(
+        Engine::new(root, args.cache.config())
+            .with_peers(trusted)
+            .writing(args.ciphertext.format()),
+    );
     for (version, identity) in crypto.engine().identities()? {
         tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
     }

@@ -412,6 +412,28 @@ fn chart_options_render() {
         refused(&helm, "api.requestQuota={CreateKey}"),
         "a quota without a rate must be refused"
     );
+    // The endpoint's crypto sidecar writes the ciphertext format asked
+    // (format 1 through a rolling upgrade from a version before format 2).
+    let format = |objects: &[Value]| {
+        let containers =
+            &find(objects, "Deployment", "kms-api")["spec"]["template"]["spec"]["containers"];
+        let crypto = containers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "crypto");
+        let env = crypto.unwrap()["env"].as_array().unwrap().clone();
+        env.into_iter()
+            .find(|e| e["name"] == "KUBE_KMS_CIPHERTEXT_FORMAT")
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(format(&render(&helm, &[])), Some("2".into()));
+    let held_back = render(&helm, &["crypto.ciphertextFormat=1"]);
+    assert_eq!(format(&held_back), Some("1".into()));
+    assert!(
+        refused(&helm, "crypto.ciphertextFormat=3"),
+        "no format 3 exists"
+    );
 }
 
 /// What a set of RBAC rules grants, one (group, resource, verb) at a time.

@@ -569,9 +569,28 @@ async fn a_key_file_and_seeds_an_older_plugin_wrote_still_unwrap() {
         let unwrapped = apiserver.unwrap(&wrapped).await.unwrap();
         assert_eq!(unwrapped, bytes(&seed["Seed"]), "{}", wrapped.key_id);
     }
-    // And it wraps anew under the newest version, as before.
+    // And it wraps anew under the newest version, as before, in format 2.
     let fresh = seed();
     let wrapped = apiserver.wrap(&fresh).await.unwrap();
     assert_eq!(wrapped.key_id, text(&kept[1]["KeyId"]));
     assert_eq!(apiserver.unwrap(&wrapped).await.unwrap(), fresh);
+    assert_eq!(wrapped.ciphertext[0], 2);
+
+    // While another control-plane node still runs that older plugin, this
+    // one can wrap as it did (format 1, as the kept seeds are), and each
+    // plugin unwraps the other's.
+    assert!(kept.iter().all(|seed| bytes(&seed["Ciphertext"])[0] == 1));
+    let args = [
+        root_args(dir.path()),
+        vec!["--ciphertext-format".into(), "1".into()],
+    ]
+    .concat();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let held_back = plugin::start(&dir.path().join("held-back.sock"), &kek, &args);
+    let mut held_back_apiserver = ApiserverClient::connect(&held_back.socket);
+    let old_style = held_back_apiserver.wrap(&fresh).await.unwrap();
+    assert_eq!(old_style.ciphertext[0], 1);
+    assert_eq!(old_style.key_id, wrapped.key_id);
+    assert_eq!(apiserver.unwrap(&old_style).await.unwrap(), fresh);
+    assert_eq!(held_back_apiserver.unwrap(&wrapped).await.unwrap(), fresh);
 }

@@ -59,6 +59,8 @@ pub struct CryptoArgs {
     pub root: RootKeyArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
     /// The other deployments trusted with multi-Region keys' material
     /// (docs/multi-region.md); none without it.
     #[arg(long, env = "KUBE_KMS_PEERS")]
@@ -159,6 +161,37 @@ impl RootKeyArgs {
         }
         tracing::info!(path = %path.display(), versions = ?root.versions(), "root key loaded");
         Ok(Arc::new(root))
+    }
+}
+
+/// The format of the symmetric ciphertexts this process writes.
+#[derive(Debug, Args)]
+pub struct CiphertextArgs {
+    /// Write symmetric ciphertexts (and KMS v2 seeds) in format 1, as
+    /// versions before format 2 did, while one that reads only format 1
+    /// still runs beside this one: the old replicas of a rolling upgrade, a
+    /// multi-Region peer, another control-plane node's plugin. Both formats
+    /// are always read. Format 2 gives every ciphertext a key of its own
+    /// (docs/formats.md).
+    #[arg(
+        long,
+        env = "KUBE_KMS_CIPHERTEXT_FORMAT",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u8).range(1..=2)
+    )]
+    pub ciphertext_format: u8,
+}
+
+impl CiphertextArgs {
+    pub fn format(&self) -> kube_kms::ciphertext::Format {
+        let format = kube_kms::ciphertext::Format::numbered(self.ciphertext_format)
+            .expect("clap keeps it to 1 or 2");
+        if format == kube_kms::ciphertext::Format::V1 {
+            tracing::warn!(
+                "--ciphertext-format 1: new ciphertexts are written in format 1 (for versions that read nothing newer); drop the flag once none runs"
+            );
+        }
+        format
     }
 }
 

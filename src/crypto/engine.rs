@@ -31,6 +31,8 @@ pub struct Engine {
     /// The crypto services trusted with multi-Region keys' material
     /// (replaced when the peers file changes).
     peers: std::sync::RwLock<Peers>,
+    /// The format new symmetric ciphertexts are written in.
+    format: ciphertext::Format,
 }
 
 fn usage_error(id: &MaterialId, operation: &str) -> CryptoError {
@@ -60,7 +62,14 @@ impl Engine {
             root,
             cache: MaterialCache::new(cache),
             peers: Default::default(),
+            format: Default::default(),
         }
+    }
+
+    /// Writes new symmetric ciphertexts in `format` (format 2 by default).
+    pub fn writing(mut self, format: ciphertext::Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// Trusts `peers` to send and receive multi-Region keys' material.
@@ -207,6 +216,7 @@ impl Engine {
     }
 
     fn encrypt_with(
+        &self,
         unsealed: &Unsealed,
         plaintext: &[u8],
         context: &EncryptionContext,
@@ -224,7 +234,13 @@ impl Engine {
                     key_id: unsealed.id.key_id,
                     material_version: unsealed.id.version,
                 };
-                Ok(ciphertext::encrypt(key, header, context, plaintext))
+                Ok(ciphertext::encrypt_as(
+                    self.format,
+                    key,
+                    header,
+                    context,
+                    plaintext,
+                ))
             }
             LoadedKey::Rsa(key) => {
                 check_no_context(context)?;
@@ -264,7 +280,7 @@ impl Engine {
 
     pub fn encrypt(&self, request: &EncryptRequest) -> Result<Vec<u8>, CryptoError> {
         let unsealed = self.unseal(&request.material)?;
-        Self::encrypt_with(
+        self.encrypt_with(
             &unsealed,
             &request.plaintext,
             &request.context,
@@ -282,7 +298,7 @@ impl Engine {
         let source = self.unseal(&request.source.material)?;
         let destination = self.unseal(&request.destination)?;
         let plaintext = Self::decrypt_with(&source, &request.source, "ReEncrypt")?;
-        Self::encrypt_with(
+        self.encrypt_with(
             &destination,
             &plaintext,
             &request.destination_context,
@@ -306,8 +322,13 @@ impl Engine {
         let unsealed = self.unseal(&request.material)?;
         let key = Self::symmetric(&unsealed, operation)?;
         let plaintext = random_bytes(len);
-        let ciphertext =
-            ciphertext::encrypt(key, header_of(&unsealed.id), &request.context, &plaintext);
+        let ciphertext = ciphertext::encrypt_as(
+            self.format,
+            key,
+            header_of(&unsealed.id),
+            &request.context,
+            &plaintext,
+        );
         Ok(DataKey {
             ciphertext,
             plaintext: request.include_plaintext.then_some(plaintext),
@@ -331,7 +352,8 @@ impl Engine {
             .public_key_der()
             .ok_or_else(|| CryptoError::Internal("data key pair is not asymmetric".into()))?
             .to_vec();
-        let private_key_ciphertext = ciphertext::encrypt(
+        let private_key_ciphertext = ciphertext::encrypt_as(
+            self.format,
             key,
             header_of(&unsealed.id),
             &request.context,

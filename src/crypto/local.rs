@@ -37,6 +37,13 @@ impl LocalCryptoService {
         }
     }
 
+    /// A service over `engine` (one made with [`Engine::writing`], say).
+    pub fn from_engine(engine: Engine) -> Self {
+        LocalCryptoService {
+            engine: Arc::new(engine),
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

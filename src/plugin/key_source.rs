@@ -30,6 +30,8 @@ type FileRead = Result<Vec<u8>, String>;
 pub struct KeySource {
     path: PathBuf,
     root: Arc<dyn RootKey>,
+    /// The format the keyrings it loads wrap seeds in.
+    format: crate::ciphertext::Format,
     metrics: Arc<PluginMetrics>,
     serving: RwLock<Option<Arc<Keyring>>>,
     /// The last bytes read (or read error) and why they were refused, if
@@ -45,6 +47,7 @@ impl KeySource {
         KeySource {
             path,
             root,
+            format: Default::default(),
             metrics,
             serving: RwLock::new(None),
             last_seen: Mutex::new(None),
@@ -79,6 +82,12 @@ impl KeySource {
     /// PKCS#11 token, may come back), but the same refusal is reported
     /// once. Blocking (file and possibly PKCS#11 I/O): call it off the
     /// async workers.
+    /// Has the keyrings it loads wrap seeds in `format`.
+    pub fn writing(mut self, format: crate::ciphertext::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     pub fn reload(&self) -> Reload {
         let seen = key_file::read(&self.path)
             .map_err(|e| format!("cannot read key file {}: {e}", self.path.display()));
@@ -114,7 +123,8 @@ impl KeySource {
         let path = self.path.display();
         let file = KeyFile::parse(bytes).map_err(|e| format!("key file {path}: {e}"))?;
         let next = Keyring::load(&file, self.root.as_ref())
-            .map_err(|e| format!("key file {path}: {e}"))?;
+            .map_err(|e| format!("key file {path}: {e}"))?
+            .writing(self.format);
         let mut serving = self.serving.write().unwrap_or_else(|e| e.into_inner());
         if let Some(current) = serving.as_ref() {
             current

@@ -87,6 +87,8 @@ pub struct Keyring {
     /// The version Encrypt wraps with (the key file's `current()`).
     write: u32,
     context: EncryptionContext,
+    /// The format seeds are wrapped in.
+    format: ciphertext::Format,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -153,6 +155,7 @@ impl Keyring {
                 CONTEXT_KEY.to_owned(),
                 CONTEXT_VALUE.to_owned(),
             )])),
+            format: Default::default(),
         };
         for &version in keyring.versions.keys() {
             keyring.round_trip_version(version)?;
@@ -181,6 +184,12 @@ impl Keyring {
         self.versions.len()
     }
 
+    /// Wraps seeds in `format` (format 2 by default).
+    pub fn writing(mut self, format: ciphertext::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Wraps `seed` with the current version; returns the ciphertext and
     /// the key_id it belongs to.
     pub fn encrypt(&self, seed: &[u8]) -> Result<(Vec<u8>, &str), SeedError> {
@@ -196,7 +205,7 @@ impl Keyring {
             key_id: self.key_id,
             material_version: version.kek.version,
         };
-        ciphertext::encrypt(&version.key, header, &self.context, seed)
+        ciphertext::encrypt_as(self.format, &version.key, header, &self.context, seed)
     }
 
     /// Unwraps a seed, after checking that `key_id` is one this plugin

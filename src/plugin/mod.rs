@@ -49,6 +49,8 @@ pub struct Settings {
     pub health_ttl: Duration,
     /// Where every call is recorded, if anywhere.
     pub audit: Option<crate::audit::AuditLog>,
+    /// The format seeds are wrapped in.
+    pub ciphertext_format: crate::ciphertext::Format,
 }
 
 /// Runs the plugin until `shutdown` resolves: in-flight calls finish, the
@@ -63,11 +65,10 @@ pub async fn run(
     if let Some(audit) = &settings.audit {
         audit.register(&registry);
     }
-    let source = Arc::new(KeySource::new(
-        settings.key_file.clone(),
-        root,
-        metrics.clone(),
-    ));
+    let source = Arc::new(
+        KeySource::new(settings.key_file.clone(), root, metrics.clone())
+            .writing(settings.ciphertext_format),
+    );
     let first = {
         let source = source.clone();
         tokio::task::spawn_blocking(move || source.reload()).await?

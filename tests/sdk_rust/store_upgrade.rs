@@ -469,3 +469,48 @@ async fn a_store_with_what_later_versions_keep_opens_and_every_key_works_as_befo
     let grants = kms.list_grants().key_id(id).send().await.unwrap();
     assert_eq!(grants.grants().len(), 2, "{grants:?}");
 }
+
+/// The ciphertext format `serve` writes: format 2, or with
+/// `--ciphertext-format 1` format 1, which the first serve wrote (as the
+/// fixture's ciphertexts are), for a multi-Region peer or other reader
+/// still on a version that reads nothing newer. Either decrypts here,
+/// with or without the flag, across restarts.
+#[tokio::test]
+async fn serve_writes_the_ciphertext_format_asked_and_reads_both() {
+    let expected = expected(FIRST);
+    let sym = &expected["symmetric"];
+    let kept = &sym["Ciphertexts"][0]["Ciphertext"];
+    assert_eq!(bytes(kept)[0], 1, "the first serve wrote format 1");
+    let encrypt = |kms: aws_sdk_kms::Client| async move {
+        let out = kms
+            .encrypt()
+            .key_id(text(&sym["Alias"]))
+            .plaintext(Blob::new(b"which format".to_vec()))
+            .send()
+            .await
+            .unwrap();
+        out.ciphertext_blob().unwrap().as_ref().to_vec()
+    };
+    let flag = ["--ciphertext-format".into(), "1".into()];
+    let server = Server::start_with(old_data_dir(FIRST), &flag);
+    let format_1 = encrypt(super::client(&server, SECRET_KEY)).await;
+    assert_eq!(format_1[0], 1);
+    let server = Server::start_in(server.stop());
+    let format_2 = encrypt(super::client(&server, SECRET_KEY)).await;
+    assert_eq!(format_2[0], 2);
+    let server = Server::start_with(server.stop(), &flag);
+    let kms_1 = super::client(&server, SECRET_KEY);
+    for blob in [&format_1, &format_2] {
+        let plain = kms_1
+            .decrypt()
+            .ciphertext_blob(Blob::new(blob.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.plaintext().unwrap().as_ref(), b"which format");
+    }
+    assert_eq!(
+        decrypts(&kms_1, kept, &sym["Context"]).await,
+        text(&sym["Ciphertexts"][0]["Plaintext"]).as_bytes()
+    );
+}

@@ -256,3 +256,65 @@ fn algorithms_and_usages_are_enforced() {
         Err(CryptoError::Unsupported(_))
     ));
 }
+
+/// `--ciphertext-format 1`: every operation that writes a symmetric
+/// ciphertext writes format 1, which an engine writing format 2 (a newer
+/// replica) decrypts, and the other way round: versions side by side in an
+/// upgrade read each other's, so long as the older one is not asked for
+/// format 2.
+#[test]
+fn an_engine_writing_format_1_and_one_writing_format_2_read_each_other() {
+    let root_key = random_bytes(32);
+    let older = Engine::new(root(&[(1, &root_key)]), CacheConfig::default())
+        .writing(crate::ciphertext::Format::V1);
+    let newer = Engine::new(root(&[(1, &root_key)]), CacheConfig::default());
+    let key = newer
+        .generate_material(id(KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt))
+        .unwrap();
+    let sd = EncryptionAlgorithm::SymmetricDefault;
+    let context = || ctx(&[("app", "upgrade")]);
+    for (writer, reader, format) in [(&older, &newer, 0x01), (&newer, &older, 0x02)] {
+        let encrypted = writer
+            .encrypt(&encrypt_req(&key, b"either way", context(), sd))
+            .unwrap();
+        let data_key = writer
+            .generate_data_key(&DataKeyRequest {
+                material: key.clone(),
+                size: DataKeySize::Bytes(32),
+                context: context(),
+                include_plaintext: true,
+            })
+            .unwrap();
+        let pair = writer
+            .generate_data_key_pair(&DataKeyPairRequest {
+                material: key.clone(),
+                spec: DataKeyPairSpec::EccNistP256,
+                context: context(),
+                include_plaintext: true,
+            })
+            .unwrap();
+        let re_encrypted = writer
+            .re_encrypt(&ReEncryptRequest {
+                source: decrypt_req(&key, &encrypted, context(), sd),
+                destination: key.clone(),
+                destination_context: context(),
+                destination_algorithm: sd,
+            })
+            .unwrap();
+        for (blob, plaintext) in [
+            (&encrypted, b"either way".to_vec()),
+            (&data_key.ciphertext, data_key.plaintext.unwrap().to_vec()),
+            (
+                &pair.private_key_ciphertext,
+                pair.private_key_plaintext.unwrap().to_vec(),
+            ),
+            (&re_encrypted, b"either way".to_vec()),
+        ] {
+            assert_eq!(blob[0], format);
+            let opened = reader
+                .decrypt(&decrypt_req(&key, blob, context(), sd))
+                .unwrap();
+            assert_eq!(opened.as_slice(), plaintext.as_slice());
+        }
+    }
+}

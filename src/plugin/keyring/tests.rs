@@ -31,6 +31,25 @@ fn encrypt_uses_the_current_version_and_every_version_decrypts() {
     );
 }
 
+/// `--ciphertext-format 1` for control planes whose other nodes still run
+/// a plugin that reads format 1 only: seeds wrapped either way unwrap
+/// under the same key_id on either.
+#[test]
+fn seeds_are_wrapped_in_the_format_asked_and_unwrap_in_both() {
+    let root = fixture::root(1);
+    let file = key_file(key(), vec![version(&root, key(), 1)]);
+    let older = Keyring::load(&file, &root)
+        .unwrap()
+        .writing(ciphertext::Format::V1);
+    let newer = Keyring::load(&file, &root).unwrap();
+    assert_eq!(older.current_name(), newer.current_name());
+    for (writer, reader, format) in [(&older, &newer, 0x01), (&newer, &older, 0x02)] {
+        let (wrapped, id) = writer.encrypt(&[6; 32]).unwrap();
+        assert_eq!(wrapped[0], format);
+        assert_eq!(*reader.decrypt(id, &wrapped, false).unwrap(), [6; 32]);
+    }
+}
+
 #[test]
 fn the_key_id_commits_to_the_material() {
     let root = fixture::root(1);
