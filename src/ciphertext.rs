@@ -64,6 +64,8 @@ impl EncryptionContext {
     pub fn canonical(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.canonical_len());
         self.write_canonical(&mut out);
+        // The AAD is sized by `canonical_len` once per call: it must be exact.
+        debug_assert_eq!(out.len(), self.canonical_len());
         out
     }
 

@@ -214,3 +214,6 @@ pub fn reseal(root: &dyn RootKey, sealed: &SealedMaterial) -> Result<SealedMater
     }
     seal(root, id, &material)
 }
+
+#[cfg(test)]
+mod tests;
