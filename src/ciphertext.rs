@@ -64,8 +64,6 @@ impl EncryptionContext {
     pub fn canonical(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.canonical_len());
         self.write_canonical(&mut out);
-        // The AAD is sized by `canonical_len` once per call: it must be exact.
-        debug_assert_eq!(out.len(), self.canonical_len());
         out
     }
 
@@ -140,11 +138,14 @@ impl CiphertextHeader {
 /// `label ‖ 0x00 ‖ prefix ‖ canonical(context)`: what a blob's tag covers
 /// besides its ciphertext.
 fn aad(label: &[u8], prefix: &[u8], context: &EncryptionContext) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(label.len() + 1 + prefix.len() + context.canonical_len());
+    let len = label.len() + 1 + prefix.len() + context.canonical_len();
+    let mut aad = Vec::with_capacity(len);
     aad.extend_from_slice(label);
     aad.push(0);
     aad.extend_from_slice(prefix);
     context.write_canonical(&mut aad);
+    // Sized once, on every call: the length must be exact.
+    debug_assert_eq!(aad.len(), len);
     aad
 }
 
@@ -249,6 +250,17 @@ pub fn decrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contexts_encode_canonically_whatever_their_order() {
+        let context: EncryptionContext = [("purpose", "golden"), ("app", "kube-kms")]
+            .into_iter()
+            .collect();
+        // tests/vectors/formats.txt's context_canonical.
+        let expected = "0000000200000003617070000000086b7562652d6b6d7300000007707572706f736500000006676f6c64656e";
+        assert_eq!(hex::encode(context.canonical()), expected);
+        assert_eq!(EncryptionContext::default().canonical(), [0, 0, 0, 0]);
+    }
 
     #[test]
     fn either_format_is_written_as_asked_and_decrypts() {
