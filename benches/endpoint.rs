@@ -117,15 +117,27 @@ struct Result_ {
     latencies: Vec<Duration>,
 }
 
+/// The `q` quantile of sorted `latencies` (zero if there are none).
+fn percentile(latencies: &[Duration], q: f64) -> Duration {
+    latencies
+        .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 impl Result_ {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    /// The `q` quantile of its latencies.
+    fn percentile(&self, q: f64) -> Duration {
+        percentile(&self.latencies, q)
+    }
+
     fn from_latencies(mut latencies: Vec<Duration>, errors: usize, seconds: f64) -> Self {
         latencies.sort_unstable();
-        let pick = |q: f64| {
-            latencies
-                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let pick = |q: f64| percentile(&latencies, q);
         Result_ {
             requests: latencies.len(),
             errors,
@@ -237,6 +249,7 @@ async fn load(
 /// after another at each rate.
 async fn paced_report(
     servers: &[&(&str, SocketAddr, Arc<Vec<u8>>, u32)],
+    serve: SocketAddr,
     connections: usize,
     throughput: f64,
     floor: f64,
@@ -261,14 +274,14 @@ async fn paced_report(
             println!(
                 "    {:<24} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p99.9 {:>7.2} ms   late {:>6}   errors {}",
                 name.trim(),
-                paced.rate(),
+                paced.result.rate(),
                 paced.result.p50.as_secs_f64() * 1e3,
                 paced.result.p99.as_secs_f64() * 1e3,
-                paced.p999().as_secs_f64() * 1e3,
+                paced.result.percentile(0.999).as_secs_f64() * 1e3,
                 paced.late,
                 paced.result.errors,
             );
-            if name.trim() == "kube-kms serve" {
+            if *addr == serve {
                 assert_eq!(paced.result.errors, 0, "kube-kms answered with errors");
                 serve_p99.push((offered, paced.result.p99));
             }
@@ -496,7 +509,7 @@ fn main() {
         let merged: Vec<Sample> = totals.iter().map(|samples| Sample::merge(samples)).collect();
         let placement = pinning.as_ref().map_or("sharing every core".to_owned(), pin::Pinning::describe);
         println!("signed 4 KiB Encrypt, {connections} keep-alive connections, {seconds} s each in {rounds} turns, load generator ({client_threads} threads) on the same machine, {placement}");
-        let rate = |r: &Result_| r.requests as f64 / r.seconds;
+        let rate = Result_::rate;
         for ((name, ..), r) in servers.iter().zip(&merged) {
             println!(
                 "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   load generator {:>5.1} µs/req   errors {}",
@@ -598,7 +611,7 @@ fn main() {
         assert_eq!(ours.errors + untrailed.result.errors, 0, "kube-kms answered with errors");
         let paced_servers = [FLOOR, WORK, SERVE, UNTRAILED].map(|i| &servers[i]);
         let duration = Duration::from_secs_f64(seconds / 2.0);
-        paced_report(&paced_servers, connections, rate(ours), rate(floor), duration).await;
+        paced_report(&paced_servers, kms_addr, connections, rate(ours), rate(floor), duration).await;
         breakdown::breakdown(&body).await;
     });
     for server in [&mut kms.0, &mut untrailed.0, &mut bare, &mut work]

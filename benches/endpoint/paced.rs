@@ -27,20 +27,6 @@ pub struct Paced {
     pub late: usize,
 }
 
-impl Paced {
-    pub fn rate(&self) -> f64 {
-        self.result.requests as f64 / self.result.seconds
-    }
-
-    pub fn p999(&self) -> Duration {
-        let l = &self.result.latencies;
-        l.get((l.len() as f64 * 0.999) as usize)
-            .or(l.last())
-            .copied()
-            .unwrap_or_default()
-    }
-}
-
 /// Sends `request` to `addr` at `rate` requests a second in all over
 /// `connections` connections for `duration`.
 pub async fn load(
