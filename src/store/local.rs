@@ -14,7 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, TableDefinition};
 
 use super::{AliasRecord, KeyStore, StoreError, StoredUsage};
 use crate::grant::{GrantRecord, MAX_GRANTS_PER_KEY};
@@ -129,8 +129,7 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
         }
-        let db = open_database(&path, now)?;
-        let index = load_index(&db)?;
+        let (db, index) = open_database(&path, now)?;
         Ok(LocalStore {
             index: Arc::new(RwLock::new(index)),
             writer: Arc::new(Mutex::new(Writer { path, db: Some(db) })),
@@ -156,8 +155,7 @@ impl LocalStore {
                 None => {
                     // The last write failed: what is on disk is the truth
                     // (that write may or may not have reached it).
-                    let db = open_database(&writer.path, crate::key::now_millis())?;
-                    let index = load_index(&db)?;
+                    let (db, index) = open_database(&writer.path, crate::key::now_millis())?;
                     *store.index.write().unwrap_or_else(|e| e.into_inner()) = index;
                     tracing::info!(path = %writer.path.display(), "key store reopened after a failed write");
                     db
@@ -291,9 +289,12 @@ impl LocalStore {
     }
 }
 
-/// Opens the database at `path`, or creates it, taking `now` as when it
-/// began tracking key usage.
-fn open_database(path: &Path, now: Millis) -> Result<Database, StoreError> {
+/// Opens the database at `path`, or creates it, and reads it into an
+/// index, taking `now` as when it began tracking key usage. A store this
+/// version cannot keep whole is refused before anything is written to it
+/// (`compat`); what a store from an older version lacks (tables, `meta`
+/// entries) is added only after everything in it was read.
+fn open_database(path: &Path, now: Millis) -> Result<(Database, Index), StoreError> {
     // redb asserts, rather than returning an error, on some damaged files
     // (a truncated one among them): say which file, and what to do.
     let db = match std::panic::catch_unwind(|| Database::create(path)) {
@@ -316,20 +317,36 @@ fn open_database(path: &Path, now: Millis) -> Result<Database, StoreError> {
             )));
         }
     };
-    let txn = db.begin_write().map_err(backend)?;
-    txn.open_table(KEYS).map_err(backend)?;
-    txn.open_table(ALIASES).map_err(backend)?;
-    txn.open_table(USAGE).map_err(backend)?;
-    txn.open_table(GRANTS).map_err(backend)?;
-    {
-        let mut meta = txn.open_table(META).map_err(backend)?;
-        if meta.get(USAGE_SINCE).map_err(backend)?.is_none() {
-            meta.insert(USAGE_SINCE, encode(&now)?.as_slice())
-                .map_err(backend)?;
+    let in_file = |e: StoreError| match e {
+        StoreError::Backend(m) => backend(format!("{}: {m}", path.display())),
+        other => other,
+    };
+    let (setup, mut index) = {
+        let txn = db.begin_read().map_err(backend)?;
+        let setup = compat::check(&txn).map_err(in_file)?;
+        (setup, load_index(&txn).map_err(in_file)?)
+    };
+    if setup.needed() {
+        let txn = db.begin_write().map_err(backend)?;
+        txn.open_table(KEYS).map_err(backend)?;
+        txn.open_table(ALIASES).map_err(backend)?;
+        txn.open_table(USAGE).map_err(backend)?;
+        txn.open_table(GRANTS).map_err(backend)?;
+        {
+            let mut meta = txn.open_table(META).map_err(backend)?;
+            if setup.usage_since {
+                meta.insert(USAGE_SINCE, encode(&now)?.as_slice())
+                    .map_err(backend)?;
+                index.usage_since = now;
+            }
+            if setup.format {
+                meta.insert(compat::FORMAT, encode(&compat::STORE_FORMAT)?.as_slice())
+                    .map_err(backend)?;
+            }
         }
+        txn.commit().map_err(backend)?;
     }
-    txn.commit().map_err(backend)?;
-    Ok(db)
+    Ok((db, index))
 }
 
 #[async_trait::async_trait]
@@ -541,6 +558,7 @@ impl KeyStore for LocalStore {
     }
 }
 
+mod compat;
 mod load;
 use load::load_index;
 

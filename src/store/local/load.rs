@@ -1,71 +1,83 @@
 //! Reading what a store holds into its in-memory index.
 
-use redb::{Database, ReadableTable};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, TableError};
 
+use super::compat::decode_known;
 use super::{ALIASES, GRANTS, Index, KEYS, META, USAGE, USAGE_SINCE, backend, decode};
 use crate::grant::GrantRecord;
 use crate::key::KeyRecord;
 use crate::store::{AliasRecord, StoreError};
 
-/// Everything committed, read into memory.
-pub(super) fn load_index(db: &Database) -> Result<Index, StoreError> {
-    let mut index = Index::default();
-    let txn = db.begin_read().map_err(backend)?;
-    for entry in txn
-        .open_table(KEYS)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (id, record) = entry.map_err(backend)?;
-        let key: KeyRecord = decode(record.value(), &format!("of key {}", id.value()))?;
-        index.keys.insert(key.key_id, key);
+type Table = TableDefinition<'static, &'static str, &'static [u8]>;
+
+/// A table, or none if this store has not got it yet (a new store, or one
+/// from before it was added): nothing is created while reading.
+fn table(
+    txn: &ReadTransaction,
+    definition: Table,
+) -> Result<Option<ReadOnlyTable<&'static str, &'static [u8]>>, StoreError> {
+    match txn.open_table(definition) {
+        Ok(table) => Ok(Some(table)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(backend(e)),
     }
-    for entry in txn
-        .open_table(ALIASES)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (name, record) = entry.map_err(backend)?;
-        let name = name.value().replace('\0', "/");
-        let alias: AliasRecord = decode(record.value(), &format!("of alias {name}"))?;
+}
+
+/// Every row of a table that may be missing, as (key, record) pairs
+/// handed to `each`.
+fn each_row(
+    txn: &ReadTransaction,
+    definition: Table,
+    mut each: impl FnMut(&str, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let Some(table) = table(txn, definition)? else {
+        return Ok(());
+    };
+    for entry in table.iter().map_err(backend)? {
+        let (key, record) = entry.map_err(backend)?;
+        each(key.value(), record.value())?;
+    }
+    Ok(())
+}
+
+/// Everything committed, read into memory; every record is checked to
+/// hold nothing this version does not know (`compat`). `usage_since` is 0
+/// when the store has not recorded it yet.
+pub(super) fn load_index(txn: &ReadTransaction) -> Result<Index, StoreError> {
+    let mut index = Index::default();
+    each_row(txn, KEYS, |id, record| {
+        let key: KeyRecord = decode_known(record, &format!("of key {id}"))?;
+        index.keys.insert(key.key_id, key);
+        Ok(())
+    })?;
+    each_row(txn, ALIASES, |name, record| {
+        let name = name.replace('\0', "/");
+        let alias: AliasRecord = decode_known(record, &format!("of alias {name}"))?;
         index
             .aliases
             .insert((alias.namespace.clone(), alias.name.clone()), alias);
-    }
-    for entry in txn
-        .open_table(GRANTS)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (name, record) = entry.map_err(backend)?;
-        let what = format!("of grant {}", name.value().replace('\0', "/"));
-        let grant: GrantRecord = decode(record.value(), &what)?;
+        Ok(())
+    })?;
+    each_row(txn, GRANTS, |name, record| {
+        let what = format!("of grant {}", name.replace('\0', "/"));
+        let grant: GrantRecord = decode_known(record, &what)?;
         index
             .grants
             .insert((grant.key_id, grant.grant_id.clone()), grant);
-    }
-    for entry in txn
-        .open_table(USAGE)
-        .map_err(backend)?
-        .iter()
-        .map_err(backend)?
-    {
-        let (id, record) = entry.map_err(backend)?;
-        let what = format!("of key {}'s usage", id.value());
+        Ok(())
+    })?;
+    each_row(txn, USAGE, |id, record| {
+        let what = format!("of key {id}'s usage");
         let key = id
-            .value()
             .parse()
             .map_err(|e| StoreError::Backend(format!("damaged record {what}: {e}")))?;
-        index.usage.insert(key, decode(record.value(), &what)?);
+        index.usage.insert(key, decode_known(record, &what)?);
+        Ok(())
+    })?;
+    if let Some(meta) = table(txn, META)?
+        && let Some(since) = meta.get(USAGE_SINCE).map_err(backend)?
+    {
+        index.usage_since = decode(since.value(), USAGE_SINCE)?;
     }
-    let meta = txn.open_table(META).map_err(backend)?;
-    let since = meta
-        .get(USAGE_SINCE)
-        .map_err(backend)?
-        .ok_or_else(|| backend(format!("{USAGE_SINCE} missing")))?;
-    index.usage_since = decode(since.value(), USAGE_SINCE)?;
     Ok(index)
 }

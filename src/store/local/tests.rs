@@ -1,6 +1,7 @@
 //! The local store against real files.
 
 use super::*;
+use redb::ReadableTable;
 
 #[test]
 fn a_damaged_file_is_an_error_that_names_it_not_a_panic() {
@@ -127,7 +128,7 @@ fn a_store_in_use_is_an_error_that_says_so() {
 fn a_damaged_record_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(LocalStore::FILE_NAME);
-    let db = open_database(&path, crate::key::now_millis()).unwrap();
+    let (db, _) = open_database(&path, crate::key::now_millis()).unwrap();
     let txn = db.begin_write().unwrap();
     txn.open_table(KEYS)
         .unwrap()
@@ -323,4 +324,120 @@ fn grants_are_kept_across_restarts_once_each_and_go_with_their_key() {
     let store = LocalStore::open(dir.path()).unwrap();
     assert_eq!(rt.block_on(store.grants(key.key_id)).unwrap(), []);
     assert_eq!(ids(rt.block_on(store.all_grants()).unwrap()), ['d']);
+}
+
+/// A store this version wrote, then changed in `dir` by `change` as a
+/// newer version might have; returns the file's bytes after the change.
+fn store_changed_by(dir: &Path, change: impl FnOnce(&redb::WriteTransaction)) -> Vec<u8> {
+    let store = LocalStore::open(dir).unwrap();
+    runtime()
+        .block_on(store.create_key(KeyRecord::test(1_700_000_000_000)))
+        .unwrap();
+    drop(store);
+    let path = dir.join(LocalStore::FILE_NAME);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    change(&txn);
+    txn.commit().unwrap();
+    drop(db);
+    std::fs::read(path).unwrap()
+}
+
+/// Opening the store in `dir` is refused with a message saying `what`, and
+/// the file is left exactly as `before`.
+fn refused_unchanged(dir: &Path, before: &[u8], what: &str) {
+    let message = LocalStore::open(dir).unwrap_err().to_string();
+    assert!(message.contains(what), "{message}");
+    assert!(message.contains("a newer kube-kms wrote it"), "{message}");
+    let path = dir.join(LocalStore::FILE_NAME);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "refusing the store wrote to it"
+    );
+}
+
+#[test]
+fn a_record_with_a_field_this_version_would_drop_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = KeyRecord::test(1_700_000_000_000).key_id;
+    let before = store_changed_by(dir.path(), |txn| {
+        let mut keys = txn.open_table(KEYS).unwrap();
+        let stored = keys.get(id.to_string().as_str()).unwrap().unwrap();
+        let mut record: serde_json::Value = serde_json::from_slice(stored.value()).unwrap();
+        drop(stored);
+        record["materials"][0]["hsm_slot"] = 7.into();
+        let bytes = serde_json::to_vec(&record).unwrap();
+        keys.insert(id.to_string().as_str(), bytes.as_slice())
+            .unwrap();
+    });
+    refused_unchanged(
+        dir.path(),
+        &before,
+        &format!("a field `materials.0.hsm_slot` in the record of key {id}"),
+    );
+}
+
+#[test]
+fn a_table_or_meta_entry_this_version_does_not_keep_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = store_changed_by(dir.path(), |txn| {
+        txn.open_table(TableDefinition::<&str, &[u8]>::new("key_material_expiry"))
+            .unwrap();
+    });
+    refused_unchanged(dir.path(), &before, "a table `key_material_expiry`");
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = store_changed_by(dir.path(), |txn| {
+        txn.open_table(META)
+            .unwrap()
+            .insert("root_key_check", b"{}".as_slice())
+            .unwrap();
+    });
+    refused_unchanged(dir.path(), &before, "a meta entry `root_key_check`");
+}
+
+#[test]
+fn a_store_of_a_later_format_is_refused_untouched_and_this_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = store_changed_by(dir.path(), |txn| {
+        txn.open_table(META)
+            .unwrap()
+            .insert(compat::FORMAT, b"2".as_slice())
+            .unwrap();
+    });
+    refused_unchanged(
+        dir.path(),
+        &before,
+        "store format 2 (this version reads up to 1)",
+    );
+
+    // This version's own format opens, and opening a store that lacks
+    // nothing writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let before = store_changed_by(dir.path(), |_| {});
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(runtime().block_on(store.all_keys()).unwrap().len(), 1);
+    drop(store);
+    let path = dir.path().join(LocalStore::FILE_NAME);
+    assert!(std::fs::read(path).unwrap() == before);
+}
+
+#[test]
+fn a_store_from_before_the_format_was_kept_is_opened_as_format_1() {
+    let dir = tempfile::tempdir().unwrap();
+    store_changed_by(dir.path(), |txn| {
+        txn.open_table(META)
+            .unwrap()
+            .remove(compat::FORMAT)
+            .unwrap();
+    });
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(runtime().block_on(store.all_keys()).unwrap().len(), 1);
+    drop(store);
+    let db = Database::create(dir.path().join(LocalStore::FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    let format = meta.get(compat::FORMAT).unwrap().unwrap();
+    assert_eq!(format.value(), b"1");
 }
