@@ -36,4 +36,5 @@ pub mod spec;
 pub mod store;
 pub mod tag;
 pub mod telemetry;
+pub mod unknown_fields;
 pub mod usage;

@@ -106,5 +106,5 @@ async fn from_cluster(args: &ExportKekArgs) -> anyhow::Result<KeyRecord> {
             )
         })?
     };
-    Ok(key_secret::read(&secret)?.record)
+    Ok(key_secret::view(&secret)?.record)
 }

@@ -146,7 +146,7 @@ impl ClusterIndex {
     /// An event of the watch over namespace `watch` (`None`: every one).
     pub fn key_secret_event_in(&mut self, watch: Option<&str>, event: &Event<Secret>) {
         self.keys.handle(watch, event, |secret| {
-            let stored = key_secret::read(secret).ok()?;
+            let stored = key_secret::view(secret).ok()?;
             let mut record = stored.record;
             // The Secret's resourceVersion is the record's revision: writes
             // through the API compare against it.

@@ -42,7 +42,7 @@ pub async fn reconcile(alias: Arc<KmsAlias>, ctx: Arc<AliasContext>) -> Result<A
                 .await?;
             found
                 .as_ref()
-                .and_then(|s| key_secret::read(s).ok())
+                .and_then(|s| key_secret::view(s).ok())
                 .and_then(|s| PendingKey::of_secret(&s, &shared.arn))
         }
     };

@@ -462,12 +462,27 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Option<Action>, Error> {
             // PendingReplicaDeletion, while it stays).
             write_record_status(key, ctx, secret, (ctx.clock)()).await?;
         }
+        Cleanup::Refused(refusal) => {
+            event(
+                ctx,
+                key,
+                EventType::Warning,
+                refusal.reason,
+                refusal.message.clone(),
+            )
+            .await;
+        }
         Cleanup::Waiting | Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
     }
     let held = plan.holds();
+    let outcome = match &plan {
+        Cleanup::Refused(_) => "refused",
+        _ if held => "awaiting_replicas",
+        _ => "deleted",
+    };
     ctx.metrics
         .reconciles
-        .with_label_values(&["kmskey", if held { "awaiting_replicas" } else { "deleted" }])
+        .with_label_values(&["kmskey", outcome])
         .inc();
     Ok(held.then(|| Action::requeue(RESYNC)))
 }

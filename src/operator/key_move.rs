@@ -93,7 +93,7 @@ pub fn plan(
     }
     let place = |s: &Secret| (s.namespace().unwrap_or_default(), s.name_any());
     if let Some(target) = target {
-        let copied = key_secret::read(target).is_ok_and(|copy| {
+        let copied = key_secret::view(target).is_ok_and(|copy| {
             copy.record.key_id == id && copy.record.materials == record.materials
         });
         return match copied {

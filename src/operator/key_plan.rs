@@ -26,6 +26,10 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// The reason given for a key Secret this version would not write back:
+/// it holds what a newer version wrote and this one does not know.
+pub const WRITTEN_BY_NEWER_VERSION: &str = "WrittenByNewerVersion";
+
 impl Refusal {
     fn new(reason: &'static str, message: impl Into<String>) -> Self {
         Refusal {
@@ -110,7 +114,11 @@ pub fn plan(key: &KmsKey, found: Option<&Secret>, now: Millis) -> KeyPlan {
     let stored = match key_secret::read(found) {
         Ok(stored) => stored,
         Err(foreign) => {
-            return KeyPlan::Refuse(Refusal::new("SecretConflict", foreign.to_string()));
+            let reason = match foreign {
+                key_secret::Foreign::Newer(..) => WRITTEN_BY_NEWER_VERSION,
+                _ => "SecretConflict",
+            };
+            return KeyPlan::Refuse(Refusal::new(reason, foreign.to_string()));
         }
     };
     if let Some(pinned) = key.spec.key_id
@@ -390,6 +398,10 @@ pub enum Cleanup {
     Waiting,
     /// Already scheduled (a retry after a crash); nothing to write.
     AlreadyScheduled,
+    /// The Secret holds what a newer version wrote: scheduling would write
+    /// it back without that, so the KmsKey stays, Terminating, until a
+    /// version that knows it schedules the deletion.
+    Refused(Refusal),
     /// No material of ours to protect (never minted, or not our Secret).
     Nothing,
 }
@@ -403,20 +415,27 @@ impl Cleanup {
         let waits = |s: &KeySecret| s.record.state() == KeyState::PendingReplicaDeletion;
         match self {
             Cleanup::Schedule(secret) | Cleanup::Replicas(secret) => waits(secret),
-            Cleanup::Waiting => true,
+            Cleanup::Waiting | Cleanup::Refused(_) => true,
             Cleanup::AlreadyScheduled | Cleanup::Nothing => false,
         }
     }
 }
 
 pub fn plan_cleanup(key: &KmsKey, found: Option<&Secret>, now: Millis) -> Cleanup {
-    let Some(Ok(mut secret)) = found.map(key_secret::read) else {
+    let Some(Ok(viewed)) = found.map(key_secret::view) else {
         return Cleanup::Nothing;
     };
-    if secret.owner_uid != key.metadata.uid {
+    if viewed.owner_uid != key.metadata.uid {
         // Written by another object of this name: not ours to schedule.
         return Cleanup::Nothing;
     }
+    let mut secret = match found.map(key_secret::read) {
+        Some(Ok(secret)) => secret,
+        Some(Err(newer)) => {
+            return Cleanup::Refused(Refusal::new(WRITTEN_BY_NEWER_VERSION, newer.to_string()));
+        }
+        None => return Cleanup::Nothing,
+    };
     match secret.record.deletion {
         Some(deletion) if deletion.date().is_some() => Cleanup::AlreadyScheduled,
         Some(_) => waiting_for_replicas(key, secret, now),

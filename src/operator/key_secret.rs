@@ -166,10 +166,33 @@ pub enum Foreign {
     Unreadable(String, String),
     #[error("Secret {0} holds key {1} of namespace {2}, not of this namespace")]
     WrongNamespace(String, KeyId, String),
+    #[error(
+        "Secret {0} holds `{1}`, which this version of kube-kms does not know: a newer version wrote it, and writing the Secret back would lose it; run that version or a later one"
+    )]
+    Newer(String, String),
 }
 
-/// Reads a Secret found where a key's Secret belongs.
+/// Reads a Secret found where a key's Secret belongs, to write it back:
+/// one holding a field this version does not know (a newer version wrote
+/// it) is refused, as writing it back would drop that field.
 pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
+    let (read, unknown) = read_with_unknown(secret)?;
+    match unknown {
+        Some(field) => Err(Foreign::Newer(secret.name_any(), field)),
+        None => Ok(read),
+    }
+}
+
+/// Reads a key Secret only to use it, never to write it back: what a newer
+/// version added is left out unseen, so the endpoint of a rolling upgrade
+/// goes on serving keys a newer controller wrote.
+pub fn view(secret: &Secret) -> Result<KeySecret, Foreign> {
+    read_with_unknown(secret).map(|(read, _)| read)
+}
+
+/// A key Secret read, and the first field of its document this version
+/// does not know, if any.
+fn read_with_unknown(secret: &Secret) -> Result<(KeySecret, Option<String>), Foreign> {
     let meta = &secret.metadata;
     let name = meta.name.clone().unwrap_or_default();
     let labels = meta.labels.as_ref();
@@ -186,8 +209,10 @@ pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
         .as_ref()
         .and_then(|d| d.get(DATA_KEY))
         .ok_or_else(|| Foreign::Unreadable(name.clone(), format!("no {DATA_KEY}")))?;
-    let doc: Document = serde_json::from_slice(&bytes.0)
-        .map_err(|e| Foreign::Unreadable(name.clone(), e.to_string()))?;
+    let unreadable = |e: serde_json::Error| Foreign::Unreadable(name.clone(), e.to_string());
+    let stored: serde_json::Value = serde_json::from_slice(&bytes.0).map_err(unreadable)?;
+    let doc: Document = serde_json::from_value(stored.clone()).map_err(unreadable)?;
+    let unknown = crate::unknown_fields::of(&stored, &doc);
     if doc.format != FORMAT {
         return Err(Foreign::Unreadable(
             name,
@@ -203,14 +228,15 @@ pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
         ));
     }
     let annotation = |k: &str| meta.annotations.as_ref().and_then(|a| a.get(k)).cloned();
-    Ok(KeySecret {
+    let read = KeySecret {
         record: doc.record,
         owner_uid: annotation(OWNER_UID_ANNOTATION),
         rotate_handled: annotation(ROTATE_HANDLED_ANNOTATION),
         material_handled: annotation(MATERIAL_HANDLED_ANNOTATION),
         resource_version: meta.resource_version.clone(),
         others: Others::of(meta),
-    })
+    };
+    Ok((read, unknown))
 }
 
 /// The Secret holding `secret.record`, written by the KmsKey `key_name`

@@ -56,7 +56,7 @@ async fn read_records(secrets: &Api<Secret>, records: &mut Vec<KeyRecord>) -> Re
             .await
             .map_err(|e| Failure::Unchecked(format!("listing key Secrets: {e}")))?;
         for secret in &page.items {
-            match key_secret::read(secret) {
+            match key_secret::view(secret) {
                 Ok(read) => records.push(read.record),
                 Err(e) => tracing::warn!(error = %e, "not checked against the root key"),
             }

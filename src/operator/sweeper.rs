@@ -59,8 +59,14 @@ pub async fn reconcile(
     let Some(secret) = secrets.get_opt(&meta.name_any()).await? else {
         return Ok(Action::await_change());
     };
-    let Ok(stored) = key_secret::read(&secret) else {
-        return Ok(Action::await_change());
+    let stored = match key_secret::read(&secret) {
+        Ok(stored) => stored,
+        Err(e) => {
+            // Not ours to destroy as this version reads it; one that reads
+            // it whole will.
+            tracing::warn!(%namespace, error = %e, "key material not destroyed");
+            return Ok(Action::await_change());
+        }
     };
     match key_plan::plan_orphan(&stored, now) {
         Orphan::Destroy => {
@@ -138,8 +144,12 @@ async fn reseal_pending(
     let Some(secret) = secrets.get_opt(&name).await? else {
         return Ok(());
     };
-    let Ok(mut stored) = key_secret::read(&secret) else {
-        return Ok(());
+    let mut stored = match key_secret::read(&secret) {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(%namespace, error = %e, "key material not resealed");
+            return Ok(());
+        }
     };
     let key_id = stored.record.key_id;
     let resealed = reseal::reseal_key(&mut stored.record, current, ctx.crypto.as_ref()).await?;
@@ -197,7 +207,7 @@ async fn report_held(meta: &PartialObjectMeta<Secret>, ctx: &Context) -> Result<
     let Some(secret) = secrets.get_opt(&meta.name_any()).await? else {
         return Ok(());
     };
-    let Ok(stored) = key_secret::read(&secret) else {
+    let Ok(stored) = key_secret::view(&secret) else {
         return Ok(());
     };
     // Scheduled meanwhile (the watch was behind): the sweeper sees to it.

@@ -286,3 +286,49 @@ fn the_declared_policy_is_kept_with_the_material_and_a_malformed_one_refused() {
         assert!(refusal.message.contains("policy"), "{}", refusal.message);
     }
 }
+
+/// `secret` as a newer version might have written it: its record's first
+/// material has a field this version does not know.
+fn with_newer_field(mut secret: Secret) -> Secret {
+    let data = secret.data.as_mut().unwrap();
+    let document = data.get_mut("key.json").unwrap();
+    let mut value: serde_json::Value = serde_json::from_slice(&document.0).unwrap();
+    value["record"]["materials"][0]["hsm_slot"] = 7.into();
+    document.0 = serde_json::to_vec(&value).unwrap();
+    secret
+}
+
+#[test]
+fn a_secret_a_newer_version_wrote_is_used_but_never_written_back() {
+    let newer = with_newer_field(secret_of(&stored(record())));
+    let field = "`record.materials.0.hsm_slot`";
+    // Every write of the Secret follows a plan; none is made.
+    let KeyPlan::Refuse(refusal) = plan(&key(), Some(&newer), NOW) else {
+        panic!()
+    };
+    assert_eq!(refusal.reason, WRITTEN_BY_NEWER_VERSION);
+    assert!(refusal.message.contains(field), "{}", refusal.message);
+    assert!(refusal.message.contains("Secret kmskey-app"));
+    // Deleting its KmsKey schedules nothing, and the KmsKey stays,
+    // Terminating, for a version that knows the field.
+    let cleanup = plan_cleanup(&key(), Some(&newer), NOW);
+    let Cleanup::Refused(refusal) = &cleanup else {
+        panic!("{cleanup:?}")
+    };
+    assert!(refusal.message.contains(field));
+    assert!(cleanup.holds());
+    // Unless it is another object's, which is not this KmsKey's to hold.
+    let mut other = stored(record());
+    other.owner_uid = Some("uid-9".into());
+    let other = with_newer_field(secret_of(&other));
+    assert_eq!(plan_cleanup(&key(), Some(&other), NOW), Cleanup::Nothing);
+    // Readers that only use it (the endpoint, exports) read it as before.
+    let viewed = crate::operator::key_secret::view(&newer).unwrap();
+    assert_eq!(viewed.record, record());
+    assert!(matches!(
+        crate::operator::key_secret::read(&newer),
+        Err(Foreign::Newer(name, f)) if name == "kmskey-app" && f == "record.materials.0.hsm_slot"
+    ));
+    // And this version's own Secrets read whole.
+    assert!(crate::operator::key_secret::read(&secret_of(&stored(record()))).is_ok());
+}

@@ -412,3 +412,47 @@ fn being_deleted(owner: &str) -> Value {
     secret["metadata"]["deletionTimestamp"] = json!("2023-11-14T22:00:00Z");
     secret
 }
+
+/// `secret` (JSON) as a newer version might have written it: its record's
+/// first material has a field this version does not know.
+fn written_by_newer_version(mut secret: Value) -> Value {
+    let data = &mut secret["data"]["key.json"];
+    let bytes = crate::b64::decode(data.as_str().unwrap()).unwrap();
+    let mut document: Value = serde_json::from_slice(&bytes).unwrap();
+    document["record"]["materials"][0]["hsm_slot"] = 7.into();
+    *data = crate::b64::encode(&serde_json::to_vec(&document).unwrap()).into();
+    secret
+}
+
+/// Deleting a KmsKey whose Secret a newer version wrote schedules nothing
+/// (that would write the Secret back without what this version does not
+/// know): the KmsKey stays, Terminating, with a warning saying why; and at
+/// a window's end the sweeper leaves such a Secret as it is.
+#[tokio::test]
+async fn a_key_secret_a_newer_version_wrote_is_never_written_back() {
+    let (ctx, mut server) = context();
+    let deleting = being_deleted_key(key(json!({"pendingWindowDays": 7})));
+    let task = reconcile_key(deleting.clone(), &ctx).await;
+    let newer = written_by_newer_version(secret_json(stored_record(), "uid-1"));
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, newer)
+        .await;
+    let event = server
+        .expect_event(crate::operator::key_plan::WRITTEN_BY_NEWER_VERSION)
+        .await;
+    let note = event["note"].as_str().unwrap();
+    assert!(note.contains("`record.materials.0.hsm_slot`"), "{note}");
+    assert_eq!(finish(task).await, Action::requeue(super::super::RESYNC));
+    server.expect_nothing_more().await;
+
+    let date = NOW + 7 * DAY_MS;
+    let newer = written_by_newer_version(secret_json(scheduled_for(date), "uid-1"));
+    let meta = meta_of(&newer);
+    let dir = tempfile::tempdir().unwrap();
+    let (late, mut server) = context_at(date, dir.path());
+    let task = sweep(&meta, &late);
+    server.expect_orphan(newer).await;
+    assert_eq!(finish(task).await, Action::await_change());
+    server.expect_nothing_more().await;
+    assert!(audit_records(&late, dir.path()).await.is_empty());
+}

@@ -103,35 +103,9 @@ where
     let damaged = |e: serde_json::Error| StoreError::Backend(format!("damaged record {what}: {e}"));
     let stored: Value = serde_json::from_slice(bytes).map_err(damaged)?;
     let record: T = serde_json::from_value(stored.clone()).map_err(damaged)?;
-    let known = serde_json::to_value(&record).map_err(damaged)?;
-    match unknown_field(&stored, &known) {
+    match crate::unknown_fields::of(&stored, &record) {
         Some(path) => Err(newer(&format!("a field `{path}` in the record {what}"))),
         None => Ok(record),
-    }
-}
-
-/// The first field of `stored` that writing `known` back would lose, as a
-/// dotted path. A null field is not counted: it says nothing an absent one
-/// does not. Arrays are compared element by element; a value whose shape
-/// differs (one value where a list was, say) is not looked into, as the
-/// type read it and writes its own shape back.
-fn unknown_field(stored: &Value, known: &Value) -> Option<String> {
-    match (stored, known) {
-        (Value::Object(stored), Value::Object(known)) => {
-            stored
-                .iter()
-                .find_map(|(name, value)| match known.get(name) {
-                    None if value.is_null() => None,
-                    None => Some(name.clone()),
-                    Some(known) => unknown_field(value, known).map(|path| format!("{name}.{path}")),
-                })
-        }
-        (Value::Array(stored), Value::Array(known)) if stored.len() == known.len() => stored
-            .iter()
-            .zip(known)
-            .enumerate()
-            .find_map(|(i, (s, k))| unknown_field(s, k).map(|path| format!("{i}.{path}"))),
-        _ => None,
     }
 }
 
@@ -140,27 +114,4 @@ fn newer(what: &str) -> StoreError {
         "the store has {what}: a newer kube-kms wrote it, and this version would lose \
          what it does not know; run that version or a later one (nothing was changed)"
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::unknown_field;
-
-    #[test]
-    fn a_field_writing_back_would_lose_is_named_by_its_path() {
-        let known = json!({"a": 1, "b": {"c": [{"d": 1}, {"d": 2}]}});
-        assert_eq!(unknown_field(&known, &known), None);
-        let stored = json!({"a": 1, "b": {"c": [{"d": 1}, {"d": 2, "e": 3}]}});
-        assert_eq!(unknown_field(&stored, &known).as_deref(), Some("b.c.1.e"));
-        let stored = json!({"a": 1, "z": "new", "b": {"c": []}});
-        assert_eq!(unknown_field(&stored, &known).as_deref(), Some("z"));
-        // A null says no more than an absent field; a map's keys are
-        // compared like fields (a newer version's keys are data there, and
-        // this version keeps its maps whole, so they are found in both).
-        assert_eq!(unknown_field(&json!({"a": 1, "n": null}), &known), None);
-        // A value read in another shape is written back in this version's.
-        assert_eq!(unknown_field(&json!({"a": [1], "b": "x"}), &known), None);
-    }
 }
