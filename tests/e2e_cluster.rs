@@ -22,6 +22,8 @@ mod multi_region_declared;
 mod multi_region_import;
 #[path = "e2e/multi_region_namespaces.rs"]
 mod multi_region_namespaces;
+#[path = "e2e/newer_version.rs"]
+mod newer_version;
 mod plugin;
 #[path = "e2e/rbac.rs"]
 mod rbac;
