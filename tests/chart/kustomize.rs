@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::cluster::manifests::{printed_objects, yaml_objects};
-use super::{cluster, dry_run, find, grants, helm, render, skip};
+use super::{cluster, dry_run, find, grants, helm, skip};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize");
 
@@ -141,24 +141,91 @@ fn the_kustomization_builds_every_plain_manifest_into_its_namespace() {
     }
 }
 
-/// The plain manifests for kustomize say they are what the chart renders:
-/// their roles grant exactly what the chart's do.
+/// Labels the chart sets for Helm's bookkeeping; the kustomization selects
+/// by name and component instead.
+const HELM_LABELS: [&str; 4] = [
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/version",
+    "helm.sh/chart",
+];
+
+/// `value` without Helm's labels wherever they are (selectors too).
+fn without_helm_labels(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(without_helm_labels),
+        Value::Object(members) => {
+            members.retain(|key, _| !HELM_LABELS.contains(&key.as_str()));
+            members.values_mut().for_each(without_helm_labels);
+        }
+        _ => {}
+    }
+}
+
+/// What the chart and the kustomization must agree on of `object`: its
+/// kind, name and namespace, and all but its metadata, Helm's labels left
+/// out, numbers as floats, and a role's rules as the grants they make
+/// (the two group them differently).
+fn comparable(object: &Value) -> Value {
+    let mut object = object.clone();
+    let metadata = &object["metadata"];
+    let kept = serde_json::json!({"name": metadata["name"], "namespace": metadata["namespace"]});
+    object["metadata"] = kept;
+    if let Some(rules) = object.get_mut("rules") {
+        *rules = serde_json::to_value(grants(rules)).unwrap();
+    }
+    without_helm_labels(&mut object);
+    numbers_as_floats(&mut object);
+    object
+}
+
+/// The plain manifests for kustomize are what the chart renders with its
+/// defaults, object for object (workloads, probes, Services, disruption
+/// budgets, network policies, roles), but the root key Secret, which
+/// kustomize users create by hand (kustomization.yaml says how); beside
+/// those, only the namespace and the CRDs (which Helm installs from the
+/// chart's `crds/`).
 #[test]
-fn the_kustomize_roles_grant_what_the_charts_do() {
+fn the_kustomization_is_what_the_chart_renders_by_default() {
     let Some(helm) = helm() else { return };
     let Some(plain) = build() else { return };
-    let chart = render(&helm, &["serviceMonitor.enabled=false"]);
-    for (kind, ours, charts) in [
-        ("ClusterRole", "kube-kms-controller", "kms-controller"),
-        ("ClusterRole", "kube-kms-api", "kms-api"),
-        ("Role", "kube-kms-leader", "kms-leader"),
-        ("ClusterRole", "kube-kms-key-user", "kms-key-user"),
-        ("ClusterRole", "kube-kms-key-admin", "kms-key-admin"),
-    ] {
+    let chart = cluster::manifests::render(&helm, "kube-kms", NAMESPACE, &[]);
+    let mut compared = BTreeSet::new();
+    for object in &chart {
+        let (kind, name) = kind_and_name(object);
+        if (kind.as_str(), name.as_str()) == ("Secret", "kube-kms-root-key") {
+            continue;
+        }
+        let built = plain
+            .iter()
+            .find(|o| kind_and_name(o) == (kind.clone(), name.clone()))
+            .unwrap_or_else(|| panic!("config/kustomize has no {kind} {name}"));
         assert_eq!(
-            grants(&find(&plain, kind, ours)["rules"]),
-            grants(&find(&chart, kind, charts)["rules"]),
-            "config/kustomize {kind} {ours} against the chart's {charts}"
+            comparable(built),
+            comparable(object),
+            "{kind} {name}: config/kustomize against the chart's defaults"
+        );
+        compared.insert(kind);
+    }
+    for kind in [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ClusterRole",
+    ] {
+        assert!(compared.contains(kind), "no {kind} compared: {compared:?}");
+    }
+    for object in &plain {
+        let (kind, name) = kind_and_name(object);
+        if matches!(kind.as_str(), "Namespace" | "CustomResourceDefinition") {
+            continue;
+        }
+        assert!(
+            chart
+                .iter()
+                .any(|o| kind_and_name(o) == (kind.clone(), name.clone())),
+            "config/kustomize has {kind} {name}, which the chart does not render"
         );
     }
 }
