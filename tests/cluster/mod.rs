@@ -21,6 +21,7 @@ use crate::skip::skipped;
 
 pub mod admission;
 pub mod callers;
+pub mod cleanup;
 pub mod manifests;
 
 pub const KUBECONFIG_VAR: &str = "KUBE_KMS_E2E_KUBECONFIG";
@@ -68,6 +69,35 @@ pub async fn cluster() -> Option<Cluster> {
         kubeconfig: path,
         namespace,
     })
+}
+
+impl Drop for Cluster {
+    /// The test's namespaces go with it (`cleanup`), unless it failed,
+    /// when they are kept for a look, or `KUBE_KMS_E2E_KEEP_NAMESPACES` is
+    /// set. The test's processes are gone by now (declared after the
+    /// cluster, they were dropped first).
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os(cleanup::KEEP_VAR).is_some() {
+            eprintln!("namespace {} kept (and any {0}-…)", self.namespace);
+            return;
+        }
+        // The test's runtime is blocked in this drop: another thread, with
+        // a runtime and a client of its own.
+        let (kubeconfig, prefix) = (self.kubeconfig.clone(), self.namespace.clone());
+        let removed = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(cleanup::remove_namespaces(&kubeconfig, &prefix))
+        })
+        .join();
+        match removed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("namespace {} not removed: {e}", self.namespace),
+            Err(_) => eprintln!("namespace {} not removed: cleanup panicked", self.namespace),
+        }
+    }
 }
 
 /// A second namespace of the test's own (`<test namespace>-b`), made now.
