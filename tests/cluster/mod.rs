@@ -30,6 +30,22 @@ pub struct Cluster {
     pub client: Client,
     pub kubeconfig: PathBuf,
     pub namespace: String,
+    /// Whether dropping it removes its namespaces: only the cluster the
+    /// test was given does, not a view of it ([`Cluster::viewed_as`]).
+    removes_namespaces: bool,
+}
+
+impl Cluster {
+    /// The same cluster through `kubeconfig` (another account's) and
+    /// `namespace`; dropping it removes nothing.
+    pub fn viewed_as(&self, kubeconfig: PathBuf, namespace: &str) -> Cluster {
+        Cluster {
+            client: self.client.clone(),
+            kubeconfig,
+            namespace: namespace.to_owned(),
+            removes_namespaces: false,
+        }
+    }
 }
 
 /// The cluster to test against, or `None` with the reason printed: the
@@ -68,6 +84,7 @@ pub async fn cluster() -> Option<Cluster> {
         client,
         kubeconfig: path,
         namespace,
+        removes_namespaces: true,
     })
 }
 
@@ -77,6 +94,9 @@ impl Drop for Cluster {
     /// set. The test's processes are gone by now (declared after the
     /// cluster, they were dropped first).
     fn drop(&mut self) {
+        if !self.removes_namespaces {
+            return;
+        }
         if std::thread::panicking() || std::env::var_os(cleanup::KEEP_VAR).is_some() {
             eprintln!("namespace {} kept (and any {0}-…)", self.namespace);
             return;

@@ -111,11 +111,7 @@ async fn a_cluster_serving_several_namespaces_keeps_a_replica_in_its_primary_s()
     assert!(own.get_opt(&key_id).await.unwrap().is_none());
 
     // A caller of `kept` lists it and opens what us-east-1 sealed.
-    let kept_cluster = cluster::Cluster {
-        client: cluster.client.clone(),
-        kubeconfig: cluster.kubeconfig.clone(),
-        namespace: kept.clone(),
-    };
+    let kept_cluster = cluster.viewed_as(cluster.kubeconfig.clone(), &kept);
     let kept_kms = key_admin_in(&kept_cluster, &endpoint, "KEPT", "eu-west-1").await;
     let listed = kept_kms.list_keys().send().await.unwrap();
     assert!(

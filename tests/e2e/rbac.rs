@@ -72,13 +72,9 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
     // Cluster-scoped names (the endpoint's TokenReview role) unique per run.
     let release = format!("kms-{}", &ns[ns.len() - 8..]);
     let rbac = rendered_rbac(Path::new(&helm), &release, &ns);
-    cluster::manifests::create(&cluster, rbac, &ns, false).await;
+    cluster::manifests::create(&cluster, rbac.clone(), &ns, false).await;
     let dir = tempfile::tempdir().unwrap();
-    let as_account = |kubeconfig| cluster::Cluster {
-        client: cluster.client.clone(),
-        kubeconfig,
-        namespace: ns.clone(),
-    };
+    let as_account = |kubeconfig| cluster.viewed_as(kubeconfig, &ns);
     let controller_account =
         as_account(kubeconfig_of(&cluster, &format!("{release}-controller"), dir.path()).await);
     let api_account =
@@ -165,5 +161,25 @@ async fn the_charts_roles_are_all_the_controller_and_the_endpoint_need() {
             !log.contains("forbidden") && !log.contains("Forbidden"),
             "{name} was refused something:\n{log}"
         );
+    }
+    // The namespace goes with the test (`cluster::cleanup`); what the chart
+    // made outside it goes now.
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let named = |kind: &str| {
+        rbac.iter()
+            .filter(|o| o["kind"] == kind)
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let bindings: Api<ClusterRoleBinding> = Api::all(cluster.client.clone());
+    for name in named("ClusterRoleBinding") {
+        bindings
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    let roles: Api<ClusterRole> = Api::all(cluster.client.clone());
+    for name in named("ClusterRole") {
+        roles.delete(&name, &DeleteParams::default()).await.unwrap();
     }
 }
