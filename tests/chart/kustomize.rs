@@ -24,9 +24,18 @@ const FILES: [&str; 5] = [
     "key-roles.yaml",
 ];
 
+/// The overlay serving one namespace, and the namespace it names.
+const NAMESPACED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/kustomize-namespaced");
+const SERVED: &str = "team-a";
+
 /// `kustomize build config/kustomize`, one JSON value per object; `None`
 /// (saying so) without a kustomize.
 pub fn build() -> Option<Vec<Value>> {
+    build_dir(DIR)
+}
+
+/// `kustomize build <dir>`, as [`build`].
+fn build_dir(dir: &str) -> Option<Vec<Value>> {
     let Some(kustomize) = std::env::var_os("KUBE_KMS_KUSTOMIZE").map(PathBuf::from) else {
         skip::skipped(format_args!(
             "KUBE_KMS_KUSTOMIZE is not set (scripts/test installs kustomize and sets it)"
@@ -34,8 +43,8 @@ pub fn build() -> Option<Vec<Value>> {
         return None;
     };
     let mut cmd = Command::new(kustomize);
-    cmd.args(["build", DIR]);
-    Some(printed_objects(cmd, "kustomize build config/kustomize"))
+    cmd.args(["build", dir]);
+    Some(printed_objects(cmd, &format!("kustomize build {dir}")))
 }
 
 fn kind_and_name(object: &Value) -> (String, String) {
@@ -164,8 +173,9 @@ fn without_helm_labels(value: &mut Value) {
 
 /// What the chart and the kustomization must agree on of `object`: its
 /// kind, name and namespace, and all but its metadata, Helm's labels left
-/// out, numbers as floats, and a role's rules as the grants they make
-/// (the two group them differently).
+/// out, numbers as floats, a role's rules as the grants they make (the two
+/// group them differently) and environments by name (neither refers to
+/// another variable, so their order says nothing).
 fn comparable(object: &Value) -> Value {
     let mut object = object.clone();
     let metadata = &object["metadata"];
@@ -174,36 +184,48 @@ fn comparable(object: &Value) -> Value {
     if let Some(rules) = object.get_mut("rules") {
         *rules = serde_json::to_value(grants(rules)).unwrap();
     }
+    for container in object["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(env) = container.get_mut("env").and_then(Value::as_array_mut) {
+            env.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        }
+    }
     without_helm_labels(&mut object);
     numbers_as_floats(&mut object);
     object
 }
 
-/// The plain manifests for kustomize are what the chart renders with its
-/// defaults, object for object (workloads, probes, Services, disruption
-/// budgets, network policies, roles), but the root key Secret, which
-/// kustomize users create by hand (kustomization.yaml says how); beside
-/// those, only the namespace and the CRDs (which Helm installs from the
-/// chart's `crds/`).
-#[test]
-fn the_kustomization_is_what_the_chart_renders_by_default() {
-    let Some(helm) = helm() else { return };
-    let Some(plain) = build() else { return };
-    let chart = cluster::manifests::render(&helm, "kube-kms", NAMESPACE, &[]);
+fn kind_name_namespace(object: &Value) -> (&str, &str, &str) {
+    let metadata = &object["metadata"];
+    (
+        object["kind"].as_str().unwrap(),
+        metadata["name"].as_str().unwrap(),
+        metadata["namespace"].as_str().unwrap_or(""),
+    )
+}
+
+/// `plain`, as kustomize built `what`, is `chart` object for object, but
+/// the root key Secret, which kustomize users create by hand
+/// (kustomization.yaml says how); beside those, it has only the namespace
+/// and the CRDs (which Helm installs from the chart's `crds/`).
+fn assert_as_the_chart_renders(plain: &[Value], chart: &[Value], what: &str) {
     let mut compared = BTreeSet::new();
-    for object in &chart {
-        let (kind, name) = kind_and_name(object);
-        if (kind.as_str(), name.as_str()) == ("Secret", "kube-kms-root-key") {
+    for object in chart {
+        let (kind, name, namespace) = kind_name_namespace(object);
+        if (kind, name) == ("Secret", "kube-kms-root-key") {
             continue;
         }
         let built = plain
             .iter()
-            .find(|o| kind_and_name(o) == (kind.clone(), name.clone()))
-            .unwrap_or_else(|| panic!("config/kustomize has no {kind} {name}"));
+            .find(|o| kind_name_namespace(o) == (kind, name, namespace))
+            .unwrap_or_else(|| panic!("{what} has no {kind} {namespace}/{name}"));
         assert_eq!(
             comparable(built),
             comparable(object),
-            "{kind} {name}: config/kustomize against the chart's defaults"
+            "{kind} {namespace}/{name}: {what} against the chart"
         );
         compared.insert(kind);
     }
@@ -216,22 +238,54 @@ fn the_kustomization_is_what_the_chart_renders_by_default() {
     ] {
         assert!(compared.contains(kind), "no {kind} compared: {compared:?}");
     }
-    for object in &plain {
-        let (kind, name) = kind_and_name(object);
-        if matches!(kind.as_str(), "Namespace" | "CustomResourceDefinition") {
+    for object in plain {
+        let (kind, name, namespace) = kind_name_namespace(object);
+        if matches!(kind, "Namespace" | "CustomResourceDefinition") {
             continue;
         }
         assert!(
             chart
                 .iter()
-                .any(|o| kind_and_name(o) == (kind.clone(), name.clone())),
-            "config/kustomize has {kind} {name}, which the chart does not render"
+                .any(|o| kind_name_namespace(o) == (kind, name, namespace)),
+            "{what} has {kind} {namespace}/{name}, which the chart does not render"
         );
     }
 }
 
+/// The plain manifests for kustomize are what the chart renders with its
+/// defaults: workloads, probes, Services, disruption budgets, network
+/// policies and roles.
+#[test]
+fn the_kustomization_is_what_the_chart_renders_by_default() {
+    let Some(helm) = helm() else { return };
+    let Some(plain) = build() else { return };
+    let chart = cluster::manifests::render(&helm, "kube-kms", NAMESPACE, &[]);
+    assert_as_the_chart_renders(&plain, &chart, "config/kustomize");
+}
+
+/// The overlay serving one namespace is what the chart renders with
+/// `watchNamespace` naming it: Roles there, not ClusterRoles, but the
+/// endpoint's reviews.
+#[test]
+fn the_namespaced_kustomization_is_what_the_chart_renders_for_one_namespace() {
+    let Some(helm) = helm() else { return };
+    let Some(plain) = build_dir(NAMESPACED_DIR) else {
+        return;
+    };
+    let scoped = format!("watchNamespace={SERVED}");
+    let chart = cluster::manifests::render(&helm, "kube-kms", NAMESPACE, &[&scoped]);
+    assert_as_the_chart_renders(&plain, &chart, "config/kustomize-namespaced");
+    let cluster_roles: Vec<&str> = plain
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cluster_roles, ["kube-kms-api"]);
+}
+
 /// The whole build, CRDs and namespace included (those an earlier run or
-/// the suite created are let be), as a server-side dry run.
+/// the suite created are let be), as a server-side dry run; and the
+/// overlay serving one namespace.
 #[tokio::test]
 async fn the_kustomization_is_accepted_by_the_api_server() {
     let Some(plain) = build() else { return };
@@ -239,4 +293,8 @@ async fn the_kustomization_is_accepted_by_the_api_server() {
         return;
     };
     dry_run(&cluster, plain, &cluster.namespace).await;
+    let Some(namespaced) = build_dir(NAMESPACED_DIR) else {
+        return;
+    };
+    dry_run(&cluster, namespaced, &cluster.namespace).await;
 }
