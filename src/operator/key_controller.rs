@@ -408,14 +408,7 @@ async fn refuse(key: &KmsKey, ctx: &Context, refusal: Refusal) -> Result<Action,
         .and_then(|s| Condition::ready_in(&s.conditions))
         .map(|c| (c.reason.clone(), c.message.clone()));
     if was != Some((refusal.reason.to_owned(), refusal.message.clone())) {
-        event(
-            ctx,
-            key,
-            EventType::Warning,
-            refusal.reason,
-            refusal.message.clone(),
-        )
-        .await;
+        warn(ctx, key, &refusal).await;
     }
     let status = key_status::refused(key, &refusal, (ctx.clock)());
     write_status(key, ctx, status).await?;
@@ -424,6 +417,12 @@ async fn refuse(key: &KmsKey, ctx: &Context, refusal: Refusal) -> Result<Action,
         .with_label_values(&["kmskey", "refused"])
         .inc();
     Ok(Action::requeue(REFUSED_RETRY))
+}
+
+/// A Warning event on `key` with a refusal's reason and message.
+async fn warn(ctx: &Context, key: &KmsKey, refusal: &Refusal) {
+    let message = refusal.message.clone();
+    event(ctx, key, EventType::Warning, refusal.reason, message).await;
 }
 
 /// Schedules the deletion of a deleted `KmsKey`'s key; `Some` while the
@@ -462,16 +461,8 @@ async fn cleanup(key: &KmsKey, ctx: &Context) -> Result<Option<Action>, Error> {
             // PendingReplicaDeletion, while it stays).
             write_record_status(key, ctx, secret, (ctx.clock)()).await?;
         }
-        Cleanup::Refused(refusal) => {
-            event(
-                ctx,
-                key,
-                EventType::Warning,
-                refusal.reason,
-                refusal.message.clone(),
-            )
-            .await;
-        }
+        // Said again at each retry: the deletion waits on someone.
+        Cleanup::Refused(refusal) => warn(ctx, key, refusal).await,
         Cleanup::Waiting | Cleanup::AlreadyScheduled | Cleanup::Nothing => {}
     }
     let held = plan.holds();
