@@ -176,23 +176,20 @@ pub enum Foreign {
 /// one holding a field this version does not know (a newer version wrote
 /// it) is refused, as writing it back would drop that field.
 pub fn read(secret: &Secret) -> Result<KeySecret, Foreign> {
-    let (read, unknown) = read_with_unknown(secret)?;
-    match unknown {
-        Some(field) => Err(Foreign::Newer(secret.name_any(), field)),
-        None => Ok(read),
-    }
+    read_checked(secret, true)
 }
 
 /// Reads a key Secret only to use it, never to write it back: what a newer
 /// version added is left out unseen, so the endpoint of a rolling upgrade
 /// goes on serving keys a newer controller wrote.
 pub fn view(secret: &Secret) -> Result<KeySecret, Foreign> {
-    read_with_unknown(secret).map(|(read, _)| read)
+    read_checked(secret, false)
 }
 
-/// A key Secret read, and the first field of its document this version
-/// does not know, if any.
-fn read_with_unknown(secret: &Secret) -> Result<(KeySecret, Option<String>), Foreign> {
+/// A key Secret read; with `whole`, refused if its document has a field
+/// this version does not know (the check parses it twice: the endpoint's
+/// index, reading every key, does without).
+fn read_checked(secret: &Secret, whole: bool) -> Result<KeySecret, Foreign> {
     let meta = &secret.metadata;
     let name = meta.name.clone().unwrap_or_default();
     let labels = meta.labels.as_ref();
@@ -210,9 +207,16 @@ fn read_with_unknown(secret: &Secret) -> Result<(KeySecret, Option<String>), For
         .and_then(|d| d.get(DATA_KEY))
         .ok_or_else(|| Foreign::Unreadable(name.clone(), format!("no {DATA_KEY}")))?;
     let unreadable = |e: serde_json::Error| Foreign::Unreadable(name.clone(), e.to_string());
-    let stored: serde_json::Value = serde_json::from_slice(&bytes.0).map_err(unreadable)?;
-    let doc: Document = serde_json::from_value(stored.clone()).map_err(unreadable)?;
-    let unknown = crate::unknown_fields::of(&stored, &doc);
+    let doc: Document = if whole {
+        let stored: serde_json::Value = serde_json::from_slice(&bytes.0).map_err(unreadable)?;
+        let doc = serde_json::from_value(stored.clone()).map_err(unreadable)?;
+        if let Some(field) = crate::unknown_fields::of(&stored, &doc) {
+            return Err(Foreign::Newer(name, field));
+        }
+        doc
+    } else {
+        serde_json::from_slice(&bytes.0).map_err(unreadable)?
+    };
     if doc.format != FORMAT {
         return Err(Foreign::Unreadable(
             name,
@@ -228,15 +232,14 @@ fn read_with_unknown(secret: &Secret) -> Result<(KeySecret, Option<String>), For
         ));
     }
     let annotation = |k: &str| meta.annotations.as_ref().and_then(|a| a.get(k)).cloned();
-    let read = KeySecret {
+    Ok(KeySecret {
         record: doc.record,
         owner_uid: annotation(OWNER_UID_ANNOTATION),
         rotate_handled: annotation(ROTATE_HANDLED_ANNOTATION),
         material_handled: annotation(MATERIAL_HANDLED_ANNOTATION),
         resource_version: meta.resource_version.clone(),
         others: Others::of(meta),
-    };
-    Ok((read, unknown))
+    })
 }
 
 /// The Secret holding `secret.record`, written by the KmsKey `key_name`
