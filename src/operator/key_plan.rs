@@ -422,19 +422,23 @@ impl Cleanup {
 }
 
 pub fn plan_cleanup(key: &KmsKey, found: Option<&Secret>, now: Millis) -> Cleanup {
-    let Some(Ok(viewed)) = found.map(key_secret::view) else {
+    let Some(found) = found else {
+        return Cleanup::Nothing;
+    };
+    let Ok(viewed) = key_secret::view(found) else {
         return Cleanup::Nothing;
     };
     if viewed.owner_uid != key.metadata.uid {
         // Written by another object of this name: not ours to schedule.
         return Cleanup::Nothing;
     }
-    let mut secret = match found.map(key_secret::read) {
-        Some(Ok(secret)) => secret,
-        Some(Err(newer)) => {
+    // Scheduling writes it back: then it must hold nothing this version
+    // would drop.
+    let mut secret = match key_secret::read(found) {
+        Ok(secret) => secret,
+        Err(newer) => {
             return Cleanup::Refused(Refusal::new(WRITTEN_BY_NEWER_VERSION, newer.to_string()));
         }
-        None => return Cleanup::Nothing,
     };
     match secret.record.deletion {
         Some(deletion) if deletion.date().is_some() => Cleanup::AlreadyScheduled,
