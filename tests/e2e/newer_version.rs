@@ -70,20 +70,8 @@ async fn a_key_secret_a_newer_version_wrote_is_used_but_never_written_back() {
         .unwrap();
 
     // The endpoint serves the key as it reads it.
-    let encrypted = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(aws_sdk_kms::primitives::Blob::new(b"kept".to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let decrypted = kms
-        .decrypt()
-        .ciphertext_blob(encrypted.ciphertext_blob().unwrap().clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext().unwrap().as_ref(), b"kept");
+    let sealed = crate::multi_region::encrypt(&kms, &key_id, "kept").await;
+    assert_eq!(crate::multi_region::decrypt(&kms, sealed).await, "kept");
 
     // Deleting the KmsKey schedules nothing: it stays, Terminating, and
     // says why.
