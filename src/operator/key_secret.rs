@@ -289,6 +289,19 @@ pub fn build(key_name: &str, owner_uid: &str, secret: &KeySecret) -> Secret {
     }
 }
 
+/// Changes the document of a key Secret in place, as another version of
+/// the controller might have written it (tests).
+#[cfg(test)]
+pub(crate) fn edit_document(secret: &mut Secret, edit: impl FnOnce(&mut serde_json::Value)) {
+    let data = secret.data.as_mut().expect("a key Secret has data");
+    let document = data
+        .get_mut(DATA_KEY)
+        .expect("a key Secret has its document");
+    let mut value = serde_json::from_slice(&document.0).expect("the document is JSON");
+    edit(&mut value);
+    document.0 = serde_json::to_vec(&value).expect("JSON serializes");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,10 +79,9 @@ fn keys_are_found_by_id_and_namespace_and_go_when_deleted() {
 #[test]
 fn a_key_secret_a_newer_version_wrote_is_served() {
     let mut secret = key_secret("a", "team-a", 1);
-    let document = secret.data.as_mut().unwrap().get_mut("key.json").unwrap();
-    let mut value: serde_json::Value = serde_json::from_slice(&document.0).unwrap();
-    value["record"]["hsm_slot"] = 7.into();
-    document.0 = serde_json::to_vec(&value).unwrap();
+    crate::operator::key_secret::edit_document(&mut secret, |document| {
+        document["record"]["hsm_slot"] = 7.into();
+    });
     let mut index = ClusterIndex::default();
     index.key_secret_event(&Event::Apply(secret));
     let key = index.key(KeyId::from_bytes([1; 16])).unwrap();

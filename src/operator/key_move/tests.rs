@@ -113,10 +113,9 @@ fn only_a_key_pending_deletion_within_its_window_or_being_deleted_moves() {
     ));
     // A copy made by this version would lack what a newer one wrote.
     let mut newer = pending();
-    let document = newer.data.as_mut().unwrap().get_mut("key.json").unwrap();
-    let mut value: serde_json::Value = serde_json::from_slice(&document.0).unwrap();
-    value["record"]["expires"] = 1.into();
-    document.0 = serde_json::to_vec(&value).unwrap();
+    key_secret::edit_document(&mut newer, |document| {
+        document["record"]["expires"] = 1.into();
+    });
     assert!(matches!(
         plan(&request(), &newer, None, false, &[], NOW),
         Err(Refusal::Foreign(Foreign::Newer(_, field))) if field == "record.expires"

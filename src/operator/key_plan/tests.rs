@@ -290,11 +290,9 @@ fn the_declared_policy_is_kept_with_the_material_and_a_malformed_one_refused() {
 /// `secret` as a newer version might have written it: its record's first
 /// material has a field this version does not know.
 fn with_newer_field(mut secret: Secret) -> Secret {
-    let data = secret.data.as_mut().unwrap();
-    let document = data.get_mut("key.json").unwrap();
-    let mut value: serde_json::Value = serde_json::from_slice(&document.0).unwrap();
-    value["record"]["materials"][0]["hsm_slot"] = 7.into();
-    document.0 = serde_json::to_vec(&value).unwrap();
+    crate::operator::key_secret::edit_document(&mut secret, |document| {
+        document["record"]["materials"][0]["hsm_slot"] = 7.into();
+    });
     secret
 }
 

@@ -415,13 +415,12 @@ fn being_deleted(owner: &str) -> Value {
 
 /// `secret` (JSON) as a newer version might have written it: its record's
 /// first material has a field this version does not know.
-fn written_by_newer_version(mut secret: Value) -> Value {
-    let data = &mut secret["data"]["key.json"];
-    let bytes = crate::b64::decode(data.as_str().unwrap()).unwrap();
-    let mut document: Value = serde_json::from_slice(&bytes).unwrap();
-    document["record"]["materials"][0]["hsm_slot"] = 7.into();
-    *data = crate::b64::encode(&serde_json::to_vec(&document).unwrap()).into();
-    secret
+fn written_by_newer_version(secret: Value) -> Value {
+    let mut secret: Secret = serde_json::from_value(secret).unwrap();
+    key_secret::edit_document(&mut secret, |document| {
+        document["record"]["materials"][0]["hsm_slot"] = 7.into();
+    });
+    serde_json::to_value(secret).unwrap()
 }
 
 /// Deleting a KmsKey whose Secret a newer version wrote schedules nothing
