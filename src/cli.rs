@@ -161,12 +161,8 @@ pub struct ApiArgs {
     /// Address to listen on.
     #[arg(long, env = "KUBE_KMS_LISTEN", default_value = "0.0.0.0:4600")]
     pub listen: std::net::SocketAddr,
-    /// The crypto service's unix socket (the sidecar). Without it, the root
-    /// key flags run the crypto service in-process (development only).
-    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
-    pub crypto_socket: Option<PathBuf>,
     #[command(flatten)]
-    pub root: RootKeyArgs,
+    pub crypto: CryptoServiceArgs,
     #[command(flatten)]
     pub arn: ArnArgs,
     #[command(flatten)]
@@ -361,12 +357,8 @@ pub struct ControllerArgs {
     /// deletion windows) are audit records, on standard output by default.
     #[command(flatten)]
     pub audit: crate::run_audit::AuditArgs,
-    /// The crypto service's unix socket (the sidecar). Without it, the root
-    /// key flags run the crypto service in-process (development only).
-    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
-    pub crypto_socket: Option<PathBuf>,
     #[command(flatten)]
-    pub root: RootKeyArgs,
+    pub crypto: CryptoServiceArgs,
     #[command(flatten)]
     pub arn: ArnArgs,
     /// Namespace of the leader Lease (default: this pod's namespace).

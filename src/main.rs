@@ -10,7 +10,6 @@ mod run_plugin;
 mod run_serve;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -76,7 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for (version, identity) in service.engine().identities()? {
                 tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
             }
-            let _sweeper = service.spawn_cache_sweeper(Duration::from_secs(10));
+            let _sweeper = service.spawn_cache_sweeper(crate::cli::CACHE_SWEEP_INTERVAL);
             let service = Arc::new(service);
             if let Some(path) = args.peers.clone() {
                 let trusting = service.clone();

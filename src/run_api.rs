@@ -39,7 +39,7 @@ pub async fn run(
         None => None,
     };
     let trusted = peers.as_ref().map(PeersFile::trust).unwrap_or_default();
-    let crypto = crate::cli::crypto_service(args.crypto_socket.as_deref(), &args.root, trusted)?;
+    let crypto = args.crypto.open(trusted)?;
     let in_process = crypto.in_process;
     let crypto = Arc::new(MeteredCrypto::new(crypto.service, &registry));
     let credentials = Arc::new(RwLock::new(Credentials::default()));

@@ -20,12 +20,7 @@ pub async fn run(
     let scope = Scope::parse(args.watch_namespace.as_deref()).map_err(anyhow::Error::msg)?;
     let client = args.kube.client().await?;
     let registry = prometheus::Registry::new();
-    let crypto = crate::cli::crypto_service(
-        args.crypto_socket.as_deref(),
-        &args.root,
-        Default::default(),
-    )?
-    .service;
+    let crypto = args.crypto.open(Default::default())?.service;
     let crypto = Arc::new(MeteredCrypto::new(crypto, &registry));
     let metrics = Arc::new(Metrics::new(&registry));
     let audit = args.audit.open(None, args.arn.config(), Some(&registry))?;

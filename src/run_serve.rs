@@ -43,7 +43,7 @@ pub async fn run(
     for (version, identity) in crypto.engine().identities()? {
         tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");
     }
-    let _sweeper = crypto.spawn_cache_sweeper(Duration::from_secs(10));
+    let _sweeper = crypto.spawn_cache_sweeper(crate::cli::CACHE_SWEEP_INTERVAL);
     let registry = args.metrics_listen.map(|_| prometheus::Registry::new());
     let local = Arc::new(crypto);
     let crypto: Arc<dyn CryptoService> = match &registry {

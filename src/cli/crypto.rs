@@ -20,35 +20,60 @@ pub struct CryptoChoice {
     pub in_process: Option<Arc<kube_kms::crypto::LocalCryptoService>>,
 }
 
-pub fn crypto_service(
-    socket: Option<&std::path::Path>,
-    root: &RootKeyArgs,
-    peers: kube_kms::replica::Peers,
-) -> anyhow::Result<CryptoChoice> {
-    Ok(match socket {
-        Some(socket) => CryptoChoice {
-            service: Arc::new(
-                kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket)
-                    .map_err(|e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()))?,
-            ),
-            in_process: None,
-        },
-        None => {
-            tracing::warn!(
-                "no --crypto-socket: running the crypto service in-process (development only)"
-            );
-            let local = Arc::new(kube_kms::crypto::LocalCryptoService::with_peers(
-                root.open()?,
-                Default::default(),
-                peers,
-            ));
-            CryptoChoice {
-                service: local.clone(),
-                in_process: Some(local),
-            }
-        }
-    })
+/// How a cluster role (`api`, `controller`) reaches the crypto service:
+/// the sidecar's socket, or (development only) one in its own process,
+/// set up with the flags `kube-kms crypto` takes. Those flags with a socket
+/// would go unused, so they are refused.
+#[derive(Debug, Args)]
+pub struct CryptoServiceArgs {
+    /// The crypto service's unix socket (the sidecar). Without it, the root
+    /// key flags run the crypto service in-process (development only).
+    #[arg(
+        long,
+        env = "KUBE_KMS_CRYPTO_SOCKET",
+        conflicts_with_all = ["root_key", "pkcs11_module", "cache_entries", "cache_ttl_seconds", "ciphertext_format"]
+    )]
+    pub crypto_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootKeyArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
 }
+
+impl CryptoServiceArgs {
+    /// Connects to the sidecar, or starts the in-process service trusting
+    /// `peers` with multi-Region keys' material.
+    pub fn open(&self, peers: kube_kms::replica::Peers) -> anyhow::Result<CryptoChoice> {
+        if let Some(socket) = &self.crypto_socket {
+            return Ok(CryptoChoice {
+                service: Arc::new(
+                    kube_kms::crypto::grpc::GrpcCryptoClient::connect_lazy(socket).map_err(
+                        |e| anyhow::anyhow!("crypto service at {}: {e}", socket.display()),
+                    )?,
+                ),
+                in_process: None,
+            });
+        }
+        tracing::warn!(
+            "no --crypto-socket: running the crypto service in-process (development only)"
+        );
+        let engine = kube_kms::crypto::Engine::new(self.root.open()?, self.cache.config())
+            .with_peers(peers)
+            .writing(self.ciphertext.format());
+        let local = Arc::new(kube_kms::crypto::LocalCryptoService::from_engine(engine));
+        // Detached: it ends once the service is dropped.
+        drop(local.spawn_cache_sweeper(CACHE_SWEEP_INTERVAL));
+        Ok(CryptoChoice {
+            service: local.clone(),
+            in_process: Some(local),
+        })
+    }
+}
+
+/// How often expired unsealed keys are swept out of a crypto service's cache.
+pub const CACHE_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct CryptoArgs {
@@ -210,6 +235,95 @@ impl CacheArgs {
         CacheConfig {
             max_entries: self.cache_entries,
             ttl: Duration::from_secs(self.cache_ttl_seconds),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use kube_kms::crypto::EncryptRequest;
+    use kube_kms::seal::MaterialId;
+    use kube_kms::secret::SecretBytes;
+    use kube_kms::spec::{EncryptionAlgorithm, KeySpec, KeyUsage};
+
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<super::CryptoServiceArgs, clap::Error> {
+        let cli = Cli::try_parse_from([&["kube-kms"], args].concat())?;
+        Ok(match cli.command {
+            Command::Api(args) => args.crypto,
+            Command::Controller(args) => args.crypto,
+            other => panic!("not a cluster role: {other:?}"),
+        })
+    }
+
+    /// With the sidecar's socket, the flags for an in-process service would
+    /// go unused (a root key in the endpoint's container, a ciphertext
+    /// format the sidecar does not write): refused, not ignored.
+    #[test]
+    fn a_crypto_socket_refuses_the_flags_of_an_in_process_service() {
+        for role in ["api", "controller"] {
+            for flag in [
+                ["--root-key", "/r"],
+                ["--pkcs11-module", "/m.so"],
+                ["--cache-entries", "5"],
+                ["--cache-ttl-seconds", "5"],
+                ["--ciphertext-format", "1"],
+            ] {
+                let error = parse(&[&[role, "--crypto-socket", "/s"], &flag[..]].concat())
+                    .expect_err(flag[0]);
+                assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+            }
+            assert!(parse(&[role, "--crypto-socket", "/s"]).is_ok());
+        }
+    }
+
+    /// Without a socket, `api` and `controller` run the crypto service as
+    /// `kube-kms crypto` would with the same flags: its ciphertext format and
+    /// its cache's size.
+    #[tokio::test]
+    async fn the_in_process_service_takes_the_crypto_service_s_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let root_key = dir.path().join("root.key");
+        for (format, entries) in [(1u8, 1usize), (2, 2)] {
+            let args = parse(&[
+                "api",
+                "--root-key",
+                root_key.to_str().unwrap(),
+                "--create-root-key",
+                "--ciphertext-format",
+                &format.to_string(),
+                "--cache-entries",
+                &entries.to_string(),
+            ])
+            .unwrap();
+            let service = args.open(Default::default()).unwrap().in_process.unwrap();
+            let engine = service.engine();
+            let materials: Vec<_> = (0..3)
+                .map(|_| {
+                    engine
+                        .generate_material(MaterialId {
+                            key_id: kube_kms::key_id::KeyId::random(),
+                            version: 1,
+                            spec: KeySpec::SymmetricDefault,
+                            usage: KeyUsage::EncryptDecrypt,
+                        })
+                        .unwrap()
+                })
+                .collect();
+            for material in &materials {
+                let ciphertext = engine
+                    .encrypt(&EncryptRequest {
+                        material: material.clone(),
+                        plaintext: SecretBytes::new(b"format".to_vec()),
+                        context: Default::default(),
+                        algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    })
+                    .unwrap();
+                assert_eq!(ciphertext[0], format);
+            }
+            assert_eq!(engine.cache().len(), entries);
         }
     }
 }
