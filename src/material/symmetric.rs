@@ -7,7 +7,7 @@
 //! schedules when they are freed.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::hmac;
+use aws_lc_rs::kdf::{KbkdfCtrHmacAlgorithmId, get_kbkdf_ctr_hmac_algorithm, kbkdf_ctr_hmac};
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
@@ -18,12 +18,10 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 
 /// An AES-256-GCM key with its expanded key schedule, and the same bytes
-/// as the HMAC-SHA256 key [`SymmetricKey::message_key`] derives from.
+/// as the key [`SymmetricKey::message_key`] derives from.
 pub struct SymmetricKey {
     aead: Aead,
-    /// Boxed: its two hash states are a kilobyte, and keys of every spec
-    /// share an enum.
-    kdf: Box<hmac::Key>,
+    kdf: Zeroizing<[u8; KEY_LEN]>,
 }
 
 impl SymmetricKey {
@@ -31,9 +29,11 @@ impl SymmetricKey {
         if bytes.len() != KEY_LEN {
             return None;
         }
+        let mut kdf = Zeroizing::new([0u8; KEY_LEN]);
+        kdf.copy_from_slice(bytes);
         Some(SymmetricKey {
             aead: Aead::new(bytes)?,
-            kdf: Box::new(hmac::Key::new(hmac::HMAC_SHA256, bytes)),
+            kdf,
         })
     }
 
@@ -73,14 +73,19 @@ impl SymmetricKey {
     /// holding a fresh random salt gives every message its own key, so no
     /// key meets GCM's 2³² limit on random nonces however much it encrypts.
     pub fn message_key(&self, label: &[u8], context: &[u8]) -> MessageKey {
-        let mut prf = hmac::Context::with_key(&self.kdf);
-        prf.update(&1u32.to_be_bytes());
-        prf.update(label);
-        prf.update(&[0]);
-        prf.update(context);
-        prf.update(&256u32.to_be_bytes());
+        // AWS-LC's KDF writes the key straight into a buffer wiped when
+        // dropped, and wipes its own HMAC state and blocks: no copy of the
+        // message key is left behind (an HMAC tag would be one).
+        let mut info = Vec::with_capacity(label.len() + 1 + context.len() + 4);
+        info.extend_from_slice(label);
+        info.push(0);
+        info.extend_from_slice(context);
+        info.extend_from_slice(&256u32.to_be_bytes());
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        bytes.copy_from_slice(prf.sign().as_ref());
+        let sha256 = get_kbkdf_ctr_hmac_algorithm(KbkdfCtrHmacAlgorithmId::Sha256)
+            .expect("AWS-LC has SP 800-108 with HMAC-SHA256");
+        kbkdf_ctr_hmac(sha256, &self.kdf[..], &info, &mut bytes[..])
+            .expect("one block from a 32-byte key");
         MessageKey(Aead::new(&bytes[..]).expect("a 32-byte key"))
     }
 }
