@@ -22,6 +22,7 @@ pub mod material;
 pub mod operator;
 pub mod plugin;
 pub mod policy;
+pub mod private_memory;
 pub mod reminder;
 pub mod replica;
 pub mod request_id;

@@ -20,6 +20,8 @@ use kube_kms::root::{FileRootKey, Pkcs11RootKey};
 use cli::{Cli, Command, RootKeyCommand};
 
 fn main() -> anyhow::Result<()> {
+    kube_kms::private_memory::keep_private()
+        .context("keeping this process's memory out of core dumps and from ptrace")?;
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(log_filter(&cli.log)?)
