@@ -14,7 +14,7 @@ use super::{
 };
 use crate::key::now_millis;
 use crate::key_id::KeyId;
-use crate::replica::{Accepted, Peers, PublicIdentity, ReplicaOffer};
+use crate::replica::{Accepted, PublicIdentity, ReplicaOffer};
 use crate::root::RootKey;
 use crate::seal::{MaterialId, SealedMaterial};
 use crate::secret::SecretBytes;
@@ -27,14 +27,7 @@ pub struct LocalCryptoService {
 
 impl LocalCryptoService {
     pub fn new(root: Arc<dyn RootKey>, cache: CacheConfig) -> Self {
-        Self::with_peers(root, cache, Peers::default())
-    }
-
-    /// A service trusting `peers` with multi-Region keys' material.
-    pub fn with_peers(root: Arc<dyn RootKey>, cache: CacheConfig, peers: Peers) -> Self {
-        LocalCryptoService {
-            engine: Arc::new(Engine::new(root, cache).with_peers(peers)),
-        }
+        Self::from_engine(Engine::new(root, cache))
     }
 
     /// A service over `engine` (one made with [`Engine::writing`], say).
