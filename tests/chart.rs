@@ -3,9 +3,12 @@
 //! value sets. With a cluster (`KUBE_KMS_E2E_KUBECONFIG`), every rendered
 //! object is also sent to the API server as a server-side dry run. The plain
 //! manifests of `config/kustomize`, as kustomize builds them, in
-//! `chart/kustomize.rs`.
+//! `chart/kustomize.rs`; every container's command line parsed by the
+//! binary, in `chart/commands.rs`.
 
 mod cluster;
+#[path = "chart/commands.rs"]
+mod commands;
 #[path = "chart/kustomize.rs"]
 mod kustomize;
 mod skip;
