@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use kube_kms::crypto::{CryptoService, Engine, LocalCryptoService, grpc};
+use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
 use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey};
 
@@ -64,15 +64,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => run_serve::run(*args, shutdown_signal()).await,
         Command::Crypto(args) => {
-            let root = args.root.open()?;
             let peers = match &args.peers {
                 Some(path) => PeersFile::load(path)?.trust(),
                 None => Default::default(),
             };
-            let engine = Engine::new(root, args.cache.config())
-                .with_peers(peers)
-                .writing(args.ciphertext.format());
-            let service = LocalCryptoService::from_engine(engine);
+            let service = LocalCryptoService::from_engine(args.engine.engine(peers)?);
             // Public: what the other Regions' peers files list.
             for (version, identity) in service.engine().identities()? {
                 tracing::info!(%identity, root_key_version = version, "crypto service identity (for other deployments' peers files)");

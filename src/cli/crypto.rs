@@ -35,11 +35,7 @@ pub struct CryptoServiceArgs {
     )]
     pub crypto_socket: Option<PathBuf>,
     #[command(flatten)]
-    pub root: RootKeyArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    #[command(flatten)]
-    pub ciphertext: CiphertextArgs,
+    pub engine: EngineArgs,
 }
 
 impl CryptoServiceArgs {
@@ -59,16 +55,42 @@ impl CryptoServiceArgs {
         tracing::warn!(
             "no --crypto-socket: running the crypto service in-process (development only)"
         );
-        let engine = kube_kms::crypto::Engine::new(self.root.open()?, self.cache.config())
-            .with_peers(peers)
-            .writing(self.ciphertext.format());
-        let local = Arc::new(kube_kms::crypto::LocalCryptoService::from_engine(engine));
+        let local = Arc::new(kube_kms::crypto::LocalCryptoService::from_engine(
+            self.engine.engine(peers)?,
+        ));
         // Detached: it ends once the service is dropped.
         drop(local.spawn_cache_sweeper(CACHE_SWEEP_INTERVAL));
         Ok(CryptoChoice {
             service: local.clone(),
             in_process: Some(local),
         })
+    }
+}
+
+/// What the crypto service is made of: its root key, its cache of unsealed
+/// keys and the format it writes ciphertexts in.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub root: RootKeyArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
+}
+
+impl EngineArgs {
+    /// Opens the root key and sets up the engine over it, trusting `peers`
+    /// with multi-Region keys' material.
+    pub fn engine(
+        &self,
+        peers: kube_kms::replica::Peers,
+    ) -> anyhow::Result<kube_kms::crypto::Engine> {
+        Ok(
+            kube_kms::crypto::Engine::new(self.root.open()?, self.cache.config())
+                .with_peers(peers)
+                .writing(self.ciphertext.format()),
+        )
     }
 }
 
@@ -81,11 +103,7 @@ pub struct CryptoArgs {
     #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
     pub socket: PathBuf,
     #[command(flatten)]
-    pub root: RootKeyArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    #[command(flatten)]
-    pub ciphertext: CiphertextArgs,
+    pub engine: EngineArgs,
     /// The other deployments trusted with multi-Region keys' material
     /// (docs/multi-region.md); none without it.
     #[arg(long, env = "KUBE_KMS_PEERS")]
