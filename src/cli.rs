@@ -9,6 +9,8 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 mod crypto;
+#[cfg(test)]
+mod documented;
 pub use crypto::*;
 
 #[derive(Debug, Parser)]
