@@ -2,7 +2,9 @@
 //! its args and environment, given to this build's binary, parse. clap
 //! exits with status 2 on a flag it does not take, a value out of range or
 //! flags that conflict (`--crypto-socket` beside the in-process crypto
-//! service's flags, say), and a pod that did would crash-loop.
+//! service's flags, say), and a pod that did would crash-loop. And every
+//! variable it sets is one its role reads: clap ignores any other, so a
+//! misspelt one would leave a setting at its default unseen.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -111,6 +113,19 @@ fn every_container_the_chart_renders_takes_its_command_line() {
         roles.sort();
         assert_eq!(roles, ["api", "controller", "crypto", "crypto"], "{sets:?}");
         for Container { name, args, env } in &containers {
+            let help = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+                .args(args)
+                .arg("--help")
+                .env_clear()
+                .output()
+                .unwrap();
+            let help = String::from_utf8(help.stdout).unwrap();
+            for (variable, _) in env {
+                assert!(
+                    help.contains(&format!("[env: {variable}=")),
+                    "{name} with {sets:?}: kube-kms {args:?} reads no {variable}"
+                );
+            }
             if let Some(error) = refused_by_clap(args, env) {
                 panic!(
                     "{name} with {sets:?}: kube-kms {args:?} refuses its command line:\n{error}"
