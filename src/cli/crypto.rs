@@ -31,7 +31,10 @@ pub struct CryptoServiceArgs {
     #[arg(
         long,
         env = "KUBE_KMS_CRYPTO_SOCKET",
-        conflicts_with_all = ["root_key", "pkcs11_module", "cache_entries", "cache_ttl_seconds", "ciphertext_format"]
+        conflicts_with_all = [
+            "root_key", "pkcs11_module", "pkcs11_token", "pkcs11_pin_file",
+            "cache_entries", "cache_ttl_seconds", "ciphertext_format",
+        ]
     )]
     pub crypto_socket: Option<PathBuf>,
     #[command(flatten)]
@@ -285,6 +288,8 @@ mod tests {
             for flag in [
                 ["--root-key", "/r"],
                 ["--pkcs11-module", "/m.so"],
+                ["--pkcs11-token", "t"],
+                ["--pkcs11-pin-file", "/p"],
                 ["--cache-entries", "5"],
                 ["--cache-ttl-seconds", "5"],
                 ["--ciphertext-format", "1"],
