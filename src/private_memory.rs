@@ -6,8 +6,10 @@
 //! (systemd-coredump and most crash collectors keep them), and a process of
 //! the same user could read them through ptrace or `/proc/<pid>/mem`. A
 //! non-dumpable process (`PR_SET_DUMPABLE` 0) refuses both to any process
-//! without `CAP_SYS_PTRACE`, and a core size limit of 0 stops dumps even
-//! where the kernel's `suid_dumpable` would write them for root.
+//! without `CAP_SYS_PTRACE`; and a core size limit of 0 stops the dumps the
+//! kernel's `suid_dumpable` setting would still allow of it (a file the
+//! kernel writes honours the limit, and so does systemd-coredump behind a
+//! piped `core_pattern`).
 
 use rustix::process::{DumpableBehavior, Resource, Rlimit};
 
