@@ -116,7 +116,11 @@ pub struct CryptoArgs {
 #[derive(Debug, Args)]
 pub struct IdentityArgs {
     /// Ask the crypto service on this socket (else open the root key here).
-    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET", conflicts_with_all = ["root_key", "pkcs11_module"])]
+    #[arg(
+        long,
+        env = "KUBE_KMS_CRYPTO_SOCKET",
+        conflicts_with_all = ["root_key", "pkcs11_module", "pkcs11_token", "pkcs11_pin_file"]
+    )]
     pub socket: Option<PathBuf>,
     #[command(flatten)]
     pub root: RootKeyArgs,
@@ -299,6 +303,12 @@ mod tests {
                 assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
             }
             assert!(parse(&[role, "--crypto-socket", "/s"]).is_ok());
+        }
+        // `kube-kms identity` asks the socket or opens the root key, not both.
+        for flag in [["--root-key", "/r"], ["--pkcs11-token", "t"]] {
+            let args = [&["kube-kms", "identity", "--socket", "/s"], &flag[..]].concat();
+            let error = Cli::try_parse_from(args).expect_err(flag[0]);
+            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
         }
     }
 
