@@ -622,6 +622,36 @@ async fn a_multi_region_key_s_material_moves_between_two_services_over_their_soc
         String::from_utf8(printed.stdout).unwrap(),
         format!("{expected}  root key version 1\n")
     );
+    // In the crypto sidecar's environment (`kubectl exec … -c crypto`),
+    // which names both the socket and a root key: the socket is asked, with
+    // no flag or with `--socket`, and a flag typed wins over the
+    // environment. The environment's root key here is the east's, and its
+    // socket, in the last case, is gone: west's identity says which was read.
+    for (args, socket) in [
+        (&[][..], west_socket.as_os_str()),
+        (
+            &["--socket".as_ref(), west_socket.as_os_str()][..],
+            "/nowhere.sock".as_ref(),
+        ),
+        (
+            &["--root-key".as_ref(), west_key.as_os_str()][..],
+            "/nowhere.sock".as_ref(),
+        ),
+    ] {
+        let printed = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
+            .arg("identity")
+            .args(args)
+            .env("KUBE_KMS_CRYPTO_SOCKET", socket)
+            .env("KUBE_KMS_ROOT_KEY", &east_key)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(printed.stdout).unwrap(),
+            format!("{expected}  root key version 1\n"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&printed.stderr)
+        );
+    }
     for child in [&mut east_child, &mut west_child] {
         let _ = child.kill();
         let _ = child.wait();

@@ -116,14 +116,34 @@ pub struct CryptoArgs {
 #[derive(Debug, Args)]
 pub struct IdentityArgs {
     /// Ask the crypto service on this socket (else open the root key here).
-    #[arg(
-        long,
-        env = "KUBE_KMS_CRYPTO_SOCKET",
-        conflicts_with_all = ["root_key", "pkcs11_module", "pkcs11_token", "pkcs11_pin_file"]
-    )]
+    /// Given with the root key flags on the command line, refused; from
+    /// the environment, the command line's choice wins, and where the
+    /// environment sets both (a crypto sidecar's) the socket is asked.
+    #[arg(long, env = "KUBE_KMS_CRYPTO_SOCKET")]
     pub socket: Option<PathBuf>,
     #[command(flatten)]
     pub root: RootKeyArgs,
+}
+
+impl IdentityArgs {
+    /// Keeps what `kube-kms identity` asks (see `socket`), given where each
+    /// value came from (`matches`, the subcommand's): the socket is dropped
+    /// when the root key is to be opened. The error is for clap to print.
+    pub fn choose(&mut self, matches: &clap::ArgMatches) -> Result<(), &'static str> {
+        let typed =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let root_typed = ["root_key", "pkcs11_module"].into_iter().any(typed);
+        match (typed("socket"), root_typed) {
+            (true, true) => Err(
+                "--socket asks the crypto service and the root key flags open the root key here: give one",
+            ),
+            (false, true) => {
+                self.socket = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,12 +324,41 @@ mod tests {
             }
             assert!(parse(&[role, "--crypto-socket", "/s"]).is_ok());
         }
-        // `kube-kms identity` asks the socket or opens the root key, not both.
-        for flag in [["--root-key", "/r"], ["--pkcs11-token", "t"]] {
-            let args = [&["kube-kms", "identity", "--socket", "/s"], &flag[..]].concat();
-            let error = Cli::try_parse_from(args).expect_err(flag[0]);
-            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
-        }
+    }
+
+    /// `kube-kms identity` asks the socket or opens the root key, whichever
+    /// the command line names, and refuses both there (the environment's
+    /// share is in tests/socket.rs: it takes a process of its own).
+    #[test]
+    fn identity_asks_what_the_command_line_names() {
+        use clap::{CommandFactory, FromArgMatches};
+        let choose = |args: &[&str]| {
+            let matches = Cli::command()
+                .try_get_matches_from([&["kube-kms", "identity"], args].concat())
+                .unwrap();
+            let given = matches.subcommand_matches("identity").unwrap();
+            let Command::Identity(mut identity) = Cli::from_arg_matches(&matches).unwrap().command
+            else {
+                unreachable!()
+            };
+            identity.choose(given).map(|()| identity.socket.is_some())
+        };
+        assert_eq!(choose(&["--socket", "/s"]), Ok(true));
+        assert_eq!(choose(&["--root-key", "/r"]), Ok(false));
+        assert!(choose(&["--socket", "/s", "--root-key", "/r"]).is_err());
+        assert!(
+            choose(&[
+                "--socket",
+                "/s",
+                "--pkcs11-module",
+                "/m.so",
+                "--pkcs11-token",
+                "t",
+                "--pkcs11-pin-file",
+                "/p"
+            ])
+            .is_err()
+        );
     }
 
     /// Without a socket, `api` and `controller` run the crypto service as
