@@ -4,7 +4,9 @@
 //! flags that conflict (`--crypto-socket` beside the in-process crypto
 //! service's flags, say), and a pod that did would crash-loop. And every
 //! variable it sets is one its role reads: clap ignores any other, so a
-//! misspelt one would leave a setting at its default unseen.
+//! misspelt one would leave a setting at its default unseen. The commands
+//! the README runs in a container (`kubectl exec deploy/… -c … --
+//! kube-kms …`) parse there too, in that container's environment.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -131,6 +133,61 @@ fn every_container_the_chart_renders_takes_its_command_line() {
                     "{name} with {sets:?}: kube-kms {args:?} refuses its command line:\n{error}"
                 );
             }
+        }
+    }
+}
+
+/// `kubectl … exec deploy/NAME -c CONTAINER -- kube-kms ARGS` in `text`:
+/// (NAME, CONTAINER, ARGS).
+fn exec_commands(text: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let words: Vec<_> = line
+            .split(" #")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let (Some(deploy), Some(container), Some(command)) = (
+            words.iter().find_map(|w| w.strip_prefix("deploy/")),
+            words
+                .iter()
+                .position(|w| *w == "-c")
+                .map(|at| words[at + 1]),
+            words.windows(2).position(|w| w == ["--", "kube-kms"]),
+        ) else {
+            continue;
+        };
+        if words.first() == Some(&"kubectl") && words.contains(&"exec") {
+            let args = words[command + 2..].iter().map(|w| w.to_string()).collect();
+            found.push((deploy.to_owned(), container.to_owned(), args));
+        }
+    }
+    found
+}
+
+#[test]
+fn commands_the_readme_runs_in_a_container_take_its_environment() {
+    let Some(helm) = helm() else { return };
+    let objects = render(&helm, &[]);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let commands = exec_commands(&readme);
+    assert!(
+        !commands.is_empty(),
+        "the README runs no kube-kms in a container"
+    );
+    for (deploy, name, args) in commands {
+        let deployment = objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == deploy.as_str())
+            .unwrap_or_else(|| panic!("no Deployment {deploy}"));
+        let Container { env, .. } = containers(std::slice::from_ref(deployment))
+            .into_iter()
+            .find(|c| c.name == format!("{deploy}/{name}"))
+            .unwrap_or_else(|| panic!("no container {name} in {deploy}"));
+        if let Some(error) = refused_by_clap(&args, &env) {
+            panic!("kube-kms {args:?} in {deploy}/{name} is refused:\n{error}");
         }
     }
 }
