@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{helm, render};
+use super::{find, helm, render};
 
 /// A container of a workload: its name, args and environment (a value
 /// from the downward API or a Secret stands in as `x`).
@@ -178,10 +178,7 @@ fn commands_the_readme_runs_in_a_container_take_its_environment() {
         "the README runs no kube-kms in a container"
     );
     for (deploy, name, args) in commands {
-        let deployment = objects
-            .iter()
-            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == deploy.as_str())
-            .unwrap_or_else(|| panic!("no Deployment {deploy}"));
+        let deployment = find(&objects, "Deployment", &deploy);
         let Container { env, .. } = containers(std::slice::from_ref(deployment))
             .into_iter()
             .find(|c| c.name == format!("{deploy}/{name}"))
