@@ -13,6 +13,29 @@ mod crypto;
 mod documented;
 pub use crypto::*;
 
+/// The command line, with what clap cannot decide itself: for `identity`,
+/// whether a value typed or one from the environment is used (see
+/// [`IdentityArgs::choose`]).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Identity(args), Some(given)) =
+        (&mut cli.command, matches.subcommand_matches("identity"))
+        && let Err(why) = args.choose(given)
+    {
+        let mut command = Cli::command();
+        command.build();
+        let identity = command
+            .find_subcommand_mut("identity")
+            .expect("a subcommand");
+        identity
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
+    cli
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kube-kms",

@@ -12,7 +12,6 @@ mod run_serve;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{CommandFactory, FromArgMatches};
 use kube_kms::crypto::{CryptoService, LocalCryptoService, grpc};
 use kube_kms::replica::peers_file::{self, PeersFile};
 use kube_kms::root::{FileRootKey, Pkcs11RootKey};
@@ -22,21 +21,7 @@ use cli::{Cli, Command, RootKeyCommand};
 fn main() -> anyhow::Result<()> {
     kube_kms::private_memory::keep_private()
         .context("keeping this process's memory out of core dumps and from ptrace")?;
-    let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let (Command::Identity(args), Some(given)) =
-        (&mut cli.command, matches.subcommand_matches("identity"))
-        && let Err(why) = args.choose(given)
-    {
-        let mut command = Cli::command();
-        command.build();
-        let identity = command
-            .find_subcommand_mut("identity")
-            .expect("a subcommand");
-        identity
-            .error(clap::error::ErrorKind::ArgumentConflict, why)
-            .exit();
-    }
+    let cli = cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(log_filter(&cli.log)?)
         .with_writer(std::io::stderr)
