@@ -417,14 +417,8 @@ pub struct ControllerArgs {
 #[derive(Debug, Args)]
 pub struct CrdgenArgs {
     /// Directories to write `<plural>.<group>.yaml` files into: the
-    /// repository's `crds/`, the chart's (Helm installs those once and
-    /// never deletes them) and the kustomization's (kustomize reads no file
-    /// outside its own directory).
-    #[arg(
-        long,
-        num_args = 1..,
-        default_values = ["crds", "charts/kube-kms/crds", "config/kustomize/crds"]
-    )]
+    /// repository's `crds/`, the chart's and the kustomization's.
+    #[arg(long, num_args = 1.., default_values = kube_kms::resource::CRD_DIRS)]
     pub out: Vec<PathBuf>,
     /// Write nothing; fail if the files in --out differ from the generated ones.
     #[arg(long)]

@@ -344,3 +344,34 @@ fn a_grant_names_its_grantee_by_arn_and_one_kind_of_constraint() {
         .is_err()
     );
 }
+
+// The CRD files the repository ships are what the types generate: a
+// change to a type without `kube-kms crdgen` fails here, in the suite,
+// not first in a cluster that refuses or prunes a field.
+#[test]
+fn the_crds_the_repository_ships_are_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = CRD_DIRS.map(|dir| root.join(dir));
+    let stale = stale_crd_files(dirs.iter().map(|d| d.as_path()));
+    assert!(
+        stale.is_empty(),
+        "stale CRD files, run `cargo run -- crdgen`: {stale:?}"
+    );
+}
+
+#[test]
+fn a_changed_or_missing_crd_file_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = crd_files();
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    assert!(stale_crd_files([dir.path()]).is_empty());
+    let (changed, text) = &files[1];
+    std::fs::write(dir.path().join(changed), text.replace("v1alpha1", "v1")).unwrap();
+    std::fs::remove_file(dir.path().join(files[2].0)).unwrap();
+    assert_eq!(
+        stale_crd_files([dir.path()]),
+        [dir.path().join(changed), dir.path().join(files[2].0)]
+    );
+}
