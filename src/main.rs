@@ -149,9 +149,10 @@ fn crdgen(args: &cli::CrdgenArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let files = kube_kms::resource::crd_files();
     for dir in &args.out {
         std::fs::create_dir_all(dir)?;
-        for (name, text) in kube_kms::resource::crd_files() {
+        for (name, text) in &files {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| path.display().to_string())?;
             println!("wrote {}", path.display());
