@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 verification (service `kms`), a pure function of
 //! the request, the credentials and the time.
 
-use hmac::{Hmac, Mac};
+use aws_lc_rs::hmac;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -198,10 +198,13 @@ fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+/// HMAC-SHA256 through AWS-LC, which wipes its contexts when they are
+/// dropped: every key in the chain is a credential for a day.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = Zeroizing::new([0; 32]);
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 /// A SHA-256 digest as 64 lowercase hex digits, on the stack.
@@ -305,24 +308,27 @@ pub fn signature(
     let canonical_request = canonical_request(request, signed_headers);
     let date = &amz_date[..8.min(amz_date.len())];
     let hashed = hex_digest(&Sha256::digest(canonical_request.as_bytes()).into());
-    let key = signing_key(secret, date, region, service);
-    // The string to sign, fed to the HMAC piece by piece.
-    let mut mac = <Hmac<Sha256>>::new_from_slice(&key[..]).expect("HMAC takes any key length");
-    for part in [
-        "AWS4-HMAC-SHA256\n",
-        amz_date,
-        "\n",
-        date,
-        "/",
-        region,
-        "/",
-        service,
-        "/aws4_request\n",
-    ] {
-        mac.update(part.as_bytes());
-    }
-    mac.update(&hashed);
-    Signature(hex_digest(&mac.finalize().into_bytes().into()))
+    with_signing_key(secret, date, region, service, |key| {
+        // The string to sign, fed to the HMAC piece by piece.
+        let mut mac = hmac::Context::with_key(key);
+        for part in [
+            "AWS4-HMAC-SHA256\n",
+            amz_date,
+            "\n",
+            date,
+            "/",
+            region,
+            "/",
+            service,
+            "/aws4_request\n",
+        ] {
+            mac.update(part.as_bytes());
+        }
+        mac.update(&hashed);
+        let tag = mac.sign();
+        let digest = tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes");
+        Signature(hex_digest(digest))
+    })
 }
 
 /// The `Authorization` header value a SigV4 signer sends with `request`
@@ -405,49 +411,53 @@ struct CachedKey {
     date: String,
     region: String,
     service: String,
-    key: Zeroizing<[u8; 32]>,
+    /// Keyed once: AWS-LC keeps the inner and outer hash states, copies
+    /// them for each signature and wipes them when the key is evicted.
+    key: hmac::Key,
 }
 
-/// The key SigV4 derives from a secret for one day, region and service:
-/// four chained HMACs that were a fifth of verifying a request. Kept per
-/// thread (no lock on the request path), at most 16 per thread, looked up
-/// by the secret itself so a changed secret never meets an old key.
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizing<[u8; 32]> {
+/// Runs `sign` with the key SigV4 derives from a secret for one day, region
+/// and service: four chained HMACs that were a fifth of verifying a request.
+/// Kept per thread (no lock on the request path), at most 16 per thread,
+/// looked up by the secret itself so a changed secret never meets an old key.
+fn with_signing_key<R>(
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    sign: impl FnOnce(&hmac::Key) -> R,
+) -> R {
     const PER_THREAD: usize = 16;
     thread_local! {
         static KEYS: std::cell::RefCell<Vec<CachedKey>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let cached = KEYS.with_borrow(|keys| {
-        keys.iter()
-            .find(|k| {
-                k.secret.as_str() == secret
-                    && k.date == date
-                    && k.region == region
-                    && k.service == service
-            })
-            .map(|k| k.key.clone())
-    });
-    if let Some(key) = cached {
-        return key;
-    }
-    let seed = Zeroizing::new(format!("AWS4{secret}"));
-    let key = Zeroizing::new(hmac(seed.as_bytes(), date.as_bytes()));
-    let key = Zeroizing::new(hmac(&key[..], region.as_bytes()));
-    let key = Zeroizing::new(hmac(&key[..], service.as_bytes()));
-    let key = Zeroizing::new(hmac(&key[..], b"aws4_request"));
     KEYS.with_borrow_mut(|keys| {
-        if keys.len() >= PER_THREAD {
-            keys.remove(0);
-        }
-        keys.push(CachedKey {
-            secret: Zeroizing::new(secret.to_owned()),
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            key: key.clone(),
+        let found = keys.iter().position(|k| {
+            k.secret.as_str() == secret
+                && k.date == date
+                && k.region == region
+                && k.service == service
         });
-    });
-    key
+        let at = found.unwrap_or_else(|| {
+            let seed = Zeroizing::new(format!("AWS4{secret}"));
+            let key = hmac_sha256(seed.as_bytes(), date.as_bytes());
+            let key = hmac_sha256(&key[..], region.as_bytes());
+            let key = hmac_sha256(&key[..], service.as_bytes());
+            let key = hmac_sha256(&key[..], b"aws4_request");
+            if keys.len() >= PER_THREAD {
+                keys.remove(0);
+            }
+            keys.push(CachedKey {
+                secret: Zeroizing::new(secret.to_owned()),
+                date: date.to_owned(),
+                region: region.to_owned(),
+                service: service.to_owned(),
+                key: hmac::Key::new(hmac::HMAC_SHA256, &key[..]),
+            });
+            keys.len() - 1
+        });
+        sign(&keys[at].key)
+    })
 }
 
 /// AWS's message for a signature made too long before or after `now`, in

@@ -1,11 +1,12 @@
 //! HMAC keys: HMAC_224/256/384/512 with AWS's key lengths (generated: the
 //! hash output length; imported: from that up to the hash's block size)
 //! and constant-time verification.
+//!
+//! AWS-LC computes them: its HMAC contexts (the key's inner and outer hash
+//! states) are wiped when dropped.
 
-use hmac::{Hmac, Mac};
-use sha2::{Sha224, Sha256, Sha384, Sha512};
+use aws_lc_rs::hmac;
 
-use crate::secret::SecretBytes;
 use crate::spec::{KeySpec, MacAlgorithm};
 
 /// The length of key material AWS generates for an HMAC spec.
@@ -29,17 +30,24 @@ pub fn max_key_len(spec: KeySpec) -> usize {
 
 pub struct HmacKey {
     algorithm: MacAlgorithm,
-    key: SecretBytes,
+    /// Boxed: AWS-LC's context is 1.2 KB, and this sits in `LoadedKey`.
+    key: Box<hmac::Key>,
 }
 
 impl HmacKey {
     pub fn new(spec: KeySpec, bytes: &[u8]) -> Option<Self> {
         let algorithm = *spec.mac_algorithms().first()?;
+        let lc = match algorithm {
+            MacAlgorithm::HmacSha224 => hmac::HMAC_SHA224,
+            MacAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
+            MacAlgorithm::HmacSha384 => hmac::HMAC_SHA384,
+            MacAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
+        };
         (key_len(spec)..=max_key_len(spec))
             .contains(&bytes.len())
             .then(|| HmacKey {
                 algorithm,
-                key: SecretBytes::new(bytes.to_vec()),
+                key: Box::new(hmac::Key::new(lc, bytes)),
             })
     }
 
@@ -49,28 +57,12 @@ impl HmacKey {
     }
 
     pub fn mac(&self, message: &[u8]) -> Vec<u8> {
-        macro_rules! run {
-            ($hash:ty) => {{
-                let mut mac = <Hmac<$hash>>::new_from_slice(&self.key)
-                    .expect("HMAC accepts keys of any length");
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            }};
-        }
-        match self.algorithm {
-            MacAlgorithm::HmacSha224 => run!(Sha224),
-            MacAlgorithm::HmacSha256 => run!(Sha256),
-            MacAlgorithm::HmacSha384 => run!(Sha384),
-            MacAlgorithm::HmacSha512 => run!(Sha512),
-        }
+        hmac::sign(&self.key, message).as_ref().to_vec()
     }
 
-    /// Constant-time comparison of `tag` with the MAC of `message`.
+    /// Constant-time comparison of `tag` with the MAC of `message` (a tag
+    /// of the wrong length is refused; lengths are fixed per algorithm).
     pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        use subtle::ConstantTimeEq;
-        let expected = self.mac(message);
-        // Lengths are public (they are fixed per algorithm); only the bytes
-        // are compared in constant time.
-        expected.len() == tag.len() && bool::from(expected.ct_eq(tag))
+        hmac::verify(&self.key, message, tag).is_ok()
     }
 }

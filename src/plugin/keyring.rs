@@ -8,8 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use aws_lc_rs::hmac;
 
 use super::kek_id::{CHECK_LEN, KekId};
 use super::key_file::KeyFile;
@@ -104,13 +103,13 @@ impl std::fmt::Debug for Keyring {
 /// A public commitment to the material: HMAC-SHA256 keyed by the material
 /// over a fixed label, the key id and the version (a key check value).
 fn check_value(material: &[u8], key_id: KeyId, version: u32) -> [u8; CHECK_LEN] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(material).expect("HMAC takes any key length");
+    let key = hmac::Key::new(hmac::HMAC_SHA256, material);
+    let mut mac = hmac::Context::with_key(&key);
     mac.update(CHECK_LABEL);
     mac.update(key_id.as_bytes());
     mac.update(&version.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
     let mut check = [0u8; CHECK_LEN];
-    check.copy_from_slice(&digest[..CHECK_LEN]);
+    check.copy_from_slice(&mac.sign().as_ref()[..CHECK_LEN]);
     check
 }
 
