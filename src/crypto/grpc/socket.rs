@@ -1,7 +1,7 @@
 //! Unix socket lifecycle: private mode, stale-socket cleanup that never
 //! deletes anything but a socket.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use hyper_util::rt::TokioIo;
@@ -28,9 +28,15 @@ pub fn unix_channel(path: &Path, timeout: std::time::Duration) -> Channel {
 /// Binds `path` with mode 0600. A leftover socket from a previous run is
 /// removed; any other file at `path` is an error, never deleted.
 ///
-/// The socket is bound under a temporary name, restricted to 0600, then
-/// renamed into place, so it is never reachable with looser permissions.
+/// The socket is bound in a fresh directory only its owner can enter,
+/// restricted to 0600 there, then renamed into place: between the bind and
+/// the chmod it has whatever mode the umask gives, and nobody else may
+/// reach it meanwhile, whatever the umask.
 pub fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
+    bind_socket_staged(path, |_| {})
+}
+
+fn bind_socket_staged(path: &Path, bound: impl FnOnce(&Path)) -> std::io::Result<UnixListener> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
         Ok(_) => {
@@ -45,24 +51,87 @@ pub fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let file_name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(
+    if path.file_name().is_none() {
+        return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "socket path has no file name",
-        )
-    })?;
-    let staging = path.with_file_name(format!(
-        ".{}.{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&staging);
-    let listener = UnixListener::bind(&staging)?;
-    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::fs::rename(&staging, path));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&staging);
-        return Err(e);
+        ));
     }
-    Ok(listener)
+    // Short names (a socket's path may be at most 107 bytes): `.<8 hex>/s`
+    // beside the socket. Random: in a container every run is pid 1, and a
+    // directory left by a killed run must not stop the next one.
+    let staging_dir = path.with_file_name(format!(
+        ".{}",
+        hex::encode(&crate::material::random_bytes(4)[..])
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging_dir)?;
+    let staging = staging_dir.join("s");
+    let placed = UnixListener::bind(&staging).and_then(|listener| {
+        bound(&staging);
+        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staging, path)?;
+        Ok(listener)
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    let _ = std::fs::remove_dir(&staging_dir);
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_socket_is_out_of_reach_until_it_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory others may enter, as a socket's usually is.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("crypto.sock");
+        let mut seen = None;
+        let _listener = bind_socket_staged(&path, |staging| {
+            let parent = staging.parent().unwrap();
+            seen = Some((
+                parent.parent().unwrap().to_owned(),
+                std::fs::metadata(parent).unwrap().mode() & 0o777,
+                std::fs::symlink_metadata(staging)
+                    .unwrap()
+                    .file_type()
+                    .is_socket(),
+            ));
+        })
+        .unwrap();
+        assert_eq!(seen, Some((dir.path().to_owned(), 0o700, true)));
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["crypto.sock"], "nothing staged is left behind");
+        std::os::unix::net::UnixStream::connect(&path).expect("it listens where asked");
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_cannot_be_placed_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crypto.sock");
+        // Something takes the name while the socket is staged.
+        let err = bind_socket_staged(&path, |_| {
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join("kept"), b"").unwrap();
+        })
+        .expect_err("a directory cannot be replaced by the socket");
+        assert_ne!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["crypto.sock"]);
+        assert!(path.join("kept").exists());
+    }
 }
