@@ -154,6 +154,8 @@ impl Result_ {
 struct Sample {
     result: Result_,
     cpu: f64,
+    /// The kernel's part of `cpu`.
+    kernel_cpu: f64,
     writer_cpu: f64,
     client_cpu: f64,
 }
@@ -161,6 +163,10 @@ struct Sample {
 impl Sample {
     fn cpu_per_request(&self) -> f64 {
         self.cpu / self.result.requests.max(1) as f64
+    }
+
+    fn kernel_cpu_per_request(&self) -> f64 {
+        self.kernel_cpu / self.result.requests.max(1) as f64
     }
 
     fn writer_cpu_per_request(&self) -> f64 {
@@ -184,6 +190,7 @@ impl Sample {
                 sum(|s| s.result.seconds),
             ),
             cpu: sum(|s| s.cpu),
+            kernel_cpu: sum(|s| s.kernel_cpu),
             writer_cpu: sum(|s| s.writer_cpu),
             client_cpu: sum(|s| s.client_cpu),
         }
@@ -496,11 +503,13 @@ fn main() {
             for ((_, addr, request, pid), samples) in servers.iter().zip(&mut totals) {
                 let client = std::process::id();
                 let writer = || cpu::thread_seconds(*pid, "audit-writer");
-                let before = (cpu::process_seconds(*pid), writer(), cpu::process_seconds(client));
+                let kernel = || cpu::process_kernel_seconds(*pid);
+                let before = (cpu::process_seconds(*pid), writer(), cpu::process_seconds(client), kernel());
                 let result = load(*addr, request.clone(), connections, slice).await;
                 samples.push(Sample {
                     result,
                     cpu: cpu::process_seconds(*pid) - before.0,
+                    kernel_cpu: kernel() - before.3,
                     writer_cpu: writer() - before.1,
                     client_cpu: cpu::process_seconds(client) - before.2,
                 });
@@ -512,11 +521,12 @@ fn main() {
         let rate = Result_::rate;
         for ((name, ..), r) in servers.iter().zip(&merged) {
             println!(
-                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req   load generator {:>5.1} µs/req   errors {}",
+                "{name:<26} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   server CPU {:>5.1} µs/req (kernel {:>4.1})   load generator {:>5.1} µs/req   errors {}",
                 rate(&r.result),
                 r.result.p50.as_secs_f64() * 1e3,
                 r.result.p99.as_secs_f64() * 1e3,
                 r.cpu_per_request() * 1e6,
+                r.kernel_cpu_per_request() * 1e6,
                 r.client_cpu_per_request() * 1e6,
                 r.result.errors
             );

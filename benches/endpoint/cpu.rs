@@ -7,6 +7,11 @@ pub fn process_seconds(pid: u32) -> f64 {
     stat_seconds(format!("/proc/{pid}/stat").as_ref())
 }
 
+/// The system (kernel) part of [`process_seconds`].
+pub fn process_kernel_seconds(pid: u32) -> f64 {
+    stat_ticks(format!("/proc/{pid}/stat").as_ref()).1 / 100.0
+}
+
 /// User + system CPU seconds the threads of `pid` named `name` have used
 /// so far (0 if it has none).
 pub fn thread_seconds(pid: u32, name: &str) -> f64 {
@@ -21,6 +26,12 @@ pub fn thread_seconds(pid: u32, name: &str) -> f64 {
 }
 
 fn stat_seconds(path: &Path) -> f64 {
+    let (user, system) = stat_ticks(path);
+    (user + system) / 100.0
+}
+
+/// User and system clock ticks.
+fn stat_ticks(path: &Path) -> (f64, f64) {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th of the whole line, in clock ticks (100 per second on Linux).
@@ -32,5 +43,5 @@ fn stat_seconds(path: &Path) -> f64 {
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11), ticks(12))
 }
