@@ -147,7 +147,9 @@ async fn reseal_pending(
     let mut stored = match key_secret::read(&secret) {
         Ok(stored) => stored,
         Err(e) => {
+            // Said once per version of the Secret, not at every requeue.
             tracing::warn!(%namespace, error = %e, "key material not resealed");
+            lock(ctx).insert(uid, seen);
             return Ok(());
         }
     };

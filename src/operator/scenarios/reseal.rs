@@ -122,3 +122,50 @@ async fn material_of_a_key_pending_deletion_is_resealed_by_the_sweeper() {
     server.expect_nothing_more().await;
     task.await.unwrap().unwrap();
 }
+
+/// The Secret of a key pending deletion that this version cannot read
+/// (here: written by a newer version, with a field this one does not know)
+/// is left as it is, and read (and warned about) once per version of it,
+/// not at every requeue of its key.
+#[tokio::test]
+async fn an_unreadable_pending_secret_is_read_once_per_version() {
+    let mut record = stored_record();
+    record.deletion = Some(Deletion {
+        window_days: 7,
+        deletion_date: NOW + 3 * DAY_MS,
+    });
+    let (ctx, mut server) = context_with_root(&[1, 2]);
+    let mut newer = secret_json(record.clone(), "uid-1");
+    let data = &mut newer["data"]["key.json"];
+    let mut document: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    document["fromANewerVersion"] = json!(true);
+    *data = json!(
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&document).unwrap())
+    );
+    let meta = meta_of(&newer);
+
+    let task = sweep(&meta, &ctx);
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, newer.clone())
+        .await;
+    task.await.unwrap().unwrap();
+    server.expect_nothing_more().await;
+    let task = sweep(&meta, &ctx);
+    server.expect_nothing_more().await;
+    task.await.unwrap().unwrap();
+
+    // Another version of it is read again.
+    let mut changed = (*meta).clone();
+    changed.metadata.resource_version = Some("21".into());
+    let task = sweep(&Arc::new(changed), &ctx);
+    server
+        .expect("GET", &format!("{SECRETS}/kmskey-app"), 200, newer)
+        .await;
+    task.await.unwrap().unwrap();
+    server.expect_nothing_more().await;
+}
