@@ -6,6 +6,8 @@ pub mod awaited;
 pub mod grants;
 pub mod index;
 pub mod material;
+#[cfg(test)]
+mod mock_api;
 pub mod rbac;
 pub mod replica_sync;
 pub mod rotation;

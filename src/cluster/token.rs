@@ -205,43 +205,29 @@ impl TokenReviewer for TokenReviews {
 
 #[cfg(test)]
 mod tests {
-    use http::{Request, Response};
-    use kube::client::Body;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use super::*;
+    use crate::cluster::mock_api::{self, Handle};
 
     const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
 
-    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+    const REVIEWS: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
 
     fn reviews() -> (TokenReviews, Handle) {
-        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        (TokenReviews::new(Client::new(service, "default")), handle)
+        let (client, handle) = mock_api::client("default");
+        (TokenReviews::new(client), handle)
     }
 
     /// Answers the next TokenReview with `username` authenticated; returns
     /// the token it asked about.
     async fn answer(handle: &mut Handle, username: &str) -> String {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-            .await
-            .expect("a TokenReview")
-            .unwrap();
-        assert_eq!(
-            request.uri().path(),
-            "/apis/authentication.k8s.io/v1/tokenreviews"
-        );
-        let body: Value =
-            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        let asked = mock_api::next_within(handle, "POST", REVIEWS, Duration::from_secs(2)).await;
+        let spec = asked.body["spec"].clone();
         let reply = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-            "spec": body["spec"], "status": {"authenticated": true, "user": {"username": username}}});
-        send.send_response(
-            Response::builder()
-                .status(201)
-                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                .unwrap(),
-        );
-        body["spec"]["token"].as_str().unwrap().to_owned()
+            "spec": spec, "status": {"authenticated": true, "user": {"username": username}}});
+        asked.answer(201, &reply);
+        spec["token"].as_str().unwrap().to_owned()
     }
 
     async fn nothing_asked(handle: &mut Handle) {
@@ -350,8 +336,8 @@ mod tests {
 
     #[tokio::test]
     async fn made_up_tokens_cannot_push_real_callers_out_of_the_cache() {
-        let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let reviews = TokenReviews::new(Client::new(service, "default"));
+        let (client, _handle) = mock_api::client("default");
+        let reviews = TokenReviews::new(client);
         let caller = caller_from_username("system:serviceaccount:team-a:app").unwrap();
         reviews.remember([0; 32], &Ok(caller.clone()));
         for n in 0..=MAX_CACHED as u32 {

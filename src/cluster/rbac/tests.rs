@@ -1,5 +1,3 @@
-use http::{Request, Response};
-use kube::client::Body;
 use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 
@@ -8,24 +6,23 @@ use crate::key::KeyRecord;
 use crate::key_id::KeyId;
 use crate::operator::key_secret::{KeySecret, build};
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::cluster::mock_api::{self, Handle};
+
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 const KEY: [u8; 16] = [7; 16];
 
 /// The reviews, over an index holding key `KEY` as the `KmsKey` `app` of
 /// team-b.
 fn reviews() -> (Arc<SubjectAccessReviews>, Handle, KeyRecord) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, handle) = mock_api::client("default");
     let mut record = KeyRecord::test(0);
     record.key_id = KeyId::from_bytes(KEY);
     record.namespace = "team-b".into();
     let secret = build("app", "uid", &KeySecret::of(record.clone()));
     let mut index = ClusterIndex::default();
     index.key_secret_event(&Event::Apply(secret));
-    let reviews = SubjectAccessReviews::new(
-        Client::new(service, "default"),
-        Arc::new(RwLock::new(index)),
-    );
+    let reviews = SubjectAccessReviews::new(client, Arc::new(RwLock::new(index)));
     (Arc::new(reviews), handle, record)
 }
 
@@ -54,27 +51,13 @@ fn counted(registry: &Registry, verdict: &str) -> u64 {
 /// Answers the next request, a SubjectAccessReview, with `allowed`; returns
 /// the review's spec.
 async fn answer(handle: &mut Handle, allowed: bool) -> Value {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-        .await
-        .expect("a SubjectAccessReview")
-        .unwrap();
-    assert_eq!(request.method(), "POST");
-    assert_eq!(
-        request.uri().path(),
-        "/apis/authorization.k8s.io/v1/subjectaccessreviews"
-    );
-    let body: Value =
-        serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+    let asked = mock_api::next_within(handle, "POST", REVIEWS, Duration::from_secs(2)).await;
+    let body = asked.body.clone();
     assert_eq!(body["apiVersion"], "authorization.k8s.io/v1");
     assert_eq!(body["kind"], "SubjectAccessReview");
     let reply = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": body["spec"], "status": {"allowed": allowed, "reason": "test"}});
-    send.send_response(
-        Response::builder()
-            .status(201)
-            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-            .unwrap(),
-    );
+    asked.answer(201, &reply);
     body["spec"].clone()
 }
 
@@ -274,15 +257,11 @@ async fn the_api_server_failing_is_retryable_and_the_endpoint_refused_its_own_fa
                     .await
             }
         });
-        let (_, send) = handle.next_request().await.unwrap();
         let status_body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
             "message": "no", "reason": "Forbidden", "code": status});
-        send.send_response(
-            Response::builder()
-                .status(status)
-                .body(Body::from(serde_json::to_vec(&status_body).unwrap()))
-                .unwrap(),
-        );
+        mock_api::next(&mut handle, "POST", REVIEWS)
+            .await
+            .answer(status, &status_body);
         let error = task.await.unwrap().expect_err("no verdict");
         assert_eq!(error.aws_type(), expected);
     }

@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-type Handle =
-    tower_test::mock::Handle<http::Request<kube::client::Body>, http::Response<kube::client::Body>>;
+use crate::cluster::mock_api::{self, Handle};
 
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/kms/leases/kube-kms-replica-sync";
 
@@ -32,8 +31,8 @@ fn started_taking(
     identity: &str,
     length: Duration,
 ) -> (Arc<AtomicUsize>, Arc<AtomicUsize>, Handle) {
-    let (service, handle) = tower_test::mock::pair();
-    let leases: Api<Lease> = Api::namespaced(kube::Client::new(service, "kms"), "kms");
+    let (client, handle) = mock_api::client("kms");
+    let leases: Api<Lease> = Api::namespaced(client, "kms");
     let begun = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
     let (counted_begun, counted_finished) = (begun.clone(), finished.clone());
@@ -58,21 +57,9 @@ fn started_taking(
 /// Takes the next request, which must be `method` on `path`; answers
 /// `status` with `reply`, and returns the request's body.
 async fn answer(handle: &mut Handle, method: &str, path: &str, status: u16, reply: Value) -> Value {
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (method, path)
-    );
-    let body = request.into_body().collect_bytes().await.unwrap();
-    send.send_response(
-        http::Response::builder()
-            .status(status)
-            .body(kube::client::Body::from(
-                serde_json::to_vec(&reply).unwrap(),
-            ))
-            .unwrap(),
-    );
-    serde_json::from_slice(&body).unwrap_or(Value::Null)
+    mock_api::next(handle, method, path)
+        .await
+        .answer(status, &reply)
 }
 
 fn lease_held_by(identity: &str) -> Value {

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
 use serde_json::{Value, json};
 
 use super::*;
@@ -12,7 +10,7 @@ use super::*;
 const NOW: Millis = 1_800_000_000_000;
 const KEY: &str = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys/app";
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::cluster::mock_api::{self, Handle};
 
 /// The KmsKey `team-a/app` at `resource_version`, with the rotate
 /// annotation `requested` and the status's `handled`.
@@ -40,22 +38,9 @@ fn parsed(key: Value) -> KmsKey {
 /// Takes the next request, asserts its method and path, answers `status`
 /// with `reply`; returns the request's body.
 async fn expect(handle: &mut Handle, method: &str, status: u16, reply: Value) -> Value {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+    mock_api::next_within(handle, method, KEY, Duration::from_secs(5))
         .await
-        .unwrap_or_else(|_| panic!("no {method} {KEY}"))
-        .expect("the client is gone");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (method, KEY)
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    send.send_response(
-        Response::builder()
-            .status(status)
-            .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-            .unwrap(),
-    );
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        .answer(status, &reply)
 }
 
 async fn expect_nothing_more(handle: &mut Handle) {
@@ -66,8 +51,8 @@ async fn expect_nothing_more(handle: &mut Handle) {
 }
 
 fn requesting() -> (Handle, tokio::task::JoinHandle<Result<(), StoreError>>) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let keys: Api<KmsKey> = Api::namespaced(kube::Client::new(service, "default"), "team-a");
+    let (client, handle) = mock_api::client("default");
+    let keys: Api<KmsKey> = Api::namespaced(client, "team-a");
     (
         handle,
         tokio::spawn(async move { request(&keys, "app", NOW).await }),

@@ -283,35 +283,23 @@ fn watch_brings(index: &RwLock<ClusterIndex>, record: &KeyRecord) {
         .key_secret_event(&kube::runtime::watcher::Event::Apply(key_secret(record)));
 }
 
-type MockHandle =
-    tower_test::mock::Handle<http::Request<kube::client::Body>, http::Response<kube::client::Body>>;
+use crate::cluster::mock_api::{self, Handle as MockHandle};
 
 /// Takes the next request, which must be `method` on `path`, answers it
 /// with `reply` and returns its body (`null` without one).
 async fn answer(handle: &mut MockHandle, (method, path): (&str, &str), reply: Value) -> Value {
-    let next = tokio::time::timeout(std::time::Duration::from_secs(5), handle.next_request());
-    let (request, send) = next.await.expect("a request").expect("the client is gone");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (method, path)
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    send.send_response(http::Response::new(kube::client::Body::from(
-        serde_json::to_vec(&reply).unwrap(),
-    )));
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    mock_api::next_within(handle, method, path, Duration::from_secs(5))
+        .await
+        .answer(200, &reply)
 }
 
 /// A store on a mock API server whose watch has brought `live`'s Secret:
 /// the store, its index (for the watch's next events) and the server.
 fn store_holding(live: &KeyRecord) -> (KubeStore, Arc<RwLock<ClusterIndex>>, MockHandle) {
-    let (service, handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
+    let (client, handle) = mock_api::client("default");
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
     watch_brings(&index, live);
-    let store = KubeStore::new(index.clone(), kube::Client::new(service, "default"));
+    let store = KubeStore::new(index.clone(), client);
     (store, index, handle)
 }
 
@@ -334,14 +322,9 @@ async fn a_declared_change_returns_once_reads_show_it() {
         tokio::spawn(async move { store.update_key(changed).await })
     };
     let mut answer_patch = async || {
-        let (request, send) = handle.next_request().await.expect("a request");
-        assert_eq!(
-            (request.method().as_str(), request.uri().path()),
-            ("PATCH", path)
-        );
-        send.send_response(http::Response::new(kube::client::Body::from(
-            serde_json::to_vec(&object).unwrap(),
-        )));
+        mock_api::next(&mut handle, "PATCH", path)
+            .await
+            .answer(200, &object);
     };
 
     let task = update("new");
@@ -400,19 +383,11 @@ async fn a_scheduled_deletion_returns_the_date_the_controller_recorded() {
             json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
         ),
     ] {
-        let (request, send) = handle.next_request().await.expect("a request");
-        assert_eq!(
-            (request.method().as_str(), request.uri().path()),
-            (method, path)
-        );
+        let asked = mock_api::next(&mut handle, method, path).await;
         if method == "PATCH" {
-            let body = request.into_body().collect_bytes().await.unwrap();
-            let patch: Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(patch, json!({"spec": {"pendingWindowDays": 7}}));
+            assert_eq!(asked.body, json!({"spec": {"pendingWindowDays": 7}}));
         }
-        send.send_response(http::Response::new(kube::client::Body::from(
-            serde_json::to_vec(&answer).unwrap(),
-        )));
+        asked.answer(200, &answer);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!task.is_finished(), "it waits for the controller's record");

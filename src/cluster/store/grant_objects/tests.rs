@@ -3,8 +3,6 @@
 
 use std::sync::{Arc, RwLock};
 
-use http::{Request, Response};
-use kube::client::Body;
 use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 
@@ -16,13 +14,13 @@ use crate::operator::key_secret::{KeySecret, build};
 use crate::spec::GrantOperation;
 use crate::store::KeyStore;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::cluster::mock_api::{self, Handle};
 
 const GRANTS: &str = "/apis/kubekms.io/v1alpha1/namespaces/default/kmsgrants";
 
 /// A store whose watch holds `KmsKey` `app`'s Secret.
 fn store() -> (Arc<KubeStore>, Arc<RwLock<ClusterIndex>>, Handle, KeyRecord) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, handle) = mock_api::client("default");
     let record = KeyRecord::test(0);
     let secret = build("app", "uid", &KeySecret::of(record.clone()));
     let index = Arc::new(RwLock::new(ClusterIndex::default()));
@@ -30,7 +28,7 @@ fn store() -> (Arc<KubeStore>, Arc<RwLock<ClusterIndex>>, Handle, KeyRecord) {
         .write()
         .unwrap()
         .key_secret_event(&Event::Apply(secret));
-    let store = KubeStore::new(index.clone(), kube::Client::new(service, "default"));
+    let store = KubeStore::new(index.clone(), client);
     (Arc::new(store), index, handle, record)
 }
 
@@ -54,23 +52,9 @@ fn asked(key: &KeyRecord) -> GrantRecord {
 /// Answers the next request, which must be `method` on `path`, with
 /// `reply`; returns its body.
 async fn answer(handle: &mut Handle, method: &str, path: &str, reply: &Value) -> Value {
-    let (request, send) =
-        tokio::time::timeout(std::time::Duration::from_secs(5), handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("no {method} {path}"))
-            .expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (method, path)
-    );
-    let body = request.into_body().collect_bytes().await.unwrap();
-    send.send_response(
-        Response::builder()
-            .status(if method == "POST" { 201 } else { 200 })
-            .body(Body::from(serde_json::to_vec(reply).unwrap()))
-            .unwrap(),
-    );
-    serde_json::from_slice(&body).unwrap_or(Value::Null)
+    mock_api::next_within(handle, method, path, std::time::Duration::from_secs(5))
+        .await
+        .answer(if method == "POST" { 201 } else { 200 }, reply)
 }
 
 #[tokio::test]
@@ -237,7 +221,7 @@ async fn a_grant_token_lets_its_grantee_in_before_the_watch_brings_the_grant() {
     use crate::api::{Api, ArnConfig, Caller};
     use crate::crypto::{CacheConfig, CryptoService, LocalCryptoService};
     use crate::seal::MaterialId;
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, mut handle) = mock_api::client("default");
     let root = Arc::new(
         crate::root::FileRootKey::from_keys([(1, crate::material::random_bytes(32))]).unwrap(),
     );
@@ -263,7 +247,7 @@ async fn a_grant_token_lets_its_grantee_in_before_the_watch_brings_the_grant() {
         .write()
         .unwrap()
         .key_secret_event(&Event::Apply(secret));
-    let store = Arc::new(KubeStore::new(index, kube::Client::new(service, "default")));
+    let store = Arc::new(KubeStore::new(index, client));
     let api = Arc::new(Api::new(
         store,
         crypto,

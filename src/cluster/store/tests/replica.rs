@@ -193,19 +193,11 @@ async fn cancelling_a_wait_for_replicas_lets_go_of_the_held_object_first() {
         json!({"metadata": {"resourceVersion": "12", "finalizers": ["example.com/other"]}})
     );
     // Gone (the other finalizer's owner let go too).
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        ("GET", path)
-    );
     let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                       "reason": "NotFound", "code": 404});
-    send.send_response(
-        http::Response::builder()
-            .status(404)
-            .body(kube::client::Body::from(serde_json::to_vec(&gone).unwrap()))
-            .unwrap(),
-    );
+    mock_api::next(&mut handle, "GET", path)
+        .await
+        .answer(404, &gone);
     let keys = "/apis/kubekms.io/v1alpha1/namespaces/default/kmskeys";
     let declared = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
         "metadata": {"name": "app", "namespace": "default", "resourceVersion": "13"},

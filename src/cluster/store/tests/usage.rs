@@ -44,20 +44,6 @@ fn failure(message: &str) -> Value {
            "message": message})
 }
 
-/// Answers a request with `code` and `body`.
-fn reply(
-    send: tower_test::mock::SendResponse<http::Response<kube::client::Body>>,
-    code: u16,
-    body: &Value,
-) {
-    send.send_response(
-        http::Response::builder()
-            .status(code)
-            .body(kube::client::Body::from(serde_json::to_vec(body).unwrap()))
-            .unwrap(),
-    );
-}
-
 /// What the API server holds when a write looks at the `KmsKey` first.
 enum Stored<'a> {
     /// The key, with this use in its status, if any.
@@ -69,36 +55,26 @@ enum Stored<'a> {
 /// Takes the next request: the read of the `KmsKey` a write looks at
 /// first, answered with what is `stored`.
 async fn expect_key_read(handle: &mut MockHandle, stored: Stored<'_>) {
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        ("GET", KEY)
-    );
+    let asked = mock_api::next(handle, "GET", KEY).await;
     match stored {
-        Stored::Holding(last) => reply(send, 200, &kms_key(last)),
-        Stored::Failed => reply(send, 500, &failure("etcd is sulking")),
-    }
+        Stored::Holding(last) => asked.answer(200, &kms_key(last)),
+        Stored::Failed => asked.answer(500, &failure("etcd is sulking")),
+    };
 }
 
 /// Takes the next request: the status apply of `used`, answered so.
 async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: Answer) {
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        ("PATCH", STATUS)
-    );
-    let query = request.uri().query().unwrap_or_default().to_owned();
+    let asked = mock_api::next(handle, "PATCH", STATUS).await;
+    let query = &asked.query;
     assert!(
         query.contains("fieldManager=kube-kms-api") && query.contains("force=true"),
         "{query}"
     );
     assert_eq!(
-        request.headers()["content-type"],
+        asked.headers["content-type"],
         "application/apply-patch+yaml"
     );
-    let body = request.into_body().collect_bytes().await.unwrap();
-    let patch: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(patch, crate::cluster::usage::status_patch(used));
+    assert_eq!(asked.body, crate::cluster::usage::status_patch(used));
     let (code, body) = match answer {
         Answer::Applied => (200, kms_key(None)),
         Answer::Failed => (500, failure("etcd is sulking")),
@@ -109,7 +85,7 @@ async fn expect_status_apply(handle: &mut MockHandle, used: &KeyUsage, answer: A
             ),
         ),
     };
-    reply(send, code, &body);
+    asked.answer(code, &body);
 }
 
 /// A store on a mock API server holding one key: the store, the key's id
@@ -201,11 +177,7 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
         let stored = store.key_usage(id).await;
         (store, stored)
     });
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        ("GET", KEY)
-    );
+    let asked = mock_api::next(&mut handle, "GET", KEY).await;
     let request_id = RequestId::next();
     let key = json!({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
         "metadata": {"name": "app", "namespace": "default"},
@@ -213,7 +185,7 @@ async fn a_keys_usage_is_read_from_its_kmskey() {
         "status": {"usageTrackedSince": "2023-11-14T00:00:00Z",
                    "lastUsage": {"operation": "Sign", "timestamp": "2023-11-14T22:13:20.500Z",
                                  "requestId": request_id.to_string()}}});
-    reply(send, 200, &key);
+    asked.answer(200, &key);
     let (store, stored) = read.await.unwrap();
     let stored = stored.unwrap();
     assert_eq!(stored.since, Some(1_699_920_000_000));

@@ -3,12 +3,8 @@
 
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
-
 use super::*;
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::cluster::mock_api::{self, Handle};
 
 /// Takes the next request, checks its method and path, answers with
 /// what `reply` makes of its body; returns that body.
@@ -18,23 +14,9 @@ async fn expect(
     path: &str,
     reply: impl FnOnce(&Value) -> Value,
 ) -> Value {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(60), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no {method} {path}"))
-        .expect("the client is gone");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (method, path)
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    send.send_response(
-        Response::builder()
-            .status(200)
-            .body(Body::from(serde_json::to_vec(&reply(&body)).unwrap()))
-            .unwrap(),
-    );
-    body
+    let asked = mock_api::next_within(handle, method, path, Duration::from_secs(60)).await;
+    let answer = reply(&asked.body);
+    asked.answer(200, &answer)
 }
 
 /// A store on a mock API server, creating a key in namespace team-a in
@@ -44,11 +26,8 @@ fn create_key_in_team_a() -> (
     KeyId,
     tokio::task::JoinHandle<Result<KeyRecord, StoreError>>,
 ) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let store = KubeStore::new(
-        Arc::new(RwLock::new(ClusterIndex::default())),
-        kube::Client::new(service, "default"),
-    );
+    let (client, handle) = mock_api::client("default");
+    let store = KubeStore::new(Arc::new(RwLock::new(ClusterIndex::default())), client);
     let mut key = record();
     key.namespace = "team-a".into();
     let id = key.key_id;
@@ -64,23 +43,16 @@ fn create_key_in_team_a() -> (
 #[tokio::test]
 async fn a_key_the_namespace_quota_has_no_room_for_is_refused_as_limit_exceeded() {
     let (mut handle, id, created) = create_key_in_team_a();
-    let (request, send) = handle.next_request().await.expect("a request");
-    assert_eq!(
-        (request.method().as_str(), request.uri().path()),
-        (
-            "POST",
-            "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys"
-        )
-    );
+    let asked = mock_api::next(
+        &mut handle,
+        "POST",
+        "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys",
+    )
+    .await;
     let kube::Error::Api(status) = quota_refusal("kmskeys.kubekms.io", &id.to_string()) else {
         unreachable!()
     };
-    send.send_response(
-        Response::builder()
-            .status(403)
-            .body(Body::from(serde_json::to_vec(&status).unwrap()))
-            .unwrap(),
-    );
+    asked.answer(403, &serde_json::to_value(&status).unwrap());
     let error = created.await.unwrap().unwrap_err();
     assert!(matches!(error, StoreError::LimitExceeded(_)), "{error:?}");
     assert!(
