@@ -503,13 +503,14 @@ fn main() {
             for ((_, addr, request, pid), samples) in servers.iter().zip(&mut totals) {
                 let client = std::process::id();
                 let writer = || cpu::thread_seconds(*pid, "audit-writer");
-                let kernel = || cpu::process_kernel_seconds(*pid);
-                let before = (cpu::process_seconds(*pid), writer(), cpu::process_seconds(client), kernel());
+                let server = || cpu::process_and_kernel_seconds(*pid);
+                let before = (server(), writer(), cpu::process_seconds(client));
                 let result = load(*addr, request.clone(), connections, slice).await;
+                let after = server();
                 samples.push(Sample {
                     result,
-                    cpu: cpu::process_seconds(*pid) - before.0,
-                    kernel_cpu: kernel() - before.3,
+                    cpu: after.0 - before.0.0,
+                    kernel_cpu: after.1 - before.0.1,
                     writer_cpu: writer() - before.1,
                     client_cpu: cpu::process_seconds(client) - before.2,
                 });

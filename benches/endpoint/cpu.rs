@@ -7,9 +7,10 @@ pub fn process_seconds(pid: u32) -> f64 {
     stat_seconds(format!("/proc/{pid}/stat").as_ref())
 }
 
-/// The system (kernel) part of [`process_seconds`].
-pub fn process_kernel_seconds(pid: u32) -> f64 {
-    stat_ticks(format!("/proc/{pid}/stat").as_ref()).1 / 100.0
+/// [`process_seconds`] and its system (kernel) part, read at one moment.
+pub fn process_and_kernel_seconds(pid: u32) -> (f64, f64) {
+    let (user, system) = stat_ticks(format!("/proc/{pid}/stat").as_ref());
+    ((user + system) / 100.0, system / 100.0)
 }
 
 /// User + system CPU seconds the threads of `pid` named `name` have used

@@ -2,11 +2,10 @@ use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::cluster::mock_api::{self, Handle};
 use crate::key::KeyRecord;
 use crate::key_id::KeyId;
 use crate::operator::key_secret::{KeySecret, build};
-
-use crate::cluster::mock_api::{self, Handle};
 
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
@@ -52,13 +51,11 @@ fn counted(registry: &Registry, verdict: &str) -> u64 {
 /// the review's spec.
 async fn answer(handle: &mut Handle, allowed: bool) -> Value {
     let asked = mock_api::next_within(handle, "POST", REVIEWS, Duration::from_secs(2)).await;
-    let body = asked.body.clone();
-    assert_eq!(body["apiVersion"], "authorization.k8s.io/v1");
-    assert_eq!(body["kind"], "SubjectAccessReview");
+    assert_eq!(asked.body["apiVersion"], "authorization.k8s.io/v1");
+    assert_eq!(asked.body["kind"], "SubjectAccessReview");
     let reply = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": body["spec"], "status": {"allowed": allowed, "reason": "test"}});
-    asked.answer(201, &reply);
-    body["spec"].clone()
+        "spec": asked.body["spec"], "status": {"allowed": allowed, "reason": "test"}});
+    asked.answer(201, &reply)["spec"].take()
 }
 
 async fn nothing_asked(handle: &mut Handle) {

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{Value, json};
 
 use super::*;
-
 use crate::cluster::mock_api::{self, Handle};
 
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/kms/leases/kube-kms-replica-sync";

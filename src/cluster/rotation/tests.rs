@@ -6,11 +6,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::cluster::mock_api::{self, Handle};
 
 const NOW: Millis = 1_800_000_000_000;
 const KEY: &str = "/apis/kubekms.io/v1alpha1/namespaces/team-a/kmskeys/app";
-
-use crate::cluster::mock_api::{self, Handle};
 
 /// The KmsKey `team-a/app` at `resource_version`, with the rotate
 /// annotation `requested` and the status's `handled`.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::cluster::mock_api::{self, Handle as MockHandle};
 use crate::key::Deletion;
 use serde_json::Value;
 
@@ -282,8 +283,6 @@ fn watch_brings(index: &RwLock<ClusterIndex>, record: &KeyRecord) {
         .unwrap()
         .key_secret_event(&kube::runtime::watcher::Event::Apply(key_secret(record)));
 }
-
-use crate::cluster::mock_api::{self, Handle as MockHandle};
 
 /// Takes the next request, which must be `method` on `path`, answers it
 /// with `reply` and returns its body (`null` without one).

@@ -137,16 +137,10 @@ async fn an_unreadable_pending_secret_is_read_once_per_version() {
     let (ctx, mut server) = context_with_root(&[1, 2]);
     let mut newer = secret_json(record.clone(), "uid-1");
     let data = &mut newer["data"]["key.json"];
-    let mut document: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD
-            .decode(data.as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let mut document: Value =
+        serde_json::from_slice(&crate::b64::decode(data.as_str().unwrap()).unwrap()).unwrap();
     document["fromANewerVersion"] = json!(true);
-    *data = json!(
-        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&document).unwrap())
-    );
+    *data = json!(crate::b64::encode(&serde_json::to_vec(&document).unwrap()));
     let meta = meta_of(&newer);
 
     let task = sweep(&meta, &ctx);

@@ -8,13 +8,12 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::cluster::ClusterIndex;
+use crate::cluster::mock_api::{self, Handle};
 use crate::grant::Constraints;
 use crate::key::KeyRecord;
 use crate::operator::key_secret::{KeySecret, build};
 use crate::spec::GrantOperation;
 use crate::store::KeyStore;
-
-use crate::cluster::mock_api::{self, Handle};
 
 const GRANTS: &str = "/apis/kubekms.io/v1alpha1/namespaces/default/kmsgrants";
 
