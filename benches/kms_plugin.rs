@@ -77,11 +77,6 @@ fn key_file(dir: &Path) -> (PathBuf, PathBuf) {
 fn start(dir: &Path) -> (Plugin, PathBuf) {
     let (root, kek) = key_file(dir);
     let socket = dir.join("kms.sock");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
         .args(["--log", "warn", "plugin", "--socket"])
         .arg(&socket)
@@ -89,8 +84,8 @@ fn start(dir: &Path) -> (Plugin, PathBuf) {
         .arg(&kek)
         .arg("--root-key")
         .arg(&root)
-        .arg("--health-listen")
-        .arg(format!("127.0.0.1:{port}"))
+        // Port 0: the bench never reads it, and no fixed port can collide.
+        .args(["--health-listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

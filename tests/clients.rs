@@ -180,10 +180,7 @@ fn multi_region_keys_replicate_between_two_deployments() {
     // Each Region hears from the other as the test principal, and reaches
     // it with the test access key: the primary moves (UpdatePrimaryRegion)
     // and back. us-east-1 listens where eu-west-1's peers file says.
-    let east_listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let east_listen = support::free_address();
     let west_peers = west_dir.path().join("peers.yaml");
     std::fs::write(
         &west_peers,

@@ -77,7 +77,7 @@ impl Process {
         ready: impl Fn([u16; N]) -> bool,
     ) -> (Process, [u16; N]) {
         for _attempt in 0..5 {
-            let ports = [(); N].map(|()| plugin::free_port());
+            let ports = [(); N].map(|()| support::free_port());
             let mut process = Process::spawn(what, command(ports), log.clone());
             let deadline = Instant::now() + Duration::from_secs(90);
             loop {

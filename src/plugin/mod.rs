@@ -86,7 +86,9 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(settings.health_listen)
         .await
         .map_err(|e| anyhow::anyhow!("health port {}: {e}", settings.health_listen))?;
-    tracing::info!(addr = %settings.health_listen, "/healthz, /livez and /metrics listening");
+    // The bound address: with port 0 the kernel picked it.
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "/healthz, /livez and /metrics listening");
     let routes = health_routes(source.clone(), health.clone(), metrics.clone(), registry);
     tokio::spawn(warp::serve(routes).incoming(listener).run());
 

@@ -68,10 +68,7 @@ pub(super) async fn peered_keeping(cluster: &cluster::Cluster, kept: Option<&str
     // `primary` in the test's namespace: known here by that principal's ARN.
     // The cluster calls us-east-1 (once it is the primary) with the test
     // access key there, where that Region listens.
-    let east_listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let east_listen = support::free_address();
     let cluster_peers = cluster_dir.path().join("peers.yaml");
     std::fs::write(
         &cluster_peers,

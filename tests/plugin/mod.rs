@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 pub struct Plugin {
     pub child: Child,
     pub socket: PathBuf,
-    pub health: String,
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -23,15 +22,6 @@ impl Drop for Plugin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free loopback port (bound and released; the plugin binds it next).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `kube-kms plugin` and waits until its socket accepts connections.
@@ -43,7 +33,6 @@ pub fn start(socket: &Path, key_file: &Path, root_args: &[&std::ffi::OsStr]) -> 
 
 /// Starts `kube-kms plugin` without waiting for anything.
 pub fn spawn(socket: &Path, key_file: &Path, root_args: &[&std::ffi::OsStr]) -> Plugin {
-    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kube-kms"))
         .args(["--log", "info,kube_kms=debug", "plugin", "--socket"])
         .arg(socket)
@@ -52,7 +41,7 @@ pub fn spawn(socket: &Path, key_file: &Path, root_args: &[&std::ffi::OsStr]) -> 
         .args(root_args)
         .args(["--reload-interval-ms", "100", "--health-cache-ms", "1000"])
         .arg("--health-listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg("127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -71,7 +60,6 @@ pub fn spawn(socket: &Path, key_file: &Path, root_args: &[&std::ffi::OsStr]) -> 
     Plugin {
         child,
         socket: socket.to_owned(),
-        health: format!("http://127.0.0.1:{port}"),
         log,
     }
 }
@@ -89,9 +77,33 @@ impl Plugin {
         vec!["--root-key".into(), path.into()]
     }
 
+    /// `http://ADDR` of the health port, once the plugin has logged where
+    /// it bound it (port 0: no other process can take it first).
+    pub fn health(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|line| {
+                let rest = line
+                    .split("/healthz, /livez and /metrics listening")
+                    .nth(1)?;
+                let addr = rest.split("addr=").nth(1)?.split_whitespace().next()?;
+                Some(format!("http://{addr}"))
+            });
+            if let Some(url) = found {
+                return url;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the plugin never said where its health port is:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// GET on the health port: (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(&format!("{}{path}", self.health))
+        http_get(&format!("{}{path}", self.health()))
     }
 }
 

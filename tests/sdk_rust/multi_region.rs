@@ -69,10 +69,7 @@ impl TwoRegions {
         let ((east_root, east_id), (west_root, west_id)) =
             (root_key_in(&east_dir), root_key_in(&west_dir));
         // eu-west-1 restarts on the same address with an empty store.
-        let west_listen = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().to_string()
-        };
+        let west_listen = support::free_address();
         let west_peers = west_dir.path().join("peers.yaml");
         std::fs::write(
             &west_peers,

@@ -13,12 +13,6 @@ use super::support::{self, ACCESS_KEY, SECRET_KEY, Server, root_key_in};
 
 const KEY: &str = "mrk-0123456789abcdeff0123456789abcde";
 
-/// An address free now, for a Region the other must know before it starts.
-fn free_address() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().to_string()
-}
-
 /// A peers-file entry for `region`: whom it is, and how to reach it.
 fn peer(region: &str, identity: &str, listen: &str) -> String {
     format!(
@@ -69,7 +63,7 @@ async fn a_replica_declared_in_its_region_is_asked_of_its_primary_as_its_policy_
     let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ((east_root, east_id), (west_root, west_id)) =
         (root_key_in(&east_dir), root_key_in(&west_dir));
-    let (east_listen, west_listen) = (free_address(), free_address());
+    let (east_listen, west_listen) = (support::free_address(), support::free_address());
     let east_peers = east_dir.path().join("peers.yaml");
     std::fs::write(
         &east_peers,

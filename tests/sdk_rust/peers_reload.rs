@@ -25,10 +25,7 @@ async fn a_region_added_to_the_peers_file_is_taken_without_a_restart() {
     let (east_dir, west_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ((east_root, east_id), (west_root, west_id)) =
         (root_key_in(&east_dir), root_key_in(&west_dir));
-    let west_listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let west_listen = support::free_address();
     // eu-west-1 starts with no peer: it takes replicas from nobody.
     let west_peers = west_dir.path().join("peers.yaml");
     std::fs::write(&west_peers, "peers: []\n").unwrap();

@@ -260,6 +260,37 @@ pub fn kms_client(endpoint: &str, secret: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(sdk_config(endpoint, secret).build())
 }
 
+/// A loopback port free now, for a process that must be told its port
+/// before it starts (a Region its peer must know; etcd). Chosen below the
+/// kernel's ephemeral range: a port from `bind(0)` and released could be
+/// handed to another test's `bind(0)` or outgoing connection before the
+/// process binds it; one the kernel never hands out cannot.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    // Each test binary (and each thread in it) starts from its own place.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOWEST).max(1);
+    let start = std::process::id().wrapping_mul(7_919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOWEST + start.wrapping_add(n) % span).expect("a port");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOWEST} and {ephemeral_low}");
+}
+
+/// `127.0.0.1:PORT` for a [`free_port`].
+pub fn free_address() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
 /// Waits until a unix socket at `path` accepts connections (a stale
 /// socket file does not count); panics with `why()` after 20 s.
 pub fn wait_for_socket(path: &std::path::Path, why: impl Fn() -> String) {
