@@ -21,7 +21,6 @@
 //! Targets (issue #3): ≥ 75 % of the floor's throughput, p99 ≤ 2 ms.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -42,6 +41,10 @@ mod instructions;
 mod paced;
 #[path = "endpoint/pin.rs"]
 mod pin;
+#[path = "endpoint/servers.rs"]
+mod servers;
+
+use servers::{create_key, spawn_server, start_serve};
 
 const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret";
@@ -255,7 +258,7 @@ async fn load(
 /// fixed offered rates (fractions of serve's closed-loop `throughput`), one
 /// after another at each rate.
 async fn paced_report(
-    servers: &[&(&str, SocketAddr, Arc<Vec<u8>>, u32)],
+    servers: &[&(&str, SocketAddr, String, u32)],
     serve: SocketAddr,
     connections: usize,
     throughput: f64,
@@ -276,8 +279,9 @@ async fn paced_report(
             fraction * 100.0,
             offered / floor * 100.0
         );
-        for (name, addr, request, _) in servers {
-            let paced = paced::load(*addr, request.clone(), connections, offered, duration).await;
+        for (name, addr, body, _) in servers {
+            let request = Arc::new(signed_request(*addr, "Encrypt", body));
+            let paced = paced::load(*addr, request, connections, offered, duration).await;
             println!(
                 "    {:<24} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p99.9 {:>7.2} ms   late {:>6}   errors {}",
                 name.trim(),
@@ -307,97 +311,6 @@ async fn paced_report(
         within(true),
         within(false)
     );
-}
-
-fn spawn_server(args: &[&str], extra_env: &[(&str, &str)]) -> (Child, SocketAddr) {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start server");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    (
-        child,
-        line.trim().parse().expect("server printed its address"),
-    )
-}
-
-/// `kube-kms serve` from `binary` on a free loopback port, data under
-/// `dir/name`, started by `runner` (valgrind, say) if there is one.
-///
-/// The server binds port 0 itself and its address is read from its log:
-/// a port picked here and handed over could be taken by another server of
-/// the run before this one binds it.
-fn start_serve(
-    runner: &[String],
-    binary: &std::path::Path,
-    dir: &std::path::Path,
-    name: &str,
-    credentials: &std::path::Path,
-    extra: &[&str],
-) -> (Child, SocketAddr) {
-    let mut command = match runner.split_first() {
-        Some((program, args)) => {
-            let mut command = Command::new(program);
-            command.args(args).arg(binary);
-            command
-        }
-        None => Command::new(binary),
-    };
-    let mut child = command
-        // Warnings, and the line naming the endpoint's address.
-        .args(["--log", "warn,kube_kms::run_serve=info", "serve"])
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join(name))
-        .arg("--credentials")
-        .arg(credentials)
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kube-kms serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            if let Some(rest) = line.split("kube-kms endpoint on http://").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-            } else if !line.contains(" INFO ") {
-                // Only the address was asked for at info level.
-                eprintln!("{line}");
-            }
-        }
-    });
-    // Long: under valgrind (`instructions`) serve takes a while to start.
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("kube-kms serve printed its address");
-    (child, addr.parse().expect("an address"))
-}
-
-/// Creates a key on the server at `addr`; returns its id.
-async fn create_key(addr: SocketAddr) -> String {
-    let create = signed_request(addr, "CreateKey", "{}");
-    let mut s = TcpStream::connect(addr)
-        .await
-        .expect("connect to kube-kms serve");
-    let (status, body) = exchange(&mut s, &create, &mut Vec::new()).await.unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    v["KeyMetadata"]["KeyId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("CreateKey answered {v}"))
-        .to_owned()
 }
 
 fn main() {
@@ -491,39 +404,41 @@ fn main() {
     runtime.block_on(async move {
         let key_id = create_key(kms_addr).await;
         let body = encrypt_body(&key_id);
-        // (name, address, signed request, pid): the servers in the order they
-        // take turns, each at its index below.
+        // (name, address, Encrypt body, pid): the servers in the order they
+        // take turns, each at its index below. Each load is signed afresh:
+        // a long run outlasts SigV4's five minutes of clock skew.
         const FLOOR: usize = 0;
         const WORK: usize = 1;
         const SERVE: usize = 2;
         const UNTRAILED: usize = 3;
         const OTHER: usize = 4;
         let mut servers = vec![
-            ("bare HTTP server (floor)", bare_addr, Arc::new(signed_request(bare_addr, "Encrypt", &body)), bare_pid),
-            ("floor + required work", work_addr, Arc::new(signed_request(work_addr, "Encrypt", &body)), work_pid),
-            ("kube-kms serve", kms_addr, Arc::new(signed_request(kms_addr, "Encrypt", &body)), kms_pid),
+            ("bare HTTP server (floor)", bare_addr, body.clone(), bare_pid),
+            ("floor + required work", work_addr, body.clone(), work_pid),
+            ("kube-kms serve", kms_addr, body.clone(), kms_pid),
         ];
         let body_untrailed = encrypt_body(&create_key(untrailed_addr).await);
-        servers.push(("  without its audit trail", untrailed_addr, Arc::new(signed_request(untrailed_addr, "Encrypt", &body_untrailed)), untrailed_pid));
+        servers.push(("  without its audit trail", untrailed_addr, body_untrailed, untrailed_pid));
         if let Some((addr, pid)) = other_server {
             let body = encrypt_body(&create_key(addr).await);
-            servers.push(("KUBE_KMS_BENCH_COMPARE", addr, Arc::new(signed_request(addr, "Encrypt", &body)), pid));
+            servers.push(("KUBE_KMS_BENCH_COMPARE", addr, body, pid));
         }
 
-        for (_, addr, request, _) in &servers {
-            load(*addr, request.clone(), connections, Duration::from_secs(1)).await;
+        let signed = |addr: SocketAddr, body: &str| Arc::new(signed_request(addr, "Encrypt", body));
+        for (_, addr, body, _) in &servers {
+            load(*addr, signed(*addr, body), connections, Duration::from_secs(1)).await;
         }
         // The servers take turns in short slices, so a noisy neighbour on
         // this shared machine weighs on all of them alike.
         let slice = Duration::from_secs_f64(seconds / rounds as f64);
         let mut totals: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
-            for ((_, addr, request, pid), samples) in servers.iter().zip(&mut totals) {
+            for ((_, addr, body, pid), samples) in servers.iter().zip(&mut totals) {
                 let client = std::process::id();
                 let writer = || cpu::thread_seconds(*pid, "audit-writer");
                 let server = || cpu::process_and_kernel_seconds(*pid);
                 let before = (server(), writer(), cpu::process_seconds(client));
-                let result = load(*addr, request.clone(), connections, slice).await;
+                let result = load(*addr, signed(*addr, body), connections, slice).await;
                 let after = server();
                 samples.push(Sample {
                     result,
