@@ -231,9 +231,11 @@ fn a_request_s_future_stays_small() {
 /// deliver counts none.
 #[tokio::test]
 async fn replicas_not_reached_count_as_behind() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound but not listening: connections are refused, and no other
+    // test's bind(0) can be given the port while this one holds it.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let address = closed.local_addr().unwrap();
-    drop(closed);
     // RFC 8032's test public keys.
     let text = format!(
         "peers:\n  - region: eu-west-1\n    identities: [d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a]\n    endpoint: http://{address}\n    accessKeyId: AK\n    secretAccessKey: SK\n\
