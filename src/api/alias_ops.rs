@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::page;
 use super::resolve::Accepts;
-use super::wire::{check_length, decode, required, timestamp};
+use super::wire::{check_text, decode, required, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
 use crate::lifecycle::Operation;
@@ -143,7 +143,7 @@ impl Api {
         validate_alias_name(&name)?;
         // The request's shape is checked before anything is looked up.
         if let Some(target) = &input.target_key_id {
-            check_length("targetKeyId", target.len(), 1, 2048)?;
+            check_text("targetKeyId", target, 1, 2048)?;
         }
         let mut alias = self.existing_alias(caller, &name).await?;
         let key = self

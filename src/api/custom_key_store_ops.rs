@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::page::{CUSTOM_KEY_STORES, response};
-use super::wire::{check_length, decode};
+use super::wire::{check_text, decode};
 use super::{Api, ApiError};
 
 #[derive(Deserialize)]
@@ -25,10 +25,10 @@ impl Api {
     pub(super) async fn describe_custom_key_stores(&self, body: &[u8]) -> Result<Value, ApiError> {
         let input: DescribeInput = decode(body)?;
         if let Some(id) = &input.custom_key_store_id {
-            check_length("customKeyStoreId", id.chars().count(), 1, 64)?;
+            check_text("customKeyStoreId", id, 1, 64)?;
         }
         if let Some(name) = &input.custom_key_store_name {
-            check_length("customKeyStoreName", name.chars().count(), 1, 256)?;
+            check_text("customKeyStoreName", name, 1, 256)?;
         }
         let page = CUSTOM_KEY_STORES.page(
             Vec::<Value>::new(),

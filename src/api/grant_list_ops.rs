@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::access::{Access, principal_arn};
 use super::grant_ops::{check_arn, check_principal, check_service_principal};
 use super::page::{GRANTS, response};
-use super::wire::{check_length, decode, timestamp};
+use super::wire::{check_text, decode, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::grant::GrantRecord;
 
@@ -88,7 +88,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListGrantsInput = decode(body)?;
         if let Some(id) = &input.grant_id {
-            check_length("grantId", id.chars().count(), 1, 128)?;
+            check_text("grantId", id, 1, 128)?;
         }
         check_principal("granteePrincipal", input.grantee_principal.as_deref())?;
         check_service_principal(

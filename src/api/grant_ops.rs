@@ -10,7 +10,7 @@ use super::access::{Access, principal_arn};
 use super::crypto_ops::dry_run;
 use super::delegation::Ask;
 use super::resolve::Accepts;
-use super::wire::{check_grant_tokens, check_length, decode, parse_enum, required};
+use super::wire::{check_grant_tokens, check_text, decode, parse_enum, required};
 use super::{Api, ApiError, Caller};
 use crate::grant::{self, Constraints, GrantRecord};
 use crate::key::KeyRecord;
@@ -58,7 +58,7 @@ struct RevokeGrantInput {
 }
 
 fn check_optional(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
-    value.map_or(Ok(()), |v| check_length(field, v.chars().count(), 1, max))
+    value.map_or(Ok(()), |v| check_text(field, v, 1, max))
 }
 
 /// A principal member (AWS's `PrincipalIdType`): 1–256 characters of
@@ -107,7 +107,7 @@ pub(super) fn check_arn(principal: &str) -> Result<(), ApiError> {
 
 /// A `GrantId` member: 1–128 characters, and one of ours to be found.
 fn check_grant_id(id: &str) -> Result<(), ApiError> {
-    check_length("grantId", id.chars().count(), 1, 128)?;
+    check_text("grantId", id, 1, 128)?;
     if grant::is_grant_id(id) {
         Ok(())
     } else {
@@ -133,7 +133,7 @@ fn constraints(input: Option<ConstraintsInput>) -> Result<Constraints, ApiError>
         return Ok(Constraints::default());
     };
     if let Some(arn) = &input.source_arn {
-        check_length("constraints.sourceArn", arn.chars().count(), 20, 512)?;
+        check_text("constraints.sourceArn", arn, 20, 512)?;
         return Err(ApiError::Unsupported(
             "The SourceArn grant constraint is not supported: there are no AWS resources here."
                 .into(),
@@ -209,7 +209,7 @@ fn asked(caller: &Caller, input: &mut CreateGrantInput) -> Result<Asked, ApiErro
     check_principal("granteePrincipal", Some(&grantee))?;
     check_principal("retiringPrincipal", input.retiring_principal.as_deref())?;
     if let Some(name) = &input.name {
-        check_length("name", name.chars().count(), 1, 256)?;
+        check_text("name", name, 1, 256)?;
         let allowed = |c: char| c.is_ascii_alphanumeric() || ":/_-".contains(c);
         if !name.chars().all(allowed) {
             return Err(ApiError::validation(

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::Access;
-use super::wire::{Blob, check_length, decode, parse_enum, required, timestamp};
+use super::wire::{Blob, check_length, check_text, decode, parse_enum, required, timestamp};
 use super::{Api, ApiError, Caller};
 use crate::crypto::{CryptoError, ImportParametersRequest, UnwrapImportRequest};
 use crate::import::ImportToken;
@@ -70,7 +70,7 @@ fn is_oaep(algorithm: WrappingAlgorithm) -> bool {
 /// A `KeyMaterialId` member: 64 lower-case hex digits.
 fn check_material_id(id: &Option<String>) -> Result<(), ApiError> {
     let Some(id) = id else { return Ok(()) };
-    check_length("keyMaterialId", id.len(), 64, 64)?;
+    check_text("keyMaterialId", id, 64, 64)?;
     if !id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         let pattern = "Member must satisfy regular expression pattern: ^[a-f0-9]+$";
         return Err(ApiError::validation("keyMaterialId", id, pattern));
@@ -80,7 +80,7 @@ fn check_material_id(id: &Option<String>) -> Result<(), ApiError> {
 
 /// A `KeyMaterialDescription` member, as AWS's model bounds it.
 fn check_description(description: &str) -> Result<(), ApiError> {
-    check_length("keyMaterialDescription", description.len(), 0, 256)?;
+    check_text("keyMaterialDescription", description, 0, 256)?;
     let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c);
     if !description.chars().all(allowed) {
         let pattern = r"Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\s.-]+$";

@@ -12,8 +12,8 @@ use super::page;
 use super::resolve::Accepts;
 use super::wire::KeyInput;
 use super::wire::{
-    check_grant_tokens, check_length, check_range, custom_key_store_unsupported, decode,
-    key_metadata, not_in_enum, parse_enum, required, timestamp,
+    check_grant_tokens, check_length, check_range, check_text, custom_key_store_unsupported,
+    decode, key_metadata, not_in_enum, parse_enum, required, timestamp,
 };
 use super::{Api, ApiError, Caller};
 use crate::key::{KeyRecord, Origin};
@@ -133,7 +133,7 @@ pub(super) fn check_policy(policy: &str) -> Result<PolicyDocument, ApiError> {
 }
 
 pub(super) fn check_description(description: &str) -> Result<(), ApiError> {
-    check_length("description", description.chars().count(), 0, 8192)
+    check_text("description", description, 0, 8192)
 }
 
 /// The tags of one request as (key, value), checked as AWS checks them:
@@ -164,20 +164,6 @@ pub(super) fn checked_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiE
     Ok(checked)
 }
 
-/// A string member's length in characters, with AWS's message naming the value.
-fn check_text(field: &str, text: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    let len = text.chars().count();
-    if len < min {
-        let constraint = format!("Member must have length greater than or equal to {min}");
-        return Err(ApiError::validation(field, text, &constraint));
-    }
-    if len > max {
-        let constraint = format!("Member must have length less than or equal to {max}");
-        return Err(ApiError::validation(field, text, &constraint));
-    }
-    Ok(())
-}
-
 impl Api {
     pub(super) async fn create_key(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
         let input: CreateKeyInput = decode(body)?;
@@ -188,7 +174,7 @@ impl Api {
             return Err(custom_key_store_unsupported(store));
         }
         if let Some(xks) = &input.xks_key_id {
-            check_length("xksKeyId", xks.len(), 1, 128)?;
+            check_text("xksKeyId", xks, 1, 128)?;
             if !xks
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::wire::{check_length, check_range};
+use super::wire::{check_range, check_text};
 use crate::b64;
 
 /// One List operation's paging.
@@ -79,7 +79,7 @@ impl Listing {
     }
 
     fn decode(&self, marker: &str) -> Result<String, ApiError> {
-        check_length("marker", marker.chars().count(), 1, 1024)?;
+        check_text("marker", marker, 1, 1024)?;
         if marker.chars().any(|c| !('\u{20}'..='\u{ff}').contains(&c)) {
             return Err(ApiError::validation(
                 "marker",

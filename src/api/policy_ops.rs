@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::key_ops::{ListInput, check_policy};
 use super::resolve::Accepts;
-use super::wire::{check_length, decode, required};
+use super::wire::{check_text, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::key::KeyRecord;
 
@@ -35,7 +35,7 @@ struct PutInput {
 /// `PolicyName`: the model's constraints, then the only name there is.
 fn check_policy_name(name: Option<&str>) -> Result<(), ApiError> {
     let Some(name) = name else { return Ok(()) };
-    check_length("policyName", name.chars().count(), 1, 128)?;
+    check_text("policyName", name, 1, 128)?;
     if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return Err(ApiError::validation(
             "policyName",
@@ -65,7 +65,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: GetInput = decode(body)?;
         let key_id = required(input.key_id, "keyId")?;
-        check_length("keyId", key_id.len(), 1, 2048)?;
+        check_text("keyId", &key_id, 1, 2048)?;
         check_policy_name(input.policy_name.as_deref())?;
         let key = self
             .resolve_key(
@@ -85,7 +85,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: PutInput = decode(body)?;
         let key_id = required(input.key_id, "keyId")?;
-        check_length("keyId", key_id.len(), 1, 2048)?;
+        check_text("keyId", &key_id, 1, 2048)?;
         let policy = required(input.policy, "policy")?;
         check_policy_name(input.policy_name.as_deref())?;
         let document = check_policy(&policy)?;
@@ -119,7 +119,7 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let input: ListInput = decode(body)?;
         let key_id = required(input.key_id, "keyId")?;
-        check_length("keyId", key_id.len(), 1, 2048)?;
+        check_text("keyId", &key_id, 1, 2048)?;
         let page = super::page::POLICIES.page(
             vec![POLICY_NAME],
             input.limit,

@@ -11,7 +11,7 @@ use super::access::{Access, Subject, principal_arn};
 use super::key_ops::{Tag, check_description, check_policy, checked_tags};
 use super::peer::PeerClient;
 use super::replica_metrics::Delivery;
-use super::wire::{check_length, decode, required};
+use super::wire::{check_text, decode, required};
 use super::{Api, ApiError, Caller};
 use crate::b64;
 use crate::key::{
@@ -123,7 +123,7 @@ pub(super) fn unsynced(regions: impl IntoIterator<Item = String>) -> Vec<Replica
 /// A Region member (`ReplicaRegion`, `PrimaryRegion`) as AWS checks it.
 pub(super) fn checked_region(field: &str, region: Option<String>) -> Result<String, ApiError> {
     let region = required(region, field)?;
-    check_length(field, region.len(), 1, 32)?;
+    check_text(field, &region, 1, 32)?;
     if !is_region(&region) {
         return Err(ApiError::validation(
             field,

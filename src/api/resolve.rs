@@ -39,7 +39,7 @@ impl Api {
         reference: &'r str,
         accepts: Accepts,
     ) -> Result<(KeyRecord, Option<&'r str>), ApiError> {
-        super::wire::check_length("keyId", reference.len(), 1, 2048)?;
+        super::wire::check_text("keyId", reference, 1, 2048)?;
         let invalid = || ApiError::NotFound(format!("Invalid keyId '{reference}'"));
         let local = self.arn.strip_prefix(reference);
         if reference.starts_with("arn:") && local.is_none() {

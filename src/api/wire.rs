@@ -107,7 +107,7 @@ pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     })
 }
 
-/// Length bounds on a string or blob member.
+/// Length bounds on a blob or list member (a string's: [`check_text`]).
 pub fn check_length(field: &str, len: usize, min: usize, max: usize) -> Result<(), ApiError> {
     if len < min {
         return Err(ApiError::Validation(format!(
@@ -118,6 +118,21 @@ pub fn check_length(field: &str, len: usize, min: usize, max: usize) -> Result<(
         return Err(ApiError::Validation(format!(
             "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));
+    }
+    Ok(())
+}
+
+/// A string member's length in characters, with AWS's message naming the
+/// value (as AWS names a string's; a blob's or a list's it does not).
+pub fn check_text(field: &str, text: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let len = text.chars().count();
+    if len < min {
+        let constraint = format!("Member must have length greater than or equal to {min}");
+        return Err(ApiError::validation(field, text, &constraint));
+    }
+    if len > max {
+        let constraint = format!("Member must have length less than or equal to {max}");
+        return Err(ApiError::validation(field, text, &constraint));
     }
     Ok(())
 }
@@ -350,7 +365,7 @@ pub fn key_metadata(key: &KeyRecord, arns: &super::ArnConfig) -> Value {
 
 /// A custom key store id, once it is well formed: there are none here.
 pub fn custom_key_store_unsupported(id: &str) -> ApiError {
-    match check_length("customKeyStoreId", id.len(), 1, 64) {
+    match check_text("customKeyStoreId", id, 1, 64) {
         Err(e) => e,
         Ok(()) => ApiError::Unsupported("Custom key stores are not supported.".into()),
     }

@@ -363,3 +363,51 @@ async fn every_member_just_outside_its_constraint_is_a_validation_error() {
     );
     assert!(checked >= 175, "{checked}");
 }
+
+/// A string member out of its bounds is named with its value, as AWS
+/// names it (`Value '' at 'keyId'`, the text AWS KMS sends for an empty
+/// KeyId); a secret blob's value is never repeated.
+#[tokio::test]
+async fn a_string_out_of_bounds_is_named_with_its_value_a_secret_never() {
+    let h = harness();
+    let key = h.key(json!({})).await;
+    let (kind, message) = h.err("DescribeKey", json!({ "KeyId": "" })).await;
+    assert_eq!(kind, "ValidationException");
+    assert_eq!(
+        message,
+        "1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1"
+    );
+    let long = "d".repeat(8193);
+    let (kind, message) = h
+        .err(
+            "UpdateKeyDescription",
+            json!({ "KeyId": key, "Description": long }),
+        )
+        .await;
+    assert_eq!(kind, "ValidationException");
+    assert_eq!(
+        message,
+        format!(
+            "1 validation error detected: Value '{long}' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"
+        )
+    );
+    let (_, message) = h
+        .err(
+            "ListGrants",
+            json!({ "KeyId": key, "GrantId": "g".repeat(129) }),
+        )
+        .await;
+    assert!(
+        message.contains(&format!("Value '{}' at 'grantId'", "g".repeat(129))),
+        "{message}"
+    );
+    let secret = crate::b64::encode(&[7u8; 4097]);
+    let (kind, message) = h
+        .err("Encrypt", json!({ "KeyId": key, "Plaintext": secret }))
+        .await;
+    assert_eq!(kind, "ValidationException");
+    assert_eq!(
+        message,
+        "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
+    );
+}
