@@ -204,7 +204,10 @@ async fn a_foreign_secret_is_refused_and_never_written() {
         (ready["status"].as_str(), ready["reason"].as_str()),
         (Some("False"), Some("SecretConflict"))
     );
-    assert_eq!(finish(task).await, Action::requeue(super::super::REFUSED_RETRY));
+    assert_eq!(
+        finish(task).await,
+        Action::requeue(super::super::REFUSED_RETRY)
+    );
     server.expect_nothing_more().await;
 }
 
