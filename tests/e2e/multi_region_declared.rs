@@ -3,7 +3,8 @@
 //! the primary's Region for a declared replica without material (refused
 //! or allowed by the primary's key policy and RBAC), a cluster replica
 //! whose Secret is lost comes back the same way, and the peers file is
-//! followed by the endpoint and its crypto sidecar.
+//! followed by the endpoint and its crypto sidecar. A primary declared
+//! with `replicaRegions` is replicated there without a ReplicateKey call.
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::types::MultiRegionKeyType;
@@ -337,6 +338,69 @@ async fn the_cluster_follows_its_peers_file() {
     assert_eq!(
         decrypt(&west_kms, sealed).await,
         "after the peers file came back"
+    );
+    drop(controller);
+}
+
+/// A primary declared in Git with `replicaRegions`: the controller records
+/// the list, and the endpoint's sync makes the replica in us-east-1
+/// without any ReplicateKey call.
+#[tokio::test]
+async fn a_kmskey_declaring_replica_regions_is_replicated_there() {
+    let Some(cluster) = cluster::cluster().await else {
+        return;
+    };
+    let Peered {
+        controller,
+        east: _east,
+        east_kms,
+        west_kms,
+        ..
+    } = peered(&cluster).await;
+    let keys: Api<KmsKey> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let declared = ready_key(
+        &keys,
+        "declared-primary",
+        json!({"multiRegion": true, "replicaRegions": ["eu-west-1", "us-east-1"]}),
+    )
+    .await;
+    let key_id = declared.status.unwrap().key_id.unwrap();
+    let replica = wait_for("the replica in us-east-1", READY, || async {
+        let described = east_kms.describe_key().key_id(&key_id).send().await.ok()?;
+        described.key_metadata
+    })
+    .await;
+    let config = replica.multi_region_configuration().unwrap();
+    assert_eq!(
+        config.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Replica)
+    );
+    assert_eq!(config.primary_key().unwrap().region(), Some("eu-west-1"));
+    let listed = wait_for("the replica listed", READY, || async {
+        let described = west_kms.describe_key().key_id(&key_id).send().await.ok()?;
+        let config = described.key_metadata?.multi_region_configuration?;
+        let regions: Vec<String> = config
+            .replica_keys()
+            .iter()
+            .filter_map(|r| r.region().map(str::to_owned))
+            .collect();
+        (!regions.is_empty()).then_some(regions)
+    })
+    .await;
+    assert_eq!(listed, ["us-east-1"]);
+    let sealed = encrypt(&west_kms, &key_id, "declared in Git").await;
+    assert_eq!(decrypt(&east_kms, sealed).await, "declared in Git");
+    // The endpoint ran the sync holding the Lease, in the namespace it was
+    // told (--lease-namespace), for three turns of --replica-sync-seconds.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let lease = leases.get("kube-kms-replica-sync").await.unwrap();
+    let spec = lease.spec.unwrap();
+    assert!(spec.holder_identity.is_some());
+    assert_eq!(
+        spec.lease_duration_seconds,
+        Some(15),
+        "three 1 s turns, at least 15 s"
     );
     drop(controller);
 }
