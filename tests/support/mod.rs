@@ -274,7 +274,12 @@ pub fn free_port() -> u16 {
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
         .unwrap_or(32_768);
-    let span = ephemeral_low.saturating_sub(LOWEST).max(1);
+    let span = ephemeral_low.saturating_sub(LOWEST);
+    if span < 1_000 {
+        // No room below the range here: the kernel's choice, released.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        return probe.local_addr().unwrap().port();
+    }
     let start = std::process::id().wrapping_mul(7_919);
     for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
