@@ -67,6 +67,12 @@ fn signed_request(addr: SocketAddr, operation: &str, body: &str) -> Vec<u8> {
     request.into_bytes()
 }
 
+/// A signed Encrypt of `body` for one load: signed when the load starts,
+/// since a long run outlasts SigV4's five minutes of clock skew.
+fn signed(addr: SocketAddr, body: &str) -> Arc<Vec<u8>> {
+    Arc::new(signed_request(addr, "Encrypt", body))
+}
+
 /// The body of an Encrypt of 4 KiB under `key_id`, as every server gets it.
 fn encrypt_body(key_id: &str) -> String {
     let plaintext = kube_kms::b64::encode(&[0x42u8; 4096]);
@@ -280,8 +286,8 @@ async fn paced_report(
             offered / floor * 100.0
         );
         for (name, addr, body, _) in servers {
-            let request = Arc::new(signed_request(*addr, "Encrypt", body));
-            let paced = paced::load(*addr, request, connections, offered, duration).await;
+            let paced =
+                paced::load(*addr, signed(*addr, body), connections, offered, duration).await;
             println!(
                 "    {:<24} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p99.9 {:>7.2} ms   late {:>6}   errors {}",
                 name.trim(),
@@ -405,8 +411,7 @@ fn main() {
         let key_id = create_key(kms_addr).await;
         let body = encrypt_body(&key_id);
         // (name, address, Encrypt body, pid): the servers in the order they
-        // take turns, each at its index below. Each load is signed afresh:
-        // a long run outlasts SigV4's five minutes of clock skew.
+        // take turns, each at its index below; each load is `signed` afresh.
         const FLOOR: usize = 0;
         const WORK: usize = 1;
         const SERVE: usize = 2;
@@ -424,7 +429,6 @@ fn main() {
             servers.push(("KUBE_KMS_BENCH_COMPARE", addr, body, pid));
         }
 
-        let signed = |addr: SocketAddr, body: &str| Arc::new(signed_request(addr, "Encrypt", body));
         for (_, addr, body, _) in &servers {
             load(*addr, signed(*addr, body), connections, Duration::from_secs(1)).await;
         }

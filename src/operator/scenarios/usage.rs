@@ -17,11 +17,7 @@ fn last_usage() -> KeyLastUsage {
 async fn a_new_key_is_tracked_from_its_first_status() {
     let (ctx, mut server) = context();
     let key = key(json!({}));
-    let task = reconcile_key(key.clone(), &ctx).await;
-    server
-        .expect("GET", &format!("{SECRETS}/kmskey-app"), 404, not_found())
-        .await;
-    server.expect("POST", SECRETS, 201, json!({})).await;
+    let (task, _) = minting(&key, &ctx, &mut server).await;
     server.expect_event("Created").await;
     let status = server.expect_status(&key).await;
     assert_eq!(status.body["status"]["usageTrackedSince"], rfc3339(NOW));
