@@ -1,79 +1,103 @@
 //! Elliptic-curve keys (ECC_NIST_P256/P384/P521, ECC_SECG_P256K1) for ECDSA
 //! with DER-encoded signatures, each curve with its one AWS hash, and ECDH
 //! on the NIST curves (DeriveSharedSecret).
+//!
+//! Why AWS-LC: its ECDSA draws each nonce at random (hedged with a hash of
+//! the key and digest, so signatures vary as AWS KMS's do) and wipes the
+//! nonce and its inverse when done, and the memory it frees is cleared; it
+//! is also several times faster than a pure-Rust curve. The material's
+//! format (PKCS#8) is the same whichever library made it.
 
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use rand_core::OsRng;
-use signature::hazmat::{PrehashSigner, PrehashVerifier};
-use signature::{Signer, Verifier};
+use aws_lc_rs::agreement::{self, ParsedPublicKey, ParsedPublicKeyFormat};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, KeyPair as _,
+    UnparsedPublicKey,
+};
 
-use super::SignatureKey;
+use super::{SignatureKey, imported_digest};
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
 use crate::spec::{KeyAgreementAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
-pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
-    fn encode(doc: pkcs8::Result<pkcs8::SecretDocument>) -> Result<SecretBytes, CryptoError> {
-        let doc = doc.map_err(|_| CryptoError::Internal("EC key encoding failed".into()))?;
-        Ok(SecretBytes::new(doc.as_bytes().to_vec()))
-    }
-    match spec {
-        KeySpec::EccNistP256 => encode(p256::SecretKey::random(&mut OsRng).to_pkcs8_der()),
-        KeySpec::EccNistP384 => encode(p384::SecretKey::random(&mut OsRng).to_pkcs8_der()),
-        KeySpec::EccNistP521 => encode(p521::SecretKey::random(&mut OsRng).to_pkcs8_der()),
-        KeySpec::EccSecgP256k1 => encode(k256::SecretKey::random(&mut OsRng).to_pkcs8_der()),
-        other => Err(CryptoError::Internal(format!("{other} is not an ECC spec"))),
-    }
+/// What AWS-LC calls a key spec's curve: its ECDSA (with the curve's one
+/// hash) and, on the NIST curves, its ECDH.
+struct Curve {
+    signing: &'static EcdsaSigningAlgorithm,
+    verifying: &'static EcdsaVerificationAlgorithm,
+    agreement: Option<&'static agreement::Algorithm>,
 }
 
-enum Signing {
-    P256(p256::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
-    P521(p521::ecdsa::SigningKey),
-    K256(k256::ecdsa::SigningKey),
+fn curve(spec: KeySpec) -> Option<Curve> {
+    Some(match spec {
+        KeySpec::EccNistP256 => Curve {
+            signing: &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            verifying: &signature::ECDSA_P256_SHA256_ASN1,
+            agreement: Some(&agreement::ECDH_P256),
+        },
+        KeySpec::EccNistP384 => Curve {
+            signing: &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            verifying: &signature::ECDSA_P384_SHA384_ASN1,
+            agreement: Some(&agreement::ECDH_P384),
+        },
+        KeySpec::EccNistP521 => Curve {
+            signing: &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+            verifying: &signature::ECDSA_P521_SHA512_ASN1,
+            agreement: Some(&agreement::ECDH_P521),
+        },
+        KeySpec::EccSecgP256k1 => Curve {
+            signing: &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+            verifying: &signature::ECDSA_P256K1_SHA256_ASN1,
+            agreement: None,
+        },
+        _ => return None,
+    })
+}
+
+pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
+    let curve =
+        curve(spec).ok_or_else(|| CryptoError::Internal(format!("{spec} is not an ECC spec")))?;
+    let failed = |_| CryptoError::Internal("EC key generation failed".into());
+    // The document wipes itself when dropped.
+    let document = EcdsaKeyPair::generate(curve.signing)
+        .map_err(failed)?
+        .to_pkcs8v1()
+        .map_err(failed)?;
+    Ok(SecretBytes::new(document.as_ref().to_vec()))
 }
 
 /// A parsed EC private key with its public key.
 pub struct EccKey {
     spec: KeySpec,
-    signing: Signing,
+    signing: EcdsaKeyPair,
+    verifying: &'static EcdsaVerificationAlgorithm,
+    /// The same private key for ECDH, on the curves that have it.
+    agreement: Option<agreement::PrivateKey>,
     public_der: Vec<u8>,
 }
 
 impl EccKey {
+    /// Parses PKCS#8 (RFC 5208) material, which must be on `spec`'s curve.
     pub fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Result<Self, String> {
-        fn spki(doc: spki::Result<spki::Document>) -> Result<Vec<u8>, String> {
-            doc.map(|d| d.as_bytes().to_vec())
-                .map_err(|e| e.to_string())
-        }
-        let (signing, public_der) = match spec {
-            KeySpec::EccNistP256 => {
-                let secret = p256::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
-                let public = spki(secret.public_key().to_public_key_der())?;
-                (Signing::P256(secret.into()), public)
-            }
-            KeySpec::EccNistP384 => {
-                let secret = p384::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
-                let public = spki(secret.public_key().to_public_key_der())?;
-                (Signing::P384(secret.into()), public)
-            }
-            KeySpec::EccNistP521 => {
-                let secret = p521::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
-                let public = spki(secret.public_key().to_public_key_der())?;
-                let key = p521::ecdsa::SigningKey::from_bytes(&secret.to_bytes())
-                    .map_err(|e| e.to_string())?;
-                (Signing::P521(key), public)
-            }
-            KeySpec::EccSecgP256k1 => {
-                let secret = k256::SecretKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
-                let public = spki(secret.public_key().to_public_key_der())?;
-                (Signing::K256(secret.into()), public)
-            }
-            _ => return Err("not an ECC spec".into()),
-        };
+        let curve = curve(spec).ok_or("not an ECC spec")?;
+        let signing = EcdsaKeyPair::from_pkcs8(curve.signing, der).map_err(|e| e.to_string())?;
+        let agreement = curve
+            .agreement
+            .map(|algorithm| agreement::PrivateKey::from_private_key_der(algorithm, der))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let public_der = signing
+            .public_key()
+            .as_der()
+            .map_err(|e| e.to_string())?
+            .as_ref()
+            .to_vec();
         Ok(EccKey {
             spec,
             signing,
+            verifying: curve.verifying,
+            agreement,
             public_der,
         })
     }
@@ -99,41 +123,38 @@ impl EccKey {
         algorithm: KeyAgreementAlgorithm,
         peer: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
+        let incompatible = || {
+            CryptoError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
+                self.spec
+            ))
+        };
         if !self
             .spec
             .key_agreement_algorithms(KeyUsage::KeyAgreement)
             .contains(&algorithm)
         {
-            return Err(CryptoError::InvalidKeyUsage(format!(
-                "Algorithm {algorithm} is incompatible with key spec {}.",
-                self.spec
-            )));
+            return Err(incompatible());
         }
-        let bad_peer = |_| {
+        let private = self.agreement.as_ref().ok_or_else(incompatible)?;
+        let bad_peer = || {
             CryptoError::Validation(format!(
                 "PublicKey must be a DER-encoded SubjectPublicKeyInfo of an {} public key.",
                 self.spec
             ))
         };
-        macro_rules! agree {
-            ($curve:ident, $key:expr) => {{
-                let peer = $curve::PublicKey::from_public_key_der(peer).map_err(bad_peer)?;
-                let shared =
-                    $curve::ecdh::diffie_hellman($key.as_nonzero_scalar(), peer.as_affine());
-                SecretBytes::new(shared.raw_secret_bytes().to_vec())
-            }};
+        // AWS takes the peer's key as SubjectPublicKeyInfo only; AWS-LC
+        // would also take a bare point.
+        let peer =
+            ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(private.algorithm(), peer))
+                .map_err(|_| bad_peer())?;
+        if peer.format() != ParsedPublicKeyFormat::X509 {
+            return Err(bad_peer());
         }
-        Ok(match &self.signing {
-            Signing::P256(key) => agree!(p256, key),
-            Signing::P384(key) => agree!(p384, key),
-            Signing::P521(key) => agree!(p521, key),
-            Signing::K256(_) => {
-                return Err(CryptoError::InvalidKeyUsage(format!(
-                    "Algorithm {algorithm} is incompatible with key spec {}.",
-                    self.spec
-                )));
-            }
+        agreement::agree(private, peer, (), |shared| {
+            Ok(SecretBytes::new(shared.to_vec()))
         })
+        .map_err(|()| bad_peer())
     }
 }
 
@@ -146,22 +167,15 @@ impl SignatureKey for EccKey {
     ) -> Result<Vec<u8>, CryptoError> {
         self.check(algorithm, message_type, message)?;
         let failed = |_| CryptoError::Internal("ECDSA signing failed".into());
-        macro_rules! sign {
-            ($curve:ident, $key:expr) => {{
-                let sig: $curve::ecdsa::Signature = match message_type {
-                    MessageType::Raw => $key.try_sign(message).map_err(failed)?,
-                    MessageType::Digest => $key.sign_prehash(message).map_err(failed)?,
-                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
-                };
-                sig.to_der().as_bytes().to_vec()
-            }};
+        let signature = match message_type {
+            MessageType::Raw => self.signing.sign(&SystemRandom::new(), message),
+            MessageType::Digest => self
+                .signing
+                .sign_digest(&imported_digest(algorithm.hash(), message)?),
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         }
-        Ok(match &self.signing {
-            Signing::P256(key) => sign!(p256, key),
-            Signing::P384(key) => sign!(p384, key),
-            Signing::P521(key) => sign!(p521, key),
-            Signing::K256(key) => sign!(k256, key),
-        })
+        .map_err(failed)?;
+        Ok(signature.as_ref().to_vec())
     }
 
     fn verify(
@@ -172,24 +186,14 @@ impl SignatureKey for EccKey {
         signature: &[u8],
     ) -> Result<(), CryptoError> {
         self.check(algorithm, message_type, message)?;
-        macro_rules! verify {
-            ($curve:ident, $key:expr) => {{
-                let key = $curve::ecdsa::VerifyingKey::from($key);
-                let sig = $curve::ecdsa::Signature::from_der(signature)
-                    .map_err(|_| CryptoError::InvalidSignature)?;
-                match message_type {
-                    MessageType::Raw => key.verify(message, &sig),
-                    MessageType::Digest => key.verify_prehash(message, &sig),
-                    MessageType::ExternalMu => return Err(super::not_ml_dsa()),
-                }
-                .map_err(|_| CryptoError::InvalidSignature)
-            }};
+        let public = UnparsedPublicKey::new(self.verifying, self.signing.public_key().as_ref());
+        match message_type {
+            MessageType::Raw => public.verify(message, signature),
+            MessageType::Digest => {
+                public.verify_digest(&imported_digest(algorithm.hash(), message)?, signature)
+            }
+            MessageType::ExternalMu => return Err(super::not_ml_dsa()),
         }
-        match &self.signing {
-            Signing::P256(key) => verify!(p256, key),
-            Signing::P384(key) => verify!(p384, key),
-            Signing::P521(key) => verify!(p521, key),
-            Signing::K256(key) => verify!(k256, key),
-        }
+        .map_err(|_| CryptoError::InvalidSignature)
     }
 }

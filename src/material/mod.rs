@@ -20,7 +20,7 @@ use rand_core::{OsRng, RngCore};
 
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{Family, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
+use crate::spec::{Family, Hash, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 /// Plaintext key material of one spec. Zeroized on drop; `Debug` redacts it.
 pub struct KeyMaterial {
@@ -189,6 +189,26 @@ fn check_signing(
     algorithm
         .check_message(message_type, message)
         .map_err(CryptoError::Validation)
+}
+
+/// A caller-supplied digest, whose length must match the algorithm's hash.
+fn imported_digest(hash: Hash, bytes: &[u8]) -> Result<aws_lc_rs::digest::Digest, CryptoError> {
+    let algorithm = match hash {
+        Hash::Sha224 => &aws_lc_rs::digest::SHA224,
+        Hash::Sha256 => &aws_lc_rs::digest::SHA256,
+        Hash::Sha384 => &aws_lc_rs::digest::SHA384,
+        Hash::Sha512 => &aws_lc_rs::digest::SHA512,
+        Hash::Shake256 => return Err(not_ml_dsa()),
+    };
+    aws_lc_rs::digest::Digest::import_less_safe(bytes, algorithm)
+        .map_err(|_| digest_length_error(hash, bytes.len()))
+}
+
+fn digest_length_error(hash: Hash, got: usize) -> CryptoError {
+    CryptoError::Validation(format!(
+        "Digest is invalid length for algorithm: expected {} bytes, got {got}.",
+        hash.output_len()
+    ))
 }
 
 /// A message type or hash only ML-DSA takes reached another family: the

@@ -7,7 +7,6 @@
 //! operations are constant-time (blinded, with constant-time OAEP unpadding),
 //! so every private-key operation here goes through it.
 
-use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
@@ -16,10 +15,10 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaParameters, UnparsedPublicKey};
 
-use super::SignatureKey;
+use super::{SignatureKey, imported_digest};
 use crate::crypto::CryptoError;
 use crate::secret::SecretBytes;
-use crate::spec::{EncryptionAlgorithm, Hash, KeySpec, MessageType, SigningAlgorithm};
+use crate::spec::{EncryptionAlgorithm, KeySpec, MessageType, SigningAlgorithm};
 
 pub fn generate_pkcs8(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
     let size = match spec {
@@ -220,24 +219,4 @@ fn algorithms(
             )));
         }
     })
-}
-
-/// A caller-supplied digest, whose length must match the algorithm's hash.
-fn imported_digest(hash: Hash, bytes: &[u8]) -> Result<digest::Digest, CryptoError> {
-    let algorithm = match hash {
-        Hash::Sha224 => &digest::SHA224,
-        Hash::Sha256 => &digest::SHA256,
-        Hash::Sha384 => &digest::SHA384,
-        Hash::Sha512 => &digest::SHA512,
-        Hash::Shake256 => return Err(super::not_ml_dsa()),
-    };
-    digest::Digest::import_less_safe(bytes, algorithm)
-        .map_err(|_| digest_length_error(hash, bytes.len()))
-}
-
-fn digest_length_error(hash: Hash, got: usize) -> CryptoError {
-    CryptoError::Validation(format!(
-        "Digest is invalid length for algorithm: expected {} bytes, got {got}.",
-        hash.output_len()
-    ))
 }

@@ -1,37 +1,26 @@
-//! ECDH key agreement against AWS-LC.
+//! ECDH key agreement, checked against RustCrypto's.
 
 use super::*;
 
 #[test]
-fn ecdh_agrees_with_aws_lc_on_every_nist_curve() {
-    use aws_lc_rs::agreement;
+fn ecdh_agrees_with_another_implementation_on_every_nist_curve() {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     use p256::pkcs8::EncodePublicKey;
     let engine = engine();
-    let rng = aws_lc_rs::rand::SystemRandom::new();
     macro_rules! case {
-        ($spec:expr, $curve:ident, $lc:expr) => {{
+        ($spec:expr, $curve:ident) => {{
             let key = engine
                 .generate_material(id($spec, KeyUsage::KeyAgreement))
                 .unwrap();
             let ours =
                 $curve::PublicKey::from_public_key_der(&engine.get_public_key(&key).unwrap())
                     .unwrap();
-            // The peer is AWS-LC, another implementation.
-            let peer = agreement::EphemeralPrivateKey::generate($lc, &rng).unwrap();
-            let peer_point = peer.compute_public_key().unwrap();
-            let peer_spki = $curve::PublicKey::from_sec1_bytes(peer_point.as_ref())
-                .unwrap()
-                .to_public_key_der()
-                .unwrap()
-                .into_vec();
-            let expected = agreement::agree_ephemeral(
-                peer,
-                &agreement::UnparsedPublicKey::new($lc, ours.to_encoded_point(false).as_bytes()),
-                (),
-                |secret| Ok(secret.to_vec()),
-            )
-            .unwrap();
+            // The peer is RustCrypto, another implementation.
+            let peer = $curve::SecretKey::random(&mut rand_core::OsRng);
+            let peer_spki = peer.public_key().to_public_key_der().unwrap().into_vec();
+            let expected = $curve::ecdh::diffie_hellman(peer.to_nonzero_scalar(), ours.as_affine())
+                .raw_secret_bytes()
+                .to_vec();
             let request = |public_key: Vec<u8>| SharedSecretRequest {
                 material: key.clone(),
                 algorithm: KeyAgreementAlgorithm::Ecdh,
@@ -39,12 +28,19 @@ fn ecdh_agrees_with_aws_lc_on_every_nist_curve() {
             };
             let secret = engine.derive_shared_secret(&request(peer_spki)).unwrap();
             assert_eq!(secret.to_vec(), expected, "{}", $spec);
+            // AWS takes the peer's key as SubjectPublicKeyInfo, not as a bare point.
+            let point = peer.public_key().to_encoded_point(false).as_bytes().to_vec();
+            let err = engine.derive_shared_secret(&request(point)).unwrap_err();
+            assert!(
+                matches!(err, CryptoError::Validation(ref m) if m.contains("SubjectPublicKeyInfo")),
+                "{err:?}"
+            );
             key
         }};
     }
-    let p256_key = case!(KeySpec::EccNistP256, p256, &agreement::ECDH_P256);
-    let p384_key = case!(KeySpec::EccNistP384, p384, &agreement::ECDH_P384);
-    case!(KeySpec::EccNistP521, p521, &agreement::ECDH_P521);
+    let p256_key = case!(KeySpec::EccNistP256, p256);
+    let p384_key = case!(KeySpec::EccNistP384, p384);
+    case!(KeySpec::EccNistP521, p521);
 
     // A peer on another curve, or not a public key at all.
     let p384_peer = engine.get_public_key(&p384_key).unwrap();

@@ -94,19 +94,22 @@ fn independent_verify(
         }
         KeySpec::EccSecgP256k1 => {
             let key = k256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
-            key.verify(
-                message,
-                &k256::ecdsa::Signature::from_der(signature).unwrap(),
-            )
-            .unwrap();
+            // k256 takes only low-S signatures (Bitcoin's rule); AWS KMS's,
+            // like ours, are high-S half the time.
+            let signature = k256::ecdsa::Signature::from_der(signature).unwrap();
+            let signature = signature.normalize_s().unwrap_or(signature);
+            key.verify(message, &signature).unwrap();
         }
         KeySpec::EccNistP521 => {
-            let algorithm = &lc::ECDSA_P521_SHA512_ASN1;
             let point = p521::PublicKey::from_public_key_der(spki).unwrap();
             use p521::elliptic_curve::sec1::ToEncodedPoint;
-            UnparsedPublicKey::new(algorithm, point.to_encoded_point(false).as_bytes())
-                .verify(message, signature)
+            let key = p521::ecdsa::VerifyingKey::from_encoded_point(&point.to_encoded_point(false))
                 .unwrap();
+            key.verify(
+                message,
+                &p521::ecdsa::Signature::from_der(signature).unwrap(),
+            )
+            .unwrap();
         }
         _ => {
             let parameters: &lc::RsaParameters = match algorithm {
@@ -136,6 +139,83 @@ fn ecdsa_sign_verify_every_curve() {
         KeySpec::EccSecgP256k1,
     ] {
         sign_verify_all(&engine, spec);
+    }
+}
+
+/// ECC material as RustCrypto writes PKCS#8 (how keys were made before
+/// AWS-LC made them, and what an import may bring) signs as it did: the
+/// same public key, signatures RustCrypto verifies.
+#[test]
+fn ecc_material_written_by_another_library_signs_with_the_same_key() {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let engine = engine();
+    macro_rules! case {
+        ($spec:expr, $curve:ident) => {{
+            let secret = $curve::SecretKey::random(&mut rand_core::OsRng);
+            let der = secret.to_pkcs8_der().unwrap().as_bytes().to_vec();
+            let key = engine
+                .import_material(id($spec, KeyUsage::SignVerify), SecretBytes::new(der))
+                .unwrap();
+            let spki = engine.get_public_key(&key).unwrap();
+            let expected = secret.public_key().to_public_key_der().unwrap();
+            assert_eq!(spki, expected.as_bytes(), "{}", $spec);
+            let algorithm = $spec.signing_algorithms(KeyUsage::SignVerify)[0];
+            let message = b"signed by material from elsewhere".to_vec();
+            let signature = engine
+                .sign(&SignRequest {
+                    material: key,
+                    message: message.clone(),
+                    message_type: MessageType::Raw,
+                    algorithm,
+                })
+                .unwrap();
+            independent_verify($spec, algorithm, &spki, &message, &signature);
+        }};
+    }
+    case!(KeySpec::EccNistP256, p256);
+    case!(KeySpec::EccNistP384, p384);
+    case!(KeySpec::EccNistP521, p521);
+    case!(KeySpec::EccSecgP256k1, k256);
+    // Material on another curve than the key spec says is refused.
+    let p384 = p384::SecretKey::random(&mut rand_core::OsRng);
+    let err = engine
+        .import_material(
+            id(KeySpec::EccNistP256, KeyUsage::SignVerify),
+            SecretBytes::new(p384.to_pkcs8_der().unwrap().as_bytes().to_vec()),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, CryptoError::MalformedMaterial(ref m) if m.contains("ECC_NIST_P256")),
+        "{err:?}"
+    );
+}
+
+/// Each ECDSA signature takes a fresh nonce, as AWS KMS's do: signing the
+/// same message twice gives two signatures, both valid.
+#[test]
+fn ecdsa_signatures_of_one_message_differ() {
+    let engine = engine();
+    for spec in [KeySpec::EccNistP256, KeySpec::EccSecgP256k1] {
+        let key = engine
+            .generate_material(id(spec, KeyUsage::SignVerify))
+            .unwrap();
+        let spki = engine.get_public_key(&key).unwrap();
+        let algorithm = SigningAlgorithm::EcdsaSha256;
+        let sign = || {
+            engine
+                .sign(&SignRequest {
+                    material: key.clone(),
+                    message: b"twice".to_vec(),
+                    message_type: MessageType::Raw,
+                    algorithm,
+                })
+                .unwrap()
+        };
+        let (first, second) = (sign(), sign());
+        assert_ne!(first, second, "{spec}");
+        for signature in [first, second] {
+            independent_verify(spec, algorithm, &spki, b"twice", &signature);
+        }
     }
 }
 
