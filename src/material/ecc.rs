@@ -10,6 +10,7 @@
 
 use aws_lc_rs::agreement::{self, ParsedPublicKey, ParsedPublicKeyFormat};
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::error::KeyRejected;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, KeyPair as _,
@@ -81,12 +82,12 @@ impl EccKey {
     /// Parses PKCS#8 (RFC 5208) material, which must be on `spec`'s curve.
     pub fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Result<Self, String> {
         let curve = curve(spec).ok_or("not an ECC spec")?;
-        let signing = EcdsaKeyPair::from_pkcs8(curve.signing, der).map_err(|e| e.to_string())?;
+        let signing = EcdsaKeyPair::from_pkcs8(curve.signing, der).map_err(rejected)?;
         let agreement = curve
             .agreement
             .map(|algorithm| agreement::PrivateKey::from_private_key_der(algorithm, der))
             .transpose()
-            .map_err(|e| e.to_string())?;
+            .map_err(rejected)?;
         let public_der = signing
             .public_key()
             .as_der()
@@ -155,6 +156,14 @@ impl EccKey {
             Ok(SecretBytes::new(shared.to_vec()))
         })
         .map_err(|()| bad_peer())
+    }
+}
+
+/// Why AWS-LC refused material, in words (its own are one code word).
+fn rejected(why: KeyRejected) -> String {
+    match why.to_string().as_str() {
+        "WrongAlgorithm" => "the private key is on another curve".into(),
+        code => format!("not a PKCS#8 EC private key ({code})"),
     }
 }
 

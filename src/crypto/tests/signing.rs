@@ -184,8 +184,20 @@ fn ecc_material_written_by_another_library_signs_with_the_same_key() {
             SecretBytes::new(p384.to_pkcs8_der().unwrap().as_bytes().to_vec()),
         )
         .unwrap_err();
+    assert_eq!(
+        err,
+        CryptoError::MalformedMaterial(
+            "material is not a valid ECC_NIST_P256: the private key is on another curve".into()
+        )
+    );
+    let err = engine
+        .import_material(
+            id(KeySpec::EccNistP256, KeyUsage::SignVerify),
+            SecretBytes::new(b"not a key".to_vec()),
+        )
+        .unwrap_err();
     assert!(
-        matches!(err, CryptoError::MalformedMaterial(ref m) if m.contains("ECC_NIST_P256")),
+        matches!(err, CryptoError::MalformedMaterial(ref m) if m.starts_with("material is not a valid ECC_NIST_P256: not a PKCS#8 EC private key")),
         "{err:?}"
     );
 }
