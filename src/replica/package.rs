@@ -20,8 +20,8 @@
 //! keys, salted with the offer's digest, with both public keys in its
 //! info; the associated data is the label and bytes 0..137.
 
+use aws_lc_rs::hkdf;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use sha2::Sha256;
 
 use super::identity::refused;
 use super::offer::{Offer, POINT_LEN};
@@ -61,9 +61,12 @@ fn wrapping_key(
     info.extend_from_slice(sender);
     info.extend_from_slice(receiver);
     let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
-    shared
-        .extract::<Sha256>(Some(offer_digest))
-        .expand(&info, key.as_mut_slice())
+    // HKDF-SHA256 through AWS-LC, which wipes the pseudorandom key and the
+    // HMAC states keyed with it (RustCrypto's `hkdf` 0.12 leaves them).
+    hkdf::Salt::new(hkdf::HKDF_SHA256, offer_digest)
+        .extract(shared.raw_secret_bytes())
+        .expand(&[&info], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(key.as_mut_slice()))
         .expect("32 bytes is a valid HKDF-SHA256 length");
     SymmetricKey::new(key.as_slice()).expect("32-byte key")
 }
