@@ -98,6 +98,7 @@ struct Keys {
     aes: SealedMaterial,
     rsa: SealedMaterial,
     ecc: SealedMaterial,
+    secp256k1: SealedMaterial,
     ed25519: SealedMaterial,
     mldsa: SealedMaterial,
     hmac: SealedMaterial,
@@ -147,6 +148,17 @@ async fn run_op(service: &dyn CryptoService, keys: &Keys, op: &str) {
         "ECDSA P-256 sign" => service
             .sign(SignRequest {
                 material: keys.ecc.clone(),
+                message: b"benchmark message".to_vec(),
+                message_type: MessageType::Raw,
+                algorithm: SigningAlgorithm::EcdsaSha256,
+            })
+            .await
+            .map(drop),
+        // AWS-LC's secp256k1 is its generic curve code, several times
+        // slower than its P-256.
+        "ECDSA secp256k1 sign" => service
+            .sign(SignRequest {
+                material: keys.secp256k1.clone(),
                 message: b"benchmark message".to_vec(),
                 message_type: MessageType::Raw,
                 algorithm: SigningAlgorithm::EcdsaSha256,
@@ -229,6 +241,7 @@ fn main() {
             aes,
             rsa,
             ecc: local.generate_material(id(KeySpec::EccNistP256, KeyUsage::SignVerify)).await.unwrap(),
+            secp256k1: local.generate_material(id(KeySpec::EccSecgP256k1, KeyUsage::SignVerify)).await.unwrap(),
             ed25519: local.generate_material(id(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify)).await.unwrap(),
             mldsa: local.generate_material(id(KeySpec::MlDsa65, KeyUsage::SignVerify)).await.unwrap(),
             hmac: local.generate_material(id(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac)).await.unwrap(),
@@ -253,6 +266,7 @@ fn main() {
             ("data key AES_256", 20_000),
             ("RSA-2048 OAEP decrypt", 1_000),
             ("ECDSA P-256 sign", 5_000),
+            ("ECDSA secp256k1 sign", 1_000),
             ("Ed25519 sign", 5_000),
             ("ML-DSA-65 sign", 2_000),
             ("HMAC-SHA-256", 20_000),
