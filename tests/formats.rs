@@ -240,7 +240,7 @@ fn replication_messages_format_1_are_stable() {
         ..material_id()
     };
     let valid_to: i64 = vectors()["offer_valid_to"].parse().unwrap();
-    let secret = |name: &str| p256::SecretKey::from_slice(&hex(name)).unwrap();
+    let secret = |name: &str| replica::one_time::OneTimeKey::from_scalar(&hex(name)).unwrap();
     let (_, me) = replica::identities(&root).unwrap()[0];
     let (made_offer, made_token) = offer::make_with(
         &root,

@@ -5,6 +5,7 @@
 
 pub mod identity;
 pub mod offer;
+pub mod one_time;
 pub mod package;
 pub mod peers_file;
 
@@ -12,7 +13,6 @@ pub use identity::{Peers, PublicIdentity, identities};
 
 use identity::refused;
 use offer::Offer;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 use package::Package;
 
 use crate::crypto::CryptoError;
@@ -119,13 +119,7 @@ pub fn accept(
     if !package.id.spec.allows_usage(package.id.usage) {
         return Err(refused("the package's key spec does not allow its usage"));
     }
-    let receiver: [u8; offer::POINT_LEN] = opened
-        .secret
-        .public_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .try_into()
-        .expect("an uncompressed P-256 point is 65 bytes");
+    let receiver = opened.secret.public_point()?;
     let material = package.open(&opened.secret, &receiver)?;
     Ok(Accepted {
         sealed: seal::seal(root, package.id, &material)?,

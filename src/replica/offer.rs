@@ -17,10 +17,10 @@
 //! (32)), then the root-key-sealed 32-byte private scalar as every sealed
 //! blob is framed (`root::seal_framed`).
 
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256};
 
 use super::identity::{self, refused};
+use super::one_time::OneTimeKey;
 use crate::crypto::CryptoError;
 use crate::key::Millis;
 use crate::key_id::KeyId;
@@ -81,8 +81,13 @@ pub fn make(
     key_id: KeyId,
     valid_to: Millis,
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
-    make_with(root, key_id, valid_to, &secret, &random_nonce())
+    make_with(
+        root,
+        key_id,
+        valid_to,
+        &OneTimeKey::random()?,
+        &random_nonce(),
+    )
 }
 
 /// As [`make`] with a given one-time key and token nonce: for golden
@@ -91,15 +96,10 @@ pub fn make_with(
     root: &dyn RootKey,
     key_id: KeyId,
     valid_to: Millis,
-    secret: &p256::SecretKey,
+    secret: &OneTimeKey,
     nonce: &[u8; NONCE_LEN],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let public: [u8; POINT_LEN] = secret
-        .public_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .try_into()
-        .expect("an uncompressed P-256 point is 65 bytes");
+    let public = secret.public_point()?;
     let body = Offer::encode(key_id, valid_to, &public);
     let digest: [u8; 32] = Sha256::digest(&body).into();
     let version = root.current_version();
@@ -109,8 +109,8 @@ pub fn make_with(
     header.extend_from_slice(key_id.as_bytes());
     header.extend_from_slice(&valid_to.to_be_bytes());
     header.extend_from_slice(&digest);
-    let scalar = zeroize::Zeroizing::new(secret.to_bytes());
-    let token = seal_framed(root, version, TOKEN_LABEL, &header, nonce, &scalar[..])?;
+    let scalar = secret.scalar()?;
+    let token = seal_framed(root, version, TOKEN_LABEL, &header, nonce, &scalar)?;
     Ok((identity::sign(root, SIGN_LABEL, &body)?, token))
 }
 
@@ -119,7 +119,7 @@ pub struct Opened {
     pub key_id: KeyId,
     pub valid_to: Millis,
     pub offer_digest: [u8; 32],
-    pub secret: p256::SecretKey,
+    pub secret: OneTimeKey,
 }
 
 /// Authenticates a token this root key sealed and returns its contents.
@@ -135,8 +135,8 @@ pub fn open_token(root: &dyn RootKey, token: &[u8]) -> Result<Opened, CryptoErro
             }
             other => other,
         })?;
-    let secret = p256::SecretKey::from_slice(&scalar)
-        .map_err(|_| refused("the offer token holds no P-256 key"))?;
+    let secret = OneTimeKey::from_scalar(&scalar)
+        .ok_or_else(|| refused("the offer token holds no P-256 key"))?;
     Ok(Opened {
         key_id: KeyId::from_bytes(token[5..21].try_into().expect("16 bytes")),
         valid_to: Millis::from_be_bytes(token[21..29].try_into().expect("8 bytes")),

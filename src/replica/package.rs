@@ -21,10 +21,10 @@
 //! info; the associated data is the label and bytes 0..137.
 
 use aws_lc_rs::hkdf;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 
 use super::identity::refused;
 use super::offer::{Offer, POINT_LEN};
+use super::one_time::OneTimeKey;
 use crate::crypto::CryptoError;
 use crate::key_id::KeyId;
 use crate::material::KeyMaterial;
@@ -52,7 +52,7 @@ pub fn body_len(signed: &[u8]) -> Option<usize> {
 }
 
 fn wrapping_key(
-    shared: &p256::ecdh::SharedSecret,
+    shared: &[u8; 32],
     offer_digest: &[u8; 32],
     sender: &[u8],
     receiver: &[u8],
@@ -64,7 +64,7 @@ fn wrapping_key(
     // HKDF-SHA256 through AWS-LC, which wipes the pseudorandom key and the
     // HMAC states keyed with it (RustCrypto's `hkdf` 0.12 leaves them).
     hkdf::Salt::new(hkdf::HKDF_SHA256, offer_digest)
-        .extract(shared.raw_secret_bytes())
+        .extract(shared)
         .expand(&[&info], hkdf::HKDF_SHA256)
         .and_then(|okm| okm.fill(key.as_mut_slice()))
         .expect("32 bytes is a valid HKDF-SHA256 length");
@@ -73,8 +73,7 @@ fn wrapping_key(
 
 /// The body of a package of `material` (version `id`) for `offer`.
 pub fn make(id: MaterialId, material: &KeyMaterial, offer: &Offer) -> Result<Vec<u8>, CryptoError> {
-    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
-    make_with(id, material, offer, &secret, &random_nonce())
+    make_with(id, material, offer, &OneTimeKey::random()?, &random_nonce())
 }
 
 /// As [`make`] with a given one-time key and nonce: for golden vectors only.
@@ -82,18 +81,13 @@ pub fn make_with(
     id: MaterialId,
     material: &KeyMaterial,
     offer: &Offer,
-    secret: &p256::SecretKey,
+    secret: &OneTimeKey,
     nonce: &[u8; NONCE_LEN],
 ) -> Result<Vec<u8>, CryptoError> {
-    let receiver = p256::PublicKey::from_sec1_bytes(&offer.public_key)
-        .map_err(|_| refused("the offer's public key is not a P-256 point"))?;
-    let sender: [u8; POINT_LEN] = secret
-        .public_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .try_into()
-        .expect("an uncompressed P-256 point is 65 bytes");
-    let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), receiver.as_affine());
+    let shared = secret
+        .agree(&offer.public_key)
+        .ok_or_else(|| refused("the offer's public key is not a P-256 point"))?;
+    let sender = secret.public_point()?;
     let key = wrapping_key(&shared, &offer.digest, &sender, &offer.public_key);
     let nonce = *nonce;
     let sealed_len = (material.expose().len() + TAG_LEN) as u32;
@@ -151,12 +145,12 @@ impl<'a> Package<'a> {
     /// The material, with the offer's private key and public key.
     pub fn open(
         &self,
-        secret: &p256::SecretKey,
+        secret: &OneTimeKey,
         receiver: &[u8; POINT_LEN],
     ) -> Result<KeyMaterial, CryptoError> {
-        let sender = p256::PublicKey::from_sec1_bytes(self.sender)
-            .map_err(|_| refused("the package's public key is not a P-256 point"))?;
-        let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), sender.as_affine());
+        let shared = secret
+            .agree(self.sender)
+            .ok_or_else(|| refused("the package's public key is not a P-256 point"))?;
         let key = wrapping_key(&shared, &self.offer_digest, self.sender, receiver);
         let mut aad = AEAD_LABEL.to_vec();
         aad.extend_from_slice(self.header);
