@@ -9,7 +9,9 @@
 //! format (PKCS#8) is the same whichever library made it.
 
 use aws_lc_rs::agreement::{self, ParsedPublicKey, ParsedPublicKeyFormat};
-use aws_lc_rs::encoding::AsDer;
+use std::sync::OnceLock;
+
+use aws_lc_rs::encoding::{AsDer, EcPrivateKeyRfc5915Der};
 use aws_lc_rs::error::KeyRejected;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -73,8 +75,12 @@ pub struct EccKey {
     spec: KeySpec,
     signing: EcdsaKeyPair,
     verifying: &'static EcdsaVerificationAlgorithm,
-    /// The same private key for ECDH, on the curves that have it.
-    agreement: Option<agreement::PrivateKey>,
+    /// The curve's ECDH, on the curves that have it.
+    agreement_algorithm: Option<&'static agreement::Algorithm>,
+    /// The same private key for ECDH, made at the first agreement: a
+    /// SIGN_VERIFY key never needs it, and parsing it costs as much again
+    /// as the signing key's own parse at every load.
+    agreement: OnceLock<agreement::PrivateKey>,
     public_der: Vec<u8>,
 }
 
@@ -83,11 +89,6 @@ impl EccKey {
     pub fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Result<Self, String> {
         let curve = curve(spec).ok_or("not an ECC spec")?;
         let signing = EcdsaKeyPair::from_pkcs8(curve.signing, der).map_err(rejected)?;
-        let agreement = curve
-            .agreement
-            .map(|algorithm| agreement::PrivateKey::from_private_key_der(algorithm, der))
-            .transpose()
-            .map_err(rejected)?;
         let public_der = signing
             .public_key()
             .as_der()
@@ -98,7 +99,8 @@ impl EccKey {
             spec,
             signing,
             verifying: curve.verifying,
-            agreement,
+            agreement_algorithm: curve.agreement,
+            agreement: OnceLock::new(),
             public_der,
         })
     }
@@ -137,7 +139,21 @@ impl EccKey {
         {
             return Err(incompatible());
         }
-        let private = self.agreement.as_ref().ok_or_else(incompatible)?;
+        let ecdh = self.agreement_algorithm.ok_or_else(incompatible)?;
+        let private = match self.agreement.get() {
+            Some(private) => private,
+            None => {
+                let failed = || CryptoError::Internal("EC key conversion failed".into());
+                // RFC 5915 DER in a wiping buffer.
+                let der: EcPrivateKeyRfc5915Der<'static> =
+                    self.signing.private_key().as_der().map_err(|_| failed())?;
+                let private = agreement::PrivateKey::from_private_key_der(ecdh, der.as_ref())
+                    .map_err(|_| failed())?;
+                // Another thread may have set it meanwhile: either is the key.
+                let _ = self.agreement.set(private);
+                self.agreement.get().expect("set just now")
+            }
+        };
         let bad_peer = || {
             CryptoError::Validation(format!(
                 "PublicKey must be a DER-encoded SubjectPublicKeyInfo of an {} public key.",
